@@ -1,0 +1,44 @@
+"""Serve the embedded shape: web server, Celery worker and Celery beat together.
+
+The worker and beat use the broker from settings; in the embedded shape that
+is kombu's filesystem transport (var/celery/), so long jobs run in the
+background with no broker server installed.
+"""
+
+import os
+import subprocess
+import sys
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Run the web server with a Celery worker and beat beside it (the embedded shape)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
+
+    def handle(self, *args, addrport: str, **options):
+        # runserver's autoreloader re-runs this command in a child process
+        # (RUN_MAIN=true); only the parent starts the worker and beat.
+        if os.environ.get("RUN_MAIN") == "true":
+            call_command("runserver", addrport)
+            return
+        celery = [sys.executable, "-m", "celery", "-A", "oms_site"]
+        helpers = [
+            # Fixed argument lists, no shell, nothing from input.
+            subprocess.Popen([*celery, "worker", "--pool=solo", "--loglevel=INFO", "--hostname=embedded@%h"]),  # noqa: S603
+            subprocess.Popen([*celery, "beat", "--loglevel=INFO"]),  # noqa: S603
+        ]
+        self.stdout.write(f"Celery worker (pid {helpers[0].pid}) and beat (pid {helpers[1].pid}) started.")
+        try:
+            call_command("runserver", addrport)
+        finally:
+            for process in helpers:
+                process.terminate()
+            for process in helpers:
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()

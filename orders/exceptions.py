@@ -1,0 +1,27 @@
+"""The order domain's errors. Each carries a message an operator can act on."""
+
+
+class OrderError(Exception):
+    """Base class for refusals by the order services."""
+
+
+class InvalidTransition(OrderError):
+    """The order's current status does not allow the requested move."""
+
+    def __init__(self, *, order, current: str, target: str):
+        from .models import ORDER_TRANSITIONS, OrderStatus
+
+        self.order = order
+        self.current = current
+        self.target = target
+        allowed = sorted(OrderStatus(s).label.lower() for s in ORDER_TRANSITIONS[current])
+        allowed_text = ", ".join(allowed) if allowed else "nothing (final status)"
+        super().__init__(
+            f"Order {order} cannot go from {OrderStatus(current).label.lower()} to "
+            f"{OrderStatus(target).label.lower()}; from {OrderStatus(current).label.lower()} "
+            f"it can go to: {allowed_text}."
+        )
+
+
+class ReasonRequired(OrderError):
+    """An operator action that must be explained was given no reason."""

@@ -1,0 +1,303 @@
+"""Channels, customers, addresses, orders, lines and the order timeline.
+
+The order state machine lives here, beside the model, as one table:
+``ORDER_TRANSITIONS``. ``Order.transition_to`` is the only code that changes
+``Order.status``; services call it.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from .exceptions import InvalidTransition
+
+
+def normalize_email(email: str) -> str:
+    """Emails are matched case-insensitively, so they are stored lower-cased."""
+    return email.strip().lower()
+
+
+class Channel(models.Model):
+    """A sales channel orders arrive from (web store, marketplace, phone...)."""
+
+    class Kind(models.TextChoices):
+        WEB_STORE = "web_store", "Web store"
+        MARKETPLACE = "marketplace", "Marketplace"
+        PHONE = "phone", "Phone"
+        WHOLESALE = "wholesale", "Wholesale"
+        RETAIL = "retail", "Retail store"
+
+    code = models.SlugField(max_length=30, unique=True)
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.WEB_STORE)
+    default_currency = models.CharField(max_length=3, default="USD")
+    is_active = models.BooleanField("active", default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Customer(models.Model):
+    """A person or business that places orders. Email is stored lower-cased."""
+
+    name = models.CharField(max_length=200)
+    email = models.EmailField(unique=True)
+    phone = models.CharField(max_length=40, blank=True)
+    accepts_marketing = models.BooleanField(
+        default=False, help_text="Receives non-essential mail as well as order updates."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        # On PostgreSQL, migration 0002 adds a trigram index for name search.
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+    def clean(self) -> None:
+        self.email = normalize_email(self.email)
+
+
+class Address(models.Model):
+    """A postal address, kept as it was when an order used it."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="addresses", null=True, blank=True)
+    name = models.CharField("recipient", max_length=200)
+    company = models.CharField(max_length=200, blank=True)
+    line1 = models.CharField("address line 1", max_length=200)
+    line2 = models.CharField("address line 2", max_length=200, blank=True)
+    city = models.CharField(max_length=100)
+    state = models.CharField("state / region", max_length=50, blank=True)
+    postal_code = models.CharField(max_length=20)
+    country = models.CharField(max_length=2, default="US", help_text="ISO 3166-1 alpha-2.")
+    phone = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        verbose_name_plural = "addresses"
+
+    def __str__(self) -> str:
+        return ", ".join(
+            part for part in (self.name, self.line1, self.city, f"{self.state} {self.postal_code}".strip()) if part
+        )
+
+
+class OrderStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    ALLOCATED = "allocated", "Allocated"
+    BACKORDERED = "backordered", "Backordered"
+    ON_HOLD = "on_hold", "On hold"
+    PARTIALLY_SHIPPED = "partially_shipped", "Partially shipped"
+    SHIPPED = "shipped", "Shipped"
+    DELIVERED = "delivered", "Delivered"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+S = OrderStatus
+# The order state machine: status -> the statuses it may move to.
+# on_hold goes back to the status it was held from (Order.held_from_status).
+ORDER_TRANSITIONS: dict[str, frozenset[str]] = {
+    S.RECEIVED: frozenset({S.ALLOCATED, S.BACKORDERED, S.ON_HOLD, S.CANCELLED}),
+    S.ALLOCATED: frozenset({S.BACKORDERED, S.PARTIALLY_SHIPPED, S.SHIPPED, S.ON_HOLD, S.CANCELLED}),
+    S.BACKORDERED: frozenset({S.ALLOCATED, S.PARTIALLY_SHIPPED, S.ON_HOLD, S.CANCELLED}),
+    S.ON_HOLD: frozenset({S.RECEIVED, S.ALLOCATED, S.BACKORDERED, S.CANCELLED}),
+    S.PARTIALLY_SHIPPED: frozenset({S.SHIPPED}),
+    S.SHIPPED: frozenset({S.DELIVERED}),
+    S.DELIVERED: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+# Statuses in which nothing has shipped yet: hold and cancel are allowed here.
+PRE_SHIPMENT_STATUSES = frozenset({S.RECEIVED, S.ALLOCATED, S.BACKORDERED, S.ON_HOLD})
+# Statuses whose goods have not all left a warehouse: the promise can be missed.
+OPEN_STATUSES = PRE_SHIPMENT_STATUSES | {S.PARTIALLY_SHIPPED}
+
+
+class Order(models.Model):
+    """A customer's order from one channel."""
+
+    Status = OrderStatus
+
+    # Derived from the primary key right after insert, so NULL for that moment only.
+    number = models.CharField(max_length=20, unique=True, null=True, editable=False)  # noqa: DJ001
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="orders")
+    external_id = models.CharField("channel order id", max_length=100, help_text="The order's id in its sales channel.")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
+    shipping_address = models.ForeignKey(Address, on_delete=models.PROTECT, related_name="+")
+    billing_address = models.ForeignKey(Address, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
+    status = models.CharField(max_length=20, choices=OrderStatus.choices, default=OrderStatus.RECEIVED, editable=False)
+    held_from_status = models.CharField(max_length=20, choices=OrderStatus.choices, blank=True, editable=False)
+    currency = models.CharField(max_length=3, default="USD")
+    subtotal = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
+    shipping_total = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
+    tax_total = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
+    discount_total = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
+    grand_total = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
+    promised_date = models.DateField(
+        "promised delivery date", null=True, blank=True, help_text="Delivery date promised to the customer."
+    )
+    placed_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-placed_at", "-id"]
+        permissions = [
+            ("hold_order", "Can put orders on hold and release them"),
+            ("cancel_order", "Can cancel orders"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "external_id"], name="order_external_id_unique_per_channel"),
+            models.CheckConstraint(condition=Q(status__in=OrderStatus.values), name="order_status_valid"),
+            models.CheckConstraint(
+                condition=Q(subtotal__gte=0)
+                & Q(shipping_total__gte=0)
+                & Q(tax_total__gte=0)
+                & Q(discount_total__gte=0)
+                & Q(grand_total__gte=0),
+                name="order_totals_not_negative",
+            ),
+        ]
+        indexes = [
+            # The console's default list: newest first, keyset-friendly.
+            models.Index(F("placed_at").desc(), F("id").desc(), name="order_placed_idx"),
+            models.Index(F("status"), F("placed_at").desc(), F("id").desc(), name="order_status_placed_idx"),
+            models.Index(fields=["status", "promised_date"], name="order_status_promise_idx"),
+            models.Index(fields=["external_id"], name="order_external_id_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number or f"order #{self.pk}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def can_transition_to(self, new_status: str) -> bool:
+        return new_status in ORDER_TRANSITIONS[self.status]
+
+    def transition_to(
+        self,
+        new_status: str,
+        *,
+        actor,
+        message: str = "",
+        data: dict | None = None,
+    ) -> OrderEvent:
+        """Move the order to ``new_status`` and write the timeline event.
+
+        Raises InvalidTransition when the table does not allow the move.
+        Callers (services) hold the order's row lock and the transaction.
+        """
+        old_status = self.status
+        if not self.can_transition_to(new_status):
+            raise InvalidTransition(order=self, current=old_status, target=new_status)
+        if new_status == OrderStatus.ON_HOLD:
+            self.held_from_status = old_status
+        elif old_status == OrderStatus.ON_HOLD:
+            self.held_from_status = ""
+        self.status = new_status
+        self.save(update_fields=["status", "held_from_status", "updated_at"])
+        label_old = OrderStatus(old_status).label
+        label_new = OrderStatus(new_status).label
+        return OrderEvent.record(
+            order=self,
+            kind=OrderEvent.Kind.STATUS_CHANGED,
+            actor=actor,
+            message=message or f"{label_old} → {label_new}",
+            data={"from": old_status, "to": new_status, **(data or {})},
+        )
+
+
+class OrderLine(models.Model):
+    """One SKU on an order, with how much of it is allocated, shipped, returned."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey("inventory.Product", on_delete=models.PROTECT, related_name="order_lines")
+    sku = models.CharField("SKU", max_length=64, help_text="The SKU as ordered.")
+    name = models.CharField(max_length=200)
+    quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2)
+    quantity_allocated = models.PositiveIntegerField(default=0)
+    quantity_shipped = models.PositiveIntegerField(default=0)
+    quantity_returned = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="orderline_quantity_positive"),
+            models.CheckConstraint(condition=Q(unit_price__gte=0), name="orderline_price_not_negative"),
+            models.CheckConstraint(
+                condition=Q(quantity_allocated__gte=0)
+                & Q(quantity_shipped__gte=0)
+                & Q(quantity_allocated__lte=F("quantity") - F("quantity_shipped")),
+                name="orderline_allocated_within_unshipped",
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity_shipped__lte=F("quantity")), name="orderline_shipped_within_quantity"
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity_returned__gte=0) & Q(quantity_returned__lte=F("quantity_shipped")),
+                name="orderline_returned_within_shipped",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.sku}"
+
+    @property
+    def line_total(self) -> Decimal:
+        return self.unit_price * self.quantity
+
+    @property
+    def quantity_unallocated(self) -> int:
+        return self.quantity - self.quantity_shipped - self.quantity_allocated
+
+
+class OrderEvent(models.Model):
+    """One entry on an order's timeline: what happened, who did it, when."""
+
+    class Kind(models.TextChoices):
+        PLACED = "placed", "Placed"
+        STATUS_CHANGED = "status_changed", "Status changed"
+        NOTE = "note", "Note"
+        PROMISE_MISSED = "promise_missed", "Promise missed"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    message = models.TextField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_name = models.CharField("by", max_length=150, help_text="The user, channel or system process that did it.")
+    data = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["order", "created_at"], name="orderevent_order_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.message}"
+
+    @classmethod
+    def record(cls, *, order: Order, kind: str, actor, message: str, data: dict | None = None) -> OrderEvent:
+        """Write a timeline event. ``actor`` is a user, a system label (str) or None."""
+        user = actor if getattr(actor, "is_authenticated", False) else None
+        if user is not None:
+            actor_name = user.get_username()
+        elif isinstance(actor, str) and actor:
+            actor_name = actor
+        else:
+            actor_name = "system"
+        return cls.objects.create(
+            order=order, kind=kind, message=message, actor=user, actor_name=actor_name, data=data or {}
+        )
