@@ -19,8 +19,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 from rangefilter.filters import DateRangeFilterBuilder
 
 from . import selectors, services
@@ -426,17 +427,18 @@ class CustomerAdmin(admin.ModelAdmin):
         orders = customer.orders.order_by("-placed_at")[:10]
         if not orders:
             return "—"
-        return format_html(
-            "<br>".join(
-                format_html(
-                    '<a href="{}">{}</a> {} {}',
+        return format_html_join(
+            mark_safe("<br>"),
+            '<a href="{}">{}</a> {} {}',
+            (
+                (
                     reverse("admin:orders_order_change", args=[o.pk]),
                     o.number,
                     status_badge(o.status),
-                    o.placed_at.strftime("%Y-%m-%d"),
+                    f"{o.placed_at:%Y-%m-%d}",
                 )
                 for o in orders
-            )
+            ),
         )
 
 

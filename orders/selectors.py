@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from .models import OPEN_STATUSES, Customer, Order, OrderEvent, OrderStatus
 
-ORDER_NUMBER_RE = re.compile(rf"^{re.escape(settings.ORDER_NUMBER_PREFIX)}?\d{{1,10}}$", re.IGNORECASE)
+ORDER_NUMBER_RE = re.compile(rf"^(?:{re.escape(settings.ORDER_NUMBER_PREFIX)})?\d{{1,10}}$", re.IGNORECASE)
 
 
 def order_list() -> QuerySet[Order]:

@@ -1,0 +1,408 @@
+"""Benchmark of the admin order list (``/admin/orders/order/``) on a million orders.
+
+What it measures
+    The server-side time of a full request to the order console's list page,
+    through Django's test client (URL routing, middleware, session and auth,
+    the ChangeList's queries, template rendering; no network and no browser),
+    for these scenarios:
+
+    * default list         ``/admin/orders/order/``
+    * status filter        ``?status__exact=on_hold`` (few rows) and ``?status__exact=delivered`` (most rows)
+    * search by name       ``?q=smith``
+    * search by number     ``?q=<the number of the order in the middle of the id range>``
+
+    Each scenario gets warm-up requests, then ``--repeat`` timed requests
+    (``time.perf_counter`` around ``client.get()``). Reported per scenario: the
+    median, p95 (sorted-index: the ceil(0.95 n)-th fastest) and min time, the
+    SQL queries of one request, and whether any of them is a full-table
+    ``COUNT(*)`` over ``orders_order`` (a COUNT with no WHERE clause).
+
+Targets (exit code 1 when one fails, unless ``--no-fail``)
+    * default list median <= 60 ms (``--target-ms``);
+    * no full-table ``COUNT(*)`` over orders_order in any scenario;
+    * the default list issues the same number of queries on every timed request.
+
+Before measuring, the script refuses anything but PostgreSQL (exit 2), tops
+the database up to ``--min-orders`` orders with ``orders.demo_data.seed_demo``
+(timed: that is the scale-seed figure; ``--no-seed`` exits 2 instead), makes
+sure a superuser ``bench`` exists, and runs VACUUM ANALYZE on the order,
+customer and order-line tables so that the planner statistics are fresh.
+
+Results are printed as a table and written to ``bench/results/admin_order_list.json``.
+
+Run it (``make bench`` does exactly this)::
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/oms_bench .venv/bin/python bench/admin_order_list.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+RESULTS_PATH = PROJECT_ROOT / "bench" / "results" / "admin_order_list.json"
+LIST_URL = "/admin/orders/order/"
+DEFAULT_LIST = "default list"
+VACUUM_TABLES = ("orders_order", "orders_customer", "orders_orderline")
+
+# A COUNT(*) that reads orders_order (not orders_orderline, orders_orderevent...).
+COUNT_RE = re.compile(r"\bCOUNT\s*\(\s*\*\s*\)", re.IGNORECASE)
+ORDER_TABLE_RE = re.compile(r"""\bFROM\s+"?orders_order"?(?![\w])""", re.IGNORECASE)
+WHERE_RE = re.compile(r"\bWHERE\b", re.IGNORECASE)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Benchmark the admin order list on PostgreSQL with ~1,000,000 orders.",
+        epilog="Needs DATABASE_URL pointing at PostgreSQL, e.g. postgres://postgres@127.0.0.1:5432/oms_bench",
+    )
+    parser.add_argument("--repeat", type=int, default=30, help="timed requests per scenario (default 30)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed warm-up requests per scenario (default 5)")
+    parser.add_argument(
+        "--min-orders",
+        type=int,
+        default=1_000_000,
+        help="seed orders up to this many before measuring (default 1,000,000)",
+    )
+    parser.add_argument("--no-seed", action="store_true", help="exit 2 instead of seeding when orders are missing")
+    parser.add_argument("--seed", type=int, default=1, help="random seed passed to seed_demo (default 1)")
+    parser.add_argument("--target-ms", type=float, default=60.0, help="default-list median target (default 60 ms)")
+    parser.add_argument("--no-fail", action="store_true", help="always exit 0, even when a target fails")
+    parser.add_argument("--output", type=Path, default=RESULTS_PATH, help=f"JSON results file (default {RESULTS_PATH})")
+    args = parser.parse_args(argv)
+    if args.repeat < 1 or args.warmup < 0 or args.min_orders < 0:
+        parser.error("--repeat must be >= 1, --warmup and --min-orders >= 0")
+    return args
+
+
+def setup_django() -> None:
+    """Project root on sys.path, our settings, 'testserver' allowed (the test client's host)."""
+    if str(PROJECT_ROOT) not in sys.path:
+        sys.path.insert(0, str(PROJECT_ROOT))
+    os.environ["DJANGO_SETTINGS_MODULE"] = "oms_site.settings"
+    hosts = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()]
+    if "testserver" not in hosts:
+        hosts.append("testserver")
+    os.environ["ALLOWED_HOSTS"] = ",".join(hosts)
+
+    import django
+
+    django.setup()
+
+
+def refuse(message: str) -> None:
+    print(f"admin_order_list: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+# --- preparation -------------------------------------------------------------
+def check_database() -> str:
+    """Exit 2 unless the default database is a reachable PostgreSQL; return its version."""
+    from django.db import OperationalError, connection
+
+    if connection.vendor != "postgresql":
+        refuse(
+            f"this benchmark needs PostgreSQL, but the database is {connection.vendor}. "
+            "Set DATABASE_URL, e.g. postgres://postgres@127.0.0.1:5432/oms_bench"
+        )
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            return cursor.fetchone()[0]
+    except OperationalError as error:
+        refuse(f"cannot connect to PostgreSQL: {error}")
+        raise  # unreachable; keeps type checkers happy
+
+
+def order_count() -> tuple[int, bool]:
+    """(orders, is_estimate): the planner's estimate, or an exact COUNT when there is none."""
+    from orders.models import Order
+    from orders.selectors import estimated_row_count
+
+    estimate = estimated_row_count(Order)
+    if estimate is None:
+        return Order.objects.count(), False
+    return estimate, True
+
+
+def ensure_orders(args: argparse.Namespace) -> dict | None:
+    """Seed up to --min-orders orders; returns what was seeded and how long it took, or None."""
+    from orders.models import Order
+
+    count, is_estimate = order_count()
+    if count >= args.min_orders:
+        print(f"Orders: {count:,} ({'estimate' if is_estimate else 'exact'}) >= {args.min_orders:,}; no seeding.")
+        return None
+    if is_estimate:
+        # reltuples is sampled after ANALYZE; count exactly before adding rows for good.
+        count = Order.objects.count()
+        if count >= args.min_orders:
+            print(f"Orders: {count:,} (exact; the estimate was low) >= {args.min_orders:,}; no seeding.")
+            return None
+    missing = args.min_orders - count
+    if args.no_seed:
+        refuse(f"the database holds {count:,} orders, fewer than --min-orders {args.min_orders:,}, and --no-seed")
+
+    from orders.demo_data import seed_demo
+
+    print(f"Orders: {count:,}, below {args.min_orders:,}; seeding {missing:,} more (seed={args.seed})...", flush=True)
+    started = time.perf_counter()
+    result = seed_demo(orders=missing, seed=args.seed)
+    seconds = time.perf_counter() - started
+    print(
+        f"Seeded {result.orders:,} orders, {result.lines:,} lines, {result.events:,} events and "
+        f"{result.customers:,} customers in {seconds:.1f} s "
+        f"(scale seed: {result.orders / seconds:,.0f} orders/s)."
+    )
+    return {"orders": result.orders, "seconds": round(seconds, 2), "seed": args.seed}
+
+
+def ensure_bench_user():
+    from django.contrib.auth import get_user_model
+
+    user, _ = get_user_model().objects.get_or_create(username="bench")
+    user.is_staff = True
+    user.is_superuser = True
+    user.is_active = True
+    user.set_unusable_password()  # a random, unusable hash: the benchmark only uses force_login
+    user.save()
+    return user
+
+
+def vacuum_analyze() -> None:
+    """Fresh planner statistics. VACUUM cannot run in a transaction; Django's autocommit is on."""
+    from django.db import connection
+
+    assert connection.get_autocommit(), "VACUUM needs autocommit"
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        for table in VACUUM_TABLES:
+            cursor.execute(f"VACUUM ANALYZE {table}")
+    print(f"VACUUM ANALYZE {', '.join(VACUUM_TABLES)}: done in {time.perf_counter() - started:.1f} s.")
+
+
+def median_order_number() -> str:
+    """The number of the order in the middle of the id range (an index lookup, not an OFFSET)."""
+    from django.db.models import Max, Min
+
+    from orders.models import Order
+
+    bounds = Order.objects.aggregate(low=Min("pk"), high=Max("pk"))
+    middle = (bounds["low"] + bounds["high"]) // 2
+    number = (
+        Order.objects.filter(pk__gte=middle, number__isnull=False).order_by("pk").values_list("number", flat=True)
+    ).first()
+    if number is None:
+        refuse("found no order with a number to search for")
+    return number
+
+
+# --- measuring ---------------------------------------------------------------
+@dataclass
+class Scenario:
+    name: str
+    url: str
+    timings_ms: list[float] = field(default_factory=list)
+    query_counts: list[int] = field(default_factory=list)
+    queries: list[dict] = field(default_factory=list)  # the SQL of the last timed request
+    full_table_counts: list[str] = field(default_factory=list)
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.timings_ms)
+
+    @property
+    def p95_ms(self) -> float:
+        ordered = sorted(self.timings_ms)
+        return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+
+    @property
+    def min_ms(self) -> float:
+        return min(self.timings_ms)
+
+    @property
+    def queries_per_request(self) -> int:
+        return self.query_counts[-1]
+
+    @property
+    def query_count_constant(self) -> bool:
+        return len(set(self.query_counts)) == 1
+
+    def summary(self) -> dict:
+        data = asdict(self)
+        data.update(
+            median_ms=round(self.median_ms, 2),
+            p95_ms=round(self.p95_ms, 2),
+            min_ms=round(self.min_ms, 2),
+            queries_per_request=self.queries_per_request,
+            query_count_constant=self.query_count_constant,
+            full_table_count=bool(self.full_table_counts),
+            timings_ms=[round(t, 3) for t in self.timings_ms],
+        )
+        return data
+
+
+def is_full_table_count(sql: str) -> bool:
+    """A COUNT(*) reading orders_order with no WHERE clause anywhere in the statement."""
+    return bool(COUNT_RE.search(sql) and ORDER_TABLE_RE.search(sql) and not WHERE_RE.search(sql))
+
+
+def run_scenario(client, scenario: Scenario, *, warmup: int, repeat: int) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(warmup):
+        response = client.get(scenario.url)
+        assert response.status_code == 200, f"{scenario.url}: HTTP {response.status_code}"
+    full_table_counts: set[str] = set()
+    for _ in range(repeat):
+        with CaptureQueriesContext(connection) as captured:
+            started = time.perf_counter()
+            response = client.get(scenario.url)
+            elapsed = time.perf_counter() - started
+        assert response.status_code == 200, f"{scenario.url}: HTTP {response.status_code}"
+        scenario.timings_ms.append(elapsed * 1000)
+        scenario.query_counts.append(len(captured.captured_queries))
+        full_table_counts.update(q["sql"] for q in captured.captured_queries if is_full_table_count(q["sql"]))
+        scenario.queries = [
+            {"sql": q["sql"], "ms": round(float(q["time"]) * 1000, 3)} for q in captured.captured_queries
+        ]
+    scenario.full_table_counts = sorted(full_table_counts)
+
+
+# --- reporting ---------------------------------------------------------------
+def print_table(scenarios: list[Scenario]) -> None:
+    width = max(len(f"{s.name} ({s.url})") for s in scenarios)
+    header = f"{'scenario':<{width}}  {'median ms':>9}  {'p95 ms':>8}  {'min ms':>8}  {'queries':>7}  full-table COUNT"
+    print(header)
+    print("-" * len(header))
+    for s in scenarios:
+        queries = (
+            str(s.queries_per_request) if s.query_count_constant else f"{min(s.query_counts)}-{max(s.query_counts)}"
+        )
+        print(
+            f"{f'{s.name} ({s.url})':<{width}}  {s.median_ms:>9.1f}  {s.p95_ms:>8.1f}  {s.min_ms:>8.1f}  "
+            f"{queries:>7}  {'YES' if s.full_table_counts else 'no'}"
+        )
+
+
+def print_slowest_queries(scenarios: list[Scenario], limit: int = 3) -> None:
+    print("\nSlowest queries of one request per scenario (ms as seen by Django):")
+    for s in scenarios:
+        print(f"  {s.name}:")
+        for query in sorted(s.queries, key=lambda q: q["ms"], reverse=True)[:limit]:
+            sql = " ".join(query["sql"].split())
+            print(f"    {query['ms']:8.2f}  {sql[:220]}{'...' if len(sql) > 220 else ''}")
+
+
+def check_targets(scenarios: list[Scenario], target_ms: float) -> list[dict]:
+    default = next(s for s in scenarios if s.name == DEFAULT_LIST)
+    offenders = [s.name for s in scenarios if s.full_table_counts]
+    return [
+        {
+            "target": f"default list median <= {target_ms:g} ms",
+            "passed": default.median_ms <= target_ms,
+            "detail": f"median {default.median_ms:.1f} ms",
+        },
+        {
+            "target": "no full-table COUNT(*) over orders_order",
+            "passed": not offenders,
+            "detail": "none" if not offenders else "in: " + ", ".join(offenders),
+        },
+        {
+            "target": "default list query count constant",
+            "passed": default.query_count_constant,
+            "detail": f"counts seen: {sorted(set(default.query_counts))}",
+        },
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    setup_django()
+
+    import django
+    from django.conf import settings
+    from django.test import Client
+
+    pg_version = check_database()
+    seeded = ensure_orders(args)
+    user = ensure_bench_user()
+    vacuum_analyze()
+    orders, is_estimate = order_count()
+    number = median_order_number()
+
+    client = Client()
+    client.force_login(user)
+    scenarios = [
+        Scenario(DEFAULT_LIST, LIST_URL),
+        Scenario("status filter, small", f"{LIST_URL}?status__exact=on_hold"),
+        Scenario("status filter, big", f"{LIST_URL}?status__exact=delivered"),
+        Scenario("search by name", f"{LIST_URL}?q=smith"),
+        Scenario("search by number", f"{LIST_URL}?q={number}"),
+    ]
+    for scenario in scenarios:
+        print(f"Measuring {scenario.name}: {args.warmup} warm-up + {args.repeat} timed requests...", flush=True)
+        run_scenario(client, scenario, warmup=args.warmup, repeat=args.repeat)
+
+    versions = {
+        "python": platform.python_version(),
+        "django": django.get_version(),
+        "postgresql": pg_version,
+    }
+    print()
+    print(
+        f"Orders: {orders:,} ({'planner estimate' if is_estimate else 'exact'}) · Python {versions['python']} · "
+        f"Django {versions['django']} · PostgreSQL {versions['postgresql']} · DEBUG={settings.DEBUG} · "
+        f"{args.repeat} timed requests per scenario"
+    )
+    print()
+    print_table(scenarios)
+
+    for s in scenarios:
+        for sql in s.full_table_counts:
+            print(f"\nFAILED CHECK: full-table COUNT(*) in {s.name!r}:\n    {sql}")
+    print_slowest_queries(scenarios)
+
+    targets = check_targets(scenarios, args.target_ms)
+    print("\nTargets:")
+    for target in targets:
+        print(f"  {'PASS' if target['passed'] else 'FAIL'}  {target['target']} ({target['detail']})")
+    passed = all(t["passed"] for t in targets)
+
+    results = {
+        "benchmark": "admin_order_list",
+        "run_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "versions": versions,
+        "debug": settings.DEBUG,
+        "orders": orders,
+        "orders_is_estimate": is_estimate,
+        "seed": seeded,
+        "repeat": args.repeat,
+        "warmup": args.warmup,
+        "scenarios": [s.summary() for s in scenarios],
+        "targets": targets,
+        "passed": passed,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nResults written to {args.output}")
+    print("All targets PASS." if passed else "Some targets FAIL.")
+    if not passed and not args.no_fail:
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

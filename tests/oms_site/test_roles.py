@@ -1,0 +1,190 @@
+"""The four roles: every console page renders for each, and each is refused what it must not do."""
+
+from decimal import Decimal
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth.models import Group
+from django.urls import reverse
+from django.utils import timezone
+from django_celery_beat.models import (
+    ClockedSchedule,
+    CrontabSchedule,
+    IntervalSchedule,
+    PeriodicTask,
+    SolarSchedule,
+)
+
+from orders.models import OrderStatus
+from tests.conftest import ROLES
+from tests.factories import OrderFactory, ProductFactory, UserFactory, WarehouseFactory
+
+pytestmark = pytest.mark.django_db
+USERS = ["superuser", *ROLES]
+
+
+@pytest.fixture
+def one_of_everything(db):
+    """At least one row behind every page of the console."""
+    order = OrderFactory(status=OrderStatus.ALLOCATED)
+    WarehouseFactory()
+    interval = IntervalSchedule.objects.create(every=15, period=IntervalSchedule.MINUTES)
+    CrontabSchedule.objects.create(minute="0", hour="6")
+    ClockedSchedule.objects.create(clocked_time=timezone.now())
+    SolarSchedule.objects.create(event="sunrise", latitude=Decimal("32.78"), longitude=Decimal("-96.80"))
+    PeriodicTask.objects.create(name="flag late", task="orders.tasks.flag_late_orders", interval=interval)
+    return order
+
+
+def login_as(client, who: str):
+    if who == "superuser":
+        user = UserFactory(username="root", is_superuser=True)
+    else:
+        user = UserFactory(username=who.lower().replace(" ", "-"), role=who)
+    client.force_login(user)
+    return user
+
+
+def test_roles_exist_as_groups():
+    assert set(Group.objects.values_list("name", flat=True)) >= set(ROLES)
+
+
+@pytest.mark.parametrize("who", USERS)
+def test_every_console_page_renders_or_is_refused_never_breaks(client, one_of_everything, who):
+    user = login_as(client, who)
+    assert client.get(reverse("admin:index")).status_code == 200
+    for model, model_admin in admin.site._registry.items():
+        opts = model._meta
+        can_view = user.has_perm(f"{opts.app_label}.view_{opts.model_name}") or user.has_perm(
+            f"{opts.app_label}.change_{opts.model_name}"
+        )
+        changelist = client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
+        assert changelist.status_code == (200 if can_view else 403), (who, opts.label, "list")
+
+        obj = model._default_manager.order_by("pk").first()
+        assert obj is not None, f"no {opts.label} row to open"
+        change = client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk]))
+        assert change.status_code == (200 if can_view else 403), (who, opts.label, "change")
+
+        add = client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_add"))
+        request = add.wsgi_request
+        can_add = model_admin.has_add_permission(request)
+        assert add.status_code == (200 if can_add else 403), (who, opts.label, "add")
+
+
+EXPECTED_PAGES = {
+    # role: (may open, refused)
+    "Operations manager": (
+        ["orders_order", "orders_customer", "orders_channel", "inventory_product", "django_celery_beat_periodictask"],
+        ["auth_user", "auth_group"],
+    ),
+    "Operations associate": (
+        ["orders_order", "orders_customer", "inventory_product", "inventory_warehouse"],
+        ["auth_user", "django_celery_beat_periodictask"],
+    ),
+    "Returns associate": (
+        ["orders_order", "orders_customer", "inventory_product"],
+        ["auth_user", "django_celery_beat_periodictask"],
+    ),
+    "Warehouse staff": (
+        ["orders_order", "inventory_product", "inventory_warehouse"],
+        ["orders_customer", "orders_channel", "auth_user", "django_celery_beat_periodictask"],
+    ),
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_sees_what_it_needs_and_nothing_it_must_not(client, one_of_everything, role):
+    login_as(client, role)
+    allowed, refused = EXPECTED_PAGES[role]
+    for page in allowed:
+        assert client.get(reverse(f"admin:{page}_changelist")).status_code == 200, page
+    for page in refused:
+        assert client.get(reverse(f"admin:{page}_changelist")).status_code == 403, page
+
+
+HOLD_ALLOWED = {
+    "Operations manager": True,
+    "Operations associate": True,
+    "Returns associate": False,
+    "Warehouse staff": False,
+}
+CANCEL_ALLOWED = {
+    "Operations manager": True,
+    "Operations associate": False,
+    "Returns associate": False,
+    "Warehouse staff": False,
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_hold_and_cancel_only_for_the_roles_that_own_them(client, one_of_everything, role):
+    order = one_of_everything
+    login_as(client, role)
+
+    hold = client.post(reverse("admin:orders_order_act", args=["hold"]), {"ids": str(order.pk), "reason": "check"})
+    order.refresh_from_db()
+    if HOLD_ALLOWED[role]:
+        assert hold.status_code == 302
+        assert order.status == OrderStatus.ON_HOLD
+        client.post(reverse("admin:orders_order_act", args=["release"]), {"ids": str(order.pk), "reason": ""})
+        order.refresh_from_db()
+        assert order.status == OrderStatus.ALLOCATED
+    else:
+        assert hold.status_code == 403
+        assert order.status == OrderStatus.ALLOCATED
+
+    cancel = client.post(reverse("admin:orders_order_act", args=["cancel"]), {"ids": str(order.pk), "reason": "x"})
+    order.refresh_from_db()
+    if CANCEL_ALLOWED[role]:
+        assert cancel.status_code == 302
+        assert order.status == OrderStatus.CANCELLED
+    else:
+        assert cancel.status_code == 403
+        assert order.status == OrderStatus.ALLOCATED
+
+    page = client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
+    assert ('data-action="hold"' in page) == (HOLD_ALLOWED[role] and order.status == OrderStatus.ALLOCATED)
+    assert ('data-action="cancel"' in page) == (CANCEL_ALLOWED[role] and order.status == OrderStatus.ALLOCATED)
+    action_form = client.get(reverse("admin:orders_order_changelist")).context["action_form"]
+    action_names = {name for name, _ in action_form.fields["action"].choices} if action_form else set()
+    assert ("hold_selected" in action_names) == HOLD_ALLOWED[role]
+    assert ("cancel_selected" in action_names) == CANCEL_ALLOWED[role]
+
+
+@pytest.mark.parametrize("role", ["Operations associate", "Returns associate", "Warehouse staff"])
+def test_only_the_manager_changes_prices(client, one_of_everything, role):
+    product = ProductFactory(sku="PRICE-1", price=Decimal("10.00"))
+    login_as(client, role)
+    url = reverse("admin:inventory_product_change", args=[product.pk])
+
+    response = client.post(url, {"sku": "PRICE-1", "name": product.name, "price": "1.00", "weight_kg": "0.5"})
+
+    assert response.status_code == 403
+    product.refresh_from_db()
+    assert product.price == Decimal("10.00")
+
+
+def test_the_manager_changes_prices(client, one_of_everything):
+    product = ProductFactory(sku="PRICE-2", price=Decimal("10.00"))
+    login_as(client, "Operations manager")
+    url = reverse("admin:inventory_product_change", args=[product.pk])
+
+    response = client.post(
+        url, {"sku": "PRICE-2", "name": product.name, "price": "12.50", "weight_kg": "0.5", "is_active": "on"}
+    )
+
+    assert response.status_code == 302
+    product.refresh_from_db()
+    assert product.price == Decimal("12.50")
+
+
+def test_nobody_edits_an_order_by_hand(client, one_of_everything):
+    order = one_of_everything
+    login_as(client, "superuser")
+
+    response = client.post(reverse("admin:orders_order_change", args=[order.pk]), {"status": "delivered"})
+
+    assert response.status_code == 403
+    order.refresh_from_db()
+    assert order.status == OrderStatus.ALLOCATED

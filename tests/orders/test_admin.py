@@ -1,0 +1,214 @@
+"""The order console through the admin client: lists, search, actions."""
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from orders.models import OrderEvent, OrderStatus
+from tests.factories import CustomerFactory, OrderFactory
+
+S = OrderStatus
+pytestmark = pytest.mark.django_db
+CHANGELIST = reverse("admin:orders_order_changelist")
+
+
+@pytest.fixture
+def ops(client, superuser):
+    client.force_login(superuser)
+    return client
+
+
+def list_numbers(response) -> list[str]:
+    return [order.number for order in response.context["cl"].result_list]
+
+
+def test_order_list_shows_status_badges_channel_customer_total_and_promise(ops):
+    order = OrderFactory(status=S.BACKORDERED)
+
+    response = ops.get(CHANGELIST)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert order.number in html
+    assert 'class="oms-badge oms-badge-backordered"' in html
+    assert order.channel.name in html
+    assert order.customer.name in html
+    assert f"{order.grand_total:,.2f} USD" in html
+
+
+def test_order_list_query_count_does_not_grow_with_rows(ops):
+    OrderFactory.create_batch(3)
+    with CaptureQueriesContext(connection) as few:
+        ops.get(CHANGELIST)
+    OrderFactory.create_batch(25)
+    with CaptureQueriesContext(connection) as many:
+        response = ops.get(CHANGELIST)
+
+    assert len(response.context["cl"].result_list) == 28
+    assert len(many.captured_queries) == len(few.captured_queries)
+
+
+def test_status_filter_lists_only_that_status(ops):
+    held = OrderFactory(status=S.ON_HOLD)
+    OrderFactory(status=S.RECEIVED)
+
+    response = ops.get(CHANGELIST, {"status__exact": S.ON_HOLD})
+
+    assert list_numbers(response) == [held.number]
+
+
+def test_channel_and_placed_date_range_filters(ops):
+    old = OrderFactory(placed_at=timezone.now() - dt.timedelta(days=40))
+    recent = OrderFactory()
+
+    response = ops.get(
+        CHANGELIST,
+        {"placed_at__range__gte": (timezone.localdate() - dt.timedelta(days=2)).isoformat()},
+    )
+    assert list_numbers(response) == [recent.number]
+
+    response = ops.get(CHANGELIST, {"channel__id__exact": old.channel_id})
+    assert list_numbers(response) == [old.number]
+
+
+def test_promise_filter_separates_late_from_at_risk(ops):
+    today = timezone.localdate()
+    late = OrderFactory(status=S.ALLOCATED, promised_date=today - dt.timedelta(days=1))
+    at_risk = OrderFactory(status=S.RECEIVED, promised_date=today)
+    OrderFactory(status=S.SHIPPED, promised_date=today - dt.timedelta(days=2))  # shipped: neither
+    OrderFactory(status=S.RECEIVED, promised_date=today + dt.timedelta(days=5))  # on track
+
+    assert list_numbers(ops.get(CHANGELIST, {"promise": "late"})) == [late.number]
+    assert list_numbers(ops.get(CHANGELIST, {"promise": "at_risk"})) == [at_risk.number]
+
+
+@pytest.mark.parametrize(
+    "term",
+    [
+        lambda o: o.number,
+        lambda o: o.number.removeprefix("SO-").lstrip("0"),
+        lambda o: o.external_id,
+        lambda o: o.customer.email.upper(),
+        lambda o: "Quintero",
+    ],
+    ids=["number", "number-digits", "external-id", "email", "name-part"],
+)
+def test_search_finds_the_order(ops, term):
+    target = OrderFactory(customer=CustomerFactory(name="Ana Quintero-Ruiz", email="ana.q@example.com"))
+    OrderFactory.create_batch(3)
+
+    response = ops.get(CHANGELIST, {"q": term(target)})
+
+    assert list_numbers(response) == [target.number]
+
+
+def test_order_page_shows_lines_and_timeline_read_only_with_actions(ops):
+    order = OrderFactory(status=S.ALLOCATED, lines=2)
+
+    response = ops.get(reverse("admin:orders_order_change", args=[order.pk]))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Order placed." in html
+    for line in order.lines.all():
+        assert line.sku in html
+    assert 'data-action="hold"' in html
+    assert 'data-action="cancel"' in html
+    assert 'data-action="release"' not in html
+    assert 'name="_save"' not in html  # nothing on the page is editable
+
+
+def test_hold_action_asks_for_a_reason_then_holds_and_reports(ops, superuser):
+    orders = OrderFactory.create_batch(2, status=S.ALLOCATED)
+    ids = [o.pk for o in orders]
+
+    response = ops.post(CHANGELIST, {"action": "hold_selected", "_selected_action": ids})
+    assert response.status_code == 302
+    form_url = response["Location"]
+    assert form_url.startswith(reverse("admin:orders_order_act", args=["hold"]))
+
+    form_page = ops.get(form_url)
+    assert form_page.status_code == 200
+    assert all(o.number in form_page.content.decode() for o in orders)
+
+    refused = ops.post(form_url, {"ids": ",".join(map(str, ids)), "reason": ""})
+    assert refused.status_code == 200
+    assert "This field is required" in refused.content.decode()
+
+    done = ops.post(form_url, {"ids": ",".join(map(str, ids)), "reason": "Fraud check"}, follow=True)
+    text = done.content.decode()
+    for order in orders:
+        order.refresh_from_db()
+        assert order.status == S.ON_HOLD
+        assert f"{order.number} put on hold." in text
+        event = order.events.latest("created_at")
+        assert (event.message, event.actor) == ("Put on hold: Fraud check", superuser)
+
+
+def test_release_action_releases_and_reports_refusals(ops):
+    held = OrderFactory(status=S.ON_HOLD, held_from_status=S.ALLOCATED)
+    not_held = OrderFactory(status=S.RECEIVED)
+
+    response = ops.post(
+        CHANGELIST, {"action": "release_selected", "_selected_action": [held.pk, not_held.pk]}, follow=True
+    )
+
+    text = response.content.decode()
+    held.refresh_from_db()
+    assert held.status == S.ALLOCATED
+    assert f"{held.number} released from hold." in text
+    assert f"Order {not_held.number} is not on hold" in text
+
+
+def test_cancel_from_the_order_page_records_reason_and_refuses_shipped_orders(ops):
+    open_order = OrderFactory(status=S.RECEIVED)
+    shipped = OrderFactory(status=S.SHIPPED)
+    url = reverse("admin:orders_order_act", args=["cancel"])
+
+    response = ops.post(url, {"ids": f"{open_order.pk},{shipped.pk}", "reason": "Customer request"}, follow=True)
+
+    text = response.content.decode()
+    open_order.refresh_from_db()
+    shipped.refresh_from_db()
+    assert open_order.status == S.CANCELLED
+    assert shipped.status == S.SHIPPED
+    assert f"{open_order.number} cancelled." in text
+    assert "cannot go from shipped to cancelled" in text
+    assert "1 of 2 orders done." in text
+
+
+def test_note_from_the_order_page_lands_on_the_timeline(ops, superuser):
+    order = OrderFactory()
+    url = reverse("admin:orders_order_act", args=["note"])
+    back = reverse("admin:orders_order_change", args=[order.pk])
+
+    response = ops.post(url, {"ids": str(order.pk), "reason": "Customer called about gift wrap", "next": back})
+
+    assert response.status_code == 302
+    assert response["Location"] == back
+    assert order.events.filter(kind=OrderEvent.Kind.NOTE, actor=superuser).count() == 1
+
+
+def test_act_view_ignores_redirects_to_other_sites(ops):
+    order = OrderFactory()
+    url = reverse("admin:orders_order_act", args=["note"])
+
+    response = ops.post(url, {"ids": str(order.pk), "reason": "x", "next": "https://evil.example/"})
+
+    assert response["Location"] == CHANGELIST
+
+
+def test_act_view_requires_csrf_token(client, superuser):
+    order = OrderFactory()
+    client = client.__class__(enforce_csrf_checks=True)
+    client.force_login(superuser)
+
+    response = client.post(reverse("admin:orders_order_act", args=["cancel"]), {"ids": str(order.pk), "reason": "x"})
+
+    assert response.status_code == 403
+    order.refresh_from_db()
+    assert order.status == S.RECEIVED
