@@ -52,9 +52,10 @@ def status_badge(status: str) -> str:
 class EstimatedCountPaginator(Paginator):
     """A paginator that never counts a big table row by row on PostgreSQL.
 
-    The unfiltered list uses the table's statistics (pg_class.reltuples); a
-    filtered list whose planner estimate is large uses that estimate; small
-    results are counted exactly. ``is_estimate`` tells the template to say so.
+    The unfiltered list uses the table's statistics (pg_class.reltuples). A
+    filtered list is counted exactly up to ``exact_count_limit`` rows (a
+    capped count, cheap); past that, the planner's estimate stands in, never
+    less than the limit. ``is_estimate`` tells the template to say "about".
     """
 
     exact_count_limit = 20_000
@@ -63,15 +64,19 @@ class EstimatedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         queryset = self.object_list
-        if connection.vendor == "postgresql" and isinstance(queryset, QuerySet):
-            if not queryset.query.where:
-                estimate = selectors.estimated_row_count(queryset.model)
-            else:
-                estimate = _planner_row_estimate(queryset)
+        if connection.vendor != "postgresql" or not isinstance(queryset, QuerySet):
+            return super().count
+        if not queryset.query.where:
+            estimate = selectors.estimated_row_count(queryset.model)
             if estimate is not None and estimate > self.exact_count_limit:
                 self.is_estimate = True
                 return estimate
-        return super().count
+            return super().count
+        capped = queryset.order_by().values("pk")[: self.exact_count_limit + 1].count()
+        if capped <= self.exact_count_limit:
+            return capped
+        self.is_estimate = True
+        return max(_planner_row_estimate(queryset), capped)
 
 
 def _planner_row_estimate(queryset: QuerySet) -> int | None:
@@ -96,9 +101,9 @@ class PromiseFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "late":
-            return queryset.filter(pk__in=selectors.late_orders().values("pk"))
+            return selectors.filter_late(queryset)
         if self.value() == "at_risk":
-            return queryset.filter(pk__in=selectors.at_risk_orders().values("pk"))
+            return selectors.filter_at_risk(queryset)
         return queryset
 
 
@@ -242,6 +247,12 @@ class OrderAdmin(admin.ModelAdmin):
             return selectors.order_detail(int(object_id))
         except (ValueError, Order.DoesNotExist):
             return None
+
+    def get_ordering(self, request):
+        # The promise queues read best most-overdue first (and use their index).
+        if request.GET.get(PromiseFilter.parameter_name) in {"late", "at_risk"}:
+            return ("promised_date", "id")
+        return super().get_ordering(request)
 
     def get_search_results(self, request, queryset, search_term):
         return selectors.search_orders(queryset, search_term), False

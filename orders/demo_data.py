@@ -112,6 +112,10 @@ PRODUCT_FAMILIES = [
     ("KNIFE", "Chef knife 8 in", Decimal("119.00"), Decimal("0.35"), ["STD"]),
     ("SPKR", "Bluetooth speaker", Decimal("99.00"), Decimal("0.70"), ["BLACK", "SAND"]),
     ("CHGR", "USB-C charger 65 W", Decimal("45.00"), Decimal("0.15"), ["STD"]),
+    ("JKT", "Packable rain jacket", Decimal("129.00"), Decimal("0.45"), ["S", "M", "L", "XL"]),
+    ("BEANIE", "Rib-knit beanie", Decimal("22.00"), Decimal("0.10"), ["GREY", "NAVY", "RUST"]),
+    ("SHORT", "Trail shorts", Decimal("48.00"), Decimal("0.22"), ["S", "M", "L"]),
+    ("SCARF", "Wool scarf", Decimal("45.00"), Decimal("0.20"), ["OAT", "CHARCOAL"]),
 ]
 
 FIRST_NAMES = [
@@ -461,6 +465,8 @@ def _make_order(
 
     # Lines: 1-4 distinct SKUs, mostly single units.
     line_count = rng.choices((1, 2, 3, 4), weights=(55, 28, 12, 5))[0]
+    if status == S.PARTIALLY_SHIPPED:
+        line_count = max(line_count, 2)  # one line left, one still waiting
     chosen = rng.sample(products, line_count)
     lines = []
     subtotal = Decimal("0")
@@ -541,9 +547,6 @@ def _line_quantities(status: str, held_from: str, position: int, line_count: int
         # The last line waits for stock; the others are reserved.
         return (0 if position == line_count - 1 else quantity), 0
     if effective == S.PARTIALLY_SHIPPED:
-        if line_count == 1:
-            shipped = max(1, quantity // 2) if quantity > 1 else 0
-            return quantity - shipped, shipped
         return (0, quantity) if position == 0 else (quantity, 0)
     if effective in (S.SHIPPED, S.DELIVERED):
         return 0, quantity

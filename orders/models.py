@@ -170,7 +170,12 @@ class Order(models.Model):
             # The console's default list: newest first, keyset-friendly.
             models.Index(F("placed_at").desc(), F("id").desc(), name="order_placed_idx"),
             models.Index(F("status"), F("placed_at").desc(), F("id").desc(), name="order_status_placed_idx"),
-            models.Index(fields=["status", "promised_date"], name="order_status_promise_idx"),
+            # Late / at-risk queues: open orders by promised date, most overdue first.
+            models.Index(
+                fields=["promised_date", "id"],
+                condition=Q(status__in=sorted(OPEN_STATUSES)),
+                name="order_open_promise_idx",
+            ),
             models.Index(fields=["external_id"], name="order_external_id_idx"),
         ]
 

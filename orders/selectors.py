@@ -28,13 +28,18 @@ def order_timeline(order: Order) -> QuerySet[OrderEvent]:
     return order.events.select_related("actor").order_by("created_at", "id")
 
 
+# Up to this many customers matching a name are looked up first and passed as
+# a list, which the planner estimates well; more, and the name is joined.
+NAME_SEARCH_CUSTOMER_LIMIT = 500
+
+
 def search_orders(queryset: QuerySet[Order], term: str) -> QuerySet[Order]:
     """Narrow ``queryset`` to orders matching one search term.
 
     An order number (with or without its prefix) matches exactly; an email
-    matches the customer's email; anything else matches the channel's order
-    id exactly or a customer name containing the term. Each branch is served
-    by an index, so search stays fast on millions of orders.
+    matches the customer's email; a channel order id matches exactly;
+    anything else matches customer names containing the term. Each branch is
+    served by an index, so search stays fast on millions of orders.
     """
     term = term.strip()
     if not term:
@@ -44,10 +49,15 @@ def search_orders(queryset: QuerySet[Order], term: str) -> QuerySet[Order]:
         number = f"{settings.ORDER_NUMBER_PREFIX}{int(digits):07d}"
         return queryset.filter(Q(number=number) | Q(external_id=term))
     if "@" in term:
-        customers = Customer.objects.filter(email=term.lower()).values("pk")
-        return queryset.filter(customer__in=customers)
-    customers = Customer.objects.filter(name__icontains=term).values("pk")
-    return queryset.filter(Q(external_id=term) | Q(customer__in=customers))
+        return queryset.filter(customer__email=term.lower())
+    if Order.objects.filter(external_id=term).exists():
+        return queryset.filter(external_id=term)
+    matching = Customer.objects.filter(name__icontains=term).order_by()
+    customer_ids = list(matching.values_list("pk", flat=True)[: NAME_SEARCH_CUSTOMER_LIMIT + 1])
+    if len(customer_ids) <= NAME_SEARCH_CUSTOMER_LIMIT:
+        return queryset.filter(customer_id__in=customer_ids)
+    # A common name: newest-first through the date index, checking membership.
+    return queryset.filter(customer__in=matching.values("pk"))
 
 
 def status_counts() -> dict[str, int]:
@@ -65,16 +75,24 @@ def _promise_window(now: dt.datetime | None = None) -> tuple[dt.date, dt.date]:
     return today, horizon
 
 
-def late_orders(now: dt.datetime | None = None) -> QuerySet[Order]:
+def filter_late(queryset: QuerySet[Order], now: dt.datetime | None = None) -> QuerySet[Order]:
     """Open orders whose promised delivery date has passed."""
     today, _ = _promise_window(now)
-    return order_list().filter(status__in=OPEN_STATUSES, promised_date__lt=today)
+    return queryset.filter(status__in=OPEN_STATUSES, promised_date__lt=today)
+
+
+def filter_at_risk(queryset: QuerySet[Order], now: dt.datetime | None = None) -> QuerySet[Order]:
+    """Open orders promised within the at-risk window (24 h by default), not yet late."""
+    today, horizon = _promise_window(now)
+    return queryset.filter(status__in=OPEN_STATUSES, promised_date__gte=today, promised_date__lte=horizon)
+
+
+def late_orders(now: dt.datetime | None = None) -> QuerySet[Order]:
+    return filter_late(order_list(), now)
 
 
 def at_risk_orders(now: dt.datetime | None = None) -> QuerySet[Order]:
-    """Open orders promised within the at-risk window (24 h by default), not yet late."""
-    today, horizon = _promise_window(now)
-    return order_list().filter(status__in=OPEN_STATUSES, promised_date__gte=today, promised_date__lte=horizon)
+    return filter_at_risk(order_list(), now)
 
 
 def on_hold_orders() -> QuerySet[Order]:

@@ -75,14 +75,15 @@ def test_channel_and_placed_date_range_filters(ops):
     assert list_numbers(response) == [old.number]
 
 
-def test_promise_filter_separates_late_from_at_risk(ops):
+def test_promise_filter_separates_late_from_at_risk_most_overdue_first(ops):
     today = timezone.localdate()
     late = OrderFactory(status=S.ALLOCATED, promised_date=today - dt.timedelta(days=1))
+    later = OrderFactory(status=S.BACKORDERED, promised_date=today - dt.timedelta(days=4))
     at_risk = OrderFactory(status=S.RECEIVED, promised_date=today)
     OrderFactory(status=S.SHIPPED, promised_date=today - dt.timedelta(days=2))  # shipped: neither
     OrderFactory(status=S.RECEIVED, promised_date=today + dt.timedelta(days=5))  # on track
 
-    assert list_numbers(ops.get(CHANGELIST, {"promise": "late"})) == [late.number]
+    assert list_numbers(ops.get(CHANGELIST, {"promise": "late"})) == [later.number, late.number]
     assert list_numbers(ops.get(CHANGELIST, {"promise": "at_risk"})) == [at_risk.number]
 
 
@@ -104,6 +105,26 @@ def test_search_finds_the_order(ops, term):
     response = ops.get(CHANGELIST, {"q": term(target)})
 
     assert list_numbers(response) == [target.number]
+
+
+@pytest.mark.parametrize("customer_limit", [500, 1], ids=["few-matching-customers", "many-matching-customers"])
+def test_name_search_gives_the_same_orders_whichever_way_it_queries(ops, monkeypatch, customer_limit):
+    monkeypatch.setattr("orders.selectors.NAME_SEARCH_CUSTOMER_LIMIT", customer_limit)
+    wanted = [
+        OrderFactory(customer=CustomerFactory(name="Ines Varga")),
+        OrderFactory(customer=CustomerFactory(name="Tomas Vargas")),
+    ]
+    OrderFactory(customer=CustomerFactory(name="Someone Else"))
+
+    response = ops.get(CHANGELIST, {"q": "varga"})
+
+    assert sorted(list_numbers(response)) == sorted(o.number for o in wanted)
+
+
+def test_search_with_no_match_lists_nothing(ops):
+    OrderFactory.create_batch(2)
+
+    assert list_numbers(ops.get(CHANGELIST, {"q": "xyzzy"})) == []
 
 
 def test_order_page_shows_lines_and_timeline_read_only_with_actions(ops):

@@ -1,0 +1,87 @@
+"""The console's index: the order queue, late, at-risk and on-hold orders."""
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from orders.models import OrderStatus
+from tests.factories import OrderFactory, UserFactory
+
+S = OrderStatus
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def dashboard(client, superuser):
+    def render():
+        client.force_login(superuser)
+        response = client.get(reverse("admin:index"))
+        assert response.status_code == 200
+        return response
+
+    return render
+
+
+def test_queue_counts_every_status_and_links_to_the_filtered_list(client, dashboard):
+    OrderFactory.create_batch(3, status=S.RECEIVED)
+    OrderFactory.create_batch(2, status=S.ON_HOLD)
+    OrderFactory(status=S.DELIVERED)
+
+    response = dashboard()
+
+    queue = {item["status"]: item for item in response.context["dashboard"]["queue"]}
+    assert set(queue) == set(S.values)
+    assert (queue[S.RECEIVED]["count"], queue[S.ON_HOLD]["count"], queue[S.SHIPPED]["count"]) == (3, 2, 0)
+    assert response.context["dashboard"]["total"] == 6
+    listed = client.get(queue[S.ON_HOLD]["url"])
+    assert len(listed.context["cl"].result_list) == 2
+    assert queue[S.ON_HOLD]["url"] in response.content.decode()
+
+
+def test_late_at_risk_and_on_hold_panels(client, dashboard):
+    today = timezone.localdate()
+    late = OrderFactory(status=S.BACKORDERED, promised_date=today - dt.timedelta(days=2))
+    at_risk = OrderFactory(status=S.ALLOCATED, promised_date=today + dt.timedelta(days=1))
+    held = OrderFactory(status=S.ON_HOLD, promised_date=today + dt.timedelta(days=6))
+    OrderFactory(status=S.DELIVERED, promised_date=today - dt.timedelta(days=9))
+    OrderFactory(status=S.RECEIVED, promised_date=today + dt.timedelta(days=6))
+
+    response = dashboard()
+
+    panels = {panel["key"]: panel for panel in response.context["dashboard"]["panels"]}
+    assert [o.number for o in panels["late"]["orders"]] == [late.number]
+    assert [o.number for o in panels["at_risk"]["orders"]] == [at_risk.number]
+    assert [o.number for o in panels["on_hold"]["orders"]] == [held.number]
+    assert panels["late"]["count"] == 1
+    html = response.content.decode()
+    for order in (late, at_risk, held):
+        assert reverse("admin:orders_order_change", args=[order.pk]) in html
+    listed = client.get(panels["late"]["url"])
+    assert [o.number for o in listed.context["cl"].result_list] == [late.number]
+
+
+def test_the_dashboard_is_not_shown_to_users_who_cannot_see_orders(client):
+    client.force_login(UserFactory(username="nobody"))
+
+    response = client.get(reverse("admin:index"))
+
+    assert response.status_code == 200
+    assert response.context["dashboard"] is None
+    assert "Order queue" not in response.content.decode()
+
+
+def test_dashboard_query_count_does_not_grow_with_orders(client, superuser):
+    client.force_login(superuser)
+    stale = timezone.localdate() - dt.timedelta(days=1)
+    OrderFactory(status=S.ON_HOLD, promised_date=stale)
+    with CaptureQueriesContext(connection) as few:
+        client.get(reverse("admin:index"))
+    OrderFactory.create_batch(30, status=S.ON_HOLD, promised_date=stale)
+    with CaptureQueriesContext(connection) as many:
+        client.get(reverse("admin:index"))
+
+    assert len(many.captured_queries) == len(few.captured_queries)

@@ -1,0 +1,92 @@
+"""The two shapes: embedded defaults with no variables, production with them."""
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = (
+    "import django, json; django.setup(); from django.conf import settings as s; "
+    "print(json.dumps({'db': s.DATABASES['default']['ENGINE'], 'broker': s.CELERY_BROKER_URL, "
+    "'email': s.EMAIL_BACKEND, 'debug': s.DEBUG, 'ops': s.OPS_EMAILS, 'tz': s.TIME_ZONE, "
+    "'hosts': s.ALLOWED_HOSTS, 'beat': s.CELERY_BEAT_SCHEDULER}))"
+)
+VARIABLES = [
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "EMAIL_URL",
+    "SECRET_KEY",
+    "DEBUG",
+    "ALLOWED_HOSTS",
+    "OPS_EMAILS",
+    "TIME_ZONE",
+]
+
+
+def run(args, extra_env, tmp_path):
+    env = {key: value for key, value in os.environ.items() if key not in VARIABLES}
+    env.update({"DJANGO_SETTINGS_MODULE": "oms_site.settings", "OMS_VAR_DIR": str(tmp_path), **extra_env})
+    return subprocess.run(  # noqa: S603 - fixed argv
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def production_env():
+    return {
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "ALLOWED_HOSTS": "oms.example.com",
+        "DATABASE_URL": "postgres://oms:secret@db.internal:5432/oms",
+        "CELERY_BROKER_URL": "redis://cache.internal:6379/0",
+        "EMAIL_URL": "smtp+tls://mailer:secret@smtp.example.com:587",
+        "OPS_EMAILS": "ops@example.com,lead@example.com",
+        "TIME_ZONE": "America/Chicago",
+    }
+
+
+def test_no_variables_give_the_embedded_shape(tmp_path):
+    result = run(["-c", PROBE], {}, tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout.strip().splitlines()[-1])
+    assert values["db"] == "django.db.backends.sqlite3"
+    assert values["broker"] == "filesystem://"
+    assert values["email"] == "django.core.mail.backends.filebased.EmailBackend"
+    assert values["debug"] is True
+    assert (tmp_path / "celery" / "queue").is_dir()
+
+
+def test_variables_give_the_production_shape(tmp_path):
+    result = run(["-c", PROBE], production_env(), tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout.strip().splitlines()[-1])
+    assert values["db"] == "django.db.backends.postgresql"
+    assert values["broker"] == "redis://cache.internal:6379/0"
+    assert values["email"] == "django.core.mail.backends.smtp.EmailBackend"
+    assert values["debug"] is False
+    assert values["ops"] == ["ops@example.com", "lead@example.com"]
+    assert values["tz"] == "America/Chicago"
+    assert values["hosts"] == ["oms.example.com"]
+    assert values["beat"] == "django_celery_beat.schedulers:DatabaseScheduler"
+
+
+def test_check_deploy_is_clean_in_the_production_shape(tmp_path):
+    result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], production_env(), tmp_path)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_a_secret_key(tmp_path):
+    env = production_env()
+    del env["SECRET_KEY"]
+
+    result = run(["manage.py", "check"], env, tmp_path)
+
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
