@@ -16,6 +16,7 @@ class OpsAdminSite(admin.AdminSite):
     site_title = settings.OMS_BRAND_NAME
     index_title = "Operations console"
     index_template = "admin/ops_index.html"
+    site_url = None  # the console is the whole site: no "View site" link
 
     def index(self, request, extra_context=None):
         extra_context = {**(extra_context or {}), **self.dashboard_context(request)}

@@ -28,6 +28,8 @@ from . import selectors, services
 from .exceptions import OrderError
 from .models import Address, Channel, Customer, Order, OrderEvent, OrderLine, OrderStatus
 
+MAX_BULK_ORDERS = 500
+
 STATUS_COLOURS = {
     OrderStatus.RECEIVED: "#475569",
     OrderStatus.ALLOCATED: "#1d4ed8",
@@ -277,18 +279,34 @@ class OrderAdmin(admin.ModelAdmin):
     # --- actions ------------------------------------------------------------
     @admin.action(description="Put selected orders on hold…", permissions=["hold"])
     def hold_selected(self, request, queryset):
-        return self._redirect_to_reason_form("hold", queryset)
+        return self._redirect_to_reason_form(request, "hold", queryset)
 
     @admin.action(description="Release selected orders from hold", permissions=["hold"])
     def release_selected(self, request, queryset):
+        if self._too_many(request, queryset):
+            return None
         for order in queryset.order_by("pk"):
             self._apply(request, "release", order, reason="")
+        return None
 
     @admin.action(description="Cancel selected orders…", permissions=["cancel"])
     def cancel_selected(self, request, queryset):
-        return self._redirect_to_reason_form("cancel", queryset)
+        return self._redirect_to_reason_form(request, "cancel", queryset)
 
-    def _redirect_to_reason_form(self, action: str, queryset) -> HttpResponseRedirect:
+    def _too_many(self, request, queryset) -> bool:
+        """Bulk actions work one order at a time; "select all" on millions is refused."""
+        if queryset.order_by()[: MAX_BULK_ORDERS + 1].count() > MAX_BULK_ORDERS:
+            self.message_user(
+                request,
+                f"Select at most {MAX_BULK_ORDERS} orders at a time; narrow the list with filters first.",
+                messages.ERROR,
+            )
+            return True
+        return False
+
+    def _redirect_to_reason_form(self, request, action: str, queryset) -> HttpResponseRedirect | None:
+        if self._too_many(request, queryset):
+            return None
         ids = ",".join(str(pk) for pk in queryset.order_by("pk").values_list("pk", flat=True))
         url = reverse("admin:orders_order_act", args=[action])
         return HttpResponseRedirect(f"{url}?ids={ids}")
@@ -344,7 +362,7 @@ class OrderAdmin(admin.ModelAdmin):
             ids = [int(pk) for pk in raw_ids.split(",") if pk.strip()]
         except ValueError:
             ids = []
-        orders = list(selectors.order_list().filter(pk__in=ids).order_by("pk"))
+        orders = list(selectors.order_list().filter(pk__in=ids[:MAX_BULK_ORDERS]).order_by("pk"))
         changelist_url = reverse("admin:orders_order_changelist")
         next_url = request.POST.get("next") or request.GET.get("next") or changelist_url
         if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):

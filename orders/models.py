@@ -61,6 +61,7 @@ class Customer(models.Model):
     class Meta:
         ordering = ["name"]
         # On PostgreSQL, migration 0002 adds a trigram index for name search.
+        indexes = [models.Index(fields=["name", "id"], name="customer_name_idx")]
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"

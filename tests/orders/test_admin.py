@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from orders.models import OrderEvent, OrderStatus
+from orders.models import Order, OrderEvent, OrderStatus
 from tests.factories import CustomerFactory, OrderFactory
 
 S = OrderStatus
@@ -168,6 +168,18 @@ def test_hold_action_asks_for_a_reason_then_holds_and_reports(ops, superuser):
         assert f"{order.number} put on hold." in text
         event = order.events.latest("created_at")
         assert (event.message, event.actor) == ("Put on hold: Fraud check", superuser)
+
+
+def test_bulk_actions_refuse_more_than_the_limit(ops, monkeypatch):
+    monkeypatch.setattr("orders.admin.MAX_BULK_ORDERS", 2)
+    orders = OrderFactory.create_batch(3, status=S.ON_HOLD, held_from_status=S.RECEIVED)
+    ids = [o.pk for o in orders]
+
+    for action in ("hold_selected", "release_selected", "cancel_selected"):
+        response = ops.post(CHANGELIST, {"action": action, "_selected_action": ids}, follow=True)
+        assert "Select at most 2 orders at a time" in response.content.decode()
+
+    assert {o.status for o in Order.objects.filter(pk__in=ids)} == {S.ON_HOLD}
 
 
 def test_release_action_releases_and_reports_refusals(ops):
