@@ -1,9 +1,26 @@
-"""Products (SKUs) and warehouses. The inventory issue grows these with stock."""
+"""Products, warehouses, stock levels, the stock ledger, allocations, routing rules, counts, checks.
 
+Invariants the database enforces: 0 <= allocated <= on_hand on every stock
+level; a ledger movement is never zero and its sign matches its kind. The
+services keep the rest: every change of on_hand is a movement (so the ledger
+sums to on_hand), and allocated equals the sum of the allocation rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
 from decimal import Decimal
 
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from . import geo
 
 
 class Product(models.Model):
@@ -34,7 +51,7 @@ class Product(models.Model):
 
 
 class Warehouse(models.Model):
-    """A place that holds stock and ships orders."""
+    """A place that holds stock and ships orders; located by its postal code."""
 
     code = models.CharField(max_length=10, unique=True, help_text="Short code, e.g. DAL.")
     name = models.CharField(max_length=100)
@@ -43,10 +60,335 @@ class Warehouse(models.Model):
     state = models.CharField(max_length=50, blank=True)
     postal_code = models.CharField(max_length=20)
     country = models.CharField(max_length=2, default="US", help_text="ISO 3166-1 alpha-2.")
+    latitude = models.FloatField(null=True, blank=True, editable=False)
+    longitude = models.FloatField(null=True, blank=True, editable=False)
     is_active = models.BooleanField("active", default=True)
+    priority = models.PositiveSmallIntegerField(
+        default=1, help_text="Lower ships first; within one priority the nearest warehouse wins."
+    )
+    daily_cutoff = models.TimeField(
+        "daily cut-off", default=dt.time(15, 0), help_text="Orders allocated after this ship the next working day."
+    )
+    processing_days = models.PositiveSmallIntegerField(default=1, help_text="Working days from allocation to pickup.")
+    daily_order_capacity = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Orders routed here per day; when full the next-nearest takes them. Empty: no limit.",
+    )
 
     class Meta:
         ordering = ["code"]
 
     def __str__(self) -> str:
         return f"{self.code} · {self.name}"
+
+    def locate(self) -> None:
+        """Set the coordinates from the postal code; raises ValidationError for an unknown one."""
+        try:
+            self.latitude, self.longitude = geo.coordinates(self.postal_code, self.country)
+        except geo.UnknownPostalCode as error:
+            raise ValidationError({"postal_code": str(error)}) from None
+        self.postal_code = geo.normalize_postal_code(self.postal_code, self.country)
+
+    def clean(self) -> None:
+        self.locate()
+
+    @property
+    def coordinates(self) -> tuple[float, float] | None:
+        if self.latitude is None or self.longitude is None:
+            return None
+        return (self.latitude, self.longitude)
+
+
+class StockLevel(models.Model):
+    """How many units of one SKU a warehouse holds, and how many are promised to orders.
+
+    on_hand and allocated change only through the stock services, each
+    change of on_hand with a ledger movement.
+    """
+
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="stock_levels")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="stock_levels")
+    on_hand = models.IntegerField(default=0, editable=False)
+    allocated = models.IntegerField(default=0, editable=False)
+    reorder_point = models.PositiveIntegerField(default=0, help_text="Reorder when on hand falls to this level.")
+    bin_location = models.CharField("bin", max_length=30, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["warehouse__code", "product__sku"]
+        permissions = [
+            ("receive_stock", "Can receive stock"),
+            ("adjust_stock", "Can adjust stock with a reason"),
+            ("transfer_stock", "Can transfer stock between warehouses"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["warehouse", "product"], name="stocklevel_unique_per_warehouse"),
+            models.CheckConstraint(
+                condition=Q(allocated__gte=0) & Q(allocated__lte=F("on_hand")),
+                name="stocklevel_allocated_within_on_hand",
+            ),
+        ]
+        indexes = [models.Index(fields=["product", "warehouse"], name="stocklevel_product_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.product.sku} @ {self.warehouse.code}"
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.allocated
+
+    @property
+    def is_low(self) -> bool:
+        return self.on_hand <= self.reorder_point
+
+
+class StockMovement(models.Model):
+    """One line of the stock ledger: a signed change of on-hand, who made it and why."""
+
+    class Kind(models.TextChoices):
+        RECEIPT = "receipt", "Receipt"
+        ADJUSTMENT = "adjustment", "Adjustment"
+        SHIPMENT = "shipment", "Shipment"
+        RETURN_RESTOCK = "return_restock", "Return restock"
+        WRITE_OFF = "write_off", "Write-off"
+        COUNT_CORRECTION = "count_correction", "Cycle-count correction"
+        TRANSFER_OUT = "transfer_out", "Transfer out"
+        TRANSFER_IN = "transfer_in", "Transfer in"
+
+    INBOUND = (Kind.RECEIPT, Kind.RETURN_RESTOCK, Kind.TRANSFER_IN)
+    OUTBOUND = (Kind.SHIPMENT, Kind.WRITE_OFF, Kind.TRANSFER_OUT)
+
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="movements")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="movements")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    quantity = models.IntegerField(help_text="Signed: positive adds to on hand, negative removes.")
+    reason = models.TextField(blank=True)
+    reference = models.CharField(max_length=100, blank=True, help_text="Shipment, return, transfer or document.")
+    order = models.ForeignKey(
+        "orders.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="stock_movements"
+    )
+    cycle_count = models.ForeignKey(
+        "CycleCount", on_delete=models.PROTECT, null=True, blank=True, related_name="movements"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_name = models.CharField("by", max_length=150)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(quantity=0), name="movement_not_zero"),
+            models.CheckConstraint(
+                condition=~Q(kind__in=["receipt", "return_restock", "transfer_in"]) | Q(quantity__gt=0),
+                name="movement_inbound_positive",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind__in=["shipment", "write_off", "transfer_out"]) | Q(quantity__lt=0),
+                name="movement_outbound_negative",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["product", "warehouse", "-created_at"], name="movement_stock_time_idx"),
+            models.Index(fields=["warehouse", "product"], name="movement_level_idx"),
+            models.Index(F("created_at").desc(), name="movement_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.quantity:+d} {self.product_id}@{self.warehouse_id}"
+
+
+class Allocation(models.Model):
+    """Units of one order line reserved in one warehouse (deleted when shipped or released)."""
+
+    order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="allocations")
+    order_line = models.ForeignKey("orders.OrderLine", on_delete=models.CASCADE, related_name="allocations")
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="allocations")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="allocations")
+    quantity = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="allocation_positive"),
+            models.UniqueConstraint(fields=["order_line", "warehouse"], name="allocation_unique_line_warehouse"),
+        ]
+        indexes = [models.Index(fields=["warehouse", "product"], name="allocation_level_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.product_id} @ {self.warehouse_id}"
+
+
+class WarehouseDailyLoad(models.Model):
+    """Orders routed to a warehouse on one (local) day, for its daily capacity."""
+
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.CASCADE, related_name="daily_loads")
+    date = models.DateField()
+    orders = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["warehouse", "date"], name="dailyload_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.warehouse_id} on {self.date}: {self.orders} orders"
+
+
+class SafetyStockRule(models.Model):
+    """Units held back from one channel: it may not take a warehouse's last N units."""
+
+    channel = models.ForeignKey("orders.Channel", on_delete=models.CASCADE, related_name="safety_stock_rules")
+    warehouse = models.ForeignKey(
+        Warehouse, on_delete=models.CASCADE, null=True, blank=True, help_text="Empty: every warehouse."
+    )
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, null=True, blank=True, help_text="Empty: every SKU.")
+    quantity = models.PositiveIntegerField(help_text="Units this channel may not allocate.")
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = "safety stock rule"
+
+    def __str__(self) -> str:
+        where = self.warehouse.code if self.warehouse_id else "all warehouses"
+        what = self.product.sku if self.product_id else "every SKU"
+        return f"{self.channel}: hold back {self.quantity} of {what} at {where}"
+
+
+class RoutingExclusion(models.Model):
+    """Never route to this warehouse for the given channel and/or destination state."""
+
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.CASCADE, related_name="exclusions")
+    channel = models.ForeignKey(
+        "orders.Channel", on_delete=models.CASCADE, null=True, blank=True, help_text="Empty: every channel."
+    )
+    destination_state = models.CharField(max_length=50, blank=True, help_text="Empty: every destination.")
+    reason = models.CharField(max_length=200)
+
+    class Meta:
+        verbose_name = "warehouse exclusion"
+
+    def __str__(self) -> str:
+        scope = " and ".join(
+            part
+            for part in (
+                f"channel {self.channel}" if self.channel_id else "",
+                f"orders to {self.destination_state}" if self.destination_state else "",
+            )
+            if part
+        )
+        return f"Exclude {self.warehouse.code} for {scope or 'every order'}"
+
+
+class CycleCount(models.Model):
+    """A count of some bins/SKUs in one warehouse; approved counts post corrections."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        SUBMITTED = "submitted", "Submitted"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="cycle_counts")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN, editable=False)
+    note = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+", editable=False
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    submitted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
+    )
+    decided_at = models.DateTimeField(null=True, blank=True, editable=False)
+    rejection_reason = models.CharField(max_length=200, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("approve_cyclecount", "Can approve or reject cycle counts")]
+
+    def __str__(self) -> str:
+        return f"Count #{self.pk} at {self.warehouse.code}"
+
+
+class CycleCountLine(models.Model):
+    """One SKU/bin in a count: what the system expected when it was counted, and what was counted."""
+
+    count = models.ForeignKey(CycleCount, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    bin_location = models.CharField("bin", max_length=30, blank=True)
+    expected_quantity = models.IntegerField(null=True, blank=True, editable=False)
+    counted_quantity = models.PositiveIntegerField(null=True, blank=True)
+    counted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    counted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
+    )
+
+    class Meta:
+        ordering = ["bin_location", "product__sku"]
+        constraints = [models.UniqueConstraint(fields=["count", "product"], name="countline_unique_product")]
+
+    def __str__(self) -> str:
+        return f"{self.product.sku} in {self.bin_location or '—'}"
+
+    @property
+    def variance(self) -> int | None:
+        if self.counted_quantity is None or self.expected_quantity is None:
+            return None
+        return self.counted_quantity - self.expected_quantity
+
+
+class InventoryCheckRun(models.Model):
+    """One run of the daily inventory check."""
+
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    triggered_by = models.CharField(max_length=150)
+    finding_count = models.PositiveIntegerField(default=0)
+    summary = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        verbose_name = "inventory check"
+
+    def __str__(self) -> str:
+        return f"Inventory check {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class InventoryFinding(models.Model):
+    """Something the daily check found wrong or worth acting on."""
+
+    class Kind(models.TextChoices):
+        LEDGER_MISMATCH = "ledger_mismatch", "Ledger does not sum to on hand"
+        NEGATIVE_STOCK = "negative_stock", "Negative stock"
+        OVER_ALLOCATED = "over_allocated", "Allocated more than on hand"
+        ALLOCATION_MISMATCH = "allocation_mismatch", "Allocated differs from allocation rows"
+        STALE_ALLOCATION = "stale_allocation", "Allocation left on a closed order"
+        BELOW_REORDER_POINT = "below_reorder_point", "Below reorder point"
+        BACKORDER_FILLABLE = "backorder_fillable", "Backorder could be filled elsewhere"
+        COUNT_VARIANCE = "count_variance", "Large cycle-count variance"
+
+    class Severity(models.TextChoices):
+        ERROR = "error", "Error"
+        WARNING = "warning", "Warning"
+        INFO = "info", "Info"
+
+    run = models.ForeignKey(InventoryCheckRun, on_delete=models.CASCADE, related_name="findings")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    message = models.TextField()
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    product = models.ForeignKey(Product, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    content_type = models.ForeignKey(ContentType, on_delete=models.SET_NULL, null=True, blank=True)
+    object_id = models.CharField(max_length=40, blank=True)
+    subject = GenericForeignKey("content_type", "object_id")
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["run", "severity", "kind", "id"]
+        indexes = [models.Index(fields=["run", "kind"], name="finding_run_kind_idx")]
+
+    def __str__(self) -> str:
+        return self.message

@@ -10,6 +10,7 @@ SMTP); `manage.py check --deploy` is clean there.
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -182,6 +183,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.flag_late_orders",
         "schedule": 15 * 60,
     },
+    "daily-inventory-check": {
+        "task": "inventory.tasks.run_inventory_check",
+        "schedule": crontab(hour=6, minute=0),
+    },
 }
 
 # --- Branding -------------------------------------------------------------
@@ -191,6 +196,14 @@ ORDER_NUMBER_PREFIX = env.str("ORDER_NUMBER_PREFIX", default="SO-")
 # Orders whose promised date falls within this many hours and that have not
 # shipped are "at risk" on the console.
 ORDER_AT_RISK_HOURS = env.int("ORDER_AT_RISK_HOURS", default=24)
+
+# --- Inventory ------------------------------------------------------------
+# Receiving stock enqueues this task (by name: inventory does not import orders).
+INVENTORY_BACKORDER_FILL_TASK = "orders.tasks.fill_backorders"
+# Approved count lines off by at least this many units are reported by the daily check.
+INVENTORY_COUNT_VARIANCE_UNITS = env.int("INVENTORY_COUNT_VARIANCE_UNITS", default=5)
+# Where links in emails point.
+OMS_BASE_URL = env.str("OMS_BASE_URL", default="http://127.0.0.1:8000")
 
 # --- Security -------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -274,6 +274,7 @@ class OrderEvent(models.Model):
     class Kind(models.TextChoices):
         PLACED = "placed", "Placed"
         STATUS_CHANGED = "status_changed", "Status changed"
+        ALLOCATION = "allocation", "Stock allocated"
         NOTE = "note", "Note"
         PROMISE_MISSED = "promise_missed", "Promise missed"
 

@@ -3,9 +3,27 @@
 from celery import shared_task
 
 from . import services
+from .exceptions import OrderError
 
 
 @shared_task(acks_late=True)
 def flag_late_orders() -> int:
     """Periodic: flag open orders whose promised date has passed (idempotent)."""
     return services.flag_late_orders()
+
+
+@shared_task(acks_late=True)
+def allocate_order(order_id: int) -> str:
+    """Route a newly placed (or released) order to warehouses. Safe to repeat."""
+    try:
+        order = services.allocate_order(order_id=order_id, actor="system: routing")
+    except OrderError as refusal:
+        # Already allocated, on hold or cancelled by the time the task ran: nothing to do.
+        return str(refusal)
+    return order.status
+
+
+@shared_task(acks_late=True)
+def fill_backorders(product_ids: list[int]) -> int:
+    """Stock arrived or was freed for these SKUs: allocate waiting orders, oldest first."""
+    return services.fill_backorders(product_ids=product_ids)

@@ -1,0 +1,29 @@
+"""Every write to stock: the ledger, allocations, counts and the daily check.
+
+Split by domain (`stock`, `allocation`, `counts`, `check`); import the
+functions from here.
+"""
+
+from .allocation import AllocationResult, LineRequest, allocate_lines, consume_allocations, release_allocations
+from .check import run_inventory_check
+from .counts import approve_cycle_count, record_counts, reject_cycle_count, start_cycle_count, submit_cycle_count
+from .stock import adjust_stock, receive_stock, restock_return, transfer_stock, write_off_stock
+
+__all__ = [
+    "AllocationResult",
+    "LineRequest",
+    "adjust_stock",
+    "allocate_lines",
+    "approve_cycle_count",
+    "consume_allocations",
+    "receive_stock",
+    "record_counts",
+    "reject_cycle_count",
+    "release_allocations",
+    "restock_return",
+    "run_inventory_check",
+    "start_cycle_count",
+    "submit_cycle_count",
+    "transfer_stock",
+    "write_off_stock",
+]

@@ -1,0 +1,364 @@
+"""The daily inventory check: set-based queries that find what is wrong, stored as a report.
+
+Each finder is one SQL statement over the whole table (GROUP BY, joins,
+semi-joins), never a Python loop over rows. At most FINDINGS_PER_KIND rows
+of each kind are stored; the summary keeps the exact totals.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Iterator
+
+from django.apps import apps
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.core.mail import send_mail
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from ..models import (
+    Allocation,
+    CycleCount,
+    CycleCountLine,
+    InventoryCheckRun,
+    InventoryFinding,
+    StockLevel,
+    StockMovement,
+)
+
+logger = logging.getLogger(__name__)
+Kind = InventoryFinding.Kind
+Severity = InventoryFinding.Severity
+FINDINGS_PER_KIND = 1000
+# Orders in these statuses must hold no allocation (they shipped or were cancelled).
+CLOSED_ORDER_STATUSES = ("cancelled", "shipped", "delivered")
+
+
+def run_inventory_check(*, triggered_by: str = "system", now: dt.datetime | None = None, email: bool = True):
+    """Run every finder, store the report, and email a summary to OPS_EMAILS."""
+    now = now or timezone.now()
+    started = time.perf_counter()
+    run = InventoryCheckRun.objects.create(started_at=now, triggered_by=triggered_by)
+    finders = [
+        _ledger_mismatches,
+        _negative_and_over_allocated,
+        _allocation_mismatches,
+        _stale_allocations,
+        _below_reorder_point,
+        _fillable_backorders,
+        _count_variances,
+    ]
+    totals: dict[str, int] = {}
+    findings: list[InventoryFinding] = []
+    for finder in finders:
+        for kind, batch, total in finder(now):
+            totals[kind] = totals.get(kind, 0) + total
+            findings.extend(batch)
+    for finding in findings:
+        finding.run = run
+    with transaction.atomic():
+        InventoryFinding.objects.bulk_create(findings, batch_size=1000)
+        run.finished_at = timezone.now()
+        run.duration_ms = int((time.perf_counter() - started) * 1000)
+        run.finding_count = sum(totals.values())
+        run.summary = {"totals": totals}
+        run.save(update_fields=["finished_at", "duration_ms", "finding_count", "summary"])
+    if email:
+        _email_summary(run)
+    return run
+
+
+def _ledger_mismatches(now) -> Iterator[tuple[str, list, int]]:
+    """Stock levels whose on hand differs from the sum of their ledger."""
+    level, movement = StockLevel._meta.db_table, StockMovement._meta.db_table
+    sql = f"""
+        SELECT l.id, l.warehouse_id, l.product_id, l.on_hand, COALESCE(m.total, 0)
+        FROM {level} l
+        LEFT JOIN (
+            SELECT warehouse_id, product_id, SUM(quantity) AS total FROM {movement} GROUP BY warehouse_id, product_id
+        ) m ON m.warehouse_id = l.warehouse_id AND m.product_id = l.product_id
+        WHERE l.on_hand <> COALESCE(m.total, 0)
+        ORDER BY l.id
+    """
+    rows = _fetch(sql)
+    batch = [
+        _finding(
+            Kind.LEDGER_MISMATCH,
+            Severity.ERROR,
+            f"Stock level #{pk}: on hand {on_hand}, ledger sums to {ledger} (difference {on_hand - ledger:+d}).",
+            warehouse_id=warehouse_id,
+            product_id=product_id,
+            subject=(StockLevel, pk),
+            data={"on_hand": on_hand, "ledger": ledger},
+        )
+        for pk, warehouse_id, product_id, on_hand, ledger in rows[:FINDINGS_PER_KIND]
+    ]
+    yield Kind.LEDGER_MISMATCH, batch, len(rows)
+
+
+def _negative_and_over_allocated(now) -> Iterator[tuple[str, list, int]]:
+    negative = StockLevel.objects.filter(Q(on_hand__lt=0) | Q(allocated__lt=0))
+    yield (
+        Kind.NEGATIVE_STOCK,
+        [
+            _finding(
+                Kind.NEGATIVE_STOCK,
+                Severity.ERROR,
+                f"Stock level #{level['pk']}: on hand {level['on_hand']}, allocated {level['allocated']}.",
+                warehouse_id=level["warehouse_id"],
+                product_id=level["product_id"],
+                subject=(StockLevel, level["pk"]),
+            )
+            for level in _values(negative)
+        ],
+        negative.count(),
+    )
+    over = StockLevel.objects.filter(allocated__gt=F("on_hand"))
+    yield (
+        Kind.OVER_ALLOCATED,
+        [
+            _finding(
+                Kind.OVER_ALLOCATED,
+                Severity.ERROR,
+                f"Stock level #{level['pk']}: {level['allocated']} allocated but only {level['on_hand']} on hand.",
+                warehouse_id=level["warehouse_id"],
+                product_id=level["product_id"],
+                subject=(StockLevel, level["pk"]),
+            )
+            for level in _values(over)
+        ],
+        over.count(),
+    )
+
+
+def _allocation_mismatches(now) -> Iterator[tuple[str, list, int]]:
+    """Levels whose allocated count differs from their allocation rows, and lines that disagree too."""
+    level, allocation = StockLevel._meta.db_table, Allocation._meta.db_table
+    line_table = apps.get_model("orders", "OrderLine")._meta.db_table
+    rows = _fetch(f"""
+        SELECT l.id, l.warehouse_id, l.product_id, l.allocated, COALESCE(a.total, 0)
+        FROM {level} l
+        LEFT JOIN (
+            SELECT warehouse_id, product_id, SUM(quantity) AS total FROM {allocation} GROUP BY warehouse_id, product_id
+        ) a ON a.warehouse_id = l.warehouse_id AND a.product_id = l.product_id
+        WHERE l.allocated <> COALESCE(a.total, 0)
+        ORDER BY l.id
+    """)
+    line_rows = _fetch(f"""
+        SELECT ol.id, ol.order_id, ol.product_id, ol.quantity_allocated, COALESCE(a.total, 0)
+        FROM {line_table} ol
+        LEFT JOIN (SELECT order_line_id, SUM(quantity) AS total FROM {allocation} GROUP BY order_line_id) a
+          ON a.order_line_id = ol.id
+        WHERE ol.quantity_allocated <> COALESCE(a.total, 0)
+        ORDER BY ol.id
+    """)
+    order_model = apps.get_model("orders", "Order")
+    batch = [
+        _finding(
+            Kind.ALLOCATION_MISMATCH,
+            Severity.ERROR,
+            f"Stock level #{pk}: allocated {allocated}, allocation rows sum to {rows_total}.",
+            warehouse_id=warehouse_id,
+            product_id=product_id,
+            subject=(StockLevel, pk),
+            data={"allocated": allocated, "rows": rows_total},
+        )
+        for pk, warehouse_id, product_id, allocated, rows_total in rows[:FINDINGS_PER_KIND]
+    ] + [
+        _finding(
+            Kind.ALLOCATION_MISMATCH,
+            Severity.ERROR,
+            f"Order line #{pk}: {allocated} allocated on the order, allocation rows sum to {rows_total}.",
+            product_id=product_id,
+            subject=(order_model, order_id),
+            data={"order_line": pk, "allocated": allocated, "rows": rows_total},
+        )
+        for pk, order_id, product_id, allocated, rows_total in line_rows[:FINDINGS_PER_KIND]
+    ]
+    yield Kind.ALLOCATION_MISMATCH, batch, len(rows) + len(line_rows)
+
+
+def _stale_allocations(now) -> Iterator[tuple[str, list, int]]:
+    stale = Allocation.objects.filter(order__status__in=CLOSED_ORDER_STATUSES)
+    order_model = apps.get_model("orders", "Order")
+    rows = list(
+        stale.order_by("pk").values(
+            "pk", "order_id", "order__number", "order__status", "warehouse_id", "product_id", "quantity"
+        )[:FINDINGS_PER_KIND]
+    )
+    yield (
+        Kind.STALE_ALLOCATION,
+        [
+            _finding(
+                Kind.STALE_ALLOCATION,
+                Severity.ERROR,
+                f"Order {row['order__number']} is {row['order__status']} but still holds {row['quantity']} units.",
+                warehouse_id=row["warehouse_id"],
+                product_id=row["product_id"],
+                subject=(order_model, row["order_id"]),
+            )
+            for row in rows
+        ],
+        stale.count(),
+    )
+
+
+def _below_reorder_point(now) -> Iterator[tuple[str, list, int]]:
+    low = StockLevel.objects.filter(reorder_point__gt=0, on_hand__lte=F("reorder_point"), warehouse__is_active=True)
+    yield (
+        Kind.BELOW_REORDER_POINT,
+        [
+            _finding(
+                Kind.BELOW_REORDER_POINT,
+                Severity.WARNING,
+                f"{level['product__sku']} at {level['warehouse__code']}: {level['on_hand']} on hand, "
+                f"reorder point {level['reorder_point']}.",
+                warehouse_id=level["warehouse_id"],
+                product_id=level["product_id"],
+                subject=(StockLevel, level["pk"]),
+            )
+            for level in _values(low, "product__sku", "warehouse__code", "reorder_point")
+        ],
+        low.count(),
+    )
+
+
+def _fillable_backorders(now) -> Iterator[tuple[str, list, int]]:
+    """Backordered lines that some active warehouse could fill right now."""
+    line_model = apps.get_model("orders", "OrderLine")
+    order_model = apps.get_model("orders", "Order")
+    enough = (
+        StockLevel.objects.filter(product=OuterRef("product"), warehouse__is_active=True)
+        .annotate(free=F("on_hand") - F("allocated"))
+        .filter(free__gte=OuterRef("waiting"))
+    )
+    lines = (
+        line_model.objects.filter(order__status="backordered")
+        .annotate(waiting=F("quantity") - F("quantity_shipped") - F("quantity_allocated"))
+        .filter(waiting__gt=0)
+        .filter(Exists(enough))
+    )
+    rows = list(
+        lines.order_by("order__placed_at", "pk").values(
+            "pk", "order_id", "order__number", "sku", "product_id", "waiting"
+        )[:FINDINGS_PER_KIND]
+    )
+    yield (
+        Kind.BACKORDER_FILLABLE,
+        [
+            _finding(
+                Kind.BACKORDER_FILLABLE,
+                Severity.WARNING,
+                f"Order {row['order__number']} waits for {row['waiting']} × {row['sku']}, which another warehouse has.",
+                product_id=row["product_id"],
+                subject=(order_model, row["order_id"]),
+            )
+            for row in rows
+        ],
+        lines.count(),
+    )
+
+
+def _count_variances(now) -> Iterator[tuple[str, list, int]]:
+    """Lines of counts approved in the last day whose variance is large."""
+    units = settings.INVENTORY_COUNT_VARIANCE_UNITS
+    lines = (
+        CycleCountLine.objects.filter(
+            count__status=CycleCount.Status.APPROVED, count__decided_at__gte=now - dt.timedelta(days=1)
+        )
+        .annotate(delta=F("counted_quantity") - F("expected_quantity"))
+        .filter(Q(delta__gte=units) | Q(delta__lte=-units))
+    )
+    rows = list(
+        lines.order_by("pk").values(
+            "pk", "count_id", "count__warehouse_id", "count__warehouse__code", "product_id", "product__sku", "delta"
+        )[:FINDINGS_PER_KIND]
+    )
+    yield (
+        Kind.COUNT_VARIANCE,
+        [
+            _finding(
+                Kind.COUNT_VARIANCE,
+                Severity.WARNING,
+                f"Count #{row['count_id']} at {row['count__warehouse__code']}: "
+                f"{row['product__sku']} off by {row['delta']:+d}.",
+                warehouse_id=row["count__warehouse_id"],
+                product_id=row["product_id"],
+                subject=(CycleCount, row["count_id"]),
+            )
+            for row in rows
+        ],
+        lines.count(),
+    )
+
+
+def _values(queryset, *extra):
+    return list(
+        queryset.order_by("pk").values("pk", "warehouse_id", "product_id", "on_hand", "allocated", *extra)[
+            :FINDINGS_PER_KIND
+        ]
+    )
+
+
+def _fetch(sql: str) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return cursor.fetchall()
+
+
+_content_types: dict = {}
+
+
+def _finding(
+    kind, severity, message, *, warehouse_id=None, product_id=None, subject=None, data=None
+) -> InventoryFinding:
+    content_type, object_id = None, ""
+    if subject is not None:
+        model, object_id = subject
+        if model not in _content_types:
+            _content_types[model] = ContentType.objects.get_for_model(model)
+        content_type = _content_types[model]
+    return InventoryFinding(
+        kind=kind,
+        severity=severity,
+        message=message,
+        warehouse_id=warehouse_id,
+        product_id=product_id,
+        content_type=content_type,
+        object_id=str(object_id),
+        data=data or {},
+    )
+
+
+def _email_summary(run: InventoryCheckRun) -> None:
+    recipients = list(settings.OPS_EMAILS)
+    if not recipients:
+        return
+    totals = run.summary.get("totals", {})
+    labels = dict(Kind.choices)
+    lines = [f"{labels[kind]}: {count}" for kind, count in totals.items() if count]
+    plural = "s" if run.finding_count != 1 else ""
+    subject = f"[{settings.OMS_BRAND_NAME}] Inventory check: {run.finding_count} finding{plural}"
+    url = reverse("admin:inventory_inventorycheckrun_change", args=[run.pk])
+    body = "\n".join(
+        [
+            f"The inventory check of {timezone.localtime(run.started_at):%Y-%m-%d %H:%M} took {run.duration_ms} ms.",
+            "",
+            *(lines or ["Nothing wrong was found."]),
+            "",
+            f"Report: {settings.OMS_BASE_URL.rstrip('/')}{url}",
+        ]
+    )
+    try:
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
+    except OSError:
+        # The report is stored either way; ops see it in the console.
+        logger.exception("Could not email the inventory check summary for run %s", run.pk)
+        return
+    run.summary = {**run.summary, "emailed_to": recipients}
+    run.save(update_fields=["summary"])

@@ -1,0 +1,27 @@
+"""Every write to orders. Each service is one transaction, locks the order row
+first, and writes the timeline through ``Order.transition_to`` or
+``OrderEvent.record``. The admin, the API and tasks call these; these never
+call them back.
+"""
+
+from .fulfilment import allocate_order, fill_backorders, mark_delivered, record_shipment
+from .intake import AddressData, CustomerData, LineData, OrderData, format_order_number, place_order
+from .lifecycle import add_order_note, cancel_order, flag_late_orders, hold_order, release_order
+
+__all__ = [
+    "AddressData",
+    "CustomerData",
+    "LineData",
+    "OrderData",
+    "add_order_note",
+    "allocate_order",
+    "cancel_order",
+    "fill_backorders",
+    "flag_late_orders",
+    "format_order_number",
+    "hold_order",
+    "mark_delivered",
+    "place_order",
+    "record_shipment",
+    "release_order",
+]

@@ -1,0 +1,18 @@
+from decimal import Decimal
+
+from ..exceptions import ReasonRequired
+from ..models import Order
+
+CENT = Decimal("0.01")
+
+
+def require_reason(reason: str, action: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ReasonRequired(f"A reason is required to {action} an order.")
+    return reason
+
+
+def lock_order(order_id: int) -> Order:
+    """Lock one order row for the rest of the transaction (always the first lock taken)."""
+    return Order.objects.select_for_update().get(pk=order_id)

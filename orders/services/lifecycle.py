@@ -1,0 +1,90 @@
+"""Hold, release, cancel, notes and the late-order sweep."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from inventory import services as inventory
+
+from ..exceptions import OrderError
+from ..models import OPEN_STATUSES, Order, OrderEvent, OrderLine, OrderStatus
+from ._common import lock_order, require_reason
+
+
+@transaction.atomic
+def hold_order(*, order_id: int, reason: str, actor) -> Order:
+    """Put an order on hold, stopping fulfilment until it is released (its stock stays reserved)."""
+    reason = require_reason(reason, "hold")
+    order = lock_order(order_id)
+    order.transition_to(OrderStatus.ON_HOLD, actor=actor, message=f"Put on hold: {reason}", data={"reason": reason})
+    return order
+
+
+@transaction.atomic
+def release_order(*, order_id: int, actor, note: str = "") -> Order:
+    """Release a held order back to the status it was held from; waiting stock is routed after commit."""
+    order = lock_order(order_id)
+    if order.status != OrderStatus.ON_HOLD:
+        raise OrderError(f"Order {order} is not on hold (it is {order.get_status_display().lower()}).")
+    target = order.held_from_status or OrderStatus.RECEIVED
+    message = f"Released from hold to {OrderStatus(target).label.lower()}"
+    order.transition_to(target, actor=actor, message=f"{message}: {note}" if note else message, data={"note": note})
+    if target in (OrderStatus.RECEIVED, OrderStatus.BACKORDERED):
+        from .. import tasks
+
+        tasks.allocate_order.delay_on_commit(order.pk)
+    return order
+
+
+@transaction.atomic
+def cancel_order(*, order_id: int, reason: str, actor) -> Order:
+    """Cancel an order before anything has shipped; its reserved stock goes back on sale."""
+    reason = require_reason(reason, "cancel")
+    order = lock_order(order_id)
+    order.transition_to(OrderStatus.CANCELLED, actor=actor, message=f"Cancelled: {reason}", data={"reason": reason})
+    inventory.release_allocations(order_id=order.pk)
+    OrderLine.objects.filter(order=order, quantity_allocated__gt=0).update(quantity_allocated=0)
+    return order
+
+
+@transaction.atomic
+def add_order_note(*, order_id: int, message: str, actor) -> OrderEvent:
+    """Add an operator's note to the order's timeline."""
+    message = (message or "").strip()
+    if not message:
+        raise OrderError("A note cannot be empty.")
+    order = Order.objects.get(pk=order_id)
+    return OrderEvent.record(order=order, kind=OrderEvent.Kind.NOTE, actor=actor, message=message)
+
+
+@transaction.atomic
+def flag_late_orders(*, today: dt.date | None = None) -> int:
+    """Write a 'promise missed' event on each open order whose promised date has passed.
+
+    Each order is flagged once. Returns how many orders were flagged.
+    """
+    today = today or timezone.localdate()
+    already_flagged = OrderEvent.objects.filter(order=OuterRef("pk"), kind=OrderEvent.Kind.PROMISE_MISSED)
+    late = (
+        Order.objects.filter(status__in=OPEN_STATUSES, promised_date__lt=today)
+        .filter(~Exists(already_flagged))
+        .only("pk", "number", "promised_date")
+    )
+    now = timezone.now()
+    events = [
+        OrderEvent(
+            order=order,
+            kind=OrderEvent.Kind.PROMISE_MISSED,
+            message=f"Promised delivery date {order.promised_date:%Y-%m-%d} has passed and the order has not shipped.",
+            actor_name="system: promise sweep",
+            data={"promised_date": order.promised_date.isoformat()},
+            created_at=now,
+        )
+        for order in late.iterator(chunk_size=2000)
+    ]
+    OrderEvent.objects.bulk_create(events, batch_size=2000)
+    return len(events)
