@@ -1,7 +1,16 @@
 import pytest
 from django.db import connection
 
-from tests.factories import ChannelFactory, OrderFactory, ProductFactory, UserFactory
+from inventory import services as inventory
+from inventory.models import StockLevel, Warehouse
+from tests.factories import (
+    AddressFactory,
+    ChannelFactory,
+    CustomerFactory,
+    OrderFactory,
+    ProductFactory,
+    UserFactory,
+)
 
 ROLES = ["Operations manager", "Operations associate", "Returns associate", "Warehouse staff"]
 
@@ -24,6 +33,17 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
 
     for alias in connections:
         connections[alias].settings_dict["CONN_MAX_AGE"] = 0
+
+
+@pytest.fixture(autouse=True, scope="session")
+def celery_eager():
+    """Tasks run in-process when enqueued (after commit); a real worker has its own test."""
+    from oms_site.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager = False
 
 
 @pytest.fixture
@@ -59,3 +79,65 @@ def role_user(db):
 @pytest.fixture
 def is_postgres():
     return connection.vendor == "postgresql"
+
+
+# --- A hand-built geography: four warehouses at real ZIP codes, and helpers to stock them.
+
+# Edison NJ, Atlanta GA, Dallas TX, Reno NV.
+SITES = {"EWR": "08817", "ATL": "30303", "DAL": "75201", "RNO": "89501"}
+# Customers: New York (nearest EWR), Dallas (DAL), Los Angeles (RNO), Miami (ATL).
+CUSTOMER_ZIPS = {"NYC": ("10001", "NY"), "DFW": ("75201", "TX"), "LAX": ("90012", "CA"), "MIA": ("33130", "FL")}
+
+
+def make_warehouse(code: str, postal_code: str, **fields) -> Warehouse:
+    warehouse = Warehouse(code=code, name=f"{code} DC", city=code, postal_code=postal_code, **fields)
+    warehouse.locate()
+    warehouse.save()
+    return warehouse
+
+
+@pytest.fixture
+def sites(db):
+    return {code: make_warehouse(code, zip_code) for code, zip_code in SITES.items()}
+
+
+@pytest.fixture
+def stock():
+    """stock(warehouse, product, quantity): receive units through the ledger."""
+
+    def put(warehouse, product, quantity):
+        inventory.receive_stock(
+            warehouse_id=warehouse.pk, product_id=product.pk, quantity=quantity, actor="test: receiving"
+        )
+        return StockLevel.objects.get(warehouse=warehouse, product=product)
+
+    return put
+
+
+@pytest.fixture
+def order_to(db):
+    """order_to("NYC", [(product, qty), ...], channel=None): a received order shipping to that city."""
+
+    def make(city: str, lines, channel=None, **fields):
+        postal_code, state = CUSTOMER_ZIPS[city]
+        customer = CustomerFactory()
+        address = AddressFactory(customer=customer, postal_code=postal_code, state=state)
+        order = OrderFactory(
+            customer=customer,
+            shipping_address=address,
+            channel=channel or ChannelFactory(code="webstore"),
+            lines=0,
+            **fields,
+        )
+        for product, quantity in lines:
+            order.lines.create(
+                product=product, sku=product.sku, name=product.name, quantity=quantity, unit_price=product.price
+            )
+        return order
+
+    return make
+
+
+@pytest.fixture
+def products(db):
+    return [ProductFactory(sku=f"SKU-{letter}") for letter in "ABCD"]

@@ -71,13 +71,13 @@ def post_movement(level: StockLevel, *, kind: str, quantity: int, actor, **field
 def enqueue_backorder_fill(product_ids: Iterable[int]) -> None:
     """After commit, ask the order workflow to allocate waiting backorders for these SKUs.
 
-    The task is looked up by name so that inventory does not import orders.
+    The task is named in settings so that inventory does not import orders.
     """
-    from celery import current_app
     from django.conf import settings
+    from django.utils.module_loading import import_string
 
     product_ids = sorted(set(product_ids))
     if not product_ids or not settings.INVENTORY_BACKORDER_FILL_TASK:
         return
-    task = current_app.tasks[settings.INVENTORY_BACKORDER_FILL_TASK]
+    task = import_string(settings.INVENTORY_BACKORDER_FILL_TASK)
     transaction.on_commit(lambda: task.delay(product_ids))

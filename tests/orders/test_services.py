@@ -156,9 +156,12 @@ def test_hold_after_shipping_is_refused(operator):
         services.hold_order(order_id=order.pk, reason="too late", actor=operator)
 
 
-def test_cancel_drops_allocations_and_records_the_reason(operator):
-    order = OrderFactory(status=S.ALLOCATED, lines=2)
-    order.lines.update(quantity_allocated=2)
+def test_cancel_drops_allocations_and_records_the_reason(operator, sites, stock, products, order_to):
+    a, b = products[:2]
+    stock(sites["DAL"], a, 2)
+    stock(sites["DAL"], b, 2)
+    order = order_to("DFW", [(a, 2), (b, 2)])
+    services.allocate_order(order_id=order.pk, actor="system: routing")
 
     services.cancel_order(order_id=order.pk, reason="Customer request", actor=operator)
 
@@ -179,31 +182,15 @@ def test_cancel_once_anything_shipped_is_refused(status, operator):
     assert order.status == status
 
 
-def test_allocation_of_every_unit_makes_the_order_allocated_otherwise_backordered():
-    order = OrderFactory(lines=2)
+def test_shipping_part_then_the_rest_walks_partially_shipped_then_shipped_then_delivered(
+    sites, stock, products, order_to
+):
+    a, b = products[:2]
+    stock(sites["DAL"], a, 2)
+    stock(sites["DAL"], b, 2)
+    order = order_to("DFW", [(a, 2), (b, 2)])
+    services.allocate_order(order_id=order.pk, actor="system: routing")
     first, second = order.lines.order_by("pk")
-
-    services.record_allocation(order_id=order.pk, allocated={first.pk: 2}, actor="system: routing")
-    order.refresh_from_db()
-    assert order.status == S.BACKORDERED
-
-    services.record_allocation(order_id=order.pk, allocated={second.pk: 2}, actor="system: routing")
-    order.refresh_from_db()
-    assert order.status == S.ALLOCATED
-
-
-def test_allocation_beyond_the_ordered_quantity_is_refused():
-    order = OrderFactory()
-    line = order.lines.get()
-
-    with pytest.raises(OrderError, match="cannot allocate 3"):
-        services.record_allocation(order_id=order.pk, allocated={line.pk: 3}, actor=None)
-
-
-def test_shipping_part_then_the_rest_walks_partially_shipped_then_shipped_then_delivered():
-    order = OrderFactory(lines=2)
-    first, second = order.lines.order_by("pk")
-    services.record_allocation(order_id=order.pk, allocated={first.pk: 2, second.pk: 2}, actor=None)
 
     services.record_shipment(order_id=order.pk, shipped={first.pk: 2}, actor="warehouse", reference="BOX-1")
     order.refresh_from_db()
@@ -219,10 +206,12 @@ def test_shipping_part_then_the_rest_walks_partially_shipped_then_shipped_then_d
     assert order.status == S.DELIVERED
 
 
-def test_shipping_more_than_is_allocated_is_refused():
-    order = OrderFactory()
+def test_shipping_more_than_is_allocated_is_refused(sites, stock, products, order_to):
+    a = products[0]
+    stock(sites["DAL"], a, 1)
+    order = order_to("DFW", [(a, 2)])
+    services.allocate_order(order_id=order.pk, actor="system: routing")
     line = order.lines.get()
-    services.record_allocation(order_id=order.pk, allocated={line.pk: 1}, actor=None)
 
     with pytest.raises(OrderError, match="cannot ship 2, 1 allocated"):
         services.record_shipment(order_id=order.pk, shipped={line.pk: 2}, actor=None)

@@ -1,0 +1,85 @@
+"""Routing rules on a hand-built geography, as pure functions (no database)."""
+
+from inventory.routing import Candidate, LineNeed, plan_allocation
+
+NEAR = Candidate(1, "NEAR", 1, 100.0)
+MID = Candidate(2, "MID", 1, 900.0)
+FAR = Candidate(3, "FAR", 1, 2500.0)
+A = LineNeed(line_id=10, product_id=100, sku="A", quantity=2)
+B = LineNeed(line_id=11, product_id=200, sku="B", quantity=1)
+
+
+def test_the_nearest_warehouse_with_everything_wins():
+    stock = {(1, 100): 5, (1, 200): 5, (2, 100): 5, (2, 200): 5}
+
+    plan = plan_allocation([A, B], [FAR, MID, NEAR], stock)
+
+    assert plan.picks == [(10, 1, 2), (11, 1, 1)]
+    assert plan.backordered == {}
+    assert plan.reason == "shipped from NEAR: nearest with full stock, 100 km"
+
+
+def test_a_farther_complete_warehouse_beats_a_nearer_partial_one():
+    stock = {(1, 100): 5, (2, 100): 5, (2, 200): 1}
+
+    plan = plan_allocation([A, B], [NEAR, MID, FAR], stock)
+
+    assert {warehouse for _, warehouse, _ in plan.picks} == {2}
+    assert plan.reason == "shipped from MID: nearest with full stock, 900 km (NEAR short)"
+
+
+def test_priority_comes_before_distance():
+    preferred_far = Candidate(3, "FAR", 0, 2500.0)
+    stock = {(1, 100): 5, (3, 100): 5}
+
+    plan = plan_allocation([A], [NEAR, preferred_far], stock)
+
+    assert plan.picks == [(10, 3, 2)]
+
+
+def test_split_uses_the_fewest_warehouses_then_the_nearest():
+    # A is at NEAR and FAR, B at MID and FAR: FAR alone cannot do A (1 unit) so
+    # two shipments are needed; NEAR+MID (1,000 km) beats MID+FAR and NEAR+FAR.
+    stock = {(1, 100): 2, (2, 200): 1, (3, 100): 1, (3, 200): 1}
+
+    plan = plan_allocation([A, B], [FAR, MID, NEAR], stock)
+
+    assert sorted(plan.picks) == [(10, 1, 2), (11, 2, 1)]
+    assert [c.code for c in plan.warehouses] == ["NEAR", "MID"]
+    assert plan.reason.startswith("split across NEAR (100 km), MID (900 km)")
+
+
+def test_one_line_split_across_warehouses_when_no_single_one_has_enough():
+    stock = {(1, 100): 1, (2, 100): 1}
+
+    plan = plan_allocation([A], [NEAR, MID], stock)
+
+    assert sorted(plan.picks) == [(10, 1, 1), (10, 2, 1)]
+    assert plan.backordered == {}
+
+
+def test_what_no_warehouse_has_is_backordered_and_the_rest_ships_from_the_fewest():
+    stock = {(2, 100): 2, (3, 100): 2}
+
+    plan = plan_allocation([A, B], [NEAR, MID, FAR], stock)
+
+    assert plan.picks == [(10, 2, 2)]
+    assert plan.backordered == {11: 1}
+    assert "backordered 1 × B" in plan.reason
+
+
+def test_nothing_anywhere_backorders_everything():
+    plan = plan_allocation([A, B], [NEAR, MID], {})
+
+    assert plan.picks == []
+    assert plan.backordered == {10: 2, 11: 1}
+
+
+def test_unknown_distances_fall_back_to_priority_and_code():
+    unknown_b = Candidate(5, "BBB", 1, None)
+    unknown_a = Candidate(4, "AAA", 1, None)
+    stock = {(4, 100): 5, (5, 100): 5}
+
+    plan = plan_allocation([A], [unknown_b, unknown_a], stock)
+
+    assert plan.picks == [(10, 4, 2)]
