@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -19,7 +20,8 @@ from decimal import Decimal
 from django.db import connection, transaction
 from django.utils import timezone
 
-from inventory.models import Product, Warehouse
+from inventory import geo
+from inventory.models import Allocation, Product, StockLevel, StockMovement, Warehouse
 
 from .models import Address, Channel, Customer, Order, OrderEvent, OrderLine, OrderStatus
 from .services import format_order_number
@@ -252,25 +254,29 @@ def seed_demo(*, orders: int, seed: int = 1, today: dt.date | None = None, batch
     with transaction.atomic():
         channels = _ensure_channels()
         products = _ensure_products()
-        _ensure_warehouses()
+        warehouses = _ensure_warehouses()
     customer_count = 0
     line_count = 0
     event_count = 0
     writer = BulkWriter()
-    customers = _make_customers(rng, count=min(max(50, orders // 4), 250_000), writer=writer, now=now)
+    customers = _make_customers(
+        rng, count=min(max(50, orders // 4), 250_000), writer=writer, now=now, warehouses=warehouses
+    )
     customer_count = len(customers)
     order_id = _next_id(Order)
     line_id = _next_id(OrderLine)
     event_id = _next_id(OrderEvent)
+    allocation_id = _next_id(Allocation)
+    reserved: dict[tuple[int, int], int] = defaultdict(int)  # (warehouse, product) -> units allocated
     remaining = orders
     first = True
     while remaining > 0:
         size = min(batch_size, remaining)
-        order_rows, line_rows, event_rows = [], [], []
+        order_rows, line_rows, event_rows, allocation_rows = [], [], [], []
         for index in range(size):
             # The first orders walk through every status so small seeds show them all.
             status = list(STATUS_WEIGHTS)[index] if first and index < len(STATUS_WEIGHTS) else None
-            order_row, lines, events = _make_order(
+            order_row, lines, events, warehouse = _make_order(
                 rng,
                 order_id=order_id,
                 first_line_id=line_id,
@@ -284,6 +290,14 @@ def seed_demo(*, orders: int, seed: int = 1, today: dt.date | None = None, batch
             order_rows.append(order_row)
             line_rows.extend(lines)
             event_rows.extend(events)
+            for line in lines:
+                line_pk, product_id, allocated = line[0], line[2], line[7]
+                if allocated:
+                    allocation_rows.append(
+                        (allocation_id, order_id, line_pk, warehouse.pk, product_id, allocated, order_row[-1])
+                    )
+                    allocation_id += 1
+                    reserved[(warehouse.pk, product_id)] += allocated
             order_id += 1
             line_id += len(lines)
             event_id += len(events)
@@ -291,13 +305,13 @@ def seed_demo(*, orders: int, seed: int = 1, today: dt.date | None = None, batch
             writer.write(Order, ORDER_COLUMNS, order_rows)
             writer.write(OrderLine, LINE_COLUMNS, line_rows)
             writer.write(OrderEvent, EVENT_COLUMNS, event_rows)
+            writer.write(Allocation, ALLOCATION_COLUMNS, allocation_rows)
         line_count += len(line_rows)
         event_count += len(event_rows)
         remaining -= size
         first = False
-    writer.finish(
-        [Customer, Address, Order, OrderLine, OrderEvent],
-    )
+    _stock_warehouses(rng, warehouses=warehouses, products=products, reserved=reserved, now=now)
+    writer.finish([Customer, Address, Order, OrderLine, OrderEvent, Allocation])
     return SeedResult(orders=orders, lines=line_count, events=event_count, customers=customer_count)
 
 
@@ -331,12 +345,57 @@ def _ensure_products() -> list[Product]:
 def _ensure_warehouses() -> list[Warehouse]:
     warehouses = []
     for code, name, line1, city, state, postal_code in WAREHOUSES:
-        warehouse, _ = Warehouse.objects.get_or_create(
-            code=code,
-            defaults={"name": name, "address_line1": line1, "city": city, "state": state, "postal_code": postal_code},
-        )
+        warehouse = Warehouse.objects.filter(code=code).first()
+        if warehouse is None:
+            warehouse = Warehouse(
+                code=code, name=name, address_line1=line1, city=city, state=state, postal_code=postal_code
+            )
+            warehouse.locate()
+            warehouse.save()
         warehouses.append(warehouse)
     return warehouses
+
+
+def _nearest(warehouses: list[Warehouse], postal_code: str) -> Warehouse:
+    point = geo.coordinates(postal_code)
+    return min(warehouses, key=lambda w: geo.distance_km(point, w.coordinates))
+
+
+def _stock_warehouses(rng, *, warehouses, products, reserved: dict, now) -> None:
+    """Give every warehouse stock of every SKU: what orders hold plus what is free to sell.
+
+    On hand enters the ledger as an opening receipt, so the ledger sums to on
+    hand, and allocated equals the allocation rows written with the orders.
+    """
+    opening = now - dt.timedelta(days=400)
+    with transaction.atomic():
+        for warehouse in warehouses:
+            for index, product in enumerate(products):
+                key = (warehouse.pk, product.pk)
+                level, created = StockLevel.objects.get_or_create(
+                    warehouse=warehouse,
+                    product=product,
+                    defaults={
+                        "reorder_point": rng.choice((10, 20, 25, 40)),
+                        "bin_location": f"{'ABCD'[index % 4]}-{index // 4 + 1:02d}-{rng.randint(1, 5)}",
+                    },
+                )
+                free = rng.choice((0, 0, 4, 15, 60, 120, 250, 400)) if created else 0
+                added = free + reserved.get(key, 0)
+                if added:
+                    level.on_hand += added
+                    level.allocated += reserved.get(key, 0)
+                    level.save(update_fields=["on_hand", "allocated"])
+                    StockMovement.objects.create(
+                        warehouse=warehouse,
+                        product=product,
+                        kind=StockMovement.Kind.RECEIPT,
+                        quantity=added,
+                        reason="Opening stock (demo data)",
+                        reference="DEMO",
+                        actor_name="demo data",
+                        created_at=opening,
+                    )
 
 
 def _next_id(model) -> int:
@@ -391,10 +450,14 @@ LINE_COLUMNS = [
     "quantity_returned",
 ]
 EVENT_COLUMNS = ["id", "order_id", "kind", "message", "actor_id", "actor_name", "data", "created_at"]
+ALLOCATION_COLUMNS = ["id", "order_id", "order_line_id", "warehouse_id", "product_id", "quantity", "created_at"]
 
 
-def _make_customers(rng: random.Random, *, count: int, writer: BulkWriter, now: dt.datetime) -> list[tuple[int, int]]:
-    """Create customers with one address each; returns (customer id, address id) pairs."""
+def _make_customers(
+    rng: random.Random, *, count: int, writer: BulkWriter, now: dt.datetime, warehouses: list[Warehouse]
+) -> list[tuple[int, int, Warehouse]]:
+    """Create customers with one address each; returns (customer id, address id, nearest warehouse)."""
+    nearest = {postal_code: _nearest(warehouses, postal_code) for _, _, postal_code in US_PLACES}
     customer_id = _next_id(Customer)
     address_id = _next_id(Address)
     pairs = []
@@ -423,7 +486,7 @@ def _make_customers(rng: random.Random, *, count: int, writer: BulkWriter, now: 
                 phone,
             )
         )
-        pairs.append((customer_id, address_id))
+        pairs.append((customer_id, address_id, nearest[postal_code]))
         customer_id += 1
         address_id += 1
         if len(customer_rows) >= 20_000:
@@ -450,13 +513,13 @@ def _make_order(
     now: dt.datetime,
     channels: list[Channel],
     products: list[Product],
-    customers: list[tuple[int, int]],
+    customers: list[tuple[int, int, Warehouse]],
 ):
     status = status or rng.choices(list(STATUS_WEIGHTS), weights=list(STATUS_WEIGHTS.values()))[0]
     low, high = STATUS_AGE_HOURS[status]
     placed_at = now - dt.timedelta(hours=rng.uniform(low, high))
     channel = rng.choices(channels, weights=CHANNEL_WEIGHTS)[0]
-    customer_id, address_id = rng.choice(customers)
+    customer_id, address_id, warehouse = rng.choice(customers)
     promised_date = timezone.localdate(placed_at) + dt.timedelta(days=rng.choice((2, 3, 3, 4, 5, 5, 7)))
     held_from = ""
     path = _status_path(rng, status)
@@ -494,7 +557,7 @@ def _make_order(
     grand_total = subtotal + shipping + tax - discount
     external_id = f"{channel.code[:3].upper()}-{order_id + 500_000}"
     number = format_order_number(order_id)
-    events = _timeline(rng, order_id, first_event_id, path, placed_at, now, channel, external_id)
+    events = _timeline(rng, order_id, first_event_id, path, placed_at, now, channel, external_id, warehouse)
     updated_at = _event_time(events[-1]) if events else placed_at
     order_row = (
         order_id,
@@ -516,7 +579,7 @@ def _make_order(
         placed_at,
         updated_at,
     )
-    return order_row, lines, events
+    return order_row, lines, events, warehouse
 
 
 def _status_path(rng: random.Random, status: str) -> list[str]:
@@ -564,7 +627,7 @@ EVENT_GAPS_MINUTES = {
 }
 
 
-def _timeline(rng, order_id, first_event_id, path, placed_at, now, channel, external_id) -> list[tuple]:
+def _timeline(rng, order_id, first_event_id, path, placed_at, now, channel, external_id, warehouse) -> list[tuple]:
     events = [
         (
             first_event_id,
@@ -582,7 +645,7 @@ def _timeline(rng, order_id, first_event_id, path, placed_at, now, channel, exte
     for target in path[1:]:
         low, high = EVENT_GAPS_MINUTES[target]
         at = min(at + dt.timedelta(minutes=rng.uniform(low, high)), now)
-        message, actor = _transition_text(rng, previous, target)
+        message, actor = _transition_text(rng, previous, target, warehouse)
         events.append(
             (
                 first_event_id + len(events),
@@ -599,13 +662,15 @@ def _timeline(rng, order_id, first_event_id, path, placed_at, now, channel, exte
     return events
 
 
-def _transition_text(rng: random.Random, previous: str, target: str) -> tuple[str, str]:
+def _transition_text(rng: random.Random, previous: str, target: str, warehouse: Warehouse) -> tuple[str, str]:
     if target == S.ON_HOLD:
         return f"Put on hold: {rng.choice(HOLD_REASONS)}", rng.choice(OPS_USERS)
     if target == S.CANCELLED:
         return f"Cancelled: {rng.choice(CANCEL_REASONS)}", rng.choice(OPS_USERS)
-    if target in (S.ALLOCATED, S.BACKORDERED):
-        return f"{S(previous).label} → {S(target).label}", "system: routing"
+    if target == S.ALLOCATED:
+        return f"Shipped from {warehouse.code}: nearest with full stock", "system: routing"
+    if target == S.BACKORDERED:
+        return f"Shipped from {warehouse.code}: no warehouse had every line; backordered the rest", "system: routing"
     if target == S.DELIVERED:
         return "Shipped → Delivered", "carrier: tracking"
     return f"{S(previous).label} → {S(target).label}", "warehouse"

@@ -87,3 +87,15 @@ def test_if_empty_leaves_existing_data_alone_and_ids_keep_working(capsys):
     # Sequences were moved past the explicit ids: normal inserts still work.
     fresh = OrderFactory()
     assert fresh.pk > Order.objects.exclude(pk=fresh.pk).order_by("-pk").first().pk
+
+
+def test_seeded_stock_agrees_with_the_seeded_orders():
+    from inventory.models import InventoryFinding
+    from inventory.services import run_inventory_check
+
+    call_command("seed_demo", orders=400, seed=9)
+
+    run = run_inventory_check(triggered_by="test", email=False)
+    assert run.findings.filter(severity=InventoryFinding.Severity.ERROR).count() == 0
+    allocated_lines = OrderLine.objects.filter(quantity_allocated__gt=0).count()
+    assert allocated_lines > 0
