@@ -24,9 +24,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from rangefilter.filters import DateRangeFilterBuilder
 
+from inventory.exceptions import InventoryError
+from inventory.models import Allocation
+
 from . import selectors, services
 from .exceptions import OrderError
 from .models import Address, Channel, Customer, Order, OrderEvent, OrderLine, OrderStatus
+from .services.fulfilment import ALLOCATABLE
 
 MAX_BULK_ORDERS = 500
 
@@ -136,6 +140,25 @@ class OrderLineInline(admin.TabularInline):
         return False
 
 
+class AllocationInline(admin.TabularInline):
+    model = Allocation
+    verbose_name = "reserved stock"
+    verbose_name_plural = "reserved stock"
+    extra = 0
+    can_delete = False
+    fields = ("order_line", "warehouse", "quantity", "created_at")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order_line", "warehouse")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 class OrderEventInline(admin.TabularInline):
     model = OrderEvent
     verbose_name = "timeline event"
@@ -180,8 +203,8 @@ class OrderAdmin(admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     list_per_page = 50
     ordering = ("-placed_at", "-id")
-    inlines = (OrderLineInline, OrderEventInline)
-    actions = ("hold_selected", "release_selected", "cancel_selected")
+    inlines = (OrderLineInline, AllocationInline, OrderEventInline)
+    actions = ("allocate_selected", "hold_selected", "release_selected", "cancel_selected")
     change_form_template = "admin/orders/order/change_form.html"
     fieldsets = (
         (
@@ -277,6 +300,10 @@ class OrderAdmin(admin.ModelAdmin):
         return request.user.has_perm("orders.cancel_order")
 
     # --- actions ------------------------------------------------------------
+    @admin.action(description="Route and allocate selected orders…", permissions=["hold"])
+    def allocate_selected(self, request, queryset):
+        return self._redirect_to_reason_form(request, "allocate", queryset)
+
     @admin.action(description="Put selected orders on hold…", permissions=["hold"])
     def hold_selected(self, request, queryset):
         return self._redirect_to_reason_form(request, "hold", queryset)
@@ -326,7 +353,10 @@ class OrderAdmin(admin.ModelAdmin):
             elif action == "note":
                 services.add_order_note(order_id=order.pk, message=reason, actor=request.user)
                 self.message_user(request, f"Note added to {order}.", messages.SUCCESS)
-        except OrderError as refusal:
+            elif action == "allocate":
+                order = services.allocate_order(order_id=order.pk, actor=request.user)
+                self.message_user(request, f"{order} routed: {order.get_status_display().lower()}.", messages.SUCCESS)
+        except (OrderError, InventoryError) as refusal:
             self.message_user(request, str(refusal), messages.ERROR)
             return False
         return True
@@ -337,6 +367,7 @@ class OrderAdmin(admin.ModelAdmin):
         "release": {"title": "Release from hold", "permission": "orders.hold_order", "reason": False},
         "cancel": {"title": "Cancel", "permission": "orders.cancel_order", "reason": True},
         "note": {"title": "Add a note to", "permission": "orders.view_order", "reason": True},
+        "allocate": {"title": "Route and allocate", "permission": "orders.hold_order", "reason": None},
     }
 
     def get_urls(self):
@@ -371,8 +402,11 @@ class OrderAdmin(admin.ModelAdmin):
             self.message_user(request, "No orders were selected.", messages.WARNING)
             return HttpResponseRedirect(next_url)
         form = ReasonForm(request.POST or None, reason_required=spec["reason"])
+        if spec["reason"] is None:
+            del form.fields["reason"]
         if request.method == "POST" and form.is_valid():
-            done = sum(self._apply(request, action, order, reason=form.cleaned_data["reason"]) for order in orders)
+            reason = form.cleaned_data.get("reason", "")
+            done = sum(self._apply(request, action, order, reason=reason) for order in orders)
             if len(orders) > 1:
                 self.message_user(request, f"{done} of {len(orders)} orders done.", messages.INFO)
             return HttpResponseRedirect(next_url)
@@ -402,6 +436,8 @@ class OrderAdmin(admin.ModelAdmin):
                 available.append({"label": "Put on hold", "action": "hold"})
             if order.status == OrderStatus.ON_HOLD:
                 available.append({"label": "Release", "action": "release"})
+            if order.status in ALLOCATABLE and any(line.quantity_unallocated for line in order.lines.all()):
+                available.append({"label": "Allocate stock", "action": "allocate"})
         if self.has_cancel_permission(request) and order.can_transition_to(OrderStatus.CANCELLED):
             available.append({"label": "Cancel order", "action": "cancel", "danger": True})
         available.append({"label": "Add note", "action": "note"})
