@@ -245,3 +245,21 @@ def test_act_view_requires_csrf_token(client, superuser):
     assert response.status_code == 403
     order.refresh_from_db()
     assert order.status == S.RECEIVED
+
+
+def test_allocate_from_the_order_page_routes_and_shows_reserved_stock(ops, sites, stock, products, order_to):
+    a = products[0]
+    stock(sites["DAL"], a, 3)
+    order = order_to("DFW", [(a, 2)])
+    page = ops.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
+    assert 'data-action="allocate"' in page
+
+    response = ops.post(reverse("admin:orders_order_act", args=["allocate"]), {"ids": str(order.pk)}, follow=True)
+
+    order.refresh_from_db()
+    assert order.status == S.ALLOCATED
+    assert f"{order.number} routed: allocated." in response.content.decode()
+    page = ops.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
+    assert "Reserved stock" in page
+    assert "Shipped from DAL: nearest with full stock" in page
+    assert 'data-action="allocate"' not in page
