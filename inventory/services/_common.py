@@ -29,7 +29,7 @@ def lock_levels(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], Stock
     warehouse_ids = {w for w, _ in pairs}
     product_ids = {p for _, p in pairs}
     levels = (
-        StockLevel.objects.select_for_update()
+        StockLevel.objects.select_for_update(no_key=True)
         .filter(warehouse_id__in=warehouse_ids, product_id__in=product_ids)
         .order_by("pk")
     )

@@ -83,7 +83,7 @@ def allocate_lines(
     product_ids = {line.product_id for line in lines}
     levels = {
         (level.warehouse_id, level.product_id): level
-        for level in StockLevel.objects.select_for_update()
+        for level in StockLevel.objects.select_for_update(no_key=True)
         .filter(warehouse_id__in=list(warehouses), product_id__in=product_ids)
         .order_by("pk")
     }
@@ -144,7 +144,7 @@ def _lock_daily_loads(warehouses: list[Warehouse], now) -> dict[int, WarehouseDa
             [WarehouseDailyLoad(warehouse=w, date=today) for w in warehouses], ignore_conflicts=True
         )
     rows = (
-        WarehouseDailyLoad.objects.select_for_update()
+        WarehouseDailyLoad.objects.select_for_update(no_key=True)
         .filter(warehouse__in=warehouses, date=today)
         .order_by("warehouse_id")
     )

@@ -19,7 +19,9 @@ Status = CycleCount.Status
 
 
 def _lock_count(count_id: int, *, expected: str) -> CycleCount:
-    count = CycleCount.objects.select_for_update().select_related("warehouse").get(pk=count_id)
+    # of=("self",): lock only the count, not the joined warehouse row, which
+    # every allocation and movement insert must key-share lock.
+    count = CycleCount.objects.select_for_update(of=("self",), no_key=True).select_related("warehouse").get(pk=count_id)
     if count.status != expected:
         raise InvalidCount(f"{count} is {count.get_status_display().lower()}, not {Status(expected).label.lower()}.")
     return count

@@ -14,5 +14,9 @@ def require_reason(reason: str, action: str) -> str:
 
 
 def lock_order(order_id: int) -> Order:
-    """Lock one order row for the rest of the transaction (always the first lock taken)."""
-    return Order.objects.select_for_update().get(pk=order_id)
+    """Lock one order row for the rest of the transaction (always the first lock taken).
+
+    FOR NO KEY UPDATE: rows that merely reference the order (events,
+    movements) can still be inserted by others meanwhile.
+    """
+    return Order.objects.select_for_update(no_key=True).get(pk=order_id)

@@ -119,7 +119,7 @@ def record_shipment(
     order = lock_order(order_id)
     if order.status not in {OrderStatus.ALLOCATED, OrderStatus.BACKORDERED, OrderStatus.PARTIALLY_SHIPPED}:
         raise OrderError(f"Order {order} cannot ship while {order.get_status_display().lower()}.")
-    lines = {line.pk: line for line in order.lines.select_for_update().order_by("pk")}
+    lines = {line.pk: line for line in order.lines.select_for_update(no_key=True).order_by("pk")}
     for line_id, quantity in shipped.items():
         line = lines.get(line_id)
         if line is None:
