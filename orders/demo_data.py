@@ -380,7 +380,7 @@ def _stock_warehouses(rng, *, warehouses, products, reserved: dict, now) -> None
                         "bin_location": f"{'ABCD'[index % 4]}-{index // 4 + 1:02d}-{rng.randint(1, 5)}",
                     },
                 )
-                free = rng.choice((0, 0, 4, 15, 60, 120, 250, 400)) if created else 0
+                free = rng.choice((0, 12, 60, 120, 180, 250, 400, 600)) if created else 0
                 added = free + reserved.get(key, 0)
                 if added:
                     level.on_hand += added
