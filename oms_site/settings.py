@@ -7,6 +7,7 @@ DEBUG=false and ALLOWED_HOSTS for the *production* shape (PostgreSQL, Redis,
 SMTP); `manage.py check --deploy` is clean there.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -97,8 +98,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
-    # A file, not memory, so that a real Celery worker started by a test can share it.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    # A file, not memory, so that a real Celery worker started by a test can
+    # share it; one per test process, so that parallel runs do not collide.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
