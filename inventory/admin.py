@@ -1,8 +1,147 @@
-"""Products and warehouses in the console (the inventory issue adds stock)."""
+"""The inventory console: SKUs, warehouses, stock, the ledger, routing rules, cycle counts, checks.
 
-from django.contrib import admin
+Thin by design: every change of stock goes through a service and a ledger
+movement, so on hand and allocated are read-only everywhere. Forms collect
+input; refusals (InventoryError) come back to the operator on the form or
+as a message, and nothing is written.
+"""
 
-from .models import Product, Warehouse
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import BooleanField, Count, ExpressionWrapper, F, Q, Sum
+from django.db.models.functions import Abs
+from django.http import HttpRequest, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+from rangefilter.filters import DateRangeFilterBuilder
+
+from . import selectors, services
+from .exceptions import InventoryError
+from .forms import (
+    AdjustStockForm,
+    ReceiveStockForm,
+    RecordCountsForm,
+    RejectCycleCountForm,
+    StartCycleCountForm,
+    TransferStockForm,
+)
+from .models import (
+    Allocation,
+    CycleCount,
+    InventoryCheckRun,
+    InventoryFinding,
+    Product,
+    RoutingExclusion,
+    SafetyStockRule,
+    StockLevel,
+    StockMovement,
+    Warehouse,
+)
+
+RECENT_MOVEMENTS = 25
+WAREHOUSE_STOCK_ROWS = 200
+RUN_PAGE_FINDINGS = 200
+
+COUNT_STATUS_COLOURS = {
+    CycleCount.Status.OPEN: "#1d4ed8",
+    CycleCount.Status.SUBMITTED: "#b45309",
+    CycleCount.Status.APPROVED: "#15803d",
+    CycleCount.Status.REJECTED: "#6b7280",
+}
+SEVERITY_COLOURS = {
+    InventoryFinding.Severity.ERROR: "#b91c1c",
+    InventoryFinding.Severity.WARNING: "#b45309",
+    InventoryFinding.Severity.INFO: "#1d4ed8",
+}
+
+
+def badge(css_key: str, colour: str, label: str) -> str:
+    return format_html('<span class="oms-badge oms-badge-{}" style="background:{}">{}</span>', css_key, colour, label)
+
+
+def low_stock_badge() -> str:
+    return badge("low", "#b91c1c", "Low")
+
+
+def safe_next(request: HttpRequest, default: str) -> str:
+    next_url = request.POST.get("next") or request.GET.get("next") or default
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        return default
+    return next_url
+
+
+def int_or_none(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+# --- reads ---------------------------------------------------------------------
+
+
+def stock_levels():
+    """The selector's stock levels, plus ``low_stock`` (on hand at or below the reorder point) to sort on."""
+    return selectors.stock_levels().annotate(
+        low_stock=ExpressionWrapper(Q(on_hand__lte=F("reorder_point")), output_field=BooleanField())
+    )
+
+
+def filter_stock(queryset, state: str | None):
+    if state == "low":
+        return queryset.filter(on_hand__lte=F("reorder_point"))
+    if state == "out":
+        return queryset.filter(on_hand__lte=F("allocated"))
+    if state == "available":
+        return queryset.filter(on_hand__gt=F("allocated"))
+    return queryset
+
+
+def level_movements(level: StockLevel) -> list[StockMovement]:
+    """The last movements of one stock level, newest first."""
+    movements = StockMovement.objects.filter(warehouse_id=level.warehouse_id, product_id=level.product_id)
+    return list(
+        movements.select_related("warehouse", "product", "order").order_by("-created_at", "-id")[:RECENT_MOVEMENTS]
+    )
+
+
+def admin_change_url(content_type, object_id) -> str | None:
+    """The admin page of a finding's subject, when the console has one."""
+    if content_type is None or not object_id:
+        return None
+    try:
+        return reverse(f"admin:{content_type.app_label}_{content_type.model}_change", args=[object_id])
+    except NoReverseMatch:
+        return None
+
+
+def order_link(order) -> str | None:
+    if order is None:
+        return None
+    return format_html('<a href="{}">{}</a>', reverse("admin:orders_order_change", args=[order.pk]), order)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written only by services: everyone with the view permission may look, nobody may edit."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# --- SKUs and warehouses ------------------------------------------------------
 
 
 @admin.register(Product)
@@ -10,10 +149,759 @@ class ProductAdmin(admin.ModelAdmin):
     list_display = ("sku", "name", "price", "weight_kg", "is_active")
     list_filter = ("is_active",)
     search_fields = ("sku", "name")
+    change_form_template = "admin/inventory/product/change_form.html"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        product = self.get_object(request, object_id)
+        extra_context = dict(extra_context or {})
+        if product is not None and request.user.has_perm("inventory.view_stocklevel"):
+            extra_context["stock_rows"] = self._stock_by_warehouse(product.pk)
+        if product is not None and request.user.has_perm("inventory.view_stockmovement"):
+            extra_context["movements"] = list(selectors.recent_movements(product, limit=RECENT_MOVEMENTS))
+            extra_context["movements_of_one_sku"] = True
+            extra_context["movements_url"] = (
+                f"{reverse('admin:inventory_stockmovement_changelist')}?product__id__exact={product.pk}"
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @staticmethod
+    def _stock_by_warehouse(product_id: int) -> list[dict]:
+        """Every active warehouse (and any inactive one still holding a level), with the SKU's level there."""
+        levels = {level.warehouse_id: level for level in stock_levels().filter(product_id=product_id)}
+        return [
+            {"warehouse": warehouse, "level": levels.get(warehouse.pk)}
+            for warehouse in Warehouse.objects.order_by("code")
+            if warehouse.is_active or warehouse.pk in levels
+        ]
 
 
 @admin.register(Warehouse)
 class WarehouseAdmin(admin.ModelAdmin):
-    list_display = ("code", "name", "city", "state", "postal_code", "is_active")
+    list_display = (
+        "code",
+        "name",
+        "city",
+        "state",
+        "postal_code",
+        "priority",
+        "daily_cutoff",
+        "processing_days",
+        "daily_order_capacity",
+        "is_active",
+    )
     list_filter = ("is_active", "state")
     search_fields = ("code", "name", "city", "postal_code")
+    fieldsets = (
+        (None, {"fields": (("code", "name"), "is_active")}),
+        (
+            "Location",
+            {
+                "fields": ("address_line1", ("city", "state"), ("postal_code", "country"), ("latitude", "longitude")),
+                "description": "Latitude and longitude are looked up from the postal code when you save.",
+            },
+        ),
+        ("Routing", {"fields": ("priority", "daily_cutoff", "processing_days", "daily_order_capacity")}),
+    )
+    readonly_fields = ("latitude", "longitude")
+    change_form_template = "admin/inventory/warehouse/change_form.html"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        warehouse_id = int_or_none(object_id)
+        extra_context = dict(extra_context or {})
+        if warehouse_id is not None and request.user.has_perm("inventory.view_stocklevel"):
+            extra_context.update(self._stock_context(warehouse_id))
+        if warehouse_id is not None and request.user.has_perm("inventory.add_cyclecount"):
+            extra_context["start_count_url"] = f"{reverse('admin:inventory_cyclecount_add')}?warehouse={warehouse_id}"
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @staticmethod
+    def _stock_context(warehouse_id: int) -> dict:
+        """The warehouse's stock, low-stock rows first, capped; the full list is one link away."""
+        levels = stock_levels().filter(warehouse_id=warehouse_id)
+        totals = levels.aggregate(levels=Count("pk"), low=Count("pk", filter=Q(on_hand__lte=F("reorder_point"))))
+        list_url = f"{reverse('admin:inventory_stocklevel_changelist')}?warehouse__id__exact={warehouse_id}"
+        return {
+            "stock_levels": list(levels.order_by("-low_stock", "product__sku")[:WAREHOUSE_STOCK_ROWS]),
+            "stock_total": totals["levels"],
+            "stock_low_total": totals["low"],
+            "stock_list_url": list_url,
+            "stock_low_url": f"{list_url}&stock=low",
+        }
+
+
+# --- stock levels and the three stock verbs ----------------------------------
+
+
+class StockFilter(admin.SimpleListFilter):
+    title = "stock"
+    parameter_name = "stock"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("low", "Low (at or below reorder point)"),
+            ("out", "Out of stock (none available)"),
+            ("available", "Available"),
+        ]
+
+    def queryset(self, request, queryset):
+        return filter_stock(queryset, self.value())
+
+
+STOCK_ACTIONS = {
+    "receive": {
+        "title": "Receive stock",
+        "button": "Receive stock",
+        "permission": "inventory.receive_stock",
+        "form": ReceiveStockForm,
+    },
+    "adjust": {
+        "title": "Adjust stock",
+        "button": "Adjust",
+        "permission": "inventory.adjust_stock",
+        "form": AdjustStockForm,
+    },
+    "transfer": {
+        "title": "Transfer stock",
+        "button": "Transfer",
+        "permission": "inventory.transfer_stock",
+        "form": TransferStockForm,
+    },
+}
+
+
+@admin.register(StockLevel)
+class StockLevelAdmin(admin.ModelAdmin):
+    list_display = (
+        "warehouse_code",
+        "sku",
+        "product_name",
+        "on_hand",
+        "allocated",
+        "available_display",
+        "low_marker",
+        "reorder_at",
+        "bin_location",
+    )
+    list_display_links = ("sku",)
+    list_filter = ("warehouse", StockFilter)
+    list_select_related = ("warehouse", "product")
+    search_fields = ("product__sku", "bin_location")
+    search_help_text = "SKU or bin."
+    list_per_page = 100
+    fields = (
+        ("warehouse", "product"),
+        ("on_hand", "allocated", "available_display"),
+        ("reorder_point", "bin_location"),
+        "updated_at",
+    )
+    # Quantities change only through a movement (receive, adjust, transfer, count...).
+    readonly_fields = ("warehouse", "product", "on_hand", "allocated", "available_display", "updated_at")
+    change_list_template = "admin/inventory/stocklevel/change_list.html"
+    change_form_template = "admin/inventory/stocklevel/change_form.html"
+
+    @admin.display(description="warehouse", ordering="warehouse__code")
+    def warehouse_code(self, level: StockLevel):
+        return level.warehouse.code
+
+    @admin.display(description="SKU", ordering="product__sku")
+    def sku(self, level: StockLevel):
+        return level.product.sku
+
+    @admin.display(description="product", ordering="product__name")
+    def product_name(self, level: StockLevel):
+        return level.product.name
+
+    @admin.display(description="available", ordering="available_quantity")
+    def available_display(self, level: StockLevel):
+        return level.available_quantity
+
+    @admin.display(description="reorder at", ordering="reorder_point")
+    def reorder_at(self, level: StockLevel):
+        return level.reorder_point
+
+    @admin.display(description="low", ordering="low_stock", empty_value="")
+    def low_marker(self, level: StockLevel):
+        return low_stock_badge() if level.low_stock else ""
+
+    def get_queryset(self, request):
+        return stock_levels()
+
+    # Levels are created by the services on first movement and never deleted.
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    # --- buttons ----------------------------------------------------------------
+    def stock_tools(self, request, level: StockLevel | None = None) -> list[dict]:
+        """The receive / adjust / transfer buttons this user may use, prefilled for a level."""
+        tools = []
+        for action, spec in STOCK_ACTIONS.items():
+            if not request.user.has_perm(spec["permission"]):
+                continue
+            url = reverse(f"admin:inventory_stocklevel_{action}")
+            if level is not None:
+                here = reverse("admin:inventory_stocklevel_change", args=[level.pk])
+                url = f"{url}?level={level.pk}&next={here}"
+            tools.append({"action": action, "label": spec["button"], "url": url})
+        return tools
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {**(extra_context or {}), "stock_tools": self.stock_tools(request)})
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        level = self.get_object(request, object_id)
+        if level is not None:
+            extra_context["stock_tools"] = self.stock_tools(request, level)
+            if request.user.has_perm("inventory.view_stockmovement"):
+                extra_context["movements"] = level_movements(level)
+                extra_context["movements_of_one_sku"] = True
+                extra_context["movements_url"] = (
+                    f"{reverse('admin:inventory_stockmovement_changelist')}"
+                    f"?product__id__exact={level.product_id}&warehouse__id__exact={level.warehouse_id}"
+                )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    # --- the stock change forms -------------------------------------------------
+    def get_urls(self):
+        custom = [
+            path(f"{action}/", self.admin_site.admin_view(self.stock_change_view), {"action": action}, name=name)
+            for action, name in (
+                ("receive", "inventory_stocklevel_receive"),
+                ("adjust", "inventory_stocklevel_adjust"),
+                ("transfer", "inventory_stocklevel_transfer"),
+            )
+        ]
+        return custom + super().get_urls()
+
+    def stock_change_view(self, request: HttpRequest, action: str):
+        """Ask for what a receipt / adjustment / transfer needs, then post it through the service."""
+        spec = STOCK_ACTIONS[action]
+        if not request.user.has_perm(spec["permission"]):
+            raise PermissionDenied
+        next_url = safe_next(request, reverse("admin:inventory_stocklevel_changelist"))
+        level = self._level_from_query(request)
+        if request.method == "POST":
+            form = spec["form"](request.POST, admin_site=self.admin_site)
+            if form.is_valid():
+                try:
+                    message = self._post_stock_change(action, form.cleaned_data, actor=request.user)
+                except InventoryError as refusal:
+                    form.add_error(None, str(refusal))
+                else:
+                    self.message_user(request, message, messages.SUCCESS)
+                    return HttpResponseRedirect(next_url)
+        else:
+            form = spec["form"](initial=self._initial(request, action, level), admin_site=self.admin_site)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": spec["title"],
+            "action": action,
+            "form": form,
+            "media": self.media + form.media,
+            "level": level,
+            "next_url": next_url,
+        }
+        return TemplateResponse(request, "admin/inventory/stock_change.html", context)
+
+    @staticmethod
+    def _level_from_query(request) -> StockLevel | None:
+        level_id = int_or_none(request.GET.get("level"))
+        if level_id is None:
+            return None
+        return stock_levels().filter(pk=level_id).first()
+
+    @staticmethod
+    def _initial(request, action: str, level: StockLevel | None) -> dict:
+        initial = {key: value for key, value in request.GET.items() if key not in {"level", "next"}}
+        if level is not None:
+            warehouse_key = "from_warehouse" if action == "transfer" else "warehouse"
+            initial.update({warehouse_key: level.warehouse_id, "product": level.product_id})
+        return initial
+
+    @staticmethod
+    def _post_stock_change(action: str, data: dict, *, actor) -> str:
+        """Call the service for one stock change; returns what to tell the operator. Raises InventoryError."""
+        product, quantity = data["product"], data["quantity"]
+        if action == "receive":
+            warehouse = data["warehouse"]
+            services.receive_stock(
+                warehouse_id=warehouse.pk,
+                product_id=product.pk,
+                quantity=quantity,
+                reference=data["reference"],
+                reason=data["note"],
+                actor=actor,
+            )
+            reference = f" ({data['reference']})" if data["reference"] else ""
+            return f"Received {quantity} × {product.sku} at {warehouse.code}{reference}."
+        if action == "adjust":
+            warehouse = data["warehouse"]
+            services.adjust_stock(
+                warehouse_id=warehouse.pk,
+                product_id=product.pk,
+                quantity=quantity,
+                reason=data["reason"],
+                actor=actor,
+            )
+            return f"Adjusted {product.sku} at {warehouse.code} by {quantity:+d}: {data['reason']}"
+        source, target = data["from_warehouse"], data["to_warehouse"]
+        out, _ = services.transfer_stock(
+            from_warehouse_id=source.pk,
+            to_warehouse_id=target.pk,
+            product_id=product.pk,
+            quantity=quantity,
+            reason=data["reason"],
+            actor=actor,
+        )
+        return f"Transferred {quantity} × {product.sku} from {source.code} to {target.code} ({out.reference})."
+
+
+# --- the ledger and the reservations -----------------------------------------
+
+
+@admin.register(StockMovement)
+class StockMovementAdmin(ReadOnlyAdmin):
+    list_display = (
+        "time",
+        "kind",
+        "warehouse_code",
+        "sku",
+        "signed_quantity",
+        "reason_or_reference",
+        "order_display",
+        "actor_name",
+    )
+    list_filter = ("kind", "warehouse", ("created_at", DateRangeFilterBuilder(title="date")))
+    list_select_related = ("warehouse", "product", "order")
+    search_fields = ("product__sku", "reference")
+    search_help_text = "SKU or reference."
+    # The ledger only grows: no exact COUNT(*) of the whole table, no facet counts.
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    list_per_page = 100
+    fields = (
+        ("created_at", "actor_name"),
+        ("warehouse", "product"),
+        ("kind", "quantity"),
+        "reason",
+        "reference",
+        ("order", "cycle_count"),
+    )
+    change_list_template = "admin/inventory/stockmovement/change_list.html"
+
+    @admin.display(description="time", ordering="created_at")
+    def time(self, movement: StockMovement):
+        return f"{timezone.localtime(movement.created_at):%Y-%m-%d %H:%M}"
+
+    @admin.display(description="warehouse", ordering="warehouse__code")
+    def warehouse_code(self, movement: StockMovement):
+        return movement.warehouse.code
+
+    @admin.display(description="SKU", ordering="product__sku")
+    def sku(self, movement: StockMovement):
+        return movement.product.sku
+
+    @admin.display(description="quantity", ordering="quantity")
+    def signed_quantity(self, movement: StockMovement):
+        css = "oms-qty-in" if movement.quantity > 0 else "oms-qty-out"
+        return format_html('<span class="{}">{}</span>', css, f"{movement.quantity:+d}")
+
+    @admin.display(description="reason / reference")
+    def reason_or_reference(self, movement: StockMovement):
+        text = " · ".join(part for part in (movement.reason, movement.reference) if part)
+        return text if len(text) <= 90 else f"{text[:89]}…"
+
+    @admin.display(description="order", ordering="order__number")
+    def order_display(self, movement: StockMovement):
+        return order_link(movement.order)
+
+
+@admin.register(Allocation)
+class AllocationAdmin(ReadOnlyAdmin):
+    list_display = ("order_display", "line_sku", "warehouse_code", "quantity", "created_at")
+    list_filter = ("warehouse",)
+    list_select_related = ("order", "order_line", "warehouse")
+    search_fields = ("order__number", "product__sku")
+    search_help_text = "Order number or SKU."
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    list_per_page = 100
+    ordering = ("-created_at", "-id")
+    fields = (("order", "order_line"), ("warehouse", "product"), "quantity", "created_at")
+    change_list_template = "admin/inventory/allocation/change_list.html"
+
+    @admin.display(description="order", ordering="order__number")
+    def order_display(self, allocation: Allocation):
+        return order_link(allocation.order)
+
+    @admin.display(description="SKU", ordering="order_line__sku")
+    def line_sku(self, allocation: Allocation):
+        return allocation.order_line.sku
+
+    @admin.display(description="warehouse", ordering="warehouse__code")
+    def warehouse_code(self, allocation: Allocation):
+        return allocation.warehouse.code
+
+
+# --- routing rules -------------------------------------------------------------
+
+
+@admin.register(SafetyStockRule)
+class SafetyStockRuleAdmin(admin.ModelAdmin):
+    list_display = ("channel", "warehouse", "product", "quantity", "note")
+    list_filter = ("channel", "warehouse")
+    list_select_related = ("channel", "warehouse", "product")
+    autocomplete_fields = ("channel", "product")
+    search_fields = ("product__sku", "note")
+
+
+@admin.register(RoutingExclusion)
+class RoutingExclusionAdmin(admin.ModelAdmin):
+    list_display = ("warehouse", "channel", "destination_state", "reason")
+    list_filter = ("warehouse", "channel", "destination_state")
+    list_select_related = ("warehouse", "channel")
+    autocomplete_fields = ("channel",)
+    search_fields = ("destination_state", "reason")
+
+
+# --- cycle counts --------------------------------------------------------------
+
+
+@admin.register(CycleCount)
+class CycleCountAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "warehouse_code",
+        "status_badge",
+        "line_count",
+        "counted_lines",
+        "total_variance",
+        "created_by",
+        "created_at",
+    )
+    list_display_links = ("id",)
+    list_filter = ("status", "warehouse")
+    list_select_related = ("warehouse", "created_by")
+    list_per_page = 50
+    fields = (
+        ("warehouse", "status_badge"),
+        "note",
+        ("created_by", "created_at"),
+        "submitted_at",
+        ("decided_by", "decided_at"),
+        "rejection_reason",
+    )
+    readonly_fields = (
+        "warehouse",
+        "status_badge",
+        "note",
+        "created_by",
+        "created_at",
+        "submitted_at",
+        "decided_by",
+        "decided_at",
+        "rejection_reason",
+    )
+    change_list_template = "admin/inventory/cyclecount/change_list.html"
+    change_form_template = "admin/inventory/cyclecount/change_form.html"
+
+    @admin.display(description="warehouse", ordering="warehouse__code")
+    def warehouse_code(self, count: CycleCount):
+        return count.warehouse.code
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, count: CycleCount):
+        return badge(count.status, COUNT_STATUS_COLOURS[count.status], count.get_status_display())
+
+    @admin.display(description="lines", ordering="line_count")
+    def line_count(self, count: CycleCount):
+        return count.line_count
+
+    @admin.display(description="counted", ordering="counted_line_count")
+    def counted_lines(self, count: CycleCount):
+        return count.counted_line_count
+
+    @admin.display(description="total |variance|", ordering="abs_variance")
+    def total_variance(self, count: CycleCount):
+        return count.abs_variance
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                line_count=Count("lines"),
+                counted_line_count=Count("lines", filter=Q(lines__counted_quantity__isnull=False)),
+                abs_variance=Sum(Abs(F("lines__counted_quantity") - F("lines__expected_quantity"))),
+            )
+        )
+
+    # --- permissions ------------------------------------------------------------
+    # The count page is never a model form: counts are recorded, submitted and
+    # decided through the services below.
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_record_permission(self, request) -> bool:
+        return request.user.has_perm("inventory.change_cyclecount")
+
+    def has_approve_permission(self, request) -> bool:
+        return request.user.has_perm("inventory.approve_cyclecount")
+
+    # --- views ------------------------------------------------------------------
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        custom = [
+            path(f"<path:object_id>/{step}/", view(require_POST(handler)), name=f"inventory_cyclecount_{step}")
+            for step, handler in (
+                ("record", self.record_view),
+                ("approve", self.approve_view),
+                ("reject", self.reject_view),
+            )
+        ]
+        return custom + super().get_urls()
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """Start a count: which warehouse, which bins or SKUs. The service lists the lines."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = StartCycleCountForm(request.POST, admin_site=self.admin_site)
+            if form.is_valid():
+                data = form.cleaned_data
+                try:
+                    count = services.start_cycle_count(
+                        warehouse_id=data["warehouse"].pk,
+                        product_ids=[product.pk for product in data["products"]] or None,
+                        bin_prefix=data["bin_prefix"],
+                        note=data["note"],
+                        actor=request.user,
+                    )
+                except InventoryError as refusal:
+                    form.add_error(None, str(refusal))
+                else:
+                    lines = count.lines.count()
+                    self.message_user(
+                        request, f"{count} started with {lines} line{'s' if lines != 1 else ''}.", messages.SUCCESS
+                    )
+                    return HttpResponseRedirect(reverse("admin:inventory_cyclecount_change", args=[count.pk]))
+        else:
+            form = StartCycleCountForm(initial=request.GET.dict(), admin_site=self.admin_site)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Start a cycle count",
+            "form": form,
+            "media": self.media + form.media,
+            "next_url": reverse("admin:inventory_cyclecount_changelist"),
+            "submit_label": "Start the count",
+        }
+        return TemplateResponse(request, "admin/inventory/cyclecount/start.html", context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        count = self.get_object(request, object_id)
+        extra_context = dict(extra_context or {})
+        if count is not None:
+            lines = list(count.lines.select_related("product"))
+            can_record = count.status == CycleCount.Status.OPEN and self.has_record_permission(request)
+            can_decide = count.status == CycleCount.Status.SUBMITTED and self.has_approve_permission(request)
+            extra_context.update(
+                {
+                    "count_lines": lines,
+                    "record_form": RecordCountsForm(lines=lines) if can_record else None,
+                    "reject_form": RejectCycleCountForm() if can_decide else None,
+                    "can_decide": can_decide,
+                }
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def record_view(self, request, object_id):
+        """Save the typed counts (only the changed ones); with "_submit", hand the count in for approval."""
+        if not self.has_record_permission(request):
+            raise PermissionDenied
+        count = get_object_or_404(CycleCount, pk=int_or_none(object_id) or 0)
+        here = reverse("admin:inventory_cyclecount_change", args=[count.pk])
+        form = RecordCountsForm(request.POST, lines=count.lines.select_related("product"))
+        if not form.is_valid():
+            for name, errors in form.errors.items():
+                label = form.fields[name].label if name in form.fields else ""
+                self.message_user(request, f"{label}: {' '.join(errors)}", messages.ERROR)
+            return HttpResponseRedirect(here)
+        counted = form.changed_counts()
+        try:
+            if counted:
+                services.record_counts(count_id=count.pk, counted=counted, actor=request.user)
+                self.message_user(
+                    request, f"Recorded {len(counted)} count{'s' if len(counted) != 1 else ''}.", messages.SUCCESS
+                )
+            if "_submit" in request.POST:
+                services.submit_cycle_count(count_id=count.pk, actor=request.user)
+                self.message_user(request, f"{count} submitted for approval.", messages.SUCCESS)
+            elif not counted:
+                self.message_user(request, "No counts changed.", messages.INFO)
+        except InventoryError as refusal:
+            self.message_user(request, str(refusal), messages.ERROR)
+        return HttpResponseRedirect(here)
+
+    def approve_view(self, request, object_id):
+        """Approve a submitted count: the service posts each variance as a correction."""
+        if not self.has_approve_permission(request):
+            raise PermissionDenied
+        count = get_object_or_404(CycleCount, pk=int_or_none(object_id) or 0)
+        try:
+            movements = services.approve_cycle_count(count_id=count.pk, actor=request.user)
+        except InventoryError as refusal:
+            self.message_user(request, str(refusal), messages.ERROR)
+        else:
+            posted = len(movements)
+            self.message_user(
+                request,
+                f"{count} approved: {posted} correction{'s' if posted != 1 else ''} posted to the ledger.",
+                messages.SUCCESS,
+            )
+        return HttpResponseRedirect(reverse("admin:inventory_cyclecount_change", args=[count.pk]))
+
+    def reject_view(self, request, object_id):
+        """Reject a submitted count with a reason; nothing is posted."""
+        if not self.has_approve_permission(request):
+            raise PermissionDenied
+        count = get_object_or_404(CycleCount, pk=int_or_none(object_id) or 0)
+        form = RejectCycleCountForm(request.POST)
+        if not form.is_valid():
+            self.message_user(request, "Give a reason (up to 200 characters) to reject the count.", messages.ERROR)
+        else:
+            try:
+                services.reject_cycle_count(count_id=count.pk, reason=form.cleaned_data["reason"], actor=request.user)
+            except InventoryError as refusal:
+                self.message_user(request, str(refusal), messages.ERROR)
+            else:
+                self.message_user(request, f"{count} rejected.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:inventory_cyclecount_change", args=[count.pk]))
+
+
+# --- the daily check -----------------------------------------------------------
+
+
+class RecentRunFilter(admin.SimpleListFilter):
+    """The last few runs (there is one a day: listing them all would not fit)."""
+
+    title = "check run"
+    parameter_name = "run"
+    shown = 15
+
+    def lookups(self, request, model_admin):
+        return [(str(run.pk), str(run)) for run in InventoryCheckRun.objects.order_by("-started_at")[: self.shown]]
+
+    def queryset(self, request, queryset):
+        run_id = int_or_none(self.value())
+        return queryset if run_id is None else queryset.filter(run_id=run_id)
+
+
+@admin.register(InventoryCheckRun)
+class InventoryCheckRunAdmin(ReadOnlyAdmin):
+    list_display = ("__str__", "started_at", "duration_ms", "finding_count", "triggered_by")
+    list_filter = ("triggered_by",)
+    fields = (("started_at", "finished_at"), ("duration_ms", "finding_count"), "triggered_by")
+    change_list_template = "admin/inventory/inventorycheckrun/change_list.html"
+    change_form_template = "admin/inventory/inventorycheckrun/change_form.html"
+
+    # Running the check reads every level; the same gate as correcting stock.
+    def has_run_permission(self, request) -> bool:
+        return request.user.has_perm("inventory.adjust_stock")
+
+    def get_urls(self):
+        run = path(
+            "run/", self.admin_site.admin_view(require_POST(self.run_view)), name="inventory_inventorycheckrun_run"
+        )
+        return [run, *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(
+            request, {**(extra_context or {}), "can_run_check": self.has_run_permission(request)}
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = self.get_object(request, object_id)
+        extra_context = dict(extra_context or {})
+        if run is not None:
+            findings_url = f"{reverse('admin:inventory_inventoryfinding_changelist')}?run={run.pk}"
+            labels = dict(InventoryFinding.Kind.choices)
+            findings = run.findings.select_related("warehouse", "product", "content_type").order_by(
+                "severity", "kind", "id"
+            )[:RUN_PAGE_FINDINGS]
+            extra_context.update(
+                {
+                    "can_run_check": self.has_run_permission(request),
+                    "totals": [
+                        {"label": labels.get(kind, kind), "count": total, "url": f"{findings_url}&kind__exact={kind}"}
+                        for kind, total in run.summary.get("totals", {}).items()
+                        if total
+                    ],
+                    "findings": [
+                        {
+                            "finding": finding,
+                            "severity": self._severity_badge(finding),
+                            "subject_url": admin_change_url(finding.content_type, finding.object_id),
+                        }
+                        for finding in findings
+                    ],
+                    "findings_url": findings_url,
+                    "findings_cap": RUN_PAGE_FINDINGS,
+                }
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @staticmethod
+    def _severity_badge(finding: InventoryFinding) -> str:
+        return badge(finding.severity, SEVERITY_COLOURS[finding.severity], finding.get_severity_display())
+
+    def run_view(self, request):
+        """Run the inventory check now, in this request, and open its report."""
+        if not self.has_run_permission(request):
+            raise PermissionDenied
+        run = services.run_inventory_check(triggered_by=request.user.get_username())
+        found = run.finding_count
+        self.message_user(
+            request,
+            f"Inventory check done in {run.duration_ms} ms: {found} finding{'s' if found != 1 else ''}.",
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(reverse("admin:inventory_inventorycheckrun_change", args=[run.pk]))
+
+
+@admin.register(InventoryFinding)
+class InventoryFindingAdmin(ReadOnlyAdmin):
+    list_display = ("severity_badge", "kind", "message", "warehouse_code", "sku", "subject_link", "run")
+    list_filter = (RecentRunFilter, "kind", "severity")
+    list_select_related = ("run", "warehouse", "product", "content_type")
+    search_fields = ("message",)
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    list_per_page = 100
+    fields = (("run", "severity", "kind"), "message", ("warehouse", "product"), "subject_link", "data")
+
+    @admin.display(description="severity", ordering="severity")
+    def severity_badge(self, finding: InventoryFinding):
+        return InventoryCheckRunAdmin._severity_badge(finding)
+
+    @admin.display(description="warehouse", ordering="warehouse__code")
+    def warehouse_code(self, finding: InventoryFinding):
+        return finding.warehouse.code if finding.warehouse_id else None
+
+    @admin.display(description="SKU", ordering="product__sku")
+    def sku(self, finding: InventoryFinding):
+        return finding.product.sku if finding.product_id else None
+
+    @admin.display(description="subject")
+    def subject_link(self, finding: InventoryFinding):
+        url = admin_change_url(finding.content_type, finding.object_id)
+        if url is None:
+            return None
+        return format_html('<a href="{}">{} #{}</a>', url, finding.content_type.name, finding.object_id)

@@ -1,4 +1,4 @@
-"""The console's small input forms: they collect what a stock service needs, and nothing more.
+"""The console's small input forms: they collect what a service needs, and nothing more.
 
 The rules (enough available, a reason for an adjustment, two different
 warehouses...) belong to the services; a refusal comes back as an
@@ -13,58 +13,53 @@ from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectM
 from .models import CycleCountLine, Product, StockMovement, Warehouse
 
 
-def _warehouse_field(label: str = "Warehouse") -> forms.ModelChoiceField:
-    return forms.ModelChoiceField(queryset=Warehouse.objects.order_by("code"), label=label)
+def _warehouses():
+    return Warehouse.objects.order_by("code")
 
 
-def _product_field(admin_site) -> forms.ModelChoiceField:
-    # Search-as-you-type against ProductAdmin.search_fields: a select of every SKU would not scale.
-    return forms.ModelChoiceField(
-        queryset=Product.objects.all(),
-        label="SKU",
-        widget=AutocompleteSelect(StockMovement._meta.get_field("product"), admin_site),
+class _WithProduct(forms.Form):
+    """A form with a SKU box that searches ProductAdmin.search_fields as you type (a select would not scale)."""
+
+    field_order: list[str] = []
+
+    def __init__(self, *args, admin_site, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["product"] = forms.ModelChoiceField(
+            queryset=Product.objects.all(),
+            label="SKU",
+            widget=AutocompleteSelect(StockMovement._meta.get_field("product"), admin_site),
+        )
+        self.order_fields(self.field_order)
+
+
+class ReceiveStockForm(_WithProduct):
+    field_order = ["warehouse", "product", "quantity", "reference", "note"]
+
+    warehouse = forms.ModelChoiceField(queryset=_warehouses())
+    quantity = forms.IntegerField(min_value=1, help_text="Units received.")
+    reference = forms.CharField(max_length=100, required=False, help_text="Purchase order, delivery note or ASN.")
+    note = forms.CharField(required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
+
+
+class AdjustStockForm(_WithProduct):
+    field_order = ["warehouse", "product", "quantity", "reason"]
+
+    warehouse = forms.ModelChoiceField(queryset=_warehouses())
+    quantity = forms.IntegerField(label="Change", help_text="Signed: 5 adds five units to on hand, -5 removes five.")
+    reason = forms.CharField(
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Recorded on the ledger with your name.",
     )
 
 
-class ReceiveStockForm(forms.Form):
-    def __init__(self, *args, admin_site, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["warehouse"] = _warehouse_field()
-        self.fields["product"] = _product_field(admin_site)
-        self.fields["quantity"] = forms.IntegerField(min_value=1, help_text="Units received.")
-        self.fields["reference"] = forms.CharField(
-            max_length=100, required=False, help_text="Purchase order, delivery note or ASN."
-        )
-        self.fields["note"] = forms.CharField(
-            required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2, "cols": 60})
-        )
+class TransferStockForm(_WithProduct):
+    field_order = ["product", "from_warehouse", "to_warehouse", "quantity", "reason"]
 
-
-class AdjustStockForm(forms.Form):
-    def __init__(self, *args, admin_site, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["warehouse"] = _warehouse_field()
-        self.fields["product"] = _product_field(admin_site)
-        self.fields["quantity"] = forms.IntegerField(
-            label="Change", help_text="Signed: 5 adds five units to on hand, -5 removes five."
-        )
-        self.fields["reason"] = forms.CharField(
-            max_length=1000,
-            widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-            help_text="Recorded on the ledger with your name.",
-        )
-
-
-class TransferStockForm(forms.Form):
-    def __init__(self, *args, admin_site, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["product"] = _product_field(admin_site)
-        self.fields["from_warehouse"] = _warehouse_field("From")
-        self.fields["to_warehouse"] = _warehouse_field("To")
-        self.fields["quantity"] = forms.IntegerField(min_value=1, help_text="Units moved; only available units move.")
-        self.fields["reason"] = forms.CharField(
-            required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2, "cols": 60})
-        )
+    from_warehouse = forms.ModelChoiceField(queryset=_warehouses(), label="From")
+    to_warehouse = forms.ModelChoiceField(queryset=_warehouses(), label="To")
+    quantity = forms.IntegerField(min_value=1, help_text="Only available (unallocated) units can move.")
+    reason = forms.CharField(required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
 
 
 class StartCycleCountForm(forms.Form):
@@ -99,12 +94,16 @@ class RecordCountsForm(forms.Form):
                 required=False,
                 initial=line.counted_quantity,
                 label=line.product.sku,
-                widget=forms.NumberInput(attrs={"class": "vIntegerField oms-count-input", "min": 0}),
+                widget=forms.NumberInput(attrs={"class": "vIntegerField oms-count-input"}),
             )
             self.lines[name] = line
 
     def changed_counts(self) -> dict[int, int]:
-        """Counts typed or changed in this submission; blanks are lines not counted yet."""
+        """Counts typed or changed in this submission, by line id; a blank box is a line not counted yet.
+
+        Only changed lines are sent, so a line counted earlier keeps the
+        expected quantity that was snapshotted when it was counted.
+        """
         return {
             self.lines[name].pk: self.cleaned_data[name]
             for name in self.changed_data

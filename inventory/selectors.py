@@ -35,7 +35,9 @@ def stock_by_warehouse(product: Product, *, active_only: bool = True) -> list[Wa
     if active_only:
         levels = levels.filter(warehouse__is_active=True)
     return [
-        WarehouseStock(level.warehouse.code, level.warehouse.name, level.on_hand, level.allocated, level.available_quantity)
+        WarehouseStock(
+            level.warehouse.code, level.warehouse.name, level.on_hand, level.allocated, level.available_quantity
+        )
         for level in levels
     ]
 

@@ -15,6 +15,9 @@ from django_celery_beat.models import (
     SolarSchedule,
 )
 
+from inventory import services as inventory
+from inventory.models import RoutingExclusion, SafetyStockRule, StockLevel, Warehouse
+from orders import services as order_services
 from orders.models import OrderStatus
 from tests.conftest import ROLES
 from tests.factories import OrderFactory, ProductFactory, UserFactory, WarehouseFactory
@@ -33,6 +36,18 @@ def one_of_everything(db):
     ClockedSchedule.objects.create(clocked_time=timezone.now())
     SolarSchedule.objects.create(event="sunrise", latitude=Decimal("32.78"), longitude=Decimal("-96.80"))
     PeriodicTask.objects.create(name="flag late", task="orders.tasks.flag_late_orders", interval=interval)
+    # Inventory: a level and its ledger, an allocation (a second order, routed through the service), routing
+    # rules, a cycle count, and a check run whose finding is the level below its reorder point.
+    dal = Warehouse.objects.get()
+    routed = OrderFactory()
+    line = routed.lines.get()
+    inventory.receive_stock(warehouse_id=dal.pk, product_id=line.product_id, quantity=5, actor="test")
+    order_services.allocate_order(order_id=routed.pk, actor="test")
+    StockLevel.objects.update(reorder_point=10)
+    SafetyStockRule.objects.create(channel=order.channel, quantity=1)
+    RoutingExclusion.objects.create(warehouse=dal, reason="test")
+    inventory.start_cycle_count(warehouse_id=dal.pk, actor="test")
+    inventory.run_inventory_check(triggered_by="test", email=False)
     return order
 
 
@@ -75,20 +90,58 @@ def test_every_console_page_renders_or_is_refused_never_breaks(client, one_of_ev
 EXPECTED_PAGES = {
     # role: (may open, refused)
     "Operations manager": (
-        ["orders_order", "orders_customer", "orders_channel", "inventory_product", "django_celery_beat_periodictask"],
+        [
+            "orders_order",
+            "orders_customer",
+            "orders_channel",
+            "inventory_product",
+            "inventory_stocklevel",
+            "inventory_cyclecount",
+            "inventory_inventorycheckrun",
+            "inventory_safetystockrule",
+            "django_celery_beat_periodictask",
+        ],
         ["auth_user", "auth_group"],
     ),
     "Operations associate": (
-        ["orders_order", "orders_customer", "inventory_product", "inventory_warehouse"],
-        ["auth_user", "django_celery_beat_periodictask"],
+        [
+            "orders_order",
+            "orders_customer",
+            "inventory_product",
+            "inventory_warehouse",
+            "inventory_stocklevel",
+            "inventory_stockmovement",
+            "inventory_inventorycheckrun",
+        ],
+        ["auth_user", "django_celery_beat_periodictask", "inventory_cyclecount"],
     ),
     "Returns associate": (
-        ["orders_order", "orders_customer", "inventory_product"],
-        ["auth_user", "django_celery_beat_periodictask"],
+        ["orders_order", "orders_customer", "inventory_product", "inventory_stocklevel", "inventory_stockmovement"],
+        [
+            "auth_user",
+            "django_celery_beat_periodictask",
+            "inventory_cyclecount",
+            "inventory_safetystockrule",
+            "inventory_inventorycheckrun",
+        ],
     ),
     "Warehouse staff": (
-        ["orders_order", "inventory_product", "inventory_warehouse"],
-        ["orders_customer", "orders_channel", "auth_user", "django_celery_beat_periodictask"],
+        [
+            "orders_order",
+            "inventory_product",
+            "inventory_warehouse",
+            "inventory_stocklevel",
+            "inventory_stockmovement",
+            "inventory_cyclecount",
+        ],
+        [
+            "orders_customer",
+            "orders_channel",
+            "auth_user",
+            "django_celery_beat_periodictask",
+            "inventory_safetystockrule",
+            "inventory_inventorycheckrun",
+        ],
     ),
 }
 

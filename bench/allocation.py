@@ -1,0 +1,1195 @@
+"""Benchmark of order allocation throughput with 1, 4 and 16 concurrent workers, against a raw pgbench baseline.
+
+What it measures
+    ``orders.services.allocate_order`` (lock the order, lock its SKUs' stock
+    levels, route, write Allocation rows, raise StockLevel.allocated, move the
+    order to allocated/backordered with a timeline event), called by N worker
+    *processes* (each its own ``django.setup()`` and database connection) on
+    disjoint slices of the same pre-placed orders. The wall clock runs from a
+    start barrier to the last worker's result; reported: orders/s, the per-order
+    latency (median, p95), how the orders ended, and what the workers' backends
+    were doing (pg_stat_activity sampled every 100 ms: waiting on a lock, busy,
+    or idle inside a transaction while Python works).
+
+    Every run starts from the same fresh data (the inventory and orders tables
+    of the bench database are truncated): 4 warehouses (Edison NJ, Atlanta,
+    Dallas, Reno), 20 SKUs stocked in every warehouse, customers at a dozen real
+    US ZIP codes, and ``--orders`` orders of 1–3 lines. Four hot SKUs take half
+    of the lines, so every order contends for the same rows; one SKU is kept
+    scarce (a write-off after receipt), so a few percent of the orders split or
+    wait as backorders and those paths run too. The first order is placed with
+    ``place_order(route=False)``; the rest are written with COPY and checked
+    column by column against that first order's rows.
+
+    After each run: no level has allocated > on hand, every level's allocated
+    equals the sum of its Allocation rows, and ``run_inventory_check`` finds no
+    error (its duration is reported too).
+
+    Raw baseline, in the same run and on the same stock-level rows: pgbench with
+    ``-n -T 10`` and a custom script running the conditional UPDATE that a bare
+    reservation would be (``allocated = allocated + 1 WHERE id = :id AND
+    on_hand - allocated >= 1``, random id among the bench's levels) with 1, 4, 8
+    and 16 clients; allocated is put back to its values before each client count
+    and after the last one. It runs before any allocation, on plentiful stock,
+    so every UPDATE changes a row (checked).
+
+Targets (exit code 1 when one fails, unless ``--no-fail``)
+    * allocation through the service with 4 workers >= 1/4 of pgbench's 8-client
+      rate (``--target-ratio``);
+    * every run verifies: all orders allocated or backordered, no worker error
+      (deadlock, refusal), no over-allocation, allocated == the Allocation rows,
+      zero error findings from the inventory check.
+
+When the ratio target fails, one worker is profiled in this process (cProfile
+over ``--profile-orders`` allocations on fresh data; top 15 by cumulative time,
+and the SQL of one allocation).
+
+The script refuses anything but PostgreSQL (exit 2), and any database but
+``oms_bench_inv`` unless ``--allow-any-database`` (it truncates tables). The
+database is created when missing and migrated. Results are printed and written
+to ``bench/results/allocation.json``.
+
+Run it::
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/oms_bench_inv .venv/bin/python bench/allocation.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime as dt
+import io
+import json
+import math
+import multiprocessing
+import os
+import platform
+import pstats
+import queue
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import NoReturn
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+RESULTS_PATH = PROJECT_ROOT / "bench" / "results" / "allocation.json"
+BENCH_DATABASE = "oms_bench_inv"
+ACTOR = "bench"
+CHANNEL_CODE = "bench"
+
+# (code, name, city, state, ZIP): located by postal code, as in production.
+WAREHOUSES = [
+    ("EWR", "Edison DC", "Edison", "NJ", "08817"),
+    ("ATL", "Atlanta DC", "Atlanta", "GA", "30303"),
+    ("DAL", "Dallas DC", "Dallas", "TX", "75201"),
+    ("RNO", "Reno DC", "Reno", "NV", "89501"),
+]
+CUSTOMER_PLACES = [
+    ("New York", "NY", "10001"),
+    ("Philadelphia", "PA", "19103"),
+    ("Boston", "MA", "02108"),
+    ("Charlotte", "NC", "28202"),
+    ("Miami", "FL", "33130"),
+    ("Nashville", "TN", "37203"),
+    ("Chicago", "IL", "60601"),
+    ("Houston", "TX", "77002"),
+    ("Denver", "CO", "80202"),
+    ("Phoenix", "AZ", "85004"),
+    ("Los Angeles", "CA", "90012"),
+    ("Seattle", "WA", "98101"),
+]
+FIRST_NAMES = ["Ava", "Liam", "Mia", "Noah", "Zoe", "Ethan", "Ines", "Omar", "Sofia", "Kenji", "Amara", "Lucas"]
+LAST_NAMES = ["Smith", "Garcia", "Chen", "Johnson", "Okafor", "Novak", "Patel", "Brown", "Rossi", "Kim", "Silva"]
+SKU_COUNT = 20
+HOT_SKUS = 4  # these four take half of the order lines
+SCARCE_SKU = SKU_COUNT - 1  # index of the SKU written down to --scarce-stock units per warehouse
+SKU_WEIGHTS = [12.5] * HOT_SKUS + [47.5 / (SKU_COUNT - HOT_SKUS - 1)] * (SKU_COUNT - HOT_SKUS - 1) + [2.5]
+LINES_PER_ORDER = ([1, 2, 3], [40, 35, 25])
+UNITS_PER_LINE = ([1, 2, 3], [70, 20, 10])
+CUSTOMERS = 600
+BUSY_WARNING_PCT = 15.0
+PGBENCH_SQL = "UPDATE inventory_stocklevel SET allocated = allocated + 1 WHERE id = :id AND on_hand - allocated >= 1;"
+TPS_RE = re.compile(r"^tps = ([\d.]+) \(without initial connection time\)", re.MULTILINE)
+PROCESSED_RE = re.compile(r"number of transactions actually processed: (\d+)")
+FAILED_RE = re.compile(r"number of failed transactions: (\d+)")
+LATENCY_RE = re.compile(r"latency average = ([\d.]+) ms")
+SELECT_LIST_RE = re.compile(r"^SELECT .{40,}? FROM ")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Benchmark allocate_order throughput with concurrent workers against a pgbench baseline.",
+        epilog=f"Needs DATABASE_URL pointing at PostgreSQL, e.g. postgres://postgres@127.0.0.1:5432/{BENCH_DATABASE}",
+    )
+    parser.add_argument("--orders", type=int, default=6000, help="orders allocated per worker-count run (default 6000)")
+    parser.add_argument("--workers", default="1,4,16", help="worker counts to run, comma-separated (default 1,4,16)")
+    parser.add_argument(
+        "--pgbench-clients", default="1,4,8,16", help="pgbench client counts, comma-separated (default 1,4,8,16)"
+    )
+    parser.add_argument("--pgbench-seconds", type=int, default=10, help="pgbench -T per client count (default 10)")
+    parser.add_argument("--stock", type=int, default=5000, help="units received per stock level (default 5000)")
+    parser.add_argument(
+        "--scarce-stock", type=int, default=25, help="units left per warehouse of the scarce SKU (default 25)"
+    )
+    parser.add_argument(
+        "--daily-capacity",
+        type=int,
+        default=None,
+        help="give every warehouse this daily order capacity (default: none, as in the seed data)",
+    )
+    parser.add_argument("--target-ratio", type=float, default=0.25, help="4 workers / pgbench 8 clients (default 0.25)")
+    parser.add_argument("--target-workers", type=int, default=4, help="worker count the target uses (default 4)")
+    parser.add_argument("--target-clients", type=int, default=8, help="pgbench clients the target uses (default 8)")
+    parser.add_argument("--profile", action="store_true", help="profile one worker even when the ratio passes")
+    parser.add_argument("--no-profile", action="store_true", help="never profile")
+    parser.add_argument("--profile-orders", type=int, default=500, help="allocations profiled (default 500)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed for the orders (default 1)")
+    parser.add_argument(
+        "--allow-any-database", action="store_true", help=f"run on a database not named {BENCH_DATABASE}"
+    )
+    parser.add_argument("--no-fail", action="store_true", help="always exit 0, even when a target fails")
+    parser.add_argument("--output", type=Path, default=RESULTS_PATH, help=f"JSON results file (default {RESULTS_PATH})")
+    args = parser.parse_args(argv)
+    try:
+        args.worker_counts = [int(n) for n in args.workers.split(",") if n.strip()]
+        args.client_counts = [int(n) for n in args.pgbench_clients.split(",") if n.strip()]
+    except ValueError:
+        parser.error("--workers and --pgbench-clients are comma-separated whole numbers")
+    if not args.worker_counts or min(args.worker_counts) < 1 or min(args.client_counts or [1]) < 1:
+        parser.error("worker and client counts must be >= 1")
+    if args.orders < max(args.worker_counts) or args.pgbench_seconds < 1 or args.profile_orders < 1:
+        parser.error("--orders must be >= the largest worker count; --pgbench-seconds, --profile-orders >= 1")
+    if args.stock < 2000 or not 0 <= args.scarce_stock < args.stock:
+        parser.error("--stock must be >= 2000 (pgbench must not run a level dry); 0 <= --scarce-stock < --stock")
+    return args
+
+
+def setup_django() -> None:
+    if str(PROJECT_ROOT) not in sys.path:
+        sys.path.insert(0, str(PROJECT_ROOT))
+    os.environ["DJANGO_SETTINGS_MODULE"] = "oms_site.settings"
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    # Stock receipts would queue a backorder-fill task after commit: an empty name disables that.
+    settings.INVENTORY_BACKORDER_FILL_TASK = ""
+    # Production runs with DEBUG off; DEBUG's per-query log is not part of the service's cost.
+    settings.DEBUG = False
+
+
+def refuse(message: str) -> NoReturn:
+    print(f"allocation: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+# --- preparation -------------------------------------------------------------
+def prepare_database(allow_any: bool) -> str:
+    """Exit 2 unless PostgreSQL; create the bench database when missing, migrate; return the server version."""
+    from django.core.management import call_command
+    from django.db import OperationalError, connection
+
+    if connection.vendor != "postgresql":
+        refuse(
+            f"this benchmark needs PostgreSQL, but the database is {connection.vendor}. "
+            f"Set DATABASE_URL, e.g. postgres://postgres@127.0.0.1:5432/{BENCH_DATABASE}"
+        )
+    params = connection.settings_dict
+    if params["NAME"] != BENCH_DATABASE and not allow_any:
+        refuse(
+            f"the database is {params['NAME']!r}; this benchmark truncates the inventory and orders tables, "
+            f"so it runs on {BENCH_DATABASE!r} only (or pass --allow-any-database)"
+        )
+    try:
+        connection.ensure_connection()
+    except OperationalError as error:
+        if "does not exist" not in str(error):
+            refuse(f"cannot connect to PostgreSQL: {error}")
+        create_database(params)
+    call_command("migrate", interactive=False, verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        return cursor.fetchone()[0]
+
+
+def create_database(params: dict) -> None:
+    import psycopg
+    from psycopg import sql
+
+    print(f"Creating database {params['NAME']}...", flush=True)
+    try:
+        with psycopg.connect(
+            dbname="postgres",
+            host=params["HOST"] or None,
+            port=params["PORT"] or None,
+            user=params["USER"] or None,
+            password=params["PASSWORD"] or None,
+            autocommit=True,
+        ) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(params["NAME"])))
+    except psycopg.Error as error:
+        refuse(f"cannot create database {params['NAME']!r}: {error}")
+
+
+def truncate_tables() -> None:
+    """Empty every inventory and orders table (ids restart at 1)."""
+    from django.apps import apps
+    from django.db import connection
+
+    tables = sorted(
+        {
+            model._meta.db_table
+            for label in ("inventory", "orders")
+            for model in apps.get_app_config(label).get_models(include_auto_created=True)
+        }
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+
+
+@dataclass
+class Reference:
+    channel: object
+    warehouses: list
+    products: list
+    level_ids: list[int]
+
+
+def create_stock(stock: int, daily_capacity: int | None = None) -> Reference:
+    """Channel, four located warehouses, 20 SKUs, and `stock` units of each SKU received in each warehouse."""
+    from inventory.models import Product, StockLevel, Warehouse
+    from inventory.services import receive_stock
+    from orders.models import Channel
+
+    truncate_tables()
+    channel = Channel.objects.create(code=CHANNEL_CODE, name="Bench store", kind=Channel.Kind.WEB_STORE)
+    warehouses = []
+    for code, name, city, state, postal_code in WAREHOUSES:
+        warehouse = Warehouse(
+            code=code,
+            name=name,
+            city=city,
+            state=state,
+            postal_code=postal_code,
+            daily_order_capacity=daily_capacity,
+        )
+        warehouse.locate()
+        warehouse.save()
+        warehouses.append(warehouse)
+    products = Product.objects.bulk_create(
+        Product(sku=f"BENCH-{i + 1:03d}", name=f"Bench item {i + 1}", price=Decimal(f"{9 + i}.99"))
+        for i in range(SKU_COUNT)
+    )
+    for product in products:
+        for warehouse in warehouses:
+            receive_stock(
+                warehouse_id=warehouse.pk, product_id=product.pk, quantity=stock, actor=ACTOR, reference="BENCH-RCV"
+            )
+    level_ids = list(StockLevel.objects.order_by("pk").values_list("pk", flat=True))
+    return Reference(channel, warehouses, products, level_ids)
+
+
+def make_scarce(reference: Reference, keep: int) -> None:
+    """Write the scarce SKU down to `keep` units per warehouse (a ledger movement, like any write-off)."""
+    from inventory.models import StockLevel
+    from inventory.services import write_off_stock
+
+    product = reference.products[SCARCE_SKU]
+    for level in StockLevel.objects.filter(product=product).order_by("pk"):
+        if level.on_hand > keep:
+            write_off_stock(
+                warehouse_id=level.warehouse_id,
+                product_id=product.pk,
+                quantity=level.on_hand - keep,
+                reason="bench: make one SKU scarce",
+                actor=ACTOR,
+            )
+
+
+# --- orders: the first through place_order, the rest with COPY -------------
+@dataclass
+class OrderSpec:
+    external_id: str
+    customer: int  # index into the customer rows
+    place: tuple[str, str, str]
+    street: str
+    lines: list[tuple[int, int]]  # (product index, quantity)
+
+
+def make_specs(rng: random.Random, count: int) -> list[OrderSpec]:
+    specs = []
+    for k in range(count):
+        wanted = rng.choices(*LINES_PER_ORDER)[0]
+        picked: list[int] = []
+        while len(picked) < wanted:
+            index = rng.choices(range(SKU_COUNT), weights=SKU_WEIGHTS)[0]
+            if index not in picked:
+                picked.append(index)
+        specs.append(
+            OrderSpec(
+                external_id=f"BENCH-{k + 1:06d}",
+                customer=rng.randrange(CUSTOMERS),
+                place=rng.choice(CUSTOMER_PLACES),
+                street=f"{rng.randint(1, 9999)} {rng.choice(['Main St', 'Oak Ave', 'Park Blvd', 'Elm St'])}",
+                lines=[(index, rng.choices(*UNITS_PER_LINE)[0]) for index in picked],
+            )
+        )
+    return specs
+
+
+def customer_rows(rng: random.Random, now: dt.datetime) -> list[tuple]:
+    rows = []
+    for i in range(CUSTOMERS):
+        name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
+        email = f"{name.replace(' ', '.').lower()}.{i + 1}@example.com"
+        rows.append((i + 1, name, email, f"+1-555-{rng.randint(100, 999)}-{rng.randint(1000, 9999)}", False, now))
+    return rows
+
+
+ADDRESS_COLUMNS = ["id", "customer_id", "name", "company", "line1", "line2", "city", "state", "postal_code"]
+ADDRESS_COLUMNS += ["country", "phone"]
+ORDER_COLUMNS = ["id", "number", "channel_id", "external_id", "customer_id", "shipping_address_id"]
+ORDER_COLUMNS += ["billing_address_id", "status", "held_from_status", "currency", "subtotal", "shipping_total"]
+ORDER_COLUMNS += ["tax_total", "discount_total", "grand_total", "promised_date", "placed_at", "updated_at"]
+LINE_COLUMNS = ["id", "order_id", "product_id", "sku", "name", "quantity", "unit_price", "quantity_allocated"]
+LINE_COLUMNS += ["quantity_shipped", "quantity_returned"]
+EVENT_COLUMNS = ["id", "order_id", "kind", "message", "actor_id", "actor_name", "data", "created_at"]
+TIMESTAMPS = {"placed_at", "updated_at", "created_at"}
+
+
+def order_rows(spec, *, ids, customers, channel, products, now) -> tuple[tuple, tuple, list[tuple], tuple]:
+    """The rows place_order(route=False) writes for one order: address, order, lines, the 'placed' event."""
+    from django.core.serializers.json import DjangoJSONEncoder
+
+    from orders.services import format_order_number
+
+    order_id, address_id, first_line_id, event_id = ids
+    customer_id, name, *_ = customers[spec.customer]
+    city, state, postal_code = spec.place
+    address = (address_id, customer_id, name, "", spec.street, "", city, state, postal_code, "US", "")
+    lines, subtotal = [], Decimal("0.00")
+    for offset, (index, quantity) in enumerate(spec.lines):
+        product = products[index]
+        lines.append(
+            (first_line_id + offset, order_id, product.pk, product.sku, product.name, quantity, product.price, 0, 0, 0)
+        )
+        subtotal += product.price * quantity
+    zero = Decimal("0.00")
+    order = (
+        order_id,
+        format_order_number(order_id),
+        channel.pk,
+        spec.external_id,
+        customer_id,
+        address_id,
+        address_id,
+        "received",
+        "",
+        "USD",
+        subtotal,
+        zero,
+        zero,
+        zero,
+        subtotal,
+        None,
+        now,
+        now,
+    )
+    data = {"channel": channel.code, "external_id": spec.external_id, "grand_total": subtotal}
+    event = (
+        event_id,
+        order_id,
+        "placed",
+        f"Order placed on {channel.name} as {spec.external_id}.",
+        None,
+        ACTOR,
+        json.dumps(data, cls=DjangoJSONEncoder),
+        now,
+    )
+    return address, order, lines, event
+
+
+def copy_rows(table: str, columns: list[str], rows) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def place_first_order(spec: OrderSpec, customers, reference: Reference):
+    from orders.services import AddressData, CustomerData, LineData, OrderData, place_order
+
+    _, name, email, phone, *_ = customers[spec.customer]
+    city, state, postal_code = spec.place
+    data = OrderData(
+        external_id=spec.external_id,
+        customer=CustomerData(name=name, email=email, phone=phone),
+        shipping_address=AddressData(name=name, line1=spec.street, city=city, state=state, postal_code=postal_code),
+        lines=[
+            LineData(sku=reference.products[i].sku, quantity=q, unit_price=reference.products[i].price)
+            for i, q in spec.lines
+        ],
+    )
+    order, created = place_order(channel=reference.channel, data=data, actor=ACTOR, route=False)
+    assert created, "the first bench order already existed"
+    return order
+
+
+def db_rows(table: str, columns: list[str], where: str, value: int) -> list[tuple]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE {where} = %s ORDER BY id", [value])
+        return cursor.fetchall()
+
+
+def check_same_rows(first, spec, customers, reference, now) -> None:
+    """The COPY row builder must write what place_order writes: compare on the first order (timestamps aside)."""
+    line_ids = [line.pk for line in first.lines.order_by("pk")]
+    event_id = first.events.get().pk
+    ids = (first.pk, first.shipping_address_id, line_ids[0], event_id)
+    address, order, lines, event = order_rows(
+        spec, ids=ids, customers=customers, channel=reference.channel, products=reference.products, now=now
+    )
+    expected = {
+        "orders_address": [address],
+        "orders_order": [order],
+        "orders_orderline": lines,
+        "orders_orderevent": [event],
+    }
+    actual = {
+        "orders_address": db_rows("orders_address", ADDRESS_COLUMNS, "id", first.shipping_address_id),
+        "orders_order": db_rows("orders_order", ORDER_COLUMNS, "id", first.pk),
+        "orders_orderline": db_rows("orders_orderline", LINE_COLUMNS, "order_id", first.pk),
+        "orders_orderevent": db_rows("orders_orderevent", EVENT_COLUMNS, "order_id", first.pk),
+    }
+    columns = {
+        "orders_address": ADDRESS_COLUMNS,
+        "orders_order": ORDER_COLUMNS,
+        "orders_orderline": LINE_COLUMNS,
+        "orders_orderevent": EVENT_COLUMNS,
+    }
+    for table, rows in expected.items():
+        for want_row, got_row in zip(rows, actual[table], strict=True):
+            for column, want, got in zip(columns[table], want_row, got_row, strict=True):
+                if column in TIMESTAMPS:
+                    continue
+                if column == "data":
+                    want, got = json.loads(want), json.loads(got) if isinstance(got, str) else got
+                if want != got:
+                    refuse(f"bench row builder differs from place_order: {table}.{column} {want!r} != {got!r}")
+
+
+def seed_orders(reference: Reference, count: int, seed: int) -> tuple[list[int], float]:
+    """`count` received orders; returns their ids and the seconds it took."""
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    started = time.perf_counter()
+    rng = random.Random(seed)
+    now = timezone.now()
+    customers = customer_rows(rng, now)
+    specs = make_specs(rng, count)
+    with transaction.atomic():
+        copy_rows("orders_customer", ["id", "name", "email", "phone", "accepts_marketing", "created_at"], customers)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT setval(pg_get_serial_sequence('orders_customer', 'id'), %s)", [CUSTOMERS])
+    first = place_first_order(specs[0], customers, reference)
+    check_same_rows(first, specs[0], customers, reference, now)
+
+    order_id, address_id = first.pk + 1, first.shipping_address_id + 1
+    line_id = max(line.pk for line in first.lines.all()) + 1
+    event_id = first.events.get().pk + 1
+    addresses, orders, lines, events = [], [], [], []
+    for spec in specs[1:]:
+        address, order, order_lines, event = order_rows(
+            spec,
+            ids=(order_id, address_id, line_id, event_id),
+            customers=customers,
+            channel=reference.channel,
+            products=reference.products,
+            now=now,
+        )
+        addresses.append(address)
+        orders.append(order)
+        lines.extend(order_lines)
+        events.append(event)
+        order_id, address_id, line_id, event_id = order_id + 1, address_id + 1, line_id + len(order_lines), event_id + 1
+    with transaction.atomic():
+        copy_rows("orders_address", ADDRESS_COLUMNS, addresses)
+        copy_rows("orders_order", ORDER_COLUMNS, orders)
+        copy_rows("orders_orderline", LINE_COLUMNS, lines)
+        copy_rows("orders_orderevent", EVENT_COLUMNS, events)
+    with connection.cursor() as cursor:
+        for table in ("orders_address", "orders_order", "orders_orderline", "orders_orderevent"):
+            cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))")
+    return list(range(first.pk, order_id)), time.perf_counter() - started
+
+
+def vacuum_analyze() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in (
+            "inventory_stocklevel",
+            "inventory_stockmovement",
+            "inventory_allocation",
+            "orders_order",
+            "orders_orderline",
+            "orders_orderevent",
+            "orders_address",
+            "orders_customer",
+        ):
+            cursor.execute(f"VACUUM ANALYZE {table}")
+
+
+def fresh_data(args: argparse.Namespace, orders: int) -> tuple[Reference, list[int], float]:
+    started = time.perf_counter()
+    reference = create_stock(args.stock, args.daily_capacity)
+    make_scarce(reference, args.scarce_stock)
+    order_ids, _ = seed_orders(reference, orders, args.seed)
+    vacuum_analyze()
+    return reference, order_ids, time.perf_counter() - started
+
+
+def git_revision() -> dict:
+    """The commit measured, and whether the app code differed from it."""
+    git = shutil.which("git")
+    if git is None:
+        return {}
+
+    def run(*args: str) -> str:
+        done = subprocess.run([git, *args], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)  # noqa: S603
+        return done.stdout.strip()
+
+    changed = run("status", "--porcelain", "--", "inventory", "orders", "oms_site").splitlines()
+    return {"commit": run("rev-parse", "--short", "HEAD"), "app_files_modified": len(changed)}
+
+
+# --- the raw baseline: pgbench -----------------------------------------------
+def find_pgbench() -> str | None:
+    found = shutil.which("pgbench")
+    if found:
+        return found
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/pgbench"), reverse=True)
+    return str(candidates[0]) if candidates else None
+
+
+def allocated_snapshot() -> tuple[list[int], list[int]]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, allocated FROM inventory_stocklevel ORDER BY id")
+        rows = cursor.fetchall()
+    return [r[0] for r in rows], [r[1] for r in rows]
+
+
+def restore_allocated(snapshot: tuple[list[int], list[int]]) -> None:
+    from django.db import connection
+
+    ids, allocated = snapshot
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE inventory_stocklevel l SET allocated = s.allocated "
+            "FROM unnest(%s::int[], %s::int[]) AS s(id, allocated) WHERE l.id = s.id",
+            [ids, allocated],
+        )
+    assert allocated_snapshot() == snapshot, "allocated was not restored"
+
+
+def run_pgbench(binary: str, clients: int, seconds: int, script: Path) -> dict:
+    from django.db import connection
+
+    params = connection.settings_dict
+    env = dict(os.environ)
+    env.update(
+        PGHOST=params["HOST"] or "127.0.0.1",
+        PGPORT=str(params["PORT"] or 5432),
+        PGUSER=params["USER"] or "postgres",
+        PGDATABASE=params["NAME"],
+    )
+    if params["PASSWORD"]:
+        env["PGPASSWORD"] = params["PASSWORD"]
+    threads = max(1, min(clients, os.cpu_count() or 1))
+    command = [binary, "-n", "-c", str(clients), "-j", str(threads), "-T", str(seconds), "-f", str(script)]
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)  # noqa: S603
+    output = completed.stdout + completed.stderr
+    tps = TPS_RE.search(output)
+    if completed.returncode != 0 or tps is None:
+        refuse(f"pgbench failed (exit {completed.returncode}):\n{output}")
+    processed = PROCESSED_RE.search(output)
+    failed = FAILED_RE.search(output)
+    latency = LATENCY_RE.search(output)
+    return {
+        "clients": clients,
+        "threads": threads,
+        "seconds": seconds,
+        "tps": float(tps.group(1)),
+        "transactions": int(processed.group(1)) if processed else None,
+        "failed": int(failed.group(1)) if failed else 0,
+        "latency_ms": float(latency.group(1)) if latency else None,
+    }
+
+
+def pgbench_baseline(args: argparse.Namespace, level_ids: list[int]) -> list[dict]:
+    binary = find_pgbench()
+    if binary is None:
+        refuse("pgbench not found (PATH or /usr/lib/postgresql/*/bin)")
+    low, high = min(level_ids), max(level_ids)
+    if high - low + 1 != len(level_ids):
+        print(f"Note: stock-level ids {low}..{high} have gaps; pgbench's misses change no row.")
+    snapshot = allocated_snapshot()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-alloc-") as tmp:
+        script = Path(tmp) / "reserve.sql"
+        script.write_text(f"\\set id random({low}, {high})\n{PGBENCH_SQL}\n")
+        for clients in args.client_counts:
+            restore_allocated(snapshot)
+            print(f"pgbench: {clients} client(s), -T {args.pgbench_seconds}...", flush=True)
+            result = run_pgbench(binary, clients, args.pgbench_seconds, script)
+            changed = sum(allocated_snapshot()[1]) - sum(snapshot[1])
+            result["rows_changed"] = changed
+            result["every_update_changed_a_row"] = changed == result["transactions"]
+            results.append(result)
+    restore_allocated(snapshot)
+    return results
+
+
+# --- the service runs ----------------------------------------------------------
+def worker_main(index: int, order_ids: list[int], barrier, results) -> None:
+    """One worker process: its own Django and connection; allocates its slice after the barrier."""
+    setup_django()
+    from django.db import connection
+
+    from inventory import geo
+    from orders.models import Order
+    from orders.services import allocate_order
+
+    geo.coordinates_or_none("10001")  # load the ZIP index before the clock starts
+    Order.objects.filter(pk=order_ids[0]).exists()  # connect, warm the ORM
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    latencies: list[float] = []
+    statuses: Counter = Counter()
+    errors: list[str] = []
+    barrier.wait()
+    cpu_started, backend_started = time.process_time(), process_cpu(backend)
+    for order_id in order_ids:
+        started = time.perf_counter()
+        try:
+            statuses[str(allocate_order(order_id=order_id, actor=ACTOR).status)] += 1
+        except Exception as error:  # a deadlock or refusal is a finding, not a crash
+            errors.append(f"order {order_id}: {type(error).__name__}: {error}")
+        latencies.append(time.perf_counter() - started)
+    cpu, backend_cpu = time.process_time() - cpu_started, process_cpu(backend) - backend_started
+    results.put(
+        {
+            "worker": index,
+            "latencies": latencies,
+            "statuses": dict(statuses),
+            "errors": errors,
+            "cpu": cpu,
+            "backend_cpu": backend_cpu,
+        }
+    )
+    connection.close()
+
+
+ACTIVITY_SQL = """
+    SELECT count(*) FILTER (WHERE state = 'active' AND wait_event_type = 'Lock'),
+           count(*) FILTER (WHERE state = 'active' AND wait_event_type IS DISTINCT FROM 'Lock'),
+           count(*) FILTER (WHERE state = 'idle in transaction'),
+           count(*) FILTER (WHERE state = 'idle')
+    FROM pg_stat_activity
+    WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()
+"""
+
+
+@dataclass
+class ServiceRun:
+    workers: int
+    orders: int
+    seed_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    statuses: dict = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    activity: dict = field(default_factory=dict)  # mean backends per state while running
+    machine_cpu_busy_pct: float | None = None  # all CPUs, all processes (PostgreSQL included)
+    worker_cpu_seconds: float = 0.0  # CPU time of the worker processes (Python and driver)
+    backend_cpu_seconds: float = 0.0  # CPU time of their PostgreSQL backends
+    busy_before_pct: float | None = None  # the machine's load just before the run (should be ~0)
+
+    @property
+    def cpu_ms_per_order(self) -> tuple[float, float]:
+        return (1000 * self.worker_cpu_seconds / self.orders, 1000 * self.backend_cpu_seconds / self.orders)
+
+    verification: dict = field(default_factory=dict)
+    check: dict = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.orders / self.wall_seconds
+
+    @property
+    def p50_ms(self) -> float:
+        return statistics.median(self.latencies_ms)
+
+    @property
+    def p95_ms(self) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+
+    @property
+    def verified(self) -> bool:
+        return (
+            not self.errors
+            and self.verification.get("ok", False)
+            and self.check.get("error_findings", 1) == 0
+            and sum(self.statuses.get(s, 0) for s in ("allocated", "backordered")) == self.orders
+        )
+
+    def summary(self) -> dict:
+        data = asdict(self)
+        del data["latencies_ms"]
+        data.update(
+            orders_per_second=round(self.rate, 1),
+            p50_ms=round(self.p50_ms, 2),
+            p95_ms=round(self.p95_ms, 2),
+            verified=self.verified,
+            errors=self.errors[:20],
+            cpu_ms_per_order={
+                "worker": round(self.cpu_ms_per_order[0], 3),
+                "backend": round(self.cpu_ms_per_order[1], 3),
+            },
+            error_count=len(self.errors),
+        )
+        return data
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process on this machine (Linux /proc; 0.0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_pct(seconds: float = 1.0) -> float | None:
+    """How busy all CPUs are over `seconds` (other load on the machine skews a benchmark)."""
+    before = machine_cpu()
+    time.sleep(seconds)
+    after = machine_cpu()
+    if not before or not after or after[1] == before[1]:
+        return None
+    return round(100 * (after[0] - before[0]) / (after[1] - before[1]), 1)
+
+
+def machine_cpu() -> tuple[int, int] | None:
+    """(busy, total) jiffies of all CPUs from /proc/stat (Linux), or None."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields[:8]) - idle, sum(fields[:8])
+
+
+def run_workers(workers: int, order_ids: list[int], run: ServiceRun) -> None:
+    from django.db import connection
+
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(workers + 1)
+    results = context.Queue()
+    processes = [
+        context.Process(target=worker_main, args=(i, order_ids[i::workers], barrier, results), daemon=True)
+        for i in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        barrier.wait(timeout=180)
+    except Exception:
+        for process in processes:
+            process.kill()
+        refuse("the workers did not reach the start barrier (see their errors above)")
+    cpu_before = machine_cpu()
+    started = time.perf_counter()
+    collected: list[dict] = []
+    samples: list[tuple] = []
+    with connection.cursor() as cursor:
+        while len(collected) < workers:
+            try:
+                collected.append(results.get(timeout=0.1))
+                continue
+            except queue.Empty:
+                pass
+            cursor.execute(ACTIVITY_SQL)
+            samples.append(cursor.fetchone())
+            if not any(p.is_alive() for p in processes) and results.empty():
+                refuse(f"{workers - len(collected)} worker(s) died without a result")
+    run.wall_seconds = time.perf_counter() - started
+    cpu_after = machine_cpu()
+    if cpu_before and cpu_after:
+        busy, total = (after - before for after, before in zip(cpu_after, cpu_before, strict=True))
+        run.machine_cpu_busy_pct = round(100 * busy / total, 1) if total else None
+    for process in processes:
+        process.join(timeout=30)
+    statuses: Counter = Counter()
+    for result in collected:
+        run.latencies_ms.extend(t * 1000 for t in result["latencies"])
+        statuses.update(result["statuses"])
+        run.errors.extend(result["errors"])
+        run.worker_cpu_seconds += result["cpu"]
+        run.backend_cpu_seconds += result["backend_cpu"]
+    run.worker_cpu_seconds = round(run.worker_cpu_seconds, 2)
+    run.backend_cpu_seconds = round(run.backend_cpu_seconds, 2)
+    run.statuses = dict(statuses)
+    if samples:
+        names = ("waiting on a lock", "active", "idle in transaction", "idle")
+        run.activity = {name: round(statistics.fmean(s[i] for s in samples), 2) for i, name in enumerate(names)} | {
+            "samples": len(samples)
+        }
+
+
+def verify_stock() -> dict:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM inventory_stocklevel WHERE allocated > on_hand OR allocated < 0")
+        over = cursor.fetchone()[0]
+        cursor.execute("""
+            SELECT count(*) FROM inventory_stocklevel l
+            LEFT JOIN (SELECT warehouse_id, product_id, SUM(quantity) AS total FROM inventory_allocation
+                       GROUP BY warehouse_id, product_id) a USING (warehouse_id, product_id)
+            WHERE l.allocated <> COALESCE(a.total, 0)
+        """)
+        mismatched = cursor.fetchone()[0]
+        cursor.execute("SELECT COALESCE(SUM(allocated), 0), COALESCE(SUM(on_hand), 0) FROM inventory_stocklevel")
+        allocated, on_hand = cursor.fetchone()
+        cursor.execute("SELECT count(*), COALESCE(SUM(quantity), 0) FROM inventory_allocation")
+        allocation_rows, allocation_units = cursor.fetchone()
+        cursor.execute(
+            "SELECT count(*) FROM orders_orderline WHERE quantity_allocated < quantity "
+            "AND order_id IN (SELECT id FROM orders_order WHERE status = 'allocated')"
+        )
+        short_allocated_lines = cursor.fetchone()[0]
+    return {
+        "over_allocated_levels": over,
+        "levels_not_matching_allocations": mismatched,
+        "allocated_orders_with_short_lines": short_allocated_lines,
+        "units_allocated": allocated,
+        "units_on_hand": on_hand,
+        "allocation_rows": allocation_rows,
+        "allocation_units": allocation_units,
+        "ok": over == 0 and mismatched == 0 and short_allocated_lines == 0 and allocated == allocation_units,
+    }
+
+
+def inventory_check() -> dict:
+    from inventory.models import InventoryFinding
+    from inventory.services import run_inventory_check
+
+    started = time.perf_counter()
+    run = run_inventory_check(triggered_by=ACTOR, email=False)
+    seconds = time.perf_counter() - started
+    totals = run.summary.get("totals", {})
+    severities = dict(
+        InventoryFinding.objects.filter(run=run).values_list("kind", "severity").distinct().order_by("kind")
+    )
+    errors = sum(n for kind, n in totals.items() if severities.get(kind) == InventoryFinding.Severity.ERROR)
+    return {
+        "seconds": round(seconds, 3),
+        "duration_ms": run.duration_ms,
+        "error_findings": errors,
+        "findings": {kind: n for kind, n in totals.items() if n},
+    }
+
+
+# --- profiling ---------------------------------------------------------------
+def profile_one_worker(args: argparse.Namespace) -> dict:
+    """One worker in this process, on fresh data: --profile-orders allocations timed (SQL, COMMIT and Python
+    apart), then --profile-orders more under cProfile."""
+    from django.db import connections
+
+    from orders.services import allocate_order
+
+    count = args.profile_orders
+    print(f"\nProfiling one worker: {count} allocations timed, {count} more under cProfile...", flush=True)
+    _, order_ids, _ = fresh_data(args, 2 * count)
+    timed_ids, profiled_ids = order_ids[:count], order_ids[count:]
+    connection = connections["default"]
+    spent = {"sql": 0.0, "statements": 0, "commit": 0.0}
+    one: list[tuple[float, str]] = []
+    recording = False
+
+    def timer(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            elapsed = time.perf_counter() - started
+            spent["sql"] += elapsed
+            spent["statements"] += 1
+            if recording:
+                one.append((elapsed * 1000, sql))
+
+    real_commit = connection._commit
+
+    def timed_commit():
+        started = time.perf_counter()
+        try:
+            return real_commit()
+        finally:
+            spent["commit"] += time.perf_counter() - started
+
+    connection._commit = timed_commit
+    try:
+        started = time.perf_counter()
+        with connection.execute_wrapper(timer):
+            for n, order_id in enumerate(timed_ids):
+                recording = n == count // 2
+                allocate_order(order_id=order_id, actor=ACTOR)
+        wall = time.perf_counter() - started
+    finally:
+        del connection._commit
+    profiler = cProfile.Profile()
+    for order_id in profiled_ids:
+        profiler.enable()
+        allocate_order(order_id=order_id, actor=ACTOR)
+        profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("cumulative").print_stats(15)
+    report = out.getvalue()
+    report = report[report.find("   ncalls") :] if "   ncalls" in report else report
+    per_order = 1000 / count
+    return {
+        "orders": count,
+        "orders_per_second": round(count / wall, 1),
+        "ms_per_order": round(wall * per_order, 3),
+        "statements_per_order": round(spent["statements"] / count, 2),
+        "sql_ms_per_order": round(spent["sql"] * per_order, 3),
+        "commit_ms_per_order": round(spent["commit"] * per_order, 3),
+        "python_ms_per_order": round((wall - spent["sql"] - spent["commit"]) * per_order, 3),
+        "own_time_by_area_pct": time_by_area(stats),
+        "top15_cumulative": report.rstrip(),
+        "one_allocation_sql": [{"ms": round(ms, 3), "sql": " ".join(sql.split())} for ms, sql in one],
+    }
+
+
+AREAS = [
+    ("psycopg (driver, socket waits)", ("/psycopg/", "/psycopg_binary/", "/psycopg_c/")),
+    ("Django ORM (SQL compiler, query, models)", ("/django/db/",)),
+    ("Django other (JSON encoder, timezone, ...)", ("/django/",)),
+    ("app: orders/", (f"{PROJECT_ROOT}/orders/",)),
+    ("app: inventory/", (f"{PROJECT_ROOT}/inventory/",)),
+]
+
+
+def time_by_area(stats: pstats.Stats) -> dict[str, float]:
+    """The profile's own (tottime) seconds per code area, in percent."""
+    totals: Counter = Counter()
+    for (filename, _, _), (_, _, own, _, _) in stats.stats.items():
+        area = next((name for name, parts in AREAS if any(p in filename for p in parts)), "Python stdlib and other")
+        totals[area] += own
+    everything = sum(totals.values()) or 1
+    return {area: round(100 * seconds / everything, 1) for area, seconds in totals.most_common()}
+
+
+# --- reporting ---------------------------------------------------------------
+def print_pgbench(results: list[dict]) -> None:
+    print(f"\nRaw baseline: pgbench -n -T <s>, one conditional UPDATE per transaction\n  {PGBENCH_SQL}")
+    header = f"{'clients':>7}  {'tps':>9}  {'latency ms':>10}  {'transactions':>12}  {'failed':>6}  every UPDATE hit"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        print(
+            f"{r['clients']:>7}  {r['tps']:>9,.0f}  {r['latency_ms'] or 0:>10.3f}  {r['transactions'] or 0:>12,}  "
+            f"{r['failed']:>6}  {'yes' if r['every_update_changed_a_row'] else 'NO'}"
+        )
+
+
+def print_runs(runs: list[ServiceRun], pgbench: dict[int, float]) -> None:
+    print("\nService: allocate_order in N worker processes, disjoint order slices, one start barrier")
+    header = (
+        f"{'workers':>7}  {'orders':>6}  {'wall s':>6}  {'orders/s':>8}  {'p50 ms':>6}  {'p95 ms':>6}  "
+        f"{'alloc':>5}  {'backord':>7}  {'errors':>6}  {'lock-wait':>9}  {'idle-in-tx':>10}  {'CPU %':>5}  "
+        f"{'CPU ms/order py+pg':>18}  "
+        f"{'÷pgbench same n':>15}  {'check ms':>8}  {'check errors':>12}  verified"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in runs:
+        ratio = f"{r.rate / pgbench[r.workers]:.3f}" if r.workers in pgbench else "—"
+        cpu = f"{r.machine_cpu_busy_pct:.0f}" if r.machine_cpu_busy_pct is not None else "—"
+        print(
+            f"{r.workers:>7}  {r.orders:>6}  {r.wall_seconds:>6.2f}  {r.rate:>8.1f}  "
+            f"{r.p50_ms:>6.2f}  {r.p95_ms:>6.2f}  "
+            f"{r.statuses.get('allocated', 0):>5}  {r.statuses.get('backordered', 0):>7}  {len(r.errors):>6}  "
+            f"{r.activity.get('waiting on a lock', 0):>9.2f}  {r.activity.get('idle in transaction', 0):>10.2f}  "
+            f"{cpu:>5}  {f'{r.cpu_ms_per_order[0]:.2f}+{r.cpu_ms_per_order[1]:.2f}':>18}  "
+            f"{ratio:>15}  {r.check.get('duration_ms', 0):>8}  {r.check.get('error_findings', '?'):>12}  "
+            f"{'yes' if r.verified else 'NO'}"
+        )
+    print(
+        "  lock-wait / idle-in-tx: mean worker backends waiting on a row lock / idle inside a transaction\n"
+        "  (the worker's Python running while its row locks are held), pg_stat_activity sampled every 100 ms;\n"
+        "  CPU %: the whole machine busy (workers + PostgreSQL) during the run; CPU ms/order: the workers'\n"
+        "  processes + their PostgreSQL backends, per order"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    setup_django()
+
+    import django
+    from django.conf import settings
+
+    pg_version = prepare_database(args.allow_any_database)
+    print(f"Database {settings.DATABASES['default']['NAME']} (PostgreSQL {pg_version}) migrated.", flush=True)
+
+    # 1. The raw baseline, on the bench's stock levels before any allocation exists.
+    reference = create_stock(args.stock, args.daily_capacity)
+    busy = machine_busy_pct()
+    if (busy or 0) > BUSY_WARNING_PCT:
+        print(f"WARNING: the machine was {busy:.0f} % busy before pgbench (other load)")
+    pgbench = pgbench_baseline(args, reference.level_ids) if args.client_counts else []
+    tps = {r["clients"]: r["tps"] for r in pgbench}
+
+    # 2. The service, on fresh identical data per worker count.
+    runs: list[ServiceRun] = []
+    for workers in args.worker_counts:
+        print(f"\nFresh data: {args.orders:,} orders...", flush=True)
+        _, order_ids, seed_seconds = fresh_data(args, args.orders)
+        print(f"  ready in {seed_seconds:.1f} s. Allocating with {workers} worker(s)...", flush=True)
+        run = ServiceRun(workers=workers, orders=len(order_ids), seed_seconds=round(seed_seconds, 2))
+        run.busy_before_pct = machine_busy_pct()
+        if (run.busy_before_pct or 0) > BUSY_WARNING_PCT:
+            print(f"  WARNING: the machine was {run.busy_before_pct:.0f} % busy before this run (other load)")
+        run_workers(workers, order_ids, run)
+        run.verification = verify_stock()
+        run.check = inventory_check()
+        print(
+            f"  {run.rate:,.1f} orders/s; statuses {run.statuses}; errors {len(run.errors)}; "
+            f"check {run.check['seconds']:.2f} s, {run.check['error_findings']} error finding(s)",
+            flush=True,
+        )
+        for error in run.errors[:5]:
+            print(f"    {error}")
+        runs.append(run)
+
+    versions = {"python": platform.python_version(), "django": django.get_version(), "postgresql": pg_version}
+    git = git_revision()
+    print()
+    if git:
+        dirty = f", {git['app_files_modified']} app file(s) modified" if git["app_files_modified"] else ""
+        print(f"Commit {git['commit']}{dirty}")
+    print(
+        f"Python {versions['python']} · Django {versions['django']} · PostgreSQL {pg_version} · "
+        f"{os.cpu_count()} CPUs · {len(WAREHOUSES)} warehouses × {SKU_COUNT} SKUs ({HOT_SKUS} hot, 1 scarce) · "
+        f"{args.stock:,} units per level"
+    )
+    if pgbench:
+        print_pgbench(pgbench)
+    print_runs(runs, tps)
+    for r in runs:
+        if not r.verified:
+            print(f"\nFAILED CHECK with {r.workers} worker(s): verification {r.verification}, check {r.check}")
+
+    by_workers = {r.workers: r for r in runs}
+    target_run = by_workers.get(args.target_workers)
+    raw = tps.get(args.target_clients)
+    ratio = target_run.rate / raw if target_run and raw else None
+    targets = [
+        {
+            "target": f"service with {args.target_workers} workers >= {args.target_ratio:g} × pgbench "
+            f"{args.target_clients} clients",
+            "passed": ratio is not None and ratio >= args.target_ratio,
+            "detail": (
+                f"{target_run.rate:,.1f} orders/s / {raw:,.0f} tps = {ratio:.3f} (needs {args.target_ratio * raw:,.0f} "
+                "orders/s)"
+                if ratio is not None
+                else "not measured (worker or client count not in the run)"
+            ),
+        },
+        {
+            "target": "every run verified (all orders routed, no errors, stock consistent, 0 check errors)",
+            "passed": all(r.verified for r in runs),
+            "detail": ", ".join(f"{r.workers}w {'ok' if r.verified else 'FAILED'}" for r in runs),
+        },
+    ]
+    print("\nRatios service orders/s ÷ pgbench tps:")
+    for r in runs:
+        if r.workers in tps:
+            print(f"  {r.workers:>2} workers vs {r.workers:>2} clients: {r.rate / tps[r.workers]:.3f}")
+        if args.target_clients in tps:
+            print(
+                f"  {r.workers:>2} workers vs {args.target_clients:>2} clients: {r.rate / tps[args.target_clients]:.3f}"
+            )
+
+    profile = None
+    if args.profile or (not args.no_profile and not targets[0]["passed"]):
+        profile = profile_one_worker(args)
+        print(
+            f"  one process: {profile['orders_per_second']:,.1f} orders/s = "
+            f"{profile['ms_per_order']:.2f} ms per order: "
+            f"{profile['statements_per_order']} SQL statements taking {profile['sql_ms_per_order']:.2f} ms "
+            f"(round trips included), COMMIT {profile['commit_ms_per_order']:.2f} ms, "
+            f"Python {profile['python_ms_per_order']:.2f} ms"
+        )
+        print("\nOwn time by code area (cProfile tottime):")
+        for area, pct in profile["own_time_by_area_pct"].items():
+            print(f"  {pct:5.1f} %  {area}")
+        print("\nTop 15 by cumulative time:")
+        print(profile["top15_cumulative"])
+        print("\nThe SQL of one allocation (ms around cursor.execute):")
+        for statement in profile["one_allocation_sql"]:
+            sql = SELECT_LIST_RE.sub("SELECT … FROM ", statement["sql"], count=1)
+            print(f"  {statement['ms']:7.3f}  {sql[:160]}{'…' if len(sql) > 160 else ''}")
+
+    print("\nTargets:")
+    for target in targets:
+        print(f"  {'PASS' if target['passed'] else 'FAIL'}  {target['target']} ({target['detail']})")
+    passed = all(t["passed"] for t in targets)
+    results = {
+        "benchmark": "allocation",
+        "run_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "versions": versions,
+        "cpus": os.cpu_count(),
+        "git": git,
+        "parameters": {k: v for k, v in vars(args).items() if k not in {"output", "worker_counts", "client_counts"}},
+        "pgbench": pgbench,
+        "runs": [r.summary() for r in runs],
+        "ratio": ratio,
+        "profile": profile,
+        "targets": targets,
+        "passed": passed,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(f"\nResults written to {args.output}")
+    print("All targets PASS." if passed else "Some targets FAIL.")
+    if not passed and not args.no_fail:
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
