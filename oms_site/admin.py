@@ -17,6 +17,7 @@ class OpsAdminSite(admin.AdminSite):
     index_title = "Operations console"
     index_template = "admin/ops_index.html"
     site_url = None  # the console is the whole site: no "View site" link
+    enable_nav_sidebar = False  # lists of orders and stock need the width
 
     def index(self, request, extra_context=None):
         extra_context = {**(extra_context or {}), **self.dashboard_context(request)}
