@@ -47,6 +47,27 @@ def celery_eager():
 
 
 @pytest.fixture
+def roles(db):
+    """The role groups as the data migrations make them.
+
+    Transactional tests flush the database afterwards, migration data
+    included; a transactional test that needs the roles asks for this.
+    """
+    from importlib import import_module
+
+    from django.contrib.auth.models import Group, Permission
+
+    grants = [import_module("oms_site.migrations.0001_roles").ROLES]
+    grants.append(import_module("oms_site.migrations.0002_inventory_roles").GRANTS)
+    for spec in grants:
+        for role, names in spec.items():
+            group, _ = Group.objects.get_or_create(name=role)
+            for name in names:
+                app_label, codename = name.split(".")
+                group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+
+
+@pytest.fixture
 def superuser(db):
     return UserFactory(username="boss", is_superuser=True)
 

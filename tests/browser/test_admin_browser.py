@@ -9,7 +9,7 @@ from tests.factories import CustomerFactory, OrderFactory, UserFactory
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_operator_finds_an_order_puts_it_on_hold_and_sees_the_event(live_server, page):
+def test_operator_finds_an_order_puts_it_on_hold_and_sees_the_event(live_server, page, roles):
     # given an operations associate and a few orders
     UserFactory(username="olivia", role="Operations associate")
     target = OrderFactory(status=OrderStatus.ALLOCATED, customer=CustomerFactory(name="Marguerite Okafor"))
