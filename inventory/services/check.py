@@ -311,18 +311,13 @@ def _fetch(sql: str) -> list[tuple]:
         return cursor.fetchall()
 
 
-_content_types: dict = {}
-
-
 def _finding(
     kind, severity, message, *, warehouse_id=None, product_id=None, subject=None, data=None
 ) -> InventoryFinding:
     content_type, object_id = None, ""
     if subject is not None:
         model, object_id = subject
-        if model not in _content_types:
-            _content_types[model] = ContentType.objects.get_for_model(model)
-        content_type = _content_types[model]
+        content_type = ContentType.objects.get_for_model(model)  # cached by Django
     return InventoryFinding(
         kind=kind,
         severity=severity,
