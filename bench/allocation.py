@@ -42,7 +42,12 @@ Targets (exit code 1 when one fails, unless ``--no-fail``)
 
 When the ratio target fails, one worker is profiled in this process (cProfile
 over ``--profile-orders`` allocations on fresh data; top 15 by cumulative time,
-and the SQL of one allocation).
+and the SQL of one allocation). ``--replay`` also has pgbench replay one
+allocation's statements with no Python in between (the ceiling of that
+statement shape); ``--daily-capacity N`` gives every warehouse a daily order
+capacity (the routing then locks the warehouses' daily-load rows too). Before
+each measurement the script waits up to ``--quiet-wait`` seconds for other load
+on the machine to stop, and warns when it does not.
 
 The script refuses anything but PostgreSQL (exit 2), and any database but
 ``oms_bench_inv`` unless ``--allow-any-database`` (it truncates tables). The
@@ -147,9 +152,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="give every warehouse this daily order capacity (default: none, as in the seed data)",
     )
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=120.0,
+        help="before each measurement, wait up to this many seconds for other load to stop (default 120)",
+    )
     parser.add_argument("--target-ratio", type=float, default=0.25, help="4 workers / pgbench 8 clients (default 0.25)")
     parser.add_argument("--target-workers", type=int, default=4, help="worker count the target uses (default 4)")
     parser.add_argument("--target-clients", type=int, default=8, help="pgbench clients the target uses (default 8)")
+    parser.add_argument(
+        "--replay",
+        action="store_true",
+        help="also replay one allocation's statements with pgbench (no Python): the statement shape's ceiling",
+    )
     parser.add_argument("--profile", action="store_true", help="profile one worker even when the ratio passes")
     parser.add_argument("--no-profile", action="store_true", help="never profile")
     parser.add_argument("--profile-orders", type=int, default=500, help="allocations profiled (default 500)")
@@ -659,12 +675,78 @@ def pgbench_baseline(args: argparse.Namespace, level_ids: list[int]) -> list[dic
         for clients in args.client_counts:
             restore_allocated(snapshot)
             print(f"pgbench: {clients} client(s), -T {args.pgbench_seconds}...", flush=True)
+            busy = wait_until_quiet(args.quiet_wait)
+            cpu_before = machine_cpu()
             result = run_pgbench(binary, clients, args.pgbench_seconds, script)
+            cpu_after = machine_cpu()
+            result["busy_before_pct"] = busy
+            if cpu_before and cpu_after and cpu_after[1] > cpu_before[1]:
+                result["machine_cpu_busy_pct"] = round(
+                    100 * (cpu_after[0] - cpu_before[0]) / (cpu_after[1] - cpu_before[1]), 1
+                )
             changed = sum(allocated_snapshot()[1]) - sum(snapshot[1])
             result["rows_changed"] = changed
             result["every_update_changed_a_row"] = changed == result["transactions"]
             results.append(result)
     restore_allocated(snapshot)
+    return results
+
+
+# The statements one allocation of a two-line order sends (see the profile's SQL listing), replayed by
+# pgbench in one transaction with no Python in between: the ceiling of any client that keeps this
+# statement shape. It leaves the data consistent: the writes rewrite existing values (the allocation
+# upsert always hits the order's existing row), except the timeline notes it adds.
+REPLAY_SQL = """\\set oid random({order_low}, {order_high})
+\\set p1 random({product_low}, {product_high})
+\\set p2 random({product_low}, {product_high})
+BEGIN;
+SELECT * FROM orders_order WHERE id = :oid LIMIT 21 FOR NO KEY UPDATE;
+SELECT * FROM orders_orderline WHERE order_id = :oid ORDER BY id;
+SELECT a.* FROM orders_address a JOIN orders_order o ON o.shipping_address_id = a.id WHERE o.id = :oid;
+SELECT * FROM inventory_warehouse WHERE is_active ORDER BY id;
+SELECT * FROM inventory_routingexclusion r JOIN inventory_warehouse w ON r.warehouse_id = w.id
+  WHERE (r.channel_id = {channel} OR r.channel_id IS NULL)
+  AND (r.destination_state = '' OR UPPER(r.destination_state) = 'NY');
+SELECT * FROM inventory_stocklevel WHERE product_id IN (:p1, :p2) AND warehouse_id IN ({warehouses})
+  ORDER BY id FOR NO KEY UPDATE;
+SELECT * FROM inventory_safetystockrule WHERE channel_id = {channel};
+SELECT * FROM inventory_allocation
+  WHERE order_line_id IN (SELECT id FROM orders_orderline WHERE order_id = :oid) ORDER BY id;
+INSERT INTO inventory_allocation (order_id, order_line_id, warehouse_id, product_id, quantity, created_at)
+  SELECT order_id, order_line_id, warehouse_id, product_id, quantity, created_at FROM inventory_allocation
+  WHERE order_id = :oid LIMIT 1
+  ON CONFLICT (order_line_id, warehouse_id) DO UPDATE SET quantity = inventory_allocation.quantity RETURNING id;
+UPDATE inventory_stocklevel SET allocated = allocated WHERE product_id IN (:p1, :p2) AND warehouse_id = {warehouse};
+UPDATE orders_orderline SET quantity_allocated = quantity_allocated WHERE order_id = :oid;
+UPDATE orders_order SET status = status, held_from_status = held_from_status, updated_at = now() WHERE id = :oid;
+INSERT INTO orders_orderevent (order_id, kind, message, actor_id, actor_name, data, created_at)
+  VALUES (:oid, 'note', 'pgbench replay', NULL, 'bench', '{{}}', now()) RETURNING id;
+COMMIT;
+"""
+
+
+def replay_statements(args: argparse.Namespace, reference: Reference, order_ids: list[int]) -> list[dict]:
+    """pgbench replaying the service's statement mix (no Python) with the target's client counts."""
+    binary = find_pgbench()
+    if binary is None:
+        return []
+    script_text = REPLAY_SQL.format(
+        order_low=min(order_ids),
+        order_high=max(order_ids),
+        product_low=min(p.pk for p in reference.products),
+        product_high=max(p.pk for p in reference.products),
+        warehouses=", ".join(str(w.pk) for w in reference.warehouses),
+        warehouse=reference.warehouses[0].pk,
+        channel=reference.channel.pk,
+    )
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-alloc-") as tmp:
+        script = Path(tmp) / "replay.sql"
+        script.write_text(script_text)
+        for clients in sorted({1, args.target_workers, args.target_clients}):
+            print(f"pgbench replay of the service's statements: {clients} client(s)...", flush=True)
+            wait_until_quiet(args.quiet_wait)
+            results.append(run_pgbench(binary, clients, args.pgbench_seconds, script))
     return results
 
 
@@ -788,6 +870,22 @@ def process_cpu(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_quiet(max_wait: float) -> float | None:
+    """Sample the machine's load each second until it is below BUSY_WARNING_PCT or `max_wait` seconds pass;
+    returns the last sample (warns when still busy: another process skews the figures)."""
+    deadline = time.monotonic() + max_wait
+    busy = machine_busy_pct()
+    announced = False
+    while busy is not None and busy > BUSY_WARNING_PCT and time.monotonic() < deadline:
+        if not announced:
+            print(f"  the machine is {busy:.0f} % busy (other load); waiting up to {max_wait:.0f} s...", flush=True)
+            announced = True
+        busy = machine_busy_pct()
+    if busy is not None and busy > BUSY_WARNING_PCT:
+        print(f"  WARNING: the machine is still {busy:.0f} % busy; other load skews these figures", flush=True)
+    return busy
 
 
 def machine_busy_pct(seconds: float = 1.0) -> float | None:
@@ -933,6 +1031,7 @@ def profile_one_worker(args: argparse.Namespace) -> dict:
     print(f"\nProfiling one worker: {count} allocations timed, {count} more under cProfile...", flush=True)
     _, order_ids, _ = fresh_data(args, 2 * count)
     timed_ids, profiled_ids = order_ids[:count], order_ids[count:]
+    wait_until_quiet(args.quiet_wait)
     connection = connections["default"]
     spent = {"sql": 0.0, "statements": 0, "commit": 0.0}
     one: list[tuple[float, str]] = []
@@ -1015,13 +1114,17 @@ def time_by_area(stats: pstats.Stats) -> dict[str, float]:
 # --- reporting ---------------------------------------------------------------
 def print_pgbench(results: list[dict]) -> None:
     print(f"\nRaw baseline: pgbench -n -T <s>, one conditional UPDATE per transaction\n  {PGBENCH_SQL}")
-    header = f"{'clients':>7}  {'tps':>9}  {'latency ms':>10}  {'transactions':>12}  {'failed':>6}  every UPDATE hit"
+    header = (
+        f"{'clients':>7}  {'tps':>9}  {'latency ms':>10}  {'transactions':>12}  {'failed':>6}  {'CPU %':>5}  "
+        "every UPDATE hit"
+    )
     print(header)
     print("-" * len(header))
     for r in results:
         print(
             f"{r['clients']:>7}  {r['tps']:>9,.0f}  {r['latency_ms'] or 0:>10.3f}  {r['transactions'] or 0:>12,}  "
-            f"{r['failed']:>6}  {'yes' if r['every_update_changed_a_row'] else 'NO'}"
+            f"{r['failed']:>6}  {r.get('machine_cpu_busy_pct') or 0:>5.0f}  "
+            f"{'yes' if r['every_update_changed_a_row'] else 'NO'}"
         )
 
 
@@ -1067,9 +1170,6 @@ def main(argv: list[str] | None = None) -> int:
 
     # 1. The raw baseline, on the bench's stock levels before any allocation exists.
     reference = create_stock(args.stock, args.daily_capacity)
-    busy = machine_busy_pct()
-    if (busy or 0) > BUSY_WARNING_PCT:
-        print(f"WARNING: the machine was {busy:.0f} % busy before pgbench (other load)")
     pgbench = pgbench_baseline(args, reference.level_ids) if args.client_counts else []
     tps = {r["clients"]: r["tps"] for r in pgbench}
 
@@ -1077,12 +1177,10 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[ServiceRun] = []
     for workers in args.worker_counts:
         print(f"\nFresh data: {args.orders:,} orders...", flush=True)
-        _, order_ids, seed_seconds = fresh_data(args, args.orders)
+        reference, order_ids, seed_seconds = fresh_data(args, args.orders)
         print(f"  ready in {seed_seconds:.1f} s. Allocating with {workers} worker(s)...", flush=True)
         run = ServiceRun(workers=workers, orders=len(order_ids), seed_seconds=round(seed_seconds, 2))
-        run.busy_before_pct = machine_busy_pct()
-        if (run.busy_before_pct or 0) > BUSY_WARNING_PCT:
-            print(f"  WARNING: the machine was {run.busy_before_pct:.0f} % busy before this run (other load)")
+        run.busy_before_pct = wait_until_quiet(args.quiet_wait)
         run_workers(workers, order_ids, run)
         run.verification = verify_stock()
         run.check = inventory_check()
@@ -1094,6 +1192,8 @@ def main(argv: list[str] | None = None) -> int:
         for error in run.errors[:5]:
             print(f"    {error}")
         runs.append(run)
+    # 3. Optionally: the service's statement mix without Python, on the last run's orders.
+    replay = replay_statements(args, reference, order_ids) if args.replay else []
 
     versions = {"python": platform.python_version(), "django": django.get_version(), "postgresql": pg_version}
     git = git_revision()
@@ -1135,6 +1235,13 @@ def main(argv: list[str] | None = None) -> int:
             "detail": ", ".join(f"{r.workers}w {'ok' if r.verified else 'FAILED'}" for r in runs),
         },
     ]
+    if replay:
+        print("\nThe service's 13 statements + COMMIT of one allocation replayed by pgbench, no Python:")
+        for r in replay:
+            share = (
+                f" = {r['tps'] / tps[args.target_clients]:.3f} of the raw rate" if args.target_clients in tps else ""
+            )
+            print(f"  {r['clients']:>2} client(s): {r['tps']:,.0f} tps{share}")
     print("\nRatios service orders/s ÷ pgbench tps:")
     for r in runs:
         if r.workers in tps:
@@ -1176,6 +1283,7 @@ def main(argv: list[str] | None = None) -> int:
         "git": git,
         "parameters": {k: v for k, v in vars(args).items() if k not in {"output", "worker_counts", "client_counts"}},
         "pgbench": pgbench,
+        "replay": replay,
         "runs": [r.summary() for r in runs],
         "ratio": ratio,
         "profile": profile,
