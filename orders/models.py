@@ -203,6 +203,23 @@ class Order(models.Model):
         Raises InvalidTransition when the table does not allow the move.
         Callers (services) hold the order's row lock and the transaction.
         """
+        event = self.apply_transition(new_status, actor=actor, message=message, data=data)
+        self.save(update_fields=["status", "held_from_status", "updated_at"])
+        event.save()
+        return event
+
+    def apply_transition(
+        self,
+        new_status: str,
+        *,
+        actor,
+        message: str = "",
+        data: dict | None = None,
+    ) -> OrderEvent:
+        """Check the move and make it in memory; return the timeline event, unsaved.
+
+        ``transition_to`` saves both; batch services save many with bulk writes.
+        """
         old_status = self.status
         if not self.can_transition_to(new_status):
             raise InvalidTransition(order=self, current=old_status, target=new_status)
@@ -211,10 +228,10 @@ class Order(models.Model):
         elif old_status == OrderStatus.ON_HOLD:
             self.held_from_status = ""
         self.status = new_status
-        self.save(update_fields=["status", "held_from_status", "updated_at"])
+        self.updated_at = timezone.now()
         label_old = OrderStatus(old_status).label
         label_new = OrderStatus(new_status).label
-        return OrderEvent.record(
+        return OrderEvent.build(
             order=self,
             kind=OrderEvent.Kind.STATUS_CHANGED,
             actor=actor,
@@ -298,6 +315,13 @@ class OrderEvent(models.Model):
     @classmethod
     def record(cls, *, order: Order, kind: str, actor, message: str, data: dict | None = None) -> OrderEvent:
         """Write a timeline event. ``actor`` is a user, a system label (str) or None."""
+        event = cls.build(order=order, kind=kind, actor=actor, message=message, data=data)
+        event.save()
+        return event
+
+    @classmethod
+    def build(cls, *, order: Order, kind: str, actor, message: str, data: dict | None = None) -> OrderEvent:
+        """A timeline event, not yet saved."""
         user = actor if getattr(actor, "is_authenticated", False) else None
         if user is not None:
             actor_name = user.get_username()
@@ -305,6 +329,4 @@ class OrderEvent(models.Model):
             actor_name = actor
         else:
             actor_name = "system"
-        return cls.objects.create(
-            order=order, kind=kind, message=message, actor=user, actor_name=actor_name, data=data or {}
-        )
+        return cls(order=order, kind=kind, message=message, actor=user, actor_name=actor_name, data=data or {})

@@ -4,7 +4,15 @@ Split by domain (`stock`, `allocation`, `counts`, `check`); import the
 functions from here.
 """
 
-from .allocation import AllocationResult, LineRequest, allocate_lines, consume_allocations, release_allocations
+from .allocation import (
+    AllocationResult,
+    LineRequest,
+    OrderRequest,
+    allocate_batch,
+    allocate_lines,
+    consume_allocations,
+    release_allocations,
+)
 from .check import run_inventory_check
 from .counts import approve_cycle_count, record_counts, reject_cycle_count, start_cycle_count, submit_cycle_count
 from .stock import adjust_stock, receive_stock, restock_return, transfer_stock, write_off_stock
@@ -12,7 +20,9 @@ from .stock import adjust_stock, receive_stock, restock_return, transfer_stock, 
 __all__ = [
     "AllocationResult",
     "LineRequest",
+    "OrderRequest",
     "adjust_stock",
+    "allocate_batch",
     "allocate_lines",
     "approve_cycle_count",
     "consume_allocations",

@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.db import transaction
-from django.db.models import Q
+from django.db.models import F
 from django.utils import timezone
 
 from .. import geo
@@ -39,6 +38,16 @@ class LineRequest:
     quantity: int
 
 
+@dataclass(frozen=True)
+class OrderRequest:
+    order_id: int
+    channel_id: int
+    postal_code: str
+    lines: list[LineRequest]
+    country: str = "US"
+    state: str = ""
+
+
 @dataclass
 class AllocationResult:
     allocated: dict[int, int]  # line id -> units reserved now
@@ -58,124 +67,153 @@ def allocate_lines(
     state: str = "",
     now=None,
 ) -> AllocationResult:
-    """Reserve stock for the lines, nearest complete warehouse first; the rest stays backordered.
+    """Reserve stock for one order's lines; see ``allocate_batch``."""
+    request = OrderRequest(order_id, channel_id, postal_code, lines, country, state)
+    return allocate_batch([request], now=now)[order_id]
 
-    Writes Allocation rows and raises the levels' allocated counts. Call
-    inside the caller's transaction, holding the order's lock.
+
+def allocate_batch(requests: list[OrderRequest], *, now=None) -> dict[int, AllocationResult]:
+    """Reserve stock for many orders in one pass, in the order given; returns a result per order.
+
+    For each order: the nearest complete warehouse, else the fewest-shipment
+    split, the rest stays backordered (``routing.plan_allocation``), within
+    exclusions, safety stock and daily capacity. Every stock level involved
+    is locked once, in key order, and the writes are bulk. Call inside the
+    caller's transaction, holding the orders' locks.
     """
-    lines = [line for line in lines if line.quantity > 0]
-    if not lines:
-        return AllocationResult({}, {}, "nothing left to allocate", [], Plan())
-    destination = geo.coordinates_or_none(postal_code, country)
-    notes: list[str] = []
-    if destination is None:
-        notes.append(f"postal code {postal_code!r} not found: distance not used")
+    results: dict[int, AllocationResult] = {}
+    pending = []
+    for request in requests:
+        lines = [line for line in request.lines if line.quantity > 0]
+        if lines:
+            pending.append((request, lines))
+        else:
+            results[request.order_id] = AllocationResult({}, {}, "nothing left to allocate", [], Plan())
+    if not pending:
+        return results
 
     warehouses = {w.pk: w for w in Warehouse.objects.filter(is_active=True).order_by("pk")}
-    exclusions = RoutingExclusion.objects.filter(
-        Q(channel_id=channel_id) | Q(channel__isnull=True),
-        Q(destination_state="") | Q(destination_state__iexact=state or ""),
-    ).select_related("warehouse")
-    for exclusion in exclusions:
-        if warehouses.pop(exclusion.warehouse_id, None) is not None:
-            notes.append(f"{exclusion.warehouse.code} excluded: {exclusion.reason}")
-
-    product_ids = {line.product_id for line in lines}
+    exclusions = list(RoutingExclusion.objects.filter(warehouse__in=list(warehouses)).select_related("warehouse"))
+    rules = list(SafetyStockRule.objects.filter(channel_id__in={request.channel_id for request, _ in pending}))
+    product_ids = {line.product_id for _, lines in pending for line in lines}
     levels = {
         (level.warehouse_id, level.product_id): level
         for level in StockLevel.objects.select_for_update(no_key=True)
         .filter(warehouse_id__in=list(warehouses), product_id__in=product_ids)
         .order_by("pk")
     }
-    held_back = _safety_stock(channel_id, levels)
-    available = {key: max(0, level.on_hand - level.allocated - held_back.get(key, 0)) for key, level in levels.items()}
+    today = timezone.localdate(now)
+    # Capacity is read, not locked: two racing workers may each take the last slot.
+    routed_today = dict(
+        WarehouseDailyLoad.objects.filter(
+            warehouse__in=[w for w in warehouses.values() if w.daily_order_capacity is not None], date=today
+        ).values_list("warehouse_id", "orders")
+    )
+    existing = {
+        (a.order_line_id, a.warehouse_id): a
+        for a in Allocation.objects.filter(order_line_id__in=[line.line_id for _, lines in pending for line in lines])
+    }
+    new_allocations: list[Allocation] = []
+    grown: dict[int, Allocation] = {}  # existing allocations that gained units
+    touched: dict[int, StockLevel] = {}
+    routed_now: dict[int, int] = defaultdict(int)
+    for request, lines in pending:
+        plan, notes = _plan_one(request, lines, warehouses, exclusions, rules, levels, routed_today, routed_now)
+        product_of = {line.line_id: line.product_id for line in lines}
+        allocated: dict[int, int] = defaultdict(int)
+        for line_id, warehouse_id, quantity in plan.picks:
+            level = levels[(warehouse_id, product_of[line_id])]
+            level.allocated += quantity
+            touched[level.pk] = level
+            allocated[line_id] += quantity
+            allocation = existing.get((line_id, warehouse_id))
+            if allocation is None:
+                allocation = Allocation(
+                    order_id=request.order_id,
+                    order_line_id=line_id,
+                    warehouse_id=warehouse_id,
+                    product_id=product_of[line_id],
+                    quantity=0,
+                )
+                existing[(line_id, warehouse_id)] = allocation
+                new_allocations.append(allocation)
+            elif allocation.pk is not None:
+                grown[allocation.pk] = allocation
+            allocation.quantity += quantity
+        for candidate in plan.warehouses:
+            routed_now[candidate.warehouse_id] += 1
+        reason = plan.reason + (f" ({'; '.join(notes)})" if notes else "")
+        results[request.order_id] = AllocationResult(
+            dict(allocated), dict(plan.backordered), reason, [c.code for c in plan.warehouses], plan
+        )
+    _write(list(touched.values()), new_allocations, list(grown.values()), routed_now, warehouses, today)
+    return results
 
-    loads = _lock_daily_loads([w for w in warehouses.values() if w.daily_order_capacity is not None], now)
+
+def _plan_one(
+    request, lines, warehouses, exclusions, rules, levels, routed_today, routed_now
+) -> tuple[Plan, list[str]]:
+    notes: list[str] = []
+    destination = geo.coordinates_or_none(request.postal_code, request.country)
+    if destination is None:
+        notes.append(f"postal code {request.postal_code!r} not found: distance not used")
+    excluded = set()
+    for exclusion in exclusions:
+        if exclusion.channel_id not in (None, request.channel_id):
+            continue
+        if exclusion.destination_state and exclusion.destination_state.lower() != (request.state or "").lower():
+            continue
+        if exclusion.warehouse_id not in excluded:
+            excluded.add(exclusion.warehouse_id)
+            notes.append(f"{exclusion.warehouse.code} excluded: {exclusion.reason}")
     candidates = []
     for warehouse in warehouses.values():
-        load = loads.get(warehouse.pk)
-        if load is not None and load.orders >= warehouse.daily_order_capacity:
-            notes.append(f"{warehouse.code} at daily capacity ({warehouse.daily_order_capacity} orders)")
+        if warehouse.pk in excluded:
+            continue
+        capacity = warehouse.daily_order_capacity
+        if capacity is not None and routed_today.get(warehouse.pk, 0) + routed_now[warehouse.pk] >= capacity:
+            notes.append(f"{warehouse.code} at daily capacity ({capacity} orders)")
             continue
         distance = (
             geo.distance_km(destination, warehouse.coordinates) if destination and warehouse.coordinates else None
         )
         candidates.append(Candidate(warehouse.pk, warehouse.code, warehouse.priority, distance))
-
-    plan = plan_allocation(
-        [LineNeed(line.line_id, line.product_id, line.sku, line.quantity) for line in lines], candidates, available
-    )
-    _apply(order_id, plan, lines, levels)
-    for candidate in plan.warehouses:
-        if candidate.warehouse_id in loads:
-            load = loads[candidate.warehouse_id]
-            load.orders += 1
-            load.save(update_fields=["orders"])
-
-    allocated: dict[int, int] = defaultdict(int)
-    for line_id, _, quantity in plan.picks:
-        allocated[line_id] += quantity
-    reason = plan.reason + (f" ({'; '.join(notes)})" if notes else "")
-    return AllocationResult(dict(allocated), dict(plan.backordered), reason, [c.code for c in plan.warehouses], plan)
-
-
-def _safety_stock(channel_id: int, levels: dict[tuple[int, int], StockLevel]) -> dict[tuple[int, int], int]:
-    """Units held back from this channel per (warehouse, product): the largest matching rule."""
-    rules = list(SafetyStockRule.objects.filter(channel_id=channel_id))
-    held: dict[tuple[int, int], int] = {}
-    for key in levels:
-        warehouse_id, product_id = key
-        matching = [
-            rule.quantity
-            for rule in rules
-            if rule.warehouse_id in (None, warehouse_id) and rule.product_id in (None, product_id)
-        ]
-        if matching:
-            held[key] = max(matching)
-    return held
-
-
-def _lock_daily_loads(warehouses: list[Warehouse], now) -> dict[int, WarehouseDailyLoad]:
-    if not warehouses:
-        return {}
-    today = timezone.localdate(now)
-    with transaction.atomic():
-        WarehouseDailyLoad.objects.bulk_create(
-            [WarehouseDailyLoad(warehouse=w, date=today) for w in warehouses], ignore_conflicts=True
-        )
-    rows = (
-        WarehouseDailyLoad.objects.select_for_update(no_key=True)
-        .filter(warehouse__in=warehouses, date=today)
-        .order_by("warehouse_id")
-    )
-    return {row.warehouse_id: row for row in rows}
-
-
-def _apply(order_id: int, plan: Plan, lines: list[LineRequest], levels: dict) -> None:
-    product_of = {line.line_id: line.product_id for line in lines}
-    existing = {
-        (a.order_line_id, a.warehouse_id): a
-        for a in Allocation.objects.filter(order_line_id__in=[line.line_id for line in lines])
-    }
-    touched = {}
-    for line_id, warehouse_id, quantity in plan.picks:
-        product_id = product_of[line_id]
-        level = levels[(warehouse_id, product_id)]
-        level.allocated += quantity
-        touched[level.pk] = level
-        allocation = existing.get((line_id, warehouse_id))
-        if allocation is None:
-            existing[(line_id, warehouse_id)] = Allocation.objects.create(
-                order_id=order_id,
-                order_line_id=line_id,
-                warehouse_id=warehouse_id,
-                product_id=product_id,
-                quantity=quantity,
+    channel_rules = [rule for rule in rules if rule.channel_id == request.channel_id]
+    available = {}
+    for line in lines:
+        for warehouse_id in warehouses:
+            level = levels.get((warehouse_id, line.product_id))
+            if level is None:
+                continue
+            held = max(
+                (
+                    rule.quantity
+                    for rule in channel_rules
+                    if rule.warehouse_id in (None, warehouse_id) and rule.product_id in (None, line.product_id)
+                ),
+                default=0,
             )
-        else:
-            allocation.quantity += quantity
-            allocation.save(update_fields=["quantity"])
-    StockLevel.objects.bulk_update(list(touched.values()), ["allocated"])
+            available[(warehouse_id, line.product_id)] = max(0, level.on_hand - level.allocated - held)
+    needs = [LineNeed(line.line_id, line.product_id, line.sku, line.quantity) for line in lines]
+    return plan_allocation(needs, candidates, available), notes
+
+
+def _write(touched, new_allocations, grown, routed_now, warehouses, today) -> None:
+    now = timezone.now()
+    for level in touched:
+        level.updated_at = now
+    StockLevel.objects.bulk_update(touched, ["allocated", "updated_at"])
+    Allocation.objects.bulk_create(new_allocations)
+    Allocation.objects.bulk_update(grown, ["quantity"])
+    counted = sorted(w for w, n in routed_now.items() if n and warehouses[w].daily_order_capacity is not None)
+    if counted:
+        WarehouseDailyLoad.objects.bulk_create(
+            [WarehouseDailyLoad(warehouse_id=w, date=today) for w in counted], ignore_conflicts=True
+        )
+        for warehouse_id in counted:  # warehouse order: the last locks taken
+            WarehouseDailyLoad.objects.filter(warehouse_id=warehouse_id, date=today).update(
+                orders=F("orders") + routed_now[warehouse_id]
+            )
 
 
 def release_allocations(*, order_id: int, line_ids: list[int] | None = None) -> dict[int, int]:
@@ -192,10 +230,13 @@ def release_allocations(*, order_id: int, line_ids: list[int] | None = None) -> 
         return {}
     levels = lock_levels({(a.warehouse_id, a.product_id) for a in allocations})
     released: dict[int, int] = defaultdict(int)
+    now = timezone.now()
     for allocation in allocations:
-        levels[(allocation.warehouse_id, allocation.product_id)].allocated -= allocation.quantity
+        level = levels[(allocation.warehouse_id, allocation.product_id)]
+        level.allocated -= allocation.quantity
+        level.updated_at = now
         released[allocation.order_line_id] += allocation.quantity
-    StockLevel.objects.bulk_update(list(levels.values()), ["allocated"])
+    StockLevel.objects.bulk_update(list(levels.values()), ["allocated", "updated_at"])
     Allocation.objects.filter(pk__in=[a.pk for a in allocations]).delete()
     enqueue_backorder_fill({a.product_id for a in allocations})
     return dict(released)

@@ -4,7 +4,7 @@ first, and writes the timeline through ``Order.transition_to`` or
 call them back.
 """
 
-from .fulfilment import allocate_order, fill_backorders, mark_delivered, record_shipment
+from .fulfilment import allocate_order, allocate_orders, fill_backorders, mark_delivered, record_shipment
 from .intake import AddressData, CustomerData, LineData, OrderData, format_order_number, place_order
 from .lifecycle import add_order_note, cancel_order, flag_late_orders, hold_order, release_order
 
@@ -15,6 +15,7 @@ __all__ = [
     "OrderData",
     "add_order_note",
     "allocate_order",
+    "allocate_orders",
     "cancel_order",
     "fill_backorders",
     "flag_late_orders",

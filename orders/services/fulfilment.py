@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, Sum
 
 from inventory import services as inventory
 from inventory.exceptions import InventoryError
@@ -28,58 +28,95 @@ def allocate_order(*, order_id: int, actor) -> Order:
 
     The order becomes allocated when every unit is reserved, backordered
     otherwise; the routing decision and its reason go on the timeline.
+    Raises OrderError when the order's status does not allow allocation.
     """
-    order = lock_order(order_id)
-    if order.status not in ALLOCATABLE:
-        raise OrderError(
-            f"Order {order} is {order.get_status_display().lower()}; "
-            "only received, backordered or partially shipped orders are allocated."
-        )
-    lines = list(order.lines.order_by("pk"))
-    requests = [
-        inventory.LineRequest(line.pk, line.product_id, line.sku, line.quantity_unallocated)
-        for line in lines
-        if line.quantity_unallocated > 0
-    ]
-    if not requests:
-        if order.status == OrderStatus.RECEIVED:
-            order.transition_to(OrderStatus.ALLOCATED, actor=actor, message="Every line already reserved")
-        return order
-    address = order.shipping_address
-    result = inventory.allocate_lines(
-        order_id=order.pk,
-        channel_id=order.channel_id,
-        lines=requests,
-        postal_code=address.postal_code,
-        country=address.country,
-        state=address.state,
+    return _allocate([order_id], actor=actor, strict=True)[0]
+
+
+@transaction.atomic
+def allocate_orders(*, order_ids: list[int], actor) -> list[Order]:
+    """Allocate many orders in one transaction, oldest first, with bulk writes.
+
+    The same rules and timeline as ``allocate_order``; orders whose status no
+    longer allows allocation (held, cancelled, already allocated) are skipped.
+    Returns the orders that were considered.
+    """
+    return _allocate(order_ids, actor=actor, strict=False)
+
+
+def _allocate(order_ids: list[int], *, actor, strict: bool) -> list[Order]:
+    orders = list(
+        Order.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("shipping_address")
+        .filter(pk__in=order_ids)
+        .order_by("pk")
     )
-    for line in lines:
-        line.quantity_allocated += result.allocated.get(line.pk, 0)
-    OrderLine.objects.bulk_update(lines, ["quantity_allocated"])
-    complete = all(line.quantity_unallocated == 0 for line in lines)
-    skus = {line.pk: line.sku for line in lines}
-    data = {
-        "warehouses": result.warehouses,
-        "allocated": {skus[pk]: qty for pk, qty in result.allocated.items()},
-        "backordered": {skus[pk]: qty for pk, qty in result.backordered.items()},
-    }
-    message = result.reason[:1].upper() + result.reason[1:]
-    if order.status == OrderStatus.PARTIALLY_SHIPPED:
-        target = order.status
-    else:
-        target = OrderStatus.ALLOCATED if complete else OrderStatus.BACKORDERED
-    if target != order.status:
-        order.transition_to(target, actor=actor, message=message, data=data)
-    elif result.allocated:
-        OrderEvent.record(order=order, kind=OrderEvent.Kind.ALLOCATION, actor=actor, message=message, data=data)
-    return order
+    if strict:
+        for order in orders:
+            if order.status not in ALLOCATABLE:
+                raise OrderError(
+                    f"Order {order} is {order.get_status_display().lower()}; "
+                    "only received, backordered or partially shipped orders are allocated."
+                )
+    orders = sorted((o for o in orders if o.status in ALLOCATABLE), key=lambda o: (o.placed_at, o.pk))
+    lines_of: dict[int, list[OrderLine]] = {order.pk: [] for order in orders}
+    for line in OrderLine.objects.filter(order_id__in=list(lines_of)).order_by("pk"):
+        lines_of[line.order_id].append(line)
+    requests = [
+        inventory.OrderRequest(
+            order_id=order.pk,
+            channel_id=order.channel_id,
+            postal_code=order.shipping_address.postal_code,
+            country=order.shipping_address.country,
+            state=order.shipping_address.state,
+            lines=[
+                inventory.LineRequest(line.pk, line.product_id, line.sku, line.quantity_unallocated)
+                for line in lines_of[order.pk]
+                if line.quantity_unallocated > 0
+            ],
+        )
+        for order in orders
+    ]
+    results = inventory.allocate_batch(requests)
+    changed_lines: list[OrderLine] = []
+    moved: list[Order] = []
+    events: list[OrderEvent] = []
+    for order in orders:
+        result = results[order.pk]
+        lines = lines_of[order.pk]
+        for line in lines:
+            if result.allocated.get(line.pk):
+                line.quantity_allocated += result.allocated[line.pk]
+                changed_lines.append(line)
+        complete = all(line.quantity_unallocated == 0 for line in lines)
+        skus = {line.pk: line.sku for line in lines}
+        data = {
+            "warehouses": result.warehouses,
+            "allocated": {skus[pk]: qty for pk, qty in result.allocated.items()},
+            "backordered": {skus[pk]: qty for pk, qty in result.backordered.items()},
+        }
+        message = result.reason[:1].upper() + result.reason[1:]
+        if order.status == OrderStatus.PARTIALLY_SHIPPED:
+            target = order.status
+        else:
+            target = OrderStatus.ALLOCATED if complete else OrderStatus.BACKORDERED
+        if target != order.status:
+            events.append(order.apply_transition(target, actor=actor, message=message, data=data))
+            moved.append(order)
+        elif result.allocated:
+            events.append(
+                OrderEvent.build(order=order, kind=OrderEvent.Kind.ALLOCATION, actor=actor, message=message, data=data)
+            )
+    OrderLine.objects.bulk_update(changed_lines, ["quantity_allocated"])
+    Order.objects.bulk_update(moved, ["status", "held_from_status", "updated_at"])
+    OrderEvent.objects.bulk_create(events)
+    return orders
 
 
-def fill_backorders(*, product_ids: list[int], limit: int = 500) -> int:
+def fill_backorders(*, product_ids: list[int], limit: int = 500, batch_size: int = 100) -> int:
     """Allocate waiting orders that need these SKUs, oldest first; returns how many got stock.
 
-    Each order is its own transaction, so one refusal does not stop the rest.
+    Orders are allocated in batches, each batch its own transaction.
     """
     waiting_lines = OrderLine.objects.filter(
         order=OuterRef("pk"),
@@ -93,19 +130,22 @@ def fill_backorders(*, product_ids: list[int], limit: int = 500) -> int:
         .values_list("pk", flat=True)[:limit]
     )
     filled = 0
-    for order_id in order_ids:
-        before = _allocated_units(order_id)
+    for start in range(0, len(order_ids), batch_size):
+        batch = order_ids[start : start + batch_size]
+        before = _allocated_units(batch)
         try:
-            allocate_order(order_id=order_id, actor="system: backorder fill")
+            allocate_orders(order_ids=batch, actor="system: backorder fill")
         except (OrderError, InventoryError) as refusal:
-            logger.info("Backorder fill skipped order %s: %s", order_id, refusal)
+            logger.warning("Backorder fill skipped orders %s: %s", batch, refusal)
             continue
-        filled += _allocated_units(order_id) > before
+        after = _allocated_units(batch)
+        filled += sum(1 for order_id in batch if after.get(order_id, 0) > before.get(order_id, 0))
     return filled
 
 
-def _allocated_units(order_id: int) -> int:
-    return sum(OrderLine.objects.filter(order_id=order_id).values_list("quantity_allocated", flat=True))
+def _allocated_units(order_ids: list[int]) -> dict[int, int]:
+    rows = OrderLine.objects.filter(order_id__in=order_ids).values("order_id").annotate(units=Sum("quantity_allocated"))
+    return {row["order_id"]: row["units"] for row in rows}
 
 
 @transaction.atomic

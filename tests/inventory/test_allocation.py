@@ -201,3 +201,47 @@ def test_placing_an_order_routes_it_after_commit(sites, stock, products, channel
     order.refresh_from_db()
     assert order.status == S.ALLOCATED
     assert Allocation.objects.get(order=order).warehouse.code == "EWR"
+
+
+def test_a_batch_allocates_oldest_first_and_each_order_sees_what_the_previous_took(sites, stock, products, order_to):
+    a, b = products[:2]
+    stock(sites["DAL"], a, 3)
+    stock(sites["RNO"], a, 2)
+    stock(sites["DAL"], b, 5)
+    first = order_to("DFW", [(a, 2), (b, 1)])
+    second = order_to("DFW", [(a, 2)])
+    third = order_to("DFW", [(a, 2)])
+    held = order_to("DFW", [(b, 1)], status=S.ON_HOLD)
+    orders = [third, held, first, second]
+
+    services.allocate_orders(order_ids=[o.pk for o in orders], actor="system: wave")
+
+    for order in orders:
+        order.refresh_from_db()
+    assert first.status == S.ALLOCATED
+    assert Allocation.objects.get(order=first, product=a).warehouse.code == "DAL"
+    # DAL has 1 A left, Reno 2: the second order ships complete from Reno
+    assert second.status == S.ALLOCATED
+    assert Allocation.objects.get(order=second).warehouse.code == "RNO"
+    assert third.status == S.BACKORDERED
+    assert third.lines.get().quantity_allocated == 1
+    assert held.status == S.ON_HOLD  # skipped, untouched
+    assert (level(sites["DAL"], a).allocated, level(sites["RNO"], a).allocated) == (3, 2)
+    assert third.events.filter(kind=OrderEvent.Kind.STATUS_CHANGED).get().message.startswith("Shipped from DAL")
+
+
+def test_batch_query_count_does_not_grow_with_orders(sites, stock, products, order_to):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    a = products[0]
+    stock(sites["DAL"], a, 100)
+    few = [order_to("DFW", [(a, 1)]) for _ in range(2)]
+    many = [order_to("DFW", [(a, 1)]) for _ in range(20)]
+
+    with CaptureQueriesContext(connection) as small:
+        services.allocate_orders(order_ids=[o.pk for o in few], actor="wave")
+    with CaptureQueriesContext(connection) as large:
+        services.allocate_orders(order_ids=[o.pk for o in many], actor="wave")
+
+    assert len(large.captured_queries) == len(small.captured_queries)

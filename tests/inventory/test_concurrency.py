@@ -131,3 +131,27 @@ def test_approving_a_count_while_orders_allocate_keeps_the_numbers_true(sites, s
     assert level.allocated <= level.on_hand
     run = inventory.run_inventory_check(triggered_by="test", email=False)
     assert run.findings.filter(severity=InventoryFinding.Severity.ERROR).count() == 0
+
+
+def test_racing_batches_allocate_exactly_what_exists(sites, stock, products, order_to, settings):
+    settings.INVENTORY_BACKORDER_FILL_TASK = ""
+    a = products[0]
+    stock(sites["DAL"], a, 7)
+    stock(sites["RNO"], a, 5)
+    orders = [order_to("DFW", [(a, 1)]) for _ in range(20)]
+    batches = [orders[i::4] for i in range(4)]
+
+    errors = run_in_parallel(
+        [
+            lambda batch=batch: order_services.allocate_orders(order_ids=[o.pk for o in batch], actor="wave")
+            for batch in batches
+        ]
+    )
+
+    assert errors == []
+    assert Allocation.objects.aggregate(t=Sum("quantity"))["t"] == 12
+    statuses = list(type(orders[0]).objects.filter(pk__in=[o.pk for o in orders]).values_list("status", flat=True))
+    assert statuses.count(OrderStatus.ALLOCATED) == 12
+    assert statuses.count(OrderStatus.BACKORDERED) == 8
+    run = inventory.run_inventory_check(triggered_by="test", email=False)
+    assert run.findings.filter(severity=InventoryFinding.Severity.ERROR).count() == 0
