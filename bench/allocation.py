@@ -137,6 +137,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         epilog=f"Needs DATABASE_URL pointing at PostgreSQL, e.g. postgres://postgres@127.0.0.1:5432/{BENCH_DATABASE}",
     )
     parser.add_argument("--orders", type=int, default=6000, help="orders allocated per worker-count run (default 6000)")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=100,
+        help="orders per allocate_orders call and transaction (default 100; 1 = allocate_order one by one)",
+    )
     parser.add_argument("--workers", default="1,4,16", help="worker counts to run, comma-separated (default 1,4,16)")
     parser.add_argument(
         "--pgbench-clients", default="1,4,8,16", help="pgbench client counts, comma-separated (default 1,4,8,16)"
@@ -751,14 +757,14 @@ def replay_statements(args: argparse.Namespace, reference: Reference, order_ids:
 
 
 # --- the service runs ----------------------------------------------------------
-def worker_main(index: int, order_ids: list[int], barrier, results) -> None:
+def worker_main(index: int, order_ids: list[int], barrier, results, batch: int = 1) -> None:
     """One worker process: its own Django and connection; allocates its slice after the barrier."""
     setup_django()
     from django.db import connection
 
     from inventory import geo
     from orders.models import Order
-    from orders.services import allocate_order
+    from orders.services import allocate_order, allocate_orders
 
     geo.coordinates_or_none("10001")  # load the ZIP index before the clock starts
     Order.objects.filter(pk=order_ids[0]).exists()  # connect, warm the ORM
@@ -770,13 +776,19 @@ def worker_main(index: int, order_ids: list[int], barrier, results) -> None:
     errors: list[str] = []
     barrier.wait()
     cpu_started, backend_started = time.process_time(), process_cpu(backend)
-    for order_id in order_ids:
+    for start in range(0, len(order_ids), batch):
+        chunk = order_ids[start : start + batch]
         started = time.perf_counter()
         try:
-            statuses[str(allocate_order(order_id=order_id, actor=ACTOR).status)] += 1
+            if batch == 1:
+                statuses[str(allocate_order(order_id=chunk[0], actor=ACTOR).status)] += 1
+            else:
+                for order in allocate_orders(order_ids=chunk, actor=ACTOR):
+                    statuses[str(order.status)] += 1
         except Exception as error:  # a deadlock or refusal is a finding, not a crash
-            errors.append(f"order {order_id}: {type(error).__name__}: {error}")
-        latencies.append(time.perf_counter() - started)
+            errors.append(f"orders {chunk[0]}..{chunk[-1]}: {type(error).__name__}: {error}")
+        # per-order latency: a batch's time is shared by its orders
+        latencies.extend([(time.perf_counter() - started) / len(chunk)] * len(chunk))
     cpu, backend_cpu = time.process_time() - cpu_started, process_cpu(backend) - backend_started
     results.put(
         {
@@ -908,14 +920,14 @@ def machine_cpu() -> tuple[int, int] | None:
     return sum(fields[:8]) - idle, sum(fields[:8])
 
 
-def run_workers(workers: int, order_ids: list[int], run: ServiceRun) -> None:
+def run_workers(workers: int, order_ids: list[int], run: ServiceRun, batch: int = 1) -> None:
     from django.db import connection
 
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(workers + 1)
     results = context.Queue()
     processes = [
-        context.Process(target=worker_main, args=(i, order_ids[i::workers], barrier, results), daemon=True)
+        context.Process(target=worker_main, args=(i, order_ids[i::workers], barrier, results, batch), daemon=True)
         for i in range(workers)
     ]
     for process in processes:
@@ -1128,8 +1140,11 @@ def print_pgbench(results: list[dict]) -> None:
         )
 
 
-def print_runs(runs: list[ServiceRun], pgbench: dict[int, float]) -> None:
-    print("\nService: allocate_order in N worker processes, disjoint order slices, one start barrier")
+def print_runs(runs: list[ServiceRun], pgbench: dict[int, float], batch: int = 1) -> None:
+    print(
+        f"\nService: {'allocate_order' if batch == 1 else f'allocate_orders in batches of {batch}'} "
+        "in N worker processes, disjoint order slices, one start barrier"
+    )
     header = (
         f"{'workers':>7}  {'orders':>6}  {'wall s':>6}  {'orders/s':>8}  {'p50 ms':>6}  {'p95 ms':>6}  "
         f"{'alloc':>5}  {'backord':>7}  {'errors':>6}  {'lock-wait':>9}  {'idle-in-tx':>10}  {'CPU %':>5}  "
@@ -1181,7 +1196,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  ready in {seed_seconds:.1f} s. Allocating with {workers} worker(s)...", flush=True)
         run = ServiceRun(workers=workers, orders=len(order_ids), seed_seconds=round(seed_seconds, 2))
         run.busy_before_pct = wait_until_quiet(args.quiet_wait)
-        run_workers(workers, order_ids, run)
+        run_workers(workers, order_ids, run, args.batch)
         run.verification = verify_stock()
         run.check = inventory_check()
         print(
@@ -1208,7 +1223,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if pgbench:
         print_pgbench(pgbench)
-    print_runs(runs, tps)
+    print_runs(runs, tps, args.batch)
     for r in runs:
         if not r.verified:
             print(f"\nFAILED CHECK with {r.workers} worker(s): verification {r.verification}, check {r.check}")

@@ -16,6 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from .. import geo
+from ..db import bulk_set
 from ..exceptions import InsufficientStock
 from ..models import (
     Allocation,
@@ -202,9 +203,9 @@ def _write(touched, new_allocations, grown, routed_now, warehouses, today) -> No
     now = timezone.now()
     for level in touched:
         level.updated_at = now
-    StockLevel.objects.bulk_update(touched, ["allocated", "updated_at"])
+    bulk_set(StockLevel, touched, ["allocated", "updated_at"])
     Allocation.objects.bulk_create(new_allocations)
-    Allocation.objects.bulk_update(grown, ["quantity"])
+    bulk_set(Allocation, grown, ["quantity"])
     counted = sorted(w for w, n in routed_now.items() if n and warehouses[w].daily_order_capacity is not None)
     if counted:
         WarehouseDailyLoad.objects.bulk_create(

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Sum
 
 from inventory import services as inventory
+from inventory.db import bulk_set
 from inventory.exceptions import InventoryError
 
 from ..exceptions import OrderError
@@ -107,8 +108,8 @@ def _allocate(order_ids: list[int], *, actor, strict: bool) -> list[Order]:
             events.append(
                 OrderEvent.build(order=order, kind=OrderEvent.Kind.ALLOCATION, actor=actor, message=message, data=data)
             )
-    OrderLine.objects.bulk_update(changed_lines, ["quantity_allocated"])
-    Order.objects.bulk_update(moved, ["status", "held_from_status", "updated_at"])
+    bulk_set(OrderLine, changed_lines, ["quantity_allocated"])
+    bulk_set(Order, moved, ["status", "held_from_status", "updated_at"])
     OrderEvent.objects.bulk_create(events)
     return orders
 
