@@ -97,12 +97,6 @@ def allocate_batch(requests: list[OrderRequest], *, now=None) -> dict[int, Alloc
     exclusions = list(RoutingExclusion.objects.filter(warehouse__in=list(warehouses)).select_related("warehouse"))
     rules = list(SafetyStockRule.objects.filter(channel_id__in={request.channel_id for request, _ in pending}))
     product_ids = {line.product_id for _, lines in pending for line in lines}
-    levels = {
-        (level.warehouse_id, level.product_id): level
-        for level in StockLevel.objects.select_for_update(no_key=True)
-        .filter(warehouse_id__in=list(warehouses), product_id__in=product_ids)
-        .order_by("pk")
-    }
     today = timezone.localdate(now)
     # Capacity is read, not locked: two racing workers may each take the last slot.
     routed_today = dict(
@@ -114,12 +108,21 @@ def allocate_batch(requests: list[OrderRequest], *, now=None) -> dict[int, Alloc
         (a.order_line_id, a.warehouse_id): a
         for a in Allocation.objects.filter(order_line_id__in=[line.line_id for _, lines in pending for line in lines])
     }
+    # Everything that needs no stock is worked out before the stock locks are taken,
+    # so that the time other workers wait on hot SKUs is as short as it can be.
+    prepared = {request.order_id: _prepare(request, warehouses, exclusions) for request, _ in pending}
+    levels = {
+        (level.warehouse_id, level.product_id): level
+        for level in StockLevel.objects.select_for_update(no_key=True)
+        .filter(warehouse_id__in=list(warehouses), product_id__in=product_ids)
+        .order_by("pk")
+    }
     new_allocations: list[Allocation] = []
     grown: dict[int, Allocation] = {}  # existing allocations that gained units
     touched: dict[int, StockLevel] = {}
     routed_now: dict[int, int] = defaultdict(int)
     for request, lines in pending:
-        plan, notes = _plan_one(request, lines, warehouses, exclusions, rules, levels, routed_today, routed_now)
+        plan, notes = _plan_one(request, lines, prepared[request.order_id], rules, levels, routed_today, routed_now)
         product_of = {line.line_id: line.product_id for line in lines}
         allocated: dict[int, int] = defaultdict(int)
         for line_id, warehouse_id, quantity in plan.picks:
@@ -151,9 +154,8 @@ def allocate_batch(requests: list[OrderRequest], *, now=None) -> dict[int, Alloc
     return results
 
 
-def _plan_one(
-    request, lines, warehouses, exclusions, rules, levels, routed_today, routed_now
-) -> tuple[Plan, list[str]]:
+def _prepare(request, warehouses, exclusions) -> tuple[list[tuple[Warehouse, float | None]], list[str]]:
+    """The order's eligible warehouses with their distance to it, and notes for the timeline."""
     notes: list[str] = []
     destination = geo.coordinates_or_none(request.postal_code, request.country)
     if destination is None:
@@ -167,34 +169,43 @@ def _plan_one(
         if exclusion.warehouse_id not in excluded:
             excluded.add(exclusion.warehouse_id)
             notes.append(f"{exclusion.warehouse.code} excluded: {exclusion.reason}")
+    eligible = [
+        (
+            warehouse,
+            geo.distance_km(destination, warehouse.coordinates) if destination and warehouse.coordinates else None,
+        )
+        for warehouse in warehouses.values()
+        if warehouse.pk not in excluded
+    ]
+    return eligible, notes
+
+
+def _plan_one(request, lines, prepared, rules, levels, routed_today, routed_now) -> tuple[Plan, list[str]]:
+    eligible, notes = prepared
+    notes = list(notes)
     candidates = []
-    for warehouse in warehouses.values():
-        if warehouse.pk in excluded:
-            continue
+    for warehouse, distance in eligible:
         capacity = warehouse.daily_order_capacity
         if capacity is not None and routed_today.get(warehouse.pk, 0) + routed_now[warehouse.pk] >= capacity:
             notes.append(f"{warehouse.code} at daily capacity ({capacity} orders)")
             continue
-        distance = (
-            geo.distance_km(destination, warehouse.coordinates) if destination and warehouse.coordinates else None
-        )
         candidates.append(Candidate(warehouse.pk, warehouse.code, warehouse.priority, distance))
     channel_rules = [rule for rule in rules if rule.channel_id == request.channel_id]
     available = {}
     for line in lines:
-        for warehouse_id in warehouses:
-            level = levels.get((warehouse_id, line.product_id))
+        for warehouse, _ in eligible:
+            level = levels.get((warehouse.pk, line.product_id))
             if level is None:
                 continue
             held = max(
                 (
                     rule.quantity
                     for rule in channel_rules
-                    if rule.warehouse_id in (None, warehouse_id) and rule.product_id in (None, line.product_id)
+                    if rule.warehouse_id in (None, warehouse.pk) and rule.product_id in (None, line.product_id)
                 ),
                 default=0,
             )
-            available[(warehouse_id, line.product_id)] = max(0, level.on_hand - level.allocated - held)
+            available[(warehouse.pk, line.product_id)] = max(0, level.on_hand - level.allocated - held)
     needs = [LineNeed(line.line_id, line.product_id, line.sku, line.quantity) for line in lines]
     return plan_allocation(needs, candidates, available), notes
 
