@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_ORDERS ?= 500
 
-.PHONY: run test lint format check bench seed-scale clean
+.PHONY: run test lint format check bench bench-inventory clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -39,6 +39,12 @@ check: $(VENV)/.installed
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/oms_bench
 bench: $(VENV)/.installed
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/admin_order_list.py
+
+## make bench-inventory: allocation throughput beside pgbench, and the daily check at scale
+BENCH_INV_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/oms_bench_inv
+bench-inventory: $(VENV)/.installed
+	DATABASE_URL=$(BENCH_INV_DATABASE_URL) $(PY) bench/allocation.py
+	DATABASE_URL=$(BENCH_INV_DATABASE_URL) $(PY) bench/inventory_check.py
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
