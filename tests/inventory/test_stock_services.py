@@ -30,7 +30,7 @@ def test_warehouse_coordinates_come_from_its_postal_code(sites):
 
 
 def test_unknown_postal_code_is_a_validation_error_on_that_field(db):
-    warehouse = Warehouse(code="XXX", name="Nowhere", city="Nowhere", postal_code="00000")
+    warehouse = Warehouse(code="NOPE", name="Nowhere", city="Nowhere", postal_code="00000")
 
     with pytest.raises(ValidationError) as error:
         warehouse.full_clean()
