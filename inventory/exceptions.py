@@ -11,3 +11,7 @@ class InsufficientStock(InventoryError):
 
 class InvalidCount(InventoryError):
     """A cycle count is not in a state that allows the step."""
+
+
+class StockChanged(InventoryError):
+    """Stock planned without locks was taken by another transaction; plan again."""

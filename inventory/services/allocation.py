@@ -10,14 +10,14 @@ deadlocking.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db.models import F
 from django.utils import timezone
 
 from .. import geo
 from ..db import bulk_set
-from ..exceptions import InsufficientStock
+from ..exceptions import InsufficientStock, StockChanged
 from ..models import (
     Allocation,
     RoutingExclusion,
@@ -74,13 +74,38 @@ def allocate_lines(
 
 
 def allocate_batch(requests: list[OrderRequest], *, now=None) -> dict[int, AllocationResult]:
-    """Reserve stock for many orders in one pass, in the order given; returns a result per order.
+    """Plan and reserve in one go, stock locked from the start; see ``plan_batch``."""
+    reservation = plan_batch(requests, lock=True, now=now)
+    reserve(reservation)
+    return reservation.results
+
+
+@dataclass
+class Reservation:
+    """A planned allocation, not yet written: ``reserve`` applies it."""
+
+    results: dict[int, AllocationResult]
+    locked: bool
+    increments: dict[int, int] = field(default_factory=dict)  # stock level id -> units to allocate
+    keep_free: dict[int, int] = field(default_factory=dict)  # stock level id -> safety stock to leave
+    new_allocations: list[Allocation] = field(default_factory=list)
+    grown: list[Allocation] = field(default_factory=list)
+    routed_now: dict[int, int] = field(default_factory=dict)
+    capacity_warehouses: set[int] = field(default_factory=set)
+    today: object = None
+
+
+def plan_batch(requests: list[OrderRequest], *, lock: bool, now=None) -> Reservation:
+    """Route many orders in one pass, in the order given, and return the plan unwritten.
 
     For each order: the nearest complete warehouse, else the fewest-shipment
     split, the rest stays backordered (``routing.plan_allocation``), within
-    exclusions, safety stock and daily capacity. Every stock level involved
-    is locked once, in key order, and the writes are bulk. Call inside the
-    caller's transaction, holding the orders' locks.
+    exclusions, safety stock and daily capacity; each order sees what the
+    previous ones took. With ``lock`` the stock levels are locked (in key
+    order) as they are read; without, they are read as they stand and
+    ``reserve`` checks them under lock at the end, raising StockChanged when
+    another transaction took the units meanwhile (the caller retries).
+    Call inside the caller's transaction, holding the orders' locks.
     """
     results: dict[int, AllocationResult] = {}
     pending = []
@@ -90,45 +115,46 @@ def allocate_batch(requests: list[OrderRequest], *, now=None) -> dict[int, Alloc
             pending.append((request, lines))
         else:
             results[request.order_id] = AllocationResult({}, {}, "nothing left to allocate", [], Plan())
+    reservation = Reservation(results=results, locked=lock)
     if not pending:
-        return results
+        return reservation
 
     warehouses = {w.pk: w for w in Warehouse.objects.filter(is_active=True).order_by("pk")}
     exclusions = list(RoutingExclusion.objects.filter(warehouse__in=list(warehouses)).select_related("warehouse"))
     rules = list(SafetyStockRule.objects.filter(channel_id__in={request.channel_id for request, _ in pending}))
     product_ids = {line.product_id for _, lines in pending for line in lines}
     today = timezone.localdate(now)
+    capacity_warehouses = {w.pk for w in warehouses.values() if w.daily_order_capacity is not None}
     # Capacity is read, not locked: two racing workers may each take the last slot.
     routed_today = dict(
-        WarehouseDailyLoad.objects.filter(
-            warehouse__in=[w for w in warehouses.values() if w.daily_order_capacity is not None], date=today
-        ).values_list("warehouse_id", "orders")
+        WarehouseDailyLoad.objects.filter(warehouse__in=capacity_warehouses, date=today).values_list(
+            "warehouse_id", "orders"
+        )
     )
     existing = {
         (a.order_line_id, a.warehouse_id): a
         for a in Allocation.objects.filter(order_line_id__in=[line.line_id for _, lines in pending for line in lines])
     }
-    # Everything that needs no stock is worked out before the stock locks are taken,
-    # so that the time other workers wait on hot SKUs is as short as it can be.
     prepared = {request.order_id: _prepare(request, warehouses, exclusions) for request, _ in pending}
-    levels = {
-        (level.warehouse_id, level.product_id): level
-        for level in StockLevel.objects.select_for_update(no_key=True)
-        .filter(warehouse_id__in=list(warehouses), product_id__in=product_ids)
-        .order_by("pk")
-    }
-    new_allocations: list[Allocation] = []
-    grown: dict[int, Allocation] = {}  # existing allocations that gained units
-    touched: dict[int, StockLevel] = {}
+    levels_query = StockLevel.objects.filter(warehouse_id__in=list(warehouses), product_id__in=product_ids)
+    if lock:
+        levels_query = levels_query.select_for_update(no_key=True)
+    levels = {(level.warehouse_id, level.product_id): level for level in levels_query.order_by("pk")}
+    grown: dict[int, Allocation] = {}
     routed_now: dict[int, int] = defaultdict(int)
     for request, lines in pending:
-        plan, notes = _plan_one(request, lines, prepared[request.order_id], rules, levels, routed_today, routed_now)
+        plan, notes, held = _plan_one(
+            request, lines, prepared[request.order_id], rules, levels, routed_today, routed_now
+        )
         product_of = {line.line_id: line.product_id for line in lines}
         allocated: dict[int, int] = defaultdict(int)
         for line_id, warehouse_id, quantity in plan.picks:
             level = levels[(warehouse_id, product_of[line_id])]
             level.allocated += quantity
-            touched[level.pk] = level
+            reservation.increments[level.pk] = reservation.increments.get(level.pk, 0) + quantity
+            reservation.keep_free[level.pk] = max(
+                reservation.keep_free.get(level.pk, 0), held.get((warehouse_id, product_of[line_id]), 0)
+            )
             allocated[line_id] += quantity
             allocation = existing.get((line_id, warehouse_id))
             if allocation is None:
@@ -140,7 +166,7 @@ def allocate_batch(requests: list[OrderRequest], *, now=None) -> dict[int, Alloc
                     quantity=0,
                 )
                 existing[(line_id, warehouse_id)] = allocation
-                new_allocations.append(allocation)
+                reservation.new_allocations.append(allocation)
             elif allocation.pk is not None:
                 grown[allocation.pk] = allocation
             allocation.quantity += quantity
@@ -150,8 +176,44 @@ def allocate_batch(requests: list[OrderRequest], *, now=None) -> dict[int, Alloc
         results[request.order_id] = AllocationResult(
             dict(allocated), dict(plan.backordered), reason, [c.code for c in plan.warehouses], plan
         )
-    _write(list(touched.values()), new_allocations, list(grown.values()), routed_now, warehouses, today)
-    return results
+    reservation.grown = list(grown.values())
+    reservation.routed_now = dict(routed_now)
+    reservation.capacity_warehouses = capacity_warehouses
+    reservation.today = today
+    return reservation
+
+
+def reserve(reservation: Reservation) -> None:
+    """Write a planned allocation: stock levels, allocation rows, daily loads.
+
+    Unless the plan was made under lock, the levels are locked now, in key
+    order, and re-checked: when another transaction took the units (or the
+    safety stock) in the meantime, StockChanged is raised and nothing of the
+    plan should be kept (the caller's transaction rolls back and retries).
+    """
+    if reservation.increments:
+        ids = sorted(reservation.increments)
+        levels = list(StockLevel.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk"))
+        if not reservation.locked:
+            for level in levels:
+                if level.on_hand - level.allocated - reservation.increments[level.pk] < reservation.keep_free[level.pk]:
+                    raise StockChanged(f"Stock of {level.pk} changed while the batch was planned; plan again.")
+        now = timezone.now()
+        for level in levels:
+            level.allocated += reservation.increments[level.pk]
+            level.updated_at = now
+        bulk_set(StockLevel, levels, ["allocated", "updated_at"])
+    Allocation.objects.bulk_create(reservation.new_allocations)
+    bulk_set(Allocation, reservation.grown, ["quantity"])
+    counted = sorted(w for w, n in reservation.routed_now.items() if n and w in reservation.capacity_warehouses)
+    if counted:
+        WarehouseDailyLoad.objects.bulk_create(
+            [WarehouseDailyLoad(warehouse_id=w, date=reservation.today) for w in counted], ignore_conflicts=True
+        )
+        for warehouse_id in counted:  # warehouse order: the last locks taken
+            WarehouseDailyLoad.objects.filter(warehouse_id=warehouse_id, date=reservation.today).update(
+                orders=F("orders") + reservation.routed_now[warehouse_id]
+            )
 
 
 def _prepare(request, warehouses, exclusions) -> tuple[list[tuple[Warehouse, float | None]], list[str]]:
@@ -180,7 +242,7 @@ def _prepare(request, warehouses, exclusions) -> tuple[list[tuple[Warehouse, flo
     return eligible, notes
 
 
-def _plan_one(request, lines, prepared, rules, levels, routed_today, routed_now) -> tuple[Plan, list[str]]:
+def _plan_one(request, lines, prepared, rules, levels, routed_today, routed_now):
     eligible, notes = prepared
     notes = list(notes)
     candidates = []
@@ -192,6 +254,7 @@ def _plan_one(request, lines, prepared, rules, levels, routed_today, routed_now)
         candidates.append(Candidate(warehouse.pk, warehouse.code, warehouse.priority, distance))
     channel_rules = [rule for rule in rules if rule.channel_id == request.channel_id]
     available = {}
+    holdback = {}
     for line in lines:
         for warehouse, _ in eligible:
             level = levels.get((warehouse.pk, line.product_id))
@@ -206,26 +269,9 @@ def _plan_one(request, lines, prepared, rules, levels, routed_today, routed_now)
                 default=0,
             )
             available[(warehouse.pk, line.product_id)] = max(0, level.on_hand - level.allocated - held)
+            holdback[(warehouse.pk, line.product_id)] = held
     needs = [LineNeed(line.line_id, line.product_id, line.sku, line.quantity) for line in lines]
-    return plan_allocation(needs, candidates, available), notes
-
-
-def _write(touched, new_allocations, grown, routed_now, warehouses, today) -> None:
-    now = timezone.now()
-    for level in touched:
-        level.updated_at = now
-    bulk_set(StockLevel, touched, ["allocated", "updated_at"])
-    Allocation.objects.bulk_create(new_allocations)
-    bulk_set(Allocation, grown, ["quantity"])
-    counted = sorted(w for w, n in routed_now.items() if n and warehouses[w].daily_order_capacity is not None)
-    if counted:
-        WarehouseDailyLoad.objects.bulk_create(
-            [WarehouseDailyLoad(warehouse_id=w, date=today) for w in counted], ignore_conflicts=True
-        )
-        for warehouse_id in counted:  # warehouse order: the last locks taken
-            WarehouseDailyLoad.objects.filter(warehouse_id=warehouse_id, date=today).update(
-                orders=F("orders") + routed_now[warehouse_id]
-            )
+    return plan_allocation(needs, candidates, available), notes, holdback
 
 
 def release_allocations(*, order_id: int, line_ids: list[int] | None = None) -> dict[int, int]:

@@ -13,7 +13,7 @@ from django.db.models import Exists, F, OuterRef, Sum
 
 from inventory import services as inventory
 from inventory.db import bulk_set
-from inventory.exceptions import InventoryError
+from inventory.exceptions import InventoryError, StockChanged
 
 from ..exceptions import OrderError
 from ..models import Order, OrderEvent, OrderLine, OrderStatus
@@ -23,7 +23,11 @@ logger = logging.getLogger(__name__)
 ALLOCATABLE = (OrderStatus.RECEIVED, OrderStatus.BACKORDERED, OrderStatus.PARTIALLY_SHIPPED)
 
 
-@transaction.atomic
+# Plans made without stock locks that lose a race are made again; after this
+# many tries the last one locks the stock first, which always succeeds.
+OPTIMISTIC_ATTEMPTS = 4
+
+
 def allocate_order(*, order_id: int, actor) -> Order:
     """Reserve stock for everything not yet reserved, from the nearest warehouse(s).
 
@@ -34,7 +38,6 @@ def allocate_order(*, order_id: int, actor) -> Order:
     return _allocate([order_id], actor=actor, strict=True)[0]
 
 
-@transaction.atomic
 def allocate_orders(*, order_ids: list[int], actor) -> list[Order]:
     """Allocate many orders in one transaction, oldest first, with bulk writes.
 
@@ -46,6 +49,22 @@ def allocate_orders(*, order_ids: list[int], actor) -> list[Order]:
 
 
 def _allocate(order_ids: list[int], *, actor, strict: bool) -> list[Order]:
+    """Plan without holding stock locks, write the orders' side, then reserve the stock last.
+
+    Hot SKUs are then locked only for the reservation and COMMIT, not for the
+    whole batch; a plan that lost its stock to another worker is retried.
+    """
+    for attempt in range(OPTIMISTIC_ATTEMPTS + 1):
+        optimistic = attempt < OPTIMISTIC_ATTEMPTS
+        try:
+            with transaction.atomic():
+                return _allocate_once(order_ids, actor=actor, strict=strict, optimistic=optimistic)
+        except StockChanged:
+            logger.info("Stock changed while allocating %s orders; planning again", len(order_ids))
+    raise AssertionError("unreachable: the last attempt locks the stock first")  # pragma: no cover
+
+
+def _allocate_once(order_ids: list[int], *, actor, strict: bool, optimistic: bool) -> list[Order]:
     orders = list(
         Order.objects.select_for_update(no_key=True, of=("self",))
         .select_related("shipping_address")
@@ -53,6 +72,8 @@ def _allocate(order_ids: list[int], *, actor, strict: bool) -> list[Order]:
         .order_by("pk")
     )
     if strict:
+        if len(orders) != len(set(order_ids)):
+            raise OrderError(f"No order with id {sorted(set(order_ids) - {o.pk for o in orders})}.")
         for order in orders:
             if order.status not in ALLOCATABLE:
                 raise OrderError(
@@ -78,7 +99,8 @@ def _allocate(order_ids: list[int], *, actor, strict: bool) -> list[Order]:
         )
         for order in orders
     ]
-    results = inventory.allocate_batch(requests)
+    reservation = inventory.plan_batch(requests, lock=not optimistic)
+    results = reservation.results
     changed_lines: list[OrderLine] = []
     moved: list[Order] = []
     events: list[OrderEvent] = []
@@ -111,6 +133,7 @@ def _allocate(order_ids: list[int], *, actor, strict: bool) -> list[Order]:
     bulk_set(OrderLine, changed_lines, ["quantity_allocated"])
     bulk_set(Order, moved, ["status", "held_from_status", "updated_at"])
     OrderEvent.objects.bulk_create(events)
+    inventory.reserve(reservation)  # last: the hot stock rows are locked from here to COMMIT
     return orders
 
 

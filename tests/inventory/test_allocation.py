@@ -245,3 +245,37 @@ def test_batch_query_count_does_not_grow_with_orders(sites, stock, products, ord
         services.allocate_orders(order_ids=[o.pk for o in many], actor="wave")
 
     assert len(large.captured_queries) == len(small.captured_queries)
+
+
+def test_a_plan_whose_stock_was_taken_meanwhile_is_planned_again(sites, stock, products, order_to, monkeypatch):
+    from inventory import services as inventory_services
+    from inventory.exceptions import StockChanged
+
+    a = products[0]
+    stock(sites["DAL"], a, 2)
+    stock(sites["RNO"], a, 2)
+    order = order_to("DFW", [(a, 2)])
+    real_reserve = inventory_services.reserve
+    outcomes = []
+
+    def reserve_after_a_rival(reservation):
+        if not outcomes:
+            # a rival transaction empties Dallas between our plan and our reservation
+            StockLevel.objects.filter(warehouse=sites["DAL"], product=a).update(on_hand=0)
+        try:
+            real_reserve(reservation)
+        except StockChanged:
+            outcomes.append("lost the race")
+            raise
+        outcomes.append("reserved")
+
+    monkeypatch.setattr(inventory_services, "reserve", reserve_after_a_rival)
+
+    services.allocate_order(order_id=order.pk, actor="system")
+
+    assert outcomes == ["lost the race", "reserved"]
+    order.refresh_from_db()
+    # the rival's change was rolled back with our first attempt; the second plan stands
+    assert order.status == S.ALLOCATED
+    assert level(sites["DAL"], a).on_hand == 2
+    assert Allocation.objects.filter(order=order).count() == 1
