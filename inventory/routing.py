@@ -76,7 +76,7 @@ def plan_allocation(
 
 def _why_single(chosen: Candidate, ordered: list[Candidate]) -> str:
     distance = f", {chosen.distance_km:,.0f} km" if chosen.distance_km is not None else ""
-    nearer = [c for c in ordered if c.sort_key < chosen.sort_key]
+    nearer = ordered[: ordered.index(chosen)]  # ordered is sorted: everything before it was preferred
     if not nearer:
         return f"nearest with full stock{distance}"
     return f"nearest with full stock{distance} ({', '.join(c.code for c in nearer)} short)"
