@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import BooleanField, Count, ExpressionWrapper, F, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Abs
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -84,34 +84,6 @@ def int_or_none(value) -> int | None:
         return None
 
 
-# --- reads ---------------------------------------------------------------------
-
-
-def stock_levels():
-    """The selector's stock levels, plus ``low_stock`` (on hand at or below the reorder point) to sort on."""
-    return selectors.stock_levels().annotate(
-        low_stock=ExpressionWrapper(Q(on_hand__lte=F("reorder_point")), output_field=BooleanField())
-    )
-
-
-def filter_stock(queryset, state: str | None):
-    if state == "low":
-        return queryset.filter(on_hand__lte=F("reorder_point"))
-    if state == "out":
-        return queryset.filter(on_hand__lte=F("allocated"))
-    if state == "available":
-        return queryset.filter(on_hand__gt=F("allocated"))
-    return queryset
-
-
-def level_movements(level: StockLevel) -> list[StockMovement]:
-    """The last movements of one stock level, newest first."""
-    movements = StockMovement.objects.filter(warehouse_id=level.warehouse_id, product_id=level.product_id)
-    return list(
-        movements.select_related("warehouse", "product", "order").order_by("-created_at", "-id")[:RECENT_MOVEMENTS]
-    )
-
-
 def admin_change_url(content_type, object_id) -> str | None:
     """The admin page of a finding's subject, when the console has one."""
     if content_type is None or not object_id:
@@ -167,7 +139,9 @@ class ProductAdmin(admin.ModelAdmin):
     @staticmethod
     def _stock_by_warehouse(product_id: int) -> list[dict]:
         """Every active warehouse (and any inactive one still holding a level), with the SKU's level there."""
-        levels = {level.warehouse_id: level for level in stock_levels().filter(product_id=product_id)}
+        levels = {
+            level.warehouse_id: level for level in selectors.stock_levels_with_low_flag().filter(product_id=product_id)
+        }
         return [
             {"warehouse": warehouse, "level": levels.get(warehouse.pk)}
             for warehouse in Warehouse.objects.order_by("code")
@@ -217,7 +191,7 @@ class WarehouseAdmin(admin.ModelAdmin):
     @staticmethod
     def _stock_context(warehouse_id: int) -> dict:
         """The warehouse's stock, low-stock rows first, capped; the full list is one link away."""
-        levels = stock_levels().filter(warehouse_id=warehouse_id)
+        levels = selectors.stock_levels_with_low_flag().filter(warehouse_id=warehouse_id)
         totals = levels.aggregate(levels=Count("pk"), low=Count("pk", filter=Q(on_hand__lte=F("reorder_point"))))
         list_url = f"{reverse('admin:inventory_stocklevel_changelist')}?warehouse__id__exact={warehouse_id}"
         return {
@@ -244,7 +218,7 @@ class StockFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request, queryset):
-        return filter_stock(queryset, self.value())
+        return selectors.filter_stock(queryset, self.value())
 
 
 STOCK_ACTIONS = {
@@ -324,7 +298,7 @@ class StockLevelAdmin(admin.ModelAdmin):
         return low_stock_badge() if level.low_stock else ""
 
     def get_queryset(self, request):
-        return stock_levels()
+        return selectors.stock_levels_with_low_flag()
 
     # Levels are created by the services on first movement and never deleted.
     def has_add_permission(self, request):
@@ -356,7 +330,7 @@ class StockLevelAdmin(admin.ModelAdmin):
         if level is not None:
             extra_context["stock_tools"] = self.stock_tools(request, level)
             if request.user.has_perm("inventory.view_stockmovement"):
-                extra_context["movements"] = level_movements(level)
+                extra_context["movements"] = selectors.level_movements(level, limit=RECENT_MOVEMENTS)
                 extra_context["movements_of_one_sku"] = True
                 extra_context["movements_url"] = (
                     f"{reverse('admin:inventory_stockmovement_changelist')}"
@@ -412,7 +386,7 @@ class StockLevelAdmin(admin.ModelAdmin):
         level_id = int_or_none(request.GET.get("level"))
         if level_id is None:
             return None
-        return stock_levels().filter(pk=level_id).first()
+        return selectors.stock_levels_with_low_flag().filter(pk=level_id).first()
 
     @staticmethod
     def _initial(request, action: str, level: StockLevel | None) -> dict:

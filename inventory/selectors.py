@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import F, QuerySet, Sum
+from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet, Sum
 
 from .models import Product, StockLevel, StockMovement
 
@@ -51,4 +51,28 @@ def available_to_sell(product: Product) -> int:
 
 
 def recent_movements(product: Product, limit: int = 25) -> QuerySet[StockMovement]:
-    return product.movements.select_related("warehouse", "order").order_by("-created_at", "-id")[:limit]
+    return product.movements.select_related("warehouse", "product", "order").order_by("-created_at", "-id")[:limit]
+
+
+def stock_levels_with_low_flag() -> QuerySet[StockLevel]:
+    """``stock_levels()`` plus ``low_stock`` (on hand at or below the reorder point), to sort on."""
+    return stock_levels().annotate(
+        low_stock=ExpressionWrapper(Q(on_hand__lte=F("reorder_point")), output_field=BooleanField())
+    )
+
+
+def filter_stock(queryset: QuerySet[StockLevel], state: str | None) -> QuerySet[StockLevel]:
+    """Levels that are low (at or under the reorder point), out (nothing available) or available."""
+    if state == "low":
+        return queryset.filter(on_hand__lte=F("reorder_point"))
+    if state == "out":
+        return queryset.filter(on_hand__lte=F("allocated"))
+    if state == "available":
+        return queryset.filter(on_hand__gt=F("allocated"))
+    return queryset
+
+
+def level_movements(level: StockLevel, *, limit: int = 25) -> list[StockMovement]:
+    """The last movements of one stock level, newest first."""
+    movements = StockMovement.objects.filter(warehouse_id=level.warehouse_id, product_id=level.product_id)
+    return list(movements.select_related("warehouse", "product", "order").order_by("-created_at", "-id")[:limit])
