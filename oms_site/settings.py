@@ -186,6 +186,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.flag_late_orders",
         "schedule": 15 * 60,
     },
+    "route-waiting-orders": {
+        "task": "orders.tasks.route_waiting_orders",
+        "schedule": 5 * 60,
+    },
     "daily-inventory-check": {
         "task": "inventory.tasks.run_inventory_check",
         "schedule": crontab(hour=6, minute=0),

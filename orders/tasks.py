@@ -27,3 +27,9 @@ def allocate_order(order_id: int) -> str:
 def fill_backorders(product_ids: list[int]) -> int:
     """Stock arrived or was freed for these SKUs: allocate waiting orders, oldest first."""
     return services.fill_backorders(product_ids=product_ids)
+
+
+@shared_task(acks_late=True)
+def route_waiting_orders() -> int:
+    """Periodic: route received orders whose allocation task never ran."""
+    return services.route_waiting_orders()

@@ -4,7 +4,14 @@ first, and writes the timeline through ``Order.transition_to`` or
 call them back.
 """
 
-from .fulfilment import allocate_order, allocate_orders, fill_backorders, mark_delivered, record_shipment
+from .fulfilment import (
+    allocate_order,
+    allocate_orders,
+    fill_backorders,
+    mark_delivered,
+    record_shipment,
+    route_waiting_orders,
+)
 from .intake import AddressData, CustomerData, LineData, OrderData, format_order_number, place_order
 from .lifecycle import add_order_note, cancel_order, flag_late_orders, hold_order, release_order
 
@@ -25,4 +32,5 @@ __all__ = [
     "place_order",
     "record_shipment",
     "release_order",
+    "route_waiting_orders",
 ]

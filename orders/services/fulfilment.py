@@ -6,10 +6,12 @@ row is locked first, then inventory locks stock levels in key order.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Sum
+from django.utils import timezone
 
 from inventory import services as inventory
 from inventory.db import bulk_set
@@ -135,6 +137,26 @@ def _allocate_once(order_ids: list[int], *, actor, strict: bool, optimistic: boo
     OrderEvent.objects.bulk_create(events)
     inventory.reserve(reservation)  # last: the hot stock rows are locked from here to COMMIT
     return orders
+
+
+def route_waiting_orders(*, older_than: dt.timedelta = dt.timedelta(minutes=5), limit: int = 2000) -> int:
+    """Allocate received orders whose allocation task never ran (a broker outage, a lost task).
+
+    Placing an order queues its routing after commit; this sweep is the safety
+    net, in batches. Returns how many orders it routed.
+    """
+    cutoff = timezone.now() - older_than
+    order_ids = list(
+        Order.objects.filter(status=OrderStatus.RECEIVED, placed_at__lt=cutoff)
+        .order_by("placed_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    routed = 0
+    for start in range(0, len(order_ids), 100):
+        batch = order_ids[start : start + 100]
+        orders = allocate_orders(order_ids=batch, actor="system: routing sweep")
+        routed += sum(1 for order in orders if order.status != OrderStatus.RECEIVED)
+    return routed
 
 
 def fill_backorders(*, product_ids: list[int], limit: int = 500, batch_size: int = 100) -> int:

@@ -279,3 +279,21 @@ def test_a_plan_whose_stock_was_taken_meanwhile_is_planned_again(sites, stock, p
     assert order.status == S.ALLOCATED
     assert level(sites["DAL"], a).on_hand == 2
     assert Allocation.objects.filter(order=order).count() == 1
+
+
+def test_the_sweep_routes_received_orders_whose_task_never_ran(sites, stock, products, order_to):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    a = products[0]
+    stock(sites["DAL"], a, 5)
+    stale = order_to("DFW", [(a, 1)], placed_at=timezone.now() - dt.timedelta(minutes=30))
+    fresh = order_to("DFW", [(a, 1)])  # its own task may still be on its way
+
+    assert services.route_waiting_orders() == 1
+
+    stale.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (stale.status, fresh.status) == (S.ALLOCATED, S.RECEIVED)
+    assert stale.events.latest("created_at").actor_name == "system: routing sweep"
