@@ -9,10 +9,16 @@ from django.db import transaction
 from ..models import StockLevel, StockMovement
 
 
+def user_or_none(actor):
+    """The actor when it is a signed-in user; None for a system label (str) or None."""
+    return actor if getattr(actor, "is_authenticated", False) else None
+
+
 def actor_fields(actor) -> dict:
     """The movement's actor columns for a user, a system label (str) or None."""
-    if getattr(actor, "is_authenticated", False):
-        return {"actor": actor, "actor_name": actor.get_username()}
+    user = user_or_none(actor)
+    if user is not None:
+        return {"actor": user, "actor_name": user.get_username()}
     return {"actor": None, "actor_name": actor if isinstance(actor, str) and actor else "system"}
 
 

@@ -58,28 +58,6 @@ class AllocationResult:
     plan: Plan
 
 
-def allocate_lines(
-    *,
-    order_id: int,
-    channel_id: int,
-    lines: list[LineRequest],
-    postal_code: str,
-    country: str = "US",
-    state: str = "",
-    now=None,
-) -> AllocationResult:
-    """Reserve stock for one order's lines; see ``allocate_batch``."""
-    request = OrderRequest(order_id, channel_id, postal_code, lines, country, state)
-    return allocate_batch([request], now=now)[order_id]
-
-
-def allocate_batch(requests: list[OrderRequest], *, now=None) -> dict[int, AllocationResult]:
-    """Plan and reserve in one go, stock locked from the start; see ``plan_batch``."""
-    reservation = plan_batch(requests, lock=True, now=now)
-    reserve(reservation)
-    return reservation.results
-
-
 @dataclass
 class Reservation:
     """A planned allocation, not yet written: ``reserve`` applies it."""

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from ..exceptions import InsufficientStock, InvalidCount
 from ..models import CycleCount, CycleCountLine, StockLevel, StockMovement
-from ._common import enqueue_backorder_fill, lock_levels, post_movement
+from ._common import enqueue_backorder_fill, lock_levels, post_movement, user_or_none
 
 Status = CycleCount.Status
 
@@ -39,9 +39,7 @@ def start_cycle_count(
         levels = levels.filter(bin_location__istartswith=bin_prefix)
     levels = list(levels)
     known = {level.product_id for level in levels}
-    count = CycleCount.objects.create(
-        warehouse_id=warehouse_id, note=note, created_by=actor if getattr(actor, "is_authenticated", False) else None
-    )
+    count = CycleCount.objects.create(warehouse_id=warehouse_id, note=note, created_by=user_or_none(actor))
     CycleCountLine.objects.bulk_create(
         [CycleCountLine(count=count, product_id=level.product_id, bin_location=level.bin_location) for level in levels]
         + [CycleCountLine(count=count, product_id=pk) for pk in (product_ids or []) if pk not in known]
@@ -64,7 +62,7 @@ def record_counts(*, count_id: int, counted: dict[int, int], actor) -> CycleCoun
             raise InvalidCount(f"{lines[line_id].product.sku}: a count must be zero or more, not {quantity!r}.")
     levels = lock_levels({(count.warehouse_id, lines[line_id].product_id) for line_id in counted})
     now = timezone.now()
-    user = actor if getattr(actor, "is_authenticated", False) else None
+    user = user_or_none(actor)
     for line_id, quantity in counted.items():
         line = lines[line_id]
         line.counted_quantity = quantity
@@ -113,7 +111,7 @@ def approve_cycle_count(*, count_id: int, actor) -> list[StockMovement]:
             )
         )
     count.status = Status.APPROVED
-    count.decided_by = actor if getattr(actor, "is_authenticated", False) else None
+    count.decided_by = user_or_none(actor)
     count.decided_at = timezone.now()
     count.save(update_fields=["status", "decided_by", "decided_at"])
     enqueue_backorder_fill(line.product_id for line in lines if line.variance > 0)
@@ -129,7 +127,7 @@ def reject_cycle_count(*, count_id: int, reason: str, actor) -> CycleCount:
     count = _lock_count(count_id, expected=Status.SUBMITTED)
     count.status = Status.REJECTED
     count.rejection_reason = reason
-    count.decided_by = actor if getattr(actor, "is_authenticated", False) else None
+    count.decided_by = user_or_none(actor)
     count.decided_at = timezone.now()
     count.save(update_fields=["status", "rejection_reason", "decided_by", "decided_at"])
     return count
