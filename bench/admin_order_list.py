@@ -41,7 +41,6 @@ import argparse
 import datetime as dt
 import json
 import math
-import os
 import platform
 import re
 import statistics
@@ -49,10 +48,10 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import NoReturn
 from urllib.parse import urlencode
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from _common import PROJECT_ROOT, refuse, setup_django
+
 RESULTS_PATH = PROJECT_ROOT / "bench" / "results" / "admin_order_list.json"
 LIST_URL = "/admin/orders/order/"
 DEFAULT_LIST = "default list"
@@ -88,26 +87,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.repeat < 1 or args.warmup < 0 or args.min_orders < 0:
         parser.error("--repeat must be >= 1, --warmup and --min-orders >= 0")
     return args
-
-
-def setup_django() -> None:
-    """Project root on sys.path, our settings, 'testserver' allowed (the test client's host)."""
-    if str(PROJECT_ROOT) not in sys.path:
-        sys.path.insert(0, str(PROJECT_ROOT))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "oms_site.settings"
-    hosts = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()]
-    if "testserver" not in hosts:
-        hosts.append("testserver")
-    os.environ["ALLOWED_HOSTS"] = ",".join(hosts)
-
-    import django
-
-    django.setup()
-
-
-def refuse(message: str) -> NoReturn:
-    print(f"admin_order_list: {message}", file=sys.stderr)
-    sys.exit(2)
 
 
 # --- preparation -------------------------------------------------------------
@@ -358,7 +337,7 @@ def check_targets(scenarios: list[Scenario], target_ms: float) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    setup_django()
+    setup_django(test_client=True)
 
     import django
     from django.conf import settings

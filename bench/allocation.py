@@ -84,21 +84,25 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import NoReturn
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from _common import (
+    INVENTORY_BENCH_DATABASE,
+    PROJECT_ROOT,
+    WAREHOUSES,
+    copy_rows,
+    git_revision,
+    prepare_database,
+    refuse,
+    setup_django,
+    truncate_tables,
+)
+
 RESULTS_PATH = PROJECT_ROOT / "bench" / "results" / "allocation.json"
-BENCH_DATABASE = "oms_bench_inv"
+BENCH_DATABASE = INVENTORY_BENCH_DATABASE
 ACTOR = "bench"
 CHANNEL_CODE = "bench"
 
 # (code, name, city, state, ZIP): located by postal code, as in production.
-WAREHOUSES = [
-    ("EWR", "Edison DC", "Edison", "NJ", "08817"),
-    ("ATL", "Atlanta DC", "Atlanta", "GA", "30303"),
-    ("DAL", "Dallas DC", "Dallas", "TX", "75201"),
-    ("RNO", "Reno DC", "Reno", "NV", "89501"),
-]
 CUSTOMER_PLACES = [
     ("New York", "NY", "10001"),
     ("Philadelphia", "PA", "19103"),
@@ -196,89 +200,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def setup_django() -> None:
-    if str(PROJECT_ROOT) not in sys.path:
-        sys.path.insert(0, str(PROJECT_ROOT))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "oms_site.settings"
-
-    import django
-
-    django.setup()
-    from django.conf import settings
-
-    # Stock receipts would queue a backorder-fill task after commit: an empty name disables that.
-    settings.INVENTORY_BACKORDER_FILL_TASK = ""
-    # Production runs with DEBUG off; DEBUG's per-query log is not part of the service's cost.
-    settings.DEBUG = False
-
-
-def refuse(message: str) -> NoReturn:
-    print(f"allocation: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
 # --- preparation -------------------------------------------------------------
-def prepare_database(allow_any: bool) -> str:
-    """Exit 2 unless PostgreSQL; create the bench database when missing, migrate; return the server version."""
-    from django.core.management import call_command
-    from django.db import OperationalError, connection
-
-    if connection.vendor != "postgresql":
-        refuse(
-            f"this benchmark needs PostgreSQL, but the database is {connection.vendor}. "
-            f"Set DATABASE_URL, e.g. postgres://postgres@127.0.0.1:5432/{BENCH_DATABASE}"
-        )
-    params = connection.settings_dict
-    if params["NAME"] != BENCH_DATABASE and not allow_any:
-        refuse(
-            f"the database is {params['NAME']!r}; this benchmark truncates the inventory and orders tables, "
-            f"so it runs on {BENCH_DATABASE!r} only (or pass --allow-any-database)"
-        )
-    try:
-        connection.ensure_connection()
-    except OperationalError as error:
-        if "does not exist" not in str(error):
-            refuse(f"cannot connect to PostgreSQL: {error}")
-        create_database(params)
-    call_command("migrate", interactive=False, verbosity=0)
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        return cursor.fetchone()[0]
-
-
-def create_database(params: dict) -> None:
-    import psycopg
-    from psycopg import sql
-
-    print(f"Creating database {params['NAME']}...", flush=True)
-    try:
-        with psycopg.connect(
-            dbname="postgres",
-            host=params["HOST"] or None,
-            port=params["PORT"] or None,
-            user=params["USER"] or None,
-            password=params["PASSWORD"] or None,
-            autocommit=True,
-        ) as admin:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(params["NAME"])))
-    except psycopg.Error as error:
-        refuse(f"cannot create database {params['NAME']!r}: {error}")
-
-
-def truncate_tables() -> None:
-    """Empty every inventory and orders table (ids restart at 1)."""
-    from django.apps import apps
-    from django.db import connection
-
-    tables = sorted(
-        {
-            model._meta.db_table
-            for label in ("inventory", "orders")
-            for model in apps.get_app_config(label).get_models(include_auto_created=True)
-        }
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
 
 
 @dataclass
@@ -443,14 +365,6 @@ def order_rows(spec, *, ids, customers, channel, products, now) -> tuple[tuple, 
     return address, order, lines, event
 
 
-def copy_rows(table: str, columns: list[str], rows) -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-
-
 def place_first_order(spec: OrderSpec, customers, reference: Reference):
     from orders.services import AddressData, CustomerData, LineData, OrderData, place_order
 
@@ -585,20 +499,6 @@ def fresh_data(args: argparse.Namespace, orders: int) -> tuple[Reference, list[i
     order_ids, _ = seed_orders(reference, orders, args.seed)
     vacuum_analyze()
     return reference, order_ids, time.perf_counter() - started
-
-
-def git_revision() -> dict:
-    """The commit measured, and whether the app code differed from it."""
-    git = shutil.which("git")
-    if git is None:
-        return {}
-
-    def run(*args: str) -> str:
-        done = subprocess.run([git, *args], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)  # noqa: S603
-        return done.stdout.strip()
-
-    changed = run("status", "--porcelain", "--", "inventory", "orders", "oms_site").splitlines()
-    return {"commit": run("rev-parse", "--short", "HEAD"), "app_files_modified": len(changed)}
 
 
 # --- the raw baseline: pgbench -----------------------------------------------

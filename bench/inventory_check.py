@@ -55,27 +55,28 @@ import os
 import platform
 import random
 import re
-import shutil
 import statistics
-import subprocess
 import sys
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import NoReturn
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from _common import (
+    INVENTORY_BENCH_DATABASE,
+    PROJECT_ROOT,
+    WAREHOUSES,
+    copy_rows,
+    git_revision,
+    prepare_database,
+    setup_django,
+    truncate_tables,
+)
+
 RESULTS_PATH = PROJECT_ROOT / "bench" / "results" / "inventory_check.json"
-BENCH_DATABASE = "oms_bench_inv"
+BENCH_DATABASE = INVENTORY_BENCH_DATABASE
 ACTOR = "bench"
 CORRUPTION = 7
 
-WAREHOUSES = [
-    ("EWR", "Edison DC", "Edison", "NJ", "08817"),
-    ("ATL", "Atlanta DC", "Atlanta", "GA", "30303"),
-    ("DAL", "Dallas DC", "Dallas", "TX", "75201"),
-    ("RNO", "Reno DC", "Reno", "NV", "89501"),
-]
 PLACES = [
     ("New York", "NY", "10001"),
     ("Chicago", "IL", "60601"),
@@ -130,93 +131,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def setup_django() -> None:
-    if str(PROJECT_ROOT) not in sys.path:
-        sys.path.insert(0, str(PROJECT_ROOT))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "oms_site.settings"
-
-    import django
-
-    django.setup()
-    from django.conf import settings
-
-    settings.INVENTORY_BACKORDER_FILL_TASK = ""  # no Celery task from the stock services
-    settings.DEBUG = False  # no per-query log: production runs with DEBUG off
-
-
-def refuse(message: str) -> NoReturn:
-    print(f"inventory_check: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
 # --- preparation -------------------------------------------------------------
-def prepare_database(allow_any: bool) -> str:
-    """Exit 2 unless PostgreSQL; create the bench database when missing, migrate; return the server version."""
-    from django.core.management import call_command
-    from django.db import OperationalError, connection
-
-    if connection.vendor != "postgresql":
-        refuse(
-            f"this benchmark needs PostgreSQL, but the database is {connection.vendor}. "
-            f"Set DATABASE_URL, e.g. postgres://postgres@127.0.0.1:5432/{BENCH_DATABASE}"
-        )
-    params = connection.settings_dict
-    if params["NAME"] != BENCH_DATABASE and not allow_any:
-        refuse(
-            f"the database is {params['NAME']!r}; this benchmark truncates the inventory and orders tables, "
-            f"so it runs on {BENCH_DATABASE!r} only (or pass --allow-any-database)"
-        )
-    try:
-        connection.ensure_connection()
-    except OperationalError as error:
-        if "does not exist" not in str(error):
-            refuse(f"cannot connect to PostgreSQL: {error}")
-        import psycopg
-        from psycopg import sql
-
-        print(f"Creating database {params['NAME']}...", flush=True)
-        try:
-            with psycopg.connect(
-                dbname="postgres",
-                host=params["HOST"] or None,
-                port=params["PORT"] or None,
-                user=params["USER"] or None,
-                password=params["PASSWORD"] or None,
-                autocommit=True,
-            ) as admin:
-                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(params["NAME"])))
-        except psycopg.Error as create_error:
-            refuse(f"cannot create database {params['NAME']!r}: {create_error}")
-    call_command("migrate", interactive=False, verbosity=0)
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        return cursor.fetchone()[0]
-
-
-def truncate_tables() -> None:
-    from django.apps import apps
-    from django.db import connection
-
-    tables = sorted(
-        {
-            model._meta.db_table
-            for label in ("inventory", "orders")
-            for model in apps.get_app_config(label).get_models(include_auto_created=True)
-        }
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-
-
-def copy_rows(table: str, columns: list[str], rows) -> int:
-    from django.db import connection
-
-    count = 0
-    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-            count += 1
-    return count
 
 
 def level_movements(rng: random.Random, start: dt.datetime, step: dt.timedelta) -> list[tuple[str, int, dt.datetime]]:
@@ -478,20 +393,6 @@ def seed_orders(rng: random.Random, levels: list[list], channel, now, format_ord
         "allocations": len(allocations),
         "units_allocated": sum(a[5] for a in allocations),
     }
-
-
-def git_revision() -> dict:
-    """The commit measured, and whether the app code differed from it."""
-    git = shutil.which("git")
-    if git is None:
-        return {}
-
-    def run(*args: str) -> str:
-        done = subprocess.run([git, *args], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)  # noqa: S603
-        return done.stdout.strip()
-
-    changed = run("status", "--porcelain", "--", "inventory", "orders", "oms_site").splitlines()
-    return {"commit": run("rev-parse", "--short", "HEAD"), "app_files_modified": len(changed)}
 
 
 # --- measuring ---------------------------------------------------------------
