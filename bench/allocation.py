@@ -302,14 +302,6 @@ def customer_rows(rng: random.Random, now: dt.datetime) -> list[tuple]:
     return rows
 
 
-ADDRESS_COLUMNS = ["id", "customer_id", "name", "company", "line1", "line2", "city", "state", "postal_code"]
-ADDRESS_COLUMNS += ["country", "phone"]
-ORDER_COLUMNS = ["id", "number", "channel_id", "external_id", "customer_id", "shipping_address_id"]
-ORDER_COLUMNS += ["billing_address_id", "status", "held_from_status", "currency", "subtotal", "shipping_total"]
-ORDER_COLUMNS += ["tax_total", "discount_total", "grand_total", "promised_date", "placed_at", "updated_at"]
-LINE_COLUMNS = ["id", "order_id", "product_id", "sku", "name", "quantity", "unit_price", "quantity_allocated"]
-LINE_COLUMNS += ["quantity_shipped", "quantity_returned"]
-EVENT_COLUMNS = ["id", "order_id", "kind", "message", "actor_id", "actor_name", "data", "created_at"]
 TIMESTAMPS = {"placed_at", "updated_at", "created_at"}
 
 
@@ -394,6 +386,13 @@ def db_rows(table: str, columns: list[str], where: str, value: int) -> list[tupl
 
 def check_same_rows(first, spec, customers, reference, now) -> None:
     """The COPY row builder must write what place_order writes: compare on the first order (timestamps aside)."""
+    from orders.demo_data import (  # the seed's COPY column lists
+        ADDRESS_COLUMNS,
+        EVENT_COLUMNS,
+        LINE_COLUMNS,
+        ORDER_COLUMNS,
+    )
+
     line_ids = [line.pk for line in first.lines.order_by("pk")]
     event_id = first.events.get().pk
     ids = (first.pk, first.shipping_address_id, line_ids[0], event_id)
@@ -434,13 +433,21 @@ def seed_orders(reference: Reference, count: int, seed: int) -> tuple[list[int],
     from django.db import connection, transaction
     from django.utils import timezone
 
+    from orders.demo_data import (  # the seed's COPY column lists
+        ADDRESS_COLUMNS,
+        CUSTOMER_COLUMNS,
+        EVENT_COLUMNS,
+        LINE_COLUMNS,
+        ORDER_COLUMNS,
+    )
+
     started = time.perf_counter()
     rng = random.Random(seed)
     now = timezone.now()
     customers = customer_rows(rng, now)
     specs = make_specs(rng, count)
     with transaction.atomic():
-        copy_rows("orders_customer", ["id", "name", "email", "phone", "accepts_marketing", "created_at"], customers)
+        copy_rows("orders_customer", CUSTOMER_COLUMNS, customers)
     with connection.cursor() as cursor:
         cursor.execute("SELECT setval(pg_get_serial_sequence('orders_customer', 'id'), %s)", [CUSTOMERS])
     first = place_first_order(specs[0], customers, reference)

@@ -274,6 +274,15 @@ def seed(args: argparse.Namespace) -> dict:
 
 def seed_orders(rng: random.Random, levels: list[list], channel, now, format_order_number) -> dict:
     """Allocated orders with Allocation rows (levels' allocated raised to match) and backordered orders."""
+    from orders.demo_data import (  # the seed's COPY column lists
+        ADDRESS_COLUMNS,
+        ALLOCATION_COLUMNS,
+        CUSTOMER_COLUMNS,
+        EVENT_COLUMNS,
+        LINE_COLUMNS,
+        ORDER_COLUMNS,
+    )
+
     customers, addresses, orders, lines, events, allocations = [], [], [], [], [], []
     line_id = event_id = allocation_id = 0
     total = ALLOCATED_ORDERS + BACKORDERED_ORDERS
@@ -331,62 +340,12 @@ def seed_orders(rng: random.Random, levels: list[list], channel, now, format_ord
                 *(json.dumps({"from": "received", "to": status}), placed_at + dt.timedelta(minutes=1)),
             )
         )
-    copy_rows("orders_customer", ["id", "name", "email", "phone", "accepts_marketing", "created_at"], customers)
-    copy_rows(
-        "orders_address",
-        ["id", "customer_id", "name", "company", "line1", "line2", "city", "state", "postal_code", "country", "phone"],
-        addresses,
-    )
-    copy_rows(
-        "orders_order",
-        [
-            "id",
-            "number",
-            "channel_id",
-            "external_id",
-            "customer_id",
-            "shipping_address_id",
-            "billing_address_id",
-            "status",
-            "held_from_status",
-            "currency",
-            "subtotal",
-            "shipping_total",
-            "tax_total",
-            "discount_total",
-            "grand_total",
-            "promised_date",
-            "placed_at",
-            "updated_at",
-        ],
-        orders,
-    )
-    copy_rows(
-        "orders_orderline",
-        [
-            "id",
-            "order_id",
-            "product_id",
-            "sku",
-            "name",
-            "quantity",
-            "unit_price",
-            "quantity_allocated",
-            "quantity_shipped",
-            "quantity_returned",
-        ],
-        lines,
-    )
-    copy_rows(
-        "orders_orderevent",
-        ["id", "order_id", "kind", "message", "actor_id", "actor_name", "data", "created_at"],
-        events,
-    )
-    copy_rows(
-        "inventory_allocation",
-        ["id", "order_id", "order_line_id", "warehouse_id", "product_id", "quantity", "created_at"],
-        allocations,
-    )
+    copy_rows("orders_customer", CUSTOMER_COLUMNS, customers)
+    copy_rows("orders_address", ADDRESS_COLUMNS, addresses)
+    copy_rows("orders_order", ORDER_COLUMNS, orders)
+    copy_rows("orders_orderline", LINE_COLUMNS, lines)
+    copy_rows("orders_orderevent", EVENT_COLUMNS, events)
+    copy_rows("inventory_allocation", ALLOCATION_COLUMNS, allocations)
     return {
         "orders_allocated": sum(1 for o in orders if o[7] == "allocated"),
         "orders_backordered": sum(1 for o in orders if o[7] == "backordered"),
