@@ -175,6 +175,7 @@ class WarehouseAdmin(admin.ModelAdmin):
             },
         ),
         ("Routing", {"fields": ("priority", "daily_cutoff", "processing_days", "daily_order_capacity")}),
+        ("Shipping", {"fields": ("label_format",)}),
     )
     readonly_fields = ("latitude", "longitude")
     change_form_template = "admin/inventory/warehouse/change_form.html"

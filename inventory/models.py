@@ -75,6 +75,12 @@ class Warehouse(models.Model):
         blank=True,
         help_text="Orders routed here per day; when full the next-nearest takes them. Empty: no limit.",
     )
+    label_format = models.CharField(
+        max_length=3,
+        choices=[("pdf", "PDF (4×6 in)"), ("zpl", "ZPL (thermal printer)")],
+        default="pdf",
+        help_text="How this warehouse prints shipping labels.",
+    )
 
     class Meta:
         ordering = ["code"]

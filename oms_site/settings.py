@@ -7,6 +7,7 @@ DEBUG=false and ALLOWED_HOSTS for the *production* shape (PostgreSQL, Redis,
 SMTP); `manage.py check --deploy` is clean there.
 """
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -44,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rangefilter",
     "django_celery_beat",
+    "ninja",
     "oms_site.apps.OmsSiteConfig",
     "notifications",
     "inventory",
@@ -212,6 +214,20 @@ INVENTORY_COUNT_VARIANCE_UNITS = env.int("INVENTORY_COUNT_VARIANCE_UNITS", defau
 # Where links in emails point.
 OMS_BASE_URL = env.str("OMS_BASE_URL", default="http://127.0.0.1:8000")
 
+# --- Shipping -------------------------------------------------------------
+# Carrier adapters by name; a vendor picks one. A real carrier's API is added here.
+SHIPPING_CARRIER_ADAPTERS = {
+    "table_rate": "shipping.carriers.table_rate.TableRateAdapter",
+}
+# Days carriers do not pick up or deliver, besides weekends: SHIPPING_HOLIDAYS=2026-12-25,2027-01-01
+SHIPPING_HOLIDAYS = frozenset(env.list("SHIPPING_HOLIDAYS", cast=dt.date.fromisoformat, default=[]))
+# A shipment heavier than this is packed into several parcels.
+SHIPPING_MAX_PARCEL_KG = env.float("SHIPPING_MAX_PARCEL_KG", default=20.0)
+# Rate cards are kept in memory this long by each process (quotes run at every checkout).
+SHIPPING_RATE_CACHE_SECONDS = env.int("SHIPPING_RATE_CACHE_SECONDS", default=60)
+# Batch label PDFs are rendered in chunks of this many labels, in parallel, then joined.
+SHIPPING_LABEL_CHUNK_SIZE = env.int("SHIPPING_LABEL_CHUNK_SIZE", default=50)
+
 # --- Security -------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
@@ -234,5 +250,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+    },
 }

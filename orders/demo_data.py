@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from inventory import geo
 from inventory.models import Allocation, Product, StockLevel, StockMovement, Warehouse
+from shipping.demo_data import ensure_demo_carriers
 
 from .models import Address, Channel, Customer, Order, OrderEvent, OrderLine, OrderStatus
 from .services import format_order_number
@@ -255,6 +256,7 @@ def seed_demo(*, orders: int, seed: int = 1, today: dt.date | None = None, batch
         channels = _ensure_channels()
         products = _ensure_products()
         warehouses = _ensure_warehouses()
+        ensure_demo_carriers()
     customer_count = 0
     line_count = 0
     event_count = 0

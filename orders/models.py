@@ -294,6 +294,8 @@ class OrderEvent(models.Model):
         ALLOCATION = "allocation", "Stock allocated"
         NOTE = "note", "Note"
         PROMISE_MISSED = "promise_missed", "Promise missed"
+        SHIPMENT = "shipment", "Shipment"
+        TRACKING = "tracking", "Tracking"
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=30, choices=Kind.choices)

@@ -14,6 +14,14 @@ from .fulfilment import (
 )
 from .intake import AddressData, CustomerData, LineData, OrderData, format_order_number, place_order
 from .lifecycle import add_order_note, cancel_order, flag_late_orders, hold_order, release_order
+from .shipping import (
+    buy_labels,
+    create_shipments,
+    override_carrier,
+    record_tracking,
+    ship_shipment,
+    void_label,
+)
 
 __all__ = [
     "AddressData",
@@ -23,14 +31,20 @@ __all__ = [
     "add_order_note",
     "allocate_order",
     "allocate_orders",
+    "buy_labels",
     "cancel_order",
+    "create_shipments",
     "fill_backorders",
     "flag_late_orders",
     "format_order_number",
     "hold_order",
     "mark_delivered",
+    "override_carrier",
     "place_order",
     "record_shipment",
+    "record_tracking",
     "release_order",
     "route_waiting_orders",
+    "ship_shipment",
+    "void_label",
 ]

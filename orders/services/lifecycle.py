@@ -46,6 +46,9 @@ def cancel_order(*, order_id: int, reason: str, actor) -> Order:
     reason = require_reason(reason, "cancel")
     order = lock_order(order_id)
     order.transition_to(OrderStatus.CANCELLED, actor=actor, message=f"Cancelled: {reason}", data={"reason": reason})
+    from .shipping import cancel_open_shipments
+
+    cancel_open_shipments(order=order, actor=actor)
     inventory.release_allocations(order_id=order.pk)
     OrderLine.objects.filter(order=order, quantity_allocated__gt=0).update(quantity_allocated=0)
     return order

@@ -1,0 +1,292 @@
+"""The order side of shipping: shipments from reserved stock, labels, shipping, tracking, delivery.
+
+Each service locks the order row first (the global lock order), then calls
+the shipping services, and writes what happened on the order's timeline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+
+from django.db import transaction
+from django.db.models import Sum
+
+from inventory.models import Allocation, Warehouse
+from shipping import services as shipping
+from shipping.exceptions import ShippingError
+from shipping.models import UNSHIPPED_STATUSES, Parcel, Shipment, ShipmentLine, ShipmentStatus
+
+from ..exceptions import OrderError
+from ..models import Order, OrderEvent, OrderStatus
+from ._common import lock_order, require_reason
+from .fulfilment import record_shipment
+
+SHIPPABLE = (OrderStatus.ALLOCATED, OrderStatus.BACKORDERED, OrderStatus.PARTIALLY_SHIPPED)
+
+
+def ship_to_snapshot(order: Order) -> dict:
+    address = order.shipping_address
+    return {
+        "name": address.name,
+        "company": address.company,
+        "line1": address.line1,
+        "line2": address.line2,
+        "city": address.city,
+        "state": address.state,
+        "postal_code": address.postal_code,
+        "country": address.country,
+        "phone": address.phone,
+    }
+
+
+@transaction.atomic
+def create_shipments(*, order_id: int, actor, now: dt.datetime | None = None) -> list[Shipment]:
+    """Make one shipment per warehouse from the order's reserved units not yet in a shipment.
+
+    Each gets its parcels and the cheapest carrier service that meets the
+    promised date (else the fastest); the options and the reason go on the
+    timeline. Raises OrderError when there is nothing to ship.
+    """
+    order = lock_order(order_id)
+    if order.status not in SHIPPABLE:
+        raise OrderError(f"Order {order} is {order.get_status_display().lower()}; it cannot ship now.")
+    order = Order.objects.select_related("shipping_address").get(pk=order.pk)
+    reserved: dict[tuple[int, int], int] = defaultdict(int)  # (warehouse, line) -> units
+    for allocation in Allocation.objects.filter(order_id=order.pk):
+        reserved[(allocation.warehouse_id, allocation.order_line_id)] += allocation.quantity
+    in_shipments = (
+        ShipmentLine.objects.filter(shipment__order_id=order.pk, shipment__status__in=UNSHIPPED_STATUSES)
+        .values("shipment__warehouse_id", "order_line_id")
+        .annotate(units=Sum("quantity"))
+    )
+    for row in in_shipments:
+        reserved[(row["shipment__warehouse_id"], row["order_line_id"])] -= row["units"]
+    lines = {line.pk: line for line in order.lines.select_related("product")}
+    by_warehouse: dict[int, list[shipping.ShipmentLineData]] = defaultdict(list)
+    for (warehouse_id, line_id), units in sorted(reserved.items()):
+        if units > 0:
+            line = lines[line_id]
+            by_warehouse[warehouse_id].append(
+                shipping.ShipmentLineData(
+                    order_line_id=line.pk,
+                    product_id=line.product_id,
+                    sku=line.sku,
+                    name=line.name,
+                    quantity=units,
+                    unit_weight_kg=line.product.weight_kg,
+                )
+            )
+    if not by_warehouse:
+        raise OrderError(f"Order {order}: no reserved units are waiting for a shipment.")
+    warehouses = Warehouse.objects.in_bulk(list(by_warehouse))
+    created = []
+    for warehouse in sorted(warehouses.values(), key=lambda w: w.code):
+        try:
+            shipment, choice = shipping.create_shipment(
+                order=order,
+                warehouse=warehouse,
+                lines=by_warehouse[warehouse.pk],
+                ship_to=ship_to_snapshot(order),
+                promised_date=order.promised_date,
+                currency=order.currency,
+                now=now,
+            )
+        except ShippingError as refusal:
+            raise OrderError(str(refusal)) from refusal
+        units = sum(line.quantity for line in by_warehouse[warehouse.pk])
+        parcels = shipment.parcels.count()
+        OrderEvent.record(
+            order=order,
+            kind=OrderEvent.Kind.SHIPMENT,
+            actor=actor,
+            message=(
+                f"Shipment {shipment} from {warehouse.code}: {units} unit{'s' if units != 1 else ''} in "
+                f"{parcels} parcel{'s' if parcels != 1 else ''}; {choice.reason}"
+            ),
+            data={"shipment": shipment.number, **choice.as_data()},
+        )
+        created.append(shipment)
+    return created
+
+
+def _locked_shipment(shipment_id: int) -> tuple[Order, Shipment]:
+    order_id = Shipment.objects.filter(pk=shipment_id).values_list("order_id", flat=True).first()
+    if order_id is None:
+        raise OrderError(f"No shipment with id {shipment_id}.")
+    order = lock_order(order_id)
+    return order, shipping.lock_shipment(shipment_id)
+
+
+def _refuse_unless_workable(order: Order, what: str) -> None:
+    if order.status == OrderStatus.ON_HOLD:
+        raise OrderError(f"Order {order} is on hold; release it before you {what}.")
+    if order.status == OrderStatus.CANCELLED:
+        raise OrderError(f"Order {order} is cancelled.")
+
+
+@transaction.atomic
+def override_carrier(*, shipment_id: int, service_id: int, reason: str, actor) -> Shipment:
+    """Put a shipment on the service an operator chose, priced and dated now, with the reason."""
+    order, shipment = _locked_shipment(shipment_id)
+    old = str(shipment.service) if shipment.service_id else "no service"
+    try:
+        option = shipping.override_service(shipment=shipment, service_id=service_id, reason=reason)
+    except ShippingError as refusal:
+        raise OrderError(str(refusal)) from refusal
+    OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.SHIPMENT,
+        actor=actor,
+        message=f"Shipment {shipment}: carrier changed from {old} to {option.label} ({option.price}, "
+        f"arrives {option.eta:%a %d %b}): {reason.strip()}",
+        data={"shipment": shipment.number, "chosen": option.as_dict(), "reason": reason.strip()},
+    )
+    return shipment
+
+
+@transaction.atomic
+def buy_labels(*, shipment_id: int, actor) -> Shipment:
+    """Buy the shipment's labels from its vendor; the label file is rendered in the background."""
+    order, shipment = _locked_shipment(shipment_id)
+    _refuse_unless_workable(order, "print labels")
+    try:
+        numbers = shipping.buy_labels(shipment=shipment)
+    except ShippingError as refusal:
+        raise OrderError(str(refusal)) from refusal
+    OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.SHIPMENT,
+        actor=actor,
+        message=f"Shipment {shipment}: label bought from {shipment.service}, tracking {', '.join(numbers)}",
+        data={"shipment": shipment.number, "tracking_numbers": numbers},
+    )
+    return shipment
+
+
+@transaction.atomic
+def void_label(*, shipment_id: int, reason: str, actor) -> Shipment:
+    """Void the shipment's labels with the vendor; the shipment waits for a new label."""
+    reason = require_reason(reason, "void the label of")
+    order, shipment = _locked_shipment(shipment_id)
+    try:
+        numbers = shipping.void_labels(shipment=shipment)
+    except ShippingError as refusal:
+        raise OrderError(str(refusal)) from refusal
+    OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.SHIPMENT,
+        actor=actor,
+        message=f"Shipment {shipment}: label {', '.join(numbers)} voided: {reason}",
+        data={"shipment": shipment.number, "voided": numbers, "reason": reason},
+    )
+    return shipment
+
+
+@transaction.atomic
+def ship_shipment(*, shipment_id: int, actor, now: dt.datetime | None = None) -> Shipment:
+    """The carrier took the parcels: stock leaves the ledger, the order moves on, the shipment is in transit."""
+    order, shipment = _locked_shipment(shipment_id)
+    _refuse_unless_workable(order, "ship it")
+    if shipment.status != ShipmentStatus.LABEL_CREATED:
+        raise OrderError(
+            f"Shipment {shipment} is {shipment.get_status_display().lower()}; only a labelled shipment can ship."
+        )
+    shipped = dict(shipment.lines.values_list("order_line_id", "quantity"))
+    record_shipment(
+        order_id=order.pk,
+        shipped=shipped,
+        actor=actor,
+        reference=shipment.number,
+        warehouse_id=shipment.warehouse_id,
+    )
+    try:
+        shipping.hand_over(shipment=shipment, now=now)
+    except ShippingError as refusal:
+        raise OrderError(str(refusal)) from refusal
+    return shipment
+
+
+@transaction.atomic
+def record_tracking(
+    *,
+    tracking_number: str,
+    status: str,
+    occurred_at: dt.datetime,
+    actor,
+    source: str,
+    description: str = "",
+    location: str = "",
+    vendor=None,
+) -> shipping.shipments.TrackingResult:
+    """Record a tracking event; when every shipment of the order is delivered, so is the order.
+
+    A replay of an event already recorded changes nothing. Raises OrderError
+    for an unknown tracking number or a shipment not yet handed over.
+    """
+    order_id = (
+        Parcel.objects.filter(tracking_number=tracking_number).values_list("shipment__order_id", flat=True).first()
+    )
+    if order_id is None:
+        raise OrderError(f"No parcel with tracking number {tracking_number!r}.")
+    order = lock_order(order_id)
+    recorded_by = actor.get_username() if getattr(actor, "is_authenticated", False) else str(actor or "system")
+    try:
+        result = shipping.record_tracking_event(
+            tracking_number=tracking_number,
+            status=status,
+            occurred_at=occurred_at,
+            source=source,
+            recorded_by=recorded_by,
+            description=description,
+            location=location,
+            vendor=vendor,
+        )
+    except ShippingError as refusal:
+        raise OrderError(str(refusal)) from refusal
+    if result.event is None:
+        return result
+    shipment = result.shipment
+    label = ShipmentStatus(status).label.lower()
+    where = f" at {location}" if location else ""
+    OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.TRACKING,
+        actor=actor,
+        message=f"{tracking_number}: {label}{where}" + (f" — {description}" if description else ""),
+        data={"shipment": shipment.number, "tracking_number": tracking_number, "status": status},
+    )
+    if shipment.status == ShipmentStatus.DELIVERED and order.status == OrderStatus.SHIPPED:
+        open_shipments = Shipment.objects.filter(order_id=order.pk).exclude(
+            status__in=[ShipmentStatus.DELIVERED, ShipmentStatus.CANCELLED]
+        )
+        if not open_shipments.exists():
+            order.transition_to(
+                OrderStatus.DELIVERED,
+                actor=actor,
+                message="Delivered: every shipment has arrived",
+                data={"shipment": shipment.number},
+            )
+    return result
+
+
+def cancel_open_shipments(*, order: Order, actor) -> list[Shipment]:
+    """Cancel the shipments of an order being cancelled (labels voided); the caller holds the order lock."""
+    cancelled = []
+    for shipment in (
+        Shipment.objects.select_for_update(of=("self",))
+        .filter(order_id=order.pk, status__in=UNSHIPPED_STATUSES)
+        .select_related("service__vendor")
+        .order_by("pk")
+    ):
+        voided = shipping.cancel_shipment(shipment=shipment)
+        message = f"Shipment {shipment} cancelled" + (f"; label {', '.join(voided)} voided" if voided else "")
+        OrderEvent.record(
+            order=order,
+            kind=OrderEvent.Kind.SHIPMENT,
+            actor=actor,
+            message=message,
+            data={"shipment": shipment.number, "voided": voided},
+        )
+        cancelled.append(shipment)
+    return cancelled

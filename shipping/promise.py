@@ -1,0 +1,187 @@
+"""The delivery promise: when and for how much an order of these SKUs would arrive at a postal code.
+
+It runs the same routing as allocation (``inventory.services.plan_batch``,
+without locks and without writing) and the same carrier pricing as the
+shipment's carrier choice, so what a store shows at checkout is what the
+order then gets, as long as the stock has not moved in between.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+
+from inventory import geo
+from inventory import services as inventory
+from inventory.models import Product, Warehouse
+
+from . import rating, selectors
+from .services.shipments import quote_for, split_into_parcels
+
+
+class PromiseError(ValueError):
+    """Bad promise input; ``field`` names the parameter (and index) at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class PromiseShipment:
+    warehouse_code: str
+    warehouse_name: str
+    items: dict[str, int]
+    parcel_weights: list[Decimal]
+    fastest: rating.Option | None
+    cheapest: rating.Option | None
+    options: list[rating.Option]
+
+
+@dataclass
+class Promise:
+    postal_code: str
+    items: dict[str, int]
+    shipments: list[PromiseShipment] = field(default_factory=list)
+    unavailable: dict[str, int] = field(default_factory=dict)
+    routing: str = ""
+
+    @property
+    def deliverable(self) -> bool:
+        return bool(self.shipments) and not self.unavailable and all(s.fastest for s in self.shipments)
+
+    @property
+    def earliest_date(self) -> dt.date | None:
+        if not self.deliverable:
+            return None
+        return max(s.fastest.eta for s in self.shipments)
+
+    @property
+    def earliest_cost(self) -> Decimal | None:
+        if not self.deliverable:
+            return None
+        return sum((s.fastest.price for s in self.shipments), Decimal("0"))
+
+    @property
+    def cheapest_date(self) -> dt.date | None:
+        if not self.deliverable:
+            return None
+        return max(s.cheapest.eta for s in self.shipments)
+
+    @property
+    def cheapest_cost(self) -> Decimal | None:
+        if not self.deliverable:
+            return None
+        return sum((s.cheapest.price for s in self.shipments), Decimal("0"))
+
+    def as_dict(self) -> dict:
+        def option(o: rating.Option | None) -> dict | None:
+            return o.as_dict() if o else None
+
+        return {
+            "postal_code": self.postal_code,
+            "items": self.items,
+            "deliverable": self.deliverable,
+            "earliest": {"date": _iso(self.earliest_date), "cost": _money(self.earliest_cost)},
+            "cheapest": {"date": _iso(self.cheapest_date), "cost": _money(self.cheapest_cost)},
+            "shipments": [
+                {
+                    "warehouse": s.warehouse_code,
+                    "warehouse_name": s.warehouse_name,
+                    "items": s.items,
+                    "parcels": [str(w) for w in s.parcel_weights],
+                    "fastest": option(s.fastest),
+                    "cheapest": option(s.cheapest),
+                }
+                for s in self.shipments
+            ],
+            "unavailable": self.unavailable,
+            "routing": self.routing,
+        }
+
+
+def _iso(day: dt.date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _money(amount: Decimal | None) -> str | None:
+    return str(amount) if amount is not None else None
+
+
+def quote_promise(
+    *,
+    postal_code: str,
+    items: list[tuple[str, int]],
+    country: str = "US",
+    state: str = "",
+    channel_id: int | None = None,
+    now: dt.datetime | None = None,
+) -> Promise:
+    """The earliest delivery date and its cost, and the cheapest, from the warehouse(s) routing would use.
+
+    Raises PromiseError naming the field for an unknown postal code or SKU,
+    or a quantity below one.
+    """
+    postal_code = (postal_code or "").strip()
+    if not postal_code:
+        raise PromiseError("postal_code", "postal_code is required.")
+    try:
+        geo.coordinates(postal_code, country)
+    except geo.UnknownPostalCode as error:
+        raise PromiseError("postal_code", str(error)) from None
+    if not items:
+        raise PromiseError("sku", "Give at least one sku (with its qty).")
+    wanted: dict[str, int] = defaultdict(int)
+    for index, (sku, quantity) in enumerate(items):
+        if quantity < 1:
+            raise PromiseError(f"qty[{index}]", f"qty[{index}] for {sku!r} must be at least 1, not {quantity}.")
+        wanted[sku.strip()] += quantity
+    products = {p.sku: p for p in Product.objects.filter(sku__in=list(wanted), is_active=True)}
+    for index, (sku, _) in enumerate(items):
+        if sku.strip() not in products:
+            raise PromiseError(f"sku[{index}]", f"sku[{index}]: unknown or inactive SKU {sku!r}.")
+
+    lines = [
+        inventory.LineRequest(line_id=-(i + 1), product_id=products[sku].pk, sku=sku, quantity=quantity)
+        for i, (sku, quantity) in enumerate(wanted.items())
+    ]
+    request = inventory.OrderRequest(
+        order_id=0, channel_id=channel_id, postal_code=postal_code, lines=lines, country=country, state=state
+    )
+    result = inventory.plan_batch([request], lock=False, now=now).results[0]
+    promise = Promise(postal_code=geo.normalize_postal_code(postal_code, country), items=dict(wanted))
+    promise.routing = result.reason
+    sku_of = {line.line_id: line.sku for line in lines}
+    promise.unavailable = {sku_of[line_id]: qty for line_id, qty in result.backordered.items() if qty}
+    picks: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for line_id, warehouse_id, quantity in result.plan.picks:
+        picks[warehouse_id][sku_of[line_id]] += quantity
+    if not picks:
+        return promise
+    warehouses = Warehouse.objects.in_bulk(list(picks))
+    terms = selectors.active_service_terms()
+    max_parcel = Decimal(str(settings.SHIPPING_MAX_PARCEL_KG))
+    for warehouse in sorted(warehouses.values(), key=lambda w: w.code):
+        skus = dict(picks[warehouse.pk])
+        weight = sum((products[sku].weight_kg * qty for sku, qty in skus.items()), Decimal("0"))
+        parcels = split_into_parcels(weight, max_parcel)
+        destination = geo.coordinates(postal_code, country)
+        zone = rating.zone_for_distance(geo.distance_km(warehouse.coordinates, destination))
+        options, _ = quote_for(warehouse=warehouse, zone=zone, parcel_weights=parcels, now=now, terms=terms)
+        promise.shipments.append(
+            PromiseShipment(
+                warehouse_code=warehouse.code,
+                warehouse_name=warehouse.name,
+                items=skus,
+                parcel_weights=parcels,
+                fastest=rating.fastest(options),
+                cheapest=rating.cheapest(options),
+                options=options,
+            )
+        )
+    return promise

@@ -1,0 +1,82 @@
+"""Reads for shipping: rate cards loaded for quoting, shipments with their rows."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+
+from django.conf import settings
+from django.db.models import Prefetch, QuerySet
+
+from .models import CarrierService, Rate, Shipment, TransitTime
+from .rating import ServiceTerms
+
+_cache_lock = threading.Lock()
+_cache: dict[str, tuple[float, list[ServiceTerms]]] = {}
+
+
+def active_service_terms(*, fresh: bool = False) -> list[ServiceTerms]:
+    """Every active service of every active vendor, with its rate card and transit days.
+
+    Quoting runs on every checkout, so the cards are kept in memory for
+    ``SHIPPING_RATE_CACHE_SECONDS``; an edit in the admin is seen after that.
+    """
+    ttl = settings.SHIPPING_RATE_CACHE_SECONDS
+    now = time.monotonic()
+    if not fresh and ttl > 0:
+        cached = _cache.get("terms")
+        if cached and now - cached[0] < ttl:
+            return cached[1]
+    terms = load_service_terms(CarrierService.objects.filter(is_active=True, vendor__is_active=True))
+    with _cache_lock:
+        _cache["terms"] = (now, terms)
+    return terms
+
+
+def clear_rate_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def load_service_terms(services: QuerySet[CarrierService]) -> list[ServiceTerms]:
+    services = list(services.select_related("vendor").order_by("pk"))
+    ids = [service.pk for service in services]
+    transit: dict[int, dict[int, int]] = defaultdict(dict)
+    for service_id, zone, days in TransitTime.objects.filter(service_id__in=ids).values_list(
+        "service_id", "zone", "business_days"
+    ):
+        transit[service_id][zone] = days
+    rates: dict[int, dict[int, list]] = defaultdict(lambda: defaultdict(list))
+    for service_id, zone, max_weight, price in (
+        Rate.objects.filter(service_id__in=ids)
+        .order_by("service_id", "zone", "max_weight_kg")
+        .values_list("service_id", "zone", "max_weight_kg", "price")
+    ):
+        rates[service_id][zone].append((max_weight, price))
+    return [
+        ServiceTerms(
+            service_id=service.pk,
+            vendor_id=service.vendor_id,
+            vendor_code=service.vendor.code,
+            vendor_name=service.vendor.name,
+            code=service.code,
+            name=service.name,
+            max_weight_kg=service.max_weight_kg,
+            pickup_cutoff=service.pickup_cutoff,
+            fuel_surcharge_percent=service.fuel_surcharge_percent,
+            transit_days=dict(transit[service.pk]),
+            rates=dict(rates[service.pk]),
+        )
+        for service in services
+    ]
+
+
+def shipments_for_labels(shipment_ids: list[int]) -> QuerySet[Shipment]:
+    """Shipments with what their labels print: warehouse, service and vendor, parcels."""
+    return (
+        Shipment.objects.filter(pk__in=shipment_ids)
+        .select_related("warehouse", "service__vendor")
+        .prefetch_related(Prefetch("parcels"))
+        .order_by("pk")
+    )
