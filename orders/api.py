@@ -9,6 +9,7 @@ import secrets
 from django.db import transaction
 from django.http import HttpRequest
 from ninja import Router, Schema
+from ninja.responses import Status
 from ninja.security import HttpBearer
 from pydantic import Field
 
@@ -115,8 +116,8 @@ def tracking(request: HttpRequest, payload: TrackingIn):
             if errors:
                 raise _Refused
     except _Refused:
-        return 400, {"detail": errors}
-    return 200, {"results": results}
+        return Status(400, {"detail": errors})
+    return Status(200, {"results": results})
 
 
 class _Refused(Exception):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 from ninja import Query, Router, Schema
+from ninja.responses import Status
 
 from .promise import PromiseError, quote_promise
 
@@ -56,7 +57,7 @@ def promise(
     request: HttpRequest,
     postal_code: str,
     sku: Query[list[str]],
-    qty: Query[list[int]] | None = None,
+    qty: Query[list[int]] = [],  # noqa: B006 - ninja reads the default, never mutates it
     country: str = "US",
 ):
     """The earliest delivery date and its cost (and the cheapest option) for these SKUs to a postal code.
@@ -67,10 +68,10 @@ def promise(
     """
     quantities = list(qty or [])
     if len(quantities) > len(sku):
-        return 400, {"detail": [{"loc": ["query", "qty"], "msg": "More qty values than sku values."}]}
+        return Status(400, {"detail": [{"loc": ["query", "qty"], "msg": "More qty values than sku values."}]})
     quantities += [1] * (len(sku) - len(quantities))
     try:
         answer = quote_promise(postal_code=postal_code, items=list(zip(sku, quantities, strict=True)), country=country)
     except PromiseError as error:
-        return 400, {"detail": [{"loc": ["query", error.field], "msg": error.message}]}
-    return 200, answer.as_dict()
+        return Status(400, {"detail": [{"loc": ["query", error.field], "msg": error.message}]})
+    return Status(200, answer.as_dict())

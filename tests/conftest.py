@@ -35,6 +35,12 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
         connections[alias].settings_dict["CONN_MAX_AGE"] = 0
 
 
+@pytest.fixture(autouse=True)
+def media_in_tmp(settings, tmp_path):
+    """Labels and batch PDFs written by tests go to a temporary folder, not var/media."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
 @pytest.fixture(autouse=True, scope="session")
 def celery_eager():
     """Tasks run in-process when enqueued (after commit); a real worker has its own test."""
