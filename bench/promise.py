@@ -1,0 +1,249 @@
+"""Delivery-promise benchmark: GET /api/v1/promise with 100 warehouses × 10,000 SKUs on PostgreSQL.
+
+Loads (once, unless --reload) 100 warehouses at ZIP codes spread over the US,
+10,000 SKUs and a stock level for every pair (1,000,000 rows, a quarter of
+them empty), plus the demo carriers (3 vendors × 3 services, full rate
+cards). Then measures:
+
+1. latency in-process (Django test client, one request at a time): median
+   and p95 over --requests requests of 1–3 random SKUs to random ZIP codes;
+2. throughput over HTTP: gunicorn with --workers processes, --clients
+   keep-alive client threads for --seconds seconds.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/oms_bench_ship python bench/promise.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+from _common import PROJECT_ROOT, copy_rows, git_revision, prepare_database, setup_django
+
+DATABASE = "oms_bench_ship"
+WAREHOUSES = 100
+SKUS = 10_000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--reload", action="store_true", help="reload the data even when it is there")
+    parser.add_argument("--allow-any-database", action="store_true")
+    args = parser.parse_args()
+
+    setup_django(test_client=True)
+    server = prepare_database(args.allow_any_database, expected=DATABASE)
+    from inventory.models import StockLevel
+
+    if args.reload or StockLevel.objects.count() != WAREHOUSES * SKUS:
+        load(seed=7)
+    rng = random.Random(11)
+    queries = [random_query(rng) for _ in range(args.requests)]
+    latency = measure_in_process(queries)
+    throughput = measure_gunicorn(queries, seconds=args.seconds, workers=args.workers, clients=args.clients)
+    result = {
+        "benchmark": "promise",
+        "postgres": server,
+        "warehouses": WAREHOUSES,
+        "skus": SKUS,
+        "stock_levels": WAREHOUSES * SKUS,
+        "in_process": latency,
+        "gunicorn": throughput,
+        **git_revision(),
+    }
+    out = PROJECT_ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "promise.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+    print(
+        f"\npromise: median {latency['median_ms']} ms, p95 {latency['p95_ms']} ms in-process "
+        f"({latency['requests']} requests, {latency['deliverable_percent']}% deliverable); "
+        f"{throughput['requests_per_second']} req/s over HTTP with {args.workers} gunicorn workers "
+        f"and {args.clients} clients (median {throughput['median_ms']} ms)"
+    )
+
+
+def postal_codes() -> list[str]:
+    import zipcodes
+
+    return sorted(row["zip_code"] for row in zipcodes.list_all() if row.get("lat") and row["zip_code"][0] != "0")
+
+
+def random_query(rng: random.Random) -> dict:
+    codes = random_query.codes = getattr(random_query, "codes", None) or postal_codes()
+    count = rng.choice((1, 1, 2, 3))
+    skus = [f"SKU-{rng.randrange(SKUS):05d}" for _ in range(count)]
+    return {"postal_code": rng.choice(codes), "sku": skus, "qty": [rng.choice((1, 1, 2)) for _ in skus]}
+
+
+def load(*, seed: int) -> None:
+    from django.apps import apps
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from inventory.models import Product, StockLevel, Warehouse
+    from shipping.demo_data import ensure_demo_carriers
+
+    rng = random.Random(seed)
+    started = time.perf_counter()
+    tables = sorted(
+        {
+            model._meta.db_table
+            for label in ("inventory", "orders", "shipping")
+            for model in apps.get_app_config(label).get_models(include_auto_created=True)
+        }
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+    codes = postal_codes()
+    step = len(codes) // WAREHOUSES
+    with transaction.atomic():
+        for i in range(WAREHOUSES):
+            warehouse = Warehouse(
+                code=f"W{i:03d}", name=f"Warehouse {i:03d}", city=f"City {i}", postal_code=codes[i * step]
+            )
+            warehouse.locate()
+            warehouse.save()
+        now = timezone.now()
+        copy_rows(
+            Product._meta.db_table,
+            ["sku", "name", "price", "weight_kg", "is_active", "created_at"],
+            (
+                (f"SKU-{n:05d}", f"Product {n}", f"{rng.randint(5, 200)}.00", f"{rng.uniform(0.1, 3):.3f}", True, now)
+                for n in range(SKUS)
+            ),
+        )
+        warehouse_ids = list(Warehouse.objects.order_by("pk").values_list("pk", flat=True))
+        product_ids = list(Product.objects.order_by("pk").values_list("pk", flat=True))
+        copy_rows(
+            StockLevel._meta.db_table,
+            ["warehouse_id", "product_id", "on_hand", "allocated", "reorder_point", "bin_location", "updated_at"],
+            (
+                (w, p, 0 if rng.random() < 0.25 else rng.randint(1, 60), 0, 5, "", now)
+                for w in warehouse_ids
+                for p in product_ids
+            ),
+        )
+        ensure_demo_carriers()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    print(f"Loaded {WAREHOUSES} warehouses × {SKUS} SKUs in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def measure_in_process(queries: list[dict]) -> dict:
+    from django.test import Client
+
+    client = Client()
+    for query in queries[:50]:  # warm: rate cards cached, ZIP index built, connection open
+        client.get("/api/v1/promise", query)
+    timings = []
+    deliverable = 0
+    for query in queries:
+        start = time.perf_counter()
+        response = client.get("/api/v1/promise", query)
+        timings.append((time.perf_counter() - start) * 1000)
+        if response.status_code != 200:
+            raise SystemExit(f"promise answered {response.status_code}: {response.content[:300]!r}")
+        deliverable += response.json()["deliverable"]
+    timings.sort()
+    return {
+        "requests": len(queries),
+        "median_ms": round(statistics.median(timings), 2),
+        "p95_ms": round(timings[int(len(timings) * 0.95)], 2),
+        "max_ms": round(timings[-1], 2),
+        "requests_per_second": round(len(timings) / (sum(timings) / 1000), 1),
+        "deliverable_percent": round(100 * deliverable / len(queries), 1),
+    }
+
+
+def measure_gunicorn(queries: list[dict], *, seconds: float, workers: int, clients: int) -> dict:
+    port = 8765
+    env = {
+        **os.environ,
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-only-" + "x" * 50,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    server = subprocess.Popen(  # noqa: S603
+        [str(gunicorn), "oms_site.wsgi", "-w", str(workers), "-b", f"127.0.0.1:{port}", "--log-level", "warning"],
+        cwd=PROJECT_ROOT,
+        env=env,
+    )
+    try:
+        wait_for(port)
+        timings: list[float] = []
+        lock = threading.Lock()
+        stop_at = time.perf_counter() + seconds
+
+        def client(index: int) -> None:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            mine = []
+            n = index
+            while time.perf_counter() < stop_at:
+                query = queries[n % len(queries)]
+                n += clients
+                start = time.perf_counter()
+                connection.request("GET", "/api/v1/promise?" + urlencode(query, doseq=True))
+                response = connection.getresponse()
+                response.read()
+                if response.status != 200:
+                    raise SystemExit(f"HTTP {response.status}")
+                mine.append((time.perf_counter() - start) * 1000)
+            with lock:
+                timings.extend(mine)
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+        began = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - began
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    timings.sort()
+    return {
+        "workers": workers,
+        "clients": clients,
+        "seconds": round(elapsed, 1),
+        "requests": len(timings),
+        "requests_per_second": round(len(timings) / elapsed, 1),
+        "median_ms": round(statistics.median(timings), 2),
+        "p95_ms": round(timings[int(len(timings) * 0.95)], 2),
+    }
+
+
+def wait_for(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            connection.request("GET", "/api/v1/openapi.json")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("gunicorn did not start")
+
+
+if __name__ == "__main__":
+    main()
