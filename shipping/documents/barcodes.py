@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import itertools
 import re
 
 from barcode.codex import Code128
 from barcode.errors import BarcodeError
-from barcode.writer import SVGWriter
 
 # The widest barcode a 4-inch label holds inside its margins, and the bar height.
 MAX_WIDTH_MM = 92.0
@@ -36,8 +34,9 @@ def code128_modules(value: str) -> str:
 def code128_svg(value: str) -> str:
     """Code 128 of `value` as an inline <svg> element (no XML prolog), at most 92 mm wide, no text under the bars.
 
-    The bars are one <path> rather than one <rect> per bar: WeasyPrint lays out and draws
-    one element instead of ~30-60 (see bench/labels.py for what that saves).
+    Raises ValueError like code128_modules. The bars are one <path> rather than python-barcode's
+    SVGWriter output of one <rect> per bar: WeasyPrint then parses and draws one element instead
+    of 30 to 60, which halves the time of a label (bench/labels.py --compare-barcodes measures it).
     """
     modules = code128_modules(value)
     total = len(modules) + 2 * QUIET_ZONE_MODULES
@@ -55,24 +54,3 @@ def code128_svg(value: str) -> str:
         f'viewBox="0 0 {total} 1" preserveAspectRatio="none" shape-rendering="crispEdges">'
         f'<path fill="#000" d="{"".join(bars)}"/></svg>'
     )
-
-
-def code128_svg_rects(value: str) -> str:
-    """python-barcode's own SVGWriter output (one <rect> per bar), prolog stripped: the baseline bench compares."""
-    code128_modules(value)  # the same validation
-    buffer = io.BytesIO()
-    total = len(Code128(value).build()[0]) + 2 * QUIET_ZONE_MODULES
-    module_mm = min(MAX_MODULE_MM, MAX_WIDTH_MM / total)
-    Code128(value, writer=SVGWriter()).write(
-        buffer,
-        options={
-            "write_text": False,
-            "module_width": module_mm,
-            "module_height": BAR_HEIGHT_MM,
-            "quiet_zone": QUIET_ZONE_MODULES * module_mm,
-            "margin_top": 0,
-            "margin_bottom": 0,
-        },
-    )
-    svg = buffer.getvalue().decode()
-    return svg[svg.index("<svg") :]

@@ -57,6 +57,18 @@ class LabelData:
         """The weight in pounds, one decimal (US carriers print pounds)."""
         return (Decimal(self.weight_kg) * Decimal("2.20462")).quantize(Decimal("0.1"))
 
+    @property
+    def weight_text(self) -> str:
+        """'2.35 kg (5.2 lb)': kilograms without trailing zeros, then pounds."""
+        kilograms = Decimal(self.weight_kg).quantize(Decimal("0.001")).normalize()
+        return f"{kilograms:f} kg ({self.weight_lb} lb)"
+
+    @property
+    def dimensions_text(self) -> str:
+        """The dimensions as given, with ' cm' added unless they already end with a unit."""
+        text = (self.dimensions_cm or "").strip()
+        return f"{text} cm" if text and not text.endswith("cm") else text
+
 
 @dataclass(frozen=True)
 class PackingSlipLine:

