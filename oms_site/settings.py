@@ -147,9 +147,14 @@ LOGIN_URL = "admin:login"
 # --- Mail -----------------------------------------------------------------
 # Embedded: every message becomes a file in var/mail/. Production: EMAIL_URL,
 # e.g. smtp+tls://user:password@smtp.example.com:587
-_email = env.email_url("EMAIL_URL", default=f"filemail://{VAR_DIR / 'mail'}")
+_email_url = env.str("EMAIL_URL", default=f"filemail://{VAR_DIR / 'mail'}")
+_email = env.email_url_config(_email_url)
 if _email.get("EMAIL_BACKEND") == "django.core.mail.backends.filebased.EmailBackend":
-    EMAIL_FILE_PATH = _email.get("EMAIL_FILE_PATH") or str(VAR_DIR / "mail")
+    # django-environ drops the leading slash of filemail:///abs/path; put it back.
+    _path = _email.get("EMAIL_FILE_PATH") or str(VAR_DIR / "mail")
+    if not os.path.isabs(_path):
+        _path = "/" + _path if _email_url.startswith("filemail:///") else str(BASE_DIR / _path)
+    _email["EMAIL_FILE_PATH"] = _path
 vars().update(_email)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="OMS <orders@oms.example>")
@@ -174,6 +179,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Tests and benchmarks that start their own worker give it a queue of its own.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -195,6 +202,11 @@ CELERY_BEAT_SCHEDULE = {
     "daily-inventory-check": {
         "task": "inventory.tasks.run_inventory_check",
         "schedule": crontab(hour=6, minute=0),
+    },
+    # notifications: retries, interrupted sends, rows whose task was lost
+    "sweep-outbox": {
+        "task": "notifications.tasks.sweep_outbox",
+        "schedule": 60,
     },
 }
 
@@ -227,6 +239,43 @@ SHIPPING_MAX_PARCEL_KG = env.float("SHIPPING_MAX_PARCEL_KG", default=20.0)
 SHIPPING_RATE_CACHE_SECONDS = env.int("SHIPPING_RATE_CACHE_SECONDS", default=60)
 # Batch label PDFs are rendered in chunks of this many labels, in parallel, then joined.
 SHIPPING_LABEL_CHUNK_SIZE = env.int("SHIPPING_LABEL_CHUNK_SIZE", default=50)
+
+# --- Notifications (the outbox) --------------------------------------------
+# Customer and ops emails go through notifications.Message rows, sent by
+# Celery after commit over EMAIL_URL. See notifications/services/sending.py.
+NOTIFICATIONS_FROM_EMAIL = env.str("NOTIFICATIONS_FROM_EMAIL", default=DEFAULT_FROM_EMAIL)
+NOTIFICATIONS_REPLY_TO = env.str("NOTIFICATIONS_REPLY_TO", default="")
+# Branding of every message (name and colour come from OMS_BRAND_*).
+NOTIFICATIONS_BRAND = {
+    "support_email": env.str("NOTIFICATIONS_SUPPORT_EMAIL", default=""),
+    "website_url": env.str("NOTIFICATIONS_WEBSITE_URL", default=""),
+    "logo_url": env.str("NOTIFICATIONS_LOGO_URL", default=""),
+    "address": env.str("NOTIFICATIONS_POSTAL_ADDRESS", default=""),
+}
+# The domain of the Message-ID header (stable per message); default: DEFAULT_FROM_EMAIL's domain.
+NOTIFICATIONS_MESSAGE_ID_DOMAIN = env.str("NOTIFICATIONS_MESSAGE_ID_DOMAIN", default="")
+# Messages per send task, and the SMTP connections (threads) a task spreads them over.
+NOTIFICATIONS_BATCH_SIZE = env.int("NOTIFICATIONS_BATCH_SIZE", default=100)
+NOTIFICATIONS_SMTP_CONNECTIONS = env.int("NOTIFICATIONS_SMTP_CONNECTIONS", default=4)
+# A worker keeps its SMTP connections open between tasks for this long (0: reconnect every task).
+NOTIFICATIONS_SMTP_KEEPALIVE_SECONDS = env.int("NOTIFICATIONS_SMTP_KEEPALIVE_SECONDS", default=30)
+# Tries before a message is marked failed (and ops alerted); waits double from the base, capped.
+NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=8)
+NOTIFICATIONS_RETRY_BACKOFF_SECONDS = env.int("NOTIFICATIONS_RETRY_BACKOFF_SECONDS", default=60)
+NOTIFICATIONS_RETRY_BACKOFF_MAX_SECONDS = env.int("NOTIFICATIONS_RETRY_BACKOFF_MAX_SECONDS", default=3600)
+# How long a worker owns the rows it claimed; after that the sweep treats it as dead.
+NOTIFICATIONS_LEASE_SECONDS = env.int("NOTIFICATIONS_LEASE_SECONDS", default=300)
+# A fresh row's own task gets this long before the sweep sends it instead.
+NOTIFICATIONS_SWEEP_GRACE_SECONDS = env.int("NOTIFICATIONS_SWEEP_GRACE_SECONDS", default=60)
+# The one message a dead worker was sending: send it again with the same
+# Message-ID (true: never lost, receivers de-duplicate) or mark it failed for
+# ops to decide (false: never twice).
+NOTIFICATIONS_RESEND_INTERRUPTED = env.bool("NOTIFICATIONS_RESEND_INTERRUPTED", default=True)
+# Backordered items: the new estimate when nothing better is known is the
+# promised date or this many days from today, whichever is later.
+NOTIFICATIONS_BACKORDER_LEAD_DAYS = env.int("NOTIFICATIONS_BACKORDER_LEAD_DAYS", default=14)
+# Builds a preview snapshot from a real order (notifications does not import orders).
+NOTIFICATIONS_PREVIEW_CONTEXT = "orders.services.notify.preview_context"
 
 # --- Security -------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

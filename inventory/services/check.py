@@ -15,11 +15,12 @@ from collections.abc import Iterator
 from django.apps import apps
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
+
+from notifications import services as notifications
 
 from ..models import (
     Allocation,
@@ -40,7 +41,10 @@ CLOSED_ORDER_STATUSES = ("cancelled", "shipped", "delivered")
 
 
 def run_inventory_check(*, triggered_by: str = "system", now: dt.datetime | None = None, email: bool = True):
-    """Run every finder, store the report, and email a summary to OPS_EMAILS."""
+    """Run every finder, store the report, and email a summary to ops (OPS_EMAILS and the report's list).
+
+    The summary goes through the notifications outbox, queued with the report.
+    """
     now = now or timezone.now()
     started = time.perf_counter()
     run = InventoryCheckRun.objects.create(started_at=now, triggered_by=triggered_by)
@@ -68,8 +72,11 @@ def run_inventory_check(*, triggered_by: str = "system", now: dt.datetime | None
         run.finding_count = sum(totals.values())
         run.summary = {"totals": totals}
         run.save(update_fields=["finished_at", "duration_ms", "finding_count", "summary"])
-    if email:
-        _email_summary(run)
+        message_ids = _queue_report(run) if email else []
+    if message_ids:
+        # The check is itself a background job (or a command run by hand, with
+        # no worker necessarily): deliver now; if SMTP is down the outbox retries.
+        notifications.send_messages(message_ids=message_ids)
     return run
 
 
@@ -330,30 +337,32 @@ def _finding(
     )
 
 
-def _email_summary(run: InventoryCheckRun) -> None:
-    recipients = list(settings.OPS_EMAILS)
-    if not recipients:
-        return
-    totals = run.summary.get("totals", {})
+def report_context(run: InventoryCheckRun) -> dict:
+    """What the daily report email shows: the run's totals by kind and a link to the stored report."""
     labels = dict(Kind.choices)
-    lines = [f"{labels[kind]}: {count}" for kind, count in totals.items() if count]
-    plural = "s" if run.finding_count != 1 else ""
-    subject = f"[{settings.OMS_BRAND_NAME}] Inventory check: {run.finding_count} finding{plural}"
+    totals = run.summary.get("totals", {})
     url = reverse("admin:inventory_inventorycheckrun_change", args=[run.pk])
-    body = "\n".join(
-        [
-            f"The inventory check of {timezone.localtime(run.started_at):%Y-%m-%d %H:%M} took {run.duration_ms} ms.",
-            "",
-            *(lines or ["Nothing wrong was found."]),
-            "",
-            f"Report: {settings.OMS_BASE_URL.rstrip('/')}{url}",
-        ]
+    return {
+        "run": {
+            "id": run.pk,
+            "started_at": run.started_at,
+            "started_at_local": f"{timezone.localtime(run.started_at):%Y-%m-%d %H:%M}",
+            "duration_ms": run.duration_ms,
+            "finding_count": run.finding_count,
+            "totals": [
+                {"kind": kind, "label": labels[kind], "count": count} for kind, count in totals.items() if count
+            ],
+            "url": f"{settings.OMS_BASE_URL.rstrip('/')}{url}",
+        }
+    }
+
+
+def _queue_report(run: InventoryCheckRun) -> list[int]:
+    """Queue the report to ops in the outbox (in the run's transaction); returns the message ids."""
+    ids = notifications.queue_ops_alert(
+        event="inventory_report", context=report_context(run), occurrence=str(run.pk), dispatch=False
     )
-    try:
-        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
-    except OSError:
-        # The report is stored either way; ops see it in the console.
-        logger.exception("Could not email the inventory check summary for run %s", run.pk)
-        return
-    run.summary = {**run.summary, "emailed_to": recipients}
-    run.save(update_fields=["summary"])
+    if ids:
+        run.summary = {**run.summary, "emailed_to": notifications.ops_recipients("inventory_report")}
+        run.save(update_fields=["summary"])
+    return ids

@@ -19,6 +19,7 @@ from inventory.exceptions import InventoryError, StockChanged
 
 from ..exceptions import OrderError
 from ..models import Order, OrderEvent, OrderLine, OrderStatus
+from . import notify
 from ._common import lock_order
 
 logger = logging.getLogger(__name__)
@@ -135,6 +136,7 @@ def _allocate_once(order_ids: list[int], *, actor, strict: bool, optimistic: boo
     bulk_set(OrderLine, changed_lines, ["quantity_allocated"])
     bulk_set(Order, moved, ["status", "held_from_status", "updated_at"])
     OrderEvent.objects.bulk_create(events)
+    notify.orders_routed(events, lines_of=lines_of)  # notifications: in process / backordered, one insert
     inventory.reserve(reservation)  # last: the hot stock rows are locked from here to COMMIT
     return orders
 

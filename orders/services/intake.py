@@ -14,6 +14,7 @@ from inventory.models import Product
 
 from ..exceptions import OrderError
 from ..models import Address, Channel, Customer, Order, OrderEvent, OrderLine, normalize_email
+from . import notify
 from ._common import CENT
 
 
@@ -116,6 +117,7 @@ def place_order(*, channel: Channel, data: OrderData, actor, route: bool = True)
     try:
         with transaction.atomic():
             order = _create_order(channel=channel, data=data, products=products, actor=actor)
+            notify.order_received(order)  # notifications: the confirmation, sent after commit
             if route:
                 from .. import tasks
 

@@ -12,6 +12,7 @@ from inventory import services as inventory
 
 from ..exceptions import OrderError
 from ..models import OPEN_STATUSES, Order, OrderEvent, OrderLine, OrderStatus
+from . import notify
 from ._common import lock_order, require_reason
 
 
@@ -20,7 +21,10 @@ def hold_order(*, order_id: int, reason: str, actor) -> Order:
     """Put an order on hold, stopping fulfilment until it is released (its stock stays reserved)."""
     reason = require_reason(reason, "hold")
     order = lock_order(order_id)
-    order.transition_to(OrderStatus.ON_HOLD, actor=actor, message=f"Put on hold: {reason}", data={"reason": reason})
+    event = order.transition_to(
+        OrderStatus.ON_HOLD, actor=actor, message=f"Put on hold: {reason}", data={"reason": reason}
+    )
+    notify.order_on_hold(order, reason=reason, actor=actor, occurrence=str(event.pk))  # notifications: ops alert
     return order
 
 
@@ -46,6 +50,7 @@ def cancel_order(*, order_id: int, reason: str, actor) -> Order:
     reason = require_reason(reason, "cancel")
     order = lock_order(order_id)
     order.transition_to(OrderStatus.CANCELLED, actor=actor, message=f"Cancelled: {reason}", data={"reason": reason})
+    notify.order_cancelled(order, reason=reason)  # notifications: tell the customer
     from .shipping import cancel_open_shipments
 
     cancel_open_shipments(order=order, actor=actor)

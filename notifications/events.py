@@ -1,0 +1,66 @@
+"""Every message the OMS sends, in one table.
+
+Adding a message is one line here plus its three templates in
+``templates/notifications/<code>/``: ``subject.txt``, ``body.txt`` and
+``body.html``. The apps above call ``notifications.services`` with the code
+and a snapshot of the data the templates show.
+
+``transactional`` messages go to every customer; the others (courtesy
+updates) only to customers who accept non-essential mail. The rule: a
+message is transactional when it confirms the contract, moves money, changes
+what the customer was promised or asks them to act (tracking, return label).
+Ops messages always go out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CUSTOMER = "customer"
+OPS = "ops"
+
+
+@dataclass(frozen=True)
+class Event:
+    code: str
+    label: str
+    audience: str
+    transactional: bool = True
+
+
+EVENTS: dict[str, Event] = {
+    event.code: event
+    for event in (
+        # To the customer.
+        Event("order_received", "Order received", CUSTOMER),
+        Event("order_allocated", "Order in process", CUSTOMER, transactional=False),
+        Event("order_backordered", "Order backordered", CUSTOMER),
+        Event("order_shipped", "Order shipped", CUSTOMER),
+        Event("order_delivered", "Order delivered", CUSTOMER, transactional=False),
+        Event("order_cancelled", "Order cancelled", CUSTOMER),
+        Event("return_authorised", "Return authorised", CUSTOMER),
+        Event("return_received", "Return received", CUSTOMER),
+        Event("return_refunded", "Refund issued", CUSTOMER),
+        # To operations (OPS_EMAILS plus the event's recipient list).
+        Event("order_on_hold", "Order put on hold", OPS),
+        Event("inventory_report", "Daily inventory report", OPS),
+        Event("message_failed", "Message failed", OPS),
+    )
+}
+
+
+def get_event(code: str) -> Event:
+    try:
+        return EVENTS[code]
+    except KeyError:
+        raise LookupError(f"Unknown notification event {code!r}; add it to notifications.events.EVENTS.") from None
+
+
+def is_wanted(code: str, *, accepts_non_essential: bool) -> bool:
+    """Whether a customer with this preference gets this event (ops events always go out)."""
+    event = get_event(code)
+    return event.audience != CUSTOMER or event.transactional or accepts_non_essential
+
+
+def event_choices(audience: str | None = None) -> list[tuple[str, str]]:
+    return [(e.code, e.label) for e in EVENTS.values() if audience is None or e.audience == audience]

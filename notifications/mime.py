@@ -1,0 +1,122 @@
+"""The outgoing message: headers in one place, and a direct MIME writer for SMTP.
+
+Django's ``EmailMultiAlternatives`` goes through the standard library's email
+generator, which costs about 0.4 ms a message here (header folding, a regex
+compiled per boundary) — a fifth of the outbox's whole budget per message.
+Over SMTP the outbox writes the same multipart/alternative message directly
+(quoted-printable parts from ``binascii``, RFC 2047 for non-ASCII headers) and
+hands the bytes to the open SMTP connection; other backends (the embedded
+shape's files, the tests' memory outbox) get the equivalent Django object.
+"""
+
+from __future__ import annotations
+
+import binascii
+from email.header import Header
+from email.utils import formataddr, formatdate, parseaddr
+from functools import lru_cache
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+
+from .models import Message
+from .rendering import Rendered
+
+CRLF = b"\r\n"
+
+
+class HeaderInjection(ValueError):
+    """A header value with a line break: refused, never sent."""
+
+
+def envelope_sender() -> str:
+    return _parsed_sender(settings.NOTIFICATIONS_FROM_EMAIL)[1]
+
+
+@lru_cache(maxsize=8)
+def _parsed_sender(value: str) -> tuple[str, str]:
+    """(From header, envelope address) for the configured sender, parsed once per value."""
+    name, address = parseaddr(_check(value))
+    if not address:
+        raise HeaderInjection(f"Not an address: {value!r}")
+    return (formataddr((name, address), charset="utf-8") if name else address), address
+
+
+def extra_headers(message: Message) -> dict[str, str]:
+    """Headers besides From/To/Subject/Date: the stable Message-ID first."""
+    headers = {
+        "Message-ID": message.message_id,
+        "Auto-Submitted": "auto-generated",
+        "X-OMS-Event": message.event,
+    }
+    if settings.NOTIFICATIONS_REPLY_TO:
+        headers["Reply-To"] = settings.NOTIFICATIONS_REPLY_TO
+    return headers
+
+
+def build_email(message: Message, rendered: Rendered, connection=None) -> EmailMultiAlternatives:
+    """The Django email for a row (any backend): plain text first, HTML as the alternative."""
+    headers = extra_headers(message)
+    reply_to = headers.pop("Reply-To", None)
+    email = EmailMultiAlternatives(
+        subject=rendered.subject,
+        body=rendered.text,
+        from_email=settings.NOTIFICATIONS_FROM_EMAIL,
+        to=[message.recipient],
+        headers=headers,
+        reply_to=[reply_to] if reply_to else None,
+        connection=connection,
+    )
+    email.attach_alternative(rendered.html, "text/html")
+    return email
+
+
+def build_mime(message: Message, rendered: Rendered) -> bytes:
+    """The same message as bytes, ready for ``smtplib.SMTP.sendmail`` (CRLF line ends)."""
+    boundary = f"=_oms_{message.uid.hex}_{message.generation}".encode()
+    headers = [
+        ("From", _parsed_sender(settings.NOTIFICATIONS_FROM_EMAIL)[0]),
+        ("To", _check(message.recipient)),  # a bare address, validated and lower-cased when queued
+        ("Subject", _text(rendered.subject)),
+        ("Date", formatdate(localtime=True)),
+        *((name, _check(value)) for name, value in extra_headers(message).items()),
+        ("MIME-Version", "1.0"),
+        ("Content-Type", f'multipart/alternative; boundary="{boundary.decode()}"'),
+    ]
+    out = [_header(name, value) for name, value in headers]
+    out.append(b"")
+    for content_type, body in (("text/plain", rendered.text), ("text/html", rendered.html)):
+        out += [
+            b"--" + boundary,
+            f'Content-Type: {content_type}; charset="utf-8"'.encode(),
+            b"Content-Transfer-Encoding: quoted-printable",
+            b"",
+            _quoted_printable(body),
+        ]
+    out.append(b"--" + boundary + b"--")
+    out.append(b"")
+    return CRLF.join(out)
+
+
+def _header(name: str, value: str) -> bytes:
+    # Values are checked (or encoded) already; only an encoder's folding has line breaks.
+    return f"{name}: {value}".encode("ascii")
+
+
+def _check(value: str) -> str:
+    if "\n" in value or "\r" in value:
+        raise HeaderInjection(f"Line break in a header: {value!r}")
+    return value
+
+
+def _text(value: str) -> str:
+    """A header text, RFC 2047-encoded (and folded) when it is not ASCII."""
+    if _check(value).isascii():
+        return value
+    return Header(value, "utf-8", header_name="Subject").encode(linesep="\r\n")
+
+
+def _quoted_printable(text: str) -> bytes:
+    encoded = binascii.b2a_qp(text.encode("utf-8"), istext=True, header=False)
+    # b2a_qp keeps LF line ends; SMTP wants CRLF.
+    return encoded.replace(b"\r\n", b"\n").replace(b"\n", CRLF).rstrip(CRLF)

@@ -1,0 +1,356 @@
+"""The order workflow's messages: one function per event, each queueing outbox rows.
+
+Each function builds the snapshot its templates show (order, customer,
+lines, totals, address, expected delivery, plus the event's own data) and
+queues it with ``notifications.services`` in the caller's transaction; the
+rows are sent after commit. Call them from inside the service's transaction,
+after the change is written. Adding an order event is a line in
+``notifications.events.EVENTS``, its templates, and a function here.
+
+A repeated call for the same change queues nothing new: each message is
+unique per (order, event, occurrence, recipient).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from decimal import Decimal
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
+
+from notifications import services as notifications
+from notifications.events import is_wanted
+
+from ..models import Customer, Order, OrderEvent, OrderLine, OrderStatus
+
+
+# --- snapshots ------------------------------------------------------------
+def order_snapshot(
+    order: Order, *, lines: list[OrderLine] | None = None, customer: Customer | None = None, for_ops: bool = False
+) -> dict:
+    """What every order message can show, as it is now (JSON-ready)."""
+    customer = customer or order.customer
+    lines = list(order.lines.all()) if lines is None else lines
+    address = order.shipping_address
+    snapshot = {
+        "order": {
+            "id": order.pk,
+            "number": order.number,
+            "status": order.status,
+            "external_id": order.external_id,
+            "placed_at": order.placed_at,
+            "currency": order.currency,
+            "subtotal": order.subtotal,
+            "shipping_total": order.shipping_total,
+            "tax_total": order.tax_total,
+            "discount_total": order.discount_total,
+            "grand_total": order.grand_total,
+            "promised_date": order.promised_date,
+        },
+        "customer": {
+            "name": customer.name,
+            "first_name": (customer.name.split() or [""])[0],
+            "email": customer.email,
+        },
+        "shipping_address": {
+            "name": address.name,
+            "company": address.company,
+            "line1": address.line1,
+            "line2": address.line2,
+            "city": address.city,
+            "state": address.state,
+            "postal_code": address.postal_code,
+            "country": address.country,
+        },
+        "lines": [_line(line) for line in lines],
+        "expected_delivery": order.promised_date,
+    }
+    if for_ops:
+        snapshot["order"]["admin_url"] = admin_url(order)
+    return snapshot
+
+
+def _line(line: OrderLine) -> dict:
+    return {
+        "sku": line.sku,
+        "name": line.name,
+        "quantity": line.quantity,
+        "unit_price": line.unit_price,
+        "line_total": line.line_total,
+        "quantity_allocated": line.quantity_allocated,
+        "quantity_shipped": line.quantity_shipped,
+        "quantity_backordered": line.quantity_unallocated,
+    }
+
+
+def admin_url(order: Order) -> str:
+    return f"{settings.OMS_BASE_URL.rstrip('/')}{reverse('admin:orders_order_change', args=[order.pk])}"
+
+
+def _to_customer(
+    order: Order,
+    event: str,
+    *,
+    occurrence: str = "",
+    extra: dict | None = None,
+    lines: list[OrderLine] | None = None,
+) -> notifications.Outgoing | None:
+    """The customer's message for ``event``, or None when their preference says no (nothing is built then)."""
+    customer = order.customer
+    if not is_wanted(event, accepts_non_essential=customer.accepts_marketing):
+        return None
+    context = {**order_snapshot(order, lines=lines, customer=customer), **(extra or {})}
+    return notifications.Outgoing(
+        event=event,
+        recipient=customer.email,
+        context=context,
+        order_id=order.pk,
+        occurrence=occurrence,
+        accepts_non_essential=customer.accepts_marketing,
+    )
+
+
+def _queue(*outgoing: notifications.Outgoing | None) -> list[int]:
+    return notifications.queue_messages(messages=[o for o in outgoing if o is not None])
+
+
+# --- to the customer -------------------------------------------------------
+def order_received(order: Order) -> list[int]:
+    """Queue the order confirmation (lines, totals, address, expected delivery)."""
+    return _queue(_to_customer(order, "order_received"))
+
+
+def order_allocated(order: Order, *, occurrence: str = "") -> list[int]:
+    """Queue 'in process' (everything reserved; the expected delivery date). Non-essential."""
+    return _queue(_to_customer(order, "order_allocated", occurrence=occurrence))
+
+
+def order_backordered(
+    order: Order,
+    *,
+    lines: list[OrderLine] | None = None,
+    estimate: dt.date | None = None,
+    occurrence: str = "",
+) -> list[int]:
+    """Queue 'backordered': the items waiting for stock and the new delivery estimate."""
+    lines = list(order.lines.all()) if lines is None else lines
+    extra = _backorder(order, lines, estimate)
+    return _queue(_to_customer(order, "order_backordered", occurrence=occurrence, lines=lines, extra=extra))
+
+
+def _backorder(order: Order, lines: list[OrderLine], estimate: dt.date | None) -> dict:
+    if estimate is None:
+        earliest = timezone.localdate() + dt.timedelta(days=settings.NOTIFICATIONS_BACKORDER_LEAD_DAYS)
+        estimate = max(order.promised_date, earliest) if order.promised_date else earliest
+    return {
+        "backordered": [
+            {"sku": line.sku, "name": line.name, "quantity": line.quantity_unallocated}
+            for line in lines
+            if line.quantity_unallocated > 0
+        ],
+        "in_stock": [
+            {"sku": line.sku, "name": line.name, "quantity": line.quantity_allocated}
+            for line in lines
+            if line.quantity_allocated > 0
+        ],
+        "estimate": estimate,
+    }
+
+
+def orders_routed(events: Iterable[OrderEvent], *, lines_of: dict[int, list[OrderLine]]) -> list[int]:
+    """Queue 'in process' / 'backordered' for orders a routing batch moved, in one insert.
+
+    ``events`` are the batch's status-change events (saved: their ids tell
+    repeats apart); ``lines_of`` the orders' lines as allocated.
+    """
+    moved = [
+        event
+        for event in events
+        if event.kind == OrderEvent.Kind.STATUS_CHANGED
+        and event.data.get("to") in (OrderStatus.ALLOCATED, OrderStatus.BACKORDERED)
+    ]
+    if not moved:
+        return []
+    customers = Customer.objects.in_bulk({event.order.customer_id for event in moved})
+    outgoing = []
+    for event in moved:
+        order = event.order
+        order.customer = customers[order.customer_id]
+        lines = lines_of[order.pk]
+        if event.data["to"] == OrderStatus.ALLOCATED:
+            outgoing.append(_to_customer(order, "order_allocated", occurrence=str(event.pk), lines=lines))
+        else:
+            extra = _backorder(order, lines, None)
+            outgoing.append(
+                _to_customer(order, "order_backordered", occurrence=str(event.pk), lines=lines, extra=extra)
+            )
+    return _queue(*outgoing)
+
+
+def order_cancelled(order: Order, *, reason: str = "") -> list[int]:
+    """Queue 'cancelled'. The reason is in the snapshot for overrides; the default template does not show it."""
+    return _queue(_to_customer(order, "order_cancelled", extra={"reason": reason}))
+
+
+def order_shipped(order: Order, *, shipments: list[dict]) -> list[int]:
+    """Queue 'shipped' for one or more shipments of the order; call after the lines' shipped units are saved.
+
+    Each shipment dict: ``vendor_name``, ``service_name``, ``tracking_numbers``
+    (list) and either ``tracking_urls`` (same order) or the vendor's
+    ``tracking_url_template`` (``{tracking_number}`` is replaced), ``lines``
+    (``sku``, ``name``, ``quantity``); optional ``reference`` (the shipment's
+    number, which tells repeats apart), ``warehouse``, ``expected_delivery``.
+    A split order gets one message per call, listing the shipments passed.
+    """
+    normalised = [_shipment(raw) for raw in shipments]
+    lines = list(order.lines.all())
+    remaining = [
+        {"sku": line.sku, "name": line.name, "quantity": line.quantity - line.quantity_shipped}
+        for line in lines
+        if line.quantity > line.quantity_shipped
+    ]
+    occurrence = "+".join(sorted(s["reference"] or ",".join(t["number"] for t in s["tracking"]) for s in normalised))
+    extra = {"shipments": normalised, "remaining": remaining, "is_partial": bool(remaining)}
+    return _queue(_to_customer(order, "order_shipped", occurrence=occurrence, lines=lines, extra=extra))
+
+
+def _shipment(raw: dict) -> dict:
+    tracking = [dict(parcel) for parcel in raw.get("tracking", [])]
+    if not tracking:
+        urls = list(raw.get("tracking_urls") or [])
+        template = raw.get("tracking_url_template") or ""
+        for index, number in enumerate(raw.get("tracking_numbers") or []):
+            if index < len(urls) and urls[index]:
+                url = urls[index]
+            else:
+                url = template.replace("{tracking_number}", number) if template else ""
+            tracking.append({"number": number, "url": url})
+    return {
+        "reference": str(raw.get("reference") or ""),
+        "vendor_name": raw.get("vendor_name", ""),
+        "service_name": raw.get("service_name", ""),
+        "warehouse": raw.get("warehouse", ""),
+        "expected_delivery": raw.get("expected_delivery"),
+        "tracking": tracking,
+        "lines": [
+            {"sku": line["sku"], "name": line.get("name", line["sku"]), "quantity": line["quantity"]}
+            for line in raw.get("lines", [])
+        ],
+    }
+
+
+def order_delivered(order: Order, *, delivered_at: dt.datetime | None = None) -> list[int]:
+    """Queue 'delivered'. Non-essential."""
+    return _queue(_to_customer(order, "order_delivered", extra={"delivered_at": delivered_at or timezone.now()}))
+
+
+def return_authorised(order: Order, *, rma: dict) -> list[int]:
+    """Queue 'return authorised': ``rma`` has ``number``, ``lines`` (sku, name, quantity), ``label_url``,
+    optional ``return_by`` and ``instructions``."""
+    return _queue(_to_customer(order, "return_authorised", occurrence=str(rma["number"]), extra={"rma": rma}))
+
+
+def return_received(order: Order, *, rma: dict) -> list[int]:
+    """Queue 'return received': ``rma`` has ``number``, ``lines``, optional ``received_at``."""
+    return _queue(_to_customer(order, "return_received", occurrence=str(rma["number"]), extra={"rma": rma}))
+
+
+def return_refunded(order: Order, *, rma: dict) -> list[int]:
+    """Queue 'refund issued': ``rma`` has ``number``, ``refund_amount`` (Decimal), ``lines``, optional ``method``.
+
+    ``rma`` may carry a ``refund_id`` to tell several refunds of one return apart.
+    """
+    occurrence = f"{rma['number']}:{rma.get('refund_id', '')}"
+    return _queue(_to_customer(order, "return_refunded", occurrence=occurrence, extra={"rma": rma}))
+
+
+# --- to operations ----------------------------------------------------------
+def order_on_hold(order: Order, *, reason: str, actor=None, occurrence: str = "") -> list[int]:
+    """Alert ops (OPS_EMAILS and the on-hold list) that an order was put on hold, and why."""
+    actor_name = actor.get_username() if getattr(actor, "is_authenticated", False) else (actor or "")
+    context = {**order_snapshot(order, for_ops=True), "reason": reason, "actor": str(actor_name)}
+    return notifications.queue_ops_alert(
+        event="order_on_hold", context=context, order_id=order.pk, occurrence=occurrence
+    )
+
+
+# --- previews in the console --------------------------------------------------
+def preview_context(*, event: str, order_ref: str | None) -> dict | None:
+    """A snapshot of a real order for previewing ``event`` (``NOTIFICATIONS_PREVIEW_CONTEXT``).
+
+    ``order_ref`` is an order number or id; None picks the latest order.
+    Event data the order does not have (a shipment, a return) is filled with
+    an example built from its lines.
+    """
+    if event == "inventory_report":
+        from inventory.models import InventoryCheckRun
+        from inventory.services.check import report_context
+
+        run = InventoryCheckRun.objects.exclude(finished_at=None).order_by("-started_at").first()
+        return report_context(run) if run else None
+    order = _find_order(order_ref)
+    if order is None:
+        return None
+    lines = list(order.lines.all())
+    snapshot = order_snapshot(order, lines=lines, for_ops=True)
+    items = [{"sku": line.sku, "name": line.name, "quantity": line.quantity} for line in lines]
+    today = timezone.localdate()
+    examples = {
+        "order_backordered": _backorder(order, lines, None),
+        "order_cancelled": {"reason": "Preview"},
+        "order_delivered": {"delivered_at": timezone.now()},
+        "order_shipped": {
+            "shipments": [
+                _shipment(
+                    {
+                        "reference": "EXAMPLE",
+                        "vendor_name": "Example Carrier",
+                        "service_name": "Ground",
+                        "tracking_numbers": ["EX123456789"],
+                        "tracking_url_template": "https://tracking.example.com/{tracking_number}",
+                        "expected_delivery": today + dt.timedelta(days=3),
+                        "lines": items,
+                    }
+                )
+            ],
+            "remaining": [],
+            "is_partial": False,
+        },
+        "order_on_hold": {"reason": "Preview: the reason the operator gives", "actor": "operator"},
+        "message_failed": {
+            "failed": {
+                "id": 0,
+                "event": "order_shipped",
+                "event_label": "Order shipped",
+                "recipient": order.customer.email,
+                "attempts": settings.NOTIFICATIONS_MAX_ATTEMPTS,
+                "error": "SMTP 550: mailbox unavailable (example)",
+                "admin_url": admin_url(order),
+            }
+        },
+    }
+    rma = {
+        "number": "RMA-EXAMPLE",
+        "lines": items[:1],
+        "label_url": "https://labels.example.com/RMA-EXAMPLE.pdf",
+        "return_by": today + dt.timedelta(days=14),
+        "received_at": timezone.now(),
+        "refund_amount": lines[0].line_total if lines else Decimal("0.00"),
+        "method": "original payment method",
+    }
+    for step in ("return_authorised", "return_received", "return_refunded"):
+        examples[step] = {"rma": rma}
+    return {**snapshot, **examples.get(event, {})}
+
+
+def _find_order(order_ref: str | None) -> Order | None:
+    queryset = Order.objects.select_related("customer", "shipping_address")
+    if not order_ref:
+        return queryset.order_by("-placed_at", "-id").first()
+    found = queryset.filter(number__iexact=order_ref.strip()).first()
+    if found is None and order_ref.strip().isdigit():
+        found = queryset.filter(pk=int(order_ref)).first()
+    return found
