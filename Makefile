@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_ORDERS ?= 500
 
-.PHONY: run test lint format check bench bench-inventory clean
+.PHONY: run test lint format check bench bench-inventory bench-shipping bench-notifications clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -45,6 +45,21 @@ BENCH_INV_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/oms_bench_inv
 bench-inventory: $(VENV)/.installed
 	DATABASE_URL=$(BENCH_INV_DATABASE_URL) $(PY) bench/allocation.py
 	DATABASE_URL=$(BENCH_INV_DATABASE_URL) $(PY) bench/inventory_check.py
+
+## make bench-shipping: label rendering (alone, and a 500-label batch through Celery on Redis), the delivery promise
+BENCH_SHIP_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/oms_bench_ship
+BENCH_LABELS_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/oms_bench_labels
+BENCH_BROKER_URL ?= redis://127.0.0.1:6379/13
+bench-shipping: $(VENV)/.installed
+	$(PY) bench/labels.py --no-fail
+	DATABASE_URL=$(BENCH_LABELS_DATABASE_URL) CELERY_BROKER_URL=$(BENCH_BROKER_URL) $(PY) bench/label_batch.py
+	DATABASE_URL=$(BENCH_SHIP_DATABASE_URL) $(PY) bench/promise.py
+
+## make bench-notifications: outbox rows to an SMTP sink through one Celery worker on Redis, exactly once
+BENCH_NOTIF_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/oms_bench_notif
+BENCH_NOTIF_BROKER_URL ?= redis://127.0.0.1:6379/14
+bench-notifications: $(VENV)/.installed
+	DATABASE_URL=$(BENCH_NOTIF_DATABASE_URL) CELERY_BROKER_URL=$(BENCH_NOTIF_BROKER_URL) $(PY) bench/notifications.py
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

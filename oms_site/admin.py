@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
 
+from notifications import selectors as message_selectors
 from orders import selectors as order_selectors
 from orders.models import OrderStatus
 
@@ -18,6 +19,35 @@ class OpsAdminSite(admin.AdminSite):
     index_template = "admin/ops_index.html"
     site_url = None  # the console is the whole site: no "View site" link
     enable_nav_sidebar = False  # lists of orders and stock need the width
+
+    # --- console tools (shipping) ---------------------------------------------
+    def get_app_list(self, request, app_label=None):
+        """The apps and their models, plus each model admin's ``console_tools`` (pages that are not lists).
+
+        A tool shows as a row of its app (on the index and the app's page), e.g.
+        shipping's delivery promise; no app has to be imported here.
+        """
+        app_list = super().get_app_list(request, app_label)
+        apps = {app["app_label"]: app for app in app_list}
+        for model, model_admin in self._registry.items():
+            app = apps.get(model._meta.app_label)
+            tools = getattr(model_admin, "console_tools", None)
+            if app is None or tools is None:
+                continue
+            for tool in tools(request):
+                app["models"].append(
+                    {
+                        "name": tool["name"],
+                        "object_name": tool.get("key", "tool"),
+                        "perms": {"view": True},
+                        "admin_url": tool["url"],
+                        "add_url": None,
+                        "view_only": True,
+                    }
+                )
+        return app_list
+
+    # --- end console tools ---------------------------------------------------
 
     def index(self, request, extra_context=None):
         extra_context = {**(extra_context or {}), **self.dashboard_context(request)}
@@ -42,8 +72,16 @@ class OpsAdminSite(admin.AdminSite):
         late = order_selectors.late_orders(now)
         at_risk = order_selectors.at_risk_orders(now)
         on_hold = order_selectors.on_hold_orders()
+        # notifications: messages that failed for good wait for an operator's resend
+        failed_messages = None
+        if request.user.has_perm("notifications.view_message"):
+            failed_messages = {
+                "count": message_selectors.failed_messages().count(),
+                "url": f"{reverse('admin:notifications_message_changelist')}?status__exact=failed",
+            }
         return {
             "dashboard": {
+                "failed_messages": failed_messages,
                 "queue": queue,
                 "total": sum(counts.values()),
                 "panels": [

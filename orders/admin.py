@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -26,11 +26,16 @@ from rangefilter.filters import DateRangeFilterBuilder
 
 from inventory.exceptions import InventoryError
 from inventory.models import Allocation
+from notifications.admin import OrderMessagesInline
+from shipping import documents as shipping_documents  # shipping: pick lists
+from shipping.admin import shipment_action_url, shipment_badge, tracking_links  # shipping: the order's shipments
+from shipping.models import ShipmentStatus  # shipping
 
 from . import selectors, services
 from .exceptions import OrderError
 from .models import Address, Channel, Customer, Order, OrderEvent, OrderLine, OrderStatus
 from .services.fulfilment import ALLOCATABLE
+from .services.shipping import SHIPPABLE  # shipping
 
 MAX_BULK_ORDERS = 500
 
@@ -203,8 +208,15 @@ class OrderAdmin(admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     list_per_page = 50
     ordering = ("-placed_at", "-id")
-    inlines = (OrderLineInline, AllocationInline, OrderEventInline)
-    actions = ("allocate_selected", "hold_selected", "release_selected", "cancel_selected")
+    inlines = (OrderLineInline, AllocationInline, OrderEventInline, OrderMessagesInline)  # messages: notifications
+    actions = (
+        "allocate_selected",
+        "hold_selected",
+        "release_selected",
+        "cancel_selected",
+        "create_shipments_selected",  # shipping
+        "pick_list_selected",  # shipping
+    )
     change_form_template = "admin/orders/order/change_form.html"
     fieldsets = (
         (
@@ -356,10 +368,109 @@ class OrderAdmin(admin.ModelAdmin):
             elif action == "allocate":
                 order = services.allocate_order(order_id=order.pk, actor=request.user)
                 self.message_user(request, f"{order} routed: {order.get_status_display().lower()}.", messages.SUCCESS)
+            elif action == "ship":  # shipping
+                shipments = services.create_shipments(order_id=order.pk, actor=request.user)
+                made = ", ".join(f"{s} ({s.warehouse.code}, {s.service or 'no service'})" for s in shipments)
+                self.message_user(
+                    request, f"{order}: shipment{'s' if len(shipments) != 1 else ''} {made}.", messages.SUCCESS
+                )
         except (OrderError, InventoryError) as refusal:
             self.message_user(request, str(refusal), messages.ERROR)
             return False
         return True
+
+    # --- shipping: shipments from the order page, pick lists for a wave -------
+    def has_create_shipments_permission(self, request) -> bool:
+        return request.user.has_perm("shipping.print_labels")
+
+    def has_pick_list_permission(self, request) -> bool:
+        return request.user.has_perm("inventory.view_allocation")
+
+    @admin.action(description="Create shipments for selected orders", permissions=["create_shipments"])
+    def create_shipments_selected(self, request, queryset):
+        if self._too_many(request, queryset):
+            return None
+        orders = list(queryset.order_by("pk"))
+        done = sum(self._apply(request, "ship", order, reason="") for order in orders)
+        if len(orders) > 1:
+            self.message_user(request, f"{done} of {len(orders)} orders done.", messages.INFO)
+        return None
+
+    @admin.action(description="Pick list (PDF) for selected orders", permissions=["pick_list"])
+    def pick_list_selected(self, request, queryset):
+        """One pick list for the wave: reserved units by warehouse and bin. Orders on hold are left off."""
+        if self._too_many(request, queryset):
+            return None
+        rows = list(queryset.order_by("pk").values_list("pk", "number", "status"))
+        for _, number, status in rows:
+            if status == OrderStatus.ON_HOLD:
+                self.message_user(request, f"{number} is on hold: left off the pick list.", messages.WARNING)
+        wanted = [pk for pk, _, status in rows if status != OrderStatus.ON_HOLD]
+        pick_list = selectors.pick_list_for(wanted)
+        if not pick_list.warehouses:
+            self.message_user(request, "None of the selected orders has reserved units to pick.", messages.ERROR)
+            return None
+        picked = {number for warehouse in pick_list.warehouses for number in warehouse.order_numbers}
+        idle = [number for pk, number, status in rows if pk in wanted and number not in picked]
+        if idle:
+            self.message_user(request, f"No reserved units to pick for {', '.join(idle[:20])}.", messages.WARNING)
+        response = HttpResponse(shipping_documents.render_pick_list_pdf(pick_list), content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="pick-list-{timezone.localtime():%Y%m%d-%H%M}.pdf"'
+        return response
+
+    def _shipping_context(self, request, order: Order) -> dict:
+        """The order's shipments, and the warehouse path's buttons: create, buy, print, ship."""
+        if not request.user.has_perm("shipping.view_shipment"):
+            return {}
+        user = request.user
+        here = reverse("admin:orders_order_change", args=[order.pk])
+        shipments = selectors.order_shipments(order.pk)
+        tools = []
+
+        def tool(action: str, label: str, url: str, ids) -> None:
+            tools.append({"action": action, "label": label, "url": url, "ids": ",".join(str(i) for i in ids)})
+
+        if (
+            self.has_create_shipments_permission(request)
+            and order.status in SHIPPABLE
+            and selectors.units_waiting_for_shipment(order.pk)
+        ):
+            tool("create-shipments", "Create shipments", reverse("admin:orders_order_act", args=["ship"]), [order.pk])
+        by_status: dict[str, list[int]] = {}
+        for shipment in shipments:
+            by_status.setdefault(shipment.status, []).append(shipment.pk)
+        awaiting = [s.pk for s in shipments if s.status == ShipmentStatus.AWAITING_LABEL and s.service_id]
+        labelled = by_status.get(ShipmentStatus.LABEL_CREATED, [])
+        act = "admin:shipping_shipment_act"
+        if awaiting and user.has_perm("shipping.print_labels"):
+            tool("buy-labels", f"Buy labels ({len(awaiting)})", reverse(act, args=["buy"]), awaiting)
+        if labelled and user.has_perm("shipping.print_labels"):
+            tool("print-labels", f"Print labels ({len(labelled)})", reverse(act, args=["print"]), labelled)
+        if labelled and user.has_perm("shipping.ship_shipment"):
+            tool("mark-shipped", f"Mark shipped ({len(labelled)})", reverse(act, args=["ship"]), labelled)
+        open_ids = [s.pk for s in shipments if s.status != ShipmentStatus.CANCELLED]
+        if open_ids:
+            tool("packing-slips", "Packing slips", reverse(act, args=["slips"]), open_ids)
+        return {
+            "shipping_panel": {
+                "shipments": [
+                    {
+                        "shipment": s,
+                        "url": reverse("admin:shipping_shipment_change", args=[s.pk]),
+                        "badge": shipment_badge(s.status),
+                        "tracking": tracking_links(s),
+                        "void_url": shipment_action_url("void", [s], here)
+                        if s.status == ShipmentStatus.LABEL_CREATED and user.has_perm("shipping.print_labels")
+                        else "",
+                    }
+                    for s in shipments
+                ],
+                "tools": tools,
+                "next": here,
+            }
+        }
+
+    # --- end shipping -------------------------------------------------------
 
     # --- the reason form ----------------------------------------------------
     ACTIONS = {
@@ -368,6 +479,7 @@ class OrderAdmin(admin.ModelAdmin):
         "cancel": {"title": "Cancel", "permission": "orders.cancel_order", "reason": True},
         "note": {"title": "Add a note to", "permission": "orders.view_order", "reason": True},
         "allocate": {"title": "Route and allocate", "permission": "orders.hold_order", "reason": None},
+        "ship": {"title": "Create shipments for", "permission": "shipping.print_labels", "reason": None},  # shipping
     }
 
     def get_urls(self):
@@ -425,6 +537,7 @@ class OrderAdmin(admin.ModelAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             context["order_actions"] = self._available_actions(request, obj)
+            context.update(self._shipping_context(request, obj))  # shipping
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def _available_actions(self, request, order: Order) -> list[dict]:

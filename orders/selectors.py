@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import defaultdict
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
+
+from inventory.models import Allocation, StockLevel
+from shipping.documents import (
+    PackingSlipData,
+    PackingSlipLine,
+    PickBin,
+    PickItem,
+    PickListData,
+    PickWarehouse,
+    PostalAddress,
+)
+from shipping.models import UNSHIPPED_STATUSES, Shipment, ShipmentLine
+from shipping.services.labels import warehouse_address
 
 from .models import OPEN_STATUSES, Customer, Order, OrderEvent, OrderStatus
 
@@ -115,3 +129,140 @@ def estimated_row_count(model) -> int | None:
     if not row or row[0] is None or row[0] < 0:
         return None
     return int(row[0])
+
+
+# --- Shipping documents and the order's shipments (orders may read shipping; shipping never reads orders) ---
+
+
+def order_shipments(order_id: int) -> list[Shipment]:
+    """The order's shipments, oldest first, with warehouse, service, vendor and parcels loaded."""
+    return list(
+        Shipment.objects.filter(order_id=order_id)
+        .select_related("warehouse", "service__vendor")
+        .prefetch_related("parcels")
+        .order_by("created_at", "id")
+    )
+
+
+def units_waiting_for_shipment(order_id: int) -> int:
+    """Reserved units of the order not yet in an open (unshipped) shipment."""
+    reserved = Allocation.objects.filter(order_id=order_id).aggregate(n=Sum("quantity"))["n"] or 0
+    packed = (
+        ShipmentLine.objects.filter(shipment__order_id=order_id, shipment__status__in=UNSHIPPED_STATUSES).aggregate(
+            n=Sum("quantity")
+        )["n"]
+        or 0
+    )
+    return max(reserved - packed, 0)
+
+
+def pick_list_for(order_ids: list[int], *, now: dt.datetime | None = None) -> PickListData:
+    """A wave pick list: the orders' reserved units, by warehouse, then bin, then SKU.
+
+    Each SKU in a bin is one pick line with its total and the orders it is
+    for. Bins come from the stock level of the SKU in that warehouse (none:
+    picked last). Returns shipping.documents.PickListData.
+    """
+    allocations = list(
+        Allocation.objects.filter(order_id__in=order_ids)
+        .select_related("warehouse", "order_line", "order")
+        .order_by("warehouse__code", "pk")
+    )
+    pairs = {(a.warehouse_id, a.product_id) for a in allocations}
+    bins: dict[tuple[int, int], str] = {}
+    if pairs:
+        levels = StockLevel.objects.filter(
+            warehouse_id__in={w for w, _ in pairs}, product_id__in={p for _, p in pairs}
+        ).values_list("warehouse_id", "product_id", "bin_location")
+        bins = {(w, p): location for w, p, location in levels}
+    # warehouse -> bin -> sku -> [name, units, order numbers]
+    grouped: dict[int, dict[str, dict[str, list]]] = defaultdict(lambda: defaultdict(dict))
+    warehouses = {}
+    for allocation in allocations:
+        warehouses[allocation.warehouse_id] = allocation.warehouse
+        location = bins.get((allocation.warehouse_id, allocation.product_id), "")
+        item = grouped[allocation.warehouse_id][location].setdefault(
+            allocation.order_line.sku, [allocation.order_line.name, 0, set()]
+        )
+        item[1] += allocation.quantity
+        item[2].add(allocation.order.number)
+    orders = len({a.order_id for a in allocations})
+    return PickListData(
+        title=f"Pick list: {orders} order{'s' if orders != 1 else ''}",
+        generated_at=timezone.localtime(now or timezone.now()),
+        warehouses=[
+            PickWarehouse(
+                code=warehouse.code,
+                name=warehouse.name,
+                bins=[
+                    PickBin(
+                        bin_location=location,
+                        items=[
+                            PickItem(sku=sku, name=name, quantity=units, order_numbers=sorted(numbers))
+                            for sku, (name, units, numbers) in items.items()
+                        ],
+                    )
+                    for location, items in grouped[warehouse.pk].items()
+                ],
+            )
+            for warehouse in sorted(warehouses.values(), key=lambda w: w.code)
+        ],
+    )
+
+
+def packing_slips_for(shipment_ids: list[int]) -> list[PackingSlipData]:
+    """One packing slip per shipment (in the order given): its lines, what was ordered, bins, tracking.
+
+    Returns a list of shipping.documents.PackingSlipData.
+    """
+    shipments = {
+        shipment.pk: shipment
+        for shipment in Shipment.objects.filter(pk__in=shipment_ids)
+        .select_related("warehouse", "service__vendor", "order")
+        .prefetch_related("parcels", "lines__order_line")
+    }
+    pairs = {(s.warehouse_id, line.product_id) for s in shipments.values() for line in s.lines.all()}
+    bins = {}
+    if pairs:
+        bins = {
+            (w, p): location
+            for w, p, location in StockLevel.objects.filter(
+                warehouse_id__in={w for w, _ in pairs}, product_id__in={p for _, p in pairs}
+            ).values_list("warehouse_id", "product_id", "bin_location")
+        }
+    slips = []
+    for pk in shipment_ids:
+        shipment = shipments.get(pk)
+        if shipment is None:
+            continue
+        service = shipment.service
+        slips.append(
+            PackingSlipData(
+                order_number=shipment.order_number,
+                placed_at=timezone.localdate(shipment.order.placed_at),
+                ship_to=ship_to_address(shipment.ship_to),
+                ship_from=warehouse_address(shipment.warehouse),
+                lines=[
+                    PackingSlipLine(
+                        sku=line.sku,
+                        name=line.name,
+                        quantity_ordered=line.order_line.quantity,
+                        quantity_in_shipment=line.quantity,
+                        bin_location=bins.get((shipment.warehouse_id, line.product_id), ""),
+                    )
+                    for line in shipment.lines.all()
+                ],
+                shipment_reference=shipment.number,
+                vendor_name=service.vendor.name if service else "",
+                service_name=service.name if service else "",
+                tracking_numbers=[p.tracking_number for p in shipment.parcels.all() if p.tracking_number],
+                brand_name=settings.OMS_BRAND_NAME,
+            )
+        )
+    return slips
+
+
+def ship_to_address(snapshot: dict) -> PostalAddress:
+    """A shipment's address snapshot as the documents print it."""
+    fields = ("name", "company", "line1", "line2", "city", "state", "postal_code", "phone")
+    return PostalAddress(**{name: snapshot.get(name, "") for name in fields}, country=snapshot.get("country") or "US")

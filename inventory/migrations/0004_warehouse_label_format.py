@@ -4,15 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('inventory', '0003_locate_warehouses'),
+        ("inventory", "0003_locate_warehouses"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='warehouse',
-            name='label_format',
-            field=models.CharField(choices=[('pdf', 'PDF (4×6 in)'), ('zpl', 'ZPL (thermal printer)')], default='pdf', help_text='How this warehouse prints shipping labels.', max_length=3),
+            model_name="warehouse",
+            name="label_format",
+            field=models.CharField(
+                choices=[("pdf", "PDF (4×6 in)"), ("zpl", "ZPL (thermal printer)")],
+                default="pdf",
+                help_text="How this warehouse prints shipping labels.",
+                max_length=3,
+            ),
         ),
     ]

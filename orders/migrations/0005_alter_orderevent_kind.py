@@ -4,15 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('orders', '0004_alter_orderevent_kind'),
+        ("orders", "0004_alter_orderevent_kind"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='orderevent',
-            name='kind',
-            field=models.CharField(choices=[('placed', 'Placed'), ('status_changed', 'Status changed'), ('allocation', 'Stock allocated'), ('note', 'Note'), ('promise_missed', 'Promise missed'), ('shipment', 'Shipment'), ('tracking', 'Tracking')], max_length=30),
+            model_name="orderevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("placed", "Placed"),
+                    ("status_changed", "Status changed"),
+                    ("allocation", "Stock allocated"),
+                    ("note", "Note"),
+                    ("promise_missed", "Promise missed"),
+                    ("shipment", "Shipment"),
+                    ("tracking", "Tracking"),
+                ],
+                max_length=30,
+            ),
         ),
     ]

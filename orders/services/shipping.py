@@ -19,6 +19,7 @@ from shipping.models import UNSHIPPED_STATUSES, Parcel, Shipment, ShipmentLine, 
 
 from ..exceptions import OrderError
 from ..models import Order, OrderEvent, OrderStatus
+from . import notify
 from ._common import lock_order, require_reason
 from .fulfilment import record_shipment
 
@@ -204,7 +205,24 @@ def ship_shipment(*, shipment_id: int, actor, now: dt.datetime | None = None) ->
         shipping.hand_over(shipment=shipment, now=now)
     except ShippingError as refusal:
         raise OrderError(str(refusal)) from refusal
+    notify.order_shipped(order, shipments=[shipped_message(shipment)])
     return shipment
+
+
+def shipped_message(shipment: Shipment) -> dict:
+    """What the customer's 'shipped' email shows of one shipment."""
+    vendor = shipment.service.vendor
+    numbers = list(shipment.parcels.exclude(tracking_number=None).values_list("tracking_number", flat=True))
+    return {
+        "reference": shipment.number,
+        "vendor_name": vendor.name,
+        "service_name": shipment.service.name,
+        "tracking_numbers": numbers,
+        "tracking_urls": [vendor.tracking_url(number) for number in numbers],
+        "warehouse": shipment.warehouse.code,
+        "expected_delivery": shipment.estimated_delivery,
+        "lines": [{"sku": line.sku, "name": line.name, "quantity": line.quantity} for line in shipment.lines.all()],
+    }
 
 
 @transaction.atomic
@@ -267,6 +285,7 @@ def record_tracking(
                 message="Delivered: every shipment has arrived",
                 data={"shipment": shipment.number},
             )
+            notify.order_delivered(order, delivered_at=occurred_at)
     return result
 
 

@@ -103,6 +103,8 @@ def quote_for(
     options: list[rating.Option] = []
     refusals: list[rating.Refusal] = []
     for vendor_id, services in by_vendor.items():
+        if vendor_id not in vendors:
+            continue  # deleted since the rate cache was filled (other processes keep it for a while)
         found, refused = get_adapter(vendors[vendor_id]).rate(
             services=services,
             zone=zone,

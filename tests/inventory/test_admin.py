@@ -451,6 +451,7 @@ def test_an_unknown_postal_code_is_an_error_on_that_field(ops):
         "priority": "1",
         "daily_cutoff": "15:00",
         "processing_days": "1",
+        "label_format": "pdf",
     }
 
     response = ops.post(reverse("admin:inventory_warehouse_add"), data)

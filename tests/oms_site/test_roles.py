@@ -19,6 +19,7 @@ from inventory import services as inventory
 from inventory.models import RoutingExclusion, SafetyStockRule, StockLevel, Warehouse
 from orders import services as order_services
 from orders.models import OrderStatus
+from shipping.models import Vendor
 from tests.conftest import ROLES
 from tests.factories import OrderFactory, ProductFactory, UserFactory, WarehouseFactory
 
@@ -48,6 +49,33 @@ def one_of_everything(db):
     RoutingExclusion.objects.create(warehouse=dal, reason="test")
     inventory.start_cycle_count(warehouse_id=dal.pk, actor="test")
     inventory.run_inventory_check(triggered_by="test", email=False)
+    # notifications: a queued message, a template override, an ops recipient list
+    from notifications.models import MessageTemplate, RecipientList
+    from orders.services import notify
+
+    notify.order_received(order)
+    MessageTemplate.objects.create(event="order_received", subject="Thanks for order {{ order.number }}")
+    RecipientList.objects.get_or_create(event="order_on_hold")
+    # shipping: a carrier with its rate card, the routed order's shipment labelled, a scan, a label batch
+    from shipping.models import LabelBatch, TrackingEvent
+    from shipping.selectors import clear_rate_cache
+    from tests.shipping.conftest import make_service
+
+    clear_rate_cache()  # rate cards are cached per process: this test's carrier, not an earlier test's
+    dal.locate()
+    dal.save()
+    make_service(Vendor.objects.create(code="rapid", name="Rapid Air"), "2DAY", transit=2, prices="15.00")
+    (shipment,) = order_services.create_shipments(order_id=routed.pk, actor="test")
+    order_services.buy_labels(shipment_id=shipment.pk, actor="test")
+    TrackingEvent.objects.create(  # by hand: shipping it would use up the allocation shown above
+        shipment=shipment,
+        tracking_number=shipment.parcels.get().tracking_number,
+        status="in_transit",
+        occurred_at=timezone.now(),
+        source="admin",
+        recorded_by="test",
+    )
+    LabelBatch.objects.create(label_count=1).shipments.set([shipment])
     return order
 
 

@@ -22,7 +22,7 @@ def terms(service_id, code, *, transit, price, vendor="V", max_kg="30", fuel="0"
         max_weight_kg=Decimal(max_kg),
         pickup_cutoff=cutoff,
         fuel_surcharge_percent=Decimal(fuel),
-        transit_days={zone: transit for zone in range(2, 9)},
+        transit_days=dict.fromkeys(range(2, 9), transit),
         rates={zone: [(Decimal("5"), Decimal(price)), (Decimal(max_kg), Decimal(price) * 2)] for zone in range(2, 9)},
     )
 

@@ -252,3 +252,29 @@ def test_an_exception_scan_shows_on_the_shipment_and_a_later_scan_clears_it(
         tracking_number=number, status="in_transit", occurred_at=t0 + dt.timedelta(hours=1), actor="t", source="admin"
     )
     assert Shipment.objects.get(pk=shipment.pk).status == ShipmentStatus.IN_TRANSIT
+
+
+def test_the_customer_hears_of_shipping_with_tracking_links_and_then_of_delivery(
+    sites, stock, order_to, shirt, carriers, django_capture_on_commit_callbacks
+):
+    from notifications.models import Message
+
+    stock(sites["EWR"], shirt, 5)
+    order = allocated_order(order_to, [(shirt, 1)], promised_date=None)
+    order.customer.accepts_marketing = True  # 'delivered' is non-essential mail
+    order.customer.save()
+    (shipment,) = services.create_shipments(order_id=order.pk, actor="test")
+    services.override_carrier(shipment_id=shipment.pk, service_id=carriers["2day"].pk, reason="test", actor="t")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.buy_labels(shipment_id=shipment.pk, actor="test")
+    number = shipment.parcels.get().tracking_number
+
+    services.ship_shipment(shipment_id=shipment.pk, actor="test")
+    services.record_tracking(
+        tracking_number=number, status="delivered", occurred_at=timezone.now(), actor="t", source="admin"
+    )
+
+    shipped = Message.objects.get(order=order, event="order_shipped")
+    (parcel,) = shipped.context["shipments"][0]["tracking"]
+    assert parcel == {"number": number, "url": f"https://rapid.example/t/{number}"}
+    assert Message.objects.filter(order=order, event="order_delivered").count() == 1
