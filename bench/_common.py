@@ -94,15 +94,15 @@ def create_database(params: dict) -> None:
         refuse(f"cannot create database {params['NAME']!r}: {error}")
 
 
-def truncate_tables() -> None:
-    """Empty every inventory and orders table (ids restart at 1)."""
+def truncate_tables(app_labels: tuple[str, ...] = ("inventory", "orders")) -> None:
+    """Empty every table of these apps (ids restart at 1)."""
     from django.apps import apps
     from django.db import connection
 
     tables = sorted(
         {
             model._meta.db_table
-            for label in ("inventory", "orders")
+            for label in app_labels
             for model in apps.get_app_config(label).get_models(include_auto_created=True)
         }
     )

@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import PROJECT_ROOT, git_revision, prepare_database, refuse, setup_django
+from _common import PROJECT_ROOT, git_revision, prepare_database, refuse, setup_django, truncate_tables
 
 DATABASE = "oms_bench_labels"
 
@@ -71,8 +71,6 @@ def main() -> None:
 
 
 def make_labelled_shipments(count: int) -> tuple[list[int], dict]:
-    from django.apps import apps
-    from django.db import connection
 
     from inventory import services as inventory
     from inventory.models import Product, Warehouse
@@ -80,15 +78,7 @@ def make_labelled_shipments(count: int) -> tuple[list[int], dict]:
     from orders.models import Channel
     from shipping.demo_data import ensure_demo_carriers
 
-    tables = sorted(
-        {
-            model._meta.db_table
-            for label in ("inventory", "orders", "shipping")
-            for model in apps.get_app_config(label).get_models(include_auto_created=True)
-        }
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+    truncate_tables(("inventory", "orders", "shipping"))
     ensure_demo_carriers()
     warehouse = Warehouse(code="EWR", name="Edison DC", city="Edison", state="NJ", postal_code="08817")
     warehouse.locate()

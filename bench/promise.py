@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from _common import PROJECT_ROOT, copy_rows, git_revision, prepare_database, setup_django
+from _common import PROJECT_ROOT, copy_rows, git_revision, prepare_database, setup_django, truncate_tables
 
 DATABASE = "oms_bench_ship"
 WAREHOUSES = 100
@@ -92,7 +92,6 @@ def random_query(rng: random.Random) -> dict:
 
 
 def load(*, seed: int) -> None:
-    from django.apps import apps
     from django.db import connection, transaction
     from django.utils import timezone
 
@@ -101,15 +100,7 @@ def load(*, seed: int) -> None:
 
     rng = random.Random(seed)
     started = time.perf_counter()
-    tables = sorted(
-        {
-            model._meta.db_table
-            for label in ("inventory", "orders", "shipping")
-            for model in apps.get_app_config(label).get_models(include_auto_created=True)
-        }
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+    truncate_tables(("inventory", "orders", "shipping"))
     codes = postal_codes()
     step = len(codes) // WAREHOUSES
     with transaction.atomic():
