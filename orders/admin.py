@@ -28,7 +28,6 @@ from inventory.exceptions import InventoryError
 from inventory.models import Allocation
 from notifications.admin import OrderMessagesInline
 from shipping import documents as shipping_documents  # shipping: pick lists
-from shipping.admin import shipment_action_url, shipment_badge, tracking_links  # shipping: the order's shipments
 from shipping.models import ShipmentStatus  # shipping
 
 from . import selectors, services
@@ -36,6 +35,9 @@ from .exceptions import OrderError
 from .models import Address, Channel, Customer, Order, OrderEvent, OrderLine, OrderStatus
 from .services.fulfilment import ALLOCATABLE
 from .services.shipping import SHIPPABLE  # shipping
+
+# The shipping console calls the order workflow, so it is registered from here (orders sits above shipping).
+from .shipping_admin import shipment_action_url, shipment_badge, tracking_links
 
 MAX_BULK_ORDERS = 500
 

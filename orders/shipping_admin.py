@@ -1,4 +1,5 @@
-"""The shipping console: carriers and rate cards, shipments and their labels, label batches, the promise tool.
+"""The shipping console (registered from orders, since its actions call the order workflow): carriers and
+rate cards, shipments and their labels, label batches, the promise tool.
 
 Thin by design: shipments, tracking events and batches change only through
 the order workflow (``orders.services``) and the label services; every
@@ -26,15 +27,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from rangefilter.filters import DateRangeFilterBuilder
 
-from orders import selectors as order_selectors
-from orders import services as workflow
-from orders.api import issue_vendor_token
-from orders.exceptions import OrderError
-
-from . import documents, selectors
-from .exceptions import ShippingError
-from .forms import ChangeCarrierForm, PromiseForm, RateCardUploadForm, TrackingEventForm, VoidLabelForm
-from .models import (
+from shipping import documents, selectors
+from shipping.exceptions import ShippingError
+from shipping.forms import ChangeCarrierForm, PromiseForm, RateCardUploadForm, TrackingEventForm, VoidLabelForm
+from shipping.models import (
     CarrierService,
     LabelBatch,
     Parcel,
@@ -45,10 +41,15 @@ from .models import (
     TransitTime,
     Vendor,
 )
-from .promise import PromiseError, quote_promise
-from .services import quote_for, render_shipment_label, start_label_batch, zone_between
-from .services.labels import PRINTABLE
-from .services.ratecards import RateCardError, import_rate_card
+from shipping.promise import PromiseError, quote_promise
+from shipping.services import quote_for, render_shipment_label, start_label_batch, zone_between
+from shipping.services.labels import PRINTABLE
+from shipping.services.ratecards import RateCardError, import_rate_card
+
+from . import selectors as order_selectors
+from . import services as workflow
+from .api import issue_vendor_token
+from .exceptions import OrderError
 
 MAX_BULK_SHIPMENTS = 500  # as orders' MAX_BULK_ORDERS: actions work one shipment at a time
 MAX_PACKING_SLIPS = 50  # rendered in the request; more belongs in a batch
