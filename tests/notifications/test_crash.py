@@ -40,7 +40,8 @@ def test_a_sender_killed_mid_send_loses_nothing_and_repeats_only_the_message_in_
             f"send_messages(message_ids={ids!r})",
         ],
         cwd=ROOT,
-        env=child_env(tmp_path, smtp_sink.port),
+        # one SMTP connection: the claim is sent strictly in id order (several lanes split it)
+        env=child_env(tmp_path, smtp_sink.port, NOTIFICATIONS_SMTP_CONNECTIONS="1"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
