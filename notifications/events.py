@@ -43,6 +43,7 @@ EVENTS: dict[str, Event] = {
         Event("return_refunded", "Refund issued", CUSTOMER),
         # To operations (OPS_EMAILS plus the event's recipient list).
         Event("order_on_hold", "Order put on hold", OPS),
+        Event("shipment_exception", "Shipment exception", OPS),
         Event("inventory_report", "Daily inventory report", OPS),
         Event("message_failed", "Message failed", OPS),
     )

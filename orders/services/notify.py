@@ -277,6 +277,24 @@ def order_on_hold(order: Order, *, reason: str, actor=None, occurrence: str = ""
     )
 
 
+def shipment_exception(
+    order: Order, *, shipment: str, tracking_number: str, description: str, location: str, occurred_at: dt.datetime
+) -> list[int]:
+    """Alert ops that a carrier reported a problem with a parcel (damaged, address, refused...)."""
+    context = {
+        **order_snapshot(order, for_ops=True),
+        "shipment": shipment,
+        "tracking_number": tracking_number,
+        "description": description,
+        "location": location,
+        "occurred_at": occurred_at,
+    }
+    occurrence = f"{tracking_number}:{occurred_at.isoformat()}"
+    return notifications.queue_ops_alert(
+        event="shipment_exception", context=context, order_id=order.pk, occurrence=occurrence
+    )
+
+
 # --- previews in the console --------------------------------------------------
 def preview_context(*, event: str, order_ref: str | None) -> dict | None:
     """A snapshot of a real order for previewing ``event`` (``NOTIFICATIONS_PREVIEW_CONTEXT``).
@@ -320,6 +338,13 @@ def preview_context(*, event: str, order_ref: str | None) -> dict | None:
             "is_partial": False,
         },
         "order_on_hold": {"reason": "Preview: the reason the operator gives", "actor": "operator"},
+        "shipment_exception": {
+            "shipment": f"{order.number}-1",
+            "tracking_number": "EX123456789",
+            "description": "Preview: what the carrier reported",
+            "location": "Example hub",
+            "occurred_at": timezone.now(),
+        },
         "message_failed": {
             "failed": {
                 "id": 0,

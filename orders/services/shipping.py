@@ -274,6 +274,15 @@ def record_tracking(
         message=f"{tracking_number}: {label}{where}" + (f" — {description}" if description else ""),
         data={"shipment": shipment.number, "tracking_number": tracking_number, "status": status},
     )
+    if status == ShipmentStatus.EXCEPTION:
+        notify.shipment_exception(
+            order,
+            shipment=shipment.number,
+            tracking_number=tracking_number,
+            description=description,
+            location=location,
+            occurred_at=occurred_at,
+        )
     if shipment.status == ShipmentStatus.DELIVERED and order.status == OrderStatus.SHIPPED:
         open_shipments = Shipment.objects.filter(order_id=order.pk).exclude(
             status__in=[ShipmentStatus.DELIVERED, ShipmentStatus.CANCELLED]

@@ -1,5 +1,6 @@
 """Every event's templates render for a realistic order: split shipments, backorders, returns, ops alerts."""
 
+import datetime as dt
 import re
 
 import pytest
@@ -34,6 +35,14 @@ def queue_every_event(order) -> dict[str, int]:
         "return_received": notify.return_received(order, rma=rma_for(order, received_at="2026-12-10T15:00:00Z")),
         "return_refunded": notify.return_refunded(order, rma=rma_for(order)),
         "order_on_hold": notify.order_on_hold(order, reason="Address mismatch > $500", actor="ana"),
+        "shipment_exception": notify.shipment_exception(
+            order,
+            shipment=f"{order.number}-1",
+            tracking_number="1Z8W40000000012",
+            description="Damaged in transit: box crushed",
+            location="Secaucus, NJ",
+            occurred_at=dt.datetime(2026, 11, 26, 14, 3, tzinfo=dt.UTC),
+        ),
     }
     run = inventory.run_inventory_check(triggered_by="test", email=False)
     ids["inventory_report"] = queue_ops_alert(

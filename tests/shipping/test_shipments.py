@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 
 from inventory.models import StockLevel, StockMovement
+from notifications.models import Message
 from orders import services
 from orders.exceptions import OrderError
 from orders.models import OrderEvent, OrderStatus
@@ -228,9 +229,10 @@ def test_cancelling_the_order_cancels_its_shipments_and_voids_labels(
     assert "voided" in order.events.filter(kind=OrderEvent.Kind.SHIPMENT).last().message
 
 
-def test_an_exception_scan_shows_on_the_shipment_and_a_later_scan_clears_it(
-    sites, stock, order_to, shirt, carriers, django_capture_on_commit_callbacks
+def test_an_exception_scan_alerts_ops_and_a_later_scan_clears_it(
+    sites, stock, order_to, shirt, carriers, django_capture_on_commit_callbacks, settings
 ):
+    settings.OPS_EMAILS = ["ops@example.com"]
     stock(sites["EWR"], shirt, 5)
     order = allocated_order(order_to, [(shirt, 1)])
     (shipment,) = services.create_shipments(order_id=order.pk, actor="test")
@@ -244,6 +246,8 @@ def test_an_exception_scan_shows_on_the_shipment_and_a_later_scan_clears_it(
         tracking_number=number, status="exception", occurred_at=t0, actor="test", source="admin", description="Damaged"
     )
     assert Shipment.objects.get(pk=shipment.pk).status == ShipmentStatus.EXCEPTION
+    alert = Message.objects.get(event="shipment_exception", order=order)
+    assert alert.recipient == "ops@example.com" and alert.context["description"] == "Damaged"
     services.record_tracking(
         tracking_number=number, status="in_transit", occurred_at=t0 - dt.timedelta(hours=1), actor="t", source="admin"
     )
@@ -257,8 +261,6 @@ def test_an_exception_scan_shows_on_the_shipment_and_a_later_scan_clears_it(
 def test_the_customer_hears_of_shipping_with_tracking_links_and_then_of_delivery(
     sites, stock, order_to, shirt, carriers, django_capture_on_commit_callbacks
 ):
-    from notifications.models import Message
-
     stock(sites["EWR"], shirt, 5)
     order = allocated_order(order_to, [(shirt, 1)], promised_date=None)
     order.customer.accepts_marketing = True  # 'delivered' is non-essential mail
