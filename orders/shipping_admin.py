@@ -713,29 +713,20 @@ class ShipmentAdmin(ReadOnlyAdmin):
         return True
 
     @staticmethod
-    @transaction.atomic
     def _record_tracking(shipment: Shipment, data: dict, *, actor) -> str:
         """The same scan for every parcel of the shipment (all of them or none). Raises OrderError."""
-        numbers = [parcel.tracking_number for parcel in shipment.parcels.all() if parcel.tracking_number]
-        if not numbers:
-            raise OrderError(f"Shipment {shipment} has no tracking numbers: buy its label first.")
-        recorded = 0
-        result = None
-        for number in numbers:
-            result = workflow.record_tracking(
-                tracking_number=number,
-                status=data["status"],
-                occurred_at=data["occurred_at"],
-                actor=actor,
-                source=TrackingEvent.Source.ADMIN,
-                description=data.get("description", ""),
-                location=data.get("location", ""),
-            )
-            recorded += result.event is not None
+        recorded, current = workflow.record_shipment_tracking(
+            shipment_id=shipment.pk,
+            status=data["status"],
+            occurred_at=data["occurred_at"],
+            actor=actor,
+            description=data.get("description", ""),
+            location=data.get("location", ""),
+        )
         label = ShipmentStatus(data["status"]).label.lower()
         if not recorded:
             return f"{shipment}: {label} at that time was already recorded; nothing changed."
-        now = result.shipment.get_status_display().lower()
+        now = current.get_status_display().lower()
         return f"{shipment}: {label} recorded for {_plural(recorded, 'parcel')}; the shipment is {now}."
 
     def _print_labels(self, request, shipments: list[Shipment], back_url: str):

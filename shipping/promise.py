@@ -20,7 +20,7 @@ from inventory import services as inventory
 from inventory.models import Product, Warehouse
 
 from . import rating, selectors
-from .services.shipments import quote_for, split_into_parcels
+from .services.shipments import quote_for, split_into_parcels, zone_between
 
 
 class PromiseError(ValueError):
@@ -170,8 +170,7 @@ def quote_promise(
         skus = dict(picks[warehouse.pk])
         weight = sum((products[sku].weight_kg * qty for sku, qty in skus.items()), Decimal("0"))
         parcels = split_into_parcels(weight, max_parcel)
-        destination = geo.coordinates(postal_code, country)
-        zone = rating.zone_for_distance(geo.distance_km(warehouse.coordinates, destination))
+        zone = zone_between(warehouse, postal_code, country)
         options, _ = quote_for(warehouse=warehouse, zone=zone, parcel_weights=parcels, now=now, terms=terms)
         promise.shipments.append(
             PromiseShipment(

@@ -15,7 +15,7 @@ from django.db.models import Sum
 from inventory.models import Allocation, Warehouse
 from shipping import services as shipping
 from shipping.exceptions import ShippingError
-from shipping.models import UNSHIPPED_STATUSES, Parcel, Shipment, ShipmentLine, ShipmentStatus
+from shipping.models import UNSHIPPED_STATUSES, Parcel, Shipment, ShipmentLine, ShipmentStatus, TrackingEvent
 
 from ..exceptions import OrderError
 from ..models import Order, OrderEvent, OrderStatus
@@ -296,6 +296,45 @@ def record_tracking(
             )
             notify.order_delivered(order, delivered_at=occurred_at)
     return result
+
+
+@transaction.atomic
+def record_shipment_tracking(
+    *,
+    shipment_id: int,
+    status: str,
+    occurred_at: dt.datetime,
+    actor,
+    description: str = "",
+    location: str = "",
+) -> tuple[int, Shipment]:
+    """Record one scan, set by hand, for every parcel of a shipment: all of them or none.
+
+    Returns how many parcels got a new event (replays count none) and the
+    shipment as it now stands. Raises OrderError as ``record_tracking`` does.
+    """
+    numbers = list(
+        Parcel.objects.filter(shipment_id=shipment_id)
+        .exclude(tracking_number=None)
+        .order_by("index")
+        .values_list("tracking_number", flat=True)
+    )
+    if not numbers:
+        shipment = Shipment.objects.filter(pk=shipment_id).first()
+        raise OrderError(f"Shipment {shipment or shipment_id} has no tracking numbers: buy its label first.")
+    recorded = 0
+    for number in numbers:
+        result = record_tracking(
+            tracking_number=number,
+            status=status,
+            occurred_at=occurred_at,
+            actor=actor,
+            source=TrackingEvent.Source.ADMIN,
+            description=description,
+            location=location,
+        )
+        recorded += result.event is not None
+    return recorded, result.shipment
 
 
 def cancel_open_shipments(*, order: Order, actor) -> list[Shipment]:

@@ -59,7 +59,7 @@ def label_data_for(shipment: Shipment) -> list[documents.LabelData]:
     service = shipment.service
     ship_from = warehouse_address(shipment.warehouse)
     ship_to = _address(shipment.ship_to)
-    count = shipment.parcels.count() if hasattr(shipment.parcels, "count") else len(parcels)
+    count = len(shipment.parcels.all())  # every parcel, labelled or not: "parcel i of n"
     return [
         documents.LabelData(
             tracking_number=parcel.tracking_number,
