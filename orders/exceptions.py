@@ -25,3 +25,13 @@ class InvalidTransition(OrderError):
 
 class ReasonRequired(OrderError):
     """An operator action that must be explained was given no reason."""
+
+
+class IntakeConflict(OrderError):
+    """A channel sent a different order under an external id it already used."""
+
+    def __init__(self, *, order, differences: list[dict]):
+        self.order = order
+        self.differences = differences
+        paths = ", ".join(d["path"] for d in differences[:10]) or "the payload"
+        super().__init__(f"Order {order} was already placed with this external id and a different {paths}.")

@@ -39,12 +39,49 @@ class Channel(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.WEB_STORE)
     default_currency = models.CharField(max_length=3, default="USD")
     is_active = models.BooleanField("active", default=True)
+    webhook_secret = models.CharField(
+        max_length=200,
+        blank=True,
+        db_default="",
+        default="",
+        help_text="The shared secret the storefront signs its webhooks with (Shopify: the app's client secret). "
+        "Kept as entered, because checking a signature needs it.",
+    )
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+
+class ChannelApiKey(models.Model):
+    """A key a channel sends as ``Authorization: Bearer <key>``; only its hash is kept."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, help_text="Where the key is used, e.g. 'storefront production'.")
+    prefix = models.CharField(max_length=12, editable=False, help_text="The key's first characters, to recognise it.")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
+    )
+
+    class Meta:
+        verbose_name = "channel API key"
+        ordering = ["channel", "-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.channel.code}: {self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
 
 
 class Customer(models.Model):
@@ -145,6 +182,16 @@ class Order(models.Model):
     grand_total = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
     promised_date = models.DateField(
         "promised delivery date", null=True, blank=True, help_text="Delivery date promised to the customer."
+    )
+    payment_gateway = models.CharField(
+        max_length=30, blank=True, db_default="", default="", help_text="The gateway the channel took payment with."
+    )
+    payment_token = models.CharField(
+        max_length=200,
+        blank=True,
+        db_default="",
+        default="",
+        help_text="The gateway's token for the customer's payment method (never a card number).",
     )
     placed_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -332,3 +379,26 @@ class OrderEvent(models.Model):
         else:
             actor_name = "system"
         return cls(order=order, kind=kind, message=message, actor=user, actor_name=actor_name, data=data or {})
+
+
+class OrderIntake(models.Model):
+    """What a channel sent for an order, canonicalised: replays are compared with it.
+
+    The same external id with the same payload is the same order; a different
+    payload is a conflict whose differences are named from ``payload``.
+    """
+
+    class Source(models.TextChoices):
+        API = "api", "API"
+        WEBHOOK = "webhook", "Storefront webhook"
+        CSV = "csv", "CSV import"
+        ADMIN = "admin", "Admin"
+
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, primary_key=True, related_name="intake")
+    source = models.CharField(max_length=10, choices=Source.choices)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the canonical payload.")
+    payload = models.JSONField(encoder=DjangoJSONEncoder)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.get_source_display()} intake of {self.order}"

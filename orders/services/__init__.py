@@ -12,7 +12,16 @@ from .fulfilment import (
     record_shipment,
     route_waiting_orders,
 )
-from .intake import AddressData, CustomerData, LineData, OrderData, format_order_number, place_order
+from .intake import (
+    AddressData,
+    CustomerData,
+    LineData,
+    OrderData,
+    PaymentData,
+    canonical_payload,
+    format_order_number,
+    place_order,
+)
 from .lifecycle import add_order_note, cancel_order, flag_late_orders, hold_order, release_order
 from .shipping import (
     buy_labels,
@@ -29,11 +38,13 @@ __all__ = [
     "CustomerData",
     "LineData",
     "OrderData",
+    "PaymentData",
     "add_order_note",
     "allocate_order",
     "allocate_orders",
     "buy_labels",
     "cancel_order",
+    "canonical_payload",
     "create_shipments",
     "fill_backorders",
     "flag_late_orders",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
@@ -12,8 +14,8 @@ from django.utils import timezone
 
 from inventory.models import Product
 
-from ..exceptions import OrderError
-from ..models import Address, Channel, Customer, Order, OrderEvent, OrderLine, normalize_email
+from ..exceptions import IntakeConflict, OrderError
+from ..models import Address, Channel, Customer, Order, OrderEvent, OrderIntake, OrderLine, normalize_email
 from . import notify
 from ._common import CENT
 
@@ -47,6 +49,14 @@ class LineData:
 
 
 @dataclass(frozen=True)
+class PaymentData:
+    """How the customer paid: the gateway's code and its token for the payment method."""
+
+    gateway: str
+    token: str = ""
+
+
+@dataclass(frozen=True)
 class OrderData:
     external_id: str
     customer: CustomerData
@@ -59,7 +69,61 @@ class OrderData:
     discount_total: Decimal = Decimal("0.00")
     promised_date: dt.date | None = None
     placed_at: dt.datetime | None = None
+    payment: PaymentData | None = None
     extra: dict = field(default_factory=dict)
+
+
+def canonical_payload(data: OrderData) -> dict:
+    """The order as the channel sent it, normalised so that equal orders compare equal.
+
+    Emails are lower-cased, codes upper-cased, text stripped and money
+    rounded to cents; a missing billing address is the shipping address.
+    """
+
+    def clean(value):
+        if isinstance(value, dict):
+            return {key: clean(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [clean(item) for item in value]
+        if isinstance(value, Decimal):
+            return str(Decimal(value).quantize(CENT))
+        if isinstance(value, dt.datetime | dt.date):
+            return value.isoformat()
+        if isinstance(value, str):
+            return value.strip()
+        return value
+
+    payload = clean(asdict(data))
+    payload["customer"]["email"] = normalize_email(payload["customer"]["email"])
+    payload["currency"] = payload["currency"].upper()
+    for key in ("shipping_address", "billing_address"):
+        if payload[key]:
+            payload[key]["country"] = payload[key]["country"].upper()
+    if payload["billing_address"] is None:
+        payload["billing_address"] = payload["shipping_address"]
+    payload.pop("placed_at")  # when a retry is sent is not part of the order
+    return payload
+
+
+def fingerprint(payload: dict) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def payload_differences(old, new, path: str = "") -> list[dict]:
+    """Where two canonical payloads differ, as JSON paths with both values."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        found = []
+        for key in sorted(old.keys() | new.keys()):
+            found += payload_differences(old.get(key), new.get(key), f"{path}.{key}" if path else key)
+        return found
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        found = []
+        for index, (a, b) in enumerate(zip(old, new, strict=True)):
+            found += payload_differences(a, b, f"{path}[{index}]")
+        return found
+    if old != new:
+        return [{"path": path, "existing": old, "received": new}]
+    return []
 
 
 def format_order_number(pk: int) -> str:
@@ -95,16 +159,21 @@ def _create_address(customer: Customer, data: AddressData) -> Address:
     )
 
 
-def place_order(*, channel: Channel, data: OrderData, actor, route: bool = True) -> tuple[Order, bool]:
+def place_order(
+    *, channel: Channel, data: OrderData, actor, route: bool = True, source: str = OrderIntake.Source.ADMIN
+) -> tuple[Order, bool]:
     """Record an order from a channel; idempotent on (channel, external id).
 
     Returns ``(order, created)``. A second call with an external id the
-    channel already used returns the existing order untouched. Writes the
-    ``placed`` timeline event and, after commit, queues its allocation
-    (``route=False`` leaves it received). Raises OrderError for an unknown
-    SKU or an order with no lines.
+    channel already used and the same order returns the existing order
+    untouched; with a different order it raises IntakeConflict naming the
+    differences. Writes the ``placed`` timeline event and, after commit,
+    queues its allocation (``route=False`` leaves it received). Raises
+    OrderError for an unknown SKU or an order with no lines.
     """
-    existing = Order.objects.filter(channel=channel, external_id=data.external_id).first()
+    payload = canonical_payload(data)
+    digest = fingerprint(payload)
+    existing = _existing(channel, data.external_id, payload, digest)
     if existing is not None:
         return existing, False
     if not data.lines:
@@ -117,6 +186,7 @@ def place_order(*, channel: Channel, data: OrderData, actor, route: bool = True)
     try:
         with transaction.atomic():
             order = _create_order(channel=channel, data=data, products=products, actor=actor)
+            OrderIntake.objects.create(order=order, source=source, fingerprint=digest, payload=payload)
             notify.order_received(order)  # notifications: the confirmation, sent after commit
             if route:
                 from .. import tasks
@@ -124,11 +194,22 @@ def place_order(*, channel: Channel, data: OrderData, actor, route: bool = True)
                 tasks.allocate_order.delay_on_commit(order.pk)
     except IntegrityError:
         # A concurrent request placed the same external id first: theirs stands.
-        existing = Order.objects.filter(channel=channel, external_id=data.external_id).first()
+        existing = _existing(channel, data.external_id, payload, digest)
         if existing is None:
             raise
         return existing, False
     return order, True
+
+
+def _existing(channel: Channel, external_id: str, payload: dict, digest: str) -> Order | None:
+    """The order already placed with this external id, if any; a different order under it is a conflict."""
+    existing = Order.objects.filter(channel=channel, external_id=external_id).select_related("intake").first()
+    if existing is None:
+        return None
+    intake = getattr(existing, "intake", None)  # orders seeded or placed before intakes were kept have none
+    if intake is not None and intake.fingerprint != digest:
+        raise IntakeConflict(order=existing, differences=payload_differences(intake.payload, payload))
+    return existing
 
 
 def _create_order(*, channel: Channel, data: OrderData, products: dict[str, Product], actor) -> Order:
@@ -150,6 +231,8 @@ def _create_order(*, channel: Channel, data: OrderData, products: dict[str, Prod
         discount_total=Decimal(data.discount_total).quantize(CENT),
         grand_total=max(grand_total, Decimal("0")).quantize(CENT),
         promised_date=data.promised_date,
+        payment_gateway=data.payment.gateway if data.payment else "",
+        payment_token=data.payment.token if data.payment else "",
         placed_at=data.placed_at or timezone.now(),
     )
     order.number = format_order_number(order.pk)
