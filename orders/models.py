@@ -343,6 +343,11 @@ class OrderEvent(models.Model):
         PROMISE_MISSED = "promise_missed", "Promise missed"
         SHIPMENT = "shipment", "Shipment"
         TRACKING = "tracking", "Tracking"
+        PAYMENT = "payment", "Payment"
+        CREDIT_CHECK = "credit_check", "Credit check"
+        RETURN = "return", "Return"
+        ORDER_ERROR = "order_error", "Order error"
+        REFUND = "refund", "Refund"
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=30, choices=Kind.choices)
