@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet, Sum
 
-from .models import Product, StockLevel, StockMovement
+from .models import Product, RoutingExclusion, SafetyStockRule, StockLevel, StockMovement
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,42 @@ def available_to_sell(product: Product) -> int:
         available=Sum(F("on_hand") - F("allocated"))
     )["available"]
     return total or 0
+
+
+def channel_stock(product: Product, *, channel_id: int) -> list[WarehouseStock]:
+    """What one channel may sell of a SKU, per warehouse, by the rules allocation applies.
+
+    Per warehouse: on hand - allocated - the channel's safety stock there
+    (the largest rule that covers the SKU and warehouse, as allocation
+    takes it), never below zero. Inactive warehouses and warehouses the
+    channel is excluded from everywhere are left out.
+    """
+    excluded = set(
+        RoutingExclusion.objects.filter(
+            Q(channel_id=channel_id) | Q(channel__isnull=True), destination_state=""
+        ).values_list("warehouse_id", flat=True)
+    )
+    rules = list(
+        SafetyStockRule.objects.filter(channel_id=channel_id).filter(Q(product=product) | Q(product__isnull=True))
+    )
+    rows = []
+    for level in stock_levels().filter(product=product, warehouse__is_active=True).order_by("warehouse__code"):
+        if level.warehouse_id in excluded:
+            continue
+        held = max(
+            (rule.quantity for rule in rules if rule.warehouse_id in (None, level.warehouse_id)),
+            default=0,
+        )
+        rows.append(
+            WarehouseStock(
+                level.warehouse.code,
+                level.warehouse.name,
+                level.on_hand,
+                level.allocated,
+                max(0, level.available_quantity - held),
+            )
+        )
+    return rows
 
 
 def recent_movements(product: Product, limit: int = 25) -> QuerySet[StockMovement]:

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 from ninja import NinjaAPI
-from ninja.errors import ValidationError
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from orders.api import router as orders_router
+from orders.channel_api import ChannelKey
+from orders.channel_api import router as channel_router
 from shipping.api import router as shipping_router
 
 api = NinjaAPI(
     title="OMS API",
     version="1",
-    description="Order management: delivery promise, carrier tracking.",
+    description=(
+        "Order management for sales channels: place, read and cancel orders, read stock, quote a delivery "
+        "promise (each channel signs in with its own API key: `Authorization: Bearer oms_...`); carriers push "
+        "tracking events with their own token."
+    ),
     urls_namespace="api-v1",
 )
-api.add_router("/", shipping_router)
+api.add_router("/", channel_router)
+api.add_router("/", shipping_router, auth=ChannelKey())  # the promise: a channel's question, asked with its key
 api.add_router("/", orders_router)
 
 
@@ -24,3 +31,13 @@ def validation_error(request: HttpRequest, exc: ValidationError):
     """Bad input is a 400 naming each field by its path, never a 422 or a 500."""
     detail = [{"loc": list(error.get("loc", ())), "msg": error.get("msg", "invalid")} for error in exc.errors]
     return api.create_response(request, {"detail": detail}, status=400)
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, exc: HttpError):
+    """Refusals raised by the framework (a body that is not JSON, no key) in the same shape as any other."""
+    if isinstance(exc, AuthenticationError):
+        loc, msg = ["header", "Authorization"], "Missing or unknown credentials: send `Authorization: Bearer <key>`."
+    else:
+        loc, msg = ["body"], str(exc) if exc.status_code != 400 else "Not valid JSON."
+    return api.create_response(request, {"detail": [{"loc": loc, "msg": msg}]}, status=exc.status_code)

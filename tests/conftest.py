@@ -75,6 +75,24 @@ def roles(db):
                 group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
 
 
+class ChannelKey:
+    """A channel with a live API key, and the header that presents it."""
+
+    def __init__(self, channel, key):
+        self.channel = channel
+        self.key = key
+        self.headers = {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def channel_key(db):
+    from orders.services.channels import issue_api_key
+
+    channel = ChannelFactory(code="webstore", name="Web store", default_currency="USD")
+    _, key = issue_api_key(channel_id=channel.pk, name="storefront", actor="test")
+    return ChannelKey(channel, key)
+
+
 @pytest.fixture
 def superuser(db):
     return UserFactory(username="boss", is_superuser=True)

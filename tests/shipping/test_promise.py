@@ -90,10 +90,12 @@ def test_the_order_then_routes_and_ships_as_promised(sites, stock, goods, order_
         assert {line.sku: line.quantity for line in shipment.lines.all()} == promised.items
 
 
-def test_the_endpoint_answers_with_dates_and_costs(client, sites, stock, goods, carriers):
+def test_the_endpoint_answers_with_dates_and_costs(client, channel_key, sites, stock, goods, carriers):
     stock(sites["EWR"], goods["tee"], 5)
 
-    response = client.get("/api/v1/promise", {"postal_code": "10001", "sku": ["TEE-1"], "qty": ["2"]})
+    response = client.get(
+        "/api/v1/promise", {"postal_code": "10001", "sku": ["TEE-1"], "qty": ["2"]}, headers=channel_key.headers
+    )
 
     assert response.status_code == 200
     body = response.json()
@@ -111,8 +113,16 @@ def test_the_endpoint_answers_with_dates_and_costs(client, sites, stock, goods, 
         ({"sku": ["TEE-1"]}, ["query", "postal_code"]),
     ],
 )
-def test_the_endpoint_refuses_bad_input_with_a_400_naming_the_field(client, sites, goods, carriers, query, loc):
-    response = client.get("/api/v1/promise", query)
+def test_the_endpoint_refuses_bad_input_with_a_400_naming_the_field(
+    client, channel_key, sites, goods, carriers, query, loc
+):
+    response = client.get("/api/v1/promise", query, headers=channel_key.headers)
 
     assert response.status_code == 400
     assert response.json()["detail"][0]["loc"] == loc
+
+
+def test_the_endpoint_needs_a_channel_key(client, sites, goods, carriers):
+    response = client.get("/api/v1/promise", {"postal_code": "10001", "sku": ["TEE-1"]})
+
+    assert response.status_code == 401

@@ -1,0 +1,438 @@
+"""The channels' API: place, read and cancel orders, read stock. Each channel signs in with its own key.
+
+Every refusal is a 4xx whose body names the field by its JSON path:
+400 bad input, 401 no or unknown key, 404 not this channel's order, 409 a
+conflict (an external id reused for a different order, a cancel too late).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.http import HttpRequest
+from ninja import Router, Schema
+from ninja.responses import Status
+from ninja.security import HttpBearer
+from pydantic import ConfigDict, Field, StringConstraints, field_validator
+
+from inventory import selectors as stock
+from inventory.geo import UnknownPostalCode, coordinates
+from inventory.models import Product
+from shipping.models import TrackingEvent
+
+from . import services
+from .exceptions import IntakeConflict, InvalidTransition, OrderError
+from .models import Channel, Order, OrderEvent, OrderIntake, OrderStatus
+from .services.channels import authenticate_api_key
+
+router = Router(tags=["orders"])
+
+MAX_LINES = 500
+
+
+class ChannelKey(HttpBearer):
+    """`Authorization: Bearer <key>`: a key issued to the channel in the console (Channels → API keys)."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> Channel | None:
+        row = authenticate_api_key(token)
+        return row.channel if row is not None else None
+
+
+# --- input -----------------------------------------------------------------------------
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+RequiredText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2, allow_inf_nan=False)]
+
+
+class _Strict(Schema):
+    # A misspelt field is an error, not silently dropped data.
+    model_config = ConfigDict(extra="forbid")
+
+
+class CustomerIn(_Strict):
+    name: RequiredText
+    email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=254)]
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] = ""
+    accepts_marketing: bool = False
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        try:
+            validate_email(value)
+        except DjangoValidationError:
+            raise ValueError("not a valid email address") from None
+        return value
+
+
+class AddressIn(_Strict):
+    name: RequiredText
+    company: Text = ""
+    line1: RequiredText
+    line2: Text = ""
+    city: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    state: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)] = ""
+    postal_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+    country: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2}$")] = "US"
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] = ""
+
+
+class LineIn(_Strict):
+    sku: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    quantity: int = Field(ge=1, le=100_000)
+    unit_price: Money
+
+
+class PaymentIn(_Strict):
+    gateway: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
+    token: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+
+
+class OrderIn(_Strict):
+    external_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    customer: CustomerIn
+    shipping_address: AddressIn
+    billing_address: AddressIn | None = None
+    lines: list[LineIn] = Field(min_length=1, max_length=MAX_LINES)
+    currency: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")]
+    shipping_total: Money = Decimal("0.00")
+    tax_total: Money = Decimal("0.00")
+    discount_total: Money = Decimal("0.00")
+    promised_date: dt.date | None = None
+    placed_at: dt.datetime | None = None
+    payment: PaymentIn | None = None
+
+    @field_validator("placed_at")
+    @classmethod
+    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("needs a time zone offset, e.g. 2026-11-25T14:03:00Z")
+        return value
+
+
+class CancelIn(_Strict):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+# --- output ----------------------------------------------------------------------------
+
+
+class ErrorOut(Schema):
+    detail: list[dict]
+
+
+class ConflictOut(Schema):
+    detail: str
+    order: str | None = None
+    differences: list[dict] = []
+
+
+class OrderOut(Schema):
+    number: str
+    external_id: str
+    channel: str
+    status: str
+    placed_at: dt.datetime
+    currency: str
+    totals: dict[str, str]
+    customer: dict[str, str]
+    shipping_address: dict[str, str]
+    lines: list[dict]
+    shipments: list[dict]
+    timeline: list[dict]
+
+
+class StockWarehouseOut(Schema):
+    warehouse: str
+    name: str
+    available: int
+
+
+class StockOut(Schema):
+    sku: str
+    name: str
+    available: int
+    warehouses: list[StockWarehouseOut]
+
+
+# --- endpoints -------------------------------------------------------------------------
+
+
+@router.post(
+    "/orders",
+    auth=ChannelKey(),
+    response={200: OrderOut, 201: OrderOut, 400: ErrorOut, 409: ConflictOut},
+    summary="Place an order",
+)
+def place(request: HttpRequest, payload: OrderIn):
+    """Place an order from the signed-in channel.
+
+    Idempotent on `external_id`: sending the same order again returns it
+    with 200; sending a different order under an id already used is a 409
+    that lists each difference by its JSON path. A new order is 201; it is
+    routed to warehouses in the background and its status moves on from
+    `received`.
+    """
+    channel: Channel = request.auth
+    errors = _refusals(channel, payload)
+    if errors:
+        return Status(400, {"detail": errors})
+    try:
+        order, created = services.place_order(
+            channel=channel, data=_order_data(payload), actor=f"channel: {channel.name}", source=OrderIntake.Source.API
+        )
+    except IntakeConflict as conflict:
+        return Status(
+            409, {"detail": str(conflict), "order": conflict.order.number, "differences": conflict.differences}
+        )
+    except OrderError as refusal:
+        return Status(400, {"detail": [{"loc": ["body"], "msg": str(refusal)}]})
+    return Status(201 if created else 200, order_body(_fetch(channel, order.number)))
+
+
+@router.get("/orders/{number}", auth=ChannelKey(), response={200: OrderOut, 404: ErrorOut}, summary="Read an order")
+def read(request: HttpRequest, number: str):
+    """The order's status, lines, shipments with tracking, and its customer-facing timeline."""
+    order = _fetch(request.auth, number)
+    if order is None:
+        return Status(404, _not_found(number))
+    return Status(200, order_body(order))
+
+
+@router.post(
+    "/orders/{number}/cancel",
+    auth=ChannelKey(),
+    response={200: OrderOut, 400: ErrorOut, 404: ErrorOut, 409: ConflictOut},
+    summary="Cancel an order",
+)
+def cancel(request: HttpRequest, number: str, payload: CancelIn):
+    """Cancel an order before anything has shipped; its stock goes back on sale and the customer is told.
+
+    Cancelling an order already cancelled returns it unchanged (200), so a
+    retried request is safe. Once something has shipped the answer is 409.
+    """
+    channel: Channel = request.auth
+    order = _fetch(channel, number)
+    if order is None:
+        return Status(404, _not_found(number))
+    if order.status != OrderStatus.CANCELLED:
+        try:
+            services.cancel_order(order_id=order.pk, reason=payload.reason, actor=f"channel: {channel.name}")
+        except InvalidTransition:
+            status = OrderStatus(Order.objects.get(pk=order.pk).status).label.lower()
+            return Status(409, {"detail": f"Order {number} is {status}: only orders not yet shipped can be cancelled."})
+        order = _fetch(channel, number)
+    return Status(200, order_body(order))
+
+
+@router.get("/stock/{sku}", auth=ChannelKey(), response={200: StockOut, 404: ErrorOut}, summary="Stock of a SKU")
+def stock_of(request: HttpRequest, sku: str):
+    """Units of the SKU this channel can sell now, per warehouse and in total.
+
+    What is reserved for orders and what is held back from this channel
+    (safety stock) is already taken off; inactive warehouses and warehouses
+    this channel is never routed to are left out.
+    """
+    product = Product.objects.filter(sku=sku, is_active=True).first()
+    if product is None:
+        return Status(404, {"detail": [{"loc": ["path", "sku"], "msg": f"Unknown SKU {sku!r}."}]})
+    rows = stock.channel_stock(product, channel_id=request.auth.pk)
+    return Status(
+        200,
+        {
+            "sku": product.sku,
+            "name": product.name,
+            "available": sum(row.available for row in rows),
+            "warehouses": [
+                {"warehouse": r.warehouse_code, "name": r.warehouse_name, "available": r.available} for r in rows
+            ],
+        },
+    )
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _refusals(channel: Channel, payload: OrderIn) -> list[dict]:
+    """What the schema cannot see: the channel's currency, real postal codes, known SKUs, known gateways."""
+    errors = []
+    if payload.currency != channel.default_currency.upper():
+        errors.append(
+            {
+                "loc": ["body", "currency"],
+                "msg": f"{channel.name} sells in {channel.default_currency.upper()}, not {payload.currency}.",
+            }
+        )
+    for key in ("shipping_address", "billing_address"):
+        address = getattr(payload, key)
+        if address is not None and address.country == "US":
+            try:
+                coordinates(address.postal_code, "US")
+            except UnknownPostalCode:
+                errors.append(
+                    {"loc": ["body", key, "postal_code"], "msg": f"{address.postal_code!r} is not a US ZIP code."}
+                )
+    skus = {line.sku for line in payload.lines}
+    known = set(Product.objects.filter(sku__in=skus, is_active=True).values_list("sku", flat=True))
+    for index, line in enumerate(payload.lines):
+        if line.sku not in known:
+            errors.append({"loc": ["body", "lines", index, "sku"], "msg": f"Unknown SKU {line.sku!r}."})
+    if payload.payment is not None:
+        gateways = known_gateways()
+        if gateways is not None and payload.payment.gateway not in gateways:
+            errors.append(
+                {
+                    "loc": ["body", "payment", "gateway"],
+                    "msg": f"Unknown gateway {payload.payment.gateway!r}; known: {', '.join(sorted(gateways))}.",
+                }
+            )
+    return errors
+
+
+def known_gateways() -> set[str] | None:
+    """The payment gateways orders may name, or None when payments are not installed."""
+    try:
+        from .payments.gateways import GATEWAYS
+    except ImportError:
+        return None
+    return set(GATEWAYS)
+
+
+def _order_data(payload: OrderIn) -> services.OrderData:
+    def address(data: AddressIn | None) -> services.AddressData | None:
+        return services.AddressData(**data.model_dump()) if data is not None else None
+
+    return services.OrderData(
+        external_id=payload.external_id,
+        customer=services.CustomerData(**payload.customer.model_dump()),
+        shipping_address=address(payload.shipping_address),
+        billing_address=address(payload.billing_address),
+        lines=[
+            services.LineData(sku=line.sku, quantity=line.quantity, unit_price=line.unit_price)
+            for line in payload.lines
+        ],
+        currency=payload.currency,
+        shipping_total=payload.shipping_total,
+        tax_total=payload.tax_total,
+        discount_total=payload.discount_total,
+        promised_date=payload.promised_date,
+        placed_at=payload.placed_at,
+        payment=services.PaymentData(**payload.payment.model_dump()) if payload.payment else None,
+    )
+
+
+def _not_found(number: str) -> dict:
+    return {"detail": [{"loc": ["path", "number"], "msg": f"No order {number} from this channel."}]}
+
+
+def _fetch(channel: Channel, number: str) -> Order | None:
+    return (
+        Order.objects.filter(channel=channel, number=number)
+        .select_related("channel", "customer", "shipping_address")
+        .prefetch_related("lines", "shipments__parcels", "shipments__service__vendor", "shipments__warehouse")
+        .first()
+    )
+
+
+# What a customer may see of the timeline: status moves (never holds or their reasons) and carrier scans.
+CUSTOMER_STATUS_TEXT = {
+    OrderStatus.RECEIVED: "Order received",
+    OrderStatus.ALLOCATED: "Being prepared",
+    OrderStatus.BACKORDERED: "Waiting for stock",
+    OrderStatus.PARTIALLY_SHIPPED: "Partly shipped",
+    OrderStatus.SHIPPED: "Shipped",
+    OrderStatus.DELIVERED: "Delivered",
+    OrderStatus.CANCELLED: "Cancelled",
+}
+
+
+def order_body(order: Order) -> dict:
+    shipments = list(order.shipments.all())
+    address = order.shipping_address
+    return {
+        "number": order.number,
+        "external_id": order.external_id,
+        "channel": order.channel.code,
+        "status": order.status,
+        "placed_at": order.placed_at,
+        "currency": order.currency,
+        "totals": {
+            "subtotal": str(order.subtotal),
+            "shipping": str(order.shipping_total),
+            "tax": str(order.tax_total),
+            "discount": str(order.discount_total),
+            "grand_total": str(order.grand_total),
+        },
+        "customer": {"name": order.customer.name, "email": order.customer.email},
+        "shipping_address": {
+            "name": address.name,
+            "line1": address.line1,
+            "line2": address.line2,
+            "city": address.city,
+            "state": address.state,
+            "postal_code": address.postal_code,
+            "country": address.country,
+        },
+        "lines": [
+            {
+                "sku": line.sku,
+                "name": line.name,
+                "quantity": line.quantity,
+                "unit_price": str(line.unit_price),
+                "quantity_shipped": line.quantity_shipped,
+                "quantity_returned": line.quantity_returned,
+            }
+            for line in order.lines.all()
+        ],
+        "shipments": [_shipment_body(shipment) for shipment in shipments],
+        "timeline": _customer_timeline(order, shipments),
+    }
+
+
+def _shipment_body(shipment) -> dict:
+    vendor = shipment.service.vendor if shipment.service_id else None
+    return {
+        "number": shipment.number,
+        "status": shipment.status,
+        "warehouse": shipment.warehouse.code,
+        "carrier": vendor.name if vendor else None,
+        "service": shipment.service.name if shipment.service_id else None,
+        "estimated_delivery": shipment.estimated_delivery.isoformat() if shipment.estimated_delivery else None,
+        "shipped_at": shipment.shipped_at.isoformat() if shipment.shipped_at else None,
+        "delivered_at": shipment.delivered_at.isoformat() if shipment.delivered_at else None,
+        "tracking": [
+            {"number": parcel.tracking_number, "url": vendor.tracking_url(parcel.tracking_number) if vendor else ""}
+            for parcel in shipment.parcels.all()
+            if parcel.tracking_number
+        ],
+    }
+
+
+def _customer_timeline(order: Order, shipments) -> list[dict]:
+    entries = []
+    for event in order.events.filter(kind__in=[OrderEvent.Kind.PLACED, OrderEvent.Kind.STATUS_CHANGED]):
+        status = OrderStatus.RECEIVED if event.kind == OrderEvent.Kind.PLACED else event.data.get("to")
+        if event.data.get("from") == OrderStatus.ON_HOLD:
+            continue  # released from a hold: the customer never saw the hold
+        if status in CUSTOMER_STATUS_TEXT:
+            entries.append({"at": event.created_at, "status": status, "description": CUSTOMER_STATUS_TEXT[status]})
+    scans = TrackingEvent.objects.filter(shipment__in=shipments).order_by("occurred_at", "id") if shipments else []
+    for scan in scans:
+        entries.append(
+            {
+                "at": scan.occurred_at,
+                "status": scan.status,
+                "description": scan.description or scan.get_status_display(),
+                "location": scan.location,
+                "tracking_number": scan.tracking_number,
+            }
+        )
+    entries.sort(key=lambda entry: entry["at"])
+    for entry in entries:
+        entry["at"] = entry["at"].isoformat()
+    return entries

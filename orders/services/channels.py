@@ -1,0 +1,71 @@
+"""Channel API keys: issued in the console, shown once, kept only as a hash."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+from django.db import transaction
+from django.utils import timezone
+
+from ..exceptions import OrderError, ReasonRequired
+from ..models import Channel, ChannelApiKey
+
+KEY_PREFIX = "oms_"
+# A key's last use is written at most this often, not on every request.
+LAST_USED_RESOLUTION = dt.timedelta(minutes=5)
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@transaction.atomic
+def issue_api_key(*, channel_id: int, name: str, actor) -> tuple[ChannelApiKey, str]:
+    """A new key for the channel; returns the row and the key itself, which is never stored or shown again."""
+    name = (name or "").strip()
+    if not name:
+        raise ReasonRequired("Name the key after where it will be used, e.g. 'storefront production'.")
+    channel = Channel.objects.select_for_update().get(pk=channel_id)
+    if not channel.is_active:
+        raise OrderError(f"Channel {channel} is not active: activate it before issuing keys.")
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    row = ChannelApiKey.objects.create(
+        channel=channel,
+        name=name,
+        prefix=key[:12],
+        key_hash=hash_api_key(key),
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+    return row, key
+
+
+@transaction.atomic
+def revoke_api_key(*, key_id: int, actor) -> ChannelApiKey:
+    """Stop a key working at once. Revoking twice is refused, so the first revoker stays on record."""
+    row = ChannelApiKey.objects.select_for_update().get(pk=key_id)
+    if row.revoked_at is not None:
+        raise OrderError(f"Key {row.prefix}… was already revoked on {row.revoked_at:%Y-%m-%d %H:%M}.")
+    row.revoked_at = timezone.now()
+    row.revoked_by = actor if getattr(actor, "is_authenticated", False) else None
+    row.save(update_fields=["revoked_at", "revoked_by"])
+    return row
+
+
+def authenticate_api_key(key: str) -> ChannelApiKey | None:
+    """The live key row for a presented key (its channel active), or None. Notes the use now and then."""
+    if not key or not key.startswith(KEY_PREFIX):
+        return None
+    row = (
+        ChannelApiKey.objects.select_related("channel")
+        .filter(key_hash=hash_api_key(key), revoked_at__isnull=True, channel__is_active=True)
+        .first()
+    )
+    if row is None:
+        return None
+    now = timezone.now()
+    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+        ChannelApiKey.objects.filter(pk=row.pk).update(last_used_at=now)
+        row.last_used_at = now
+    return row
