@@ -9,6 +9,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from orders.api import router as orders_router
 from orders.channel_api import ChannelKey
 from orders.channel_api import router as channel_router
+from orders.webhooks import router as webhooks_router
 from shipping.api import router as shipping_router
 
 api = NinjaAPI(
@@ -24,6 +25,7 @@ api = NinjaAPI(
 api.add_router("/", channel_router)
 api.add_router("/", shipping_router, auth=ChannelKey())  # the promise: a channel's question, asked with its key
 api.add_router("/", orders_router)
+api.add_router("/", webhooks_router)
 
 
 @api.exception_handler(ValidationError)

@@ -31,6 +31,8 @@ from shipping import documents as shipping_documents  # shipping: pick lists
 from shipping.models import ShipmentStatus  # shipping
 
 from . import selectors, services
+from .channel_admin import ChannelKeysMixin  # channels: API keys on the channel page
+from .channels.forms import ChannelForm  # shopify: the webhook secret, write-only
 from .exceptions import OrderError
 from .models import Address, Channel, Customer, Order, OrderEvent, OrderLine, OrderStatus
 from .services.fulfilment import ALLOCATABLE
@@ -623,8 +625,16 @@ class CustomerAdmin(admin.ModelAdmin):
 
 
 @admin.register(Channel)
-class ChannelAdmin(admin.ModelAdmin):
+class ChannelAdmin(ChannelKeysMixin, admin.ModelAdmin):
     list_display = ("name", "code", "kind", "default_currency", "is_active")
     list_filter = ("kind", "is_active")
     search_fields = ("name", "code")
     prepopulated_fields = {"code": ("name",)}
+    form = ChannelForm  # shopify: the webhook secret is entered like a password, blank keeps it
+
+    def get_fields(self, request: HttpRequest, obj: Channel | None = None):
+        """shopify: the webhook secret is write-only; who may only view a channel does not see it."""
+        fields = super().get_fields(request, obj)
+        if self.has_change_permission(request, obj) or (obj is None and self.has_add_permission(request)):
+            return fields
+        return [name for name in fields if name not in ("webhook_secret", "clear_webhook_secret")]

@@ -1,0 +1,59 @@
+"""The channel form of the console: the webhook secret is entered like a password and never shown back."""
+
+from __future__ import annotations
+
+from django import forms
+from django.urls import NoReverseMatch, reverse
+
+from ..models import Channel
+
+
+class ChannelForm(forms.ModelForm):
+    """A channel, with its webhook secret write-only: left blank it keeps the current one."""
+
+    webhook_secret = forms.CharField(
+        label="webhook secret",
+        required=False,
+        max_length=Channel._meta.get_field("webhook_secret").max_length,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+    clear_webhook_secret = forms.BooleanField(
+        label="remove the webhook secret",
+        required=False,
+        help_text="The channel's webhooks are refused until a new secret is entered.",
+    )
+
+    class Meta:
+        model = Channel
+        fields = "__all__"  # noqa: DJ007 - the admin chooses the fields; this form only changes one
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        has_secret = bool(self.instance.pk and self.instance.webhook_secret)
+        status = "A secret is set; leave blank to keep it." if has_secret else "No secret is set."
+        self.fields["webhook_secret"].help_text = (
+            f"{status} The shared secret the storefront signs its webhooks with (Shopify: the app's client "
+            f"secret, or the key shown under Settings → Notifications → Webhooks). {self._shopify_url_hint()}"
+        )
+
+    def _shopify_url_hint(self) -> str:
+        if not self.instance.pk:
+            return ""
+        try:
+            path = reverse("api-v1:shopify_orders_create", kwargs={"channel_code": self.instance.code})
+        except NoReverseMatch:
+            return ""
+        return f"Shopify webhook URL (topic orders/create, JSON): https://<this server>{path}"
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("clear_webhook_secret"):
+            cleaned["webhook_secret"] = ""
+        elif not cleaned.get("webhook_secret"):
+            cleaned["webhook_secret"] = self.instance.webhook_secret if self.instance.pk else ""
+        return cleaned
+
+    def save(self, commit: bool = True):
+        # Set even when the field was left out of the POST (Django then keeps the instance's value).
+        self.instance.webhook_secret = self.cleaned_data["webhook_secret"]
+        return super().save(commit)

@@ -1,0 +1,445 @@
+"""Shopify orders (REST Admin API / ``orders/create`` webhook JSON) as ``OrderData``.
+
+``order_data_from_shopify(payload)`` reads one Shopify order object (the
+webhook body; ``{"order": {...}}`` as the REST API wraps it is accepted too)
+and returns the ``OrderData`` for ``place_order``. Every problem is collected
+and raised together as ``PayloadError``, each with its JSON path, e.g.
+``line_items[2].sku: missing``.
+
+What is read, and how:
+
+- ``id`` → external id (as text); ``created_at`` → placed at; ``currency``.
+- Customer: name from ``customer.first_name``/``last_name`` (else the
+  shipping, then billing address's name); email from ``email``, else
+  ``contact_email``, else ``customer.email``; phone from ``phone``, else
+  ``customer.phone``, else the shipping address's; ``buyer_accepts_marketing``.
+- Addresses: ``name`` (or first + last name), ``address1``, ``address2``,
+  ``city``, ``province_code`` → state, ``zip`` → postal code,
+  ``country_code`` → country, ``company``, ``phone``. The shipping address is
+  required; a missing billing address is the shipping address.
+- Lines: ``sku``, ``quantity``, ``price`` (the unit price before discounts).
+  Line items with the same SKU and unit price are merged into one line
+  (quantities added): Shopify splits a variant over several items when they
+  carry different properties (an engraving), and stock is reserved per SKU.
+  The same SKU at different prices stays as separate lines.
+- Money (``Decimal`` from Shopify's string amounts, never float):
+  ``total_discounts`` → discount; ``total_tax`` → tax, except when
+  ``taxes_included`` is true: then the tax is already inside the line and
+  shipping prices, so the order's tax is 0 (the included tax is kept in
+  ``extra``) and the grand total is what the customer paid; shipping from
+  ``total_shipping_price_set.shop_money.amount``, else the sum of
+  ``shipping_lines[].price``.
+- Payment: Shopify took it, so ``PaymentData(gateway="channel",
+  token=<the Shopify order id>)``; the gateway Shopify used is in ``extra``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from ..models import Address, Customer, Order, OrderLine
+from ..services.intake import AddressData, CustomerData, LineData, OrderData, PaymentData
+from . import Loc, PayloadError, Problem
+
+CENT = Decimal("0.01")
+# Order amounts are stored as 12 digits with 2 decimals.
+MAX_AMOUNT = Decimal("9999999999.99")
+MAX_LINE_QUANTITY = 1_000_000
+EARLIEST_PLACED = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST_PLACED = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+PAYMENT_GATEWAY = "channel"  # paid through the sales channel: the payments work treats it as prepaid
+_MISSING = object()
+
+
+def _max_length(model, name: str) -> int:
+    return model._meta.get_field(name).max_length
+
+
+def order_data_from_shopify(payload: object) -> OrderData:
+    """The ``OrderData`` for one Shopify order; raises PayloadError naming every problem."""
+    reader = _Reader()
+    data = reader.order(payload)
+    if reader.problems:
+        raise PayloadError(reader.problems, channel_format="Shopify")
+    assert data is not None  # every path that returns None recorded a problem
+    return data
+
+
+class _Reader:
+    """Reads one order, collecting problems instead of stopping at the first."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def problem(self, loc: Loc, message: str) -> None:
+        self.problems.append(Problem(loc, message))
+
+    # --- the order
+
+    def order(self, payload: object) -> OrderData | None:
+        if isinstance(payload, dict) and "line_items" not in payload and isinstance(payload.get("order"), dict):
+            payload = payload["order"]  # the REST API's wrapping
+        if not isinstance(payload, dict):
+            self.problem((), "must be a JSON object (one Shopify order)")
+            return None
+        order = payload
+        external_id = self.external_id(order)
+        currency = self.currency(order)
+        placed_at = self.placed_at(order)
+        shipping_address = self.address(order, "shipping_address", required=True)
+        billing_address = self.address(order, "billing_address", required=False)
+        customer = self.customer(order, shipping_address, billing_address)
+        lines = self.lines(order)
+        taxes_included = self.boolean(order, ("taxes_included",))
+        tax = self.money(order, ("total_tax",), required=False)
+        discount = self.money(order, ("total_discounts",), required=False)
+        shipping = self.shipping(order)
+        if self.problems:
+            return None
+        subtotal = sum((line.unit_price * line.quantity for line in lines), Decimal("0"))
+        tax_total = Decimal("0.00") if taxes_included else tax
+        if subtotal + shipping + tax_total > MAX_AMOUNT:
+            self.problem(("line_items",), f"the order's total is more than {MAX_AMOUNT:,}")
+            return None
+        return OrderData(
+            external_id=external_id,
+            customer=customer,
+            shipping_address=shipping_address,
+            billing_address=billing_address,
+            lines=lines,
+            currency=currency,
+            shipping_total=shipping,
+            tax_total=tax_total,
+            discount_total=discount,
+            placed_at=placed_at,
+            payment=PaymentData(gateway=PAYMENT_GATEWAY, token=external_id),
+            extra={"shopify": self.references(order, taxes_included=taxes_included, tax=tax)},
+        )
+
+    def external_id(self, order: dict) -> str:
+        value = order.get("id")
+        loc = ("id",)
+        if value is None:
+            self.problem(loc, "missing (the Shopify order id)")
+            return ""
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value <= 0:
+                self.problem(loc, "must be a positive number")
+                return ""
+            text = str(value)
+            if len(text) > _max_length(Order, "external_id"):
+                self.problem(loc, f"longer than {_max_length(Order, 'external_id')} characters")
+                return ""
+            return text
+        if isinstance(value, str):
+            return self.text(order, loc, required=True, max_length=_max_length(Order, "external_id"))
+        self.problem(loc, "must be a whole number (the Shopify order id)")
+        return ""
+
+    def currency(self, order: dict) -> str:
+        loc = ("currency",)
+        code = self.text(order, loc, required=True, max_length=3).upper()
+        if code and not (len(code) == 3 and code.isascii() and code.isalpha()):
+            self.problem(loc, f"must be a three-letter ISO 4217 code, not {code!r}")
+        return code
+
+    def placed_at(self, order: dict) -> dt.datetime | None:
+        loc = ("created_at",)
+        text = self.text(order, loc, required=False, max_length=64)
+        if not text:
+            return None  # placed now
+        try:
+            placed = dt.datetime.fromisoformat(text)
+        except ValueError:
+            self.problem(loc, f"must be an ISO 8601 date and time, e.g. 2026-11-25T14:03:00-05:00, not {text!r}")
+            return None
+        if placed.tzinfo is None or placed.utcoffset() is None:
+            self.problem(loc, "needs a time zone offset, e.g. 2026-11-25T14:03:00-05:00")
+            return None
+        try:
+            in_range = EARLIEST_PLACED <= placed < LATEST_PLACED
+        except OverflowError:
+            in_range = False
+        if not in_range:
+            self.problem(loc, "must be between 1970 and 2100")
+            return None
+        return placed
+
+    # --- customer and addresses
+
+    def customer(self, order: dict, shipping: AddressData | None, billing: AddressData | None) -> CustomerData | None:
+        person = self.optional_object(order, ("customer",))
+        first = self.text(person, ("customer", "first_name"), max_length=100) if person else ""
+        last = self.text(person, ("customer", "last_name"), max_length=100) if person else ""
+        email = ""
+        for source, loc in ((order, ("email",)), (order, ("contact_email",)), (person, ("customer", "email"))):
+            if source is not None and not email:
+                email = self.text(source, loc, max_length=_max_length(Customer, "email"))
+                if email:
+                    try:
+                        validate_email(email)
+                    except ValidationError:
+                        self.problem(loc, f"{email!r} is not an email address")
+        if not email:
+            self.problem(("email",), "missing (looked at email, contact_email and customer.email)")
+        phone = self.text(order, ("phone",), max_length=_max_length(Customer, "phone"))
+        if not phone and person:
+            phone = self.text(person, ("customer", "phone"), max_length=_max_length(Customer, "phone"))
+        if not phone and shipping:
+            phone = shipping.phone
+        name = " ".join(part for part in (first, last) if part)
+        name = name or (shipping.name if shipping else "") or (billing.name if billing else "") or email
+        name = name[: _max_length(Customer, "name")]
+        accepts_marketing = self.boolean(order, ("buyer_accepts_marketing",))
+        return CustomerData(name=name, email=email, phone=phone, accepts_marketing=accepts_marketing)
+
+    def address(self, order: dict, key: str, *, required: bool) -> AddressData | None:
+        loc = (key,)
+        address = self.required_object(order, loc) if required else self.optional_object(order, loc)
+        if address is None:
+            return None
+
+        def field(name: str, *, max_from: str, required: bool = False) -> str:
+            return self.text(address, (key, name), required=required, max_length=_max_length(Address, max_from))
+
+        first = field("first_name", max_from="name")
+        last = field("last_name", max_from="name")
+        name = field("name", max_from="name") or " ".join(part for part in (first, last) if part)
+        if not name:
+            self.problem((key, "name"), "missing (no name, first_name or last_name)")
+        country = field("country_code", max_from="country", required=True).upper()
+        if country and not (len(country) == 2 and country.isascii() and country.isalpha()):
+            self.problem((key, "country_code"), f"must be a two-letter ISO 3166-1 code, not {country!r}")
+        return AddressData(
+            name=name[: _max_length(Address, "name")],
+            line1=field("address1", max_from="line1", required=True),
+            line2=field("address2", max_from="line2"),
+            city=field("city", max_from="city", required=True),
+            postal_code=field("zip", max_from="postal_code", required=True),
+            country=country,
+            state=field("province_code", max_from="state"),
+            company=field("company", max_from="company"),
+            phone=field("phone", max_from="phone"),
+        )
+
+    # --- lines, shipping, extra
+
+    def lines(self, order: dict) -> list[LineData]:
+        items = order.get("line_items")
+        if items is None:
+            self.problem(("line_items",), "missing (the order's lines)")
+            return []
+        if not isinstance(items, list):
+            self.problem(("line_items",), "must be a list of line items")
+            return []
+        if not items:
+            self.problem(("line_items",), "an order needs at least one line item")
+            return []
+        merged: dict[tuple[str, Decimal], int] = {}
+        for index, item in enumerate(items):
+            loc = ("line_items", index)
+            if not isinstance(item, dict):
+                self.problem(loc, "must be an object (a line item)")
+                continue
+            sku = self.text(item, (*loc, "sku"), max_length=_max_length(OrderLine, "sku"))
+            if not sku:
+                title = item.get("title") if isinstance(item.get("title"), str) else ""
+                self.problem(
+                    (*loc, "sku"),
+                    "missing: every line needs a SKU the OMS stocks"
+                    + (f" ({title[:100]!r} has none)" if title else ""),
+                )
+            quantity = self.quantity(item, (*loc, "quantity"))
+            price = self.money(item, (*loc, "price"), required=True)
+            if sku and quantity:
+                merged[(sku, price)] = merged.get((sku, price), 0) + quantity
+        lines = []
+        for (sku, price), quantity in merged.items():
+            if quantity > MAX_LINE_QUANTITY:
+                self.problem(("line_items",), f"{quantity:,} units of {sku} is more than {MAX_LINE_QUANTITY:,}")
+            lines.append(LineData(sku=sku, quantity=quantity, unit_price=price))
+        return lines
+
+    def quantity(self, item: dict, loc: Loc) -> int:
+        value = item.get(loc[-1])
+        if value is None:
+            self.problem(loc, "missing")
+            return 0
+        if not isinstance(value, int) or isinstance(value, bool):
+            self.problem(loc, "must be a whole number")
+            return 0
+        if not 1 <= value <= MAX_LINE_QUANTITY:
+            self.problem(loc, f"must be between 1 and {MAX_LINE_QUANTITY:,}, not {value}")
+            return 0
+        return value
+
+    def shipping(self, order: dict) -> Decimal:
+        price_set = order.get("total_shipping_price_set")
+        if price_set is not None:
+            loc = ("total_shipping_price_set",)
+            if not isinstance(price_set, dict):
+                self.problem(loc, "must be an object with shop_money")
+                return Decimal("0.00")
+            shop_money = self.required_object(price_set, (*loc, "shop_money"))
+            if shop_money is None:
+                return Decimal("0.00")
+            return self.money(shop_money, (*loc, "shop_money", "amount"), required=True)
+        shipping_lines = order.get("shipping_lines")
+        if shipping_lines is None:
+            return Decimal("0.00")
+        if not isinstance(shipping_lines, list):
+            self.problem(("shipping_lines",), "must be a list")
+            return Decimal("0.00")
+        total = Decimal("0.00")
+        for index, line in enumerate(shipping_lines):
+            loc = ("shipping_lines", index)
+            if not isinstance(line, dict):
+                self.problem(loc, "must be an object (a shipping line)")
+                continue
+            total += self.money(line, (*loc, "price"), required=True)
+        if total > MAX_AMOUNT:
+            self.problem(("shipping_lines",), f"the shipping total is more than {MAX_AMOUNT:,}")
+        return total
+
+    def references(self, order: dict, *, taxes_included: bool, tax: Decimal) -> dict:
+        """Shopify's own references, kept with the intake record; unreadable ones are left out."""
+        extra: dict = {}
+        name = order.get("name")
+        if _is_clean_text(name, 50):
+            extra["name"] = name.strip()
+        for key in ("financial_status",):
+            if _is_clean_text(order.get(key), 50):
+                extra[key] = order[key].strip()
+        gateways = order.get("payment_gateway_names")
+        gateway = gateways[0] if isinstance(gateways, list) and gateways else order.get("gateway")
+        if _is_clean_text(gateway, 100):
+            extra["payment_gateway"] = gateway.strip()
+        total = _parse_money(order.get("total_price"))
+        if isinstance(total, Decimal):
+            extra["total_price"] = str(total)
+        if taxes_included:
+            extra["taxes_included"] = True
+            extra["included_tax"] = str(tax)
+        if order.get("test") is True:
+            extra["test"] = True
+        return extra
+
+    # --- values
+
+    def text(self, obj: dict, loc: Loc, *, required: bool = False, max_length: int) -> str:
+        """The text at ``loc`` (last part is the key in ``obj``), stripped; "" when absent or null."""
+        value = obj.get(loc[-1])
+        if value is None:
+            if required:
+                self.problem(loc, "missing")
+            return ""
+        if not isinstance(value, str):
+            self.problem(loc, f"must be text, not {_json_type(value)}")
+            return ""
+        if "\x00" in value:
+            self.problem(loc, "contains a NUL character")
+            return ""
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            self.problem(loc, "is not valid Unicode text")
+            return ""
+        value = value.strip()
+        if required and not value:
+            self.problem(loc, "missing (empty)")
+        if len(value) > max_length:
+            self.problem(loc, f"longer than {max_length} characters")
+            return ""
+        return value
+
+    def money(self, obj: dict, loc: Loc, *, required: bool) -> Decimal:
+        value = obj.get(loc[-1], _MISSING)
+        if value is _MISSING or value is None:
+            if required:
+                self.problem(loc, "missing")
+            return Decimal("0.00")
+        amount = _parse_money(value)
+        if isinstance(amount, str):
+            self.problem(loc, amount)
+            return Decimal("0.00")
+        return amount
+
+    def boolean(self, obj: dict, loc: Loc) -> bool:
+        value = obj.get(loc[-1])
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            self.problem(loc, f"must be true or false, not {_json_type(value)}")
+            return False
+        return value
+
+    def required_object(self, obj: dict, loc: Loc) -> dict | None:
+        value = obj.get(loc[-1])
+        if value is None:
+            self.problem(loc, "missing")
+            return None
+        if not isinstance(value, dict):
+            self.problem(loc, f"must be an object, not {_json_type(value)}")
+            return None
+        return value
+
+    def optional_object(self, obj: dict, loc: Loc) -> dict | None:
+        value = obj.get(loc[-1])
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            self.problem(loc, f"must be an object or null, not {_json_type(value)}")
+            return None
+        return value
+
+
+def _parse_money(value: object) -> Decimal | str:
+    """An amount as Decimal, or why it is not one (Shopify sends amounts as strings like "11.94")."""
+    if isinstance(value, bool | float):
+        return f'must be an amount as a string, e.g. "11.94", not {_json_type(value)}'
+    if isinstance(value, int | Decimal):
+        amount = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            amount = Decimal(value.strip())
+        except InvalidOperation:
+            return f'must be an amount, e.g. "11.94", not {value[:40]!r}'
+    else:
+        return f'must be an amount as a string, e.g. "11.94", not {_json_type(value)}'
+    if not amount.is_finite():
+        return "must be a finite amount"
+    if amount < 0:
+        return f"must not be negative, not {amount}"
+    if amount > MAX_AMOUNT:
+        return f"must be at most {MAX_AMOUNT:,}"
+    if amount != amount.quantize(CENT):
+        return f"has more than two decimal places: {amount}"
+    return amount.quantize(CENT)
+
+
+def _is_clean_text(value: object, max_length: int) -> bool:
+    if not isinstance(value, str) or "\x00" in value or len(value.strip()) > max_length or not value.strip():
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _json_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float | Decimal):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
