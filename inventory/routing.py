@@ -60,8 +60,9 @@ def plan_allocation(
     ordered = sorted(candidates, key=lambda c: c.sort_key)
     if not needs:
         return Plan(reason="nothing left to allocate")
+    demand = _demand(needs)  # two lines of one SKU draw on the same shelf
     for candidate in ordered:
-        if all(available.get((candidate.warehouse_id, n.product_id), 0) >= n.quantity for n in needs):
+        if all(available.get((candidate.warehouse_id, product), 0) >= units for product, units in demand.items()):
             plan = Plan(
                 picks=[(n.line_id, candidate.warehouse_id, n.quantity) for n in needs],
                 warehouses=[candidate],
@@ -82,11 +83,19 @@ def _why_single(chosen: Candidate, ordered: list[Candidate]) -> str:
     return f"nearest with full stock{distance} ({', '.join(c.code for c in nearer)} short)"
 
 
+def _demand(needs: list[LineNeed]) -> dict[int, int]:
+    """Units wanted per product, over every line."""
+    demand: dict[int, int] = {}
+    for need in needs:
+        demand[need.product_id] = demand.get(need.product_id, 0) + need.quantity
+    return demand
+
+
 def _coverage(needs: list[LineNeed], subset: tuple[Candidate, ...], available: dict) -> int:
     units = 0
-    for need in needs:
-        stock = sum(available.get((c.warehouse_id, need.product_id), 0) for c in subset)
-        units += min(need.quantity, stock)
+    for product, wanted in _demand(needs).items():
+        stock = sum(available.get((c.warehouse_id, product), 0) for c in subset)
+        units += min(wanted, stock)
     return units
 
 

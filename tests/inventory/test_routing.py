@@ -83,3 +83,18 @@ def test_unknown_distances_fall_back_to_priority_and_code():
     plan = plan_allocation([A], [unknown_b, unknown_a], stock)
 
     assert plan.picks == [(10, 4, 2)]
+
+
+def test_two_lines_of_one_sku_draw_on_the_same_shelf():
+    """A warehouse with 1 unit cannot ship two lines of that SKU: one line waits, nothing is over-reserved."""
+    needs = [LineNeed(1, 10, "TEE", 1), LineNeed(2, 10, "TEE", 1)]
+    near = Candidate(100, "EWR", 1, 10.0)
+    far = Candidate(200, "DAL", 1, 2000.0)
+
+    alone = plan_allocation(needs, [near], {(100, 10): 1})
+    split = plan_allocation(needs, [near, far], {(100, 10): 1, (200, 10): 1})
+    whole = plan_allocation(needs, [near, far], {(100, 10): 1, (200, 10): 2})
+
+    assert alone.picks == [(1, 100, 1)] and alone.backordered == {2: 1}
+    assert sorted(split.picks) == [(1, 100, 1), (2, 200, 1)]
+    assert whole.picks == [(1, 200, 1), (2, 200, 1)]
