@@ -32,6 +32,7 @@ from .forms import (
     StartCycleCountForm,
     TransferStockForm,
 )
+from .imports.admin import ImportJobAdmin  # noqa: F401  (CSV imports: registers their console)
 from .models import (
     Allocation,
     CycleCount,
@@ -320,6 +321,9 @@ class StockLevelAdmin(admin.ModelAdmin):
                 here = reverse("admin:inventory_stocklevel_change", args=[level.pk])
                 url = f"{url}?level={level.pk}&next={here}"
             tools.append({"action": action, "label": spec["button"], "url": url})
+        if level is None and request.user.has_perm("inventory.import_stock_receipts"):  # CSV imports
+            url = reverse("admin:inventory_importjob_upload", args=["stock_receipt"])
+            tools.append({"action": "import-receipts", "label": "Import stock receipts (CSV)", "url": url})
         return tools
 
     def changelist_view(self, request, extra_context=None):

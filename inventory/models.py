@@ -406,3 +406,87 @@ class InventoryFinding(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+# --- CSV imports (issue 6) ------------------------------------------------------------
+# The job is generic (orders and stock receipts both use it); what a row means lives
+# in a handler registered by kind (inventory.imports.registry), so inventory never
+# imports orders.
+
+
+class ImportJob(models.Model):
+    """One uploaded CSV file: checked in the background (a dry run), then imported on confirmation.
+
+    The file's text is kept in the database, so any worker can read it. Counts
+    and errors belong to the phase running now; the dry run's are copied to
+    ``dry_run_report`` when the import is confirmed.
+    """
+
+    class Kind(models.TextChoices):
+        ORDERS = "order", "Orders"
+        STOCK_RECEIPTS = "stock_receipt", "Stock receipts"
+
+    class Status(models.TextChoices):
+        DRY_RUN_RUNNING = "dry_run_running", "Checking"
+        DRY_RUN_DONE = "dry_run_done", "Checked, waiting for confirmation"
+        IMPORTING = "importing", "Importing"
+        DONE = "done", "Imported"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices, editable=False)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRY_RUN_RUNNING, editable=False)
+    file_name = models.CharField(max_length=200, editable=False)
+    content = models.TextField(editable=False, help_text="The file's text (UTF-8).")
+    options = models.JSONField(default=dict, blank=True, editable=False)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
+    )
+    uploaded_at = models.DateTimeField(default=timezone.now, editable=False)
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
+    )
+    confirmed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    total_rows = models.PositiveIntegerField(default=0, editable=False, help_text="Data rows in the file.")
+    processed_rows = models.PositiveIntegerField(default=0, editable=False)
+    position = models.PositiveIntegerField(default=0, editable=False, help_text="Units done in this phase.")
+    created_count = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Dry run: would be created. Import: created."
+    )
+    skipped_count = models.PositiveIntegerField(default=0, editable=False, help_text="Already imported before.")
+    failed_count = models.PositiveIntegerField(default=0, editable=False, help_text="Units refused.")
+    error_rows = models.JSONField(default=list, blank=True, editable=False, help_text="[{row, field, message}]")
+    preview = models.JSONField(default=list, blank=True, editable=False)
+    dry_run_report = models.JSONField(default=dict, blank=True, editable=False)
+    failure = models.TextField(blank=True, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    finished_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-uploaded_at", "-id"]
+        verbose_name = "CSV import"
+        verbose_name_plural = "CSV imports"
+        permissions = [
+            ("import_orders", "Can import orders from CSV"),
+            ("import_stock_receipts", "Can import stock receipts from CSV"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(processed_rows__lte=F("total_rows")), name="importjob_progress_le_total"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} import #{self.pk} ({self.file_name})"
+
+    @property
+    def is_running(self) -> bool:
+        return self.status in (self.Status.DRY_RUN_RUNNING, self.Status.IMPORTING)
+
+    @property
+    def progress_percent(self) -> int:
+        if not self.total_rows:
+            return 0 if self.is_running else 100
+        return min(100, round(100 * self.processed_rows / self.total_rows))
+
+
+# --- end CSV imports ---------------------------------------------------------------

@@ -222,6 +222,7 @@ class OrderAdmin(admin.ModelAdmin):
         "pick_list_selected",  # shipping
     )
     change_form_template = "admin/orders/order/change_form.html"
+    change_list_template = "admin/imports/order_change_list.html"  # CSV imports: the "Import orders" button
     fieldsets = (
         (
             "Order",

@@ -76,6 +76,21 @@ def one_of_everything(db):
         recorded_by="test",
     )
     LabelBatch.objects.create(label_count=1).shipments.set([shipment])
+    # CSV imports: a checked receipts file with a row to import and a bad one
+    from inventory.models import ImportJob
+
+    ImportJob.objects.create(
+        kind=ImportJob.Kind.STOCK_RECEIPTS,
+        status=ImportJob.Status.DRY_RUN_DONE,
+        file_name="receipts.csv",
+        content="warehouse,sku,quantity,reference\nDAL,TEE-M,1,PO-1\nDAL,NOPE,1,PO-1\n",
+        total_rows=2,
+        processed_rows=2,
+        created_count=1,
+        failed_count=1,
+        preview=[{"row": 2, "warehouse": "DAL", "sku": "TEE-M", "quantity": 1, "reference": "PO-1"}],
+        error_rows=[{"row": 3, "field": "sku", "message": "unknown SKU 'NOPE'"}],
+    )
     return order
 
 
@@ -252,12 +267,20 @@ def test_the_manager_changes_prices(client, one_of_everything):
     url = reverse("admin:inventory_product_change", args=[product.pk])
 
     response = client.post(
-        url, {"sku": "PRICE-2", "name": product.name, "price": "12.50", "weight_kg": "0.5", "is_active": "on"}
+        url,
+        {
+            "sku": "PRICE-2",
+            "name": product.name,
+            "price": "12.50",
+            "unit_cost": "6.10",
+            "weight_kg": "0.5",
+            "is_active": "on",
+        },
     )
 
     assert response.status_code == 302
     product.refresh_from_db()
-    assert product.price == Decimal("12.50")
+    assert (product.price, product.unit_cost) == (Decimal("12.50"), Decimal("6.10"))
 
 
 def test_nobody_edits_an_order_by_hand(client, one_of_everything):

@@ -1,0 +1,224 @@
+"""The steps of a CSV import job: upload (header checked now), dry run, confirmation, import.
+
+Both phases run in the background in chunks of about ``CHUNK_ROWS`` rows,
+one Celery task per chunk, each chunk one transaction that also moves the
+job's counts (so the page's progress bar moves) and queues the next chunk
+after commit. A chunk runs only if the job is where it expects (status and
+position), so a task delivered twice does nothing the second time.
+
+The dry run writes nothing but the job. The import opens a savepoint per
+unit (an order, a receipt row): a unit that fails is rolled back whole and
+reported with its rows; the others go on.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from ..exceptions import InventoryError
+from ..models import ImportJob
+from ..services._common import user_or_none
+from .base import ImportFileError, ImportRefused, RowError, Unit, check_shape, decode, read_csv
+from .registry import get_handler
+
+CHUNK_ROWS = 200
+PREVIEW_UNITS = 20
+DRY_RUN, IMPORT = "dry_run", "import"
+PHASE_STATUS = {DRY_RUN: ImportJob.Status.DRY_RUN_RUNNING, IMPORT: ImportJob.Status.IMPORTING}
+
+
+class ImportJobError(InventoryError):
+    """The job is not in a state that allows the step."""
+
+
+# The last files read by this process: a job's chunks usually run in one worker, and reading a
+# 10,000-row file again for each of its 50 chunks would cost more than the chunks themselves.
+_parsed: dict[tuple[int, int, str], list[Unit]] = {}
+
+
+def parse_units(job: ImportJob) -> list[Unit]:
+    """The job's file read into units, in the order of their first row (pure: no database).
+
+    Callers get copies: checking a chunk writes on its units.
+    """
+    key = (job.pk, len(job.content), hashlib.sha256(job.content.encode()).hexdigest())
+    units = _parsed.get(key)
+    if units is None:
+        handler = get_handler(job.kind)
+        rows = read_csv(job.content, required=handler.required_columns, optional=handler.optional_columns)
+        units = handler.group(rows, job.options)
+        _parsed.clear()  # one file at a time is enough
+        _parsed[key] = units
+    return units
+
+
+@transaction.atomic
+def start_import(*, kind: str, file_name: str, content: bytes | str, options: dict, actor) -> ImportJob:
+    """Keep the file and queue its dry run. The header is checked now: ImportFileError names what is wrong."""
+    handler = get_handler(kind)
+    text = decode(content)
+    rows = read_csv(text, required=handler.required_columns, optional=handler.optional_columns)
+    job = ImportJob.objects.create(
+        kind=kind,
+        file_name=(file_name or "upload.csv")[:200],
+        content=text,
+        options=options,
+        uploaded_by=user_or_none(actor),
+        total_rows=len(rows),
+        status=ImportJob.Status.DRY_RUN_RUNNING,
+    )
+    _queue_chunk(job.pk, DRY_RUN, 0)
+    return job
+
+
+@transaction.atomic
+def confirm_import(*, job_id: int, actor) -> ImportJob:
+    """Import the good units of a checked file, in the background. Keeps the dry run's report beside."""
+    job = ImportJob.objects.select_for_update().get(pk=job_id)
+    if job.status != ImportJob.Status.DRY_RUN_DONE:
+        raise ImportJobError(f"{job} is {job.get_status_display().lower()}; only a checked file can be imported.")
+    if not job.created_count:
+        raise ImportJobError(f"{job}: the dry run found nothing to import.")
+    job.dry_run_report = {
+        "would_create": job.created_count,
+        "already_imported": job.skipped_count,
+        "refused": job.failed_count,
+        "error_rows": job.error_rows,
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
+    job.status = ImportJob.Status.IMPORTING
+    job.confirmed_by = user_or_none(actor)
+    job.confirmed_at = timezone.now()
+    job.processed_rows = job.position = job.created_count = job.skipped_count = job.failed_count = 0
+    job.error_rows = []
+    job.started_at = job.finished_at = None
+    job.save()
+    _queue_chunk(job.pk, IMPORT, 0)
+    return job
+
+
+def process_chunk(*, job_id: int, phase: str, position: int) -> int | None:
+    """Check (dry run) or import the units from ``position`` on, about CHUNK_ROWS rows of them.
+
+    Returns the next position, or None when the job is finished or was not
+    where this chunk expected it (a repeated delivery).
+    """
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status != PHASE_STATUS[phase] or job.position != position:
+            return None
+        handler = get_handler(job.kind)
+        units = parse_units(job)
+        chunk = copy.deepcopy(_chunk(units, position))
+        if job.started_at is None:
+            job.started_at = timezone.now()
+        for unit in chunk:
+            shape = [error for row in unit.rows if (error := check_shape(row))]
+            if shape:  # its cells are misaligned: what else was found about it is noise
+                unit.errors = shape
+        handler.check([unit for unit in chunk if not unit.errors], job.options)
+        actor = job.confirmed_by or "csv import"
+        errors: list[dict] = []
+        for unit in chunk:
+            if not unit.errors and not unit.skip_reason and phase == IMPORT:
+                _import_unit(handler, unit, job=job, actor=actor)
+            if unit.errors:
+                job.failed_count += 1
+                errors.extend(error.as_dict() for error in sorted(unit.errors, key=lambda e: e.row))
+            elif unit.skip_reason:
+                job.skipped_count += 1
+            else:
+                job.created_count += 1
+                if phase == DRY_RUN and len(job.preview) < PREVIEW_UNITS:
+                    job.preview = [*job.preview, handler.preview(unit)]
+        job.error_rows = [*job.error_rows, *errors]
+        job.position = position + len(chunk)
+        job.processed_rows = min(job.total_rows, job.processed_rows + sum(len(unit.rows) for unit in chunk))
+        finished = job.position >= len(units)
+        if finished:
+            job.processed_rows = job.total_rows
+            job.finished_at = timezone.now()
+            job.status = ImportJob.Status.DRY_RUN_DONE if phase == DRY_RUN else ImportJob.Status.DONE
+        job.save()
+        if not finished:
+            _queue_chunk(job.pk, phase, job.position)
+    return None if finished else job.position
+
+
+def _import_unit(handler, unit: Unit, *, job: ImportJob, actor) -> None:
+    """One unit in its own savepoint: all of it is written, or none of it and its errors are kept."""
+    try:
+        with transaction.atomic():
+            created = handler.apply(unit, options=job.options, actor=actor, job=job)
+    except ImportRefused as refusal:
+        unit.errors.extend(refusal.errors)
+    except DatabaseError as error:
+        # A constraint the checks did not foresee: the unit is rolled back, the operator sees why.
+        unit.refuse(unit.first_row, "row", f"the database refused it ({type(error).__name__}: {error})")
+    else:
+        if not created:
+            unit.skip_reason = "already imported"
+
+
+def _chunk(units: list[Unit], position: int) -> list[Unit]:
+    chunk, rows = [], 0
+    for unit in units[position:]:
+        if chunk and rows + len(unit.rows) > CHUNK_ROWS:
+            break
+        chunk.append(unit)
+        rows += len(unit.rows)
+    return chunk
+
+
+def _queue_chunk(job_id: int, phase: str, position: int) -> None:
+    from .. import tasks
+
+    tasks.process_import_chunk.delay_on_commit(job_id, phase, position)
+
+
+def fail_import(*, job_id: int, error: str) -> None:
+    """Mark the job failed (the task raised); what the chunks committed before stands and is counted."""
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or not job.is_running:
+            return
+        job.status = ImportJob.Status.FAILED
+        job.failure = error[:2000]
+        job.finished_at = timezone.now()
+        job.save(update_fields=["status", "failure", "finished_at"])
+
+
+def error_rows_csv(job: ImportJob) -> str:
+    """Every bad row of the job as CSV (row, field, message), for fixing the sheet."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["row", "field", "message"])
+    for error in job.error_rows:
+        writer.writerow([error["row"], _inert(error["field"]), _inert(error["message"])])
+    return out.getvalue()
+
+
+def _inert(text: str) -> str:
+    """A cell a spreadsheet will not run as a formula (messages quote what the file said)."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+__all__ = [
+    "CHUNK_ROWS",
+    "ImportFileError",
+    "ImportJobError",
+    "RowError",
+    "confirm_import",
+    "error_rows_csv",
+    "fail_import",
+    "process_chunk",
+    "start_import",
+]
