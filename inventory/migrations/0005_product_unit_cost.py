@@ -6,15 +6,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('inventory', '0004_warehouse_label_format'),
+        ("inventory", "0004_warehouse_label_format"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='product',
-            name='unit_cost',
-            field=models.DecimalField(db_default=Decimal('0.00'), decimal_places=2, default=Decimal('0.00'), help_text='What one unit costs us: write-offs are valued at it.', max_digits=12, validators=[django.core.validators.MinValueValidator(Decimal('0'))]),
+            model_name="product",
+            name="unit_cost",
+            field=models.DecimalField(
+                db_default=Decimal("0.00"),
+                decimal_places=2,
+                default=Decimal("0.00"),
+                help_text="What one unit costs us: write-offs are valued at it.",
+                max_digits=12,
+                validators=[django.core.validators.MinValueValidator(Decimal("0"))],
+            ),
         ),
     ]

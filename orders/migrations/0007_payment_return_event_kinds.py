@@ -4,15 +4,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('orders', '0006_channel_api_keys_intake'),
+        ("orders", "0006_channel_api_keys_intake"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='orderevent',
-            name='kind',
-            field=models.CharField(choices=[('placed', 'Placed'), ('status_changed', 'Status changed'), ('allocation', 'Stock allocated'), ('note', 'Note'), ('promise_missed', 'Promise missed'), ('shipment', 'Shipment'), ('tracking', 'Tracking'), ('payment', 'Payment'), ('credit_check', 'Credit check'), ('return', 'Return'), ('order_error', 'Order error'), ('refund', 'Refund')], max_length=30),
+            model_name="orderevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("placed", "Placed"),
+                    ("status_changed", "Status changed"),
+                    ("allocation", "Stock allocated"),
+                    ("note", "Note"),
+                    ("promise_missed", "Promise missed"),
+                    ("shipment", "Shipment"),
+                    ("tracking", "Tracking"),
+                    ("payment", "Payment"),
+                    ("credit_check", "Credit check"),
+                    ("return", "Return"),
+                    ("order_error", "Order error"),
+                    ("refund", "Refund"),
+                ],
+                max_length=30,
+            ),
         ),
     ]

@@ -76,3 +76,16 @@ def test_staff_without_the_key_permissions_cannot_issue_or_revoke(client, superu
     assert issue(client, webstore).status_code == 403
     assert client.post(reverse("admin:orders_channel_revoke_key", args=[webstore.pk, row.pk])).status_code == 403
     assert ChannelApiKey.objects.count() == 1 and ChannelApiKey.objects.get().revoked_at is None
+
+
+@pytest.mark.parametrize(
+    ("role", "may_issue"),
+    [("Operations manager", True), ("Operations associate", False), ("Warehouse staff", False)],
+)
+def test_only_managers_issue_keys(client, roles, webstore, role, may_issue):
+    client.force_login(UserFactory(username="someone", role=role))
+
+    response = issue(client, webstore)
+
+    assert (response.status_code == 200) is may_issue
+    assert ChannelApiKey.objects.count() == (1 if may_issue else 0)

@@ -271,9 +271,7 @@ def test_another_channels_order_is_not_found(api, client, in_stock):
     headers = {"Authorization": f"Bearer {key}"}
 
     assert client.get(f"{ORDERS}/{number}", headers=headers).status_code == 404
-    cancel = client.post(
-        f"{ORDERS}/{number}/cancel", {"reason": "x"}, content_type="application/json", headers=headers
-    )
+    cancel = client.post(f"{ORDERS}/{number}/cancel", {"reason": "x"}, content_type="application/json", headers=headers)
     assert cancel.status_code == 404
     assert Order.objects.get(number=number).status == OrderStatus.ALLOCATED
 
