@@ -46,6 +46,7 @@ EVENTS: dict[str, Event] = {
         Event("shipment_exception", "Shipment exception", OPS),
         Event("inventory_report", "Daily inventory report", OPS),
         Event("message_failed", "Message failed", OPS),
+        Event("payment_problem", "Payment or accounting export problem", OPS),  # payments
     )
 }
 

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "inventory",
     "shipping",
     "orders",
+    "orders.payments.apps.PaymentsConfig",  # payments: payments, credit control, accounting export
 ]
 
 MIDDLEWARE = [
@@ -208,6 +209,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.tasks.sweep_outbox",
         "schedule": 60,
     },
+    # payments: yesterday's journal to accounting; authorisations and captures whose task was lost
+    "accounting-export": {
+        "task": "orders.payments.tasks.export_journal",
+        "schedule": crontab(hour=1, minute=0),
+    },
+    "sweep-payments": {
+        "task": "orders.payments.tasks.sweep_payments",
+        "schedule": 5 * 60,
+    },
 }
 
 # --- Branding -------------------------------------------------------------
@@ -239,6 +249,28 @@ SHIPPING_MAX_PARCEL_KG = env.float("SHIPPING_MAX_PARCEL_KG", default=20.0)
 SHIPPING_RATE_CACHE_SECONDS = env.int("SHIPPING_RATE_CACHE_SECONDS", default=60)
 # Batch label PDFs are rendered in chunks of this many labels, in parallel, then joined.
 SHIPPING_LABEL_CHUNK_SIZE = env.int("SHIPPING_LABEL_CHUNK_SIZE", default=50)
+
+# --- Payments and accounting (orders.payments) ---------------------------- # payments
+# Payment gateways by code (Order.payment_gateway); a real provider's adapter is added here.
+PAYMENT_GATEWAYS = {
+    "manual": "orders.payments.gateways.manual.ManualGateway",
+    "test_card": "orders.payments.gateways.test_card.TestCardGateway",
+    "channel": "orders.payments.gateways.channel.ChannelGateway",
+}
+# A gateway call that times out or errors is retried with the same idempotency key this many
+# times in all, waiting base × 2^n seconds between tries; then ops are alerted (and an
+# authorisation puts the order on hold).
+PAYMENTS_MAX_ATTEMPTS = env.int("PAYMENTS_MAX_ATTEMPTS", default=5)
+PAYMENTS_RETRY_BACKOFF_SECONDS = env.int("PAYMENTS_RETRY_BACKOFF_SECONDS", default=60)
+# Write-offs are valued at the product's unit cost in this currency.
+ACCOUNTING_CURRENCY = env.str("ACCOUNTING_CURRENCY", default="USD")
+# The daily export: a CSV file per batch here, and (when a URL is set) a signed JSON POST.
+ACCOUNTING_EXPORT_DIR = env.str("ACCOUNTING_EXPORT_DIR", default=str(VAR_DIR / "accounting"))
+ACCOUNTING_EXPORT_URL = env.str("ACCOUNTING_EXPORT_URL", default="")
+ACCOUNTING_EXPORT_SECRET = env.str("ACCOUNTING_EXPORT_SECRET", default="")
+ACCOUNTING_EXPORT_TIMEOUT_SECONDS = env.int("ACCOUNTING_EXPORT_TIMEOUT_SECONDS", default=10)
+ACCOUNTING_EXPORT_MAX_ATTEMPTS = env.int("ACCOUNTING_EXPORT_MAX_ATTEMPTS", default=6)
+# --- end payments -----------------------------------------------------------
 
 # --- Notifications (the outbox) --------------------------------------------
 # Customer and ops emails go through notifications.Message rows, sent by

@@ -35,6 +35,7 @@ from .channel_admin import ChannelKeysMixin  # channels: API keys on the channel
 from .channels.forms import ChannelForm  # shopify: the webhook secret, write-only
 from .exceptions import OrderError
 from .models import Address, Channel, Customer, Order, OrderEvent, OrderLine, OrderStatus
+from .payments.admin import PaymentTransactionInline  # payments
 from .services.fulfilment import ALLOCATABLE
 from .services.shipping import SHIPPABLE  # shipping
 
@@ -213,6 +214,7 @@ class OrderAdmin(admin.ModelAdmin):
     list_per_page = 50
     ordering = ("-placed_at", "-id")
     inlines = (OrderLineInline, AllocationInline, OrderEventInline, OrderMessagesInline)  # messages: notifications
+    inlines += (PaymentTransactionInline,)  # payments: every gateway call, on the order page
     actions = (
         "allocate_selected",
         "hold_selected",

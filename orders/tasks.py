@@ -15,6 +15,12 @@ def flag_late_orders() -> int:
 @shared_task(acks_late=True)
 def allocate_order(order_id: int) -> str:
     """Route a newly placed (or released) order to warehouses. Safe to repeat."""
+    # payments: an order with a gateway is credit-checked and authorised first (held, or retried, if not)
+    from .payments import services as payments
+
+    if not payments.prepare_order(order_id=order_id):
+        return "waiting for payment or review"
+    # end payments
     try:
         order = services.allocate_order(order_id=order_id, actor="system: routing")
     except OrderError as refusal:

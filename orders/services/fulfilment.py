@@ -84,6 +84,18 @@ def _allocate_once(order_ids: list[int], *, actor, strict: bool, optimistic: boo
                     "only received, backordered or partially shipped orders are allocated."
                 )
     orders = sorted((o for o in orders if o.status in ALLOCATABLE), key=lambda o: (o.placed_at, o.pk))
+    # payments: an order with a gateway is routed only once its payment is authorised (no query without one)
+    if any(order.payment_gateway for order in orders):
+        from ..payments.services import awaiting_authorisation
+
+        waiting = awaiting_authorisation(orders)
+        if strict and waiting:
+            raise OrderError(
+                f"Order {next(o for o in orders if o.pk in waiting)}: its payment is not authorised yet; "
+                "it is routed once it is (see its timeline)."
+            )
+        orders = [order for order in orders if order.pk not in waiting]
+    # end payments
     lines_of: dict[int, list[OrderLine]] = {order.pk: [] for order in orders}
     for line in OrderLine.objects.filter(order_id__in=list(lines_of)).order_by("pk"):
         lines_of[line.order_id].append(line)

@@ -51,6 +51,9 @@ def cancel_order(*, order_id: int, reason: str, actor) -> Order:
     order = lock_order(order_id)
     order.transition_to(OrderStatus.CANCELLED, actor=actor, message=f"Cancelled: {reason}", data={"reason": reason})
     notify.order_cancelled(order, reason=reason)  # notifications: tell the customer
+    from ..payments import services as payments  # payments: release the authorisation
+
+    payments.void_payment(order=order, actor=actor, reason=reason)
     from .shipping import cancel_open_shipments
 
     cancel_open_shipments(order=order, actor=actor)

@@ -205,6 +205,11 @@ def ship_shipment(*, shipment_id: int, actor, now: dt.datetime | None = None) ->
         shipping.hand_over(shipment=shipment, now=now)
     except ShippingError as refusal:
         raise OrderError(str(refusal)) from refusal
+    # payments: capture this shipment's share; a failed capture is recorded and retried, the shipment stands
+    from ..payments import services as payments
+
+    payments.capture_shipment(order=order, shipment=shipment, actor=actor)
+    # end payments
     notify.order_shipped(order, shipments=[shipped_message(shipment)])
     return shipment
 

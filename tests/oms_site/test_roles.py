@@ -76,6 +76,25 @@ def one_of_everything(db):
         recorded_by="test",
     )
     LabelBatch.objects.create(label_count=1).shipments.set([shipment])
+    # payments: a transaction, a credit rule, a blocked value, an exported journal entry (accounts: the migration)
+    from orders.payments import accounting as payments_accounting
+    from orders.payments.models import BlockedValue, CreditRule, ExportBatch, PaymentTransaction
+
+    PaymentTransaction.objects.create(
+        order=order,
+        kind="authorise",
+        gateway="manual",
+        amount=1,
+        currency="USD",
+        idempotency_key="roles",
+        status="succeeded",
+    )
+    CreditRule.objects.create(name="Big", kind="amount_over", threshold=1000)
+    BlockedValue.objects.create(kind="email", value="fraud@example.com")
+    batch = ExportBatch.objects.create(export_date=timezone.localdate(), csv_content="batch\n", json_body="{}")
+    payments_accounting.post_entry(
+        kind="refund", currency="USD", memo="roles", legs=[("refunds", 1), ("cash", -1)], batch=batch
+    )
     # CSV imports: a checked receipts file with a row to import and a bad one
     from inventory.models import ImportJob
 

@@ -1,0 +1,61 @@
+"""The payment gateway interface, shaped like Stripe's PaymentIntents: authorise, then capture.
+
+A real provider's adapter subclasses ``PaymentGateway`` and implements the
+four calls, passing ``idempotency_key`` through to the provider (Stripe:
+the ``Idempotency-Key`` header), so that a call retried after a timeout
+returns the first call's outcome instead of charging again. Register it in
+``settings.PAYMENT_GATEWAYS`` under its code. Rules for an adapter:
+
+- return ``GatewayResult(succeeded=False, error=...)`` when the provider
+  answers no (declined, amount too large): final for that key, not retried;
+- raise ``GatewayUnavailable`` on a timeout, a connection error or a 5xx:
+  the call is retried later with the same key;
+- put timeouts on every network call, and never log card data (the order
+  holds only the provider's token).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+
+class GatewayUnavailable(Exception):
+    """The gateway timed out or failed: the outcome is unknown, retry with the same idempotency key."""
+
+
+@dataclass(frozen=True)
+class GatewayResult:
+    """The gateway's answer: ``reference`` is its id for the payment (a PaymentIntent id for Stripe)."""
+
+    succeeded: bool
+    reference: str = ""
+    error: str = ""  # why it was declined
+    note: str = ""  # anything ops should know about a success (shown on the timeline)
+
+
+class PaymentGateway:
+    """One payment provider. Amounts are Decimal in the order's currency."""
+
+    code: str = ""
+    label: str = ""
+    # Cards and channels hold the money once captured; an invoice is a receivable until ops mark it paid.
+    settles_at_capture: bool = True
+
+    def authorise(
+        self, *, amount: Decimal, currency: str, token: str, idempotency_key: str, description: str
+    ) -> GatewayResult:
+        """Reserve ``amount`` on the customer's payment method; the result's reference names the payment."""
+        raise NotImplementedError
+
+    def capture(self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str) -> GatewayResult:
+        """Take ``amount`` (all or part of what is authorised and not yet captured)."""
+        raise NotImplementedError
+
+    def void(self, *, reference: str, idempotency_key: str) -> GatewayResult:
+        """Release what is authorised and not captured."""
+        raise NotImplementedError
+
+    def refund(self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str) -> GatewayResult:
+        """Give back ``amount`` (all or part) of what was captured."""
+        raise NotImplementedError

@@ -1,0 +1,62 @@
+"""Celery entry points for payments and the accounting export. Thin: they call services.
+
+Retries are scheduled explicitly (``apply_async`` with a countdown computed
+from the attempts recorded on the row), so a retry survives a worker
+restart and the attempt count lives in the database, not in the broker.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from celery import shared_task
+from django.utils import timezone
+
+from . import accounting, services
+from .models import ExportBatch
+
+
+@shared_task(acks_late=True)
+def retry_authorisation(order_id: int) -> str:
+    """An authorisation timed out: route the order again, which authorises it again with the same key."""
+    from .. import tasks as order_tasks
+
+    return order_tasks.allocate_order(order_id)
+
+
+@shared_task(acks_late=True)
+def retry_payment(transaction_id: int) -> str:
+    """A capture, void or refund failed with an error: call the gateway again with the same key."""
+    txn = services.retry_payment(transaction_id=transaction_id)
+    return txn.status if txn else "gone"
+
+
+@shared_task(acks_late=True)
+def sweep_payments() -> dict:
+    """Periodic: authorisations and retries whose task was lost (a broker outage)."""
+    from .. import tasks as order_tasks
+
+    orders = services.orders_to_authorise()
+    for order_id in orders:
+        order_tasks.allocate_order.delay(order_id)
+    retried = services.payments_to_retry()
+    for transaction_id in retried:
+        retry_payment.delay(transaction_id)
+    return {"orders": len(orders), "payments": len(retried)}
+
+
+@shared_task(acks_late=True)
+def export_journal(date: str | None = None) -> int | None:
+    """Periodic (daily): export the journal up to yesterday (or ``date``, ISO); returns the batch id."""
+    day = dt.date.fromisoformat(date) if date else timezone.localdate() - dt.timedelta(days=1)
+    batch = accounting.export_journal(export_date=day)
+    return batch.pk if batch else None
+
+
+@shared_task(acks_late=True)
+def send_export_batch(batch_id: int, resend: bool = False) -> str:
+    """POST one export batch; a failure is tried again later, with backoff, up to the configured attempts."""
+    batch = accounting.send_batch(batch_id=batch_id, resend=resend)
+    if batch.status == ExportBatch.Status.RETRYING:
+        send_export_batch.apply_async((batch_id,), countdown=accounting.export_backoff(batch.attempts))
+    return batch.status
