@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "shipping",
     "orders",
     "orders.payments.apps.PaymentsConfig",  # payments: payments, credit control, accounting export
+    "orders.returns",  # returns
 ]
 
 MIDDLEWARE = [
@@ -249,6 +250,23 @@ SHIPPING_MAX_PARCEL_KG = env.float("SHIPPING_MAX_PARCEL_KG", default=20.0)
 SHIPPING_RATE_CACHE_SECONDS = env.int("SHIPPING_RATE_CACHE_SECONDS", default=60)
 # Batch label PDFs are rendered in chunks of this many labels, in parallel, then joined.
 SHIPPING_LABEL_CHUNK_SIZE = env.int("SHIPPING_LABEL_CHUNK_SIZE", default=50)
+
+# --- Returns -------------------------------------------------------------- # returns
+# The return policy's defaults (the console's Return policy page overrides them once saved).
+RETURNS_WINDOW_DAYS = env.int("RETURNS_WINDOW_DAYS", default=30)
+# Per reason: restocking fee % of the goods' value, authorised without review, our error (shipping refunded).
+RETURNS_REASONS = {
+    "damaged": {"restocking_fee_percent": "0", "auto_authorise": True, "our_error": True},
+    "wrong_item": {"restocking_fee_percent": "0", "auto_authorise": True, "our_error": True},
+    "not_as_described": {"restocking_fee_percent": "0", "auto_authorise": False, "our_error": True},
+    "no_longer_wanted": {"restocking_fee_percent": "15", "auto_authorise": False, "our_error": False},
+    "arrived_late": {"restocking_fee_percent": "0", "auto_authorise": True, "our_error": True},
+    "other": {"restocking_fee_percent": "0", "auto_authorise": False, "our_error": False},
+}
+RETURNS_NUMBER_PREFIX = env.str("RETURNS_NUMBER_PREFIX", default="RMA-")
+# The return label link in the customer's email works this long (a signed URL, no login).
+RETURNS_LABEL_LINK_DAYS = env.int("RETURNS_LABEL_LINK_DAYS", default=60)
+# --- end returns ----------------------------------------------------------
 
 # --- Payments and accounting (orders.payments) ---------------------------- # payments
 # Payment gateways by code (Order.payment_gateway); a real provider's adapter is added here.

@@ -36,6 +36,7 @@ from .channels.forms import ChannelForm  # shopify: the webhook secret, write-on
 from .exceptions import OrderError
 from .models import Address, Channel, Customer, Order, OrderEvent, OrderLine, OrderStatus
 from .payments.admin import PaymentTransactionInline  # payments
+from .returns.admin import order_page_actions as returns_actions  # returns: open a return / order error
 from .services.fulfilment import ALLOCATABLE
 from .services.shipping import SHIPPABLE  # shipping
 
@@ -544,6 +545,7 @@ class OrderAdmin(admin.ModelAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             context["order_actions"] = self._available_actions(request, obj)
+            context["order_actions"] += returns_actions(request, obj)  # returns
             context.update(self._shipping_context(request, obj))  # shipping
         return super().render_change_form(request, context, add, change, form_url, obj)
 

@@ -76,6 +76,15 @@ def one_of_everything(db):
         recorded_by="test",
     )
     LabelBatch.objects.create(label_count=1).shipments.set([shipment])
+    # returns: an RMA with a line, an order error with its refund, the policy and its reason rules
+    from orders.returns.models import OrderErrorCase, Refund, ReturnPolicy, ReturnRequest
+
+    ReturnPolicy.current()
+    rma = ReturnRequest.objects.create(order=routed, reason="damaged", number="RMA-TEST")
+    rma.lines.create(order_line=line, product=line.product, sku=line.sku, name=line.name, unit_price=1, quantity=1)
+    case = OrderErrorCase.objects.create(order=routed, kind="late", root_cause="other", shipment=shipment)
+    Refund.objects.create(order=routed, error_case=case, amount=1, currency="USD", idempotency_key="roles-test")
+    # end returns
     # payments: a transaction, a credit rule, a blocked value, an exported journal entry (accounts: the migration)
     from orders.payments import accounting as payments_accounting
     from orders.payments.models import BlockedValue, CreditRule, ExportBatch, PaymentTransaction

@@ -1,0 +1,1 @@
+"""Returns (RMAs), refunds and order error cases: the after-sales side of the order workflow."""

@@ -1,0 +1,153 @@
+"""The forms of the returns console. They collect input; the services decide (and explain refusals)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django import forms
+from django.utils import timezone
+
+from inventory.models import Warehouse
+
+from .models import OrderErrorCase, ReturnReason
+
+
+def _warehouses():
+    return Warehouse.objects.filter(is_active=True).order_by("code")
+
+
+def _units(label: str, *, initial: int = 0) -> forms.IntegerField:
+    return forms.IntegerField(label=label, min_value=0, initial=initial, required=False)
+
+
+class LineFieldsMixin:
+    """Per-line integer fields named ``<prefix>_<line id>``, read back as {line id: units}."""
+
+    def line_values(self, prefix: str) -> dict[int, int]:
+        values = {}
+        for name, value in self.cleaned_data.items():
+            if name.startswith(f"{prefix}_") and name[len(prefix) + 1 :].isdigit():
+                values[int(name[len(prefix) + 1 :])] = value or 0
+        return values
+
+    def rows(self, line_ids_and_labels, prefixes) -> list[dict]:
+        """For a table: each line with its bound fields in ``prefixes`` order."""
+        return [
+            {"line": line, "fields": [self[f"{prefix}_{line.pk}"] for prefix in prefixes]}
+            for line in line_ids_and_labels
+        ]
+
+
+class OpenReturnForm(LineFieldsMixin, forms.Form):
+    reason = forms.ChoiceField(choices=ReturnReason.choices)
+    customer_note = forms.CharField(
+        label="customer's note", required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 60})
+    )
+
+    def __init__(self, *args, lines, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lines = lines
+        for line in lines:
+            self.fields[f"qty_{line.pk}"] = _units(f"{line.sku} units to return")
+
+
+class WarehouseForm(forms.Form):
+    warehouse = forms.ModelChoiceField(queryset=Warehouse.objects.none(), required=False, empty_label="as planned")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["warehouse"].queryset = _warehouses()
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=1000)
+
+
+class NoteForm(forms.Form):
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        max_length=1000,
+        required=False,
+        help_text="Required to close a return without a refund.",
+    )
+
+
+class ReceiveForm(LineFieldsMixin, WarehouseForm):
+    def __init__(self, *args, lines, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lines = lines
+        self.fields["warehouse"].empty_label = None
+        for line in lines:
+            self.fields[f"received_{line.pk}"] = _units(f"{line.sku} received", initial=line.quantity)
+
+
+class InspectForm(LineFieldsMixin, forms.Form):
+    def __init__(self, *args, lines, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lines = lines
+        for line in lines:
+            self.fields[f"restock_{line.pk}"] = _units(f"{line.sku} restock", initial=line.quantity_received)
+            self.fields[f"writeoff_{line.pk}"] = _units(f"{line.sku} write off")
+            self.fields[f"reason_{line.pk}"] = forms.CharField(
+                label=f"{line.sku} write-off reason", required=False, max_length=200
+            )
+
+    def reasons(self) -> dict[int, str]:
+        return {line.pk: self.cleaned_data.get(f"reason_{line.pk}", "") for line in self.lines}
+
+
+class RefundForm(forms.Form):
+    amount = forms.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        help_text="The most allowed is filled in; enter less for a partial refund.",
+    )
+
+
+class OpenErrorForm(forms.Form):
+    kind = forms.ChoiceField(choices=OrderErrorCase.Kind.choices)
+    root_cause = forms.ChoiceField(choices=OrderErrorCase.RootCause.choices)
+    shipment = forms.ChoiceField(required=False, help_text="The shipment at fault (default: the last one shipped).")
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
+
+    def __init__(self, *args, shipments, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["shipment"].choices = [("", "the last shipped")] + [
+            (s.pk, f"{s.number} ({s.warehouse.code})") for s in shipments
+        ]
+
+
+class ResolveErrorForm(LineFieldsMixin, forms.Form):
+    refund_amount = forms.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        required=False,
+        help_text="Leave empty to refund what the units to refund are worth; or an amount alone (e.g. a late order).",
+    )
+
+    def __init__(self, *args, lines, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lines = lines
+        for line in lines:
+            self.fields[f"reship_{line.pk}"] = _units(f"{line.sku} reship")
+            self.fields[f"refund_{line.pk}"] = _units(f"{line.sku} refund")
+
+
+class ReportForm(forms.Form):
+    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+
+    @classmethod
+    def default(cls, data) -> ReportForm:
+        today = timezone.localdate()
+        initial = {"start": today - dt.timedelta(days=29), "end": today}
+        return cls(data or None, initial=initial)
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("start") and cleaned.get("end") and cleaned["start"] > cleaned["end"]:
+            self.add_error("end", "The end comes before the start.")
+        return cleaned

@@ -1,0 +1,423 @@
+"""Refunds: computed and shown before they are confirmed, recorded, then settled through the payments gateway.
+
+The amount for returned units: unit price × quantity, less the line's share
+of the order's discount, plus its share of the tax, less the restocking fee
+(a % of the goods after discount), plus the order's shipping once when the
+return is our error. Never more than the customer paid less what was
+already refunded, nor (when payments are connected) than the gateway can
+still refund. All money movement goes through ``_settle``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from ...exceptions import OrderError
+from ...models import Order, OrderEvent, OrderLine
+from ...services import notify
+from ...services._common import CENT, lock_order
+from .. import selectors
+from ..exceptions import ReturnError
+from ..models import OrderErrorCase, Refund, ReturnRequest, ReturnStatus
+
+ZERO = Decimal("0.00")
+
+
+@dataclass(frozen=True)
+class QuoteLine:
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Decimal
+    goods: Decimal
+    discount: Decimal
+    tax: Decimal
+    fee: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.goods - self.discount + self.tax - self.fee
+
+
+@dataclass(frozen=True)
+class RefundQuote:
+    """What a refund would be, and why: shown to the associate before they confirm it."""
+
+    currency: str
+    lines: list[QuoteLine]
+    fee_percent: Decimal
+    shipping: Decimal
+    paid: Decimal
+    already_refunded: Decimal
+    gateway_refundable: Decimal | None
+    notes: list[str] = field(default_factory=list)
+    goodwill: bool = False  # an amount alone (no units): limited only by what was paid
+
+    @property
+    def goods(self) -> Decimal:
+        return sum((line.goods for line in self.lines), ZERO)
+
+    @property
+    def discount(self) -> Decimal:
+        return sum((line.discount for line in self.lines), ZERO)
+
+    @property
+    def tax(self) -> Decimal:
+        return sum((line.tax for line in self.lines), ZERO)
+
+    @property
+    def fee(self) -> Decimal:
+        return sum((line.fee for line in self.lines), ZERO)
+
+    @property
+    def computed(self) -> Decimal:
+        return max(self.goods - self.discount + self.tax - self.fee + self.shipping, ZERO)
+
+    @property
+    def paid_remaining(self) -> Decimal:
+        return max(self.paid - self.already_refunded, ZERO)
+
+    @property
+    def amount(self) -> Decimal:
+        """The most that may be refunded: the computed amount, capped by what was paid and what the gateway holds."""
+        caps = [self.paid_remaining] if self.goodwill else [self.computed, self.paid_remaining]
+        if self.gateway_refundable is not None:
+            caps.append(max(self.gateway_refundable, ZERO))
+        return min(caps)
+
+    @property
+    def capped_by(self) -> str:
+        if self.amount == self.computed and not self.goodwill:
+            return ""
+        if self.amount == self.paid_remaining:
+            return (
+                f"capped at what the customer paid ({self.paid}) less what was already refunded "
+                f"({self.already_refunded})"
+            )
+        return f"capped at what the payment gateway can still refund ({self.gateway_refundable})"
+
+    def breakdown(self) -> dict:
+        return {
+            "lines": [
+                {
+                    "sku": line.sku,
+                    "quantity": line.quantity,
+                    "unit_price": str(line.unit_price),
+                    "goods": str(line.goods),
+                    "discount": str(line.discount),
+                    "tax": str(line.tax),
+                    "fee": str(line.fee),
+                }
+                for line in self.lines
+            ],
+            "goods": str(self.goods),
+            "discount": str(self.discount),
+            "tax": str(self.tax),
+            "restocking_fee_percent": str(self.fee_percent),
+            "restocking_fee": str(self.fee),
+            "shipping": str(self.shipping),
+            "computed": str(self.computed),
+            "paid": str(self.paid),
+            "already_refunded": str(self.already_refunded),
+            "gateway_refundable": str(self.gateway_refundable) if self.gateway_refundable is not None else None,
+            "maximum": str(self.amount),
+            "capped_by": self.capped_by,
+            "goodwill": self.goodwill,
+        }
+
+
+def _payments():
+    """The payments services, or None while that app is not installed."""
+    from django.apps import apps
+
+    if not apps.is_installed("orders.payments"):
+        return None
+    try:
+        from orders.payments import services as payments
+    except ImportError:
+        return None
+    return payments
+
+
+def _gateway_refundable(order: Order) -> Decimal | None:
+    payments = _payments()
+    if payments is None or not order.payment_gateway:
+        return None
+    return Decimal(payments.refundable_amount(order))
+
+
+def _quote(order: Order, items: list[tuple[OrderLine | object, int]], *, fee_percent: Decimal, our_error: bool):
+    subtotal = order.subtotal
+    lines = []
+    for line, quantity in items:
+        goods = (line.unit_price * quantity).quantize(CENT)
+        share = goods / subtotal if subtotal > 0 else Decimal("0")
+        discount = (order.discount_total * share).quantize(CENT)
+        tax = (order.tax_total * share).quantize(CENT)
+        fee = ZERO if our_error else ((goods - discount) * fee_percent / 100).quantize(CENT)
+        lines.append(QuoteLine(line.sku, line.name, quantity, line.unit_price, goods, discount, tax, fee))
+    notes = []
+    shipping = ZERO
+    goodwill = not items
+    if goodwill:
+        notes.append("No units chosen: an amount alone, up to what the customer paid and was not refunded.")
+    elif our_error and order.shipping_total > 0:
+        if selectors.shipping_already_refunded(order.pk):
+            notes.append("The order's shipping was already refunded.")
+        else:
+            shipping = order.shipping_total
+    return RefundQuote(
+        currency=order.currency,
+        lines=lines,
+        fee_percent=ZERO if our_error else fee_percent,
+        shipping=shipping,
+        paid=order.grand_total,
+        already_refunded=selectors.refunded_total(order.pk),
+        gateway_refundable=_gateway_refundable(order),
+        notes=notes,
+        goodwill=goodwill,
+    )
+
+
+def quote_return_refund(rma: ReturnRequest) -> RefundQuote:
+    """The refund for a return's received units (asked-for units before they arrive)."""
+    received = rma.status not in (ReturnStatus.REQUESTED, ReturnStatus.AUTHORISED)
+    items = [
+        (line, line.quantity_received if received else line.quantity)
+        for line in rma.lines.all()
+        if (line.quantity_received if received else line.quantity)
+    ]
+    return _quote(rma.order, items, fee_percent=rma.restocking_fee_percent, our_error=rma.our_error)
+
+
+def quote_error_refund(order: Order, lines: dict[int, int]) -> RefundQuote:
+    """The refund for units of an order we got wrong: no fee, shipping refunded once."""
+    order_lines = {line.pk: line for line in order.lines.all()}
+    items = []
+    for line_id, quantity in sorted(lines.items()):
+        if not quantity:
+            continue
+        line = order_lines.get(int(line_id))
+        if line is None:
+            raise ReturnError(f"Order {order} has no line {line_id}.")
+        if quantity < 0 or quantity > line.quantity:
+            raise ReturnError(f"{line.sku}: refund between 0 and {line.quantity} units, not {quantity}.")
+        items.append((line, quantity))
+    return _quote(order, items, fee_percent=ZERO, our_error=True)
+
+
+def check_amount(quote: RefundQuote, amount: Decimal | None, what: str) -> Decimal:
+    """The amount to refund (default: the most allowed); refuses one above it or not above zero."""
+    maximum = quote.amount
+    if amount is None:
+        amount = maximum
+    amount = Decimal(amount).quantize(CENT)
+    if amount <= 0:
+        if maximum <= 0:
+            raise ReturnError(f"{what}: nothing is left to refund ({quote.capped_by or 'the computed amount is 0'}).")
+        raise ReturnError(f"{what}: a refund must be more than 0.00 {quote.currency}.")
+    if amount > maximum:
+        why = f" ({quote.capped_by})" if quote.capped_by else f" (computed {quote.computed})"
+        raise ReturnError(
+            f"{what}: a refund of {amount} {quote.currency} is more than the most allowed, "
+            f"{maximum} {quote.currency}{why}."
+        )
+    return amount
+
+
+def record_refund(
+    *,
+    order: Order,
+    amount: Decimal,
+    quote: RefundQuote,
+    actor,
+    reason: str,
+    rma: ReturnRequest | None = None,
+    error_case: OrderErrorCase | None = None,
+) -> Refund:
+    """Write the refund row (pending) and its timeline event; the caller holds the order lock."""
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    reference = rma.number if rma else str(error_case)
+    refund = Refund.objects.create(
+        order=order,
+        rma=rma,
+        error_case=error_case,
+        amount=amount,
+        currency=order.currency,
+        breakdown={**quote.breakdown(), "amount": str(amount)},
+        reason=reason,
+        idempotency_key=f"refund:{reference}:{uuid.uuid4().hex[:16]}",
+        confirmed_by=user,
+        confirmed_by_name=user.get_username() if user else (actor if isinstance(actor, str) and actor else "system"),
+    )
+    partial = f" (partial: {quote.amount} allowed)" if amount < quote.amount else ""
+    OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.REFUND,
+        actor=actor,
+        message=f"Refund of {amount} {order.currency} for {reference} confirmed{partial}: goods {quote.goods}, "
+        f"discount −{quote.discount}, tax {quote.tax}, restocking fee −{quote.fee}, shipping {quote.shipping}.",
+        data={"refund": refund.pk, "reference": reference, "amount": amount, "breakdown": refund.breakdown},
+    )
+    return refund
+
+
+def confirm_return_refund(*, rma_id: int, actor, amount: Decimal | None = None) -> Refund:
+    """Confirm the refund of an inspected return (default: the most allowed; less for a partial refund).
+
+    Records the refund and moves the return to refunded (one transaction),
+    then settles it through the gateway (``settle_refund``). Refuses an
+    amount above the quote, which never exceeds what was paid.
+    """
+    with transaction.atomic():
+        order_id = ReturnRequest.objects.filter(pk=rma_id).values_list("order_id", flat=True).first()
+        if order_id is None:
+            raise ReturnError(f"No return with id {rma_id}.")
+        order = lock_order(order_id)
+        rma = ReturnRequest.objects.select_for_update().get(pk=rma_id)
+        rma.order = order
+        if rma.status != ReturnStatus.INSPECTED:
+            raise ReturnError(
+                f"Return {rma} is {rma.get_status_display().lower()}; refunds are confirmed after inspection."
+            )
+        quote = quote_return_refund(rma)
+        amount = check_amount(quote, amount, f"Return {rma}")
+        refund = record_refund(
+            order=order, amount=amount, quote=quote, actor=actor, reason=f"Return {rma.number}", rma=rma
+        )
+        rma.transition_to(
+            ReturnStatus.REFUNDED,
+            actor=actor,
+            message=f"Return {rma} refunded: {amount} {order.currency}.",
+            data={"refund": refund.pk, "amount": amount},
+        )
+    return settle_refund(refund_id=refund.pk, actor=actor)
+
+
+def _settle(refund: Refund, *, actor) -> tuple[str, str]:
+    """Move the money through the payments gateway: the one place that calls payments.
+
+    Returns (status, note). Orders without a gateway, and any order while
+    payments are not installed, stay pending ("recorded, to settle").
+    """
+    order = refund.order
+    if not order.payment_gateway:
+        return (
+            Refund.Status.PENDING,
+            "No payment gateway on the order: refund where the customer paid, then mark it settled.",
+        )
+    payments = _payments()
+    if payments is None:
+        return Refund.Status.PENDING, "Payments are not connected yet: recorded, to settle."
+    try:
+        transaction_row = payments.refund_payment(
+            order=order,
+            amount=refund.amount,
+            idempotency_key=refund.idempotency_key,
+            reason=refund.reason,
+            actor=actor,
+            source=refund.source,
+        )
+    except OrderError as refusal:
+        return Refund.Status.FAILED, str(refusal)
+    gateway_status = getattr(transaction_row, "status", "succeeded")
+    if gateway_status == "declined":
+        return Refund.Status.FAILED, f"{order.payment_gateway} declined the refund."
+    if gateway_status != "succeeded":
+        # A timeout: payments retries it in the background with the same key; settling again picks it up.
+        return Refund.Status.PENDING, (
+            f"{order.payment_gateway} has not confirmed the refund yet ({gateway_status}); it is retried in the "
+            "background. Settle again to check."
+        )
+    return Refund.Status.SETTLED, f"Refunded through {order.payment_gateway}."
+
+
+@transaction.atomic
+def settle_refund(*, refund_id: int, actor) -> Refund:
+    """Settle a recorded (or failed) refund through the gateway; a settled one is left as it is.
+
+    On success the customer is emailed (for a return) and the timeline says so;
+    a gateway refusal marks it failed with the gateway's words.
+    """
+    order_id = Refund.objects.filter(pk=refund_id).values_list("order_id", flat=True).first()
+    if order_id is None:
+        raise ReturnError(f"No refund with id {refund_id}.")
+    order = lock_order(order_id)
+    refund = Refund.objects.select_for_update().get(pk=refund_id)
+    refund.order = order
+    if refund.status == Refund.Status.SETTLED:
+        return refund
+    status, note = _settle(refund, actor=actor)
+    previous = refund.status
+    refund.status = status
+    refund.settle_note = note
+    if status == Refund.Status.SETTLED:
+        refund.settled_at = timezone.now()
+    refund.save(update_fields=["status", "settle_note", "settled_at"])
+    if status == Refund.Status.SETTLED:
+        _settled(refund, actor=actor, how=note)
+    elif status == Refund.Status.FAILED or previous != status:
+        OrderEvent.record(
+            order=order,
+            kind=OrderEvent.Kind.REFUND,
+            actor=actor,
+            message=f"Refund of {refund.amount} {refund.currency} {refund.get_status_display().lower()}: {note}",
+            data={"refund": refund.pk, "status": status},
+        )
+    return refund
+
+
+@transaction.atomic
+def mark_refund_settled(*, refund_id: int, note: str, actor) -> Refund:
+    """Record that a pending refund was paid outside the gateway (a marketplace, a cheque), with a note."""
+    note = (note or "").strip()
+    if not note:
+        raise ReturnError("Say how the refund was paid (a note is required).")
+    order_id = Refund.objects.filter(pk=refund_id).values_list("order_id", flat=True).first()
+    if order_id is None:
+        raise ReturnError(f"No refund with id {refund_id}.")
+    order = lock_order(order_id)
+    refund = Refund.objects.select_for_update().get(pk=refund_id)
+    refund.order = order
+    if refund.status == Refund.Status.SETTLED:
+        raise ReturnError(f"{refund} is already settled.")
+    if order.payment_gateway and _payments() is not None:
+        raise ReturnError(f"Order {order} was paid through {order.payment_gateway}: settle the refund through it.")
+    refund.status = Refund.Status.SETTLED
+    refund.settle_note = note
+    refund.settled_at = timezone.now()
+    refund.save(update_fields=["status", "settle_note", "settled_at"])
+    _settled(refund, actor=actor, how=note)
+    return refund
+
+
+def _settled(refund: Refund, *, actor, how: str) -> None:
+    order = refund.order
+    OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.REFUND,
+        actor=actor,
+        message=f"Refund of {refund.amount} {refund.currency} settled: {how}",
+        data={"refund": refund.pk, "status": Refund.Status.SETTLED},
+    )
+    if refund.rma_id:
+        rma = refund.rma
+        notify.return_refunded(
+            order,
+            rma={
+                "number": rma.number,
+                "refund_amount": refund.amount,
+                "refund_id": refund.pk,
+                "lines": [
+                    {"sku": line.sku, "name": line.name, "quantity": line.quantity_received}
+                    for line in rma.lines.all()
+                    if line.quantity_received
+                ],
+                "method": "original payment method" if order.payment_gateway else "",
+            },
+        )

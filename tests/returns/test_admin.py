@@ -1,0 +1,283 @@
+"""The returns console through the admin client: the queue, the RMA steps, order errors, the report, the role."""
+
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+import pytest
+from django.urls import reverse
+
+from inventory.models import StockLevel, StockMovement
+from orders.models import OrderStatus
+from orders.returns import services
+from orders.returns.models import OrderErrorCase, Refund, ReturnPolicy, ReturnRequest, ReturnStatus
+from shipping.models import Vendor
+from tests.factories import ProductFactory, UserFactory
+from tests.returns.conftest import lines_of
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def associate(client, roles):
+    user = UserFactory(username="rosa", role="Returns associate")
+    client.force_login(user)
+    return user
+
+
+def step_url(rma, step):
+    return reverse("admin:returns_returnrequest_step", args=[rma.pk, step])
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]] if response.context else []
+
+
+def test_the_associate_opens_a_return_from_the_order_page_and_works_it_to_closed(
+    client, associate, shipped_order, sites, shirt
+):
+    order = shipped_order()
+    page = client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
+    assert 'data-action="open-return"' in page and 'data-action="open-order-error"' in page
+    tee = lines_of(order)["TEE-1"]
+
+    # open: 2 tees, no longer wanted
+    opened = client.post(
+        reverse("admin:returns_returnrequest_open", args=[order.pk]),
+        {f"qty_{tee}": "2", "reason": "no_longer_wanted", "customer_note": "Too small"},
+    )
+    rma = ReturnRequest.objects.get()
+    assert opened.status_code == 302 and opened.url == reverse("admin:returns_returnrequest_change", args=[rma.pk])
+    page = client.get(opened.url).content.decode()
+    assert 'data-step="authorise"' in page and 'data-step="reject"' in page and 'data-step="refund"' not in page
+
+    # authorise, receive, inspect through their pages
+    assert client.post(step_url(rma, "authorise"), {"warehouse": ""}).status_code == 302
+    line = rma.lines.get()
+    client.post(step_url(rma, "receive"), {"warehouse": sites["EWR"].pk, f"received_{line.pk}": "2"})
+    client.post(
+        step_url(rma, "inspect"),
+        {f"restock_{line.pk}": "1", f"writeoff_{line.pk}": "1", f"reason_{line.pk}": "stained"},
+    )
+    rma.refresh_from_db()
+    assert rma.status == ReturnStatus.INSPECTED
+    assert StockLevel.objects.get(warehouse=sites["EWR"], product=shirt).on_hand == 1
+
+    # the refund page shows the computation before anything is confirmed
+    preview = client.get(step_url(rma, "refund"))
+    html = preview.content.decode()
+    assert 'id="quote-amount">34.20 USD' in html and 'id="quote-computed">34.20' in html
+    assert not Refund.objects.exists()
+    assert preview.context["form"]["amount"].value() == Decimal("34.20")
+
+    # more than allowed is refused on the page, naming the limit; the amount shown is confirmed
+    refused = client.post(step_url(rma, "refund"), {"amount": "50.00"})
+    assert "is more than the most allowed, 34.20 USD" in refused.content.decode()
+    done = client.post(step_url(rma, "refund"), {"amount": "34.20"}, follow=True)
+    assert any("refund of 34.20 USD recorded, to settle" in m for m in messages_of(done))
+    client.post(step_url(rma, "close"), {"note": ""})
+    rma.refresh_from_db()
+    assert rma.status == ReturnStatus.CLOSED
+    assert set(order.events.filter(kind__in=["return", "refund"]).values_list("actor_name", flat=True)) == {"rosa"}
+
+
+def test_over_returning_from_the_console_shows_the_reason_and_opens_nothing(client, associate, shipped_order):
+    order = shipped_order()
+    tee = lines_of(order)["TEE-1"]
+
+    response = client.post(
+        reverse("admin:returns_returnrequest_open", args=[order.pk]), {f"qty_{tee}": "5", "reason": "other"}
+    )
+
+    assert response.status_code == 200
+    assert "TEE-1: cannot return 5; 3 shipped, 0 already returned or in an open return, so at most 3" in (
+        response.content.decode()
+    )
+    assert not ReturnRequest.objects.exists()
+
+
+def test_rejecting_needs_a_reason(client, associate, shipped_order):
+    order = shipped_order()
+    rma = services.open_return(order_id=order.pk, lines={lines_of(order)["MUG-1"]: 1}, reason="other", actor="t")
+
+    assert client.post(step_url(rma, "reject"), {"reason": ""}).status_code == 200
+    client.post(step_url(rma, "reject"), {"reason": "Bought elsewhere, not from us"})
+
+    rma.refresh_from_db()
+    assert rma.status == ReturnStatus.REJECTED and rma.rejection_reason == "Bought elsewhere, not from us"
+
+
+def test_the_queue_filters_and_bulk_receives(client, associate, shipped_order, sites):
+    first, second = shipped_order(), shipped_order()
+    rmas = [
+        services.open_return(order_id=o.pk, lines={lines_of(o)["MUG-1"]: 1}, reason="damaged", actor="t")
+        for o in (first, second)
+    ]
+    changelist = reverse("admin:returns_returnrequest_changelist")
+    for query in (
+        "",
+        "?queue=open",
+        "?status__exact=authorised",
+        "?reason__exact=damaged",
+        f"?warehouse__id__exact={sites['EWR'].pk}",
+        f"?order__channel__id__exact={first.channel_id}",
+        f"?q={first.number}",
+    ):
+        assert client.get(changelist + query).status_code == 200, query
+    listed = client.get(changelist + f"?q={first.number}").context["cl"].result_list
+    assert [r.pk for r in listed] == [rmas[0].pk]
+
+    # select both → the bulk page → received at Atlanta
+    action = client.post(changelist, {"action": "receive_selected", "_selected_action": [r.pk for r in rmas]})
+    assert action.status_code == 302
+    form = client.get(action.url)
+    assert form.status_code == 200
+    client.post(action.url, {"ids": ",".join(str(r.pk) for r in rmas), "warehouse": sites["ATL"].pk})
+
+    for rma in rmas:
+        rma.refresh_from_db()
+        assert (rma.status, rma.warehouse.code) == (ReturnStatus.RECEIVED, "ATL")
+        assert rma.lines.get().quantity_received == 1
+
+
+def test_the_rma_page_links_the_order_its_shipments_and_the_customers_orders(client, associate, shipped_order):
+    order = shipped_order()
+    rma = services.open_return(order_id=order.pk, lines={lines_of(order)["MUG-1"]: 1}, reason="damaged", actor="t")
+
+    page = client.get(reverse("admin:returns_returnrequest_change", args=[rma.pk])).content.decode()
+
+    assert reverse("admin:orders_order_change", args=[order.pk]) in page
+    assert f"{reverse('admin:shipping_shipment_changelist')}?q={order.number}" in page
+    assert f"{reverse('admin:orders_order_changelist')}?q={order.customer.email}" in page
+    assert client.get(f"{reverse('admin:shipping_shipment_changelist')}?q={order.number}").status_code == 200
+    label = client.get(reverse("admin:returns_returnrequest_label", args=[rma.pk]))
+    assert label["Content-Type"] == "application/pdf"
+
+
+def test_the_customers_label_link_works_without_a_login_and_only_when_signed(client, shipped_order):
+    order = shipped_order()
+    rma = services.open_return(order_id=order.pk, lines={lines_of(order)["MUG-1"]: 1}, reason="damaged", actor="t")
+    url = urlsplit(services.label_link(rma)).path
+
+    response = client.get(url)
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    assert b"".join(response.streaming_content).startswith(b"%PDF")
+    assert client.get(url[:-3] + "xyz/").status_code == 404
+
+
+def test_an_order_error_is_opened_and_resolved_with_a_reship_and_a_refund(client, associate, shipped_order):
+    order = shipped_order()
+    opened = client.post(
+        reverse("admin:returns_ordererrorcase_open", args=[order.pk]),
+        {"kind": "missing_item", "root_cause": "pick_error", "shipment": "", "description": "No mug in the box"},
+    )
+    case = OrderErrorCase.objects.get()
+    assert opened.url == reverse("admin:returns_ordererrorcase_resolve", args=[case.pk])
+    mug = lines_of(order)["MUG-1"]
+
+    # preview, then resolve: one mug reshipped, one refunded (10.00 − 1.00 + 0.90 + 10.00 shipping)
+    preview = client.post(opened.url, {f"reship_{mug}": "1", f"refund_{mug}": "1", "preview": "1"})
+    assert 'id="quote-amount">19.90 USD' in preview.content.decode()
+    client.post(opened.url, {f"reship_{mug}": "1", f"refund_{mug}": "1", "refund_amount": ""})
+
+    case.refresh_from_db()
+    assert case.resolution == OrderErrorCase.Resolution.BOTH
+    assert case.reship_order.lines.get().sku == "MUG-1"
+    assert Refund.objects.get(error_case=case).amount == Decimal("19.90")
+    page = client.get(reverse("admin:returns_ordererrorcase_change", args=[case.pk])).content.decode()
+    assert case.reship_order.number in page
+
+
+def test_the_error_report_shows_rates_and_denominators(client, associate, shipped_order):
+    order = shipped_order()
+    services.open_error_case(order_id=order.pk, kind="damaged_in_transit", root_cause="carrier_damage", actor="t")
+
+    page = client.get(reverse("admin:returns_ordererrorcase_report")).content.decode()
+
+    assert (
+        'id="report-errors">1<' in page and 'id="report-shipments">1<' in page and 'id="report-rate">100.00 %' in page
+    )
+    assert "Carrier damage" in page and "Rapid Air" in page and "EWR" in page
+
+
+def test_the_returns_associate_cannot_change_stock_prices_products_vendors_or_settings(client, associate, sites):
+    product = ProductFactory(sku="PRICE-1", price=Decimal("10.00"))
+    level = StockLevel.objects.create(warehouse=sites["EWR"], product=product, reorder_point=1)
+    vendor = Vendor.objects.create(code="slow", name="Slow Post")
+    policy = ReturnPolicy.current()
+
+    refused = [
+        client.post(reverse("admin:inventory_product_change", args=[product.pk]), {"sku": "PRICE-1", "price": "1.00"}),
+        client.post(reverse("admin:inventory_stocklevel_change", args=[level.pk]), {"reorder_point": "9"}),
+        client.post(reverse("admin:shipping_vendor_change", args=[vendor.pk]), {"code": "slow", "name": "Fast"}),
+        client.post(reverse("admin:returns_returnpolicy_change", args=[policy.pk]), {"window_days": "365"}),
+        client.get(reverse("admin:inventory_stocklevel_add")),
+        client.get(reverse("admin:django_celery_beat_periodictask_changelist")),
+    ]
+
+    assert [r.status_code for r in refused] == [403] * len(refused)
+    product.refresh_from_db()
+    level.refresh_from_db()
+    policy.refresh_from_db()
+    assert (product.price, level.reorder_point, policy.window_days) == (Decimal("10.00"), 1, 30)
+    assert Vendor.objects.get(pk=vendor.pk).name == "Slow Post"
+    assert not StockMovement.objects.exists()
+    # but may see the policy, the queue, refunds and order errors
+    for page in ("returns_returnpolicy", "returns_returnrequest", "returns_refund", "returns_ordererrorcase"):
+        assert client.get(reverse(f"admin:{page}_changelist")).status_code == 200, page
+
+
+@pytest.mark.parametrize("role", ["Operations associate", "Warehouse staff"])
+def test_other_roles_cannot_work_returns(client, roles, role, shipped_order):
+    order = shipped_order()
+    rma = services.open_return(order_id=order.pk, lines={lines_of(order)["MUG-1"]: 1}, reason="other", actor="t")
+    client.force_login(UserFactory(username="someone", role=role))
+
+    assert client.get(reverse("admin:returns_returnrequest_open", args=[order.pk])).status_code == 403
+    assert client.post(step_url(rma, "authorise"), {"warehouse": ""}).status_code == 403
+    assert client.get(reverse("admin:returns_ordererrorcase_open", args=[order.pk])).status_code == 403
+    rma.refresh_from_db()
+    assert rma.status == ReturnStatus.REQUESTED
+    page = client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
+    assert 'data-action="open-return"' not in page
+
+
+def test_the_manager_changes_the_policy(client, roles):
+    client.force_login(UserFactory(username="max", role="Operations manager"))
+    policy = ReturnPolicy.current()
+    rules = list(policy.reasons.order_by("pk"))
+    data = {
+        "window_days": "45",
+        "reasons-TOTAL_FORMS": str(len(rules)),
+        "reasons-INITIAL_FORMS": str(len(rules)),
+        "reasons-MIN_NUM_FORMS": "0",
+        "reasons-MAX_NUM_FORMS": "1000",
+    }
+    for i, rule in enumerate(rules):
+        data |= {
+            f"reasons-{i}-id": str(rule.pk),
+            f"reasons-{i}-policy": str(policy.pk),
+            f"reasons-{i}-reason": rule.reason,
+            f"reasons-{i}-restocking_fee_percent": "20"
+            if rule.reason == "no_longer_wanted"
+            else str(rule.restocking_fee_percent),
+        }
+        if rule.auto_authorise:
+            data[f"reasons-{i}-auto_authorise"] = "on"
+        if rule.our_error:
+            data[f"reasons-{i}-our_error"] = "on"
+
+    response = client.post(reverse("admin:returns_returnpolicy_change", args=[policy.pk]), data)
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    policy.refresh_from_db()
+    assert policy.window_days == 45
+    assert policy.rule("no_longer_wanted").restocking_fee_percent == Decimal("20.00")
+
+
+def test_order_page_offers_no_return_before_anything_shipped(client, associate, order_to, shirt):
+    order = order_to("NYC", [(shirt, 1)])
+    assert order.status == OrderStatus.RECEIVED
+
+    page = client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
+
+    assert 'data-action="open-return"' not in page

@@ -1,0 +1,441 @@
+"""Returns, refunds and order errors through the services: the whole flow, the ledger, the money, reships."""
+
+import datetime as dt
+import io
+import shutil
+from decimal import Decimal
+from types import SimpleNamespace
+
+import pytest
+from django.utils import timezone
+from pypdf import PdfReader
+
+from inventory.models import StockLevel, StockMovement
+from notifications.models import Message
+from orders.models import OrderEvent, OrderLine, OrderStatus
+from orders.returns import services
+from orders.returns.exceptions import ReturnError
+from orders.returns.models import OrderErrorCase, Refund, ReturnRequest, ReturnStatus
+from orders.returns.services import Inspection, refunds
+from tests.factories import UserFactory
+from tests.returns.conftest import lines_of
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def rosa(db):
+    return UserFactory(username="rosa")
+
+
+def on_hand(warehouse, product) -> int:
+    return StockLevel.objects.get(warehouse=warehouse, product=product).on_hand
+
+
+def test_a_return_from_request_to_close_restocks_writes_off_refunds_and_tells_the_customer(
+    shipped_order, sites, shirt, rosa
+):
+    # given a shipped order and the tees' stock at Edison after shipping (3 received, 3 shipped)
+    order = shipped_order()
+    ewr = sites["EWR"]
+    assert on_hand(ewr, shirt) == 0
+    tee = lines_of(order)["TEE-1"]
+
+    # when Rosa opens a return of 2 tees the customer no longer wants
+    rma = services.open_return(
+        order_id=order.pk, lines={tee: 2}, reason="no_longer_wanted", customer_note="Too small", actor=rosa
+    )
+    # then it waits for review, numbered from its id, with the policy's 15 % fee
+    assert rma.status == ReturnStatus.REQUESTED
+    assert rma.number == f"RMA-{rma.pk:07d}"
+    assert rma.restocking_fee_percent == Decimal("15.00") and not rma.our_error
+
+    # authorised: back to Edison, the customer is emailed a link to the label
+    services.authorise_return(rma_id=rma.pk, actor=rosa)
+    mail = Message.objects.get(order=order, event="return_authorised")
+    assert mail.context["rma"]["number"] == rma.number
+    assert "/admin/returns/returnrequest/label/" in mail.context["rma"]["label_url"]
+
+    # received: both arrived; the order line counts them as returned; nothing is in stock yet
+    rma = services.receive_return(rma_id=rma.pk, quantities=None, warehouse_id=ewr.pk, actor=rosa)
+    assert rma.status == ReturnStatus.RECEIVED
+    assert OrderLine.objects.get(pk=tee).quantity_returned == 2
+    assert Message.objects.filter(order=order, event="return_received").count() == 1
+    assert on_hand(ewr, shirt) == 0
+
+    # inspected: one back on sale, one written off as torn
+    (line,) = rma.lines.all()
+    services.inspect_return(
+        rma_id=rma.pk, results={line.pk: Inspection(restock=1, write_off=1, reason="torn seam")}, actor=rosa
+    )
+
+    # then the ledger shows exactly +1 restock, and +1/−1 for the written-off unit with its reason
+    moves = list(
+        StockMovement.objects.filter(reference=rma.number).order_by("id").values_list("kind", "quantity", "reason")
+    )
+    assert moves == [
+        ("return_restock", 1, ""),
+        ("return_restock", 1, ""),
+        ("write_off", -1, f"Return {rma.number}: torn seam"),
+    ]
+    assert on_hand(ewr, shirt) == 1
+    line.refresh_from_db()
+    assert (line.quantity_restocked, line.quantity_written_off, line.write_off_cost) == (1, 1, Decimal("8.00"))
+
+    # the refund is shown before it is confirmed: 40.00 goods − 4.00 discount + 3.60 tax − 5.40 fee
+    rma.refresh_from_db()
+    quote = services.quote_return_refund(rma)
+    assert (quote.goods, quote.discount, quote.tax, quote.fee, quote.shipping) == (
+        Decimal("40.00"),
+        Decimal("4.00"),
+        Decimal("3.60"),
+        Decimal("5.40"),
+        Decimal("0.00"),
+    )
+    assert quote.amount == Decimal("34.20")
+
+    # confirmed: recorded, to settle (the order has no payment gateway)
+    refund = services.confirm_return_refund(rma_id=rma.pk, actor=rosa)
+    assert refund.amount == Decimal("34.20") and refund.status == Refund.Status.PENDING
+    assert "No payment gateway" in refund.settle_note
+    assert refund.breakdown["restocking_fee"] == "5.40"
+    rma.refresh_from_db()
+    assert rma.status == ReturnStatus.REFUNDED
+
+    # settled by hand (paid on the marketplace): the customer hears of it once
+    services.mark_refund_settled(refund_id=refund.pk, note="Refunded in the marketplace console", actor=rosa)
+    refund.refresh_from_db()
+    assert refund.status == Refund.Status.SETTLED
+    assert Message.objects.get(order=order, event="return_refunded").context["rma"]["refund_amount"] == "34.20"
+
+    services.close_return(rma_id=rma.pk, actor=rosa)
+    rma.refresh_from_db()
+    assert rma.status == ReturnStatus.CLOSED
+
+    # every step is on the order's timeline, by Rosa
+    steps = list(
+        OrderEvent.objects.filter(order=order, kind__in=["return", "refund"])
+        .order_by("id")
+        .values_list("actor_name", "message")
+    )
+    assert all(name == "rosa" for name, _ in steps)
+    texts = " | ".join(message for _, message in steps)
+    for expected in ("opened", "authorised", "received at EWR", "inspected", "34.20", "settled", "closed"):
+        assert expected in texts
+
+
+def test_over_returning_is_refused_with_a_message_naming_the_sku_and_the_limit(shipped_order, rosa):
+    order = shipped_order()
+    tee = lines_of(order)["TEE-1"]
+
+    with pytest.raises(ReturnError, match=r"TEE-1: cannot return 4; 3 shipped, 0 already returned .* at most 3"):
+        services.open_return(order_id=order.pk, lines={tee: 4}, reason="other", actor=rosa)
+
+    first = services.open_return(order_id=order.pk, lines={tee: 2}, reason="other", actor=rosa)
+    with pytest.raises(ReturnError, match=r"TEE-1: cannot return 2; 3 shipped, 2 already returned .* at most 1"):
+        services.open_return(order_id=order.pk, lines={tee: 2}, reason="other", actor=rosa)
+    assert ReturnRequest.objects.count() == 1
+
+    # a rejected return gives its units back
+    services.reject_return(rma_id=first.pk, reason="Outside policy: worn", actor=rosa)
+    assert services.open_return(order_id=order.pk, lines={tee: 3}, reason="other", actor=rosa).lines.get().quantity == 3
+
+
+def test_units_not_yet_shipped_cannot_be_returned(sites, stock, order_to, shirt, carrier, rosa):
+    stock(sites["EWR"], shirt, 5)
+    order = order_to("NYC", [(shirt, 2)])
+    tee = lines_of(order)["TEE-1"]
+
+    with pytest.raises(ReturnError, match=r"TEE-1: cannot return 1; 0 shipped"):
+        services.open_return(order_id=order.pk, lines={tee: 1}, reason="other", actor=rosa)
+
+
+def test_a_return_past_the_window_is_refused(shipped_order, rosa):
+    order = shipped_order()
+    late = timezone.localdate() + dt.timedelta(days=31)
+
+    with pytest.raises(ReturnError, match=r"past the 30-day return window: it ended on"):
+        services.open_return(
+            order_id=order.pk, lines={lines_of(order)["MUG-1"]: 1}, reason="other", actor=rosa, today=late
+        )
+
+
+def test_a_damaged_item_is_authorised_at_once_without_fee_and_the_shipping_comes_back(shipped_order, sites, rosa):
+    order = shipped_order()
+
+    rma = services.open_return(order_id=order.pk, lines={lines_of(order)["MUG-1"]: 1}, reason="damaged", actor=rosa)
+
+    assert rma.status == ReturnStatus.AUTHORISED
+    assert rma.our_error and rma.restocking_fee_percent == 0
+    assert "authorised automatically by the return policy" in order.events.filter(kind="return").last().message
+    # 10.00 − 1.00 discount + 0.90 tax + 10.00 shipping (our error)
+    assert services.quote_return_refund(rma).amount == Decimal("19.90")
+
+
+def test_a_refund_is_never_more_than_what_the_customer_paid(shipped_order, rosa):
+    # given an order paid 89.20 on which 50.00 was already refunded for an error
+    order = shipped_order()
+    case = services.open_error_case(order_id=order.pk, kind="late", root_cause="other", actor=rosa)
+    services.resolve_error_case(case_id=case.pk, refund_amount=Decimal("50.00"), actor=rosa)
+    lines = lines_of(order)
+    rma = services.open_return(
+        order_id=order.pk, lines={lines["TEE-1"]: 3, lines["MUG-1"]: 2}, reason="damaged", actor=rosa
+    )
+    services.receive_return(rma_id=rma.pk, quantities=None, warehouse_id=None, actor=rosa)
+    services.inspect_return(
+        rma_id=rma.pk,
+        results={line.pk: Inspection(restock=line.quantity_received) for line in rma.lines.all()},
+        actor=rosa,
+    )
+
+    # when everything comes back, the computed 89.20 is capped at the 39.20 still paid
+    rma.refresh_from_db()
+    quote = services.quote_return_refund(rma)
+    assert quote.computed == Decimal("89.20")
+    assert quote.amount == Decimal("39.20")
+    assert "capped at what the customer paid (89.20) less what was already refunded (50.00)" in quote.capped_by
+
+    # then more is refused, naming the limit; the default refunds the rest exactly
+    with pytest.raises(ReturnError, match=r"40.00 USD is more than the most allowed, 39.20 USD"):
+        services.confirm_return_refund(rma_id=rma.pk, amount=Decimal("40.00"), actor=rosa)
+    services.confirm_return_refund(rma_id=rma.pk, actor=rosa)
+    total = sum(Refund.objects.filter(order=order).values_list("amount", flat=True))
+    assert total == order.grand_total == Decimal("89.20")
+
+
+def test_a_partial_refund_is_recorded_as_such(shipped_order, rosa):
+    order = shipped_order()
+    rma = services.open_return(order_id=order.pk, lines={lines_of(order)["MUG-1"]: 2}, reason="other", actor=rosa)
+    services.authorise_return(rma_id=rma.pk, actor=rosa)
+    services.receive_return(rma_id=rma.pk, quantities=None, warehouse_id=None, actor=rosa)
+    services.inspect_return(rma_id=rma.pk, results={rma.lines.get().pk: Inspection(restock=2)}, actor=rosa)
+
+    refund = services.confirm_return_refund(rma_id=rma.pk, amount=Decimal("5.00"), actor=rosa)
+
+    assert refund.amount == Decimal("5.00")
+    assert refund.breakdown["maximum"] == "19.80"  # 20.00 − 2.00 discount + 1.80 tax, no fee for "other"
+    assert "partial: 19.80 allowed" in order.events.filter(kind="refund").first().message
+
+
+def test_inspection_must_account_for_every_received_unit_and_explain_write_offs(shipped_order, rosa):
+    order = shipped_order()
+    rma = services.open_return(order_id=order.pk, lines={lines_of(order)["TEE-1"]: 2}, reason="damaged", actor=rosa)
+    services.receive_return(rma_id=rma.pk, quantities=None, warehouse_id=None, actor=rosa)
+    line = rma.lines.get()
+
+    with pytest.raises(ReturnError, match=r"TEE-1: 2 received, but 1 restocked \+ 0 written off = 1"):
+        services.inspect_return(rma_id=rma.pk, results={line.pk: Inspection(restock=1)}, actor=rosa)
+    with pytest.raises(ReturnError, match=r"TEE-1: a reason is required to write off 2"):
+        services.inspect_return(rma_id=rma.pk, results={line.pk: Inspection(write_off=2)}, actor=rosa)
+    assert not StockMovement.objects.filter(reference=rma.number).exists()
+
+
+def test_receiving_more_than_the_return_is_refused(shipped_order, rosa):
+    order = shipped_order()
+    rma = services.open_return(order_id=order.pk, lines={lines_of(order)["TEE-1"]: 1}, reason="damaged", actor=rosa)
+
+    with pytest.raises(ReturnError, match=r"TEE-1: 2 received but the return is for 1"):
+        services.receive_return(rma_id=rma.pk, quantities={rma.lines.get().pk: 2}, warehouse_id=None, actor=rosa)
+
+
+def test_restocked_units_fill_a_waiting_backorder(
+    shipped_order, order_to, shirt, sites, rosa, django_capture_on_commit_callbacks
+):
+    # given the tees sold out and a second order waiting for one
+    order = shipped_order()
+    from orders import services as order_services
+
+    waiting = order_to("NYC", [(shirt, 1)])
+    order_services.allocate_order(order_id=waiting.pk, actor="test")
+    waiting.refresh_from_db()
+    assert waiting.status == OrderStatus.BACKORDERED
+    rma = services.open_return(order_id=order.pk, lines={lines_of(order)["TEE-1"]: 1}, reason="damaged", actor=rosa)
+    services.receive_return(rma_id=rma.pk, quantities=None, warehouse_id=None, actor=rosa)
+
+    # when the returned tee is restocked
+    with django_capture_on_commit_callbacks(execute=True):
+        services.inspect_return(rma_id=rma.pk, results={rma.lines.get().pk: Inspection(restock=1)}, actor=rosa)
+
+    # then the waiting order takes it
+    waiting.refresh_from_db()
+    assert waiting.status == OrderStatus.ALLOCATED
+    level = StockLevel.objects.get(warehouse=sites["EWR"], product=shirt)
+    assert (level.on_hand, level.allocated) == (1, 1)
+
+
+def test_a_gateway_refund_is_settled_through_payments_with_the_refund_key(shipped_order, rosa, monkeypatch):
+    # given an order paid through a gateway (payments stands in at the system's edge)
+    order = shipped_order()
+    order.payment_gateway = "test_card"
+    order.save(update_fields=["payment_gateway"])
+    calls = []
+
+    def refund_payment(**kwargs):
+        calls.append(kwargs)
+
+    gateway = SimpleNamespace(refundable_amount=lambda order: Decimal("15.00"), refund_payment=refund_payment)
+    monkeypatch.setattr(refunds, "_payments", lambda: gateway)
+    rma = services.open_return(order_id=order.pk, lines={lines_of(order)["MUG-1"]: 2}, reason="other", actor=rosa)
+    services.authorise_return(rma_id=rma.pk, actor=rosa)
+    services.receive_return(rma_id=rma.pk, quantities=None, warehouse_id=None, actor=rosa)
+    services.inspect_return(rma_id=rma.pk, results={rma.lines.get().pk: Inspection(restock=2)}, actor=rosa)
+
+    # then the quote is capped at what the gateway can still refund, and the refund settles through it
+    quote = services.quote_return_refund(rma)
+    assert quote.amount == Decimal("15.00") and "payment gateway" in quote.capped_by
+    refund = services.confirm_return_refund(rma_id=rma.pk, actor=rosa)
+    assert refund.status == Refund.Status.SETTLED
+    assert calls == [
+        {
+            "order": calls[0]["order"],
+            "amount": Decimal("15.00"),
+            "idempotency_key": refund.idempotency_key,
+            "reason": f"Return {rma.number}",
+            "actor": rosa,
+            "source": "return",
+        }
+    ]
+    assert Message.objects.filter(order=order, event="return_refunded").count() == 1
+
+
+def test_a_gateway_refusal_marks_the_refund_failed_with_the_gateways_words(shipped_order, rosa, monkeypatch):
+    from orders.exceptions import OrderError
+
+    order = shipped_order()
+    order.payment_gateway = "test_card"
+    order.save(update_fields=["payment_gateway"])
+
+    def refuse(**kwargs):
+        raise OrderError("Refund refused: the card was closed.")
+
+    monkeypatch.setattr(
+        refunds,
+        "_payments",
+        lambda: SimpleNamespace(refundable_amount=lambda order: Decimal("89.20"), refund_payment=refuse),
+    )
+    case = services.open_error_case(order_id=order.pk, kind="late", root_cause="other", actor=rosa)
+
+    services.resolve_error_case(case_id=case.pk, refund_amount=Decimal("10.00"), actor=rosa)
+
+    refund = Refund.objects.get(error_case=case)
+    assert refund.status == Refund.Status.FAILED
+    assert refund.settle_note == "Refund refused: the card was closed."
+    assert "failed: Refund refused" in order.events.filter(kind="refund").last().message
+
+
+def test_a_refund_the_gateway_has_not_confirmed_stays_to_settle_and_settles_on_the_next_try(
+    shipped_order, rosa, monkeypatch
+):
+    order = shipped_order()
+    order.payment_gateway = "test_card"
+    order.save(update_fields=["payment_gateway"])
+    answers = iter(["error", "succeeded"])
+    keys = []
+
+    def refund_payment(**kwargs):
+        keys.append(kwargs["idempotency_key"])
+        return SimpleNamespace(status=next(answers))
+
+    monkeypatch.setattr(
+        refunds,
+        "_payments",
+        lambda: SimpleNamespace(refundable_amount=lambda order: Decimal("89.20"), refund_payment=refund_payment),
+    )
+    case = services.open_error_case(order_id=order.pk, kind="late", root_cause="other", actor=rosa)
+
+    services.resolve_error_case(case_id=case.pk, refund_amount=Decimal("10.00"), actor=rosa)
+    refund = Refund.objects.get(error_case=case)
+    assert refund.status == Refund.Status.PENDING and "retried in the background" in refund.settle_note
+
+    refund = services.settle_refund(refund_id=refund.pk, actor=rosa)
+    assert refund.status == Refund.Status.SETTLED
+    assert keys == [refund.idempotency_key] * 2  # the same key: the gateway refunds once
+
+
+def test_a_reship_is_a_zero_charge_order_routed_like_any_other(
+    shipped_order, shirt, sites, stock, rosa, django_capture_on_commit_callbacks
+):
+    # given a wrong tee was picked, and Edison has tees again
+    order = shipped_order()
+    stock(sites["EWR"], shirt, 2)
+    case = services.open_error_case(
+        order_id=order.pk, kind="wrong_item", root_cause="pick_error", description="Sent a red one", actor=rosa
+    )
+    assert (case.warehouse, case.vendor.code) == (sites["EWR"], "rapid")
+
+    # when it is resolved with a reship of one tee
+    with django_capture_on_commit_callbacks(execute=True):
+        case = services.resolve_error_case(case_id=case.pk, reship={lines_of(order)["TEE-1"]: 1}, actor=rosa)
+
+    # then a zero-charge order for the same customer and address went through routing
+    reship = case.reship_order
+    reship.refresh_from_db()
+    assert reship.external_id == f"{order.external_id}-R1"
+    assert (reship.channel_id, reship.customer_id) == (order.channel_id, order.customer_id)
+    assert reship.shipping_address.postal_code == order.shipping_address.postal_code
+    assert reship.grand_total == Decimal("0.00")
+    assert list(reship.lines.values_list("sku", "quantity", "unit_price")) == [("TEE-1", 1, Decimal("0.00"))]
+    assert reship.status == OrderStatus.ALLOCATED
+    assert reship.allocations.get().warehouse == sites["EWR"]
+    assert case.status == OrderErrorCase.Status.RESOLVED and case.resolution == "reship"
+    # and carrier choice works on it like on any order
+    from orders import services as order_services
+
+    (shipment,) = order_services.create_shipments(order_id=reship.pk, actor=rosa)
+    assert shipment.service is not None
+    assert (
+        f"Reship {reship.number} placed" in order.events.filter(kind="order_error").values_list("message", flat=True)[1]
+    )
+    assert reship.events.filter(kind="order_error", message__contains=f"Replacement for {order.number}").exists()
+
+
+def test_error_rates_by_cause_warehouse_and_vendor_name_their_denominators(shipped_order, sites, rosa):
+    first = shipped_order()
+    shipped_order()  # a second shipment from Edison, no error
+    services.open_error_case(order_id=first.pk, kind="damaged_in_transit", root_cause="carrier_damage", actor=rosa)
+
+    today = timezone.localdate()
+    report = services_report(today)
+
+    assert (report.errors, report.shipments) == (1, 2)
+    assert report.rate_percent == Decimal("50.00")
+    cause = {row.key: row for row in report.by_cause}
+    assert (cause["carrier_damage"].errors, cause["carrier_damage"].denominator) == (1, 2)
+    assert cause["pick_error"].errors == 0
+    (ewr,) = report.by_warehouse
+    assert (ewr.label, ewr.errors, ewr.denominator, ewr.rate_percent) == ("EWR", 1, 2, Decimal("50.00"))
+    (vendor,) = report.by_vendor
+    assert (vendor.label, vendor.errors, vendor.denominator) == ("Rapid Air", 1, 2)
+
+
+def services_report(today):
+    from orders.returns.selectors import error_report
+
+    return error_report(start=today, end=today)
+
+
+needs_zbar = pytest.mark.skipif(
+    shutil.which("zbarimg") is None or shutil.which("pdftoppm") is None, reason="needs zbar-tools and poppler-utils"
+)
+
+
+@needs_zbar
+def test_the_return_label_goes_from_the_customer_to_the_warehouse_with_the_rma_barcode(
+    shipped_order, rosa, tmp_path, django_capture_on_commit_callbacks
+):
+    from tests.shipping.readback import barcodes_by_page
+
+    order = shipped_order()
+
+    # authorised by the policy: the label is rendered in the background after commit
+    with django_capture_on_commit_callbacks(execute=True):
+        rma = services.open_return(order_id=order.pk, lines={lines_of(order)["TEE-1"]: 1}, reason="damaged", actor=rosa)
+
+    rma.refresh_from_db()
+    with rma.label_file.open("rb") as handle:
+        pdf = handle.read()
+    text = PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+    assert rma.number in text
+    assert "EWR" in text and "RETURN" in text
+    assert order.shipping_address.name in text
+    assert barcodes_by_page(pdf, tmp_path) == [[rma.number]]
