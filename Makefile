@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_ORDERS ?= 500
 
-.PHONY: run test lint format check bench bench-inventory bench-shipping bench-notifications clean
+.PHONY: run test lint format check bench bench-inventory bench-shipping bench-notifications bench-intake clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -54,6 +54,12 @@ bench-shipping: $(VENV)/.installed
 	$(PY) bench/labels.py --no-fail
 	DATABASE_URL=$(BENCH_LABELS_DATABASE_URL) CELERY_BROKER_URL=$(BENCH_BROKER_URL) $(PY) bench/label_batch.py
 	DATABASE_URL=$(BENCH_SHIP_DATABASE_URL) $(PY) bench/promise.py
+
+## make bench-intake: orders per second through POST /api/v1/orders (gunicorn), routed by a Celery worker on Redis
+BENCH_INTAKE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/oms_bench_intake
+BENCH_INTAKE_BROKER_URL ?= redis://127.0.0.1:6379/7
+bench-intake: $(VENV)/.installed
+	DATABASE_URL=$(BENCH_INTAKE_DATABASE_URL) CELERY_BROKER_URL=$(BENCH_INTAKE_BROKER_URL) $(PY) bench/intake.py
 
 ## make bench-notifications: outbox rows to an SMTP sink through one Celery worker on Redis, exactly once
 BENCH_NOTIF_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/oms_bench_notif

@@ -179,12 +179,17 @@ def place(request: HttpRequest, payload: OrderIn):
     `received`.
     """
     channel: Channel = request.auth
-    errors = _refusals(channel, payload)
+    products = {p.sku: p for p in Product.objects.filter(sku__in={line.sku for line in payload.lines}, is_active=True)}
+    errors = _refusals(channel, payload, products)
     if errors:
         return Status(400, {"detail": errors})
     try:
         order, created = services.place_order(
-            channel=channel, data=_order_data(payload), actor=f"channel: {channel.name}", source=OrderIntake.Source.API
+            channel=channel,
+            data=_order_data(payload),
+            actor=f"channel: {channel.name}",
+            source=OrderIntake.Source.API,
+            products=products,
         )
     except IntakeConflict as conflict:
         return Status(
@@ -192,7 +197,11 @@ def place(request: HttpRequest, payload: OrderIn):
         )
     except OrderError as refusal:
         return Status(400, {"detail": [{"loc": ["body"], "msg": str(refusal)}]})
-    return Status(201 if created else 200, order_body(_fetch(channel, order.number)))
+    if not created:
+        return Status(200, order_body(_fetch(channel, order.number)))
+    # Just made: its lines are in hand and it has no shipments; routing may have moved its status on already.
+    order.refresh_from_db(fields=["status"])
+    return Status(201, order_body(order, lines=order.placed_lines, shipments=[]))
 
 
 @router.get("/orders/{number}", auth=ChannelKey(), response={200: OrderOut, 404: ErrorOut}, summary="Read an order")
@@ -258,7 +267,7 @@ def stock_of(request: HttpRequest, sku: str):
 # --- helpers ---------------------------------------------------------------------------
 
 
-def _refusals(channel: Channel, payload: OrderIn) -> list[dict]:
+def _refusals(channel: Channel, payload: OrderIn, products: dict[str, Product]) -> list[dict]:
     """What the schema cannot see: the channel's currency, real postal codes, known SKUs, known gateways."""
     errors = []
     if payload.currency != channel.default_currency.upper():
@@ -277,10 +286,8 @@ def _refusals(channel: Channel, payload: OrderIn) -> list[dict]:
                 errors.append(
                     {"loc": ["body", key, "postal_code"], "msg": f"{address.postal_code!r} is not a US ZIP code."}
                 )
-    skus = {line.sku for line in payload.lines}
-    known = set(Product.objects.filter(sku__in=skus, is_active=True).values_list("sku", flat=True))
     for index, line in enumerate(payload.lines):
-        if line.sku not in known:
+        if line.sku not in products:
             errors.append({"loc": ["body", "lines", index, "sku"], "msg": f"Unknown SKU {line.sku!r}."})
     if payload.payment is not None:
         gateways = known_gateways()
@@ -351,8 +358,10 @@ CUSTOMER_STATUS_TEXT = {
 }
 
 
-def order_body(order: Order) -> dict:
-    shipments = list(order.shipments.all())
+def order_body(order: Order, *, lines=None, shipments=None) -> dict:
+    """The order as the API shows it; ``lines`` and ``shipments`` when the caller has them already."""
+    shipments = list(order.shipments.all()) if shipments is None else shipments
+    lines = order.lines.all() if lines is None else lines
     address = order.shipping_address
     return {
         "number": order.number,
@@ -387,7 +396,7 @@ def order_body(order: Order) -> dict:
                 "quantity_shipped": line.quantity_shipped,
                 "quantity_returned": line.quantity_returned,
             }
-            for line in order.lines.all()
+            for line in lines
         ],
         "shipments": [_shipment_body(shipment) for shipment in shipments],
         "timeline": _customer_timeline(order, shipments),

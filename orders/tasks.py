@@ -3,7 +3,6 @@
 from celery import shared_task
 
 from . import services
-from .exceptions import OrderError
 
 
 @shared_task(acks_late=True)
@@ -21,11 +20,9 @@ def allocate_order(order_id: int) -> str:
     if not payments.prepare_order(order_id=order_id):
         return "waiting for payment or review"
     # end payments
-    try:
-        order = services.allocate_order(order_id=order_id, actor="system: routing")
-    except OrderError as refusal:
-        # Already allocated, on hold or cancelled by the time the task ran: nothing to do.
-        return str(refusal)
+    order = services.route_new_order(order_id=order_id, actor="system: routing")
+    if order is None:
+        return "nothing to do: routed by an earlier batch, held, cancelled or waiting for its payment"
     return order.status
 
 

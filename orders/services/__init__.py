@@ -10,6 +10,7 @@ from .fulfilment import (
     fill_backorders,
     mark_delivered,
     record_shipment,
+    route_new_order,
     route_waiting_orders,
 )
 from .intake import (
@@ -57,6 +58,7 @@ __all__ = [
     "record_shipment_tracking",
     "record_tracking",
     "release_order",
+    "route_new_order",
     "route_waiting_orders",
     "ship_shipment",
     "void_label",

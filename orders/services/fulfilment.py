@@ -51,6 +51,24 @@ def allocate_orders(*, order_ids: list[int], actor) -> list[Order]:
     return _allocate(order_ids, actor=actor, strict=False)
 
 
+def route_new_order(*, order_id: int, actor, batch_size: int = 100) -> Order | None:
+    """Route a newly placed (or released) order, and with it the oldest others still waiting, as one batch.
+
+    Under load many orders wait at once; one batch routes them far faster
+    than one transaction each (``allocate_orders``), and their own tasks then
+    find nothing left to do. Returns the order, or None when its status no
+    longer allows routing (held, cancelled, routed by another batch).
+    """
+    waiting = list(
+        Order.objects.filter(status=OrderStatus.RECEIVED)
+        .exclude(pk=order_id)
+        .order_by("placed_at", "pk")
+        .values_list("pk", flat=True)[: batch_size - 1]
+    )
+    routed = allocate_orders(order_ids=[order_id, *waiting], actor=actor)
+    return next((order for order in routed if order.pk == order_id), None)
+
+
 def _allocate(order_ids: list[int], *, actor, strict: bool) -> list[Order]:
     """Plan without holding stock locks, write the orders' side, then reserve the stock last.
 

@@ -160,7 +160,13 @@ def _create_address(customer: Customer, data: AddressData) -> Address:
 
 
 def place_order(
-    *, channel: Channel, data: OrderData, actor, route: bool = True, source: str = OrderIntake.Source.ADMIN
+    *,
+    channel: Channel,
+    data: OrderData,
+    actor,
+    route: bool = True,
+    source: str = OrderIntake.Source.ADMIN,
+    products: dict[str, Product] | None = None,
 ) -> tuple[Order, bool]:
     """Record an order from a channel; idempotent on (channel, external id).
 
@@ -169,7 +175,8 @@ def place_order(
     untouched; with a different order it raises IntakeConflict naming the
     differences. Writes the ``placed`` timeline event and, after commit,
     queues its allocation (``route=False`` leaves it received). Raises
-    OrderError for an unknown SKU or an order with no lines.
+    OrderError for an unknown SKU or an order with no lines. ``products``
+    (SKU -> Product) saves looking them up again when the caller has.
     """
     payload = canonical_payload(data)
     digest = fingerprint(payload)
@@ -179,7 +186,8 @@ def place_order(
     if not data.lines:
         raise OrderError("An order needs at least one line.")
     skus = {line.sku for line in data.lines}
-    products = {p.sku: p for p in Product.objects.filter(sku__in=skus)}
+    if products is None or not skus <= products.keys():
+        products = {p.sku: p for p in Product.objects.filter(sku__in=skus)}
     unknown = sorted(skus - products.keys())
     if unknown:
         raise OrderError(f"Unknown SKU: {', '.join(unknown)}.")
@@ -187,7 +195,7 @@ def place_order(
         with transaction.atomic():
             order = _create_order(channel=channel, data=data, products=products, actor=actor)
             OrderIntake.objects.create(order=order, source=source, fingerprint=digest, payload=payload)
-            notify.order_received(order)  # notifications: the confirmation, sent after commit
+            notify.order_received(order, lines=order.placed_lines)  # notifications: the confirmation, after commit
             if route:
                 from .. import tasks
 
@@ -237,7 +245,7 @@ def _create_order(*, channel: Channel, data: OrderData, products: dict[str, Prod
     )
     order.number = format_order_number(order.pk)
     order.save(update_fields=["number"])
-    OrderLine.objects.bulk_create(
+    order.placed_lines = OrderLine.objects.bulk_create(  # kept for the confirmation and the API's answer
         OrderLine(
             order=order,
             product=products[line.sku],
@@ -248,7 +256,7 @@ def _create_order(*, channel: Channel, data: OrderData, products: dict[str, Prod
         )
         for line in data.lines
     )
-    OrderEvent.record(
+    order.placed_event = OrderEvent.record(
         order=order,
         kind=OrderEvent.Kind.PLACED,
         actor=actor,

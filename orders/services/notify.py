@@ -118,9 +118,9 @@ def _queue(*outgoing: notifications.Outgoing | None) -> list[int]:
 
 
 # --- to the customer -------------------------------------------------------
-def order_received(order: Order) -> list[int]:
+def order_received(order: Order, *, lines: list[OrderLine] | None = None) -> list[int]:
     """Queue the order confirmation (lines, totals, address, expected delivery)."""
-    return _queue(_to_customer(order, "order_received"))
+    return _queue(_to_customer(order, "order_received", lines=lines))
 
 
 def order_allocated(order: Order, *, occurrence: str = "") -> list[int]:

@@ -306,3 +306,20 @@ def test_concurrent_hold_and_cancel_leave_one_consistent_outcome():
     assert order.status == status_events[-1]
     assert order.status in {S.CANCELLED, S.ON_HOLD}
     assert outcomes["cancel"] == "done" or order.status == S.ON_HOLD
+
+
+def test_routing_a_new_order_routes_the_oldest_waiting_orders_with_it_first_come_first_served(channel, sites, stock):
+    """Under load the routing task takes every waiting order in one batch, oldest first: the older order gets the
+    last unit even though the newer order's task ran."""
+    tee = ProductFactory(sku="TEE-M", name="Tee M")
+    stock(sites["EWR"], tee, 2)
+    line = [services.LineData(sku="TEE-M", quantity=2, unit_price=Decimal("24.00"))]
+    older, _ = services.place_order(channel=channel, data=order_data("OLD", lines=line), actor=None, route=False)
+    newer, _ = services.place_order(channel=channel, data=order_data("NEW", lines=line), actor=None, route=False)
+
+    routed = services.route_new_order(order_id=newer.pk, actor="system: routing")
+
+    older.refresh_from_db()
+    assert older.status == S.ALLOCATED
+    assert routed.status == S.BACKORDERED
+    assert services.route_new_order(order_id=older.pk, actor="system: routing") is None  # its own task: nothing left

@@ -1,0 +1,317 @@
+"""Order intake benchmark: orders per second through POST /api/v1/orders on PostgreSQL, routed by a Celery worker.
+
+What it measures
+    gunicorn (``--workers`` sync processes, production settings) serving the
+    channel API, with ``--clients`` keep-alive HTTP client threads POSTing
+    ``--orders`` distinct orders (1–3 lines of 200 SKUs, to ZIP codes all
+    over the US, a channel API key on every request). Each accepted request
+    has, before it answers 201: checked the key, validated the payload (ZIP,
+    SKUs, currency), written customer, addresses, order, lines, the intake
+    record, the timeline event and the confirmation's outbox row, committed,
+    and queued the allocation on Redis. One ``celery worker`` (``--pool solo``
+    or ``--concurrency`` prefork processes) routes each order to the nearest
+    warehouse that holds its stock and reserves it, writing the allocation,
+    the timeline and the "in process" outbox row. Emails are not sent here
+    (EMAIL_URL=dummymail://): sending is measured by ``bench/notifications.py``.
+
+    Reported:
+    - accepted/s: 201 answers per second while the clients run;
+    - routed/s, end to end: orders from the first POST until the last
+      one has left ``received`` (allocated or backordered);
+    - latency of the POST (median, p95).
+    ``--inline`` instead routes inside each request (Celery eager): the POST
+    answers only once the order is allocated.
+
+Every order is checked afterwards: as many orders as 201s, none still
+``received``, one confirmation row per order, the stock invariant intact.
+
+Target: 200 orders/s end to end on the 2-core machine (exit 1 when missed,
+unless ``--no-fail``).
+
+The script refuses anything but PostgreSQL (exit 2), and any database but
+``oms_bench_intake`` unless ``--allow-any-database`` (it truncates the
+orders, inventory, shipping and notifications tables). Redis is
+``CELERY_BROKER_URL`` (default ``redis://127.0.0.1:6379/7``), on a queue of
+the run's own. Results go to ``bench/results/intake.json``.
+
+    make bench-intake
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/oms_bench_intake .venv/bin/python bench/intake.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import random
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from _common import PROJECT_ROOT, WAREHOUSES, git_revision, prepare_database, refuse, setup_django, truncate_tables
+
+DATABASE = "oms_bench_intake"
+DEFAULT_BROKER = "redis://127.0.0.1:6379/7"
+RESULTS_PATH = PROJECT_ROOT / "bench" / "results" / "intake.json"
+SKUS = 200
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=4000)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--clients", type=int, default=8, help="HTTP client threads")
+    parser.add_argument("--concurrency", type=int, default=1, help="celery worker: 1 = solo pool, N = prefork")
+    parser.add_argument("--inline", action="store_true", help="route inside the request (Celery eager), no worker")
+    parser.add_argument("--target", type=float, default=200.0)
+    parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--allow-any-database", action="store_true")
+    parser.add_argument("--no-fail", action="store_true")
+    args = parser.parse_args()
+
+    queue = f"bench-intake-{uuid.uuid4().hex[:8]}"
+    os.environ.setdefault("CELERY_BROKER_URL", DEFAULT_BROKER)
+    os.environ["CELERY_TASK_DEFAULT_QUEUE"] = queue
+    os.environ["EMAIL_URL"] = "dummymail://"
+    if not args.inline and not os.environ["CELERY_BROKER_URL"].startswith("redis://"):
+        refuse("this benchmark runs the worker on Redis: set CELERY_BROKER_URL=redis://...")
+    setup_django()
+    server_version = prepare_database(args.allow_any_database, expected=DATABASE)
+    key, skus = load()
+    rng = random.Random(5)
+    zips = postal_codes(rng)
+    payloads = [order_payload(n, rng, skus, zips) for n in range(args.orders)]
+    warm = [order_payload(args.orders + n, rng, skus, zips) for n in range(100)]
+
+    env = {
+        **os.environ,
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "false",
+        "LOG_LEVEL": "WARNING",
+        "CELERY_TASK_ALWAYS_EAGER": "true" if args.inline else "false",
+    }
+    processes = [start_gunicorn(env, args.workers)]
+    if not args.inline:
+        processes.append(start_worker(env, queue, args.concurrency))
+    try:
+        wait_for_http()
+        post_all(warm, key, clients=args.clients)  # warm: connections, ZIP index, code paths
+        wait_until_routed(timeout=args.timeout)
+        started = time.perf_counter()
+        posted = post_all(payloads, key, clients=args.clients)
+        posted_at = time.perf_counter()
+        routed_at = wait_until_routed(timeout=args.timeout)
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    check(args.orders + len(warm), posted)
+    latencies = sorted(posted["latencies_ms"])
+    result = {
+        "benchmark": "intake",
+        "orders": args.orders,
+        "mode": "inline (routed in the request)" if args.inline else "Celery worker routes after commit",
+        "gunicorn_workers": args.workers,
+        "clients": args.clients,
+        "celery_worker": None if args.inline else ("solo" if args.concurrency == 1 else f"prefork {args.concurrency}"),
+        "accepted_per_second": round(args.orders / (posted_at - started), 1),
+        "routed_per_second_end_to_end": round(args.orders / (routed_at - started), 1),
+        "post_median_ms": round(statistics.median(latencies), 1),
+        "post_p95_ms": round(latencies[int(len(latencies) * 0.95)], 1),
+        "seconds": round(routed_at - started, 1),
+        "statuses": posted["statuses"],
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "postgresql": server_version},
+        **git_revision(),
+    }
+    RESULTS_PATH.parent.mkdir(exist_ok=True)
+    RESULTS_PATH.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    met = result["routed_per_second_end_to_end"] >= args.target
+    print(
+        f"{result['routed_per_second_end_to_end']} orders/s routed end to end "
+        f"({result['accepted_per_second']} accepted/s); target {args.target}: {'met' if met else 'MISSED'}"
+    )
+    return 0 if met or args.no_fail else 1
+
+
+def load() -> tuple[str, list[str]]:
+    """Four warehouses with plenty of stock of 200 SKUs, one channel and its key."""
+    from _common import copy_rows
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from inventory.models import Product, StockLevel, StockMovement, Warehouse
+    from orders.models import Channel
+    from orders.services.channels import issue_api_key
+
+    truncate_tables(("inventory", "orders", "shipping", "notifications"))
+    now = timezone.now()
+    with transaction.atomic():
+        for code, name, city, state, zip_code in WAREHOUSES:
+            warehouse = Warehouse(code=code, name=name, city=city, state=state, postal_code=zip_code)
+            warehouse.locate()
+            warehouse.save()
+        Product.objects.bulk_create(
+            Product(sku=f"SKU-{n:04d}", name=f"Product {n}", price=f"{10 + n % 90}.00") for n in range(SKUS)
+        )
+        levels = [
+            (w, p, 1_000_000, 0, 5, "", now)
+            for w in Warehouse.objects.values_list("pk", flat=True)
+            for p in Product.objects.values_list("pk", flat=True)
+        ]
+        copy_rows(
+            StockLevel._meta.db_table,
+            ["warehouse_id", "product_id", "on_hand", "allocated", "reorder_point", "bin_location", "updated_at"],
+            levels,
+        )
+        copy_rows(  # the ledger sums to on_hand, as the invariant wants
+            StockMovement._meta.db_table,
+            ["warehouse_id", "product_id", "kind", "quantity", "reason", "reference", "actor_name", "created_at"],
+            ((w, p, "receipt", q, "", "bench", "bench", now) for w, p, q, *_ in levels),
+        )
+        channel = Channel.objects.create(code="bench-web", name="Bench web store")
+        _, key = issue_api_key(channel_id=channel.pk, name="bench", actor="bench")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return key, list(Product.objects.order_by("sku").values_list("sku", flat=True))
+
+
+def postal_codes(rng: random.Random) -> list[str]:
+    from inventory.geo import _us_index
+
+    codes = sorted(_us_index())
+    return rng.sample(codes, 2000)
+
+
+def order_payload(n: int, rng: random.Random, skus: list[str], zips: list[str]) -> dict:
+    name = f"Customer {n % 5000}"
+    return {
+        "external_id": f"BENCH-{n:07d}",
+        "customer": {"name": name, "email": f"customer{n % 5000}@example.com"},
+        "shipping_address": {
+            "name": name,
+            "line1": f"{rng.randint(1, 999)} Main St",
+            "city": "Somewhere",
+            "state": "",
+            "postal_code": rng.choice(zips),
+            "country": "US",
+        },
+        "lines": [
+            {"sku": sku, "quantity": rng.randint(1, 3), "unit_price": "19.99"}
+            for sku in rng.sample(skus, rng.randint(1, 3))
+        ],
+        "currency": "USD",
+        "shipping_total": "4.99",
+    }
+
+
+def start_gunicorn(env: dict, workers: int) -> subprocess.Popen:
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    return subprocess.Popen(  # noqa: S603 - fixed argv
+        [str(gunicorn), "oms_site.wsgi", "-w", str(workers), "-b", "127.0.0.1:8766", "--log-level", "warning"],
+        cwd=PROJECT_ROOT,
+        env=env,
+    )
+
+
+def start_worker(env: dict, queue: str, concurrency: int) -> subprocess.Popen:
+    pool = ["--pool=solo"] if concurrency == 1 else ["--pool=prefork", f"--concurrency={concurrency}"]
+    argv = [sys.executable, "-m", "celery", "-A", "oms_site", "worker", *pool, "-Q", queue]
+    return subprocess.Popen(  # noqa: S603 - fixed argv
+        [*argv, "--without-mingle", "--without-gossip", "-l", "WARNING"],
+        cwd=PROJECT_ROOT,
+        env=env,
+    )
+
+
+def wait_for_http() -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", 8766, timeout=1)
+            connection.request("GET", "/api/v1/openapi.json")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+    refuse("gunicorn did not start")
+
+
+def post_all(payloads: list[dict], key: str, *, clients: int) -> dict:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+    def client(index: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", 8766, timeout=30)
+        mine, codes = [], {}
+        for payload in payloads[index::clients]:
+            body = json.dumps(payload)
+            start = time.perf_counter()
+            connection.request("POST", "/api/v1/orders", body=body, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            mine.append((time.perf_counter() - start) * 1000)
+            codes[response.status] = codes.get(response.status, 0) + 1
+        with lock:
+            latencies.extend(mine)
+            for code, count in codes.items():
+                statuses[code] = statuses.get(code, 0) + count
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if set(statuses) != {201}:
+        refuse(f"not every order was accepted: {statuses}")
+    return {"latencies_ms": latencies, "statuses": statuses}
+
+
+def wait_until_routed(*, timeout: float) -> float:
+    """Poll until no order is left 'received'; return the moment it was seen."""
+    from django.db import connection
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM orders_order WHERE status = 'received'")
+            if cursor.fetchone()[0] == 0:
+                return time.perf_counter()
+        time.sleep(0.05)
+    refuse("orders were still waiting to be routed at the timeout")
+
+
+def check(expected: int, posted: dict) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*), count(*) FILTER (WHERE status = 'allocated') FROM orders_order")
+        orders, allocated = cursor.fetchone()
+        cursor.execute("SELECT count(*) FROM notifications_message WHERE event = 'order_received'")
+        confirmations = cursor.fetchone()[0]
+        cursor.execute("SELECT count(*) FROM inventory_stocklevel WHERE allocated > on_hand OR allocated < 0")
+        broken = cursor.fetchone()[0]
+    if orders != expected or allocated != expected or confirmations != expected or broken:
+        refuse(
+            f"check failed: {orders} orders, {allocated} allocated, {confirmations} confirmations, {broken} bad levels"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
