@@ -54,8 +54,9 @@ def main() -> None:
         load(seed=7)
     rng = random.Random(11)
     queries = [random_query(rng) for _ in range(args.requests)]
-    latency = measure_in_process(queries)
-    throughput = measure_gunicorn(queries, seconds=args.seconds, workers=args.workers, clients=args.clients)
+    headers = {"Authorization": f"Bearer {channel_key()}"}
+    latency = measure_in_process(queries, headers)
+    throughput = measure_gunicorn(queries, headers, seconds=args.seconds, workers=args.workers, clients=args.clients)
     result = {
         "benchmark": "promise",
         "postgres": server,
@@ -136,17 +137,26 @@ def load(*, seed: int) -> None:
     print(f"Loaded {WAREHOUSES} warehouses × {SKUS} SKUs in {time.perf_counter() - started:.0f} s", flush=True)
 
 
-def measure_in_process(queries: list[dict]) -> dict:
+def channel_key() -> str:
+    """A fresh API key of the bench's channel: a channel asks for the promise with its key."""
+    from orders.models import Channel
+    from orders.services.channels import issue_api_key
+
+    channel, _ = Channel.objects.get_or_create(code="bench-store", defaults={"name": "Bench store"})
+    return issue_api_key(channel_id=channel.pk, name="promise bench", actor="bench")[1]
+
+
+def measure_in_process(queries: list[dict], headers: dict) -> dict:
     from django.test import Client
 
     client = Client()
     for query in queries[:50]:  # warm: rate cards cached, ZIP index built, connection open
-        client.get("/api/v1/promise", query)
+        client.get("/api/v1/promise", query, headers=headers)
     timings = []
     deliverable = 0
     for query in queries:
         start = time.perf_counter()
-        response = client.get("/api/v1/promise", query)
+        response = client.get("/api/v1/promise", query, headers=headers)
         timings.append((time.perf_counter() - start) * 1000)
         if response.status_code != 200:
             raise SystemExit(f"promise answered {response.status_code}: {response.content[:300]!r}")
@@ -162,7 +172,7 @@ def measure_in_process(queries: list[dict]) -> dict:
     }
 
 
-def measure_gunicorn(queries: list[dict], *, seconds: float, workers: int, clients: int) -> dict:
+def measure_gunicorn(queries: list[dict], headers: dict, *, seconds: float, workers: int, clients: int) -> dict:
     port = 8765
     env = {
         **os.environ,
@@ -192,7 +202,7 @@ def measure_gunicorn(queries: list[dict], *, seconds: float, workers: int, clien
                 query = queries[n % len(queries)]
                 n += clients
                 start = time.perf_counter()
-                connection.request("GET", "/api/v1/promise?" + urlencode(query, doseq=True))
+                connection.request("GET", "/api/v1/promise?" + urlencode(query, doseq=True), headers=headers)
                 response = connection.getresponse()
                 response.read()
                 if response.status != 200:
