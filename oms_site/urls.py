@@ -2,10 +2,14 @@ from django.contrib import admin
 from django.urls import path
 from django.views.generic import RedirectView
 
+from orders.returns.views import public_label
+
 from .api import api
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    # The return label a customer opens from their email: a signed link, no login.
+    path("returns/label/<str:token>/", public_label, name="return_label"),
 ]

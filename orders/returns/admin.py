@@ -9,9 +9,8 @@ service and reports its success or refusal.
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.core import signing
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -43,6 +42,7 @@ from .models import (
     ReturnRequest,
     ReturnStatus,
 )
+from .views import label_response
 
 MAX_BULK_RETURNS = 200
 
@@ -267,7 +267,6 @@ class ReturnRequestAdmin(ReadOnlyAdmin):
         view = self.admin_site.admin_view
         custom = [
             # The customer's link from the authorisation email: signed, no login.
-            path("label/<str:token>/", self.public_label_view, name="returns_returnrequest_public_label"),
             path("open/<int:order_id>/", view(self.open_view), name="returns_returnrequest_open"),
             path("receive/", view(self.bulk_receive_view), name="returns_returnrequest_bulk_receive"),
             path("<int:rma_id>/label.pdf", view(self.label_view), name="returns_returnrequest_label"),
@@ -484,30 +483,10 @@ class ReturnRequestAdmin(ReadOnlyAdmin):
         )
 
     # --- the label ---------------------------------------------------------------------
-    def _label_response(self, rma_id: int) -> FileResponse:
-        rma = ReturnRequest.objects.filter(pk=rma_id).first()
-        if rma is None or rma.status not in services.labels.LABELLED:
-            raise Http404("This return has no label.")
-        if not rma.label_file:
-            rma = services.render_return_label(rma_id=rma.pk)
-        response = FileResponse(rma.label_file.open("rb"), content_type="application/pdf")
-        response["Content-Disposition"] = f'inline; filename="{rma.number}.pdf"'
-        return response
-
     def label_view(self, request, rma_id: int):
         if not request.user.has_perm("returns.view_returnrequest"):
             raise PermissionDenied
-        return self._label_response(rma_id)
-
-    def public_label_view(self, request, token: str):
-        """The customer's return label, from the signed link in their email (no login)."""
-        try:
-            rma_id = services.rma_from_token(token)
-        except signing.BadSignature:
-            return HttpResponse("This return label link is not valid or has expired.", status=404)
-        response = self._label_response(rma_id)
-        response["Cache-Control"] = "private, no-store"
-        return response
+        return label_response(rma_id)
 
 
 # --- refunds -------------------------------------------------------------------------------

@@ -86,7 +86,7 @@ def render_return_label(*, rma_id: int) -> ReturnRequest | None:
 def label_link(rma: ReturnRequest) -> str:
     """The absolute, signed link to the return label that the customer's email carries."""
     token = signing.dumps({"rma": rma.pk}, salt=SIGNING_SALT)
-    path = reverse("admin:returns_returnrequest_public_label", args=[token])
+    path = reverse("return_label", args=[token])
     return f"{settings.OMS_BASE_URL.rstrip('/')}{path}"
 
 
