@@ -335,3 +335,31 @@ def test_the_schema_and_docs_are_published(client):
     assert {"/api/v1/orders", "/api/v1/orders/{number}", "/api/v1/orders/{number}/cancel"} <= schema["paths"].keys()
     assert "/api/v1/stock/{sku}" in schema["paths"]
     assert client.get("/api/v1/docs").status_code == 200
+
+
+def test_a_card_payment_is_authorised_before_the_order_is_routed(api, in_stock):
+    from orders.payments.models import PaymentTransaction
+
+    response = api.post(ORDERS, order_payload(payment={"gateway": "test_card", "token": "tok_approve"}))
+
+    order = Order.objects.get(number=response.json()["number"])
+    assert (order.payment_gateway, order.payment_token) == ("test_card", "tok_approve")
+    assert order.status == OrderStatus.ALLOCATED
+    authorisation = PaymentTransaction.objects.get(order=order, kind="authorise")
+    assert (authorisation.status, authorisation.amount) == ("succeeded", order.grand_total)
+
+
+def test_a_declined_card_holds_the_order_naming_the_decline(api, in_stock):
+    response = api.post(ORDERS, order_payload(payment={"gateway": "test_card", "token": "tok_decline"}))
+
+    order = Order.objects.get(number=response.json()["number"])
+    assert order.status == OrderStatus.ON_HOLD
+    assert "declined" in order.events.filter(data__to="on_hold").get().message.lower()
+
+
+def test_an_unknown_payment_gateway_is_400_naming_it(api, in_stock):
+    response = api.post(ORDERS, order_payload(payment={"gateway": "bitcoin", "token": "x"}))
+
+    assert response.status_code == 400
+    assert response.json()["detail"][0]["loc"] == ["body", "payment", "gateway"]
+    assert Order.objects.count() == 0

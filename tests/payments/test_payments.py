@@ -248,3 +248,21 @@ def test_the_sweep_authorises_and_routes_orders_whose_task_was_lost(
     assert swept == {"orders": 1, "payments": 0}
     assert order.status == OrderStatus.ALLOCATED
     assert T.objects.get(order=order, kind=T.Kind.AUTHORISE).status == T.Status.SUCCEEDED
+
+
+def test_the_test_card_gateway_binds_a_key_to_its_first_request_as_stripe_does():
+    from orders.payments.gateways.test_card import TestCardGateway
+
+    gateway = TestCardGateway()
+    first = gateway.authorise(
+        amount=Decimal("10.00"), currency="USD", token="tok_approve", idempotency_key="K-1", description="x"
+    )
+    again = gateway.authorise(
+        amount=Decimal("10.00"), currency="USD", token="tok_approve", idempotency_key="K-1", description="x"
+    )
+    other = gateway.authorise(
+        amount=Decimal("10.00"), currency="USD", token="tok_decline", idempotency_key="K-1", description="x"
+    )
+
+    assert first.succeeded and again == first
+    assert not other.succeeded and other.error == "idempotency_key_reused_with_other_parameters"

@@ -50,6 +50,7 @@ class Sandbox:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.results: dict[str, GatewayResult] = {}
+        self.tokens: dict[str, str] = {}  # the token each key was first used with
         self.payments: dict[str, SandboxPayment] = {}
         self.timed_out: set[str] = set()
         self._ids = itertools.count(1)
@@ -57,6 +58,7 @@ class Sandbox:
     def reset(self) -> None:
         with self.lock:
             self.results.clear()
+            self.tokens.clear()
             self.payments.clear()
             self.timed_out.clear()
 
@@ -66,9 +68,12 @@ class Sandbox:
             if token == ERROR:
                 raise GatewayUnavailable("test card gateway: processing error (tok_error)")
             if key in self.results:
+                if self.tokens[key] != token:  # as Stripe: a key is bound to the request it was first sent with
+                    return GatewayResult(succeeded=False, error="idempotency_key_reused_with_other_parameters")
                 return self.results[key]
             result = operation()
             self.results[key] = result
+            self.tokens[key] = token
             if token == SLOW and key not in self.timed_out:
                 self.timed_out.add(key)
                 raise GatewayUnavailable("test card gateway: timed out (tok_slow); the call went through")
