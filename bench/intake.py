@@ -11,8 +11,11 @@ What it measures
     and queued the allocation on Redis. One ``celery worker`` (``--pool solo``
     or ``--concurrency`` prefork processes) routes each order to the nearest
     warehouse that holds its stock and reserves it, writing the allocation,
-    the timeline and the "in process" outbox row. Emails are not sent here
-    (EMAIL_URL=dummymail://): sending is measured by ``bench/notifications.py``.
+    the timeline and the "in process" outbox row. The emails' send tasks go
+    to their own queue (``NOTIFICATIONS_QUEUE``, as in production), which no
+    worker here consumes: sending is measured by ``bench/notifications.py``.
+    With ``--send`` the one worker sends them too (to EMAIL_URL=dummymail://),
+    as the embedded shape's single worker does.
 
     Reported:
     - accepted/s: 201 answers per second while the clients run;
@@ -71,6 +74,9 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8, help="HTTP client threads")
     parser.add_argument("--concurrency", type=int, default=1, help="celery worker: 1 = solo pool, N = prefork")
     parser.add_argument("--inline", action="store_true", help="route inside the request (Celery eager), no worker")
+    parser.add_argument(
+        "--send", action="store_true", help="the one worker also sends the emails (dummy backend), as `make run` does"
+    )
     parser.add_argument("--target", type=float, default=200.0)
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--allow-any-database", action="store_true")
@@ -80,6 +86,10 @@ def main() -> int:
     queue = f"bench-intake-{uuid.uuid4().hex[:8]}"
     os.environ.setdefault("CELERY_BROKER_URL", DEFAULT_BROKER)
     os.environ["CELERY_TASK_DEFAULT_QUEUE"] = queue
+    if args.send:
+        os.environ.pop("NOTIFICATIONS_QUEUE", None)
+    else:  # as in production, email has its own queue; its workers are bench/notifications.py's subject
+        os.environ["NOTIFICATIONS_QUEUE"] = f"{queue}-mail"
     os.environ["EMAIL_URL"] = "dummymail://"
     if not args.inline and not os.environ["CELERY_BROKER_URL"].startswith("redis://"):
         refuse("this benchmark runs the worker on Redis: set CELERY_BROKER_URL=redis://...")
@@ -120,6 +130,7 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 process.kill()
     check(args.orders + len(warm), posted)
+    purge(f"{queue}-mail")
     latencies = sorted(posted["latencies_ms"])
     result = {
         "benchmark": "intake",
@@ -128,6 +139,7 @@ def main() -> int:
         "gunicorn_workers": args.workers,
         "clients": args.clients,
         "celery_worker": None if args.inline else ("solo" if args.concurrency == 1 else f"prefork {args.concurrency}"),
+        "emails_sent_by_the_worker": args.send,
         "accepted_per_second": round(args.orders / (posted_at - started), 1),
         "routed_per_second_end_to_end": round(args.orders / (routed_at - started), 1),
         "post_median_ms": round(statistics.median(latencies), 1),
@@ -295,6 +307,13 @@ def wait_until_routed(*, timeout: float) -> float:
                 return time.perf_counter()
         time.sleep(0.05)
     refuse("orders were still waiting to be routed at the timeout")
+
+
+def purge(queue: str) -> None:
+    """Drop the email tasks the run queued for a worker it did not start (a Redis list named after the queue)."""
+    import redis
+
+    redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).delete(queue)
 
 
 def check(expected: int, posted: dict) -> None:

@@ -183,6 +183,12 @@ else:
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # Tests and benchmarks that start their own worker give it a queue of its own.
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# Email sending on a queue of its own (its own workers), so a slow SMTP server never delays routing or labels.
+# Empty: everything shares the default queue (the embedded shape's one worker consumes it all).
+NOTIFICATIONS_QUEUE = env.str("NOTIFICATIONS_QUEUE", default="")
+CELERY_TASK_ROUTES = (
+    {"notifications.tasks.send_messages": {"queue": NOTIFICATIONS_QUEUE}} if NOTIFICATIONS_QUEUE else {}
+)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
