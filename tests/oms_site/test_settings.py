@@ -24,6 +24,8 @@ VARIABLES = [
     "ALLOWED_HOSTS",
     "OPS_EMAILS",
     "TIME_ZONE",
+    "CELERY_TASK_DEFAULT_QUEUE",
+    "NOTIFICATIONS_QUEUE",
 ]
 
 
@@ -90,3 +92,18 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path):
 
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_email_can_have_a_queue_of_its_own(tmp_path):
+    """With NOTIFICATIONS_QUEUE set, Celery sends the email task there and everything else to the default queue."""
+    probe = (
+        "import django, json; django.setup(); from oms_site.celery import app; "
+        "print(json.dumps([app.amqp.router.route({}, name)['queue'].name "
+        "for name in ('notifications.tasks.send_messages', 'orders.tasks.allocate_order')]))"
+    )
+
+    shared = run(["-c", probe], {}, tmp_path)
+    separate = run(["-c", probe], {"NOTIFICATIONS_QUEUE": "mail"}, tmp_path)
+
+    assert json.loads(shared.stdout.strip().splitlines()[-1]) == ["celery", "celery"], shared.stderr
+    assert json.loads(separate.stdout.strip().splitlines()[-1]) == ["mail", "celery"], separate.stderr
