@@ -1,7 +1,9 @@
 """Create the demo logins for the embedded shape and print them.
 
 One superuser ("demo") and one user per role, sharing a password that is
-generated on first run and kept in var/demo_login.txt (never committed).
+generated on first run and kept in var/demo_login.txt (never committed); and
+an API key of the demo web store channel, kept in var/demo_api_key.txt, to try
+the channels' API with.
 """
 
 import secrets
@@ -49,3 +51,27 @@ class Command(BaseCommand):
         self.stdout.write(f"  user: demo   password: {password}   (superuser)")
         roles = ", ".join(f"{u} ({r})" for u, r in ROLE_USERS.items())
         self.stdout.write(f"  role users, same password: {roles}")
+        key = self._demo_api_key()
+        if key:
+            self.stdout.write(
+                f"  API (web store channel): curl -H 'Authorization: Bearer {key}' "
+                "http://127.0.0.1:8000/api/v1/stock/<sku>   docs: http://127.0.0.1:8000/api/v1/docs"
+            )
+
+    def _demo_api_key(self) -> str | None:
+        """The web store's demo key: kept in var/ so it can be printed again; a new one if the database lost it."""
+        from orders.models import Channel, ChannelApiKey
+        from orders.services.channels import hash_api_key, issue_api_key
+
+        channel = Channel.objects.filter(code="webstore", is_active=True).first()
+        if channel is None:
+            return None
+        key_file = settings.VAR_DIR / "demo_api_key.txt"
+        if key_file.exists():
+            key = key_file.read_text().strip()
+            if ChannelApiKey.objects.filter(key_hash=hash_api_key(key), revoked_at__isnull=True).exists():
+                return key
+        _, key = issue_api_key(channel_id=channel.pk, name="demo (make run)", actor="demo set-up")
+        key_file.write_text(key + "\n")
+        key_file.chmod(0o600)
+        return key
