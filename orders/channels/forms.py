@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 
 from ..models import Channel
@@ -12,13 +13,13 @@ class ChannelForm(forms.ModelForm):
     """A channel, with its webhook secret write-only: left blank it keeps the current one."""
 
     webhook_secret = forms.CharField(
-        label="webhook secret",
+        label="Webhook secret",
         required=False,
         max_length=Channel._meta.get_field("webhook_secret").max_length,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )
     clear_webhook_secret = forms.BooleanField(
-        label="remove the webhook secret",
+        label="Remove the webhook secret",
         required=False,
         help_text="The channel's webhooks are refused until a new secret is entered.",
     )
@@ -43,7 +44,8 @@ class ChannelForm(forms.ModelForm):
             path = reverse("api-v1:shopify_orders_create", kwargs={"channel_code": self.instance.code})
         except NoReverseMatch:
             return ""
-        return f"Shopify webhook URL (topic orders/create, JSON): https://<this server>{path}"
+        base = settings.OMS_BASE_URL.rstrip("/")
+        return f"Shopify webhook URL (topic orders/create, JSON): {base}{path}"
 
     def clean(self):
         cleaned = super().clean()

@@ -460,12 +460,14 @@ def test_the_channel_form_keeps_the_secret_when_left_blank_replaces_or_removes_i
     assert save(clear_webhook_secret="on") == ""
 
 
-def test_the_channel_page_does_not_show_the_secret(admin_client, shopify):
+def test_the_channel_page_does_not_show_the_secret(admin_client, shopify, settings):
+    settings.OMS_BASE_URL = "https://oms.example.com/"
     response = admin_client.get(f"/admin/orders/channel/{shopify.pk}/change/")
 
     assert response.status_code == 200
     assert SECRET not in response.content.decode()
-    assert "/api/v1/webhooks/shopify/shopify-us/orders-create" in response.content.decode()
+    # the whole URL to register in Shopify
+    assert "https://oms.example.com/api/v1/webhooks/shopify/shopify-us/orders-create" in response.content.decode()
     assert admin_client.get("/admin/orders/channel/add/").status_code == 200
 
 
