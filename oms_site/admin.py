@@ -82,6 +82,7 @@ class OpsAdminSite(admin.AdminSite):
         return {
             "dashboard": {
                 "failed_messages": failed_messages,
+                "attention": self._attention(request),
                 "queue": queue,
                 "total": sum(counts.values()),
                 "panels": [
@@ -112,3 +113,55 @@ class OpsAdminSite(admin.AdminSite):
                 ],
             }
         }
+
+    def _attention(self, request) -> list[dict]:
+        """Work waiting outside the order queue: open returns, refunds and payments to look at, failed exports."""
+        from orders.payments.models import ExportBatch, PaymentTransaction
+        from orders.returns.models import OPEN_RETURN_STATUSES, Refund, ReturnRequest
+
+        user = request.user
+        items = []
+        if user.has_perm("returns.view_returnrequest"):
+            items.append(
+                {
+                    "key": "open-returns",
+                    "label": "Open returns",
+                    "count": ReturnRequest.objects.filter(status__in=OPEN_RETURN_STATUSES).count(),
+                    "url": f"{reverse('admin:returns_returnrequest_changelist')}?queue=open",
+                    "hint": "not closed or rejected yet",
+                }
+            )
+        if user.has_perm("returns.view_refund"):
+            items.append(
+                {
+                    "key": "refunds-to-settle",
+                    "label": "Refunds to settle",
+                    "count": Refund.objects.filter(status=Refund.Status.PENDING).count(),
+                    "url": f"{reverse('admin:returns_refund_changelist')}?status__exact={Refund.Status.PENDING}",
+                    "hint": "recorded, not yet paid back",
+                }
+            )
+        if user.has_perm("payments.view_paymenttransaction"):
+            T = PaymentTransaction
+            items.append(
+                {
+                    "key": "payment-problems",
+                    "label": "Payment problems",
+                    "count": T.objects.filter(
+                        kind=T.Kind.CAPTURE, status__in=[T.Status.ERROR, T.Status.DECLINED]
+                    ).count(),
+                    "url": f"{reverse('admin:payments_paymenttransaction_changelist')}?kind__exact=capture",
+                    "hint": "captures declined or failing",
+                }
+            )
+        if user.has_perm("payments.view_exportbatch"):
+            items.append(
+                {
+                    "key": "failed-exports",
+                    "label": "Failed accounting exports",
+                    "count": ExportBatch.objects.filter(status=ExportBatch.Status.FAILED).count(),
+                    "url": f"{reverse('admin:payments_exportbatch_changelist')}?status__exact=failed",
+                    "hint": "re-send them from the list",
+                }
+            )
+        return items

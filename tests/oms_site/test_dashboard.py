@@ -85,3 +85,44 @@ def test_dashboard_query_count_does_not_grow_with_orders(client, superuser):
         client.get(reverse("admin:index"))
 
     assert len(many.captured_queries) == len(few.captured_queries)
+
+
+def test_the_dashboard_counts_open_returns_refunds_to_settle_payment_problems_and_failed_exports(client, superuser):
+    from django.utils import timezone
+
+    from orders.payments.models import ExportBatch, PaymentTransaction
+    from orders.returns.models import Refund, ReturnRequest
+    from tests.factories import OrderFactory
+
+    order = OrderFactory()
+    rma = ReturnRequest.objects.create(order=order, reason="damaged", number="RMA-1", status="received")
+    ReturnRequest.objects.create(order=order, reason="other", number="RMA-2", status="closed")
+    Refund.objects.create(order=order, rma=rma, amount=5, currency="USD", idempotency_key="r-1")
+    PaymentTransaction.objects.create(
+        order=order,
+        kind="capture",
+        gateway="test_card",
+        amount=5,
+        currency="USD",
+        idempotency_key="c-1",
+        status="error",
+    )
+    ExportBatch.objects.create(export_date=timezone.localdate(), csv_content="x", json_body="{}", status="failed")
+    client.force_login(superuser)
+
+    response = client.get("/admin/")
+
+    page = response.content.decode()
+    counts = {item["key"]: item["count"] for item in response.context["dashboard"]["attention"]}
+    assert counts == {"open-returns": 1, "refunds-to-settle": 1, "payment-problems": 1, "failed-exports": 1}
+    assert 'data-attention="open-returns"' in page and "Failed accounting exports" in page
+
+
+def test_the_warehouse_sees_no_money_on_the_dashboard(client, roles):
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(username="wh", role="Warehouse staff"))
+
+    keys = [item["key"] for item in client.get("/admin/").context["dashboard"]["attention"]]
+
+    assert "payment-problems" not in keys and "failed-exports" not in keys and "refunds-to-settle" not in keys
