@@ -439,3 +439,39 @@ def test_the_return_label_goes_from_the_customer_to_the_warehouse_with_the_rma_b
     assert "EWR" in text and "RETURN" in text
     assert order.shipping_address.name in text
     assert barcodes_by_page(pdf, tmp_path) == [[rma.number]]
+
+
+def _shipped_before_shipments_were_kept(sites, stock, *, ledger: bool):
+    """An order marked shipped with no shipment rows (as the demo's history is), its stock gone through the ledger."""
+    from inventory import services as inventory
+    from tests.factories import OrderFactory
+
+    order = OrderFactory(status=OrderStatus.DELIVERED)
+    line = order.lines.get()
+    OrderLine.objects.filter(pk=line.pk).update(quantity_shipped=line.quantity)
+    if ledger:
+        stock(sites["DAL"], line.product, line.quantity)
+        inventory.write_off_stock(  # stands in for the old shipment movement: what counts is kind and order
+            warehouse_id=sites["DAL"].pk, product_id=line.product_id, quantity=line.quantity, reason="x", actor="t"
+        )
+        StockMovement.objects.filter(kind="write_off").update(kind="shipment", order_id=order.pk)
+    return order, line
+
+
+def test_a_return_of_an_order_shipped_before_shipments_were_kept_goes_back_where_the_ledger_says(sites, stock):
+    order, line = _shipped_before_shipments_were_kept(sites, stock, ledger=True)
+
+    rma = services.open_return(order_id=order.pk, lines={line.pk: 1}, reason="damaged", actor="cs")
+
+    assert (rma.status, rma.warehouse) == (ReturnStatus.AUTHORISED, sites["DAL"])
+
+
+def test_a_return_nobody_knows_the_warehouse_of_waits_for_an_associate_instead_of_failing(sites, stock):
+    order, line = _shipped_before_shipments_were_kept(sites, stock, ledger=False)
+
+    rma = services.open_return(order_id=order.pk, lines={line.pk: 1}, reason="damaged", actor="cs")
+
+    assert (rma.status, rma.warehouse) == (ReturnStatus.REQUESTED, None)
+    assert "choose where the goods come back to" in order.events.filter(kind="return").last().message
+    authorised = services.authorise_return(rma_id=rma.pk, actor="rosa", warehouse_id=sites["EWR"].pk)
+    assert authorised.status == ReturnStatus.AUTHORISED

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from inventory import services as inventory
 from inventory.exceptions import InventoryError
-from inventory.models import Warehouse
+from inventory.models import StockMovement, Warehouse
 from shipping.models import Shipment, ShipmentLine
 
 from ...models import OrderEvent, OrderLine
@@ -65,6 +65,13 @@ def _default_warehouse_id(order_id: int, order_line_ids) -> int | None:
         warehouse_id = (
             Shipment.objects.filter(order_id=order_id)
             .order_by("created_at")
+            .values_list("warehouse_id", flat=True)
+            .first()
+        )
+    if warehouse_id is None:  # shipped before shipments were recorded: the ledger says where the goods left
+        warehouse_id = (
+            StockMovement.objects.filter(order_id=order_id, kind=StockMovement.Kind.SHIPMENT)
+            .order_by("created_at", "pk")
             .values_list("warehouse_id", flat=True)
             .first()
         )
@@ -148,8 +155,17 @@ def open_return(
         message=f"Return {rma} opened: {units} ({rma.get_reason_display().lower()}).{note}",
         data={"rma": rma.number, "to": ReturnStatus.REQUESTED, "reason": reason, "lines": wanted},
     )
-    if rule.auto_authorise:
+    if rule.auto_authorise and rma.warehouse_id is not None:
         _authorise(rma, actor=actor, how=f"automatically by the return policy ({rma.get_reason_display().lower()})")
+    elif rule.auto_authorise:
+        OrderEvent.record(
+            order=order,
+            kind=OrderEvent.Kind.RETURN,
+            actor=actor,
+            message=f"Return {rma} waits for an associate: nothing says which warehouse shipped it, so choose "
+            "where the goods come back to when authorising.",
+            data={"rma": rma.number},
+        )
     return rma
 
 
