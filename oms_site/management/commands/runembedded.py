@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
@@ -26,9 +27,13 @@ class Command(BaseCommand):
             call_command("runserver", addrport)
             return
         celery = [sys.executable, "-m", "celery", "-A", "oms_site"]
+        # The one worker consumes every queue, email's own too when NOTIFICATIONS_QUEUE names one.
+        queues = ",".join(q for q in (settings.CELERY_TASK_DEFAULT_QUEUE, settings.NOTIFICATIONS_QUEUE) if q)
         helpers = [
-            # Fixed argument lists, no shell, nothing from input.
-            subprocess.Popen([*celery, "worker", "--pool=solo", "--loglevel=INFO", "--hostname=embedded@%h"]),  # noqa: S603
+            # Fixed argument lists, no shell, nothing from input but the settings' queue names.
+            subprocess.Popen(  # noqa: S603
+                [*celery, "worker", "--pool=solo", "--loglevel=INFO", "--hostname=embedded@%h", "-Q", queues]
+            ),
             subprocess.Popen([*celery, "beat", "--loglevel=INFO"]),  # noqa: S603
         ]
         self.stdout.write(f"Celery worker (pid {helpers[0].pid}) and beat (pid {helpers[1].pid}) started.")
