@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
@@ -214,7 +215,7 @@ def parse_date(raw: str) -> tuple[dt.date | None, str]:
         return None, f"{raw!r} is not a date; use YYYY-MM-DD"
 
 
-class ImportHandler:
+class ImportHandler(ABC):
     """What one kind of import does with its units. Subclasses set the class attributes.
 
     ``group`` reads rows into units without touching the database;
@@ -245,14 +246,18 @@ class ImportHandler:
     def describe_options(self, options: dict) -> str:
         return ""
 
+    @abstractmethod
     def group(self, rows: list[CsvRow], options: dict) -> list[Unit]:
-        raise NotImplementedError
+        """The file's rows as units, each imported whole or not at all (an order and its lines; a receipt row)."""
 
+    @abstractmethod
     def check(self, units: list[Unit], options: dict) -> None:
-        raise NotImplementedError
+        """Note every problem on its unit (row and field), without writing anything."""
 
+    @abstractmethod
     def apply(self, unit: Unit, *, options: dict, actor, job) -> bool:
-        raise NotImplementedError
+        """Write one good unit; False when it was there already (skipped)."""
 
+    @abstractmethod
     def preview(self, unit: Unit) -> dict:
-        raise NotImplementedError
+        """What the dry run shows of a unit that would be created."""

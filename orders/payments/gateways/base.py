@@ -16,6 +16,7 @@ returns the first call's outcome instead of charging again. Register it in
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -34,7 +35,7 @@ class GatewayResult:
     note: str = ""  # anything ops should know about a success (shown on the timeline)
 
 
-class PaymentGateway:
+class PaymentGateway(ABC):
     """One payment provider. Amounts are Decimal in the order's currency."""
 
     code: str = ""
@@ -42,20 +43,20 @@ class PaymentGateway:
     # Cards and channels hold the money once captured; an invoice is a receivable until ops mark it paid.
     settles_at_capture: bool = True
 
+    @abstractmethod
     def authorise(
         self, *, amount: Decimal, currency: str, token: str, idempotency_key: str, description: str
     ) -> GatewayResult:
         """Reserve ``amount`` on the customer's payment method; the result's reference names the payment."""
-        raise NotImplementedError
 
+    @abstractmethod
     def capture(self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str) -> GatewayResult:
         """Take ``amount`` (all or part of what is authorised and not yet captured)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def void(self, *, reference: str, idempotency_key: str) -> GatewayResult:
         """Release what is authorised and not captured."""
-        raise NotImplementedError
 
+    @abstractmethod
     def refund(self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str) -> GatewayResult:
         """Give back ``amount`` (all or part) of what was captured."""
-        raise NotImplementedError
