@@ -220,7 +220,8 @@ class ImportHandler(ABC):
 
     ``group`` reads rows into units without touching the database;
     ``check`` looks a chunk of units up in batches (unknown SKUs, rows
-    already imported) and writes nothing; ``apply`` imports one checked unit
+    already imported) and writes nothing; ``lock`` takes the chunk's row
+    locks up front when importing; ``apply`` imports one checked unit
     inside the savepoint the runner opens, returning True when it created
     something and False when it was already there, or raising ImportRefused.
     """
@@ -253,6 +254,14 @@ class ImportHandler(ABC):
     @abstractmethod
     def check(self, units: list[Unit], options: dict) -> None:
         """Note every problem on its unit (row and field), without writing anything."""
+
+    def lock(self, units: list[Unit], options: dict) -> None:  # noqa: B027 (optional: nothing to lock by default)
+        """Lock, once and in a fixed order, the rows the chunk's good units will write (before the first apply).
+
+        Savepoints do not release row locks: a handler that locked per unit
+        would take them in file order and hold them all to the chunk's end,
+        against workers that lock the same rows in key order.
+        """
 
     @abstractmethod
     def apply(self, unit: Unit, *, options: dict, actor, job) -> bool:

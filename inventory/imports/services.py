@@ -8,7 +8,10 @@ position), so a task delivered twice does nothing the second time.
 
 The dry run writes nothing but the job. The import opens a savepoint per
 unit (an order, a receipt row): a unit that fails is rolled back whole and
-reported with its rows; the others go on.
+reported with its rows; the others go on. The row locks the units need
+are taken first, for the whole chunk at once in key order (``handler.lock``):
+savepoints keep their locks to the chunk's end, so taking them unit by unit
+would hold them in file order against workers that lock in key order.
 """
 
 from __future__ import annotations
@@ -122,6 +125,8 @@ def process_chunk(*, job_id: int, phase: str, position: int) -> int | None:
             if shape:  # its cells are misaligned: what else was found about it is noise
                 unit.errors = shape
         handler.check([unit for unit in chunk if not unit.errors], job.options)
+        if phase == IMPORT:  # all of the chunk's locks at once, in key order, not unit by unit in file order
+            handler.lock([unit for unit in chunk if not unit.errors and not unit.skip_reason], job.options)
         actor = job.confirmed_by or "csv import"
         errors: list[dict] = []
         for unit in chunk:

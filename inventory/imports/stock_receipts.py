@@ -97,10 +97,13 @@ class StockReceiptHandler(ImportHandler):
             if (data["reference"], data["product_id"], data["warehouse_id"]) in received:
                 unit.skip_reason = f"{data['reference']} was already received"
 
+    def lock(self, units: list[Unit], options: dict) -> None:
+        # The levels' locks make "already received?" and the receipt one step, even for two uploads at once.
+        lock_levels((unit.data["warehouse_id"], unit.data["product_id"]) for unit in units)
+
     def apply(self, unit: Unit, *, options: dict, actor, job) -> bool:
         data = unit.data
-        # The level's lock makes "already received?" and the receipt one step, even for two uploads at once.
-        lock_levels([(data["warehouse_id"], data["product_id"])])
+        # the level is locked already (``lock``, for the whole chunk in key order)
         if StockMovement.objects.filter(
             kind=StockMovement.Kind.RECEIPT,
             reference=data["reference"],

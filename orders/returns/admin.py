@@ -660,8 +660,15 @@ class OrderErrorCaseAdmin(ReadOnlyAdmin):
         if request.method == "POST" and form.is_valid():
             try:
                 refund_lines = form.line_values("refund")
+                refunds = any(refund_lines.values()) or form.cleaned_data["refund_amount"] is not None
                 if "preview" in request.POST:
                     quote = services.quote_error_refund(case.order, refund_lines)
+                elif refunds and not request.user.has_perm("returns.refund_returnrequest"):
+                    form.add_error(
+                        None,
+                        "You may reship but not refund (it needs the permission to confirm refunds): "
+                        "clear the refund units and amount, or ask a returns associate or manager.",
+                    )
                 else:
                     case = services.resolve_error_case(
                         case_id=case.pk,

@@ -17,6 +17,8 @@ def label_response(rma_id: int) -> FileResponse:
         raise Http404("This return has no label.")
     if not rma.label_file:
         rma = services.render_return_label(rma_id=rma.pk)
+        if rma is None:  # rejected since it was read: it no longer has a label
+            raise Http404("This return has no label.")
     response = FileResponse(rma.label_file.open("rb"), content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="{rma.number}.pdf"'
     return response

@@ -164,6 +164,56 @@ def test_the_customers_label_link_works_without_a_login_and_only_when_signed(cli
     assert client.get(url[:-3] + "xyz/").status_code == 404
 
 
+def test_a_label_link_of_a_return_rejected_while_its_label_was_drawn_is_not_found(client, shipped_order, monkeypatch):
+    order = shipped_order()
+    rma = services.open_return(order_id=order.pk, lines={lines_of(order)["MUG-1"]: 1}, reason="damaged", actor="t")
+    assert rma.status == ReturnStatus.AUTHORISED and not rma.label_file
+    render = services.render_return_label
+
+    def rejected_meanwhile(*, rma_id):
+        services.reject_return(rma_id=rma_id, reason="Sent the wrong form", actor="t")
+        return render(rma_id=rma_id)
+
+    monkeypatch.setattr(services, "render_return_label", rejected_meanwhile)
+
+    response = client.get(urlsplit(services.label_link(rma)).path)
+
+    assert response.status_code == 404
+    rma.refresh_from_db()
+    assert rma.status == ReturnStatus.REJECTED and not rma.label_file
+
+
+def test_resolving_an_order_error_with_a_refund_needs_the_refund_permission(client, shipped_order):
+    from django.contrib.auth.models import Permission
+
+    clerk = UserFactory(username="clerk")
+    clerk.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="returns", codename__in=["view_ordererrorcase", "resolve_ordererrorcase"]
+        )
+    )
+    client.force_login(clerk)
+    order = shipped_order()
+    case = services.open_error_case(order_id=order.pk, kind="missing_item", root_cause="pick_error", actor="t")
+    url = reverse("admin:returns_ordererrorcase_resolve", args=[case.pk])
+    mug = lines_of(order)["MUG-1"]
+
+    for refusing in ({f"reship_{mug}": "1", f"refund_{mug}": "1", "refund_amount": ""}, {"refund_amount": "5.00"}):
+        refused = client.post(url, refusing)
+        assert refused.status_code == 200
+        assert "You may reship but not refund" in refused.content.decode()
+    assert not Refund.objects.exists()
+    case.refresh_from_db()
+    assert case.resolution == ""
+
+    reshipped = client.post(url, {f"reship_{mug}": "1", "refund_amount": ""})
+
+    assert reshipped.status_code == 302
+    case.refresh_from_db()
+    assert case.resolution == OrderErrorCase.Resolution.RESHIP
+    assert not Refund.objects.exists()
+
+
 def test_an_order_error_is_opened_and_resolved_with_a_reship_and_a_refund(client, associate, shipped_order):
     order = shipped_order()
     opened = client.post(

@@ -1,14 +1,19 @@
-"""Real parallel transactions on PostgreSQL: two associates never return or refund the same units twice."""
+"""Real parallel transactions on PostgreSQL: nothing returned or refunded twice, no deadlock with allocation."""
 
+import threading
 from decimal import Decimal
 
 import pytest
 
-from orders.models import OrderLine
+from inventory import services as inventory
+from inventory.models import StockLevel
+from orders import services as order_services
+from orders.models import Order, OrderLine, OrderStatus
 from orders.returns import services
 from orders.returns.exceptions import ReturnError
-from orders.returns.models import Refund, ReturnRequest
+from orders.returns.models import Refund, ReturnRequest, ReturnStatus
 from orders.returns.services import Inspection
+from tests.imports.test_concurrency import _another_session_waits_for_our_lock
 from tests.inventory.test_concurrency import run_in_parallel
 from tests.returns.conftest import lines_of
 
@@ -44,3 +49,53 @@ def test_two_confirmations_of_one_refund_at_once_refund_once(shipped_order, sett
     assert len(errors) == 1 and "refunds are confirmed after inspection" in str(errors[0])
     assert list(Refund.objects.values_list("amount", flat=True)) == [Decimal("29.80")]
     assert OrderLine.objects.get(pk=lines_of(order)["MUG-1"]).quantity_returned == 2
+
+
+def test_an_inspection_restocking_in_line_order_and_an_allocation_locking_in_key_order_both_complete(
+    shipped_order, sites, stock, shirt, mug, order_to, settings, monkeypatch
+):
+    settings.INVENTORY_BACKORDER_FILL_TASK = ""
+    stock(sites["EWR"], mug, 1)  # the mug's level first: its key is lower than the tee's, the opposite of line order
+    order = shipped_order()
+    stock(sites["EWR"], shirt, 2)
+    lines = lines_of(order)
+    rma = services.open_return(
+        order_id=order.pk, lines={lines["TEE-1"]: 1, lines["MUG-1"]: 1}, reason="other", actor="t"
+    )
+    services.authorise_return(rma_id=rma.pk, actor="t")
+    services.receive_return(rma_id=rma.pk, quantities=None, warehouse_id=None, actor="t")
+    assert [line.sku for line in rma.lines.order_by("pk")] == ["TEE-1", "MUG-1"]
+    levels = {lvl.product_id: lvl.pk for lvl in StockLevel.objects.filter(warehouse=sites["EWR"])}
+    assert levels[mug.pk] < levels[shirt.pk]
+    other = order_to("NYC", [(shirt, 1), (mug, 1)])
+
+    # after the first restock the allocation starts; the inspection goes on once the allocation waits for it
+    first_restocked, seen_waiting = threading.Event(), []
+    restock = inventory.restock_return
+
+    def restock_then_let_the_allocation_in(**kwargs):
+        movement = restock(**kwargs)
+        if not first_restocked.is_set():
+            first_restocked.set()
+            seen_waiting.append(_another_session_waits_for_our_lock())
+        return movement
+
+    monkeypatch.setattr(inventory, "restock_return", restock_then_let_the_allocation_in)
+
+    def allocate():
+        assert first_restocked.wait(timeout=10)
+        order_services.allocate_order(order_id=other.pk, actor="worker")
+
+    errors = run_in_parallel(
+        [
+            lambda: services.inspect_return(
+                rma_id=rma.pk, results={line.pk: Inspection(restock=1) for line in rma.lines.all()}, actor="t"
+            ),
+            allocate,
+        ]
+    )
+
+    assert errors == []
+    assert seen_waiting == [True]
+    assert ReturnRequest.objects.get(pk=rma.pk).status == ReturnStatus.INSPECTED
+    assert Order.objects.get(pk=other.pk).status == OrderStatus.ALLOCATED

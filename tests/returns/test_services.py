@@ -12,7 +12,7 @@ from pypdf import PdfReader
 
 from inventory.models import StockLevel, StockMovement
 from notifications.models import Message
-from orders.models import OrderEvent, OrderLine, OrderStatus
+from orders.models import Order, OrderEvent, OrderLine, OrderStatus
 from orders.returns import services
 from orders.returns.exceptions import ReturnError
 from orders.returns.models import OrderErrorCase, Refund, ReturnRequest, ReturnStatus
@@ -201,6 +201,17 @@ def test_a_refund_is_never_more_than_what_the_customer_paid(shipped_order, rosa)
     services.confirm_return_refund(rma_id=rma.pk, actor=rosa)
     total = sum(Refund.objects.filter(order=order).values_list("amount", flat=True))
     assert total == order.grand_total == Decimal("89.20")
+
+
+def test_half_a_cent_of_tax_in_a_refund_rounds_up_as_payments_does(shipped_order):
+    # one mug of 10.00 is 1/8 of the goods: 1/8 of 7.24 tax is 0.905, half a cent
+    order = shipped_order()
+    Order.objects.filter(pk=order.pk).update(tax_total=Decimal("7.24"), grand_total=Decimal("89.24"))
+    order.refresh_from_db()
+
+    quote = services.quote_error_refund(order, {lines_of(order)["MUG-1"]: 1})
+
+    assert quote.lines[0].tax == Decimal("0.91")  # not 0.90 (half to even)
 
 
 def test_a_partial_refund_is_recorded_as_such(shipped_order, rosa):

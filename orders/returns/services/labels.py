@@ -76,6 +76,8 @@ def render_return_label(*, rma_id: int) -> ReturnRequest | None:
     content = documents.render_labels_pdf([return_label_data(rma)])
     with transaction.atomic():
         current = ReturnRequest.objects.select_for_update().get(pk=rma_id)
+        if current.status not in LABELLED:  # rejected while the PDF was drawn
+            return None
         if current.label_file:
             current.label_file.delete(save=False)
         current.label_file.save(f"{current.number}.pdf", ContentFile(content), save=False)

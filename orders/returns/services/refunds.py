@@ -19,8 +19,9 @@ from django.utils import timezone
 
 from ...exceptions import OrderError
 from ...models import Order, OrderEvent, OrderLine
+from ...payments.amounts import cents
 from ...services import notify
-from ...services._common import CENT, lock_order
+from ...services._common import lock_order
 from .. import selectors
 from ..exceptions import ReturnError
 from ..models import OrderErrorCase, Refund, ReturnRequest, ReturnStatus
@@ -155,11 +156,12 @@ def _quote(order: Order, items: list[tuple[OrderLine | object, int]], *, fee_per
     subtotal = order.subtotal
     lines = []
     for line, quantity in items:
-        goods = (line.unit_price * quantity).quantize(CENT)
+        # half a cent rounds up, as in payments (its captures and this refund must agree to the cent)
+        goods = cents(line.unit_price * quantity)
         share = goods / subtotal if subtotal > 0 else Decimal("0")
-        discount = (order.discount_total * share).quantize(CENT)
-        tax = (order.tax_total * share).quantize(CENT)
-        fee = ZERO if our_error else ((goods - discount) * fee_percent / 100).quantize(CENT)
+        discount = cents(order.discount_total * share)
+        tax = cents(order.tax_total * share)
+        fee = ZERO if our_error else cents((goods - discount) * fee_percent / 100)
         lines.append(QuoteLine(line.sku, line.name, quantity, line.unit_price, goods, discount, tax, fee))
     notes = []
     shipping = ZERO
@@ -216,7 +218,7 @@ def check_amount(quote: RefundQuote, amount: Decimal | None, what: str) -> Decim
     maximum = quote.amount
     if amount is None:
         amount = maximum
-    amount = Decimal(amount).quantize(CENT)
+    amount = cents(Decimal(amount))
     if amount <= 0:
         if maximum <= 0:
             raise ReturnError(f"{what}: nothing is left to refund ({quote.capped_by or 'the computed amount is 0'}).")

@@ -14,6 +14,7 @@ from django.utils import timezone
 from inventory import services as inventory
 from inventory.exceptions import InventoryError
 from inventory.models import StockMovement, Warehouse
+from inventory.services._common import lock_levels
 from shipping.models import Shipment, ShipmentLine
 
 from ...models import OrderEvent, OrderLine
@@ -327,6 +328,10 @@ def inspect_return(*, rma_id: int, results: dict[int, Inspection], actor) -> Ret
         if result.write_off and not reason:
             raise ReturnError(f"{line.sku}: a reason is required to write off {result.write_off}.")
         plan.append((line, result.restock, result.write_off, reason))
+    if rma.warehouse_id:  # every level the inspection moves, locked at once in key order, not line by line
+        lock_levels(
+            {(rma.warehouse_id, line.product_id) for line, restock, write_off, _ in plan if restock or write_off}
+        )
     parts = []
     total_cost = Decimal("0.00")
     for line, restock, write_off, reason in plan:
