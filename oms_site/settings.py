@@ -278,9 +278,12 @@ RETURNS_LABEL_LINK_DAYS = env.int("RETURNS_LABEL_LINK_DAYS", default=60)
 # Payment gateways by code (Order.payment_gateway); a real provider's adapter is added here.
 PAYMENT_GATEWAYS = {
     "manual": "orders.payments.gateways.manual.ManualGateway",
-    "test_card": "orders.payments.gateways.test_card.TestCardGateway",
     "channel": "orders.payments.gateways.channel.ChannelGateway",
 }
+# The test_card sandbox (outcomes chosen by token, no money moves) is on only in development
+# (DEBUG) or when PAYMENTS_TEST_CARD=true is set, e.g. on a staging site: never in production.
+if env.bool("PAYMENTS_TEST_CARD", default=DEBUG):
+    PAYMENT_GATEWAYS["test_card"] = "orders.payments.gateways.test_card.TestCardGateway"
 # A gateway call that times out or errors is retried with the same idempotency key this many
 # times in all, waiting base × 2^n seconds between tries; then ops are alerted (and an
 # authorisation puts the order on hold).

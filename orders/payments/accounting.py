@@ -24,6 +24,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -91,6 +92,14 @@ def post_entry(*, kind: str, currency: str, memo: str, legs: list[tuple[str, Dec
     return entry
 
 
+def receivable_balance(order) -> Decimal:
+    """What the order's customer still owes on invoice: its receivables debits less credits in the journal."""
+    totals = JournalLine.objects.filter(entry__order=order, account=account_for(R.RECEIVABLES)).aggregate(
+        debit=Sum("debit"), credit=Sum("credit")
+    )
+    return (totals["debit"] or ZERO) - (totals["credit"] or ZERO)
+
+
 def journal_transaction(txn: PaymentTransaction, *, settles: bool) -> JournalEntry | None:
     """Journal a succeeded capture, refund or payment received (authorisations and voids move no money)."""
     T = PaymentTransaction.Kind
@@ -108,7 +117,9 @@ def journal_transaction(txn: PaymentTransaction, *, settles: bool) -> JournalEnt
         memo = f"{number} capture{what} ({txn.gateway} {txn.gateway_reference})".strip()
         kind = JournalEntry.Kind.CAPTURE
     elif txn.kind == T.REFUND:
-        legs = [(R.REFUNDS, txn.amount), (R.CASH, -txn.amount)]
+        # An invoice not yet paid (the gateway does not settle at capture) is reduced, not paid out of cash.
+        unpaid = ZERO if settles else min(max(receivable_balance(txn.order), ZERO), txn.amount)
+        legs = [(R.REFUNDS, txn.amount), (R.RECEIVABLES, -unpaid), (R.CASH, -(txn.amount - unpaid))]
         memo = f"{number} refund ({txn.source}): {txn.reason}"
         kind = JournalEntry.Kind.REFUND
     elif txn.kind == T.SETTLE:

@@ -79,7 +79,7 @@ class PaymentTransactionAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "updated_at",
     )
     fields = readonly_fields
-    actions = ("mark_paid_selected",)
+    actions = ("mark_paid_selected", "capture_again_selected")
 
     @admin.display(description="order", ordering="order__number")
     def order_link(self, txn: PaymentTransaction):
@@ -97,6 +97,23 @@ class PaymentTransactionAdmin(ReadOnlyMixin, admin.ModelAdmin):
                 self.message_user(request, str(refusal), messages.ERROR)
             else:
                 self.message_user(request, f"{txn.order}: {txn.amount:,.2f} {txn.currency} received.", messages.SUCCESS)
+
+    # Collecting what a declined capture left is collecting money owed, as marking an invoice paid is:
+    # the same permission (managers).
+    @admin.action(description="Capture again what selected declined captures left", permissions=["mark_paid"])
+    def capture_again_selected(self, request, queryset):
+        for txn_id in queryset.order_by("pk").values_list("pk", flat=True):
+            try:
+                txn = services.capture_again(transaction_id=txn_id, actor=request.user)
+            except OrderError as refusal:
+                self.message_user(request, str(refusal), messages.ERROR)
+                continue
+            money = f"{txn.amount:,.2f} {txn.currency}"
+            if txn.status == PaymentTransaction.Status.SUCCEEDED:
+                self.message_user(request, f"{txn.order}: captured {money}.", messages.SUCCESS)
+            else:
+                outcome = txn.get_status_display().lower()
+                self.message_user(request, f"{txn.order}: capture of {money} {outcome}: {txn.error}", messages.ERROR)
 
 
 @admin.register(CreditRule)

@@ -92,10 +92,15 @@ CHECKS: dict[str, Callable[[CreditRule, Order], str]] = {
 }
 
 
-def evaluate(order: Order) -> list[Fired]:
-    """The active rules this order trips, by rule name; empty when it may go ahead."""
+def active_rules():
+    """The rules in force, by name (one query; nothing is cached across requests)."""
+    return CreditRule.objects.filter(is_active=True).order_by("name")
+
+
+def evaluate(order: Order, *, rules: list[CreditRule] | None = None) -> list[Fired]:
+    """The active rules (or ``rules``, read already) this order trips, by rule name; empty when it may go ahead."""
     fired = []
-    for rule in CreditRule.objects.filter(is_active=True).order_by("name"):
+    for rule in active_rules() if rules is None else rules:
         detail = CHECKS[rule.kind](rule, order)
         if detail:
             fired.append(Fired(rule=rule, detail=detail))

@@ -5,7 +5,7 @@ key and an entry on the order's timeline. The caller holds the order's row
 lock, so calls for one order never overlap; a call retried with the same key
 (after a timeout) updates the same row and the gateway answers as it did the
 first time, so nothing is charged twice. Orders with no ``payment_gateway``
-skip all of this.
+make no gateway call; the credit rules still apply to them (``prepare_order``).
 
 Called from the order workflow (function-local imports there, to keep the
 import graph one-way): ``prepare_order`` before routing
@@ -211,25 +211,59 @@ def _follow_up(order: Order, txn: PaymentTransaction) -> None:
 
 
 # --- authorisation and credit control, before routing ---------------------------
+def ready_to_route(order_ids: list[int], *, authorise: bool, actor=SYSTEM) -> list[int]:
+    """Of these received orders, those that may be routed now; each is credit-checked (and authorised) first.
+
+    For routing in batches: the routing task takes the other waiting orders
+    along with its own, and the sweep takes those whose task was lost. With
+    ``authorise=False`` orders with a gateway are left to their own task (no
+    gateway call in someone else's batch). With no active credit rule, an
+    order without a gateway needs nothing, and costs nothing here.
+    """
+    if not order_ids:
+        return []
+    has_rules = credit.active_rules().exists()
+    gateway_of = dict(Order.objects.filter(pk__in=order_ids).values_list("pk", "payment_gateway"))
+    ready = []
+    for order_id in order_ids:
+        if order_id not in gateway_of:
+            continue
+        gateway = gateway_of[order_id]
+        needs_nothing = not gateway and not has_rules
+        may_prepare = authorise or not gateway
+        if needs_nothing or (may_prepare and prepare_order(order_id=order_id, actor=actor)):
+            ready.append(order_id)
+    return ready
+
+
 @transaction.atomic
 def prepare_order(*, order_id: int, actor=SYSTEM) -> bool:
-    """Authorise and credit-check a received order with a gateway; True when it may be routed now.
+    """Authorise (with a gateway) and credit-check a received order; True when it may be routed now.
 
-    A declined authorisation or a credit rule that fires puts the order on
-    hold naming the decline or the rule (ops are alerted). Releasing it runs
-    this again: a declined payment is tried again with a new key, rules
-    already reviewed are not. A gateway timeout is retried later with the
+    Credit control runs on every order, gateway or not; an order with no
+    gateway has no authorisation, and (to keep its timeline and its cost as
+    they were) reads only the rules when none is active and records a credit
+    check only when a rule fires. A declined authorisation or a credit rule
+    that fires puts the order on hold naming the decline or the rule (ops
+    are alerted). Releasing it runs this again: a declined payment is tried
+    again with a new key, rules already reviewed are not. A gateway timeout is retried later with the
     same key; after ``PAYMENTS_MAX_ATTEMPTS`` tries the order is held.
     Cancelling a held order voids its authorisation (``void_payment``).
     """
-    if not Order.objects.filter(pk=order_id).exclude(payment_gateway="").exists():
-        return True  # no gateway (or no such order: routing says so)
+    gateway = Order.objects.filter(pk=order_id).values_list("payment_gateway", flat=True).first()
+    if gateway is None:
+        return True  # no such order: routing says so
+    rules = None
+    if not gateway:
+        rules = list(credit.active_rules())
+        if not rules:
+            return True  # no gateway and no credit rule: nothing to do
     order = lock_order(order_id)
     if order.status != OrderStatus.RECEIVED:
         return True
     from ..services.lifecycle import hold_order
 
-    if authorisation(order) is None:
+    if order.payment_gateway and authorisation(order) is None:
         try:
             get_gateway(order.payment_gateway)
         except UnknownGateway as refusal:
@@ -263,8 +297,10 @@ def prepare_order(*, order_id: int, actor=SYSTEM) -> bool:
     if order.events.filter(kind=OrderEvent.Kind.CREDIT_CHECK).exists():
         return True  # checked before: held, reviewed and released by ops
     order = Order.objects.select_related("customer", "shipping_address", "billing_address").get(pk=order.pk)
-    fired = credit.evaluate(order)
+    fired = credit.evaluate(order, rules=rules)
     if not fired:
+        if not order.payment_gateway:
+            return True  # no timeline entry: evaluated again if it is routed again while received
         OrderEvent.record(
             order=order,
             kind=OrderEvent.Kind.CREDIT_CHECK,
@@ -287,16 +323,22 @@ def prepare_order(*, order_id: int, actor=SYSTEM) -> bool:
 
 
 # --- capture per shipment ---------------------------------------------------------
+def _live_captures(order: Order):
+    """Captures that took money or may have (succeeded, pending, in error); a declined one took nothing.
+
+    What a declined capture left rolls into the order's later captures (the
+    last takes the rest) or is captured again by ops (``capture_again``).
+    """
+    return T.objects.filter(order=order, kind=T.Kind.CAPTURE).exclude(status=T.Status.DECLINED)
+
+
 def capture_split_for(order: Order, shipment) -> CaptureSplit:
     """This shipment's capture: its goods plus a share of shipping, tax and discount; the last takes the rest."""
     value = sum(
         (line.quantity * line.order_line.unit_price for line in shipment.lines.select_related("order_line")), ZERO
     )
     is_last = not OrderLine.objects.filter(order_id=order.pk, quantity_shipped__lt=F("quantity")).exists()
-    previous = [
-        CaptureSplit.from_dict(txn.breakdown)
-        for txn in T.objects.filter(order=order, kind=T.Kind.CAPTURE).exclude(shipment_id=shipment.pk)
-    ]
+    previous = [CaptureSplit.from_dict(txn.breakdown) for txn in _live_captures(order).exclude(shipment_id=shipment.pk)]
     return split_capture(
         grand_total=order.grand_total,
         subtotal=order.subtotal,
@@ -344,6 +386,53 @@ def capture_shipment(*, order: Order, shipment, actor) -> PaymentTransaction | N
             occurrence=f"capture:{shipment.number}",
         )
         return None
+
+
+@transaction.atomic
+def capture_again(*, transaction_id: int, actor, reason: str = "") -> PaymentTransaction:
+    """Capture again, with a new idempotency key, what a declined capture left uncollected.
+
+    Takes the declined amount, less whatever later captures already took
+    (the last shipment takes the rest of the order); refuses when nothing is
+    left. Asking twice for the same declined capture returns the first try.
+    """
+    order_id = T.objects.filter(pk=transaction_id).values_list("order_id", flat=True).first()
+    if order_id is None:
+        raise PaymentError(f"No payment transaction {transaction_id}.")
+    order = lock_order(order_id)
+    declined = T.objects.select_related("shipment").get(pk=transaction_id)
+    if declined.kind != T.Kind.CAPTURE or declined.status != T.Status.DECLINED:
+        raise PaymentError(
+            f"Order {order}: transaction {declined.pk} is a {declined.get_kind_display().lower()} "
+            f"({declined.get_status_display().lower()}); only a declined capture can be captured again."
+        )
+    key = f"{order.number}:capture-again:{declined.pk}"
+    existing = T.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        return existing if existing.status != T.Status.ERROR else _attempt(order, existing, actor)
+    live = [CaptureSplit.from_dict(txn.breakdown) for txn in _live_captures(order)]
+    left = order.grand_total - sum((split.amount for split in live), ZERO)
+    amount = min(declined.amount, left)
+    if amount <= 0:
+        raise PaymentError(
+            f"Order {order}: nothing is left to capture for transaction {declined.pk}; "
+            f"captures of {order.grand_total - left:,.2f} {order.currency} already cover the order."
+        )
+    was = CaptureSplit.from_dict(declined.breakdown) if declined.breakdown else CaptureSplit(amount, amount, ZERO, ZERO)
+    shipping = max(min(was.shipping, order.shipping_total - sum((s.shipping for s in live), ZERO), amount), ZERO)
+    tax = max(min(was.tax, order.tax_total - sum((s.tax for s in live), ZERO), amount - shipping), ZERO)
+    split = CaptureSplit(amount=amount, goods=amount - shipping - tax, shipping=shipping, tax=tax)
+    return _transact(
+        order=order,
+        kind=T.Kind.CAPTURE,
+        amount=amount,
+        key=key,
+        actor=actor,
+        shipment=declined.shipment,
+        source="ops",
+        reason=(reason or "").strip() or f"capture again (transaction {declined.pk} was declined)",
+        breakdown=split.as_dict(),
+    )
 
 
 # --- void on cancel -----------------------------------------------------------------
@@ -415,15 +504,20 @@ def refund_payment(
 # --- manual orders: marked paid by ops ---------------------------------------------------
 @transaction.atomic
 def mark_paid(*, order_id: int, actor, reference: str = "") -> PaymentTransaction:
-    """Record that an invoiced (manual) order's amount due was received; journals it to cash."""
+    """Record that an invoiced (manual) order's amount due was received; journals it to cash.
+
+    Due is what was invoiced (captured) less refunds made while it was
+    unpaid, less what was received: the order's receivables balance.
+    """
     order = lock_order(order_id)
     if order.payment_gateway != "manual":
         raise PaymentError(f"Order {order} is not paid by invoice; only manual orders are marked paid.")
     settled = _sum(order, T.Kind.SETTLE, [T.Status.SUCCEEDED])
-    due = captured_amount(order) - settled
+    due = accounting.receivable_balance(order)
     if due <= 0:
         raise PaymentError(
-            f"Order {order}: nothing is due (invoiced {captured_amount(order):,.2f}, paid {settled:,.2f})."
+            f"Order {order}: nothing is due (invoiced {captured_amount(order):,.2f}, "
+            f"refunded {refunded_amount(order):,.2f}, paid {settled:,.2f})."
         )
     count = T.objects.filter(order=order, kind=T.Kind.SETTLE).count()
     txn = T.objects.create(

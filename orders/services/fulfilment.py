@@ -65,6 +65,10 @@ def route_new_order(*, order_id: int, actor, batch_size: int = 100) -> Order | N
         .order_by("placed_at", "pk")
         .values_list("pk", flat=True)[: batch_size - 1]
     )
+    # payments: the others are credit-checked first (their own tasks authorise those with a gateway)
+    from ..payments.services import ready_to_route
+
+    waiting = ready_to_route(waiting, authorise=False, actor=actor)
     routed = allocate_orders(order_ids=[order_id, *waiting], actor=actor)
     return next((order for order in routed if order.pk == order_id), None)
 
@@ -183,9 +187,11 @@ def route_waiting_orders(*, older_than: dt.timedelta = dt.timedelta(minutes=5), 
         .order_by("placed_at", "pk")
         .values_list("pk", flat=True)[:limit]
     )
+    from ..payments.services import ready_to_route  # payments: credit check and authorisation first
+
     routed = 0
     for start in range(0, len(order_ids), 100):
-        batch = order_ids[start : start + 100]
+        batch = ready_to_route(order_ids[start : start + 100], authorise=True, actor="system: routing sweep")
         orders = allocate_orders(order_ids=batch, actor="system: routing sweep")
         routed += sum(1 for order in orders if order.status != OrderStatus.RECEIVED)
     return routed

@@ -107,3 +107,19 @@ def test_email_can_have_a_queue_of_its_own(tmp_path):
 
     assert json.loads(shared.stdout.strip().splitlines()[-1]) == ["celery", "celery"], shared.stderr
     assert json.loads(separate.stdout.strip().splitlines()[-1]) == ["mail", "celery"], separate.stderr
+
+
+def test_the_test_card_gateway_is_off_in_production_unless_asked_for(tmp_path):
+    """test_card approves any token: with DEBUG=false it is off, PAYMENTS_TEST_CARD=true turns it on (staging)."""
+    probe = (
+        "import django, json; django.setup(); from orders.payments.gateways import GATEWAYS; "
+        "print(json.dumps(sorted(GATEWAYS)))"
+    )
+
+    production = run(["-c", probe], {**production_env(), "PAYMENTS_TEST_CARD": ""}, tmp_path)
+    staging = run(["-c", probe], {**production_env(), "PAYMENTS_TEST_CARD": "true"}, tmp_path)
+    development = run(["-c", probe], {}, tmp_path)
+
+    assert json.loads(production.stdout.strip().splitlines()[-1]) == ["channel", "manual"], production.stderr
+    assert json.loads(staging.stdout.strip().splitlines()[-1]) == ["channel", "manual", "test_card"], staging.stderr
+    assert "test_card" in json.loads(development.stdout.strip().splitlines()[-1]), development.stderr

@@ -140,3 +140,42 @@ def test_an_order_under_every_rule_goes_straight_through(sites, stock, shirt, pa
 
     assert order.status == OrderStatus.ALLOCATED
     assert order.events.get(kind=OrderEvent.Kind.CREDIT_CHECK).message == "Credit check passed"
+
+
+def test_batched_routing_and_the_sweep_never_route_an_order_past_credit_control(sites, stock, shirt):
+    """The routing task takes other waiting orders along, and the sweep takes lost ones: each is credit-checked
+    first, so an order a rule would hold is not routed in someone else's batch."""
+    from orders.models import Order
+    from tests.factories import OrderFactory
+
+    stock(sites["EWR"], shirt, 50)
+    CreditRule.objects.create(name="Big order", kind=CreditRule.Kind.AMOUNT_OVER, threshold=Decimal("100.00"))
+    big = OrderFactory(lines=0)
+    small = OrderFactory(lines=0)
+    for order, quantity in ((big, 10), (small, 1)):
+        order.lines.create(product=shirt, sku=shirt.sku, name=shirt.name, quantity=quantity, unit_price=Decimal("25"))
+        Order.objects.filter(pk=order.pk).update(grand_total=Decimal("25") * quantity)
+
+    services.route_new_order(order_id=small.pk, actor="system: routing")
+
+    big.refresh_from_db()
+    small.refresh_from_db()
+    assert small.status == OrderStatus.ALLOCATED
+    assert big.status == OrderStatus.ON_HOLD  # checked in the batch: held naming the rule, not routed
+    assert "Big order" in big.events.filter(kind=OrderEvent.Kind.CREDIT_CHECK).get().message
+
+
+def test_the_sweep_credit_checks_the_orders_whose_task_was_lost(sites, stock, shirt):
+    from orders.models import Order
+    from tests.factories import OrderFactory
+
+    stock(sites["EWR"], shirt, 50)
+    CreditRule.objects.create(name="Big order", kind=CreditRule.Kind.AMOUNT_OVER, threshold=Decimal("100.00"))
+    lost = OrderFactory(lines=0, placed_at=timezone.now() - dt.timedelta(hours=1))
+    lost.lines.create(product=shirt, sku=shirt.sku, name=shirt.name, quantity=10, unit_price=Decimal("25"))
+    Order.objects.filter(pk=lost.pk).update(grand_total=Decimal("250"))
+
+    services.route_waiting_orders()
+
+    lost.refresh_from_db()
+    assert lost.status == OrderStatus.ON_HOLD

@@ -1,8 +1,8 @@
 """Payment gateways by code. ``GATEWAYS`` maps each code an order may name to its adapter class.
 
 Shipped: ``manual`` (invoice / bank transfer), ``test_card`` (outcomes by
-token, see ``test_card.py``) and ``channel`` (the sales channel took the
-money). A real provider is a ``PaymentGateway`` subclass (see ``base.py``)
+token, see ``test_card.py``; on only with DEBUG or ``PAYMENTS_TEST_CARD=true``)
+and ``channel`` (the sales channel took the money). A real provider is a ``PaymentGateway`` subclass (see ``base.py``)
 added to ``settings.PAYMENT_GATEWAYS``.
 """
 
