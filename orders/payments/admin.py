@@ -100,7 +100,10 @@ class PaymentTransactionAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     # Collecting what a declined capture left is collecting money owed, as marking an invoice paid is:
     # the same permission (managers).
-    @admin.action(description="Capture again what selected declined captures left", permissions=["mark_paid"])
+    def has_capture_again_permission(self, request) -> bool:
+        return request.user.has_perm("payments.capture_again")
+
+    @admin.action(description="Capture again what selected declined captures left", permissions=["capture_again"])
     def capture_again_selected(self, request, queryset):
         for txn_id in queryset.order_by("pk").values_list("pk", flat=True):
             try:

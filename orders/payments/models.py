@@ -60,6 +60,7 @@ class PaymentTransaction(models.Model):
         permissions = [
             ("mark_paid", "Can mark manual (invoice) orders paid"),
             ("refund_payment", "Can refund payments"),
+            ("capture_again", "Can capture again what a declined capture left"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gte=0), name="payment_amount_not_negative"),
