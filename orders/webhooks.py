@@ -10,9 +10,13 @@ import logging
 import re
 from decimal import Decimal
 
+from django.conf import settings
 from django.http import HttpRequest
+from django.urls import reverse
 from ninja import Router, Schema
 from ninja.responses import Status
+
+from notifications.services import queue_ops_alert
 
 from . import services
 from .channels import PayloadError
@@ -138,7 +142,9 @@ def shopify_orders_create(request: HttpRequest, channel_code: str):
     try:
         data = order_data_from_shopify(payload)
     except PayloadError as refusal:
-        return Status(400, {"detail": [{"loc": ["body", *p.loc], "msg": p.message} for p in refusal.problems]})
+        detail = [{"loc": ["body", *p.loc], "msg": p.message} for p in refusal.problems]
+        _alert_ops(channel, payload, detail)
+        return Status(400, {"detail": detail})
     try:
         order, created = services.place_order(
             channel=channel,
@@ -156,8 +162,30 @@ def shopify_orders_create(request: HttpRequest, channel_code: str):
             },
         )
     except OrderError as refusal:
-        return _bad_request(["body", "line_items"], str(refusal))
+        detail = [{"loc": ["body", "line_items"], "msg": str(refusal)}]
+        _alert_ops(channel, payload, detail)
+        return Status(400, {"detail": detail})
     return Status(201 if created else 200, {"order": order.number, "created": created})
+
+
+def _alert_ops(channel: Channel, payload, detail: list[dict]) -> None:
+    """A signed order from the channel was refused: ops hear of it once, however often Shopify retries it."""
+    external_id = str(payload.get("id", "")) if isinstance(payload, dict) else ""
+    digest = hashlib.sha256(json.dumps(detail, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    url = reverse("admin:orders_channel_change", args=[channel.pk])
+    queue_ops_alert(
+        event="channel_order_refused",
+        context={
+            "channel": channel.name,
+            "source": "Shopify",
+            "external_id": external_id or "(no id)",
+            "errors": [
+                {"where": ".".join(str(part) for part in e["loc"][1:]) or "body", "msg": e["msg"]} for e in detail
+            ],
+            "link": f"{settings.OMS_BASE_URL.rstrip('/')}{url}",
+        },
+        occurrence=f"{channel.code}:{external_id}:{digest}",
+    )
 
 
 def _active_channel(code: str) -> Channel | None:
@@ -172,3 +200,11 @@ def _refuse_constant(name: str):
 
 def _bad_request(loc: list, message: str) -> Status:
     return Status(400, {"detail": [{"loc": loc, "msg": message}]})
+
+
+def _path(parts: list) -> str:
+    """``["line_items", 2, "sku"]`` as ``line_items[2].sku``."""
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "body"

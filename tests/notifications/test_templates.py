@@ -56,6 +56,18 @@ def queue_every_event(order) -> dict[str, int]:
         occurrence=str(run.pk),
         dispatch=False,
     )
+    ids["channel_order_refused"] = queue_ops_alert(  # channels: a storefront webhook refused
+        event="channel_order_refused",
+        context={
+            "channel": "Shopify US",
+            "source": "Shopify",
+            "external_id": "450789469",
+            "errors": [{"where": "line_items[1].sku", "msg": "missing: every line item needs a SKU"}],
+            "link": "http://127.0.0.1:8000/admin/orders/channel/1/change/",
+        },
+        occurrence="t",
+        dispatch=False,
+    )
     shipped = Message.objects.get(pk=ids["order_shipped"][0])
     ids["message_failed"] = alert_failed(shipped, error="SMTP 550: mailbox unavailable", attempts=8)
     assert all(len(found) == 1 for found in ids.values()), ids
@@ -78,7 +90,7 @@ def test_every_event_renders_both_parts_for_a_realistic_order(ops_emails):
         for part in (rendered.subject, rendered.text, rendered.html):
             assert "{{" not in part and "{%" not in part and "None" not in part, (event, part)
         assert rendered.html.lstrip().startswith("<!doctype html>"), event
-        if event != "inventory_report":
+        if event not in ("inventory_report", "channel_order_refused"):  # about no order of ours
             assert order.number in rendered.text and order.number in rendered.html, event
 
 

@@ -394,6 +394,27 @@ def test_a_line_without_a_sku_is_400_naming_its_path_and_writes_nothing(client, 
     assert written() == before
 
 
+def test_a_refused_order_alerts_ops_once_however_often_shopify_retries_it(client, shopify, settings):
+    from notifications import rendering
+    from notifications.models import Message
+
+    settings.OPS_EMAILS = ["ops@example.com"]
+    order = sample()
+    order["line_items"][2]["sku"] = "IPOD2008PINK"
+
+    for _ in range(3):  # Shopify retries a refused delivery
+        assert send(client, order).status_code == 400
+
+    (alert,) = Message.objects.filter(event="channel_order_refused")
+    assert alert.recipient == "ops@example.com"
+    text = rendering.render("channel_order_refused", alert.context).text
+    assert f"Shopify US sent order {SAMPLE['id']}" in text and "Unknown SKU: IPOD2008PINK." in text
+    # a different refusal of the same order is news: a second alert
+    order["line_items"][1]["sku"] = ""
+    send(client, order)
+    assert Message.objects.filter(event="channel_order_refused").count() == 2
+
+
 def test_every_problem_is_reported_at_once(client, shopify):
     order = sample(currency=None, created_at="last Tuesday")
     order["line_items"][0]["quantity"] = 0
