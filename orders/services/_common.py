@@ -20,3 +20,18 @@ def lock_order(order_id: int) -> Order:
     movements) can still be inserted by others meanwhile.
     """
     return Order.objects.select_for_update(no_key=True).get(pk=order_id)
+
+
+def lock_order_of(model, pk: int, *, missing: Exception):
+    """Lock the order a row belongs to, then the row itself (orders are always locked first).
+
+    Returns the row with its ``order`` set to the locked order; raises
+    ``missing`` when there is no such row.
+    """
+    order_id = model.objects.filter(pk=pk).values_list("order_id", flat=True).first()
+    if order_id is None:
+        raise missing
+    order = lock_order(order_id)
+    row = model.objects.select_for_update().get(pk=pk)
+    row.order = order
+    return row

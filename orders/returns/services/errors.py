@@ -11,7 +11,7 @@ from shipping.models import Shipment
 
 from ...models import Order, OrderEvent, OrderStatus
 from ...services import AddressData, CustomerData, LineData, OrderData, place_order
-from ...services._common import lock_order
+from ...services._common import lock_order, lock_order_of
 from ..exceptions import ReturnError
 from ..models import OrderErrorCase, Refund
 from .refunds import check_amount, quote_error_refund, record_refund, settle_refund
@@ -88,12 +88,8 @@ def resolve_error_case(
     if not reship and not refund_lines and refund_amount is None:
         raise ReturnError("Choose units to reship, a refund, or both.")
     with transaction.atomic():
-        order_id = OrderErrorCase.objects.filter(pk=case_id).values_list("order_id", flat=True).first()
-        if order_id is None:
-            raise ReturnError(f"No order error with id {case_id}.")
-        order = lock_order(order_id)
-        case = OrderErrorCase.objects.select_for_update().get(pk=case_id)
-        case.order = order
+        case = lock_order_of(OrderErrorCase, case_id, missing=ReturnError(f"No order error with id {case_id}."))
+        order = case.order
         if case.status == OrderErrorCase.Status.RESOLVED:
             raise ReturnError(f"Order error {case} is already resolved.")
         parts = []

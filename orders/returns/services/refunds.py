@@ -21,10 +21,11 @@ from ...exceptions import OrderError
 from ...models import Order, OrderEvent, OrderLine
 from ...payments.amounts import cents
 from ...services import notify
-from ...services._common import lock_order
+from ...services._common import lock_order_of
 from .. import selectors
 from ..exceptions import ReturnError
 from ..models import OrderErrorCase, Refund, ReturnRequest, ReturnStatus
+from .returns import _lock_return
 
 ZERO = Decimal("0.00")
 
@@ -277,12 +278,8 @@ def confirm_return_refund(*, rma_id: int, actor, amount: Decimal | None = None) 
     amount above the quote, which never exceeds what was paid.
     """
     with transaction.atomic():
-        order_id = ReturnRequest.objects.filter(pk=rma_id).values_list("order_id", flat=True).first()
-        if order_id is None:
-            raise ReturnError(f"No return with id {rma_id}.")
-        order = lock_order(order_id)
-        rma = ReturnRequest.objects.select_for_update().get(pk=rma_id)
-        rma.order = order
+        rma = _lock_return(rma_id)
+        order = rma.order
         if rma.status != ReturnStatus.INSPECTED:
             raise ReturnError(
                 f"Return {rma} is {rma.get_status_display().lower()}; refunds are confirmed after inspection."
@@ -346,12 +343,8 @@ def settle_refund(*, refund_id: int, actor) -> Refund:
     On success the customer is emailed (for a return) and the timeline says so;
     a gateway refusal marks it failed with the gateway's words.
     """
-    order_id = Refund.objects.filter(pk=refund_id).values_list("order_id", flat=True).first()
-    if order_id is None:
-        raise ReturnError(f"No refund with id {refund_id}.")
-    order = lock_order(order_id)
-    refund = Refund.objects.select_for_update().get(pk=refund_id)
-    refund.order = order
+    refund = lock_order_of(Refund, refund_id, missing=ReturnError(f"No refund with id {refund_id}."))
+    order = refund.order
     if refund.status == Refund.Status.SETTLED:
         return refund
     status, note = _settle(refund, actor=actor)
@@ -380,12 +373,8 @@ def mark_refund_settled(*, refund_id: int, note: str, actor) -> Refund:
     note = (note or "").strip()
     if not note:
         raise ReturnError("Say how the refund was paid (a note is required).")
-    order_id = Refund.objects.filter(pk=refund_id).values_list("order_id", flat=True).first()
-    if order_id is None:
-        raise ReturnError(f"No refund with id {refund_id}.")
-    order = lock_order(order_id)
-    refund = Refund.objects.select_for_update().get(pk=refund_id)
-    refund.order = order
+    refund = lock_order_of(Refund, refund_id, missing=ReturnError(f"No refund with id {refund_id}."))
+    order = refund.order
     if refund.status == Refund.Status.SETTLED:
         raise ReturnError(f"{refund} is already settled.")
     if order.payment_gateway and _payments() is not None:

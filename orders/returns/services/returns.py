@@ -19,7 +19,7 @@ from shipping.models import Shipment, ShipmentLine
 
 from ...models import OrderEvent, OrderLine
 from ...services import notify
-from ...services._common import CENT, lock_order
+from ...services._common import CENT, lock_order, lock_order_of
 from .. import selectors
 from ..exceptions import ReturnError
 from ..models import ReturnLine, ReturnPolicy, ReturnReason, ReturnRequest, ReturnStatus
@@ -35,13 +35,7 @@ def format_rma_number(pk: int) -> str:
 
 def _lock_return(rma_id: int) -> ReturnRequest:
     """Lock the order, then the return (the global lock order); raises ReturnError for an unknown id."""
-    order_id = ReturnRequest.objects.filter(pk=rma_id).values_list("order_id", flat=True).first()
-    if order_id is None:
-        raise ReturnError(f"No return with id {rma_id}.")
-    order = lock_order(order_id)
-    rma = ReturnRequest.objects.select_for_update().get(pk=rma_id)
-    rma.order = order
-    return rma
+    return lock_order_of(ReturnRequest, rma_id, missing=ReturnError(f"No return with id {rma_id}."))
 
 
 def _units(lines) -> str:
