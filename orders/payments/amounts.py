@@ -60,8 +60,10 @@ def split_capture(
         amount = left
     else:
         share = (value / subtotal) if subtotal else Decimal("0")
-        shipping = cents(shipping_total * share)
-        tax = cents(tax_total * share)
+        # Each share is rounded to the cent; never past what is left of the order's shipping and tax, so
+        # that shares rounded up cannot add up to more than the total (the last shipment takes the rest).
+        shipping = min(cents(shipping_total * share), shipping_total - sum((s.shipping for s in previous), ZERO))
+        tax = min(cents(tax_total * share), tax_total - sum((s.tax for s in previous), ZERO))
         discount = cents(discount_total * share)
         amount = min(max(cents(value + shipping + tax - discount), ZERO), left)
     shipping = min(max(shipping, ZERO), amount)
