@@ -15,6 +15,15 @@ def send_messages(message_ids: list[int]) -> int:
 
 
 @shared_task(acks_late=True)
+def send_due_messages() -> int:
+    """Woken by commits that queued email (oms_site.wakeups): send every due row; returns how many went out."""
+    from oms_site import wakeups
+
+    wakeups.woken(services.outbox.SENDING)
+    return services.send_due_messages().sent
+
+
+@shared_task(acks_late=True)
 def sweep_outbox() -> dict:
     """Periodic: recover sends whose worker died, retry due failures, send rows whose task was lost."""
     return services.sweep_outbox()

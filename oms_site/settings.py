@@ -187,8 +187,17 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery
 # Empty: everything shares the default queue (the embedded shape's one worker consumes it all).
 NOTIFICATIONS_QUEUE = env.str("NOTIFICATIONS_QUEUE", default="")
 CELERY_TASK_ROUTES = (
-    {"notifications.tasks.send_messages": {"queue": NOTIFICATIONS_QUEUE}} if NOTIFICATIONS_QUEUE else {}
+    {
+        "notifications.tasks.send_messages": {"queue": NOTIFICATIONS_QUEUE},
+        "notifications.tasks.send_due_messages": {"queue": NOTIFICATIONS_QUEUE},
+    }
+    if NOTIFICATIONS_QUEUE
+    else {}
 )
+# Drains (routing received orders, sending due email) are woken through a flag in this Redis, so that a
+# burst of commits queues one task, not one each (oms_site/wakeups.py). Not Redis: every commit publishes.
+WAKEUP_REDIS_URL = env.str("WAKEUP_REDIS_URL", default=CELERY_BROKER_URL)
+WAKEUP_FLAG_SECONDS = env.int("WAKEUP_FLAG_SECONDS", default=60)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

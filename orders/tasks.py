@@ -27,6 +27,15 @@ def allocate_order(order_id: int) -> str:
 
 
 @shared_task(acks_late=True)
+def route_received_orders() -> int:
+    """Woken when orders without a payment gateway are placed (oms_site.wakeups): route all received ones."""
+    from oms_site import wakeups
+
+    wakeups.woken(services.fulfilment.ROUTING)
+    return services.route_received_orders(actor="system: routing")
+
+
+@shared_task(acks_late=True)
 def fill_backorders(product_ids: list[int]) -> int:
     """Stock arrived or was freed for these SKUs: allocate waiting orders, oldest first."""
     return services.fill_backorders(product_ids=product_ids)

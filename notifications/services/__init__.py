@@ -5,7 +5,15 @@ never imports them. Split by domain (`outbox`, `sending`, `resending`);
 import the functions from here.
 """
 
-from .outbox import Outgoing, dispatch_messages, message_key, ops_recipients, queue_messages, queue_ops_alert
+from .outbox import (
+    Outgoing,
+    build_messages,
+    dispatch_messages,
+    message_key,
+    ops_recipients,
+    queue_messages,
+    queue_ops_alert,
+)
 from .resending import ResendReport, resend_messages
 from .sending import (
     SendReport,
@@ -13,6 +21,7 @@ from .sending import (
     claim_messages,
     due_message_ids,
     recover_interrupted,
+    send_due_messages,
     send_messages,
     sweep_outbox,
 )
@@ -22,6 +31,7 @@ __all__ = [
     "ResendReport",
     "SendReport",
     "backoff",
+    "build_messages",
     "claim_messages",
     "dispatch_messages",
     "due_message_ids",
@@ -31,6 +41,7 @@ __all__ = [
     "queue_ops_alert",
     "recover_interrupted",
     "resend_messages",
+    "send_due_messages",
     "send_messages",
     "sweep_outbox",
 ]

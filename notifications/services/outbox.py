@@ -50,6 +50,22 @@ def queue_messages(*, messages: Iterable[Outgoing], dispatch: bool = True) -> li
     are not transactional are dropped for customers who do not accept
     non-essential mail.
     """
+    rows = build_messages(messages)
+    if not rows:
+        return []
+    written = _insert(rows)
+    ids = [row.pk for row in written]
+    if dispatch and ids:
+        transaction.on_commit(partial(dispatch_messages, message_ids=ids))
+    return ids
+
+
+def build_messages(messages: Iterable[Outgoing]) -> list[Message]:
+    """The outbox rows for these messages, not yet saved: one per key, unwanted ones left out.
+
+    For a caller that writes them itself (the order intake writes its rows in
+    one statement); it then calls ``dispatch_messages`` after commit.
+    """
     now = timezone.now()
     rows: dict[str, Message] = {}
     for outgoing in messages:
@@ -75,13 +91,7 @@ def queue_messages(*, messages: Iterable[Outgoing], dispatch: bool = True) -> li
                 next_attempt_at=now,
             ),
         )
-    if not rows:
-        return []
-    written = _insert(list(rows.values()))
-    ids = [row.pk for row in written]
-    if dispatch and ids:
-        transaction.on_commit(partial(dispatch_messages, message_ids=ids))
-    return ids
+    return list(rows.values())
 
 
 def _insert(rows: list[Message]) -> list[Message]:
@@ -95,10 +105,23 @@ def _insert(rows: list[Message]) -> list[Message]:
         return Message.objects.bulk_create(fresh) if fresh else []
 
 
+# The wake-up flag of the sending drain (oms_site.wakeups).
+SENDING = "notifications:send"
+
+
 def dispatch_messages(*, message_ids: list[int]) -> None:
-    """Hand rows to ``send_messages`` tasks, a batch per task. Call after commit."""
+    """Hand rows to ``send_messages`` tasks, a batch per task. Call after commit.
+
+    With a Redis broker this wakes the sending drain instead (``send_due_messages``),
+    which sends every due row: a burst of commits then queues one task, not one each.
+    """
+    from oms_site import wakeups
+
     from .. import tasks
 
+    if wakeups.flags_client() is not None:
+        wakeups.wake(tasks.send_due_messages, SENDING)
+        return
     size = settings.NOTIFICATIONS_BATCH_SIZE
     for start in range(0, len(message_ids), size):
         tasks.send_messages.delay(message_ids[start : start + size])

@@ -91,6 +91,34 @@ def send_messages(*, message_ids: list[int] | None = None, limit: int | None = N
     return total
 
 
+# Batches one woken drain sends before it hands the queue to other tasks (and wakes itself again).
+DRAIN_BATCHES = 20
+
+
+def send_due_messages() -> SendReport:
+    """The woken drain: send every due pending row, a batch at a time, until none is left.
+
+    After ``DRAIN_BATCHES`` full batches it stops and wakes another drain,
+    so that other tasks on the queue get their turn.
+    """
+    from oms_site import wakeups
+
+    from .. import tasks
+    from .outbox import SENDING
+
+    total = SendReport()
+    size = settings.NOTIFICATIONS_BATCH_SIZE
+    for _ in range(DRAIN_BATCHES):
+        report = send_messages(message_ids=None, limit=size)
+        for name in ("claimed", "sent", "retrying", "failed", "released"):
+            setattr(total, name, getattr(total, name) + getattr(report, name))
+        total.errors += report.errors
+        if report.claimed < size:
+            return total
+    wakeups.wake(tasks.send_due_messages, SENDING)
+    return total
+
+
 # Rows a lane claims at once; a lane is worth its thread from this many rows on.
 CLAIM_CHUNK = 25
 

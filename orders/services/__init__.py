@@ -11,6 +11,7 @@ from .fulfilment import (
     mark_delivered,
     record_shipment,
     route_new_order,
+    route_received_orders,
     route_waiting_orders,
 )
 from .intake import (
@@ -59,6 +60,7 @@ __all__ = [
     "record_tracking",
     "release_order",
     "route_new_order",
+    "route_received_orders",
     "route_waiting_orders",
     "ship_shipment",
     "void_label",

@@ -73,6 +73,54 @@ def route_new_order(*, order_id: int, actor, batch_size: int = 100) -> Order | N
     return next((order for order in routed if order.pk == order_id), None)
 
 
+# The wake-up flag of the routing drain (oms_site.wakeups).
+ROUTING = "orders:route"
+# Batches one woken drain routes before it hands the queue to other tasks (and wakes itself again).
+DRAIN_BATCHES = 50
+
+
+def route_received_orders(*, actor, batch_size: int = 100) -> int:
+    """The woken drain: route every received order without a payment gateway, oldest first, in batches.
+
+    Placing such an order wakes this drain instead of queueing a task of its
+    own (``wake_routing``); orders with a gateway keep their own task, which
+    authorises the payment first. Each one is credit-checked first
+    (``ready_to_route``). Returns how many orders left ``received``.
+    """
+    from ..payments.services import ready_to_route
+
+    stuck: set[int] = set()  # still received after their batch (held back): not taken again
+    routed = 0
+    for _ in range(DRAIN_BATCHES):
+        batch = list(
+            Order.objects.filter(status=OrderStatus.RECEIVED, payment_gateway="")
+            .exclude(pk__in=stuck)
+            .order_by("placed_at", "pk")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        if not batch:
+            return routed
+        orders = allocate_orders(order_ids=ready_to_route(batch, authorise=False, actor=actor), actor=actor)
+        moved = {order.pk for order in orders if order.status != OrderStatus.RECEIVED}
+        routed += len(moved)
+        stuck.update(pk for pk in batch if pk not in moved and _still_received(pk))
+    wake_routing()
+    return routed
+
+
+def _still_received(order_id: int) -> bool:
+    return Order.objects.filter(pk=order_id, status=OrderStatus.RECEIVED).exists()
+
+
+def wake_routing() -> None:
+    """Have every received order without a gateway routed soon: wake the drain (call after commit)."""
+    from oms_site import wakeups
+
+    from .. import tasks
+
+    wakeups.wake(tasks.route_received_orders, ROUTING)
+
+
 def _allocate(order_ids: list[int], *, actor, strict: bool) -> list[Order]:
     """Plan without holding stock locks, write the orders' side, then reserve the stock last.
 

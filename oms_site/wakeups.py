@@ -1,0 +1,79 @@
+"""Waking a draining task: at most one queued at a time, however many commits ask for it.
+
+Some work arrives as many small commits (an order a request) but is done
+best in batches by a task that drains everything pending: routing the
+received orders, sending the due outbox rows. Publishing a task for every
+commit costs the web process a broker message each and the worker a task
+that finds nothing left to do. Instead, a commit *wakes* the drain:
+
+- ``wake(task, flag)`` (after commit) sets a flag in Redis with ``SET NX``
+  and publishes the task only when it set the flag;
+- the task calls ``woken(flag)`` first, which clears the flag, and then
+  reads what is pending.
+
+Nothing is missed: a wake that finds the flag set knows a task is queued
+whose ``woken`` (and so whose read) comes after the waker's commit. The
+flag expires (``WAKEUP_FLAG_SECONDS``) so that a task lost with its worker
+does not silence wakes for ever; the periodic sweeps remain the safety net.
+
+Without a Redis broker (the embedded filesystem broker, tasks run eagerly in
+tests) or when Redis fails, ``wake`` simply publishes the task.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+PREFIX = "oms:wake:"
+
+
+@cache
+def _client(url: str):
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+
+def flags_client():
+    """The Redis client holding the flags (the broker's Redis), or None when wakes are not debounced."""
+    from oms_site.celery import app
+
+    if app.conf.task_always_eager:
+        return None
+    url = settings.WAKEUP_REDIS_URL
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    return _client(url)
+
+
+def flag_key(flag: str) -> str:
+    """The Redis key of a flag: per default queue, so deployments (and test runs) sharing a Redis stay apart."""
+    return f"{PREFIX}{settings.CELERY_TASK_DEFAULT_QUEUE}:{flag}"
+
+
+def wake(task, flag: str, *args) -> bool:
+    """Publish ``task`` unless one woken by ``flag`` is already queued; True when it published."""
+    client = flags_client()
+    if client is not None:
+        try:
+            if not client.set(flag_key(flag), "1", nx=True, ex=settings.WAKEUP_FLAG_SECONDS):
+                return False
+        except Exception:  # noqa: BLE001 - any Redis failure: publish, as without debouncing
+            logger.warning("Wake-up flag %s unavailable; publishing %s", flag, task.name, exc_info=True)
+    task.delay(*args)
+    return True
+
+
+def woken(flag: str) -> None:
+    """The drain task starts: the next commit must wake another one. Call before reading what is pending."""
+    client = flags_client()
+    if client is None:
+        return
+    try:
+        client.delete(flag_key(flag))
+    except Exception:  # noqa: BLE001 - the flag then expires on its own
+        logger.warning("Could not clear wake-up flag %s", flag, exc_info=True)
