@@ -5,19 +5,23 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
+from functools import cache, partial
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from inventory.models import Product
+from notifications import services as notifications
 
 from ..exceptions import IntakeConflict, OrderError
 from ..models import Address, Channel, Customer, Order, OrderEvent, OrderIntake, OrderLine, normalize_email
 from . import notify
 from ._common import CENT
+from ._statement import OneStatement
 
 
 @dataclass(frozen=True)
@@ -131,21 +135,17 @@ def format_order_number(pk: int) -> str:
     return f"{settings.ORDER_NUMBER_PREFIX}{pk:07d}"
 
 
-def _upsert_customer(data: CustomerData) -> Customer:
-    email = normalize_email(data.email)
-    customer, _ = Customer.objects.get_or_create(
-        email=email,
-        defaults={
-            "name": data.name.strip(),
-            "phone": data.phone,
-            "accepts_marketing": data.accepts_marketing,
-        },
+def _new_customer(data: CustomerData) -> Customer:
+    return Customer(
+        email=normalize_email(data.email),
+        name=data.name.strip(),
+        phone=data.phone,
+        accepts_marketing=data.accepts_marketing,
     )
-    return customer
 
 
-def _create_address(customer: Customer, data: AddressData) -> Address:
-    return Address.objects.create(
+def _address(customer: Customer, data: AddressData) -> Address:
+    return Address(
         customer=customer,
         name=data.name.strip(),
         company=data.company,
@@ -173,16 +173,25 @@ def place_order(
     Returns ``(order, created)``. A second call with an external id the
     channel already used and the same order returns the existing order
     untouched; with a different order it raises IntakeConflict naming the
-    differences. Writes the ``placed`` timeline event and, after commit,
-    queues its allocation (``route=False`` leaves it received). Raises
-    OrderError for an unknown SKU or an order with no lines. ``products``
-    (SKU -> Product) saves looking them up again when the caller has.
+    differences. Writes the ``placed`` timeline event and the confirmation's
+    outbox row and, after commit, has it routed (``route=False`` leaves it
+    received). Raises OrderError for an unknown SKU or an order with no
+    lines. ``products`` (SKU -> Product) saves looking them up again when the
+    caller has.
+
+    On PostgreSQL the rows are written by one statement (``_statement``),
+    after one read that reserves the order's id and finds the customer and
+    any order already placed under the external id; elsewhere by the ORM in
+    a transaction. Both build the same instances, so the rows are the same.
     """
     payload = canonical_payload(data)
     digest = fingerprint(payload)
-    existing = _existing(channel, data.external_id, payload, digest)
-    if existing is not None:
-        return existing, False
+    one_statement = connection.vendor == "postgresql"
+    reserved = _reserve(channel, data) if one_statement else None
+    if reserved is None or reserved.taken:
+        existing = _existing(channel, data.external_id, payload, digest)
+        if existing is not None:
+            return existing, False
     if not data.lines:
         raise OrderError("An order needs at least one line.")
     skus = {line.sku for line in data.lines}
@@ -191,15 +200,26 @@ def place_order(
     unknown = sorted(skus - products.keys())
     if unknown:
         raise OrderError(f"Unknown SKU: {', '.join(unknown)}.")
+    intake = OrderIntake(source=source, fingerprint=digest, payload=payload)
     try:
-        with transaction.atomic():
-            order = _create_order(channel=channel, data=data, products=products, actor=actor)
-            OrderIntake.objects.create(order=order, source=source, fingerprint=digest, payload=payload)
-            notify.order_received(order, lines=order.placed_lines)  # notifications: the confirmation, after commit
-            if route:
-                from .. import tasks
-
-                tasks.allocate_order.delay_on_commit(order.pk)
+        if one_statement:
+            # Outside a transaction the statement is its own; inside one, a savepoint keeps a conflict contained.
+            with transaction.atomic() if connection.in_atomic_block else nullcontext():
+                order, message_ids = _write_in_one_statement(
+                    channel=channel, data=data, products=products, actor=actor, intake=intake, reserved=reserved
+                )
+                if message_ids:
+                    transaction.on_commit(partial(notifications.dispatch_messages, message_ids=message_ids))
+                if route:
+                    _route_after_commit(order)
+        else:
+            with transaction.atomic():
+                order = _create_order(channel=channel, data=data, products=products, actor=actor)
+                intake.order = order
+                intake.save()
+                notify.order_received(order, lines=order.placed_lines)  # notifications: the confirmation
+                if route:
+                    _route_after_commit(order)
     except IntegrityError:
         # A concurrent request placed the same external id first: theirs stands.
         existing = _existing(channel, data.external_id, payload, digest)
@@ -209,24 +229,87 @@ def place_order(
     return order, True
 
 
-def _existing(channel: Channel, external_id: str, payload: dict, digest: str) -> Order | None:
-    """The order already placed with this external id, if any; a different order under it is a conflict."""
-    existing = Order.objects.filter(channel=channel, external_id=external_id).select_related("intake").first()
-    if existing is None:
-        return None
-    intake = getattr(existing, "intake", None)  # orders seeded or placed before intakes were kept have none
-    if intake is not None and intake.fingerprint != digest:
-        raise IntakeConflict(order=existing, differences=payload_differences(intake.payload, payload))
-    return existing
+@dataclass(frozen=True)
+class _Reserved:
+    order_id: int
+    customer: Customer | None  # the customer with this email, if there is one
+    taken: bool  # an order was placed under this external id already
 
 
-def _create_order(*, channel: Channel, data: OrderData, products: dict[str, Product], actor) -> Order:
-    customer = _upsert_customer(data.customer)
-    shipping_address = _create_address(customer, data.shipping_address)
-    billing_address = _create_address(customer, data.billing_address) if data.billing_address else shipping_address
+def _reserve(channel: Channel, data: OrderData) -> _Reserved:
+    """One read: a new order id from the sequence, the customer by email, whether the external id is used."""
+    quote = connection.ops.quote_name
+    fields = Customer._meta.concrete_fields
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT nextval(%s), EXISTS (SELECT 1 FROM {quote(Order._meta.db_table)} "
+            f"WHERE {quote('channel_id')} = %s AND {quote('external_id')} = %s), "
+            f"{', '.join('c.' + quote(f.column) for f in fields)} "
+            f"FROM (SELECT 1) AS one LEFT JOIN {quote(Customer._meta.db_table)} AS c ON c.{quote('email')} = %s",
+            [_order_sequence(), channel.pk, data.external_id, normalize_email(data.customer.email)],
+        )
+        order_id, taken, *customer_row = cursor.fetchone()
+    found = customer_row[0] is not None
+    customer = Customer.from_db(connection.alias, [f.attname for f in fields], customer_row) if found else None
+    return _Reserved(order_id=order_id, customer=customer, taken=taken)
+
+
+@cache
+def _order_sequence() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [Order._meta.db_table, Order._meta.pk.column])
+        return cursor.fetchone()[0]
+
+
+def _write_in_one_statement(
+    *, channel: Channel, data: OrderData, products: dict[str, Product], actor, intake: OrderIntake, reserved: _Reserved
+) -> tuple[Order, list[int]]:
+    statement = OneStatement()
+    customer = reserved.customer
+    refs: dict[str, str] = {}
+    if customer is None:
+        customer = _new_customer(data.customer)
+        # A customer created meanwhile by another order with this email is used, as get_or_create would.
+        refs["customer_id"] = statement.add([customer], on_conflict="(email) DO UPDATE SET email = EXCLUDED.email")
+    shipping_address = _address(customer, data.shipping_address)
+    addresses = {"shipping_address_id": statement.add([shipping_address], refs=refs)}
+    billing_address = shipping_address
+    if data.billing_address:
+        billing_address = _address(customer, data.billing_address)
+        addresses["billing_address_id"] = statement.add([billing_address], refs=refs)
+    else:
+        addresses["billing_address_id"] = addresses["shipping_address_id"]
+    order = _build_order(
+        channel=channel,
+        data=data,
+        customer=customer,
+        shipping_address=shipping_address,
+        billing_address=billing_address,
+        pk=reserved.order_id,
+    )
+    statement.add([order], refs={**refs, **addresses})
+    lines, event = _build_contents(order=order, channel=channel, data=data, products=products, actor=actor)
+    statement.add(lines)
+    statement.add([event])
+    intake.order = order
+    statement.add([intake])
+    outgoing = notify.order_received_message(order, lines=lines)  # notifications: the confirmation
+    messages = notifications.build_messages([outgoing] if outgoing else [])
+    if messages:
+        statement.add(messages)
+    statement.execute()
+    order.placed_lines, order.placed_event = lines, event
+    return order, [message.pk for message in messages]
+
+
+def _build_order(
+    *, channel: Channel, data: OrderData, customer: Customer, shipping_address, billing_address, pk=None
+) -> Order:
     subtotal = sum((Decimal(line.unit_price) * line.quantity for line in data.lines), Decimal("0"))
     grand_total = subtotal + data.shipping_total + data.tax_total - data.discount_total
-    order = Order.objects.create(
+    return Order(
+        pk=pk,
+        number=format_order_number(pk) if pk is not None else None,
         channel=channel,
         external_id=data.external_id,
         customer=customer,
@@ -243,9 +326,13 @@ def _create_order(*, channel: Channel, data: OrderData, products: dict[str, Prod
         payment_token=data.payment.token if data.payment else "",
         placed_at=data.placed_at or timezone.now(),
     )
-    order.number = format_order_number(order.pk)
-    order.save(update_fields=["number"])
-    order.placed_lines = OrderLine.objects.bulk_create(  # kept for the confirmation and the API's answer
+
+
+def _build_contents(
+    *, order: Order, channel: Channel, data: OrderData, products: dict[str, Product], actor
+) -> tuple[list[OrderLine], OrderEvent]:
+    """The order's lines and its ``placed`` event, not yet saved (the order must have its id)."""
+    lines = [
         OrderLine(
             order=order,
             product=products[line.sku],
@@ -255,12 +342,68 @@ def _create_order(*, channel: Channel, data: OrderData, products: dict[str, Prod
             unit_price=Decimal(line.unit_price).quantize(CENT),
         )
         for line in data.lines
-    )
-    order.placed_event = OrderEvent.record(
+    ]
+    event = OrderEvent.build(
         order=order,
         kind=OrderEvent.Kind.PLACED,
         actor=actor,
         message=f"Order placed on {channel.name} as {data.external_id}.",
         data={"channel": channel.code, "external_id": data.external_id, "grand_total": order.grand_total},
     )
+    return lines, event
+
+
+def _route_after_commit(order: Order) -> None:
+    """An order with a gateway gets its own task (its payment is authorised first); others wake the drain."""
+    if order.payment_gateway:
+        from .. import tasks
+
+        tasks.allocate_order.delay_on_commit(order.pk)
+    else:
+        from .fulfilment import wake_routing
+
+        transaction.on_commit(wake_routing)
+
+
+def _existing(channel: Channel, external_id: str, payload: dict, digest: str) -> Order | None:
+    """The order already placed with this external id, if any; a different order under it is a conflict."""
+    existing = Order.objects.filter(channel=channel, external_id=external_id).select_related("intake").first()
+    if existing is None:
+        return None
+    intake = getattr(existing, "intake", None)  # orders seeded or placed before intakes were kept have none
+    if intake is not None and intake.fingerprint != digest:
+        raise IntakeConflict(order=existing, differences=payload_differences(intake.payload, payload))
+    return existing
+
+
+def _create_order(*, channel: Channel, data: OrderData, products: dict[str, Product], actor) -> Order:
+    """The ORM's way (not PostgreSQL): the same instances as the one statement, saved one table at a time."""
+    customer, _ = Customer.objects.get_or_create(
+        email=normalize_email(data.customer.email),
+        defaults={
+            "name": data.customer.name.strip(),
+            "phone": data.customer.phone,
+            "accepts_marketing": data.customer.accepts_marketing,
+        },
+    )
+    shipping_address = _address(customer, data.shipping_address)
+    shipping_address.save()
+    billing_address = shipping_address
+    if data.billing_address:
+        billing_address = _address(customer, data.billing_address)
+        billing_address.save()
+    order = _build_order(
+        channel=channel,
+        data=data,
+        customer=customer,
+        shipping_address=shipping_address,
+        billing_address=billing_address,
+    )
+    order.save()
+    order.number = format_order_number(order.pk)
+    order.save(update_fields=["number"])
+    lines, event = _build_contents(order=order, channel=channel, data=data, products=products, actor=actor)
+    order.placed_lines = OrderLine.objects.bulk_create(lines)  # kept for the confirmation and the API's answer
+    event.save()
+    order.placed_event = event
     return order

@@ -120,7 +120,12 @@ def _queue(*outgoing: notifications.Outgoing | None) -> list[int]:
 # --- to the customer -------------------------------------------------------
 def order_received(order: Order, *, lines: list[OrderLine] | None = None) -> list[int]:
     """Queue the order confirmation (lines, totals, address, expected delivery)."""
-    return _queue(_to_customer(order, "order_received", lines=lines))
+    return _queue(order_received_message(order, lines=lines))
+
+
+def order_received_message(order: Order, *, lines: list[OrderLine] | None = None) -> notifications.Outgoing | None:
+    """The order confirmation, for a caller that writes the outbox row itself (the intake's one statement)."""
+    return _to_customer(order, "order_received", lines=lines)
 
 
 def order_allocated(order: Order, *, occurrence: str = "") -> list[int]:
