@@ -198,6 +198,8 @@ CELERY_TASK_ROUTES = (
 # burst of commits queues one task, not one each (oms_site/wakeups.py). Not Redis: every commit publishes.
 WAKEUP_REDIS_URL = env.str("WAKEUP_REDIS_URL", default=CELERY_BROKER_URL)
 WAKEUP_FLAG_SECONDS = env.int("WAKEUP_FLAG_SECONDS", default=60)
+# How long a woken drain waits for more of the same to arrive before it starts (a batch of that moment).
+WAKEUP_DELAY_SECONDS = env.float("WAKEUP_DELAY_SECONDS", default=0.25)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -104,7 +104,9 @@ def route_received_orders(*, actor, batch_size: int = 100) -> int:
         moved = {order.pk for order in orders if order.status != OrderStatus.RECEIVED}
         routed += len(moved)
         stuck.update(pk for pk in batch if pk not in moved and _still_received(pk))
-    wake_routing()
+        if len(batch) < batch_size:
+            return routed  # that was all of them
+    wake_routing()  # more may be waiting: another drain goes on after the tasks queued meanwhile
     return routed
 
 

@@ -1,0 +1,140 @@
+"""Waking a drain: with Redis, one task queued however many commits ask; without it, a task every time."""
+
+import redis
+
+from oms_site import wakeups
+from tests.oms_site.conftest import REDIS_URL, FakeTask
+
+
+def test_two_wakes_publish_one_task(redis_flags):
+    # given a drain nobody has woken yet
+    drain = FakeTask()
+
+    # when two commits wake it
+    first = wakeups.wake(drain, "orders:route", 42)
+    second = wakeups.wake(drain, "orders:route", 42)
+
+    # then one task was published, with its arguments; the second wake found it queued
+    assert (first, second) == (True, False)
+    assert drain.published == [(42,)]
+
+
+def test_once_the_drain_has_started_the_next_wake_publishes_again(redis_flags):
+    # given a drain woken once, whose task has started (woken)
+    drain = FakeTask()
+    wakeups.wake(drain, "orders:route")
+    wakeups.woken("orders:route")
+
+    # when another commit wakes it, then again
+    again = wakeups.wake(drain, "orders:route")
+    and_again = wakeups.wake(drain, "orders:route")
+
+    # then a second task is published (the first may have read before that commit), and only one
+    assert (again, and_again) == (True, False)
+    assert len(drain.published) == 2
+
+
+def test_each_flag_wakes_its_own_drain(redis_flags):
+    routing, sending = FakeTask("routing"), FakeTask("sending")
+
+    wakeups.wake(routing, "orders:route")
+    wakeups.wake(sending, "notifications:send")
+    wakeups.wake(routing, "orders:route")
+
+    assert (len(routing.published), len(sending.published)) == (1, 1)
+
+
+def test_deployments_sharing_a_redis_do_not_silence_each_other(redis_flags, settings):
+    # given a drain woken by a deployment on one default queue
+    drain = FakeTask()
+    wakeups.wake(drain, "orders:route")
+
+    # when a deployment with another default queue (same Redis) wakes its own
+    settings.CELERY_TASK_DEFAULT_QUEUE += "-other"
+    try:
+        woke_other = wakeups.wake(drain, "orders:route")
+    finally:
+        redis_flags.delete(wakeups.flag_key("orders:route"))
+
+    # then its task is published too
+    assert woke_other is True
+    assert len(drain.published) == 2
+
+
+def test_the_flag_expires_so_a_lost_task_does_not_silence_wakes_for_ever(redis_flags, settings):
+    settings.WAKEUP_FLAG_SECONDS = 30
+
+    wakeups.wake(FakeTask(), "orders:route")
+
+    ttl = redis_flags.ttl(wakeups.flag_key("orders:route"))
+    assert 0 < ttl <= 30
+
+
+def test_the_flag_lives_in_the_configured_redis_database(redis_flags, own_queue):
+    wakeups.wake(FakeTask(), "orders:route")
+
+    key = wakeups.flag_key("orders:route")
+    assert own_queue in key
+    assert redis_flags.get(key) == b"1"  # database 11, as WAKEUP_REDIS_URL says
+    database_0 = redis.Redis.from_url(REDIS_URL.rsplit("/", 1)[0] + "/0", socket_connect_timeout=2)
+    try:
+        assert database_0.exists(key) == 0
+    finally:
+        database_0.close()
+
+
+def test_woken_clears_only_its_own_flag(redis_flags):
+    wakeups.wake(FakeTask(), "orders:route")
+    wakeups.wake(FakeTask(), "notifications:send")
+
+    wakeups.woken("orders:route")
+
+    assert redis_flags.exists(wakeups.flag_key("orders:route")) == 0
+    assert redis_flags.exists(wakeups.flag_key("notifications:send")) == 1
+
+
+# --- no debouncing: every wake publishes (no Redis needed) ----------------------------
+
+
+def test_with_eager_tasks_every_wake_publishes(settings, own_queue):
+    # given tasks run in-process (the test session's setting) and a Redis URL
+    settings.WAKEUP_REDIS_URL = REDIS_URL
+    drain = FakeTask()
+
+    # when three commits wake the drain
+    woke = [wakeups.wake(drain, "orders:route") for _ in range(3)]
+
+    # then each ran it: nothing is debounced
+    assert wakeups.flags_client() is None
+    assert woke == [True, True, True]
+    assert len(drain.published) == 3
+
+
+def test_without_a_redis_broker_every_wake_publishes(settings, own_queue, tasks_published):
+    # given the embedded filesystem broker
+    settings.WAKEUP_REDIS_URL = "filesystem://"
+    drain = FakeTask()
+
+    # when the drain is woken twice, and its task starts
+    woke = [wakeups.wake(drain, "orders:route"), wakeups.wake(drain, "orders:route")]
+    wakeups.woken("orders:route")
+
+    # then both wakes published
+    assert wakeups.flags_client() is None
+    assert woke == [True, True]
+    assert len(drain.published) == 2
+
+
+def test_when_redis_is_unreachable_every_wake_publishes(settings, own_queue, tasks_published, caplog):
+    # given a Redis URL where nothing listens
+    settings.WAKEUP_REDIS_URL = "redis://127.0.0.1:1/11"
+    drain = FakeTask()
+
+    # when the drain is woken twice, and its task starts
+    woke = [wakeups.wake(drain, "orders:route"), wakeups.wake(drain, "orders:route")]
+    wakeups.woken("orders:route")
+
+    # then no error reached the caller, both wakes published, and the log says why
+    assert woke == [True, True]
+    assert len(drain.published) == 2
+    assert "Wake-up flag orders:route unavailable; publishing tests.fake_drain" in caplog.text
