@@ -40,8 +40,10 @@ class OneStatement:
     def add(self, objs: list[models.Model], *, refs: dict[str, str] | None = None, on_conflict: str = "") -> str:
         """Add rows of one model; returns the step's alias, for ``refs`` of later steps.
 
-        ``on_conflict`` is SQL after ``ON CONFLICT`` (the step must still
-        return its row, e.g. ``(email) DO UPDATE SET email = EXCLUDED.email``).
+        ``on_conflict`` is SQL after ``ON CONFLICT``. With ``DO NOTHING`` a
+        conflicting row writes nothing: references to the step are then NULL
+        and ``execute`` raises the database's error (or, where NULL is
+        allowed, finds no id for the row and raises ``LookupError``).
         """
         if not objs:
             raise ValueError("A step needs at least one row.")
@@ -103,6 +105,9 @@ class OneStatement:
             ids = cursor.fetchone()
         written = {}
         for step, step_ids in zip(self.steps, ids, strict=True):
+            if step_ids is None or len(step_ids) != len(step.objs):
+                label, count = step.objs[0]._meta.label, len(step_ids or [])
+                raise LookupError(f"{label}: {count} of {len(step.objs)} rows written.")
             for obj, pk in zip(step.objs, step_ids, strict=True):
                 obj.pk = pk
                 obj._state.adding, obj._state.db = False, connection.alias

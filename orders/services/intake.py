@@ -186,7 +186,7 @@ def place_order(
     """
     payload = canonical_payload(data)
     digest = fingerprint(payload)
-    one_statement = connection.vendor == "postgresql"
+    one_statement = writes_in_one_statement()
     reserved = _reserve(channel, data) if one_statement else None
     if reserved is None or reserved.taken:
         existing = _existing(channel, data.external_id, payload, digest)
@@ -203,15 +203,21 @@ def place_order(
     intake = OrderIntake(source=source, fingerprint=digest, payload=payload)
     try:
         if one_statement:
-            # Outside a transaction the statement is its own; inside one, a savepoint keeps a conflict contained.
-            with transaction.atomic() if connection.in_atomic_block else nullcontext():
-                order, message_ids = _write_in_one_statement(
+            try:
+                order = _place_in_one_statement(
                     channel=channel, data=data, products=products, actor=actor, intake=intake, reserved=reserved
                 )
-                if message_ids:
-                    transaction.on_commit(partial(notifications.dispatch_messages, message_ids=message_ids))
-                if route:
-                    _route_after_commit(order)
+            except CustomerAppeared:
+                # Another order created this customer since the read: read again, and use the customer as stored.
+                reserved = _reserve(channel, data)
+                existing = _existing(channel, data.external_id, payload, digest) if reserved.taken else None
+                if existing is not None:
+                    return existing, False
+                order = _place_in_one_statement(
+                    channel=channel, data=data, products=products, actor=actor, intake=intake, reserved=reserved
+                )
+            if route:
+                _route_after_commit(order)
         else:
             with transaction.atomic():
                 order = _create_order(channel=channel, data=data, products=products, actor=actor)
@@ -227,6 +233,40 @@ def place_order(
             raise
         return existing, False
     return order, True
+
+
+def writes_in_one_statement() -> bool:
+    """Whether ``place_order`` writes a new order in one statement (PostgreSQL) rather than with the ORM."""
+    return connection.vendor == "postgresql"
+
+
+class CustomerAppeared(Exception):
+    """The statement found a customer with the order's email that the read before it did not: nothing was written."""
+
+
+def _place_in_one_statement(
+    *, channel: Channel, data: OrderData, products: dict[str, Product], actor, intake: OrderIntake, reserved
+) -> Order:
+    # Outside a transaction the statement is its own; inside one, a savepoint keeps a failure contained.
+    with transaction.atomic() if connection.in_atomic_block else nullcontext():
+        try:
+            order, message_ids = _write_in_one_statement(
+                channel=channel, data=data, products=products, actor=actor, intake=intake, reserved=reserved
+            )
+        except IntegrityError as error:
+            if reserved.customer is None and _customer_column_error(error):
+                raise CustomerAppeared from error
+            raise
+        if message_ids:
+            transaction.on_commit(partial(notifications.dispatch_messages, message_ids=message_ids))
+    return order
+
+
+def _customer_column_error(error: IntegrityError) -> bool:
+    """A NOT NULL violation on the order's customer: the customer step wrote nothing (ON CONFLICT DO NOTHING)."""
+    cause = error.__cause__
+    diag = getattr(cause, "diag", None)
+    return getattr(cause, "sqlstate", "") == "23502" and getattr(diag, "column_name", "") == "customer_id"
 
 
 @dataclass(frozen=True)
@@ -269,8 +309,9 @@ def _write_in_one_statement(
     refs: dict[str, str] = {}
     if customer is None:
         customer = _new_customer(data.customer)
-        # A customer created meanwhile by another order with this email is used, as get_or_create would.
-        refs["customer_id"] = statement.add([customer], on_conflict="(email) DO UPDATE SET email = EXCLUDED.email")
+        # A customer created meanwhile by another order: no row here, so the order's customer is NULL and the
+        # statement fails (CustomerAppeared); the caller reads the customer as stored and writes again.
+        refs["customer_id"] = statement.add([customer], on_conflict="(email) DO NOTHING")
     shipping_address = _address(customer, data.shipping_address)
     addresses = {"shipping_address_id": statement.add([shipping_address], refs=refs)}
     billing_address = shipping_address
