@@ -180,7 +180,7 @@ def place(request: HttpRequest, payload: OrderIn):
     `received`.
     """
     channel: Channel = request.auth
-    products = {p.sku: p for p in Product.objects.filter(sku__in={line.sku for line in payload.lines}, is_active=True)}
+    products = stock.active_products(line.sku for line in payload.lines)
     errors = _refusals(channel, payload, products)
     if errors:
         return Status(400, {"detail": errors})
