@@ -71,6 +71,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=4000)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (>1: gthread, keep-alive)")
     parser.add_argument("--clients", type=int, default=8, help="HTTP client threads")
     parser.add_argument("--concurrency", type=int, default=1, help="celery worker: 1 = solo pool, N = prefork")
     parser.add_argument("--inline", action="store_true", help="route inside the request (Celery eager), no worker")
@@ -98,8 +99,9 @@ def main() -> int:
     key, skus = load()
     rng = random.Random(5)
     zips = postal_codes(rng)
-    payloads = [order_payload(n, rng, skus, zips) for n in range(args.orders)]
-    warm = [order_payload(args.orders + n, rng, skus, zips) for n in range(100)]
+    # encoded before the clock starts
+    payloads = [json.dumps(order_payload(n, rng, skus, zips)).encode() for n in range(args.orders)]
+    warm = [json.dumps(order_payload(args.orders + n, rng, skus, zips)).encode() for n in range(100)]
 
     env = {
         **os.environ,
@@ -110,17 +112,19 @@ def main() -> int:
         "LOG_LEVEL": "WARNING",
         "CELERY_TASK_ALWAYS_EAGER": "true" if args.inline else "false",
     }
-    processes = [start_gunicorn(env, args.workers)]
+    processes = [start_gunicorn(env, args.workers, args.threads)]
     if not args.inline:
         processes.append(start_worker(env, queue, args.concurrency))
     try:
         wait_for_http()
         post_all(warm, key, clients=args.clients)  # warm: connections, ZIP index, code paths
         wait_until_routed(timeout=args.timeout)
+        cpu_before = cpu_by_part(processes)
         started = time.perf_counter()
         posted = post_all(payloads, key, clients=args.clients)
         posted_at = time.perf_counter()
         routed_at = wait_until_routed(timeout=args.timeout)
+        cpu_after = cpu_by_part(processes)
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
@@ -137,6 +141,7 @@ def main() -> int:
         "orders": args.orders,
         "mode": "inline (routed in the request)" if args.inline else "Celery worker routes after commit",
         "gunicorn_workers": args.workers,
+        "gunicorn_threads": args.threads,
         "clients": args.clients,
         "celery_worker": None if args.inline else ("solo" if args.concurrency == 1 else f"prefork {args.concurrency}"),
         "emails_sent_by_the_worker": args.send,
@@ -145,6 +150,9 @@ def main() -> int:
         "post_median_ms": round(statistics.median(latencies), 1),
         "post_p95_ms": round(latencies[int(len(latencies) * 0.95)], 1),
         "seconds": round(routed_at - started, 1),
+        "cpu_ms_per_order": {
+            part: round((cpu_after[part] - cpu_before[part]) * 1000 / args.orders, 2) for part in cpu_after
+        },
         "statuses": posted["statuses"],
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "postgresql": server_version},
         **git_revision(),
@@ -231,10 +239,55 @@ def order_payload(n: int, rng: random.Random, skus: list[str], zips: list[str]) 
     }
 
 
-def start_gunicorn(env: dict, workers: int) -> subprocess.Popen:
+def cpu_by_part(processes: list[subprocess.Popen]) -> dict[str, float]:
+    """CPU seconds used so far by gunicorn (master and workers), the Celery worker, PostgreSQL and this script."""
+    gunicorn = [processes[0].pid, *children(processes[0].pid)]
+    parts = {
+        "gunicorn": sum(cpu_seconds(pid) for pid in gunicorn),
+        "postgresql": sum(cpu_seconds(pid) for pid in pids_named("postgres")),
+        "bench_clients": time.process_time(),
+    }
+    if len(processes) > 1:
+        parts["celery_worker"] = sum(cpu_seconds(pid) for pid in [processes[1].pid, *children(processes[1].pid)])
+    return parts
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def pids_named(name: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == name:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def start_gunicorn(env: dict, workers: int, threads: int) -> subprocess.Popen:
     gunicorn = Path(sys.executable).with_name("gunicorn")
+    # sync workers close the connection after each response; gthread workers keep it alive
+    shape = ["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []
     return subprocess.Popen(  # noqa: S603 - fixed argv
-        [str(gunicorn), "oms_site.wsgi", "-w", str(workers), "-b", "127.0.0.1:8766", "--log-level", "warning"],
+        [str(gunicorn), "oms_site.wsgi", "-w", str(workers), *shape, "-b", "127.0.0.1:8766", "--log-level", "warning"],
         cwd=PROJECT_ROOT,
         env=env,
     )
@@ -263,7 +316,7 @@ def wait_for_http() -> None:
     refuse("gunicorn did not start")
 
 
-def post_all(payloads: list[dict], key: str, *, clients: int) -> dict:
+def post_all(bodies: list[bytes], key: str, *, clients: int) -> dict:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     lock = threading.Lock()
@@ -272,8 +325,7 @@ def post_all(payloads: list[dict], key: str, *, clients: int) -> dict:
     def client(index: int) -> None:
         connection = http.client.HTTPConnection("127.0.0.1", 8766, timeout=30)
         mine, codes = [], {}
-        for payload in payloads[index::clients]:
-            body = json.dumps(payload)
+        for body in bodies[index::clients]:
             start = time.perf_counter()
             connection.request("POST", "/api/v1/orders", body=body, headers=headers)
             response = connection.getresponse()
