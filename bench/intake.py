@@ -1,27 +1,33 @@
 """Order intake benchmark: orders per second through POST /api/v1/orders on PostgreSQL, routed by a Celery worker.
 
 What it measures
-    gunicorn (``--workers`` sync processes, production settings) serving the
-    channel API, with ``--clients`` keep-alive HTTP client threads POSTing
-    ``--orders`` distinct orders (1–3 lines of 200 SKUs, to ZIP codes all
-    over the US, a channel API key on every request). Each accepted request
-    has, before it answers 201: checked the key, validated the payload (ZIP,
-    SKUs, currency), written customer, addresses, order, lines, the intake
-    record, the timeline event and the confirmation's outbox row, committed,
-    and queued the allocation on Redis. One ``celery worker`` (``--pool solo``
-    or ``--concurrency`` prefork processes) routes each order to the nearest
-    warehouse that holds its stock and reserves it, writing the allocation,
-    the timeline and the "in process" outbox row. The emails' send tasks go
-    to their own queue (``NOTIFICATIONS_QUEUE``, as in production), which no
-    worker here consumes: sending is measured by ``bench/notifications.py``.
-    With ``--send`` the one worker sends them too (to EMAIL_URL=dummymail://),
-    as the embedded shape's single worker does.
+    gunicorn (production settings; ``--workers`` processes of ``--threads``
+    threads each, the README's production shape: gthread workers keep the
+    clients' connections alive; ``--threads 1`` is the sync worker, a new
+    connection per request) serving the channel API, with ``--clients``
+    keep-alive HTTP client threads POSTing ``--orders`` distinct orders (1–3
+    lines of 200 SKUs, to ZIP codes all over the US, a channel API key on
+    every request). Each accepted request has, before it answers 201:
+    checked the key, validated the payload (ZIP, SKUs, currency), written
+    customer, addresses, order, lines, the intake record, the timeline event
+    and the confirmation's outbox row (one statement), and woken the routing
+    drain and the sending drain (a Redis flag each; a task is published only
+    when no drain is queued). One ``celery worker`` (``--pool solo`` or
+    ``--concurrency`` prefork processes) routes the waiting orders in
+    batches to the nearest warehouse that holds their stock and reserves it,
+    writing the allocations, the timeline and the "in process" outbox rows.
+    The emails' send tasks go to their own queue (``NOTIFICATIONS_QUEUE``,
+    as in production), which no worker here consumes: sending is measured by
+    ``bench/notifications.py``. With ``--send`` the one worker sends them too
+    (to EMAIL_URL=dummymail://), as the embedded shape's single worker does.
 
     Reported:
     - accepted/s: 201 answers per second while the clients run;
     - routed/s, end to end: orders from the first POST until the last
       one has left ``received`` (allocated or backordered);
-    - latency of the POST (median, p95).
+    - latency of the POST (median, p95);
+    - CPU milliseconds per order of each part (from /proc): gunicorn, all
+      of PostgreSQL, the Celery worker, and this script's HTTP clients.
     ``--inline`` instead routes inside each request (Celery eager): the POST
     answers only once the order is allocated.
 
@@ -71,7 +77,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=4000)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (>1: gthread, keep-alive)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (1: sync worker)")
     parser.add_argument("--clients", type=int, default=8, help="HTTP client threads")
     parser.add_argument("--concurrency", type=int, default=1, help="celery worker: 1 = solo pool, N = prefork")
     parser.add_argument("--inline", action="store_true", help="route inside the request (Celery eager), no worker")
@@ -134,7 +140,7 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 process.kill()
     check(args.orders + len(warm), posted)
-    purge(f"{queue}-mail")
+    purge(queue)
     latencies = sorted(posted["latencies_ms"])
     result = {
         "benchmark": "intake",
@@ -362,10 +368,13 @@ def wait_until_routed(*, timeout: float) -> float:
 
 
 def purge(queue: str) -> None:
-    """Drop the email tasks the run queued for a worker it did not start (a Redis list named after the queue)."""
+    """Leave nothing of the run in Redis: its queues (the email tasks no worker here took), their bindings, its flags."""
     import redis
 
-    redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).delete(queue)
+    client = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
+    keys = list(client.scan_iter(match=f"*{queue}*"))
+    if keys:
+        client.delete(*keys)
 
 
 def check(expected: int, posted: dict) -> None:

@@ -16,7 +16,9 @@ whose ``woken`` (and so whose read) comes after the waker's commit. The
 task is published with a short countdown (``WAKEUP_DELAY_SECONDS``), so that
 under load the commits of that moment join one batch (routing 50 orders in
 one transaction costs a fraction of 50 transactions of one), at the price of
-that moment's wait when the system is idle. The flag expires
+that moment's wait when the system is idle. Until half that countdown has
+passed, the process that published the task knows it has not started, and
+wakes again without asking Redis. The flag expires
 (``WAKEUP_FLAG_SECONDS``) so that a task lost with its worker does not
 silence wakes for ever; the periodic sweeps remain the safety net.
 
@@ -27,6 +29,7 @@ tests) or when Redis fails, ``wake`` simply publishes the task.
 from __future__ import annotations
 
 import logging
+import time
 from functools import cache
 
 from django.conf import settings
@@ -59,18 +62,29 @@ def flag_key(flag: str) -> str:
     return f"{PREFIX}{settings.CELERY_TASK_DEFAULT_QUEUE}:{flag}"
 
 
+# Drains this process published, and until when (monotonic clock) they certainly have not started: a wake
+# before then needs no Redis call. Half the countdown, so that clocks a little apart do not matter.
+_not_started_until: dict[str, float] = {}
+
+
 def wake(task, flag: str, *args) -> bool:
     """Publish ``task`` unless one woken by ``flag`` is already queued; True when it published."""
     client = flags_client()
-    if client is not None:
-        try:
-            if not client.set(flag_key(flag), "1", nx=True, ex=settings.WAKEUP_FLAG_SECONDS):
-                return False
-        except Exception:
-            logger.warning("Wake-up flag %s unavailable; publishing %s", flag, task.name, exc_info=True)
-        task.apply_async(args, countdown=settings.WAKEUP_DELAY_SECONDS)  # a moment for the batch to fill
+    if client is None:
+        task.delay(*args)
         return True
-    task.delay(*args)
+    key = flag_key(flag)
+    if time.monotonic() < _not_started_until.get(key, 0.0):
+        return False  # published here a moment ago, with a countdown: it starts (and reads) after this commit
+    try:
+        if not client.set(key, "1", nx=True, ex=settings.WAKEUP_FLAG_SECONDS):
+            return False
+    except Exception:
+        logger.warning("Wake-up flag %s unavailable; publishing %s", flag, task.name, exc_info=True)
+    delay = settings.WAKEUP_DELAY_SECONDS
+    task.apply_async(args, countdown=delay)  # a moment for the batch to fill
+    if delay > 0:
+        _not_started_until[key] = time.monotonic() + delay / 2
     return True
 
 

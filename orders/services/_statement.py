@@ -17,10 +17,16 @@ key, and every reference its id.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import uuid
 from dataclasses import dataclass, field
+from decimal import Decimal
+from json.encoder import encode_basestring_ascii
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models.expressions import DatabaseDefault
+from psycopg.types.json import Json, Jsonb
 
 
 @dataclass
@@ -58,35 +64,45 @@ class OneStatement:
         return alias
 
     def sql(self) -> tuple[str, list]:
-        quote = connection.ops.quote_name
+        """The statement and its parameters: one JSON array of rows per step (``json_populate_recordset``).
+
+        A parameter per step rather than per value keeps the statement's text
+        the same whatever the number of rows, so the driver parses it once.
+        """
+        db = connections[DEFAULT_DB_ALIAS]  # the connection itself, not the proxy, in the loops below
+        quote = db.ops.quote_name
         parts, params = [], []
         for step in self.steps:
             meta = step.objs[0]._meta
-            fields = [
-                f
-                for f in meta.local_concrete_fields
-                if not f.generated and not (f.primary_key and getattr(step.objs[0], f.attname) is None)
+            table, pk = quote(meta.db_table), quote(meta.pk.column)
+            first = step.objs[0]
+            columns, selected, plain = [], [], []  # plain: (field, its values, its JSON key) of the JSON rows
+            for f in meta.local_concrete_fields:
+                if f.generated or (f.primary_key and getattr(first, f.attname) is None):
+                    continue
+                if f.attname in step.refs:
+                    columns.append(quote(f.column))
+                    selected.append(f"(SELECT {pk} FROM {step.refs[f.attname]})")
+                    continue
+                values = [f.pre_save(obj, add=True) for obj in step.objs]
+                defaults = [isinstance(value, DatabaseDefault) for value in values]
+                if all(defaults):
+                    continue  # the column's database default
+                if any(defaults) or any(hasattr(value, "resolve_expression") for value in values):
+                    raise ValueError(f"{meta.label}.{f.name}: only plain values (or a default for every row).")
+                columns.append(quote(f.column))
+                selected.append(f"r.{quote(f.column)}")
+                plain.append((f, values, f"{_text(f.column)}:"))
+            rows = [
+                "{" + ",".join([key + _json(f, values[index], db) for f, values, key in plain]) + "}"
+                for index in range(len(step.objs))
             ]
-            rows = []
-            for obj in step.objs:
-                values = []
-                for f in fields:
-                    if f.attname in step.refs:
-                        values.append(f"(SELECT {quote(meta.pk.column)} FROM {step.refs[f.attname]})")
-                        continue
-                    value = f.pre_save(obj, add=True)
-                    if isinstance(value, DatabaseDefault):
-                        values.append("DEFAULT")
-                    elif hasattr(value, "resolve_expression"):
-                        raise ValueError(f"{meta.label}.{f.name}: expressions are not supported here.")
-                    else:
-                        values.append("%s")
-                        params.append(f.get_db_prep_save(value, connection))
-                rows.append(f"({', '.join(values)})")
+            params.append(f"[{','.join(rows)}]")
             conflict = f" ON CONFLICT {step.on_conflict}" if step.on_conflict else ""
             parts.append(
-                f"{step.alias} AS (INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-                f"VALUES {', '.join(rows)}{conflict} RETURNING {quote(meta.pk.column)})"
+                f"{step.alias} AS (INSERT INTO {table} ({', '.join(columns)}) "
+                f"SELECT {', '.join(selected)} FROM json_populate_recordset(NULL::{table}, %s::json) AS r"
+                f"{conflict} RETURNING {pk})"
             )
         results = ", ".join(
             f"(SELECT array_agg({quote(step.objs[0]._meta.pk.column)} ORDER BY {quote(step.objs[0]._meta.pk.column)}) "
@@ -117,3 +133,24 @@ class OneStatement:
                 for obj in step.objs:
                     for attname, alias in step.refs.items():
                         setattr(obj, by_attname[attname], written[alias])  # the id and the related object
+
+
+_text = encode_basestring_ascii  # a str as a JSON string (C)
+
+
+def _json(field, value, db) -> str:
+    """A column's value as JSON, in the text PostgreSQL reads back into the column's type exactly."""
+    prepared = field.get_db_prep_save(value, db)
+    if prepared is None:
+        return "null"
+    if isinstance(prepared, Json | Jsonb):  # a JSONField: its own encoder, as the ORM would write it
+        return (prepared.dumps or json.dumps)(prepared.obj)
+    if isinstance(prepared, str):
+        return _text(prepared)
+    if isinstance(prepared, bool | int | float):
+        return json.dumps(prepared)
+    if isinstance(prepared, dt.datetime | dt.date | dt.time):
+        return _text(prepared.isoformat())
+    if isinstance(prepared, Decimal | uuid.UUID):
+        return _text(str(prepared))
+    raise TypeError(f"{field.model._meta.label}.{field.name}: no JSON form for {type(prepared).__name__}.")

@@ -26,6 +26,7 @@ class FakeTask:
 
     def apply_async(self, args=(), kwargs=None, **options) -> None:
         self.published.append(tuple(args or ()))
+        self.options = options
 
     def delay_on_commit(self, *args) -> None:
         self.published.append(args)
@@ -39,8 +40,13 @@ def own_queue(settings) -> str:
 
 
 @pytest.fixture
-def tasks_published(monkeypatch):
-    """Tasks are published (not run eagerly) for this test; a real task reaching the broker fails the test."""
+def tasks_published(monkeypatch, settings):
+    """Tasks are published (not run eagerly) for this test; a real task reaching the broker fails the test.
+
+    Drains are published without a countdown (they could start at once), so every wake asks Redis; the
+    countdown's own tests set one.
+    """
+    settings.WAKEUP_DELAY_SECONDS = 0
     from celery.app.task import Task
 
     from oms_site.celery import app

@@ -34,6 +34,30 @@ def test_once_the_drain_has_started_the_next_wake_publishes_again(redis_flags):
     assert len(drain.published) == 2
 
 
+def test_a_drain_published_with_a_countdown_is_woken_again_without_asking_redis(redis_flags, settings, monkeypatch):
+    # given a drain this process published with a 10 s countdown (it cannot start before then)
+    settings.WAKEUP_DELAY_SECONDS = 10
+    now = [1000.0]
+    monkeypatch.setattr(wakeups.time, "monotonic", lambda: now[0])
+    drain = FakeTask()
+    assert wakeups.wake(drain, "orders:route") is True
+    assert drain.options == {"countdown": 10}
+
+    # when its flag is gone from Redis (nobody could tell it is queued) and a commit wakes it 4 s later
+    redis_flags.delete(wakeups.flag_key("orders:route"))
+    now[0] += 4
+    woke_early = wakeups.wake(drain, "orders:route")
+
+    # then nothing is published: it has not started, so it will read that commit (Redis was not asked)
+    assert woke_early is False
+    assert redis_flags.get(wakeups.flag_key("orders:route")) is None
+
+    # and from half the countdown on, a wake asks Redis again (clocks a little apart must not lose a commit)
+    now[0] += 1.5
+    assert wakeups.wake(drain, "orders:route") is True
+    assert len(drain.published) == 2
+
+
 def test_each_flag_wakes_its_own_drain(redis_flags):
     routing, sending = FakeTask("routing"), FakeTask("sending")
 
