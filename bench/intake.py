@@ -368,7 +368,7 @@ def wait_until_routed(*, timeout: float) -> float:
 
 
 def purge(queue: str) -> None:
-    """Leave nothing of the run in Redis: its queues (the email tasks no worker here took), their bindings, its flags."""
+    """Leave nothing of the run in Redis: its queues (email tasks no worker here took), bindings and flags."""
     import redis
 
     client = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
