@@ -1,7 +1,9 @@
 """Hand-written reads for the few hot paths (every API request), without the ORM's query building.
 
 ``columns`` lists a model's columns for the SELECT and ``from_row`` makes the
-instance from the row, so the instances are the ORM's own (``Model.from_db``).
+instance from the row, through the same value converters as the ORM (SQLite
+returns dates and decimals as text, for example), so the instances are the
+ORM's own (``Model.from_db``).
 """
 
 from django.db import connection
@@ -20,4 +22,23 @@ def columns(model, table_alias: str) -> tuple[str, list[str]]:
 
 def from_row(model, attnames: list[str], values):
     """A model instance from a hand-written SELECT's values (see ``columns``)."""
-    return model.from_db(connection.alias, attnames, list(values))
+    values = list(values)
+    for index, (converters, column) in enumerate(_converters(model)):
+        for converter in converters:
+            values[index] = converter(values[index], column, connection)
+    return model.from_db(connection.alias, attnames, values)
+
+
+_CONVERTERS: dict[tuple[str, str], list] = {}
+
+
+def _converters(model) -> list:
+    """Per concrete field, the backend's and the field's converters (as the ORM's compiler applies them)."""
+    key = (connection.alias, model._meta.label)
+    if key not in _CONVERTERS:
+        found = []
+        for field in model._meta.concrete_fields:
+            column = field.get_col(model._meta.db_table)
+            found.append((connection.ops.get_db_converters(column) + column.get_db_converters(connection), column))
+        _CONVERTERS[key] = found
+    return _CONVERTERS[key]

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from inventory.models import Product
 from notifications import services as notifications
+from oms_site.sql import columns, from_row
 
 from ..exceptions import IntakeConflict, OrderError
 from ..models import Address, Channel, Customer, Order, OrderEvent, OrderIntake, OrderLine, normalize_email
@@ -279,18 +280,18 @@ class _Reserved:
 def _reserve(channel: Channel, data: OrderData) -> _Reserved:
     """One read: a new order id from the sequence, the customer by email, whether the external id is used."""
     quote = connection.ops.quote_name
-    fields = Customer._meta.concrete_fields
+    customer_columns, names = columns(Customer, "c")
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT nextval(%s), EXISTS (SELECT 1 FROM {quote(Order._meta.db_table)} "
             f"WHERE {quote('channel_id')} = %s AND {quote('external_id')} = %s), "
-            f"{', '.join('c.' + quote(f.column) for f in fields)} "
+            f"{customer_columns} "
             f"FROM (SELECT 1) AS one LEFT JOIN {quote(Customer._meta.db_table)} AS c ON c.{quote('email')} = %s",
             [_order_sequence(), channel.pk, data.external_id, normalize_email(data.customer.email)],
         )
         order_id, taken, *customer_row = cursor.fetchone()
     found = customer_row[0] is not None
-    customer = Customer.from_db(connection.alias, [f.attname for f in fields], customer_row) if found else None
+    customer = from_row(Customer, names, customer_row) if found else None
     return _Reserved(order_id=order_id, customer=customer, taken=taken)
 
 
