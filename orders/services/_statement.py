@@ -114,7 +114,7 @@ class OneStatement:
     def execute(self) -> None:
         """Write every row in one statement; sets each instance's primary key and each reference's id."""
         if connection.vendor != "postgresql":
-            raise NotImplementedError("One-statement writes need PostgreSQL; use the ORM elsewhere.")
+            raise RuntimeError("One-statement writes need PostgreSQL (data-modifying WITH); use the ORM elsewhere.")
         sql, params = self.sql()
         with connection.cursor() as cursor:
             cursor.execute(sql, params)

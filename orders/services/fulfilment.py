@@ -103,15 +103,13 @@ def route_received_orders(*, actor, batch_size: int = 100) -> int:
         orders = allocate_orders(order_ids=ready_to_route(batch, authorise=False, actor=actor), actor=actor)
         moved = {order.pk for order in orders if order.status != OrderStatus.RECEIVED}
         routed += len(moved)
-        stuck.update(pk for pk in batch if pk not in moved and _still_received(pk))
+        left = [pk for pk in batch if pk not in moved]
+        if left:  # one read for the batch's leftovers, not one per order
+            stuck.update(Order.objects.filter(pk__in=left, status=OrderStatus.RECEIVED).values_list("pk", flat=True))
         if len(batch) < batch_size:
             return routed  # that was all of them
     wake_routing()  # more may be waiting: another drain goes on after the tasks queued meanwhile
     return routed
-
-
-def _still_received(order_id: int) -> bool:
-    return Order.objects.filter(pk=order_id, status=OrderStatus.RECEIVED).exists()
 
 
 def wake_routing() -> None:
