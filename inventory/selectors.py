@@ -116,15 +116,14 @@ def level_movements(level: StockLevel, *, limit: int = 25) -> list[StockMovement
 
 def active_products(skus) -> dict[str, Product]:
     """The active products with these SKUs, by SKU: one hand-written read (the order intake's, every request)."""
-    from django.db import connection
 
-    from oms_site.sql import columns, from_row
+    from oms_site.sql import columns, from_row, prepared_cursor
 
     skus = sorted(set(skus))
     if not skus:
         return {}
     product_columns, names = columns(Product, "p")
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             f"SELECT {product_columns} FROM {Product._meta.db_table} AS p "
             f"WHERE p.sku IN ({', '.join(['%s'] * len(skus))}) AND p.is_active",

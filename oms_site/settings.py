@@ -114,6 +114,9 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "options", f"-c random_page_cost={env.float('PG_RANDOM_PAGE_COST', default=1.1)}"
     )
+    # Django's own queries bind parameters on the client and are never prepared; the few every API request
+    # runs use oms_site.sql.prepared_cursor, whose statements psycopg prepares after this many runs.
+    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -3,10 +3,36 @@
 ``columns`` lists a model's columns for the SELECT and ``from_row`` makes the
 instance from the row, through the same value converters as the ORM (SQLite
 returns dates and decimals as text, for example), so the instances are the
-ORM's own (``Model.from_db``).
+ORM's own (``Model.from_db``). ``prepared_cursor`` runs them as prepared
+statements on PostgreSQL: planned once per connection, not every request.
 """
 
+from contextlib import contextmanager
+
 from django.db import connection
+
+
+@contextmanager
+def prepared_cursor():
+    """A cursor whose statements PostgreSQL plans once per connection, then only executes.
+
+    Django binds parameters on the client, so PostgreSQL parses and plans
+    each statement it gets; for the statements every API request runs,
+    planning cost a third of their time. On PostgreSQL this cursor binds
+    parameters on the server (psycopg's ``Cursor``), and psycopg prepares a
+    statement once its connection has run it ``prepare_threshold`` times
+    (the database's OPTIONS in settings). Otherwise it is Django's cursor,
+    as is its wrapper here: errors are Django's, queries are logged in
+    DEBUG. Not behind a pooler in transaction mode: prepared statements
+    belong to a connection.
+    """
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            import psycopg
+
+            client_side, cursor.cursor = cursor.cursor, psycopg.Cursor(connection.connection)
+            client_side.close()
+        yield cursor
 
 
 def columns(model, table_alias: str) -> tuple[str, list[str]]:

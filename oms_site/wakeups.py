@@ -22,6 +22,10 @@ wakes again without asking Redis. The flag expires
 (``WAKEUP_FLAG_SECONDS``) so that a task lost with its worker does not
 silence wakes for ever; the periodic sweeps remain the safety net.
 
+Wakes inside a ``together()`` block (a request placing an order wakes both
+the routing and the sending drain) are sent at the block's end, in one
+round trip.
+
 Without a Redis broker (the embedded filesystem broker, tasks run eagerly in
 tests) or when Redis fails, ``wake`` simply publishes the task.
 """
@@ -29,7 +33,9 @@ tests) or when Redis fails, ``wake`` simply publishes the task.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from contextlib import contextmanager
 from functools import cache
 
 from django.conf import settings
@@ -67,8 +73,29 @@ def flag_key(flag: str) -> str:
 _not_started_until: dict[str, float] = {}
 
 
-def wake(task, flag: str, *args) -> bool:
-    """Publish ``task`` unless one woken by ``flag`` is already queued; True when it published."""
+_local = threading.local()  # .pending: the wakes of the current together() block
+
+
+@contextmanager
+def together():
+    """Wakes inside the block are sent when it ends (however it ends), in one Redis round trip."""
+    if getattr(_local, "pending", None) is not None:
+        yield  # nested: the outer block sends them
+        return
+    _local.pending = []
+    try:
+        yield
+    finally:
+        pending, _local.pending = _local.pending, None
+        if pending:
+            _send(pending)
+
+
+def wake(task, flag: str, *args) -> bool | None:
+    """Publish ``task`` unless one woken by ``flag`` is already queued; True when it published.
+
+    Inside ``together()`` the wake is sent at the block's end (None here).
+    """
     client = flags_client()
     if client is None:
         task.delay(*args)
@@ -76,16 +103,33 @@ def wake(task, flag: str, *args) -> bool:
     key = flag_key(flag)
     if time.monotonic() < _not_started_until.get(key, 0.0):
         return False  # published here a moment ago, with a countdown: it starts (and reads) after this commit
+    pending = getattr(_local, "pending", None)
+    if pending is not None:
+        if all(queued[2] != key for queued in pending):
+            pending.append((task, flag, key, args))
+        return None
+    return _send([(task, flag, key, args)])[0]
+
+
+def _send(wakes: list[tuple]) -> list[bool]:
+    """Set the wakes' flags in one round trip; publish the task of each flag that was not set already."""
+    flag_seconds = settings.WAKEUP_FLAG_SECONDS
     try:
-        if not client.set(key, "1", nx=True, ex=settings.WAKEUP_FLAG_SECONDS):
-            return False
+        with flags_client().pipeline(transaction=False) as pipe:
+            for _, _, key, _ in wakes:
+                pipe.set(key, "1", nx=True, ex=flag_seconds)
+            set_here = pipe.execute()
     except Exception:
-        logger.warning("Wake-up flag %s unavailable; publishing %s", flag, task.name, exc_info=True)
+        flags, tasks = ", ".join(wake[1] for wake in wakes), ", ".join(wake[0].name for wake in wakes)
+        logger.warning("Wake-up flag %s unavailable; publishing %s", flags, tasks, exc_info=True)
+        set_here = [True] * len(wakes)
     delay = settings.WAKEUP_DELAY_SECONDS
-    task.apply_async(args, countdown=delay)  # a moment for the batch to fill
-    if delay > 0:
-        _not_started_until[key] = time.monotonic() + delay / 2
-    return True
+    for (task, _, key, args), publish in zip(wakes, set_here, strict=True):
+        if publish:
+            task.apply_async(args, countdown=delay)  # a moment for the batch to fill
+            if delay > 0:
+                _not_started_until[key] = time.monotonic() + delay / 2
+    return [bool(publish) for publish in set_here]
 
 
 def woken(flag: str) -> None:

@@ -22,11 +22,14 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cache, partial
 from json.encoder import encode_basestring_ascii
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models.expressions import DatabaseDefault
 from psycopg.types.json import Json, Jsonb
+
+from oms_site.sql import prepared_cursor
 
 
 @dataclass
@@ -67,56 +70,41 @@ class OneStatement:
         """The statement and its parameters: one JSON array of rows per step (``json_populate_recordset``).
 
         A parameter per step rather than per value keeps the statement's text
-        the same whatever the number of rows, so the driver parses it once.
+        the same whatever the number of rows, so the driver parses it once;
+        the text itself is built once per shape of statement and kept.
         """
         db = connections[DEFAULT_DB_ALIAS]  # the connection itself, not the proxy, in the loops below
-        quote = db.ops.quote_name
-        parts, params = [], []
+        shape, params = [], []
         for step in self.steps:
-            meta = step.objs[0]._meta
-            table, pk = quote(meta.db_table), quote(meta.pk.column)
-            first = step.objs[0]
-            columns, selected, plain = [], [], []  # plain: (field, its values, its JSON key) of the JSON rows
-            for f in meta.local_concrete_fields:
-                if f.generated or (f.primary_key and getattr(first, f.attname) is None):
-                    continue
-                if f.attname in step.refs:
-                    columns.append(quote(f.column))
-                    selected.append(f"(SELECT {pk} FROM {step.refs[f.attname]})")
-                    continue
-                values = [f.pre_save(obj, add=True) for obj in step.objs]
-                defaults = [isinstance(value, DatabaseDefault) for value in values]
-                if all(defaults):
-                    continue  # the column's database default
-                if any(defaults) or any(hasattr(value, "resolve_expression") for value in values):
-                    raise ValueError(f"{meta.label}.{f.name}: only plain values (or a default for every row).")
-                columns.append(quote(f.column))
-                selected.append(f"r.{quote(f.column)}")
-                plain.append((f, values, f"{_text(f.column)}:"))
+            model = type(step.objs[0])
+            plan = _plan(model, tuple(step.refs), getattr(step.objs[0], model._meta.pk.attname) is not None)
+            written, omitted = [], []
+            for column in plan.columns:
+                values = [column.pre_save(obj) for obj in step.objs] if column.pre_save else None
+                if values is None:
+                    values = [getattr(obj, column.attname) for obj in step.objs]
+                if column.may_default:
+                    defaults = [isinstance(value, DatabaseDefault) for value in values]
+                    if all(defaults):
+                        omitted.append(column.attname)  # the column's database default
+                        continue
+                    if any(defaults):
+                        raise ValueError(f"{model._meta.label}.{column.field.name}: a default for every row or none.")
+                written.append((column, values))
             rows = [
-                "{" + ",".join([key + _json(f, values[index], db) for f, values, key in plain]) + "}"
+                "{" + ",".join([column.key + column.encode(values[index], db) for column, values in written]) + "}"
                 for index in range(len(step.objs))
             ]
             params.append(f"[{','.join(rows)}]")
-            conflict = f" ON CONFLICT {step.on_conflict}" if step.on_conflict else ""
-            parts.append(
-                f"{step.alias} AS (INSERT INTO {table} ({', '.join(columns)}) "
-                f"SELECT {', '.join(selected)} FROM json_populate_recordset(NULL::{table}, %s::json) AS r"
-                f"{conflict} RETURNING {pk})"
-            )
-        results = ", ".join(
-            f"(SELECT array_agg({quote(step.objs[0]._meta.pk.column)} ORDER BY {quote(step.objs[0]._meta.pk.column)}) "
-            f"FROM {step.alias})"
-            for step in self.steps
-        )
-        return f"WITH {', '.join(parts)} SELECT {results}", params
+            shape.append((plan, step.alias, tuple(step.refs.items()), step.on_conflict, tuple(omitted)))
+        return _statement_text(tuple(shape)), params
 
     def execute(self) -> None:
         """Write every row in one statement; sets each instance's primary key and each reference's id."""
         if connection.vendor != "postgresql":
             raise RuntimeError("One-statement writes need PostgreSQL (data-modifying WITH); use the ORM elsewhere.")
         sql, params = self.sql()
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:  # its text is the same for every statement of its shape: planned once
             cursor.execute(sql, params)
             ids = cursor.fetchone()
         written = {}
@@ -138,8 +126,143 @@ class OneStatement:
 _text = encode_basestring_ascii  # a str as a JSON string (C)
 
 
+@dataclass(frozen=True, eq=False)
+class _Column:
+    field: models.Field
+    attname: str
+    key: str  # '"column":'
+    may_default: bool  # has a database default (its value may be DatabaseDefault)
+    pre_save: object  # field.pre_save(obj, add=True) when it is more than reading the attribute, else None
+    encode: object  # (value, connection) -> JSON text
+
+
+@dataclass(frozen=True, eq=False)
+class _Plan:
+    model: type[models.Model]
+    refs: tuple[models.Field, ...]  # written as a reference to an earlier step
+    columns: tuple[_Column, ...]  # written from the rows' values
+
+
+@cache
+def _plan(model: type[models.Model], refs: tuple[str, ...], pk_given: bool) -> _Plan:
+    """Which columns a step of this model writes, and how each value becomes JSON."""
+    by_reference, columns = [], []
+    for f in model._meta.local_concrete_fields:
+        if f.generated or (f.primary_key and not pk_given):
+            continue
+        if f.attname in refs:
+            by_reference.append(f)
+            continue
+        plain_read = type(f).pre_save is models.Field.pre_save
+        columns.append(
+            _Column(
+                field=f,
+                attname=f.attname,
+                key=f"{_text(f.column)}:",
+                may_default=f.has_db_default(),
+                pre_save=None if plain_read else partial(_pre_save, f),
+                encode=_encoder(f),
+            )
+        )
+    return _Plan(model, tuple(by_reference), tuple(columns))
+
+
+def _pre_save(field, obj):
+    return field.pre_save(obj, add=True)
+
+
+_TEXT_FIELDS = (models.CharField, models.TextField, models.EmailField, models.SlugField, models.URLField)
+_INTEGER_FIELDS = (
+    models.IntegerField,
+    models.SmallIntegerField,
+    models.BigIntegerField,
+    models.PositiveIntegerField,
+    models.PositiveSmallIntegerField,
+    models.PositiveBigIntegerField,
+    models.AutoField,
+    models.SmallAutoField,
+    models.BigAutoField,
+)
+
+
+def _encoder(f: models.Field):
+    """``(value, connection) -> JSON`` for the field: the usual values of Django's own field classes straight to
+    the text their ``get_db_prep_save`` would give; anything else (and any other field class) through it."""
+    kind = type(f)
+    if kind in (models.ForeignKey, models.OneToOneField) and type(f.target_field) in _INTEGER_FIELDS:
+        kind = models.IntegerField
+    if kind in _TEXT_FIELDS:  # any str, a TextChoices member too (it is written as its str)
+        return _fast(f, str, _text, subclasses=True)
+    if kind in _INTEGER_FIELDS:  # exactly int: a bool is not one
+        return _fast(f, int, str)
+    if kind is models.DecimalField:
+        return _fast(f, Decimal, lambda value: _text(str(f.to_python(value))))
+    if kind is models.DateTimeField:
+        return _fast(f, dt.datetime, lambda value: _aware_datetime(f, value))
+    if kind is models.DateField:
+        return _fast(f, dt.date, lambda value: _text(value.isoformat()))
+    if kind is models.UUIDField:
+        return _fast(f, uuid.UUID, lambda value: _text(str(value)))
+    if kind is models.BooleanField:
+        return _fast(f, bool, lambda value: "true" if value else "false")
+    return partial(_json, f)  # a JSONField among others: its None may be JSON's null, not SQL's
+
+
+def _fast(f: models.Field, exact: type, encode, *, subclasses: bool = False):
+    """An encoder taking values of type ``exact`` (and None, SQL's NULL) straight, anything else through ``_json``."""
+
+    def encoder(value, db) -> str:
+        if type(value) is exact or (subclasses and isinstance(value, exact)):
+            return encode(value)
+        if value is None:
+            return "null"
+        return _json(f, value, db)
+
+    return encoder
+
+
+def _aware_datetime(f: models.Field, value: dt.datetime) -> str:
+    if value.tzinfo is None:  # the ORM's path: a warning and the default time zone
+        return _json(f, value, connection)
+    return _text(value.isoformat())
+
+
+_TEXTS: dict[tuple, str] = {}
+
+
+def _statement_text(shape: tuple) -> str:
+    """The SQL of a statement of this shape (steps: plan, alias, references, conflict clause, columns left out)."""
+    text = _TEXTS.get(shape)
+    if text is None:
+        quote = connection.ops.quote_name
+        parts, results = [], []
+        for plan, alias, refs, on_conflict, omitted in shape:
+            meta = plan.model._meta
+            table, pk = quote(meta.db_table), quote(meta.pk.column)
+            refs = dict(refs)
+            columns = [quote(f.column) for f in plan.refs]
+            selected = [f"(SELECT {pk} FROM {refs[f.attname]})" for f in plan.refs]
+            for column in plan.columns:
+                if column.attname not in omitted:
+                    columns.append(quote(column.field.column))
+                    selected.append(f"r.{quote(column.field.column)}")
+            conflict = f" ON CONFLICT {on_conflict}" if on_conflict else ""
+            parts.append(
+                f"{alias} AS (INSERT INTO {table} ({', '.join(columns)}) "
+                f"SELECT {', '.join(selected)} FROM json_populate_recordset(NULL::{table}, %s::json) AS r"
+                f"{conflict} RETURNING {pk})"
+            )
+            results.append(f"(SELECT array_agg({pk} ORDER BY {pk}) FROM {alias})")
+        text = f"WITH {', '.join(parts)} SELECT {', '.join(results)}"
+        if len(_TEXTS) < 1000:  # shapes are few (new customer or not, a billing address or not); bounded all the same
+            _TEXTS[shape] = text
+    return text
+
+
 def _json(field, value, db) -> str:
     """A column's value as JSON, in the text PostgreSQL reads back into the column's type exactly."""
+    if hasattr(value, "resolve_expression"):
+        raise ValueError(f"{field.model._meta.label}.{field.name}: only plain values, not expressions.")
     prepared = field.get_db_prep_save(value, db)
     if prepared is None:
         return "null"

@@ -6,10 +6,10 @@ import datetime as dt
 import hashlib
 import secrets
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from oms_site.sql import columns, from_row
+from oms_site.sql import columns, from_row, prepared_cursor
 
 from ..exceptions import OrderError, ReasonRequired
 from ..models import Channel, ChannelApiKey
@@ -73,7 +73,7 @@ def _live_key(key_hash: str) -> ChannelApiKey | None:
     """The unrevoked key with this hash, its active channel attached: one hand-written read, every request."""
     key_columns, key_names = columns(ChannelApiKey, "k")
     channel_columns, channel_names = columns(Channel, "c")
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             f"SELECT {key_columns}, {channel_columns} "
             f"FROM {ChannelApiKey._meta.db_table} AS k JOIN {Channel._meta.db_table} AS c ON c.id = k.channel_id "

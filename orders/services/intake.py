@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 import json
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache, partial
 
@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from inventory.models import Product
 from notifications import services as notifications
-from oms_site.sql import columns, from_row
+from oms_site import wakeups
+from oms_site.sql import columns, from_row, prepared_cursor
 
 from ..exceptions import IntakeConflict, OrderError
 from ..models import Address, Channel, Customer, Order, OrderEvent, OrderIntake, OrderLine, normalize_email
@@ -85,7 +86,10 @@ def canonical_payload(data: OrderData) -> dict:
     rounded to cents; a missing billing address is the shipping address.
     """
 
-    def clean(value):
+    def clean(value):  # what asdict() then cleaning would give, without asdict()'s deep copies
+        fields = getattr(type(value), "__dataclass_fields__", None)
+        if fields is not None:
+            return {name: clean(getattr(value, name)) for name in fields}
         if isinstance(value, dict):
             return {key: clean(item) for key, item in value.items()}
         if isinstance(value, list | tuple):
@@ -98,7 +102,7 @@ def canonical_payload(data: OrderData) -> dict:
             return value.strip()
         return value
 
-    payload = clean(asdict(data))
+    payload = clean(data)
     payload["customer"]["email"] = normalize_email(payload["customer"]["email"])
     payload["currency"] = payload["currency"].upper()
     for key in ("shipping_address", "billing_address"):
@@ -202,37 +206,39 @@ def place_order(
     if unknown:
         raise OrderError(f"Unknown SKU: {', '.join(unknown)}.")
     intake = OrderIntake(source=source, fingerprint=digest, payload=payload)
-    try:
-        if one_statement:
-            try:
-                order = _place_in_one_statement(
-                    channel=channel, data=data, products=products, actor=actor, intake=intake, reserved=reserved
-                )
-            except CustomerAppeared:
-                # Another order created this customer since the read: read again, and use the customer as stored.
-                reserved = _reserve(channel, data)
-                existing = _existing(channel, data.external_id, payload, digest) if reserved.taken else None
-                if existing is not None:
-                    return existing, False
-                order = _place_in_one_statement(
-                    channel=channel, data=data, products=products, actor=actor, intake=intake, reserved=reserved
-                )
-            if route:
-                _route_after_commit(order)
-        else:
-            with transaction.atomic():
-                order = _create_order(channel=channel, data=data, products=products, actor=actor)
-                intake.order = order
-                intake.save()
-                notify.order_received(order, lines=order.placed_lines)  # notifications: the confirmation
+    # After commit, the routing and sending drains are woken, in one round trip.
+    with wakeups.together():
+        try:
+            if one_statement:
+                try:
+                    order = _place_in_one_statement(
+                        channel=channel, data=data, products=products, actor=actor, intake=intake, reserved=reserved
+                    )
+                except CustomerAppeared:
+                    # Another order created this customer since the read: read again, use the customer as stored.
+                    reserved = _reserve(channel, data)
+                    existing = _existing(channel, data.external_id, payload, digest) if reserved.taken else None
+                    if existing is not None:
+                        return existing, False
+                    order = _place_in_one_statement(
+                        channel=channel, data=data, products=products, actor=actor, intake=intake, reserved=reserved
+                    )
                 if route:
                     _route_after_commit(order)
-    except IntegrityError:
-        # A concurrent request placed the same external id first: theirs stands.
-        existing = _existing(channel, data.external_id, payload, digest)
-        if existing is None:
-            raise
-        return existing, False
+            else:
+                with transaction.atomic():
+                    order = _create_order(channel=channel, data=data, products=products, actor=actor)
+                    intake.order = order
+                    intake.save()
+                    notify.order_received(order, lines=order.placed_lines)  # notifications: the confirmation
+                    if route:
+                        _route_after_commit(order)
+        except IntegrityError:
+            # A concurrent request placed the same external id first: theirs stands.
+            existing = _existing(channel, data.external_id, payload, digest)
+            if existing is None:
+                raise
+            return existing, False
     return order, True
 
 
@@ -281,7 +287,7 @@ def _reserve(channel: Channel, data: OrderData) -> _Reserved:
     """One read: a new order id from the sequence, the customer by email, whether the external id is used."""
     quote = connection.ops.quote_name
     customer_columns, names = columns(Customer, "c")
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             f"SELECT nextval(%s), EXISTS (SELECT 1 FROM {quote(Order._meta.db_table)} "
             f"WHERE {quote('channel_id')} = %s AND {quote('external_id')} = %s), "

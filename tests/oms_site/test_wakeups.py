@@ -1,5 +1,6 @@
 """Waking a drain: with Redis, one task queued however many commits ask; without it, a task every time."""
 
+import pytest
 import redis
 
 from oms_site import wakeups
@@ -162,3 +163,70 @@ def test_when_redis_is_unreachable_every_wake_publishes(settings, own_queue, tas
     assert woke == [True, True]
     assert len(drain.published) == 2
     assert "Wake-up flag orders:route unavailable; publishing tests.fake_drain" in caplog.text
+
+
+# --- wakes sent together --------------------------------------------------------------
+
+
+def test_wakes_inside_together_are_sent_when_the_block_ends(redis_flags):
+    routing, sending = FakeTask("routing"), FakeTask("sending")
+
+    # when a block wakes two drains, one of them twice
+    with wakeups.together():
+        woke = [
+            wakeups.wake(routing, "orders:route"),
+            wakeups.wake(sending, "notifications:send"),
+            wakeups.wake(routing, "orders:route"),
+        ]
+        published_inside = len(routing.published) + len(sending.published)
+
+    # then nothing was published inside it; at its end each drain was published once, its flag set
+    assert woke == [None, None, None]
+    assert published_inside == 0
+    assert (routing.published, sending.published) == ([()], [()])
+    assert redis_flags.exists(wakeups.flag_key("orders:route"), wakeups.flag_key("notifications:send")) == 2
+
+
+def test_together_sends_its_wakes_even_when_the_block_fails(redis_flags):
+    drain = FakeTask()
+
+    with pytest.raises(RuntimeError), wakeups.together():
+        wakeups.wake(drain, "orders:route")
+        raise RuntimeError("after the commit, something else failed")
+
+    assert len(drain.published) == 1
+
+
+def test_a_block_inside_another_sends_with_the_outer_one(redis_flags):
+    drain = FakeTask()
+
+    with wakeups.together():
+        with wakeups.together():
+            wakeups.wake(drain, "orders:route")
+        published_after_inner = len(drain.published)
+
+    assert (published_after_inner, len(drain.published)) == (0, 1)
+
+
+def test_together_only_skips_drains_already_queued(redis_flags):
+    # given the routing drain already queued by another process
+    routing, sending = FakeTask("routing"), FakeTask("sending")
+    redis_flags.set(wakeups.flag_key("orders:route"), "1")
+
+    with wakeups.together():
+        wakeups.wake(routing, "orders:route")
+        wakeups.wake(sending, "notifications:send")
+
+    assert (len(routing.published), len(sending.published)) == (0, 1)
+
+
+def test_together_with_redis_unreachable_publishes_every_drain(settings, own_queue, tasks_published, caplog):
+    settings.WAKEUP_REDIS_URL = "redis://127.0.0.1:1/11"
+    routing, sending = FakeTask("routing"), FakeTask("sending")
+
+    with wakeups.together():
+        wakeups.wake(routing, "orders:route")
+        wakeups.wake(sending, "notifications:send")
+
+    assert (len(routing.published), len(sending.published)) == (1, 1)
+    assert "Wake-up flag orders:route, notifications:send unavailable; publishing routing, sending" in caplog.text

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -15,7 +16,7 @@ from notifications.models import Message
 from orders import services
 from orders.exceptions import IntakeConflict
 from orders.models import Address, Customer, Order, OrderEvent, OrderIntake, OrderLine, OrderStatus
-from orders.services import intake
+from orders.services import _statement, intake
 from orders.services._statement import OneStatement
 from tests.factories import CustomerFactory, ProductFactory
 
@@ -434,3 +435,43 @@ def test_outside_a_transaction_the_statement_writes_all_rows_or_none():
 
     # then the customer was not written either
     assert not Customer.objects.filter(email="whole@example.com").exists()
+
+
+SAMPLES = [
+    None,
+    "",
+    "Kim",
+    OrderStatus.RECEIVED,  # a str subclass
+    0,
+    7,
+    True,  # an int subclass
+    Decimal("12.50"),
+    Decimal("3.14159"),
+    PLACED_AT,
+    dt.datetime(2026, 11, 20, 14, 30),  # naive
+    dt.date(2026, 11, 20),
+    uuid.UUID("12345678-1234-5678-1234-567812345678"),
+    {"a": [1, "b"]},
+]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # naive datetimes, as the ORM warns of them
+@pytest.mark.parametrize("model", TABLES, ids=lambda model: model.__name__)
+def test_each_columns_shortcut_writes_what_the_fields_own_preparation_writes(model):
+    # given every column the intake writes, and values of every kind
+    plan = _statement._plan(model, (), True)
+    assert {column.attname for column in plan.columns} == {f.attname for f in model._meta.local_concrete_fields}
+    for column in plan.columns:
+        for value in SAMPLES:
+            # when the value is encoded for the statement, and by the field's own get_db_prep_save
+            try:
+                expected = _statement._json(column.field, value, connection)
+            except Exception as error:
+                expected = type(error)
+            try:
+                encoded = column.encode(value, connection)
+            except Exception as error:
+                encoded = type(error)
+
+            # then both give the same JSON (or the same refusal)
+            assert encoded == expected, f"{model.__name__}.{column.field.name} = {value!r}"

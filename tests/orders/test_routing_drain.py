@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 
 from notifications import tasks as notification_tasks
+from oms_site import wakeups
 from orders import services, tasks
 from orders.models import Order, OrderEvent, OrderStatus
 from orders.payments import services as payments
@@ -241,3 +242,27 @@ def test_a_burst_of_placements_wakes_one_drain_which_routes_them_all(
     with django_capture_on_commit_callbacks(execute=True):
         services.place_order(channel=channel, data=order_data("WEB-LATE"), actor=None)
     assert len(routing.published) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("redis_flags")
+def test_placed_outside_a_transaction_an_order_wakes_both_drains_in_one_round_trip(
+    channel, sites, stock, tee, monkeypatch, settings
+):
+    # given stock (received with no backorders to fill), tasks published to a broker, wake-up flags in Redis,
+    # and each round trip to Redis recorded
+    settings.INVENTORY_BACKORDER_FILL_TASK = ""
+    stock(sites["EWR"], tee, 5)
+    routing, sending = FakeTask("route"), FakeTask("send")
+    monkeypatch.setattr(tasks, "route_received_orders", routing)
+    monkeypatch.setattr(notification_tasks, "send_due_messages", sending)
+    round_trips = []
+    send = wakeups._send
+    monkeypatch.setattr(wakeups, "_send", lambda wakes: round_trips.append({w[1] for w in wakes}) or send(wakes))
+
+    # when a request places an order (no transaction around it: it commits at once, as the API's does)
+    services.place_order(channel=channel, data=order_data("WEB-ALONE"), actor=None)
+
+    # then its confirmation's sending and its routing were woken together, each drain published once
+    assert round_trips == [{"orders:route", "notifications:send"}]
+    assert (len(routing.published), len(sending.published)) == (1, 1)
