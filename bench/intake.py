@@ -21,6 +21,10 @@ What it measures
     ``bench/notifications.py``. With ``--send`` the one worker sends them too
     (to EMAIL_URL=dummymail://), as the embedded shape's single worker does.
 
+    The database starts as a live system's does, with ``--history`` orders
+    (20,000, delivered) and their customers already in it, so that the run
+    writes into tables of some size (see ``seed_history``).
+
     Reported:
     - accepted/s: 201 answers per second while the clients run;
     - routed/s, end to end: orders from the first POST until the last
@@ -76,6 +80,9 @@ SKUS = 200
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=4000)
+    parser.add_argument(
+        "--history", type=int, default=20_000, help="orders already in the database (delivered) before the run"
+    )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (1: sync worker)")
     parser.add_argument("--clients", type=int, default=8, help="HTTP client threads")
@@ -102,7 +109,7 @@ def main() -> int:
         refuse("this benchmark runs the worker on Redis: set CELERY_BROKER_URL=redis://...")
     setup_django()
     server_version = prepare_database(args.allow_any_database, expected=DATABASE)
-    key, skus = load()
+    key, skus = load(history=args.history)
     rng = random.Random(5)
     zips = postal_codes(rng)
     # encoded before the clock starts
@@ -174,8 +181,8 @@ def main() -> int:
     return 0 if met or args.no_fail else 1
 
 
-def load() -> tuple[str, list[str]]:
-    """Four warehouses with plenty of stock of 200 SKUs, one channel and its key."""
+def load(*, history: int) -> tuple[str, list[str]]:
+    """Four warehouses with plenty of stock of 200 SKUs, one channel and its key, ``history`` past orders."""
     from _common import copy_rows
     from django.db import connection, transaction
     from django.utils import timezone
@@ -211,9 +218,64 @@ def load() -> tuple[str, list[str]]:
         )
         channel = Channel.objects.create(code="bench-web", name="Bench web store")
         _, key = issue_api_key(channel_id=channel.pk, name="bench", actor="bench")
+        seed_history(history, channel_id=channel.pk)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     return key, list(Product.objects.order_by("sku").values_list("sku", flat=True))
+
+
+def seed_history(orders: int, *, channel_id: int) -> None:
+    """Orders placed before the run, as a live system has: delivered, a line and a ``placed`` event each, from
+    past customers (one in four orders) other than the run's, whose orders are all new customers' as before.
+
+    Without them the run would write into empty tables; PostgreSQL plans a
+    connection's prepared statements (the intake's, and its own foreign-key
+    checks) once, and plans made for a nearly empty table (a sequential scan)
+    would stay while it grows. On a live system the tables are large, and
+    autovacuum's ANALYZE replans as they grow.
+    """
+    from django.conf import settings
+    from django.db import connection
+
+    if orders <= 0:
+        return
+    customers = max(1, orders // 4)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO orders_customer (name, email, phone, accepts_marketing, created_at) "
+            "SELECT 'Past customer ' || g, 'past' || g || '@example.com', '', false, now() - interval '400 days' "
+            "FROM generate_series(1, %s) AS g",
+            [customers],
+        )
+        cursor.execute(
+            "INSERT INTO orders_address (customer_id, name, company, line1, line2, city, state, postal_code, "
+            "country, phone) SELECT id, name, '', '1 Main St', '', 'Columbus', 'OH', '43215', 'US', '' "
+            "FROM orders_customer ORDER BY id"
+        )
+        cursor.execute(
+            "WITH a AS (SELECT id, customer_id, row_number() OVER (ORDER BY id) - 1 AS n FROM orders_address), "
+            "s AS (SELECT nextval(pg_get_serial_sequence('orders_order', 'id')) AS id, g "
+            "FROM generate_series(1, %s) AS g) "
+            "INSERT INTO orders_order (id, number, channel_id, external_id, customer_id, shipping_address_id, "
+            "billing_address_id, status, held_from_status, currency, subtotal, shipping_total, tax_total, "
+            "discount_total, grand_total, placed_at, updated_at, payment_gateway, payment_token) "
+            "SELECT s.id, %s || lpad(s.id::text, 7, '0'), %s, 'PAST-' || s.g, a.customer_id, a.id, a.id, "
+            "'delivered', '', 'USD', 19.99, 4.99, 0, 0, 24.98, now() - make_interval(mins => %s - s.g), now(), '', '' "
+            "FROM s JOIN a ON a.n = s.g %% %s",
+            [orders, settings.ORDER_NUMBER_PREFIX, channel_id, orders, customers],
+        )
+        cursor.execute(
+            "WITH p AS (SELECT id, sku, name, row_number() OVER (ORDER BY id) - 1 AS n FROM inventory_product) "
+            "INSERT INTO orders_orderline (order_id, product_id, sku, name, quantity, unit_price, "
+            "quantity_allocated, quantity_shipped, quantity_returned) "
+            "SELECT o.id, p.id, p.sku, p.name, 1, 19.99, 0, 1, 0 FROM orders_order AS o "
+            "JOIN p ON p.n = o.id % (SELECT count(*) FROM p)"
+        )
+        cursor.execute(
+            "INSERT INTO orders_orderevent (order_id, kind, message, actor_name, data, created_at) "
+            "SELECT id, 'placed', 'Order placed on Bench web store as ' || external_id || '.', 'bench', '{}', "
+            "placed_at FROM orders_order"
+        )
 
 
 def postal_codes(rng: random.Random) -> list[str]:
@@ -381,7 +443,10 @@ def check(expected: int, posted: dict) -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*), count(*) FILTER (WHERE status = 'allocated') FROM orders_order")
+        cursor.execute(  # the run's orders, not the history's
+            "SELECT count(*), count(*) FILTER (WHERE status = 'allocated') FROM orders_order "
+            "WHERE external_id NOT LIKE 'PAST-%%'"
+        )
         orders, allocated = cursor.fetchone()
         cursor.execute("SELECT count(*) FROM notifications_message WHERE event = 'order_received'")
         confirmations = cursor.fetchone()[0]
