@@ -41,9 +41,19 @@ def columns(model, table_alias: str) -> tuple[str, list[str]]:
     For the few hot reads (every API request) written as one SQL statement
     without the ORM's query building; ``from_row`` makes the instances.
     """
-    fields = model._meta.concrete_fields
-    quote = connection.ops.quote_name
-    return ", ".join(f"{table_alias}.{quote(f.column)}" for f in fields), [f.attname for f in fields]
+    key = (connection.alias, model._meta.label, table_alias)
+    if key not in _COLUMNS:
+        fields = model._meta.concrete_fields
+        quote = connection.ops.quote_name
+        _COLUMNS[key] = (
+            ", ".join(f"{table_alias}.{quote(f.column)}" for f in fields),
+            tuple(f.attname for f in fields),
+        )
+    selected, attnames = _COLUMNS[key]
+    return selected, list(attnames)
+
+
+_COLUMNS: dict[tuple[str, str, str], tuple[str, tuple[str, ...]]] = {}
 
 
 def from_row(model, attnames: list[str], values):
