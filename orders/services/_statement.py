@@ -80,9 +80,10 @@ class OneStatement:
             plan = _plan(model, tuple(step.refs), getattr(step.objs[0], model._meta.pk.attname) is not None)
             written, omitted = [], []
             for column in plan.columns:
-                values = [column.pre_save(obj) for obj in step.objs] if column.pre_save else None
-                if values is None:
+                if column.pre_save is None:
                     values = [getattr(obj, column.attname) for obj in step.objs]
+                else:
+                    values = [column.pre_save(obj) for obj in step.objs]
                 if column.may_default:
                     defaults = [isinstance(value, DatabaseDefault) for value in values]
                     if all(defaults):
