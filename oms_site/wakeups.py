@@ -36,7 +36,6 @@ import logging
 import threading
 import time
 from contextlib import contextmanager
-from functools import cache
 
 from django.conf import settings
 
@@ -44,11 +43,33 @@ logger = logging.getLogger(__name__)
 PREFIX = "oms:wake:"
 
 
-@cache
-def _client(url: str):
-    import redis
+# One client (and so one connection pool) per Redis URL and process, built under a lock: the first
+# requests of a threaded web process arrive together, and a client built twice is one too many. The
+# spare, dropped by all but the threads using it, closes its pool when collected, under their feet
+# (their wake then fails over to publishing).
+_clients: dict[str, object] = {}
+_clients_lock = threading.Lock()
 
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+def _client(url: str):
+    client = _clients.get(url)
+    if client is None:
+        with _clients_lock:
+            client = _clients.get(url)
+            if client is None:
+                import redis
+
+                client = _clients[url] = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    return client
+
+
+def forget_clients() -> None:
+    """Close and drop the Redis clients (tests; a process that changes its Redis)."""
+    with _clients_lock:
+        clients = list(_clients.values())
+        _clients.clear()
+    for client in clients:
+        client.close()
 
 
 def flags_client():
@@ -115,7 +136,8 @@ def _send(wakes: list[tuple]) -> list[bool]:
     """Set the wakes' flags in one round trip; publish the task of each flag that was not set already."""
     flag_seconds = settings.WAKEUP_FLAG_SECONDS
     try:
-        with flags_client().pipeline(transaction=False) as pipe:
+        client = flags_client()  # held for the whole call
+        with client.pipeline(transaction=False) as pipe:
             for _, _, key, _ in wakes:
                 pipe.set(key, "1", nx=True, ex=flag_seconds)
             set_here = pipe.execute()

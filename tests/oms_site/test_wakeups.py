@@ -1,5 +1,7 @@
 """Waking a drain: with Redis, one task queued however many commits ask; without it, a task every time."""
 
+import threading
+
 import pytest
 import redis
 
@@ -230,3 +232,43 @@ def test_together_with_redis_unreachable_publishes_every_drain(settings, own_que
 
     assert (len(routing.published), len(sending.published)) == (1, 1)
     assert "Wake-up flag orders:route, notifications:send unavailable; publishing routing, sending" in caplog.text
+
+
+def test_requests_arriving_together_on_a_fresh_process_share_one_redis_client(
+    redis_flags, settings, monkeypatch, caplog
+):
+    # given a web process whose first requests arrive at once, on four threads (gunicorn --threads 4),
+    # and a client constructor slow enough for a second thread to arrive while the first builds it
+    settings.WAKEUP_REDIS_URL = REDIS_URL.replace("127.0.0.1", "localhost")  # a URL no other test used
+    wakeups.forget_clients()
+    real_from_url = redis.Redis.from_url
+    built, second_arrived = [], threading.Event()
+
+    def from_url(*args, **kwargs):
+        built.append(args)
+        if len(built) > 1:
+            second_arrived.set()
+        second_arrived.wait(timeout=0.5)  # bounded: with one builder at a time nobody else comes
+        return real_from_url(*args, **kwargs)
+
+    monkeypatch.setattr(redis.Redis, "from_url", from_url)
+    drain, start, results = FakeTask(), threading.Barrier(4), []
+
+    def request():
+        start.wait()
+        with wakeups.together():
+            wakeups.wake(drain, "orders:route")
+        results.append(wakeups.flags_client())
+
+    threads = [threading.Thread(target=request) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # then one client was built and all four used it; every wake reached Redis (none fell back), one task
+    assert len(built) == 1
+    assert all(client is results[0] for client in results)
+    assert "unavailable" not in caplog.text
+    assert len(drain.published) == 1
+    wakeups.forget_clients()
