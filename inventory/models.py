@@ -121,8 +121,9 @@ class StockLevel(models.Model):
     change of on_hand with a ledger movement.
     """
 
-    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="stock_levels")
-    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="stock_levels")
+    # No single-column indexes: the (warehouse, product) and (product, warehouse) ones below serve both.
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="stock_levels", db_index=False)
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="stock_levels", db_index=False)
     on_hand = models.IntegerField(default=0, editable=False)
     allocated = models.IntegerField(default=0, editable=False)
     reorder_point = models.PositiveIntegerField(default=0, help_text="Reorder when on hand falls to this level.")
@@ -173,8 +174,9 @@ class StockMovement(models.Model):
     INBOUND = (Kind.RECEIPT, Kind.RETURN_RESTOCK, Kind.TRANSFER_IN)
     OUTBOUND = (Kind.SHIPMENT, Kind.WRITE_OFF, Kind.TRANSFER_OUT)
 
-    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="movements")
-    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="movements")
+    # No single-column indexes: movement_level_idx and movement_stock_time_idx lead with each.
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="movements", db_index=False)
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="movements", db_index=False)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     quantity = models.IntegerField(help_text="Signed: positive adds to on hand, negative removes.")
     reason = models.TextField(blank=True)
@@ -218,8 +220,11 @@ class Allocation(models.Model):
     """Units of one order line reserved in one warehouse (deleted when shipped or released)."""
 
     order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="allocations")
-    order_line = models.ForeignKey("orders.OrderLine", on_delete=models.CASCADE, related_name="allocations")
-    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="allocations")
+    # order_line and warehouse lead the unique constraint and allocation_level_idx: no index of their own.
+    order_line = models.ForeignKey(
+        "orders.OrderLine", on_delete=models.CASCADE, related_name="allocations", db_index=False
+    )
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="allocations", db_index=False)
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="allocations")
     quantity = models.PositiveIntegerField()
     created_at = models.DateTimeField(default=timezone.now)

@@ -47,7 +47,12 @@ class Message(models.Model):
     event = models.CharField(max_length=50)
     audience = models.CharField(max_length=10, choices=Audience.choices)
     order = models.ForeignKey(
-        "orders.Order", on_delete=models.CASCADE, null=True, blank=True, related_name="messages", db_constraint=True
+        "orders.Order",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="messages",
+        db_index=False,  # message_order_idx (order, created_at) serves it
     )
     recipient = models.EmailField()
     context = models.JSONField(default=dict, encoder=DjangoJSONEncoder, help_text="What the templates show.")

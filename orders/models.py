@@ -167,7 +167,8 @@ class Order(models.Model):
 
     # Derived from the primary key right after insert, so NULL for that moment only.
     number = models.CharField(max_length=20, unique=True, null=True, editable=False)  # noqa: DJ001
-    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="orders")
+    # The (channel, external_id) unique constraint serves lookups by channel.
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="orders", db_index=False)
     external_id = models.CharField("channel order id", max_length=100, help_text="The order's id in its sales channel.")
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
     shipping_address = models.ForeignKey(Address, on_delete=models.PROTECT, related_name="+")
@@ -349,7 +350,8 @@ class OrderEvent(models.Model):
         ORDER_ERROR = "order_error", "Order error"
         REFUND = "refund", "Refund"
 
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    # orderevent_order_time_idx (order, created_at) serves lookups by order.
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events", db_index=False)
     kind = models.CharField(max_length=30, choices=Kind.choices)
     message = models.TextField()
     actor = models.ForeignKey(
