@@ -4,12 +4,18 @@ import io
 import shutil
 import subprocess
 
+import pytest
 from pypdf import PdfReader
+
+PACKAGES = {"pdftotext": "poppler-utils", "pdftoppm": "poppler-utils", "zbarimg": "zbar-tools"}
 
 
 def run(tool: str, *args: str, check: bool = True) -> str:
     """A Debian tool's standard output; the arguments are our own temporary paths and options."""
-    done = subprocess.run([shutil.which(tool), *args], capture_output=True, text=True, check=check)  # noqa: S603
+    path = shutil.which(tool)
+    if path is None:
+        pytest.skip(f"needs {tool} (Debian {PACKAGES[tool]})")
+    done = subprocess.run([path, *args], capture_output=True, text=True, check=check)  # noqa: S603
     return done.stdout
 
 
