@@ -59,11 +59,13 @@ import json
 import os
 import platform
 import random
+import re
 import secrets
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -125,9 +127,11 @@ def main() -> int:
         "LOG_LEVEL": "WARNING",
         "CELERY_TASK_ALWAYS_EAGER": "true" if args.inline else "false",
     }
-    processes = [start_gunicorn(env, args.workers, args.threads)]
+    # the servers' stderr, read back (and closed) by logged_problems
+    logs = {part: tempfile.TemporaryFile("w+") for part in ("gunicorn", "celery_worker")}  # noqa: SIM115
+    processes = [start_gunicorn(env, args.workers, args.threads, logs["gunicorn"])]
     if not args.inline:
-        processes.append(start_worker(env, queue, args.concurrency))
+        processes.append(start_worker(env, queue, args.concurrency, logs["celery_worker"]))
     try:
         wait_for_http()
         post_all(warm, key, clients=args.clients)  # warm: connections, ZIP index, code paths
@@ -146,6 +150,7 @@ def main() -> int:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+        problems = logged_problems(logs)  # copied to our stderr however the run ended
     check(args.orders + len(warm), posted)
     purge(queue)
     latencies = sorted(posted["latencies_ms"])
@@ -167,6 +172,7 @@ def main() -> int:
             part: round((cpu_after[part] - cpu_before[part]) * 1000 / args.orders, 2) for part in cpu_after
         },
         "statuses": posted["statuses"],
+        "logged_warnings_and_errors": problems,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "postgresql": server_version},
         **git_revision(),
     }
@@ -174,6 +180,9 @@ def main() -> int:
     RESULTS_PATH.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     met = result["routed_per_second_end_to_end"] >= args.target
+    if any(problems.values()):
+        print(f"the servers logged warnings or errors (above): {problems}", file=sys.stderr)
+        met = False
     print(
         f"{result['routed_per_second_end_to_end']} orders/s routed end to end "
         f"({result['accepted_per_second']} accepted/s); target {args.target}: {'met' if met else 'MISSED'}"
@@ -350,7 +359,7 @@ def pids_named(name: str) -> list[int]:
     return pids
 
 
-def start_gunicorn(env: dict, workers: int, threads: int) -> subprocess.Popen:
+def start_gunicorn(env: dict, workers: int, threads: int, log) -> subprocess.Popen:
     gunicorn = Path(sys.executable).with_name("gunicorn")
     # sync workers close the connection after each response; gthread workers keep it alive
     shape = ["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []
@@ -358,17 +367,37 @@ def start_gunicorn(env: dict, workers: int, threads: int) -> subprocess.Popen:
         [str(gunicorn), "oms_site.wsgi", "-w", str(workers), *shape, "-b", "127.0.0.1:8766", "--log-level", "warning"],
         cwd=PROJECT_ROOT,
         env=env,
+        stderr=log,
     )
 
 
-def start_worker(env: dict, queue: str, concurrency: int) -> subprocess.Popen:
+def start_worker(env: dict, queue: str, concurrency: int, log) -> subprocess.Popen:
     pool = ["--pool=solo"] if concurrency == 1 else ["--pool=prefork", f"--concurrency={concurrency}"]
     argv = [sys.executable, "-m", "celery", "-A", "oms_site", "worker", *pool, "-Q", queue]
     return subprocess.Popen(  # noqa: S603 - fixed argv
         [*argv, "--without-mingle", "--without-gossip", "-l", "WARNING"],
         cwd=PROJECT_ROOT,
         env=env,
+        stderr=log,
     )
+
+
+# A log record at WARNING or above ("2026-11-25 19:50:21,600 WARNING oms_site.wakeups: ...", Celery's
+# "[2026-11-25 19:50:21,600: WARNING/MainProcess] ...") or an uncaught traceback. Python's warnings
+# (Celery's root SecurityWarning, a missing staticfiles directory) are not records and do not count.
+PROBLEM = re.compile(r"^\[?\d{4}-\d\d-\d\d [\d:,]+:? (WARNING|ERROR|CRITICAL)\b|^Traceback ")
+
+
+def logged_problems(logs: dict) -> dict[str, int]:
+    """Each server's standard error, copied to ours; how many warnings, errors and tracebacks each logged."""
+    counts = {}
+    for part, log in logs.items():
+        log.seek(0)
+        text = log.read()
+        log.close()
+        sys.stderr.write(text)
+        counts[part] = sum(1 for line in text.splitlines() if PROBLEM.match(line))
+    return counts
 
 
 def wait_for_http() -> None:
