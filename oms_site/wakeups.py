@@ -44,9 +44,9 @@ PREFIX = "oms:wake:"
 
 
 # One client (and so one connection pool) per Redis URL and process, built under a lock: the first
-# requests of a threaded web process arrive together, and a client built twice is one too many. The
-# spare, dropped by all but the threads using it, closes its pool when collected, under their feet
-# (their wake then fails over to publishing).
+# requests of a threaded web process arrive together. Built twice (as functools.cache allowed), the
+# client nobody kept closed its connections while other threads' wakes were still using them, and
+# those wakes fell back to publishing, with a traceback in the log (seen in bench/intake.py runs).
 _clients: dict[str, object] = {}
 _clients_lock = threading.Lock()
 
