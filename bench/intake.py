@@ -382,7 +382,7 @@ def start_worker(env: dict, queue: str, concurrency: int, log) -> subprocess.Pop
     )
 
 
-# A log record at WARNING or above ("2026-11-25 19:50:21,600 WARNING oms_site.wakeups: ...", Celery's
+# A log record at WARNING or above ("2026-11-25 19:50:21,600 WARNING oms_core.wakeups: ...", Celery's
 # "[2026-11-25 19:50:21,600: WARNING/MainProcess] ...") or an uncaught traceback. Python's warnings
 # (Celery's root SecurityWarning, a missing staticfiles directory) are not records and do not count.
 PROBLEM = re.compile(r"^\[?\d{4}-\d\d-\d\d [\d:,]+:? (WARNING|ERROR|CRITICAL)\b|^Traceback ")

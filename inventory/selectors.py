@@ -117,7 +117,7 @@ def level_movements(level: StockLevel, *, limit: int = 25) -> list[StockMovement
 def active_products(skus) -> dict[str, Product]:
     """The active products with these SKUs, by SKU: one hand-written read (the order intake's, every request)."""
 
-    from oms_site.sql import columns, from_row, prepared_cursor
+    from oms_core.sql import columns, from_row, prepared_cursor
 
     skus = sorted(set(skus))
     if not skus:

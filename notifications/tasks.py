@@ -16,8 +16,8 @@ def send_messages(message_ids: list[int]) -> int:
 
 @shared_task(acks_late=True)
 def send_due_messages() -> int:
-    """Woken by commits that queued email (oms_site.wakeups): send every due row; returns how many went out."""
-    from oms_site import wakeups
+    """Woken by commits that queued email (oms_core.wakeups): send every due row; returns how many went out."""
+    from oms_core import wakeups
 
     wakeups.woken(services.outbox.SENDING)
     return services.send_due_messages().sent

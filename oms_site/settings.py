@@ -115,7 +115,7 @@ else:
         "options", f"-c random_page_cost={env.float('PG_RANDOM_PAGE_COST', default=1.1)}"
     )
     # Django's own queries bind parameters on the client and are never prepared; the few every API request
-    # runs use oms_site.sql.prepared_cursor, whose statements psycopg prepares after this many runs.
+    # runs use oms_core.sql.prepared_cursor, whose statements psycopg prepares after this many runs.
     DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -198,7 +198,7 @@ CELERY_TASK_ROUTES = (
     else {}
 )
 # Drains (routing received orders, sending due email) are woken through a flag in this Redis, so that a
-# burst of commits queues one task, not one each (oms_site/wakeups.py). Not Redis: every commit publishes.
+# burst of commits queues one task, not one each (oms_core/wakeups.py). Not Redis: every commit publishes.
 WAKEUP_REDIS_URL = env.str("WAKEUP_REDIS_URL", default=CELERY_BROKER_URL)
 WAKEUP_FLAG_SECONDS = env.int("WAKEUP_FLAG_SECONDS", default=60)
 # How long a woken drain waits for more of the same to arrive before it starts (a batch of that moment).

@@ -28,8 +28,8 @@ def allocate_order(order_id: int) -> str:
 
 @shared_task(acks_late=True)
 def route_received_orders() -> int:
-    """Woken when orders without a payment gateway are placed (oms_site.wakeups): route all received ones."""
-    from oms_site import wakeups
+    """Woken when orders without a payment gateway are placed (oms_core.wakeups): route all received ones."""
+    from oms_core import wakeups
 
     wakeups.woken(services.fulfilment.ROUTING)
     return services.route_received_orders(actor="system: routing")

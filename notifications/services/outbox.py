@@ -105,7 +105,7 @@ def _insert(rows: list[Message]) -> list[Message]:
         return Message.objects.bulk_create(fresh) if fresh else []
 
 
-# The wake-up flag of the sending drain (oms_site.wakeups).
+# The wake-up flag of the sending drain (oms_core.wakeups).
 SENDING = "notifications:send"
 
 
@@ -115,7 +115,7 @@ def dispatch_messages(*, message_ids: list[int]) -> None:
     With a Redis broker this wakes the sending drain instead (``send_due_messages``),
     which sends every due row: a burst of commits then queues one task, not one each.
     """
-    from oms_site import wakeups
+    from oms_core import wakeups
 
     from .. import tasks
 

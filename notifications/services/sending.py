@@ -101,7 +101,7 @@ def send_due_messages() -> SendReport:
     After ``DRAIN_BATCHES`` full batches it stops and wakes another drain,
     so that other tasks on the queue get their turn.
     """
-    from oms_site import wakeups
+    from oms_core import wakeups
 
     from .. import tasks
     from .outbox import SENDING

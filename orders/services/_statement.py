@@ -29,7 +29,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models.expressions import DatabaseDefault
 from psycopg.types.json import Json, Jsonb
 
-from oms_site.sql import prepared_cursor
+from oms_core.sql import prepared_cursor
 
 
 @dataclass

@@ -9,7 +9,7 @@ import secrets
 from django.db import transaction
 from django.utils import timezone
 
-from oms_site.sql import columns, from_row, prepared_cursor
+from oms_core.sql import columns, from_row, prepared_cursor
 
 from ..exceptions import OrderError, ReasonRequired
 from ..models import Channel, ChannelApiKey

@@ -73,7 +73,7 @@ def route_new_order(*, order_id: int, actor, batch_size: int = 100) -> Order | N
     return next((order for order in routed if order.pk == order_id), None)
 
 
-# The wake-up flag of the routing drain (oms_site.wakeups).
+# The wake-up flag of the routing drain (oms_core.wakeups).
 ROUTING = "orders:route"
 # Batches one woken drain routes before it hands the queue to other tasks (and wakes itself again).
 DRAIN_BATCHES = 50
@@ -114,7 +114,7 @@ def route_received_orders(*, actor, batch_size: int = 100) -> int:
 
 def wake_routing() -> None:
     """Have every received order without a gateway routed soon: wake the drain (call after commit)."""
-    from oms_site import wakeups
+    from oms_core import wakeups
 
     from .. import tasks
 

@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from inventory.models import Product
 from notifications import services as notifications
-from oms_site import wakeups
-from oms_site.sql import columns, from_row, prepared_cursor
+from oms_core import wakeups
+from oms_core.sql import columns, from_row, prepared_cursor
 
 from ..exceptions import IntakeConflict, OrderError
 from ..models import Address, Channel, Customer, Order, OrderEvent, OrderIntake, OrderLine, normalize_email

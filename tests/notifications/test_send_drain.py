@@ -10,7 +10,7 @@ from notifications.models import Message
 from notifications.tasks import send_due_messages as drain_task
 from orders.services import notify
 from tests.notifications.factories import realistic_order
-from tests.oms_site.conftest import FakeTask, own_queue, redis_flags, tasks_published  # noqa: F401 - fixtures
+from tests.oms_core.conftest import FakeTask, own_queue, redis_flags, tasks_published  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.django_db
 Status = Message.Status

@@ -7,13 +7,13 @@ import pytest
 from django.utils import timezone
 
 from notifications import tasks as notification_tasks
-from oms_site import wakeups
+from oms_core import wakeups
 from orders import services, tasks
 from orders.models import Order, OrderEvent, OrderStatus
 from orders.payments import services as payments
 from orders.payments.models import CreditRule, PaymentTransaction
 from tests.factories import ProductFactory
-from tests.oms_site.conftest import FakeTask, own_queue, redis_flags, tasks_published  # noqa: F401 - fixtures
+from tests.oms_core.conftest import FakeTask, own_queue, redis_flags, tasks_published  # noqa: F401 - fixtures
 
 S = OrderStatus
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ from django.db import connection
 
 from inventory.models import Product
 from inventory.selectors import active_products
-from oms_site.sql import columns, prepared_cursor
+from oms_core.sql import columns, prepared_cursor
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db

@@ -5,8 +5,8 @@ import threading
 import pytest
 import redis
 
-from oms_site import wakeups
-from tests.oms_site.conftest import REDIS_URL, FakeTask
+from oms_core import wakeups
+from tests.oms_core.conftest import REDIS_URL, FakeTask
 
 
 def test_two_wakes_publish_one_task(redis_flags):

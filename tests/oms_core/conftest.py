@@ -1,6 +1,6 @@
 """Wake-up flags in a real Redis, and tasks that are published instead of run in-process, as in production.
 
-The drains' tests import these fixtures (``from tests.oms_site.conftest import ...``).
+The drains' tests import these fixtures (``from tests.oms_core.conftest import ...``).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def redis_flags(settings, own_queue, tasks_published):
     """
     import redis
 
-    from oms_site import wakeups
+    from oms_core import wakeups
 
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
     try:

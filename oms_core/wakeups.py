@@ -74,9 +74,9 @@ def forget_clients() -> None:
 
 def flags_client():
     """The Redis client holding the flags (the broker's Redis), or None when wakes are not debounced."""
-    from oms_site.celery import app
+    from celery import current_app  # the project's app (oms_site.celery), as for shared_task
 
-    if app.conf.task_always_eager:
+    if current_app.conf.task_always_eager:
         return None
     url = settings.WAKEUP_REDIS_URL
     if not url.startswith(("redis://", "rediss://", "unix://")):
