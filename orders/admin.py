@@ -593,8 +593,12 @@ def _humanize_age(delta: dt.timedelta) -> str:
 
 
 class AddressInline(admin.StackedInline):
+    """The customer's address book. Orders keep their own copies: editing these never changes an order."""
+
     model = Address
     extra = 0
+    verbose_name = "address book entry"
+    verbose_name_plural = "address book (orders keep their own copy of the address they were placed with)"
     fields = (("name", "company"), ("line1", "line2"), ("city", "state", "postal_code", "country"), "phone")
 
 
@@ -607,7 +611,32 @@ class CustomerAdmin(admin.ModelAdmin):
     show_facets = admin.ShowFacets.NEVER
     paginator = EstimatedCountPaginator
     inlines = (AddressInline,)
-    readonly_fields = ("created_at", "recent_orders")
+    readonly_fields = ("created_at", "recent_orders", "order_addresses")
+
+    @admin.display(description="shipped to (recent orders)")
+    def order_addresses(self, customer: Customer):
+        """Where the customer's recent orders go, each address once with the orders that use it."""
+        orders = customer.orders.select_related("shipping_address").order_by("-placed_at")[:20]
+        used: dict[str, list[Order]] = {}
+        for order in orders:
+            used.setdefault(str(order.shipping_address), []).append(order)
+        if not used:
+            return "—"
+        return format_html_join(
+            mark_safe("<br>"),
+            "{} ({})",
+            (
+                (
+                    address,
+                    format_html_join(
+                        ", ",
+                        '<a href="{}">{}</a>',
+                        ((reverse("admin:orders_order_change", args=[o.pk]), o.number) for o in used_by),
+                    ),
+                )
+                for address, used_by in used.items()
+            ),
+        )
 
     @admin.display(description="recent orders")
     def recent_orders(self, customer: Customer):

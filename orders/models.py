@@ -47,12 +47,57 @@ class Channel(models.Model):
         help_text="The shared secret the storefront signs its webhooks with (Shopify: the app's client secret). "
         "Kept as entered, because checking a signature needs it.",
     )
+    # The store's brand on every customer email of its orders; blank fields fall back to the settings
+    # (OMS_BRAND_NAME, NOTIFICATIONS_FROM_EMAIL, NOTIFICATIONS_REPLY_TO, NOTIFICATIONS_BRAND).
+    brand_name = models.CharField(
+        max_length=100, blank=True, db_default="", default="", help_text="The store's name as customers know it."
+    )
+    sender_email = models.EmailField(
+        "from address",
+        blank=True,
+        db_default="",
+        default="",
+        help_text="The address customer emails come from, e.g. orders@store.example.",
+    )
+    reply_to_email = models.EmailField(
+        "reply-to address",
+        blank=True,
+        db_default="",
+        default="",
+        help_text="Where a customer's reply goes (the support inbox).",
+    )
+    support_email = models.EmailField(
+        blank=True, db_default="", default="", help_text="The support address named in the emails."
+    )
+    store_url = models.URLField("store URL", blank=True, db_default="", default="")
+    logo_url = models.URLField(
+        "logo URL", blank=True, db_default="", default="", help_text="An image at a public address, shown atop emails."
+    )
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+
+class ChannelVariant(models.Model):
+    """A storefront's product variant and the SKU it sells, for lines that arrive without a SKU."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="variants", db_index=False)
+    variant_id = models.CharField("variant id", max_length=64, help_text="The storefront's variant id.")
+    product = models.ForeignKey("inventory.Product", on_delete=models.PROTECT, related_name="+")
+    title = models.CharField(max_length=200, blank=True, help_text="The storefront's name of the variant.")
+
+    class Meta:
+        verbose_name = "channel variant"
+        ordering = ["channel", "variant_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "variant_id"], name="channelvariant_channel_variant_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel.code} variant {self.variant_id} → {self.product.sku}"
 
 
 class ChannelApiKey(models.Model):
@@ -108,9 +153,21 @@ class Customer(models.Model):
 
 
 class Address(models.Model):
-    """A postal address, kept as it was when an order used it."""
+    """A postal address: an entry of a customer's address book, or an order's own copy.
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="addresses", null=True, blank=True)
+    An order's shipping and billing addresses are rows of their own (``customer`` is NULL), written
+    when the order is placed and changed only by ``change_shipping_address``; editing a customer's
+    address book (rows with ``customer`` set) never changes an order.
+    """
+
+    customer = models.ForeignKey(
+        Customer,
+        on_delete=models.CASCADE,
+        related_name="addresses",
+        null=True,
+        blank=True,
+        help_text="Set for an address-book entry; empty for an order's own address.",
+    )
     name = models.CharField("recipient", max_length=200)
     company = models.CharField(max_length=200, blank=True)
     line1 = models.CharField("address line 1", max_length=200)
@@ -349,6 +406,7 @@ class OrderEvent(models.Model):
         RETURN = "return", "Return"
         ORDER_ERROR = "order_error", "Order error"
         REFUND = "refund", "Refund"
+        ADDRESS_CHANGED = "address_changed", "Address changed"
 
     # orderevent_order_time_idx (order, created_at) serves lookups by order.
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events", db_index=False)

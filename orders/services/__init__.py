@@ -24,7 +24,14 @@ from .intake import (
     format_order_number,
     place_order,
 )
-from .lifecycle import add_order_note, cancel_order, flag_late_orders, hold_order, release_order
+from .lifecycle import (
+    add_order_note,
+    cancel_order,
+    change_shipping_address,
+    flag_late_orders,
+    hold_order,
+    release_order,
+)
 from .shipping import (
     buy_labels,
     create_shipments,
@@ -46,6 +53,7 @@ __all__ = [
     "allocate_orders",
     "buy_labels",
     "cancel_order",
+    "change_shipping_address",
     "canonical_payload",
     "create_shipments",
     "fill_backorders",

@@ -10,10 +10,13 @@ from django.utils import timezone
 
 from inventory import services as inventory
 
+from shipping.models import Shipment
+
 from ..exceptions import OrderError
-from ..models import OPEN_STATUSES, Order, OrderEvent, OrderLine, OrderStatus
+from ..models import OPEN_STATUSES, PRE_SHIPMENT_STATUSES, Order, OrderEvent, OrderLine, OrderStatus
 from . import notify
 from ._common import lock_order, require_reason
+from .intake import AddressData, _address
 
 
 @transaction.atomic
@@ -59,6 +62,46 @@ def cancel_order(*, order_id: int, reason: str, actor) -> Order:
     cancel_open_shipments(order=order, actor=actor)
     inventory.release_allocations(order_id=order.pk)
     OrderLine.objects.filter(order=order, quantity_allocated__gt=0).update(quantity_allocated=0)
+    return order
+
+
+@transaction.atomic
+def change_shipping_address(*, order_id: int, address: AddressData, reason: str, actor) -> Order:
+    """Give an order a new ship-to address before any shipment is made for it.
+
+    The order gets a new address row of its own (the old one stays, unchanged, for the record) and the
+    timeline says from what to what, why and who. Refused once a shipment exists (its label carries the
+    address) or anything has shipped.
+    """
+    reason = require_reason(reason, "change the address of")
+    order = lock_order(order_id)
+    if order.status not in PRE_SHIPMENT_STATUSES:
+        raise OrderError(
+            f"Order {order} is {order.get_status_display().lower()}: its address can change only before it ships."
+        )
+    shipments = list(
+        Shipment.objects.filter(order_id=order.pk)
+        .exclude(status=Shipment.Status.CANCELLED)
+        .values_list("number", flat=True)
+    )
+    if shipments:
+        raise OrderError(
+            f"Order {order} already has shipment {', '.join(shipments)} made out to the old address; "
+            "cancel the shipment first."
+        )
+    before = order.shipping_address
+    after = _address(address)
+    after.full_clean(exclude=["customer"])
+    after.save()
+    order.shipping_address = after
+    order.save(update_fields=["shipping_address", "updated_at"])
+    OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.ADDRESS_CHANGED,
+        actor=actor,
+        message=f"Ship-to address changed from {before} to {after}: {reason}",
+        data={"reason": reason, "from_address_id": before.pk, "to_address_id": after.pk},
+    )
     return order
 
 
