@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
+from django.db import models
 from django.urls import NoReverseMatch, reverse
 
 from ..models import Channel
+
+
+def _form_field(field: models.Field, **kwargs) -> forms.Field | None:
+    """Form fields as the model makes them; an address typed without a scheme is taken as https."""
+    if isinstance(field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")
+    return field.formfield(**kwargs)
 
 
 class ChannelForm(forms.ModelForm):
@@ -27,6 +35,7 @@ class ChannelForm(forms.ModelForm):
     class Meta:
         model = Channel
         fields = "__all__"  # noqa: DJ007 - the admin chooses the fields; this form only changes one
+        formfield_callback = _form_field
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
