@@ -9,7 +9,6 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from inventory import services as inventory
-
 from shipping.models import Shipment
 
 from ..exceptions import OrderError
