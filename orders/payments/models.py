@@ -7,7 +7,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 ZERO = Decimal("0.00")
@@ -302,3 +302,66 @@ class JournalLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account.code} Dr {self.debit} Cr {self.credit}"
+
+
+# --- the test card gateway's side of the story ---------------------------------------------
+class SandboxPayment(models.Model):
+    """A payment as the test card gateway records it: what is authorised, captured and refunded.
+
+    The gateway's own record, kept in the database so that every process (web,
+    Celery workers) sees the same payments, as a real provider's would be.
+    Written only by ``gateways.test_card``.
+    """
+
+    reference = models.CharField(max_length=40, unique=True)
+    token = models.CharField(max_length=40)
+    currency = models.CharField(max_length=3)
+    authorised = models.DecimalField(max_digits=12, decimal_places=2, default=ZERO)
+    captured = models.DecimalField(max_digits=12, decimal_places=2, default=ZERO)
+    refunded = models.DecimalField(max_digits=12, decimal_places=2, default=ZERO)
+    voided = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "test card payment"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(captured__lte=F("authorised")), name="sandboxpayment_captured_within_authorised"
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded__lte=F("captured")), name="sandboxpayment_refunded_within_captured"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference}: authorised {self.authorised}, captured {self.captured}, refunded {self.refunded}"
+
+    @property
+    def operations(self) -> list[tuple[str, Decimal]]:
+        """What the gateway did to this payment, in order: (kind, amount) of each call that succeeded."""
+        calls = SandboxCall.objects.filter(reference=self.reference, succeeded=True).order_by("id")
+        return [(call.kind, call.amount) for call in calls]
+
+
+class SandboxCall(models.Model):
+    """One request to the test card gateway and its answer, kept by idempotency key (as Stripe does)."""
+
+    idempotency_key = models.CharField(max_length=120, unique=True)
+    kind = models.CharField(max_length=10)  # authorise, capture, void, refund
+    token = models.CharField(max_length=40, help_text="The card token the key was first used with.")
+    reference = models.CharField(max_length=40, blank=True)
+    amount = models.DecimalField(max_digits=12, decimal_places=2, default=ZERO)
+    succeeded = models.BooleanField()
+    error = models.CharField(max_length=200, blank=True)
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "test card call"
+        indexes = [models.Index(fields=["reference"], name="sandboxcall_reference_idx")]
+
+    def __str__(self) -> str:
+        outcome = "succeeded" if self.succeeded else f"declined: {self.error}"
+        return f"{self.kind} {self.amount} ({self.idempotency_key}) {outcome}"

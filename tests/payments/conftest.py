@@ -6,17 +6,29 @@ import pytest
 
 from orders import services, tasks
 from orders.models import Order
-from orders.payments.gateways.test_card import SANDBOX
+from orders.payments.models import SandboxPayment
 from tests.factories import ProductFactory
 from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
 
 
-@pytest.fixture(autouse=True)
+class Sandbox:
+    """The test card gateway's side: its payments as it records them, and a way to make its answers change."""
+
+    def payments(self) -> list[SandboxPayment]:
+        return list(SandboxPayment.objects.order_by("pk"))
+
+    def payment(self, reference: str) -> SandboxPayment:
+        return SandboxPayment.objects.get(reference=reference)
+
+    def change(self, reference: str, **fields) -> None:
+        """E.g. ``token="tok_error"``: the gateway goes down for this payment; ``voided=True``: it forgets it."""
+        assert SandboxPayment.objects.filter(reference=reference).update(**fields) == 1
+
+
+@pytest.fixture
 def sandbox():
-    """The test card gateway's own record, empty for each test."""
-    SANDBOX.reset()
-    yield SANDBOX
-    SANDBOX.reset()
+    """The test card gateway's own record (in the test database, so it starts empty with each test)."""
+    return Sandbox()
 
 
 @pytest.fixture(autouse=True)

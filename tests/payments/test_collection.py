@@ -38,7 +38,7 @@ def ship_one(django_capture_on_commit_callbacks, carriers):
 
 def decline_captures(sandbox, order, declined: bool):
     auth = T.objects.get(order=order, kind=T.Kind.AUTHORISE)
-    sandbox.payments[auth.gateway_reference].voided = declined  # the gateway answers "no such authorisation"
+    sandbox.change(auth.gateway_reference, voided=declined)  # the gateway answers "no such authorisation"
 
 
 def test_a_declined_capture_rolls_into_the_next_shipment(
@@ -58,7 +58,7 @@ def test_a_declined_capture_rolls_into_the_next_shipment(
     assert (declined.status, declined.shipment_id) == (T.Status.DECLINED, first.pk)
     assert (taken.status, taken.shipment_id, taken.amount) == (T.Status.SUCCEEDED, second.pk, Decimal("99.62"))
     assert taken.breakdown["shipping"] == "9.99" and taken.breakdown["tax"] == "7.13"
-    (payment,) = sandbox.payments.values()
+    (payment,) = sandbox.payments()
     assert payment.captured == order.grand_total == payments.captured_amount(order)
     # the later capture took it all: there is nothing left to capture again
     with pytest.raises(PaymentError, match="nothing is left to capture"):
@@ -93,7 +93,7 @@ def test_ops_capture_again_what_a_declined_capture_left(
     ship_one(second)  # the last shipment takes the rest, no more
     succeeded = [c for c in captures(order) if c.status == T.Status.SUCCEEDED]
     assert len(succeeded) == 2 and sum(c.amount for c in succeeded) == order.grand_total
-    (payment,) = sandbox.payments.values()
+    (payment,) = sandbox.payments()
     assert payment.captured == order.grand_total
     with pytest.raises(PaymentError, match="only a declined capture"):
         payments.capture_again(transaction_id=again.pk, actor="ops")

@@ -55,7 +55,7 @@ def test_two_refunds_racing_for_the_whole_amount_refund_it_once(sites, stock, sh
     done = [o for o in outcomes if isinstance(o, T)]
     assert len(refused) == 1 and len(done) == 1 and done[0].status == T.Status.SUCCEEDED
     assert T.objects.filter(order=order, kind=T.Kind.REFUND).count() == 1
-    (payment,) = sandbox.payments.values()
+    (payment,) = sandbox.payments()
     assert payment.refunded == Decimal("50.00")
     assert payments.refundable_amount(order) == 0
 
@@ -68,12 +68,12 @@ def test_two_workers_retrying_one_failed_capture_charge_once(
     settings.PAYMENTS_MAX_ATTEMPTS = 1  # no background retry: the two workers below are the retries
     stock(sites["EWR"], shirt, 5)
     order = route(paid_order([(shirt, 2)]))
-    (payment,) = sandbox.payments.values()
-    payment.token = "tok_error"
+    (payment,) = sandbox.payments()
+    sandbox.change(payment.reference, token="tok_error")  # the gateway goes down
     ship(order)
     capture = T.objects.get(order=order, kind=T.Kind.CAPTURE)
     assert capture.status == T.Status.ERROR
-    payment.token = "tok_approve"  # the gateway is back
+    sandbox.change(payment.reference, token="tok_approve")  # the gateway is back
 
     race(
         lambda: payments.retry_payment(transaction_id=capture.pk),
@@ -81,6 +81,7 @@ def test_two_workers_retrying_one_failed_capture_charge_once(
     )
 
     capture.refresh_from_db()
+    payment.refresh_from_db()
     assert (capture.status, capture.attempts) == (T.Status.SUCCEEDED, 2)
     assert payment.captured == Decimal("50.00")
     assert [op for op, _ in payment.operations].count("capture") == 1

@@ -31,7 +31,7 @@ def test_an_order_with_a_card_is_authorised_before_it_is_routed(sites, stock, sh
     assert order.status == OrderStatus.ALLOCATED
     (auth,) = txns(order, T.Kind.AUTHORISE)
     assert (auth.status, auth.amount, auth.currency) == (T.Status.SUCCEEDED, Decimal("59.00"), "USD")
-    assert sandbox.payments[auth.gateway_reference].authorised == Decimal("59.00")
+    assert sandbox.payment(auth.gateway_reference).authorised == Decimal("59.00")
     messages = list(order.events.filter(kind=OrderEvent.Kind.PAYMENT).values_list("message", flat=True))
     assert messages == [f"Authorised 59.00 USD (test_card, ref {auth.gateway_reference})"]
     assert order.events.filter(kind=OrderEvent.Kind.CREDIT_CHECK, data__result="passed").exists()
@@ -77,7 +77,7 @@ def test_split_shipments_capture_amounts_that_sum_to_the_order_total(
     # the first to ship carries its goods plus its share of shipping, tax and discount
     mugs = next(c for c in captures if c.shipment.warehouse.code == "ATL")
     assert mugs.amount == Decimal("37.50") + Decimal("4.28") + Decimal("3.06") - Decimal("2.14")
-    (payment,) = sandbox.payments.values()
+    (payment,) = sandbox.payments()
     assert payment.captured == order.grand_total
     assert payments.refundable_amount(order) == order.grand_total
     timeline = order.events.filter(kind=OrderEvent.Kind.PAYMENT).values_list("message", flat=True)
@@ -96,7 +96,7 @@ def test_a_timeout_retried_with_the_same_key_charges_once(sites, stock, shirt, p
     (capture,) = txns(order, T.Kind.CAPTURE)
     assert (auth.status, auth.attempts) == (T.Status.SUCCEEDED, 2)
     assert (capture.status, capture.attempts, capture.amount) == (T.Status.SUCCEEDED, 2, Decimal("50.00"))
-    payment = sandbox.payments[auth.gateway_reference]
+    payment = sandbox.payment(auth.gateway_reference)
     assert payment.operations == [("authorise", Decimal("50.00")), ("capture", Decimal("50.00"))]
     shipment.refresh_from_db()
     assert shipment.status == ShipmentStatus.IN_TRANSIT
@@ -111,7 +111,7 @@ def test_a_failing_capture_never_loses_the_shipment_and_alerts_ops(
     settings.PAYMENTS_MAX_ATTEMPTS = 3
     stock(sites["EWR"], shirt, 5)
     order = route(paid_order([(shirt, 1)]))
-    sandbox.payments[txns(order, T.Kind.AUTHORISE)[0].gateway_reference].token = "tok_error"  # the gateway goes down
+    sandbox.change(txns(order, T.Kind.AUTHORISE)[0].gateway_reference, token="tok_error")  # the gateway goes down
 
     (shipment,) = ship(order)
 
@@ -133,7 +133,7 @@ def test_cancelling_voids_the_authorisation_and_tells_the_customer(sites, stock,
 
     (void,) = txns(order, T.Kind.VOID)
     assert void.status == T.Status.SUCCEEDED and void.reason == "Customer asked"
-    assert sandbox.payments[void.gateway_reference].voided
+    assert sandbox.payment(void.gateway_reference).voided
     assert Message.objects.filter(event="order_cancelled", order_id=order.pk).exists()
 
 
@@ -161,7 +161,7 @@ def test_refunds_never_exceed_what_was_captured(sites, stock, shirt, paid_order,
     )
 
     assert payments.refundable_amount(order) == 0
-    assert sandbox.payments[first.gateway_reference].refunded == Decimal("50.00")
+    assert sandbox.payment(first.gateway_reference).refunded == Decimal("50.00")
     refunds = order.events.filter(kind=OrderEvent.Kind.REFUND)
     assert refunds.count() == 2 and "Refunded 20.00 USD" in refunds.first().message
 

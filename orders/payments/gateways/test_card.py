@@ -13,77 +13,78 @@ Tokens (``Order.payment_token``):
 other            declined (``invalid_token``)
 ==============  ==========================================================
 
-Like a real provider it keeps its own record, the ``SANDBOX``: results by
-idempotency key, and per payment what is authorised, captured and
-refunded, refusing to capture more than is authorised or refund more than
-is captured. The record lives in the process's memory (thread-safe), which
-is what tests and the embedded demo need.
+Like a real provider it keeps its own record: each request's answer by
+idempotency key (``SandboxCall``), and per payment what is authorised,
+captured and refunded (``SandboxPayment``), refusing to capture more than
+is authorised (or anything once voided) or to refund more than is captured.
+The record is in the database, so the web process that captures sees the
+authorisation a Celery worker made, as it would at a real provider. It is
+written in the caller's transaction, so it is kept exactly when the
+caller's ``PaymentTransaction`` row is.
 """
 
 from __future__ import annotations
 
-import itertools
-import threading
-from dataclasses import dataclass, field
+import uuid
+from collections.abc import Callable
 from decimal import Decimal
 
+from django.db import IntegrityError, transaction
+
+from ..models import SandboxCall, SandboxPayment
 from .base import GatewayResult, GatewayUnavailable, PaymentGateway
 
 APPROVE, DECLINE, ERROR, SLOW = "tok_approve", "tok_decline", "tok_error", "tok_slow"
 ZERO = Decimal("0.00")
 
 
-@dataclass
-class SandboxPayment:
-    token: str
-    currency: str
-    authorised: Decimal = ZERO
-    captured: Decimal = ZERO
-    refunded: Decimal = ZERO
-    voided: bool = False
-    operations: list[tuple[str, Decimal]] = field(default_factory=list)
+def _answer(call: SandboxCall) -> GatewayResult:
+    return GatewayResult(succeeded=call.succeeded, reference=call.reference, error=call.error, note=call.note)
 
 
-class Sandbox:
-    """The test gateway's side of the story: what it did, by idempotency key and by payment."""
+def _run(*, key: str, kind: str, token: str, operation: Callable[[], tuple[GatewayResult, Decimal]]) -> GatewayResult:
+    """Do ``operation`` once per idempotency key and keep its answer; a slow token times out the first time.
 
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.results: dict[str, GatewayResult] = {}
-        self.tokens: dict[str, str] = {}  # the token each key was first used with
-        self.payments: dict[str, SandboxPayment] = {}
-        self.timed_out: set[str] = set()
-        self._ids = itertools.count(1)
-
-    def reset(self) -> None:
-        with self.lock:
-            self.results.clear()
-            self.tokens.clear()
-            self.payments.clear()
-            self.timed_out.clear()
-
-    def run(self, key: str, token: str, operation) -> GatewayResult:
-        """Do ``operation`` once per key; a slow token times out on the first call with a key."""
-        with self.lock:
-            if token == ERROR:
-                raise GatewayUnavailable("test card gateway: processing error (tok_error)")
-            if key in self.results:
-                if self.tokens[key] != token:  # as Stripe: a key is bound to the request it was first sent with
-                    return GatewayResult(succeeded=False, error="idempotency_key_reused_with_other_parameters")
-                return self.results[key]
-            result = operation()
-            self.results[key] = result
-            self.tokens[key] = token
-            if token == SLOW and key not in self.timed_out:
-                self.timed_out.add(key)
-                raise GatewayUnavailable("test card gateway: timed out (tok_slow); the call went through")
-            return result
-
-    def new_reference(self) -> str:
-        return f"pi_test_{next(self._ids):06d}"
+    ``operation`` returns the answer and the amount it moved. A timeout is
+    raised only after the work is kept (outside the savepoint), as a
+    provider that did the work and whose reply was lost.
+    """
+    if token == ERROR:
+        raise GatewayUnavailable("test card gateway: processing error (tok_error)")
+    answered: GatewayResult | None = None
+    try:
+        with transaction.atomic():
+            call = SandboxCall.objects.select_for_update().filter(idempotency_key=key).first()
+            if call is None:
+                answered, amount = operation()
+                SandboxCall.objects.create(
+                    idempotency_key=key,
+                    kind=kind,
+                    token=token,
+                    reference=answered.reference,
+                    amount=amount,
+                    succeeded=answered.succeeded,
+                    error=answered.error,
+                    note=answered.note,
+                )
+    except IntegrityError:  # another process answered this key meanwhile: its answer stands, this one is undone
+        answered, call = None, SandboxCall.objects.get(idempotency_key=key)
+    if answered is not None:
+        if token == SLOW:
+            raise GatewayUnavailable("test card gateway: timed out (tok_slow); the call went through")
+        return answered
+    if call.token != token:  # as Stripe: a key is bound to the request it was first sent with
+        return GatewayResult(succeeded=False, error="idempotency_key_reused_with_other_parameters")
+    return _answer(call)
 
 
-SANDBOX = Sandbox()
+def _token_of(reference: str) -> str:
+    """The card token of a payment (unknown payments answer as an approving card would: "no such …")."""
+    return SandboxPayment.objects.filter(reference=reference).values_list("token", flat=True).first() or APPROVE
+
+
+def _locked(reference: str) -> SandboxPayment | None:
+    return SandboxPayment.objects.select_for_update().filter(reference=reference).first()
 
 
 class TestCardGateway(PaymentGateway):
@@ -91,60 +92,52 @@ class TestCardGateway(PaymentGateway):
     code = "test_card"
     label = "Test card"
 
-    def __init__(self, sandbox: Sandbox = SANDBOX):
-        self.sandbox = sandbox
-
-    def _payment(self, reference: str) -> SandboxPayment | None:
-        return self.sandbox.payments.get(reference)
-
     def authorise(self, *, amount, currency, token, idempotency_key, description) -> GatewayResult:
-        def operation() -> GatewayResult:
+        def operation() -> tuple[GatewayResult, Decimal]:
             if token not in (APPROVE, SLOW):
-                return GatewayResult(succeeded=False, error="card_declined" if token == DECLINE else "invalid_token")
-            reference = self.sandbox.new_reference()
-            self.sandbox.payments[reference] = SandboxPayment(
-                token=token, currency=currency, authorised=amount, operations=[("authorise", amount)]
+                return GatewayResult(
+                    succeeded=False, error="card_declined" if token == DECLINE else "invalid_token"
+                ), amount
+            payment = SandboxPayment.objects.create(
+                reference=f"pi_test_{uuid.uuid4().hex[:16]}", token=token, currency=currency, authorised=amount
             )
-            return GatewayResult(succeeded=True, reference=reference)
+            return GatewayResult(succeeded=True, reference=payment.reference), amount
 
-        return self.sandbox.run(idempotency_key, token, operation)
+        return _run(key=idempotency_key, kind="authorise", token=token, operation=operation)
 
     def capture(self, *, reference, amount, currency, idempotency_key) -> GatewayResult:
-        payment = self._payment(reference)
-
-        def operation() -> GatewayResult:
+        def operation() -> tuple[GatewayResult, Decimal]:
+            payment = _locked(reference)
             if payment is None or payment.voided:
-                return GatewayResult(succeeded=False, reference=reference, error="no such authorisation")
+                return GatewayResult(succeeded=False, reference=reference, error="no such authorisation"), amount
             if payment.captured + amount > payment.authorised:
-                return GatewayResult(succeeded=False, reference=reference, error="amount exceeds authorisation")
+                return GatewayResult(succeeded=False, reference=reference, error="amount exceeds authorisation"), amount
             payment.captured += amount
-            payment.operations.append(("capture", amount))
-            return GatewayResult(succeeded=True, reference=reference)
+            payment.save(update_fields=["captured"])
+            return GatewayResult(succeeded=True, reference=reference), amount
 
-        return self.sandbox.run(idempotency_key, payment.token if payment else APPROVE, operation)
+        return _run(key=idempotency_key, kind="capture", token=_token_of(reference), operation=operation)
 
     def void(self, *, reference, idempotency_key) -> GatewayResult:
-        payment = self._payment(reference)
-
-        def operation() -> GatewayResult:
+        def operation() -> tuple[GatewayResult, Decimal]:
+            payment = _locked(reference)
             if payment is None:
-                return GatewayResult(succeeded=False, reference=reference, error="no such authorisation")
+                return GatewayResult(succeeded=False, reference=reference, error="no such authorisation"), ZERO
             payment.voided = True
-            payment.operations.append(("void", payment.authorised - payment.captured))
-            return GatewayResult(succeeded=True, reference=reference)
+            payment.save(update_fields=["voided"])
+            return GatewayResult(succeeded=True, reference=reference), payment.authorised - payment.captured
 
-        return self.sandbox.run(idempotency_key, payment.token if payment else APPROVE, operation)
+        return _run(key=idempotency_key, kind="void", token=_token_of(reference), operation=operation)
 
     def refund(self, *, reference, amount, currency, idempotency_key) -> GatewayResult:
-        payment = self._payment(reference)
-
-        def operation() -> GatewayResult:
+        def operation() -> tuple[GatewayResult, Decimal]:
+            payment = _locked(reference)
             if payment is None:
-                return GatewayResult(succeeded=False, reference=reference, error="no such payment")
+                return GatewayResult(succeeded=False, reference=reference, error="no such payment"), amount
             if payment.refunded + amount > payment.captured:
-                return GatewayResult(succeeded=False, reference=reference, error="amount exceeds captured")
+                return GatewayResult(succeeded=False, reference=reference, error="amount exceeds captured"), amount
             payment.refunded += amount
-            payment.operations.append(("refund", amount))
-            return GatewayResult(succeeded=True, reference=reference)
+            payment.save(update_fields=["refunded"])
+            return GatewayResult(succeeded=True, reference=reference), amount
 
-        return self.sandbox.run(idempotency_key, payment.token if payment else APPROVE, operation)
+        return _run(key=idempotency_key, kind="refund", token=_token_of(reference), operation=operation)
