@@ -12,7 +12,7 @@ from django.template import TemplateSyntaxError
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
-from django.utils.html import format_html, format_html_join
+from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from rangefilter.filters import DateRangeFilterBuilder
@@ -124,13 +124,15 @@ class MessageAdmin(admin.ModelAdmin):
             rendered = rendering.render(message.event, message.context, override=_active_override(message.event))
         except (TemplateSyntaxError, LookupError) as error:
             return f"Cannot render: {error}"
+        # The rendered HTML is marked safe (it is a template's output), so format_html would put it in the
+        # attribute as is and the first quote would end it: escape it always. sandbox="": no scripts run.
         return format_html(
             '<p><strong>{}</strong></p><pre style="white-space:pre-wrap;max-width:60rem">{}</pre>'
             '<iframe sandbox="" srcdoc="{}" title="HTML part" '
             'style="width:100%;max-width:60rem;height:600px;border:1px solid var(--hairline-color)"></iframe>',
             rendered.subject,
             rendered.text,
-            rendered.html,
+            escape(rendered.html),
         )
 
     def get_queryset(self, request):

@@ -1,9 +1,11 @@
 """The outbox in the console: the list and its filters, resends by role, template overrides with a preview."""
 
+from html.parser import HTMLParser
+
 import pytest
 from django.urls import reverse
 
-from notifications import services
+from notifications import rendering, services
 from notifications.models import Message, MessageTemplate, RecipientList
 from orders.services import notify
 from tests.factories import UserFactory
@@ -31,6 +33,24 @@ def login(client, role=None):
     user = UserFactory(username="root", is_superuser=True) if role is None else UserFactory(role=role)
     client.force_login(user)
     return user
+
+
+class Frames(HTMLParser):
+    """The attributes of each iframe of a page, as a browser reads them (entities decoded)."""
+
+    def __init__(self, page: str):
+        super().__init__()
+        self.frames: list[dict[str, str | None]] = []
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "iframe":
+            self.frames.append(dict(attrs))
+
+
+def html_frame(page: str) -> dict[str, str | None]:
+    [frame] = [frame for frame in Frames(page).frames if frame.get("title") == "HTML part"]
+    return frame
 
 
 def listed(response) -> list[int]:
@@ -64,6 +84,19 @@ def test_a_message_page_shows_its_history_and_how_it_renders(client, outbox):
     assert "Failed" in page and "queued" in page
     assert "1Z999AA10123456784" in page  # the rendered text part
     assert Message.objects.get(pk=outbox["shipped"]).message_id.replace("<", "&lt;").replace(">", "&gt;") in page
+
+
+def test_a_message_page_frames_the_whole_html_part_in_a_sandbox(client, outbox):
+    login(client)
+    message = Message.objects.get(pk=outbox["received"])
+
+    page = client.get(reverse("admin:notifications_message_change", args=[message.pk])).content.decode()
+
+    frame = html_frame(page)
+    html = rendering.render(message.event, message.context).html
+    assert frame["srcdoc"] == html  # the whole document, quotes and all, escaped into the attribute
+    assert f"Order {outbox['order'].number}" in frame["srcdoc"] and frame["srcdoc"].rstrip().endswith("</html>")
+    assert frame["sandbox"] == ""  # no scripts
 
 
 @pytest.mark.parametrize(
@@ -148,6 +181,24 @@ def test_the_preview_renders_the_unsaved_template_on_a_real_order(client, outbox
     assert "Track: UPS USPS" in page  # the unsaved HTML, on the shipments this order really had
     assert "Package 1: UPS Ground" in page  # blank text part: the default file
     assert not MessageTemplate.objects.exists()
+    frame = html_frame(page)
+    assert frame["srcdoc"] == "<p>Track: UPS USPS </p>" and frame["sandbox"] == ""
+
+
+def test_the_preview_frames_the_whole_default_html_part(client, outbox):
+    login(client)
+    order = outbox["order"]
+
+    response = client.post(
+        reverse("admin:notifications_messagetemplate_preview"),
+        {"event": "order_received", "preview_order": order.number},
+    )
+
+    frame = html_frame(response.content.decode())
+    message = Message.objects.get(pk=outbox["received"])
+    assert frame["srcdoc"] == rendering.render("order_received", message.context).html
+    assert f"Order {order.number}" in frame["srcdoc"] and 'style="' in frame["srcdoc"]
+    assert frame["sandbox"] == ""
 
 
 def test_the_preview_falls_back_to_the_order_as_it_is_now(client):
