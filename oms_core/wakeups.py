@@ -28,6 +28,11 @@ round trip.
 
 Without a Redis broker (the embedded filesystem broker, tasks run eagerly in
 tests) or when Redis fails, ``wake`` simply publishes the task.
+
+A wake never fails its caller: it runs after the commit, so the work is
+stored. When the broker cannot take the task (it is down or restarting), the
+failure is logged, the flag is cleared so that the next commit tries again,
+and the periodic sweeps pick the work up meanwhile.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import time
 from contextlib import contextmanager
 
 from django.conf import settings
+from kombu.exceptions import OperationalError
 
 logger = logging.getLogger(__name__)
 PREFIX = "oms:wake:"
@@ -119,8 +125,7 @@ def wake(task, flag: str, *args) -> bool | None:
     """
     client = flags_client()
     if client is None:
-        task.delay(*args)
-        return True
+        return publish(task, *args)
     key = flag_key(flag)
     if time.monotonic() < _not_started_until.get(key, 0.0):
         return False  # published here a moment ago, with a countdown: it starts (and reads) after this commit
@@ -135,6 +140,7 @@ def wake(task, flag: str, *args) -> bool | None:
 def _send(wakes: list[tuple]) -> list[bool]:
     """Set the wakes' flags in one round trip; publish the task of each flag that was not set already."""
     flag_seconds = settings.WAKEUP_FLAG_SECONDS
+    client = None
     try:
         client = flags_client()  # held for the whole call
         with client.pipeline(transaction=False) as pipe:
@@ -146,12 +152,41 @@ def _send(wakes: list[tuple]) -> list[bool]:
         logger.warning("Wake-up flag %s unavailable; publishing %s", flags, tasks, exc_info=True)
         set_here = [True] * len(wakes)
     delay = settings.WAKEUP_DELAY_SECONDS
-    for (task, _, key, args), publish in zip(wakes, set_here, strict=True):
-        if publish:
-            task.apply_async(args, countdown=delay)  # a moment for the batch to fill
-            if delay > 0:
-                _not_started_until[key] = time.monotonic() + delay / 2
-    return [bool(publish) for publish in set_here]
+    published = []
+    for (task, _, key, args), flagged in zip(wakes, set_here, strict=True):
+        sent = bool(flagged) and publish(task, *args, countdown=delay)  # a moment for the batch to fill
+        if flagged and not sent:
+            _clear(client, key)  # nothing is queued: the next commit must publish again
+        elif sent and delay > 0:
+            _not_started_until[key] = time.monotonic() + delay / 2
+        published.append(sent)
+    return published
+
+
+def publish(task, *args, countdown: float | None = None) -> bool:
+    """Publish ``task`` after a commit; False, logged, when the broker cannot take it.
+
+    For work already committed, whose periodic sweep resumes it: a broker outage delays it and never
+    fails the request that stored it.
+    """
+    try:
+        if countdown is None:
+            task.apply_async(args)
+        else:
+            task.apply_async(args, countdown=countdown)
+    except (OperationalError, OSError) as error:
+        logger.error("Broker unavailable, %s not published (the periodic sweep resumes the work): %s", task.name, error)
+        return False
+    return True
+
+
+def _clear(client, key: str) -> None:
+    if client is None:
+        return
+    try:
+        client.delete(key)
+    except Exception:
+        logger.warning("Could not clear wake-up flag %s", key, exc_info=True)
 
 
 def woken(flag: str) -> None:

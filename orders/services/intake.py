@@ -406,7 +406,7 @@ def _route_after_commit(order: Order) -> None:
     if order.payment_gateway:
         from .. import tasks
 
-        tasks.allocate_order.delay_on_commit(order.pk)
+        transaction.on_commit(lambda: wakeups.publish(tasks.allocate_order, order.pk))
     else:
         from .fulfilment import wake_routing
 

@@ -272,3 +272,36 @@ def test_requests_arriving_together_on_a_fresh_process_share_one_redis_client(
     assert "unavailable" not in caplog.text
     assert len(drain.published) == 1
     wakeups.forget_clients()
+
+
+class BrokerDown(FakeTask):
+    """A task whose broker refuses the connection, as kombu reports it."""
+
+    def apply_async(self, args=(), kwargs=None, **options) -> None:
+        from kombu.exceptions import OperationalError
+
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+
+def test_a_wake_with_the_broker_down_does_not_fail_and_the_next_commit_tries_again(redis_flags, caplog):
+    # given a broker that refuses connections
+    drain = BrokerDown()
+
+    # when a commit wakes the drain
+    published = wakeups.wake(drain, "orders:route")
+
+    # then the caller goes on (nothing published), the failure is logged, and the flag is not left set
+    assert published is False
+    assert "Broker unavailable" in caplog.text
+    assert redis_flags.get(wakeups.flag_key("orders:route")) is None
+
+    # and once the broker is back, the next commit publishes the drain
+    drain = FakeTask()
+    assert wakeups.wake(drain, "orders:route") is True
+
+
+def test_a_wake_without_flags_and_the_broker_down_does_not_fail(caplog, settings):
+    settings.WAKEUP_REDIS_URL = "filesystem://"
+
+    assert wakeups.wake(BrokerDown(), "orders:route") is False
+    assert "Broker unavailable" in caplog.text
