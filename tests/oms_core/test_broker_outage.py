@@ -26,7 +26,7 @@ def broker_down(monkeypatch):
     app.conf.task_always_eager = eager
 
 
-def test_an_order_placed_while_the_broker_is_down_is_a_201_and_its_replay_a_200(api, goods, broker_down, caplog):
+def test_an_order_placed_while_the_broker_is_down_is_a_201_and_its_replay_a_200(api, goods, broker_down, caplog):  # noqa: F811
     # when a channel posts an order while the broker refuses connections
     first = api.post(ORDERS, order_payload("WEB-OUTAGE"))
 
