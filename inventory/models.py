@@ -274,6 +274,15 @@ class SafetyStockRule(models.Model):
         what = self.product.sku if self.product_id else "every SKU"
         return f"{self.channel}: hold back {self.quantity} of {what} at {where}"
 
+    @property
+    def name(self) -> str:
+        """How the order timeline names the rule: its note, else what it keeps where."""
+        if self.note:
+            return self.note
+        what = self.product.sku if self.product_id else "of every SKU"
+        where = self.warehouse.code if self.warehouse_id else "every warehouse"
+        return f"keep {self.quantity} {what} at {where}"
+
 
 class RoutingExclusion(models.Model):
     """Never route to this warehouse for the given channel and/or destination state."""

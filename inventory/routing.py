@@ -7,6 +7,10 @@ The rules, in order:
    units, then the shortest total distance.
 3. What no warehouse has is backordered.
 The allocation service takes the snapshot under row locks and applies the plan.
+
+The plan's reason is the sentence the order's timeline shows. It says what
+was done (units reserved, not shipped) and names the safety stock or
+exclusion rule that moved the order away from a nearer warehouse.
 """
 
 from __future__ import annotations
@@ -38,6 +42,22 @@ class LineNeed:
     quantity: int
 
 
+@dataclass(frozen=True)
+class Hold:
+    """Units of one SKU a safety stock rule kept from the order at one warehouse, and the rule's name."""
+
+    units: int
+    rule: str
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """A warehouse an exclusion rule kept out of the order's routing, and the rule's name."""
+
+    candidate: Candidate
+    rule: str
+
+
 @dataclass
 class Plan:
     picks: list[tuple[int, int, int]] = field(default_factory=list)  # (line_id, warehouse_id, quantity)
@@ -54,12 +74,25 @@ def plan_allocation(
     needs: list[LineNeed],
     candidates: list[Candidate],
     available: dict[tuple[int, int], int],
+    *,
+    held: dict[tuple[int, int], Hold] | None = None,
+    excluded: list[Exclusion] | None = None,
+    notes: list[str] | None = None,
 ) -> Plan:
-    """Plan which warehouse ships which units. ``available`` maps (warehouse, product) to units."""
+    """Plan which warehouse ships which units. ``available`` maps (warehouse, product) to units.
+
+    ``held`` maps (warehouse, product) to what safety stock kept out of
+    ``available`` there; ``excluded`` lists the warehouses exclusion rules
+    kept out; both are named in the reason where they moved the order.
+    ``notes`` go into the reason as given (a warehouse at its daily
+    capacity, an unknown postal code).
+    """
     needs = [need for need in needs if need.quantity > 0]
     ordered = sorted(candidates, key=lambda c: c.sort_key)
     if not needs:
         return Plan(reason="nothing left to allocate")
+    usable = {c.warehouse_id for c in ordered}
+    held = {key: hold for key, hold in (held or {}).items() if hold.units > 0 and key[0] in usable}
     demand = _demand(needs)  # two lines of one SKU draw on the same shelf
     for candidate in ordered:
         if all(available.get((candidate.warehouse_id, product), 0) >= units for product, units in demand.items()):
@@ -67,20 +100,67 @@ def plan_allocation(
                 picks=[(n.line_id, candidate.warehouse_id, n.quantity) for n in needs],
                 warehouses=[candidate],
             )
-            plan.reason = f"shipped from {candidate.code}: {_why_single(candidate, ordered)}"
+            nearer = ordered[: ordered.index(candidate)]  # ordered is sorted: everything before it was preferred
+            asides = [
+                *_excluded_ahead(excluded or [], plan),
+                *_why_not_nearer(nearer, demand, available, held),
+                *(notes or []),
+            ]
+            plan.reason = f"reserved at {candidate.code}: {_why_single(candidate)}{_aside(asides)}"
             return plan
     subset = _best_split(needs, ordered, available)
     plan = _assign(needs, subset, available)
-    plan.reason = _why_split(plan, needs)
+    asides = [*_excluded_ahead(excluded or [], plan), *_held_from_split(plan, needs, ordered, held), *(notes or [])]
+    plan.reason = _why_split(plan, needs, ordered, held) + _aside(asides)
     return plan
 
 
-def _why_single(chosen: Candidate, ordered: list[Candidate]) -> str:
+def _why_single(chosen: Candidate) -> str:
     distance = f", {chosen.distance_km:,.0f} km" if chosen.distance_km is not None else ""
-    nearer = ordered[: ordered.index(chosen)]  # ordered is sorted: everything before it was preferred
-    if not nearer:
-        return f"nearest with full stock{distance}"
-    return f"nearest with full stock{distance} ({', '.join(c.code for c in nearer)} short)"
+    return f"nearest with full stock{distance}"
+
+
+def _aside(notes: list[str]) -> str:
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
+def _rules(holds: list[Hold]) -> str:
+    names = list(dict.fromkeys(hold.rule for hold in holds))
+    return f"safety stock rule{'s' if len(names) != 1 else ''} " + ", ".join(f"'{name}'" for name in names)
+
+
+def _excluded_ahead(excluded: list[Exclusion], plan: Plan) -> list[str]:
+    """The exclusion rules that kept out a warehouse ranked before the first one reserved at.
+
+    When something is backordered, every exclusion is named: that warehouse
+    might have had it.
+    """
+    first = min((c.sort_key for c in plan.warehouses), default=None)
+    return [
+        f"{exclusion.candidate.code} excluded by rule '{exclusion.rule}'"
+        for exclusion in sorted(excluded, key=lambda e: e.candidate.sort_key)
+        if first is None or plan.backordered or exclusion.candidate.sort_key < first
+    ]
+
+
+def _why_not_nearer(nearer: list[Candidate], demand: dict[int, int], available: dict, held: dict) -> list[str]:
+    """Why each preferred warehouse was passed over: a safety stock rule, else too little stock."""
+    notes, short = [], []
+    for candidate in nearer:
+        holds = [held[(candidate.warehouse_id, p)] for p in demand if (candidate.warehouse_id, p) in held]
+        complete_but_for_rules = all(
+            available.get((candidate.warehouse_id, product), 0)
+            + (held[(candidate.warehouse_id, product)].units if (candidate.warehouse_id, product) in held else 0)
+            >= units
+            for product, units in demand.items()
+        )
+        if holds and complete_but_for_rules:
+            notes.append(f"{candidate.code} skipped: {_rules(holds)}")
+        else:
+            short.append(candidate.code)
+    if short:
+        notes.append(f"{', '.join(short)} short")
+    return notes
 
 
 def _demand(needs: list[LineNeed]) -> dict[int, int]:
@@ -169,18 +249,62 @@ def _assign(needs: list[LineNeed], subset: tuple[Candidate, ...], available: dic
     return plan
 
 
-def _why_split(plan: Plan, needs: list[LineNeed]) -> str:
+def _held_from_split(plan: Plan, needs: list[LineNeed], ordered: list[Candidate], held: dict) -> list[str]:
+    """Warehouses a safety stock rule passed over for a SKU that then came from a farther one.
+
+    A SKU backordered instead is named with its backorder (``_why_split``).
+    """
+    rank = {c.warehouse_id: i for i, c in enumerate(ordered)}
+    product_of = {n.line_id: n.product_id for n in needs}
+    sku_of = {n.product_id: n.sku for n in needs}
+    farthest: dict[int, int] = {}  # product -> rank of the farthest warehouse it was reserved at
+    for line_id, warehouse_id, _ in plan.picks:
+        product = product_of[line_id]
+        farthest[product] = max(farthest.get(product, -1), rank[warehouse_id])
+    notes = []
+    for candidate in ordered:
+        passed_over = [
+            product
+            for product in sku_of
+            if (candidate.warehouse_id, product) in held and farthest.get(product, -1) > rank[candidate.warehouse_id]
+        ]
+        if passed_over:
+            skus = ", ".join(sku_of[product] for product in passed_over)
+            holds = [held[(candidate.warehouse_id, product)] for product in passed_over]
+            notes.append(f"{candidate.code} skipped for {skus}: {_rules(holds)}")
+    return notes
+
+
+def _why_split(plan: Plan, needs: list[LineNeed], ordered: list[Candidate], held: dict) -> str:
     skus = {n.line_id: n.sku for n in needs}
+    product_of = {n.line_id: n.product_id for n in needs}
     parts = []
     if plan.warehouses:
-        where = ", ".join(
-            f"{c.code} ({c.distance_km:,.0f} km)" if c.distance_km is not None else c.code for c in plan.warehouses
-        )
-        if len(plan.warehouses) == 1:
-            parts.append(f"shipped from {where}: no warehouse had every line, nearest with the most stock")
+        lines_at: dict[int, set[int]] = {}
+        for line_id, warehouse_id, _ in plan.picks:
+            lines_at.setdefault(warehouse_id, set()).add(line_id)
+        places = []
+        for c in plan.warehouses:
+            lines = len(lines_at[c.warehouse_id])
+            distance = f", {c.distance_km:,.0f} km" if c.distance_km is not None else ""
+            places.append(f"{c.code} ({lines} line{'s' if lines != 1 else ''}{distance})")
+        where = places[0] if len(places) == 1 else f"{', '.join(places[:-1])} and {places[-1]}"
+        if len(places) == 1:
+            parts.append(f"reserved at {where}: no warehouse had every line, nearest with the most stock")
         else:
-            parts.append(f"split across {where}: no single warehouse had every line; fewest shipments")
+            parts.append(f"reserved at {where}: no single warehouse had every line; fewest shipments")
     if plan.backordered:
-        waiting = ", ".join(f"{quantity} × {skus[line_id]}" for line_id, quantity in plan.backordered.items())
-        parts.append(f"backordered {waiting}: not in stock in any eligible warehouse")
+        missing, held_back = [], []
+        for line_id, quantity in plan.backordered.items():
+            # Every unit a rule held back of this SKU would have gone to this line: the plan took all the rest.
+            product = product_of[line_id]
+            holds = [(c, held[(c.warehouse_id, product)]) for c in ordered if (c.warehouse_id, product) in held]
+            if holds:
+                where = ", ".join(f"at {c.code} by {_rules([hold])}" for c, hold in holds)
+                held_back.append(f"backordered {quantity} × {skus[line_id]}: held back {where}")
+            else:
+                missing.append(f"{quantity} × {skus[line_id]}")
+        if missing:
+            parts.append(f"backordered {', '.join(missing)}: not in stock in any eligible warehouse")
+        parts.extend(held_back)
     return "; ".join(parts)

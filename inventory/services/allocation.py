@@ -27,7 +27,7 @@ from ..models import (
     Warehouse,
     WarehouseDailyLoad,
 )
-from ..routing import Candidate, LineNeed, Plan, plan_allocation
+from ..routing import Candidate, Exclusion, Hold, LineNeed, Plan, plan_allocation
 from ._common import enqueue_backorder_fill, lock_levels, post_movement
 
 
@@ -99,7 +99,11 @@ def plan_batch(requests: list[OrderRequest], *, lock: bool, now=None) -> Reserva
 
     warehouses = {w.pk: w for w in Warehouse.objects.filter(is_active=True).order_by("pk")}
     exclusions = list(RoutingExclusion.objects.filter(warehouse__in=list(warehouses)).select_related("warehouse"))
-    rules = list(SafetyStockRule.objects.filter(channel_id__in={request.channel_id for request, _ in pending}))
+    rules = list(
+        SafetyStockRule.objects.filter(channel_id__in={request.channel_id for request, _ in pending}).select_related(
+            "warehouse", "product"
+        )
+    )
     product_ids = {line.product_id for _, lines in pending for line in lines}
     today = timezone.localdate(now)
     capacity_warehouses = {w.pk for w in warehouses.values() if w.daily_order_capacity is not None}
@@ -121,9 +125,7 @@ def plan_batch(requests: list[OrderRequest], *, lock: bool, now=None) -> Reserva
     grown: dict[int, Allocation] = {}
     routed_now: dict[int, int] = defaultdict(int)
     for request, lines in pending:
-        plan, notes, held = _plan_one(
-            request, lines, prepared[request.order_id], rules, levels, routed_today, routed_now
-        )
+        plan, holdback = _plan_one(request, lines, prepared[request.order_id], rules, levels, routed_today, routed_now)
         product_of = {line.line_id: line.product_id for line in lines}
         allocated: dict[int, int] = defaultdict(int)
         for line_id, warehouse_id, quantity in plan.picks:
@@ -131,7 +133,7 @@ def plan_batch(requests: list[OrderRequest], *, lock: bool, now=None) -> Reserva
             level.allocated += quantity
             reservation.increments[level.pk] = reservation.increments.get(level.pk, 0) + quantity
             reservation.keep_free[level.pk] = max(
-                reservation.keep_free.get(level.pk, 0), held.get((warehouse_id, product_of[line_id]), 0)
+                reservation.keep_free.get(level.pk, 0), holdback.get((warehouse_id, product_of[line_id]), 0)
             )
             allocated[line_id] += quantity
             allocation = existing.get((line_id, warehouse_id))
@@ -150,9 +152,8 @@ def plan_batch(requests: list[OrderRequest], *, lock: bool, now=None) -> Reserva
             allocation.quantity += quantity
         for candidate in plan.warehouses:
             routed_now[candidate.warehouse_id] += 1
-        reason = plan.reason + (f" ({'; '.join(notes)})" if notes else "")
         results[request.order_id] = AllocationResult(
-            dict(allocated), dict(plan.backordered), reason, [c.code for c in plan.warehouses], plan
+            dict(allocated), dict(plan.backordered), plan.reason, [c.code for c in plan.warehouses], plan
         )
     reservation.grown = list(grown.values())
     reservation.routed_now = dict(routed_now)
@@ -194,62 +195,86 @@ def reserve(reservation: Reservation) -> None:
             )
 
 
-def _prepare(request, warehouses, exclusions) -> tuple[list[tuple[Warehouse, float | None]], list[str]]:
-    """The order's eligible warehouses with their distance to it, and notes for the timeline."""
+@dataclass
+class _Prepared:
+    """An order's eligible warehouses with their distance to it, the excluded ones, and notes for the timeline."""
+
+    eligible: list[tuple[Warehouse, float | None]]
+    excluded: list[Exclusion]
+    notes: list[str]
+
+
+def _prepare(request, warehouses, exclusions) -> _Prepared:
     notes: list[str] = []
     destination = geo.coordinates_or_none(request.postal_code, request.country)
     if destination is None:
         notes.append(f"postal code {request.postal_code!r} not found: distance not used")
-    excluded = set()
+    excluded: dict[int, str] = {}
     for exclusion in exclusions:
         if exclusion.channel_id not in (None, request.channel_id):
             continue
         if exclusion.destination_state and exclusion.destination_state.lower() != (request.state or "").lower():
             continue
-        if exclusion.warehouse_id not in excluded:
-            excluded.add(exclusion.warehouse_id)
-            notes.append(f"{exclusion.warehouse.code} excluded: {exclusion.reason}")
-    eligible = [
+        excluded.setdefault(exclusion.warehouse_id, exclusion.reason)
+    located = [
         (
             warehouse,
             geo.distance_km(destination, warehouse.coordinates) if destination and warehouse.coordinates else None,
         )
         for warehouse in warehouses.values()
-        if warehouse.pk not in excluded
     ]
-    return eligible, notes
+    return _Prepared(
+        eligible=[(warehouse, distance) for warehouse, distance in located if warehouse.pk not in excluded],
+        excluded=[
+            Exclusion(_candidate(warehouse, distance), excluded[warehouse.pk])
+            for warehouse, distance in located
+            if warehouse.pk in excluded
+        ],
+        notes=notes,
+    )
 
 
-def _plan_one(request, lines, prepared, rules, levels, routed_today, routed_now):
-    eligible, notes = prepared
-    notes = list(notes)
+def _candidate(warehouse: Warehouse, distance: float | None) -> Candidate:
+    return Candidate(warehouse.pk, warehouse.code, warehouse.priority, distance)
+
+
+def _plan_one(request, lines, prepared: _Prepared, rules, levels, routed_today, routed_now):
+    """Plan one order; returns the plan and, per (warehouse, product), the safety stock to leave there."""
+    notes = list(prepared.notes)
     candidates = []
-    for warehouse, distance in eligible:
+    for warehouse, distance in prepared.eligible:
         capacity = warehouse.daily_order_capacity
         if capacity is not None and routed_today.get(warehouse.pk, 0) + routed_now[warehouse.pk] >= capacity:
-            notes.append(f"{warehouse.code} at daily capacity ({capacity} orders)")
+            notes.append(f"{warehouse.code} at daily capacity ({capacity} order{'s' if capacity != 1 else ''})")
             continue
-        candidates.append(Candidate(warehouse.pk, warehouse.code, warehouse.priority, distance))
+        candidates.append(_candidate(warehouse, distance))
     channel_rules = [rule for rule in rules if rule.channel_id == request.channel_id]
     available = {}
     holdback = {}
+    held = {}
     for line in lines:
-        for warehouse, _ in eligible:
+        for warehouse, _ in prepared.eligible:
             level = levels.get((warehouse.pk, line.product_id))
             if level is None:
                 continue
-            held = max(
+            rule = max(
                 (
-                    rule.quantity
+                    rule
                     for rule in channel_rules
                     if rule.warehouse_id in (None, warehouse.pk) and rule.product_id in (None, line.product_id)
                 ),
-                default=0,
+                key=lambda rule: rule.quantity,
+                default=None,
             )
-            available[(warehouse.pk, line.product_id)] = max(0, level.on_hand - level.allocated - held)
-            holdback[(warehouse.pk, line.product_id)] = held
+            free = level.on_hand - level.allocated
+            keep = rule.quantity if rule else 0
+            available[(warehouse.pk, line.product_id)] = max(0, free - keep)
+            holdback[(warehouse.pk, line.product_id)] = keep
+            if rule and min(keep, free) > 0:
+                held[(warehouse.pk, line.product_id)] = Hold(min(keep, free), rule.name)
     needs = [LineNeed(line.line_id, line.product_id, line.sku, line.quantity) for line in lines]
-    return plan_allocation(needs, candidates, available), notes, holdback
+    plan = plan_allocation(needs, candidates, available, held=held, excluded=prepared.excluded, notes=notes)
+    return plan, holdback
 
 
 def release_allocations(*, order_id: int, line_ids: list[int] | None = None) -> dict[int, int]:

@@ -36,7 +36,7 @@ def test_nearest_warehouse_with_full_stock_ships_and_says_why(sites, stock, prod
     assert set(Allocation.objects.filter(order=order).values_list("warehouse__code", flat=True)) == {"DAL"}
     assert (level(sites["DAL"], a).allocated, level(sites["EWR"], a).allocated) == (2, 0)
     event = order.events.filter(kind=OrderEvent.Kind.STATUS_CHANGED).latest("created_at")
-    assert event.message == "Shipped from DAL: nearest with full stock, 0 km"
+    assert event.message == "Reserved at DAL: nearest with full stock, 0 km"
     assert event.data["warehouses"] == ["DAL"]
     assert list(order.lines.values_list("quantity_allocated", flat=True)) == [2, 1]
 
@@ -51,8 +51,7 @@ def test_nearer_partial_warehouse_loses_to_a_complete_one(sites, stock, products
     allocate(order)
 
     assert set(Allocation.objects.filter(order=order).values_list("warehouse__code", flat=True)) == {"ATL"}
-    assert "ATL: nearest with full stock" in order.events.latest("created_at").message
-    assert "EWR short" in order.events.latest("created_at").message
+    assert order.events.latest("created_at").message == "Reserved at ATL: nearest with full stock, 1,203 km (EWR short)"
 
 
 def test_split_then_backorder_what_nobody_has(sites, stock, products, order_to):
@@ -67,8 +66,10 @@ def test_split_then_backorder_what_nobody_has(sites, stock, products, order_to):
     picks = sorted(Allocation.objects.filter(order=order).values_list("warehouse__code", "product__sku", "quantity"))
     assert picks == [("EWR", "SKU-A", 1), ("RNO", "SKU-B", 1)]
     message = order.events.latest("created_at").message
-    assert message.startswith("Split across EWR")
-    assert "backordered 2 × SKU-C" in message
+    assert message == (
+        "Reserved at EWR (1 line, 42 km) and RNO (1 line, 3,852 km): no single warehouse had every line; "
+        "fewest shipments; backordered 2 × SKU-C: not in stock in any eligible warehouse"
+    )
 
 
 def test_daily_capacity_full_sends_the_order_to_the_next_nearest(sites, stock, products, order_to):
@@ -84,7 +85,7 @@ def test_daily_capacity_full_sends_the_order_to_the_next_nearest(sites, stock, p
 
     assert Allocation.objects.get(order=first).warehouse.code == "DAL"
     assert Allocation.objects.get(order=second).warehouse.code == "ATL"
-    assert "DAL at daily capacity" in second.events.latest("created_at").message
+    assert "(DAL at daily capacity (1 order))" in second.events.latest("created_at").message
 
 
 def test_safety_stock_is_held_back_from_the_channel_it_names(sites, stock, products, order_to):
@@ -100,6 +101,25 @@ def test_safety_stock_is_held_back_from_the_channel_it_names(sites, stock, produ
     assert market_order.lines.get().quantity_allocated == 1
     assert web_order.status == S.ALLOCATED
     assert level(sites["DAL"], a).allocated == 3
+    assert market_order.events.latest("created_at").message == (
+        "Reserved at DAL (1 line, 0 km): no warehouse had every line, nearest with the most stock; "
+        "backordered 1 × SKU-A: held back at DAL by safety stock rule 'keep 2 SKU-A at every warehouse'"
+    )
+
+
+def test_an_order_a_safety_stock_rule_moved_to_a_farther_warehouse_names_the_rule(sites, stock, products, order_to):
+    a = products[0]
+    marketplace = ChannelFactory(code="amazon")
+    stock(sites["DAL"], a, 5)
+    stock(sites["ATL"], a, 5)
+    SafetyStockRule.objects.create(channel=marketplace, warehouse=sites["DAL"], quantity=4, note="Amazon buffer")
+
+    order = allocate(order_to("DFW", [(a, 2)], channel=marketplace))
+
+    assert Allocation.objects.get(order=order).warehouse.code == "ATL"
+    assert order.events.latest("created_at").message == (
+        "Reserved at ATL: nearest with full stock, 1,158 km (DAL skipped: safety stock rule 'Amazon buffer')"
+    )
 
 
 def test_excluded_warehouse_is_never_used(sites, stock, products, order_to):
@@ -111,7 +131,8 @@ def test_excluded_warehouse_is_never_used(sites, stock, products, order_to):
     order = allocate(order_to("DFW", [(a, 1)]))
 
     assert Allocation.objects.get(order=order).warehouse.code == "ATL"
-    assert "DAL excluded: Hazmat rules" in order.events.latest("created_at").message
+    assert order.events.latest("created_at").message.startswith("Reserved at ATL: nearest with full stock")
+    assert order.events.latest("created_at").message.endswith("(DAL excluded by rule 'Hazmat rules')")
 
 
 def test_inactive_warehouse_is_never_used(sites, stock, products, order_to):
@@ -227,7 +248,7 @@ def test_a_batch_allocates_oldest_first_and_each_order_sees_what_the_previous_to
     assert third.lines.get().quantity_allocated == 1
     assert held.status == S.ON_HOLD  # skipped, untouched
     assert (level(sites["DAL"], a).allocated, level(sites["RNO"], a).allocated) == (3, 2)
-    assert third.events.filter(kind=OrderEvent.Kind.STATUS_CHANGED).get().message.startswith("Shipped from DAL")
+    assert third.events.filter(kind=OrderEvent.Kind.STATUS_CHANGED).get().message.startswith("Reserved at DAL (1 line")
 
 
 def test_batch_query_count_does_not_grow_with_orders(sites, stock, products, order_to):

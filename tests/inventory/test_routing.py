@@ -1,6 +1,6 @@
 """Routing rules on a hand-built geography, as pure functions (no database)."""
 
-from inventory.routing import Candidate, LineNeed, plan_allocation
+from inventory.routing import Candidate, Exclusion, Hold, LineNeed, plan_allocation
 
 NEAR = Candidate(1, "NEAR", 1, 100.0)
 MID = Candidate(2, "MID", 1, 900.0)
@@ -16,7 +16,7 @@ def test_the_nearest_warehouse_with_everything_wins():
 
     assert plan.picks == [(10, 1, 2), (11, 1, 1)]
     assert plan.backordered == {}
-    assert plan.reason == "shipped from NEAR: nearest with full stock, 100 km"
+    assert plan.reason == "reserved at NEAR: nearest with full stock, 100 km"
 
 
 def test_a_farther_complete_warehouse_beats_a_nearer_partial_one():
@@ -25,7 +25,7 @@ def test_a_farther_complete_warehouse_beats_a_nearer_partial_one():
     plan = plan_allocation([A, B], [NEAR, MID, FAR], stock)
 
     assert {warehouse for _, warehouse, _ in plan.picks} == {2}
-    assert plan.reason == "shipped from MID: nearest with full stock, 900 km (NEAR short)"
+    assert plan.reason == "reserved at MID: nearest with full stock, 900 km (NEAR short)"
 
 
 def test_priority_comes_before_distance():
@@ -46,7 +46,10 @@ def test_split_uses_the_fewest_warehouses_then_the_nearest():
 
     assert sorted(plan.picks) == [(10, 1, 2), (11, 2, 1)]
     assert [c.code for c in plan.warehouses] == ["NEAR", "MID"]
-    assert plan.reason.startswith("split across NEAR (100 km), MID (900 km)")
+    assert plan.reason == (
+        "reserved at NEAR (1 line, 100 km) and MID (1 line, 900 km): "
+        "no single warehouse had every line; fewest shipments"
+    )
 
 
 def test_one_line_split_across_warehouses_when_no_single_one_has_enough():
@@ -65,7 +68,10 @@ def test_what_no_warehouse_has_is_backordered_and_the_rest_ships_from_the_fewest
 
     assert plan.picks == [(10, 2, 2)]
     assert plan.backordered == {11: 1}
-    assert "backordered 1 × B" in plan.reason
+    assert plan.reason == (
+        "reserved at MID (1 line, 900 km): no warehouse had every line, nearest with the most stock; "
+        "backordered 1 × B: not in stock in any eligible warehouse"
+    )
 
 
 def test_nothing_anywhere_backorders_everything():
@@ -98,3 +104,65 @@ def test_two_lines_of_one_sku_draw_on_the_same_shelf():
     assert alone.picks == [(1, 100, 1)] and alone.backordered == {2: 1}
     assert sorted(split.picks) == [(1, 100, 1), (2, 200, 1)]
     assert whole.picks == [(1, 200, 1), (2, 200, 1)]
+
+
+# --- the reason names the rule that moved the order ---------------------------------------
+
+
+def test_a_nearer_warehouse_kept_back_by_safety_stock_is_named_with_its_rule():
+    stock = {(1, 100): 1, (2, 100): 5}  # NEAR has 1 free of A after its rule kept 4: it had 5
+    held = {(1, 100): Hold(4, "keep 4 A at NEAR")}
+
+    plan = plan_allocation([A], [NEAR, MID], stock, held=held)
+
+    assert plan.picks == [(10, 2, 2)]
+    assert (
+        plan.reason
+        == "reserved at MID: nearest with full stock, 900 km (NEAR skipped: safety stock rule 'keep 4 A at NEAR')"
+    )
+
+
+def test_a_nearer_warehouse_short_even_without_its_rule_is_just_short():
+    stock = {(2, 100): 5}
+    held = {(1, 100): Hold(1, "keep 1 A at NEAR")}  # 1 unit there: not enough for 2 anyway
+
+    plan = plan_allocation([A], [NEAR, MID], stock, held=held)
+
+    assert plan.reason == "reserved at MID: nearest with full stock, 900 km (NEAR short)"
+
+
+def test_an_excluded_warehouse_nearer_than_the_one_used_is_named_with_its_rule_a_farther_one_is_not():
+    stock = {(2, 100): 5}
+
+    plan = plan_allocation(
+        [A], [MID], stock, excluded=[Exclusion(NEAR, "no hazmat by road"), Exclusion(FAR, "closed for audit")]
+    )
+
+    assert plan.reason == "reserved at MID: nearest with full stock, 900 km (NEAR excluded by rule 'no hazmat by road')"
+
+
+def test_a_split_says_how_many_lines_each_warehouse_reserved_and_which_rule_sent_a_sku_farther():
+    # A is at NEAR (but kept back by a rule) and FAR; B only at MID
+    stock = {(1, 100): 0, (3, 100): 2, (2, 200): 1}
+    held = {(1, 100): Hold(3, "web buffer")}
+
+    plan = plan_allocation([A, B], [NEAR, MID, FAR], stock, held=held)
+
+    assert plan.reason == (
+        "reserved at MID (1 line, 900 km) and FAR (1 line, 2,500 km): no single warehouse had every line; "
+        "fewest shipments (NEAR skipped for A: safety stock rule 'web buffer')"
+    )
+
+
+def test_units_a_rule_kept_back_are_named_with_the_backorder():
+    stock = {(1, 100): 1}
+    held = {(1, 100): Hold(2, "keep 2 A at NEAR")}
+
+    plan = plan_allocation([A, B], [NEAR, MID], stock, held=held)
+
+    assert plan.backordered == {10: 1, 11: 1}
+    assert plan.reason == (
+        "reserved at NEAR (1 line, 100 km): no warehouse had every line, nearest with the most stock; "
+        "backordered 1 × B: not in stock in any eligible warehouse; "
+        "backordered 1 × A: held back at NEAR by safety stock rule 'keep 2 A at NEAR'"
+    )

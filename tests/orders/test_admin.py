@@ -261,5 +261,5 @@ def test_allocate_from_the_order_page_routes_and_shows_reserved_stock(ops, sites
     assert f"{order.number} routed: allocated." in response.content.decode()
     page = ops.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
     assert "Reserved stock" in page
-    assert "Shipped from DAL: nearest with full stock" in page
+    assert "Reserved at DAL: nearest with full stock" in page
     assert 'data-action="allocate"' not in page
