@@ -5,10 +5,11 @@ Adding a message is one line here plus its three templates in
 ``body.html``. The apps above call ``notifications.services`` with the code
 and a snapshot of the data the templates show.
 
-``transactional`` messages go to every customer; the others (courtesy
-updates) only to customers who accept non-essential mail. The rule: a
-message is transactional when it confirms the contract, moves money, changes
-what the customer was promised or asks them to act (tracking, return label).
+``transactional`` messages go to every customer, whatever their marketing
+preference: every message about the customer's own order, return or refund
+(its status, where it is, what it costs them) is transactional. Only
+marketing mail (a review request, an offer: ``transactional=False``) is
+sent just to customers who accept it. No event is marketing today.
 Ops messages always go out.
 """
 
@@ -33,10 +34,10 @@ EVENTS: dict[str, Event] = {
     for event in (
         # To the customer.
         Event("order_received", "Order received", CUSTOMER),
-        Event("order_allocated", "Order in process", CUSTOMER, transactional=False),
+        Event("order_allocated", "Order in process", CUSTOMER),
         Event("order_backordered", "Order backordered", CUSTOMER),
         Event("order_shipped", "Order shipped", CUSTOMER),
-        Event("order_delivered", "Order delivered", CUSTOMER, transactional=False),
+        Event("order_delivered", "Order delivered", CUSTOMER),
         Event("order_cancelled", "Order cancelled", CUSTOMER),
         Event("return_authorised", "Return authorised", CUSTOMER),
         Event("return_received", "Return received", CUSTOMER),
@@ -59,10 +60,10 @@ def get_event(code: str) -> Event:
         raise LookupError(f"Unknown notification event {code!r}; add it to notifications.events.EVENTS.") from None
 
 
-def is_wanted(code: str, *, accepts_non_essential: bool) -> bool:
-    """Whether a customer with this preference gets this event (ops events always go out)."""
+def is_wanted(code: str, *, accepts_marketing: bool) -> bool:
+    """Whether a customer with this marketing preference gets this event (only marketing events ask it)."""
     event = get_event(code)
-    return event.audience != CUSTOMER or event.transactional or accepts_non_essential
+    return event.audience != CUSTOMER or event.transactional or accepts_marketing
 
 
 def event_choices(audience: str | None = None) -> list[tuple[str, str]]:

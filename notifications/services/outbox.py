@@ -22,8 +22,8 @@ class Outgoing:
     ``occurrence`` tells repeats of an event on one order apart (each hold,
     each shipment); the same (order, event, occurrence, recipient) is queued
     at most once, however often the caller runs.
-    ``accepts_non_essential`` is the customer's preference: non-transactional
-    events are not queued for customers who said no.
+    ``accepts_marketing`` is the customer's preference: marketing events
+    (not ``transactional``) are not queued for customers who said no.
     """
 
     event: str
@@ -31,7 +31,7 @@ class Outgoing:
     context: dict
     order_id: int | None = None
     occurrence: str = ""
-    accepts_non_essential: bool = True
+    accepts_marketing: bool = True
 
 
 def message_key(*, event: str, recipient: str, order_id: int | None, occurrence: str) -> str:
@@ -46,9 +46,8 @@ def queue_messages(*, messages: Iterable[Outgoing], dispatch: bool = True) -> li
 
     After commit (``dispatch``), the rows are handed to ``send_messages``
     tasks in batches. Repeats of a row already queued are skipped (a
-    savepoint keeps the caller's transaction intact). Customer messages that
-    are not transactional are dropped for customers who do not accept
-    non-essential mail.
+    savepoint keeps the caller's transaction intact). Marketing messages
+    (not transactional) are dropped for customers who do not accept marketing.
     """
     rows = build_messages(messages)
     if not rows:
@@ -70,7 +69,7 @@ def build_messages(messages: Iterable[Outgoing]) -> list[Message]:
     rows: dict[str, Message] = {}
     for outgoing in messages:
         event = get_event(outgoing.event)
-        if event.audience == CUSTOMER and not event.transactional and not outgoing.accepts_non_essential:
+        if event.audience == CUSTOMER and not event.transactional and not outgoing.accepts_marketing:
             continue
         recipient = outgoing.recipient.strip().lower()
         if not recipient:

@@ -98,9 +98,9 @@ def _to_customer(
     extra: dict | None = None,
     lines: list[OrderLine] | None = None,
 ) -> notifications.Outgoing | None:
-    """The customer's message for ``event``, or None when their preference says no (nothing is built then)."""
+    """The customer's message for ``event``, or None for marketing they declined (nothing is built then)."""
     customer = order.customer
-    if not is_wanted(event, accepts_non_essential=customer.accepts_marketing):
+    if not is_wanted(event, accepts_marketing=customer.accepts_marketing):
         return None
     context = {**order_snapshot(order, lines=lines, customer=customer), **(extra or {})}
     return notifications.Outgoing(
@@ -109,7 +109,7 @@ def _to_customer(
         context=context,
         order_id=order.pk,
         occurrence=occurrence,
-        accepts_non_essential=customer.accepts_marketing,
+        accepts_marketing=customer.accepts_marketing,
     )
 
 
@@ -129,7 +129,7 @@ def order_received_message(order: Order, *, lines: list[OrderLine] | None = None
 
 
 def order_allocated(order: Order, *, occurrence: str = "") -> list[int]:
-    """Queue 'in process' (everything reserved; the expected delivery date). Non-essential."""
+    """Queue 'in process' (everything reserved; the expected delivery date)."""
     return _queue(_to_customer(order, "order_allocated", occurrence=occurrence))
 
 
@@ -248,7 +248,7 @@ def _shipment(raw: dict) -> dict:
 
 
 def order_delivered(order: Order, *, delivered_at: dt.datetime | None = None) -> list[int]:
-    """Queue 'delivered'. Non-essential."""
+    """Queue 'delivered'."""
     return _queue(_to_customer(order, "order_delivered", extra={"delivered_at": delivered_at or timezone.now()}))
 
 

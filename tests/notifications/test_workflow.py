@@ -8,11 +8,13 @@ from django.urls import reverse
 
 from inventory import services as inventory
 from inventory.models import StockLevel
+from notifications import services as notifications
+from notifications.events import CUSTOMER, EVENTS
 from notifications.models import Message, RecipientList
 from orders import services
 from orders.models import OrderStatus
 from tests.factories import CustomerFactory
-from tests.notifications.factories import realistic_order
+from tests.notifications.factories import realistic_order, rma_for, split_shipments
 
 pytestmark = pytest.mark.django_db
 
@@ -49,6 +51,54 @@ def test_placing_an_order_sends_the_confirmation_after_commit(
     assert Message.objects.filter(order=order, status=Message.Status.SENT).count() == 2
 
 
+def test_a_customer_who_declined_marketing_hears_of_their_order_arriving(
+    smtp_sink, channel, sites, stock, products, django_capture_on_commit_callbacks
+):
+    # given stock for an order placed through the API, whose customers are not asked about marketing
+    stock(sites["DAL"], products[0], 5)
+    with django_capture_on_commit_callbacks(execute=True):
+        order, _ = services.place_order(channel=channel, data=order_data(accepts_marketing=False), actor="api")
+    assert not order.customer.accepts_marketing
+
+    # when the order is delivered
+    with django_capture_on_commit_callbacks(execute=True):
+        services.notify.order_delivered(order)
+
+    # then the customer got the confirmation, 'in process' and 'delivered'
+    assert [m.subject for m in smtp_sink.messages] == [
+        f"Northwind OMS: we received your order {order.number}",
+        f"Your order {order.number} is being prepared",
+        f"Your order {order.number} was delivered",
+    ]
+    assert {m.rcpt_tos[0] for m in smtp_sink.messages} == {"zoe@example.com"}
+
+
+def test_every_order_and_return_message_reaches_a_customer_who_declined_marketing(smtp_sink):
+    # given a customer who said no to marketing
+    order = realistic_order(accepts_marketing=False)
+    rma = rma_for(order, refund_id="1")
+
+    # when each step of the order and its return queues its message, and the outbox sends them
+    ids = [
+        *services.notify.order_received(order),
+        *services.notify.order_allocated(order),
+        *services.notify.order_backordered(order),
+        *services.notify.order_shipped(order, shipments=split_shipments(order)),
+        *services.notify.order_delivered(order),
+        *services.notify.order_cancelled(order),
+        *services.notify.return_authorised(order, rma=rma),
+        *services.notify.return_received(order, rma=rma),
+        *services.notify.return_refunded(order, rma=rma),
+    ]
+    notifications.send_messages(message_ids=ids)
+
+    # then every one of them reached the customer
+    customer_events = {code for code, event in EVENTS.items() if event.audience == CUSTOMER}
+    assert {str(m.message["X-OMS-Event"]) for m in smtp_sink.messages} == customer_events
+    assert len(smtp_sink.messages) == len(customer_events)
+    assert {m.rcpt_tos[0] for m in smtp_sink.messages} == {order.customer.email}
+
+
 def test_placing_the_same_order_again_queues_no_second_confirmation(channel, products):
     first, _ = services.place_order(channel=channel, data=order_data(), actor="api", route=False)
     again, created = services.place_order(channel=channel, data=order_data(), actor="api", route=False)
@@ -57,9 +107,7 @@ def test_placing_the_same_order_again_queues_no_second_confirmation(channel, pro
     assert Message.objects.filter(event="order_received").count() == 1
 
 
-def test_a_routing_batch_queues_in_process_for_opted_in_customers_and_backorders_for_all(
-    sites, stock, products, order_to
-):
+def test_a_routing_batch_queues_in_process_and_backorders_for_every_customer(sites, stock, products, order_to):
     a, b = products[0], products[1]
     stock(sites["DAL"], a, 10)
     opted_in = order_to("DFW", [(a, 1)])
@@ -71,7 +119,11 @@ def test_a_routing_batch_queues_in_process_for_opted_in_customers_and_backorders
     services.allocate_orders(order_ids=[opted_in.pk, opted_out.pk, waiting.pk], actor="wave")
 
     events = dict(Message.objects.values_list("order_id", "event"))
-    assert events == {opted_in.pk: "order_allocated", waiting.pk: "order_backordered"}
+    assert events == {
+        opted_in.pk: "order_allocated",
+        opted_out.pk: "order_allocated",  # an order's status is not marketing
+        waiting.pk: "order_backordered",
+    }
     backorder = Message.objects.get(order=waiting).context
     assert backorder["backordered"] == [{"sku": b.sku, "name": b.name, "quantity": 2}]
     assert backorder["in_stock"] == [{"sku": a.sku, "name": a.name, "quantity": 1}]
