@@ -11,6 +11,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from oms_core.console import person_field, person_name
+
 from .exceptions import OrderError
 from .models import Channel, ChannelApiKey
 from .services.channels import issue_api_key, revoke_api_key
@@ -22,9 +24,10 @@ class ChannelApiKeyInline(admin.TabularInline):
     model = ChannelApiKey
     extra = 0
     can_delete = False
-    fields = ("name", "prefix_shown", "created_at", "created_by", "last_used_at", "state")
+    fields = ("name", "prefix_shown", "created_at", "created_by_name", "last_used_at", "state")
     readonly_fields = fields
     verbose_name_plural = "API keys"
+    created_by_name = person_field("created_by")  # a name, not a link to a user page only superusers may open
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -42,7 +45,7 @@ class ChannelApiKeyInline(admin.TabularInline):
             return format_html(
                 '<span class="oms-muted">revoked {:%Y-%m-%d %H:%M} by {}</span>',
                 key.revoked_at,
-                key.revoked_by or "system",
+                person_name(key.revoked_by) if key.revoked_by else "system",
             )
         return format_html(
             'active · <a href="{}" data-revoke="{}">Revoke…</a>',
