@@ -27,6 +27,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from rangefilter.filters import DateRangeFilterBuilder
 
+from oms_core.console import person_field
 from shipping import documents, selectors
 from shipping.exceptions import ShippingError
 from shipping.forms import ChangeCarrierForm, PromiseForm, RateCardUploadForm, TrackingEventForm, VoidLabelForm
@@ -1022,7 +1023,7 @@ class LabelBatchAdmin(ReadOnlyAdmin):
         "status_badge",
         "progress",
         "label_format",
-        "created_by",
+        "created_by_name",
         "created_at",
         "finished_at",
         "download",
@@ -1033,7 +1034,7 @@ class LabelBatchAdmin(ReadOnlyAdmin):
     ordering = ("-created_at", "-id")
     fields = (
         ("status_badge", "progress"),
-        ("label_format", "created_by"),
+        ("label_format", "created_by_name"),
         ("created_at", "finished_at"),
         "error",
     )
@@ -1041,12 +1042,13 @@ class LabelBatchAdmin(ReadOnlyAdmin):
         "status_badge",
         "progress",
         "label_format",
-        "created_by",
+        "created_by_name",
         "created_at",
         "finished_at",
         "error",
     )
     change_form_template = "admin/shipping/labelbatch/change_form.html"
+    created_by_name = person_field("created_by")  # a name, not a link to a user page only superusers may open
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, batch: LabelBatch):
