@@ -8,6 +8,7 @@ as a message, and nothing is written.
 
 from __future__ import annotations
 
+from django.apps import apps
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, Q, Sum
@@ -21,6 +22,8 @@ from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from rangefilter.filters import DateRangeFilterBuilder
+
+from oms_core.console import person_field
 
 from . import selectors, services
 from .exceptions import InventoryError
@@ -559,7 +562,7 @@ class CycleCountAdmin(admin.ModelAdmin):
         "line_count",
         "counted_lines",
         "total_variance",
-        "created_by",
+        "created_by_name",
         "created_at",
     )
     list_display_links = ("id",)
@@ -569,22 +572,25 @@ class CycleCountAdmin(admin.ModelAdmin):
     fields = (
         ("warehouse", "status_badge"),
         "note",
-        ("created_by", "created_at"),
+        ("created_by_name", "created_at"),
         "submitted_at",
-        ("decided_by", "decided_at"),
+        ("decided_by_name", "decided_at"),
         "rejection_reason",
     )
     readonly_fields = (
         "warehouse",
         "status_badge",
         "note",
-        "created_by",
+        "created_by_name",
         "created_at",
         "submitted_at",
-        "decided_by",
+        "decided_by_name",
         "decided_at",
         "rejection_reason",
     )
+    # names, not links to user pages only superusers may open
+    created_by_name = person_field("created_by")
+    decided_by_name = person_field("decided_by")
     change_list_template = "admin/inventory/cyclecount/change_list.html"
     change_form_template = "admin/inventory/cyclecount/change_form.html"
 
@@ -783,13 +789,67 @@ class RecentRunFilter(admin.SimpleListFilter):
         return queryset if run_id is None else queryset.filter(run_id=run_id)
 
 
+def finding_links(finding: InventoryFinding) -> dict:
+    """A finding's warehouse, SKU and subject as ops name them, each with its console page."""
+    subject_url = admin_change_url(finding.content_type, finding.object_id)
+    return {
+        "warehouse_url": (
+            reverse("admin:inventory_warehouse_change", args=[finding.warehouse_id]) if finding.warehouse_id else None
+        ),
+        "product_url": reverse("admin:inventory_product_change", args=[finding.product_id])
+        if finding.product_id
+        else None,
+        "subject_url": subject_url,
+        # Runs stored before subjects were named say only "<model> #<id>".
+        "subject_label": finding.data.get("subject")
+        or (f"{finding.content_type.name} #{finding.object_id}" if finding.content_type_id else ""),
+    }
+
+
+def finding_action(request, finding: InventoryFinding, *, order_statuses: dict[int, str], back_url: str) -> dict | None:
+    """The one step that acts on a finding, when there is one and the user may take it.
+
+    A backorder another warehouse can fill: "Allocate now" posts to the
+    order console's allocate action, which routes the order through the
+    order workflow and reports back. (The other kinds are acted on from the
+    subject's own page: a count, a stock level, an order.)
+    """
+    if finding.kind == InventoryFinding.Kind.BACKORDER_FILLABLE and finding.object_id:
+        order_id = int_or_none(finding.object_id)
+        # The order console's "Route and allocate" is gated by orders.hold_order.
+        if order_statuses.get(order_id) != "backordered" or not request.user.has_perm("orders.hold_order"):
+            return None
+        return {
+            "method": "post",
+            "label": "Allocate now",
+            "url": reverse("admin:orders_order_act", args=["allocate"]),
+            "ids": order_id,
+            "next": back_url,
+        }
+    return None
+
+
+def waiting_order_statuses(findings: list[InventoryFinding]) -> dict[int, str]:
+    """The current status of the orders backorder findings name, in one read (the check ran earlier)."""
+    ids = {int_or_none(f.object_id) for f in findings if f.kind == InventoryFinding.Kind.BACKORDER_FILLABLE} - {None}
+    if not ids:
+        return {}
+    # By app registry, not import: inventory sits below orders.
+    return dict(apps.get_model("orders", "Order").objects.filter(pk__in=ids).values_list("pk", "status"))
+
+
 @admin.register(InventoryCheckRun)
 class InventoryCheckRunAdmin(ReadOnlyAdmin):
-    list_display = ("__str__", "started_at", "duration_ms", "finding_count", "triggered_by")
+    list_display = ("__str__", "started_at", "took", "finding_count", "triggered_by")
     list_filter = ("triggered_by",)
-    fields = (("started_at", "finished_at"), ("duration_ms", "finding_count"), "triggered_by")
+    fields = (("started_at", "finished_at"), ("took", "finding_count"), "triggered_by")
+    readonly_fields = ("took",)
     change_list_template = "admin/inventory/inventorycheckrun/change_list.html"
     change_form_template = "admin/inventory/inventorycheckrun/change_form.html"
+
+    @admin.display(description="took", ordering="duration_ms")
+    def took(self, run: InventoryCheckRun):
+        return run.took or "—"
 
     # Running the check reads every level; the same gate as correcting stock.
     def has_run_permission(self, request) -> bool:
@@ -812,9 +872,13 @@ class InventoryCheckRunAdmin(ReadOnlyAdmin):
         if run is not None:
             findings_url = f"{reverse('admin:inventory_inventoryfinding_changelist')}?run={run.pk}"
             labels = dict(InventoryFinding.Kind.choices)
-            findings = run.findings.select_related("warehouse", "product", "content_type").order_by(
-                "severity", "kind", "id"
-            )[:RUN_PAGE_FINDINGS]
+            findings = list(
+                run.findings.select_related("warehouse", "product", "content_type").order_by("severity", "kind", "id")[
+                    :RUN_PAGE_FINDINGS
+                ]
+            )
+            here = reverse("admin:inventory_inventorycheckrun_change", args=[run.pk])
+            statuses = waiting_order_statuses(findings)
             extra_context.update(
                 {
                     "can_run_check": self.has_run_permission(request),
@@ -827,7 +891,8 @@ class InventoryCheckRunAdmin(ReadOnlyAdmin):
                         {
                             "finding": finding,
                             "severity": self._severity_badge(finding),
-                            "subject_url": admin_change_url(finding.content_type, finding.object_id),
+                            **finding_links(finding),
+                            "action": finding_action(request, finding, order_statuses=statuses, back_url=here),
                         }
                         for finding in findings
                     ],
@@ -849,7 +914,7 @@ class InventoryCheckRunAdmin(ReadOnlyAdmin):
         found = run.finding_count
         self.message_user(
             request,
-            f"Inventory check done in {run.duration_ms} ms: {found} finding{'s' if found != 1 else ''}.",
+            f"Inventory check done, took {run.took}: {found} finding{'s' if found != 1 else ''}.",
             messages.SUCCESS,
         )
         return HttpResponseRedirect(reverse("admin:inventory_inventorycheckrun_change", args=[run.pk]))
@@ -872,15 +937,19 @@ class InventoryFindingAdmin(ReadOnlyAdmin):
 
     @admin.display(description="warehouse", ordering="warehouse__code")
     def warehouse_code(self, finding: InventoryFinding):
-        return finding.warehouse.code if finding.warehouse_id else None
+        if not finding.warehouse_id:
+            return None
+        return format_html('<a href="{}">{}</a>', finding_links(finding)["warehouse_url"], finding.warehouse.code)
 
     @admin.display(description="SKU", ordering="product__sku")
     def sku(self, finding: InventoryFinding):
-        return finding.product.sku if finding.product_id else None
+        if not finding.product_id:
+            return None
+        return format_html('<a href="{}">{}</a>', finding_links(finding)["product_url"], finding.product.sku)
 
     @admin.display(description="subject")
     def subject_link(self, finding: InventoryFinding):
-        url = admin_change_url(finding.content_type, finding.object_id)
-        if url is None:
-            return None
-        return format_html('<a href="{}">{} #{}</a>', url, finding.content_type.name, finding.object_id)
+        links = finding_links(finding)
+        if links["subject_url"] is None:
+            return links["subject_label"] or None
+        return format_html('<a href="{}">{}</a>', links["subject_url"], links["subject_label"])

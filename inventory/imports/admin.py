@@ -16,6 +16,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from oms_core.console import person_field
+
 from ..models import ImportJob
 from . import services
 from .base import ImportFileError
@@ -57,7 +59,7 @@ def _int_or_404(value) -> int:
 
 @admin.register(ImportJob)
 class ImportJobAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "status_badge", "progress", "counts", "uploaded_by", "uploaded_at", "finished_at")
+    list_display = ("__str__", "status_badge", "progress", "counts", "uploaded_by_name", "uploaded_at", "finished_at")
     list_filter = ("kind", "status")
     list_select_related = ("uploaded_by",)
     list_per_page = 50
@@ -65,8 +67,8 @@ class ImportJobAdmin(admin.ModelAdmin):
     fields = (
         ("kind", "file_name"),
         ("status_badge", "progress"),
-        ("uploaded_by", "uploaded_at"),
-        ("confirmed_by", "confirmed_at"),
+        ("uploaded_by_name", "uploaded_at"),
+        ("confirmed_by_name", "confirmed_at"),
         ("started_at", "finished_at"),
     )
     readonly_fields = (
@@ -74,13 +76,16 @@ class ImportJobAdmin(admin.ModelAdmin):
         "file_name",
         "status_badge",
         "progress",
-        "uploaded_by",
+        "uploaded_by_name",
         "uploaded_at",
-        "confirmed_by",
+        "confirmed_by_name",
         "confirmed_at",
         "started_at",
         "finished_at",
     )
+    # names, not links to user pages only superusers may open
+    uploaded_by_name = person_field("uploaded_by")
+    confirmed_by_name = person_field("confirmed_by")
     change_list_template = "admin/imports/importjob_change_list.html"
     change_form_template = "admin/imports/importjob_change_form.html"
 
