@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "orders",
     "orders.payments.apps.PaymentsConfig",  # payments: payments, credit control, accounting export
     "orders.returns",  # returns
+    "axes",  # login throttling and lockout
 ]
 
 MIDDLEWARE = [
@@ -63,6 +64,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "oms_site.middleware.StaffSessionTimeoutMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it answers a locked-out login
 ]
 
 if not DEBUG:
@@ -351,6 +354,24 @@ NOTIFICATIONS_BACKORDER_LEAD_DAYS = env.int("NOTIFICATIONS_BACKORDER_LEAD_DAYS",
 NOTIFICATIONS_PREVIEW_CONTEXT = "orders.services.notify.preview_context"
 
 # --- Security -------------------------------------------------------------
+# Logins: after LOGIN_FAILURE_LIMIT wrong passwords for one account (from anywhere), or from one address
+# (for any account), further attempts are refused for LOGIN_LOCKOUT_MINUTES; a manager can unlock sooner in
+# the console (Access attempts). Behind a proxy, AXES_IPWARE_PROXY_COUNT says how many proxies add
+# X-Forwarded-For, so that the client's own address is the one counted.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "oms_site.middleware.locked_out"
+AXES_VERBOSE = False
+if env.int("AXES_IPWARE_PROXY_COUNT", default=0):
+    AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT")
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+# A staff session ends after this long without a request (and at once when the password changes:
+# Django's session hash). Sessions of the channels' API do not exist (keys, not sessions).
+STAFF_SESSION_IDLE_MINUTES = env.int("STAFF_SESSION_IDLE_MINUTES", default=8 * 60)
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=7 * 24 * 3600)
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
