@@ -29,6 +29,7 @@ from . import selectors, services
 from .exceptions import InventoryError
 from .forms import (
     AdjustStockForm,
+    ApproveCycleCountForm,
     ReceiveStockForm,
     RecordCountsForm,
     RejectCycleCountForm,
@@ -694,13 +695,18 @@ class CycleCountAdmin(admin.ModelAdmin):
         count = self.get_object(request, object_id)
         extra_context = dict(extra_context or {})
         if count is not None:
-            lines = list(count.lines.select_related("product"))
+            valuation = selectors.count_valuation(count)
+            lines = valuation.lines
             can_record = count.status == CycleCount.Status.OPEN and self.has_record_permission(request)
             can_decide = count.status == CycleCount.Status.SUBMITTED and self.has_approve_permission(request)
             extra_context.update(
                 {
                     "count_lines": lines,
+                    "valuation": valuation,
                     "record_form": RecordCountsForm(lines=lines) if can_record else None,
+                    "approve_form": ApproveCycleCountForm(required=valuation.needs_confirmation)
+                    if can_decide
+                    else None,
                     "reject_form": RejectCycleCountForm() if can_decide else None,
                     "can_decide": can_decide,
                 }
@@ -736,12 +742,18 @@ class CycleCountAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(here)
 
     def approve_view(self, request, object_id):
-        """Approve a submitted count: the service posts each variance as a correction."""
+        """Approve a submitted count: the service posts each variance as a correction.
+
+        Above CYCLE_COUNT_CONFIRM_VALUE the service wants the "I have checked
+        these variances" box ticked, and says so when it is not.
+        """
         if not self.has_approve_permission(request):
             raise PermissionDenied
         count = get_object_or_404(CycleCount, pk=int_or_none(object_id) or 0)
+        form = ApproveCycleCountForm(request.POST)
+        checked = form.is_valid() and form.cleaned_data["variances_checked"]
         try:
-            movements = services.approve_cycle_count(count_id=count.pk, actor=request.user)
+            movements = services.approve_cycle_count(count_id=count.pk, actor=request.user, variances_checked=checked)
         except InventoryError as refusal:
             self.message_user(request, str(refusal), messages.ERROR)
         else:
@@ -816,11 +828,13 @@ def finding_action(request, finding: InventoryFinding, *, order_statuses: dict[i
     """
     if finding.kind == InventoryFinding.Kind.BACKORDER_FILLABLE and finding.object_id:
         order_id = int_or_none(finding.object_id)
+        status = order_statuses.get(order_id)
+        if status is not None and status != "backordered":
+            return {"note": f"now {status.replace('_', ' ')}"}
         # The order console's "Route and allocate" is gated by orders.hold_order.
-        if order_statuses.get(order_id) != "backordered" or not request.user.has_perm("orders.hold_order"):
+        if status is None or not request.user.has_perm("orders.hold_order"):
             return None
         return {
-            "method": "post",
             "label": "Allocate now",
             "url": reverse("admin:orders_order_act", args=["allocate"]),
             "ids": order_id,

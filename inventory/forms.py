@@ -117,3 +117,13 @@ class RecordCountsForm(forms.Form):
 
 class RejectCycleCountForm(forms.Form):
     reason = forms.CharField(max_length=200, widget=forms.TextInput(attrs={"size": 60}))
+
+
+class ApproveCycleCountForm(forms.Form):
+    """The approver's word that they looked at the variances: required (by the service) above a value."""
+
+    variances_checked = forms.BooleanField(required=False, label="I have checked these variances")
+
+    def __init__(self, *args, required: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["variances_checked"].required = required

@@ -366,6 +366,14 @@ class CycleCountLine(models.Model):
             return None
         return self.counted_quantity - self.expected_quantity
 
+    @property
+    def variance_value(self) -> Decimal | None:
+        """What the variance is worth at the product's unit cost (signed, like the variance)."""
+        variance = self.variance
+        if variance is None:
+            return None
+        return (variance * self.product.unit_cost).quantize(Decimal("0.01"))
+
 
 class InventoryCheckRun(models.Model):
     """One run of the daily inventory check."""
@@ -383,6 +391,29 @@ class InventoryCheckRun(models.Model):
 
     def __str__(self) -> str:
         return f"Inventory check {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def took(self) -> str:
+        """How long the run took, as a person reads it: "340 ms", "1.2 s", "2 min 5 s"; empty while running."""
+        return human_duration(self.duration_ms)
+
+
+def human_duration(milliseconds: int | None) -> str:
+    """A duration in the largest units that keep it exact enough to read: 340 ms, 1.2 s, 14 s, 2 min 5 s, 1 h 3 min."""
+    if milliseconds is None:
+        return ""
+    if milliseconds < 1000:
+        return f"{milliseconds} ms"
+    if milliseconds < 10_000:
+        return f"{milliseconds / 1000:.1f} s"
+    seconds = round(milliseconds / 1000)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
 class InventoryFinding(models.Model):

@@ -7,10 +7,12 @@ service locks, so the console, the API and the daily check agree.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet, Sum
 
-from .models import Product, RoutingExclusion, SafetyStockRule, StockLevel, StockMovement
+from .models import CycleCount, Product, RoutingExclusion, SafetyStockRule, StockLevel, StockMovement
 
 
 @dataclass(frozen=True)
@@ -131,3 +133,36 @@ def active_products(skus) -> dict[str, Product]:
         )
         products = [from_row(Product, names, row) for row in cursor.fetchall()]
     return {product.sku: product for product in products}
+
+
+@dataclass(frozen=True)
+class CountValuation:
+    """What a cycle count's variances are worth at unit cost, and whether approving it needs a confirmation."""
+
+    lines: list  # CycleCountLine, product loaded, in the count's order
+    net_value: Decimal  # gains minus losses
+    absolute_value: Decimal  # gains plus losses: what the confirmation threshold is compared with
+    confirm_above: Decimal
+    currency: str
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return self.absolute_value > self.confirm_above
+
+
+def count_valuation(count: CycleCount) -> CountValuation:
+    """Value each line's variance (units × the product's unit cost) and total them.
+
+    Gains and losses both count towards the confirmation threshold
+    (settings.CYCLE_COUNT_CONFIRM_VALUE): a count that finds 600.00 too much
+    of one SKU and 600.00 too little of another needs a second look too.
+    """
+    lines = list(count.lines.select_related("product"))
+    values = [line.variance_value for line in lines if line.variance_value is not None]
+    return CountValuation(
+        lines=lines,
+        net_value=sum(values, Decimal("0.00")),
+        absolute_value=sum((abs(value) for value in values), Decimal("0.00")),
+        confirm_above=Decimal(str(settings.CYCLE_COUNT_CONFIRM_VALUE)),
+        currency=settings.ACCOUNTING_CURRENCY,
+    )

@@ -257,6 +257,9 @@ ORDER_AT_RISK_HOURS = env.int("ORDER_AT_RISK_HOURS", default=24)
 INVENTORY_BACKORDER_FILL_TASK = "orders.tasks.fill_backorders"
 # Approved count lines off by at least this many units are reported by the daily check.
 INVENTORY_COUNT_VARIANCE_UNITS = env.int("INVENTORY_COUNT_VARIANCE_UNITS", default=5)
+# Approving a count whose variances are worth more than this (units × unit cost, gains and losses
+# alike, in ACCOUNTING_CURRENCY) needs the approver to tick "I have checked these variances".
+CYCLE_COUNT_CONFIRM_VALUE = env.str("CYCLE_COUNT_CONFIRM_VALUE", default="500.00")
 # Where links in emails point.
 OMS_BASE_URL = env.str("OMS_BASE_URL", default="http://127.0.0.1:8000")
 

@@ -2,7 +2,9 @@
 
 Each finder is one SQL statement over the whole table (GROUP BY, joins,
 semi-joins), never a Python loop over rows. At most FINDINGS_PER_KIND rows
-of each kind are stored; the summary keeps the exact totals.
+of each kind are stored; the summary keeps the exact totals. Findings name
+what ops know: orders by number, SKUs and warehouses by code (the subject's
+name is kept in ``data["subject"]`` for the console), never a database id.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from django.apps import apps
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
@@ -28,8 +30,10 @@ from ..models import (
     CycleCountLine,
     InventoryCheckRun,
     InventoryFinding,
+    Product,
     StockLevel,
     StockMovement,
+    Warehouse,
 )
 
 logger = logging.getLogger(__name__)
@@ -84,8 +88,10 @@ def _ledger_mismatches(now) -> Iterator[tuple[str, list, int]]:
     """Stock levels whose on hand differs from the sum of their ledger."""
     level, movement = StockLevel._meta.db_table, StockMovement._meta.db_table
     sql = f"""
-        SELECT l.id, l.warehouse_id, l.product_id, l.on_hand, COALESCE(m.total, 0)
+        SELECT l.id, l.warehouse_id, l.product_id, l.on_hand, COALESCE(m.total, 0), p.sku, w.code
         FROM {level} l
+        JOIN {Product._meta.db_table} p ON p.id = l.product_id
+        JOIN {Warehouse._meta.db_table} w ON w.id = l.warehouse_id
         LEFT JOIN (
             SELECT warehouse_id, product_id, SUM(quantity) AS total FROM {movement} GROUP BY warehouse_id, product_id
         ) m ON m.warehouse_id = l.warehouse_id AND m.product_id = l.product_id
@@ -97,13 +103,13 @@ def _ledger_mismatches(now) -> Iterator[tuple[str, list, int]]:
         _finding(
             Kind.LEDGER_MISMATCH,
             Severity.ERROR,
-            f"Stock level #{pk}: on hand {on_hand}, ledger sums to {ledger} (difference {on_hand - ledger:+d}).",
+            f"{sku} at {code}: on hand {on_hand}, ledger sums to {ledger} (difference {on_hand - ledger:+d}).",
             warehouse_id=warehouse_id,
             product_id=product_id,
-            subject=(StockLevel, pk),
+            subject=(StockLevel, pk, f"{sku} at {code}"),
             data={"on_hand": on_hand, "ledger": ledger},
         )
-        for pk, warehouse_id, product_id, on_hand, ledger in rows[:FINDINGS_PER_KIND]
+        for pk, warehouse_id, product_id, on_hand, ledger, sku, code in rows[:FINDINGS_PER_KIND]
     ]
     yield Kind.LEDGER_MISMATCH, batch, len(rows)
 
@@ -116,10 +122,10 @@ def _negative_and_over_allocated(now) -> Iterator[tuple[str, list, int]]:
             _finding(
                 Kind.NEGATIVE_STOCK,
                 Severity.ERROR,
-                f"Stock level #{level['pk']}: on hand {level['on_hand']}, allocated {level['allocated']}.",
+                f"{_level_name(level)}: on hand {level['on_hand']}, allocated {level['allocated']}.",
                 warehouse_id=level["warehouse_id"],
                 product_id=level["product_id"],
-                subject=(StockLevel, level["pk"]),
+                subject=(StockLevel, level["pk"], _level_name(level)),
             )
             for level in _values(negative)
         ],
@@ -132,10 +138,10 @@ def _negative_and_over_allocated(now) -> Iterator[tuple[str, list, int]]:
             _finding(
                 Kind.OVER_ALLOCATED,
                 Severity.ERROR,
-                f"Stock level #{level['pk']}: {level['allocated']} allocated but only {level['on_hand']} on hand.",
+                f"{_level_name(level)}: {level['allocated']} allocated but only {level['on_hand']} on hand.",
                 warehouse_id=level["warehouse_id"],
                 product_id=level["product_id"],
-                subject=(StockLevel, level["pk"]),
+                subject=(StockLevel, level["pk"], _level_name(level)),
             )
             for level in _values(over)
         ],
@@ -146,10 +152,14 @@ def _negative_and_over_allocated(now) -> Iterator[tuple[str, list, int]]:
 def _allocation_mismatches(now) -> Iterator[tuple[str, list, int]]:
     """Levels whose allocated count differs from their allocation rows, and lines that disagree too."""
     level, allocation = StockLevel._meta.db_table, Allocation._meta.db_table
-    line_table = apps.get_model("orders", "OrderLine")._meta.db_table
+    product, warehouse = Product._meta.db_table, Warehouse._meta.db_table
+    order_model = apps.get_model("orders", "Order")
+    line_table, order_table = apps.get_model("orders", "OrderLine")._meta.db_table, order_model._meta.db_table
     rows = _fetch(f"""
-        SELECT l.id, l.warehouse_id, l.product_id, l.allocated, COALESCE(a.total, 0)
+        SELECT l.id, l.warehouse_id, l.product_id, l.allocated, COALESCE(a.total, 0), p.sku, w.code
         FROM {level} l
+        JOIN {product} p ON p.id = l.product_id
+        JOIN {warehouse} w ON w.id = l.warehouse_id
         LEFT JOIN (
             SELECT warehouse_id, product_id, SUM(quantity) AS total FROM {allocation} GROUP BY warehouse_id, product_id
         ) a ON a.warehouse_id = l.warehouse_id AND a.product_id = l.product_id
@@ -157,35 +167,36 @@ def _allocation_mismatches(now) -> Iterator[tuple[str, list, int]]:
         ORDER BY l.id
     """)
     line_rows = _fetch(f"""
-        SELECT ol.id, ol.order_id, ol.product_id, ol.quantity_allocated, COALESCE(a.total, 0)
+        SELECT ol.id, ol.order_id, ol.product_id, ol.quantity_allocated, COALESCE(a.total, 0), o.number, ol.sku
         FROM {line_table} ol
+        JOIN {order_table} o ON o.id = ol.order_id
         LEFT JOIN (SELECT order_line_id, SUM(quantity) AS total FROM {allocation} GROUP BY order_line_id) a
           ON a.order_line_id = ol.id
         WHERE ol.quantity_allocated <> COALESCE(a.total, 0)
         ORDER BY ol.id
     """)
-    order_model = apps.get_model("orders", "Order")
     batch = [
         _finding(
             Kind.ALLOCATION_MISMATCH,
             Severity.ERROR,
-            f"Stock level #{pk}: allocated {allocated}, allocation rows sum to {rows_total}.",
+            f"{sku} at {code}: allocated {allocated}, allocation rows sum to {rows_total}.",
             warehouse_id=warehouse_id,
             product_id=product_id,
-            subject=(StockLevel, pk),
+            subject=(StockLevel, pk, f"{sku} at {code}"),
             data={"allocated": allocated, "rows": rows_total},
         )
-        for pk, warehouse_id, product_id, allocated, rows_total in rows[:FINDINGS_PER_KIND]
+        for pk, warehouse_id, product_id, allocated, rows_total, sku, code in rows[:FINDINGS_PER_KIND]
     ] + [
         _finding(
             Kind.ALLOCATION_MISMATCH,
             Severity.ERROR,
-            f"Order line #{pk}: {allocated} allocated on the order, allocation rows sum to {rows_total}.",
+            f"Order {_order_name(number, order_id)}, line {sku}: {allocated} allocated on the order, "
+            f"allocation rows sum to {rows_total}.",
             product_id=product_id,
-            subject=(order_model, order_id),
+            subject=(order_model, order_id, _order_name(number, order_id)),
             data={"order_line": pk, "allocated": allocated, "rows": rows_total},
         )
-        for pk, order_id, product_id, allocated, rows_total in line_rows[:FINDINGS_PER_KIND]
+        for pk, order_id, product_id, allocated, rows_total, number, sku in line_rows[:FINDINGS_PER_KIND]
     ]
     yield Kind.ALLOCATION_MISMATCH, batch, len(rows) + len(line_rows)
 
@@ -204,10 +215,11 @@ def _stale_allocations(now) -> Iterator[tuple[str, list, int]]:
             _finding(
                 Kind.STALE_ALLOCATION,
                 Severity.ERROR,
-                f"Order {row['order__number']} is {row['order__status']} but still holds {row['quantity']} units.",
+                f"Order {_order_name(row['order__number'], row['order_id'])} is {row['order__status']} "
+                f"but still holds {row['quantity']} unit{'s' if row['quantity'] != 1 else ''}.",
                 warehouse_id=row["warehouse_id"],
                 product_id=row["product_id"],
-                subject=(order_model, row["order_id"]),
+                subject=(order_model, row["order_id"], _order_name(row["order__number"], row["order_id"])),
             )
             for row in rows
         ],
@@ -223,20 +235,19 @@ def _below_reorder_point(now) -> Iterator[tuple[str, list, int]]:
             _finding(
                 Kind.BELOW_REORDER_POINT,
                 Severity.WARNING,
-                f"{level['product__sku']} at {level['warehouse__code']}: {level['on_hand']} on hand, "
-                f"reorder point {level['reorder_point']}.",
+                f"{_level_name(level)}: {level['on_hand']} on hand, reorder point {level['reorder_point']}.",
                 warehouse_id=level["warehouse_id"],
                 product_id=level["product_id"],
-                subject=(StockLevel, level["pk"]),
+                subject=(StockLevel, level["pk"], _level_name(level)),
             )
-            for level in _values(low, "product__sku", "warehouse__code", "reorder_point")
+            for level in _values(low, "reorder_point")
         ],
         low.count(),
     )
 
 
 def _fillable_backorders(now) -> Iterator[tuple[str, list, int]]:
-    """Backordered lines that some active warehouse could fill right now."""
+    """Backordered lines that some active warehouse could fill right now (the first by priority and code is named)."""
     line_model = apps.get_model("orders", "OrderLine")
     order_model = apps.get_model("orders", "Order")
     enough = (
@@ -250,10 +261,16 @@ def _fillable_backorders(now) -> Iterator[tuple[str, list, int]]:
         .filter(waiting__gt=0)
         .filter(Exists(enough))
     )
+    first = enough.order_by("warehouse__priority", "warehouse__code")
     rows = list(
-        lines.order_by("order__placed_at", "pk").values(
-            "pk", "order_id", "order__number", "sku", "product_id", "waiting"
-        )[:FINDINGS_PER_KIND]
+        lines.annotate(
+            fill_from_id=Subquery(first.values("warehouse_id")[:1]),
+            fill_from=Subquery(first.values("warehouse__code")[:1]),
+        )
+        .order_by("order__placed_at", "pk")
+        .values("pk", "order_id", "order__number", "sku", "product_id", "waiting", "fill_from_id", "fill_from")[
+            :FINDINGS_PER_KIND
+        ]
     )
     yield (
         Kind.BACKORDER_FILLABLE,
@@ -261,9 +278,11 @@ def _fillable_backorders(now) -> Iterator[tuple[str, list, int]]:
             _finding(
                 Kind.BACKORDER_FILLABLE,
                 Severity.WARNING,
-                f"Order {row['order__number']} waits for {row['waiting']} × {row['sku']}, which another warehouse has.",
+                f"Order {_order_name(row['order__number'], row['order_id'])} waits for {row['waiting']} × "
+                f"{row['sku']}; {row['fill_from']} has {'it' if row['waiting'] == 1 else 'them'} free now.",
+                warehouse_id=row["fill_from_id"],
                 product_id=row["product_id"],
-                subject=(order_model, row["order_id"]),
+                subject=(order_model, row["order_id"], _order_name(row["order__number"], row["order_id"])),
             )
             for row in rows
         ],
@@ -296,7 +315,7 @@ def _count_variances(now) -> Iterator[tuple[str, list, int]]:
                 f"{row['product__sku']} off by {row['delta']:+d}.",
                 warehouse_id=row["count__warehouse_id"],
                 product_id=row["product_id"],
-                subject=(CycleCount, row["count_id"]),
+                subject=(CycleCount, row["count_id"], f"Count #{row['count_id']} at {row['count__warehouse__code']}"),
             )
             for row in rows
         ],
@@ -305,11 +324,16 @@ def _count_variances(now) -> Iterator[tuple[str, list, int]]:
 
 
 def _values(queryset, *extra):
-    return list(
-        queryset.order_by("pk").values("pk", "warehouse_id", "product_id", "on_hand", "allocated", *extra)[
-            :FINDINGS_PER_KIND
-        ]
-    )
+    fields = ("pk", "warehouse_id", "product_id", "on_hand", "allocated", "product__sku", "warehouse__code")
+    return list(queryset.order_by("pk").values(*fields, *extra)[:FINDINGS_PER_KIND])
+
+
+def _level_name(level: dict) -> str:
+    return f"{level['product__sku']} at {level['warehouse__code']}"
+
+
+def _order_name(number: str, order_id: int) -> str:
+    return number or f"#{order_id}"  # every order has a number; an id only if one was lost
 
 
 def _fetch(sql: str) -> list[tuple]:
@@ -321,9 +345,10 @@ def _fetch(sql: str) -> list[tuple]:
 def _finding(
     kind, severity, message, *, warehouse_id=None, product_id=None, subject=None, data=None
 ) -> InventoryFinding:
-    content_type, object_id = None, ""
+    """One finding; ``subject`` is (model, id, the name ops know it by)."""
+    content_type, object_id, data = None, "", dict(data or {})
     if subject is not None:
-        model, object_id = subject
+        model, object_id, data["subject"] = subject
         content_type = ContentType.objects.get_for_model(model)  # cached by Django
     return InventoryFinding(
         kind=kind,
@@ -333,7 +358,7 @@ def _finding(
         product_id=product_id,
         content_type=content_type,
         object_id=str(object_id),
-        data=data or {},
+        data=data,
     )
 
 
@@ -348,6 +373,7 @@ def report_context(run: InventoryCheckRun) -> dict:
             "started_at": run.started_at,
             "started_at_local": f"{timezone.localtime(run.started_at):%Y-%m-%d %H:%M}",
             "duration_ms": run.duration_ms,
+            "took": run.took,
             "finding_count": run.finding_count,
             "totals": [
                 {"kind": kind, "label": labels[kind], "count": count} for kind, count in totals.items() if count

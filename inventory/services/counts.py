@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from ..exceptions import InsufficientStock, InvalidCount
 from ..models import CycleCount, CycleCountLine, StockLevel, StockMovement
+from ..selectors import count_valuation
 from ._common import enqueue_backorder_fill, lock_levels, post_movement, user_or_none
 
 Status = CycleCount.Status
@@ -87,10 +88,22 @@ def submit_cycle_count(*, count_id: int, actor) -> CycleCount:
 
 
 @transaction.atomic
-def approve_cycle_count(*, count_id: int, actor) -> list[StockMovement]:
-    """Approve a submitted count: post each variance as a cycle-count correction."""
+def approve_cycle_count(*, count_id: int, actor, variances_checked: bool = False) -> list[StockMovement]:
+    """Approve a submitted count: post each variance as a cycle-count correction.
+
+    When the variances are worth more than settings.CYCLE_COUNT_CONFIRM_VALUE
+    (gains and losses alike), the approver must say they checked them
+    (``variances_checked``); otherwise InvalidCount is raised and nothing is posted.
+    """
     count = _lock_count(count_id, expected=Status.SUBMITTED)
-    lines = [line for line in count.lines.select_related("product") if line.variance]
+    valuation = count_valuation(count)
+    if valuation.needs_confirmation and not variances_checked:
+        raise InvalidCount(
+            f"The variances of {count} are worth {valuation.absolute_value:,.2f} {valuation.currency}, more than "
+            f'{valuation.confirm_above:,.2f} {valuation.currency}: tick "I have checked these variances" '
+            "to approve. Nothing was posted."
+        )
+    lines = [line for line in valuation.lines if line.variance]
     levels = lock_levels({(count.warehouse_id, line.product_id) for line in lines})
     movements = []
     for line in lines:

@@ -14,9 +14,7 @@ class Command(BaseCommand):
         run = run_inventory_check(triggered_by="manage.py inventory_check", email=not no_email)
         labels = dict(InventoryFinding.Kind.choices)
         plural = "s" if run.finding_count != 1 else ""
-        self.stdout.write(
-            f"Inventory check: {run.finding_count} finding{plural} in {run.duration_ms} ms (run #{run.pk})."
-        )
+        self.stdout.write(f"Inventory check: {run.finding_count} finding{plural}, took {run.took} (run #{run.pk}).")
         for kind, total in run.summary.get("totals", {}).items():
             if total:
                 self.stdout.write(f"  {labels[kind]}: {total}")
