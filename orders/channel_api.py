@@ -1,31 +1,37 @@
 """The channels' API: place, read and cancel orders, read stock. Each channel signs in with its own key.
 
-Every refusal is a 4xx whose body names the field by its JSON path:
-400 bad input, 401 no or unknown key, 404 not this channel's order, 409 a
-conflict (an external id reused for a different order, a cancel too late).
+Every refusal is a 4xx whose body names the field: 400 bad input, 401 no or
+unknown key, 404 not this channel's order, 409 a conflict (an external id
+reused for a different order, a cancel too late). A 400 lists every error of
+the request at once, each with ``loc`` (``["body", "lines", 1, "sku"]``) and
+``path``, the JSON path as the client wrote it (``lines[1].sku``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from celery import current_app
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import validate_email
 from django.http import HttpRequest
 from ninja import Router, Schema
 from ninja.responses import Status
 from ninja.security import HttpBearer
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, field_validator
+from pydantic import ValidationError as SchemaError
 
 from inventory import selectors as stock
 from inventory.geo import UnknownPostalCode, coordinates
 from inventory.models import Product
+from oms_core.emails import normalize_address, validate_email_address
 from shipping.models import TrackingEvent
 
 from . import services
+from .channels import format_path
 from .exceptions import IntakeConflict, InvalidTransition, OrderError
 from .models import Channel, Order, OrderEvent, OrderIntake, OrderStatus
 from .services.channels import authenticate_api_key
@@ -48,6 +54,12 @@ class ChannelKey(HttpBearer):
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 RequiredText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2, allow_inf_nan=False)]
+# The fields the business checks read, named so that a body with schema errors can have its valid ones checked.
+Sku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+CurrencyCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")]
+CountryCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2}$")]
+PostalCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+GatewayCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
 
 
 class _Strict(BaseModel):
@@ -59,15 +71,18 @@ class _Strict(BaseModel):
 
 class CustomerIn(_Strict):
     name: RequiredText
-    email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=254)]
+    email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=254)] = Field(
+        description="Internationalised addresses are welcome: a UTF-8 local part (RFC 6531), an IDN domain."
+    )
     phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] = ""
     accepts_marketing: bool = False
 
     @field_validator("email")
     @classmethod
     def _email(cls, value: str) -> str:
+        value = normalize_address(value)
         try:
-            validate_email(value)
+            validate_email_address(value)
         except DjangoValidationError:
             raise ValueError("not a valid email address") from None
         return value
@@ -80,19 +95,19 @@ class AddressIn(_Strict):
     line2: Text = ""
     city: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
     state: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)] = ""
-    postal_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
-    country: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2}$")] = "US"
+    postal_code: PostalCode
+    country: CountryCode = "US"
     phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] = ""
 
 
 class LineIn(_Strict):
-    sku: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    sku: Sku
     quantity: int = Field(ge=1, le=100_000)
     unit_price: Money
 
 
 class PaymentIn(_Strict):
-    gateway: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
+    gateway: GatewayCode
     token: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
 
 
@@ -102,7 +117,7 @@ class OrderIn(_Strict):
     shipping_address: AddressIn
     billing_address: AddressIn | None = None
     lines: list[LineIn] = Field(min_length=1, max_length=MAX_LINES)
-    currency: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")]
+    currency: CurrencyCode
     shipping_total: Money = Decimal("0.00")
     tax_total: Money = Decimal("0.00")
     discount_total: Money = Decimal("0.00")
@@ -122,11 +137,48 @@ class CancelIn(_Strict):
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
 
+def inline_schema(model: type[BaseModel]) -> dict:
+    """The model's JSON schema with its definitions written in place (OpenAPI resolves ``$ref`` from its root)."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node):
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return resolve(
+                    {**definitions[ref.removeprefix("#/$defs/")], **{k: v for k, v in node.items() if k != "$ref"}}
+                )
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    return resolve(schema)
+
+
+# The endpoints read their bodies themselves (every error at once); the docs still show what they take.
+ORDER_SCHEMA = inline_schema(OrderIn)
+CANCEL_SCHEMA = inline_schema(CancelIn)
+
+
 # --- output ----------------------------------------------------------------------------
 
 
 class ErrorOut(BaseModel):
     detail: list[dict]
+
+
+class FieldErrorOut(BaseModel):
+    loc: list[str | int] = Field(description='Where, as a list: `["body", "lines", 1, "sku"]`.')
+    path: str = Field(description="The JSON path as the client wrote it: `lines[1].sku`; empty for the whole body.")
+    msg: str
+
+
+class BadInputOut(BaseModel):
+    """Every error of the request at once: the body's shape and the business rules (SKUs, ZIP codes, currency)."""
+
+    detail: list[FieldErrorOut]
 
 
 class ConflictOut(BaseModel):
@@ -169,10 +221,11 @@ class StockOut(Schema):
 @router.post(
     "/orders",
     auth=ChannelKey(),
-    response={200: OrderOut, 201: OrderOut, 400: ErrorOut, 409: ConflictOut},
+    response={200: OrderOut, 201: OrderOut, 400: BadInputOut, 409: ConflictOut},
     summary="Place an order",
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": ORDER_SCHEMA}}}},
 )
-def place(request: HttpRequest, payload: OrderIn):
+def place(request: HttpRequest):
     """Place an order from the signed-in channel.
 
     Idempotent on `external_id`: sending the same order again returns it
@@ -180,10 +233,23 @@ def place(request: HttpRequest, payload: OrderIn):
     that lists each difference by its JSON path. A new order is 201; it is
     routed to warehouses in the background and its status moves on from
     `received`.
+
+    Bad input is a 400 listing **every** error at once, each with `loc`
+    (`["body", "lines", 1, "sku"]`), `path` (`lines[1].sku`, as the body
+    has it) and `msg`: the body's shape (missing, misspelt or malformed
+    fields) and the business rules (an unknown or inactive SKU, a US postal
+    code that is not a ZIP code, a currency other than the channel's, an
+    unknown payment gateway), the rules checked on every part of the body
+    that is well formed. Nothing is written.
     """
     channel: Channel = request.auth
+    payload, errors, raw = _read_body(request, OrderIn)
+    if payload is None:
+        checked = _checkable_parts(raw)
+        products = stock.active_products(sku for _, sku in checked.skus) if checked.skus else {}
+        return Status(400, {"detail": errors + _refusals(channel, checked, products)})
     products = stock.active_products(line.sku for line in payload.lines)
-    errors = _refusals(channel, payload, products)
+    errors = _refusals(channel, _parts(payload), products)
     if errors:
         return Status(400, {"detail": errors})
     try:
@@ -199,7 +265,7 @@ def place(request: HttpRequest, payload: OrderIn):
             409, {"detail": str(conflict), "order": conflict.order.number, "differences": conflict.differences}
         )
     except OrderError as refusal:
-        return Status(400, {"detail": [{"loc": ["body"], "msg": str(refusal)}]})
+        return Status(400, {"detail": [_error((), str(refusal))]})
     if not created:
         return Status(200, order_body(_fetch(channel, order.number)))
     # Just made: its lines and its one timeline event are in hand, and it has no shipments. Routing runs in a
@@ -222,16 +288,20 @@ def read(request: HttpRequest, number: str):
 @router.post(
     "/orders/{number}/cancel",
     auth=ChannelKey(),
-    response={200: OrderOut, 400: ErrorOut, 404: ErrorOut, 409: ConflictOut},
+    response={200: OrderOut, 400: BadInputOut, 404: ErrorOut, 409: ConflictOut},
     summary="Cancel an order",
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": CANCEL_SCHEMA}}}},
 )
-def cancel(request: HttpRequest, number: str, payload: CancelIn):
+def cancel(request: HttpRequest, number: str):
     """Cancel an order before anything has shipped; its stock goes back on sale and the customer is told.
 
     Cancelling an order already cancelled returns it unchanged (200), so a
     retried request is safe. Once something has shipped the answer is 409.
     """
     channel: Channel = request.auth
+    payload, errors, _ = _read_body(request, CancelIn)
+    if payload is None:
+        return Status(400, {"detail": errors})
     order = _fetch(channel, number)
     if order is None:
         return Status(404, _not_found(number))
@@ -273,36 +343,116 @@ def stock_of(request: HttpRequest, sku: str):
 # --- helpers ---------------------------------------------------------------------------
 
 
-def _refusals(channel: Channel, payload: OrderIn, products: dict[str, Product]) -> list[dict]:
+M = TypeVar("M", bound=BaseModel)
+
+
+def _read_body(request: HttpRequest, model: type[M]) -> tuple[M | None, list[dict], object]:
+    """The JSON body as ``model`` (one validation, straight from the bytes); else None, every error, the raw JSON.
+
+    The raw JSON (None when the body is not JSON) lets the caller check the parts of a bad body that are good.
+    """
+    body = request.body
+    try:
+        return model.model_validate_json(body), [], None
+    except SchemaError as invalid:
+        problems = invalid.errors(include_url=False, include_context=False, include_input=False)
+    if not body.strip():
+        return None, [_error((), "The body is empty: send the JSON object.")], None
+    if any(problem["type"] == "json_invalid" for problem in problems):
+        return None, [_error((), f"Not valid JSON: {problems[0]['msg'].removeprefix('Invalid JSON: ')}.")], None
+    errors = [_error(problem["loc"], problem["msg"].removeprefix("Value error, ")) for problem in problems]
+    try:
+        raw = json.loads(body)
+    except (ValueError, RecursionError):  # pydantic read it; a stricter parser may not
+        raw = None
+    return None, errors, raw
+
+
+def _error(loc, message: str) -> dict:
+    return {"loc": ["body", *loc], "path": format_path(tuple(loc)) if loc else "", "msg": message}
+
+
+@dataclass(frozen=True)
+class _Checkable:
+    """The parts of an order the business rules look at."""
+
+    currency: str | None
+    postal_codes: list[tuple[str, str, str]]  # (address key, country, postal code)
+    skus: list[tuple[int, str]]  # (line index, SKU)
+    gateway: str | None
+
+
+def _parts(payload: OrderIn) -> _Checkable:
+    addresses = (("shipping_address", payload.shipping_address), ("billing_address", payload.billing_address))
+    return _Checkable(
+        currency=payload.currency,
+        postal_codes=[(key, address.country, address.postal_code) for key, address in addresses if address],
+        skus=[(index, line.sku) for index, line in enumerate(payload.lines)],
+        gateway=payload.payment.gateway if payload.payment is not None else None,
+    )
+
+
+_VALID = {kind: TypeAdapter(kind) for kind in (Sku, CurrencyCode, CountryCode, PostalCode, GatewayCode)}
+
+
+def _valid(kind, container: object, key: str, default: object = None) -> str | None:
+    """``container[key]`` as the schema reads it (stripped, upper-cased...), or None when it is missing or bad."""
+    if not isinstance(container, dict):
+        return None
+    value = container.get(key, default)
+    if value is None:
+        return None
+    try:
+        return _VALID[kind].validate_python(value)
+    except SchemaError:
+        return None
+
+
+def _checkable_parts(raw: object) -> _Checkable:
+    """The well-formed parts of a body that failed the schema: the rules are checked on these too."""
+    if not isinstance(raw, dict):
+        return _Checkable(None, [], [], None)
+    postal_codes = []
+    for key in ("shipping_address", "billing_address"):
+        address = raw.get(key)
+        country, postal_code = _valid(CountryCode, address, "country", "US"), _valid(PostalCode, address, "postal_code")
+        if country and postal_code:
+            postal_codes.append((key, country, postal_code))
+    lines = raw.get("lines")
+    skus = []
+    if isinstance(lines, list) and len(lines) <= MAX_LINES:
+        skus = [(index, sku) for index, line in enumerate(lines) if (sku := _valid(Sku, line, "sku"))]
+    return _Checkable(
+        currency=_valid(CurrencyCode, raw, "currency"),
+        postal_codes=postal_codes,
+        skus=skus,
+        gateway=_valid(GatewayCode, raw.get("payment"), "gateway"),
+    )
+
+
+def _refusals(channel: Channel, order: _Checkable, products: dict[str, Product]) -> list[dict]:
     """What the schema cannot see: the channel's currency, real postal codes, known SKUs, known gateways."""
     errors = []
-    if payload.currency != channel.default_currency.upper():
+    if order.currency is not None and order.currency != channel.default_currency.upper():
         errors.append(
-            {
-                "loc": ["body", "currency"],
-                "msg": f"{channel.name} sells in {channel.default_currency.upper()}, not {payload.currency}.",
-            }
+            _error(("currency",), f"{channel.name} sells in {channel.default_currency.upper()}, not {order.currency}.")
         )
-    for key in ("shipping_address", "billing_address"):
-        address = getattr(payload, key)
-        if address is not None and address.country == "US":
+    for key, country, postal_code in order.postal_codes:
+        if country == "US":
             try:
-                coordinates(address.postal_code, "US")
+                coordinates(postal_code, "US")
             except UnknownPostalCode:
-                errors.append(
-                    {"loc": ["body", key, "postal_code"], "msg": f"{address.postal_code!r} is not a US ZIP code."}
-                )
-    for index, line in enumerate(payload.lines):
-        if line.sku not in products:
-            errors.append({"loc": ["body", "lines", index, "sku"], "msg": f"Unknown SKU {line.sku!r}."})
-    if payload.payment is not None:
+                errors.append(_error((key, "postal_code"), f"{postal_code!r} is not a US ZIP code."))
+    for index, sku in order.skus:
+        if sku not in products:
+            errors.append(_error(("lines", index, "sku"), f"Unknown SKU {sku!r}."))
+    if order.gateway is not None:
         gateways = known_gateways()
-        if gateways is not None and payload.payment.gateway not in gateways:
+        if gateways is not None and order.gateway not in gateways:
             errors.append(
-                {
-                    "loc": ["body", "payment", "gateway"],
-                    "msg": f"Unknown gateway {payload.payment.gateway!r}; known: {', '.join(sorted(gateways))}.",
-                }
+                _error(
+                    ("payment", "gateway"), f"Unknown gateway {order.gateway!r}; known: {', '.join(sorted(gateways))}."
+                )
             )
     return errors
 

@@ -1,6 +1,7 @@
 """The channels' API: keys, placing orders (idempotent, refusals by JSON path), reading, cancelling, stock."""
 
 import copy
+import json
 from decimal import Decimal
 
 import pytest
@@ -9,6 +10,7 @@ from django.utils import timezone
 from inventory.models import RoutingExclusion, SafetyStockRule
 from notifications.models import Message
 from orders import services
+from orders.channels import format_path
 from orders.models import Customer, Order, OrderIntake, OrderStatus
 from orders.services.channels import issue_api_key, revoke_api_key
 from shipping.models import TrackingEvent
@@ -162,20 +164,20 @@ BASE = order_payload()
     [
         (_with(["lines", 1, "sku"], "NOPE-9", BASE), ["body", "lines", 1, "sku"]),
         (_with(["shipping_address", "postal_code"], "00000", BASE), ["body", "shipping_address", "postal_code"]),
-        (_with(["lines", 0, "quantity"], -1, BASE), ["body", "payload", "lines", 0, "quantity"]),
-        (_with(["lines", 0, "quantity"], 0, BASE), ["body", "payload", "lines", 0, "quantity"]),
-        (_with(["lines", 0, "unit_price"], "-1.00", BASE), ["body", "payload", "lines", 0, "unit_price"]),
-        (_with(["lines", 0, "unit_price"], "1.005", BASE), ["body", "payload", "lines", 0, "unit_price"]),
-        (_with(["lines", 0, "unit_price"], "NaN", BASE), ["body", "payload", "lines", 0, "unit_price"]),
+        (_with(["lines", 0, "quantity"], -1, BASE), ["body", "lines", 0, "quantity"]),
+        (_with(["lines", 0, "quantity"], 0, BASE), ["body", "lines", 0, "quantity"]),
+        (_with(["lines", 0, "unit_price"], "-1.00", BASE), ["body", "lines", 0, "unit_price"]),
+        (_with(["lines", 0, "unit_price"], "1.005", BASE), ["body", "lines", 0, "unit_price"]),
+        (_with(["lines", 0, "unit_price"], "NaN", BASE), ["body", "lines", 0, "unit_price"]),
         (_with(["currency"], "EUR", BASE), ["body", "currency"]),
-        (_with(["currency"], "dollars", BASE), ["body", "payload", "currency"]),
-        (_without(["customer", "email"], BASE), ["body", "payload", "customer", "email"]),
-        (_with(["customer", "email"], "not-an-email", BASE), ["body", "payload", "customer", "email"]),
-        (_without(["external_id"], BASE), ["body", "payload", "external_id"]),
-        (_with(["lines"], [], BASE), ["body", "payload", "lines"]),
-        (_with(["shipping_address", "country"], "USA", BASE), ["body", "payload", "shipping_address", "country"]),
-        (_with(["placed_at"], "2026-11-25T10:00:00", BASE), ["body", "payload", "placed_at"]),
-        (_with(["shiping_address"], {}, BASE), ["body", "payload", "shiping_address"]),
+        (_with(["currency"], "dollars", BASE), ["body", "currency"]),
+        (_without(["customer", "email"], BASE), ["body", "customer", "email"]),
+        (_with(["customer", "email"], "not-an-email", BASE), ["body", "customer", "email"]),
+        (_without(["external_id"], BASE), ["body", "external_id"]),
+        (_with(["lines"], [], BASE), ["body", "lines"]),
+        (_with(["shipping_address", "country"], "USA", BASE), ["body", "shipping_address", "country"]),
+        (_with(["placed_at"], "2026-11-25T10:00:00", BASE), ["body", "placed_at"]),
+        (_with(["shiping_address"], {}, BASE), ["body", "shiping_address"]),
     ],
     ids=[
         "unknown-sku",
@@ -205,6 +207,7 @@ def test_bad_input_is_400_naming_the_json_path_and_writes_nothing(api, in_stock,
     errors = response.json()["detail"]
     assert loc in [error["loc"] for error in errors], errors
     assert all(error["msg"] for error in errors)
+    assert all(error["path"] == format_path(tuple(error["loc"][1:])) for error in errors)
     assert written() == before
 
 
@@ -217,6 +220,90 @@ def test_every_error_of_a_request_is_reported_at_once(api, in_stock):
 
     locs = [error["loc"] for error in response.json()["detail"]]
     assert ["body", "lines", 0, "sku"] in locs and ["body", "lines", 1, "sku"] in locs and ["body", "currency"] in locs
+
+
+def test_shape_errors_and_business_errors_come_back_together_by_the_paths_the_client_sent(api, in_stock):
+    # given a body with shape errors (a bad quantity, a missing email, a misspelt field) and business errors
+    # (an unknown SKU on another line, a ZIP code that does not exist, the wrong currency)
+    payload = _with(["lines", 0, "quantity"], 0, BASE)
+    payload = _with(["lines", 1, "sku"], " NOPE-9 ", payload)
+    payload = _with(["shipping_address", "postal_code"], "00000", payload)
+    payload = _with(["currency"], "eur", payload)
+    payload = _without(["customer", "email"], payload)
+    payload = _with(["gift_wrap"], True, payload)
+    before = written()
+
+    response = api.post(ORDERS, payload)
+
+    # then one 400 names every one of them, by the path as it is in the body
+    assert response.status_code == 400
+    errors = {error["path"]: error for error in response.json()["detail"]}
+    assert errors.keys() == {
+        "lines[0].quantity",
+        "customer.email",
+        "gift_wrap",
+        "lines[1].sku",
+        "shipping_address.postal_code",
+        "currency",
+    }
+    assert errors["lines[1].sku"] == {
+        "loc": ["body", "lines", 1, "sku"],
+        "path": "lines[1].sku",
+        "msg": "Unknown SKU 'NOPE-9'.",
+    }
+    assert errors["shipping_address.postal_code"]["msg"] == "'00000' is not a US ZIP code."
+    assert errors["currency"]["msg"] == "Web store sells in USD, not EUR."
+    assert all("payload" not in error["loc"] for error in errors.values())
+    assert written() == before
+
+
+def test_a_body_with_shape_errors_only_is_not_held_back_by_the_business_checks(api, in_stock):
+    payload = _with(
+        ["billing_address"], {"name": "Zoë", "line1": "1 Main St", "city": "Dallas", "postal_code": "99999"}, BASE
+    )
+    payload = _with(["payment"], {"gateway": "bitcoin", "tokn": "x"}, payload)
+
+    response = api.post(ORDERS, payload)
+
+    paths = [error["path"] for error in response.json()["detail"]]
+    assert sorted(paths) == ["billing_address.postal_code", "payment.gateway", "payment.tokn"]
+
+
+def test_a_cancel_without_a_reason_names_the_field_by_its_path(api, in_stock):
+    number = api.post(ORDERS, order_payload()).json()["number"]
+
+    response = api.post(f"{ORDERS}/{number}/cancel", {"reson": "typo"})
+
+    assert response.status_code == 400
+    assert sorted(error["path"] for error in response.json()["detail"]) == ["reason", "reson"]
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("josé@exämple.com", "josé@exämple.com"),
+        ("用户@例子.广告", "用户@例子.广告"),
+        ("Ana@Exämple.com", "ana@exämple.com"),
+        ("jose\u0301@example.com", "josé@example.com"),  # é typed as e + a combining accent: one address
+    ],
+)
+def test_an_internationalised_email_is_accepted_and_kept(api, in_stock, sent, kept):
+    response = api.post(ORDERS, order_payload(customer={"name": "José Núñez", "email": sent}))
+
+    assert response.status_code == 201, response.content
+    assert response.json()["customer"]["email"] == kept
+    assert Customer.objects.get().email == kept
+    assert Message.objects.get(event="order_received").recipient == kept
+
+
+@pytest.mark.parametrize("email", ["josé@", "jo sé@example.com", "jo\u202ese@example.com", "josé@exä mple.com"])
+def test_an_email_the_standards_refuse_is_still_refused(api, in_stock, email):
+    response = api.post(ORDERS, order_payload(customer={"name": "José", "email": email}))
+
+    assert response.status_code == 400
+    assert response.json()["detail"] == [
+        {"loc": ["body", "customer", "email"], "path": "customer.email", "msg": "not a valid email address"}
+    ]
 
 
 def test_a_body_that_is_not_json_is_400(api, client, channel_key, goods):
@@ -335,6 +422,20 @@ def test_the_schema_and_docs_are_published(client):
     assert {"/api/v1/orders", "/api/v1/orders/{number}", "/api/v1/orders/{number}/cancel"} <= schema["paths"].keys()
     assert "/api/v1/stock/{sku}" in schema["paths"]
     assert client.get("/api/v1/docs").status_code == 200
+
+
+def test_the_schema_shows_the_order_body_and_the_400_with_a_path_per_error(client):
+    schema = client.get("/api/v1/openapi.json").json()
+
+    operation = schema["paths"]["/api/v1/orders"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert {"external_id", "customer", "shipping_address", "lines", "currency"} <= set(body["required"])
+    assert body["properties"]["lines"]["items"]["properties"].keys() == {"sku", "quantity", "unit_price"}
+    assert "$ref" not in json.dumps(body)  # written in place: resolvable wherever the schema is read
+    bad_input = operation["responses"]["400"]["content"]["application/json"]["schema"]
+    assert bad_input["$ref"] == "#/components/schemas/BadInputOut"
+    assert schema["components"]["schemas"]["FieldErrorOut"]["required"] == ["loc", "path", "msg"]
+    assert "`lines[1].sku`" in operation["description"]
 
 
 def test_a_card_payment_is_authorised_before_the_order_is_routed(api, in_stock):
