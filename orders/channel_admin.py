@@ -1,4 +1,8 @@
-"""The channel page's API keys: issue one (shown once), see when each was last used, revoke it."""
+"""The channels' console pieces: the channel page's API keys (issue one, shown once; see when each was last used;
+revoke it), and the variant → SKU table (Channel variants) with its CSV import.
+
+Loaded by ``orders/admin.py``, which imports this module.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,19 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from inventory.imports.admin import ImportUploadForm
+from inventory.imports.base import ImportFileError
 from oms_core.console import person_field, person_name
 
+from .channels.variants import (
+    EXAMPLE,
+    OPTIONAL_COLUMNS,
+    REQUIRED_COLUMNS,
+    import_channel_variants,
+    normalize_variant_id,
+)
 from .exceptions import OrderError
-from .models import Channel, ChannelApiKey
+from .models import Channel, ChannelApiKey, ChannelVariant
 from .services.channels import issue_api_key, revoke_api_key
 
 
@@ -146,3 +159,80 @@ class ChannelKeysMixin:
             self.log_change(request, key.channel, f"Revoked API key {key.prefix}… ({key.name}).")
             self.message_user(request, f"Key {key.prefix}… revoked: requests with it are refused from now on.")
         return HttpResponseRedirect(reverse("admin:orders_channel_change", args=[channel_id]))
+
+
+# --- the variant → SKU table -------------------------------------------------------------
+
+
+class ChannelVariantForm(forms.ModelForm):
+    class Meta:
+        model = ChannelVariant
+        fields = ("channel", "variant_id", "product", "title")
+
+    def clean_variant_id(self) -> str:
+        # As the webhook reads it: Shopify's admin shows "gid://shopify/ProductVariant/447…" in places.
+        return normalize_variant_id(self.cleaned_data["variant_id"])
+
+
+@admin.register(ChannelVariant)
+class ChannelVariantAdmin(admin.ModelAdmin):
+    """Which SKU a storefront's variant is, per channel: for order lines that arrive with a variant and no SKU."""
+
+    form = ChannelVariantForm
+    list_display = ("variant_id", "channel", "sku", "product", "title")
+    list_filter = ("channel",)
+    search_fields = ("variant_id", "product__sku", "title")
+    autocomplete_fields = ("product",)
+    list_select_related = ("channel", "product")
+    list_per_page = 100
+    change_list_template = "admin/orders/channelvariant/change_list.html"
+
+    @admin.display(description="SKU", ordering="product__sku")
+    def sku(self, variant: ChannelVariant) -> str:
+        return variant.product.sku
+
+    def has_import_permission(self, request) -> bool:
+        return self.has_add_permission(request) and self.has_change_permission(request)
+
+    def get_urls(self):
+        own = [
+            path("import/", self.admin_site.admin_view(self.import_view), name="orders_channelvariant_import"),
+        ]
+        return [*own, *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_import": self.has_import_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    def import_view(self, request):
+        """Upload a CSV of variants: every good row is written at once, and the page names each refused one."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        form = ImportUploadForm(request.POST or None, request.FILES or None, extra_fields={})
+        report, file_errors = None, []
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                report = import_channel_variants(content=upload.read(), file_name=upload.name, actor=request.user)
+            except ImportFileError as refusal:
+                file_errors = refusal.errors
+            else:
+                self.message_user(
+                    request,
+                    f"{upload.name}: {len(report.created):,} variants added, {len(report.changed):,} changed, "
+                    f"{report.unchanged:,} already so, {report.refused_rows:,} rows refused.",
+                    messages.WARNING if report.errors else messages.SUCCESS,
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Import channel variants from CSV",
+            "form": form,
+            "media": self.media + form.media,
+            "required_columns": REQUIRED_COLUMNS,
+            "optional_columns": OPTIONAL_COLUMNS,
+            "example": EXAMPLE,
+            "report": report,
+            "file_errors": file_errors,
+        }
+        return TemplateResponse(request, "admin/orders/channelvariant/import.html", context)

@@ -11,6 +11,7 @@ import re
 from decimal import Decimal
 
 from django.conf import settings
+from django.db import transaction
 from django.http import HttpRequest
 from django.urls import reverse
 from ninja import Router, Schema
@@ -20,7 +21,8 @@ from notifications.services import queue_ops_alert
 
 from . import services
 from .channels import PayloadError
-from .channels.shopify import order_data_from_shopify
+from .channels.shopify import order_data_from_shopify, skuless_variant_ids, total_mismatch
+from .channels.variants import variant_skus
 from .exceptions import IntakeConflict, OrderError
 from .models import Channel, OrderIntake
 
@@ -106,8 +108,12 @@ def shopify_orders_create(request: HttpRequest, channel_code: str):
       placed (Shopify retries); nothing changes.
     - **400** `{"detail": [{"loc": [...], "msg": ...}]}`: the body is not
       JSON, the topic is not `orders/create`, a field is missing or invalid
-      (`loc` is its JSON path, e.g. `["body", "line_items", 2, "sku"]`), or a
-      SKU is unknown. Nothing is written.
+      (`loc` is its JSON path, e.g. `["body", "line_items", 2, "sku"]`), a
+      SKU is unknown, or a line item has no SKU and its `variant_id` is not
+      in the channel's variant table (Channel variants, in the console).
+      Nothing is written.
+    - An order whose `total_price` differs from the OMS's total by more than
+      a cent is placed (201) and put on hold, the reason naming both totals.
     - **401**: unknown or inactive channel, no secret set, or a missing or
       wrong signature. Nothing is written.
     - **409**: this Shopify order id was already placed with different
@@ -139,19 +145,27 @@ def shopify_orders_create(request: HttpRequest, channel_code: str):
         payload = json.loads(body, parse_float=Decimal, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as error:
         return _bad_request(["body"], f"not valid JSON: {str(error)[:200]}")
+    variant_ids = skuless_variant_ids(payload)
     try:
-        data = order_data_from_shopify(payload)
+        data = order_data_from_shopify(
+            payload,
+            variant_skus=variant_skus(channel=channel, variant_ids=variant_ids) if variant_ids else None,
+            channel_code=channel.code,
+        )
     except PayloadError as refusal:
         detail = [{"loc": ["body", *p.loc], "msg": p.message} for p in refusal.problems]
         _alert_ops(channel, payload, detail)
         return Status(400, {"detail": detail})
+    actor = f"channel: {channel.name} (Shopify webhook)"
     try:
-        order, created = services.place_order(
-            channel=channel,
-            data=data,
-            actor=f"channel: {channel.name} (Shopify webhook)",
-            source=OrderIntake.Source.WEBHOOK,
-        )
+        # An order Shopify totals differently is held as it is placed: never routed, and never placed without it.
+        with transaction.atomic():
+            order, created = services.place_order(
+                channel=channel, data=data, actor=actor, source=OrderIntake.Source.WEBHOOK
+            )
+            mismatch = total_mismatch(data, order.grand_total) if created else None
+            if mismatch:
+                services.hold_order(order_id=order.pk, reason=mismatch, actor=actor)
     except IntakeConflict as conflict:
         return Status(
             409,

@@ -18,6 +18,10 @@ What is read, and how:
   ``country_code`` → country, ``company``, ``phone``. The shipping address is
   required; a missing billing address is the shipping address.
 - Lines: ``sku``, ``quantity``, ``price`` (the unit price before discounts).
+  A line item without a SKU (empty or null) but with a ``variant_id`` takes
+  the SKU the channel's variant table maps it to (``variant_skus``, looked
+  up by the caller: the converter never reads the database); one that has
+  neither is refused, naming the line and the variant.
   Line items with the same SKU and unit price are merged into one line
   (quantities added): Shopify splits a variant over several items when they
   carry different properties (an engraving), and stock is reserved per SKU.
@@ -31,15 +35,20 @@ What is read, and how:
   ``shipping_lines[].price``.
 - Payment: Shopify took it, so ``PaymentData(gateway="channel",
   token=<the Shopify order id>)``; the gateway Shopify used is in ``extra``.
+- ``total_price`` (what Shopify charged), ``total_tip_received`` and
+  ``original_total_duties_set`` are kept in ``extra``; ``total_mismatch``
+  compares them with the OMS's total once the order is placed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
+
+from oms_core.emails import normalize_address, validate_email_address
 
 from ..models import Address, Customer, Order, OrderLine
 from ..services.intake import AddressData, CustomerData, LineData, OrderData, PaymentData
@@ -53,15 +62,24 @@ EARLIEST_PLACED = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 LATEST_PLACED = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 PAYMENT_GATEWAY = "channel"  # paid through the sales channel: the payments work treats it as prepaid
 _MISSING = object()
+# A difference of a cent is rounding; more is a total the OMS does not agree with.
+TOTAL_TOLERANCE = Decimal("0.01")
 
 
 def _max_length(model, name: str) -> int:
     return model._meta.get_field(name).max_length
 
 
-def order_data_from_shopify(payload: object) -> OrderData:
-    """The ``OrderData`` for one Shopify order; raises PayloadError naming every problem."""
-    reader = _Reader()
+def order_data_from_shopify(
+    payload: object, *, variant_skus: Mapping[str, str] | None = None, channel_code: str = ""
+) -> OrderData:
+    """The ``OrderData`` for one Shopify order; raises PayloadError naming every problem.
+
+    ``variant_skus`` maps the variant ids of line items that came without a
+    SKU to the SKU the channel ``channel_code`` sells them as (see
+    ``skuless_variant_ids``).
+    """
+    reader = _Reader(variant_skus or {}, channel_code)
     data = reader.order(payload)
     if reader.problems:
         raise PayloadError(reader.problems, channel_format="Shopify")
@@ -69,11 +87,69 @@ def order_data_from_shopify(payload: object) -> OrderData:
     return data
 
 
+def skuless_variant_ids(payload: object) -> set[str]:
+    """The variant ids of the line items that have no SKU (empty or null): the ones to look up in the channel's table.
+
+    Reads leniently (never raises): whatever is malformed is for ``order_data_from_shopify`` to report.
+    """
+    if isinstance(payload, dict) and "line_items" not in payload and isinstance(payload.get("order"), dict):
+        payload = payload["order"]
+    items = payload.get("line_items") if isinstance(payload, dict) else None
+    if not isinstance(items, list):
+        return set()
+    found = set()
+    for item in items:
+        if isinstance(item, dict) and not (isinstance(item.get("sku"), str) and item["sku"].strip()):
+            variant_id = _variant_id(item.get("variant_id"))
+            if variant_id:
+                found.add(variant_id)
+    return found
+
+
+def _variant_id(value: object) -> str:
+    """A variant id as text (Shopify sends a number; some tools send it as a string), or "" when it is not one."""
+    if isinstance(value, bool):
+        return ""
+    if isinstance(value, int):
+        return str(value) if value > 0 else ""
+    if isinstance(value, str) and value.strip().isdecimal() and len(value.strip()) <= 64:
+        return str(int(value.strip()))
+    return ""
+
+
+def total_mismatch(data: OrderData, grand_total: Decimal) -> str | None:
+    """Why the total Shopify charged is not the OMS's total for the order (beyond a cent), or None when they agree.
+
+    Shopify's ``total_price`` is the line items less discounts, plus shipping,
+    plus taxes unless the prices include them, plus duties and tips: the OMS's
+    grand total (which leaves tax out when the prices include it) plus the
+    tips and duties. An order whose Shopify total is unknown is not compared.
+    """
+    shopify = data.extra.get("shopify", {})
+    if "total_price" not in shopify:
+        return None
+    charged = Decimal(shopify["total_price"])
+    extras = {name: Decimal(shopify[key]) for name, key in (("tips", "tips"), ("duties", "duties")) if key in shopify}
+    computed = grand_total + sum(extras.values(), Decimal("0"))
+    difference = abs(charged - computed)
+    if difference <= TOTAL_TOLERANCE:
+        return None
+    added = "".join(f" + {name} {amount}" for name, amount in extras.items() if amount)
+    how = f" (grand total {grand_total}{added})" if added else ""
+    return (
+        f"Shopify total {charged} {data.currency} differs from the computed total {computed} {data.currency}{how} "
+        f"by {difference}"
+    )
+
+
 class _Reader:
     """Reads one order, collecting problems instead of stopping at the first."""
 
-    def __init__(self) -> None:
+    def __init__(self, variant_skus: Mapping[str, str], channel_code: str) -> None:
         self.problems: list[Problem] = []
+        self.variant_skus = variant_skus
+        self.channel_code = channel_code
+        self.mapped: dict[str, str] = {}  # variant id -> SKU, for the lines that took theirs from the table
 
     def problem(self, loc: Loc, message: str) -> None:
         self.problems.append(Problem(loc, message))
@@ -98,6 +174,9 @@ class _Reader:
         tax = self.money(order, ("total_tax",), required=False)
         discount = self.money(order, ("total_discounts",), required=False)
         shipping = self.shipping(order)
+        charged = self.money(order, ("total_price",), required=True) if order.get("total_price") is not None else None
+        tips = self.money(order, ("total_tip_received",), required=False)
+        duties = self.duties(order)
         if self.problems:
             return None
         subtotal = sum((line.unit_price * line.quantity for line in lines), Decimal("0"))
@@ -117,7 +196,11 @@ class _Reader:
             discount_total=discount,
             placed_at=placed_at,
             payment=PaymentData(gateway=PAYMENT_GATEWAY, token=external_id),
-            extra={"shopify": self.references(order, taxes_included=taxes_included, tax=tax)},
+            extra={
+                "shopify": self.references(
+                    order, taxes_included=taxes_included, tax=tax, charged=charged, tips=tips, duties=duties
+                )
+            },
         )
 
     def external_id(self, order: dict) -> str:
@@ -178,10 +261,10 @@ class _Reader:
         email = ""
         for source, loc in ((order, ("email",)), (order, ("contact_email",)), (person, ("customer", "email"))):
             if source is not None and not email:
-                email = self.text(source, loc, max_length=_max_length(Customer, "email"))
+                email = normalize_address(self.text(source, loc, max_length=_max_length(Customer, "email")))
                 if email:
                     try:
-                        validate_email(email)
+                        validate_email_address(email)
                     except ValidationError:
                         self.problem(loc, f"{email!r} is not an email address")
         if not email:
@@ -246,13 +329,9 @@ class _Reader:
                 self.problem(loc, "must be an object (a line item)")
                 continue
             sku = self.text(item, (*loc, "sku"), max_length=_max_length(OrderLine, "sku"))
-            if not sku:
-                title = item.get("title") if isinstance(item.get("title"), str) else ""
-                self.problem(
-                    (*loc, "sku"),
-                    "missing: every line needs a SKU the OMS stocks"
-                    + (f" ({title[:100]!r} has none)" if title else ""),
-                )
+            written = item.get("sku")
+            if not sku and (written is None or (isinstance(written, str) and not written.strip())):
+                sku = self.mapped_sku(item, loc)
             quantity = self.quantity(item, (*loc, "quantity"))
             price = self.money(item, (*loc, "price"), required=True)
             if sku and quantity:
@@ -263,6 +342,28 @@ class _Reader:
                 self.problem(("line_items",), f"{quantity:,} units of {sku} is more than {MAX_LINE_QUANTITY:,}")
             lines.append(LineData(sku=sku, quantity=quantity, unit_price=price))
         return lines
+
+    def mapped_sku(self, item: dict, loc: Loc) -> str:
+        """The SKU the channel's variant table gives a line item that has none; else the problem, named."""
+        variant_id = _variant_id(item.get("variant_id"))
+        if variant_id:
+            sku = self.variant_skus.get(variant_id, "")
+            if sku:
+                self.mapped[variant_id] = sku
+                return sku
+            self.problem(
+                (*loc, "sku"),
+                f"line {loc[-1] + 1}: variant {variant_id} has no SKU and no mapping on channel "
+                f"{self.channel_code or '(unknown)'}; add it under Channel variants",
+            )
+            return ""
+        title = item.get("title") if isinstance(item.get("title"), str) else ""
+        self.problem(
+            (*loc, "sku"),
+            "missing: every line needs a SKU the OMS stocks or a variant_id the channel maps to one"
+            + (f" ({title[:100]!r} has neither)" if title else ""),
+        )
+        return ""
 
     def quantity(self, item: dict, loc: Loc) -> int:
         value = item.get(loc[-1])
@@ -305,7 +406,30 @@ class _Reader:
             self.problem(("shipping_lines",), f"the shipping total is more than {MAX_AMOUNT:,}")
         return total
 
-    def references(self, order: dict, *, taxes_included: bool, tax: Decimal) -> dict:
+    def duties(self, order: dict) -> Decimal:
+        """The duties Shopify charged (``original_total_duties_set.shop_money.amount``), 0 when there are none."""
+        price_set = order.get("original_total_duties_set")
+        if price_set is None:
+            return Decimal("0.00")
+        loc = ("original_total_duties_set",)
+        if not isinstance(price_set, dict):
+            self.problem(loc, "must be an object with shop_money, or null")
+            return Decimal("0.00")
+        shop_money = self.required_object(price_set, (*loc, "shop_money"))
+        if shop_money is None:
+            return Decimal("0.00")
+        return self.money(shop_money, (*loc, "shop_money", "amount"), required=True)
+
+    def references(
+        self,
+        order: dict,
+        *,
+        taxes_included: bool,
+        tax: Decimal,
+        charged: Decimal | None,
+        tips: Decimal,
+        duties: Decimal,
+    ) -> dict:
         """Shopify's own references, kept with the intake record; unreadable ones are left out."""
         extra: dict = {}
         name = order.get("name")
@@ -318,9 +442,14 @@ class _Reader:
         gateway = gateways[0] if isinstance(gateways, list) and gateways else order.get("gateway")
         if _is_clean_text(gateway, 100):
             extra["payment_gateway"] = gateway.strip()
-        total = _parse_money(order.get("total_price"))
-        if isinstance(total, Decimal):
-            extra["total_price"] = str(total)
+        if charged is not None:
+            extra["total_price"] = str(charged)
+        if tips:
+            extra["tips"] = str(tips)
+        if duties:
+            extra["duties"] = str(duties)
+        if self.mapped:
+            extra["variant_skus"] = dict(sorted(self.mapped.items()))
         if taxes_included:
             extra["taxes_included"] = True
             extra["included_tax"] = str(tax)
