@@ -17,7 +17,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from rangefilter.filters import DateRangeFilterBuilder
 
-from . import rendering, selectors, services
+from . import mime, rendering, selectors, services
 from .events import EVENTS, event_choices
 from .models import Message, MessageTemplate, RecipientList
 
@@ -79,7 +79,17 @@ class MessageAdmin(admin.ModelAdmin):
     actions = ("resend_selected",)
     fieldsets = (
         (None, {"fields": (("event_display", "status_display"), ("recipient", "order_link"), "life")}),
-        ("Delivery", {"fields": (("attempts", "next_attempt_at"), "last_error", "message_id_header")}),
+        (
+            "Delivery",
+            {
+                "fields": (
+                    ("from_header", "reply_to_header"),
+                    ("attempts", "next_attempt_at"),
+                    "last_error",
+                    "message_id_header",
+                )
+            },
+        ),
         ("As rendered now", {"fields": ("preview",)}),
     )
     readonly_fields = (
@@ -88,6 +98,8 @@ class MessageAdmin(admin.ModelAdmin):
         "recipient",
         "order_link",
         "life",
+        "from_header",
+        "reply_to_header",
         "attempts",
         "next_attempt_at",
         "last_error",
@@ -113,6 +125,14 @@ class MessageAdmin(admin.ModelAdmin):
     @admin.display(description="history")
     def life(self, message: Message):
         return history(message)
+
+    @admin.display(description="from")
+    def from_header(self, message: Message):
+        return mime.sender(message)
+
+    @admin.display(description="reply-to")
+    def reply_to_header(self, message: Message):
+        return rendering.reply_address(message.reply_to, audience=message.audience) or "—"
 
     @admin.display(description="Message-ID")
     def message_id_header(self, message: Message):

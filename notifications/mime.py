@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import binascii
 from email.header import Header
+from email.headerregistry import Address
 from email.utils import formataddr, formatdate, parseaddr
 from functools import lru_cache
 
@@ -20,7 +21,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 
 from .models import Message
-from .rendering import Rendered
+from .rendering import Rendered, reply_address
 
 CRLF = b"\r\n"
 
@@ -29,11 +30,21 @@ class HeaderInjection(ValueError):
     """A header value with a line break: refused, never sent."""
 
 
-def envelope_sender() -> str:
-    return _parsed_sender(settings.NOTIFICATIONS_FROM_EMAIL)[1]
+def sender(message: Message) -> str:
+    """The From of a message: its own (its order's channel's), else NOTIFICATIONS_FROM_EMAIL."""
+    return message.sender or settings.NOTIFICATIONS_FROM_EMAIL
 
 
-@lru_cache(maxsize=8)
+def envelope_sender(message: Message) -> str:
+    return _parsed_sender(sender(message))[1]
+
+
+def sender_header(*, name: str, address: str) -> str:
+    """``Name <address>`` for a message's ``sender`` (quoted where the name needs it; encoded when sent)."""
+    return str(Address(display_name=" ".join(name.split()), addr_spec=address))
+
+
+@lru_cache(maxsize=256)  # one entry per sender in use: the system's and each branded channel's
 def _parsed_sender(value: str) -> tuple[str, str]:
     """(From header, envelope address) for the configured sender, parsed once per value."""
     name, address = parseaddr(_check(value))
@@ -49,8 +60,9 @@ def extra_headers(message: Message) -> dict[str, str]:
         "Auto-Submitted": "auto-generated",
         "X-OMS-Event": message.event,
     }
-    if settings.NOTIFICATIONS_REPLY_TO:
-        headers["Reply-To"] = settings.NOTIFICATIONS_REPLY_TO
+    reply_to = reply_address(message.reply_to, audience=message.audience)
+    if reply_to:
+        headers["Reply-To"] = reply_to
     return headers
 
 
@@ -61,7 +73,7 @@ def build_email(message: Message, rendered: Rendered, connection=None) -> EmailM
     email = EmailMultiAlternatives(
         subject=rendered.subject,
         body=rendered.text,
-        from_email=settings.NOTIFICATIONS_FROM_EMAIL,
+        from_email=sender(message),
         to=[message.recipient],
         headers=headers,
         reply_to=[reply_to] if reply_to else None,
@@ -75,7 +87,7 @@ def build_mime(message: Message, rendered: Rendered) -> bytes:
     """The same message as bytes, ready for ``smtplib.SMTP.sendmail`` (CRLF line ends)."""
     boundary = f"=_oms_{message.uid.hex}_{message.generation}".encode()
     headers = [
-        ("From", _parsed_sender(settings.NOTIFICATIONS_FROM_EMAIL)[0]),
+        ("From", _parsed_sender(sender(message))[0]),
         ("To", _check(message.recipient)),  # a bare address, validated and lower-cased when queued
         ("Subject", _text(rendered.subject)),
         ("Date", formatdate(localtime=True)),

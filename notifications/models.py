@@ -55,6 +55,14 @@ class Message(models.Model):
         db_index=False,  # message_order_idx (order, created_at) serves it
     )
     recipient = models.EmailField()
+    # A customer message's From and Reply-To are its order's channel's (its brand), as the order workflow
+    # passed them when queueing; blank: the settings' (NOTIFICATIONS_FROM_EMAIL, NOTIFICATIONS_REPLY_TO).
+    sender = models.CharField(
+        "from", max_length=320, blank=True, default="", db_default="", help_text="Blank: NOTIFICATIONS_FROM_EMAIL."
+    )
+    reply_to = models.EmailField(
+        "reply-to", blank=True, default="", db_default="", help_text="Blank: NOTIFICATIONS_REPLY_TO."
+    )
     context = models.JSONField(default=dict, encoder=DjangoJSONEncoder, help_text="What the templates show.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Sends tried so far.")

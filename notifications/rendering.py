@@ -15,7 +15,7 @@ from django.conf import settings
 from django.template import Context, Template, engines
 from django.template.loader import get_template
 
-from .events import get_event
+from .events import CUSTOMER, get_event
 from .models import MessageTemplate
 
 PARTS = ("subject", "text_body", "html_body")
@@ -42,13 +42,32 @@ def default_source(event: str, part: str) -> str:
     return Path(origin.name).read_text(encoding="utf-8")
 
 
-def brand() -> dict:
-    """What every message is branded with (settings, not the snapshot: a rebrand applies to queued mail)."""
-    return {
-        "name": settings.OMS_BRAND_NAME,
-        "color": settings.OMS_BRAND_COLOR,
-        **settings.NOTIFICATIONS_BRAND,
-    }
+def brand(own: dict | None = None, *, audience: str = CUSTOMER) -> dict:
+    """What a message is branded with: the fields its order's channel sets (``own``, the snapshot's
+    ``brand``), the settings for the rest.
+
+    Ops messages are the system's own: ``own`` is ignored for them. The
+    settings are read when the message is rendered, so a change of them
+    applies to queued mail wherever the channel leaves a field blank.
+    ``reply_to`` is where a reply reaches someone (the Reply-To header the
+    message is sent with), blank when nowhere: templates say "reply to this
+    email" only when it is set.
+    """
+    own = (own or {}) if audience == CUSTOMER else {}
+    merged = {"name": settings.OMS_BRAND_NAME, "color": settings.OMS_BRAND_COLOR, **settings.NOTIFICATIONS_BRAND}
+    merged.update((key, value) for key, value in own.items() if value)
+    merged["reply_to"] = reply_address(own.get("reply_to", ""), audience=audience)
+    return merged
+
+
+def reply_address(own: str, *, audience: str) -> str:
+    """The Reply-To of a message: its own (its channel's reply-to or support address), else
+    NOTIFICATIONS_REPLY_TO, else, to a customer, the support address of the settings; blank: none."""
+    if own:
+        return own
+    if settings.NOTIFICATIONS_REPLY_TO or audience != CUSTOMER:
+        return settings.NOTIFICATIONS_REPLY_TO
+    return settings.NOTIFICATIONS_BRAND.get("support_email", "")
 
 
 def compile_source(source: str) -> Template:
@@ -77,8 +96,8 @@ def render(
     ``override`` is a saved override; ``sources`` are unsaved part sources (the
     admin preview). Blank parts fall back to the default files.
     """
-    get_event(event)  # an unknown event is a programming error: fail loudly
-    data = {**context, "brand": brand(), "event": event, **(extra or {})}
+    audience = get_event(event).audience  # an unknown event is a programming error: fail loudly
+    data = {**context, "brand": brand(context.get("brand"), audience=audience), "event": event, **(extra or {})}
     parts: dict[str, str] = {}
     for part in PARTS:
         source = (sources or {}).get(part) or (getattr(override, part, "") if override else "")

@@ -24,6 +24,8 @@ class Outgoing:
     at most once, however often the caller runs.
     ``accepts_marketing`` is the customer's preference: marketing events
     (not ``transactional``) are not queued for customers who said no.
+    ``sender`` (a From header) and ``reply_to`` are the brand's the message
+    goes out under; blank: the settings'.
     """
 
     event: str
@@ -32,6 +34,8 @@ class Outgoing:
     order_id: int | None = None
     occurrence: str = ""
     accepts_marketing: bool = True
+    sender: str = ""
+    reply_to: str = ""
 
 
 def message_key(*, event: str, recipient: str, order_id: int | None, occurrence: str) -> str:
@@ -85,6 +89,8 @@ def build_messages(messages: Iterable[Outgoing]) -> list[Message]:
                 audience=event.audience,
                 order_id=outgoing.order_id,
                 recipient=recipient,
+                sender=outgoing.sender,
+                reply_to=outgoing.reply_to,
                 context=outgoing.context,
                 created_at=now,
                 next_attempt_at=now,

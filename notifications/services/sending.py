@@ -261,7 +261,7 @@ def _deliver(rows: list[Message], token: uuid.UUID, report: SendReport, mail) ->
             if isinstance(mail, SmtpBackend):
                 mail.open()  # no-op while the connection is open
                 mail.connection.sendmail(
-                    mime.envelope_sender(), [message.recipient], mime.build_mime(message, rendered)
+                    mime.envelope_sender(message), [message.recipient], mime.build_mime(message, rendered)
                 )
             else:  # the embedded shape's files, the tests' memory outbox
                 mail.send_messages([mime.build_email(message, rendered, mail)])

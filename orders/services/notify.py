@@ -9,6 +9,11 @@ after the change is written. Adding an order event is a line in
 
 A repeated call for the same change queues nothing new: each message is
 unique per (order, event, occurrence, recipient).
+
+Customer messages go out under the brand of the order's channel (its name,
+logo, store address and support address in the snapshot's ``brand``; its
+From and Reply-To on the row); what the channel leaves blank is the
+settings'. Ops alerts are the system's own.
 """
 
 from __future__ import annotations
@@ -16,15 +21,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
+from email.utils import parseaddr
+from functools import lru_cache
 
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
 from notifications import services as notifications
-from notifications.events import is_wanted
+from notifications.events import CUSTOMER, EVENTS, is_wanted
+from notifications.mime import sender_header
 
-from ..models import Customer, Order, OrderEvent, OrderLine, OrderStatus
+from ..models import Channel, Customer, Order, OrderEvent, OrderLine, OrderStatus
 
 
 # --- snapshots ------------------------------------------------------------
@@ -86,6 +94,51 @@ def _line(line: OrderLine) -> dict:
     }
 
 
+def channel_brand(channel: Channel) -> tuple[dict, str, str]:
+    """A channel's brand for its customer messages: the snapshot's ``brand``, the From header, the Reply-To.
+
+    The snapshot holds the channel's own fields only (the settings fill the
+    blank ones when the message is rendered); From and Reply-To are blank
+    when the channel sets neither (the settings' then). A reply goes to the
+    channel's reply-to address, else its support address.
+    """
+    return _brand(
+        channel.brand_name,
+        channel.sender_email,
+        channel.reply_to_email,
+        channel.support_email,
+        channel.store_url,
+        channel.logo_url,
+        settings.OMS_BRAND_NAME,
+        settings.NOTIFICATIONS_FROM_EMAIL,
+    )
+
+
+@lru_cache(maxsize=256)  # the same few channels, message after message: built once each
+def _brand(
+    name: str,
+    sender_email: str,
+    reply_to_email: str,
+    support_email: str,
+    store_url: str,
+    logo_url: str,
+    default_name: str,
+    default_sender: str,
+) -> tuple[dict, str, str]:
+    reply_to = reply_to_email or support_email
+    own = {
+        "name": name,
+        "logo_url": logo_url,
+        "website_url": store_url,
+        "support_email": support_email,
+        "reply_to": reply_to,
+    }
+    sender = ""
+    if name or sender_email:
+        sender = sender_header(name=name or default_name, address=sender_email or parseaddr(default_sender)[1])
+    return {key: value for key, value in own.items() if value}, sender, reply_to
+
+
 def admin_url(order: Order) -> str:
     return f"{settings.OMS_BASE_URL.rstrip('/')}{reverse('admin:orders_order_change', args=[order.pk])}"
 
@@ -102,7 +155,9 @@ def _to_customer(
     customer = order.customer
     if not is_wanted(event, accepts_marketing=customer.accepts_marketing):
         return None
-    context = {**order_snapshot(order, lines=lines, customer=customer), **(extra or {})}
+    brand, sender, reply_to = channel_brand(order.channel)  # the intake's order has its channel in hand
+    # A fresh dict per message: the cached brand is shared.
+    context = {**order_snapshot(order, lines=lines, customer=customer), **(extra or {}), "brand": dict(brand)}
     return notifications.Outgoing(
         event=event,
         recipient=customer.email,
@@ -110,6 +165,8 @@ def _to_customer(
         order_id=order.pk,
         occurrence=occurrence,
         accepts_marketing=customer.accepts_marketing,
+        sender=sender,
+        reply_to=reply_to,
     )
 
 
@@ -180,10 +237,14 @@ def orders_routed(events: Iterable[OrderEvent], *, lines_of: dict[int, list[Orde
     if not moved:
         return []
     customers = Customer.objects.in_bulk({event.order.customer_id for event in moved})
+    uncached = {event.order.channel_id for event in moved if not Order.channel.is_cached(event.order)}
+    channels = Channel.objects.in_bulk(uncached) if uncached else {}
     outgoing = []
     for event in moved:
         order = event.order
         order.customer = customers[order.customer_id]
+        if order.channel_id in channels:
+            order.channel = channels[order.channel_id]
         lines = lines_of[order.pk]
         if event.data["to"] == OrderStatus.ALLOCATED:
             outgoing.append(_to_customer(order, "order_allocated", occurrence=str(event.pk), lines=lines))
@@ -319,6 +380,8 @@ def preview_context(*, event: str, order_ref: str | None) -> dict | None:
         return None
     lines = list(order.lines.all())
     snapshot = order_snapshot(order, lines=lines, for_ops=True)
+    if event in EVENTS and EVENTS[event].audience == CUSTOMER:
+        snapshot["brand"] = dict(channel_brand(order.channel)[0])
     items = [{"sku": line.sku, "name": line.name, "quantity": line.quantity} for line in lines]
     today = timezone.localdate()
     examples = {
@@ -377,7 +440,7 @@ def preview_context(*, event: str, order_ref: str | None) -> dict | None:
 
 
 def _find_order(order_ref: str | None) -> Order | None:
-    queryset = Order.objects.select_related("customer", "shipping_address")
+    queryset = Order.objects.select_related("customer", "shipping_address", "channel")
     if not order_ref:
         return queryset.order_by("-placed_at", "-id").first()
     found = queryset.filter(number__iexact=order_ref.strip()).first()
