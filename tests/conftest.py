@@ -70,6 +70,7 @@ def roles(db):
     grants.append(import_module("orders.payments.migrations.0003_roles").GRANTS)  # payments
     grants.append(import_module("orders.payments.migrations.0005_capture_again_role").GRANTS)  # payments
     grants.append(import_module("orders.returns.migrations.0002_roles").GRANTS)  # returns
+    grants.append(import_module("orders.returns.migrations.0004_settle_refund_role").GRANTS)  # returns
     grants.append(import_module("oms_site.migrations.0005_import_roles").GRANTS)  # CSV imports
     grants.append(import_module("oms_site.migrations.0006_channel_key_roles").GRANTS)  # channel API keys
     grants.append(import_module("oms_site.migrations.0007_login_lockout_roles").GRANTS)  # unlocking sign-ins

@@ -31,6 +31,7 @@ from .forms import (
     RefundForm,
     ReportForm,
     ResolveErrorForm,
+    SettleRefundForm,
     WarehouseForm,
 )
 from .models import (
@@ -57,14 +58,20 @@ RETURN_COLOURS = {
 }
 REFUND_COLOURS = {Refund.Status.PENDING: "#b45309", Refund.Status.SETTLED: "#15803d", Refund.Status.FAILED: "#b91c1c"}
 
-# step -> (title, permission, statuses it applies to)
+# step -> (verb, its button on the RMA page, permission, statuses it applies to). The buttons name the
+# return where a bare verb could be read as leaving the page ("Close" is also the page's own back button).
 STEPS = {
-    "authorise": ("Authorise", "returns.process_returnrequest", {ReturnStatus.REQUESTED}),
-    "reject": ("Reject", "returns.process_returnrequest", {ReturnStatus.REQUESTED, ReturnStatus.AUTHORISED}),
-    "receive": ("Receive", "returns.process_returnrequest", {ReturnStatus.AUTHORISED}),
-    "inspect": ("Inspect", "returns.process_returnrequest", {ReturnStatus.RECEIVED}),
-    "refund": ("Refund", "returns.refund_returnrequest", {ReturnStatus.INSPECTED}),
-    "close": ("Close", "returns.process_returnrequest", {ReturnStatus.INSPECTED, ReturnStatus.REFUNDED}),
+    "authorise": ("Authorise", "Authorise", "returns.process_returnrequest", {ReturnStatus.REQUESTED}),
+    "reject": ("Reject", "Reject", "returns.process_returnrequest", {ReturnStatus.REQUESTED, ReturnStatus.AUTHORISED}),
+    "receive": ("Receive", "Receive", "returns.process_returnrequest", {ReturnStatus.AUTHORISED}),
+    "inspect": ("Inspect", "Inspect", "returns.process_returnrequest", {ReturnStatus.RECEIVED}),
+    "refund": ("Refund", "Refund", "returns.refund_returnrequest", {ReturnStatus.INSPECTED}),
+    "close": (
+        "Close",
+        "Close return",
+        "returns.process_returnrequest",
+        {ReturnStatus.INSPECTED, ReturnStatus.REFUNDED},
+    ),
 }
 
 
@@ -298,7 +305,7 @@ class ReturnRequestAdmin(ReadOnlyAdmin):
                 "url": reverse("admin:returns_returnrequest_step", args=[rma.pk, step]),
                 "danger": step == "reject",
             }
-            for step, (title, permission, statuses) in STEPS.items()
+            for step, (_verb, title, permission, statuses) in STEPS.items()
             if rma.status in statuses and request.user.has_perm(permission)
         ]
 
@@ -349,7 +356,7 @@ class ReturnRequestAdmin(ReadOnlyAdmin):
         """One step of an RMA: a form page that calls the service."""
         if step not in STEPS:
             raise Http404
-        title, permission, _statuses = STEPS[step]
+        title, _button, permission, _statuses = STEPS[step]
         if not request.user.has_perm(permission):
             raise PermissionDenied
         rma = get_object_or_404(ReturnRequest.objects.select_related("order__customer", "warehouse"), pk=rma_id)
@@ -492,23 +499,92 @@ class ReturnRequestAdmin(ReadOnlyAdmin):
 # --- refunds -------------------------------------------------------------------------------
 
 
+def breakdown_table(breakdown: dict) -> dict:
+    """A refund's breakdown, as stored when it was confirmed, as a table: its lines, then its totals."""
+    money = ("unit_price", "goods", "discount", "tax", "fee")
+    lines = [
+        {"sku": line.get("sku", ""), "quantity": line.get("quantity", ""), **{k: line.get(k, "") for k in money}}
+        for line in breakdown.get("lines", [])
+    ]
+    fee_percent = breakdown.get("restocking_fee_percent")
+    rows = [
+        ("goods", "Goods", breakdown.get("goods")),
+        ("discount", "Less the discount's share", breakdown.get("discount")),
+        ("tax", "Tax's share", breakdown.get("tax")),
+        ("fee", f"Less the restocking fee ({fee_percent} %)" if fee_percent else None, breakdown.get("restocking_fee")),
+        ("shipping", "Shipping (refunded when the error is ours)", breakdown.get("shipping")),
+        ("computed", "Computed", breakdown.get("computed")),
+        ("paid", "The customer paid", breakdown.get("paid")),
+        ("already-refunded", "Refunded before this refund", breakdown.get("already_refunded")),
+        ("gateway", "The payment gateway could still refund", breakdown.get("gateway_refundable")),
+        ("maximum", "Most that could be refunded", breakdown.get("maximum")),
+    ]
+    notes = (
+        [breakdown["capped_by"][:1].upper() + breakdown["capped_by"][1:] + "."] if breakdown.get("capped_by") else []
+    )
+    if breakdown.get("goodwill"):
+        notes.append("No units: an amount alone, up to what the customer paid and was not refunded.")
+    return {
+        "lines": lines,
+        "totals": [
+            {"key": key, "label": label or "Restocking fee", "value": value}
+            for key, label, value in rows
+            if value is not None
+        ],
+        "amount": breakdown.get("amount"),
+        "notes": notes,
+    }
+
+
 @admin.register(Refund)
 class RefundAdmin(ReadOnlyAdmin):
-    list_display = ("__str__", "status_badge", "cause", "amount", "currency", "confirmed_by_name", "created_at")
-    list_filter = ("status", ("created_at", admin.DateFieldListFilter))
+    list_display = (
+        "__str__",
+        "status_badge",
+        "cause",
+        "amount",
+        "currency",
+        "confirmed_by_name",
+        "created_at",
+        "settlement_summary",
+    )
+    list_filter = ("status", "settlement_method", ("created_at", admin.DateFieldListFilter))
     list_select_related = ("order", "rma", "error_case")
-    search_fields = ("order__number", "rma__number")
-    actions = ("settle_selected",)
-    fields = (
-        ("order", "rma", "error_case"),
-        ("amount", "currency", "status_badge"),
-        "breakdown",
+    search_fields = ("order__number", "rma__number", "settlement_reference")
+    search_help_text = "Order number, RMA or settlement reference."
+    actions = ("settle_selected", "mark_settled_selected")
+    change_form_template = "admin/returns/refund/change_form.html"
+    readonly_fields = (
+        "order_link",
+        "return_link",
+        "error_case_link",
+        "amount",
+        "currency",
+        "status_badge",
         "reason",
         "settle_note",
-        ("confirmed_by_name", "created_at", "settled_at"),
+        "confirmed_by_name",
+        "created_at",
+        "settled_at",
+        "settled_by_name",
+        "settlement_method",
+        "settlement_reference",
         "idempotency_key",
     )
-    readonly_fields = fields[0] + fields[1] + ("breakdown", "reason", "settle_note") + fields[5] + ("idempotency_key",)
+
+    def get_fields(self, request, obj=None):
+        cause = "return_link" if obj is None or obj.rma_id else "error_case_link"
+        fields = [
+            ("order_link", cause),
+            ("amount", "currency", "status_badge"),
+            "reason",
+            "settle_note",
+            ("confirmed_by_name", "created_at"),
+        ]
+        if obj is not None and obj.status == Refund.Status.SETTLED:
+            fields.append(("settlement_method", "settlement_reference"))
+            fields.append(("settled_by_name", "settled_at"))
+        return [*fields, "idempotency_key"]
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, refund: Refund):
@@ -516,11 +592,79 @@ class RefundAdmin(ReadOnlyAdmin):
 
     @admin.display(description="for")
     def cause(self, refund: Refund):
-        return refund.rma or refund.error_case
+        return refund.cause
 
+    @admin.display(description="settled")
+    def settlement_summary(self, refund: Refund):
+        return refund.settlement_summary or "—"
+
+    @admin.display(description="order")
+    def order_link(self, refund: Refund):
+        return format_html(
+            '<a href="{}" id="refund-order">{}</a>',
+            reverse("admin:orders_order_change", args=[refund.order_id]),
+            refund.order.number,
+        )
+
+    @admin.display(description="return")
+    def return_link(self, refund: Refund):
+        if not refund.rma_id:
+            return "—"
+        return format_html(
+            '<a href="{}" id="refund-rma">{}</a> ({})',
+            reverse("admin:returns_returnrequest_change", args=[refund.rma_id]),
+            refund.rma.number,
+            refund.rma.get_status_display().lower(),
+        )
+
+    @admin.display(description="order error")
+    def error_case_link(self, refund: Refund):
+        if not refund.error_case_id:
+            return "—"
+        return format_html(
+            '<a href="{}" id="refund-error-case">{}</a>',
+            reverse("admin:returns_ordererrorcase_change", args=[refund.error_case_id]),
+            refund.error_case,
+        )
+
+    # --- permissions -----------------------------------------------------------------
     def has_settle_permission(self, request) -> bool:
         return request.user.has_perm("returns.refund_returnrequest")
 
+    def has_mark_settled_permission(self, request) -> bool:
+        return request.user.has_perm("returns.settle_refund")
+
+    # --- the refund page ---------------------------------------------------------------
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["breakdown"] = breakdown_table(obj.breakdown or {})
+            can_mark = (
+                obj.status != Refund.Status.SETTLED
+                and self.has_mark_settled_permission(request)
+                and services.settles_by_hand(obj)
+            )
+            context["refund_tools"] = (
+                [
+                    {
+                        "label": "Mark settled",
+                        "action": "mark-settled",
+                        "url": reverse("admin:returns_refund_settle", args=[obj.pk]),
+                    }
+                ]
+                if can_mark
+                else []
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        custom = [
+            path("settle/", view(self.bulk_settle_view), name="returns_refund_bulk_settle"),
+            path("<int:refund_id>/settle/", view(self.settle_view), name="returns_refund_settle"),
+        ]
+        return custom + super().get_urls()
+
+    # --- actions -----------------------------------------------------------------------
     @admin.action(description="Settle selected refunds through the gateway", permissions=["settle"])
     def settle_selected(self, request, queryset):
         for refund in queryset.order_by("pk")[:MAX_BULK_RETURNS]:
@@ -531,6 +675,97 @@ class RefundAdmin(ReadOnlyAdmin):
                 continue
             level = messages.SUCCESS if refund.status == Refund.Status.SETTLED else messages.WARNING
             self.message_user(request, f"{refund}: {refund.get_status_display().lower()}. {refund.settle_note}", level)
+
+    @admin.action(
+        description="Mark selected refunds settled (paid back outside the gateway)…", permissions=["mark_settled"]
+    )
+    def mark_settled_selected(self, request, queryset):
+        ids = list(queryset.order_by("pk").values_list("pk", flat=True)[: MAX_BULK_RETURNS + 1])
+        if len(ids) > MAX_BULK_RETURNS:
+            self.message_user(request, f"Select at most {MAX_BULK_RETURNS} refunds at a time.", messages.ERROR)
+            return None
+        url = reverse("admin:returns_refund_bulk_settle")
+        return HttpResponseRedirect(f"{url}?ids={','.join(str(pk) for pk in ids)}")
+
+    # --- mark settled: one refund, or several paid back together ----------------------
+    def settle_view(self, request, refund_id: int):
+        """Mark one refund settled: how it was paid back and the payment's reference."""
+        if not self.has_mark_settled_permission(request):
+            raise PermissionDenied
+        refund = get_object_or_404(Refund.objects.select_related("order", "rma", "error_case"), pk=refund_id)
+        back = reverse("admin:returns_refund_change", args=[refund.pk])
+        form = SettleRefundForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                refund = services.mark_refund_settled(refund_id=refund.pk, actor=request.user, **form.cleaned_data)
+            except OrderError as refusal:
+                form.add_error(None, str(refusal))
+            else:
+                self.message_user(request, self._settled_message(refund), messages.SUCCESS)
+                return HttpResponseRedirect(back)
+        return self._settle_page(request, form, [refund], back, title=f"Mark settled: {refund} for {refund.cause}")
+
+    def bulk_settle_view(self, request):
+        """Mark the selected refunds settled, paid back together (one method, one reference)."""
+        if not self.has_mark_settled_permission(request):
+            raise PermissionDenied
+        raw = request.POST.get("ids") or request.GET.get("ids") or ""
+        ids = [int(pk) for pk in raw.split(",") if pk.strip().isdigit()][:MAX_BULK_RETURNS]
+        refunds = list(Refund.objects.filter(pk__in=ids).select_related("order", "rma", "error_case").order_by("pk"))
+        back = f"{reverse('admin:returns_refund_changelist')}?status__exact={Refund.Status.PENDING}"
+        if not refunds:
+            self.message_user(request, "No refunds were selected.", messages.WARNING)
+            return HttpResponseRedirect(back)
+        form = SettleRefundForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            done = 0
+            for refund in refunds:
+                try:
+                    refund = services.mark_refund_settled(refund_id=refund.pk, actor=request.user, **form.cleaned_data)
+                except OrderError as refusal:
+                    self.message_user(request, str(refusal), messages.ERROR)
+                else:
+                    done += 1
+                    self.message_user(request, self._settled_message(refund), messages.SUCCESS)
+            if len(refunds) > 1:
+                self.message_user(request, f"{done} of {len(refunds)} refunds marked settled.", messages.INFO)
+            return HttpResponseRedirect(back)
+        plural = "s" if len(refunds) != 1 else ""
+        return self._settle_page(
+            request,
+            form,
+            refunds,
+            back,
+            title=f"Mark {len(refunds)} refund{plural} settled",
+            ids=",".join(str(r.pk) for r in refunds),
+        )
+
+    @staticmethod
+    def _settled_message(refund: Refund) -> str:
+        return (
+            f"{refund} for {refund.cause} marked settled: {refund.get_settlement_method_display().lower()}, "
+            f"reference {refund.settlement_reference}."
+        )
+
+    def _settle_page(self, request, form, refunds: list[Refund], back: str, *, title: str, ids: str = ""):
+        rows = [
+            {
+                "refund": refund,
+                "badge": badge(refund.status, REFUND_COLOURS[refund.status], refund.get_status_display()),
+            }
+            for refund in refunds
+        ]
+        return _page(
+            self,
+            request,
+            "admin/returns/refund/settle.html",
+            title,
+            form=form,
+            rows=rows,
+            ids=ids,
+            original=refunds[0] if len(refunds) == 1 and not ids else None,
+            back_url=back,
+        )
 
 
 # --- order errors --------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from inventory.models import Warehouse
 
-from .models import OrderErrorCase, ReturnReason
+from .models import OrderErrorCase, Refund, ReturnReason, SettlementMethod
 
 
 def _warehouses():
@@ -103,6 +103,22 @@ class RefundForm(forms.Form):
         decimal_places=2,
         min_value=Decimal("0.01"),
         help_text="The most allowed is filled in; enter less for a partial refund.",
+    )
+
+
+class SettleRefundForm(forms.Form):
+    """How a refund was paid back outside the gateway, and the payment's reference."""
+
+    method = forms.ChoiceField(
+        label="Paid back by", choices=[("", "choose…"), *SettlementMethod.choices], help_text="How the money went back."
+    )
+    reference = forms.CharField(
+        label="Settlement reference",
+        max_length=Refund._meta.get_field("settlement_reference").max_length,
+        help_text="The bank transfer's reference, the cheque number, the store credit code or the refund id.",
+    )
+    note = forms.CharField(
+        label="Note", required=False, max_length=500, widget=forms.Textarea(attrs={"rows": 2, "cols": 60})
     )
 
 

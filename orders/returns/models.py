@@ -253,6 +253,16 @@ class ReturnLine(models.Model):
         return f"{self.quantity} × {self.sku}"
 
 
+class SettlementMethod(models.TextChoices):
+    """How a refund was paid back to the customer."""
+
+    ORIGINAL_PAYMENT = "original_payment", "Original payment method"
+    SALES_CHANNEL = "sales_channel", "Through the sales channel (marketplace)"
+    BANK_TRANSFER = "bank_transfer", "Bank transfer"
+    STORE_CREDIT = "store_credit", "Store credit"
+    CHEQUE = "cheque", "Cheque"
+
+
 class Refund(models.Model):
     """Money going back to the customer for a return or an order error: recorded, then settled."""
 
@@ -260,6 +270,8 @@ class Refund(models.Model):
         PENDING = "pending", "Recorded, to settle"
         SETTLED = "settled", "Settled"
         FAILED = "failed", "Failed"
+
+    Method = SettlementMethod
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
     rma = models.ForeignKey(ReturnRequest, on_delete=models.PROTECT, null=True, blank=True, related_name="refunds")
@@ -272,16 +284,32 @@ class Refund(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, editable=False)
     reason = models.CharField(max_length=300, blank=True)
     idempotency_key = models.CharField(max_length=80, unique=True, editable=False)
-    settle_note = models.TextField(blank=True, help_text="What the gateway said, or why it waits.")
+    settle_note = models.TextField(
+        "note", blank=True, help_text="What the gateway said, why it waits, or how it was paid."
+    )
     confirmed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     confirmed_by_name = models.CharField("confirmed by", max_length=150)
     created_at = models.DateTimeField(default=timezone.now)
     settled_at = models.DateTimeField(null=True, blank=True)
+    settled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    settled_by_name = models.CharField("settled by", max_length=150, blank=True)
+    settlement_method = models.CharField(
+        "paid back by", max_length=20, choices=SettlementMethod.choices, blank=True, editable=False
+    )
+    settlement_reference = models.CharField(
+        "settlement reference",
+        max_length=100,
+        blank=True,
+        help_text="The payment's reference: the gateway's, a bank transfer's, a cheque number, a store credit code.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [("settle_refund", "Can mark refunds settled (paid back outside the gateway)")]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
             models.CheckConstraint(
@@ -295,6 +323,24 @@ class Refund(models.Model):
     @property
     def source(self) -> str:
         return "return" if self.rma_id else "order_error"
+
+    @property
+    def cause(self) -> str:
+        """What the refund is for: the RMA number or the order error."""
+        return str(self.rma) if self.rma_id else str(self.error_case)
+
+    @property
+    def settlement_summary(self) -> str:
+        """How, with which reference, by whom and when it was settled ("" while it is not)."""
+        if self.status != self.Status.SETTLED:
+            return ""
+        parts = [
+            self.get_settlement_method_display() or "Settled",
+            f"ref {self.settlement_reference}" if self.settlement_reference else "",
+            f"by {self.settled_by_name}" if self.settled_by_name else "",
+            timezone.localtime(self.settled_at).strftime("%Y-%m-%d %H:%M") if self.settled_at else "",
+        ]
+        return " · ".join(part for part in parts if part)
 
 
 class OrderErrorCase(models.Model):

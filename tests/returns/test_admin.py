@@ -4,6 +4,7 @@ from decimal import Decimal
 from urllib.parse import urlsplit
 
 import pytest
+from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from inventory.models import StockLevel, StockMovement
@@ -331,3 +332,129 @@ def test_order_page_offers_no_return_before_anything_shipped(client, associate, 
     page = client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
 
     assert 'data-action="open-return"' not in page
+
+
+# --- refunds paid back outside the gateway: marked settled -----------------------------------
+
+
+def refund_to_settle(order) -> Refund:
+    """A damaged tee returned, inspected and refunded on an order with no gateway: recorded, to settle."""
+    rma = services.open_return(order_id=order.pk, lines={lines_of(order)["TEE-1"]: 1}, reason="damaged", actor="t")
+    services.receive_return(rma_id=rma.pk, quantities=None, warehouse_id=None, actor="t")
+    services.inspect_return(rma_id=rma.pk, results={rma.lines.get().pk: services.Inspection(restock=1)}, actor="t")
+    return services.confirm_return_refund(rma_id=rma.pk, actor="t")
+
+
+def test_the_associate_marks_a_refund_settled_from_its_page_once(client, associate, shipped_order):
+    order = shipped_order()
+    refund = refund_to_settle(order)
+    page_url = reverse("admin:returns_refund_change", args=[refund.pk])
+    settle_url = reverse("admin:returns_refund_settle", args=[refund.pk])
+    assert f'href="{settle_url}" class="oms-action" data-action="mark-settled"' in client.get(page_url).content.decode()
+
+    done = client.post(settle_url, {"method": "bank_transfer", "reference": "BT-2291", "note": ""}, follow=True)
+
+    assert done.redirect_chain == [(page_url, 302)]
+    assert f"for {refund.rma.number} marked settled: bank transfer, reference BT-2291." in messages_of(done)[0]
+    html = done.content.decode()
+    assert ">Settled</span>" in html and "BT-2291" in html and "Bank transfer" in html
+    assert 'data-action="mark-settled"' not in html
+    assert order.events.filter(kind="refund", actor_name="rosa", message__contains="reference BT-2291").exists()
+
+    # a second try (another tab, a double click) is refused, and says why
+    again = client.post(settle_url, {"method": "cheque", "reference": "CHQ-1"})
+    assert again.status_code == 200
+    assert "Nothing was changed." in again.content.decode() and "it cannot be settled twice" in again.content.decode()
+    refund.refresh_from_db()
+    assert (refund.settlement_method, refund.settlement_reference) == ("bank_transfer", "BT-2291")
+
+
+def test_the_settle_form_asks_for_the_method_and_the_reference(client, associate, shipped_order):
+    refund = refund_to_settle(shipped_order())
+
+    response = client.post(reverse("admin:returns_refund_settle", args=[refund.pk]), {"method": "", "reference": ""})
+
+    assert response.status_code == 200
+    assert set(response.context["form"].errors) == {"method", "reference"}
+    refund.refresh_from_db()
+    assert refund.status == Refund.Status.PENDING
+
+
+def test_refunds_to_settle_are_marked_settled_together_from_the_list(client, associate, shipped_order):
+    refunds = [refund_to_settle(shipped_order()), refund_to_settle(shipped_order())]
+    to_settle = f"{reverse('admin:returns_refund_changelist')}?status__exact=pending"
+    assert sorted(r.pk for r in client.get(to_settle).context["cl"].result_list) == [r.pk for r in refunds]
+
+    action = client.post(to_settle, {"action": "mark_settled_selected", "_selected_action": [r.pk for r in refunds]})
+    ids = ",".join(str(r.pk) for r in refunds)
+    assert action.status_code == 302 and action.url == f"{reverse('admin:returns_refund_bulk_settle')}?ids={ids}"
+    form_page = client.get(action.url).content.decode()
+    assert all(f'data-refund="{r.pk}"' in form_page for r in refunds)
+    done = client.post(
+        reverse("admin:returns_refund_bulk_settle"),
+        {"ids": ids, "method": "store_credit", "reference": "GC-APRIL-BATCH"},
+        follow=True,
+    )
+
+    assert "2 of 2 refunds marked settled." in messages_of(done)
+    assert not done.context["cl"].result_list  # back on the list of refunds to settle: empty now
+    assert set(Refund.objects.values_list("status", "settlement_method", "settlement_reference")) == {
+        (Refund.Status.SETTLED, "store_credit", "GC-APRIL-BATCH")
+    }
+
+
+def test_marking_refunds_settled_has_its_own_permission_granted_to_those_who_refund(client, shipped_order):
+    # the roles as the migrations grant them (no fixture re-granting them)
+    holders = set(
+        Group.objects.filter(
+            permissions__codename="settle_refund", permissions__content_type__app_label="returns"
+        ).values_list("name", flat=True)
+    )
+    assert holders == {"Operations manager", "Returns associate"}
+
+    refund = refund_to_settle(shipped_order())
+    client.force_login(UserFactory(username="olga", role="Operations associate"))
+    page = client.get(reverse("admin:returns_refund_change", args=[refund.pk]))
+    assert page.status_code == 200 and 'data-action="mark-settled"' not in page.content.decode()
+    changelist = client.get(reverse("admin:returns_refund_changelist"))
+    assert "mark_settled_selected" not in changelist.content.decode()
+    settle_url = reverse("admin:returns_refund_settle", args=[refund.pk])
+    assert client.post(settle_url, {"method": "cheque", "reference": "CHQ-1"}).status_code == 403
+    bulk_url = reverse("admin:returns_refund_bulk_settle")
+    assert client.post(bulk_url, {"ids": str(refund.pk), "method": "cheque", "reference": "C"}).status_code == 403
+    refund.refresh_from_db()
+    assert refund.status == Refund.Status.PENDING
+
+
+# --- the refund and RMA pages read plainly ----------------------------------------------------
+
+
+def test_the_refund_page_shows_the_breakdown_as_a_table_and_names_the_return(client, associate, shipped_order):
+    order = shipped_order()
+    refund = refund_to_settle(order)
+    rma = refund.rma
+
+    html = client.get(reverse("admin:returns_refund_change", args=[refund.pk])).content.decode()
+
+    assert "Rma:" not in html and "Breakdown:" not in html and "&quot;lines&quot;" not in html
+    assert ">Return:</label>" in html
+    rma_url = reverse("admin:returns_returnrequest_change", args=[rma.pk])
+    assert f'<a href="{rma_url}" id="refund-rma">{rma.number}</a>' in html
+    # one tee of 20.00: discount share 2.00, tax share 1.80, no fee (damaged), shipping back 10.00
+    assert '<tr data-sku="TEE-1"><td>TEE-1</td><td class="num">1</td><td class="num">20.00</td>' in html
+    assert (
+        '<tr data-row="shipping"><td>Shipping (refunded when the error is ours)</td><td class="num">10.00 USD' in html
+    )
+    assert f'<tr class="oms-total" data-row="amount"><td>Refunded</td><td class="num">{refund.amount} USD' in html
+    assert refund.amount == Decimal("29.80")
+
+
+def test_the_rma_close_step_is_named_as_an_action_on_the_return(client, associate, shipped_order):
+    order = shipped_order()
+    rma = refund_to_settle(order).rma
+
+    html = client.get(reverse("admin:returns_returnrequest_change", args=[rma.pk])).content.decode()
+
+    close = f'<a href="{step_url(rma, "close")}" class="oms-action" data-step="close">Close return</a>'
+    assert close in html
+    assert f"Close return {rma.number}" in client.get(step_url(rma, "close")).content.decode()

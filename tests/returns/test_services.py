@@ -103,7 +103,9 @@ def test_a_return_from_request_to_close_restocks_writes_off_refunds_and_tells_th
     assert rma.status == ReturnStatus.REFUNDED
 
     # settled by hand (paid on the marketplace): the customer hears of it once
-    services.mark_refund_settled(refund_id=refund.pk, note="Refunded in the marketplace console", actor=rosa)
+    services.mark_refund_settled(
+        refund_id=refund.pk, method="sales_channel", reference="MKT-REF-77", note="marketplace console", actor=rosa
+    )
     refund.refresh_from_db()
     assert refund.status == Refund.Status.SETTLED
     assert Message.objects.get(order=order, event="return_refunded").context["rma"]["refund_amount"] == "34.20"
@@ -486,3 +488,116 @@ def test_a_return_nobody_knows_the_warehouse_of_waits_for_an_associate_instead_o
     assert "choose where the goods come back to" in order.events.filter(kind="return").last().message
     authorised = services.authorise_return(rma_id=rma.pk, actor="rosa", warehouse_id=sites["EWR"].pk)
     assert authorised.status == ReturnStatus.AUTHORISED
+
+
+def refund_to_settle(order, rosa) -> Refund:
+    """A return of 2 tees (damaged: no fee, shipping back), inspected and refunded: recorded, to settle."""
+    rma = services.open_return(order_id=order.pk, lines={lines_of(order)["TEE-1"]: 2}, reason="damaged", actor=rosa)
+    services.receive_return(rma_id=rma.pk, quantities=None, warehouse_id=None, actor=rosa)
+    services.inspect_return(rma_id=rma.pk, results={rma.lines.get().pk: Inspection(restock=2)}, actor=rosa)
+    refund = services.confirm_return_refund(rma_id=rma.pk, actor=rosa)
+    assert refund.status == Refund.Status.PENDING  # no gateway on the order: paid back by a person
+    return refund
+
+
+def test_a_refund_paid_back_by_hand_records_how_its_reference_who_and_when(shipped_order, rosa):
+    order = shipped_order()
+    refund = refund_to_settle(order, rosa)
+    before = timezone.now()
+
+    services.mark_refund_settled(
+        refund_id=refund.pk, method="bank_transfer", reference=" BT-2291 ", note="IBAN from the customer", actor=rosa
+    )
+
+    refund.refresh_from_db()
+    assert refund.status == Refund.Status.SETTLED
+    assert (refund.settlement_method, refund.settlement_reference) == ("bank_transfer", "BT-2291")
+    assert (refund.settled_by, refund.settled_by_name) == (rosa, "rosa") and refund.settled_at >= before
+    event = order.events.filter(kind="refund").last()
+    assert event.actor_name == "rosa"
+    assert event.message == (
+        f"Refund of {refund.amount} USD for {refund.rma.number} settled: paid back by bank transfer, "
+        "reference BT-2291 (IBAN from the customer)."
+    )
+    assert (event.data["rma"], event.data["reference"]) == (refund.rma.number, "BT-2291")
+    mail = Message.objects.get(order=order, event="return_refunded")
+    assert mail.context["rma"]["method"] == "bank account"
+
+
+def test_settling_a_refund_twice_is_refused_saying_when_how_and_by_whom(shipped_order, rosa):
+    order = shipped_order()
+    refund = refund_to_settle(order, rosa)
+    services.mark_refund_settled(refund_id=refund.pk, method="cheque", reference="CHQ-000120", actor=rosa)
+
+    with pytest.raises(ReturnError, match=r"is already settled \(Cheque · ref CHQ-000120 · by rosa · .*\); it cannot"):
+        services.mark_refund_settled(
+            refund_id=refund.pk, method="bank_transfer", reference="BT-1", actor=UserFactory(username="sam")
+        )
+
+    refund.refresh_from_db()
+    assert (refund.settlement_method, refund.settlement_reference, refund.settled_by_name) == (
+        "cheque",
+        "CHQ-000120",
+        "rosa",
+    )
+    assert order.events.filter(kind="refund", data__status="settled").count() == 1
+    assert Message.objects.filter(order=order, event="return_refunded").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "reference", "refusal"),
+    [
+        ("", "BT-1", "Say how the refund was paid back"),
+        ("paypal", "BT-1", "Say how the refund was paid back"),
+        ("bank_transfer", "  ", "A settlement reference is required"),
+        ("bank_transfer", "X" * 101, "at most 100 characters"),
+    ],
+)
+def test_marking_settled_needs_a_known_method_and_a_reference(shipped_order, rosa, method, reference, refusal):
+    refund = refund_to_settle(shipped_order(), rosa)
+
+    with pytest.raises(ReturnError, match=refusal):
+        services.mark_refund_settled(refund_id=refund.pk, method=method, reference=reference, actor=rosa)
+
+    refund.refresh_from_db()
+    assert refund.status == Refund.Status.PENDING and not refund.settlement_reference
+
+
+def test_a_refund_of_an_order_paid_through_a_gateway_is_not_marked_settled_by_hand(shipped_order, rosa):
+    order = shipped_order()
+    refund = refund_to_settle(order, rosa)
+    order.payment_gateway = "test_card"  # (as if it had been paid by card: its refunds go through the gateway)
+    order.save(update_fields=["payment_gateway"])
+
+    with pytest.raises(ReturnError, match="settle the refund through the gateway"):
+        services.mark_refund_settled(refund_id=refund.pk, method="bank_transfer", reference="BT-1", actor=rosa)
+
+
+def test_a_refund_settled_through_the_gateway_records_the_method_and_the_gateways_reference(
+    shipped_order, rosa, monkeypatch
+):
+    order = shipped_order()
+    order.payment_gateway = "test_card"
+    order.save(update_fields=["payment_gateway"])
+    monkeypatch.setattr(
+        refunds,
+        "_payments",
+        lambda: SimpleNamespace(
+            refundable_amount=lambda order: Decimal("89.20"),
+            refund_payment=lambda **kwargs: SimpleNamespace(status="succeeded", gateway_reference="pi_test_42"),
+        ),
+    )
+    case = services.open_error_case(order_id=order.pk, kind="late", root_cause="other", actor=rosa)
+
+    services.resolve_error_case(case_id=case.pk, refund_amount=Decimal("10.00"), actor=rosa)
+
+    refund = Refund.objects.get(error_case=case)
+    assert refund.status == Refund.Status.SETTLED
+    assert (refund.settlement_method, refund.settlement_reference, refund.settled_by_name) == (
+        "original_payment",
+        "pi_test_42",
+        "rosa",
+    )
+    assert order.events.filter(kind="refund").last().message == (
+        f"Refund of 10.00 USD for {case} settled: Refunded through test_card."
+    )

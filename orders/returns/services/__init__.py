@@ -12,6 +12,7 @@ from .refunds import (
     quote_error_refund,
     quote_return_refund,
     settle_refund,
+    settles_by_hand,
 )
 from .returns import (
     Inspection,
@@ -43,4 +44,5 @@ __all__ = [
     "return_label_data",
     "rma_from_token",
     "settle_refund",
+    "settles_by_hand",
 ]

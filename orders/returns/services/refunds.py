@@ -22,9 +22,9 @@ from ...models import Order, OrderEvent, OrderLine
 from ...payments.amounts import cents
 from ...services import notify
 from ...services._common import lock_order_of
-from .. import selectors
+from .. import events, selectors
 from ..exceptions import ReturnError
-from ..models import OrderErrorCase, Refund, ReturnRequest, ReturnStatus
+from ..models import OrderErrorCase, Refund, ReturnRequest, ReturnStatus, SettlementMethod
 from .returns import _lock_return
 
 ZERO = Decimal("0.00")
@@ -298,21 +298,35 @@ def confirm_return_refund(*, rma_id: int, actor, amount: Decimal | None = None) 
     return settle_refund(refund_id=refund.pk, actor=actor)
 
 
-def _settle(refund: Refund, *, actor) -> tuple[str, str]:
+# How a refund settled through each kind of gateway was paid back (any other gateway: the customer's card).
+GATEWAY_METHODS = {"channel": SettlementMethod.SALES_CHANNEL, "manual": SettlementMethod.BANK_TRANSFER}
+# What the customer's "refund issued" email says the money went back to, by how it was paid back.
+CUSTOMER_METHOD_WORDS = {
+    SettlementMethod.ORIGINAL_PAYMENT: "original payment method",
+    SettlementMethod.SALES_CHANNEL: "original payment method",
+    SettlementMethod.BANK_TRANSFER: "bank account",
+    SettlementMethod.STORE_CREDIT: "store credit",
+}
+
+
+def _settle(refund: Refund, *, actor) -> tuple[str, str, str]:
     """Move the money through the payments gateway: the one place that calls payments.
 
-    Returns (status, note). Orders without a gateway, and any order while
-    payments are not installed, stay pending ("recorded, to settle").
+    Returns (status, note, the gateway's reference). Orders without a
+    gateway, and any order while payments are not installed, stay pending
+    ("recorded, to settle") until someone marks them settled.
     """
     order = refund.order
     if not order.payment_gateway:
         return (
             Refund.Status.PENDING,
-            "No payment gateway on the order: refund where the customer paid, then mark it settled.",
+            "No payment gateway on the order: pay it back where the customer paid, then mark it settled "
+            "(Mark settled, on the refund).",
+            "",
         )
     payments = _payments()
     if payments is None:
-        return Refund.Status.PENDING, "Payments are not connected yet: recorded, to settle."
+        return Refund.Status.PENDING, "Payments are not connected yet: recorded, to settle.", ""
     try:
         transaction_row = payments.refund_payment(
             order=order,
@@ -323,40 +337,69 @@ def _settle(refund: Refund, *, actor) -> tuple[str, str]:
             source=refund.source,
         )
     except OrderError as refusal:
-        return Refund.Status.FAILED, str(refusal)
+        return Refund.Status.FAILED, str(refusal), ""
     gateway_status = getattr(transaction_row, "status", "succeeded")
     if gateway_status == "declined":
-        return Refund.Status.FAILED, f"{order.payment_gateway} declined the refund."
+        return Refund.Status.FAILED, f"{order.payment_gateway} declined the refund.", ""
     if gateway_status != "succeeded":
         # A timeout: payments retries it in the background with the same key; settling again picks it up.
-        return Refund.Status.PENDING, (
+        return (
+            Refund.Status.PENDING,
             f"{order.payment_gateway} has not confirmed the refund yet ({gateway_status}); it is retried in the "
-            "background. Settle again to check."
+            "background. Settle again to check.",
+            "",
         )
-    return Refund.Status.SETTLED, f"Refunded through {order.payment_gateway}."
+    reference = getattr(transaction_row, "gateway_reference", "") or ""
+    return Refund.Status.SETTLED, f"Refunded through {order.payment_gateway}.", reference
+
+
+def _stamp_settled(refund: Refund, *, actor, method: str, reference: str, note: str) -> None:
+    """Mark the (locked) refund settled now, by ``actor``, with how it was paid back and its reference."""
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    refund.status = Refund.Status.SETTLED
+    refund.settle_note = note
+    refund.settled_at = timezone.now()
+    refund.settled_by = user
+    refund.settled_by_name = user.get_username() if user else (actor if isinstance(actor, str) and actor else "system")
+    refund.settlement_method = method
+    refund.settlement_reference = reference[: Refund._meta.get_field("settlement_reference").max_length]
+    refund.save(
+        update_fields=[
+            "status",
+            "settle_note",
+            "settled_at",
+            "settled_by",
+            "settled_by_name",
+            "settlement_method",
+            "settlement_reference",
+        ]
+    )
 
 
 @transaction.atomic
 def settle_refund(*, refund_id: int, actor) -> Refund:
     """Settle a recorded (or failed) refund through the gateway; a settled one is left as it is.
 
-    On success the customer is emailed (for a return) and the timeline says so;
-    a gateway refusal marks it failed with the gateway's words.
+    On success the refund records who settled it, when, how and the
+    gateway's reference, the customer is emailed (for a return) and the
+    timeline says so; a gateway refusal marks it failed with the gateway's words.
     """
     refund = lock_order_of(Refund, refund_id, missing=ReturnError(f"No refund with id {refund_id}."))
     order = refund.order
     if refund.status == Refund.Status.SETTLED:
         return refund
-    status, note = _settle(refund, actor=actor)
+    status, note, reference = _settle(refund, actor=actor)
+    if status == Refund.Status.SETTLED:
+        method = GATEWAY_METHODS.get(order.payment_gateway, SettlementMethod.ORIGINAL_PAYMENT)
+        _stamp_settled(refund, actor=actor, method=method, reference=reference, note=note)
+        events.refund_settled(refund, actor=actor, how=note)
+        _tell_customer(refund)
+        return refund
     previous = refund.status
     refund.status = status
     refund.settle_note = note
-    if status == Refund.Status.SETTLED:
-        refund.settled_at = timezone.now()
-    refund.save(update_fields=["status", "settle_note", "settled_at"])
-    if status == Refund.Status.SETTLED:
-        _settled(refund, actor=actor, how=note)
-    elif status == Refund.Status.FAILED or previous != status:
+    refund.save(update_fields=["status", "settle_note"])
+    if status == Refund.Status.FAILED or previous != status:
         OrderEvent.record(
             order=order,
             kind=OrderEvent.Kind.REFUND,
@@ -367,48 +410,68 @@ def settle_refund(*, refund_id: int, actor) -> Refund:
     return refund
 
 
+def settles_by_hand(refund: Refund) -> bool:
+    """Whether the refund is paid back by someone outside the gateway (then marked settled), not through it."""
+    return not refund.order.payment_gateway or _payments() is None
+
+
 @transaction.atomic
-def mark_refund_settled(*, refund_id: int, note: str, actor) -> Refund:
-    """Record that a pending refund was paid outside the gateway (a marketplace, a cheque), with a note."""
+def mark_refund_settled(*, refund_id: int, method: str, reference: str, actor, note: str = "") -> Refund:
+    """Record that a refund was paid back outside the gateway: how (``method``), its reference, who and when.
+
+    For refunds of orders paid outside a gateway (recorded, to settle). Writes
+    the timeline entry and emails the customer (for a return). Refuses a
+    refund already settled, saying when, how and by whom, and a refund of an
+    order paid through a gateway (it is settled through the gateway).
+    """
+    method = (method or "").strip()
+    reference = (reference or "").strip()
     note = (note or "").strip()
-    if not note:
-        raise ReturnError("Say how the refund was paid (a note is required).")
+    if method not in SettlementMethod.values:
+        choices = ", ".join(label.lower() for label in SettlementMethod.labels)
+        raise ReturnError(f"Say how the refund was paid back ({choices}); got {method or 'nothing'}.")
+    if not reference:
+        raise ReturnError(
+            "A settlement reference is required: the bank transfer's, the cheque number, the credit code…"
+        )
+    limit = Refund._meta.get_field("settlement_reference").max_length
+    if len(reference) > limit:
+        raise ReturnError(f"A settlement reference has at most {limit} characters (got {len(reference)}).")
     refund = lock_order_of(Refund, refund_id, missing=ReturnError(f"No refund with id {refund_id}."))
     order = refund.order
     if refund.status == Refund.Status.SETTLED:
-        raise ReturnError(f"{refund} is already settled.")
-    if order.payment_gateway and _payments() is not None:
-        raise ReturnError(f"Order {order} was paid through {order.payment_gateway}: settle the refund through it.")
-    refund.status = Refund.Status.SETTLED
-    refund.settle_note = note
-    refund.settled_at = timezone.now()
-    refund.save(update_fields=["status", "settle_note", "settled_at"])
-    _settled(refund, actor=actor, how=note)
+        raise ReturnError(
+            f"{refund} for {refund.cause} is already settled ({refund.settlement_summary}); it cannot be settled "
+            "twice. Nothing was changed."
+        )
+    if not settles_by_hand(refund):
+        raise ReturnError(
+            f"Order {order} was paid through {order.payment_gateway}: settle the refund through the gateway "
+            "(the refunds list's action), not by hand."
+        )
+    how = f"Paid back by {SettlementMethod(method).label.lower()}, reference {reference}."
+    _stamp_settled(refund, actor=actor, method=method, reference=reference, note=f"{how} {note}" if note else how)
+    events.refund_settled_by_hand(refund, actor=actor, note=note)
+    _tell_customer(refund)
     return refund
 
 
-def _settled(refund: Refund, *, actor, how: str) -> None:
-    order = refund.order
-    OrderEvent.record(
-        order=order,
-        kind=OrderEvent.Kind.REFUND,
-        actor=actor,
-        message=f"Refund of {refund.amount} {refund.currency} settled: {how}",
-        data={"refund": refund.pk, "status": Refund.Status.SETTLED},
+def _tell_customer(refund: Refund) -> None:
+    """Email the customer that a return's refund was issued (an order error's refund has its own messages)."""
+    if not refund.rma_id:
+        return
+    rma = refund.rma
+    notify.return_refunded(
+        refund.order,
+        rma={
+            "number": rma.number,
+            "refund_amount": refund.amount,
+            "refund_id": refund.pk,
+            "lines": [
+                {"sku": line.sku, "name": line.name, "quantity": line.quantity_received}
+                for line in rma.lines.all()
+                if line.quantity_received
+            ],
+            "method": CUSTOMER_METHOD_WORDS.get(refund.settlement_method, ""),
+        },
     )
-    if refund.rma_id:
-        rma = refund.rma
-        notify.return_refunded(
-            order,
-            rma={
-                "number": rma.number,
-                "refund_amount": refund.amount,
-                "refund_id": refund.pk,
-                "lines": [
-                    {"sku": line.sku, "name": line.name, "quantity": line.quantity_received}
-                    for line in rma.lines.all()
-                    if line.quantity_received
-                ],
-                "method": "original payment method" if order.payment_gateway else "",
-            },
-        )
