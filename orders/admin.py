@@ -10,11 +10,13 @@ import datetime as dt
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -27,6 +29,7 @@ from rangefilter.filters import DateRangeFilterBuilder
 from inventory.exceptions import InventoryError
 from inventory.models import Allocation
 from notifications.admin import OrderMessagesInline
+from oms_core.console import person_name
 from shipping import documents as shipping_documents  # shipping: pick lists
 from shipping.models import ShipmentStatus  # shipping
 
@@ -34,7 +37,7 @@ from . import selectors, services
 from .channel_admin import ChannelKeysMixin  # channels: API keys on the channel page
 from .channels.forms import ChannelForm  # shopify: the webhook secret, write-only
 from .exceptions import OrderError
-from .models import Address, Channel, Customer, Order, OrderEvent, OrderLine, OrderStatus
+from .models import PRE_SHIPMENT_STATUSES, Address, Channel, Customer, Order, OrderEvent, OrderLine, OrderStatus
 from .payments.admin import PaymentTransactionInline  # payments
 from .returns.admin import order_page_actions as returns_actions  # returns: open a return / order error
 from .services.fulfilment import ALLOCATABLE
@@ -44,6 +47,9 @@ from .services.shipping import SHIPPABLE  # shipping
 from .shipping_admin import shipment_action_url, shipment_badge, tracking_links
 
 MAX_BULK_ORDERS = 500
+# Changing a ship-to address is its own permission once Order.Meta names it ("change_order_address", with a
+# migration); until then the model's change permission stands in (the order form itself stays read-only).
+CHANGE_ADDRESS_PERMISSION = "orders.change_order"
 
 STATUS_COLOURS = {
     OrderStatus.RECEIVED: "#475569",
@@ -57,6 +63,38 @@ STATUS_COLOURS = {
 }
 
 
+# Where an order's goods stand, for the list's fulfilment column: (key, words).
+FULFILMENT_BY_STATUS = {
+    OrderStatus.RECEIVED: ("not-reserved", "Not reserved yet"),
+    OrderStatus.ALLOCATED: ("reserved", "Reserved"),
+    OrderStatus.BACKORDERED: ("waiting-for-stock", "Waiting for stock"),
+    OrderStatus.PARTIALLY_SHIPPED: ("partly-shipped", "Partly shipped"),
+    OrderStatus.SHIPPED: ("shipped", "Shipped"),
+    OrderStatus.DELIVERED: ("delivered", "Delivered"),
+    OrderStatus.CANCELLED: ("cancelled", "—"),
+}
+FULFILMENT_BY_OPEN_SHIPMENT = {
+    ShipmentStatus.AWAITING_LABEL: ("shipment-created", "Shipment created"),
+    ShipmentStatus.LABEL_CREATED: ("label-bought", "Label bought"),
+}
+
+
+def fulfilment_stage(order: Order) -> tuple[str, str]:
+    """Where the order's goods stand: its open shipment's step, else what its status says of the goods.
+
+    Reads ``open_shipment_status`` (selectors.with_open_shipment_status). On hold: where it was held.
+    """
+    status = order.status
+    if status == OrderStatus.ON_HOLD:
+        status = order.held_from_status or OrderStatus.RECEIVED
+    open_step = FULFILMENT_BY_OPEN_SHIPMENT.get(order.open_shipment_status)
+    if open_step and status == OrderStatus.PARTIALLY_SHIPPED:
+        return open_step[0], f"Partly shipped · {open_step[1].lower()}"
+    if open_step and status not in (OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.CANCELLED):
+        return open_step
+    return FULFILMENT_BY_STATUS[status]
+
+
 def status_badge(status: str) -> str:
     return format_html(
         '<span class="oms-badge oms-badge-{}" style="background:{}">{}</span>',
@@ -64,6 +102,14 @@ def status_badge(status: str) -> str:
         STATUS_COLOURS.get(status, "#475569"),
         OrderStatus(status).label,
     )
+
+
+class OrderChangeList(ChangeList):
+    """The order list: the page's rows learn where their shipments stand in one more query (fulfilment)."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        self.result_list = selectors.with_open_shipment_status(self.result_list)
 
 
 class EstimatedCountPaginator(Paginator):
@@ -192,6 +238,7 @@ class OrderAdmin(admin.ModelAdmin):
     list_display = (
         "number",
         "status_display",
+        "fulfilment",
         "channel",
         "customer_name",
         "total_display",
@@ -266,6 +313,11 @@ class OrderAdmin(admin.ModelAdmin):
     def status_display(self, order: Order):
         return status_badge(order.status)
 
+    @admin.display(description="fulfilment")
+    def fulfilment(self, order: Order):
+        key, words = fulfilment_stage(order)
+        return format_html('<span class="oms-fulfilment" data-stage="{}">{}</span>', key, words)
+
     @admin.display(description="customer", ordering="customer__name")
     def customer_name(self, order: Order):
         return order.customer.name
@@ -287,11 +339,19 @@ class OrderAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return selectors.order_list()
 
+    def get_changelist(self, request, **kwargs):
+        return OrderChangeList
+
     def get_object(self, request, object_id, from_field=None):
         try:
             return selectors.order_detail(int(object_id))
         except (ValueError, Order.DoesNotExist):
             return None
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        # Django's admin bounces a missing object to the index with a message; a link to an order that is
+        # not there (a typo, an old bookmark) gets the console's "not found" page instead.
+        raise Http404(f"There is no order with id {object_id}.")
 
     def get_ordering(self, request):
         # The promise queues read best most-overdue first (and use their index).
@@ -318,6 +378,9 @@ class OrderAdmin(admin.ModelAdmin):
 
     def has_cancel_permission(self, request) -> bool:
         return request.user.has_perm("orders.cancel_order")
+
+    def has_change_address_permission(self, request) -> bool:
+        return request.user.has_perm(CHANGE_ADDRESS_PERMISSION)
 
     # --- actions ------------------------------------------------------------
     @admin.action(description="Route and allocate selected orders…", permissions=["hold"])
@@ -378,10 +441,7 @@ class OrderAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{order} routed: {order.get_status_display().lower()}.", messages.SUCCESS)
             elif action == "ship":  # shipping
                 shipments = services.create_shipments(order_id=order.pk, actor=request.user)
-                made = ", ".join(f"{s} ({s.warehouse.code}, {s.service or 'no service'})" for s in shipments)
-                self.message_user(
-                    request, f"{order}: shipment{'s' if len(shipments) != 1 else ''} {made}.", messages.SUCCESS
-                )
+                self.message_user(request, _shipments_made(order, shipments), messages.SUCCESS)
         except (OrderError, InventoryError) as refusal:
             self.message_user(request, str(refusal), messages.ERROR)
             return False
@@ -497,9 +557,70 @@ class OrderAdmin(admin.ModelAdmin):
                 "act/<str:action>/",
                 self.admin_site.admin_view(self.act_view),
                 name="orders_order_act",
-            )
+            ),
+            path(
+                "<path:object_id>/address/",
+                self.admin_site.admin_view(self.change_address_view),
+                name="orders_order_change_address",
+            ),
         ]
         return custom + urls
+
+    # --- History: the order's timeline ----------------------------------------
+    def history_view(self, request: HttpRequest, object_id: str, extra_context=None):
+        """The order's history is its timeline: every event, newest first, who did it and when."""
+        order = self.get_object(request, unquote(object_id))
+        if order is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_or_change_permission(request, order):
+            raise PermissionDenied
+        events = [
+            {"event": event, "who": person_name(event.actor) if event.actor else event.actor_name}
+            for event in selectors.order_history(order.pk)
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "order": order,
+            "order_url": reverse("admin:orders_order_change", args=[order.pk]),
+            "title": f"History of {order}",
+            "events": events,
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/orders/order/history.html", context)
+
+    # --- Change address: a form, then the service --------------------------------
+    def change_address_view(self, request: HttpRequest, object_id: str):
+        """Ask for the new ship-to address (the current one filled in) and a reason, then change it."""
+        if not self.has_change_address_permission(request):
+            raise PermissionDenied
+        order = self.get_object(request, unquote(object_id))
+        if order is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        order_url = reverse("admin:orders_order_change", args=[order.pk])
+        form = ChangeAddressForm(request.POST or None, initial=ChangeAddressForm.initial_from(order.shipping_address))
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.change_shipping_address(
+                    order_id=order.pk, address=form.address(), reason=form.cleaned_data["reason"], actor=request.user
+                )
+            except ValidationError as invalid:
+                form.add_error(None, invalid)  # the address's own rules: each error lands on its field
+            except OrderError as refusal:
+                self.message_user(request, str(refusal), messages.ERROR)
+                return HttpResponseRedirect(order_url)
+            else:
+                self.message_user(request, f"{order}: ship-to address changed.", messages.SUCCESS)
+                return HttpResponseRedirect(order_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "order": order,
+            "order_url": order_url,
+            "title": f"Change the ship-to address of {order}",
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/orders/order/change_address.html", context)
 
     def act_view(self, request: HttpRequest, action: str):
         """Ask for a reason, then apply hold / release / cancel / note to the listed orders."""
@@ -560,11 +681,14 @@ class OrderAdmin(admin.ModelAdmin):
                 available.append({"label": "Release", "action": "release"})
             if order.status in ALLOCATABLE and any(line.quantity_unallocated for line in order.lines.all()):
                 available.append({"label": "Allocate stock", "action": "allocate"})
+        if self.has_change_address_permission(request) and order.status in PRE_SHIPMENT_STATUSES:
+            address_url = reverse("admin:orders_order_change_address", args=[order.pk])
+            available.append({"label": "Change address", "action": "change-address", "url": address_url})
         if self.has_cancel_permission(request) and order.can_transition_to(OrderStatus.CANCELLED):
             available.append({"label": "Cancel order", "action": "cancel", "danger": True})
         available.append({"label": "Add note", "action": "note"})
         for item in available:
-            item["url"] = f"{base}{item['action']}/?ids={order.pk}&next={here}"
+            item.setdefault("url", f"{base}{item['action']}/?ids={order.pk}&next={here}")
         return available
 
 
@@ -580,6 +704,53 @@ class ReasonForm(forms.Form):
         self.fields["reason"].required = reason_required
         if not reason_required:
             self.fields["reason"].label = "Note (optional)"
+
+
+ADDRESS_FIELDS = ("name", "company", "line1", "line2", "city", "state", "postal_code", "country", "phone")
+
+
+class ChangeAddressForm(forms.ModelForm):
+    """A new ship-to address for an order, and why. Validated as an address; the service saves it."""
+
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        max_length=1000,
+        help_text="Recorded on the order's timeline with your name, with the old and the new address.",
+    )
+
+    class Meta:
+        model = Address
+        fields = ADDRESS_FIELDS
+
+    @classmethod
+    def initial_from(cls, address: Address) -> dict:
+        return {name: getattr(address, name) for name in ADDRESS_FIELDS}
+
+    def clean_country(self) -> str:
+        return self.cleaned_data["country"].strip().upper()
+
+    def address(self) -> services.AddressData:
+        return services.AddressData(**{name: self.cleaned_data[name] for name in ADDRESS_FIELDS})
+
+
+def _shipments_made(order: Order, shipments: list) -> str:
+    """ "Made 2 shipments for SO-…: SO-…-1 (EWR, Ground), …", each shipment a link to its page."""
+    links = format_html_join(
+        ", ",
+        '<a href="{}">{}</a> ({}, {})',
+        (
+            (
+                reverse("admin:shipping_shipment_change", args=[s.pk]),
+                s.number,
+                s.warehouse.code,
+                s.service or "no service",
+            )
+            for s in shipments
+        ),
+    )
+    return format_html(
+        "Made {} shipment{} for {}: {}.", len(shipments), "s" if len(shipments) != 1 else "", order, links
+    )
 
 
 def _humanize_age(delta: dt.timedelta) -> str:

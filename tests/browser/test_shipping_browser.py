@@ -42,7 +42,7 @@ def test_warehouse_staff_ship_an_order_from_its_page(live_server, page, roles, s
     # creates the shipment
     page.click("button[data-action=create-shipments]")
     expect(page.locator("ul.messagelist")).to_contain_text(
-        f"{order.number}: shipment {order.number}-1 (EWR, Rapid Air 2Day)"
+        f"Made 1 shipment for {order.number}: {order.number}-1 (EWR, Rapid Air 2Day)"
     )
     row = page.locator(f"#order-shipments tr[data-shipment='{order.number}-1']")
     expect(row).to_contain_text("Awaiting label")

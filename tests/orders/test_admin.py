@@ -1,6 +1,7 @@
 """The order console through the admin client: lists, search, actions."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.db import connection
@@ -8,8 +9,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from orders import services
 from orders.models import Order, OrderEvent, OrderStatus
-from tests.factories import CustomerFactory, OrderFactory
+from shipping.models import Shipment
+from tests.factories import CustomerFactory, OrderFactory, UserFactory
+from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
 
 S = OrderStatus
 pytestmark = pytest.mark.django_db
@@ -41,6 +45,7 @@ def test_order_list_shows_status_badges_channel_customer_total_and_promise(ops):
 
 
 def test_order_list_query_count_does_not_grow_with_rows(ops):
+    ops.get(CHANGELIST)  # the first request after signing in also writes the session
     OrderFactory.create_batch(3)
     with CaptureQueriesContext(connection) as few:
         ops.get(CHANGELIST)
@@ -263,3 +268,116 @@ def test_allocate_from_the_order_page_routes_and_shows_reserved_stock(ops, sites
     assert "Reserved stock" in page
     assert "Reserved at DAL: nearest with full stock" in page
     assert 'data-action="allocate"' not in page
+
+
+# --- History is the order's timeline ------------------------------------------------------------------
+
+
+def test_the_order_pages_history_button_shows_the_timeline_newest_first_with_who_and_when(client):
+    maria = UserFactory(username="mlopez", first_name="Maria", last_name="Lopez", role="Operations manager")
+    order = OrderFactory(status=S.ALLOCATED)
+    services.hold_order(order_id=order.pk, reason="Fraud check", actor=maria)
+    services.release_order(order_id=order.pk, note="", actor="system: credit control")
+    client.force_login(UserFactory(username="wanda", role="Warehouse staff"))
+
+    page = client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
+    history_url = reverse("admin:orders_order_history", args=[order.pk])
+    assert f'href="{history_url}"' in page  # the History button
+    response = client.get(history_url)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "doesn’t have a change history" not in html
+    assert f"History of {order.number}" in html
+    rows = re.findall(r'<tr data-kind="(\w+)">.*?oms-history-who">([^<]*)</td>.*?</span>([^<]*)</td>', html, re.S)
+    assert rows == [
+        ("status_changed", "system: credit control", "Released from hold to allocated"),
+        ("status_changed", "Maria Lopez", "Put on hold: Fraud check"),
+        ("placed", "test", "Order placed."),  # the factory places orders as "test"
+    ]
+    assert re.search(r'<time datetime="\d{4}-\d\d-\d\dT[^"]+">\d{4}-\d\d-\d\d \d\d:\d\d</time>', html)
+
+
+def test_history_of_a_missing_order_is_not_found(ops):
+    response = ops.get(reverse("admin:orders_order_history", args=[987654]))
+
+    assert response.status_code == 404
+
+
+# --- Create shipments reports what it made; the list shows where fulfilment stands -----------------------
+
+
+@pytest.mark.usefixtures("carriers")
+def test_create_shipments_reports_each_shipment_made_with_a_link(ops, sites, stock, products, order_to):
+    a, b = products[:2]
+    stock(sites["EWR"], a, 5)
+    stock(sites["ATL"], b, 5)
+    order = order_to("NYC", [(a, 1), (b, 1)])
+    services.allocate_order(order_id=order.pk, actor="test")
+
+    response = ops.post(reverse("admin:orders_order_act", args=["ship"]), {"ids": str(order.pk)}, follow=True)
+
+    made = list(Shipment.objects.filter(order=order).order_by("number").select_related("warehouse"))
+    assert [s.warehouse.code for s in made] == ["ATL", "EWR"]
+    links = [f'<a href="{reverse("admin:shipping_shipment_change", args=[s.pk])}">{s.number}</a>' for s in made]
+    html = response.content.decode()
+    assert f"Made 2 shipments for {order.number}: {links[0]} (ATL, " in html
+    assert f"), {links[1]} (EWR, " in html
+
+
+def fulfilment_column(response) -> dict[str, str]:
+    """Order number -> the fulfilment column's stage, row by row."""
+    html = response.content.decode()
+    return dict(re.findall(r'>(SO-\d+)</a>.*?data-stage="([\w-]+)"', html, re.S))
+
+
+@pytest.mark.usefixtures("carriers")
+def test_order_list_shows_where_fulfilment_stands_in_a_fixed_number_of_queries(
+    ops,
+    sites,
+    stock,
+    products,
+    order_to,
+    django_capture_on_commit_callbacks,
+):
+    a = products[0]
+    stock(sites["EWR"], a, 50)
+
+    def allocated():
+        order = order_to("NYC", [(a, 1)])
+        services.allocate_order(order_id=order.pk, actor="test")
+        return order
+
+    received = order_to("NYC", [(a, 1)])
+    reserved = allocated()
+    ops.get(CHANGELIST)  # the first request after signing in also writes the session
+    with CaptureQueriesContext(connection) as few:
+        ops.get(CHANGELIST)
+    created = allocated()
+    services.create_shipments(order_id=created.pk, actor="test")
+    labelled = allocated()
+    (shipment,) = services.create_shipments(order_id=labelled.pk, actor="test")
+    services.buy_labels(shipment_id=shipment.pk, actor="test")
+    shipped = allocated()
+    (shipment,) = services.create_shipments(order_id=shipped.pk, actor="test")
+    services.buy_labels(shipment_id=shipment.pk, actor="test")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.ship_shipment(shipment_id=shipment.pk, actor="test")
+    delivered = OrderFactory(status=S.DELIVERED)
+    held = allocated()
+    services.hold_order(order_id=held.pk, reason="Address check", actor="test")
+
+    with CaptureQueriesContext(connection) as many:
+        response = ops.get(CHANGELIST)
+
+    assert fulfilment_column(response) == {
+        received.number: "not-reserved",
+        reserved.number: "reserved",
+        created.number: "shipment-created",
+        labelled.number: "label-bought",
+        shipped.number: "shipped",
+        delivered.number: "delivered",
+        held.number: "reserved",
+    }
+    assert "Label bought" in response.content.decode()
+    assert len(many.captured_queries) == len(few.captured_queries)

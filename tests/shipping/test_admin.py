@@ -686,7 +686,10 @@ def test_order_list_creates_shipments_in_bulk_and_reports_refusals(ops, allocate
 
     messages = texts(response)
     assert Shipment.objects.filter(order=ready).count() == 1
-    assert any(m.startswith(f"{ready}: shipment {ready.number}-1 (EWR, ") for m in messages)
+    assert any(
+        m.startswith(f"Made 1 shipment for {ready}: <a href=") and f">{ready.number}-1</a> (EWR, " in m
+        for m in messages
+    )
     assert f"Order {done}: no reserved units are waiting for a shipment." in messages
 
 
