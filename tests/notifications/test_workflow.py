@@ -99,6 +99,30 @@ def test_every_order_and_return_message_reaches_a_customer_who_declined_marketin
     assert {m.rcpt_tos[0] for m in smtp_sink.messages} == {order.customer.email}
 
 
+def test_the_backorder_email_offers_to_wait_or_to_cancel_the_whole_order(
+    smtp_sink, channel, products, django_capture_on_commit_callbacks
+):
+    # given a store whose support address takes replies
+    channel.support_email = "help@webstore.example"
+    channel.save()
+
+    # when an order arrives for items nobody has in stock
+    with django_capture_on_commit_callbacks(execute=True):
+        order, _ = services.place_order(channel=channel, data=order_data(), actor="api")
+
+    # then the backorder email offers only what operations can do: wait, or cancel the whole order
+    [backorder] = [m for m in smtp_sink.messages if m.subject == f"Part of your order {order.number} is delayed"]
+    text, html = backorder.part("text/plain"), backorder.part("text/html")
+    assert "You need not do anything to keep your order." in text
+    assert (
+        "Would you rather not wait? Reply to this email and we will cancel your whole order, "
+        "as long as none of it has shipped yet. The delayed items cannot be cancelled on their own." in text
+    )
+    assert "cancel your whole order" in html
+    assert "cancel the delayed items" not in text + html
+    assert str(backorder.message["Reply-To"]) == "help@webstore.example"
+
+
 def test_placing_the_same_order_again_queues_no_second_confirmation(channel, products):
     first, _ = services.place_order(channel=channel, data=order_data(), actor="api", route=False)
     again, created = services.place_order(channel=channel, data=order_data(), actor="api", route=False)
