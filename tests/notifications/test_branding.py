@@ -203,3 +203,18 @@ def test_the_outbox_page_shows_the_from_and_reply_to_it_is_sent_with(client, sys
 
     assert "Acme Outdoors &lt;orders@acme.example&gt;" in page
     assert "help@acme.example" in page
+
+
+def test_the_template_preview_wears_the_order_s_channel_brand(client, system, acme):
+    client.force_login(UserFactory(username="root", is_superuser=True))
+    order = realistic_order(channel=acme)
+
+    response = client.post(
+        reverse("admin:notifications_messagetemplate_preview"),
+        {"event": "order_delivered", "preview_order": order.number},
+    )
+
+    page = response.content.decode()
+    assert f"{order.number} as it is now" in page  # no message yet: the order's snapshot
+    assert "Reply to this email or write to support@acme.example." in page
+    assert "https://cdn.acme.example/logo.png" in page and "Northwind" not in page
