@@ -20,6 +20,8 @@ from functools import lru_cache
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 
+from oms_core.emails import smtp_address
+
 from .models import Message
 from .rendering import Rendered, reply_address
 
@@ -88,7 +90,8 @@ def build_mime(message: Message, rendered: Rendered) -> bytes:
     boundary = f"=_oms_{message.uid.hex}_{message.generation}".encode()
     headers = [
         ("From", _parsed_sender(sender(message))[0]),
-        ("To", _check(message.recipient)),  # a bare address, validated and lower-cased when queued
+        # A bare address, validated and lower-cased when queued; an IDN domain in its ASCII form.
+        ("To", _check(smtp_address(message.recipient)[0])),
         ("Subject", _text(rendered.subject)),
         ("Date", formatdate(localtime=True)),
         *((name, _check(value)) for name, value in extra_headers(message).items()),
@@ -111,8 +114,9 @@ def build_mime(message: Message, rendered: Rendered) -> bytes:
 
 
 def _header(name: str, value: str) -> bytes:
-    # Values are checked (or encoded) already; only an encoder's folding has line breaks.
-    return f"{name}: {value}".encode("ascii")
+    # Values are checked (or encoded) already; only an encoder's folding has line breaks. Only the To of a
+    # message sent with SMTPUTF8 (a UTF-8 local part, RFC 6532) is not ASCII.
+    return f"{name}: {value}".encode()
 
 
 def _check(value: str) -> str:

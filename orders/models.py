@@ -16,6 +16,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from oms_core.emails import InternationalEmailField
+
 from .exceptions import InvalidTransition
 
 
@@ -133,7 +135,7 @@ class Customer(models.Model):
     """A person or business that places orders. Email is stored lower-cased."""
 
     name = models.CharField(max_length=200)
-    email = models.EmailField(unique=True)
+    email = InternationalEmailField(unique=True)  # josé@exämple.com too (RFC 6531/6532)
     phone = models.CharField(max_length=40, blank=True)
     accepts_marketing = models.BooleanField(
         default=False, help_text="Receives non-essential mail as well as order updates."

@@ -16,7 +16,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
+
+from oms_core.emails import normalize_address, validate_email_address
 
 MAX_ROWS = 100_000
 
@@ -197,8 +198,9 @@ def parse_money(raw: str, *, required: bool, limit: Decimal = Decimal("100000000
 def parse_email(raw: str) -> tuple[str | None, str]:
     if not raw:
         return None, "is required"
+    raw = normalize_address(raw)
     try:
-        validate_email(raw)
+        validate_email_address(raw)  # internationalised addresses too (RFC 6531/6532)
     except ValidationError:
         return None, f"{raw!r} is not an email address"
     if len(raw) > 254:

@@ -41,6 +41,8 @@ from django.db import connection as db_connection
 from django.db.models import F, Q
 from django.utils import timezone
 
+from oms_core.emails import smtp_address
+
 from .. import mime, rendering
 from ..models import Message
 from .outbox import dispatch_messages, queue_ops_alert
@@ -260,12 +262,13 @@ def _deliver(rows: list[Message], token: uuid.UUID, report: SendReport, mail) ->
         try:
             if isinstance(mail, SmtpBackend):
                 mail.open()  # no-op while the connection is open
+                recipient, options = _envelope_recipient(mail, message.recipient)
                 mail.connection.sendmail(
-                    mime.envelope_sender(message), [message.recipient], mime.build_mime(message, rendered)
+                    mime.envelope_sender(message), [recipient], mime.build_mime(message, rendered), options
                 )
             else:  # the embedded shape's files, the tests' memory outbox
                 mail.send_messages([mime.build_email(message, rendered, mail)])
-        except mime.HeaderInjection as error:
+        except (mime.HeaderInjection, AddressNotSendable) as error:
             _after_failure(message, token, str(error), permanent=True, report=report)
         except PER_MESSAGE_ERRORS as error:
             _after_failure(message, token, _describe(error), permanent=_is_permanent(error), report=report)
@@ -279,6 +282,31 @@ def _deliver(rows: list[Message], token: uuid.UUID, report: SendReport, mail) ->
             _mark_sent(message, token, rendered.subject)
             report.sent += 1
     return healthy
+
+
+class AddressNotSendable(ValueError):
+    """The recipient's address cannot go through this mail server: refused, never sent in a mangled form."""
+
+
+def _envelope_recipient(mail: SmtpBackend, address: str) -> tuple[str, list[str]]:
+    """RCPT TO's address (an IDN domain in its ASCII form) and the MAIL options it needs.
+
+    A UTF-8 local part (RFC 6531) needs SMTPUTF8: without it on the server the
+    message cannot be delivered to that mailbox, and AddressNotSendable says so.
+    """
+    try:
+        recipient, needs_smtputf8 = smtp_address(address)
+    except UnicodeError:
+        raise AddressNotSendable(f"{address}: its domain cannot be written in ASCII (IDNA).") from None
+    if not needs_smtputf8:
+        return recipient, []
+    mail.connection.ehlo_or_helo_if_needed()
+    if not mail.connection.has_extn("smtputf8"):
+        raise AddressNotSendable(
+            f"{address} has a non-ASCII local part (RFC 6531): it can only be sent through a mail server that "
+            f"offers SMTPUTF8, and {mail.host}:{mail.port} does not."
+        )
+    return recipient, ["SMTPUTF8"]
 
 
 # Open SMTP connections kept between tasks by this process, so that a worker
