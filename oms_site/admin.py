@@ -2,12 +2,17 @@
 
 from django.conf import settings
 from django.contrib import admin
-from django.urls import reverse
+from django.http import HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.http import urlencode
+from django.views.decorators.cache import never_cache
 
 from notifications import selectors as message_selectors
 from orders import selectors as order_selectors
 from orders.models import OrderStatus
+
+from . import two_factor
 
 DASHBOARD_LIST_SIZE = 10
 
@@ -19,6 +24,33 @@ class OpsAdminSite(admin.AdminSite):
     index_template = "admin/ops_index.html"
     site_url = None  # the console is the whole site: no "View site" link
     enable_nav_sidebar = False  # lists of orders and stock need the width
+
+    # --- two-factor sign-in (oms_site/two_factor.py) ---------------------------
+    def has_permission(self, request):
+        """Staff who must still give a second-factor code see nothing of the console until they do."""
+        return super().has_permission(request) and not two_factor.needs_code(request.user)
+
+    def login(self, request, extra_context=None):
+        """A user signed in with the password who still owes a code goes to the code page."""
+        user = request.user
+        if user.is_authenticated and user.is_active and user.is_staff and two_factor.needs_code(user):
+            target = request.GET.get("next") or reverse("admin:index", current_app=self.name)
+            return HttpResponseRedirect(f"{reverse('admin:two_factor_verify')}?{urlencode({'next': target})}")
+        return super().login(request, extra_context)
+
+    def get_urls(self):
+        def page(view):
+            def wrapped(request):
+                return view(request, site_context=self.each_context(request))
+
+            return never_cache(wrapped)
+
+        return [
+            path("two-factor/", page(two_factor.verify), name="two_factor_verify"),
+            path("two-factor/setup/", page(two_factor.setup), name="two_factor_setup"),
+            path("two-factor/recovery-codes/", page(two_factor.recovery_codes), name="two_factor_codes"),
+            *super().get_urls(),
+        ]
 
     # --- console tools (shipping) ---------------------------------------------
     def get_app_list(self, request, app_label=None):

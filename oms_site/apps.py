@@ -15,3 +15,6 @@ class OpsAdminConfig(AdminConfig):
 class OmsSiteConfig(AppConfig):
     name = "oms_site"
     verbose_name = "OMS site"
+
+    def ready(self) -> None:
+        from . import user_admin  # noqa: F401 - the console's user pages, with the two-factor reset

@@ -54,6 +54,9 @@ INSTALLED_APPS = [
     "orders.payments.apps.PaymentsConfig",  # payments: payments, credit control, accounting export
     "orders.returns",  # returns
     "axes",  # login throttling and lockout
+    "django_otp",  # two-factor sign-in (oms_site/two_factor.py)
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
 ]
 
 MIDDLEWARE = [
@@ -62,6 +65,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "oms_site.middleware.StaffSessionTimeoutMiddleware",
@@ -371,6 +375,12 @@ AXES_VERBOSE = False
 if env.int("AXES_IPWARE_PROXY_COUNT", default=0):
     AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT")
     AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+# Two-factor sign-in (TOTP, with recovery codes): required of superusers and these roles when enforced.
+# The embedded shape (DEBUG on, `make run`) leaves it off so that the demo logins work with a password
+# alone; production turns it on unless TWO_FACTOR_ENFORCED=false. Anyone may set it up from the user menu.
+TWO_FACTOR_ENFORCED = env.bool("TWO_FACTOR_ENFORCED", default=not DEBUG)
+TWO_FACTOR_REQUIRED_ROLES = env.list("TWO_FACTOR_REQUIRED_ROLES", default=["Operations manager"])
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default=OMS_BRAND_NAME)
 # A staff session ends after this long without a request (and at once when the password changes:
 # Django's session hash). Sessions of the channels' API do not exist (keys, not sessions).
 STAFF_SESSION_IDLE_MINUTES = env.int("STAFF_SESSION_IDLE_MINUTES", default=8 * 60)
@@ -400,5 +410,6 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # a line per sign-in otherwise
     },
 }

@@ -42,6 +42,15 @@ def media_in_tmp(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True, scope="session")
+def fast_password_hashing():
+    """Passwords hashed with one cheap round in tests: a sign-in costs microseconds, not half a second."""
+    from django.test.utils import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
 def celery_eager():
     """Tasks run in-process when enqueued (after commit); a real worker has its own test."""
     from oms_site.celery import app
