@@ -390,6 +390,8 @@ CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# A refused form (missing or stale CSRF token) gets the console's own page, like 403/404/500 (urls.py).
+CSRF_FAILURE_VIEW = "oms_site.errors.csrf_failure"
 if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True

@@ -13,3 +13,8 @@ urlpatterns = [
     # The return label a customer opens from their email: a signed link, no login.
     path("returns/label/<str:token>/", public_label, name="return_label"),
 ]
+
+# The console's own error pages (branded, the person's name, the way back): oms_site/errors.py.
+handler403 = "oms_site.errors.permission_denied"
+handler404 = "oms_site.errors.page_not_found"
+handler500 = "oms_site.errors.server_error"
