@@ -18,7 +18,7 @@ run: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo --if-empty --orders $(DEMO_ORDERS)
 	$(PY) manage.py create_demo_logins
-	$(PY) manage.py runembedded 127.0.0.1:8000
+	$(PY) manage.py runembedded
 
 ## make test: the whole test suite (SQLite unless DATABASE_URL is set)
 test: $(VENV)/.installed

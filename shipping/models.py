@@ -337,7 +337,7 @@ class LabelBatch(models.Model):
         verbose_name_plural = "label batches"
 
     def __str__(self) -> str:
-        return f"Label batch #{self.pk} ({self.label_count} labels)"
+        return f"Label batch #{self.pk} ({self.label_count} label{'s' if self.label_count != 1 else ''})"
 
     @property
     def progress_percent(self) -> int:

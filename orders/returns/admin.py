@@ -378,7 +378,7 @@ class ReturnRequestAdmin(ReadOnlyAdmin):
             done = f"{rma} rejected."
         elif step == "receive":
             form = ReceiveForm(data, lines=lines, initial={"warehouse": rma.warehouse_id})
-            context.update(rows=form.rows(lines, ["received"]), columns=["Received"])
+            context.update(rows=form.rows(lines, ["received"]), columns=["Receiving now"])
             call = lambda: services.receive_return(  # noqa: E731
                 rma_id=rma.pk,
                 quantities=form.line_values("received"),

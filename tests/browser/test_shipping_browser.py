@@ -59,7 +59,7 @@ def test_warehouse_staff_ship_an_order_from_its_page(live_server, page, roles, s
     batch = LabelBatch.objects.get()
     expect(page).to_have_url(f"{live_server.url}/admin/shipping/labelbatch/{batch.pk}/change/")
     expect(page.locator("#batch-status")).to_have_text("Done")
-    expect(page.locator("#batch-progress-text")).to_have_text("1 of 1 labels (100%)")
+    expect(page.locator("#batch-progress-text")).to_have_text("1 of 1 label (100%)")
     download = page.locator("#batch-download")
     expect(download).to_be_visible()
     pdf = page.request.get(f"{live_server.url}{download.get_attribute('href')}")

@@ -40,3 +40,55 @@ def test_a_revoked_demo_key_is_replaced(embedded):
     ChannelApiKey.objects.update(revoked_at="2026-01-01T00:00:00Z")
 
     assert printed_key() != first
+
+
+def printed(*args) -> str:
+    out = StringIO()
+    call_command("create_demo_logins", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_the_printed_links_are_where_the_console_is_served(embedded, settings):
+    settings.OMS_BASE_URL = "http://127.0.0.1:8765"
+
+    out = printed()
+
+    assert "Demo login:  http://127.0.0.1:8765/admin/" in out
+    assert "http://127.0.0.1:8765/api/v1/stock/<sku>" in out and "docs: http://127.0.0.1:8765/api/v1/docs" in out
+    assert ":8000" not in out
+
+
+def test_an_explicit_url_wins(embedded):
+    out = printed("--url", "http://localhost:9001/")
+
+    assert "Demo login:  http://localhost:9001/admin/" in out
+    assert ":8000" not in out
+
+
+def test_runembedded_serves_where_the_printed_links_point(settings, monkeypatch):
+    from oms_site.management.commands import runembedded
+
+    class FakeProcess:  # the Celery worker and beat: not started here
+        pid = 4242
+
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def terminate(self):
+            pass
+
+        def wait(self, timeout=None):
+            return 0
+
+    served = []
+    monkeypatch.delenv("RUN_MAIN", raising=False)
+    monkeypatch.setattr(runembedded.subprocess, "Popen", FakeProcess)
+    monkeypatch.setattr(runembedded, "call_command", lambda name, addrport: served.append((name, addrport)))
+    settings.OMS_BASE_URL = "http://127.0.0.1:8765"
+    out = StringIO()
+
+    call_command("runembedded", stdout=out)
+    call_command("runembedded", "0.0.0.0:9000", stdout=out)
+
+    assert served == [("runserver", "127.0.0.1:8765"), ("runserver", "0.0.0.0:9000")]
+    assert "The console: http://127.0.0.1:8765/admin/" in out.getvalue()

@@ -816,3 +816,16 @@ def test_each_role_opens_the_shipping_lists_it_needs(client, labelled, roles, ro
     order_page = client.get(reverse("admin:orders_order_change", args=[labelled.order_id])).content.decode()
     assert 'id="order-shipments"' in order_page  # every role sees the order's shipments
     assert ('data-action="mark-shipped"' in order_page) == (role in {"Operations manager", "Warehouse staff"})
+
+
+def test_a_batch_of_one_label_says_label_not_labels(ops, labelled):
+    batch = LabelBatch.objects.create(status=LabelBatch.Status.DONE, label_count=1, rendered_count=1)
+    batch.shipments.set([labelled])
+
+    html = ops.get(reverse("admin:shipping_labelbatch_change", args=[batch.pk])).content.decode()
+    listing = ops.get(reverse("admin:shipping_labelbatch_changelist")).content.decode()
+
+    assert str(batch) == f"Label batch #{batch.pk} (1 label)"
+    assert "1 of 1 label (100%)" in html
+    assert f"Label batch #{batch.pk} (1 label)" in listing
+    assert "(1 labels)" not in html + listing and "1 of 1 labels" not in html

@@ -3,7 +3,8 @@
 One superuser ("demo") and one user per role, sharing a password that is
 generated on first run and kept in var/demo_login.txt (never committed); and
 an API key of the demo web store channel, kept in var/demo_api_key.txt, to try
-the channels' API with.
+the channels' API with. The links printed are where the console is served:
+--url, else OMS_BASE_URL (which `runembedded` serves on by default).
 """
 
 import secrets
@@ -24,7 +25,15 @@ ROLE_USERS = {
 class Command(BaseCommand):
     help = "Create the demo superuser and one demo user per role (embedded shape only)."
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--url",
+            default=None,
+            help="Where the console is served, e.g. http://127.0.0.1:8765 (default: OMS_BASE_URL).",
+        )
+
+    def handle(self, *args, url: str | None = None, **options):
+        base = (url or settings.OMS_BASE_URL).rstrip("/")
         if not settings.DEBUG:
             raise CommandError("Demo logins are for the embedded shape (DEBUG=true) only.")
         password_file = settings.VAR_DIR / "demo_login.txt"
@@ -47,7 +56,7 @@ class Command(BaseCommand):
                 user.set_password(password)
                 user.save()
             user.groups.set([Group.objects.get(name=role)])
-        self.stdout.write(self.style.SUCCESS("Demo login:  http://127.0.0.1:8000/admin/"))
+        self.stdout.write(self.style.SUCCESS(f"Demo login:  {base}/admin/"))
         self.stdout.write(f"  user: demo   password: {password}   (superuser)")
         roles = ", ".join(f"{u} ({r})" for u, r in ROLE_USERS.items())
         self.stdout.write(f"  role users, same password: {roles}")
@@ -55,7 +64,7 @@ class Command(BaseCommand):
         if key:
             self.stdout.write(
                 f"  API (web store channel): curl -H 'Authorization: Bearer {key}' "
-                "http://127.0.0.1:8000/api/v1/stock/<sku>   docs: http://127.0.0.1:8000/api/v1/docs"
+                f"{base}/api/v1/stock/<sku>   docs: {base}/api/v1/docs"
             )
 
     def _demo_api_key(self) -> str | None:

@@ -2,12 +2,15 @@
 
 The worker and beat use the broker from settings; in the embedded shape that
 is kombu's filesystem transport (var/celery/), so long jobs run in the
-background with no broker server installed.
+background with no broker server installed. Without an address it serves
+where OMS_BASE_URL points, so the links in emails and the ones
+`create_demo_logins` prints are the ones served.
 """
 
 import os
 import subprocess
 import sys
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.management import call_command
@@ -18,9 +21,12 @@ class Command(BaseCommand):
     help = "Run the web server with a Celery worker and beat beside it (the embedded shape)."
 
     def add_arguments(self, parser):
-        parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
+        parser.add_argument(
+            "addrport", nargs="?", default=None, help="host:port to serve on (default: OMS_BASE_URL's host and port)."
+        )
 
-    def handle(self, *args, addrport: str, **options):
+    def handle(self, *args, addrport: str | None, **options):
+        addrport = addrport or addrport_of(settings.OMS_BASE_URL)
         # runserver's autoreloader re-runs this command in a child process
         # (RUN_MAIN=true); only the parent starts the worker and beat.
         if os.environ.get("RUN_MAIN") == "true":
@@ -37,6 +43,7 @@ class Command(BaseCommand):
             subprocess.Popen([*celery, "beat", "--loglevel=INFO"]),  # noqa: S603
         ]
         self.stdout.write(f"Celery worker (pid {helpers[0].pid}) and beat (pid {helpers[1].pid}) started.")
+        self.stdout.write(f"The console: http://{addrport}/admin/")
         try:
             call_command("runserver", addrport)
         finally:
@@ -47,3 +54,11 @@ class Command(BaseCommand):
                     process.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     process.kill()
+
+
+def addrport_of(url: str) -> str:
+    """The host:port runserver needs to serve ``url`` (http://127.0.0.1:8765 -> 127.0.0.1:8765)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
