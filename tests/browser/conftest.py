@@ -29,7 +29,11 @@ def page(monkeypatch):
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
         page.set_default_timeout(15_000)
+        # Chromium reports each Content-Security-Policy refusal on the console: none may happen in any walk.
+        violations: list[str] = []
+        page.on("console", lambda message: "Content Security Policy" in message.text and violations.append(message.text))
         yield page
+        assert not violations, f"Content-Security-Policy violations: {violations}"
         # Connections the test opened while Playwright's loop ran live in that
         # loop's context; close them here, or they outlive the test database.
         connections.close_all()
