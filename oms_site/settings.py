@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 
 import environ
-from csp.constants import NONCE
 from celery.schedules import crontab
+from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent

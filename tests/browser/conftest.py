@@ -31,7 +31,7 @@ def page(monkeypatch):
         page.set_default_timeout(15_000)
         # Chromium reports each Content-Security-Policy refusal on the console: none may happen in any walk.
         violations: list[str] = []
-        page.on("console", lambda message: "Content Security Policy" in message.text and violations.append(message.text))
+        page.on("console", lambda msg: "Content Security Policy" in msg.text and violations.append(msg.text))
         yield page
         assert not violations, f"Content-Security-Policy violations: {violations}"
         # Connections the test opened while Playwright's loop ran live in that
