@@ -165,7 +165,8 @@ def test_the_one_statement_writes_the_same_rows_as_the_orm(channel, catalogue, m
     for order in (one, orm):
         order = Order.objects.get(pk=order.pk)
         assert order.number == f"SO-{order.pk:07d}"
-        assert order.shipping_address.customer_id is None and order.billing_address.customer_id is None  # the order's own
+        # the order keeps its own addresses, outside the address book
+        assert order.shipping_address.customer_id is None and order.billing_address.customer_id is None
         assert order.shipping_address_id != order.billing_address_id
         assert order.intake.order_id == order.pk
         assert Message.objects.get(order=order).recipient == order.customer.email
