@@ -19,6 +19,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 from . import geo
 
@@ -46,6 +47,8 @@ class Product(models.Model):
     )
     is_active = models.BooleanField("active", default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()  # who changed what, when (the History button)
 
     class Meta:
         ordering = ["sku"]
@@ -89,6 +92,8 @@ class Warehouse(models.Model):
         default="pdf",
         help_text="How this warehouse prints shipping labels.",
     )
+
+    history = HistoricalRecords()  # who changed what, when (the History button)
 
     class Meta:
         ordering = ["code"]
@@ -266,6 +271,8 @@ class SafetyStockRule(models.Model):
     quantity = models.PositiveIntegerField(help_text="Units this channel may not allocate.")
     note = models.CharField(max_length=200, blank=True)
 
+    history = HistoricalRecords()  # who changed what, when (the History button)
+
     class Meta:
         verbose_name = "safety stock rule"
 
@@ -293,6 +300,8 @@ class RoutingExclusion(models.Model):
     )
     destination_state = models.CharField(max_length=50, blank=True, help_text="Empty: every destination.")
     reason = models.CharField(max_length=200)
+
+    history = HistoricalRecords()  # who changed what, when (the History button)
 
     class Meta:
         verbose_name = "warehouse exclusion"

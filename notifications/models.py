@@ -23,6 +23,7 @@ from django.core.validators import validate_email
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 from .events import CUSTOMER, EVENTS, OPS, event_choices
 
@@ -137,6 +138,8 @@ class MessageTemplate(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.CharField(max_length=150, blank=True, editable=False)
 
+    history = HistoricalRecords()  # who changed what, when (the History button)
+
     class Meta:
         ordering = ["event"]
         verbose_name = "message template"
@@ -167,6 +170,8 @@ class RecipientList(models.Model):
         "also OPS_EMAILS", default=True, help_text="Send to the OPS_EMAILS setting's addresses as well."
     )
     updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()  # who changed what, when (the History button)
 
     class Meta:
         ordering = ["event"]

@@ -2,11 +2,13 @@
 
 from django.conf import settings
 from django.contrib import admin
+from django.db.models.base import ModelBase
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
+from simple_history.admin import SimpleHistoryAdmin
 
 from notifications import selectors as message_selectors
 from orders import selectors as order_selectors
@@ -24,6 +26,21 @@ class OpsAdminSite(admin.AdminSite):
     index_template = "admin/ops_index.html"
     site_url = None  # the console is the whole site: no "View site" link
     enable_nav_sidebar = False  # lists of orders and stock need the width
+
+    # --- change history (django-simple-history) --------------------------------
+    def register(self, model_or_iterable, admin_class=None, **options):
+        """Every model that keeps a history (``history = HistoricalRecords()``) gets its History page.
+
+        The page lists each change: who, when, and each field from what to what. The model's own console
+        (its templates included) is otherwise as its app wrote it.
+        """
+        models = [model_or_iterable] if isinstance(model_or_iterable, ModelBase) else model_or_iterable
+        for model in models:
+            console = admin_class or admin.ModelAdmin
+            if hasattr(model, "history") and not issubclass(console, SimpleHistoryAdmin):
+                keep = {"change_form_template": console.change_form_template, "__module__": console.__module__}
+                console = type(console.__name__, (SimpleHistoryAdmin, console), keep)
+            super().register(model, console, **options)
 
     # --- two-factor sign-in (oms_site/two_factor.py) ---------------------------
     def has_permission(self, request):

@@ -14,7 +14,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db import connection
+from django.db import connection, models
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -836,6 +836,7 @@ class ChannelAdmin(ChannelKeysMixin, admin.ModelAdmin):
     search_fields = ("name", "code")
     prepopulated_fields = {"code": ("name",)}
     form = ChannelForm  # shopify: the webhook secret is entered like a password, blank keeps it
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # a store typed as shop.example is https
 
     def get_fields(self, request: HttpRequest, obj: Channel | None = None):
         """shopify: the webhook secret is write-only; who may only view a channel does not see it."""

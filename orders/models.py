@@ -15,6 +15,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 from oms_core.emails import InternationalEmailField
 
@@ -76,6 +77,8 @@ class Channel(models.Model):
         "logo URL", blank=True, db_default="", default="", help_text="An image at a public address, shown atop emails."
     )
 
+    history = HistoricalRecords(excluded_fields=["webhook_secret"])  # who changed what, when (the History button)
+
     class Meta:
         ordering = ["name"]
 
@@ -90,6 +93,8 @@ class ChannelVariant(models.Model):
     variant_id = models.CharField("variant id", max_length=64, help_text="The storefront's variant id.")
     product = models.ForeignKey("inventory.Product", on_delete=models.PROTECT, related_name="+")
     title = models.CharField(max_length=200, blank=True, help_text="The storefront's name of the variant.")
+
+    history = HistoricalRecords()  # who changed what, when (the History button)
 
     class Meta:
         verbose_name = "channel variant"

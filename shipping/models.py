@@ -16,6 +16,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 ZONES = range(2, 9)
 zone_validators = [MinValueValidator(min(ZONES)), MaxValueValidator(max(ZONES))]
@@ -53,6 +54,8 @@ class Vendor(models.Model):
     tracking_serial = models.BigIntegerField(default=0, editable=False)
     webhook_token_hash = models.CharField(max_length=64, blank=True, editable=False)
 
+    history = HistoricalRecords()  # who changed what, when (the History button)
+
     class Meta:
         ordering = ["name"]
         permissions = [("issue_webhook_token", "Can issue a vendor's tracking webhook token")]
@@ -87,6 +90,8 @@ class CarrierService(models.Model):
     )
     is_active = models.BooleanField("active", default=True)
 
+    history = HistoricalRecords()  # who changed what, when (the History button)
+
     class Meta:
         ordering = ["vendor__name", "code"]
         verbose_name = "carrier service"
@@ -110,6 +115,8 @@ class TransitTime(models.Model):
     zone = models.PositiveSmallIntegerField(validators=zone_validators)
     business_days = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
 
+    history = HistoricalRecords()  # who changed what, when (the History button)
+
     class Meta:
         ordering = ["service", "zone"]
         constraints = [
@@ -129,6 +136,8 @@ class Rate(models.Model):
     zone = models.PositiveSmallIntegerField(validators=zone_validators)
     max_weight_kg = models.DecimalField("weight up to (kg)", max_digits=7, decimal_places=3)
     price = models.DecimalField(max_digits=10, decimal_places=2, validators=[MinValueValidator(Decimal("0"))])
+
+    history = HistoricalRecords()  # who changed what, when (the History button)
 
     class Meta:
         ordering = ["service", "zone", "max_weight_kg"]

@@ -9,6 +9,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 ZERO = Decimal("0.00")
 
@@ -99,6 +100,8 @@ class CreditRule(models.Model):
     is_active = models.BooleanField("active", default=True)
     created_at = models.DateTimeField(default=timezone.now)
 
+    history = HistoricalRecords()  # who changed what, when (the History button)
+
     class Meta:
         ordering = ["name"]
         constraints = [
@@ -123,6 +126,8 @@ class BlockedValue(models.Model):
     value = models.CharField(max_length=254, help_text="Matched case-insensitively, spaces ignored.")
     reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+    history = HistoricalRecords()  # who changed what, when (the History button)
 
     class Meta:
         ordering = ["kind", "value"]
@@ -155,6 +160,8 @@ class Account(models.Model):
     name = models.CharField(max_length=100)
     type = models.CharField(max_length=10, choices=Type.choices)
     is_active = models.BooleanField("active", default=True)
+
+    history = HistoricalRecords()  # who changed what, when (the History button)
 
     class Meta:
         ordering = ["code"]
@@ -198,6 +205,8 @@ class AccountMapping(models.Model):
 
     role = models.CharField(max_length=20, choices=AccountRole.choices, unique=True)
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="mappings")
+
+    history = HistoricalRecords()  # who changed what, when (the History button)
 
     class Meta:
         ordering = ["role"]

@@ -14,6 +14,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 from ..models import Order, OrderEvent
 from .exceptions import ReturnError
@@ -35,6 +36,8 @@ class ReturnPolicy(models.Model):
         "return window (days)", help_text="Days after delivery (or shipping, when delivery is unknown)."
     )
     updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()  # who changed what, when (the History button)
 
     class Meta:
         verbose_name = "return policy"
@@ -86,6 +89,8 @@ class ReasonRule(models.Model):
     our_error = models.BooleanField(
         default=False, help_text="We caused it: no restocking fee, and the order's shipping is refunded too."
     )
+
+    history = HistoricalRecords()  # who changed what, when (the History button)
 
     class Meta:
         ordering = ["policy", "reason"]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
+from simple_history.utils import bulk_create_with_history
 
 from .. import selectors
 from ..exceptions import ShippingError
@@ -250,9 +251,14 @@ def import_rate_card(*, service_id: int, content: bytes | str, actor) -> RateCar
     except CarrierService.DoesNotExist:
         raise ShippingError(f"No carrier service with id {service_id}.") from None
     replaced, _ = Rate.objects.filter(service=service).delete()
-    Rate.objects.bulk_create(
-        Rate(service=service, zone=cell.zone, max_weight_kg=cell.max_weight_kg, price=cell.price)
-        for cell in sorted(card.cells, key=lambda c: (c.zone, c.max_weight_kg))
+    bulk_create_with_history(  # the card's history: each old rate deleted, each new one created, by the actor
+        [
+            Rate(service=service, zone=cell.zone, max_weight_kg=cell.max_weight_kg, price=cell.price)
+            for cell in sorted(card.cells, key=lambda c: (c.zone, c.max_weight_kg))
+        ],
+        Rate,
+        default_user=actor if getattr(actor, "is_authenticated", False) else None,
+        default_change_reason="rate card imported",
     )
     for zone, days in card.transit_days.items():
         TransitTime.objects.update_or_create(service=service, zone=zone, defaults={"business_days": days})

@@ -119,6 +119,22 @@ def one_of_everything(db):
         preview=[{"row": 2, "warehouse": "DAL", "sku": "TEE-M", "quantity": 1, "reference": "PO-1"}],
         error_rows=[{"row": 3, "field": "sku", "message": "unknown SKU 'NOPE'"}],
     )
+    # channels: a storefront variant mapped to a SKU
+    from orders.models import ChannelVariant
+
+    ChannelVariant.objects.create(channel=order.channel, variant_id="4471", product=line.product, title="Tee / M")
+    # sign-in: a locked-out attempt and its logs; a two-factor app and recovery codes
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+    from django_otp.plugins.otp_static.models import StaticDevice
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    seen = {"ip_address": "203.0.113.7", "user_agent": "test", "path_info": "/admin/login/", "username": "wes"}
+    AccessAttempt.objects.create(**seen, failures_since_start=5, get_data="", post_data="")
+    AccessLog.objects.create(**seen)
+    AccessFailureLog.objects.create(**seen, locked_out=True)
+    someone = UserFactory(username="two-factor-user")
+    TOTPDevice.objects.create(user=someone, name="phone", confirmed=True)
+    StaticDevice.objects.create(user=someone, name="Recovery codes", confirmed=True)
     return order
 
 
@@ -156,6 +172,9 @@ def test_every_console_page_renders_or_is_refused_never_breaks(client, one_of_ev
         request = add.wsgi_request
         can_add = model_admin.has_add_permission(request)
         assert add.status_code == (200 if can_add else 403), (who, opts.label, "add")
+
+        history = client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_history", args=[obj.pk]))
+        assert history.status_code == (200 if can_view else 403), (who, opts.label, "history")
 
 
 EXPECTED_PAGES = {
