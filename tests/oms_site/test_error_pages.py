@@ -100,3 +100,15 @@ def test_a_fault_is_the_consoles_500(client, wanda, monkeypatch):
     assert "could not finish this page" in page
     assert "You are signed in as <strong>Wanda Kim</strong>." in page
     assert "the database went away" not in page  # the fault is logged, never shown
+
+
+def test_a_stale_sign_in_form_is_the_consoles_csrf_page_without_a_name(db):
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+
+    response = browser.post(reverse("admin:login"), {"username": "wanda", "password": "correct-horse-battery"})
+
+    page = assert_console_page(response, status=403, title="The form was not accepted")
+    assert "You are signed in as" not in page
+    assert 'id="user-tools"' not in page
