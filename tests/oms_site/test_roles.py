@@ -184,6 +184,7 @@ EXPECTED_PAGES = {
             "orders_order",
             "orders_customer",
             "orders_channel",
+            "orders_channelvariant",
             "inventory_product",
             "inventory_stocklevel",
             "inventory_cyclecount",
@@ -197,6 +198,7 @@ EXPECTED_PAGES = {
         [
             "orders_order",
             "orders_customer",
+            "orders_channelvariant",
             "inventory_product",
             "inventory_warehouse",
             "inventory_stocklevel",
