@@ -9,6 +9,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from orders.api import router as orders_router
 from orders.channel_api import ChannelKey
 from orders.channel_api import router as channel_router
+from orders.channels import format_path
 from orders.webhooks import router as webhooks_router
 from shipping.api import router as shipping_router
 
@@ -30,8 +31,18 @@ api.add_router("/", webhooks_router)
 
 @api.exception_handler(ValidationError)
 def validation_error(request: HttpRequest, exc: ValidationError):
-    """Bad input is a 400 naming each field by its path, never a 422 or a 500."""
-    detail = [{"loc": list(error.get("loc", ())), "msg": error.get("msg", "invalid")} for error in exc.errors]
+    """Bad input is a 400 naming each field by its path as the client wrote it, never a 422 or a 500.
+
+    Each error has ``loc`` (where: ``["body", "events", 0, "status"]``), ``path`` (the same as a client
+    writes it: ``events[0].status``) and ``msg``, as the channels' order intake answers.
+    """
+    detail = []
+    for error in exc.errors:
+        loc = list(error.get("loc", ()))
+        if len(loc) > 1 and loc[0] == "body" and loc[1] == "payload":  # the view's parameter, not the client's
+            del loc[1]
+        where = loc[1:] if loc and loc[0] == "body" else loc
+        detail.append({"loc": loc, "path": format_path(tuple(where)), "msg": error.get("msg", "invalid")})
     return api.create_response(request, {"detail": detail}, status=400)
 
 

@@ -125,4 +125,4 @@ class _Refused(Exception):
 
 
 def _error(index: int, field: str, message: str) -> dict:
-    return {"loc": ["body", "events", index, field], "msg": message}
+    return {"loc": ["body", "events", index, field], "path": f"events[{index}].{field}", "msg": message}
