@@ -110,9 +110,9 @@ class OrderImportHandler(ImportHandler):
     example = (
         "channel,external_id,customer_name,email,phone,ship_line1,ship_city,ship_state,ship_postal_code,"
         "sku,quantity,unit_price,currency,shipping_total,promised_date\n"
-        "webstore,W-1001,Zoë Müller,zoe@example.com,555-0100,12 Elm St,Dallas,TX,75201,TEE-M,2,19.90,USD,4.95,"
-        "2026-12-02\n"
-        "webstore,W-1001,,,,,,,,MUG,1,9.50,,,"
+        "webstore,W-1001,Zoë Müller,zoe@example.com,555-0100,12 Elm St,Dallas,TX,75201,TEE-M,2,24.00,USD,4.95,"
+        "2027-03-02\n"
+        "webstore,W-1001,,,,,,,,MUG-BLU,1,18.00,,,"
     )
     preview_columns = [
         ("rows", "Rows"),

@@ -24,7 +24,7 @@ class StockReceiptHandler(ImportHandler):
     required_columns = ("warehouse", "sku", "quantity", "reference")
     optional_columns = ("note",)
     example = (
-        "warehouse,sku,quantity,reference,note\nDAL,TEE-M,120,PO-2026-0117,pallet 1 of 2\nEWR,MUG,48,PO-2026-0118,"
+        "warehouse,sku,quantity,reference,note\nDAL,TEE-M,120,PO-2026-0117,pallet 1 of 2\nEWR,MUG-BLU,48,PO-2026-0118,"
     )
     preview_columns = [
         ("row", "Row"),
