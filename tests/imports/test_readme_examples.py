@@ -1,7 +1,8 @@
-"""The CSV examples people copy — README.md's blocks and the upload page's own — import whole on the demo data.
+"""The examples people copy work on the demo data: README.md's CSV blocks and the upload page's own examples
+import whole, and the README's delivery-promise request answers.
 
-Each example goes through the console as a user's file would (upload, dry run, confirm) on a database seeded
-by ``seed_demo``, and every row must be accepted: an example that names a SKU, warehouse or channel the demo
+Each CSV goes through the console as a user's file would (upload, dry run, confirm) on a database seeded by
+``seed_demo``, and every row must be accepted: an example that names a SKU, warehouse or channel the demo
 does not have is refused as soon as someone tries it.
 """
 
@@ -64,3 +65,19 @@ def test_an_example_imports_every_row_on_the_demo_data(text, client, superuser, 
     job.refresh_from_db()
     assert (job.status, job.processed_rows, job.failed_count, job.error_rows) == (ImportJob.Status.DONE, rows, 0, [])
     assert job.created_count >= 1 and job.skipped_count == 0
+
+
+def test_the_readme_delivery_promise_example_answers_on_the_demo_data(client):
+    seed_demo(orders=20, seed=1, story=False)
+    from orders.models import Channel
+    from orders.services.channels import issue_api_key
+
+    _, key = issue_api_key(channel_id=Channel.objects.get(code="webstore").pk, name="readme", actor="test")
+    (path,) = re.findall(r"`GET (/api/v1/promise\?postal_code=\d[^`]*)`", README.read_text(encoding="utf-8"))
+
+    response = client.get(path, headers={"Authorization": f"Bearer {key}"})
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["deliverable"] is True and body["unavailable"] == {}
+    assert body["items"] == {"TEE-M": 2, "MUG-BLU": 1}
