@@ -195,6 +195,15 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # kombu's Redis transport, fixed so that a worker survives a Redis restart under load (oms_site/celery.py).
+    CELERY_BROKER_TRANSPORT = "oms_site.celery:RedisTransport"
+# Workers ride out a broker outage of any length, at start-up too (systemd restarts them if they exit anyway).
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A task running when the broker connection drops finishes and acks once the broker is back; terminating it
+# (Celery 6's default) could cut an email between SMTP's answer and the outbox row that records it.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # Tests and benchmarks that start their own worker give it a queue of its own.
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
