@@ -6,10 +6,10 @@ from django.http import HttpRequest
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from oms_core.api import field_error
 from orders.api import router as orders_router
 from orders.channel_api import ChannelKey
 from orders.channel_api import router as channel_router
-from orders.channels import format_path
 from orders.webhooks import router as webhooks_router
 from shipping.api import router as shipping_router
 
@@ -41,8 +41,7 @@ def validation_error(request: HttpRequest, exc: ValidationError):
         loc = list(error.get("loc", ()))
         if len(loc) > 1 and loc[0] == "body" and loc[1] == "payload":  # the view's parameter, not the client's
             del loc[1]
-        where = loc[1:] if loc and loc[0] == "body" else loc
-        detail.append({"loc": loc, "path": format_path(tuple(where)), "msg": error.get("msg", "invalid")})
+        detail.append(field_error(loc, error.get("msg", "invalid").removeprefix("Value error, ")))
     return api.create_response(request, {"detail": detail}, status=400)
 
 

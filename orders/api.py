@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from typing import Annotated
 
 from django.db import transaction
 from django.http import HttpRequest
@@ -13,6 +14,7 @@ from ninja.responses import Status
 from ninja.security import HttpBearer
 from pydantic import Field
 
+from oms_core.api import PlainText
 from shipping.models import ShipmentStatus, TrackingEvent, Vendor
 
 from . import services
@@ -42,11 +44,11 @@ class VendorToken(HttpBearer):
 
 
 class TrackingEventIn(Schema):
-    tracking_number: str = Field(min_length=1, max_length=40)
+    tracking_number: Annotated[str, Field(min_length=1, max_length=40), PlainText]
     status: ShipmentStatus
     occurred_at: dt.datetime
-    description: str = Field(default="", max_length=300)
-    location: str = Field(default="", max_length=100)
+    description: Annotated[str, Field(max_length=300), PlainText] = ""
+    location: Annotated[str, Field(max_length=100), PlainText] = ""
 
 
 class TrackingIn(Schema):

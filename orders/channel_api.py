@@ -27,11 +27,11 @@ from pydantic import ValidationError as SchemaError
 from inventory import selectors as stock
 from inventory.geo import UnknownPostalCode, coordinates
 from inventory.models import Product
+from oms_core.api import PlainText, field_error
 from oms_core.emails import normalize_address, validate_email_address
 from shipping.models import TrackingEvent
 
 from . import services
-from .channels import format_path
 from .exceptions import IntakeConflict, InvalidTransition, OrderError
 from .models import Channel, Order, OrderEvent, OrderIntake, OrderStatus
 from .services.channels import authenticate_api_key
@@ -51,15 +51,35 @@ class ChannelKey(HttpBearer):
 
 # --- input -----------------------------------------------------------------------------
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
-RequiredText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+def text(*, max_length: int, min_length: int = 0) -> type[str]:
+    """Text as the API takes it: stripped, within these lengths, and plain (no control characters)."""
+    constraints = StringConstraints(strip_whitespace=True, min_length=min_length or None, max_length=max_length)
+    return Annotated[str, constraints, PlainText]
+
+
+Text = text(max_length=200)
+RequiredText = text(min_length=1, max_length=200)
 Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2, allow_inf_nan=False)]
 # The fields the business checks read, named so that a body with schema errors can have its valid ones checked.
-Sku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-CurrencyCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")]
-CountryCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2}$")]
-PostalCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
-GatewayCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
+Sku = text(min_length=1, max_length=64)
+CurrencyCode = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$"), PlainText
+]
+CountryCode = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2}$"), PlainText
+]
+PostalCode = text(min_length=1, max_length=20)
+GatewayCode = text(min_length=1, max_length=30)
+ExternalId = text(min_length=1, max_length=100)
+EmailText = text(min_length=3, max_length=254)
+Phone = text(max_length=40)
+City = text(min_length=1, max_length=100)
+State = text(max_length=50)
+Reason = text(min_length=1, max_length=500)
+# Path parameters: plain text too (a NUL in an order number is a 400, not a failed query).
+OrderNumber = Annotated[str, PlainText]
+PathSku = Annotated[str, PlainText]
 
 
 class _Strict(BaseModel):
@@ -71,10 +91,10 @@ class _Strict(BaseModel):
 
 class CustomerIn(_Strict):
     name: RequiredText
-    email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=254)] = Field(
+    email: EmailText = Field(
         description="Internationalised addresses are welcome: a UTF-8 local part (RFC 6531), an IDN domain."
     )
-    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] = ""
+    phone: Phone = ""
     accepts_marketing: bool = False
 
     @field_validator("email")
@@ -93,11 +113,11 @@ class AddressIn(_Strict):
     company: Text = ""
     line1: RequiredText
     line2: Text = ""
-    city: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-    state: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)] = ""
+    city: City
+    state: State = ""
     postal_code: PostalCode
     country: CountryCode = "US"
-    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] = ""
+    phone: Phone = ""
 
 
 class LineIn(_Strict):
@@ -108,11 +128,11 @@ class LineIn(_Strict):
 
 class PaymentIn(_Strict):
     gateway: GatewayCode
-    token: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    token: Text = ""
 
 
 class OrderIn(_Strict):
-    external_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    external_id: ExternalId
     customer: CustomerIn
     shipping_address: AddressIn
     billing_address: AddressIn | None = None
@@ -134,7 +154,7 @@ class OrderIn(_Strict):
 
 
 class CancelIn(_Strict):
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    reason: Reason
 
 
 def inline_schema(model: type[BaseModel]) -> dict:
@@ -277,7 +297,7 @@ def place(request: HttpRequest):
 
 
 @router.get("/orders/{number}", auth=ChannelKey(), response={200: OrderOut, 404: ErrorOut}, summary="Read an order")
-def read(request: HttpRequest, number: str):
+def read(request: HttpRequest, number: OrderNumber):
     """The order's status, lines, shipments with tracking, and its customer-facing timeline."""
     order = _fetch(request.auth, number)
     if order is None:
@@ -292,7 +312,7 @@ def read(request: HttpRequest, number: str):
     summary="Cancel an order",
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": CANCEL_SCHEMA}}}},
 )
-def cancel(request: HttpRequest, number: str):
+def cancel(request: HttpRequest, number: OrderNumber):
     """Cancel an order before anything has shipped; its stock goes back on sale and the customer is told.
 
     Cancelling an order already cancelled returns it unchanged (200), so a
@@ -316,7 +336,7 @@ def cancel(request: HttpRequest, number: str):
 
 
 @router.get("/stock/{sku}", auth=ChannelKey(), response={200: StockOut, 404: ErrorOut}, summary="Stock of a SKU")
-def stock_of(request: HttpRequest, sku: str):
+def stock_of(request: HttpRequest, sku: PathSku):
     """Units of the SKU this channel can sell now, per warehouse and in total.
 
     What is reserved for orders and what is held back from this channel
@@ -369,7 +389,7 @@ def _read_body(request: HttpRequest, model: type[M]) -> tuple[M | None, list[dic
 
 
 def _error(loc, message: str) -> dict:
-    return {"loc": ["body", *loc], "path": format_path(tuple(loc)) if loc else "", "msg": message}
+    return field_error(("body", *loc), message)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from ninja.responses import Status
+
+from oms_core.api import PlainText
 
 from .promise import PromiseError, quote_promise
 
@@ -55,10 +59,10 @@ class ErrorOut(Schema):
 @router.get("/promise", response={200: PromiseOut, 400: ErrorOut}, summary="Delivery promise for a basket")
 def promise(
     request: HttpRequest,
-    postal_code: str,
-    sku: Query[list[str]],
+    postal_code: Annotated[str, PlainText],
+    sku: Query[list[Annotated[str, PlainText]]],
     qty: Query[list[int]] = [],  # noqa: B006 - ninja reads the default, never mutates it
-    country: str = "US",
+    country: Annotated[str, PlainText] = "US",
 ):
     """The earliest delivery date and its cost (and the cheapest option) for these SKUs to a postal code.
 

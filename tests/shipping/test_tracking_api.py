@@ -108,3 +108,26 @@ def test_malformed_events_are_400_with_their_path(client, shipped, bad, loc):
 def test_the_schema_is_published(client):
     schema = client.get("/api/v1/openapi.json").json()
     assert {"/api/v1/promise", "/api/v1/tracking"} <= set(schema["paths"])
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        ({"tracking_number": "1Z\u0000999"}, "tracking_number"),
+        ({"description": "Left at\u0000door"}, "description"),
+        ({"location": "New York\u001b[2J"}, "location"),
+    ],
+    ids=["nul-in-number", "nul-in-description", "escape-in-location"],
+)
+def test_a_control_character_in_a_scan_is_400_naming_it_and_nothing_is_recorded(client, shipped, bad, field):
+    body = {"events": [event(shipped["number"], status="in_transit"), {**event(shipped["number"]), **bad}]}
+
+    response = post(client, body, shipped["token"])
+
+    assert response.status_code == 400, response.content
+    (error,) = response.json()["detail"]
+    assert (error["loc"], error["path"]) == (["body", "events", 1, field], f"events[1].{field}")
+    assert "control character" in error["msg"]
+    assert not TrackingEvent.objects.exists()
+    shipped["order"].refresh_from_db()
+    assert shipped["order"].status == OrderStatus.SHIPPED

@@ -1,0 +1,103 @@
+"""What every HTTP API of the OMS takes and answers alike: plain text, and errors that name their field.
+
+``PlainText`` is the rule for every text the API reads, from a body, a path or
+a query: control characters other than tab and newline (CR LF) are refused, and
+so are lone surrogates (a JSON ``\\ud800`` that is no character). NUL above all:
+PostgreSQL text cannot hold it, so it would fail the write (a 500) where SQLite
+kept it. Use it in an ``Annotated`` type, after any ``StringConstraints``::
+
+    Sku = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), PlainText]
+
+The OpenAPI schema shows the rule as the string's ``pattern``.
+
+``field_error(loc, msg)`` is one error as every API answers it: ``loc``, where
+(``["body", "lines", 1, "sku"]``, ``["query", "sku", 0]``, ``["path", "number"]``),
+``path``, the same as the client wrote it (``lines[1].sku``, ``sku[0]``,
+``number``), and ``msg``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic_core import PydanticCustomError, core_schema
+
+# C0 controls but tab, LF and CR; DEL; C1 controls; surrogates (not characters: no UTF-8 for them).
+_REFUSED = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f\\ud800-\\udfff"
+_FIND_REFUSED = re.compile(f"[{_REFUSED}]")
+# The same rule as a JSON Schema (ECMA-262) pattern, for the OpenAPI schema.
+PLAIN_TEXT_PATTERN = f"^[^{_REFUSED}]*$"
+
+
+def control_character_problem(value: str) -> str | None:
+    """Why ``value`` is not plain text (its first refused character and where), or None when it is."""
+    found = _FIND_REFUSED.search(value)
+    if found is None:
+        return None
+    return (
+        f"contains a control character (U+{ord(found.group()):04X}) at position {found.start() + 1}; "
+        "only tab and newline are allowed"
+    )
+
+
+def _plain_text(value: Any) -> Any:
+    if isinstance(value, str):
+        problem = control_character_problem(value)
+        if problem is not None:
+            raise PydanticCustomError("control_character", problem)
+    return value
+
+
+class _PlainText:
+    """Pydantic metadata: the text is refused when it holds a control character; the schema shows the pattern."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        # Checked before the string's own constraints, so the position is where the client put the character.
+        return core_schema.no_info_before_validator_function(_plain_text, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler) -> dict:
+        json_schema = handler(schema)
+        if json_schema.get("type") == "string" and "pattern" not in json_schema:
+            json_schema["pattern"] = PLAIN_TEXT_PATTERN
+        return json_schema
+
+    def __repr__(self) -> str:
+        return "PlainText"
+
+
+PlainText = _PlainText()
+
+# Where a ``loc`` starts: the part of the request, not a name the client wrote.
+_PARTS = {"body", "query", "path", "header", "cookie", "form"}
+
+
+def format_path(loc: tuple | list) -> str:
+    """``("lines", 1, "sku")`` as ``lines[1].sku``; the request's part (``body``, ``query``...) left out."""
+    parts = list(loc)
+    if parts and parts[0] in _PARTS:
+        del parts[0]
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def field_error(loc: tuple | list, msg: str) -> dict:
+    """One error as the API answers it: ``loc``, ``path`` as the client wrote it, and ``msg``."""
+    return {"loc": list(loc), "path": format_path(loc), "msg": msg}
+
+
+class FieldErrorOut(BaseModel):
+    loc: list[str | int] = Field(description='Where, as a list: `["body", "lines", 1, "sku"]`, `["path", "number"]`.')
+    path: str = Field(
+        description="The same as the client wrote it: `lines[1].sku`, `number`, `sku[0]`; empty for the whole body."
+    )
+    msg: str
+
+
+class FieldErrorsOut(BaseModel):
+    """Every error of the request at once, each naming its field."""
+
+    detail: list[FieldErrorOut]
