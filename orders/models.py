@@ -266,6 +266,7 @@ class Order(models.Model):
         permissions = [
             ("hold_order", "Can put orders on hold and release them"),
             ("cancel_order", "Can cancel orders"),
+            ("change_order_address", "Can change an order's ship-to address"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["channel", "external_id"], name="order_external_id_unique_per_channel"),

@@ -84,6 +84,7 @@ def roles(db):
     grants.append(import_module("oms_site.migrations.0006_channel_key_roles").GRANTS)  # channel API keys
     grants.append(import_module("oms_site.migrations.0007_login_lockout_roles").GRANTS)  # unlocking sign-ins
     grants.append(import_module("oms_site.migrations.0008_channel_variant_roles").GRANTS)  # channel variants
+    grants.append(import_module("oms_site.migrations.0009_order_address_roles").GRANTS)  # ship-to changes
     for spec in grants:
         for role, names in spec.items():
             group, _ = Group.objects.get_or_create(name=role)

@@ -135,9 +135,18 @@ def test_a_shipped_order_offers_no_change_and_refuses_one(ops):
     assert address_of(order) == before
 
 
+def test_associates_and_managers_may_change_an_address(client):
+    order = place()
+    for role in ("Operations associate", "Operations manager"):
+        client.force_login(UserFactory(username=role.split()[-1].lower(), role=role))
+
+        assert 'data-action="change-address"' in client.get(order_page(order)).content.decode(), role
+        assert client.get(address_form(order)).status_code == 200, role
+
+
 def test_without_the_permission_there_is_no_button_and_the_form_is_refused(client):
     order = place()
-    client.force_login(UserFactory(username="ana", role="Operations associate"))
+    client.force_login(UserFactory(username="wes", role="Warehouse staff"))
 
     assert 'data-action="change-address"' not in client.get(order_page(order)).content.decode()
     assert client.get(address_form(order)).status_code == 403
