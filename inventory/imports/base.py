@@ -7,9 +7,7 @@ order (its rows share an external id) or one receipt row.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -17,9 +15,13 @@ from typing import Any, ClassVar
 
 from django.core.exceptions import ValidationError
 
+from oms_core.csvfiles import CsvSyntaxError, csv_records
 from oms_core.emails import normalize_address, validate_email_address
 
 MAX_ROWS = 100_000
+NUL = "\x00"
+# A noncharacter (Unicode keeps U+FFFE for a program's internal use) that stands for a NUL in a kept file.
+NUL_STAND_IN = "\ufffe"
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,12 @@ class ImportRefused(Exception):
 
 @dataclass
 class CsvRow:
+    """A data row: its line in the file and its cells by column; ``extra`` and ``nul_columns`` refuse it."""
+
     number: int
     values: dict[str, str]
+    extra: str = ""  # "5 cells but the header names 4": the cells are misaligned, none is read
+    nul_columns: tuple[str, ...] = ()
 
     def get(self, column: str) -> str:
         return (self.values.get(column) or "").strip()
@@ -98,58 +104,90 @@ def read_csv(text: str, *, required: tuple[str, ...], optional: tuple[str, ...])
 
     Column names are matched without case or surrounding spaces; blank lines
     are skipped (they keep their number, so later rows still match the sheet).
+    A quote that never closes refuses the file, naming the line it opens on
+    (read on, it would swallow every line after it into one cell). A row
+    with a NUL character is marked for ``check_shape`` to refuse.
     """
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
-    while header is not None and not any(cell.strip() for cell in header):
-        header = next(reader, None)
-    if header is None:
-        raise ImportFileError([RowError(1, "header", "the file is empty; the first row must name the columns")])
-    header_row = reader.line_num
-    names = [cell.strip().lower() for cell in header]
-    errors = []
-    missing = [column for column in required if column not in names]
-    if missing:
-        errors.append(
-            RowError(
-                header_row,
-                ", ".join(missing),
-                f"missing column{'s' if len(missing) > 1 else ''}; the header must name {', '.join(required)}",
-            )
-        )
-    known = set(required) | set(optional)
-    for name in names:
-        if name and name not in known:
-            errors.append(
-                RowError(header_row, name, f"unknown column; the columns are {', '.join((*required, *optional))}")
-            )
-    for name in sorted({name for name in names if name and names.count(name) > 1}):
-        errors.append(RowError(header_row, name, "the column appears more than once"))
-    if errors:
-        raise ImportFileError(errors)
-    rows = []
+    records = csv_records(text)
     try:
-        for cells in reader:
+        header_row, header = next(records, (0, None))
+        while header is not None and not any(cell.strip() for cell in header):
+            header_row, header = next(records, (0, None))
+        if header is None:
+            raise ImportFileError([RowError(1, "header", "the file is empty; the first row must name the columns")])
+        if any(NUL in cell or NUL_STAND_IN in cell for cell in header):
+            raise ImportFileError(
+                [
+                    RowError(
+                        header_row,
+                        "header",
+                        "has NUL characters (zero bytes): the file looks like UTF-16 text (Excel's 'Unicode "
+                        "Text'); save the sheet as 'CSV UTF-8'",
+                    )
+                ]
+            )
+        names = [cell.strip().lower() for cell in header]
+        errors = []
+        missing = [column for column in required if column not in names]
+        if missing:
+            errors.append(
+                RowError(
+                    header_row,
+                    ", ".join(missing),
+                    f"missing column{'s' if len(missing) > 1 else ''}; the header must name {', '.join(required)}",
+                )
+            )
+        known = set(required) | set(optional)
+        for name in names:
+            if name and name not in known:
+                errors.append(
+                    RowError(header_row, name, f"unknown column; the columns are {', '.join((*required, *optional))}")
+                )
+        for name in sorted({name for name in names if name and names.count(name) > 1}):
+            errors.append(RowError(header_row, name, "the column appears more than once"))
+        if errors:
+            raise ImportFileError(errors)
+        rows = []
+        for number, cells in records:
             if not any(cell.strip() for cell in cells):
                 continue
-            number = reader.line_num
             if len(cells) > len(names) and any(cell.strip() for cell in cells[len(names) :]):
-                rows.append(CsvRow(number, {"__extra__": f"{len(cells)} cells but the header names {len(names)}"}))
-                continue
-            rows.append(CsvRow(number, {name: cell for name, cell in zip(names, cells, strict=False) if name}))
+                rows.append(CsvRow(number, {}, f"{len(cells)} cells but the header names {len(names)}"))
+            else:
+                values = {name: cell for name, cell in zip(names, cells, strict=False) if name}
+                rows.append(CsvRow(number, values, nul_columns=_nul_columns(values)))
             if len(rows) > MAX_ROWS:
                 raise ImportFileError([RowError(number, "file", f"more than {MAX_ROWS:,} rows; split the file")])
-    except csv.Error as error:
-        raise ImportFileError([RowError(reader.line_num, "file", f"is not valid CSV: {error}")]) from None
+    except CsvSyntaxError as error:
+        raise ImportFileError([RowError(error.line, "file", str(error))]) from None
     if not rows:
         raise ImportFileError([RowError(header_row + 1, "row", "the file has a header but no rows")])
     return rows
 
 
+def storable(text: str) -> str:
+    """The file's text as the database can keep it: PostgreSQL stores no NUL, so its stand-in takes its place.
+
+    ``read_csv`` treats the stand-in as the NUL it was, so the row is still
+    refused naming its column when the kept file is read again.
+    """
+    return text.replace(NUL, NUL_STAND_IN)
+
+
+def _nul_columns(values: dict[str, str]) -> tuple[str, ...]:
+    return tuple(name for name, cell in values.items() if NUL in cell or NUL_STAND_IN in cell)
+
+
 def check_shape(row: CsvRow) -> RowError | None:
-    """A row with more cells than the header has is refused as a whole."""
-    if "__extra__" in row.values:
-        return RowError(row.number, "row", f"has {row.values['__extra__']}; quote cells that contain commas")
+    """A row with more cells than the header has, or with a NUL character in a cell, is refused as a whole."""
+    if row.extra:
+        return RowError(row.number, "row", f"has {row.extra}; quote cells that contain commas")
+    if row.nul_columns:
+        return RowError(
+            row.number,
+            ", ".join(row.nul_columns),
+            "contains a NUL character (a zero byte), which cannot be stored; delete it from the cell",
+        )
     return None
 
 

@@ -22,10 +22,12 @@ import hashlib
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from oms_core.csvfiles import csv_text
+
 from ..exceptions import InventoryError
 from ..models import ImportJob
 from ..services._common import user_or_none
-from .base import ImportFileError, ImportRefused, RowError, Unit, check_shape, decode, read_csv
+from .base import ImportFileError, ImportRefused, RowError, Unit, check_shape, decode, read_csv, storable
 from .registry import get_handler
 
 CHUNK_ROWS = 200
@@ -68,7 +70,7 @@ def start_import(*, kind: str, file_name: str, content: bytes | str, options: di
     job = ImportJob.objects.create(
         kind=kind,
         file_name=(file_name or "upload.csv")[:200],
-        content=text,
+        content=storable(text),  # a NUL's row is refused by the dry run; the database cannot keep the NUL itself
         options=options,
         uploaded_by=user_or_none(actor),
         total_rows=len(rows),
@@ -199,21 +201,12 @@ def fail_import(*, job_id: int, error: str) -> None:
 
 
 def error_rows_csv(job: ImportJob) -> str:
-    """Every bad row of the job as CSV (row, field, message), for fixing the sheet."""
-    import csv
-    import io
+    """Every bad row of the job as CSV (row, field, message), for fixing the sheet.
 
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["row", "field", "message"])
-    for error in job.error_rows:
-        writer.writerow([error["row"], _inert(error["field"]), _inert(error["message"])])
-    return out.getvalue()
-
-
-def _inert(text: str) -> str:
-    """A cell a spreadsheet will not run as a formula (messages quote what the file said)."""
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    Messages quote what the file said, so their text is guarded against running as a formula.
+    """
+    rows = [[error["row"], error["field"], error["message"]] for error in job.error_rows]
+    return csv_text([["row", "field", "message"], *rows], lineterminator="\n")
 
 
 __all__ = [

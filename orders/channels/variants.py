@@ -129,7 +129,8 @@ def import_channel_variants(*, content: bytes | str, file_name: str = "", actor)
 def _check(rows: list[CsvRow], errors: list[RowError]) -> list[_Row]:
     """The rows with nothing wrong; each problem of the others noted by row and field. Reads in bulk, writes nothing."""
     channels = {channel.code: channel for channel in Channel.objects.all()}
-    products = {product.sku: product for product in Product.objects.filter(sku__in={row.get("sku") for row in rows})}
+    skus = {row.get("sku") for row in rows if check_shape(row) is None}  # a NUL is no query parameter (PostgreSQL)
+    products = {product.sku: product for product in Product.objects.filter(sku__in=skus)}
     first_row: dict[tuple[str, str], int] = {}
     good = []
     for row in rows:

@@ -10,7 +10,6 @@ both exactly as produced, so a re-send is byte-for-byte the same.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import hmac
@@ -29,6 +28,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from inventory.models import StockMovement
+from oms_core.csvfiles import csv_writer
 
 from . import alerts
 from .amounts import ZERO, CaptureSplit, cents
@@ -179,8 +179,9 @@ def journal_write_offs(*, up_to: dt.date) -> int:
 
 # --- the export ------------------------------------------------------------------
 def _csv(batch: ExportBatch, entries: list[JournalEntry]) -> str:
+    """The batch's lines as CSV; text (account names, memos) is guarded against running as a formula."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv_writer(out)
     writer.writerow(CSV_COLUMNS)
     for entry in entries:
         for line in entry.lines.all():
@@ -188,14 +189,14 @@ def _csv(batch: ExportBatch, entries: list[JournalEntry]) -> str:
                 [
                     batch.pk,
                     entry.pk,
-                    entry.entry_date.isoformat(),
+                    entry.entry_date,
                     entry.kind,
                     entry.order.number if entry.order_id else "",
                     entry.currency,
                     line.account.code,
                     line.account.name,
-                    f"{line.debit:.2f}",
-                    f"{line.credit:.2f}",
+                    cents(line.debit),  # numbers, written as numbers (never guarded as text)
+                    cents(line.credit),
                     entry.memo,
                 ]
             )

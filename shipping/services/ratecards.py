@@ -8,13 +8,13 @@ what is wrong with it.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
 from simple_history.utils import bulk_create_with_history
+
+from oms_core.csvfiles import CsvSyntaxError, csv_records
 
 from .. import selectors
 from ..exceptions import ShippingError
@@ -133,11 +133,15 @@ def parse_rate_card(text: str) -> ParsedRateCard:
     Returns the cells and the transit days per zone, or raises RateCardError
     listing every bad row (all of them, not just the first).
     """
-    reader = csv.reader(io.StringIO(text))
+    try:  # the shared reader: a quote that never closes refuses the file, naming its line
+        records = list(csv_records(text))
+    except CsvSyntaxError as error:
+        raise RateCardError([RowError(error.line, "file", str(error))]) from None
+    reader = iter(records)
     errors: list[RowError] = []
-    header = next(reader, None)
+    _, header = next(reader, (0, None))
     while header is not None and not any(cell.strip() for cell in header):
-        header = next(reader, None)  # leading blank lines
+        _, header = next(reader, (0, None))  # leading blank lines
     if header is None:
         raise RateCardError([RowError(1, "header", "the file is empty; the first row must name the columns")])
     names = [cell.strip().lower() for cell in header]
@@ -161,8 +165,7 @@ def parse_rate_card(text: str) -> ParsedRateCard:
     seen: dict[tuple[int, Decimal], int] = {}
     transit_rows: dict[int, tuple[int, int]] = {}  # zone -> (days, row)
     rows = 0
-    for cells in reader:
-        row_number = reader.line_num  # the file's line (a quoted cell may span lines; the reader counts them)
+    for row_number, cells in reader:  # the file's line (a quoted cell may span lines; the reader counts them)
         if not any(cell.strip() for cell in cells):
             continue
         rows += 1
