@@ -10,7 +10,6 @@ permission check), never from a public media URL.
 
 from __future__ import annotations
 
-import csv
 import io
 
 from django.contrib import admin, messages
@@ -28,6 +27,7 @@ from django.utils.safestring import mark_safe
 from rangefilter.filters import DateRangeFilterBuilder
 
 from oms_core.console import person_field
+from oms_core.csvfiles import csv_writer
 from shipping import documents, selectors
 from shipping.exceptions import ShippingError
 from shipping.forms import ChangeCarrierForm, PromiseForm, RateCardUploadForm, TrackingEventForm, VoidLabelForm
@@ -382,7 +382,7 @@ class CarrierServiceAdmin(admin.ModelAdmin):
         service = get_object_or_404(CarrierService.objects.select_related("vendor"), pk=int_or_404(object_id))
         transit = dict(service.transit_times.values_list("zone", "business_days"))
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
+        writer = csv_writer(out, lineterminator="\n")  # numbers as numbers; any text guarded
         writer.writerow(["zone", "max_weight_kg", "price", "transit_days"])
         for zone, weight, price in service.rates.order_by("zone", "max_weight_kg").values_list(
             "zone", "max_weight_kg", "price"
