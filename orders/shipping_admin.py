@@ -44,7 +44,7 @@ from shipping.models import (
 )
 from shipping.promise import PromiseError, quote_promise
 from shipping.services import quote_for, render_shipment_label, start_label_batch, zone_between
-from shipping.services.labels import PRINTABLE
+from shipping.services.labels import PRINTABLE, resume_label_batch
 from shipping.services.ratecards import RateCardError, import_rate_card
 
 from . import selectors as order_selectors
@@ -1049,6 +1049,30 @@ class LabelBatchAdmin(ReadOnlyAdmin):
     )
     change_form_template = "admin/shipping/labelbatch/change_form.html"
     created_by_name = person_field("created_by")  # a name, not a link to a user page only superusers may open
+    actions = ["resume_rendering"]
+
+    def has_print_labels_permission(self, request) -> bool:
+        return request.user.has_perm("shipping.print_labels")
+
+    @admin.action(description="Resume rendering", permissions=["print_labels"])
+    def resume_rendering(self, request, queryset):
+        """Render the unfinished parts of each batch again now; the parts already rendered are kept."""
+        for batch in queryset.order_by("pk"):
+            try:
+                resumed = resume_label_batch(batch_id=batch.pk, actor=request.user)
+            except ShippingError as refusal:
+                self.message_user(request, str(refusal), messages.ERROR)
+                continue
+            batch.refresh_from_db()
+            text = f"{batch}: rendering resumed at {batch.rendered_count} of {batch.label_count} labels"
+            if resumed.queued:
+                text += f"; {_plural(resumed.queued, 'part')} queued again (the rendered ones are kept)"
+            if resumed.rendering:
+                text += f"; {_plural(resumed.rendering, 'part')} still being rendered by a worker, left to it"
+            if not resumed.queued and not resumed.rendering:
+                text += "; every part is rendered, joining them"
+            self.log_change(request, batch, text)
+            self.message_user(request, text + ".", messages.SUCCESS)
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, batch: LabelBatch):

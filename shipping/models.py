@@ -339,6 +339,9 @@ class LabelBatch(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     finished_at = models.DateTimeField(null=True, blank=True, editable=False)
+    heartbeat_at = models.DateTimeField(
+        "last worked on", null=True, blank=True, editable=False, help_text="When a worker last made progress."
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -364,6 +367,11 @@ class LabelBatchChunk(models.Model):
     label_count = models.PositiveIntegerField()
     file = models.FileField(upload_to="label-batches/parts/", blank=True)
     done_at = models.DateTimeField(null=True, blank=True)
+    # The lease (services/labels.py): the task rendering this part holds ``claim`` and keeps moving
+    # ``lease_until`` on as it renders; a part queued or claimed whose lease ran out is queued again.
+    claim = models.UUIDField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Renderings started.")
 
     class Meta:
         ordering = ["batch", "index"]

@@ -40,3 +40,9 @@ def join_label_batch(batch_id: int) -> None:
     except Exception as error:
         labels.fail_label_batch(batch_id=batch_id, error=f"{type(error).__name__}: {error}")
         raise
+
+
+@shared_task(acks_late=True)
+def sweep_label_batches() -> dict:
+    """Periodic (beat, every 30 s): queue again the batch parts and joins whose worker died."""
+    return labels.sweep_label_batches()
