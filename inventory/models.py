@@ -514,6 +514,12 @@ class ImportJob(models.Model):
     failure = models.TextField(blank=True, editable=False)
     started_at = models.DateTimeField(null=True, blank=True, editable=False)
     finished_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The lease (imports/services.py): each committed chunk moves it on; a running job whose lease ran
+    # out has lost its task and is queued again from ``position``.
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    attempts = models.PositiveSmallIntegerField(
+        default=0, editable=False, help_text="Tries of the chunk at the current position (a committed chunk resets)."
+    )
 
     class Meta:
         ordering = ["-uploaded_at", "-id"]

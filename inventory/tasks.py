@@ -25,3 +25,11 @@ def process_import_chunk(job_id: int, phase: str, position: int) -> int | None:
         # Recorded on the job so the operator sees it, then raised for the worker's log.
         imports.fail_import(job_id=job_id, error=f"{type(error).__name__}: {error}")
         raise
+
+
+@shared_task(acks_late=True)
+def sweep_import_jobs() -> int:
+    """Periodic (beat, every 30 s): resume CSV imports whose worker died, from their last committed chunk."""
+    from .imports import services as imports
+
+    return imports.sweep_import_jobs()

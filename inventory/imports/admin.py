@@ -88,6 +88,28 @@ class ImportJobAdmin(admin.ModelAdmin):
     confirmed_by_name = person_field("confirmed_by")
     change_list_template = "admin/imports/importjob_change_list.html"
     change_form_template = "admin/imports/importjob_change_form.html"
+    actions = ["resume_import"]
+
+    @admin.action(description="Resume import", permissions=["import"])
+    def resume_import(self, request, queryset):
+        """Go on with each failed or stalled job from its last committed chunk."""
+        for job in queryset.defer("content").order_by("pk"):
+            if not self.can_import(request, job.kind):
+                self.message_user(request, f"{job}: you may not import {get_handler(job.kind).title}.", messages.ERROR)
+                continue
+            failure = job.failure
+            try:
+                job = services.resume_import(job_id=job.pk, actor=request.user)
+            except services.ImportJobError as refusal:
+                self.message_user(request, str(refusal), messages.ERROR)
+                continue
+            done = f"{job.processed_rows:,} of {job.total_rows:,} rows"
+            text = f"{job}: {job.get_status_display().lower()} again after the {done} already done"
+            self.log_change(request, job, text + (f" (it had failed: {failure})" if failure else ""))
+            self.message_user(request, text + " (they are kept).", messages.SUCCESS)
+
+    def has_import_permission(self, request) -> bool:
+        return any(request.user.has_perm(handler.permission) for handler in handlers())
 
     # --- columns ---------------------------------------------------------------
     @admin.display(description="status", ordering="status")

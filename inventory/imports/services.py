@@ -12,14 +12,28 @@ reported with its rows; the others go on. The row locks the units need
 are taken first, for the whole chunk at once in key order (``handler.lock``):
 savepoints keep their locks to the chunk's end, so taking them unit by unit
 would hold them in file order against workers that lock in key order.
+
+A worker can die mid-job (``kill -9``, out of memory, a lost machine): its
+chunk's transaction is rolled back, and the next chunk's task waits in the
+broker's unacknowledged set for its visibility timeout. So a running job has
+a lease (``lease_until``): every committed chunk moves it on, and while a
+chunk runs its transaction holds the job's row. The sweep
+(``sweep_import_jobs``, beat every 30 s) queues the chunk at ``position``
+again for a job whose lease ran out and whose row nobody holds: the import
+resumes from the last committed chunk, each row imported once. The console's
+"Resume import" does the same at once (``resume_import``). A chunk tried
+``MAX_ATTEMPTS`` times without committing (it kills its worker) fails the job.
 """
 
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import hashlib
+import logging
 
 from django.db import DatabaseError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from oms_core.csvfiles import csv_text
@@ -34,6 +48,13 @@ CHUNK_ROWS = 200
 PREVIEW_UNITS = 20
 DRY_RUN, IMPORT = "dry_run", "import"
 PHASE_STATUS = {DRY_RUN: ImportJob.Status.DRY_RUN_RUNNING, IMPORT: ImportJob.Status.IMPORTING}
+RUNNING = tuple(PHASE_STATUS.values())
+# How long a running job may go without a committed chunk before the sweep queues its chunk again (a chunk
+# of CHUNK_ROWS rows commits in a few seconds; one that runs longer holds the job's row, and is left alone).
+LEASE = dt.timedelta(seconds=20)
+# Tries of one chunk that never committed (each killed its worker) before the job fails, naming the rows.
+MAX_ATTEMPTS = 5
+logger = logging.getLogger(__name__)
 
 
 class ImportJobError(InventoryError):
@@ -75,6 +96,7 @@ def start_import(*, kind: str, file_name: str, content: bytes | str, options: di
         uploaded_by=user_or_none(actor),
         total_rows=len(rows),
         status=ImportJob.Status.DRY_RUN_RUNNING,
+        lease_until=timezone.now() + LEASE,
     )
     _queue_chunk(job.pk, DRY_RUN, 0)
     return job
@@ -100,8 +122,10 @@ def confirm_import(*, job_id: int, actor) -> ImportJob:
     job.confirmed_by = user_or_none(actor)
     job.confirmed_at = timezone.now()
     job.processed_rows = job.position = job.created_count = job.skipped_count = job.failed_count = 0
+    job.attempts = 0
     job.error_rows = []
     job.started_at = job.finished_at = None
+    job.lease_until = timezone.now() + LEASE
     job.save()
     _queue_chunk(job.pk, IMPORT, 0)
     return job
@@ -113,6 +137,15 @@ def process_chunk(*, job_id: int, phase: str, position: int) -> int | None:
     Returns the next position, or None when the job is finished or was not
     where this chunk expected it (a repeated delivery).
     """
+    # The try is counted in a transaction of its own: a worker that dies in the chunk's leaves it counted.
+    tried = (
+        ImportJob.objects.filter(pk=job_id, status=PHASE_STATUS[phase], position=position)
+        .filter(attempts__lt=MAX_ATTEMPTS)
+        .update(attempts=F("attempts") + 1)
+    )
+    if not tried:
+        _fail_worn_chunk(job_id, phase, position)
+        return None
     with transaction.atomic():
         job = ImportJob.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.status != PHASE_STATUS[phase] or job.position != position:
@@ -147,10 +180,13 @@ def process_chunk(*, job_id: int, phase: str, position: int) -> int | None:
         job.position = position + len(chunk)
         job.processed_rows = min(job.total_rows, job.processed_rows + sum(len(unit.rows) for unit in chunk))
         finished = job.position >= len(units)
+        job.attempts = 0
+        job.lease_until = timezone.now() + LEASE  # the heartbeat: this chunk committed, the next is queued
         if finished:
             job.processed_rows = job.total_rows
             job.finished_at = timezone.now()
             job.status = ImportJob.Status.DRY_RUN_DONE if phase == DRY_RUN else ImportJob.Status.DONE
+            job.lease_until = None
         job.save()
         if not finished:
             _queue_chunk(job.pk, phase, job.position)
@@ -188,6 +224,73 @@ def _queue_chunk(job_id: int, phase: str, position: int) -> None:
     tasks.process_import_chunk.delay_on_commit(job_id, phase, position)
 
 
+def _fail_worn_chunk(job_id: int, phase: str, position: int) -> None:
+    """The chunk at ``position`` was tried MAX_ATTEMPTS times and never committed: fail the job, naming its rows."""
+    job = ImportJob.objects.filter(pk=job_id, status=PHASE_STATUS[phase], position=position).first()
+    if job is None or job.attempts < MAX_ATTEMPTS:
+        return  # a repeated delivery of a chunk already done
+    chunk = _chunk(parse_units(job), position)
+    rows = sorted(row.number for unit in chunk for row in unit.rows)
+    where = f"rows {rows[0]}-{rows[-1]}" if rows else f"unit {position + 1}"
+    fail_import(
+        job_id=job_id,
+        error=(
+            f"The chunk of {where} was tried {job.attempts} times and never finished: its worker stopped each "
+            "time (killed, out of memory?). What was imported before it stands; Resume import tries it again."
+        ),
+    )
+
+
+def _phase_of(job: ImportJob) -> str:
+    return IMPORT if job.confirmed_at else DRY_RUN
+
+
+def sweep_import_jobs(*, now: dt.datetime | None = None) -> int:
+    """Periodic: queue again the chunk of each running job whose lease ran out (its worker died).
+
+    Jobs whose row a chunk holds (it is running, however long) are skipped.
+    Returns how many jobs were queued again.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        stale = list(
+            ImportJob.objects.select_for_update(skip_locked=True)
+            .only("pk", "status", "position", "confirmed_at")
+            .filter(status__in=RUNNING)
+            .filter(Q(lease_until=None) | Q(lease_until__lt=now))
+            .order_by("pk")
+        )
+        ImportJob.objects.filter(pk__in=[job.pk for job in stale]).update(lease_until=now + LEASE)
+        for job in stale:
+            _queue_chunk(job.pk, _phase_of(job), job.position)
+    if stale:
+        logger.warning("CSV imports %s: their worker stopped mid-job; resumed", [job.pk for job in stale])
+    return len(stale)
+
+
+@transaction.atomic
+def resume_import(*, job_id: int, actor) -> ImportJob:
+    """Go on with a failed or stalled job from its last committed chunk (the console's "Resume import").
+
+    A failed job runs its phase again from ``position``; a running one gets
+    its chunk queued again (if a worker is on it, the copy does nothing).
+    Refuses (ImportJobError) a job that is not running or failed. The
+    operator is recorded by the console's change log.
+    """
+    job = ImportJob.objects.select_for_update().defer("content").get(pk=job_id)
+    if not job.is_running and job.status != ImportJob.Status.FAILED:
+        raise ImportJobError(f"{job} is {job.get_status_display().lower()}: nothing to resume.")
+    phase = _phase_of(job)
+    job.status = PHASE_STATUS[phase]
+    job.failure = ""
+    job.finished_at = None
+    job.attempts = 0
+    job.lease_until = timezone.now() + LEASE
+    job.save(update_fields=["status", "failure", "finished_at", "attempts", "lease_until"])
+    _queue_chunk(job.pk, phase, job.position)
+    return job
+
+
 def fail_import(*, job_id: int, error: str) -> None:
     """Mark the job failed (the task raised); what the chunks committed before stands and is counted."""
     with transaction.atomic():
@@ -197,7 +300,8 @@ def fail_import(*, job_id: int, error: str) -> None:
         job.status = ImportJob.Status.FAILED
         job.failure = error[:2000]
         job.finished_at = timezone.now()
-        job.save(update_fields=["status", "failure", "finished_at"])
+        job.lease_until = None
+        job.save(update_fields=["status", "failure", "finished_at", "lease_until"])
 
 
 def error_rows_csv(job: ImportJob) -> str:
@@ -218,5 +322,7 @@ __all__ = [
     "error_rows_csv",
     "fail_import",
     "process_chunk",
+    "resume_import",
     "start_import",
+    "sweep_import_jobs",
 ]
