@@ -223,11 +223,19 @@ def _allocate_once(order_ids: list[int], *, actor, strict: bool, optimistic: boo
     return orders
 
 
-def route_waiting_orders(*, older_than: dt.timedelta = dt.timedelta(minutes=5), limit: int = 2000) -> int:
+# The routing sweep (beat, every 30 s) takes orders still received this long after they were placed: their
+# task or drain was lost (a worker killed, a broker outage). Routing is idempotent (the orders are locked and
+# re-checked), so a sweep that meets a live drain costs it nothing but a wait.
+SWEEP_AFTER = dt.timedelta(seconds=20)
+
+
+def route_waiting_orders(*, older_than: dt.timedelta = SWEEP_AFTER, limit: int = 2000) -> int:
     """Allocate received orders whose allocation task never ran (a broker outage, a lost task).
 
     Placing an order queues its routing after commit; this sweep is the safety
-    net, in batches. Returns how many orders it routed.
+    net, in batches. An order whose payment authorisation failed and waits for
+    its retry is left to it until the retry is due (the sweep never calls a
+    gateway sooner than the payment's backoff). Returns how many orders it routed.
     """
     cutoff = timezone.now() - older_than
     order_ids = list(
@@ -237,12 +245,28 @@ def route_waiting_orders(*, older_than: dt.timedelta = dt.timedelta(minutes=5), 
     )
     from ..payments.services import ready_to_route  # payments: credit check and authorisation first
 
+    retrying = _authorisation_retry_pending(order_ids)
+    order_ids = [pk for pk in order_ids if pk not in retrying]
     routed = 0
     for start in range(0, len(order_ids), 100):
         batch = ready_to_route(order_ids[start : start + 100], authorise=True, actor="system: routing sweep")
         orders = allocate_orders(order_ids=batch, actor="system: routing sweep")
         routed += sum(1 for order in orders if order.status != OrderStatus.RECEIVED)
     return routed
+
+
+def _authorisation_retry_pending(order_ids: list[int]) -> set[int]:
+    """Of these orders, those whose last authorisation failed (an error) less than its retry backoff ago."""
+    from ..payments.models import PaymentTransaction as T
+    from ..payments.services import backoff
+
+    now = timezone.now()
+    failed = T.objects.filter(order_id__in=order_ids, kind=T.Kind.AUTHORISE, status=T.Status.ERROR)
+    return {
+        order_id
+        for order_id, attempts, updated_at in failed.values_list("order_id", "attempts", "updated_at")
+        if updated_at + dt.timedelta(seconds=backoff(attempts)) > now
+    }
 
 
 def fill_backorders(*, product_ids: list[int], limit: int = 500, batch_size: int = 100) -> int:
