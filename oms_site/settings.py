@@ -238,9 +238,22 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.flag_late_orders",
         "schedule": 15 * 60,
     },
+    # The sweeps that resume work a dead worker left (docs/operations/background-work.md): every 30 s, each
+    # dropped when not started within that time (a backlog of sweeps would only repeat each other).
     "route-waiting-orders": {
         "task": "orders.tasks.route_waiting_orders",
-        "schedule": 5 * 60,
+        "schedule": 30,
+        "options": {"expires": 30},
+    },
+    "sweep-label-batches": {
+        "task": "shipping.tasks.sweep_label_batches",
+        "schedule": 30,
+        "options": {"expires": 30},
+    },
+    "sweep-import-jobs": {
+        "task": "inventory.tasks.sweep_import_jobs",
+        "schedule": 30,
+        "options": {"expires": 30},
     },
     "daily-inventory-check": {
         "task": "inventory.tasks.run_inventory_check",
@@ -249,7 +262,8 @@ CELERY_BEAT_SCHEDULE = {
     # notifications: retries, interrupted sends, rows whose task was lost
     "sweep-outbox": {
         "task": "notifications.tasks.sweep_outbox",
-        "schedule": 60,
+        "schedule": 30,
+        "options": {"expires": 30},
     },
     # payments: yesterday's journal to accounting; authorisations and captures whose task was lost
     "accounting-export": {
@@ -269,6 +283,10 @@ ORDER_NUMBER_PREFIX = env.str("ORDER_NUMBER_PREFIX", default="SO-")
 # Orders whose promised date falls within this many hours and that have not
 # shipped are "at risk" on the console.
 ORDER_AT_RISK_HOURS = env.int("ORDER_AT_RISK_HOURS", default=24)
+# The time a channel says an order was placed is refused when it is further ahead of the OMS's clock than this
+# (clocks drift a little), or longer ago than this: the API, the Shopify webhook.
+ORDER_PLACED_AT_MAX_FUTURE_MINUTES = env.int("ORDER_PLACED_AT_MAX_FUTURE_MINUTES", default=10)
+ORDER_PLACED_AT_MAX_AGE_DAYS = env.int("ORDER_PLACED_AT_MAX_AGE_DAYS", default=365)
 
 # --- Inventory ------------------------------------------------------------
 # Receiving stock enqueues this task (by name: inventory does not import orders).
@@ -360,10 +378,11 @@ NOTIFICATIONS_SMTP_KEEPALIVE_SECONDS = env.int("NOTIFICATIONS_SMTP_KEEPALIVE_SEC
 NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=8)
 NOTIFICATIONS_RETRY_BACKOFF_SECONDS = env.int("NOTIFICATIONS_RETRY_BACKOFF_SECONDS", default=60)
 NOTIFICATIONS_RETRY_BACKOFF_MAX_SECONDS = env.int("NOTIFICATIONS_RETRY_BACKOFF_MAX_SECONDS", default=3600)
-# How long a worker owns the rows it claimed; after that the sweep treats it as dead.
-NOTIFICATIONS_LEASE_SECONDS = env.int("NOTIFICATIONS_LEASE_SECONDS", default=300)
+# How long a worker owns the rows it claimed without renewing them (it does every quarter of it while it
+# sends); after that the sweep treats it as dead.
+NOTIFICATIONS_LEASE_SECONDS = env.int("NOTIFICATIONS_LEASE_SECONDS", default=20)
 # A fresh row's own task gets this long before the sweep sends it instead.
-NOTIFICATIONS_SWEEP_GRACE_SECONDS = env.int("NOTIFICATIONS_SWEEP_GRACE_SECONDS", default=60)
+NOTIFICATIONS_SWEEP_GRACE_SECONDS = env.int("NOTIFICATIONS_SWEEP_GRACE_SECONDS", default=20)
 # The one message a dead worker was sending: send it again with the same
 # Message-ID (true: never lost, receivers de-duplicate) or mark it failed for
 # ops to decide (false: never twice).

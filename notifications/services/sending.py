@@ -9,8 +9,12 @@
 3. Mark: each row is marked ``sent`` the moment the server accepts it,
    before the next one is sent.
 
-A worker killed mid-batch leaves its rows ``sending``. When their lease has
-expired, ``recover_interrupted`` puts back the rows never tried and decides,
+The lease is short (``NOTIFICATIONS_LEASE_SECONDS``, 20 s) and the lane
+renews it for the rows it still holds every quarter of it while it sends (a
+heartbeat); a lane that finds its rows taken over stops. So a live worker
+keeps its rows however long the batch, and a dead one's are free within the
+lease. A worker killed mid-batch leaves its rows ``sending``. When their lease has
+expired, ``recover_interrupted`` (the sweep, beat every 30 s) puts back the rows never tried and decides,
 per claim, the one being sent when the worker died (the lowest key of the
 claim still ``sending``: SMTP cannot tell whether that one was accepted; a
 worker has at most one such message per SMTP connection). By default
@@ -57,7 +61,6 @@ class SendReport:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
-    released: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -87,7 +90,7 @@ def send_messages(*, message_ids: list[int] | None = None, limit: int | None = N
     reports = list(_lane_pool().map(lambda _: _with_own_connection(_lane, work), range(lanes)))
     total = SendReport()
     for report in reports:
-        for name in ("claimed", "sent", "retrying", "failed", "released"):
+        for name in ("claimed", "sent", "retrying", "failed"):
             setattr(total, name, getattr(total, name) + getattr(report, name))
         total.errors += report.errors
     return total
@@ -112,7 +115,7 @@ def send_due_messages() -> SendReport:
     size = settings.NOTIFICATIONS_BATCH_SIZE
     for _ in range(DRAIN_BATCHES):
         report = send_messages(message_ids=None, limit=size)
-        for name in ("claimed", "sent", "retrying", "failed", "released"):
+        for name in ("claimed", "sent", "retrying", "failed"):
             setattr(total, name, getattr(total, name) + getattr(report, name))
         total.errors += report.errors
         if report.claimed < size:
@@ -246,13 +249,17 @@ def _deliver(rows: list[Message], token: uuid.UUID, report: SendReport, mail) ->
     """Send claimed rows in key order over ``mail``, marking each; False when the connection failed."""
     overrides = rendering.active_overrides({row.event for row in rows})
     healthy = True
-    # Stop well before the lease runs out, so a slow server never lets another worker take live rows.
-    deadline = time.monotonic() + settings.NOTIFICATIONS_LEASE_SECONDS / 2
+    # The heartbeat: the lease of the rows still to send is renewed every quarter of it, so a slow server
+    # never lets the sweep take live rows; a dead worker stops renewing, and its rows are free a lease later.
+    every = settings.NOTIFICATIONS_LEASE_SECONDS / 4
+    renew_at = time.monotonic() + every
     # An unexpected error leaves the rest claimed: the sweep recovers them when the lease expires.
     for index, message in enumerate(rows):
-        if time.monotonic() > deadline:
-            report.released += _release(rows[index:], token)
-            break
+        if time.monotonic() >= renew_at:
+            if not _renew_lease(rows[index:], token):
+                logger.warning("Messages %s were taken over after their lease ran out; not sent here", rows[index:])
+                break
+            renew_at = time.monotonic() + every
         try:
             rendered = rendering.render(message.event, message.context, override=overrides.get(message.event))
         except Exception as error:  # a broken template: recorded on the row and alerted, never retried
@@ -448,13 +455,13 @@ def alert_failed(message: Message, *, error: str, attempts: int) -> list[int]:
     )
 
 
-def _release(rows: list[Message], token: uuid.UUID) -> int:
-    """Give untried rows back (no attempt counted) for another task to claim."""
-    released = Message.objects.filter(pk__in=[row.pk for row in rows], claim_token=token).update(
-        status=Status.PENDING, claim_token=None, lease_expires_at=None, next_attempt_at=timezone.now()
+def _renew_lease(rows: list[Message], token: uuid.UUID) -> bool:
+    """Hold these claimed rows for another lease; False when they are no longer this claim's (taken over)."""
+    lease = timezone.now() + dt.timedelta(seconds=settings.NOTIFICATIONS_LEASE_SECONDS)
+    renewed = Message.objects.filter(pk__in=[row.pk for row in rows], claim_token=token, status=Status.SENDING).update(
+        lease_expires_at=lease
     )
-    transaction.on_commit(partial(dispatch_messages, message_ids=[row.pk for row in rows]))
-    return released
+    return renewed == len(rows)
 
 
 def recover_interrupted(*, now: dt.datetime | None = None) -> dict[str, int]:

@@ -298,8 +298,8 @@ def test_the_embedded_shape_writes_messages_to_the_mail_folder(settings, tmp_pat
     assert written.count("Content-Type: multipart/alternative") == 2
 
 
-def test_the_sweep_is_scheduled_every_minute():
+def test_the_sweep_is_scheduled_every_half_minute():
     from django.conf import settings
 
     entry = settings.CELERY_BEAT_SCHEDULE["sweep-outbox"]
-    assert entry == {"task": "notifications.tasks.sweep_outbox", "schedule": 60}
+    assert entry == {"task": "notifications.tasks.sweep_outbox", "schedule": 30, "options": {"expires": 30}}
