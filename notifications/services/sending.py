@@ -472,9 +472,14 @@ def recover_interrupted(*, now: dt.datetime | None = None) -> dict[str, int]:
     Message-ID (``NOTIFICATIONS_RESEND_INTERRUPTED``, the default) or marked
     failed for ops to decide.
     """
-    now = now or timezone.now()
+    return _recover(now or timezone.now())[0]
+
+
+def _recover(now: dt.datetime) -> tuple[dict[str, int], list[int]]:
+    """``recover_interrupted``'s work; also returns the rows it made pending, to be sent at once."""
     due_at = min(now, timezone.now())  # due at once (``now`` may be a test's future)
     outcome = {"requeued": 0, "resent": 0, "failed": 0}
+    pending: list[int] = []
     with transaction.atomic():
         stale = list(
             Message.objects.select_for_update(skip_locked=True)
@@ -500,6 +505,7 @@ def recover_interrupted(*, now: dt.datetime | None = None) -> dict[str, int]:
                     last_error=f"{note} Sent again with the same Message-ID.",
                 )
                 outcome["resent"] += 1
+                pending.append(message.pk)
             else:
                 error = f"Delivery unknown. {note}"
                 Message.objects.filter(pk=message.pk).update(
@@ -517,7 +523,7 @@ def recover_interrupted(*, now: dt.datetime | None = None) -> dict[str, int]:
                 status=Status.PENDING, claim_token=None, lease_expires_at=None, next_attempt_at=due_at
             )
             outcome["requeued"] = len(untried)
-    return outcome
+    return outcome, pending + untried
 
 
 def due_message_ids(*, now: dt.datetime | None = None, limit: int = 10_000) -> list[int]:
@@ -537,9 +543,12 @@ def due_message_ids(*, now: dt.datetime | None = None, limit: int = 10_000) -> l
 
 
 def sweep_outbox(*, now: dt.datetime | None = None, limit: int = 10_000) -> dict[str, int]:
-    """Periodic: recover interrupted sends, then hand due rows (lost tasks, retries) to send tasks."""
-    outcome = recover_interrupted(now=now)
-    due = due_message_ids(now=now, limit=limit)
+    """Periodic: recover interrupted sends, then hand them and due rows (lost tasks, retries) to send tasks.
+
+    Recovered rows are sent at once: their task ran, and died (no grace to wait for).
+    """
+    outcome, recovered = _recover(now or timezone.now())
+    due = sorted({*recovered, *due_message_ids(now=now, limit=limit)})
     if due:
         transaction.on_commit(partial(dispatch_messages, message_ids=due))
     outcome["dispatched"] = len(due)

@@ -96,3 +96,21 @@ def test_a_lane_whose_rows_were_taken_over_sends_no_more_of_them(smtp_sink, sett
     assert {row.status for row in rows.values()} == {Status.SENT}
     delivered = sorted(m.message_id for m in smtp_sink.wait_for(4))
     assert delivered == sorted([rows[ids[0]].message_id, *(row.message_id for row in rows.values())])
+
+
+@pytest.mark.django_db
+def test_the_sweep_sends_a_dead_workers_rows_at_once(smtp_sink, settings, django_capture_on_commit_callbacks):
+    # given three rows claimed by a worker that died before sending any (its lease has run out)
+    ids = queued(3)
+    token, rows = services.claim_messages(message_ids=ids, limit=3)
+    assert len(rows) == 3
+    later = timezone.now() + dt.timedelta(seconds=settings.NOTIFICATIONS_LEASE_SECONDS + 1)
+
+    # when the sweep runs
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = services.sweep_outbox(now=later)
+
+    # then all three go out now, not a grace period later (their task ran, and died)
+    assert (outcome["resent"], outcome["requeued"], outcome["dispatched"]) == (1, 2, 3)
+    assert len(smtp_sink.wait_for(3)) == 3
+    assert set(Message.objects.filter(pk__in=ids).values_list("status", flat=True)) == {Status.SENT}
