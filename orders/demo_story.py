@@ -360,7 +360,8 @@ class Story:
                 order_id=order.pk, actor=MANAGER, note="Reviewed: a returning customer, address and card verified."
             )
             yield self.minutes(1, 3)
-            self.route(order)
+            if not self.route(order):
+                return False
         delivered = yield from self.fulfil(order, lapse=lapse, capture_again=capture_again)
         if delivered and paid_after is not None:
             yield self.working(dt.timedelta(days=paid_after))
