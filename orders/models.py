@@ -17,6 +17,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from oms_core.crypto import EncryptedTextField
 from oms_core.emails import InternationalEmailField
 
 from .exceptions import InvalidTransition
@@ -42,13 +43,13 @@ class Channel(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.WEB_STORE)
     default_currency = models.CharField(max_length=3, default="USD")
     is_active = models.BooleanField("active", default=True)
-    webhook_secret = models.CharField(
-        max_length=200,
+    webhook_secret = EncryptedTextField(
+        max_length=200,  # of the secret as entered; the column holds it encrypted, longer
         blank=True,
         db_default="",
         default="",
         help_text="The shared secret the storefront signs its webhooks with (Shopify: the app's client secret). "
-        "Kept as entered, because checking a signature needs it.",
+        "Kept encrypted with OMS_SECRET_KEYS, because checking a signature needs it back.",
     )
     # The store's brand on every customer email of its orders; blank fields fall back to the settings
     # (OMS_BRAND_NAME, NOTIFICATIONS_FROM_EMAIL, NOTIFICATIONS_REPLY_TO, NOTIFICATIONS_BRAND).

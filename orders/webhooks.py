@@ -18,6 +18,7 @@ from ninja import Router, Schema
 from ninja.responses import Status
 
 from notifications.services import queue_ops_alert
+from oms_core.crypto import UnreadableSecret
 
 from . import services
 from .channels import PayloadError
@@ -123,6 +124,12 @@ def shopify_orders_create(request: HttpRequest, channel_code: str):
     channel = _active_channel(channel_code)
     received = request.headers.get(SIGNATURE_HEADER, "").strip().encode("latin-1", "replace")
     secret = channel.webhook_secret if channel is not None else ""
+    if isinstance(secret, UnreadableSecret):  # decrypted by the model; this one opens with no key of the ring
+        logger.error(
+            "Shopify webhook refused for channel %r: its webhook secret opens with no key of OMS_SECRET_KEYS "
+            "(was a key dropped before rotate_secrets ran?); put the key back or enter the secret again",
+            channel.code,
+        )
     expected = shopify_signature(secret or _NO_SECRET, body).encode()
     if not (hmac.compare_digest(expected, received) and secret):
         logger.warning("Shopify webhook refused for channel code %r: unknown channel or bad signature", channel_code)

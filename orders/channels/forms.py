@@ -1,4 +1,8 @@
-"""The channel form of the console: the webhook secret is entered like a password and never shown back."""
+"""The channel form of the console: the webhook secret is entered like a password and never shown back.
+
+The model keeps it encrypted (``oms_core.crypto``); left blank, the secret kept stays as it is, even one
+that no key opens any more.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ from django import forms
 from django.conf import settings
 from django.db import models
 from django.urls import NoReverseMatch, reverse
+
+from oms_core.crypto import UnreadableSecret
 
 from ..models import Channel
 
@@ -39,8 +45,15 @@ class ChannelForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        has_secret = bool(self.instance.pk and self.instance.webhook_secret)
-        status = "A secret is set; leave blank to keep it." if has_secret else "No secret is set."
+        if isinstance(self.instance.webhook_secret, UnreadableSecret):
+            status = (
+                "A secret is set but no key of OMS_SECRET_KEYS opens it (was a key removed?), so webhooks are "
+                "refused: enter the secret again, or put the key back."
+            )
+        elif self.instance.pk and self.instance.webhook_secret:
+            status = "A secret is set (kept encrypted); leave blank to keep it."
+        else:
+            status = "No secret is set."
         self.fields["webhook_secret"].help_text = (
             f"{status} The shared secret the storefront signs its webhooks with (Shopify: the app's client "
             f"secret, or the key shown under Settings → Notifications → Webhooks). {self._shopify_url_hint()}"
