@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import accumulate
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -43,6 +44,9 @@ from shipping.services import split_into_parcels
 
 from .models import Address, Channel, Customer, Order, OrderEvent, OrderLine, OrderStatus
 from .services import format_order_number
+
+if TYPE_CHECKING:
+    from .demo_story import StoryResult
 
 S = OrderStatus
 
@@ -293,7 +297,7 @@ class SeedResult:
     events: int
     customers: int
     shipments: int = 0
-    story: object | None = None  # demo_story.StoryResult, when the story was told
+    story: StoryResult | None = None  # when the story was asked for (it says so when it was skipped)
 
 
 def seed_demo(
@@ -344,7 +348,7 @@ def seed_demo(
         address_rows, order_rows, line_rows, event_rows, allocation_rows = [], [], [], [], []
         for index in range(size):
             # The first orders walk through every status so small seeds show them all.
-            status = list(STATUS_WEIGHTS)[index] if first and index < len(STATUS_WEIGHTS) else None
+            status = STATUSES[index] if first and index < len(STATUSES) else None
             order_row, lines, events, customer, stamps = _make_order(
                 rng,
                 order_id=order_id,
