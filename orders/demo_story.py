@@ -3,7 +3,7 @@
 The bulk history (``demo_data``) gives volume; this gives every page a new
 user opens something true to show: card payments through the test card
 gateway (approved, declined, held by a credit rule and released), captures
-per shipment and a declined one, labels and carrier scans, deliveries,
+per shipment and declined ones, labels and carrier scans, deliveries,
 returns in every state with refunds settled and still to settle, write-offs
 valued at unit cost, order errors with a reship, invoices paid and unpaid,
 and the accounting journal exported night after night.
