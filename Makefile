@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_ORDERS ?= 500
 
-.PHONY: run test lint format check bench bench-inventory bench-shipping bench-notifications bench-intake clean
+.PHONY: run test lint format check audit bench bench-inventory bench-shipping bench-notifications bench-intake clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -34,6 +34,11 @@ format: $(VENV)/.installed
 
 check: $(VENV)/.installed
 	$(PY) manage.py makemigrations --check --dry-run
+
+## make audit: the pins of requirements*.txt behind the newest release on the package index (a report; pip-audit
+## for known vulnerabilities where the network allows: docs/operations/security.md)
+audit: $(VENV)/.installed
+	$(PY) tools/audit_pins.py $(AUDIT_ARGS)
 
 ## make bench: the admin order-list benchmark on 1,000,000 orders (PostgreSQL)
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/oms_bench
