@@ -1,4 +1,4 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.contrib.admin.apps import AdminConfig
 
 
@@ -17,4 +17,11 @@ class OmsSiteConfig(AppConfig):
     verbose_name = "OMS site"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
         from . import user_admin  # noqa: F401 - the console's user pages, with the two-factor reset
+        from .roles import apply_roles_after_migrate
+
+        # post_migrate comes once per app with models; oms_site has none, so the roles ride on auth's.
+        auth = apps.get_app_config("auth")
+        post_migrate.connect(apply_roles_after_migrate, sender=auth, dispatch_uid="oms_site.apply_roles")

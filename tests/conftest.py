@@ -63,34 +63,14 @@ def celery_eager():
 
 @pytest.fixture
 def roles(db):
-    """The role groups as the data migrations make them.
+    """The role groups as the roles table makes them after migrate.
 
-    Transactional tests flush the database afterwards, migration data
-    included; a transactional test that needs the roles asks for this.
+    Transactional tests flush the database afterwards, roles included; a
+    transactional test that needs the roles asks for this.
     """
-    from importlib import import_module
+    from oms_site.roles import apply_roles
 
-    from django.contrib.auth.models import Group, Permission
-
-    grants = [import_module("oms_site.migrations.0001_roles").ROLES]
-    grants.append(import_module("oms_site.migrations.0002_inventory_roles").GRANTS)
-    grants.append(import_module("oms_site.migrations.0003_notification_roles").GRANTS)  # notifications
-    grants.append(import_module("oms_site.migrations.0004_shipping_roles").GRANTS)  # shipping
-    grants.append(import_module("orders.payments.migrations.0003_roles").GRANTS)  # payments
-    grants.append(import_module("orders.payments.migrations.0005_capture_again_role").GRANTS)  # payments
-    grants.append(import_module("orders.returns.migrations.0002_roles").GRANTS)  # returns
-    grants.append(import_module("orders.returns.migrations.0004_settle_refund_role").GRANTS)  # returns
-    grants.append(import_module("oms_site.migrations.0005_import_roles").GRANTS)  # CSV imports
-    grants.append(import_module("oms_site.migrations.0006_channel_key_roles").GRANTS)  # channel API keys
-    grants.append(import_module("oms_site.migrations.0007_login_lockout_roles").GRANTS)  # unlocking sign-ins
-    grants.append(import_module("oms_site.migrations.0008_channel_variant_roles").GRANTS)  # channel variants
-    grants.append(import_module("oms_site.migrations.0009_order_address_roles").GRANTS)  # ship-to changes
-    for spec in grants:
-        for role, names in spec.items():
-            group, _ = Group.objects.get_or_create(name=role)
-            for name in names:
-                app_label, codename = name.split(".")
-                group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    apply_roles()
 
 
 class ChannelKey:

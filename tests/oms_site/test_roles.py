@@ -151,6 +151,31 @@ def test_roles_exist_as_groups():
     assert set(Group.objects.values_list("name", flat=True)) >= set(ROLES)
 
 
+def test_migrate_makes_each_role_hold_exactly_the_tables_permissions():
+    from django.contrib.auth.models import Permission
+    from django.core.management import call_command
+
+    from oms_site.roles import ROLES as TABLE
+
+    # given a role changed by hand in the console: one permission taken away, one it should not have added
+    associate = Group.objects.get(name="Operations associate")
+    associate.permissions.remove(Permission.objects.get(codename="view_order", content_type__app_label="orders"))
+    associate.permissions.add(Permission.objects.get(codename="delete_order", content_type__app_label="orders"))
+
+    # when the database is migrated (nothing to apply: the roles are set all the same)
+    call_command("migrate", verbosity=0)
+
+    # then every role holds exactly what the table says
+    for role, names in TABLE.items():
+        held = {
+            f"{app}.{codename}"
+            for app, codename in Group.objects.get(name=role).permissions.values_list(
+                "content_type__app_label", "codename"
+            )
+        }
+        assert held == set(names), role
+
+
 @pytest.mark.parametrize("who", USERS)
 def test_every_console_page_renders_or_is_refused_never_breaks(client, one_of_everything, who):
     user = login_as(client, who)
