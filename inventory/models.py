@@ -158,10 +158,6 @@ class StockLevel(models.Model):
     def available(self) -> int:
         return self.on_hand - self.allocated
 
-    @property
-    def is_low(self) -> bool:
-        return self.on_hand <= self.reorder_point
-
 
 class StockMovement(models.Model):
     """One line of the stock ledger: a signed change of on-hand, who made it and why."""

@@ -65,10 +65,6 @@ class Plan:
     warehouses: list[Candidate] = field(default_factory=list)
     reason: str = ""
 
-    @property
-    def allocated_units(self) -> int:
-        return sum(quantity for _, _, quantity in self.picks)
-
 
 def plan_allocation(
     needs: list[LineNeed],

@@ -61,10 +61,6 @@ def order_detail(order_id: int) -> Order:
     return Order.objects.select_related("channel", "customer", "shipping_address", "billing_address").get(pk=order_id)
 
 
-def order_timeline(order: Order) -> QuerySet[OrderEvent]:
-    return order.events.select_related("actor").order_by("created_at", "id")
-
-
 def order_history(order_id: int) -> QuerySet[OrderEvent]:
     """The order's timeline newest first, with each event's user loaded (the order page's History)."""
     return OrderEvent.objects.filter(order_id=order_id).select_related("actor").order_by("-created_at", "-id")

@@ -23,7 +23,3 @@ class RefundRefused(PaymentError):
 
 class IdempotencyConflict(PaymentError):
     """An idempotency key reused for a different call."""
-
-
-class ExportError(Exception):
-    """The accounting endpoint refused or could not be reached (the batch is retried)."""

@@ -14,27 +14,13 @@ from inventory.models import Warehouse
 from shipping.models import Shipment, ShipmentStatus, Vendor
 
 from ..models import Order, OrderLine
-from .models import OPEN_RETURN_STATUSES, OrderErrorCase, Refund, ReturnLine, ReturnRequest, ReturnStatus
+from .models import OrderErrorCase, Refund, ReturnLine, ReturnRequest, ReturnStatus
 
 
 def return_queue() -> QuerySet[ReturnRequest]:
     """Returns with what their list shows loaded: order, channel, customer, warehouse, line counts."""
     return ReturnRequest.objects.select_related("order__channel", "order__customer", "warehouse").annotate(
         unit_total=Sum("lines__quantity")
-    )
-
-
-def open_returns() -> QuerySet[ReturnRequest]:
-    return return_queue().filter(status__in=OPEN_RETURN_STATUSES)
-
-
-def return_detail(rma_id: int) -> ReturnRequest:
-    return (
-        ReturnRequest.objects.select_related(
-            "order__channel", "order__customer", "order__shipping_address", "warehouse"
-        )
-        .prefetch_related("lines__product", "refunds")
-        .get(pk=rma_id)
     )
 
 
