@@ -239,21 +239,22 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 15 * 60,
     },
     # The sweeps that resume work a dead worker left (docs/operations/background-work.md): every 30 s, each
-    # dropped when not started within that time (a backlog of sweeps would only repeat each other).
+    # dropped when not started within that time (a backlog of sweeps would only repeat each other;
+    # expire_seconds is django-celery-beat's name for a task's expires).
     "route-waiting-orders": {
         "task": "orders.tasks.route_waiting_orders",
         "schedule": 30,
-        "options": {"expires": 30},
+        "options": {"expire_seconds": 30},
     },
     "sweep-label-batches": {
         "task": "shipping.tasks.sweep_label_batches",
         "schedule": 30,
-        "options": {"expires": 30},
+        "options": {"expire_seconds": 30},
     },
     "sweep-import-jobs": {
         "task": "inventory.tasks.sweep_import_jobs",
         "schedule": 30,
-        "options": {"expires": 30},
+        "options": {"expire_seconds": 30},
     },
     "daily-inventory-check": {
         "task": "inventory.tasks.run_inventory_check",
@@ -263,7 +264,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-outbox": {
         "task": "notifications.tasks.sweep_outbox",
         "schedule": 30,
-        "options": {"expires": 30},
+        "options": {"expire_seconds": 30},
     },
     # payments: yesterday's journal to accounting; authorisations and captures whose task was lost
     "accounting-export": {

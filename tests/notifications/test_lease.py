@@ -100,11 +100,12 @@ def test_a_lane_whose_rows_were_taken_over_sends_no_more_of_them(smtp_sink, sett
 
 @pytest.mark.django_db
 def test_the_sweep_sends_a_dead_workers_rows_at_once(smtp_sink, settings, django_capture_on_commit_callbacks):
-    # given three rows claimed by a worker that died before sending any (its lease has run out)
+    # given three rows claimed by a worker that died before sending any, its lease just run out
+    settings.NOTIFICATIONS_LEASE_SECONDS, settings.NOTIFICATIONS_SWEEP_GRACE_SECONDS = 1, 60
     ids = queued(3)
     token, rows = services.claim_messages(message_ids=ids, limit=3)
     assert len(rows) == 3
-    later = timezone.now() + dt.timedelta(seconds=settings.NOTIFICATIONS_LEASE_SECONDS + 1)
+    later = timezone.now() + dt.timedelta(seconds=2)
 
     # when the sweep runs
     with django_capture_on_commit_callbacks(execute=True):

@@ -302,4 +302,4 @@ def test_the_sweep_is_scheduled_every_half_minute():
     from django.conf import settings
 
     entry = settings.CELERY_BEAT_SCHEDULE["sweep-outbox"]
-    assert entry == {"task": "notifications.tasks.sweep_outbox", "schedule": 30, "options": {"expires": 30}}
+    assert entry == {"task": "notifications.tasks.sweep_outbox", "schedule": 30, "options": {"expire_seconds": 30}}
