@@ -9,57 +9,96 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('notifications', '0004_message_sender_reply_to'),
+        ("notifications", "0004_message_sender_reply_to"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='HistoricalMessageTemplate',
+            name="HistoricalMessageTemplate",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('event', models.CharField(choices=notifications.events.event_choices, db_index=True, max_length=50)),
-                ('subject', models.CharField(blank=True, help_text='Django template syntax; one line.', max_length=255)),
-                ('text_body', models.TextField(blank=True, verbose_name='plain-text body')),
-                ('html_body', models.TextField(blank=True, verbose_name='HTML body')),
-                ('is_active', models.BooleanField(default=True, help_text='Untick to go back to the default files.', verbose_name='active')),
-                ('updated_at', models.DateTimeField(blank=True, editable=False)),
-                ('updated_by', models.CharField(blank=True, editable=False, max_length=150)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                ("event", models.CharField(choices=notifications.events.event_choices, db_index=True, max_length=50)),
+                (
+                    "subject",
+                    models.CharField(blank=True, help_text="Django template syntax; one line.", max_length=255),
+                ),
+                ("text_body", models.TextField(blank=True, verbose_name="plain-text body")),
+                ("html_body", models.TextField(blank=True, verbose_name="HTML body")),
+                (
+                    "is_active",
+                    models.BooleanField(
+                        default=True, help_text="Untick to go back to the default files.", verbose_name="active"
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(blank=True, editable=False)),
+                ("updated_by", models.CharField(blank=True, editable=False, max_length=150)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical message template',
-                'verbose_name_plural': 'historical message templates',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical message template",
+                "verbose_name_plural": "historical message templates",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='HistoricalRecipientList',
+            name="HistoricalRecipientList",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('event', models.CharField(choices=notifications.models.ops_event_choices, db_index=True, max_length=50)),
-                ('emails', models.TextField(blank=True, help_text='Addresses separated by commas or new lines.')),
-                ('include_ops_emails', models.BooleanField(default=True, help_text="Send to the OPS_EMAILS setting's addresses as well.", verbose_name='also OPS_EMAILS')),
-                ('updated_at', models.DateTimeField(blank=True, editable=False)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                (
+                    "event",
+                    models.CharField(choices=notifications.models.ops_event_choices, db_index=True, max_length=50),
+                ),
+                ("emails", models.TextField(blank=True, help_text="Addresses separated by commas or new lines.")),
+                (
+                    "include_ops_emails",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Send to the OPS_EMAILS setting's addresses as well.",
+                        verbose_name="also OPS_EMAILS",
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(blank=True, editable=False)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical ops recipient list',
-                'verbose_name_plural': 'historical ops recipient lists',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical ops recipient list",
+                "verbose_name_plural": "historical ops recipient lists",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),

@@ -36,66 +36,146 @@ def reattach_order_addresses(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('inventory', '0007_drop_covered_fk_indexes'),
-        ('orders', '0008_drop_covered_fk_indexes'),
+        ("inventory", "0007_drop_covered_fk_indexes"),
+        ("orders", "0008_drop_covered_fk_indexes"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='channel',
-            name='brand_name',
-            field=models.CharField(blank=True, db_default='', default='', help_text="The store's name as customers know it.", max_length=100),
+            model_name="channel",
+            name="brand_name",
+            field=models.CharField(
+                blank=True,
+                db_default="",
+                default="",
+                help_text="The store's name as customers know it.",
+                max_length=100,
+            ),
         ),
         migrations.AddField(
-            model_name='channel',
-            name='logo_url',
-            field=models.URLField(blank=True, db_default='', default='', help_text='An image at a public address, shown atop emails.', verbose_name='logo URL'),
+            model_name="channel",
+            name="logo_url",
+            field=models.URLField(
+                blank=True,
+                db_default="",
+                default="",
+                help_text="An image at a public address, shown atop emails.",
+                verbose_name="logo URL",
+            ),
         ),
         migrations.AddField(
-            model_name='channel',
-            name='reply_to_email',
-            field=models.EmailField(blank=True, db_default='', default='', help_text="Where a customer's reply goes (the support inbox).", max_length=254, verbose_name='reply-to address'),
+            model_name="channel",
+            name="reply_to_email",
+            field=models.EmailField(
+                blank=True,
+                db_default="",
+                default="",
+                help_text="Where a customer's reply goes (the support inbox).",
+                max_length=254,
+                verbose_name="reply-to address",
+            ),
         ),
         migrations.AddField(
-            model_name='channel',
-            name='sender_email',
-            field=models.EmailField(blank=True, db_default='', default='', help_text='The address customer emails come from, e.g. orders@store.example.', max_length=254, verbose_name='from address'),
+            model_name="channel",
+            name="sender_email",
+            field=models.EmailField(
+                blank=True,
+                db_default="",
+                default="",
+                help_text="The address customer emails come from, e.g. orders@store.example.",
+                max_length=254,
+                verbose_name="from address",
+            ),
         ),
         migrations.AddField(
-            model_name='channel',
-            name='store_url',
-            field=models.URLField(blank=True, db_default='', default='', verbose_name='store URL'),
+            model_name="channel",
+            name="store_url",
+            field=models.URLField(blank=True, db_default="", default="", verbose_name="store URL"),
         ),
         migrations.AddField(
-            model_name='channel',
-            name='support_email',
-            field=models.EmailField(blank=True, db_default='', default='', help_text='The support address named in the emails.', max_length=254),
+            model_name="channel",
+            name="support_email",
+            field=models.EmailField(
+                blank=True,
+                db_default="",
+                default="",
+                help_text="The support address named in the emails.",
+                max_length=254,
+            ),
         ),
         migrations.AlterField(
-            model_name='address',
-            name='customer',
-            field=models.ForeignKey(blank=True, help_text="Set for an address-book entry; empty for an order's own address.", null=True, on_delete=django.db.models.deletion.CASCADE, related_name='addresses', to='orders.customer'),
+            model_name="address",
+            name="customer",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="Set for an address-book entry; empty for an order's own address.",
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="addresses",
+                to="orders.customer",
+            ),
         ),
         migrations.AlterField(
-            model_name='orderevent',
-            name='kind',
-            field=models.CharField(choices=[('placed', 'Placed'), ('status_changed', 'Status changed'), ('allocation', 'Stock allocated'), ('note', 'Note'), ('promise_missed', 'Promise missed'), ('shipment', 'Shipment'), ('tracking', 'Tracking'), ('payment', 'Payment'), ('credit_check', 'Credit check'), ('return', 'Return'), ('order_error', 'Order error'), ('refund', 'Refund'), ('address_changed', 'Address changed')], max_length=30),
+            model_name="orderevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("placed", "Placed"),
+                    ("status_changed", "Status changed"),
+                    ("allocation", "Stock allocated"),
+                    ("note", "Note"),
+                    ("promise_missed", "Promise missed"),
+                    ("shipment", "Shipment"),
+                    ("tracking", "Tracking"),
+                    ("payment", "Payment"),
+                    ("credit_check", "Credit check"),
+                    ("return", "Return"),
+                    ("order_error", "Order error"),
+                    ("refund", "Refund"),
+                    ("address_changed", "Address changed"),
+                ],
+                max_length=30,
+            ),
         ),
         migrations.CreateModel(
-            name='ChannelVariant',
+            name="ChannelVariant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('variant_id', models.CharField(help_text="The storefront's variant id.", max_length=64, verbose_name='variant id')),
-                ('title', models.CharField(blank=True, help_text="The storefront's name of the variant.", max_length=200)),
-                ('channel', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='variants', to='orders.channel')),
-                ('product', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.product')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "variant_id",
+                    models.CharField(
+                        help_text="The storefront's variant id.", max_length=64, verbose_name="variant id"
+                    ),
+                ),
+                (
+                    "title",
+                    models.CharField(blank=True, help_text="The storefront's name of the variant.", max_length=200),
+                ),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="variants",
+                        to="orders.channel",
+                    ),
+                ),
+                (
+                    "product",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="inventory.product"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'channel variant',
-                'ordering': ['channel', 'variant_id'],
-                'constraints': [models.UniqueConstraint(fields=('channel', 'variant_id'), name='channelvariant_channel_variant_uniq')],
+                "verbose_name": "channel variant",
+                "ordering": ["channel", "variant_id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("channel", "variant_id"), name="channelvariant_channel_variant_uniq"
+                    )
+                ],
             },
         ),
         migrations.RunPython(detach_order_addresses, reattach_order_addresses, elidable=False),

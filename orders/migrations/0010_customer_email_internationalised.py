@@ -5,15 +5,14 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('orders', '0009_order_addresses_channel_brand_variants'),
+        ("orders", "0009_order_addresses_channel_brand_variants"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='customer',
-            name='email',
+            model_name="customer",
+            name="email",
             field=oms_core.emails.InternationalEmailField(max_length=254, unique=True),
         ),
     ]

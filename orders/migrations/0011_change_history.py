@@ -7,62 +7,171 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('inventory', '0007_drop_covered_fk_indexes'),
-        ('orders', '0010_customer_email_internationalised'),
+        ("inventory", "0007_drop_covered_fk_indexes"),
+        ("orders", "0010_customer_email_internationalised"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='HistoricalChannel',
+            name="HistoricalChannel",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('code', models.SlugField(max_length=30)),
-                ('name', models.CharField(max_length=100)),
-                ('kind', models.CharField(choices=[('web_store', 'Web store'), ('marketplace', 'Marketplace'), ('phone', 'Phone'), ('wholesale', 'Wholesale'), ('retail', 'Retail store')], default='web_store', max_length=20)),
-                ('default_currency', models.CharField(default='USD', max_length=3)),
-                ('is_active', models.BooleanField(default=True, verbose_name='active')),
-                ('brand_name', models.CharField(blank=True, db_default='', default='', help_text="The store's name as customers know it.", max_length=100)),
-                ('sender_email', models.EmailField(blank=True, db_default='', default='', help_text='The address customer emails come from, e.g. orders@store.example.', max_length=254, verbose_name='from address')),
-                ('reply_to_email', models.EmailField(blank=True, db_default='', default='', help_text="Where a customer's reply goes (the support inbox).", max_length=254, verbose_name='reply-to address')),
-                ('support_email', models.EmailField(blank=True, db_default='', default='', help_text='The support address named in the emails.', max_length=254)),
-                ('store_url', models.URLField(blank=True, db_default='', default='', verbose_name='store URL')),
-                ('logo_url', models.URLField(blank=True, db_default='', default='', help_text='An image at a public address, shown atop emails.', verbose_name='logo URL')),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                ("code", models.SlugField(max_length=30)),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("web_store", "Web store"),
+                            ("marketplace", "Marketplace"),
+                            ("phone", "Phone"),
+                            ("wholesale", "Wholesale"),
+                            ("retail", "Retail store"),
+                        ],
+                        default="web_store",
+                        max_length=20,
+                    ),
+                ),
+                ("default_currency", models.CharField(default="USD", max_length=3)),
+                ("is_active", models.BooleanField(default=True, verbose_name="active")),
+                (
+                    "brand_name",
+                    models.CharField(
+                        blank=True,
+                        db_default="",
+                        default="",
+                        help_text="The store's name as customers know it.",
+                        max_length=100,
+                    ),
+                ),
+                (
+                    "sender_email",
+                    models.EmailField(
+                        blank=True,
+                        db_default="",
+                        default="",
+                        help_text="The address customer emails come from, e.g. orders@store.example.",
+                        max_length=254,
+                        verbose_name="from address",
+                    ),
+                ),
+                (
+                    "reply_to_email",
+                    models.EmailField(
+                        blank=True,
+                        db_default="",
+                        default="",
+                        help_text="Where a customer's reply goes (the support inbox).",
+                        max_length=254,
+                        verbose_name="reply-to address",
+                    ),
+                ),
+                (
+                    "support_email",
+                    models.EmailField(
+                        blank=True,
+                        db_default="",
+                        default="",
+                        help_text="The support address named in the emails.",
+                        max_length=254,
+                    ),
+                ),
+                ("store_url", models.URLField(blank=True, db_default="", default="", verbose_name="store URL")),
+                (
+                    "logo_url",
+                    models.URLField(
+                        blank=True,
+                        db_default="",
+                        default="",
+                        help_text="An image at a public address, shown atop emails.",
+                        verbose_name="logo URL",
+                    ),
+                ),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical channel',
-                'verbose_name_plural': 'historical channels',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical channel",
+                "verbose_name_plural": "historical channels",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name='HistoricalChannelVariant',
+            name="HistoricalChannelVariant",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('variant_id', models.CharField(help_text="The storefront's variant id.", max_length=64, verbose_name='variant id')),
-                ('title', models.CharField(blank=True, help_text="The storefront's name of the variant.", max_length=200)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('channel', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='orders.channel')),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('product', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='inventory.product')),
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                (
+                    "variant_id",
+                    models.CharField(
+                        help_text="The storefront's variant id.", max_length=64, verbose_name="variant id"
+                    ),
+                ),
+                (
+                    "title",
+                    models.CharField(blank=True, help_text="The storefront's name of the variant.", max_length=200),
+                ),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="orders.channel",
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "product",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="inventory.product",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical channel variant',
-                'verbose_name_plural': 'historical channel variants',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical channel variant",
+                "verbose_name_plural": "historical channel variants",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),

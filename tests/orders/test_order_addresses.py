@@ -82,9 +82,7 @@ def test_a_ship_to_change_needs_a_reason_and_valid_fields(channel):
     from django.core.exceptions import ValidationError
 
     with pytest.raises(ValidationError) as refused:
-        services.change_shipping_address(
-            order_id=order.pk, address=new_home(country="USA"), reason="typo", actor=None
-        )
+        services.change_shipping_address(order_id=order.pk, address=new_home(country="USA"), reason="typo", actor=None)
     assert "country" in refused.value.message_dict
     assert Order.objects.get(pk=order.pk).shipping_address_id == order.shipping_address_id
 
