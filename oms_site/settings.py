@@ -284,6 +284,10 @@ ORDER_NUMBER_PREFIX = env.str("ORDER_NUMBER_PREFIX", default="SO-")
 # Orders whose promised date falls within this many hours and that have not
 # shipped are "at risk" on the console.
 ORDER_AT_RISK_HOURS = env.int("ORDER_AT_RISK_HOURS", default=24)
+# The time a channel says an order was placed is refused when it is further ahead of the OMS's clock than this
+# (clocks drift a little), or longer ago than this: the API, the Shopify webhook.
+ORDER_PLACED_AT_MAX_FUTURE_MINUTES = env.int("ORDER_PLACED_AT_MAX_FUTURE_MINUTES", default=10)
+ORDER_PLACED_AT_MAX_AGE_DAYS = env.int("ORDER_PLACED_AT_MAX_AGE_DAYS", default=365)
 
 # --- Inventory ------------------------------------------------------------
 # Receiving stock enqueues this task (by name: inventory does not import orders).

@@ -35,6 +35,7 @@ from . import services
 from .exceptions import IntakeConflict, InvalidTransition, OrderError
 from .models import Channel, Order, OrderEvent, OrderIntake, OrderStatus
 from .services.channels import authenticate_api_key
+from .services.intake import placed_at_problem
 
 router = Router(tags=["orders"])
 
@@ -142,14 +143,24 @@ class OrderIn(_Strict):
     tax_total: Money = Decimal("0.00")
     discount_total: Money = Decimal("0.00")
     promised_date: dt.date | None = None
-    placed_at: dt.datetime | None = None
+    placed_at: dt.datetime | None = Field(
+        default=None,
+        description="When the channel took the order, with a time zone offset; now when left out. Refused when "
+        "more than a few minutes (10, ORDER_PLACED_AT_MAX_FUTURE_MINUTES) ahead of the OMS's clock, or more than "
+        "a year (365 days, ORDER_PLACED_AT_MAX_AGE_DAYS) ago.",
+    )
     payment: PaymentIn | None = None
 
     @field_validator("placed_at")
     @classmethod
-    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
-        if value is not None and value.tzinfo is None:
+    def _placed_at(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is None:
+            return value
+        if value.tzinfo is None:
             raise ValueError("needs a time zone offset, e.g. 2026-11-25T14:03:00Z")
+        problem = placed_at_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
 

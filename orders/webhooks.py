@@ -18,6 +18,7 @@ from ninja import Router, Schema
 from ninja.responses import Status
 
 from notifications.services import queue_ops_alert
+from oms_core.api import field_error
 from oms_core.crypto import UnreadableSecret
 
 from . import services
@@ -26,6 +27,7 @@ from .channels.shopify import order_data_from_shopify, skuless_variant_ids, tota
 from .channels.variants import variant_skus
 from .exceptions import IntakeConflict, OrderError
 from .models import Channel, OrderIntake
+from .services.intake import placed_at_problem
 
 logger = logging.getLogger(__name__)
 
@@ -111,8 +113,10 @@ def shopify_orders_create(request: HttpRequest, channel_code: str):
       JSON, the topic is not `orders/create`, a field is missing or invalid
       (`loc` is its JSON path, e.g. `["body", "line_items", 2, "sku"]`), a
       SKU is unknown, or a line item has no SKU and its `variant_id` is not
-      in the channel's variant table (Channel variants, in the console).
-      Nothing is written.
+      in the channel's variant table (Channel variants, in the console), or
+      `created_at` is more than a few minutes ahead of the OMS's clock or more
+      than a year ago (`ORDER_PLACED_AT_MAX_FUTURE_MINUTES`,
+      `ORDER_PLACED_AT_MAX_AGE_DAYS`). Nothing is written.
     - An order whose `total_price` differs from the OMS's total by more than
       a cent is placed (201) and put on hold, the reason naming both totals.
     - **401**: unknown or inactive channel, no secret set, or a missing or
@@ -161,6 +165,11 @@ def shopify_orders_create(request: HttpRequest, channel_code: str):
         )
     except PayloadError as refusal:
         detail = [{"loc": ["body", *p.loc], "msg": p.message} for p in refusal.problems]
+        _alert_ops(channel, payload, detail)
+        return Status(400, {"detail": detail})
+    problem = placed_at_problem(data.placed_at) if data.placed_at is not None else None
+    if problem is not None:  # Shopify's created_at: a wrong clock, or a wrong year
+        detail = [field_error(("body", "created_at"), problem)]
         _alert_ops(channel, payload, detail)
         return Status(400, {"detail": detail})
     actor = f"channel: {channel.name} (Shopify webhook)"

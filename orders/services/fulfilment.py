@@ -10,7 +10,7 @@ import datetime as dt
 import logging
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Sum
+from django.db.models import Exists, F, OuterRef, Q, Sum
 from django.utils import timezone
 
 from inventory import services as inventory
@@ -223,7 +223,7 @@ def _allocate_once(order_ids: list[int], *, actor, strict: bool, optimistic: boo
     return orders
 
 
-# The routing sweep (beat, every 30 s) takes orders still received this long after they were placed: their
+# The routing sweep (beat, every 30 s) takes orders still received this long after the OMS received them: their
 # task or drain was lost (a worker killed, a broker outage). Routing is idempotent (the orders are locked and
 # re-checked), so a sweep that meets a live drain costs it nothing but a wait.
 SWEEP_AFTER = dt.timedelta(seconds=20)
@@ -238,9 +238,12 @@ def route_waiting_orders(*, older_than: dt.timedelta = SWEEP_AFTER, limit: int =
     gateway sooner than the payment's backoff). Returns how many orders it routed.
     """
     cutoff = timezone.now() - older_than
+    # When the OMS received the order (its intake), not when the channel says it was placed: an order "placed"
+    # ahead of our clock would wait for that time. Orders without an intake (kept from before) have placed_at.
+    received_before = Q(intake__received_at__lt=cutoff) | Q(intake__isnull=True, placed_at__lt=cutoff)
     order_ids = list(
-        Order.objects.filter(status=OrderStatus.RECEIVED, placed_at__lt=cutoff)
-        .order_by("placed_at", "pk")
+        Order.objects.filter(received_before, status=OrderStatus.RECEIVED)
+        .order_by("pk")  # in the order they arrived
         .values_list("pk", flat=True)[:limit]
     )
     from ..payments.services import ready_to_route  # payments: credit check and authorisation first

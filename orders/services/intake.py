@@ -79,6 +79,31 @@ class OrderData:
     extra: dict = field(default_factory=dict)
 
 
+def placed_at_problem(placed_at: dt.datetime, *, now: dt.datetime | None = None) -> str | None:
+    """Why a channel's "placed at" cannot be taken, or None when it can.
+
+    A little ahead of the OMS's clock is allowed (clocks drift:
+    ``ORDER_PLACED_AT_MAX_FUTURE_MINUTES``); further ahead, or longer ago than
+    ``ORDER_PLACED_AT_MAX_AGE_DAYS``, is a wrong clock or a wrong year. The
+    intakes that take the time from the channel (the API, the Shopify webhook)
+    refuse it naming their field.
+    """
+    now = now or timezone.now()
+    ahead = dt.timedelta(minutes=settings.ORDER_PLACED_AT_MAX_FUTURE_MINUTES)
+    oldest = dt.timedelta(days=settings.ORDER_PLACED_AT_MAX_AGE_DAYS)
+    try:
+        too_late, too_early = placed_at > now + ahead, placed_at < now - oldest
+    except (OverflowError, TypeError):  # beyond the calendar's ends, or a time without a zone
+        return "must be a date and time with a time zone offset, within the calendar"
+    clock = now.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    if too_late:
+        minutes = settings.ORDER_PLACED_AT_MAX_FUTURE_MINUTES
+        return f"is in the future: more than {minutes} minutes after the OMS's clock ({clock})"
+    if too_early:
+        return f"is more than {settings.ORDER_PLACED_AT_MAX_AGE_DAYS} days before the OMS's clock ({clock})"
+    return None
+
+
 def canonical_payload(data: OrderData) -> dict:
     """The order as the channel sent it, normalised so that equal orders compare equal.
 

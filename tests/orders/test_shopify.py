@@ -38,6 +38,11 @@ URL = "/api/v1/webhooks/shopify/shopify-us/orders-create"
 # Shopify's own sample order (test/fixtures/order.json of Shopify/shopify_python_api, MIT), unchanged.
 FIXTURE = Path(__file__).with_name("shopify_order.json")
 PUBLISHED = json.loads(FIXTURE.read_text())["order"]  # the webhook body is the inner order object
+# It was created in 2008, and an order placed more than ORDER_PLACED_AT_MAX_AGE_DAYS ago is refused: it is sent as
+# created yesterday, at its own wall time and offset (11:00 at -05:00).
+EASTERN = dt.timezone(dt.timedelta(hours=-5))
+CREATED_AT = (dt.datetime.now(EASTERN) - dt.timedelta(days=1)).replace(hour=11, minute=0, second=0, microsecond=0)
+PUBLISHED["created_at"] = CREATED_AT.isoformat()
 # As published, its totals leave out one of its three lines: subtotal 398.00 and total_price 409.94, where the
 # three lines of 199.00 and the tax of 11.94 make 608.94. The published order is the test of the hold on a total
 # Shopify disagrees with; the other tests send it with the totals Shopify would have sent.
@@ -94,7 +99,7 @@ def test_the_sample_order_becomes_an_order_with_its_customer_addresses_lines_and
     order = Order.objects.get()
     assert response.json() == {"order": order.number, "created": True}
     assert (order.channel, order.external_id, order.currency) == (shopify, "450789469", "USD")
-    assert order.placed_at == dt.datetime(2008, 1, 10, 16, 0, tzinfo=dt.UTC)  # 11:00 at -05:00
+    assert order.placed_at == dt.datetime.combine(CREATED_AT.date(), dt.time(16, 0), tzinfo=dt.UTC)  # 11:00 at -05:00
     assert (order.customer.name, order.customer.email, order.customer.phone) == (
         "Bob Norman",
         "bob.norman@hostmail.com",
