@@ -10,6 +10,11 @@ kept it. Use it in an ``Annotated`` type, after any ``StringConstraints``::
 
 The OpenAPI schema shows the rule as the string's ``pattern``.
 
+``Money`` is an amount as the API takes it: a JSON string of digits with at
+most two decimals (``"24.00"``, ``"24"``), never a JSON number (a float on the
+way); ``MoneyOut`` is one as it answers it (``"24.00"``). Both are strings with
+a ``pattern`` in the schema.
+
 ``field_error(loc, msg)`` is one error as every API answers it: ``loc``, where
 (``["body", "lines", 1, "sku"]``, ``["query", "sku", 0]``, ``["path", "number"]``),
 ``path``, the same as the client wrote it (``lines[1].sku``, ``sku[0]``,
@@ -19,16 +24,19 @@ The OpenAPI schema shows the rule as the string's ``pattern``.
 from __future__ import annotations
 
 import re
-from typing import Any
+from decimal import Decimal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic import BaseModel, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError, core_schema
 
-# C0 controls but tab, LF and CR; DEL; C1 controls; surrogates (not characters: no UTF-8 for them).
-_REFUSED = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f\\ud800-\\udfff"
-_FIND_REFUSED = re.compile(f"[{_REFUSED}]")
-# The same rule as a JSON Schema (ECMA-262) pattern, for the OpenAPI schema.
-PLAIN_TEXT_PATTERN = f"^[^{_REFUSED}]*$"
+# C0 controls but tab, LF and CR; DEL; C1 controls.
+_CONTROLS = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f"
+# And surrogates, which are no characters (UTF-8 has none): JSON text cannot carry them, so the schema's pattern
+# leaves them out (a range of them there makes generators ignore the whole pattern).
+_FIND_REFUSED = re.compile(f"[{_CONTROLS}\\ud800-\\udfff]")
+# The rule as a JSON Schema (ECMA-262) pattern, for the OpenAPI schema.
+PLAIN_TEXT_PATTERN = f"^[^{_CONTROLS}]*$"
 
 
 def control_character_problem(value: str) -> str | None:
@@ -36,10 +44,10 @@ def control_character_problem(value: str) -> str | None:
     found = _FIND_REFUSED.search(value)
     if found is None:
         return None
-    return (
-        f"contains a control character (U+{ord(found.group()):04X}) at position {found.start() + 1}; "
-        "only tab and newline are allowed"
-    )
+    code, position = ord(found.group()), found.start() + 1
+    if 0xD800 <= code <= 0xDFFF:
+        return f"contains a lone surrogate (U+{code:04X}) at position {position}, which is no character"
+    return f"contains a control character (U+{code:04X}) at position {position}; only tab and newline are allowed"
 
 
 def _plain_text(value: Any) -> Any:
@@ -68,6 +76,29 @@ class _PlainText:
 
 
 PlainText = _PlainText()
+
+# Order amounts are stored as 12 digits with 2 decimals: at most 10 before the point.
+MONEY_PATTERN = r"^\d{1,10}(\.\d{1,2})?$"
+MONEY_OUT_PATTERN = r"^\d+\.\d{2}$"
+_MONEY = re.compile(MONEY_PATTERN.removeprefix("^").removesuffix("$"), re.ASCII)  # \d as JSON Schema reads it
+
+
+def _money(value: Any) -> Decimal:
+    if not isinstance(value, str):
+        raise PydanticCustomError("money_type", 'must be the amount as a string, e.g. "24.00", not a JSON number')
+    if not _MONEY.fullmatch(value):
+        raise PydanticCustomError(
+            "money", 'must be an amount of at most 10 digits and 2 decimals, not negative, e.g. "24.00"'
+        )
+    return Decimal(value)
+
+
+Money = Annotated[
+    Decimal,
+    PlainValidator(_money, json_schema_input_type=str),
+    WithJsonSchema({"type": "string", "pattern": MONEY_PATTERN, "examples": ["24.00"]}, mode="validation"),
+]
+MoneyOut = Annotated[str, WithJsonSchema({"type": "string", "pattern": MONEY_OUT_PATTERN, "examples": ["24.00"]})]
 
 # Where a ``loc`` starts: the part of the request, not a name the client wrote.
 _PARTS = {"body", "query", "path", "header", "cookie", "form"}

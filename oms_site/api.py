@@ -52,4 +52,4 @@ def http_error(request: HttpRequest, exc: HttpError):
         loc, msg = ["header", "Authorization"], "Missing or unknown credentials: send `Authorization: Bearer <key>`."
     else:
         loc, msg = ["body"], str(exc) if exc.status_code != 400 else "Not valid JSON."
-    return api.create_response(request, {"detail": [{"loc": loc, "msg": msg}]}, status=exc.status_code)
+    return api.create_response(request, {"detail": [field_error(loc, msg)]}, status=exc.status_code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from enum import StrEnum
 from typing import Annotated
 
 from django.db import transaction
@@ -12,9 +13,9 @@ from django.http import HttpRequest
 from ninja import Router, Schema
 from ninja.responses import Status
 from ninja.security import HttpBearer
-from pydantic import Field
+from pydantic import ConfigDict, Field, field_validator
 
-from oms_core.api import PlainText
+from oms_core.api import FieldErrorsOut, PlainText, field_error
 from shipping.models import ShipmentStatus, TrackingEvent, Vendor
 
 from . import services
@@ -43,37 +44,74 @@ class VendorToken(HttpBearer):
         return Vendor.objects.filter(webhook_token_hash=hash_token(token), is_active=True).first()
 
 
+class TrackableStatus(StrEnum):
+    """The scans a carrier reports: the parcel is on its way, delivered, or held up."""
+
+    IN_TRANSIT = ShipmentStatus.IN_TRANSIT.value
+    DELIVERED = ShipmentStatus.DELIVERED.value
+    EXCEPTION = ShipmentStatus.EXCEPTION.value
+
+
 class TrackingEventIn(Schema):
     tracking_number: Annotated[str, Field(min_length=1, max_length=40), PlainText]
-    status: ShipmentStatus
-    occurred_at: dt.datetime
+    status: TrackableStatus
+    occurred_at: dt.datetime = Field(description="With a time zone offset: `2026-11-25T14:03:00Z`.")
     description: Annotated[str, Field(max_length=300), PlainText] = ""
     location: Annotated[str, Field(max_length=100), PlainText] = ""
+
+    @field_validator("occurred_at", mode="before")
+    @classmethod
+    def _text(cls, value: object) -> object:
+        if not isinstance(value, str):  # as the schema says: a date-time string, not a Unix timestamp
+            raise ValueError("must be a date and time as text, e.g. 2026-11-25T14:03:00Z")
+        return value
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _aware(cls, value: dt.datetime) -> dt.datetime:
+        if value.tzinfo is None:
+            raise ValueError("needs a time zone offset, e.g. 2026-11-25T14:03:00Z")
+        return value
 
 
 class TrackingIn(Schema):
     events: list[TrackingEventIn] = Field(min_length=1, max_length=1000)
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "events": [
+                        {
+                            "tracking_number": "1Z999AA10123456784",
+                            "status": "delivered",
+                            "occurred_at": "2026-11-25T14:03:00Z",
+                            "location": "New York, NY",
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
 
 class TrackingResultOut(Schema):
     tracking_number: str
     shipment: str
-    shipment_status: str
-    recorded: bool
+    shipment_status: ShipmentStatus
+    recorded: bool = Field(description="False for a replay of a scan already recorded.")
 
 
 class TrackingOut(Schema):
     results: list[TrackingResultOut]
 
 
-class ErrorOut(Schema):
-    detail: list[dict]
-
-
-TRACKABLE = {ShipmentStatus.IN_TRANSIT, ShipmentStatus.DELIVERED, ShipmentStatus.EXCEPTION}
-
-
-@router.post("/tracking", auth=VendorToken(), response={200: TrackingOut, 400: ErrorOut}, summary="Carrier scans")
+@router.post(
+    "/tracking",
+    auth=VendorToken(),
+    response={200: TrackingOut, 400: FieldErrorsOut, 401: FieldErrorsOut},
+    summary="Carrier scans",
+)
 def tracking(request: HttpRequest, payload: TrackingIn):
     """Record a carrier's tracking events: in_transit, delivered or exception, per parcel.
 
@@ -87,16 +125,10 @@ def tracking(request: HttpRequest, payload: TrackingIn):
     try:
         with transaction.atomic():
             for index, event in enumerate(payload.events):
-                if event.occurred_at.tzinfo is None:
-                    errors.append(_error(index, "occurred_at", "needs a time zone offset, e.g. 2026-11-25T14:03:00Z"))
-                    continue
-                if event.status not in TRACKABLE:
-                    errors.append(_error(index, "status", f"must be one of {', '.join(sorted(TRACKABLE))}"))
-                    continue
                 try:
                     result = services.record_tracking(
                         tracking_number=event.tracking_number,
-                        status=event.status,
+                        status=ShipmentStatus(event.status),
                         occurred_at=event.occurred_at,
                         description=event.description,
                         location=event.location,
@@ -127,4 +159,4 @@ class _Refused(Exception):
 
 
 def _error(index: int, field: str, message: str) -> dict:
-    return {"loc": ["body", "events", index, field], "path": f"events[{index}].{field}", "msg": message}
+    return field_error(("body", "events", index, field), message)

@@ -13,7 +13,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, NotRequired, TypeVar
 
 from celery import current_app
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -23,13 +23,14 @@ from ninja.responses import Status
 from ninja.security import HttpBearer
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, field_validator
 from pydantic import ValidationError as SchemaError
+from typing_extensions import TypedDict  # pydantic reads NotRequired from it before Python 3.12
 
 from inventory import selectors as stock
 from inventory.geo import UnknownPostalCode, coordinates
 from inventory.models import Product
-from oms_core.api import PlainText, field_error
+from oms_core.api import FieldErrorsOut, Money, MoneyOut, PlainText, field_error
 from oms_core.emails import normalize_address, validate_email_address
-from shipping.models import TrackingEvent
+from shipping.models import ShipmentStatus, TrackingEvent
 
 from . import services
 from .exceptions import IntakeConflict, InvalidTransition, OrderError
@@ -61,7 +62,6 @@ def text(*, max_length: int, min_length: int = 0) -> type[str]:
 
 Text = text(max_length=200)
 RequiredText = text(min_length=1, max_length=200)
-Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2, allow_inf_nan=False)]
 # The fields the business checks read, named so that a body with schema errors can have its valid ones checked.
 Sku = text(min_length=1, max_length=64)
 CurrencyCode = Annotated[
@@ -79,21 +79,46 @@ City = text(min_length=1, max_length=100)
 State = text(max_length=50)
 Reason = text(min_length=1, max_length=500)
 # Path parameters: plain text too (a NUL in an order number is a 400, not a failed query).
-OrderNumber = Annotated[str, PlainText]
-PathSku = Annotated[str, PlainText]
+ORDER_NUMBER_EXAMPLE = "SO-0001042"  # ORDER_NUMBER_PREFIX and the order's id
+OrderNumber = Annotated[str, PlainText, Field(json_schema_extra={"example": ORDER_NUMBER_EXAMPLE})]
+PathSku = Annotated[str, PlainText, Field(json_schema_extra={"example": "TEE-1"})]
+
+
+# The order of the docs (and of README's API section): its SKUs are the demo's and the tests'.
+ORDER_EXAMPLE = {
+    "external_id": "WEB-1001",
+    "customer": {"name": "Zoë Álvarez", "email": "zoe@example.com", "phone": "+1 212 555 0100"},
+    "shipping_address": {
+        "name": "Zoë Álvarez",
+        "line1": "350 5th Ave",
+        "city": "New York",
+        "state": "NY",
+        "postal_code": "10118",
+        "country": "US",
+    },
+    "billing_address": None,
+    "lines": [{"sku": "TEE-1", "quantity": 2, "unit_price": "24.00"}],
+    "currency": "USD",
+    "shipping_total": "5.99",
+    "tax_total": "3.99",
+    "discount_total": "0.00",
+    "payment": {"gateway": "test_card", "token": "tok_approve"},
+}
 
 
 class _Strict(BaseModel):
     # A misspelt field is an error, not silently dropped data. Plain pydantic models, not ninja's Schema: the
     # input is JSON, not ORM objects, and Schema's attribute getter (which, with extra="forbid", also validates
-    # everything twice) was a tenth of the time of an order.
-    model_config = ConfigDict(extra="forbid")
+    # everything twice) was a tenth of the time of an order. Strict: a JSON value of the type the schema names
+    # (a quantity is a number, not "2"; a time is a string, not a Unix timestamp), as clients made from it send.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class CustomerIn(_Strict):
     name: RequiredText
     email: EmailText = Field(
-        description="Internationalised addresses are welcome: a UTF-8 local part (RFC 6531), an IDN domain."
+        description="Internationalised addresses are welcome: a UTF-8 local part (RFC 6531), an IDN domain.",
+        json_schema_extra={"format": "idn-email"},
     )
     phone: Phone = ""
     accepts_marketing: bool = False
@@ -163,9 +188,13 @@ class OrderIn(_Strict):
             raise ValueError(problem)
         return value
 
+    model_config = ConfigDict(json_schema_extra={"examples": [ORDER_EXAMPLE]})
+
 
 class CancelIn(_Strict):
     reason: Reason
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "The customer changed their mind."}]})
 
 
 def inline_schema(model: type[BaseModel]) -> dict:
@@ -196,41 +225,88 @@ CANCEL_SCHEMA = inline_schema(CancelIn)
 # --- output ----------------------------------------------------------------------------
 
 
-class ErrorOut(BaseModel):
-    detail: list[dict]
-
-
-class FieldErrorOut(BaseModel):
-    loc: list[str | int] = Field(description='Where, as a list: `["body", "lines", 1, "sku"]`.')
-    path: str = Field(description="The JSON path as the client wrote it: `lines[1].sku`; empty for the whole body.")
-    msg: str
-
-
-class BadInputOut(BaseModel):
-    """Every error of the request at once: the body's shape and the business rules (SKUs, ZIP codes, currency)."""
-
-    detail: list[FieldErrorOut]
+class DifferenceOut(BaseModel):
+    path: str = Field(description="Where the orders differ, as a JSON path: `lines[0].quantity`.")
+    existing: Any = Field(description="The value in the order already placed.")
+    received: Any = Field(description="The value in this request.")
 
 
 class ConflictOut(BaseModel):
     detail: str
-    order: str | None = None
-    differences: list[dict] = []
+    order: str | None = Field(default=None, description="The order concerned: `SO-0001042`.")
+    differences: list[DifferenceOut] = Field(default=[], description="For an external id reused: what differs.")
+
+
+class TotalsOut(BaseModel):
+    subtotal: MoneyOut
+    shipping: MoneyOut
+    tax: MoneyOut
+    discount: MoneyOut
+    grand_total: MoneyOut
+
+
+class CustomerOut(BaseModel):
+    name: str
+    email: str
+
+
+class AddressOut(BaseModel):
+    name: str
+    line1: str
+    line2: str
+    city: str
+    state: str
+    postal_code: str
+    country: str
+
+
+class LineOut(BaseModel):
+    sku: str
+    name: str
+    quantity: int
+    unit_price: MoneyOut
+    quantity_shipped: int
+    quantity_returned: int
+
+
+class TrackingLinkOut(BaseModel):
+    number: str
+    url: str = Field(description="The carrier's tracking page; empty when the carrier has none.")
+
+
+class ShipmentOut(BaseModel):
+    number: str
+    status: ShipmentStatus
+    warehouse: str
+    carrier: str | None
+    service: str | None
+    estimated_delivery: dt.date | None
+    shipped_at: dt.datetime | None
+    delivered_at: dt.datetime | None
+    tracking: list[TrackingLinkOut]
+
+
+class TimelineEntryOut(TypedDict):
+    at: dt.datetime
+    status: str
+    description: str
+    location: NotRequired[str]  # carrier scans only
+    tracking_number: NotRequired[str]  # carrier scans only
 
 
 class OrderOut(BaseModel):  # built from order_body()'s dict
     number: str
     external_id: str
     channel: str
-    status: str
+    status: OrderStatus
     placed_at: dt.datetime
     currency: str
-    totals: dict[str, str]
-    customer: dict[str, str]
-    shipping_address: dict[str, str]
-    lines: list[dict]
-    shipments: list[dict]
-    timeline: list[dict]
+    totals: TotalsOut
+    customer: CustomerOut
+    shipping_address: AddressOut
+    lines: list[LineOut]
+    shipments: list[ShipmentOut]
+    timeline: list[TimelineEntryOut]
 
 
 class StockWarehouseOut(Schema):
@@ -252,7 +328,7 @@ class StockOut(Schema):
 @router.post(
     "/orders",
     auth=ChannelKey(),
-    response={200: OrderOut, 201: OrderOut, 400: BadInputOut, 409: ConflictOut},
+    response={200: OrderOut, 201: OrderOut, 400: FieldErrorsOut, 401: FieldErrorsOut, 409: ConflictOut},
     summary="Place an order",
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": ORDER_SCHEMA}}}},
 )
@@ -307,7 +383,12 @@ def place(request: HttpRequest):
     return Status(201, order_body(order, lines=order.placed_lines, shipments=[], events=[order.placed_event]))
 
 
-@router.get("/orders/{number}", auth=ChannelKey(), response={200: OrderOut, 404: ErrorOut}, summary="Read an order")
+@router.get(
+    "/orders/{number}",
+    auth=ChannelKey(),
+    response={200: OrderOut, 400: FieldErrorsOut, 401: FieldErrorsOut, 404: FieldErrorsOut},
+    summary="Read an order",
+)
 def read(request: HttpRequest, number: OrderNumber):
     """The order's status, lines, shipments with tracking, and its customer-facing timeline."""
     order = _fetch(request.auth, number)
@@ -319,7 +400,7 @@ def read(request: HttpRequest, number: OrderNumber):
 @router.post(
     "/orders/{number}/cancel",
     auth=ChannelKey(),
-    response={200: OrderOut, 400: BadInputOut, 404: ErrorOut, 409: ConflictOut},
+    response={200: OrderOut, 400: FieldErrorsOut, 401: FieldErrorsOut, 404: FieldErrorsOut, 409: ConflictOut},
     summary="Cancel an order",
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": CANCEL_SCHEMA}}}},
 )
@@ -341,12 +422,23 @@ def cancel(request: HttpRequest, number: OrderNumber):
             services.cancel_order(order_id=order.pk, reason=payload.reason, actor=f"channel: {channel.name}")
         except InvalidTransition:
             status = OrderStatus(Order.objects.get(pk=order.pk).status).label.lower()
-            return Status(409, {"detail": f"Order {number} is {status}: only orders not yet shipped can be cancelled."})
+            return Status(
+                409,
+                {
+                    "detail": f"Order {number} is {status}: only orders not yet shipped can be cancelled.",
+                    "order": number,
+                },
+            )
         order = _fetch(channel, number)
     return Status(200, order_body(order))
 
 
-@router.get("/stock/{sku}", auth=ChannelKey(), response={200: StockOut, 404: ErrorOut}, summary="Stock of a SKU")
+@router.get(
+    "/stock/{sku}",
+    auth=ChannelKey(),
+    response={200: StockOut, 400: FieldErrorsOut, 401: FieldErrorsOut, 404: FieldErrorsOut},
+    summary="Stock of a SKU",
+)
 def stock_of(request: HttpRequest, sku: PathSku):
     """Units of the SKU this channel can sell now, per warehouse and in total.
 
@@ -356,7 +448,7 @@ def stock_of(request: HttpRequest, sku: PathSku):
     """
     product = Product.objects.filter(sku=sku, is_active=True).first()
     if product is None:
-        return Status(404, {"detail": [{"loc": ["path", "sku"], "msg": f"Unknown SKU {sku!r}."}]})
+        return Status(404, {"detail": [field_error(("path", "sku"), f"Unknown SKU {sku!r}.")]})
     rows = stock.channel_stock(product, channel_id=request.auth.pk)
     return Status(
         200,
@@ -521,7 +613,7 @@ def _order_data(payload: OrderIn) -> services.OrderData:
 
 
 def _not_found(number: str) -> dict:
-    return {"detail": [{"loc": ["path", "number"], "msg": f"No order {number} from this channel."}]}
+    return {"detail": [field_error(("path", "number"), f"No order {number} from this channel.")]}
 
 
 def _fetch(channel: Channel, number: str) -> Order | None:

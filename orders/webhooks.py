@@ -18,7 +18,7 @@ from ninja import Router, Schema
 from ninja.responses import Status
 
 from notifications.services import queue_ops_alert
-from oms_core.api import field_error
+from oms_core.api import FieldErrorsOut, field_error
 from oms_core.crypto import UnreadableSecret
 
 from . import services
@@ -46,10 +46,6 @@ class WebhookOrderOut(Schema):
     created: bool
 
 
-class WebhookErrorOut(Schema):
-    detail: list[dict]
-
-
 class WebhookConflictOut(Schema):
     detail: str
     order: str
@@ -66,8 +62,8 @@ def shopify_signature(secret: str, body: bytes) -> str:
     response={
         200: WebhookOrderOut,
         201: WebhookOrderOut,
-        400: WebhookErrorOut,
-        401: WebhookErrorOut,
+        400: FieldErrorsOut,
+        401: FieldErrorsOut,
         409: WebhookConflictOut,
     },
     summary="Shopify orders/create webhook",
@@ -141,11 +137,10 @@ def shopify_orders_create(request: HttpRequest, channel_code: str):
             401,
             {
                 "detail": [
-                    {
-                        "loc": ["header", SIGNATURE_HEADER],
-                        "msg": "Unknown or inactive channel, or the signature does not match the channel's "
-                        "webhook secret.",
-                    }
+                    field_error(
+                        ("header", SIGNATURE_HEADER),
+                        "Unknown or inactive channel, or the signature does not match the channel's webhook secret.",
+                    )
                 ]
             },
         )
@@ -164,7 +159,7 @@ def shopify_orders_create(request: HttpRequest, channel_code: str):
             channel_code=channel.code,
         )
     except PayloadError as refusal:
-        detail = [{"loc": ["body", *p.loc], "msg": p.message} for p in refusal.problems]
+        detail = [field_error(("body", *p.loc), p.message) for p in refusal.problems]
         _alert_ops(channel, payload, detail)
         return Status(400, {"detail": detail})
     problem = placed_at_problem(data.placed_at) if data.placed_at is not None else None
@@ -192,7 +187,7 @@ def shopify_orders_create(request: HttpRequest, channel_code: str):
             },
         )
     except OrderError as refusal:
-        detail = [{"loc": ["body", "line_items"], "msg": str(refusal)}]
+        detail = [field_error(("body", "line_items"), str(refusal))]
         _alert_ops(channel, payload, detail)
         return Status(400, {"detail": detail})
     return Status(201 if created else 200, {"order": order.number, "created": created})
@@ -229,7 +224,7 @@ def _refuse_constant(name: str):
 
 
 def _bad_request(loc: list, message: str) -> Status:
-    return Status(400, {"detail": [{"loc": loc, "msg": message}]})
+    return Status(400, {"detail": [field_error(loc, message)]})
 
 
 def _path(parts: list) -> str:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from ninja.responses import Status
+from pydantic import Field
 
-from oms_core.api import PlainText
+from oms_core.api import FieldErrorsOut, MoneyOut, PlainText, field_error
 
 from .promise import PromiseError, quote_promise
 
 router = Router(tags=["shipping"])
+
+Sku = Annotated[str, Field(min_length=1, max_length=64), PlainText]
+Quantity = Annotated[int, Field(ge=1, le=100_000)]
 
 
 class PromiseOptionOut(Schema):
@@ -21,9 +26,9 @@ class PromiseOptionOut(Schema):
     service: str
     code: str
     zone: int
-    price: str
-    ship_date: str
-    eta: str
+    price: MoneyOut
+    ship_date: dt.date
+    eta: dt.date
     transit_days: int
 
 
@@ -37,8 +42,8 @@ class PromiseShipmentOut(Schema):
 
 
 class DateCostOut(Schema):
-    date: str | None
-    cost: str | None
+    date: dt.date | None
+    cost: MoneyOut | None
 
 
 class PromiseOut(Schema):
@@ -52,17 +57,17 @@ class PromiseOut(Schema):
     routing: str
 
 
-class ErrorOut(Schema):
-    detail: list[dict]
-
-
-@router.get("/promise", response={200: PromiseOut, 400: ErrorOut}, summary="Delivery promise for a basket")
+@router.get(
+    "/promise",
+    response={200: PromiseOut, 400: FieldErrorsOut, 401: FieldErrorsOut},
+    summary="Delivery promise for a basket",
+)
 def promise(
     request: HttpRequest,
-    postal_code: Annotated[str, PlainText],
-    sku: Query[list[Annotated[str, PlainText]]],
-    qty: Query[list[int]] = [],  # noqa: B006 - ninja reads the default, never mutates it
-    country: Annotated[str, PlainText] = "US",
+    postal_code: Annotated[str, Field(min_length=1, max_length=20, json_schema_extra={"example": "10001"}), PlainText],
+    sku: Annotated[list[Sku], Query(min_length=1, example=["TEE-1"])],
+    qty: Annotated[list[Quantity], Query(example=[1])] = [],  # noqa: B006 - ninja reads the default, never mutates it
+    country: Annotated[str, Field(pattern=r"^[A-Za-z]{2}$", json_schema_extra={"example": "US"}), PlainText] = "US",
 ):
     """The earliest delivery date and its cost (and the cheapest option) for these SKUs to a postal code.
 
@@ -72,10 +77,16 @@ def promise(
     """
     quantities = list(qty or [])
     if len(quantities) > len(sku):
-        return Status(400, {"detail": [{"loc": ["query", "qty"], "msg": "More qty values than sku values."}]})
+        return Status(400, {"detail": [field_error(("query", "qty"), "More qty values than sku values.")]})
     quantities += [1] * (len(sku) - len(quantities))
     try:
         answer = quote_promise(postal_code=postal_code, items=list(zip(sku, quantities, strict=True)), country=country)
     except PromiseError as error:
-        return Status(400, {"detail": [{"loc": ["query", error.field], "msg": error.message}]})
+        return Status(400, {"detail": [field_error(("query", *_parameter(error.field)), error.message)]})
     return Status(200, answer.as_dict())
+
+
+def _parameter(field: str) -> tuple[str | int, ...]:
+    """``"qty[1]"`` as ``("qty", 1)``: the parameter and which of its values."""
+    name, _, index = field.partition("[")
+    return (name, int(index.rstrip("]"))) if index.rstrip("]").isdigit() else (field,)

@@ -433,7 +433,7 @@ def test_the_schema_shows_the_order_body_and_the_400_with_a_path_per_error(clien
     assert body["properties"]["lines"]["items"]["properties"].keys() == {"sku", "quantity", "unit_price"}
     assert "$ref" not in json.dumps(body)  # written in place: resolvable wherever the schema is read
     bad_input = operation["responses"]["400"]["content"]["application/json"]["schema"]
-    assert bad_input["$ref"] == "#/components/schemas/BadInputOut"
+    assert bad_input["$ref"] == "#/components/schemas/FieldErrorsOut"
     assert schema["components"]["schemas"]["FieldErrorOut"]["required"] == ["loc", "path", "msg"]
     assert "`lines[1].sku`" in operation["description"]
 

@@ -190,7 +190,11 @@ def test_a_topic_other_than_orders_create_is_400(client, shopify):
 
     assert response.status_code == 400
     assert response.json()["detail"] == [
-        {"loc": ["header", "X-Shopify-Topic"], "msg": "must be orders/create, not 'orders/updated'"}
+        {
+            "loc": ["header", "X-Shopify-Topic"],
+            "path": "X-Shopify-Topic",
+            "msg": "must be orders/create, not 'orders/updated'",
+        }
     ]
     assert not Order.objects.exists()
 
@@ -310,7 +314,11 @@ def test_an_order_with_no_email_anywhere_is_400_naming_where_it_looked(client, s
 
     assert response.status_code == 400
     assert response.json()["detail"] == [
-        {"loc": ["body", "email"], "msg": "missing (looked at email, contact_email and customer.email)"}
+        {
+            "loc": ["body", "email"],
+            "path": "email",
+            "msg": "missing (looked at email, contact_email and customer.email)",
+        }
     ]
 
 
@@ -418,6 +426,7 @@ def test_a_line_without_a_sku_is_400_naming_its_path_and_writes_nothing(client, 
     assert response.json()["detail"] == [
         {
             "loc": ["body", "line_items", 1, "sku"],
+            "path": "line_items[1].sku",
             "msg": "line 2: variant 49148385 has no SKU and no mapping on channel shopify-us; "
             "add it under Channel variants",
         }
@@ -435,6 +444,7 @@ def test_a_line_with_neither_a_sku_nor_a_variant_is_400_naming_its_path(client, 
     assert response.json()["detail"] == [
         {
             "loc": ["body", "line_items", 1, "sku"],
+            "path": "line_items[1].sku",
             "msg": "missing: every line needs a SKU the OMS stocks or a variant_id the channel maps to one "
             "('IPod Nano - 8gb' has neither)",
         }
@@ -487,7 +497,9 @@ def test_an_unknown_sku_is_400_naming_it(client, shopify):
     response = send(client, order)
 
     assert response.status_code == 400
-    assert response.json()["detail"] == [{"loc": ["body", "line_items"], "msg": "Unknown SKU: IPOD2008PINK."}]
+    assert response.json()["detail"] == [
+        {"loc": ["body", "line_items"], "path": "line_items", "msg": "Unknown SKU: IPOD2008PINK."}
+    ]
     assert not Order.objects.exists()
 
 
@@ -551,6 +563,7 @@ def test_a_line_without_a_sku_or_a_mapping_is_refused_naming_it_and_ops_hear_of_
     assert response.json()["detail"] == [
         {
             "loc": ["body", "line_items", 2, "sku"],
+            "path": "line_items[2].sku",
             "msg": "line 3: variant 4471 has no SKU and no mapping on channel shopify-us; "
             "add it under Channel variants",
         }

@@ -107,7 +107,7 @@ def test_the_endpoint_answers_with_dates_and_costs(client, channel_key, sites, s
 @pytest.mark.parametrize(
     ("query", "loc"),
     [
-        ({"postal_code": "10001", "sku": ["NOPE"]}, ["query", "sku[0]"]),
+        ({"postal_code": "10001", "sku": ["NOPE"]}, ["query", "sku", 0]),
         ({"postal_code": "99999", "sku": ["TEE-1"]}, ["query", "postal_code"]),
         ({"postal_code": "10001", "sku": ["TEE-1"], "qty": ["two"]}, ["query", "qty", 0]),
         ({"sku": ["TEE-1"]}, ["query", "postal_code"]),
