@@ -49,9 +49,9 @@ PREVIEW_UNITS = 20
 DRY_RUN, IMPORT = "dry_run", "import"
 PHASE_STATUS = {DRY_RUN: ImportJob.Status.DRY_RUN_RUNNING, IMPORT: ImportJob.Status.IMPORTING}
 RUNNING = tuple(PHASE_STATUS.values())
-# How long a running job may go without a committed chunk before the sweep queues its chunk again (a chunk
-# of CHUNK_ROWS rows commits in a few seconds; one that runs longer holds the job's row, and is left alone).
-LEASE = dt.timedelta(seconds=20)
+# How long a running job may go without a committed chunk before the sweep queues its chunk again. Short: a
+# chunk that runs longer holds the job's row (the sweep skips it), and a copy of a chunk's task does nothing.
+LEASE = dt.timedelta(seconds=10)
 # Tries of one chunk that never committed (each killed its worker) before the job fails, naming the rows.
 MAX_ATTEMPTS = 5
 logger = logging.getLogger(__name__)

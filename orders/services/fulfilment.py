@@ -226,7 +226,7 @@ def _allocate_once(order_ids: list[int], *, actor, strict: bool, optimistic: boo
 # The routing sweep (beat, every 30 s) takes orders still received this long after the OMS received them: their
 # task or drain was lost (a worker killed, a broker outage). Routing is idempotent (the orders are locked and
 # re-checked), so a sweep that meets a live drain costs it nothing but a wait.
-SWEEP_AFTER = dt.timedelta(seconds=20)
+SWEEP_AFTER = dt.timedelta(seconds=15)
 
 
 def route_waiting_orders(*, older_than: dt.timedelta = SWEEP_AFTER, limit: int = 2000) -> int:

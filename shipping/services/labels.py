@@ -41,7 +41,7 @@ PRINTABLE = (ShipmentStatus.LABEL_CREATED, ShipmentStatus.IN_TRANSIT)
 RUNNING = (LabelBatch.Status.QUEUED, LabelBatch.Status.RENDERING)
 # A part's lease: how long its task may go without progress before the sweep queues the part again. The
 # task renews it every HEARTBEAT_LABELS labels (about a second of work), so only a dead one lets it lapse.
-LEASE = dt.timedelta(seconds=20)
+LEASE = dt.timedelta(seconds=15)
 HEARTBEAT_LABELS = 25
 # A part started this many times without finishing kills its workers (memory?): its batch fails instead.
 MAX_ATTEMPTS = 5

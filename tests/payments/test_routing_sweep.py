@@ -19,11 +19,11 @@ def placed_ago(order: Order, seconds: float) -> None:
     Order.objects.filter(pk=order.pk).update(placed_at=timezone.now() - dt.timedelta(seconds=seconds))
 
 
-def test_the_sweep_routes_orders_left_received_for_twenty_seconds(sites, stock, shirt, order_to):
-    # given two received orders whose drain died with its worker: one placed 25 s ago, one a moment ago
+def test_the_sweep_routes_orders_left_received_for_fifteen_seconds(sites, stock, shirt, order_to):
+    # given two received orders whose drain died with its worker: one placed 20 s ago, one a moment ago
     stock(sites["EWR"], shirt, 10)
     left = order_to("NYC", [(shirt, 1)])
-    placed_ago(left, 25)
+    placed_ago(left, 20)
     fresh = order_to("NYC", [(shirt, 1)])
 
     # when the sweep runs
