@@ -1035,7 +1035,7 @@ class LabelBatchAdmin(ReadOnlyAdmin):
     fields = (
         ("status_badge", "progress"),
         ("label_format", "created_by_name"),
-        ("created_at", "finished_at"),
+        ("created_at", "finished_at", "heartbeat_at"),
         "error",
     )
     readonly_fields = (
@@ -1045,6 +1045,7 @@ class LabelBatchAdmin(ReadOnlyAdmin):
         "created_by_name",
         "created_at",
         "finished_at",
+        "heartbeat_at",
         "error",
     )
     change_form_template = "admin/shipping/labelbatch/change_form.html"

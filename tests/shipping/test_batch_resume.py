@@ -142,6 +142,8 @@ def test_resume_rendering_in_the_console_finishes_a_failed_batch_from_where_it_s
     batch = LabelBatch.objects.get(pk=stranded_batch.pk)
     assert (batch.status, batch.error) == (LabelBatch.Status.DONE, "")
     assert tracking_numbers_in(batch) == [[n] for n in expected_numbers(batch)]
+    page = client.get(reverse("admin:shipping_labelbatch_change", args=[batch.pk])).content.decode()
+    assert "Last worked on" in page  # when a worker last made progress on it
 
     with django_capture_on_commit_callbacks(execute=True):
         again = client.post(
