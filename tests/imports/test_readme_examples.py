@@ -1,5 +1,5 @@
-"""The examples people copy work on the demo data: README.md's CSV blocks and the upload page's own examples
-import whole, and the README's delivery-promise request answers.
+"""The examples people copy work on the demo data: the CSV blocks of docs/reference/csv-import.md and the
+upload page's own examples import whole, and the delivery-promise request of docs/reference/shipping.md answers.
 
 Each CSV goes through the console as a user's file would (upload, dry run, confirm) on a database seeded by
 ``seed_demo``, and every row must be accepted: an example that names a SKU, warehouse or channel the demo
@@ -21,12 +21,13 @@ from inventory.models import ImportJob
 from orders.demo_data import seed_demo
 
 pytestmark = pytest.mark.django_db
-README = Path(settings.BASE_DIR) / "README.md"
+CSV_REFERENCE = Path(settings.BASE_DIR) / "docs" / "reference" / "csv-import.md"
+SHIPPING_REFERENCE = Path(settings.BASE_DIR) / "docs" / "reference" / "shipping.md"
 CSV_BLOCK = re.compile(r"^```csv\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
-def readme_csv_blocks() -> list[str]:
-    return CSV_BLOCK.findall(README.read_text(encoding="utf-8"))
+def documented_csv_blocks() -> list[str]:
+    return CSV_BLOCK.findall(CSV_REFERENCE.read_text(encoding="utf-8"))
 
 
 def kind_of(text: str) -> str:
@@ -38,13 +39,13 @@ def kind_of(text: str) -> str:
 
 
 def examples() -> list:
-    found = [pytest.param(text, id=f"README block {n}") for n, text in enumerate(readme_csv_blocks(), start=1)]
+    found = [pytest.param(text, id=f"docs block {n}") for n, text in enumerate(documented_csv_blocks(), start=1)]
     found += [pytest.param(get_handler(kind).example, id=f"upload page: {kind}") for kind in ImportJob.Kind.values]
     return found
 
 
-def test_the_readme_shows_the_orders_and_the_stock_receipts_examples():
-    assert sorted(kind_of(text) for text in readme_csv_blocks()) == sorted(ImportJob.Kind.values)
+def test_the_csv_reference_shows_the_orders_and_the_stock_receipts_examples():
+    assert sorted(kind_of(text) for text in documented_csv_blocks()) == sorted(ImportJob.Kind.values)
 
 
 @pytest.mark.parametrize("text", examples())
@@ -67,13 +68,15 @@ def test_an_example_imports_every_row_on_the_demo_data(text, client, superuser, 
     assert job.created_count >= 1 and job.skipped_count == 0
 
 
-def test_the_readme_delivery_promise_example_answers_on_the_demo_data(client):
+def test_the_documented_delivery_promise_example_answers_on_the_demo_data(client):
     seed_demo(orders=20, seed=1, story=False)
     from orders.models import Channel
     from orders.services.channels import issue_api_key
 
-    _, key = issue_api_key(channel_id=Channel.objects.get(code="webstore").pk, name="readme", actor="test")
-    (path,) = re.findall(r"`GET (/api/v1/promise\?postal_code=\d[^`]*)`", README.read_text(encoding="utf-8"))
+    _, key = issue_api_key(channel_id=Channel.objects.get(code="webstore").pk, name="docs", actor="test")
+    (path,) = re.findall(
+        r"`GET (/api/v1/promise\?postal_code=\d[^`]*)`", SHIPPING_REFERENCE.read_text(encoding="utf-8")
+    )
 
     response = client.get(path, headers={"Authorization": f"Bearer {key}"})
 
