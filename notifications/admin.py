@@ -5,6 +5,7 @@ Thin: reads come from selectors, resends go through the service.
 
 from __future__ import annotations
 
+from csp.decorators import csp_replace
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -300,6 +301,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         return [preview, *super().get_urls()]
 
     @method_decorator(xframe_options_sameorigin)  # shown in a frame on the form itself
+    @method_decorator(csp_replace({"frame-ancestors": ["'self'"]}))  # the same, for the Content-Security-Policy
     def preview_view(self, request):
         """Render the form's (unsaved) template on a real order's snapshot; nothing is saved."""
         if request.method != "POST" or not (
