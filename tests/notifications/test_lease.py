@@ -103,7 +103,7 @@ def test_the_sweep_sends_a_dead_workers_rows_at_once(smtp_sink, settings, django
     # given three rows claimed by a worker that died before sending any, its lease just run out
     settings.NOTIFICATIONS_LEASE_SECONDS, settings.NOTIFICATIONS_SWEEP_GRACE_SECONDS = 1, 60
     ids = queued(3)
-    token, rows = services.claim_messages(message_ids=ids, limit=3)
+    _token, rows = services.claim_messages(message_ids=ids, limit=3)
     assert len(rows) == 3
     later = timezone.now() + dt.timedelta(seconds=2)
 
