@@ -1,9 +1,13 @@
-"""A staff session ends after a configurable time without a request (STAFF_SESSION_IDLE_MINUTES)."""
+"""The console's middleware: idle staff sessions end; the Content-Security-Policy header, built once."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 
+from csp.constants import HEADER as CSP_HEADER
+from csp.middleware import CheckableLazyObject, CSPMiddleware
+from csp.utils import build_policy
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
@@ -53,3 +57,36 @@ def locked_out(request: HttpRequest, original_response=None, credentials: dict |
         "lockout_minutes": minutes,
     }
     return render(request, "admin/locked_out.html", context, status=429)
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's middleware, with the policy text kept between responses that use it as configured.
+
+    django-csp builds the header anew for every response; nearly every response (all of the API's) has
+    no nonce and no per-view change, so the text is the same each time: built once per policy setting,
+    it costs the request nothing. Anything else (a nonce, a view's decorator) goes through django-csp.
+    """
+
+    _OWN = ("_csp_config", "_csp_update", "_csp_replace", "_csp_exempt")
+    _cached: tuple[object, str] | None = None
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        policy = getattr(settings, "CONTENT_SECURITY_POLICY", None)
+        plain = (
+            getattr(request, "_csp_nonce", None) is None
+            and not getattr(settings, "CONTENT_SECURITY_POLICY_REPORT_ONLY", None)
+            and not (policy or {}).get("EXCLUDE_URL_PREFIXES")
+            and not any(hasattr(response, name) for name in self._OWN)
+            and CSP_HEADER not in response
+            and not (settings.DEBUG and response.status_code in (404, 500))
+        )
+        if not plain:
+            return super().process_response(request, response)
+        cached = ContentSecurityPolicyMiddleware._cached
+        if cached is None or cached[0] is not policy:
+            text = build_policy(**asdict(self.get_policy_parts(request=request, response=response)))
+            cached = ContentSecurityPolicyMiddleware._cached = (policy, text)
+        if cached[1]:
+            response[CSP_HEADER] = cached[1]
+        request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)
+        return response

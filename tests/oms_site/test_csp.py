@@ -45,3 +45,16 @@ def test_no_console_template_has_an_inline_script():
         if ("<script>" in line or " onclick=" in line or "javascript:" in line)
     ]
     assert inline == []
+
+
+def test_a_page_with_a_nonce_gets_a_fresh_one_and_plain_responses_the_configured_policy(client):
+    client.force_login(UserFactory(username="root", is_superuser=True))
+
+    # the order list's date filters run inline scripts with the response's nonce: a new nonce each time
+    first, second = (client.get("/admin/orders/order/").headers["Content-Security-Policy"] for _ in range(2))
+    assert "'nonce-" in first and first != second
+
+    # plain responses carry exactly the configured policy, the same text each time
+    plain = [client.post("/api/v1/orders", {}, content_type="application/json") for _ in range(2)]
+    headers = {response.headers["Content-Security-Policy"] for response in plain}
+    assert len(headers) == 1 and "nonce" not in headers.pop()
