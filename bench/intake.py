@@ -2,7 +2,7 @@
 
 What it measures
     gunicorn (production settings; ``--workers`` processes of ``--threads``
-    threads each, the README's production shape: gthread workers keep the
+    threads each, the production shape (docs/operations/production.md): gthread workers keep the
     clients' connections alive; ``--threads 1`` is the sync worker, a new
     connection per request) serving the channel API, with ``--clients``
     keep-alive HTTP client threads POSTing ``--orders`` distinct orders (1–3

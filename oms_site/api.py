@@ -7,10 +7,10 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from oms_core.api import field_error
-from orders.api import router as orders_router
-from orders.channel_api import ChannelKey
-from orders.channel_api import router as channel_router
-from orders.webhooks import router as webhooks_router
+from orders.api.carriers import router as carriers_router
+from orders.api.channels import ChannelKey
+from orders.api.channels import router as channel_router
+from orders.api.shopify import router as shopify_router
 from shipping.api import router as shipping_router
 
 api = NinjaAPI(
@@ -25,8 +25,8 @@ api = NinjaAPI(
 )
 api.add_router("/", channel_router)
 api.add_router("/", shipping_router, auth=ChannelKey())  # the promise: a channel's question, asked with its key
-api.add_router("/", orders_router)
-api.add_router("/", webhooks_router)
+api.add_router("/", carriers_router)
+api.add_router("/", shopify_router)
 
 
 @api.exception_handler(ValidationError)

@@ -49,7 +49,7 @@ from shipping.services.ratecards import RateCardError, import_rate_card
 
 from . import selectors as order_selectors
 from . import services as workflow
-from .api import issue_vendor_token
+from .api.carriers import issue_vendor_token
 from .exceptions import OrderError
 
 MAX_BULK_SHIPMENTS = 500  # as orders' MAX_BULK_ORDERS: actions work one shipment at a time

@@ -29,9 +29,9 @@ from schemathesis.specs.openapi.checks import (
 
 from oms_site.api import api
 from orders import services
-from orders.api import issue_vendor_token
-from orders.channel_api import ORDER_EXAMPLE, ORDER_NUMBER_EXAMPLE, _order_data
-from orders.channel_api import OrderIn as OrderBody
+from orders.api.carriers import issue_vendor_token
+from orders.api.channels import ORDER_EXAMPLE, ORDER_NUMBER_EXAMPLE, _order_data
+from orders.api.channels import OrderIn as OrderBody
 from orders.models import Order
 from shipping.models import Vendor
 from tests.factories import ChannelFactory, ProductFactory

@@ -12,7 +12,7 @@ from django.utils import timezone
 from inventory.models import StockLevel
 from orders import selectors as order_selectors
 from orders import services
-from orders.api import hash_token
+from orders.api.carriers import hash_token
 from orders.models import OrderStatus
 from shipping import selectors
 from shipping.models import LabelBatch, Rate, Shipment, ShipmentStatus, TrackingEvent, TransitTime

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from orders import services
-from orders.api import issue_vendor_token
+from orders.api.carriers import issue_vendor_token
 from orders.models import OrderStatus
 from shipping.models import TrackingEvent, Vendor
 from tests.factories import ProductFactory

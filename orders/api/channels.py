@@ -32,11 +32,11 @@ from oms_core.api import FieldErrorsOut, Money, MoneyOut, PlainText, field_error
 from oms_core.emails import normalize_address, validate_email_address
 from shipping.models import ShipmentStatus, TrackingEvent
 
-from . import services
-from .exceptions import IntakeConflict, InvalidTransition, OrderError
-from .models import Channel, Order, OrderEvent, OrderIntake, OrderStatus
-from .services.channels import authenticate_api_key
-from .services.intake import placed_at_problem
+from .. import services
+from ..exceptions import IntakeConflict, InvalidTransition, OrderError
+from ..models import Channel, Order, OrderEvent, OrderIntake, OrderStatus
+from ..services.channels import authenticate_api_key
+from ..services.intake import placed_at_problem
 
 router = Router(tags=["orders"])
 
@@ -84,7 +84,7 @@ OrderNumber = Annotated[str, PlainText, Field(json_schema_extra={"example": ORDE
 PathSku = Annotated[str, PlainText, Field(json_schema_extra={"example": "TEE-1"})]
 
 
-# The order of the docs (and of README's API section): its SKUs are the demo's and the tests'.
+# The order of the docs (and of docs/reference/api.md): its SKUs are the demo's and the tests'.
 ORDER_EXAMPLE = {
     "external_id": "WEB-1001",
     "customer": {"name": "Zoë Álvarez", "email": "zoe@example.com", "phone": "+1 212 555 0100"},
@@ -583,7 +583,7 @@ def _refusals(channel: Channel, order: _Checkable, products: dict[str, Product])
 def known_gateways() -> set[str] | None:
     """The payment gateways orders may name, or None when payments are not installed."""
     try:
-        from .payments.gateways import GATEWAYS
+        from ..payments.gateways import GATEWAYS
     except ImportError:
         return None
     return set(GATEWAYS)

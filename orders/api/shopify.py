@@ -21,13 +21,13 @@ from notifications.services import queue_ops_alert
 from oms_core.api import FieldErrorsOut, field_error
 from oms_core.crypto import UnreadableSecret
 
-from . import services
-from .channels import PayloadError
-from .channels.shopify import order_data_from_shopify, skuless_variant_ids, total_mismatch
-from .channels.variants import variant_skus
-from .exceptions import IntakeConflict, OrderError
-from .models import Channel, OrderIntake
-from .services.intake import placed_at_problem
+from .. import services
+from ..channels import PayloadError
+from ..channels.shopify import order_data_from_shopify, skuless_variant_ids, total_mismatch
+from ..channels.variants import variant_skus
+from ..exceptions import IntakeConflict, OrderError
+from ..models import Channel, OrderIntake
+from ..services.intake import placed_at_problem
 
 logger = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from pydantic import ConfigDict, Field, field_validator
 from oms_core.api import FieldErrorsOut, PlainText, field_error
 from shipping.models import ShipmentStatus, TrackingEvent, Vendor
 
-from . import services
-from .exceptions import OrderError
+from .. import services
+from ..exceptions import OrderError
 
 router = Router(tags=["tracking"])
 
