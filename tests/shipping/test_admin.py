@@ -454,7 +454,7 @@ def test_a_rendering_batch_shows_progress_and_polls_its_status(ops, labelled):
 
     assert 'max="10" value="3"' in html and "3 of 10 labels (30%)" in html
     assert reverse("admin:shipping_labelbatch_status", args=[batch.pk]) in html
-    assert "oms/label-batch-progress.js" in html  # the poller (a static file: the CSP allows no inline script)
+    assert "oms/progress.js" in html  # the poller (a static file: the CSP allows no inline script)
     assert 'id="batch-download"' not in html
     assert status.json() == {
         "id": batch.pk,
@@ -479,7 +479,7 @@ def test_a_done_batch_offers_its_file_and_stops_polling(ops):
     html = ops.get(reverse("admin:shipping_labelbatch_change", args=[batch.pk])).content.decode()
     status = ops.get(reverse("admin:shipping_labelbatch_status", args=[batch.pk])).json()
 
-    assert 'id="batch-download"' in html and "label-batch-progress.js" not in html
+    assert 'id="batch-download"' in html and "oms/progress.js" not in html
     assert status["finished"] and status["download_url"] == reverse(
         "admin:shipping_labelbatch_download", args=[batch.pk]
     )
