@@ -174,7 +174,7 @@ def _new_customer(data: CustomerData) -> Customer:
     )
 
 
-def _address(data: AddressData) -> Address:
+def order_address(data: AddressData) -> Address:
     """The order's own copy of an address: no customer, so editing the address book never changes it."""
     return Address(
         name=data.name.strip(),
@@ -344,11 +344,11 @@ def _write_in_one_statement(
         # A customer created meanwhile by another order: no row here, so the order's customer is NULL and the
         # statement fails (CustomerAppeared); the caller reads the customer as stored and writes again.
         refs["customer_id"] = statement.add([customer], on_conflict="(email) DO NOTHING")
-    shipping_address = _address(data.shipping_address)
+    shipping_address = order_address(data.shipping_address)
     addresses = {"shipping_address_id": statement.add([shipping_address])}
     billing_address = shipping_address
     if data.billing_address:
-        billing_address = _address(data.billing_address)
+        billing_address = order_address(data.billing_address)
         addresses["billing_address_id"] = statement.add([billing_address])
     else:
         addresses["billing_address_id"] = addresses["shipping_address_id"]
@@ -459,11 +459,11 @@ def _create_order(*, channel: Channel, data: OrderData, products: dict[str, Prod
             "accepts_marketing": data.customer.accepts_marketing,
         },
     )
-    shipping_address = _address(data.shipping_address)
+    shipping_address = order_address(data.shipping_address)
     shipping_address.save()
     billing_address = shipping_address
     if data.billing_address:
-        billing_address = _address(data.billing_address)
+        billing_address = order_address(data.billing_address)
         billing_address.save()
     order = _build_order(
         channel=channel,

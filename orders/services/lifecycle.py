@@ -15,7 +15,7 @@ from ..exceptions import OrderError
 from ..models import OPEN_STATUSES, PRE_SHIPMENT_STATUSES, Order, OrderEvent, OrderLine, OrderStatus
 from . import notify
 from ._common import lock_order, require_reason
-from .intake import AddressData, _address
+from .intake import AddressData, order_address
 
 
 @transaction.atomic
@@ -89,7 +89,7 @@ def change_shipping_address(*, order_id: int, address: AddressData, reason: str,
             "cancel the shipment first."
         )
     before = order.shipping_address
-    after = _address(address)
+    after = order_address(address)
     after.full_clean(exclude=["customer"])
     after.save()
     order.shipping_address = after
