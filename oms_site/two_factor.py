@@ -48,7 +48,10 @@ def needs_code(user) -> bool:
     """True when the signed-in user must still give a code: it is required, or they set one up themselves."""
     if not user.is_authenticated or user.is_verified():
         return False
-    return is_required(user) or user_has_device(user)
+    answer = getattr(user, "_oms_needs_code", None)  # asked several times a request (the site's permission)
+    if answer is None:
+        answer = user._oms_needs_code = is_required(user) or user_has_device(user)
+    return answer
 
 
 class CodeForm(forms.Form):

@@ -47,8 +47,7 @@ from .services.shipping import SHIPPABLE  # shipping
 from .shipping_admin import shipment_action_url, shipment_badge, tracking_links
 
 MAX_BULK_ORDERS = 500
-# Changing a ship-to address is its own permission once Order.Meta names it ("change_order_address", with a
-# migration); until then the model's change permission stands in (the order form itself stays read-only).
+# Changing a ship-to address is its own permission (the order form itself stays read-only).
 CHANGE_ADDRESS_PERMISSION = "orders.change_order_address"
 
 STATUS_COLOURS = {

@@ -42,6 +42,10 @@ class ChannelApiKeyInline(admin.TabularInline):
     verbose_name_plural = "API keys"
     created_by_name = person_field("created_by")  # a name, not a link to a user page only superusers may open
 
+    def get_queryset(self, request):
+        """Each key with its channel and who issued and revoked it, in the one query (all shown per key)."""
+        return super().get_queryset(request).select_related("channel", "created_by", "revoked_by")
+
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 

@@ -89,3 +89,24 @@ def test_only_managers_issue_keys(client, roles, webstore, role, may_issue):
 
     assert (response.status_code == 200) is may_issue
     assert ChannelApiKey.objects.count() == (1 if may_issue else 0)
+
+
+def test_the_channel_page_reads_its_keys_people_in_one_query_however_many_keys(client, superuser, webstore):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from orders.services.channels import issue_api_key, revoke_api_key
+
+    client.force_login(superuser)
+    page = reverse("admin:orders_channel_change", args=[webstore.pk])
+
+    def queries_with(keys: int) -> int:
+        for n in range(keys):
+            key, _ = issue_api_key(channel_id=webstore.pk, name=f"key {n}", actor=UserFactory(username=f"issuer{n}"))
+            revoke_api_key(key_id=key.pk, actor=UserFactory(username=f"revoker{n}"))
+        client.get(page)  # warm: the session and the site's caches
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(page).status_code == 200
+        return len(captured)
+
+    assert queries_with(1) == queries_with(4)
