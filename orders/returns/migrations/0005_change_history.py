@@ -10,7 +10,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("returns", "0004_settle_refund_role"),
+        ("returns", "0003_refund_settlement"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
