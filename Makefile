@@ -20,9 +20,10 @@ run: $(VENV)/.installed
 	$(PY) manage.py create_demo_logins
 	$(PY) manage.py runembedded
 
-## make test: the whole test suite (SQLite unless DATABASE_URL is set)
+## make test: the whole test suite (SQLite unless DATABASE_URL is set), one worker process per core
+TEST_WORKERS ?= auto
 test: $(VENV)/.installed
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
