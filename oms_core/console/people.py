@@ -1,7 +1,4 @@
-"""Display helpers every console (admin) module shares.
-
-Plumbing below every app: it knows Django's admin and users, never an app of ours.
-"""
+"""People as the console names them: colleagues by their full name, never a link to a user page."""
 
 from __future__ import annotations
 
