@@ -7,7 +7,7 @@ never an app of ours.
 """
 
 from .actions import ACTION_FORM_TEMPLATE, Done, FormAction, FormActionsMixin
-from .display import admin_change_url, admin_link, badge
+from .display import admin_change_url, admin_link, badge, plural
 from .forms import CsvUploadForm
 from .people import person_field, person_name
 from .readonly import ReadOnlyAdmin, ReadOnlyMixin, ReadOnlyTabularInline
@@ -29,6 +29,7 @@ __all__ = [
     "int_or_none",
     "person_field",
     "person_name",
+    "plural",
     "safe_next",
     "selected_ids",
 ]

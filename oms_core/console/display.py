@@ -14,6 +14,11 @@ def badge(key: str, colour: str, label: str) -> str:
     return format_html('<span class="oms-badge oms-badge-{}" style="background:{}">{}</span>', key, colour, label)
 
 
+def plural(count: int, word: str) -> str:
+    """A count and its noun: "1 label", "2 labels"."""
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+
 def admin_change_url(app_label: str, model_name: str, pk) -> str | None:
     """The console page of a row, when the console has one for its model; None otherwise."""
     if pk in (None, ""):

@@ -17,9 +17,10 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from oms_core.console import badge, int_or_404
+
 from ..exceptions import OrderError
 from ..models import Order, OrderLine
-from ..shipping_admin import badge, int_or_404
 from . import selectors, services
 from .forms import (
     InspectForm,

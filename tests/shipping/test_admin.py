@@ -12,11 +12,11 @@ from django.utils import timezone
 from inventory.models import StockLevel
 from orders import selectors as order_selectors
 from orders import services
-from orders.api.carriers import hash_token
 from orders.models import OrderStatus
 from shipping import selectors
 from shipping.models import LabelBatch, Rate, Shipment, ShipmentStatus, TrackingEvent, TransitTime
 from shipping.services import quote_for
+from shipping.services.vendors import hash_token
 from tests.factories import ProductFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
