@@ -176,7 +176,7 @@ def test_hold_action_asks_for_a_reason_then_holds_and_reports(ops, superuser):
 
 
 def test_bulk_actions_refuse_more_than_the_limit(ops, monkeypatch):
-    monkeypatch.setattr("orders.admin.MAX_BULK_ORDERS", 2)
+    monkeypatch.setattr("orders.admin.orders.MAX_BULK_ORDERS", 2)
     orders = OrderFactory.create_batch(3, status=S.ON_HOLD, held_from_status=S.RECEIVED)
     ids = [o.pk for o in orders]
 

@@ -271,7 +271,7 @@ def test_packing_slips_come_back_as_one_pdf(ops, labelled, allocated):
 
 
 def test_packing_slips_are_capped(ops, labelled, monkeypatch):
-    monkeypatch.setattr("orders.shipping_admin.MAX_PACKING_SLIPS", 0)
+    monkeypatch.setattr("orders.admin.shipments.MAX_PACKING_SLIPS", 0)
 
     response = ops.post(SHIPMENTS, {"action": "packing_slips_selected", "_selected_action": [labelled.pk]}, follow=True)
 
@@ -279,7 +279,7 @@ def test_packing_slips_are_capped(ops, labelled, monkeypatch):
 
 
 def test_bulk_actions_are_capped(ops, labelled, monkeypatch):
-    monkeypatch.setattr("orders.shipping_admin.MAX_BULK_SHIPMENTS", 0)
+    monkeypatch.setattr("orders.admin.shipments.MAX_BULK_SHIPMENTS", 0)
 
     response = ops.post(SHIPMENTS, {"action": "ship_selected", "_selected_action": [labelled.pk]}, follow=True)
 

@@ -14,7 +14,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db import connection, models
+from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -23,7 +23,6 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.safestring import mark_safe
 from rangefilter.filters import DateRangeFilterBuilder
 
 from inventory.exceptions import InventoryError
@@ -33,18 +32,14 @@ from oms_core.console import person_name
 from shipping import documents as shipping_documents  # shipping: pick lists
 from shipping.models import ShipmentStatus  # shipping
 
-from . import selectors, services
-from .channel_admin import ChannelKeysMixin  # channels: API keys on the channel page
-from .channels.forms import ChannelForm  # shopify: the webhook secret, write-only
-from .exceptions import OrderError
-from .models import PRE_SHIPMENT_STATUSES, Address, Channel, Customer, Order, OrderEvent, OrderLine, OrderStatus
-from .payments.admin import PaymentTransactionInline  # payments
-from .returns.admin import order_page_actions as returns_actions  # returns: open a return / order error
-from .services.fulfilment import ALLOCATABLE
-from .services.shipping import SHIPPABLE  # shipping
-
-# The shipping console calls the order workflow, so it is registered from here (orders sits above shipping).
-from .shipping_admin import shipment_action_url, shipment_badge, tracking_links
+from .. import selectors, services
+from ..exceptions import OrderError
+from ..models import PRE_SHIPMENT_STATUSES, Address, Order, OrderEvent, OrderLine, OrderStatus
+from ..payments.admin import PaymentTransactionInline  # payments
+from ..returns.admin import order_page_actions as returns_actions  # returns: open a return / order error
+from ..services.fulfilment import ALLOCATABLE
+from ..services.shipping import SHIPPABLE  # shipping
+from .shipments import shipment_action_url, shipment_badge, tracking_links
 
 MAX_BULK_ORDERS = 500
 # Changing a ship-to address is its own permission (the order form itself stays read-only).
@@ -760,86 +755,3 @@ def _humanize_age(delta: dt.timedelta) -> str:
     if hours < 48:
         return f"{hours} h"
     return f"{hours // 24} d"
-
-
-class AddressInline(admin.StackedInline):
-    """The customer's address book. Orders keep their own copies: editing these never changes an order."""
-
-    model = Address
-    extra = 0
-    verbose_name = "address book entry"
-    verbose_name_plural = "address book (orders keep their own copy of the address they were placed with)"
-    fields = (("name", "company"), ("line1", "line2"), ("city", "state", "postal_code", "country"), "phone")
-
-
-@admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
-    list_display = ("name", "email", "phone", "accepts_marketing", "created_at")
-    search_fields = ("name", "email")
-    list_filter = ("accepts_marketing",)
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
-    paginator = EstimatedCountPaginator
-    inlines = (AddressInline,)
-    readonly_fields = ("created_at", "recent_orders", "order_addresses")
-
-    @admin.display(description="shipped to (recent orders)")
-    def order_addresses(self, customer: Customer):
-        """Where the customer's recent orders go, each address once with the orders that use it."""
-        orders = customer.orders.select_related("shipping_address").order_by("-placed_at")[:20]
-        used: dict[str, list[Order]] = {}
-        for order in orders:
-            used.setdefault(str(order.shipping_address), []).append(order)
-        if not used:
-            return "—"
-        return format_html_join(
-            mark_safe("<br>"),
-            "{} ({})",
-            (
-                (
-                    address,
-                    format_html_join(
-                        ", ",
-                        '<a href="{}">{}</a>',
-                        ((reverse("admin:orders_order_change", args=[o.pk]), o.number) for o in used_by),
-                    ),
-                )
-                for address, used_by in used.items()
-            ),
-        )
-
-    @admin.display(description="recent orders")
-    def recent_orders(self, customer: Customer):
-        orders = customer.orders.order_by("-placed_at")[:10]
-        if not orders:
-            return "—"
-        return format_html_join(
-            mark_safe("<br>"),
-            '<a href="{}">{}</a> {} {}',
-            (
-                (
-                    reverse("admin:orders_order_change", args=[o.pk]),
-                    o.number,
-                    status_badge(o.status),
-                    f"{o.placed_at:%Y-%m-%d}",
-                )
-                for o in orders
-            ),
-        )
-
-
-@admin.register(Channel)
-class ChannelAdmin(ChannelKeysMixin, admin.ModelAdmin):
-    list_display = ("name", "code", "kind", "default_currency", "is_active")
-    list_filter = ("kind", "is_active")
-    search_fields = ("name", "code")
-    prepopulated_fields = {"code": ("name",)}
-    form = ChannelForm  # shopify: the webhook secret is entered like a password, blank keeps it
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # a store typed as shop.example is https
-
-    def get_fields(self, request: HttpRequest, obj: Channel | None = None):
-        """shopify: the webhook secret is write-only; who may only view a channel does not see it."""
-        fields = super().get_fields(request, obj)
-        if self.has_change_permission(request, obj) or (obj is None and self.has_add_permission(request)):
-            return fields
-        return [name for name in fields if name not in ("webhook_secret", "clear_webhook_secret")]

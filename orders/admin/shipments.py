@@ -30,9 +30,9 @@ from shipping.models import CarrierService, Parcel, Shipment, ShipmentStatus
 from shipping.services import quote_for, render_shipment_label, start_label_batch, zone_between
 from shipping.services.labels import PRINTABLE
 
-from . import selectors as order_selectors
-from . import services as workflow
-from .exceptions import OrderError
+from .. import selectors as order_selectors
+from .. import services as workflow
+from ..exceptions import OrderError
 
 MAX_BULK_SHIPMENTS = 500  # as orders' MAX_BULK_ORDERS: actions work one shipment at a time
 MAX_PACKING_SLIPS = 50  # rendered in the request; more belongs in a batch

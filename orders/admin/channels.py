@@ -1,7 +1,5 @@
-"""The channels' console pieces: the channel page's API keys (issue one, shown once; see when each was last used;
+"""The channels' console: each channel with its API keys (issue one, shown once; see when each was last used;
 revoke it), and the variant → SKU table (Channel variants) with its CSV import.
-
-Loaded by ``orders/admin.py``, which imports this module.
 """
 
 from __future__ import annotations
@@ -9,7 +7,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
+from django.db import models
+from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -19,16 +18,17 @@ from inventory.imports.admin import ImportUploadForm
 from inventory.imports.base import ImportFileError
 from oms_core.console import person_field, person_name
 
-from .channels.variants import (
+from ..channels.forms import ChannelForm
+from ..channels.variants import (
     EXAMPLE,
     OPTIONAL_COLUMNS,
     REQUIRED_COLUMNS,
     import_channel_variants,
     normalize_variant_id,
 )
-from .exceptions import OrderError
-from .models import Channel, ChannelApiKey, ChannelVariant
-from .services.channels import issue_api_key, revoke_api_key
+from ..exceptions import OrderError
+from ..models import Channel, ChannelApiKey, ChannelVariant
+from ..services.channels import issue_api_key, revoke_api_key
 
 
 class ChannelApiKeyInline(admin.TabularInline):
@@ -75,10 +75,24 @@ class IssueKeyForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="Where the key will be used, e.g. 'storefront production'.")
 
 
-class ChannelKeysMixin:
-    """Adds the API keys to the channel page: an inline list, an issue page, a revoke button."""
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    """A sales channel, and its API keys on its page: listed, issued (shown once), revoked."""
 
+    list_display = ("name", "code", "kind", "default_currency", "is_active")
+    list_filter = ("kind", "is_active")
+    search_fields = ("name", "code")
+    prepopulated_fields = {"code": ("name",)}
+    form = ChannelForm  # shopify: the webhook secret is entered like a password, blank keeps it
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # a store typed as shop.example is https
     change_form_template = "admin/orders/channel/change_form.html"
+
+    def get_fields(self, request: HttpRequest, obj: Channel | None = None):
+        """shopify: the webhook secret is write-only; who may only view a channel does not see it."""
+        fields = super().get_fields(request, obj)
+        if self.has_change_permission(request, obj) or (obj is None and self.has_add_permission(request)):
+            return fields
+        return [name for name in fields if name not in ("webhook_secret", "clear_webhook_secret")]
 
     def get_inlines(self, request, obj):
         return (
