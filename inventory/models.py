@@ -458,7 +458,7 @@ class InventoryFinding(models.Model):
         return self.message
 
 
-# --- CSV imports (issue 6) ------------------------------------------------------------
+# --- CSV imports ----------------------------------------------------------------------
 # The job is generic (orders and stock receipts both use it); what a row means lives
 # in a handler registered by kind (inventory.imports.registry), so inventory never
 # imports orders.

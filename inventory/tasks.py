@@ -11,7 +11,7 @@ def run_inventory_check() -> int:
     return services.run_inventory_check(triggered_by="celery beat").pk
 
 
-# --- CSV imports (issue 6) ---------------------------------------------------------
+# --- CSV imports ----------------------------------------------------------------------
 
 
 @shared_task(acks_late=True)

@@ -1,4 +1,4 @@
-"""Payments, credit control and the accounting export (issue 8).
+"""Payments, credit control and the accounting export.
 
 A Django app nested in ``orders``: gateways (``gateways/``), the payment
 transactions on each order's timeline, the credit rules that hold an order
