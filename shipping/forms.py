@@ -52,7 +52,10 @@ class VoidLabelForm(forms.Form):
 class TrackingEventForm(forms.Form):
     status = forms.ChoiceField(choices=TRACKING_STATUSES)
     occurred_at = forms.SplitDateTimeField(
-        label="When", widget=AdminSplitDateTime, help_text="Local time of the scan or the call."
+        label="When",
+        widget=AdminSplitDateTime,
+        initial=timezone.localtime,
+        help_text="Local time of the scan or the call.",
     )
     description = forms.CharField(max_length=300, required=False, help_text="e.g. Left at the front door.")
     location = forms.CharField(max_length=100, required=False, help_text="e.g. Columbus, OH.")
@@ -72,9 +75,11 @@ class ChangeCarrierForm(forms.Form):
         help_text="Why this service rather than the one chosen; recorded on the order's timeline.",
     )
 
-    def __init__(self, *args, service_choices: list[tuple[int, str]], **kwargs):
+    def __init__(self, *args, service_choices: list[tuple[int, str]], unavailable: list[str] = (), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["service"].choices = [("", "---------"), *service_choices]
+        # Under the fields: the services that cannot take this shipment, and why.
+        self.note = f"Not offered for this shipment: {'; '.join(unavailable)}." if unavailable else ""
 
 
 class PromiseForm(forms.Form):

@@ -218,11 +218,14 @@ class FormActionsMixin:
         return list(queryset.filter(pk__in=selected_ids(request)[: self.selection_limit()]).order_by("pk"))
 
     # --- the dispatcher -----------------------------------------------------------------------------------
-    def apply_form_action(self, request: HttpRequest, action: str, rows: list, data: dict, *, form=None) -> str | None:
+    def apply_form_action(
+        self, request: HttpRequest, action: str, rows: list, data: dict, *, form=None, summary: bool = True
+    ) -> str | None:
         """Call the action for each row (once when it takes none) and report each success or refusal.
 
-        Returns the page a ``Done`` named, if any. A refusal the action keeps on its form, or input the
-        service found wrong (ValidationError), stops there: the form carries the error and nothing else runs.
+        With ``summary``, more than one row ends with "n of m done". Returns the page a ``Done`` named, if
+        any. A refusal the action keeps on its form, or input the service found wrong (ValidationError),
+        stops there: the form carries the error and nothing else runs.
         """
         spec = self.form_actions[action]
         done, goto = 0, None
@@ -244,7 +247,7 @@ class FormActionsMixin:
             done += 1
             message, goto = (result.message, result.url) if isinstance(result, Done) else (result, goto)
             self.message_user(request, message, messages.SUCCESS)
-        if spec.on_rows and len(rows) > 1:
-            summary = spec.summary.format(done=done, count=len(rows), plural=self.nouns()[1])
-            self.message_user(request, summary, messages.INFO)
+        if summary and spec.on_rows and len(rows) > 1:
+            words = spec.summary.format(done=done, count=len(rows), plural=self.nouns()[1])
+            self.message_user(request, words, messages.INFO)
         return goto

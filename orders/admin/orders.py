@@ -12,25 +12,24 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
-from django.utils.http import url_has_allowed_host_and_scheme
 from rangefilter.filters import DateRangeFilterBuilder
 
 from inventory.exceptions import InventoryError
 from inventory.models import Allocation
 from notifications.admin import OrderMessagesInline
-from oms_core.console import person_name
+from oms_core.console import FormAction, FormActionsMixin, ReadOnlyAdmin, ReadOnlyTabularInline, badge, person_name
 from shipping import documents as shipping_documents  # shipping: pick lists
-from shipping.models import ShipmentStatus  # shipping
+from shipping.models import Shipment, ShipmentStatus  # shipping
 
 from .. import selectors, services
 from ..exceptions import OrderError
@@ -38,8 +37,6 @@ from ..models import PRE_SHIPMENT_STATUSES, Address, Order, OrderEvent, OrderLin
 from ..payments.admin import PaymentTransactionInline  # payments
 from ..returns.admin import order_page_actions as returns_actions  # returns: open a return / order error
 from ..services.fulfilment import ALLOCATABLE
-from ..services.shipping import SHIPPABLE  # shipping
-from .shipments import shipment_action_url, shipment_badge, tracking_links
 
 MAX_BULK_ORDERS = 500
 # Changing a ship-to address is its own permission (the order form itself stays read-only).
@@ -90,12 +87,7 @@ def fulfilment_stage(order: Order) -> tuple[str, str]:
 
 
 def status_badge(status: str) -> str:
-    return format_html(
-        '<span class="oms-badge oms-badge-{}" style="background:{}">{}</span>',
-        status,
-        STATUS_COLOURS.get(status, "#475569"),
-        OrderStatus(status).label,
-    )
+    return badge(status, STATUS_COLOURS.get(status, "#475569"), OrderStatus(status).label)
 
 
 class OrderChangeList(ChangeList):
@@ -164,10 +156,8 @@ class PromiseFilter(admin.SimpleListFilter):
         return queryset
 
 
-class OrderLineInline(admin.TabularInline):
+class OrderLineInline(ReadOnlyTabularInline):
     model = OrderLine
-    extra = 0
-    can_delete = False
     fields = (
         "sku",
         "name",
@@ -184,51 +174,164 @@ class OrderLineInline(admin.TabularInline):
     def line_total(self, line: OrderLine):
         return line.line_total
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-class AllocationInline(admin.TabularInline):
+class AllocationInline(ReadOnlyTabularInline):
     model = Allocation
     verbose_name = "reserved stock"
     verbose_name_plural = "reserved stock"
-    extra = 0
-    can_delete = False
     fields = ("order_line", "warehouse", "quantity", "created_at")
     readonly_fields = fields
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("order_line", "warehouse")
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-class OrderEventInline(admin.TabularInline):
+class OrderEventInline(ReadOnlyTabularInline):
     model = OrderEvent
     verbose_name = "timeline event"
     verbose_name_plural = "timeline"
-    extra = 0
-    can_delete = False
     fields = ("created_at", "kind", "message", "actor_name")
     readonly_fields = fields
     ordering = ("created_at", "id")
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
+# --- the actions that need input or a confirmation: each calls the order workflow and says what it did ---
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        max_length=1000,
+        help_text="Recorded on each order's timeline with your name.",
+    )
+
+
+class NoteForm(forms.Form):
+    """Releasing from hold: a note is welcome, not required (the field keeps the reason's name)."""
+
+    reason = forms.CharField(
+        label="Note (optional)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        max_length=1000,
+        help_text="Recorded on each order's timeline with your name.",
+    )
+
+
+ADDRESS_FIELDS = ("name", "company", "line1", "line2", "city", "state", "postal_code", "country", "phone")
+
+
+class ChangeAddressForm(forms.ModelForm):
+    """A new ship-to address for an order, and why. Validated as an address; the service saves it."""
+
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        max_length=1000,
+        help_text="Recorded on the order's timeline with your name, with the old and the new address.",
+    )
+
+    class Meta:
+        model = Address
+        fields = ADDRESS_FIELDS
+
+    @classmethod
+    def initial_from(cls, address: Address) -> dict:
+        return {name: getattr(address, name) for name in ADDRESS_FIELDS}
+
+    def clean_country(self) -> str:
+        return self.cleaned_data["country"].strip().upper()
+
+    def address(self) -> services.AddressData:
+        return services.AddressData(**{name: self.cleaned_data[name] for name in ADDRESS_FIELDS})
+
+
+def shipments_made(order: Order, shipments: list) -> str:
+    """ "Made 2 shipments for SO-…: SO-…-1 (EWR, Ground), …", each shipment a link to its page."""
+    links = format_html_join(
+        ", ",
+        '<a href="{}">{}</a> ({}, {})',
+        (
+            (
+                reverse("admin:shipping_shipment_change", args=[s.pk]),
+                s.number,
+                s.warehouse.code,
+                s.service or "no service",
+            )
+            for s in shipments
+        ),
+    )
+    return format_html(
+        "Made {} shipment{} for {}: {}.", len(shipments), "s" if len(shipments) != 1 else "", order, links
+    )
+
+
+def hold(order: Order, data: dict, actor) -> str:
+    services.hold_order(order_id=order.pk, reason=data["reason"], actor=actor)
+    return f"{order} put on hold."
+
+
+def release(order: Order, data: dict, actor) -> str:
+    services.release_order(order_id=order.pk, note=data.get("reason", ""), actor=actor)
+    return f"{order} released from hold."
+
+
+def cancel(order: Order, data: dict, actor) -> str:
+    services.cancel_order(order_id=order.pk, reason=data["reason"], actor=actor)
+    return f"{order} cancelled."
+
+
+def add_note(order: Order, data: dict, actor) -> str:
+    services.add_order_note(order_id=order.pk, message=data["reason"], actor=actor)
+    return f"Note added to {order}."
+
+
+def allocate(order: Order, data: dict, actor) -> str:
+    order = services.allocate_order(order_id=order.pk, actor=actor)
+    return f"{order} routed: {order.get_status_display().lower()}."
+
+
+def create_shipments(order: Order, data: dict, actor) -> str:
+    return shipments_made(order, services.create_shipments(order_id=order.pk, actor=actor))
+
+
+def change_address(order: Order, data: dict, actor) -> str:
+    """The address's own rules come back as a ValidationError: each error lands on its field."""
+    address = services.AddressData(**{name: data[name] for name in ADDRESS_FIELDS})
+    services.change_shipping_address(order_id=order.pk, address=address, reason=data["reason"], actor=actor)
+    return f"{order}: ship-to address changed."
+
+
+ORDER_ACTIONS = {
+    "hold": FormAction(title="Put on hold {rows}", permission="orders.hold_order", form=ReasonForm, apply=hold),
+    "release": FormAction(
+        title="Release from hold {rows}", permission="orders.hold_order", form=NoteForm, apply=release
+    ),
+    "cancel": FormAction(title="Cancel {rows}", permission="orders.cancel_order", form=ReasonForm, apply=cancel),
+    "note": FormAction(title="Add a note to {rows}", permission="orders.view_order", form=ReasonForm, apply=add_note),
+    "allocate": FormAction(title="Route and allocate {rows}", permission="orders.hold_order", apply=allocate),
+    "ship": FormAction(  # shipping
+        title="Create shipments for {rows}", permission="shipping.print_labels", apply=create_shipments
+    ),
+    # Changing a ship-to address is its own permission (the order form itself stays read-only).
+    "change-address": FormAction(
+        title="Change the ship-to address of {row}",
+        crumb="Change address",
+        button="Change address",
+        permission=CHANGE_ADDRESS_PERMISSION,
+        form=ChangeAddressForm,
+        form_kwargs=lambda orders: {"initial": ChangeAddressForm.initial_from(orders[0].shipping_address)},
+        single=True,
+        url_name="orders_order_change_address",
+        template="admin/orders/order/change_address.html",
+        apply=change_address,
+    ),
+}
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(FormActionsMixin, ReadOnlyAdmin):
+    """Orders change only through services: the page is read-only for everyone; its buttons are actions."""
+
     list_display = (
         "number",
         "status_display",
@@ -357,16 +460,6 @@ class OrderAdmin(admin.ModelAdmin):
         return selectors.search_orders(queryset, search_term), False
 
     # --- permissions --------------------------------------------------------
-    # Orders change only through services: the form is read-only for everyone.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def has_hold_permission(self, request) -> bool:
         return request.user.has_perm("orders.hold_order")
 
@@ -377,69 +470,36 @@ class OrderAdmin(admin.ModelAdmin):
         return request.user.has_perm(CHANGE_ADDRESS_PERMISSION)
 
     # --- actions ------------------------------------------------------------
+    form_actions = ORDER_ACTIONS
+    refusals = (OrderError, InventoryError)
+
+    def selection_limit(self) -> int:
+        return MAX_BULK_ORDERS
+
+    def form_action_table(self, orders: list[Order]) -> dict:
+        return {
+            "headers": ("Order", "Status", "Customer", "Total"),
+            "rows": [
+                (o.number, o.get_status_display(), o.customer.name, f"{o.grand_total} {o.currency}") for o in orders
+            ],
+        }
+
     @admin.action(description="Route and allocate selected orders…", permissions=["hold"])
     def allocate_selected(self, request, queryset):
-        return self._redirect_to_reason_form(request, "allocate", queryset)
+        return self.redirect_to_form_action(request, "allocate", queryset)
 
     @admin.action(description="Put selected orders on hold…", permissions=["hold"])
     def hold_selected(self, request, queryset):
-        return self._redirect_to_reason_form(request, "hold", queryset)
+        return self.redirect_to_form_action(request, "hold", queryset)
 
     @admin.action(description="Release selected orders from hold", permissions=["hold"])
     def release_selected(self, request, queryset):
-        if self._too_many(request, queryset):
-            return None
-        for order in queryset.order_by("pk"):
-            self._apply(request, "release", order, reason="")
-        return None
+        if not self.too_many(request, queryset):
+            self.apply_form_action(request, "release", list(queryset.order_by("pk")), {}, summary=False)
 
     @admin.action(description="Cancel selected orders…", permissions=["cancel"])
     def cancel_selected(self, request, queryset):
-        return self._redirect_to_reason_form(request, "cancel", queryset)
-
-    def _too_many(self, request, queryset) -> bool:
-        """Bulk actions work one order at a time; "select all" on millions is refused."""
-        if queryset.order_by()[: MAX_BULK_ORDERS + 1].count() > MAX_BULK_ORDERS:
-            self.message_user(
-                request,
-                f"Select at most {MAX_BULK_ORDERS} orders at a time; narrow the list with filters first.",
-                messages.ERROR,
-            )
-            return True
-        return False
-
-    def _redirect_to_reason_form(self, request, action: str, queryset) -> HttpResponseRedirect | None:
-        if self._too_many(request, queryset):
-            return None
-        ids = ",".join(str(pk) for pk in queryset.order_by("pk").values_list("pk", flat=True))
-        url = reverse("admin:orders_order_act", args=[action])
-        return HttpResponseRedirect(f"{url}?ids={ids}")
-
-    def _apply(self, request, action: str, order: Order, *, reason: str) -> bool:
-        """Call the service for one order and tell the operator what happened."""
-        try:
-            if action == "hold":
-                services.hold_order(order_id=order.pk, reason=reason, actor=request.user)
-                self.message_user(request, f"{order} put on hold.", messages.SUCCESS)
-            elif action == "release":
-                services.release_order(order_id=order.pk, note=reason, actor=request.user)
-                self.message_user(request, f"{order} released from hold.", messages.SUCCESS)
-            elif action == "cancel":
-                services.cancel_order(order_id=order.pk, reason=reason, actor=request.user)
-                self.message_user(request, f"{order} cancelled.", messages.SUCCESS)
-            elif action == "note":
-                services.add_order_note(order_id=order.pk, message=reason, actor=request.user)
-                self.message_user(request, f"Note added to {order}.", messages.SUCCESS)
-            elif action == "allocate":
-                order = services.allocate_order(order_id=order.pk, actor=request.user)
-                self.message_user(request, f"{order} routed: {order.get_status_display().lower()}.", messages.SUCCESS)
-            elif action == "ship":  # shipping
-                shipments = services.create_shipments(order_id=order.pk, actor=request.user)
-                self.message_user(request, _shipments_made(order, shipments), messages.SUCCESS)
-        except (OrderError, InventoryError) as refusal:
-            self.message_user(request, str(refusal), messages.ERROR)
-            return False
-        return True
+        return self.redirect_to_form_action(request, "cancel", queryset)
 
     # --- shipping: shipments from the order page, pick lists for a wave -------
     def has_create_shipments_permission(self, request) -> bool:
@@ -450,18 +510,13 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.action(description="Create shipments for selected orders", permissions=["create_shipments"])
     def create_shipments_selected(self, request, queryset):
-        if self._too_many(request, queryset):
-            return None
-        orders = list(queryset.order_by("pk"))
-        done = sum(self._apply(request, "ship", order, reason="") for order in orders)
-        if len(orders) > 1:
-            self.message_user(request, f"{done} of {len(orders)} orders done.", messages.INFO)
-        return None
+        if not self.too_many(request, queryset):
+            self.apply_form_action(request, "ship", list(queryset.order_by("pk")), {})
 
     @admin.action(description="Pick list (PDF) for selected orders", permissions=["pick_list"])
     def pick_list_selected(self, request, queryset):
         """One pick list for the wave: reserved units by warehouse and bin. Orders on hold are left off."""
-        if self._too_many(request, queryset):
+        if self.too_many(request, queryset):
             return None
         rows = list(queryset.order_by("pk").values_list("pk", "number", "status"))
         for _, number, status in rows:
@@ -480,85 +535,14 @@ class OrderAdmin(admin.ModelAdmin):
         response["Content-Disposition"] = f'inline; filename="pick-list-{timezone.localtime():%Y%m%d-%H%M}.pdf"'
         return response
 
-    def _shipping_context(self, request, order: Order) -> dict:
-        """The order's shipments, and the warehouse path's buttons: create, buy, print, ship."""
-        if not request.user.has_perm("shipping.view_shipment"):
-            return {}
-        user = request.user
-        here = reverse("admin:orders_order_change", args=[order.pk])
-        shipments = selectors.order_shipments(order.pk)
-        tools = []
-
-        def tool(action: str, label: str, url: str, ids) -> None:
-            tools.append({"action": action, "label": label, "url": url, "ids": ",".join(str(i) for i in ids)})
-
-        if (
-            self.has_create_shipments_permission(request)
-            and order.status in SHIPPABLE
-            and selectors.units_waiting_for_shipment(order.pk)
-        ):
-            tool("create-shipments", "Create shipments", reverse("admin:orders_order_act", args=["ship"]), [order.pk])
-        by_status: dict[str, list[int]] = {}
-        for shipment in shipments:
-            by_status.setdefault(shipment.status, []).append(shipment.pk)
-        awaiting = [s.pk for s in shipments if s.status == ShipmentStatus.AWAITING_LABEL and s.service_id]
-        labelled = by_status.get(ShipmentStatus.LABEL_CREATED, [])
-        act = "admin:shipping_shipment_act"
-        if awaiting and user.has_perm("shipping.print_labels"):
-            tool("buy-labels", f"Buy labels ({len(awaiting)})", reverse(act, args=["buy"]), awaiting)
-        if labelled and user.has_perm("shipping.print_labels"):
-            tool("print-labels", f"Print labels ({len(labelled)})", reverse(act, args=["print"]), labelled)
-        if labelled and user.has_perm("shipping.ship_shipment"):
-            tool("mark-shipped", f"Mark shipped ({len(labelled)})", reverse(act, args=["ship"]), labelled)
-        open_ids = [s.pk for s in shipments if s.status != ShipmentStatus.CANCELLED]
-        if open_ids:
-            tool("packing-slips", "Packing slips", reverse(act, args=["slips"]), open_ids)
-        return {
-            "shipping_panel": {
-                "shipments": [
-                    {
-                        "shipment": s,
-                        "url": reverse("admin:shipping_shipment_change", args=[s.pk]),
-                        "badge": shipment_badge(s.status),
-                        "tracking": tracking_links(s),
-                        "void_url": shipment_action_url("void", [s], here)
-                        if s.status == ShipmentStatus.LABEL_CREATED and user.has_perm("shipping.print_labels")
-                        else "",
-                    }
-                    for s in shipments
-                ],
-                "tools": tools,
-                "next": here,
-            }
-        }
-
-    # --- end shipping -------------------------------------------------------
-
-    # --- the reason form ----------------------------------------------------
-    ACTIONS = {
-        "hold": {"title": "Put on hold", "permission": "orders.hold_order", "reason": True},
-        "release": {"title": "Release from hold", "permission": "orders.hold_order", "reason": False},
-        "cancel": {"title": "Cancel", "permission": "orders.cancel_order", "reason": True},
-        "note": {"title": "Add a note to", "permission": "orders.view_order", "reason": True},
-        "allocate": {"title": "Route and allocate", "permission": "orders.hold_order", "reason": None},
-        "ship": {"title": "Create shipments for", "permission": "shipping.print_labels", "reason": None},  # shipping
-    }
-
     def get_urls(self):
-        urls = super().get_urls()
-        custom = [
-            path(
-                "act/<str:action>/",
-                self.admin_site.admin_view(self.act_view),
-                name="orders_order_act",
-            ),
-            path(
-                "<path:object_id>/address/",
-                self.admin_site.admin_view(self.change_address_view),
-                name="orders_order_change_address",
-            ),
-        ]
-        return custom + urls
+        address = path(
+            "<path:object_id>/address/",
+            self.admin_site.admin_view(self.form_action_view),
+            {"action": "change-address"},
+            name="orders_order_change_address",
+        )
+        return [*self.form_action_urls(), address, *super().get_urls()]
 
     # --- History: the order's timeline ----------------------------------------
     def history_view(self, request: HttpRequest, object_id: str, extra_context=None):
@@ -583,89 +567,14 @@ class OrderAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/orders/order/history.html", context)
 
-    # --- Change address: a form, then the service --------------------------------
-    def change_address_view(self, request: HttpRequest, object_id: str):
-        """Ask for the new ship-to address (the current one filled in) and a reason, then change it."""
-        if not self.has_change_address_permission(request):
-            raise PermissionDenied
-        order = self.get_object(request, unquote(object_id))
-        if order is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        order_url = reverse("admin:orders_order_change", args=[order.pk])
-        form = ChangeAddressForm(request.POST or None, initial=ChangeAddressForm.initial_from(order.shipping_address))
-        if request.method == "POST" and form.is_valid():
-            try:
-                services.change_shipping_address(
-                    order_id=order.pk, address=form.address(), reason=form.cleaned_data["reason"], actor=request.user
-                )
-            except ValidationError as invalid:
-                form.add_error(None, invalid)  # the address's own rules: each error lands on its field
-            except OrderError as refusal:
-                self.message_user(request, str(refusal), messages.ERROR)
-                return HttpResponseRedirect(order_url)
-            else:
-                self.message_user(request, f"{order}: ship-to address changed.", messages.SUCCESS)
-                return HttpResponseRedirect(order_url)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "order": order,
-            "order_url": order_url,
-            "title": f"Change the ship-to address of {order}",
-            "form": form,
-        }
-        return TemplateResponse(request, "admin/orders/order/change_address.html", context)
-
-    def act_view(self, request: HttpRequest, action: str):
-        """Ask for a reason, then apply hold / release / cancel / note to the listed orders."""
-        spec = self.ACTIONS.get(action)
-        if spec is None:
-            raise PermissionDenied
-        if not request.user.has_perm(spec["permission"]):
-            raise PermissionDenied
-        raw_ids = request.POST.get("ids") or request.GET.get("ids") or ""
-        try:
-            ids = [int(pk) for pk in raw_ids.split(",") if pk.strip()]
-        except ValueError:
-            ids = []
-        orders = list(selectors.order_list().filter(pk__in=ids[:MAX_BULK_ORDERS]).order_by("pk"))
-        changelist_url = reverse("admin:orders_order_changelist")
-        next_url = request.POST.get("next") or request.GET.get("next") or changelist_url
-        if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
-            next_url = changelist_url
-        if not orders:
-            self.message_user(request, "No orders were selected.", messages.WARNING)
-            return HttpResponseRedirect(next_url)
-        form = ReasonForm(request.POST or None, reason_required=spec["reason"])
-        if spec["reason"] is None:
-            del form.fields["reason"]
-        if request.method == "POST" and form.is_valid():
-            reason = form.cleaned_data.get("reason", "")
-            done = sum(self._apply(request, action, order, reason=reason) for order in orders)
-            if len(orders) > 1:
-                self.message_user(request, f"{done} of {len(orders)} orders done.", messages.INFO)
-            return HttpResponseRedirect(next_url)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": f"{spec['title']} {len(orders)} order{'s' if len(orders) != 1 else ''}",
-            "action": action,
-            "orders": orders,
-            "form": form,
-            "ids": ",".join(str(o.pk) for o in orders),
-            "next_url": next_url,
-        }
-        return TemplateResponse(request, "admin/orders/order/act.html", context)
-
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             context["order_actions"] = self._available_actions(request, obj)
             context["order_actions"] += returns_actions(request, obj)  # returns
-            context.update(self._shipping_context(request, obj))  # shipping
+            context.update(self.admin_site.get_model_admin(Shipment).order_panel(request, obj))  # shipping
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def _available_actions(self, request, order: Order) -> list[dict]:
-        base = reverse("admin:orders_order_act", args=["x"])[: -len("x/")]
         here = reverse("admin:orders_order_change", args=[order.pk])
         available = []
         if self.has_hold_permission(request):
@@ -682,69 +591,9 @@ class OrderAdmin(admin.ModelAdmin):
             available.append({"label": "Cancel order", "action": "cancel", "danger": True})
         available.append({"label": "Add note", "action": "note"})
         for item in available:
-            item.setdefault("url", f"{base}{item['action']}/?ids={order.pk}&next={here}")
+            if "url" not in item:
+                item["url"] = self.form_action_url(item["action"], [order], here)
         return available
-
-
-class ReasonForm(forms.Form):
-    reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        max_length=1000,
-        help_text="Recorded on each order's timeline with your name.",
-    )
-
-    def __init__(self, *args, reason_required: bool = True, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["reason"].required = reason_required
-        if not reason_required:
-            self.fields["reason"].label = "Note (optional)"
-
-
-ADDRESS_FIELDS = ("name", "company", "line1", "line2", "city", "state", "postal_code", "country", "phone")
-
-
-class ChangeAddressForm(forms.ModelForm):
-    """A new ship-to address for an order, and why. Validated as an address; the service saves it."""
-
-    reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
-        max_length=1000,
-        help_text="Recorded on the order's timeline with your name, with the old and the new address.",
-    )
-
-    class Meta:
-        model = Address
-        fields = ADDRESS_FIELDS
-
-    @classmethod
-    def initial_from(cls, address: Address) -> dict:
-        return {name: getattr(address, name) for name in ADDRESS_FIELDS}
-
-    def clean_country(self) -> str:
-        return self.cleaned_data["country"].strip().upper()
-
-    def address(self) -> services.AddressData:
-        return services.AddressData(**{name: self.cleaned_data[name] for name in ADDRESS_FIELDS})
-
-
-def _shipments_made(order: Order, shipments: list) -> str:
-    """ "Made 2 shipments for SO-…: SO-…-1 (EWR, Ground), …", each shipment a link to its page."""
-    links = format_html_join(
-        ", ",
-        '<a href="{}">{}</a> ({}, {})',
-        (
-            (
-                reverse("admin:shipping_shipment_change", args=[s.pk]),
-                s.number,
-                s.warehouse.code,
-                s.service or "no service",
-            )
-            for s in shipments
-        ),
-    )
-    return format_html(
-        "Made {} shipment{} for {}: {}.", len(shipments), "s" if len(shipments) != 1 else "", order, links
-    )
 
 
 def _humanize_age(delta: dt.timedelta) -> str:

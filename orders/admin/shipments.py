@@ -1,9 +1,11 @@
-"""The shipments' console (registered from orders, since its actions call the order workflow): the shipment
-list and page, buying, printing and voiding labels, marking shipped, tracking by hand, packing slips.
+"""The shipments' console (on the orders side, since its actions call the order workflow): the shipment list
+and page, buying, printing and voiding labels, marking shipped, tracking by hand, packing slips, the order
+page's shipments.
 
 Thin by design: shipments change only through the order workflow (``orders.services``) and the label
-services; every action reports each success or refusal, and actions that need input go through a small
-form page. Labels are served by the console (with a permission check), never from a public media URL.
+services; every action reports each success or refusal, and actions that need input go through the
+console's form page. Labels are served by the console (with a permission check), never from a public
+media URL.
 """
 
 from __future__ import annotations
@@ -11,17 +13,15 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from rangefilter.filters import DateRangeFilterBuilder
 
-from oms_core.console import ReadOnlyAdmin, int_or_404, safe_next
-from oms_core.console import plural as _plural
+from oms_core.console import FormAction, FormActionsMixin, ReadOnlyAdmin, int_or_404, plural
 from shipping import documents
 from shipping.admin import shipment_badge, tracking_links
 from shipping.exceptions import ShippingError
@@ -33,43 +33,178 @@ from shipping.services.labels import PRINTABLE
 from .. import selectors as order_selectors
 from .. import services as workflow
 from ..exceptions import OrderError
+from ..models import Order
+from ..services.shipping import SHIPPABLE
 
 MAX_BULK_SHIPMENTS = 500  # as orders' MAX_BULK_ORDERS: actions work one shipment at a time
 MAX_PACKING_SLIPS = 50  # rendered in the request; more belongs in a batch
 TRACKABLE = (ShipmentStatus.IN_TRANSIT, ShipmentStatus.EXCEPTION)
 
 
-# --- shipments ---------------------------------------------------------------------
+# --- the actions: each calls the order workflow (or the label services) and says what it did -----------
 
-# action -> what the form page says, who may, which form asks for input (None: just a confirmation).
+
+def buy_label(shipment: Shipment, data: dict, actor) -> str:
+    shipment = workflow.buy_labels(shipment_id=shipment.pk, actor=actor)
+    numbers = list(shipment.parcels.exclude(tracking_number=None).values_list("tracking_number", flat=True))
+    return f"{shipment}: label bought from {shipment.service}, tracking {', '.join(numbers)}."
+
+
+def ship(shipment: Shipment, data: dict, actor) -> str:
+    workflow.ship_shipment(shipment_id=shipment.pk, actor=actor)
+    return f"{shipment} shipped: the carrier has it."
+
+
+def void_label(shipment: Shipment, data: dict, actor) -> str:
+    workflow.void_label(shipment_id=shipment.pk, reason=data["reason"], actor=actor)
+    return f"{shipment}: label voided; it waits for a new label."
+
+
+def change_carrier(shipment: Shipment, data: dict, actor) -> str:
+    shipment = workflow.override_carrier(
+        shipment_id=shipment.pk, service_id=data["service"], reason=data["reason"], actor=actor
+    )
+    return (
+        f"{shipment}: now {shipment.service} at {shipment.shipping_cost} {shipment.currency}, "
+        f"arriving {shipment.estimated_delivery:%a %d %b}."
+    )
+
+
+def record_tracking(shipment: Shipment, data: dict, actor) -> str:
+    """The same scan for every parcel of the shipment (all of them or none)."""
+    recorded, current = workflow.record_shipment_tracking(
+        shipment_id=shipment.pk,
+        status=data["status"],
+        occurred_at=data["occurred_at"],
+        actor=actor,
+        description=data.get("description", ""),
+        location=data.get("location", ""),
+    )
+    label = ShipmentStatus(data["status"]).label.lower()
+    if not recorded:
+        return f"{shipment}: {label} at that time was already recorded; nothing changed."
+    now = current.get_status_display().lower()
+    return f"{shipment}: {label} recorded for {plural(recorded, 'parcel')}; the shipment is {now}."
+
+
+def print_labels(request: HttpRequest, shipments: list[Shipment], back_url: str) -> HttpResponse:
+    """One document with the labels of every selected shipment that has them; the others are named."""
+    printable = [s for s in shipments if s.status in PRINTABLE]
+    for shipment in shipments:
+        if shipment.status not in PRINTABLE:
+            messages.error(
+                request,
+                f"{shipment} is {shipment.get_status_display().lower()}: no label to print"
+                + (" (buy it first)." if shipment.status == ShipmentStatus.AWAITING_LABEL else "."),
+            )
+    if not printable:
+        return HttpResponseRedirect(back_url)
+    zpl = all(s.label_format == Shipment.LabelFormat.ZPL for s in printable)
+    try:
+        batch = start_label_batch(
+            shipment_ids=[s.pk for s in printable],
+            actor=request.user,
+            label_format=Shipment.LabelFormat.ZPL if zpl else Shipment.LabelFormat.PDF,
+        )
+    except ShippingError as refusal:
+        messages.error(request, str(refusal))
+        return HttpResponseRedirect(back_url)
+    messages.success(
+        request,
+        f"{batch}: the labels of {plural(len(printable), 'shipment')} are rendering into one "
+        f"{'ZPL file' if zpl else 'PDF'}.",
+    )
+    return HttpResponseRedirect(reverse("admin:shipping_labelbatch_change", args=[batch.pk]))
+
+
+def packing_slips(request: HttpRequest, shipments: list[Shipment], back_url: str | None) -> HttpResponse | None:
+    """The selected shipments' packing slips as one PDF (at most MAX_PACKING_SLIPS: more belongs in a batch)."""
+    if len(shipments) > MAX_PACKING_SLIPS:
+        messages.error(request, f"Packing slips are made for at most {MAX_PACKING_SLIPS} shipments at a time.")
+        return HttpResponseRedirect(back_url) if back_url else None
+    slips = order_selectors.packing_slips_for([s.pk for s in shipments])
+    if not slips:
+        messages.warning(request, "No shipments were selected.")
+        return HttpResponseRedirect(back_url) if back_url else None
+    pdf = documents.render_packing_slip_pdf(slips)
+    response = HttpResponse(pdf, content_type="application/pdf")
+    name = shipments[0].number if len(shipments) == 1 else f"{timezone.localdate():%Y-%m-%d}-{len(shipments)}"
+    response["Content-Disposition"] = f'inline; filename="packing-slips-{name}.pdf"'
+    return response
+
+
+def carrier_choices(shipments: list[Shipment]) -> dict:
+    """The change-carrier form's services: each active one with this shipment's price and delivery date now,
+    the current one first chosen; and, as its note, the services that cannot take it."""
+    (shipment,) = shipments
+    weights = [parcel.weight_kg for parcel in shipment.parcels.all()]
+    initial = {"service": shipment.service_id}
+    try:
+        zone = shipment.zone or zone_between(
+            shipment.warehouse, shipment.ship_to.get("postal_code", ""), shipment.ship_to.get("country", "US")
+        )
+        options, refusals = quote_for(warehouse=shipment.warehouse, zone=zone, parcel_weights=weights)
+    except ShippingError as error:
+        services = CarrierService.objects.filter(is_active=True, vendor__is_active=True).select_related("vendor")
+        choices = [(s.pk, str(s)) for s in services]
+        return {"service_choices": choices, "unavailable": [f"Prices unavailable: {error}"], "initial": initial}
+    current = shipment.service_id
+    choices = [
+        (
+            option.service_id,
+            f"{option.label}: {option.price} {shipment.currency}, arrives {option.eta:%a %d %b}"
+            + (" (current)" if option.service_id == current else ""),
+        )
+        for option in sorted(options, key=lambda o: (o.price, o.eta))
+    ]
+    unavailable = [f"{refusal.label}: {refusal.reason}" for refusal in refusals]
+    return {"service_choices": choices, "unavailable": unavailable, "initial": initial}
+
+
 SHIPMENT_ACTIONS = {
-    "buy": {"title": "Buy labels for", "permission": "shipping.print_labels", "form": None},
-    "print": {"title": "Print the labels of", "permission": "shipping.print_labels", "form": None},
-    "ship": {"title": "Mark shipped", "permission": "shipping.ship_shipment", "form": None},
-    "void": {"title": "Void the labels of", "permission": "shipping.print_labels", "form": VoidLabelForm},
-    "track": {
-        "title": "Record a tracking event for",
-        "permission": "shipping.record_tracking",
-        "form": TrackingEventForm,
-    },
-    "slips": {"title": "Packing slips for", "permission": "shipping.view_shipment", "form": None},
-    "carrier": {
-        "title": "Change the carrier of",
-        "permission": "shipping.override_carrier",
-        "form": ChangeCarrierForm,
-        "single": True,
-    },
+    "buy": FormAction(
+        title="Buy labels for {rows}", button="Buy labels", permission="shipping.print_labels", apply=buy_label
+    ),
+    "print": FormAction(
+        title="Print the labels of {rows}",
+        button="Print the labels",
+        permission="shipping.print_labels",
+        run=print_labels,
+    ),
+    "ship": FormAction(
+        title="Mark shipped {rows}", button="Mark shipped", permission="shipping.ship_shipment", apply=ship
+    ),
+    "void": FormAction(
+        title="Void the labels of {rows}",
+        button="Void the labels",
+        permission="shipping.print_labels",
+        form=VoidLabelForm,
+        apply=void_label,
+    ),
+    "track": FormAction(
+        title="Record a tracking event for {rows}",
+        button="Record a tracking event",
+        permission="shipping.record_tracking",
+        form=TrackingEventForm,
+        apply=record_tracking,
+    ),
+    "slips": FormAction(
+        title="Packing slips for {rows}", button="Packing slips", permission="shipping.view_shipment", run=packing_slips
+    ),
+    "carrier": FormAction(
+        title="Change the carrier of {rows}",
+        button="Change the carrier",
+        permission="shipping.override_carrier",
+        form=ChangeCarrierForm,
+        form_kwargs=carrier_choices,
+        single=True,
+        apply=change_carrier,
+    ),
 }
 
 
-def shipment_action_url(action: str, shipments, next_url: str = "") -> str:
-    ids = ",".join(str(getattr(s, "pk", s)) for s in shipments)
-    url = f"{reverse('admin:shipping_shipment_act', args=[action])}?ids={ids}"
-    return f"{url}&next={next_url}" if next_url else url
-
-
 @admin.register(Shipment)
-class ShipmentAdmin(ReadOnlyAdmin):
+class ShipmentAdmin(FormActionsMixin, ReadOnlyAdmin):
     list_display = (
         "number",
         "order_link",
@@ -219,238 +354,62 @@ class ShipmentAdmin(ReadOnlyAdmin):
     def has_override_carrier_permission(self, request) -> bool:
         return request.user.has_perm("shipping.override_carrier")
 
-    # --- bulk actions -------------------------------------------------------------
+    # --- the actions ----------------------------------------------------------------
+    form_actions = SHIPMENT_ACTIONS
+    refusals = (OrderError,)
+
+    def selection_limit(self) -> int:
+        return MAX_BULK_SHIPMENTS
+
+    def describe_rows(self, shipments: list[Shipment]) -> str:
+        return plural(len(shipments), "shipment") if len(shipments) > 1 else str(shipments[0])
+
+    def refusal_message(self, shipment: Shipment, refusal: Exception) -> str:
+        text = str(refusal)
+        return text if str(shipment) in text else f"{shipment}: {text}"
+
+    def form_action_table(self, shipments: list[Shipment]) -> dict:
+        return {
+            "headers": ("Shipment", "Order", "Warehouse", "Service", "Status"),
+            "rows": [
+                (s.number, s.order_number, s.warehouse.code, s.service or "—", shipment_badge(s.status))
+                for s in shipments
+            ],
+        }
+
     @admin.action(description="Buy labels", permissions=["print_labels"])
     def buy_labels_selected(self, request, queryset):
-        if not self._too_many(request, queryset):
-            self._apply_each(request, "buy", list(queryset.order_by("pk")), {})
+        if not self.too_many(request, queryset):
+            self.apply_form_action(request, "buy", list(queryset.order_by("pk")), {})
 
     @admin.action(description="Print labels (one PDF)", permissions=["print_labels"])
     def print_labels_selected(self, request, queryset):
-        if self._too_many(request, queryset):
+        if self.too_many(request, queryset):
             return None
-        return self._print_labels(request, list(queryset.order_by("pk")), request.get_full_path())
+        return print_labels(request, list(queryset.order_by("pk")), request.get_full_path())
 
     @admin.action(description="Mark shipped (the carrier has the parcels)", permissions=["ship_shipment"])
     def ship_selected(self, request, queryset):
-        if not self._too_many(request, queryset):
-            self._apply_each(request, "ship", list(queryset.order_by("pk")), {})
+        if not self.too_many(request, queryset):
+            self.apply_form_action(request, "ship", list(queryset.order_by("pk")), {})
 
     @admin.action(description="Void labels…", permissions=["print_labels"])
     def void_labels_selected(self, request, queryset):
-        return self._redirect_to_form(request, "void", queryset)
+        return self.redirect_to_form_action(request, "void", queryset)
 
     @admin.action(description="Packing slips (PDF)", permissions=["view"])
     def packing_slips_selected(self, request, queryset):
-        return self._packing_slips(request, list(queryset.order_by("pk")[: MAX_PACKING_SLIPS + 1]), None)
+        return packing_slips(request, list(queryset.order_by("pk")[: MAX_PACKING_SLIPS + 1]), None)
 
     @admin.action(description="Record a tracking event…", permissions=["record_tracking"])
     def record_tracking_selected(self, request, queryset):
-        return self._redirect_to_form(request, "track", queryset)
+        return self.redirect_to_form_action(request, "track", queryset)
 
-    def _too_many(self, request, queryset) -> bool:
-        if queryset.order_by()[: MAX_BULK_SHIPMENTS + 1].count() > MAX_BULK_SHIPMENTS:
-            self.message_user(
-                request,
-                f"Select at most {MAX_BULK_SHIPMENTS} shipments at a time; narrow the list with filters first.",
-                messages.ERROR,
-            )
-            return True
-        return False
-
-    def _redirect_to_form(self, request, action: str, queryset) -> HttpResponseRedirect | None:
-        if self._too_many(request, queryset):
-            return None
-        return HttpResponseRedirect(shipment_action_url(action, queryset.order_by("pk").values_list("pk", flat=True)))
-
-    # --- doing it -----------------------------------------------------------------
-    def _apply_each(self, request, action: str, shipments: list[Shipment], data: dict) -> int:
-        done = sum(self._apply(request, action, shipment, data) for shipment in shipments)
-        if len(shipments) > 1:
-            self.message_user(request, f"{done} of {len(shipments)} shipments done.", messages.INFO)
-        return done
-
-    def _apply(self, request, action: str, shipment: Shipment, data: dict) -> bool:
-        """Call the order workflow for one shipment and tell the operator what happened."""
-        actor = request.user
-        try:
-            if action == "buy":
-                shipment = workflow.buy_labels(shipment_id=shipment.pk, actor=actor)
-                numbers = list(shipment.parcels.exclude(tracking_number=None).values_list("tracking_number", flat=True))
-                message = f"{shipment}: label bought from {shipment.service}, tracking {', '.join(numbers)}."
-            elif action == "ship":
-                workflow.ship_shipment(shipment_id=shipment.pk, actor=actor)
-                message = f"{shipment} shipped: the carrier has it."
-            elif action == "void":
-                workflow.void_label(shipment_id=shipment.pk, reason=data["reason"], actor=actor)
-                message = f"{shipment}: label voided; it waits for a new label."
-            elif action == "carrier":
-                shipment = workflow.override_carrier(
-                    shipment_id=shipment.pk, service_id=data["service"], reason=data["reason"], actor=actor
-                )
-                message = (
-                    f"{shipment}: now {shipment.service} at {shipment.shipping_cost} {shipment.currency}, "
-                    f"arriving {shipment.estimated_delivery:%a %d %b}."
-                )
-            elif action == "track":
-                message = self._record_tracking(shipment, data, actor=actor)
-            else:
-                raise PermissionDenied
-        except OrderError as refusal:
-            text = str(refusal)
-            self.message_user(request, text if str(shipment) in text else f"{shipment}: {text}", messages.ERROR)
-            return False
-        self.message_user(request, message, messages.SUCCESS)
-        return True
-
-    @staticmethod
-    def _record_tracking(shipment: Shipment, data: dict, *, actor) -> str:
-        """The same scan for every parcel of the shipment (all of them or none). Raises OrderError."""
-        recorded, current = workflow.record_shipment_tracking(
-            shipment_id=shipment.pk,
-            status=data["status"],
-            occurred_at=data["occurred_at"],
-            actor=actor,
-            description=data.get("description", ""),
-            location=data.get("location", ""),
-        )
-        label = ShipmentStatus(data["status"]).label.lower()
-        if not recorded:
-            return f"{shipment}: {label} at that time was already recorded; nothing changed."
-        now = current.get_status_display().lower()
-        return f"{shipment}: {label} recorded for {_plural(recorded, 'parcel')}; the shipment is {now}."
-
-    def _print_labels(self, request, shipments: list[Shipment], back_url: str):
-        """One document with the labels of every selected shipment that has them; the others are named."""
-        printable = [s for s in shipments if s.status in PRINTABLE]
-        for shipment in shipments:
-            if shipment.status not in PRINTABLE:
-                self.message_user(
-                    request,
-                    f"{shipment} is {shipment.get_status_display().lower()}: no label to print"
-                    + (" (buy it first)." if shipment.status == ShipmentStatus.AWAITING_LABEL else "."),
-                    messages.ERROR,
-                )
-        if not printable:
-            return HttpResponseRedirect(back_url)
-        zpl = all(s.label_format == Shipment.LabelFormat.ZPL for s in printable)
-        try:
-            batch = start_label_batch(
-                shipment_ids=[s.pk for s in printable],
-                actor=request.user,
-                label_format=Shipment.LabelFormat.ZPL if zpl else Shipment.LabelFormat.PDF,
-            )
-        except ShippingError as refusal:
-            self.message_user(request, str(refusal), messages.ERROR)
-            return HttpResponseRedirect(back_url)
-        self.message_user(
-            request,
-            f"{batch}: the labels of {_plural(len(printable), 'shipment')} are rendering into one "
-            f"{'ZPL file' if zpl else 'PDF'}.",
-            messages.SUCCESS,
-        )
-        return HttpResponseRedirect(reverse("admin:shipping_labelbatch_change", args=[batch.pk]))
-
-    def _packing_slips(self, request, shipments: list[Shipment], back_url: str | None):
-        if len(shipments) > MAX_PACKING_SLIPS:
-            self.message_user(
-                request,
-                f"Packing slips are made for at most {MAX_PACKING_SLIPS} shipments at a time.",
-                messages.ERROR,
-            )
-            return HttpResponseRedirect(back_url) if back_url else None
-        slips = order_selectors.packing_slips_for([s.pk for s in shipments])
-        if not slips:
-            self.message_user(request, "No shipments were selected.", messages.WARNING)
-            return HttpResponseRedirect(back_url) if back_url else None
-        pdf = documents.render_packing_slip_pdf(slips)
-        response = HttpResponse(pdf, content_type="application/pdf")
-        name = shipments[0].number if len(shipments) == 1 else f"{timezone.localdate():%Y-%m-%d}-{len(shipments)}"
-        response["Content-Disposition"] = f'inline; filename="packing-slips-{name}.pdf"'
-        return response
-
-    # --- the action page (input forms, and one-click buttons on the order and shipment pages) ---
     def get_urls(self):
-        view = self.admin_site.admin_view
-        custom = [
-            path("act/<str:action>/", view(self.act_view), name="shipping_shipment_act"),
-            path("<path:object_id>/label/", view(self.label_view), name="shipping_shipment_label"),
-        ]
-        return custom + super().get_urls()
-
-    def _carrier_choices(self, shipment: Shipment) -> tuple[list[tuple[int, str]], list[str]]:
-        """Active services with this shipment's price and delivery date now; and those that cannot take it."""
-        weights = [parcel.weight_kg for parcel in shipment.parcels.all()]
-        try:
-            zone = shipment.zone or zone_between(
-                shipment.warehouse, shipment.ship_to.get("postal_code", ""), shipment.ship_to.get("country", "US")
-            )
-            options, refusals = quote_for(warehouse=shipment.warehouse, zone=zone, parcel_weights=weights)
-        except ShippingError as error:
-            services = CarrierService.objects.filter(is_active=True, vendor__is_active=True).select_related("vendor")
-            return [(s.pk, str(s)) for s in services], [f"Prices unavailable: {error}"]
-        current = shipment.service_id
-        choices = [
-            (
-                option.service_id,
-                f"{option.label}: {option.price} {shipment.currency}, arrives {option.eta:%a %d %b}"
-                + (" (current)" if option.service_id == current else ""),
-            )
-            for option in sorted(options, key=lambda o: (o.price, o.eta))
-        ]
-        return choices, [f"{refusal.label}: {refusal.reason}" for refusal in refusals]
-
-    def act_view(self, request: HttpRequest, action: str):
-        """Ask for what an action needs (or a confirmation), then apply it to the listed shipments."""
-        spec = SHIPMENT_ACTIONS.get(action)
-        if spec is None:
-            raise Http404
-        if not request.user.has_perm(spec["permission"]):
-            raise PermissionDenied
-        raw_ids = request.POST.get("ids") or request.GET.get("ids") or ""
-        ids = [int(pk) for pk in raw_ids.split(",") if pk.strip().isdigit()][:MAX_BULK_SHIPMENTS]
-        shipments = list(self.get_queryset(request).filter(pk__in=ids).order_by("pk"))
-        next_url = safe_next(request, reverse("admin:shipping_shipment_changelist"))
-        if not shipments:
-            self.message_user(request, "No shipments were selected.", messages.WARNING)
-            return HttpResponseRedirect(next_url)
-        if spec.get("single") and len(shipments) != 1:
-            self.message_user(request, "Choose one shipment at a time for this.", messages.ERROR)
-            return HttpResponseRedirect(next_url)
-        form = None
-        unavailable: list[str] = []
-        form_class = spec["form"]
-        if form_class is ChangeCarrierForm:
-            choices, unavailable = self._carrier_choices(shipments[0])
-            initial = {"service": shipments[0].service_id}
-            form = ChangeCarrierForm(request.POST or None, service_choices=choices, initial=initial)
-        elif form_class is TrackingEventForm:
-            form = TrackingEventForm(request.POST or None, initial={"occurred_at": timezone.localtime()})
-        elif form_class is not None:
-            form = form_class(request.POST or None)
-        if request.method == "POST" and (form is None or form.is_valid()):
-            data = form.cleaned_data if form is not None else {}
-            if action == "print":
-                return self._print_labels(request, shipments, next_url)
-            if action == "slips":
-                return self._packing_slips(request, shipments, next_url)
-            self._apply_each(request, action, shipments, data)
-            return HttpResponseRedirect(next_url)
-        count = len(shipments)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": f"{spec['title']} {_plural(count, 'shipment') if count > 1 else shipments[0]}",
-            "action": action,
-            "shipments": [{"shipment": s, "badge": shipment_badge(s.status)} for s in shipments],
-            "form": form,
-            "media": self.media + form.media if form is not None else self.media,
-            "unavailable": unavailable,
-            "ids": ",".join(str(s.pk) for s in shipments),
-            "next_url": next_url,
-            "submit_label": spec["title"].removesuffix(" for").removesuffix(" of"),
-        }
-        return TemplateResponse(request, "admin/shipping/shipment/act.html", context)
+        label = path(
+            "<path:object_id>/label/", self.admin_site.admin_view(self.label_view), name="shipping_shipment_label"
+        )
+        return [*self.form_action_urls(), label, *super().get_urls()]
 
     # --- the shipment page ----------------------------------------------------------
     def shipment_tools(self, request, shipment: Shipment, next_url: str) -> list[dict]:
@@ -466,9 +425,7 @@ class ShipmentAdmin(ReadOnlyAdmin):
                     "label": label,
                     "post": post,
                     "danger": danger,
-                    "url": reverse("admin:shipping_shipment_act", args=[action])
-                    if post
-                    else shipment_action_url(action, [shipment], next_url),
+                    "url": self.form_action_url(action) if post else self.form_action_url(action, [shipment], next_url),
                 }
             )
 
@@ -552,3 +509,55 @@ class ShipmentAdmin(ReadOnlyAdmin):
         )
         response["Cache-Control"] = "private, no-store"
         return response
+
+    # --- the order page's shipments ----------------------------------------------------
+    def order_panel(self, request, order: Order) -> dict:
+        """The order's shipments, and the warehouse path's buttons: create, buy, print, ship."""
+        if not request.user.has_perm("shipping.view_shipment"):
+            return {}
+        user = request.user
+        here = reverse("admin:orders_order_change", args=[order.pk])
+        shipments = order_selectors.order_shipments(order.pk)
+        tools = []
+
+        def tool(action: str, label: str, url: str, ids) -> None:
+            tools.append({"action": action, "label": label, "url": url, "ids": ",".join(str(i) for i in ids)})
+
+        if (
+            user.has_perm("shipping.print_labels")
+            and order.status in SHIPPABLE
+            and order_selectors.units_waiting_for_shipment(order.pk)
+        ):
+            tool("create-shipments", "Create shipments", reverse("admin:orders_order_act", args=["ship"]), [order.pk])
+        by_status: dict[str, list[int]] = {}
+        for shipment in shipments:
+            by_status.setdefault(shipment.status, []).append(shipment.pk)
+        awaiting = [s.pk for s in shipments if s.status == ShipmentStatus.AWAITING_LABEL and s.service_id]
+        labelled = by_status.get(ShipmentStatus.LABEL_CREATED, [])
+        if awaiting and user.has_perm("shipping.print_labels"):
+            tool("buy-labels", f"Buy labels ({len(awaiting)})", self.form_action_url("buy"), awaiting)
+        if labelled and user.has_perm("shipping.print_labels"):
+            tool("print-labels", f"Print labels ({len(labelled)})", self.form_action_url("print"), labelled)
+        if labelled and user.has_perm("shipping.ship_shipment"):
+            tool("mark-shipped", f"Mark shipped ({len(labelled)})", self.form_action_url("ship"), labelled)
+        open_ids = [s.pk for s in shipments if s.status != ShipmentStatus.CANCELLED]
+        if open_ids:
+            tool("packing-slips", "Packing slips", self.form_action_url("slips"), open_ids)
+        return {
+            "shipping_panel": {
+                "shipments": [
+                    {
+                        "shipment": s,
+                        "url": reverse("admin:shipping_shipment_change", args=[s.pk]),
+                        "badge": shipment_badge(s.status),
+                        "tracking": tracking_links(s),
+                        "void_url": self.form_action_url("void", [s], here)
+                        if s.status == ShipmentStatus.LABEL_CREATED and user.has_perm("shipping.print_labels")
+                        else "",
+                    }
+                    for s in shipments
+                ],
+                "tools": tools,
+                "next": here,
+            }
+        }
