@@ -8,22 +8,32 @@ as a message, and nothing is written.
 
 from __future__ import annotations
 
-from django.apps import apps
+from collections.abc import Callable
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Abs
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from rangefilter.filters import DateRangeFilterBuilder
 
-from oms_core.console import person_field
+from oms_core.console import (
+    Done,
+    FormAction,
+    FormActionsMixin,
+    ReadOnlyAdmin,
+    admin_change_url,
+    admin_link,
+    badge,
+    int_or_none,
+    person_field,
+    plural,
+)
 
 from . import selectors, services
 from .exceptions import InventoryError
@@ -67,55 +77,8 @@ SEVERITY_COLOURS = {
 }
 
 
-def badge(css_key: str, colour: str, label: str) -> str:
-    return format_html('<span class="oms-badge oms-badge-{}" style="background:{}">{}</span>', css_key, colour, label)
-
-
 def low_stock_badge() -> str:
     return badge("low", "#b91c1c", "Low")
-
-
-def safe_next(request: HttpRequest, default: str) -> str:
-    next_url = request.POST.get("next") or request.GET.get("next") or default
-    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
-        return default
-    return next_url
-
-
-def int_or_none(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def admin_change_url(content_type, object_id) -> str | None:
-    """The admin page of a finding's subject, when the console has one."""
-    if content_type is None or not object_id:
-        return None
-    try:
-        return reverse(f"admin:{content_type.app_label}_{content_type.model}_change", args=[object_id])
-    except NoReverseMatch:
-        return None
-
-
-def order_link(order) -> str | None:
-    if order is None:
-        return None
-    return format_html('<a href="{}">{}</a>', reverse("admin:orders_order_change", args=[order.pk]), order)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written only by services: everyone with the view permission may look, nobody may edit."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- SKUs and warehouses ------------------------------------------------------
@@ -227,30 +190,65 @@ class StockFilter(admin.SimpleListFilter):
         return selectors.filter_stock(queryset, self.value())
 
 
+def receive(_, data: dict, actor) -> str:
+    warehouse, product, quantity = data["warehouse"], data["product"], data["quantity"]
+    services.receive_stock(
+        warehouse_id=warehouse.pk,
+        product_id=product.pk,
+        quantity=quantity,
+        reference=data["reference"],
+        reason=data["note"],
+        actor=actor,
+    )
+    reference = f" ({data['reference']})" if data["reference"] else ""
+    return f"Received {quantity} × {product.sku} at {warehouse.code}{reference}."
+
+
+def adjust(_, data: dict, actor) -> str:
+    warehouse, product, quantity = data["warehouse"], data["product"], data["quantity"]
+    services.adjust_stock(
+        warehouse_id=warehouse.pk, product_id=product.pk, quantity=quantity, reason=data["reason"], actor=actor
+    )
+    return f"Adjusted {product.sku} at {warehouse.code} by {quantity:+d}: {data['reason']}"
+
+
+def transfer(_, data: dict, actor) -> str:
+    source, target, product, quantity = data["from_warehouse"], data["to_warehouse"], data["product"], data["quantity"]
+    out, _ = services.transfer_stock(
+        from_warehouse_id=source.pk,
+        to_warehouse_id=target.pk,
+        product_id=product.pk,
+        quantity=quantity,
+        reason=data["reason"],
+        actor=actor,
+    )
+    return f"Transferred {quantity} × {product.sku} from {source.code} to {target.code} ({out.reference})."
+
+
+def _stock_change(title: str, button: str, permission: str, form, apply) -> FormAction:
+    """A receipt, an adjustment or a transfer: one form, one service call; a refusal stays on the form."""
+    return FormAction(
+        title=title,
+        button=button,
+        permission=permission,
+        form=form,
+        apply=apply,
+        on_rows=False,
+        refusal_on_form=True,
+        url_name=f"inventory_stocklevel_{apply.__name__}",
+        template="admin/inventory/stock_change.html",
+    )
+
+
 STOCK_ACTIONS = {
-    "receive": {
-        "title": "Receive stock",
-        "button": "Receive stock",
-        "permission": "inventory.receive_stock",
-        "form": ReceiveStockForm,
-    },
-    "adjust": {
-        "title": "Adjust stock",
-        "button": "Adjust",
-        "permission": "inventory.adjust_stock",
-        "form": AdjustStockForm,
-    },
-    "transfer": {
-        "title": "Transfer stock",
-        "button": "Transfer",
-        "permission": "inventory.transfer_stock",
-        "form": TransferStockForm,
-    },
+    "receive": _stock_change("Receive stock", "Receive stock", "inventory.receive_stock", ReceiveStockForm, receive),
+    "adjust": _stock_change("Adjust stock", "Adjust", "inventory.adjust_stock", AdjustStockForm, adjust),
+    "transfer": _stock_change("Transfer stock", "Transfer", "inventory.transfer_stock", TransferStockForm, transfer),
 }
 
 
 @admin.register(StockLevel)
-class StockLevelAdmin(admin.ModelAdmin):
+class StockLevelAdmin(FormActionsMixin, admin.ModelAdmin):
     list_display = (
         "warehouse_code",
         "sku",
@@ -318,13 +316,13 @@ class StockLevelAdmin(admin.ModelAdmin):
         """The receive / adjust / transfer buttons this user may use, prefilled for a level."""
         tools = []
         for action, spec in STOCK_ACTIONS.items():
-            if not request.user.has_perm(spec["permission"]):
+            if not request.user.has_perm(spec.permission):
                 continue
-            url = reverse(f"admin:inventory_stocklevel_{action}")
+            url = self.form_action_url(action)
             if level is not None:
                 here = reverse("admin:inventory_stocklevel_change", args=[level.pk])
                 url = f"{url}?level={level.pk}&next={here}"
-            tools.append({"action": action, "label": spec["button"], "url": url})
+            tools.append({"action": action, "label": spec.button, "url": url})
         if level is None and request.user.has_perm("inventory.import_stock_receipts"):  # CSV imports
             url = reverse("admin:inventory_importjob_upload", args=["stock_receipt"])
             tools.append({"action": "import-receipts", "label": "Import stock receipts (CSV)", "url": url})
@@ -348,47 +346,26 @@ class StockLevelAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     # --- the stock change forms -------------------------------------------------
+    form_actions = STOCK_ACTIONS
+    refusals = (InventoryError,)
+
     def get_urls(self):
+        view = self.admin_site.admin_view(self.form_action_view)
         custom = [
-            path(f"{action}/", self.admin_site.admin_view(self.stock_change_view), {"action": action}, name=name)
-            for action, name in (
-                ("receive", "inventory_stocklevel_receive"),
-                ("adjust", "inventory_stocklevel_adjust"),
-                ("transfer", "inventory_stocklevel_transfer"),
-            )
+            path(f"{action}/", view, {"action": action}, name=spec.url_name) for action, spec in STOCK_ACTIONS.items()
         ]
         return custom + super().get_urls()
 
-    def stock_change_view(self, request: HttpRequest, action: str):
-        """Ask for what a receipt / adjustment / transfer needs, then post it through the service."""
-        spec = STOCK_ACTIONS[action]
-        if not request.user.has_perm(spec["permission"]):
-            raise PermissionDenied
-        next_url = safe_next(request, reverse("admin:inventory_stocklevel_changelist"))
-        level = self._level_from_query(request)
-        if request.method == "POST":
-            form = spec["form"](request.POST, admin_site=self.admin_site)
-            if form.is_valid():
-                try:
-                    message = self._post_stock_change(action, form.cleaned_data, actor=request.user)
-                except InventoryError as refusal:
-                    form.add_error(None, str(refusal))
-                else:
-                    self.message_user(request, message, messages.SUCCESS)
-                    return HttpResponseRedirect(next_url)
-        else:
-            form = spec["form"](initial=self._initial(request, action, level), admin_site=self.admin_site)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": spec["title"],
-            "action": action,
-            "form": form,
-            "media": self.media + form.media,
-            "level": level,
-            "next_url": next_url,
-        }
-        return TemplateResponse(request, "admin/inventory/stock_change.html", context)
+    def form_action_form_kwargs(self, request, spec, rows) -> dict:
+        """The SKU box searches as you type (it needs the console); on the way in, the form is prefilled from the
+        query (a level's page prefills its warehouse and SKU)."""
+        kwargs = {"admin_site": self.admin_site}
+        if request.method != "POST":
+            kwargs["initial"] = self._initial(request, spec, self._level_from_query(request))
+        return kwargs
+
+    def form_action_context(self, request, spec, rows, form) -> dict:
+        return {"level": self._level_from_query(request)}
 
     @staticmethod
     def _level_from_query(request) -> StockLevel | None:
@@ -398,49 +375,12 @@ class StockLevelAdmin(admin.ModelAdmin):
         return selectors.stock_levels_with_low_flag().filter(pk=level_id).first()
 
     @staticmethod
-    def _initial(request, action: str, level: StockLevel | None) -> dict:
+    def _initial(request, spec: FormAction, level: StockLevel | None) -> dict:
         initial = {key: value for key, value in request.GET.items() if key not in {"level", "next"}}
         if level is not None:
-            warehouse_key = "from_warehouse" if action == "transfer" else "warehouse"
+            warehouse_key = "from_warehouse" if spec is STOCK_ACTIONS["transfer"] else "warehouse"
             initial.update({warehouse_key: level.warehouse_id, "product": level.product_id})
         return initial
-
-    @staticmethod
-    def _post_stock_change(action: str, data: dict, *, actor) -> str:
-        """Call the service for one stock change; returns what to tell the operator. Raises InventoryError."""
-        product, quantity = data["product"], data["quantity"]
-        if action == "receive":
-            warehouse = data["warehouse"]
-            services.receive_stock(
-                warehouse_id=warehouse.pk,
-                product_id=product.pk,
-                quantity=quantity,
-                reference=data["reference"],
-                reason=data["note"],
-                actor=actor,
-            )
-            reference = f" ({data['reference']})" if data["reference"] else ""
-            return f"Received {quantity} × {product.sku} at {warehouse.code}{reference}."
-        if action == "adjust":
-            warehouse = data["warehouse"]
-            services.adjust_stock(
-                warehouse_id=warehouse.pk,
-                product_id=product.pk,
-                quantity=quantity,
-                reason=data["reason"],
-                actor=actor,
-            )
-            return f"Adjusted {product.sku} at {warehouse.code} by {quantity:+d}: {data['reason']}"
-        source, target = data["from_warehouse"], data["to_warehouse"]
-        out, _ = services.transfer_stock(
-            from_warehouse_id=source.pk,
-            to_warehouse_id=target.pk,
-            product_id=product.pk,
-            quantity=quantity,
-            reason=data["reason"],
-            actor=actor,
-        )
-        return f"Transferred {quantity} × {product.sku} from {source.code} to {target.code} ({out.reference})."
 
 
 # --- the ledger and the reservations -----------------------------------------
@@ -500,7 +440,7 @@ class StockMovementAdmin(ReadOnlyAdmin):
 
     @admin.display(description="order", ordering="order__number")
     def order_display(self, movement: StockMovement):
-        return order_link(movement.order)
+        return admin_link(movement.order)
 
 
 @admin.register(Allocation)
@@ -519,7 +459,7 @@ class AllocationAdmin(ReadOnlyAdmin):
 
     @admin.display(description="order", ordering="order__number")
     def order_display(self, allocation: Allocation):
-        return order_link(allocation.order)
+        return admin_link(allocation.order)
 
     @admin.display(description="SKU", ordering="order_line__sku")
     def line_sku(self, allocation: Allocation):
@@ -554,8 +494,36 @@ class RoutingExclusionAdmin(admin.ModelAdmin):
 # --- cycle counts --------------------------------------------------------------
 
 
+def start_count(_, data: dict, actor) -> Done:
+    count = services.start_cycle_count(
+        warehouse_id=data["warehouse"].pk,
+        product_ids=[product.pk for product in data["products"]] or None,
+        bin_prefix=data["bin_prefix"],
+        note=data["note"],
+        actor=actor,
+    )
+    message = f"{count} started with {plural(count.lines.count(), 'line')}."
+    return Done(message, reverse("admin:inventory_cyclecount_change", args=[count.pk]))
+
+
+CYCLE_COUNT_ACTIONS = {
+    "start": FormAction(
+        title="Start a cycle count",
+        button="Start the count",
+        permission="inventory.add_cyclecount",
+        form=StartCycleCountForm,
+        apply=start_count,
+        on_rows=False,
+        refusal_on_form=True,
+        url_name="inventory_cyclecount_add",
+        note="The count lists the warehouse's SKUs (in the bins and SKUs you choose). Staff type what they count; "
+        "a manager approves, and only then are the differences posted to the ledger.",
+    )
+}
+
+
 @admin.register(CycleCount)
-class CycleCountAdmin(admin.ModelAdmin):
+class CycleCountAdmin(FormActionsMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "warehouse_code",
@@ -642,6 +610,9 @@ class CycleCountAdmin(admin.ModelAdmin):
         return request.user.has_perm("inventory.approve_cyclecount")
 
     # --- views ------------------------------------------------------------------
+    form_actions = CYCLE_COUNT_ACTIONS
+    refusals = (InventoryError,)
+
     def get_urls(self):
         view = self.admin_site.admin_view
         custom = [
@@ -656,40 +627,11 @@ class CycleCountAdmin(admin.ModelAdmin):
 
     def add_view(self, request, form_url="", extra_context=None):
         """Start a count: which warehouse, which bins or SKUs. The service lists the lines."""
-        if not self.has_add_permission(request):
-            raise PermissionDenied
-        if request.method == "POST":
-            form = StartCycleCountForm(request.POST, admin_site=self.admin_site)
-            if form.is_valid():
-                data = form.cleaned_data
-                try:
-                    count = services.start_cycle_count(
-                        warehouse_id=data["warehouse"].pk,
-                        product_ids=[product.pk for product in data["products"]] or None,
-                        bin_prefix=data["bin_prefix"],
-                        note=data["note"],
-                        actor=request.user,
-                    )
-                except InventoryError as refusal:
-                    form.add_error(None, str(refusal))
-                else:
-                    lines = count.lines.count()
-                    self.message_user(
-                        request, f"{count} started with {lines} line{'s' if lines != 1 else ''}.", messages.SUCCESS
-                    )
-                    return HttpResponseRedirect(reverse("admin:inventory_cyclecount_change", args=[count.pk]))
-        else:
-            form = StartCycleCountForm(initial=request.GET.dict(), admin_site=self.admin_site)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": "Start a cycle count",
-            "form": form,
-            "media": self.media + form.media,
-            "next_url": reverse("admin:inventory_cyclecount_changelist"),
-            "submit_label": "Start the count",
-        }
-        return TemplateResponse(request, "admin/inventory/cyclecount/start.html", context)
+        return self.form_action_view(request, "start")
+
+    def form_action_form_kwargs(self, request, spec, rows) -> dict:
+        """The SKU box searches as you type (it needs the console); a link may prefill the form (a warehouse)."""
+        return {"admin_site": self.admin_site, **({} if request.method == "POST" else {"initial": request.GET.dict()})}
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         count = self.get_object(request, object_id)
@@ -803,7 +745,8 @@ class RecentRunFilter(admin.SimpleListFilter):
 
 def finding_links(finding: InventoryFinding) -> dict:
     """A finding's warehouse, SKU and subject as ops name them, each with its console page."""
-    subject_url = admin_change_url(finding.content_type, finding.object_id)
+    subject = finding.content_type
+    subject_url = admin_change_url(subject.app_label, subject.model, finding.object_id) if subject else None
     return {
         "warehouse_url": (
             reverse("admin:inventory_warehouse_change", args=[finding.warehouse_id]) if finding.warehouse_id else None
@@ -818,38 +761,26 @@ def finding_links(finding: InventoryFinding) -> dict:
     }
 
 
-def finding_action(request, finding: InventoryFinding, *, order_statuses: dict[int, str], back_url: str) -> dict | None:
-    """The one step that acts on a finding, when there is one and the user may take it.
-
-    A backorder another warehouse can fill: "Allocate now" posts to the
-    order console's allocate action, which routes the order through the
-    order workflow and reports back. (The other kinds are acted on from the
-    subject's own page: a count, a stock level, an order.)
-    """
-    if finding.kind == InventoryFinding.Kind.BACKORDER_FILLABLE and finding.object_id:
-        order_id = int_or_none(finding.object_id)
-        status = order_statuses.get(order_id)
-        if status is not None and status != "backordered":
-            return {"note": f"now {status.replace('_', ' ')}"}
-        # The order console's "Route and allocate" is gated by orders.hold_order.
-        if status is None or not request.user.has_perm("orders.hold_order"):
-            return None
-        return {
-            "label": "Allocate now",
-            "url": reverse("admin:orders_order_act", args=["allocate"]),
-            "ids": order_id,
-            "next": back_url,
-        }
-    return None
+# What other apps offer to do beside a finding of a kind: kind → steps(request, findings, back_url), which answers
+# {finding id: step}. A step is a button posting to another console's action ({"label", "url", "ids", "next"}) or a
+# quiet note ({"note"}). The other kinds are acted on from the subject's own page (a count, a stock level).
+FindingSteps = Callable[[HttpRequest, list[InventoryFinding], str], dict[int, dict]]
+FINDING_STEPS: dict[str, FindingSteps] = {}
 
 
-def waiting_order_statuses(findings: list[InventoryFinding]) -> dict[int, str]:
-    """The current status of the orders backorder findings name, in one read (the check ran earlier)."""
-    ids = {int_or_none(f.object_id) for f in findings if f.kind == InventoryFinding.Kind.BACKORDER_FILLABLE} - {None}
-    if not ids:
-        return {}
-    # By app registry, not import: inventory sits below orders.
-    return dict(apps.get_model("orders", "Order").objects.filter(pk__in=ids).values_list("pk", "status"))
+def offer_finding_steps(kind: str, steps: FindingSteps) -> None:
+    """Let an app above inventory put its step beside the check's findings of ``kind`` (orders: "Allocate now")."""
+    FINDING_STEPS[kind] = steps
+
+
+def finding_steps(request: HttpRequest, findings: list[InventoryFinding], *, back_url: str) -> dict[int, dict]:
+    """The step beside each finding that has one the user may take, asked of the apps that offer them."""
+    steps: dict[int, dict] = {}
+    for kind, offered in FINDING_STEPS.items():
+        of_kind = [finding for finding in findings if finding.kind == kind]
+        if of_kind:
+            steps.update(offered(request, of_kind, back_url))
+    return steps
 
 
 @admin.register(InventoryCheckRun)
@@ -892,7 +823,7 @@ class InventoryCheckRunAdmin(ReadOnlyAdmin):
                 ]
             )
             here = reverse("admin:inventory_inventorycheckrun_change", args=[run.pk])
-            statuses = waiting_order_statuses(findings)
+            steps = finding_steps(request, findings, back_url=here)
             extra_context.update(
                 {
                     "can_run_check": self.has_run_permission(request),
@@ -906,7 +837,7 @@ class InventoryCheckRunAdmin(ReadOnlyAdmin):
                             "finding": finding,
                             "severity": self._severity_badge(finding),
                             **finding_links(finding),
-                            "action": finding_action(request, finding, order_statuses=statuses, back_url=here),
+                            "action": steps.get(finding.pk),
                         }
                         for finding in findings
                     ],

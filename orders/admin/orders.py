@@ -24,10 +24,19 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from rangefilter.filters import DateRangeFilterBuilder
 
+from inventory.admin import offer_finding_steps
 from inventory.exceptions import InventoryError
-from inventory.models import Allocation
+from inventory.models import Allocation, InventoryFinding
 from notifications.admin import OrderMessagesInline
-from oms_core.console import FormAction, FormActionsMixin, ReadOnlyAdmin, ReadOnlyTabularInline, badge, person_name
+from oms_core.console import (
+    FormAction,
+    FormActionsMixin,
+    ReadOnlyAdmin,
+    ReadOnlyTabularInline,
+    badge,
+    int_or_none,
+    person_name,
+)
 from shipping import documents as shipping_documents  # shipping: pick lists
 from shipping.models import Shipment, ShipmentStatus  # shipping
 
@@ -604,3 +613,29 @@ def _humanize_age(delta: dt.timedelta) -> str:
     if hours < 48:
         return f"{hours} h"
     return f"{hours // 24} d"
+
+
+# --- the inventory check's page: "Allocate now" beside a backorder another warehouse can fill -------------
+
+
+def allocate_now_steps(request: HttpRequest, findings: list[InventoryFinding], back_url: str) -> dict[int, dict]:
+    """Beside each fillable backorder: "Allocate now", which posts to this console's allocate action (routing the
+    order through the order workflow, which reports back); or, once the order moved on, what it is now.
+
+    The orders' statuses are read in one query (the check ran earlier). Who may not route orders gets no button.
+    """
+    order_ids = {finding.pk: int_or_none(finding.object_id) for finding in findings}
+    statuses = dict(Order.objects.filter(pk__in=set(order_ids.values()) - {None}).values_list("pk", "status"))
+    may_route = request.user.has_perm(ORDER_ACTIONS["allocate"].permission)
+    steps = {}
+    for finding_id, order_id in order_ids.items():
+        status = statuses.get(order_id)
+        if status is not None and status != OrderStatus.BACKORDERED:
+            steps[finding_id] = {"note": f"now {status.replace('_', ' ')}"}
+        elif status is not None and may_route:
+            url = reverse("admin:orders_order_act", args=["allocate"])
+            steps[finding_id] = {"label": "Allocate now", "url": url, "ids": order_id, "next": back_url}
+    return steps
+
+
+offer_finding_steps(InventoryFinding.Kind.BACKORDER_FILLABLE, allocate_now_steps)
