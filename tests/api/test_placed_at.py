@@ -31,13 +31,15 @@ def at(delta: dt.timedelta) -> str:
     ("placed_at", "why"),
     [
         ("2099-01-01T00:00:00Z", "is in the future: more than 10 minutes after the OMS's clock"),
-        (at(dt.timedelta(minutes=11)), "is in the future: more than 10 minutes after the OMS's clock"),
-        (at(-dt.timedelta(days=366)), "is more than 365 days before the OMS's clock"),
+        (dt.timedelta(minutes=11), "is in the future: more than 10 minutes after the OMS's clock"),
+        (-dt.timedelta(days=366), "is more than 365 days before the OMS's clock"),
         ("1999-12-31T23:59:59-05:00", "is more than 365 days before the OMS's clock"),
     ],
     ids=["2099", "eleven-minutes-ahead", "a-year-and-a-day-ago", "last-century"],
 )
 def test_an_order_placed_far_ahead_or_long_ago_is_400_naming_placed_at(api, goods, sites, placed_at, why):
+    # a relative time is read against the clock when the test runs, not when it was collected
+    placed_at = at(placed_at) if isinstance(placed_at, dt.timedelta) else placed_at
     before = written()
 
     response = api.post(ORDERS, order_payload(placed_at=placed_at))
