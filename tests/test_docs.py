@@ -134,6 +134,18 @@ def test_every_image_is_a_screenshot_that_exists_in_docs_screenshots():
     assert wrong == []
 
 
+def test_no_page_sends_the_reader_outside_the_repository_for_the_design():
+    # The design and the house style are docs/development/architecture.md and conventions.md, in the checkout.
+    outside = re.compile(r"shared/(DESIGN|STYLE|LIBRARIES)\.md")
+    cited = [
+        f"{relative(page)}:{number}: {match.group(0)}"
+        for page in PAGES
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), start=1)
+        for match in outside.finditer(line)
+    ]
+    assert cited == []
+
+
 def test_the_readme_fits_on_a_couple_of_screens():
     lines = README.read_text(encoding="utf-8").splitlines()
     assert len(lines) <= README_MAX_LINES, f"README.md has {len(lines)} lines; keep it to {README_MAX_LINES}"
