@@ -6,8 +6,8 @@ the CSV upload form, and people by name. Plumbing below every app: it knows Djan
 never an app of ours.
 """
 
-from .actions import ACTION_FORM_TEMPLATE, Done, FormAction, FormActionsMixin
-from .display import admin_change_url, admin_link, badge, plural
+from .actions import ACTION_FORM_TEMPLATE, Done, FormAction, FormActionsMixin, form_page
+from .display import admin_change_url, admin_link, badge, plural, rows_table
 from .forms import CsvUploadForm
 from .people import person_field, person_name
 from .readonly import ReadOnlyAdmin, ReadOnlyMixin, ReadOnlyTabularInline
@@ -25,11 +25,13 @@ __all__ = [
     "admin_change_url",
     "admin_link",
     "badge",
+    "form_page",
     "int_or_404",
     "int_or_none",
     "person_field",
     "person_name",
     "plural",
+    "rows_table",
     "safe_next",
     "selected_ids",
 ]

@@ -28,6 +28,26 @@ from .requests import int_or_404, safe_next, selected_ids
 ACTION_FORM_TEMPLATE = "admin/oms/action_form.html"
 
 
+def form_page(
+    model_admin, request: HttpRequest, template: str, *, title: str, form=None, **context
+) -> TemplateResponse:
+    """A console page built on the one form page (``template`` is it, or a page that extends it): the site's
+    context, the model's options for the breadcrumbs, the form's media (a date picker, an autocomplete)."""
+    media = model_admin.media + form.media if form is not None else model_admin.media
+    return TemplateResponse(
+        request,
+        template,
+        {
+            **model_admin.admin_site.each_context(request),
+            "opts": model_admin.opts,
+            "title": title,
+            "form": form,
+            "media": media,
+            **context,
+        },
+    )
+
+
 @dataclass(frozen=True)
 class Done:
     """A success whose next page is not the one the operator came from (the return just opened)."""
@@ -109,8 +129,8 @@ class FormActionsMixin:
     def form_action_form_kwargs(self, request: HttpRequest, spec: FormAction, rows: list) -> dict:
         return spec.form_kwargs(rows) if spec.form_kwargs is not None else {}
 
-    def form_action_table(self, rows: list) -> dict | None:
-        """The selection as the page lists it: {"headers": [...], "rows": [[cell, ...], ...]}; None: no table."""
+    def form_action_table(self, spec: FormAction, rows: list) -> dict | None:
+        """The rows as the page lists them: {"headers": [...], "rows": [[cell, ...], ...]}; None: no table."""
         return None
 
     def form_action_context(self, request: HttpRequest, spec: FormAction, rows: list, form) -> dict:
@@ -186,25 +206,23 @@ class FormActionsMixin:
                 return HttpResponseRedirect(goto or back)
         words = {"rows": self.describe_rows(rows), "row": rows[0] if rows else None}
         title = spec.title.format(**words)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": title,
-            "crumb": spec.crumb.format(**words),
-            "action": action,
-            "note": spec.note,
-            "rows": rows,
-            "original": rows[0] if object_id is not None and rows and isinstance(rows[0], self.model) else None,
-            "table": self.form_action_table(rows) if object_id is None and rows else None,
-            "form": form,
-            "media": self.media + form.media if form is not None else self.media,
-            "ids": ",".join(str(row.pk) for row in rows) if object_id is None else "",
-            "next_url": back,
-            "back_url": back,
-            "submit_label": spec.button.format(**words) or title,
+        return form_page(
+            self,
+            request,
+            spec.template,
+            title=title,
+            form=form,
+            crumb=spec.crumb.format(**words),
+            action=action,
+            note=spec.note,
+            original=rows[0] if object_id is not None and rows and isinstance(rows[0], self.model) else None,
+            table=self.form_action_table(spec, rows) if rows else None,
+            ids=",".join(str(row.pk) for row in rows) if object_id is None else "",
+            next_url=back,
+            back_url=back,
+            submit_label=spec.button.format(**words) or title,
             **self.form_action_context(request, spec, rows, form),
-        }
-        return TemplateResponse(request, spec.template, context)
+        )
 
     def _form_action_rows(self, request: HttpRequest, spec: FormAction, object_id) -> list:
         if not spec.on_rows:

@@ -14,6 +14,17 @@ def badge(key: str, colour: str, label: str) -> str:
     return format_html('<span class="oms-badge oms-badge-{}" style="background:{}">{}</span>', key, colour, label)
 
 
+def rows_table(rows, *, headers: tuple[str, ...], cells, key: str, table_id: str = "") -> dict:
+    """A form page's table of the rows it acts on: a header per column, each row's ``cells(row)``, and the row's id
+    as its ``data-<key>`` (``table_id``: the table's own id, when a page is looked up by it)."""
+    return {
+        "id": table_id,
+        "key": key,
+        "headers": headers,
+        "rows": [{"pk": row.pk, "cells": cells(row)} for row in rows],
+    }
+
+
 def plural(count: int, word: str) -> str:
     """A count and its noun: "1 label", "2 labels"."""
     return f"{count} {word}{'s' if count != 1 else ''}"

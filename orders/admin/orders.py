@@ -36,6 +36,7 @@ from oms_core.console import (
     badge,
     int_or_none,
     person_name,
+    rows_table,
 )
 from shipping import documents as shipping_documents  # shipping: pick lists
 from shipping.models import Shipment, ShipmentStatus  # shipping
@@ -485,13 +486,15 @@ class OrderAdmin(FormActionsMixin, ReadOnlyAdmin):
     def selection_limit(self) -> int:
         return MAX_BULK_ORDERS
 
-    def form_action_table(self, orders: list[Order]) -> dict:
-        return {
-            "headers": ("Order", "Status", "Customer", "Total"),
-            "rows": [
-                (o.number, o.get_status_display(), o.customer.name, f"{o.grand_total} {o.currency}") for o in orders
-            ],
-        }
+    def form_action_table(self, spec: FormAction, orders: list[Order]) -> dict | None:
+        if spec.single:
+            return None  # a one-order page (change address) names the order in its title
+        return rows_table(
+            orders,
+            headers=("Order", "Status", "Customer", "Total"),
+            cells=lambda o: (o.number, o.get_status_display(), o.customer.name, f"{o.grand_total} {o.currency}"),
+            key="order",
+        )
 
     @admin.action(description="Route and allocate selected orders…", permissions=["hold"])
     def allocate_selected(self, request, queryset):

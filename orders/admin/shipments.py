@@ -21,7 +21,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from rangefilter.filters import DateRangeFilterBuilder
 
-from oms_core.console import FormAction, FormActionsMixin, ReadOnlyAdmin, int_or_404, plural
+from oms_core.console import FormAction, FormActionsMixin, ReadOnlyAdmin, int_or_404, plural, rows_table
 from shipping import documents
 from shipping.admin import shipment_badge, tracking_links
 from shipping.exceptions import ShippingError
@@ -368,14 +368,13 @@ class ShipmentAdmin(FormActionsMixin, ReadOnlyAdmin):
         text = str(refusal)
         return text if str(shipment) in text else f"{shipment}: {text}"
 
-    def form_action_table(self, shipments: list[Shipment]) -> dict:
-        return {
-            "headers": ("Shipment", "Order", "Warehouse", "Service", "Status"),
-            "rows": [
-                (s.number, s.order_number, s.warehouse.code, s.service or "—", shipment_badge(s.status))
-                for s in shipments
-            ],
-        }
+    def form_action_table(self, spec: FormAction, shipments: list[Shipment]) -> dict:
+        return rows_table(
+            shipments,
+            headers=("Shipment", "Order", "Warehouse", "Service", "Status"),
+            cells=lambda s: (s.number, s.order_number, s.warehouse.code, s.service or "—", shipment_badge(s.status)),
+            key="shipment",
+        )
 
     @admin.action(description="Buy labels", permissions=["print_labels"])
     def buy_labels_selected(self, request, queryset):

@@ -1,9 +1,8 @@
 """The returns associate's console: the returns queue, the RMA page and its steps, refunds, order errors,
 the error-rate report and the return policy.
 
-Thin by design: returns, refunds and error cases change only through
-``orders.returns.services``; each step is a small form page that calls one
-service and reports its success or refusal.
+Thin by design: returns, refunds and error cases change only through ``orders.returns.services``; each
+step is an action on the console's form page that calls one service and reports its success or refusal.
 """
 
 from __future__ import annotations
@@ -12,12 +11,21 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from oms_core.console import badge, int_or_404
+from oms_core.console import (
+    Done,
+    FormAction,
+    FormActionsMixin,
+    ReadOnlyAdmin,
+    badge,
+    form_page,
+    int_or_404,
+    rows_table,
+    safe_next,
+)
 
 from ..exceptions import OrderError
 from ..models import Order, OrderLine
@@ -47,6 +55,7 @@ from .models import (
 from .views import label_response
 
 MAX_BULK_RETURNS = 200
+STEP_TEMPLATE = "admin/returns/step.html"  # the one form page, with the lines' table and the refund's quote
 
 RETURN_COLOURS = {
     ReturnStatus.REQUESTED: "#b45309",
@@ -61,19 +70,6 @@ REFUND_COLOURS = {Refund.Status.PENDING: "#b45309", Refund.Status.SETTLED: "#158
 
 # step -> (verb, its button on the RMA page, permission, statuses it applies to). The buttons name the
 # return where a bare verb could be read as leaving the page ("Close" is also the page's own back button).
-STEPS = {
-    "authorise": ("Authorise", "Authorise", "returns.process_returnrequest", {ReturnStatus.REQUESTED}),
-    "reject": ("Reject", "Reject", "returns.process_returnrequest", {ReturnStatus.REQUESTED, ReturnStatus.AUTHORISED}),
-    "receive": ("Receive", "Receive", "returns.process_returnrequest", {ReturnStatus.AUTHORISED}),
-    "inspect": ("Inspect", "Inspect", "returns.process_returnrequest", {ReturnStatus.RECEIVED}),
-    "refund": ("Refund", "Refund", "returns.refund_returnrequest", {ReturnStatus.INSPECTED}),
-    "close": (
-        "Close",
-        "Close return",
-        "returns.process_returnrequest",
-        {ReturnStatus.INSPECTED, ReturnStatus.REFUNDED},
-    ),
-}
 
 
 def return_badge(status: str) -> str:
@@ -115,30 +111,170 @@ class QueueFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+# --- the return's steps, opening one, receiving many: each calls one service and says what it did -----------
 
 
-def _page(admin_obj, request, template: str, title: str, **context) -> TemplateResponse:
-    return TemplateResponse(
-        request,
-        template,
-        {**admin_obj.admin_site.each_context(request), "opts": admin_obj.model._meta, "title": title, **context},
+def _warehouse_id(data: dict) -> int | None:
+    return getattr(data.get("warehouse"), "pk", None)
+
+
+def open_return(order: Order, data: dict, actor) -> Done:
+    rma = services.open_return(
+        order_id=order.pk, lines=data["qty"], reason=data["reason"], customer_note=data["customer_note"], actor=actor
     )
+    message = f"Return {rma} opened ({rma.get_status_display().lower()})."
+    return Done(message, reverse("admin:returns_returnrequest_change", args=[rma.pk]))
+
+
+def authorise(rma: ReturnRequest, data: dict, actor) -> str:
+    services.authorise_return(rma_id=rma.pk, actor=actor, warehouse_id=_warehouse_id(data))
+    return f"{rma} authorised; the customer was emailed the return label."
+
+
+def reject(rma: ReturnRequest, data: dict, actor) -> str:
+    services.reject_return(rma_id=rma.pk, reason=data["reason"], actor=actor)
+    return f"{rma} rejected."
+
+
+def receive(rma: ReturnRequest, data: dict, actor) -> str:
+    services.receive_return(rma_id=rma.pk, quantities=data["received"], warehouse_id=_warehouse_id(data), actor=actor)
+    return f"{rma} received."
+
+
+def receive_all(rma: ReturnRequest, data: dict, actor) -> str:
+    """Every unit asked for, at the return's warehouse or the one chosen for all."""
+    services.receive_return(rma_id=rma.pk, quantities=None, warehouse_id=_warehouse_id(data), actor=actor)
+    return f"{rma} received."
+
+
+def inspect(rma: ReturnRequest, data: dict, actor) -> str:
+    results = {
+        line_id: services.Inspection(
+            restock=restock, write_off=data["writeoff"][line_id], reason=data["reason"][line_id]
+        )
+        for line_id, restock in data["restock"].items()
+    }
+    services.inspect_return(rma_id=rma.pk, results=results, actor=actor)
+    return f"{rma} inspected; stock updated."
+
+
+def refund(rma: ReturnRequest, data: dict, actor) -> str:
+    made = services.confirm_return_refund(rma_id=rma.pk, amount=data["amount"], actor=actor)
+    message = f"{rma}: refund of {made.amount} {made.currency} {made.get_status_display().lower()}."
+    return f"{message} {made.settle_note}" if made.settle_note else message
+
+
+def close(rma: ReturnRequest, data: dict, actor) -> str:
+    services.close_return(rma_id=rma.pk, note=data["note"], actor=actor)
+    return f"{rma} closed."
+
+
+def _shipped_lines(orders: list[Order]) -> dict:
+    (order,) = orders
+    lines = [line for line in OrderLine.objects.filter(order=order) if line.quantity_shipped]
+    return {"lines": lines, "returnable": selectors.returnable_quantities(order.pk)}
+
+
+def _step(verb: str, permission: str, apply, *, form, form_kwargs=None) -> FormAction:
+    """A step of the RMA page: its form page names the return; a refusal stays on the form."""
+    return FormAction(
+        title=f"{verb} return {{row}}",
+        button=f"{verb} {{row}}",
+        permission=permission,
+        form=form,
+        form_kwargs=form_kwargs,
+        apply=apply,
+        single=True,
+        refusal_on_form=True,
+        template=STEP_TEMPLATE,
+    )
+
+
+PROCESS, REFUND = "returns.process_returnrequest", "returns.refund_returnrequest"
+RETURN_ACTIONS = {
+    "open": FormAction(
+        title="Open a return for {row}",
+        button="Open return",
+        permission="returns.add_returnrequest",
+        form=OpenReturnForm,
+        form_kwargs=_shipped_lines,
+        queryset=lambda: Order.objects.select_related("customer"),
+        apply=open_return,
+        single=True,
+        refusal_on_form=True,
+        template=STEP_TEMPLATE,
+    ),
+    "authorise": _step(
+        "Authorise",
+        PROCESS,
+        authorise,
+        form=WarehouseForm,
+        form_kwargs=lambda rmas: {"initial": {"warehouse": rmas[0].warehouse_id}},
+    ),
+    "reject": _step("Reject", PROCESS, reject, form=ReasonForm),
+    "receive": _step(
+        "Receive",
+        PROCESS,
+        receive,
+        form=ReceiveForm,
+        form_kwargs=lambda rmas: {"lines": list(rmas[0].lines.all()), "initial": {"warehouse": rmas[0].warehouse_id}},
+    ),
+    "inspect": _step(
+        "Inspect", PROCESS, inspect, form=InspectForm, form_kwargs=lambda rmas: {"lines": list(rmas[0].lines.all())}
+    ),
+    "refund": _step(
+        "Refund",
+        REFUND,
+        refund,
+        form=RefundForm,
+        form_kwargs=lambda rmas: {"quote": services.quote_return_refund(rmas[0])},
+    ),
+    "close": _step("Close", PROCESS, close, form=NoteForm),
+    "receive-selected": FormAction(
+        title="Receive {rows}",
+        permission=PROCESS,
+        form=WarehouseForm,
+        apply=receive_all,
+        note="Every unit asked for is recorded as received. Returns that are not authorised are refused one by one.",
+        summary="{done} of {count} {plural} received.",
+        url_name="returns_returnrequest_bulk_receive",
+    ),
+}
+# The RMA page's buttons: step → (its words, the statuses it applies to). The buttons name the return where a bare
+# verb could be read as leaving the page ("Close" is also the page's own back button).
+STEP_BUTTONS = {
+    "authorise": ("Authorise", {ReturnStatus.REQUESTED}),
+    "reject": ("Reject", {ReturnStatus.REQUESTED, ReturnStatus.AUTHORISED}),
+    "receive": ("Receive", {ReturnStatus.AUTHORISED}),
+    "inspect": ("Inspect", {ReturnStatus.RECEIVED}),
+    "refund": ("Refund", {ReturnStatus.INSPECTED}),
+    "close": ("Close return", {ReturnStatus.INSPECTED, ReturnStatus.REFUNDED}),
+}
+
+
+class ReturnsConsole(FormActionsMixin):
+    """What the returns consoles' form pages share: OrderError is a refusal; a one-row page says what it is on."""
+
+    refusals = (OrderError,)
+    too_many_message = "Select at most {limit} {plural} at a time."
+
+    def selection_limit(self) -> int:
+        return MAX_BULK_RETURNS
+
+    def form_action_context(self, request, spec, rows, form) -> dict:
+        row = rows[0] if spec.single and rows else None
+        return {
+            "order": row if isinstance(row, Order) else None,
+            "rma": row if isinstance(row, ReturnRequest) else None,
+            "quote": getattr(form, "quote", None),
+        }
 
 
 # --- returns -----------------------------------------------------------------------------
 
 
 @admin.register(ReturnRequest)
-class ReturnRequestAdmin(ReadOnlyAdmin):
+class ReturnRequestAdmin(ReturnsConsole, ReadOnlyAdmin):
     list_display = (
         "number",
         "order_link",
@@ -240,47 +376,67 @@ class ReturnRequestAdmin(ReadOnlyAdmin):
 
     # --- permissions -----------------------------------------------------------------
     def has_process_permission(self, request) -> bool:
-        return request.user.has_perm("returns.process_returnrequest")
+        return request.user.has_perm(PROCESS)
 
-    # --- bulk actions ----------------------------------------------------------------
+    # --- the steps ---------------------------------------------------------------------
+    form_actions = RETURN_ACTIONS
+    row_noun = ("return", "returns")
+
+    def form_action_table(self, spec: FormAction, rmas: list[ReturnRequest]) -> dict | None:
+        if spec.single:
+            return None  # a step's page names its return
+        return rows_table(
+            rmas,
+            headers=("RMA", "Order", "Status", "Warehouse", "Units"),
+            cells=lambda r: (
+                r.number,
+                r.order.number,
+                r.get_status_display(),
+                r.warehouse.code if r.warehouse_id else "—",
+                r.unit_total,
+            ),
+            key="rma",
+        )
+
     @admin.action(description="Receive selected returns (every unit asked for)…", permissions=["process"])
     def receive_selected(self, request, queryset):
-        ids = list(queryset.order_by("pk").values_list("pk", flat=True)[: MAX_BULK_RETURNS + 1])
-        if len(ids) > MAX_BULK_RETURNS:
-            self.message_user(request, f"Select at most {MAX_BULK_RETURNS} returns at a time.", messages.ERROR)
-            return None
-        url = reverse("admin:returns_returnrequest_bulk_receive")
-        return HttpResponseRedirect(f"{url}?ids={','.join(str(pk) for pk in ids)}")
+        return self.redirect_to_form_action(request, "receive-selected", queryset)
 
     @admin.action(description="Authorise selected returns", permissions=["process"])
     def authorise_selected(self, request, queryset):
         for rma in queryset.order_by("pk")[:MAX_BULK_RETURNS]:
-            self._call(
-                request,
-                lambda rma=rma: services.authorise_return(rma_id=rma.pk, actor=request.user),
-                f"{rma} authorised; the customer was emailed the label.",
-            )
+            try:
+                services.authorise_return(rma_id=rma.pk, actor=request.user)
+            except OrderError as refusal:
+                self.message_user(request, str(refusal), messages.ERROR)
+            else:
+                self.message_user(request, f"{rma} authorised; the customer was emailed the label.", messages.SUCCESS)
 
-    def _call(self, request, call, success: str) -> bool:
-        try:
-            call()
-        except OrderError as refusal:
-            self.message_user(request, str(refusal), messages.ERROR)
-            return False
-        self.message_user(request, success, messages.SUCCESS)
-        return True
-
-    # --- urls ------------------------------------------------------------------------
     def get_urls(self):
         view = self.admin_site.admin_view
         custom = [
-            # The customer's link from the authorisation email: signed, no login.
-            path("open/<int:order_id>/", view(self.open_view), name="returns_returnrequest_open"),
-            path("receive/", view(self.bulk_receive_view), name="returns_returnrequest_bulk_receive"),
+            path(
+                "open/<int:object_id>/",
+                view(self.form_action_view),
+                {"action": "open"},
+                name="returns_returnrequest_open",
+            ),
+            path(
+                "receive/",
+                view(self.form_action_view),
+                {"action": "receive-selected"},
+                name="returns_returnrequest_bulk_receive",
+            ),
             path("<int:rma_id>/label.pdf", view(self.label_view), name="returns_returnrequest_label"),
-            path("<int:rma_id>/step/<str:step>/", view(self.step_view), name="returns_returnrequest_step"),
+            path("<int:object_id>/step/<str:action>/", view(self.step_view), name="returns_returnrequest_step"),
         ]
         return custom + super().get_urls()
+
+    def step_view(self, request, object_id: int, action: str):
+        """One step of an RMA (the page of the ones the RMA page offers; opening and bulk receiving have theirs)."""
+        if action not in STEP_BUTTONS:
+            raise Http404
+        return self.form_action_view(request, action, object_id)
 
     # --- the RMA page --------------------------------------------------------------------
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -302,193 +458,13 @@ class ReturnRequestAdmin(ReadOnlyAdmin):
         return [
             {
                 "step": step,
-                "label": title,
+                "label": label,
                 "url": reverse("admin:returns_returnrequest_step", args=[rma.pk, step]),
                 "danger": step == "reject",
             }
-            for step, (_verb, title, permission, statuses) in STEPS.items()
-            if rma.status in statuses and request.user.has_perm(permission)
+            for step, (label, statuses) in STEP_BUTTONS.items()
+            if rma.status in statuses and request.user.has_perm(RETURN_ACTIONS[step].permission)
         ]
-
-    def open_view(self, request, order_id: int):
-        """Open a return from an order: units per shipped line, a reason, the customer's note."""
-        if not request.user.has_perm("returns.add_returnrequest"):
-            raise PermissionDenied
-        order = get_object_or_404(Order.objects.select_related("customer"), pk=order_id)
-        lines = [line for line in OrderLine.objects.filter(order=order) if line.quantity_shipped]
-        returnable = selectors.returnable_quantities(order.pk)
-        form = OpenReturnForm(request.POST or None, lines=lines)
-        if request.method == "POST" and form.is_valid():
-            try:
-                rma = services.open_return(
-                    order_id=order.pk,
-                    lines=form.line_values("qty"),
-                    reason=form.cleaned_data["reason"],
-                    customer_note=form.cleaned_data["customer_note"],
-                    actor=request.user,
-                )
-            except OrderError as refusal:
-                form.add_error(None, str(refusal))
-            else:
-                self.message_user(
-                    request, f"Return {rma} opened ({rma.get_status_display().lower()}).", messages.SUCCESS
-                )
-                return HttpResponseRedirect(reverse("admin:returns_returnrequest_change", args=[rma.pk]))
-        rows = [
-            {"line": line, "fields": [form[f"qty_{line.pk}"]], "returnable": returnable.get(line.pk, 0)}
-            for line in lines
-        ]
-        return _page(
-            self,
-            request,
-            "admin/returns/step.html",
-            f"Open a return for {order}",
-            form=form,
-            order=order,
-            rows=rows,
-            columns=["Units to return"],
-            show_returnable=True,
-            submit_label="Open return",
-            back_url=reverse("admin:orders_order_change", args=[order.pk]),
-            form_fields=[form["reason"], form["customer_note"]],
-        )
-
-    def step_view(self, request, rma_id: int, step: str):
-        """One step of an RMA: a form page that calls the service."""
-        if step not in STEPS:
-            raise Http404
-        title, _button, permission, _statuses = STEPS[step]
-        if not request.user.has_perm(permission):
-            raise PermissionDenied
-        rma = get_object_or_404(ReturnRequest.objects.select_related("order__customer", "warehouse"), pk=rma_id)
-        back = reverse("admin:returns_returnrequest_change", args=[rma.pk])
-        lines = list(rma.lines.all())
-        data = request.POST if request.method == "POST" else None
-        context = {"rma": rma, "original": rma, "back_url": back, "submit_label": f"{title} {rma}", "quote": None}
-        if step == "authorise":
-            form = WarehouseForm(data, initial={"warehouse": rma.warehouse_id})
-            call = lambda: services.authorise_return(  # noqa: E731
-                rma_id=rma.pk, actor=request.user, warehouse_id=getattr(form.cleaned_data["warehouse"], "pk", None)
-            )
-            done = f"{rma} authorised; the customer was emailed the return label."
-        elif step == "reject":
-            form = ReasonForm(data)
-            call = lambda: services.reject_return(  # noqa: E731
-                rma_id=rma.pk, reason=form.cleaned_data["reason"], actor=request.user
-            )
-            done = f"{rma} rejected."
-        elif step == "receive":
-            form = ReceiveForm(data, lines=lines, initial={"warehouse": rma.warehouse_id})
-            context.update(rows=form.rows(lines, ["received"]), columns=["Receiving now"])
-            call = lambda: services.receive_return(  # noqa: E731
-                rma_id=rma.pk,
-                quantities=form.line_values("received"),
-                warehouse_id=getattr(form.cleaned_data["warehouse"], "pk", None),
-                actor=request.user,
-            )
-            done = f"{rma} received."
-        elif step == "inspect":
-            form = InspectForm(data, lines=lines)
-            context.update(
-                rows=form.rows(lines, ["restock", "writeoff", "reason"]),
-                columns=["Restock (sellable)", "Write off", "Write-off reason"],
-            )
-
-            def call():
-                restock, write_off, reasons = form.line_values("restock"), form.line_values("writeoff"), form.reasons()
-                results = {
-                    line.pk: services.Inspection(
-                        restock=restock.get(line.pk, 0), write_off=write_off.get(line.pk, 0), reason=reasons[line.pk]
-                    )
-                    for line in lines
-                }
-                return services.inspect_return(rma_id=rma.pk, results=results, actor=request.user)
-
-            done = f"{rma} inspected; stock updated."
-        elif step == "refund":
-            quote = services.quote_return_refund(rma)
-            context["quote"] = quote
-            form = RefundForm(data, initial={"amount": quote.amount})
-            refund_holder = {}
-
-            def call():
-                refund_holder["refund"] = services.confirm_return_refund(
-                    rma_id=rma.pk, amount=form.cleaned_data["amount"], actor=request.user
-                )
-
-            done = None
-        else:  # close
-            form = NoteForm(data)
-            call = lambda: services.close_return(  # noqa: E731
-                rma_id=rma.pk, note=form.cleaned_data["note"], actor=request.user
-            )
-            done = f"{rma} closed."
-        if request.method == "POST" and form.is_valid():
-            try:
-                call()
-            except OrderError as refusal:
-                form.add_error(None, str(refusal))
-            else:
-                if step == "refund":
-                    refund = refund_holder["refund"]
-                    done = f"{rma}: refund of {refund.amount} {refund.currency} {refund.get_status_display().lower()}."
-                    if refund.settle_note:
-                        done += f" {refund.settle_note}"
-                self.message_user(request, done, messages.SUCCESS)
-                return HttpResponseRedirect(back)
-        context.setdefault("rows", [])
-        form_fields = [form[name] for name in form.fields if "_" not in name or not name.split("_")[-1].isdigit()]
-        return _page(
-            self,
-            request,
-            "admin/returns/step.html",
-            f"{title} return {rma}",
-            form=form,
-            form_fields=form_fields,
-            lines=lines,
-            **context,
-        )
-
-    def bulk_receive_view(self, request):
-        """Receive every unit asked for on the selected authorised returns, at their (or one chosen) warehouse."""
-        if not self.has_process_permission(request):
-            raise PermissionDenied
-        raw = request.POST.get("ids") or request.GET.get("ids") or ""
-        ids = [int(pk) for pk in raw.split(",") if pk.strip().isdigit()][:MAX_BULK_RETURNS]
-        rmas = list(selectors.return_queue().filter(pk__in=ids).order_by("pk"))
-        back = reverse("admin:returns_returnrequest_changelist")
-        if not rmas:
-            self.message_user(request, "No returns were selected.", messages.WARNING)
-            return HttpResponseRedirect(back)
-        form = WarehouseForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            warehouse = form.cleaned_data["warehouse"]
-            done = sum(
-                self._call(
-                    request,
-                    lambda rma=rma: services.receive_return(
-                        rma_id=rma.pk,
-                        quantities=None,
-                        warehouse_id=warehouse.pk if warehouse else None,
-                        actor=request.user,
-                    ),
-                    f"{rma} received.",
-                )
-                for rma in rmas
-            )
-            if len(rmas) > 1:
-                self.message_user(request, f"{done} of {len(rmas)} returns received.", messages.INFO)
-            return HttpResponseRedirect(back)
-        return _page(
-            self,
-            request,
-            "admin/returns/bulk_receive.html",
-            f"Receive {len(rmas)} return{'s' if len(rmas) != 1 else ''}",
-            form=form,
-            rmas=rmas,
-            ids=",".join(str(r.pk) for r in rmas),
-            back_url=back,
-        )
 
     # --- the label ---------------------------------------------------------------------
     def label_view(self, request, rma_id: int):
@@ -537,8 +513,51 @@ def breakdown_table(breakdown: dict) -> dict:
     }
 
 
+def settled_message(refund: Refund) -> str:
+    return (
+        f"{refund} for {refund.cause} marked settled: {refund.get_settlement_method_display().lower()}, "
+        f"reference {refund.settlement_reference}."
+    )
+
+
+def mark_settled(refund: Refund, data: dict, actor) -> str:
+    return settled_message(services.mark_refund_settled(refund_id=refund.pk, actor=actor, **data))
+
+
+SETTLE_NOTE = (
+    "Pay the money back first (where the customer paid, by bank transfer, cheque or store credit), then record it "
+    "here: how, and the payment's reference."
+)
+REFUND_ACTIONS = {
+    # Mark settled: one refund, or several paid back together (one method, one reference).
+    "settle": FormAction(
+        title="Mark settled: {row} for {row.cause}",
+        button="Mark settled",
+        permission="returns.settle_refund",
+        form=SettleRefundForm,
+        apply=mark_settled,
+        queryset=lambda: Refund.objects.select_related("order", "rma", "error_case"),
+        single=True,
+        refusal_on_form=True,
+        note=SETTLE_NOTE,
+    ),
+    "settle-selected": FormAction(
+        title="Mark {rows} settled",
+        button="Mark settled",
+        permission="returns.settle_refund",
+        form=SettleRefundForm,
+        apply=mark_settled,
+        queryset=lambda: Refund.objects.select_related("order", "rma", "error_case"),
+        note=f"{SETTLE_NOTE} Every selected refund gets the same method and reference; refunds already settled, "
+        "or paid through a gateway, are refused one by one.",
+        summary="{done} of {count} {plural} marked settled.",
+        url_name="returns_refund_bulk_settle",
+    ),
+}
+
+
 @admin.register(Refund)
-class RefundAdmin(ReadOnlyAdmin):
+class RefundAdmin(ReturnsConsole, ReadOnlyAdmin):
     list_display = (
         "__str__",
         "status_badge",
@@ -660,10 +679,45 @@ class RefundAdmin(ReadOnlyAdmin):
     def get_urls(self):
         view = self.admin_site.admin_view
         custom = [
-            path("settle/", view(self.bulk_settle_view), name="returns_refund_bulk_settle"),
-            path("<int:refund_id>/settle/", view(self.settle_view), name="returns_refund_settle"),
+            path(
+                "settle/", view(self.form_action_view), {"action": "settle-selected"}, name="returns_refund_bulk_settle"
+            ),
+            path(
+                "<int:object_id>/settle/",
+                view(self.form_action_view),
+                {"action": "settle"},
+                name="returns_refund_settle",
+            ),
         ]
         return custom + super().get_urls()
+
+    # --- mark settled -------------------------------------------------------------------
+    form_actions = REFUND_ACTIONS
+
+    def form_action_back_url(self, request, spec, rows, object_id) -> str:
+        if object_id is None:  # several: back to the refunds still to settle
+            return safe_next(
+                request, f"{reverse('admin:returns_refund_changelist')}?status__exact={Refund.Status.PENDING}"
+            )
+        return super().form_action_back_url(request, spec, rows, object_id)
+
+    def form_action_table(self, spec: FormAction, refunds: list[Refund]) -> dict:
+        return rows_table(
+            refunds,
+            headers=("Refund", "For", "Order", "Amount", "Status", "Note"),
+            cells=lambda r: (
+                format_html('<a href="{}">#{}</a>', reverse("admin:returns_refund_change", args=[r.pk]), r.pk),
+                r.cause,
+                format_html(
+                    '<a href="{}">{}</a>', reverse("admin:orders_order_change", args=[r.order_id]), r.order.number
+                ),
+                f"{r.amount} {r.currency}",
+                badge(r.status, REFUND_COLOURS[r.status], r.get_status_display()),
+                r.settlement_summary or r.settle_note or "—",
+            ),
+            key="refund",
+            table_id="settle-refunds",
+        )
 
     # --- actions -----------------------------------------------------------------------
     @admin.action(description="Settle selected refunds through the gateway", permissions=["settle"])
@@ -681,99 +735,48 @@ class RefundAdmin(ReadOnlyAdmin):
         description="Mark selected refunds settled (paid back outside the gateway)…", permissions=["mark_settled"]
     )
     def mark_settled_selected(self, request, queryset):
-        ids = list(queryset.order_by("pk").values_list("pk", flat=True)[: MAX_BULK_RETURNS + 1])
-        if len(ids) > MAX_BULK_RETURNS:
-            self.message_user(request, f"Select at most {MAX_BULK_RETURNS} refunds at a time.", messages.ERROR)
-            return None
-        url = reverse("admin:returns_refund_bulk_settle")
-        return HttpResponseRedirect(f"{url}?ids={','.join(str(pk) for pk in ids)}")
-
-    # --- mark settled: one refund, or several paid back together ----------------------
-    def settle_view(self, request, refund_id: int):
-        """Mark one refund settled: how it was paid back and the payment's reference."""
-        if not self.has_mark_settled_permission(request):
-            raise PermissionDenied
-        refund = get_object_or_404(Refund.objects.select_related("order", "rma", "error_case"), pk=refund_id)
-        back = reverse("admin:returns_refund_change", args=[refund.pk])
-        form = SettleRefundForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                refund = services.mark_refund_settled(refund_id=refund.pk, actor=request.user, **form.cleaned_data)
-            except OrderError as refusal:
-                form.add_error(None, str(refusal))
-            else:
-                self.message_user(request, self._settled_message(refund), messages.SUCCESS)
-                return HttpResponseRedirect(back)
-        return self._settle_page(request, form, [refund], back, title=f"Mark settled: {refund} for {refund.cause}")
-
-    def bulk_settle_view(self, request):
-        """Mark the selected refunds settled, paid back together (one method, one reference)."""
-        if not self.has_mark_settled_permission(request):
-            raise PermissionDenied
-        raw = request.POST.get("ids") or request.GET.get("ids") or ""
-        ids = [int(pk) for pk in raw.split(",") if pk.strip().isdigit()][:MAX_BULK_RETURNS]
-        refunds = list(Refund.objects.filter(pk__in=ids).select_related("order", "rma", "error_case").order_by("pk"))
-        back = f"{reverse('admin:returns_refund_changelist')}?status__exact={Refund.Status.PENDING}"
-        if not refunds:
-            self.message_user(request, "No refunds were selected.", messages.WARNING)
-            return HttpResponseRedirect(back)
-        form = SettleRefundForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            done = 0
-            for refund in refunds:
-                try:
-                    refund = services.mark_refund_settled(refund_id=refund.pk, actor=request.user, **form.cleaned_data)
-                except OrderError as refusal:
-                    self.message_user(request, str(refusal), messages.ERROR)
-                else:
-                    done += 1
-                    self.message_user(request, self._settled_message(refund), messages.SUCCESS)
-            if len(refunds) > 1:
-                self.message_user(request, f"{done} of {len(refunds)} refunds marked settled.", messages.INFO)
-            return HttpResponseRedirect(back)
-        plural = "s" if len(refunds) != 1 else ""
-        return self._settle_page(
-            request,
-            form,
-            refunds,
-            back,
-            title=f"Mark {len(refunds)} refund{plural} settled",
-            ids=",".join(str(r.pk) for r in refunds),
-        )
-
-    @staticmethod
-    def _settled_message(refund: Refund) -> str:
-        return (
-            f"{refund} for {refund.cause} marked settled: {refund.get_settlement_method_display().lower()}, "
-            f"reference {refund.settlement_reference}."
-        )
-
-    def _settle_page(self, request, form, refunds: list[Refund], back: str, *, title: str, ids: str = ""):
-        rows = [
-            {
-                "refund": refund,
-                "badge": badge(refund.status, REFUND_COLOURS[refund.status], refund.get_status_display()),
-            }
-            for refund in refunds
-        ]
-        return _page(
-            self,
-            request,
-            "admin/returns/refund/settle.html",
-            title,
-            form=form,
-            rows=rows,
-            ids=ids,
-            original=refunds[0] if len(refunds) == 1 and not ids else None,
-            back_url=back,
-        )
+        return self.redirect_to_form_action(request, "settle-selected", queryset)
 
 
 # --- order errors --------------------------------------------------------------------------
 
 
+def open_error_case(order: Order, data: dict, actor) -> Done:
+    case = services.open_error_case(
+        order_id=order.pk,
+        kind=data["kind"],
+        root_cause=data["root_cause"],
+        description=data["description"],
+        shipment_id=int(data["shipment"]) if data["shipment"] else None,
+        actor=actor,
+    )
+    return Done(
+        f"Order error {case} opened on {order}.", reverse("admin:returns_ordererrorcase_resolve", args=[case.pk])
+    )
+
+
+ERROR_CASE_ACTIONS = {
+    "open": FormAction(
+        title="Open an order error on {row}",
+        button="Open order error",
+        permission="returns.resolve_ordererrorcase",
+        form=OpenErrorForm,
+        form_kwargs=lambda orders: {
+            "shipments": list(orders[0].shipments.select_related("warehouse").order_by("created_at"))
+        },
+        queryset=lambda: Order.objects.select_related("customer"),
+        apply=open_error_case,
+        single=True,
+        refusal_on_form=True,
+        template=STEP_TEMPLATE,
+    )
+}
+
+
 @admin.register(OrderErrorCase)
-class OrderErrorCaseAdmin(ReadOnlyAdmin):
+class OrderErrorCaseAdmin(ReturnsConsole, ReadOnlyAdmin):
+    form_actions = ERROR_CASE_ACTIONS
+
     list_display = (
         "__str__",
         "order_link",
@@ -839,7 +842,12 @@ class OrderErrorCaseAdmin(ReadOnlyAdmin):
     def get_urls(self):
         view = self.admin_site.admin_view
         custom = [
-            path("open/<int:order_id>/", view(self.open_view), name="returns_ordererrorcase_open"),
+            path(
+                "open/<int:object_id>/",
+                view(self.form_action_view),
+                {"action": "open"},
+                name="returns_ordererrorcase_open",
+            ),
             path("<int:case_id>/resolve/", view(self.resolve_view), name="returns_ordererrorcase_resolve"),
             path("report/", view(self.report_view), name="returns_ordererrorcase_report"),
         ]
@@ -851,40 +859,6 @@ class OrderErrorCaseAdmin(ReadOnlyAdmin):
             context["case_refunds"] = list(obj.refunds.all())
         return super().render_change_form(request, context, add, change, form_url, obj)
 
-    def open_view(self, request, order_id: int):
-        if not self.has_resolve_permission(request):
-            raise PermissionDenied
-        order = get_object_or_404(Order, pk=order_id)
-        shipments = list(order.shipments.select_related("warehouse").order_by("created_at"))
-        form = OpenErrorForm(request.POST or None, shipments=shipments)
-        if request.method == "POST" and form.is_valid():
-            try:
-                case = services.open_error_case(
-                    order_id=order.pk,
-                    kind=form.cleaned_data["kind"],
-                    root_cause=form.cleaned_data["root_cause"],
-                    description=form.cleaned_data["description"],
-                    shipment_id=int(form.cleaned_data["shipment"]) if form.cleaned_data["shipment"] else None,
-                    actor=request.user,
-                )
-            except OrderError as refusal:
-                form.add_error(None, str(refusal))
-            else:
-                self.message_user(request, f"Order error {case} opened on {order}.", messages.SUCCESS)
-                return HttpResponseRedirect(reverse("admin:returns_ordererrorcase_resolve", args=[case.pk]))
-        return _page(
-            self,
-            request,
-            "admin/returns/step.html",
-            f"Open an order error on {order}",
-            form=form,
-            form_fields=list(form),
-            rows=[],
-            order=order,
-            submit_label="Open order error",
-            back_url=reverse("admin:orders_order_change", args=[order.pk]),
-        )
-
     def resolve_view(self, request, case_id: int):
         if not self.has_resolve_permission(request):
             raise PermissionDenied
@@ -895,7 +869,7 @@ class OrderErrorCaseAdmin(ReadOnlyAdmin):
         quote = None
         if request.method == "POST" and form.is_valid():
             try:
-                refund_lines = form.line_values("refund")
+                refund_lines = form.cleaned_data["refund"]
                 refunds = any(refund_lines.values()) or form.cleaned_data["refund_amount"] is not None
                 if "preview" in request.POST:
                     quote = services.quote_error_refund(case.order, refund_lines)
@@ -908,7 +882,7 @@ class OrderErrorCaseAdmin(ReadOnlyAdmin):
                 else:
                     case = services.resolve_error_case(
                         case_id=case.pk,
-                        reship=form.line_values("reship"),
+                        reship=form.cleaned_data["reship"],
                         refund_lines=refund_lines,
                         refund_amount=form.cleaned_data["refund_amount"],
                         actor=request.user,
@@ -921,16 +895,13 @@ class OrderErrorCaseAdmin(ReadOnlyAdmin):
                     return HttpResponseRedirect(back)
             except OrderError as refusal:
                 form.add_error(None, str(refusal))
-        return _page(
+        return form_page(
             self,
             request,
-            "admin/returns/step.html",
-            f"Resolve order error {case}",
+            STEP_TEMPLATE,
+            title=f"Resolve order error {case}",
             form=form,
             original=case,
-            form_fields=[form["refund_amount"]],
-            rows=form.rows(lines, ["reship", "refund"]),
-            columns=["Reship (no charge)", "Refund units"],
             quote=quote,
             preview_button=True,
             submit_label=f"Resolve {case}",
@@ -948,7 +919,9 @@ class OrderErrorCaseAdmin(ReadOnlyAdmin):
             report = selectors.error_report(start=form.cleaned_data["start"], end=form.cleaned_data["end"])
         elif not form.is_bound:
             report = selectors.error_report(start=form.initial["start"], end=form.initial["end"])
-        return _page(self, request, "admin/returns/report.html", "Order error rates", form=form, report=report)
+        return form_page(
+            self, request, "admin/returns/report.html", title="Order error rates", form=form, report=report
+        )
 
 
 # --- the policy ---------------------------------------------------------------------------

@@ -22,32 +22,51 @@ def _units(label: str, *, initial: int = 0) -> forms.IntegerField:
 
 
 class LineFieldsMixin:
-    """Per-line integer fields named ``<prefix>_<line id>``, read back as {line id: units}."""
+    """Per-line fields named ``<prefix>_<line id>``, shown as a table of the lines (a column per prefix in
+    ``line_columns``) and read back in ``cleaned_data[prefix]`` as {line id: value} (units left blank: 0)."""
 
-    def line_values(self, prefix: str) -> dict[int, int]:
-        values = {}
-        for name, value in self.cleaned_data.items():
-            if name.startswith(f"{prefix}_") and name[len(prefix) + 1 :].isdigit():
-                values[int(name[len(prefix) + 1 :])] = value or 0
-        return values
+    line_columns: tuple[tuple[str, str], ...] = ()  # (prefix, the column's header)
+    returnable: dict[int, int] | None = None  # opening a return: each line's units that can still come back
 
-    def rows(self, line_ids_and_labels, prefixes) -> list[dict]:
-        """For a table: each line with its bound fields in ``prefixes`` order."""
+    def clean(self):
+        cleaned = super().clean()
+        for prefix, _header in self.line_columns:
+            values = {line.pk: cleaned.get(f"{prefix}_{line.pk}") for line in self.lines}
+            cleaned[prefix] = {line_id: 0 if value is None else value for line_id, value in values.items()}
+        return cleaned
+
+    def line_table(self) -> list[dict]:
+        """For the table: each line with its bound fields, in the columns' order."""
         return [
-            {"line": line, "fields": [self[f"{prefix}_{line.pk}"] for prefix in prefixes]}
-            for line in line_ids_and_labels
+            {
+                "line": line,
+                "fields": [self[f"{prefix}_{line.pk}"] for prefix, _header in self.line_columns],
+                "returnable": (self.returnable or {}).get(line.pk, 0),
+            }
+            for line in self.lines
         ]
+
+    def line_headers(self) -> list[str]:
+        return [header for _prefix, header in self.line_columns]
+
+    def plain_fields(self) -> list:
+        """The fields that are not a line's (shown under the table)."""
+        line_fields = {f"{prefix}_{line.pk}" for prefix, _header in self.line_columns for line in self.lines}
+        return [self[name] for name in self.fields if name not in line_fields]
 
 
 class OpenReturnForm(LineFieldsMixin, forms.Form):
+    line_columns = (("qty", "Units to return"),)
+
     reason = forms.ChoiceField(choices=ReturnReason.choices)
     customer_note = forms.CharField(
         label="customer's note", required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 60})
     )
 
-    def __init__(self, *args, lines, **kwargs):
+    def __init__(self, *args, lines, returnable: dict[int, int], **kwargs):
         super().__init__(*args, **kwargs)
         self.lines = lines
+        self.returnable = returnable
         for line in lines:
             self.fields[f"qty_{line.pk}"] = _units(f"{line.sku} units to return")
 
@@ -74,6 +93,8 @@ class NoteForm(forms.Form):
 
 
 class ReceiveForm(LineFieldsMixin, WarehouseForm):
+    line_columns = (("received", "Receiving now"),)
+
     def __init__(self, *args, lines, **kwargs):
         super().__init__(*args, **kwargs)
         self.lines = lines
@@ -83,6 +104,8 @@ class ReceiveForm(LineFieldsMixin, WarehouseForm):
 
 
 class InspectForm(LineFieldsMixin, forms.Form):
+    line_columns = (("restock", "Restock (sellable)"), ("writeoff", "Write off"), ("reason", "Write-off reason"))
+
     def __init__(self, *args, lines, **kwargs):
         super().__init__(*args, **kwargs)
         self.lines = lines
@@ -93,17 +116,21 @@ class InspectForm(LineFieldsMixin, forms.Form):
                 label=f"{line.sku} write-off reason", required=False, max_length=200
             )
 
-    def reasons(self) -> dict[int, str]:
-        return {line.pk: self.cleaned_data.get(f"reason_{line.pk}", "") for line in self.lines}
-
 
 class RefundForm(forms.Form):
+    """The refund's amount, the most allowed (the quote, shown above the form) filled in."""
+
     amount = forms.DecimalField(
         max_digits=12,
         decimal_places=2,
         min_value=Decimal("0.01"),
         help_text="The most allowed is filled in; enter less for a partial refund.",
     )
+
+    def __init__(self, *args, quote, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.quote = quote
+        self.fields["amount"].initial = quote.amount
 
 
 class SettleRefundForm(forms.Form):
@@ -136,6 +163,8 @@ class OpenErrorForm(forms.Form):
 
 
 class ResolveErrorForm(LineFieldsMixin, forms.Form):
+    line_columns = (("reship", "Reship (no charge)"), ("refund", "Refund units"))
+
     refund_amount = forms.DecimalField(
         max_digits=12,
         decimal_places=2,
