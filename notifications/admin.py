@@ -18,6 +18,8 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from rangefilter.filters import DateRangeFilterBuilder
 
+from oms_core.console import ReadOnlyAdmin, ReadOnlyTabularInline, admin_link, badge
+
 from . import mime, rendering, selectors, services
 from .events import EVENTS, event_choices
 from .models import Message, MessageTemplate, RecipientList
@@ -31,11 +33,7 @@ STATUS_COLOURS = {
 
 
 def status_badge(message: Message) -> str:
-    return format_html(
-        '<span class="oms-badge" style="background:{}">{}</span>',
-        STATUS_COLOURS.get(message.status, "#475569"),
-        message.get_status_display(),
-    )
+    return badge(message.status, STATUS_COLOURS.get(message.status, "#475569"), message.get_status_display())
 
 
 def history(message: Message) -> str:
@@ -62,7 +60,9 @@ class EventFilter(admin.SimpleListFilter):
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(ReadOnlyAdmin):
+    """The outbox, written by services only: resent with the action, never edited."""
+
     list_display = ("created_at", "event_display", "recipient", "order_link", "status_display", "attempts", "sent_at")
     list_filter = (
         EventFilter,
@@ -118,10 +118,7 @@ class MessageAdmin(admin.ModelAdmin):
 
     @admin.display(description="order", ordering="order_id")
     def order_link(self, message: Message):
-        if message.order_id is None:
-            return "—"
-        url = reverse("admin:orders_order_change", args=[message.order_id])
-        return format_html('<a href="{}">{}</a>', url, message.order)
+        return admin_link(message.order) if message.order_id is not None else "—"
 
     @admin.display(description="history")
     def life(self, message: Message):
@@ -165,16 +162,6 @@ class MessageAdmin(admin.ModelAdmin):
         except (ValueError, Message.DoesNotExist):
             return None
 
-    # The outbox is written by services only.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def has_resend_permission(self, request) -> bool:
         return request.user.has_perm("notifications.resend_message")
 
@@ -192,15 +179,13 @@ def _active_override(event: str) -> MessageTemplate | None:
     return MessageTemplate.objects.filter(event=event, is_active=True).first()
 
 
-class OrderMessagesInline(admin.TabularInline):
+class OrderMessagesInline(ReadOnlyTabularInline):
     """The order page's messages, beside its timeline: what was sent to whom, and how it went."""
 
     model = Message
     fk_name = "order"
     verbose_name = "message"
     verbose_name_plural = "messages"
-    extra = 0
-    can_delete = False
     fields = ("event_display", "recipient", "status_display", "life", "attempts", "last_error", "link")
     readonly_fields = fields
     ordering = ("created_at", "id")
@@ -223,12 +208,6 @@ class OrderMessagesInline(admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("context")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class MessageTemplateForm(forms.ModelForm):

@@ -14,6 +14,8 @@ from django.http import Http404, HttpResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from oms_core.console import ReadOnlyAdmin, ReadOnlyTabularInline, admin_link
+
 from ..exceptions import OrderError
 from . import services
 from .accounting import send_batch
@@ -29,32 +31,19 @@ from .models import (
 )
 
 
-class ReadOnlyMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class PaymentTransactionInline(ReadOnlyMixin, admin.TabularInline):
+class PaymentTransactionInline(ReadOnlyTabularInline):
     """The order page's payments: every gateway call with its outcome."""
 
     model = PaymentTransaction
     verbose_name = "payment"
     verbose_name_plural = "payments"
-    extra = 0
-    can_delete = False
     fields = ("created_at", "kind", "amount", "currency", "status", "gateway", "gateway_reference", "error", "attempts")
     readonly_fields = fields
     ordering = ("created_at", "id")
 
 
 @admin.register(PaymentTransaction)
-class PaymentTransactionAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class PaymentTransactionAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "order_link", "kind", "amount", "currency", "status", "gateway", "attempts")
     list_filter = ("kind", "status", "gateway")
     search_fields = ("order__number", "idempotency_key", "gateway_reference")
@@ -83,7 +72,7 @@ class PaymentTransactionAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description="order", ordering="order__number")
     def order_link(self, txn: PaymentTransaction):
-        return format_html('<a href="{}">{}</a>', reverse("admin:orders_order_change", args=[txn.order_id]), txn.order)
+        return admin_link(txn.order)
 
     def has_mark_paid_permission(self, request) -> bool:
         return request.user.has_perm("payments.mark_paid")
@@ -159,16 +148,14 @@ class AccountMappingAdmin(admin.ModelAdmin):
         return False
 
 
-class JournalLineInline(ReadOnlyMixin, admin.TabularInline):
+class JournalLineInline(ReadOnlyTabularInline):
     model = JournalLine
-    extra = 0
-    can_delete = False
     fields = ("account", "debit", "credit")
     readonly_fields = fields
 
 
 @admin.register(JournalEntry)
-class JournalEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class JournalEntryAdmin(ReadOnlyAdmin):
     list_display = ("entry_date", "kind", "order", "currency", "amount", "memo", "batch")
     list_filter = ("kind", "currency", ("batch", admin.EmptyFieldListFilter), "entry_date")
     search_fields = ("order__number", "memo")
@@ -186,7 +173,7 @@ class JournalEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(ExportBatch)
-class ExportBatchAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ExportBatchAdmin(ReadOnlyAdmin):
     list_display = ("pk", "export_date", "status", "entry_count", "attempts", "sent_at", "last_error", "download")
     list_filter = ("status",)
     fields = (
