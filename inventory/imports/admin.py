@@ -6,24 +6,20 @@ Thin: the views call ``imports.services``; what a row means is the kind's handle
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from oms_core.console import person_field
+from oms_core.console import CsvUploadForm, ReadOnlyAdmin, badge, form_page, int_or_404, person_field
 
 from ..models import ImportJob
 from . import services
 from .base import ImportFileError
 from .registry import UnknownImportKind, get_handler, handlers
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 PAGE_ERRORS = 500  # bad rows shown on the page; all of them are in the CSV download
 STATUS_COLOURS = {
     ImportJob.Status.DRY_RUN_RUNNING: "#1d4ed8",
@@ -34,31 +30,10 @@ STATUS_COLOURS = {
 }
 
 
-class ImportUploadForm(forms.Form):
-    file = forms.FileField(label="CSV file", help_text="UTF-8 (a sheet saved as 'CSV UTF-8'), with a header row.")
-
-    def __init__(self, *args, extra_fields: dict, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields.update(extra_fields)
-
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        if upload.size > MAX_UPLOAD_BYTES:
-            raise forms.ValidationError(
-                f"The file is {upload.size // 1024:,} KB; at most {MAX_UPLOAD_BYTES // 1024:,} KB. Split it."
-            )
-        return upload
-
-
-def _int_or_404(value) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise Http404 from None
-
-
 @admin.register(ImportJob)
-class ImportJobAdmin(admin.ModelAdmin):
+class ImportJobAdmin(ReadOnlyAdmin):
+    """Jobs are made by the upload page (one per kind) and moved on by the services; nobody edits one."""
+
     list_display = ("__str__", "status_badge", "progress", "counts", "uploaded_by_name", "uploaded_at", "finished_at")
     list_filter = ("kind", "status")
     list_select_related = ("uploaded_by",)
@@ -114,12 +89,7 @@ class ImportJobAdmin(admin.ModelAdmin):
     # --- columns ---------------------------------------------------------------
     @admin.display(description="status", ordering="status")
     def status_badge(self, job: ImportJob):
-        return format_html(
-            '<span class="oms-badge oms-badge-{}" style="background:{}">{}</span>',
-            job.status,
-            STATUS_COLOURS[job.status],
-            job.get_status_display(),
-        )
+        return badge(job.status, STATUS_COLOURS[job.status], job.get_status_display())
 
     @admin.display(description="rows done")
     def progress(self, job: ImportJob):
@@ -137,15 +107,6 @@ class ImportJobAdmin(admin.ModelAdmin):
     # --- what the user may do ----------------------------------------------------
     def get_queryset(self, request):
         return super().get_queryset(request).defer("content")
-
-    def has_add_permission(self, request):
-        return False  # uploads go through the upload page, one per kind
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @staticmethod
     def can_import(request, kind: str) -> bool:
@@ -188,7 +149,7 @@ class ImportJobAdmin(admin.ModelAdmin):
             raise PermissionDenied
         file_errors = []
         if request.method == "POST":
-            form = ImportUploadForm(request.POST, request.FILES, extra_fields=handler.extra_fields())
+            form = CsvUploadForm(request.POST, request.FILES, extra_fields=handler.extra_fields())
             if form.is_valid():
                 upload = form.cleaned_data["file"]
                 try:
@@ -209,18 +170,18 @@ class ImportJobAdmin(admin.ModelAdmin):
                     )
                     return HttpResponseRedirect(reverse("admin:inventory_importjob_change", args=[job.pk]))
         else:
-            form = ImportUploadForm(extra_fields=handler.extra_fields())
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": f"Import {handler.title} from CSV",
-            "handler": handler,
-            "form": form,
-            "media": self.media + form.media,
-            "file_errors": file_errors,
-            "back_url": reverse(handler.changelist_url_name) if handler.changelist_url_name else "",
-        }
-        return TemplateResponse(request, "admin/imports/upload.html", context)
+            form = CsvUploadForm(extra_fields=handler.extra_fields())
+        return form_page(
+            self,
+            request,
+            "admin/imports/upload.html",
+            title=f"Import {handler.title} from CSV",
+            form=form,
+            handler=handler,
+            file_errors=file_errors,
+            submit_label="Upload and check",
+            back_url=reverse(handler.changelist_url_name) if handler.changelist_url_name else "",
+        )
 
     @staticmethod
     def status_data(job: ImportJob) -> dict:
@@ -240,7 +201,7 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     def status_view(self, request, object_id):
         """The job's progress as JSON; the job page polls it while the job runs."""
-        job = get_object_or_404(ImportJob.objects.defer("content"), pk=_int_or_404(object_id))
+        job = get_object_or_404(ImportJob.objects.defer("content"), pk=int_or_404(object_id))
         if not self.has_view_permission(request, job):
             raise PermissionDenied
         response = JsonResponse(self.status_data(job))
@@ -248,7 +209,7 @@ class ImportJobAdmin(admin.ModelAdmin):
         return response
 
     def confirm_view(self, request, object_id):
-        job = get_object_or_404(ImportJob.objects.defer("content"), pk=_int_or_404(object_id))
+        job = get_object_or_404(ImportJob.objects.defer("content"), pk=int_or_404(object_id))
         if not self.can_import(request, job.kind):
             raise PermissionDenied
         try:
@@ -261,7 +222,7 @@ class ImportJobAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:inventory_importjob_change", args=[job.pk]))
 
     def errors_view(self, request, object_id):
-        job = get_object_or_404(ImportJob.objects.defer("content"), pk=_int_or_404(object_id))
+        job = get_object_or_404(ImportJob.objects.defer("content"), pk=int_or_404(object_id))
         if not self.has_view_permission(request, job):
             raise PermissionDenied
         response = HttpResponse(services.error_rows_csv(job), content_type="text/csv; charset=utf-8")

@@ -10,13 +10,11 @@ from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from inventory.imports.admin import ImportUploadForm
 from inventory.imports.base import ImportFileError
-from oms_core.console import person_field, person_name
+from oms_core.console import CsvUploadForm, ReadOnlyTabularInline, form_page, person_field, person_name
 
 from ..channels.forms import ChannelForm
 from ..channels.variants import (
@@ -31,12 +29,10 @@ from ..models import Channel, ChannelApiKey, ChannelVariant
 from ..services.channels import issue_api_key, revoke_api_key
 
 
-class ChannelApiKeyInline(admin.TabularInline):
+class ChannelApiKeyInline(ReadOnlyTabularInline):
     """The channel's keys, read-only: keys are made and revoked with the buttons, never edited."""
 
     model = ChannelApiKey
-    extra = 0
-    can_delete = False
     fields = ("name", "prefix_shown", "created_at", "created_by_name", "last_used_at", "state")
     readonly_fields = fields
     verbose_name_plural = "API keys"
@@ -45,12 +41,6 @@ class ChannelApiKeyInline(admin.TabularInline):
     def get_queryset(self, request):
         """Each key with its channel and who issued and revoked it, in the one query (all shown per key)."""
         return super().get_queryset(request).select_related("channel", "created_by", "revoked_by")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="key")
     def prefix_shown(self, key: ChannelApiKey) -> str:
@@ -132,25 +122,27 @@ class ChannelAdmin(admin.ModelAdmin):
             raise PermissionDenied
         channel = get_object_or_404(Channel, pk=channel_id)
         form = IssueKeyForm(request.POST or None)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": f"New API key for {channel}",
-            "channel": channel,
-            "original": channel,
-            "form": form,
-            "key": None,
-        }
+        here = reverse("admin:orders_channel_change", args=[channel.pk])
+        context = {"channel": channel, "original": channel, "key": None, "back_url": here}
         if request.method == "POST" and form.is_valid():
             try:
                 row, key = issue_api_key(channel_id=channel.pk, name=form.cleaned_data["name"], actor=request.user)
             except OrderError as refusal:
                 self.message_user(request, str(refusal), messages.ERROR)
-                return HttpResponseRedirect(reverse("admin:orders_channel_change", args=[channel.pk]))
+                return HttpResponseRedirect(here)
             self.log_change(request, channel, f"Issued API key {row.prefix}… ({row.name}).")
             context["key"] = key
             context["row"] = row
-        response = TemplateResponse(request, "admin/orders/channel/api_key.html", context)
+        response = form_page(
+            self,
+            request,
+            "admin/orders/channel/api_key.html",
+            title=f"New API key for {channel}",
+            form=form,
+            submit_label="Issue the key",
+            submit_id="issue-key",
+            **context,
+        )
         response["Cache-Control"] = "no-store"  # the key is shown once: no copy in any cache
         return response
 
@@ -160,15 +152,18 @@ class ChannelAdmin(admin.ModelAdmin):
             raise PermissionDenied
         key = get_object_or_404(ChannelApiKey.objects.select_related("channel"), pk=key_id, channel_id=channel_id)
         if request.method != "POST":
-            context = {
-                **self.admin_site.each_context(request),
-                "opts": self.model._meta,
-                "title": f"Revoke API key {key.prefix}…",
-                "channel": key.channel,
-                "original": key.channel,
-                "api_key": key,
-            }
-            return TemplateResponse(request, "admin/orders/channel/revoke_key.html", context)
+            return form_page(
+                self,
+                request,
+                "admin/orders/channel/revoke_key.html",
+                title=f"Revoke API key {key.prefix}…",
+                channel=key.channel,
+                original=key.channel,
+                api_key=key,
+                submit_label="Revoke the key",
+                submit_id="revoke-key",
+                back_url=reverse("admin:orders_channel_change", args=[channel_id]),
+            )
         try:
             revoke_api_key(key_id=key.pk, actor=request.user)
         except OrderError as refusal:
@@ -226,7 +221,7 @@ class ChannelVariantAdmin(admin.ModelAdmin):
         """Upload a CSV of variants: every good row is written at once, and the page names each refused one."""
         if not self.has_import_permission(request):
             raise PermissionDenied
-        form = ImportUploadForm(request.POST or None, request.FILES or None, extra_fields={})
+        form = CsvUploadForm(request.POST or None, request.FILES or None)
         report, file_errors = None, []
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
@@ -241,16 +236,17 @@ class ChannelVariantAdmin(admin.ModelAdmin):
                     f"{report.unchanged:,} already so, {report.refused_rows:,} rows refused.",
                     messages.WARNING if report.errors else messages.SUCCESS,
                 )
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": "Import channel variants from CSV",
-            "form": form,
-            "media": self.media + form.media,
-            "required_columns": REQUIRED_COLUMNS,
-            "optional_columns": OPTIONAL_COLUMNS,
-            "example": EXAMPLE,
-            "report": report,
-            "file_errors": file_errors,
-        }
-        return TemplateResponse(request, "admin/orders/channelvariant/import.html", context)
+        return form_page(
+            self,
+            request,
+            "admin/orders/channelvariant/import.html",
+            title="Import channel variants from CSV",
+            form=form,
+            required_columns=REQUIRED_COLUMNS,
+            optional_columns=OPTIONAL_COLUMNS,
+            example=EXAMPLE,
+            report=report,
+            file_errors=file_errors,
+            submit_label="Upload and import",
+            back_url=reverse("admin:orders_channelvariant_changelist"),
+        )
