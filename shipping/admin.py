@@ -16,13 +16,12 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from rangefilter.filters import DateRangeFilterBuilder
 
-from oms_core.console import ReadOnlyAdmin, badge, int_or_404, person_field, plural
+from oms_core.console import ReadOnlyAdmin, badge, form_page, int_or_404, person_field, plural
 from oms_core.csvfiles import csv_writer
 
 from . import selectors
@@ -154,18 +153,22 @@ class VendorAdmin(admin.ModelAdmin):
         if not self.has_issue_webhook_token_permission(request):
             raise PermissionDenied
         vendor = get_object_or_404(Vendor, pk=int_or_404(object_id))
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": f"Webhook token for {vendor}",
-            "vendor": vendor,
-            "original": vendor,
-            "token": None,
-        }
+        token = None
         if request.method == "POST":
-            context["token"] = issue_vendor_token(vendor)
+            token = issue_vendor_token(vendor)
             self.log_change(request, vendor, "Issued a new tracking webhook token (the previous one stopped working).")
-        response = TemplateResponse(request, "admin/shipping/vendor/token.html", context)
+        response = form_page(
+            self,
+            request,
+            "admin/shipping/vendor/token.html",
+            title=f"Webhook token for {vendor}",
+            vendor=vendor,
+            original=vendor,
+            token=token,
+            submit_label="Issue the token",
+            submit_id="issue-token",
+            back_url=reverse("admin:shipping_vendor_change", args=[vendor.pk]),
+        )
         response["Cache-Control"] = "no-store"  # the token is shown once: no copy in any cache
         return response
 
@@ -304,19 +307,20 @@ class CarrierServiceAdmin(admin.ModelAdmin):
                     return HttpResponseRedirect(here)
         else:
             form = RateCardUploadForm()
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": f"Import a rate card for {service}",
-            "original": service,
-            "service": service,
-            "form": form,
-            "row_errors": row_errors,
-            "refusal": refusal,
-            "current_cells": service.rates.count(),
-            "next_url": here,
-        }
-        return TemplateResponse(request, "admin/shipping/carrierservice/import_rates.html", context)
+        return form_page(
+            self,
+            request,
+            "admin/shipping/carrierservice/import_rates.html",
+            title=f"Import a rate card for {service}",
+            form=form,
+            original=service,
+            service=service,
+            row_errors=row_errors,
+            refusal=refusal,
+            current_cells=service.rates.count(),
+            submit_label="Check and import",
+            back_url=here,
+        )
 
     def export_rates_view(self, request, object_id):
         """The service's card as CSV, in the import's columns: edit it in a sheet and import it back."""
@@ -349,15 +353,15 @@ class CarrierServiceAdmin(admin.ModelAdmin):
                 promise = quote_promise(postal_code=data["postal_code"], items=data["items"], country=data["country"])
             except PromiseError as error:
                 self._promise_error_on_form(form, error)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": "Delivery promise",
-            "form": form,
-            "promise": promise,
-            "shipments": [self._promise_shipment(s) for s in promise.shipments] if promise else [],
-        }
-        return TemplateResponse(request, "admin/shipping/promise.html", context)
+        return form_page(
+            self,
+            request,
+            "admin/shipping/promise.html",
+            title="Delivery promise",
+            form=form,
+            promise=promise,
+            shipments=[self._promise_shipment(s) for s in promise.shipments] if promise else [],
+        )
 
     @staticmethod
     def _promise_error_on_form(form: PromiseForm, error: PromiseError) -> None:

@@ -37,7 +37,7 @@ def test_a_refused_stock_change_shows_the_services_reason_then_that_nothing_chan
     assert "The change was refused" not in response.content.decode()
 
 
-@pytest.mark.parametrize("include", ["admin/oms/_form_fields.html", "admin/shipping/_form_fields.html"])
+@pytest.mark.parametrize("include", ["admin/oms/_form_fields.html"])
 def test_every_console_form_puts_the_error_before_the_nothing_changed_note(include):
     form = RefusedForm({"note": "x"})
     assert not form.is_valid()
