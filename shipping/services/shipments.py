@@ -105,15 +105,23 @@ def quote_for(
     for vendor_id, services in by_vendor.items():
         if vendor_id not in vendors:
             continue  # deleted since the rate cache was filled (other processes keep it for a while)
-        found, refused = get_adapter(vendors[vendor_id]).rate(
-            services=services,
-            zone=zone,
-            parcel_weights=parcel_weights,
-            now=local_now(now),
-            warehouse_cutoff=warehouse.daily_cutoff,
-            processing_days=warehouse.processing_days,
-            holidays=settings.SHIPPING_HOLIDAYS,
-        )
+        try:
+            found, refused = get_adapter(vendors[vendor_id]).rate(
+                services=services,
+                zone=zone,
+                parcel_weights=parcel_weights,
+                now=local_now(now),
+                warehouse_cutoff=warehouse.daily_cutoff,
+                processing_days=warehouse.processing_days,
+                holidays=settings.SHIPPING_HOLIDAYS,
+            )
+        except CarrierError as outage:
+            # One carrier down or refusing takes out its own services, never the choice among the others.
+            found = []
+            refused = [
+                rating.Refusal(s.service_id, f"{s.vendor_name} {s.name}", f"no quote from the carrier: {outage}")
+                for s in services
+            ]
         options += found
         refusals += refused
     options.sort(key=lambda o: (o.price, o.eta, o.vendor_code, o.service_code))
