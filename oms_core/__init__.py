@@ -10,5 +10,5 @@
   rest with OMS_SECRET_KEYS, and their rotation.
 
 It imports Django, Celery and Redis, never an app or ``oms_site`` (which sits
-on top of the apps, ../shared/DESIGN.md).
+on top of the apps: docs/development/architecture.md).
 """

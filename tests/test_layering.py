@@ -1,4 +1,4 @@
-"""The layering of ../shared/DESIGN.md, checked on the source: a lower app never imports a higher one's code.
+"""The layering of docs/development/architecture.md, checked on the source: no app imports one above it.
 
 Bottom to top: oms_core (plumbing, not an app), notifications, inventory, shipping, orders, oms_site.
 Migrations are left out: Django writes their dependencies, and they name models by string.
