@@ -4,10 +4,20 @@
    through the order services) and buys their labels; each purchase renders
    its own label PDF (``render_shipment_label``) one at a time in this
    process: labels/s one at a time.
-2. Starts `celery -A oms_site worker --concurrency 2` on Redis, queues one
-   batch of all those labels (``start_label_batch``: chunks rendered in
-   parallel, joined into one PDF) and times it until the batch is done;
-   reads each worker process's peak memory (VmHWM) from /proc.
+2. Starts a `celery worker --concurrency 2` (prefork) on Redis, on a queue of
+   the run's own, queues one batch of all those labels (``start_label_batch``:
+   chunks rendered in parallel, joined into one PDF) and times it until the
+   batch is done; reads each worker process's peak memory (VmHWM) from /proc.
+3. The baseline, in the same run, before and after step 2: bare WeasyPrint
+   (``HTML(string=html).write_pdf()`` with its defaults) on the same labels'
+   HTML, chunk by chunk as the batch cut them (the HTML rendered beforehand,
+   untimed), in a pool of as many processes as the worker has; not joined,
+   not stored. The batch is reported as a ratio to the mean of the two.
+
+Target (exit code 1 when it fails, unless ``--no-fail``): the batch at least
+0.75 of the bare rendering rate (``--target-ratio``), every label in it, and no
+warning, error or traceback in the worker's log. The run's Redis keys (its
+queue, bindings and wake-up flags) are deleted at the end.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/oms_bench_labels \
     CELERY_BROKER_URL=redis://127.0.0.1:6379/13 python bench/label_batch.py
@@ -17,44 +27,93 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from pathlib import Path
 
-from _common import PROJECT_ROOT, git_revision, prepare_database, refuse, setup_django, truncate_tables
+from _common import (
+    PROJECT_ROOT,
+    Ratio,
+    describe_host,
+    git_revision,
+    host,
+    log_problems,
+    prepare_database,
+    print_ratios,
+    purge_redis,
+    refuse,
+    setup_django,
+    truncate_tables,
+    worker_command,
+)
+from labels import bare_render, quiet_logs
 
 DATABASE = "oms_bench_labels"
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shipments", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--chunk-size", type=int, default=None, help="default: SHIPPING_LABEL_CHUNK_SIZE")
+    parser.add_argument(
+        "--target-ratio", type=float, default=0.75, help="the batch ÷ bare WeasyPrint rendering (default 0.75)"
+    )
     parser.add_argument("--allow-any-database", action="store_true")
+    parser.add_argument("--no-fail", action="store_true", help="always exit 0, even when a target fails")
     args = parser.parse_args()
     broker = os.environ.get("CELERY_BROKER_URL", "")
     if not broker.startswith("redis://"):
-        refuse("set CELERY_BROKER_URL=redis://127.0.0.1:6379/13 (a Redis database this benchmark may flush)")
+        refuse("set CELERY_BROKER_URL=redis://127.0.0.1:6379/13 (the run's keys are deleted at the end)")
+    queue = f"bench-labels-{uuid.uuid4().hex[:8]}"
+    os.environ["CELERY_TASK_DEFAULT_QUEUE"] = queue
     os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"  # set-up renders each purchase's label in-process
     os.environ.setdefault("MEDIA_ROOT", str(PROJECT_ROOT / "var" / "bench-media"))
     setup_django()
+    quiet_logs()
+    machine = host()
+    print(f"Host: {describe_host(machine)}", flush=True)
     server = prepare_database(args.allow_any_database, expected=DATABASE)
     from django.conf import settings
 
     if args.chunk_size:
         settings.SHIPPING_LABEL_CHUNK_SIZE = args.chunk_size
+    print(f"Buying and rendering {args.shipments} labels one at a time...", flush=True)
     shipment_ids, single = make_labelled_shipments(args.shipments)
-    batch = measure_batch(shipment_ids, concurrency=args.concurrency, broker=broker)
+    try:
+        bare = [measure_bare(shipment_ids, processes=args.concurrency)]
+        print(f"The batch through a celery worker with {args.concurrency} processes...", flush=True)
+        batch = measure_batch(shipment_ids, concurrency=args.concurrency, queue=queue)
+        bare.append(measure_bare(shipment_ids, processes=args.concurrency))
+    finally:
+        purged = purge_redis(broker, queue)
+    bare_rate = sum(run["labels_per_second"] for run in bare) / len(bare)
+    ratio = Ratio(
+        f"a batch of {batch['labels']} labels through Celery ({args.concurrency} processes), joined and stored",
+        batch["labels_per_second"],
+        bare_rate,
+        "labels/s",
+        f"bare WeasyPrint ({args.concurrency} processes)",
+        args.target_ratio,
+    )
+    passed = bool(ratio.met) and batch["pages"] == batch["labels"] == len(shipment_ids) and not batch["log_problems"]
     result = {
         "benchmark": "label_batch",
+        "host": machine,
         "postgres": server,
         "one_at_a_time": single,
         "batch": batch,
+        "bare_weasyprint": bare,
+        "ratio": ratio.summary(),
         "chunk_size": settings.SHIPPING_LABEL_CHUNK_SIZE,
+        "redis_keys_deleted": purged,
+        "passed": passed,
         **git_revision(),
     }
     out = PROJECT_ROOT / "bench" / "results"
@@ -68,6 +127,46 @@ def main() -> None:
         f"{args.concurrency} worker processes, peak worker memory {batch['peak_worker_rss_mb']} MB, "
         f"{batch['pages']} pages, {batch['file_mb']} MB"
     )
+    print(
+        f"Baseline, bare WeasyPrint in the batch's chunks on {args.concurrency} processes: "
+        + ", ".join(f"{run['labels_per_second']} labels/s" for run in bare)
+        + f"; mean {bare_rate:.1f} labels/s"
+    )
+    print_ratios([ratio])
+    print(f"Warnings, errors and tracebacks in the worker's log: {len(batch['log_problems'])}")
+    print(f"Redis keys of the run deleted: {purged}")
+    print(
+        f"\nTarget: the batch >= {args.target_ratio:g} of bare WeasyPrint, every label, a clean worker log: "
+        f"{'met' if passed else 'NOT met'}"
+    )
+    return 0 if passed or args.no_fail else 1
+
+
+def measure_bare(shipment_ids: list[int], *, processes: int) -> dict:
+    """The baseline: the labels' HTML, chunk by chunk as a batch cuts them, rendered by bare WeasyPrint."""
+    from django.conf import settings
+
+    from shipping import selectors
+    from shipping.documents.pdf import render_labels_html
+    from shipping.services.labels import label_data_for
+
+    labels = [label for shipment in selectors.shipments_for_labels(shipment_ids) for label in label_data_for(shipment)]
+    size = max(1, settings.SHIPPING_LABEL_CHUNK_SIZE)
+    documents = [render_labels_html(labels[i : i + size]) for i in range(0, len(labels), size)]
+    warm = render_labels_html(labels[:2])
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        pool.map(bare_render, [warm] * processes, chunksize=1)
+        start = time.perf_counter()
+        rendered = list(pool.imap(bare_render, documents, chunksize=1))
+        wall = time.perf_counter() - start
+    print(f"  bare WeasyPrint: {len(labels)} labels in {wall:.2f} s", flush=True)
+    return {
+        "labels": len(labels),
+        "documents": len(documents),
+        "seconds": round(wall, 2),
+        "labels_per_second": round(len(labels) / wall, 1),
+        "cpu_ms_per_label": round(sum(cpu for _, cpu in rendered) * 1000 / len(labels), 1),
+    }
 
 
 def make_labelled_shipments(count: int) -> tuple[list[int], dict]:
@@ -120,51 +219,45 @@ def make_labelled_shipments(count: int) -> tuple[list[int], dict]:
     }
 
 
-def measure_batch(shipment_ids: list[int], *, concurrency: int, broker: str) -> dict:
-    import redis
+def measure_batch(shipment_ids: list[int], *, concurrency: int, queue: str) -> dict:
     from django.conf import settings
     from pypdf import PdfReader
 
     from shipping.models import LabelBatch
     from shipping.services import start_label_batch
 
-    redis.Redis.from_url(broker).flushdb()
     env = {**os.environ, "CELERY_TASK_ALWAYS_EAGER": "false", "LOG_LEVEL": "WARNING"}
-    worker = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "oms_site",
-            "worker",
-            f"--concurrency={concurrency}",
-            "--without-mingle",
-            "--without-gossip",
-            "-l",
-            "WARNING",
-        ],
-        cwd=PROJECT_ROOT,
-        env=env,
-    )
-    try:
-        wait_for_worker(worker.pid, concurrency)
-        from oms_site.celery import app
+    with tempfile.TemporaryFile(mode="w+") as log:
+        worker = subprocess.Popen(  # noqa: S603
+            worker_command(f"--concurrency={concurrency}", "-Q", queue, "-l", "WARNING"),
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for_worker(worker.pid, concurrency)
+            from oms_site.celery import app
 
-        app.conf.task_always_eager = False
-        start = time.perf_counter()
-        batch = start_label_batch(shipment_ids=shipment_ids, actor="bench")
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            batch.refresh_from_db()
-            if batch.status in (LabelBatch.Status.DONE, LabelBatch.Status.FAILED):
-                break
-            time.sleep(0.05)
-        elapsed = time.perf_counter() - start
-        peak = max((peak_rss_mb(pid) for pid in children(worker.pid)), default=0)
-    finally:
-        worker.terminate()
-        worker.wait(timeout=60)
+            app.conf.task_always_eager = False
+            start = time.perf_counter()
+            batch = start_label_batch(shipment_ids=shipment_ids, actor="bench")
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                batch.refresh_from_db()
+                if batch.status in (LabelBatch.Status.DONE, LabelBatch.Status.FAILED):
+                    break
+                time.sleep(0.05)
+            elapsed = time.perf_counter() - start
+            peak = max((peak_rss_mb(pid) for pid in children(worker.pid)), default=0)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=60)
+            log.seek(0)
+            output = log.read()
+    problems = log_problems(output)
+    if problems:
+        sys.stderr.write(output)
     if batch.status != LabelBatch.Status.DONE:
         raise SystemExit(f"batch {batch.status}: {batch.error}")
     path = Path(settings.MEDIA_ROOT) / batch.file.name
@@ -177,6 +270,7 @@ def measure_batch(shipment_ids: list[int], *, concurrency: int, broker: str) -> 
         "chunks": batch.chunks.count(),
         "worker_processes": concurrency,
         "peak_worker_rss_mb": peak,
+        "log_problems": problems,
     }
 
 
@@ -211,4 +305,4 @@ def wait_for_worker(pid: int, concurrency: int) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
