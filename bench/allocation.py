@@ -31,14 +31,26 @@ What it measures
     on_hand - allocated >= 1``, random id among the bench's levels) with 1, 4, 8
     and 16 clients; allocated is put back to its values before each client count
     and after the last one. It runs before any allocation, on plentiful stock,
-    so every UPDATE changes a row (checked).
+    so every UPDATE changes a row (checked). The host's speed drifts within
+    minutes, so each worker count's run is also bracketed by pgbench at the
+    target's client count (8), right before it and right after it (on fresh
+    stock); each run is reported as a ratio to the mean of its two brackets.
+
+    The workers run as the production shape's do, with a Redis broker
+    (``CELERY_BROKER_URL``, default ``redis://127.0.0.1:6379/13``) on a queue of
+    the run's own that no worker consumes: the "in process" emails a batch
+    queues wake the sending drain there after commit. The run's keys are
+    deleted at the end. DEBUG's query log and the backorder-fill tasks are off
+    in the workers. Every warning or error a worker logs is counted, and fails
+    the run.
 
 Targets (exit code 1 when one fails, unless ``--no-fail``)
     * allocation through the service with 4 workers >= 1/4 of pgbench's 8-client
       rate (``--target-ratio``);
     * every run verifies: all orders allocated or backordered, no worker error
       (deadlock, refusal), no over-allocation, allocated == the Allocation rows,
-      zero error findings from the inventory check.
+      zero error findings from the inventory check;
+    * no warning or error logged by a worker.
 
 When the ratio target fails, one worker is profiled in this process (cProfile
 over ``--profile-orders`` allocations on fresh data; top 15 by cumulative time,
@@ -66,6 +78,7 @@ import cProfile
 import datetime as dt
 import io
 import json
+import logging
 import math
 import multiprocessing
 import os
@@ -80,6 +93,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
@@ -89,9 +103,14 @@ from _common import (
     INVENTORY_BENCH_DATABASE,
     PROJECT_ROOT,
     WAREHOUSES,
+    Ratio,
     copy_rows,
+    describe_host,
     git_revision,
+    host,
     prepare_database,
+    print_ratios,
+    purge_redis,
     refuse,
     setup_django,
     truncate_tables,
@@ -99,6 +118,7 @@ from _common import (
 
 RESULTS_PATH = PROJECT_ROOT / "bench" / "results" / "allocation.json"
 BENCH_DATABASE = INVENTORY_BENCH_DATABASE
+DEFAULT_BROKER = "redis://127.0.0.1:6379/13"
 ACTOR = "bench"
 CHANNEL_CODE = "bench"
 
@@ -314,7 +334,8 @@ def order_rows(spec, *, ids, customers, channel, products, now) -> tuple[tuple, 
     order_id, address_id, first_line_id, event_id = ids
     customer_id, name, *_ = customers[spec.customer]
     city, state, postal_code = spec.place
-    address = (address_id, customer_id, name, "", spec.street, "", city, state, postal_code, "US", "")
+    # The order's own address row belongs to no customer (place_order's order_address).
+    address = (address_id, None, name, "", spec.street, "", city, state, postal_code, "US", "")
     lines, subtotal = [], Decimal("0.00")
     for offset, (index, quantity) in enumerate(spec.lines):
         product = products[index]
@@ -573,7 +594,7 @@ def run_pgbench(binary: str, clients: int, seconds: int, script: Path) -> dict:
     }
 
 
-def pgbench_baseline(args: argparse.Namespace, level_ids: list[int]) -> list[dict]:
+def pgbench_baseline(args: argparse.Namespace, level_ids: list[int], counts: list[int] | None = None) -> list[dict]:
     binary = find_pgbench()
     if binary is None:
         refuse("pgbench not found (PATH or /usr/lib/postgresql/*/bin)")
@@ -585,7 +606,7 @@ def pgbench_baseline(args: argparse.Namespace, level_ids: list[int]) -> list[dic
     with tempfile.TemporaryDirectory(prefix="bench-alloc-") as tmp:
         script = Path(tmp) / "reserve.sql"
         script.write_text(f"\\set id random({low}, {high})\n{PGBENCH_SQL}\n")
-        for clients in args.client_counts:
+        for clients in counts or args.client_counts:
             restore_allocated(snapshot)
             print(f"pgbench: {clients} client(s), -T {args.pgbench_seconds}...", flush=True)
             busy = wait_until_quiet(args.quiet_wait)
@@ -664,9 +685,34 @@ def replay_statements(args: argparse.Namespace, reference: Reference, order_ids:
 
 
 # --- the service runs ----------------------------------------------------------
+class CountingHandler(logging.Handler):
+    """Counts the records at WARNING or above that a process logs, and keeps the first few."""
+
+    def __init__(self):
+        super().__init__(level=logging.WARNING)
+        self.count = 0
+        self.first: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+        if len(self.first) < 5:
+            self.first.append(f"{record.levelname} {record.name}: {record.getMessage()}")
+
+
+def quiet_worker_settings() -> None:
+    """In a bench process: no DEBUG query log, no backorder-fill tasks (they are not what is measured)."""
+    from django.conf import settings
+
+    settings.DEBUG = False
+    settings.INVENTORY_BACKORDER_FILL_TASK = ""
+
+
 def worker_main(index: int, order_ids: list[int], barrier, results, batch: int = 1) -> None:
     """One worker process: its own Django and connection; allocates its slice after the barrier."""
     setup_django()
+    quiet_worker_settings()
+    logged = CountingHandler()
+    logging.getLogger().addHandler(logged)
     from django.db import connection
 
     from inventory import geo
@@ -705,6 +751,8 @@ def worker_main(index: int, order_ids: list[int], barrier, results, batch: int =
             "errors": errors,
             "cpu": cpu,
             "backend_cpu": backend_cpu,
+            "logged_problems": logged.count,
+            "logged_first": logged.first,
         }
     )
     connection.close()
@@ -734,6 +782,9 @@ class ServiceRun:
     worker_cpu_seconds: float = 0.0  # CPU time of the worker processes (Python and driver)
     backend_cpu_seconds: float = 0.0  # CPU time of their PostgreSQL backends
     busy_before_pct: float | None = None  # the machine's load just before the run (should be ~0)
+    baseline_tps: list[float] = field(default_factory=list)  # pgbench at the target's clients, before and after
+    logged_problems: int = 0  # warnings and errors the workers logged
+    logged_first: list[str] = field(default_factory=list)
 
     @property
     def cpu_ms_per_order(self) -> tuple[float, float]:
@@ -762,6 +813,7 @@ class ServiceRun:
             and self.verification.get("ok", False)
             and self.check.get("error_findings", 1) == 0
             and sum(self.statuses.get(s, 0) for s in ("allocated", "backordered")) == self.orders
+            and self.logged_problems == 0
         )
 
     def summary(self) -> dict:
@@ -874,6 +926,8 @@ def run_workers(workers: int, order_ids: list[int], run: ServiceRun, batch: int 
         run.errors.extend(result["errors"])
         run.worker_cpu_seconds += result["cpu"]
         run.backend_cpu_seconds += result["backend_cpu"]
+        run.logged_problems += result["logged_problems"]
+        run.logged_first.extend(result["logged_first"])
     run.worker_cpu_seconds = round(run.worker_cpu_seconds, 2)
     run.backend_cpu_seconds = round(run.backend_cpu_seconds, 2)
     run.statuses = dict(statuses)
@@ -1082,11 +1136,28 @@ def print_runs(runs: list[ServiceRun], pgbench: dict[int, float], batch: int = 1
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    os.environ.setdefault("CELERY_BROKER_URL", DEFAULT_BROKER)
+    if not os.environ["CELERY_BROKER_URL"].startswith("redis://"):
+        refuse("the workers publish to Redis, as in production: set CELERY_BROKER_URL=redis://...")
+    # A queue of the run's own (the spawned workers inherit the environment); nothing consumes it.
+    queue = f"bench-alloc-{uuid.uuid4().hex[:8]}"
+    os.environ["CELERY_TASK_DEFAULT_QUEUE"] = queue
     setup_django()
+    quiet_worker_settings()
+    logged = CountingHandler()
+    logging.getLogger().addHandler(logged)
+    try:
+        return measure(args, logged)
+    finally:
+        print(f"Redis keys of the run deleted: {purge_redis(os.environ['CELERY_BROKER_URL'], queue)}")
 
+
+def measure(args: argparse.Namespace, logged: CountingHandler) -> int:
     import django
     from django.conf import settings
 
+    machine = host()
+    print(f"Host: {describe_host(machine)}", flush=True)
     pg_version = prepare_database(args.allow_any_database)
     print(f"Database {settings.DATABASES['default']['NAME']} (PostgreSQL {pg_version}) migrated.", flush=True)
 
@@ -1100,8 +1171,11 @@ def main(argv: list[str] | None = None) -> int:
     for workers in args.worker_counts:
         print(f"\nFresh data: {args.orders:,} orders...", flush=True)
         reference, order_ids, seed_seconds = fresh_data(args, args.orders)
-        print(f"  ready in {seed_seconds:.1f} s. Allocating with {workers} worker(s)...", flush=True)
         run = ServiceRun(workers=workers, orders=len(order_ids), seed_seconds=round(seed_seconds, 2))
+        # The baseline right before and right after the run: the host's speed drifts within minutes.
+        print(f"  ready in {seed_seconds:.1f} s. pgbench with {args.target_clients} clients first...", flush=True)
+        bracket = pgbench_baseline(args, reference.level_ids, counts=[args.target_clients])
+        print(f"  allocating with {workers} worker(s)...", flush=True)
         run.busy_before_pct = wait_until_quiet(args.quiet_wait)
         run_workers(workers, order_ids, run, args.batch)
         run.verification = verify_stock()
@@ -1113,9 +1187,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         for error in run.errors[:5]:
             print(f"    {error}")
+        print(f"  pgbench with {args.target_clients} clients again, on fresh stock...", flush=True)
+        reference = create_stock(args.stock, args.daily_capacity)
+        bracket += pgbench_baseline(args, reference.level_ids, counts=[args.target_clients])
+        run.baseline_tps = [result["tps"] for result in bracket]
         runs.append(run)
-    # 3. Optionally: the service's statement mix without Python, on the last run's orders.
-    replay = replay_statements(args, reference, order_ids) if args.replay else []
+    # 3. Optionally: the service's statement mix without Python, on fresh orders.
+    replay = replay_statements(args, *fresh_data(args, args.orders)[:2]) if args.replay else []
 
     versions = {"python": platform.python_version(), "django": django.get_version(), "postgresql": pg_version}
     git = git_revision()
@@ -1137,24 +1215,41 @@ def main(argv: list[str] | None = None) -> int:
 
     by_workers = {r.workers: r for r in runs}
     target_run = by_workers.get(args.target_workers)
-    raw = tps.get(args.target_clients)
+    raw_rates = target_run.baseline_tps if target_run else []
+    raw = statistics.fmean(raw_rates) if raw_rates else None
     ratio = target_run.rate / raw if target_run and raw else None
+    ratios = [
+        Ratio(
+            f"allocate_orders, {r.workers} worker(s)",
+            r.rate,
+            statistics.fmean(r.baseline_tps),
+            "orders/s",
+            f"pgbench UPDATE tps at {args.target_clients} clients (mean of "
+            f"{' and '.join(f'{rate:,.0f}' for rate in r.baseline_tps)}, right before and after)",
+            args.target_ratio if r.workers == args.target_workers else None,
+        )
+        for r in runs
+    ]
     targets = [
         {
             "target": f"service with {args.target_workers} workers >= {args.target_ratio:g} × pgbench "
             f"{args.target_clients} clients",
             "passed": ratio is not None and ratio >= args.target_ratio,
             "detail": (
-                f"{target_run.rate:,.1f} orders/s / {raw:,.0f} tps = {ratio:.3f} (needs {args.target_ratio * raw:,.0f} "
-                "orders/s)"
+                f"{target_run.rate:,.1f} orders/s / {raw:,.0f} tps (pgbench "
+                f"{' and '.join(f'{rate:,.0f}' for rate in raw_rates)}) = {ratio:.3f} "
+                f"(needs {args.target_ratio * raw:,.0f} orders/s)"
                 if ratio is not None
                 else "not measured (worker or client count not in the run)"
             ),
         },
         {
-            "target": "every run verified (all orders routed, no errors, stock consistent, 0 check errors)",
+            "target": "every run verified (all orders routed, no errors, stock consistent, 0 check errors, "
+            "no warning or error logged by a worker)",
             "passed": all(r.verified for r in runs),
-            "detail": ", ".join(f"{r.workers}w {'ok' if r.verified else 'FAILED'}" for r in runs),
+            "detail": ", ".join(
+                f"{r.workers}w {'ok' if r.verified else 'FAILED'} ({r.logged_problems} logged)" for r in runs
+            ),
         },
     ]
     if replay:
@@ -1164,7 +1259,11 @@ def main(argv: list[str] | None = None) -> int:
                 f" = {r['tps'] / tps[args.target_clients]:.3f} of the raw rate" if args.target_clients in tps else ""
             )
             print(f"  {r['clients']:>2} client(s): {r['tps']:,.0f} tps{share}")
-    print("\nRatios service orders/s ÷ pgbench tps:")
+    for r in runs:
+        for line in r.logged_first:
+            print(f"  logged by a worker ({r.workers}w): {line}")
+    print_ratios(ratios)
+    print("\nRatios service orders/s ÷ the first pgbench sweep's tps:")
     for r in runs:
         if r.workers in tps:
             print(f"  {r.workers:>2} workers vs {r.workers:>2} clients: {r.rate / tps[r.workers]:.3f}")
@@ -1193,18 +1292,27 @@ def main(argv: list[str] | None = None) -> int:
             sql = SELECT_LIST_RE.sub("SELECT … FROM ", statement["sql"], count=1)
             print(f"  {statement['ms']:7.3f}  {sql[:160]}{'…' if len(sql) > 160 else ''}")
 
+    targets.append(
+        {
+            "target": "no warning or error logged by this process",
+            "passed": logged.count == 0,
+            "detail": f"{logged.count} logged" + (f": {logged.first}" if logged.first else ""),
+        }
+    )
     print("\nTargets:")
     for target in targets:
         print(f"  {'PASS' if target['passed'] else 'FAIL'}  {target['target']} ({target['detail']})")
     passed = all(t["passed"] for t in targets)
     results = {
         "benchmark": "allocation",
+        "host": machine,
         "run_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "versions": versions,
         "cpus": os.cpu_count(),
         "git": git,
         "parameters": {k: v for k, v in vars(args).items() if k not in {"output", "worker_counts", "client_counts"}},
         "pgbench": pgbench,
+        "ratios": [r.summary() for r in ratios],
         "replay": replay,
         "runs": [r.summary() for r in runs],
         "ratio": ratio,
