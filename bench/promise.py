@@ -10,6 +10,18 @@ cards). Then measures:
 2. throughput over HTTP: gunicorn with --workers processes, --clients
    keep-alive client threads for --seconds seconds.
 
+The baseline, in the same run: the read statements of --baseline-requests of
+those requests (the SQL text Django sent, literals in place), sent again over
+bare psycopg connections with every row fetched: one request at a time (for
+1.), and from --clients threads for --seconds seconds (for 2.). Each figure is
+reported as a ratio to it: the database's share of the answer, the rest being
+Django, the API and HTTP.
+
+Target (exit code 1 when it fails, unless --no-fail): in-process median at
+most 50 ms (--target-ms). A page or a checkout waits for this answer, so its
+budget is in milliseconds; the ratios are reported beside it, to compare
+hosts.
+
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/oms_bench_ship python bench/promise.py
 """
 
@@ -29,24 +41,43 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from _common import PROJECT_ROOT, copy_rows, git_revision, prepare_database, setup_django, truncate_tables
+from _common import (
+    PROJECT_ROOT,
+    Ratio,
+    bare_connection,
+    captured_reads,
+    copy_rows,
+    describe_host,
+    git_revision,
+    host,
+    prepare_database,
+    print_ratios,
+    replay_bare,
+    setup_django,
+    truncate_tables,
+)
 
 DATABASE = "oms_bench_ship"
 WAREHOUSES = 100
 SKUS = 10_000
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--baseline-requests", type=int, default=500, help="requests replayed as bare SQL")
+    parser.add_argument("--target-ms", type=float, default=50.0, help="in-process median target (default 50 ms)")
     parser.add_argument("--reload", action="store_true", help="reload the data even when it is there")
     parser.add_argument("--allow-any-database", action="store_true")
+    parser.add_argument("--no-fail", action="store_true", help="always exit 0, even when the target fails")
     args = parser.parse_args()
 
     setup_django(test_client=True)
+    machine = host()
+    print(f"Host: {describe_host(machine)}", flush=True)
     server = prepare_database(args.allow_any_database, expected=DATABASE)
     from inventory.models import StockLevel
 
@@ -56,15 +87,45 @@ def main() -> None:
     queries = [random_query(rng) for _ in range(args.requests)]
     headers = {"Authorization": f"Bearer {channel_key()}"}
     latency = measure_in_process(queries, headers)
+    reads = bare_reads(queries[: args.baseline_requests], headers)
+    bare = sorted(replay_bare(reads))
+    bare_median = statistics.median(bare)
     throughput = measure_gunicorn(queries, headers, seconds=args.seconds, workers=args.workers, clients=args.clients)
+    bare_rate = replay_concurrently(reads, clients=args.clients, seconds=args.seconds)
+    ratios = [
+        Ratio.of_times(
+            "in-process median",
+            figure_ms=latency["median_ms"],
+            baseline_ms=bare_median,
+            baseline_label="its reads over bare psycopg",
+        ),
+        Ratio(
+            f"over HTTP, {args.workers} gunicorn workers, {args.clients} clients",
+            throughput["requests_per_second"],
+            bare_rate,
+            "req/s",
+            f"its reads over bare psycopg from {args.clients} threads",
+        ),
+    ]
+    passed = latency["median_ms"] <= args.target_ms
     result = {
         "benchmark": "promise",
+        "host": machine,
         "postgres": server,
         "warehouses": WAREHOUSES,
         "skus": SKUS,
         "stock_levels": WAREHOUSES * SKUS,
         "in_process": latency,
         "gunicorn": throughput,
+        "bare_sql": {
+            "requests": len(reads),
+            "median_ms": round(bare_median, 3),
+            "p95_ms": round(bare[int(len(bare) * 0.95)], 3),
+            "requests_per_second_concurrently": round(bare_rate, 1),
+        },
+        "ratios": [r.summary() for r in ratios],
+        "target_ms": args.target_ms,
+        "passed": passed,
         **git_revision(),
     }
     out = PROJECT_ROOT / "bench" / "results"
@@ -77,6 +138,13 @@ def main() -> None:
         f"{throughput['requests_per_second']} req/s over HTTP with {args.workers} gunicorn workers "
         f"and {args.clients} clients (median {throughput['median_ms']} ms)"
     )
+    print(
+        f"bare SQL of {len(reads)} of those requests: median {bare_median:.2f} ms one at a time, "
+        f"{bare_rate:.1f} req/s from {args.clients} threads"
+    )
+    print_ratios(ratios)
+    print(f"\nTarget: in-process median <= {args.target_ms:g} ms: {'met' if passed else 'NOT met'}")
+    return 0 if passed or args.no_fail else 1
 
 
 def postal_codes() -> list[str]:
@@ -172,6 +240,46 @@ def measure_in_process(queries: list[dict], headers: dict) -> dict:
     }
 
 
+def bare_reads(queries: list[dict], headers: dict) -> list[list[str]]:
+    """The read statements each of these requests sends (its key's last use, a write, left out)."""
+    from django.test import Client
+
+    client = Client()
+    statements = []
+    for query in queries:
+        response, reads = captured_reads(client.get, "/api/v1/promise", query, headers=headers)
+        if response.status_code != 200:
+            raise SystemExit(f"promise answered {response.status_code}: {response.content[:300]!r}")
+        statements.append(reads)
+    return statements
+
+
+def replay_concurrently(statement_lists: list[list[str]], *, clients: int, seconds: float) -> float:
+    """Requests per second when ``clients`` threads replay the requests' reads over bare psycopg."""
+    done = []
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds
+
+    def client(index: int) -> None:
+        count = 0
+        n = index
+        with bare_connection() as run:
+            while time.perf_counter() < stop_at:
+                run(statement_lists[n % len(statement_lists)])
+                count += 1
+                n += clients
+        with lock:
+            done.append(count)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(done) / (time.perf_counter() - began)
+
+
 def measure_gunicorn(queries: list[dict], headers: dict, *, seconds: float, workers: int, clients: int) -> dict:
     port = 8765
     env = {
@@ -247,4 +355,4 @@ def wait_for(port: int) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
