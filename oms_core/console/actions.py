@@ -84,7 +84,7 @@ class FormAction:
     refusal_on_form: bool = False  # a refusal stays on the page, above the fields; else it is a message
     summary: str = "{done} of {count} {plural} done."  # after more than one row
     queryset: Callable[[], QuerySet] | None = None  # where the rows come from, when not the console's model
-    url_name: str = ""  # the action's own URL name; blank: "<app>_<model>_act" with the action in it
+    url_name: str = ""  # the action's own URL name, where alone it is served; blank: act/<action>/ or the console's
     template: str = ACTION_FORM_TEMPLATE  # the one form page, or a page that extends it
 
     def __post_init__(self):
@@ -177,8 +177,9 @@ class FormActionsMixin:
     def form_action_view(self, request: HttpRequest, action: str, object_id=None) -> HttpResponse:
         """Ask for what the action needs (or a confirmation), then apply it to the rows and go back."""
         spec = self.form_actions.get(action)
-        if spec is None:
-            raise Http404(f"There is no action {action!r} here.")
+        match = request.resolver_match
+        if spec is None or (spec.url_name and match is not None and match.url_name != spec.url_name):
+            raise Http404(f"There is no action {action!r} here.")  # an action with its own URL is served there only
         if not request.user.has_perm(spec.permission):
             raise PermissionDenied
         rows = self._form_action_rows(request, spec, object_id)

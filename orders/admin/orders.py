@@ -251,9 +251,6 @@ class ChangeAddressForm(forms.ModelForm):
     def clean_country(self) -> str:
         return self.cleaned_data["country"].strip().upper()
 
-    def address(self) -> services.AddressData:
-        return services.AddressData(**{name: self.cleaned_data[name] for name in ADDRESS_FIELDS})
-
 
 def shipments_made(order: Order, shipments: list) -> str:
     """ "Made 2 shipments for SO-…: SO-…-1 (EWR, Ground), …", each shipment a link to its page."""
@@ -322,7 +319,6 @@ ORDER_ACTIONS = {
     "ship": FormAction(  # shipping
         title="Create shipments for {rows}", permission="shipping.print_labels", apply=create_shipments
     ),
-    # Changing a ship-to address is its own permission (the order form itself stays read-only).
     "change-address": FormAction(
         title="Change the ship-to address of {row}",
         crumb="Change address",

@@ -51,6 +51,15 @@ def test_an_action_the_table_does_not_have_is_not_found(ops):
     assert response.status_code == 404
 
 
+def test_an_action_with_its_own_url_is_served_there_only(ops):
+    order = OrderFactory()
+
+    elsewhere = ops.get(f"{reverse('admin:orders_order_act', args=['change-address'])}?ids={order.pk}")
+    own = ops.get(reverse("admin:orders_order_change_address", args=[order.pk]))
+
+    assert (elsewhere.status_code, own.status_code) == (404, 200)
+
+
 def test_the_page_lists_the_rows_and_asks_for_the_input(ops):
     orders = OrderFactory.create_batch(2, status=OrderStatus.ALLOCATED)
 
