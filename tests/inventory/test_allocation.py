@@ -302,6 +302,31 @@ def test_a_plan_whose_stock_was_taken_meanwhile_is_planned_again(sites, stock, p
     assert Allocation.objects.filter(order=order).count() == 1
 
 
+@pytest.mark.postgres
+def test_the_best_sellers_stock_rows_are_locked_by_the_last_statement_before_commit(sites, stock, products, order_to):
+    """Every allocation wants the same few levels: they are held from one statement to COMMIT, nothing between."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    a, b = products[:2]
+    stock(sites["DAL"], a, 10)
+    stock(sites["DAL"], b, 10)
+    orders = [order_to("DFW", [(a, 1), (b, 2)]) for _ in range(3)]
+
+    with CaptureQueriesContext(connection) as captured:
+        services.allocate_orders(order_ids=[o.pk for o in orders], actor="wave")
+
+    statements = [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
+    locking = [
+        index
+        for index, sql in enumerate(statements)
+        if "inventory_stocklevel" in sql and ("FOR NO KEY UPDATE" in sql or 'UPDATE "inventory_stocklevel"' in sql)
+    ]
+    assert locking == [len(statements) - 1]
+    assert (level(sites["DAL"], a).allocated, level(sites["DAL"], b).allocated) == (3, 6)
+    assert Allocation.objects.filter(order__in=orders).aggregate(t=Sum("quantity"))["t"] == 9
+
+
 def test_the_sweep_routes_received_orders_whose_task_never_ran(sites, stock, products, order_to):
     import datetime as dt
 

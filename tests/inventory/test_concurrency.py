@@ -7,9 +7,10 @@ from django.db import connection, connections
 from django.db.models import Sum
 
 from inventory import services as inventory
-from inventory.models import Allocation, InventoryFinding, StockLevel, StockMovement
+from inventory.models import Allocation, InventoryFinding, SafetyStockRule, StockLevel, StockMovement
 from orders import services as order_services
 from orders.models import OrderStatus
+from tests.factories import ChannelFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -153,5 +154,30 @@ def test_racing_batches_allocate_exactly_what_exists(sites, stock, products, ord
     statuses = list(type(orders[0]).objects.filter(pk__in=[o.pk for o in orders]).values_list("status", flat=True))
     assert statuses.count(OrderStatus.ALLOCATED) == 12
     assert statuses.count(OrderStatus.BACKORDERED) == 8
+    run = inventory.run_inventory_check(triggered_by="test", email=False)
+    assert run.findings.filter(severity=InventoryFinding.Severity.ERROR).count() == 0
+
+
+def test_racing_batches_never_reserve_a_channels_safety_stock(sites, stock, products, order_to, settings):
+    settings.INVENTORY_BACKORDER_FILL_TASK = ""
+    a = products[0]
+    marketplace = ChannelFactory(code="amazon")
+    stock(sites["DAL"], a, 9)
+    SafetyStockRule.objects.create(channel=marketplace, product=a, quantity=4)  # the marketplace may take 5
+    orders = [order_to("DFW", [(a, 1)], channel=marketplace) for _ in range(12)]
+    batches = [orders[i::4] for i in range(4)]
+
+    errors = run_in_parallel(
+        [
+            lambda batch=batch: order_services.allocate_orders(order_ids=[o.pk for o in batch], actor="wave")
+            for batch in batches
+        ]
+    )
+
+    assert errors == []
+    assert StockLevel.objects.get(warehouse=sites["DAL"], product=a).allocated == 5
+    assert Allocation.objects.aggregate(t=Sum("quantity"))["t"] == 5
+    statuses = list(type(orders[0]).objects.filter(pk__in=[o.pk for o in orders]).values_list("status", flat=True))
+    assert (statuses.count(OrderStatus.ALLOCATED), statuses.count(OrderStatus.BACKORDERED)) == (5, 7)
     run = inventory.run_inventory_check(triggered_by="test", email=False)
     assert run.findings.filter(severity=InventoryFinding.Severity.ERROR).count() == 0
