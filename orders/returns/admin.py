@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
@@ -202,6 +202,7 @@ RETURN_ACTIONS = {
         apply=open_return,
         single=True,
         refusal_on_form=True,
+        url_name="returns_returnrequest_open",
         template=STEP_TEMPLATE,
     ),
     "authorise": _step(
@@ -428,15 +429,9 @@ class ReturnRequestAdmin(ReturnsConsole, ReadOnlyAdmin):
                 name="returns_returnrequest_bulk_receive",
             ),
             path("<int:rma_id>/label.pdf", view(self.label_view), name="returns_returnrequest_label"),
-            path("<int:object_id>/step/<str:action>/", view(self.step_view), name="returns_returnrequest_step"),
+            path("<int:object_id>/step/<str:action>/", view(self.form_action_view), name="returns_returnrequest_step"),
         ]
         return custom + super().get_urls()
-
-    def step_view(self, request, object_id: int, action: str):
-        """One step of an RMA (the page of the ones the RMA page offers; opening and bulk receiving have theirs)."""
-        if action not in STEP_BUTTONS:
-            raise Http404
-        return self.form_action_view(request, action, object_id)
 
     # --- the RMA page --------------------------------------------------------------------
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -540,6 +535,7 @@ REFUND_ACTIONS = {
         single=True,
         refusal_on_form=True,
         note=SETTLE_NOTE,
+        url_name="returns_refund_settle",
     ),
     "settle-selected": FormAction(
         title="Mark {rows} settled",
@@ -768,6 +764,7 @@ ERROR_CASE_ACTIONS = {
         apply=open_error_case,
         single=True,
         refusal_on_form=True,
+        url_name="returns_ordererrorcase_open",
         template=STEP_TEMPLATE,
     )
 }
