@@ -3,16 +3,48 @@
 Every service that writes an order's timeline calls one of these; nobody
 writes the sentence inline. Each function writes its row (``OrderEvent``)
 and returns it; the callers hold the order's row lock and the transaction.
-An entry that is also a status change moves the order through
-``Order.transition_to`` (the transitions table decides), so the change and
-its entry are written together. Entries say what happened, not what will.
+An entry that is also a status change moves the order (or the return)
+through its ``transition_to`` (the transitions table decides), so the
+change and its entry are written together. A few entries are built unsaved
+(``save=False``) for callers that insert many in one statement. Entries say
+what happened, not what will.
+
+The reasons an order is put on hold for its payment or a credit rule are
+words ops read on the timeline too: they are here as well.
 """
 
 from __future__ import annotations
 
-from .models import Channel, Order, OrderEvent
+import datetime as dt
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from shipping.models import Shipment, ShipmentStatus
+
+from .models import Address, Channel, Order, OrderEvent, OrderStatus
+from .payments.models import PaymentTransaction
+from .returns.models import OrderErrorCase, Refund, ReturnRequest, ReturnStatus, SettlementMethod
+
+if TYPE_CHECKING:
+    from inventory.models import Warehouse
+
+    from .payments.credit import Fired
+    from .returns.models import ReturnLine
+
+T = PaymentTransaction
+PROMISE_SWEEP = "system: promise sweep"
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' if count != 1 else ''}"
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+# --- intake and the order's life ------------------------------------------------
 def order_received(order: Order, *, channel: Channel, actor, save: bool = True) -> OrderEvent:
     """A channel's order arrived and was placed (its ``placed`` entry).
 
@@ -29,3 +61,529 @@ def order_received(order: Order, *, channel: Channel, actor, save: bool = True) 
     if save:
         event.save()
     return event
+
+
+def order_held(order: Order, *, reason: str, actor) -> OrderEvent:
+    """The order went on hold, and why (fulfilment stops; its stock stays reserved)."""
+    return order.transition_to(
+        OrderStatus.ON_HOLD, actor=actor, message=f"Put on hold: {reason}", data={"reason": reason}
+    )
+
+
+def order_released(order: Order, *, to_status: str, note: str, actor) -> OrderEvent:
+    """The order came off hold, back to the status it was held from, with the operator's note."""
+    message = f"Released from hold to {OrderStatus(to_status).label.lower()}"
+    return order.transition_to(
+        to_status, actor=actor, message=f"{message}: {note}" if note else message, data={"note": note}
+    )
+
+
+def order_cancelled(order: Order, *, reason: str, actor) -> OrderEvent:
+    """The order was cancelled before anything shipped, and why."""
+    return order.transition_to(
+        OrderStatus.CANCELLED, actor=actor, message=f"Cancelled: {reason}", data={"reason": reason}
+    )
+
+
+def address_changed(order: Order, *, before: Address, after: Address, reason: str, actor) -> OrderEvent:
+    """The order's ship-to address changed: from what, to what, and why."""
+    return OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.ADDRESS_CHANGED,
+        actor=actor,
+        message=f"Ship-to address changed from {before} to {after}: {reason}",
+        data={"reason": reason, "from_address_id": before.pk, "to_address_id": after.pk},
+    )
+
+
+def note_added(order: Order, *, message: str, actor) -> OrderEvent:
+    """An operator's note, in their words."""
+    return OrderEvent.record(order=order, kind=OrderEvent.Kind.NOTE, actor=actor, message=message)
+
+
+def promise_missed(order: Order, *, at: dt.datetime, save: bool = True) -> OrderEvent:
+    """The promised delivery date passed before the order shipped (the sweep inserts many unsaved)."""
+    event = OrderEvent.build(
+        order=order,
+        kind=OrderEvent.Kind.PROMISE_MISSED,
+        actor=PROMISE_SWEEP,
+        message=f"Promised delivery date {order.promised_date:%Y-%m-%d} has passed and the order has not shipped.",
+        data={"promised_date": order.promised_date.isoformat()},
+    )
+    event.created_at = at
+    if save:
+        event.save()
+    return event
+
+
+# --- routing, shipping, delivery ---------------------------------------------------
+def order_routed(order: Order, *, to_status: str, reason: str, data: dict, actor, save: bool = True) -> OrderEvent:
+    """Routing moved the order (allocated or backordered); ``reason`` is the routing's own explanation.
+
+    ``save=False`` moves it in memory only and returns the entry unsaved, for
+    a batch that writes its orders and entries in bulk.
+    """
+    if save:
+        return order.transition_to(to_status, actor=actor, message=_sentence(reason), data=data)
+    return order.apply_transition(to_status, actor=actor, message=_sentence(reason), data=data)
+
+
+def stock_allocated(order: Order, *, reason: str, data: dict, actor, save: bool = True) -> OrderEvent:
+    """Routing reserved more stock for an order whose status stays (partially shipped)."""
+    event = OrderEvent.build(
+        order=order, kind=OrderEvent.Kind.ALLOCATION, actor=actor, message=_sentence(reason), data=data
+    )
+    if save:
+        event.save()
+    return event
+
+
+def units_shipped(
+    order: Order, *, to_status: str, units: int, shipped: dict[str, int], reference: str, actor
+) -> OrderEvent:
+    """``units`` left a warehouse (``shipped`` maps SKU to units); the order moves on when its status changes."""
+    message = f"Shipped {_plural(units, 'unit')}" + (f" ({reference})" if reference else "")
+    data = {"shipped": shipped, "reference": reference}
+    if order.status != to_status:
+        return order.transition_to(to_status, actor=actor, message=message, data=data)
+    return OrderEvent.record(order=order, kind=OrderEvent.Kind.NOTE, actor=actor, message=message, data=data)
+
+
+def order_delivered(order: Order, *, actor, shipment: Shipment | None = None) -> OrderEvent:
+    """The order was delivered: marked by hand, or the last of its shipments arrived (``shipment``)."""
+    if shipment is None:
+        return order.transition_to(OrderStatus.DELIVERED, actor=actor)
+    return order.transition_to(
+        OrderStatus.DELIVERED,
+        actor=actor,
+        message="Delivered: every shipment has arrived",
+        data={"shipment": shipment.number},
+    )
+
+
+def shipment_created(
+    order: Order, *, shipment: Shipment, warehouse: Warehouse, units: int, parcels: int, choice, actor
+) -> OrderEvent:
+    """A shipment was made from reserved stock, with the carrier service chosen for it and why."""
+    return OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.SHIPMENT,
+        actor=actor,
+        message=(
+            f"Shipment {shipment} from {warehouse.code}: {_plural(units, 'unit')} in "
+            f"{_plural(parcels, 'parcel')}; {choice.reason}"
+        ),
+        data={"shipment": shipment.number, **choice.as_data()},
+    )
+
+
+def carrier_changed(order: Order, *, shipment: Shipment, before: str, option, reason: str, actor) -> OrderEvent:
+    """An operator put a shipment on another carrier service, priced and dated then, and why."""
+    return OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.SHIPMENT,
+        actor=actor,
+        message=f"Shipment {shipment}: carrier changed from {before} to {option.label} ({option.price}, "
+        f"arrives {option.eta:%a %d %b}): {reason}",
+        data={"shipment": shipment.number, "chosen": option.as_dict(), "reason": reason},
+    )
+
+
+def label_bought(order: Order, *, shipment: Shipment, tracking_numbers: list[str], actor) -> OrderEvent:
+    """A shipment's labels were bought from its carrier: their tracking numbers."""
+    return OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.SHIPMENT,
+        actor=actor,
+        message=f"Shipment {shipment}: label bought from {shipment.service}, tracking {', '.join(tracking_numbers)}",
+        data={"shipment": shipment.number, "tracking_numbers": tracking_numbers},
+    )
+
+
+def label_voided(order: Order, *, shipment: Shipment, voided: list[str], reason: str, actor) -> OrderEvent:
+    """A shipment's labels were voided with the carrier, and why."""
+    return OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.SHIPMENT,
+        actor=actor,
+        message=f"Shipment {shipment}: label {', '.join(voided)} voided: {reason}",
+        data={"shipment": shipment.number, "voided": voided, "reason": reason},
+    )
+
+
+def shipment_cancelled(order: Order, *, shipment: Shipment, voided: list[str], actor) -> OrderEvent:
+    """A shipment of a cancelled order was cancelled (its labels voided)."""
+    message = f"Shipment {shipment} cancelled" + (f"; label {', '.join(voided)} voided" if voided else "")
+    return OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.SHIPMENT,
+        actor=actor,
+        message=message,
+        data={"shipment": shipment.number, "voided": voided},
+    )
+
+
+def tracking_recorded(
+    order: Order,
+    *,
+    shipment: Shipment,
+    tracking_number: str,
+    status: str,
+    location: str,
+    description: str,
+    actor,
+) -> OrderEvent:
+    """A carrier scan of one parcel: where it is and what the carrier said."""
+    where = f" at {location}" if location else ""
+    return OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.TRACKING,
+        actor=actor,
+        message=f"{tracking_number}: {ShipmentStatus(status).label.lower()}{where}"
+        + (f" — {description}" if description else ""),
+        data={"shipment": shipment.number, "tracking_number": tracking_number, "status": status},
+    )
+
+
+# --- payments ----------------------------------------------------------------------
+VERBS = {
+    T.Kind.AUTHORISE: "Authorised",
+    T.Kind.CAPTURE: "Captured",
+    T.Kind.VOID: "Voided the authorisation of",
+    T.Kind.REFUND: "Refunded",
+    T.Kind.SETTLE: "Payment received:",
+}
+# The reason on a void of an authorisation that came back after its order was cancelled.
+AUTHORISED_AFTER_CANCEL = "authorised after the order was cancelled"
+
+
+def _payment(txn: PaymentTransaction, *, actor, message: str) -> OrderEvent:
+    kind = OrderEvent.Kind.REFUND if txn.kind == T.Kind.REFUND else OrderEvent.Kind.PAYMENT
+    data = {
+        "transaction": txn.pk,
+        "kind": txn.kind,
+        "status": txn.status,
+        "amount": txn.amount,
+        "currency": txn.currency,
+        "idempotency_key": txn.idempotency_key,
+        "gateway_reference": txn.gateway_reference,
+    }
+    return OrderEvent.record(order=txn.order, kind=kind, actor=actor, message=message, data=data)
+
+
+def _money(txn: PaymentTransaction) -> str:
+    what = f" for shipment {txn.shipment.number}" if txn.shipment_id else ""
+    return f"{txn.amount:,.2f} {txn.currency}{what}"
+
+
+def payment_succeeded(txn: PaymentTransaction, *, actor, note: str = "") -> OrderEvent:
+    """Money was authorised, captured, voided, refunded or received; ``note`` is what the gateway added."""
+    message = f"{VERBS[txn.kind]} {_money(txn)} ({txn.gateway}, ref {txn.gateway_reference or '—'})"
+    message += f": {txn.reason}" if txn.reason else ""
+    message += f"; {note}" if note else ""
+    return _payment(txn, actor=actor, message=message)
+
+
+def payment_declined(txn: PaymentTransaction, *, actor) -> OrderEvent:
+    """The gateway said no to a call (final for its idempotency key), in its words."""
+    return _payment(
+        txn, actor=actor, message=f"{txn.get_kind_display()} of {_money(txn)} declined by {txn.gateway}: {txn.error}"
+    )
+
+
+def payment_failed(txn: PaymentTransaction, *, actor) -> OrderEvent:
+    """A gateway call timed out or errored (its outcome unknown: asked again with the same key)."""
+    return _payment(
+        txn,
+        actor=actor,
+        message=f"{txn.get_kind_display()} of {_money(txn)} failed (attempt {txn.attempts}): {txn.error}",
+    )
+
+
+def capture_not_attempted(order: Order, *, refusal: Exception, actor) -> OrderEvent:
+    """A shipment's capture was not even tried (an unknown gateway, a reused key); the shipment stands."""
+    return OrderEvent.record(
+        order=order, kind=OrderEvent.Kind.PAYMENT, actor=actor, message=f"Capture not attempted: {refusal}"
+    )
+
+
+def payment_hold_reason(txn: PaymentTransaction) -> str:
+    """Why an order goes on hold for its authorisation: declined, or the gateway failed every try."""
+    if txn.status == T.Status.DECLINED:
+        return f"Payment declined by {txn.gateway}: {txn.error}"
+    return f"Payment gateway {txn.gateway} failed {txn.attempts} times: {txn.error}"
+
+
+def payment_refused_reason(refusal: Exception) -> str:
+    """Why an order goes on hold when its payment cannot even be tried (an unknown gateway)."""
+    return f"Payment: {refusal}"
+
+
+def credit_hold_reason(fired: list[Fired]) -> str:
+    """Why a credit rule holds an order: the first rule that fired, and what it saw."""
+    first = fired[0]
+    return f"Credit check: rule {first.rule.name!r}: {first.detail}"
+
+
+def credit_check_passed(order: Order, *, actor) -> OrderEvent:
+    """No credit rule fired for an order paid through a gateway."""
+    return OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.CREDIT_CHECK,
+        actor=actor,
+        message="Credit check passed",
+        data={"result": "passed"},
+    )
+
+
+def credit_check_failed(order: Order, *, fired: list[Fired], actor) -> OrderEvent:
+    """Credit rules fired for an order (it goes on hold for review): the first, and how many more."""
+    more = f" (and {len(fired) - 1} more)" if len(fired) > 1 else ""
+    return OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.CREDIT_CHECK,
+        actor=actor,
+        message=credit_hold_reason(fired) + more,
+        data={"result": "held", "rules": [f.as_data() for f in fired]},
+    )
+
+
+# --- returns -------------------------------------------------------------------------
+def _units(lines: Iterable[tuple[str, int]]) -> str:
+    return ", ".join(f"{quantity} × {sku}" for sku, quantity in lines) or "nothing"
+
+
+def return_opened(rma: ReturnRequest, *, units: list[tuple[str, int]], lines: dict[int, int], actor) -> OrderEvent:
+    """A return was opened for shipped units (SKU and units), with the reason and the customer's note."""
+    note = f" Customer says: {rma.customer_note}" if rma.customer_note else ""
+    return OrderEvent.record(
+        order=rma.order,
+        kind=OrderEvent.Kind.RETURN,
+        actor=actor,
+        message=f"Return {rma} opened: {_units(units)} ({rma.get_reason_display().lower()}).{note}",
+        data={"rma": rma.number, "to": ReturnStatus.REQUESTED, "reason": rma.reason, "lines": lines},
+    )
+
+
+def return_waits_for_warehouse(rma: ReturnRequest, *, actor) -> OrderEvent:
+    """A return the policy would authorise at once waits: nothing says which warehouse shipped it."""
+    return OrderEvent.record(
+        order=rma.order,
+        kind=OrderEvent.Kind.RETURN,
+        actor=actor,
+        message=f"Return {rma} waits for an associate: nothing says which warehouse shipped it, so choose "
+        "where the goods come back to when authorising.",
+        data={"rma": rma.number},
+    )
+
+
+def return_authorised(rma: ReturnRequest, *, warehouse: Warehouse, how: str, actor) -> OrderEvent:
+    """A return was authorised (``how``: by whom or what, when not the actor); its label is emailed."""
+    return rma.transition_to(
+        ReturnStatus.AUTHORISED,
+        actor=actor,
+        message=f"Return {rma} authorised{' ' + how if how else ''}: back to {warehouse.code}; return label emailed.",
+        data={"warehouse": warehouse.code},
+    )
+
+
+def return_rejected(rma: ReturnRequest, *, reason: str, actor) -> OrderEvent:
+    """A return was rejected before it arrived, and why."""
+    return rma.transition_to(
+        ReturnStatus.REJECTED, actor=actor, message=f"Return {rma} rejected: {reason}", data={"reason": reason}
+    )
+
+
+def return_received(
+    rma: ReturnRequest, *, warehouse: Warehouse, received: list[tuple[str, int]], missing: int, actor
+) -> OrderEvent:
+    """A return's goods arrived at a warehouse (SKU and units), and how many units did not."""
+    short = f"; {_plural(missing, 'unit')} did not arrive" if missing else ""
+    return rma.transition_to(
+        ReturnStatus.RECEIVED,
+        actor=actor,
+        message=f"Return {rma} received at {warehouse.code}: {_units(received)}{short}.",
+        data={"warehouse": warehouse.code, "received": dict(received)},
+    )
+
+
+def return_inspected(
+    rma: ReturnRequest, *, warehouse: Warehouse, lines: list[ReturnLine], write_off_cost: Decimal, actor
+) -> OrderEvent:
+    """A return was inspected: per line, the units restocked and those written off (reason and cost)."""
+    parts = []
+    for line in lines:
+        if line.quantity_restocked:
+            parts.append(f"{line.quantity_restocked} × {line.sku} restocked")
+        if line.quantity_written_off:
+            parts.append(
+                f"{line.quantity_written_off} × {line.sku} written off "
+                f"({line.write_off_reason}, cost {line.write_off_cost})"
+            )
+    return rma.transition_to(
+        ReturnStatus.INSPECTED,
+        actor=actor,
+        message=f"Return {rma} inspected at {warehouse.code}: {'; '.join(parts) or 'nothing received'}.",
+        data={
+            "warehouse": warehouse.code,
+            "restocked": {line.sku: line.quantity_restocked for line in lines if line.quantity_restocked},
+            "written_off": {line.sku: line.quantity_written_off for line in lines if line.quantity_written_off},
+            "write_off_cost": write_off_cost,
+        },
+    )
+
+
+def return_refunded(rma: ReturnRequest, *, refund: Refund, actor) -> OrderEvent:
+    """A return's refund was confirmed: the return is refunded (the money is settled next)."""
+    return rma.transition_to(
+        ReturnStatus.REFUNDED,
+        actor=actor,
+        message=f"Return {rma} refunded: {refund.amount} {refund.currency}.",
+        data={"refund": refund.pk, "amount": refund.amount},
+    )
+
+
+def return_closed(rma: ReturnRequest, *, note: str, actor) -> OrderEvent:
+    """A return was closed; without a refund, the note says why."""
+    message = f"Return {rma} closed" + (f": {note}" if note else ".")
+    return rma.transition_to(ReturnStatus.CLOSED, actor=actor, message=message, data={"note": note})
+
+
+# --- refunds -------------------------------------------------------------------------
+def refund_confirmed(refund: Refund, *, quote, actor) -> OrderEvent:
+    """A refund was confirmed: the amount for what (return or order error) and how it adds up."""
+    partial = f" (partial: {quote.amount} allowed)" if refund.amount < quote.amount else ""
+    return OrderEvent.record(
+        order=refund.order,
+        kind=OrderEvent.Kind.REFUND,
+        actor=actor,
+        message=f"Refund of {refund.amount} {refund.currency} for {refund.cause} confirmed{partial}: goods "
+        f"{quote.goods}, discount −{quote.discount}, tax {quote.tax}, restocking fee −{quote.fee}, "
+        f"shipping {quote.shipping}.",
+        data={"refund": refund.pk, "reference": refund.cause, "amount": refund.amount, "breakdown": refund.breakdown},
+    )
+
+
+def refund_settled(refund: Refund, *, actor, how: str) -> OrderEvent:
+    """A refund was paid back: through the gateway (``how`` is what it said) or by hand (how and its reference)."""
+    return OrderEvent.record(
+        order=refund.order,
+        kind=OrderEvent.Kind.REFUND,
+        actor=actor,
+        message=f"Refund of {refund.amount} {refund.currency} for {refund.cause} settled: {how}",
+        data={
+            "refund": refund.pk,
+            "status": Refund.Status.SETTLED,
+            "rma": refund.rma.number if refund.rma_id else None,
+            "method": refund.settlement_method,
+            "reference": refund.settlement_reference,
+        },
+    )
+
+
+def refund_settled_by_hand(refund: Refund, *, actor, note: str) -> OrderEvent:
+    """Someone recorded that a refund was paid back outside the gateway: how, its reference, their note."""
+    how = f"paid back by {refund.get_settlement_method_display().lower()}, reference {refund.settlement_reference}"
+    return refund_settled(refund, actor=actor, how=how + (f" ({note})" if note else "") + ".")
+
+
+def paid_back_note(*, method: str, reference: str, note: str) -> str:
+    """The note a refund paid back outside the gateway keeps: how, its reference, and the operator's note."""
+    how = f"Paid back by {SettlementMethod(method).label.lower()}, reference {reference}."
+    return f"{how} {note}" if note else how
+
+
+def refund_not_settled(refund: Refund, *, actor) -> OrderEvent:
+    """A refund is still to settle, or failed: what the gateway (or the lack of one) said."""
+    return OrderEvent.record(
+        order=refund.order,
+        kind=OrderEvent.Kind.REFUND,
+        actor=actor,
+        message=f"Refund of {refund.amount} {refund.currency} {refund.get_status_display().lower()}: "
+        f"{refund.settle_note}",
+        data={"refund": refund.pk, "status": refund.status},
+    )
+
+
+def refund_settle_note(order: Order, *, txn: PaymentTransaction | None = None, refusal: Exception | None = None) -> str:
+    """What settling a refund through the order's gateway came to, for the refund's note and its timeline.
+
+    No ``txn`` and no ``refusal``: the order has no gateway to settle through.
+    """
+    gateway = order.payment_gateway
+    if refusal is not None:
+        return str(refusal)
+    if txn is None:
+        return (
+            "No payment gateway on the order: pay it back where the customer paid, then mark it settled "
+            "(Mark settled, on the refund)."
+        )
+    if txn.status == T.Status.SUCCEEDED:
+        return f"Refunded through {gateway}."
+    if txn.status == T.Status.DECLINED:
+        return f"{gateway} declined the refund."
+    return (
+        f"{gateway} has not confirmed the refund yet ({txn.status}); it is retried in the background. "
+        "Settle again to check."
+    )
+
+
+# --- order errors ----------------------------------------------------------------------
+def error_case_opened(case: OrderErrorCase, *, actor) -> OrderEvent:
+    """An order error was opened: its kind, root cause, shipment and description."""
+    where = f" (shipment {case.shipment})" if case.shipment_id else ""
+    return OrderEvent.record(
+        order=case.order,
+        kind=OrderEvent.Kind.ORDER_ERROR,
+        actor=actor,
+        message=f"Order error {case} opened{where}: {case.get_kind_display().lower()}, root cause "
+        f"{case.get_root_cause_display().lower()}." + (f" {case.description}" if case.description else ""),
+        data={"case": case.pk, "kind": case.kind, "root_cause": case.root_cause},
+    )
+
+
+def error_case_resolved(case: OrderErrorCase, *, refund: Refund | None, actor) -> OrderEvent:
+    """An order error was put right: by a reship, a refund, or both."""
+    parts = []
+    if case.reship_order_id:
+        parts.append(f"reship {case.reship_order}")
+    if refund is not None:
+        parts.append(f"refund {refund.amount} {refund.currency}")
+    return OrderEvent.record(
+        order=case.order,
+        kind=OrderEvent.Kind.ORDER_ERROR,
+        actor=actor,
+        message=f"Order error {case} resolved: {' and '.join(parts)}.",
+        data={
+            "case": case.pk,
+            "resolution": case.resolution,
+            "reship_order": case.reship_order.number if case.reship_order_id else None,
+            "refund": refund.pk if refund else None,
+        },
+    )
+
+
+def replacement_placed(reship: Order, *, original: Order, case: OrderErrorCase, actor) -> OrderEvent:
+    """On the replacement order: what it replaces, and that it is at no charge."""
+    return OrderEvent.record(
+        order=reship,
+        kind=OrderEvent.Kind.ORDER_ERROR,
+        actor=actor,
+        message=f"Replacement for {original} (order error {case}), at no charge.",
+        data={"case": case.pk, "replaces": original.number},
+    )
+
+
+def reship_placed(
+    order: Order, *, reship: Order, case: OrderErrorCase, units: list[tuple[str, int]], actor
+) -> OrderEvent:
+    """On the order put right: the reship order placed for it (SKU and units)."""
+    return OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.ORDER_ERROR,
+        actor=actor,
+        message=f"Reship {reship} placed for order error {case}: "
+        + ", ".join(f"{quantity} × {sku}" for sku, quantity in units)
+        + ".",
+        data={"case": case.pk, "reship_order": reship.number},
+    )
