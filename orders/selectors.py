@@ -9,6 +9,7 @@ from collections import defaultdict
 from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
+from django.urls import reverse
 from django.utils import timezone
 
 from inventory.models import Allocation, StockLevel
@@ -24,7 +25,7 @@ from shipping.documents import (
 from shipping.models import UNSHIPPED_STATUSES, Shipment, ShipmentLine, ShipmentStatus
 from shipping.services.labels import warehouse_address
 
-from .models import OPEN_STATUSES, Customer, Order, OrderEvent, OrderStatus
+from .models import OPEN_STATUSES, Customer, Order, OrderEvent, OrderLine, OrderStatus
 
 ORDER_NUMBER_RE = re.compile(rf"^(?:{re.escape(settings.ORDER_NUMBER_PREFIX)})?\d{{1,10}}$", re.IGNORECASE)
 
@@ -290,3 +291,68 @@ def ship_to_address(snapshot: dict) -> PostalAddress:
     """A shipment's address snapshot as the documents print it."""
     fields = ("name", "company", "line1", "line2", "city", "state", "postal_code", "phone")
     return PostalAddress(**{name: snapshot.get(name, "") for name in fields}, country=snapshot.get("country") or "US")
+
+
+# --- what messages show of an order ------------------------------------------
+def order_snapshot(
+    order: Order, *, lines: list[OrderLine] | None = None, customer: Customer | None = None, for_ops: bool = False
+) -> dict:
+    """What every order message can show of an order, as it is now (JSON-ready): the snapshot a message keeps."""
+    customer = customer or order.customer
+    lines = list(order.lines.all()) if lines is None else lines
+    address = order.shipping_address
+    snapshot = {
+        "order": {
+            "id": order.pk,
+            "number": order.number,
+            "status": order.status,
+            "external_id": order.external_id,
+            "placed_at": order.placed_at,
+            "currency": order.currency,
+            "subtotal": order.subtotal,
+            "shipping_total": order.shipping_total,
+            "tax_total": order.tax_total,
+            "discount_total": order.discount_total,
+            "grand_total": order.grand_total,
+            "promised_date": order.promised_date,
+        },
+        "customer": {
+            "name": customer.name,
+            "first_name": (customer.name.split() or [""])[0],
+            "email": customer.email,
+        },
+        "shipping_address": {
+            "name": address.name,
+            "company": address.company,
+            "line1": address.line1,
+            "line2": address.line2,
+            "city": address.city,
+            "state": address.state,
+            "postal_code": address.postal_code,
+            "country": address.country,
+        },
+        "lines": [line_snapshot(line) for line in lines],
+        "expected_delivery": order.promised_date,
+    }
+    if for_ops:
+        snapshot["order"]["admin_url"] = admin_url(order)
+    return snapshot
+
+
+def line_snapshot(line: OrderLine) -> dict:
+    """One line of an order snapshot."""
+    return {
+        "sku": line.sku,
+        "name": line.name,
+        "quantity": line.quantity,
+        "unit_price": line.unit_price,
+        "line_total": line.line_total,
+        "quantity_allocated": line.quantity_allocated,
+        "quantity_shipped": line.quantity_shipped,
+        "quantity_backordered": line.quantity_unallocated,
+    }
+
+
+def admin_url(order: Order) -> str:
+    """The absolute link to the order's page in the console (for ops messages)."""
+    return f"{settings.OMS_BASE_URL.rstrip('/')}{reverse('admin:orders_order_change', args=[order.pk])}"

@@ -25,7 +25,6 @@ from email.utils import parseaddr
 from functools import lru_cache
 
 from django.conf import settings
-from django.urls import reverse
 from django.utils import timezone
 
 from notifications import services as notifications
@@ -33,67 +32,10 @@ from notifications.events import CUSTOMER, EVENTS, is_wanted
 from notifications.mime import sender_header
 
 from ..models import Channel, Customer, Order, OrderEvent, OrderLine, OrderStatus
+from ..selectors import admin_url, order_snapshot  # what every message shows of an order
 
 
-# --- snapshots ------------------------------------------------------------
-def order_snapshot(
-    order: Order, *, lines: list[OrderLine] | None = None, customer: Customer | None = None, for_ops: bool = False
-) -> dict:
-    """What every order message can show, as it is now (JSON-ready)."""
-    customer = customer or order.customer
-    lines = list(order.lines.all()) if lines is None else lines
-    address = order.shipping_address
-    snapshot = {
-        "order": {
-            "id": order.pk,
-            "number": order.number,
-            "status": order.status,
-            "external_id": order.external_id,
-            "placed_at": order.placed_at,
-            "currency": order.currency,
-            "subtotal": order.subtotal,
-            "shipping_total": order.shipping_total,
-            "tax_total": order.tax_total,
-            "discount_total": order.discount_total,
-            "grand_total": order.grand_total,
-            "promised_date": order.promised_date,
-        },
-        "customer": {
-            "name": customer.name,
-            "first_name": (customer.name.split() or [""])[0],
-            "email": customer.email,
-        },
-        "shipping_address": {
-            "name": address.name,
-            "company": address.company,
-            "line1": address.line1,
-            "line2": address.line2,
-            "city": address.city,
-            "state": address.state,
-            "postal_code": address.postal_code,
-            "country": address.country,
-        },
-        "lines": [_line(line) for line in lines],
-        "expected_delivery": order.promised_date,
-    }
-    if for_ops:
-        snapshot["order"]["admin_url"] = admin_url(order)
-    return snapshot
-
-
-def _line(line: OrderLine) -> dict:
-    return {
-        "sku": line.sku,
-        "name": line.name,
-        "quantity": line.quantity,
-        "unit_price": line.unit_price,
-        "line_total": line.line_total,
-        "quantity_allocated": line.quantity_allocated,
-        "quantity_shipped": line.quantity_shipped,
-        "quantity_backordered": line.quantity_unallocated,
-    }
-
-
+# --- brands ---------------------------------------------------------------
 def channel_brand(channel: Channel) -> tuple[dict, str, str]:
     """A channel's brand for its customer messages: the snapshot's ``brand``, the From header, the Reply-To.
 
@@ -137,10 +79,6 @@ def _brand(
     if name or sender_email:
         sender = sender_header(name=name or default_name, address=sender_email or parseaddr(default_sender)[1])
     return {key: value for key, value in own.items() if value}, sender, reply_to
-
-
-def admin_url(order: Order) -> str:
-    return f"{settings.OMS_BASE_URL.rstrip('/')}{reverse('admin:orders_order_change', args=[order.pk])}"
 
 
 def _to_customer(
