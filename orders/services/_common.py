@@ -1,7 +1,15 @@
+"""What several order services share: the order's lock, the hold, reasons, and starting a task."""
+
 from decimal import Decimal
 
+from celery import Task
+from django.db import transaction
+from django.utils.module_loading import import_string
+
+from .. import events
 from ..exceptions import ReasonRequired
-from ..models import Order
+from ..models import Order, OrderEvent
+from . import notify
 
 CENT = Decimal("0.01")
 
@@ -35,3 +43,23 @@ def lock_order_of(model, pk: int, *, missing: Exception):
     row = model.objects.select_for_update().get(pk=pk)
     row.order = order
     return row
+
+
+def hold(order: Order, *, reason: str, actor) -> OrderEvent:
+    """Put an order whose row the caller has locked on hold: the timeline says why, and ops are alerted."""
+    event = events.order_held(order, reason=reason, actor=actor)
+    notify.order_on_hold(order, reason=reason, actor=actor, occurrence=str(event.pk))
+    return event
+
+
+# --- starting tasks ----------------------------------------------------------------
+# A tasks module imports the services its tasks call, so a service names the task it starts (its dotted
+# path) instead of importing it: the imports run one way, tasks → services.
+def task_named(path: str) -> Task:
+    """The Celery task at dotted path ``path`` (e.g. ``orders.tasks.allocate_order``)."""
+    return import_string(path)
+
+
+def enqueue(path: str, *args, countdown: float | None = None) -> None:
+    """Start the task at ``path`` with ``args`` once the current transaction commits (at once outside one)."""
+    transaction.on_commit(lambda: task_named(path).apply_async(args, countdown=countdown))

@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from shipping.models import Shipment
 
-from ...models import Order, OrderEvent, OrderStatus
+from ... import events
+from ...models import Order, OrderStatus
 from ...services import AddressData, CustomerData, LineData, OrderData, place_order
 from ...services._common import lock_order, lock_order_of
 from ..exceptions import ReturnError
@@ -55,15 +56,7 @@ def open_error_case(
         vendor_id=shipment.service.vendor_id if shipment and shipment.service_id else None,
         opened_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
-    where = f" (shipment {shipment})" if shipment else ""
-    OrderEvent.record(
-        order=order,
-        kind=OrderEvent.Kind.ORDER_ERROR,
-        actor=actor,
-        message=f"Order error {case} opened{where}: {case.get_kind_display().lower()}, root cause "
-        f"{case.get_root_cause_display().lower()}." + (f" {case.description}" if case.description else ""),
-        data={"case": case.pk, "kind": kind, "root_cause": root_cause},
-    )
+    events.error_case_opened(case, actor=actor)
     return case
 
 
@@ -92,10 +85,8 @@ def resolve_error_case(
         order = case.order
         if case.status == OrderErrorCase.Status.RESOLVED:
             raise ReturnError(f"Order error {case} is already resolved.")
-        parts = []
         if reship:
             case.reship_order = _reship(case, order, reship, actor=actor)
-            parts.append(f"reship {case.reship_order}")
         refund = None
         if refund_lines or refund_amount is not None:
             quote = quote_error_refund(order, refund_lines)
@@ -103,7 +94,6 @@ def resolve_error_case(
             refund = record_refund(
                 order=order, amount=amount, quote=quote, actor=actor, reason=f"Order error {case}", error_case=case
             )
-            parts.append(f"refund {amount} {order.currency}")
         case.resolution = (
             OrderErrorCase.Resolution.BOTH
             if reship and refund
@@ -112,18 +102,7 @@ def resolve_error_case(
         case.status = OrderErrorCase.Status.RESOLVED
         case.resolved_at = timezone.now()
         case.save(update_fields=["reship_order", "resolution", "status", "resolved_at"])
-        OrderEvent.record(
-            order=order,
-            kind=OrderEvent.Kind.ORDER_ERROR,
-            actor=actor,
-            message=f"Order error {case} resolved: {' and '.join(parts)}.",
-            data={
-                "case": case.pk,
-                "resolution": case.resolution,
-                "reship_order": case.reship_order.number if case.reship_order else None,
-                "refund": refund.pk if refund else None,
-            },
-        )
+        events.error_case_resolved(case, refund=refund, actor=actor)
     if refund is not None and refund.status != Refund.Status.SETTLED:
         settle_refund(refund_id=refund.pk, actor=actor)
     return case
@@ -170,20 +149,7 @@ def _reship(case: OrderErrorCase, order: Order, units: dict[int, int], *, actor)
         extra={"replaces": order.number, "error_case": case.pk},
     )
     reship, _ = place_order(channel=order.channel, data=data, actor=actor, route=True)
-    OrderEvent.record(
-        order=reship,
-        kind=OrderEvent.Kind.ORDER_ERROR,
-        actor=actor,
-        message=f"Replacement for {order} (order error {case}), at no charge.",
-        data={"case": case.pk, "replaces": order.number},
-    )
-    OrderEvent.record(
-        order=order,
-        kind=OrderEvent.Kind.ORDER_ERROR,
-        actor=actor,
-        message=f"Reship {reship} placed for order error {case}: "
-        + ", ".join(f"{line.quantity} × {line.sku}" for line in wanted)
-        + ".",
-        data={"case": case.pk, "reship_order": reship.number},
-    )
+    events.replacement_placed(reship, original=order, case=case, actor=actor)
+    units = [(line.sku, line.quantity) for line in wanted]
+    events.reship_placed(order, reship=reship, case=case, units=units, actor=actor)
     return reship

@@ -25,7 +25,7 @@ from ...services._common import lock_order_of
 from .. import events, selectors
 from ..exceptions import ReturnError
 from ..models import OrderErrorCase, Refund, ReturnRequest, ReturnStatus, SettlementMethod
-from .returns import _lock_return
+from ._common import lock_return
 
 ZERO = Decimal("0.00")
 
@@ -278,7 +278,7 @@ def confirm_return_refund(*, rma_id: int, actor, amount: Decimal | None = None) 
     amount above the quote, which never exceeds what was paid.
     """
     with transaction.atomic():
-        rma = _lock_return(rma_id)
+        rma = lock_return(rma_id)
         order = rma.order
         if rma.status != ReturnStatus.INSPECTED:
             raise ReturnError(

@@ -17,29 +17,24 @@ from inventory.models import StockMovement, Warehouse
 from inventory.services._common import lock_levels
 from shipping.models import Shipment, ShipmentLine
 
-from ...models import OrderEvent, OrderLine
+from ... import events
+from ...models import OrderLine
 from ...services import notify
-from ...services._common import CENT, lock_order, lock_order_of
+from ...services._common import CENT, enqueue, lock_order
 from .. import selectors
 from ..exceptions import ReturnError
 from ..models import ReturnLine, ReturnPolicy, ReturnReason, ReturnRequest, ReturnStatus
+from ._common import lock_return
 from .labels import label_link
 
 POLICY_ACTOR = "system: return policy"
+# Renders an authorised return's label (by name: the tasks import these services).
+RENDER_LABEL_TASK = "orders.returns.tasks.render_return_label"
 
 
 def format_rma_number(pk: int) -> str:
     """The RMA number for a primary key, e.g. RMA-0000123."""
     return f"{settings.RETURNS_NUMBER_PREFIX}{pk:07d}"
-
-
-def _lock_return(rma_id: int) -> ReturnRequest:
-    """Lock the order, then the return (the global lock order); raises ReturnError for an unknown id."""
-    return lock_order_of(ReturnRequest, rma_id, missing=ReturnError(f"No return with id {rma_id}."))
-
-
-def _units(lines) -> str:
-    return ", ".join(f"{quantity} × {sku}" for sku, quantity in lines) or "nothing"
 
 
 def _window_end(order_id: int, window_days: int) -> dt.date | None:
@@ -141,26 +136,12 @@ def open_return(
         )
         for line_id, quantity in sorted(wanted.items())
     )
-    units = _units((order_lines[i].sku, q) for i, q in sorted(wanted.items()))
-    note = f" Customer says: {rma.customer_note}" if rma.customer_note else ""
-    OrderEvent.record(
-        order=order,
-        kind=OrderEvent.Kind.RETURN,
-        actor=actor,
-        message=f"Return {rma} opened: {units} ({rma.get_reason_display().lower()}).{note}",
-        data={"rma": rma.number, "to": ReturnStatus.REQUESTED, "reason": reason, "lines": wanted},
-    )
+    units = [(order_lines[line_id].sku, quantity) for line_id, quantity in sorted(wanted.items())]
+    events.return_opened(rma, units=units, lines=wanted, actor=actor)
     if rule.auto_authorise and rma.warehouse_id is not None:
         _authorise(rma, actor=actor, how=f"automatically by the return policy ({rma.get_reason_display().lower()})")
     elif rule.auto_authorise:
-        OrderEvent.record(
-            order=order,
-            kind=OrderEvent.Kind.RETURN,
-            actor=actor,
-            message=f"Return {rma} waits for an associate: nothing says which warehouse shipped it, so choose "
-            "where the goods come back to when authorising.",
-            data={"rma": rma.number},
-        )
+        events.return_waits_for_warehouse(rma, actor=actor)
     return rma
 
 
@@ -170,7 +151,7 @@ def authorise_return(*, rma_id: int, actor, warehouse_id: int | None = None) -> 
 
     The return label is rendered in the background and the customer emailed a link to it.
     """
-    rma = _lock_return(rma_id)
+    rma = lock_return(rma_id)
     if warehouse_id is not None:
         rma.warehouse = Warehouse.objects.get(pk=warehouse_id)
         rma.save(update_fields=["warehouse"])
@@ -182,15 +163,8 @@ def _authorise(rma: ReturnRequest, *, actor, how: str) -> None:
     if rma.warehouse_id is None:
         raise ReturnError(f"Return {rma}: choose the warehouse the goods come back to.")
     warehouse = Warehouse.objects.get(pk=rma.warehouse_id)
-    rma.transition_to(
-        ReturnStatus.AUTHORISED,
-        actor=actor,
-        message=f"Return {rma} authorised{' ' + how if how else ''}: back to {warehouse.code}; return label emailed.",
-        data={"warehouse": warehouse.code},
-    )
-    from .. import tasks
-
-    tasks.render_return_label.delay_on_commit(rma.pk)
+    events.return_authorised(rma, warehouse=warehouse, how=how, actor=actor)
+    enqueue(RENDER_LABEL_TASK, rma.pk)
     window_end = _window_end(rma.order_id, ReturnPolicy.current().window_days)
     notify.return_authorised(
         rma.order,
@@ -218,12 +192,10 @@ def reject_return(*, rma_id: int, reason: str, actor) -> ReturnRequest:
     reason = (reason or "").strip()
     if not reason:
         raise ReturnError("A reason is required to reject a return.")
-    rma = _lock_return(rma_id)
+    rma = lock_return(rma_id)
     rma.rejection_reason = reason
     rma.save(update_fields=["rejection_reason"])
-    rma.transition_to(
-        ReturnStatus.REJECTED, actor=actor, message=f"Return {rma} rejected: {reason}", data={"reason": reason}
-    )
+    events.return_rejected(rma, reason=reason, actor=actor)
     return rma
 
 
@@ -235,7 +207,7 @@ def receive_return(*, rma_id: int, quantities: dict[int, int] | None, warehouse_
     count the units as returned; the customer is emailed. Nothing enters
     stock until inspection.
     """
-    rma = _lock_return(rma_id)
+    rma = lock_return(rma_id)
     if rma.status != ReturnStatus.AUTHORISED:
         raise ReturnError(
             f"Return {rma} is {rma.get_status_display().lower()}; only an authorised return can be received."
@@ -267,13 +239,7 @@ def receive_return(*, rma_id: int, quantities: dict[int, int] | None, warehouse_
     rma.warehouse = warehouse
     rma.save(update_fields=["warehouse"])
     missing = sum(line.quantity - line.quantity_received for line in lines)
-    short = f"; {missing} unit{'s' if missing != 1 else ''} did not arrive" if missing else ""
-    rma.transition_to(
-        ReturnStatus.RECEIVED,
-        actor=actor,
-        message=f"Return {rma} received at {warehouse.code}: {_units(received)}{short}.",
-        data={"warehouse": warehouse.code, "received": dict(received)},
-    )
+    events.return_received(rma, warehouse=warehouse, received=received, missing=missing, actor=actor)
     notify.return_received(
         rma.order,
         rma={"number": rma.number, "lines": _lines_for_mail(rma, received=True), "received_at": rma.received_at},
@@ -301,7 +267,7 @@ def inspect_return(*, rma_id: int, results: dict[int, Inspection], actor) -> Ret
     reason, so the ledger shows it came back and went out, and on hand does
     not change.
     """
-    rma = _lock_return(rma_id)
+    rma = lock_return(rma_id)
     if rma.status != ReturnStatus.RECEIVED:
         raise ReturnError(
             f"Return {rma} is {rma.get_status_display().lower()}; only a received return can be inspected."
@@ -326,7 +292,6 @@ def inspect_return(*, rma_id: int, results: dict[int, Inspection], actor) -> Ret
         lock_levels(
             {(rma.warehouse_id, line.product_id) for line, restock, write_off, _ in plan if restock or write_off}
         )
-    parts = []
     total_cost = Decimal("0.00")
     for line, restock, write_off, reason in plan:
         try:
@@ -339,7 +304,6 @@ def inspect_return(*, rma_id: int, results: dict[int, Inspection], actor) -> Ret
                     reference=rma.number,
                     order_id=rma.order_id,
                 )
-                parts.append(f"{restock} × {line.sku} restocked")
             if write_off:
                 inventory.restock_return(
                     warehouse_id=rma.warehouse_id,
@@ -364,34 +328,21 @@ def inspect_return(*, rma_id: int, results: dict[int, Inspection], actor) -> Ret
         line.quantity_written_off = write_off
         line.write_off_reason = reason
         line.write_off_cost = (line.product.unit_cost * write_off).quantize(CENT)
-        if write_off:
-            total_cost += line.write_off_cost
-            parts.append(f"{write_off} × {line.sku} written off ({reason}, cost {line.write_off_cost})")
+        total_cost += line.write_off_cost
     ReturnLine.objects.bulk_update(
         lines, ["quantity_restocked", "quantity_written_off", "write_off_reason", "write_off_cost"]
     )
     warehouse = Warehouse.objects.get(pk=rma.warehouse_id)
-    rma.transition_to(
-        ReturnStatus.INSPECTED,
-        actor=actor,
-        message=f"Return {rma} inspected at {warehouse.code}: {'; '.join(parts) or 'nothing received'}.",
-        data={
-            "warehouse": warehouse.code,
-            "restocked": {line.sku: r for line, r, _, _ in plan if r},
-            "written_off": {line.sku: w for line, _, w, _ in plan if w},
-            "write_off_cost": total_cost,
-        },
-    )
+    events.return_inspected(rma, warehouse=warehouse, lines=lines, write_off_cost=total_cost, actor=actor)
     return rma
 
 
 @transaction.atomic
 def close_return(*, rma_id: int, actor, note: str = "") -> ReturnRequest:
     """Close a refunded return; an inspected one closes without a refund only with a note saying why."""
-    rma = _lock_return(rma_id)
+    rma = lock_return(rma_id)
     note = (note or "").strip()
     if rma.status == ReturnStatus.INSPECTED and not note:
         raise ReturnError(f"Return {rma} has not been refunded; say why it closes without a refund.")
-    message = f"Return {rma} closed" + (f": {note}" if note else ".")
-    rma.transition_to(ReturnStatus.CLOSED, actor=actor, message=message, data={"note": note})
+    events.return_closed(rma, note=note, actor=actor)
     return rma
