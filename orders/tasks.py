@@ -2,6 +2,8 @@
 
 from celery import shared_task
 
+from oms_core import wakeups
+
 from . import services
 
 
@@ -13,13 +15,13 @@ def flag_late_orders() -> int:
 
 @shared_task(acks_late=True)
 def allocate_order(order_id: int) -> str:
-    """Route a newly placed (or released) order to warehouses. Safe to repeat."""
-    # payments: an order with a gateway is credit-checked and authorised first (held, or retried, if not)
-    from .payments import services as payments
+    """Route a newly placed (or released) order to warehouses. Safe to repeat.
 
-    if not payments.prepare_order(order_id=order_id):
+    An order with a gateway is credit-checked and its payment authorised
+    first: held, or asked again later, when it is not.
+    """
+    if not services.prepare_order(order_id=order_id):
         return "waiting for payment or review"
-    # end payments
     order = services.route_new_order(order_id=order_id, actor="system: routing")
     if order is None:
         return "nothing to do: routed by an earlier batch, held, cancelled or waiting for its payment"
@@ -29,8 +31,6 @@ def allocate_order(order_id: int) -> str:
 @shared_task(acks_late=True)
 def route_received_orders() -> int:
     """Woken when orders without a payment gateway are placed (oms_core.wakeups): route all received ones."""
-    from oms_core import wakeups
-
     wakeups.woken(services.fulfilment.ROUTING)
     return services.route_received_orders(actor="system: routing")
 

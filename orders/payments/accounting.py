@@ -234,7 +234,8 @@ def export_journal(*, export_date: dt.date, actor: str = "system: accounting exp
     Write-offs up to that day are journaled first. Each entry is exported
     exactly once: running it again finds nothing new and returns None. The
     CSV file is written to ``ACCOUNTING_EXPORT_DIR``; with
-    ``ACCOUNTING_EXPORT_URL`` set, the batch is POSTed after commit.
+    ``ACCOUNTING_EXPORT_URL`` set, the batch is left pending, for the caller
+    to send after commit (``tasks.send_export_batch``).
     """
     journal_write_offs(up_to=export_date)
     entries = list(
@@ -265,10 +266,6 @@ def export_journal(*, export_date: dt.date, actor: str = "system: accounting exp
     path.write_text(batch.csv_content, encoding="utf-8", newline="")
     batch.file_path = str(path)
     batch.save(update_fields=["csv_content", "json_body", "file_path"])
-    if url:
-        from . import tasks
-
-        transaction.on_commit(lambda: tasks.send_export_batch.delay(batch.pk))
     return batch
 
 

@@ -1,46 +1,98 @@
-"""Every payment write: authorise (after the credit check), capture per shipment, void, refund, mark paid.
+"""Every payment write: authorise, capture per shipment, void, refund, capture again, mark paid.
 
-Each gateway call is a ``PaymentTransaction`` row keyed by its idempotency
-key and an entry on the order's timeline. The caller holds the order's row
-lock, so calls for one order never overlap; a call retried with the same key
-(after a timeout) updates the same row and the gateway answers as it did the
-first time, so nothing is charged twice. Orders with no ``payment_gateway``
-make no gateway call; the credit rules still apply to them (``prepare_order``).
+Payments answers; the order workflow decides. A function that talks to a
+gateway returns a ``PaymentResult``: succeeded (authorised, captured,
+voided, refunded), declined with the gateway's reason, unavailable (ask
+again in ``retry_in`` seconds, or given up after ``PAYMENTS_MAX_ATTEMPTS``
+tries), or in flight (another process is making that very call). A call
+that cannot be made at all (an unknown gateway, a key reused for another
+call, a refund above what was captured) raises a ``PaymentError``. Holding
+the order, routing it, asking again later and alerting ops are the order
+workflow's (``orders.services.payment``), which this module never imports.
 
-Called from the order workflow (function-local imports there, to keep the
-import graph one-way): ``prepare_order`` before routing
-(``orders.tasks.allocate_order``), ``capture_shipment`` when a shipment
-ships, ``void_payment`` when an order is cancelled; ``refund_payment`` by
-returns and order errors.
+No gateway is called while the order's row is locked. A call is opened
+(the order locked, its ``PaymentTransaction`` row written ``pending`` under
+its idempotency key, committed), made with no lock held, then recorded (the
+order locked again and the row re-read: an answer already recorded
+stands). The key goes to the gateway with the call, so a call made again,
+after a timeout or a crash between the call and its record, gets the first
+call's answer: nothing is charged twice. A call still pending after
+``IN_FLIGHT`` was lost with its process and is made again. Each recorded
+answer is an entry on the order's timeline (``orders.events``) and, for
+money that moved, a journal entry.
+
+The workflow opens a shipment's capture and a cancelled order's void in its
+own transaction (``open_capture``, ``open_void``: the row saying money is
+to move commits with the shipment or the cancellation) and makes the call
+after commit (``make_call``). Orders with no ``payment_gateway`` make no
+gateway call.
 """
 
 from __future__ import annotations
 
-import logging
+import datetime as dt
+import enum
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q, Sum
+from django.utils import timezone
 
-from ..models import Order, OrderEvent, OrderLine, OrderStatus
-from ..services._common import lock_order
-from . import accounting, alerts, credit
+from .. import events
+from ..models import Order, OrderLine, OrderStatus
+from . import accounting
 from .amounts import ZERO, CaptureSplit, cents, split_capture
 from .exceptions import IdempotencyConflict, PaymentError, RefundRefused, UnknownGateway
-from .gateways import GatewayUnavailable, get_gateway
+from .gateways import GatewayResult, GatewayUnavailable, get_gateway
 from .models import PaymentTransaction
 
-logger = logging.getLogger(__name__)
 SYSTEM = "system: payments"
 T = PaymentTransaction
-VERBS = {
-    T.Kind.AUTHORISE: "Authorised",
-    T.Kind.CAPTURE: "Captured",
-    T.Kind.VOID: "Voided the authorisation of",
-    T.Kind.REFUND: "Refunded",
-    T.Kind.SETTLE: "Payment received:",
-}
+# A call pending this long after it started was lost with its process (gateway calls time out well before):
+# it is made again, with its key.
+IN_FLIGHT = dt.timedelta(minutes=5)
+
+
+class Outcome(enum.StrEnum):
+    SUCCEEDED = "succeeded"  # authorised, captured, voided or refunded
+    DECLINED = "declined"  # the gateway said no: final for this key (the reason is its words)
+    RETRY = "retry"  # the gateway was unavailable: ask again, with the same key, in ``retry_in`` seconds
+    GAVE_UP = "gave_up"  # the gateway was unavailable on every try
+    IN_FLIGHT = "in_flight"  # another process is making this call now
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    """Payments' answer about one gateway call, for the order workflow to act on."""
+
+    outcome: Outcome
+    transaction: PaymentTransaction
+    retry_in: int | None = None
+
+    @property
+    def reason(self) -> str:
+        """The gateway's words for a decline or a failure ("" after a success)."""
+        return self.transaction.error
+
+    @classmethod
+    def of(cls, txn: PaymentTransaction) -> PaymentResult:
+        """The answer a transaction row gives as it stands."""
+        if txn.status == T.Status.SUCCEEDED:
+            return cls(Outcome.SUCCEEDED, txn)
+        if txn.status == T.Status.DECLINED:
+            return cls(Outcome.DECLINED, txn)
+        if txn.status == T.Status.PENDING:
+            return cls(Outcome.IN_FLIGHT, txn)
+        if txn.attempts < settings.PAYMENTS_MAX_ATTEMPTS:
+            return cls(Outcome.RETRY, txn, retry_in=backoff(txn.attempts))
+        return cls(Outcome.GAVE_UP, txn)
+
+
+def _lock_order(order_id: int) -> Order:
+    """Lock the order's row as the order workflow does (FOR NO KEY UPDATE): the order is always locked first."""
+    return Order.objects.select_for_update(no_key=True).get(pk=order_id)
 
 
 # --- reads ---------------------------------------------------------------------
@@ -76,18 +128,58 @@ def awaiting_authorisation(orders: list[Order]) -> set[int]:
     return candidates - set(done.values_list("order_id", flat=True))
 
 
-# --- the one place a gateway is called -----------------------------------------
+def backoff(attempts: int) -> int:
+    """Seconds to wait before asking a gateway again after ``attempts`` failed tries."""
+    return settings.PAYMENTS_RETRY_BACKOFF_SECONDS * 2 ** max(attempts - 1, 0)
+
+
+def authorisations_to_wait_for(order_ids: list[int]) -> set[int]:
+    """Of these orders, those whose authorisation is in flight, or failed less than its backoff ago."""
+    now = timezone.now()
+    calls = T.objects.filter(
+        order_id__in=order_ids, kind=T.Kind.AUTHORISE, status__in=[T.Status.ERROR, T.Status.PENDING]
+    )
+    return {
+        order_id
+        for order_id, status, attempts, updated_at in calls.values_list("order_id", "status", "attempts", "updated_at")
+        if (status == T.Status.PENDING and updated_at > now - IN_FLIGHT)
+        or (status == T.Status.ERROR and updated_at + dt.timedelta(seconds=backoff(attempts)) > now)
+    }
+
+
+def payments_to_retry() -> list[int]:
+    """Captures, voids and refunds to make again: in error with tries to spare, or pending past ``IN_FLIGHT``."""
+    stale = timezone.now() - IN_FLIGHT
+    return list(
+        T.objects.filter(
+            Q(status=T.Status.ERROR, attempts__lt=settings.PAYMENTS_MAX_ATTEMPTS)
+            | Q(status=T.Status.PENDING, updated_at__lt=stale)
+        )
+        .filter(~Q(kind=T.Kind.AUTHORISE))
+        .values_list("pk", flat=True)[:500]
+    )
+
+
+def orders_to_authorise() -> list[int]:
+    """Received orders with a gateway and no authorisation yet (their routing task was lost)."""
+    authorised = T.objects.filter(kind=T.Kind.AUTHORISE, status=T.Status.SUCCEEDED).values("order_id")
+    return list(
+        Order.objects.filter(status=OrderStatus.RECEIVED)
+        .exclude(payment_gateway="")
+        .exclude(pk__in=authorised)
+        .order_by("placed_at", "pk")
+        .values_list("pk", flat=True)[:500]
+    )
+
+
+# --- one gateway call: opened, made with no lock held, recorded ------------------------
 def _actor_fields(actor) -> dict:
     user = actor if getattr(actor, "is_authenticated", False) else None
     name = user.get_username() if user else (actor if isinstance(actor, str) and actor else "system")
     return {"actor": user, "actor_name": name}
 
 
-def backoff(attempts: int) -> int:
-    return settings.PAYMENTS_RETRY_BACKOFF_SECONDS * 2 ** max(attempts - 1, 0)
-
-
-def _transact(
+def _open(
     *,
     order: Order,
     kind: str,
@@ -99,178 +191,162 @@ def _transact(
     reason: str = "",
     breakdown: dict | None = None,
 ) -> PaymentTransaction:
-    """Make one gateway call at most once per idempotency key; the caller holds the order's lock."""
+    """The row of one gateway call, written pending (the caller holds the order's lock); a key used before, its row.
+
+    Raises UnknownGateway before anything is written, and IdempotencyConflict
+    for a key already used for another call.
+    """
+    get_gateway(order.payment_gateway)
     txn = T.objects.filter(idempotency_key=key).first()
     if txn is not None:
         if txn.order_id != order.pk or txn.kind != kind or txn.amount != amount:
             raise IdempotencyConflict(
                 f"Idempotency key {key!r} was already used for {txn} on order {txn.order_id}; use a new key."
             )
-        if txn.status in (T.Status.SUCCEEDED, T.Status.DECLINED):
-            return txn
-    else:
-        txn = T(
-            order=order,
-            shipment=shipment,
-            kind=kind,
-            gateway=order.payment_gateway,
-            amount=amount,
-            currency=order.currency,
-            idempotency_key=key,
-            source=source,
-            reason=reason,
-            breakdown=breakdown or {},
-            **_actor_fields(actor),
-        )
-    return _attempt(order, txn, actor)
-
-
-def _attempt(order: Order, txn: PaymentTransaction, actor) -> PaymentTransaction:
-    gateway = get_gateway(txn.gateway)
-    if txn.kind == T.Kind.AUTHORISE:
-        reference = ""
-    else:
-        auth = authorisation(order)
-        reference = auth.gateway_reference if auth else txn.gateway_reference
-    calls = {
-        T.Kind.AUTHORISE: lambda: gateway.authorise(
-            amount=txn.amount,
-            currency=txn.currency,
-            token=order.payment_token,
-            idempotency_key=txn.idempotency_key,
-            description=order.number,
-        ),
-        T.Kind.CAPTURE: lambda: gateway.capture(
-            reference=reference, amount=txn.amount, currency=txn.currency, idempotency_key=txn.idempotency_key
-        ),
-        T.Kind.VOID: lambda: gateway.void(reference=reference, idempotency_key=txn.idempotency_key),
-        T.Kind.REFUND: lambda: gateway.refund(
-            reference=reference, amount=txn.amount, currency=txn.currency, idempotency_key=txn.idempotency_key
-        ),
-    }
-    txn.attempts += 1
-    note = ""
-    try:
-        result = calls[txn.kind]()
-    except GatewayUnavailable as failure:
-        txn.status, txn.error = T.Status.ERROR, str(failure)
-    else:
-        txn.status = T.Status.SUCCEEDED if result.succeeded else T.Status.DECLINED
-        txn.gateway_reference = result.reference or reference
-        txn.error = "" if result.succeeded else (result.error or "declined")
-        note = result.note if result.succeeded else ""
-    txn.save()
-    _record(order, txn, actor, note=note)
-    if txn.status == T.Status.SUCCEEDED:
-        accounting.journal_transaction(txn, settles=gateway.settles_at_capture)
-    elif txn.kind != T.Kind.AUTHORISE:  # prepare_order decides what a failed authorisation means
-        _follow_up(order, txn)
-    return txn
-
-
-def _record(order: Order, txn: PaymentTransaction, actor, note: str = "") -> OrderEvent:
-    money = f"{txn.amount:,.2f} {txn.currency}"
-    what = f" for shipment {txn.shipment.number}" if txn.shipment_id else ""
-    label = txn.get_kind_display()
-    if txn.status == T.Status.SUCCEEDED:
-        message = f"{VERBS[txn.kind]} {money}{what} ({txn.gateway}, ref {txn.gateway_reference or '—'})"
-        message += f": {txn.reason}" if txn.reason else ""
-        message += f"; {note}" if note else ""
-    elif txn.status == T.Status.DECLINED:
-        message = f"{label} of {money}{what} declined by {txn.gateway}: {txn.error}"
-    else:
-        message = f"{label} of {money}{what} failed (attempt {txn.attempts}): {txn.error}"
-    kind = OrderEvent.Kind.REFUND if txn.kind == T.Kind.REFUND else OrderEvent.Kind.PAYMENT
-    data = {
-        "transaction": txn.pk,
-        "kind": txn.kind,
-        "status": txn.status,
-        "amount": txn.amount,
-        "currency": txn.currency,
-        "idempotency_key": txn.idempotency_key,
-        "gateway_reference": txn.gateway_reference,
-    }
-    return OrderEvent.record(order=order, kind=kind, actor=actor, message=message, data=data)
-
-
-def _follow_up(order: Order, txn: PaymentTransaction) -> None:
-    """A capture, void or refund that failed: retry a timeout later with the same key, else tell ops."""
-    if txn.status == T.Status.ERROR and txn.attempts < settings.PAYMENTS_MAX_ATTEMPTS:
-        from . import tasks
-
-        countdown = backoff(txn.attempts)
-        transaction.on_commit(lambda: tasks.retry_payment.apply_async((txn.pk,), countdown=countdown))
-        return
-    outcome = "declined" if txn.status == T.Status.DECLINED else f"failed {txn.attempts} times"
-    alerts.payment_problem(
+        return txn
+    return T.objects.create(
         order=order,
-        problem=f"{txn.get_kind_display()} of {txn.amount:,.2f} {txn.currency} {outcome}",
-        detail=f"{txn.error}. Gateway: {txn.gateway}; idempotency key {txn.idempotency_key}.",
-        occurrence=f"txn:{txn.pk}:{txn.status}",
+        shipment=shipment,
+        kind=kind,
+        gateway=order.payment_gateway,
+        amount=amount,
+        currency=order.currency,
+        idempotency_key=key,
+        source=source,
+        reason=reason,
+        breakdown=breakdown or {},
+        **_actor_fields(actor),
     )
 
 
-# --- authorisation and credit control, before routing ---------------------------
-def ready_to_route(order_ids: list[int], *, authorise: bool, actor=SYSTEM) -> list[int]:
-    """Of these received orders, those that may be routed now; each is credit-checked (and authorised) first.
+@dataclass(frozen=True)
+class _Call:
+    """What one try of a gateway call needs, read under the order's lock before the call."""
 
-    For routing in batches: the routing task takes the other waiting orders
-    along with its own, and the sweep takes those whose task was lost. With
-    ``authorise=False`` orders with a gateway are left to their own task (no
-    gateway call in someone else's batch). With no active credit rule, an
-    order without a gateway needs nothing, and costs nothing here.
-    """
-    if not order_ids:
-        return []
-    has_rules = credit.active_rules().exists()
-    gateway_of = dict(Order.objects.filter(pk__in=order_ids).values_list("pk", "payment_gateway"))
-    ready = []
-    for order_id in order_ids:
-        if order_id not in gateway_of:
-            continue
-        gateway = gateway_of[order_id]
-        needs_nothing = not gateway and not has_rules
-        may_prepare = authorise or not gateway
-        if needs_nothing or (may_prepare and prepare_order(order_id=order_id, actor=actor)):
-            ready.append(order_id)
-    return ready
+    transaction_id: int
+    attempt: int
+    reference: str  # the payment's reference at the gateway (captures, voids, refunds)
+    token: str  # the customer's payment method (authorisations)
+    description: str
+
+
+def _claim(order: Order, txn: PaymentTransaction) -> _Call | None:
+    """Take a try of the call (the caller holds the order's lock); None when it is answered or in flight elsewhere."""
+    if txn.status in (T.Status.SUCCEEDED, T.Status.DECLINED):
+        return None
+    if txn.status == T.Status.PENDING and txn.attempts and txn.updated_at > timezone.now() - IN_FLIGHT:
+        return None
+    reference = ""
+    if txn.kind != T.Kind.AUTHORISE:
+        auth = authorisation(order)
+        reference = auth.gateway_reference if auth else txn.gateway_reference
+    txn.attempts += 1
+    txn.status = T.Status.PENDING
+    txn.save(update_fields=["attempts", "status", "updated_at"])
+    return _Call(txn.pk, txn.attempts, reference, order.payment_token, order.number)
+
+
+def _ask(txn: PaymentTransaction, call: _Call) -> tuple[GatewayResult | None, str, bool]:
+    """Call the gateway (no lock held): its answer, or None and why it could not answer; and whether it settles."""
+    try:
+        gateway = get_gateway(txn.gateway)
+    except UnknownGateway as refusal:  # the gateway left the settings after the call was opened
+        return None, str(refusal), False
+    key = txn.idempotency_key
+    try:
+        if txn.kind == T.Kind.AUTHORISE:
+            answer = gateway.authorise(
+                amount=txn.amount,
+                currency=txn.currency,
+                token=call.token,
+                idempotency_key=key,
+                description=call.description,
+            )
+        elif txn.kind == T.Kind.CAPTURE:
+            answer = gateway.capture(
+                reference=call.reference, amount=txn.amount, currency=txn.currency, idempotency_key=key
+            )
+        elif txn.kind == T.Kind.VOID:
+            answer = gateway.void(reference=call.reference, idempotency_key=key)
+        else:
+            answer = gateway.refund(
+                reference=call.reference, amount=txn.amount, currency=txn.currency, idempotency_key=key
+            )
+    except GatewayUnavailable as failure:
+        return None, str(failure), gateway.settles_at_capture
+    return answer, "", gateway.settles_at_capture
 
 
 @transaction.atomic
-def prepare_order(*, order_id: int, actor=SYSTEM) -> bool:
-    """Authorise (with a gateway) and credit-check a received order; True when it may be routed now.
+def _record(call: _Call, answer: GatewayResult | None, failure: str, *, settles: bool, actor) -> PaymentTransaction:
+    """Record a try's answer (the order locked again); an answer already recorded for the key stands."""
+    order_id = T.objects.filter(pk=call.transaction_id).values_list("order_id", flat=True).get()
+    order = _lock_order(order_id)
+    txn = T.objects.select_for_update(of=("self",)).select_related("shipment").get(pk=call.transaction_id)
+    txn.order = order
+    if txn.status in (T.Status.SUCCEEDED, T.Status.DECLINED):
+        return txn  # another try with this key was answered first: the gateway gave it the same answer
+    if answer is None and (txn.status != T.Status.PENDING or txn.attempts != call.attempt):
+        return txn  # a later try owns the row; this one's failure tells nothing new
+    if answer is None:
+        txn.status, txn.error = T.Status.ERROR, failure
+    else:
+        txn.status = T.Status.SUCCEEDED if answer.succeeded else T.Status.DECLINED
+        txn.gateway_reference = answer.reference or call.reference
+        txn.error = "" if answer.succeeded else (answer.error or "declined")
+    txn.save()
+    if txn.status == T.Status.SUCCEEDED:
+        events.payment_succeeded(txn, actor=actor, note=answer.note)
+        accounting.journal_transaction(txn, settles=settles)
+    elif txn.status == T.Status.DECLINED:
+        events.payment_declined(txn, actor=actor)
+    else:
+        events.payment_failed(txn, actor=actor)
+    return txn
 
-    Credit control runs on every order, gateway or not; an order with no
-    gateway has no authorisation, and (to keep its timeline and its cost as
-    they were) reads only the rules when none is active and records a credit
-    check only when a rule fires. A declined authorisation or a credit rule
-    that fires puts the order on hold naming the decline or the rule (ops
-    are alerted). Releasing it runs this again: a declined payment is tried
-    again with a new key, rules already reviewed are not. A gateway timeout is retried later with the
-    same key; after ``PAYMENTS_MAX_ATTEMPTS`` tries the order is held.
-    Cancelling a held order voids its authorisation (``void_payment``).
+
+def _make(txn: PaymentTransaction, call: _Call, *, actor) -> PaymentResult:
+    answer, failure, settles = _ask(txn, call)
+    return PaymentResult.of(_record(call, answer, failure, settles=settles, actor=actor))
+
+
+def make_call(*, transaction_id: int, actor=SYSTEM) -> PaymentResult | None:
+    """Make an opened call, or one that failed, with its key; None when there is no such transaction.
+
+    The order is locked only to claim the try and to record its answer,
+    never during the call. A call answered already, or in flight in another
+    process, is not made (its answer as it stands).
     """
-    gateway = Order.objects.filter(pk=order_id).values_list("payment_gateway", flat=True).first()
-    if gateway is None:
-        return True  # no such order: routing says so
-    rules = None
-    if not gateway:
-        rules = list(credit.active_rules())
-        if not rules:
-            return True  # no gateway and no credit rule: nothing to do
-    order = lock_order(order_id)
-    if order.status != OrderStatus.RECEIVED:
-        return True
-    from ..services.lifecycle import hold_order
+    with transaction.atomic():
+        order_id = T.objects.filter(pk=transaction_id).values_list("order_id", flat=True).first()
+        if order_id is None:
+            return None
+        order = _lock_order(order_id)
+        txn = T.objects.select_for_update().get(pk=transaction_id)
+        call = _claim(order, txn)
+        if call is None:
+            return PaymentResult.of(txn)
+    return _make(txn, call, actor=actor)
 
-    if order.payment_gateway and authorisation(order) is None:
-        try:
-            get_gateway(order.payment_gateway)
-        except UnknownGateway as refusal:
-            hold_order(order_id=order.pk, reason=f"Payment: {refusal}", actor=actor)
-            return False
+
+# --- authorisation, before routing --------------------------------------------------
+def authorise(*, order_id: int, actor=SYSTEM) -> PaymentResult | None:
+    """Authorise a received order's payment for its total; None when it has no gateway or is not received.
+
+    An order authorised already answers with that authorisation. After a
+    decline the next call (the order released by ops) tries a new key; after
+    a failure, the same key. Raises UnknownGateway (a PaymentError) for a
+    gateway this installation does not have.
+    """
+    with transaction.atomic():
+        order = _lock_order(order_id)
+        if order.status != OrderStatus.RECEIVED or not order.payment_gateway:
+            return None
+        auth = authorisation(order)
+        if auth is not None:
+            return PaymentResult.of(auth)
         declined = T.objects.filter(order=order, kind=T.Kind.AUTHORISE, status=T.Status.DECLINED).count()
-        txn = _transact(
+        txn = _open(
             order=order,
             kind=T.Kind.AUTHORISE,
             amount=order.grand_total,
@@ -278,48 +354,10 @@ def prepare_order(*, order_id: int, actor=SYSTEM) -> bool:
             actor=actor,
             source="intake",
         )
-        if txn.status == T.Status.DECLINED:
-            hold_order(order_id=order.pk, reason=f"Payment declined by {txn.gateway}: {txn.error}", actor=actor)
-            return False
-        if txn.status != T.Status.SUCCEEDED:
-            if txn.attempts >= settings.PAYMENTS_MAX_ATTEMPTS:
-                hold_order(
-                    order_id=order.pk,
-                    reason=f"Payment gateway {txn.gateway} failed {txn.attempts} times: {txn.error}",
-                    actor=actor,
-                )
-            else:
-                from . import tasks
-
-                countdown = backoff(txn.attempts)
-                transaction.on_commit(lambda: tasks.retry_authorisation.apply_async((order.pk,), countdown=countdown))
-            return False
-    if order.events.filter(kind=OrderEvent.Kind.CREDIT_CHECK).exists():
-        return True  # checked before: held, reviewed and released by ops
-    order = Order.objects.select_related("customer", "shipping_address", "billing_address").get(pk=order.pk)
-    fired = credit.evaluate(order, rules=rules)
-    if not fired:
-        if not order.payment_gateway:
-            return True  # no timeline entry: evaluated again if it is routed again while received
-        OrderEvent.record(
-            order=order,
-            kind=OrderEvent.Kind.CREDIT_CHECK,
-            actor=actor,
-            message="Credit check passed",
-            data={"result": "passed"},
-        )
-        return True
-    first = fired[0]
-    reason = f"Credit check: rule {first.rule.name!r}: {first.detail}"
-    OrderEvent.record(
-        order=order,
-        kind=OrderEvent.Kind.CREDIT_CHECK,
-        actor=actor,
-        message=reason + (f" (and {len(fired) - 1} more)" if len(fired) > 1 else ""),
-        data={"result": "held", "rules": [f.as_data() for f in fired]},
-    )
-    hold_order(order_id=order.pk, reason=reason, actor=actor)
-    return False
+        call = _claim(order, txn)
+        if call is None:
+            return PaymentResult.of(txn)
+    return _make(txn, call, actor=actor)
 
 
 # --- capture per shipment ---------------------------------------------------------
@@ -351,12 +389,12 @@ def capture_split_for(order: Order, shipment) -> CaptureSplit:
     )
 
 
-def capture_shipment(*, order: Order, shipment, actor) -> PaymentTransaction | None:
-    """Capture a shipment's share of the order as it ships; journal its shipping cost.
+def open_capture(*, order: Order, shipment, actor) -> PaymentTransaction | None:
+    """Open the capture of a shipment's share as it ships, and journal its shipping cost; the call comes after commit.
 
-    Called inside ``ship_shipment`` (order locked). A failure never undoes
-    the shipment: the failed transaction is recorded, a timeout is retried
-    in the background with the same key, a decline alerts ops.
+    The caller ships the shipment holding the order's lock. None when there
+    is nothing to capture (no gateway, nothing left); raises PaymentError
+    when it cannot be tried (an unknown gateway, a key reused).
     """
     if not order.payment_gateway:
         return None
@@ -364,52 +402,47 @@ def capture_shipment(*, order: Order, shipment, actor) -> PaymentTransaction | N
     split = capture_split_for(order, shipment)
     if split.amount <= 0:
         return None
-    try:
-        return _transact(
-            order=order,
-            kind=T.Kind.CAPTURE,
-            amount=split.amount,
-            key=f"{order.number}:capture:{shipment.number}",
-            actor=actor,
-            shipment=shipment,
-            source="shipment",
-            breakdown=split.as_dict(),
-        )
-    except PaymentError as refusal:  # an unknown gateway, a reused key: the shipment still ships
-        OrderEvent.record(
-            order=order, kind=OrderEvent.Kind.PAYMENT, actor=actor, message=f"Capture not attempted: {refusal}"
-        )
-        alerts.payment_problem(
-            order=order,
-            problem=f"Capture for shipment {shipment.number} not attempted",
-            detail=str(refusal),
-            occurrence=f"capture:{shipment.number}",
-        )
-        return None
+    return _open(
+        order=order,
+        kind=T.Kind.CAPTURE,
+        amount=split.amount,
+        key=f"{order.number}:capture:{shipment.number}",
+        actor=actor,
+        shipment=shipment,
+        source="shipment",
+        breakdown=split.as_dict(),
+    )
 
 
-@transaction.atomic
 def capture_again(*, transaction_id: int, actor, reason: str = "") -> PaymentTransaction:
-    """Capture again, with a new idempotency key, what a declined capture left uncollected.
+    """Capture again, with a new idempotency key, what a declined capture left uncollected; returns its row.
 
     Takes the declined amount, less whatever later captures already took
     (the last shipment takes the rest of the order); refuses when nothing is
     left. Asking twice for the same declined capture returns the first try.
     """
-    order_id = T.objects.filter(pk=transaction_id).values_list("order_id", flat=True).first()
-    if order_id is None:
-        raise PaymentError(f"No payment transaction {transaction_id}.")
-    order = lock_order(order_id)
-    declined = T.objects.select_related("shipment").get(pk=transaction_id)
-    if declined.kind != T.Kind.CAPTURE or declined.status != T.Status.DECLINED:
-        raise PaymentError(
-            f"Order {order}: transaction {declined.pk} is a {declined.get_kind_display().lower()} "
-            f"({declined.get_status_display().lower()}); only a declined capture can be captured again."
-        )
-    key = f"{order.number}:capture-again:{declined.pk}"
-    existing = T.objects.filter(idempotency_key=key).first()
-    if existing is not None:
-        return existing if existing.status != T.Status.ERROR else _attempt(order, existing, actor)
+    with transaction.atomic():
+        order_id = T.objects.filter(pk=transaction_id).values_list("order_id", flat=True).first()
+        if order_id is None:
+            raise PaymentError(f"No payment transaction {transaction_id}.")
+        order = _lock_order(order_id)
+        declined = T.objects.select_related("shipment").get(pk=transaction_id)
+        if declined.kind != T.Kind.CAPTURE or declined.status != T.Status.DECLINED:
+            raise PaymentError(
+                f"Order {order}: transaction {declined.pk} is a {declined.get_kind_display().lower()} "
+                f"({declined.get_status_display().lower()}); only a declined capture can be captured again."
+            )
+        key = f"{order.number}:capture-again:{declined.pk}"
+        txn = T.objects.filter(idempotency_key=key).first()
+        if txn is None:
+            txn = _open_capture_again(order, declined, key=key, actor=actor, reason=reason)
+        call = _claim(order, txn)
+        if call is None:
+            return txn
+    return _make(txn, call, actor=actor).transaction
+
+
+def _open_capture_again(order: Order, declined: PaymentTransaction, *, key: str, actor, reason: str):
     live = [CaptureSplit.from_dict(txn.breakdown) for txn in _live_captures(order)]
     left = order.grand_total - sum((split.amount for split in live), ZERO)
     amount = min(declined.amount, left)
@@ -422,7 +455,7 @@ def capture_again(*, transaction_id: int, actor, reason: str = "") -> PaymentTra
     shipping = max(min(was.shipping, order.shipping_total - sum((s.shipping for s in live), ZERO), amount), ZERO)
     tax = max(min(was.tax, order.tax_total - sum((s.tax for s in live), ZERO), amount - shipping), ZERO)
     split = CaptureSplit(amount=amount, goods=amount - shipping - tax, shipping=shipping, tax=tax)
-    return _transact(
+    return _open(
         order=order,
         kind=T.Kind.CAPTURE,
         amount=amount,
@@ -436,51 +469,65 @@ def capture_again(*, transaction_id: int, actor, reason: str = "") -> PaymentTra
 
 
 # --- void on cancel -----------------------------------------------------------------
-def void_payment(*, order: Order, actor, reason: str = "") -> PaymentTransaction | None:
-    """Release the authorisation of an order being cancelled (the caller holds the lock); nothing is captured yet."""
+def open_void(*, order: Order, actor, reason: str = "") -> PaymentTransaction | None:
+    """Open the release of an order's authorisation (the caller cancels it, holding its lock); the call comes after.
+
+    None when there is nothing to release (no gateway, no authorisation, or
+    money already captured); raises PaymentError when it cannot be tried.
+    """
     if not order.payment_gateway:
         return None
     auth = authorisation(order)
     if auth is None or captured_amount(order) > 0:
         return None
-    try:
-        return _transact(
-            order=order,
-            kind=T.Kind.VOID,
-            amount=auth.amount,
-            key=f"{order.number}:void:{auth.pk}",
-            actor=actor,
-            source="cancel",
-            reason=reason,
-        )
-    except PaymentError as refusal:
-        alerts.payment_problem(
-            order=order, problem="Void not attempted", detail=str(refusal), occurrence=f"void:{order.pk}"
-        )
-        return None
+    return _open(
+        order=order,
+        kind=T.Kind.VOID,
+        amount=auth.amount,
+        key=f"{order.number}:void:{auth.pk}",
+        actor=actor,
+        source="cancel",
+        reason=reason,
+    )
 
 
 # --- refunds --------------------------------------------------------------------------
-@transaction.atomic
 def refund_payment(
     *, order: Order, amount: Decimal, idempotency_key: str, reason: str, actor, source: str = "return"
-) -> PaymentTransaction:
+) -> PaymentResult:
     """Refund ``amount`` of what was captured; journals the refund. Safe to repeat with the same key.
 
     Raises RefundRefused (an OrderError) for an amount of zero or less, or
-    more than ``refundable_amount``. A gateway timeout leaves the row in
-    ``error`` and retries it in the background (still counted as refunded).
+    more than ``refundable_amount``, before anything is written. A refund in
+    error is tried again (same key); one in flight elsewhere is left to it.
     """
-    order = lock_order(order.pk)
-    amount = cents(Decimal(amount))
-    key = f"{order.number}:refund:{idempotency_key}"
-    if not idempotency_key or len(key) > T._meta.get_field("idempotency_key").max_length:
-        raise RefundRefused(
-            f"Order {order}: an idempotency key of 1 to 90 characters is required (got {idempotency_key!r})."
-        )
-    existing = T.objects.filter(idempotency_key=key).first()
-    if existing is not None and existing.amount == amount and existing.kind == T.Kind.REFUND:
-        return existing if existing.status != T.Status.ERROR else _attempt(order, existing, actor)
+    with transaction.atomic():
+        order = _lock_order(order.pk)
+        amount = cents(Decimal(amount))
+        key = f"{order.number}:refund:{idempotency_key}"
+        if not idempotency_key or len(key) > T._meta.get_field("idempotency_key").max_length:
+            raise RefundRefused(
+                f"Order {order}: an idempotency key of 1 to 90 characters is required (got {idempotency_key!r})."
+            )
+        txn = T.objects.filter(idempotency_key=key).first()
+        if txn is None or txn.amount != amount or txn.kind != T.Kind.REFUND:
+            _check_refund(order, amount)
+            txn = _open(
+                order=order,
+                kind=T.Kind.REFUND,
+                amount=amount,
+                key=key,
+                actor=actor,
+                source=source,
+                reason=(reason or "").strip(),
+            )
+        call = _claim(order, txn)
+        if call is None:
+            return PaymentResult.of(txn)
+    return _make(txn, call, actor=actor)
+
+
+def _check_refund(order: Order, amount: Decimal) -> None:
     if amount <= 0:
         raise RefundRefused(f"Order {order}: a refund must be more than 0.00 {order.currency} (got {amount}).")
     refundable = refundable_amount(order)
@@ -490,15 +537,6 @@ def refund_payment(
             f"{order.currency} is refundable (captured {captured_amount(order):,.2f}, "
             f"refunded {refunded_amount(order):,.2f})."
         )
-    return _transact(
-        order=order,
-        kind=T.Kind.REFUND,
-        amount=amount,
-        key=key,
-        actor=actor,
-        source=source,
-        reason=(reason or "").strip(),
-    )
 
 
 # --- manual orders: marked paid by ops ---------------------------------------------------
@@ -509,7 +547,7 @@ def mark_paid(*, order_id: int, actor, reference: str = "") -> PaymentTransactio
     Due is what was invoiced (captured) less refunds made while it was
     unpaid, less what was received: the order's receivables balance.
     """
-    order = lock_order(order_id)
+    order = _lock_order(order_id)
     if order.payment_gateway != "manual":
         raise PaymentError(f"Order {order} is not paid by invoice; only manual orders are marked paid.")
     settled = _sum(order, T.Kind.SETTLE, [T.Status.SUCCEEDED])
@@ -533,41 +571,21 @@ def mark_paid(*, order_id: int, actor, reference: str = "") -> PaymentTransactio
         attempts=1,
         **_actor_fields(actor),
     )
-    _record(order, txn, actor)
+    events.payment_succeeded(txn, actor=actor)
     accounting.journal_transaction(txn, settles=True)
     return txn
 
 
-# --- retries (tasks) -----------------------------------------------------------------------
-@transaction.atomic
-def retry_payment(*, transaction_id: int, actor=SYSTEM) -> PaymentTransaction | None:
-    """Call the gateway again, with the same key, for a capture, void or refund that failed with an error."""
-    order_id = T.objects.filter(pk=transaction_id).values_list("order_id", flat=True).first()
-    if order_id is None:
+# --- retries ---------------------------------------------------------------------------
+def retry_payment(*, transaction_id: int, actor=SYSTEM) -> PaymentResult | None:
+    """Make a capture, void or refund that failed (or was lost in flight) again, with the same key.
+
+    None for no such transaction; an authorisation answers as it stands (it
+    is made again through the order's routing).
+    """
+    txn = T.objects.filter(pk=transaction_id).first()
+    if txn is None:
         return None
-    order = lock_order(order_id)
-    txn = T.objects.get(pk=transaction_id)
-    if txn.status != T.Status.ERROR or txn.kind == T.Kind.AUTHORISE:
-        return txn  # done meanwhile, or an authorisation (retried through routing)
-    return _attempt(order, txn, actor)
-
-
-def payments_to_retry() -> list[int]:
-    """Captures, voids and refunds left in error with tries to spare (their retry task was lost)."""
-    return list(
-        T.objects.filter(status=T.Status.ERROR, attempts__lt=settings.PAYMENTS_MAX_ATTEMPTS)
-        .filter(~Q(kind=T.Kind.AUTHORISE))
-        .values_list("pk", flat=True)[:500]
-    )
-
-
-def orders_to_authorise() -> list[int]:
-    """Received orders with a gateway and no authorisation yet (their routing task was lost)."""
-    authorised = T.objects.filter(kind=T.Kind.AUTHORISE, status=T.Status.SUCCEEDED).values("order_id")
-    return list(
-        Order.objects.filter(status=OrderStatus.RECEIVED)
-        .exclude(payment_gateway="")
-        .exclude(pk__in=authorised)
-        .order_by("placed_at", "pk")
-        .values_list("pk", flat=True)[:500]
-    )
+    if txn.kind == T.Kind.AUTHORISE:
+        return PaymentResult.of(txn)
+    return make_call(transaction_id=transaction_id, actor=actor)

@@ -3,6 +3,9 @@
 Retries are scheduled explicitly (``apply_async`` with a countdown computed
 from the attempts recorded on the row), so a retry survives a worker
 restart and the attempt count lives in the database, not in the broker.
+What a payment's answer means for its order is the order workflow's
+(``orders.services``), which these tasks call; the services start them by
+name.
 """
 
 from __future__ import annotations
@@ -12,34 +15,33 @@ import datetime as dt
 from celery import shared_task
 from django.utils import timezone
 
-from . import accounting, services
+from .. import services as workflow
+from .. import tasks as order_tasks
+from . import accounting
+from . import services as payments
 from .models import ExportBatch
 
 
 @shared_task(acks_late=True)
 def retry_authorisation(order_id: int) -> str:
     """An authorisation timed out: route the order again, which authorises it again with the same key."""
-    from .. import tasks as order_tasks
-
     return order_tasks.allocate_order(order_id)
 
 
 @shared_task(acks_late=True)
 def retry_payment(transaction_id: int) -> str:
     """A capture, void or refund failed with an error: call the gateway again with the same key."""
-    txn = services.retry_payment(transaction_id=transaction_id)
-    return txn.status if txn else "gone"
+    result = workflow.retry_payment(transaction_id=transaction_id)
+    return result.transaction.status if result else "gone"
 
 
 @shared_task(acks_late=True)
 def sweep_payments() -> dict:
-    """Periodic: authorisations and retries whose task was lost (a broker outage)."""
-    from .. import tasks as order_tasks
-
-    orders = services.orders_to_authorise()
+    """Periodic: authorisations and retries whose task was lost (a broker outage), calls lost in flight."""
+    orders = payments.orders_to_authorise()
     for order_id in orders:
         order_tasks.allocate_order.delay(order_id)
-    retried = services.payments_to_retry()
+    retried = payments.payments_to_retry()
     for transaction_id in retried:
         retry_payment.delay(transaction_id)
     return {"orders": len(orders), "payments": len(retried)}
@@ -47,10 +49,14 @@ def sweep_payments() -> dict:
 
 @shared_task(acks_late=True)
 def export_journal(date: str | None = None) -> int | None:
-    """Periodic (daily): export the journal up to yesterday (or ``date``, ISO); returns the batch id."""
+    """Periodic (daily): export the journal up to yesterday (or ``date``, ISO) and send it; returns the batch id."""
     day = dt.date.fromisoformat(date) if date else timezone.localdate() - dt.timedelta(days=1)
     batch = accounting.export_journal(export_date=day)
-    return batch.pk if batch else None
+    if batch is None:
+        return None
+    if batch.status == ExportBatch.Status.PENDING:
+        send_export_batch.delay(batch.pk)
+    return batch.pk
 
 
 @shared_task(acks_late=True)

@@ -1,7 +1,9 @@
-"""Every write to orders. Each service is one transaction, locks the order row
-first, and writes the timeline through ``Order.transition_to`` or
-``OrderEvent.record``. The admin, the API and tasks call these; these never
-call them back.
+"""Every write to orders. Each service locks the order row first and writes
+the timeline through ``orders.events``. The admin, the API and tasks call
+these; these never call them back (they start a task by its name).
+
+A service is one transaction, except where it calls a payment gateway: it
+commits first and calls after, with no lock held (``payment``).
 """
 
 from .fulfilment import (
@@ -32,6 +34,7 @@ from .lifecycle import (
     hold_order,
     release_order,
 )
+from .payment import capture_again, follow_up, prepare_order, ready_to_route, retry_payment
 from .shipping import (
     buy_labels,
     create_shipments,
@@ -54,19 +57,24 @@ __all__ = [
     "buy_labels",
     "cancel_order",
     "canonical_payload",
+    "capture_again",
     "change_shipping_address",
     "create_shipments",
     "fill_backorders",
     "flag_late_orders",
+    "follow_up",
     "format_order_number",
     "hold_order",
     "mark_delivered",
     "override_carrier",
     "place_order",
+    "prepare_order",
+    "ready_to_route",
     "record_shipment",
     "record_shipment_tracking",
     "record_tracking",
     "release_order",
+    "retry_payment",
     "route_new_order",
     "route_received_orders",
     "route_waiting_orders",

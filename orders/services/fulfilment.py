@@ -16,11 +16,14 @@ from django.utils import timezone
 from inventory import services as inventory
 from inventory.db import bulk_set
 from inventory.exceptions import InventoryError, StockChanged
+from oms_core import wakeups
 
+from .. import events
 from ..exceptions import OrderError
 from ..models import Order, OrderEvent, OrderLine, OrderStatus
-from . import notify
-from ._common import lock_order
+from ..payments import services as payments
+from . import notify, payment
+from ._common import lock_order, task_named
 
 logger = logging.getLogger(__name__)
 ALLOCATABLE = (OrderStatus.RECEIVED, OrderStatus.BACKORDERED, OrderStatus.PARTIALLY_SHIPPED)
@@ -65,16 +68,15 @@ def route_new_order(*, order_id: int, actor, batch_size: int = 100) -> Order | N
         .order_by("placed_at", "pk")
         .values_list("pk", flat=True)[: batch_size - 1]
     )
-    # payments: the others are credit-checked first (their own tasks authorise those with a gateway)
-    from ..payments.services import ready_to_route
-
-    waiting = ready_to_route(waiting, authorise=False, actor=actor)
+    # the others are credit-checked first (their own tasks authorise those with a gateway)
+    waiting = payment.ready_to_route(waiting, authorise=False, actor=actor)
     routed = allocate_orders(order_ids=[order_id, *waiting], actor=actor)
     return next((order for order in routed if order.pk == order_id), None)
 
 
-# The wake-up flag of the routing drain (oms_core.wakeups).
+# The wake-up flag of the routing drain (oms_core.wakeups), and its task (by name: the tasks import these services).
 ROUTING = "orders:route"
+ROUTING_TASK = "orders.tasks.route_received_orders"
 # Batches one woken drain routes before it hands the queue to other tasks (and wakes itself again).
 DRAIN_BATCHES = 50
 
@@ -87,8 +89,6 @@ def route_received_orders(*, actor, batch_size: int = 100) -> int:
     authorises the payment first. Each one is credit-checked first
     (``ready_to_route``). Returns how many orders left ``received``.
     """
-    from ..payments.services import ready_to_route
-
     stuck: set[int] = set()  # still received after their batch (held back): not taken again
     routed = 0
     for _ in range(DRAIN_BATCHES):
@@ -100,7 +100,7 @@ def route_received_orders(*, actor, batch_size: int = 100) -> int:
         )
         if not batch:
             return routed
-        orders = allocate_orders(order_ids=ready_to_route(batch, authorise=False, actor=actor), actor=actor)
+        orders = allocate_orders(order_ids=payment.ready_to_route(batch, authorise=False, actor=actor), actor=actor)
         moved = {order.pk for order in orders if order.status != OrderStatus.RECEIVED}
         routed += len(moved)
         left = [pk for pk in batch if pk not in moved]
@@ -114,11 +114,7 @@ def route_received_orders(*, actor, batch_size: int = 100) -> int:
 
 def wake_routing() -> None:
     """Have every received order without a gateway routed soon: wake the drain (call after commit)."""
-    from oms_core import wakeups
-
-    from .. import tasks
-
-    wakeups.wake(tasks.route_received_orders, ROUTING)
+    wakeups.wake(task_named(ROUTING_TASK), ROUTING)
 
 
 def _allocate(order_ids: list[int], *, actor, strict: bool) -> list[Order]:
@@ -154,18 +150,15 @@ def _allocate_once(order_ids: list[int], *, actor, strict: bool, optimistic: boo
                     "only received, backordered or partially shipped orders are allocated."
                 )
     orders = sorted((o for o in orders if o.status in ALLOCATABLE), key=lambda o: (o.placed_at, o.pk))
-    # payments: an order with a gateway is routed only once its payment is authorised (no query without one)
+    # an order with a gateway is routed only once its payment is authorised (no query without one)
     if any(order.payment_gateway for order in orders):
-        from ..payments.services import awaiting_authorisation
-
-        waiting = awaiting_authorisation(orders)
+        waiting = payments.awaiting_authorisation(orders)
         if strict and waiting:
             raise OrderError(
                 f"Order {next(o for o in orders if o.pk in waiting)}: its payment is not authorised yet; "
                 "it is routed once it is (see its timeline)."
             )
         orders = [order for order in orders if order.pk not in waiting]
-    # end payments
     lines_of: dict[int, list[OrderLine]] = {order.pk: [] for order in orders}
     for line in OrderLine.objects.filter(order_id__in=list(lines_of)).order_by("pk"):
         lines_of[line.order_id].append(line)
@@ -188,7 +181,7 @@ def _allocate_once(order_ids: list[int], *, actor, strict: bool, optimistic: boo
     results = reservation.results
     changed_lines: list[OrderLine] = []
     moved: list[Order] = []
-    events: list[OrderEvent] = []
+    routed: list[OrderEvent] = []
     for order in orders:
         result = results[order.pk]
         lines = lines_of[order.pk]
@@ -203,22 +196,21 @@ def _allocate_once(order_ids: list[int], *, actor, strict: bool, optimistic: boo
             "allocated": {skus[pk]: qty for pk, qty in result.allocated.items()},
             "backordered": {skus[pk]: qty for pk, qty in result.backordered.items()},
         }
-        message = result.reason[:1].upper() + result.reason[1:]
         if order.status == OrderStatus.PARTIALLY_SHIPPED:
             target = order.status
         else:
             target = OrderStatus.ALLOCATED if complete else OrderStatus.BACKORDERED
         if target != order.status:
-            events.append(order.apply_transition(target, actor=actor, message=message, data=data))
+            routed.append(
+                events.order_routed(order, to_status=target, reason=result.reason, data=data, actor=actor, save=False)
+            )
             moved.append(order)
         elif result.allocated:
-            events.append(
-                OrderEvent.build(order=order, kind=OrderEvent.Kind.ALLOCATION, actor=actor, message=message, data=data)
-            )
+            routed.append(events.stock_allocated(order, reason=result.reason, data=data, actor=actor, save=False))
     bulk_set(OrderLine, changed_lines, ["quantity_allocated"])
     bulk_set(Order, moved, ["status", "held_from_status", "updated_at"])
-    OrderEvent.objects.bulk_create(events)
-    notify.orders_routed(events, lines_of=lines_of)  # notifications: in process / backordered, one insert
+    OrderEvent.objects.bulk_create(routed)
+    notify.orders_routed(routed, lines_of=lines_of)  # in process / backordered, one insert
     inventory.reserve(reservation)  # last: the hot stock rows are locked from here to COMMIT
     return orders
 
@@ -246,30 +238,15 @@ def route_waiting_orders(*, older_than: dt.timedelta = SWEEP_AFTER, limit: int =
         .order_by("pk")  # in the order they arrived
         .values_list("pk", flat=True)[:limit]
     )
-    from ..payments.services import ready_to_route  # payments: credit check and authorisation first
-
-    retrying = _authorisation_retry_pending(order_ids)
+    retrying = payments.authorisations_to_wait_for(order_ids)
     order_ids = [pk for pk in order_ids if pk not in retrying]
     routed = 0
     for start in range(0, len(order_ids), 100):
-        batch = ready_to_route(order_ids[start : start + 100], authorise=True, actor="system: routing sweep")
+        # credit check and authorisation first
+        batch = payment.ready_to_route(order_ids[start : start + 100], authorise=True, actor="system: routing sweep")
         orders = allocate_orders(order_ids=batch, actor="system: routing sweep")
         routed += sum(1 for order in orders if order.status != OrderStatus.RECEIVED)
     return routed
-
-
-def _authorisation_retry_pending(order_ids: list[int]) -> set[int]:
-    """Of these orders, those whose last authorisation failed (an error) less than its retry backoff ago."""
-    from ..payments.models import PaymentTransaction as T
-    from ..payments.services import backoff
-
-    now = timezone.now()
-    failed = T.objects.filter(order_id__in=order_ids, kind=T.Kind.AUTHORISE, status=T.Status.ERROR)
-    return {
-        order_id
-        for order_id, attempts, updated_at in failed.values_list("order_id", "attempts", "updated_at")
-        if updated_at + dt.timedelta(seconds=backoff(attempts)) > now
-    }
 
 
 def fill_backorders(*, product_ids: list[int], limit: int = 500, batch_size: int = 100) -> int:
@@ -336,13 +313,10 @@ def record_shipment(
     OrderLine.objects.bulk_update(lines.values(), ["quantity_allocated", "quantity_shipped"])
     everything_shipped = all(line.quantity_shipped == line.quantity for line in lines.values())
     target = OrderStatus.SHIPPED if everything_shipped else OrderStatus.PARTIALLY_SHIPPED
-    units = sum(shipped.values())
-    message = f"Shipped {units} unit{'s' if units != 1 else ''}" + (f" ({reference})" if reference else "")
-    data = {"shipped": {lines[pk].sku: qty for pk, qty in shipped.items()}, "reference": reference}
-    if order.status != target:
-        order.transition_to(target, actor=actor, message=message, data=data)
-    else:
-        OrderEvent.record(order=order, kind=OrderEvent.Kind.NOTE, actor=actor, message=message, data=data)
+    by_sku = {lines[pk].sku: quantity for pk, quantity in shipped.items()}
+    events.units_shipped(
+        order, to_status=target, units=sum(shipped.values()), shipped=by_sku, reference=reference, actor=actor
+    )
     return order
 
 
@@ -350,5 +324,5 @@ def record_shipment(
 def mark_delivered(*, order_id: int, actor) -> Order:
     """Mark a shipped order delivered."""
     order = lock_order(order_id)
-    order.transition_to(OrderStatus.DELIVERED, actor=actor)
+    events.order_delivered(order, actor=actor)
     return order

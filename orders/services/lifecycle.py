@@ -11,22 +11,24 @@ from django.utils import timezone
 from inventory import services as inventory
 from shipping.models import Shipment
 
+from .. import events
 from ..exceptions import OrderError
 from ..models import OPEN_STATUSES, PRE_SHIPMENT_STATUSES, Order, OrderEvent, OrderLine, OrderStatus
-from . import notify
-from ._common import lock_order, require_reason
+from . import notify, payment
+from ._common import enqueue, hold, lock_order, require_reason
 from .intake import AddressData, order_address
+from .shipping import cancel_open_shipments
+
+# Routes an order released from hold (by name: the tasks import these services).
+ALLOCATE_TASK = "orders.tasks.allocate_order"
 
 
 @transaction.atomic
 def hold_order(*, order_id: int, reason: str, actor) -> Order:
-    """Put an order on hold, stopping fulfilment until it is released (its stock stays reserved)."""
+    """Put an order on hold, stopping fulfilment until it is released (its stock stays reserved); ops are alerted."""
     reason = require_reason(reason, "hold")
     order = lock_order(order_id)
-    event = order.transition_to(
-        OrderStatus.ON_HOLD, actor=actor, message=f"Put on hold: {reason}", data={"reason": reason}
-    )
-    notify.order_on_hold(order, reason=reason, actor=actor, occurrence=str(event.pk))  # notifications: ops alert
+    hold(order, reason=reason, actor=actor)
     return order
 
 
@@ -37,30 +39,29 @@ def release_order(*, order_id: int, actor, note: str = "") -> Order:
     if order.status != OrderStatus.ON_HOLD:
         raise OrderError(f"Order {order} is not on hold (it is {order.get_status_display().lower()}).")
     target = order.held_from_status or OrderStatus.RECEIVED
-    message = f"Released from hold to {OrderStatus(target).label.lower()}"
-    order.transition_to(target, actor=actor, message=f"{message}: {note}" if note else message, data={"note": note})
+    events.order_released(order, to_status=target, note=note, actor=actor)
     if target in (OrderStatus.RECEIVED, OrderStatus.BACKORDERED):
-        from .. import tasks
-
-        tasks.allocate_order.delay_on_commit(order.pk)
+        enqueue(ALLOCATE_TASK, order.pk)
     return order
 
 
-@transaction.atomic
 def cancel_order(*, order_id: int, reason: str, actor) -> Order:
-    """Cancel an order before anything has shipped; its reserved stock goes back on sale."""
+    """Cancel an order before anything has shipped; its reserved stock goes back on sale.
+
+    The customer is told, its shipments are cancelled (labels voided), and
+    its payment's authorisation is released: the void is written with the
+    cancellation and the gateway called after commit (``payment.make_call``).
+    """
     reason = require_reason(reason, "cancel")
-    order = lock_order(order_id)
-    order.transition_to(OrderStatus.CANCELLED, actor=actor, message=f"Cancelled: {reason}", data={"reason": reason})
-    notify.order_cancelled(order, reason=reason)  # notifications: tell the customer
-    from ..payments import services as payments  # payments: release the authorisation
-
-    payments.void_payment(order=order, actor=actor, reason=reason)
-    from .shipping import cancel_open_shipments
-
-    cancel_open_shipments(order=order, actor=actor)
-    inventory.release_allocations(order_id=order.pk)
-    OrderLine.objects.filter(order=order, quantity_allocated__gt=0).update(quantity_allocated=0)
+    with transaction.atomic():
+        order = lock_order(order_id)
+        events.order_cancelled(order, reason=reason, actor=actor)
+        notify.order_cancelled(order, reason=reason)
+        void = payment.open_void(order, actor=actor, reason=reason)
+        cancel_open_shipments(order=order, actor=actor)
+        inventory.release_allocations(order_id=order.pk)
+        OrderLine.objects.filter(order=order, quantity_allocated__gt=0).update(quantity_allocated=0)
+    payment.make_call(void, actor=actor)
     return order
 
 
@@ -94,13 +95,7 @@ def change_shipping_address(*, order_id: int, address: AddressData, reason: str,
     after.save()
     order.shipping_address = after
     order.save(update_fields=["shipping_address", "updated_at"])
-    OrderEvent.record(
-        order=order,
-        kind=OrderEvent.Kind.ADDRESS_CHANGED,
-        actor=actor,
-        message=f"Ship-to address changed from {before} to {after}: {reason}",
-        data={"reason": reason, "from_address_id": before.pk, "to_address_id": after.pk},
-    )
+    events.address_changed(order, before=before, after=after, reason=reason, actor=actor)
     return order
 
 
@@ -111,7 +106,7 @@ def add_order_note(*, order_id: int, message: str, actor) -> OrderEvent:
     if not message:
         raise OrderError("A note cannot be empty.")
     order = Order.objects.get(pk=order_id)
-    return OrderEvent.record(order=order, kind=OrderEvent.Kind.NOTE, actor=actor, message=message)
+    return events.note_added(order, message=message, actor=actor)
 
 
 @transaction.atomic
@@ -128,16 +123,6 @@ def flag_late_orders(*, today: dt.date | None = None) -> int:
         .only("pk", "number", "promised_date")
     )
     now = timezone.now()
-    events = [
-        OrderEvent(
-            order=order,
-            kind=OrderEvent.Kind.PROMISE_MISSED,
-            message=f"Promised delivery date {order.promised_date:%Y-%m-%d} has passed and the order has not shipped.",
-            actor_name="system: promise sweep",
-            data={"promised_date": order.promised_date.isoformat()},
-            created_at=now,
-        )
-        for order in late.iterator(chunk_size=2000)
-    ]
-    OrderEvent.objects.bulk_create(events, batch_size=2000)
-    return len(events)
+    flagged = [events.promise_missed(order, at=now, save=False) for order in late.iterator(chunk_size=2000)]
+    OrderEvent.objects.bulk_create(flagged, batch_size=2000)
+    return len(flagged)

@@ -17,9 +17,10 @@ from shipping import services as shipping
 from shipping.exceptions import ShippingError
 from shipping.models import UNSHIPPED_STATUSES, Parcel, Shipment, ShipmentLine, ShipmentStatus, TrackingEvent
 
+from .. import events
 from ..exceptions import OrderError
-from ..models import Order, OrderEvent, OrderStatus
-from . import notify
+from ..models import Order, OrderStatus
+from . import notify, payment
 from ._common import lock_order, require_reason
 from .fulfilment import record_shipment
 
@@ -95,17 +96,14 @@ def create_shipments(*, order_id: int, actor, now: dt.datetime | None = None) ->
             )
         except ShippingError as refusal:
             raise OrderError(str(refusal)) from refusal
-        units = sum(line.quantity for line in by_warehouse[warehouse.pk])
-        parcels = shipment.parcels.count()
-        OrderEvent.record(
-            order=order,
-            kind=OrderEvent.Kind.SHIPMENT,
+        events.shipment_created(
+            order,
+            shipment=shipment,
+            warehouse=warehouse,
+            units=sum(line.quantity for line in by_warehouse[warehouse.pk]),
+            parcels=shipment.parcels.count(),
+            choice=choice,
             actor=actor,
-            message=(
-                f"Shipment {shipment} from {warehouse.code}: {units} unit{'s' if units != 1 else ''} in "
-                f"{parcels} parcel{'s' if parcels != 1 else ''}; {choice.reason}"
-            ),
-            data={"shipment": shipment.number, **choice.as_data()},
         )
         created.append(shipment)
     return created
@@ -135,14 +133,7 @@ def override_carrier(*, shipment_id: int, service_id: int, reason: str, actor) -
         option = shipping.override_service(shipment=shipment, service_id=service_id, reason=reason)
     except ShippingError as refusal:
         raise OrderError(str(refusal)) from refusal
-    OrderEvent.record(
-        order=order,
-        kind=OrderEvent.Kind.SHIPMENT,
-        actor=actor,
-        message=f"Shipment {shipment}: carrier changed from {old} to {option.label} ({option.price}, "
-        f"arrives {option.eta:%a %d %b}): {reason.strip()}",
-        data={"shipment": shipment.number, "chosen": option.as_dict(), "reason": reason.strip()},
-    )
+    events.carrier_changed(order, shipment=shipment, before=old, option=option, reason=reason.strip(), actor=actor)
     return shipment
 
 
@@ -155,13 +146,7 @@ def buy_labels(*, shipment_id: int, actor) -> Shipment:
         numbers = shipping.buy_labels(shipment=shipment)
     except ShippingError as refusal:
         raise OrderError(str(refusal)) from refusal
-    OrderEvent.record(
-        order=order,
-        kind=OrderEvent.Kind.SHIPMENT,
-        actor=actor,
-        message=f"Shipment {shipment}: label bought from {shipment.service}, tracking {', '.join(numbers)}",
-        data={"shipment": shipment.number, "tracking_numbers": numbers},
-    )
+    events.label_bought(order, shipment=shipment, tracking_numbers=numbers, actor=actor)
     return shipment
 
 
@@ -174,43 +159,39 @@ def void_label(*, shipment_id: int, reason: str, actor) -> Shipment:
         numbers = shipping.void_labels(shipment=shipment)
     except ShippingError as refusal:
         raise OrderError(str(refusal)) from refusal
-    OrderEvent.record(
-        order=order,
-        kind=OrderEvent.Kind.SHIPMENT,
-        actor=actor,
-        message=f"Shipment {shipment}: label {', '.join(numbers)} voided: {reason}",
-        data={"shipment": shipment.number, "voided": numbers, "reason": reason},
-    )
+    events.label_voided(order, shipment=shipment, voided=numbers, reason=reason, actor=actor)
     return shipment
 
 
-@transaction.atomic
 def ship_shipment(*, shipment_id: int, actor, now: dt.datetime | None = None) -> Shipment:
-    """The carrier took the parcels: stock leaves the ledger, the order moves on, the shipment is in transit."""
-    order, shipment = _locked_shipment(shipment_id)
-    _refuse_unless_workable(order, "ship it")
-    if shipment.status != ShipmentStatus.LABEL_CREATED:
-        raise OrderError(
-            f"Shipment {shipment} is {shipment.get_status_display().lower()}; only a labelled shipment can ship."
-        )
-    shipped = dict(shipment.lines.values_list("order_line_id", "quantity"))
-    record_shipment(
-        order_id=order.pk,
-        shipped=shipped,
-        actor=actor,
-        reference=shipment.number,
-        warehouse_id=shipment.warehouse_id,
-    )
-    try:
-        shipping.hand_over(shipment=shipment, now=now)
-    except ShippingError as refusal:
-        raise OrderError(str(refusal)) from refusal
-    # payments: capture this shipment's share; a failed capture is recorded and retried, the shipment stands
-    from ..payments import services as payments
+    """The carrier took the parcels: stock leaves the ledger, the order moves on, the shipment is in transit.
 
-    payments.capture_shipment(order=order, shipment=shipment, actor=actor)
-    # end payments
-    notify.order_shipped(order, shipments=[shipped_message(shipment)])
+    The customer is emailed. The shipment's share of the payment is captured
+    after commit, with no lock held (``payment.make_call``): a capture that
+    fails never undoes the shipment; it is asked again later or goes to ops.
+    """
+    with transaction.atomic():
+        order, shipment = _locked_shipment(shipment_id)
+        _refuse_unless_workable(order, "ship it")
+        if shipment.status != ShipmentStatus.LABEL_CREATED:
+            raise OrderError(
+                f"Shipment {shipment} is {shipment.get_status_display().lower()}; only a labelled shipment can ship."
+            )
+        shipped = dict(shipment.lines.values_list("order_line_id", "quantity"))
+        record_shipment(
+            order_id=order.pk,
+            shipped=shipped,
+            actor=actor,
+            reference=shipment.number,
+            warehouse_id=shipment.warehouse_id,
+        )
+        try:
+            shipping.hand_over(shipment=shipment, now=now)
+        except ShippingError as refusal:
+            raise OrderError(str(refusal)) from refusal
+        capture = payment.open_capture(order, shipment, actor=actor)
+        notify.order_shipped(order, shipments=[shipped_message(shipment)])
+    payment.make_call(capture, actor=actor)
     return shipment
 
 
@@ -270,14 +251,14 @@ def record_tracking(
     if result.event is None:
         return result
     shipment = result.shipment
-    label = ShipmentStatus(status).label.lower()
-    where = f" at {location}" if location else ""
-    OrderEvent.record(
-        order=order,
-        kind=OrderEvent.Kind.TRACKING,
+    events.tracking_recorded(
+        order,
+        shipment=shipment,
+        tracking_number=tracking_number,
+        status=status,
+        location=location,
+        description=description,
         actor=actor,
-        message=f"{tracking_number}: {label}{where}" + (f" — {description}" if description else ""),
-        data={"shipment": shipment.number, "tracking_number": tracking_number, "status": status},
     )
     if status == ShipmentStatus.EXCEPTION:
         notify.shipment_exception(
@@ -293,12 +274,7 @@ def record_tracking(
             status__in=[ShipmentStatus.DELIVERED, ShipmentStatus.CANCELLED]
         )
         if not open_shipments.exists():
-            order.transition_to(
-                OrderStatus.DELIVERED,
-                actor=actor,
-                message="Delivered: every shipment has arrived",
-                data={"shipment": shipment.number},
-            )
+            events.order_delivered(order, actor=actor, shipment=shipment)
             notify.order_delivered(order, delivered_at=occurred_at)
     return result
 
@@ -352,13 +328,6 @@ def cancel_open_shipments(*, order: Order, actor) -> list[Shipment]:
         .order_by("pk")
     ):
         voided = shipping.cancel_shipment(shipment=shipment)
-        message = f"Shipment {shipment} cancelled" + (f"; label {', '.join(voided)} voided" if voided else "")
-        OrderEvent.record(
-            order=order,
-            kind=OrderEvent.Kind.SHIPMENT,
-            actor=actor,
-            message=message,
-            data={"shipment": shipment.number, "voided": voided},
-        )
+        events.shipment_cancelled(order, shipment=shipment, voided=voided, actor=actor)
         cancelled.append(shipment)
     return cancelled

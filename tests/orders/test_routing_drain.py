@@ -10,7 +10,6 @@ from notifications import tasks as notification_tasks
 from oms_core import wakeups
 from orders import services, tasks
 from orders.models import Order, OrderEvent, OrderStatus
-from orders.payments import services as payments
 from orders.payments.models import CreditRule, PaymentTransaction
 from tests.factories import ProductFactory
 from tests.oms_core.conftest import FakeTask, own_queue, redis_flags, tasks_published  # noqa: F401 - fixtures
@@ -134,13 +133,13 @@ def test_an_order_still_received_after_its_batch_is_not_taken_again(
     stock(sites["EWR"], tee, 10)
     undecided, *others = waiting(3)
     offered: list[list[int]] = []
-    check = payments.ready_to_route
+    check = services.payment.ready_to_route
 
     def undecided_check(order_ids, **kwargs):
         offered.append(list(order_ids))
         return check([pk for pk in order_ids if pk != undecided.pk], **kwargs)
 
-    monkeypatch.setattr(payments, "ready_to_route", undecided_check)
+    monkeypatch.setattr(services.payment, "ready_to_route", undecided_check)
 
     # when the drain runs one order a batch
     routed = services.route_received_orders(actor=DRAIN, batch_size=1)

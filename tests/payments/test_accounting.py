@@ -19,6 +19,7 @@ from inventory import services as inventory
 from notifications.models import Message
 from orders.payments import accounting
 from orders.payments import services as payments
+from orders.payments import tasks as payment_tasks
 from orders.payments.models import AccountMapping, AccountRole, ExportBatch, JournalEntry, JournalLine
 
 pytestmark = pytest.mark.django_db
@@ -153,13 +154,9 @@ def receiver(settings):
     server.server_close()
 
 
-def test_the_batch_is_posted_signed_and_can_be_resent_exactly(
-    money_moved, receiver, django_capture_on_commit_callbacks
-):
-    with django_capture_on_commit_callbacks(execute=True):
-        batch = accounting.export_journal(export_date=TODAY())
+def test_the_batch_is_posted_signed_and_can_be_resent_exactly(money_moved, receiver):
+    batch = ExportBatch.objects.get(pk=payment_tasks.export_journal(TODAY().isoformat()))
 
-    batch.refresh_from_db()
     assert batch.status == ExportBatch.Status.SENT and batch.sent_at is not None
     ((headers, body),) = receiver.received
     expected = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
@@ -176,15 +173,13 @@ def test_the_batch_is_posted_signed_and_can_be_resent_exactly(
 
 
 def test_a_failing_post_is_retried_then_shown_to_ops_and_resent_once_fixed(
-    money_moved, receiver, settings, django_capture_on_commit_callbacks, admin_client
+    money_moved, receiver, settings, admin_client
 ):
     settings.ACCOUNTING_EXPORT_MAX_ATTEMPTS = 3
     receiver.answers = [500, 503, 500]
 
-    with django_capture_on_commit_callbacks(execute=True):
-        batch = accounting.export_journal(export_date=TODAY())
+    batch = ExportBatch.objects.get(pk=payment_tasks.export_journal(TODAY().isoformat()))
 
-    batch.refresh_from_db()
     assert (batch.status, batch.attempts) == (ExportBatch.Status.FAILED, 3)
     assert batch.last_error.startswith("HTTP 500 from http://127.0.0.1:")
     alert = Message.objects.get(event="payment_problem")

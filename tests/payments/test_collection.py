@@ -107,6 +107,7 @@ def test_a_refund_on_an_unpaid_invoice_reduces_what_is_due(sites, stock, shirt, 
     before = payments.refund_payment(order=order, amount=Decimal("20.00"), idempotency_key="r1", reason="x", actor="o")
     paid = payments.mark_paid(order_id=order.pk, actor="finance", reference="bank 4711")
     after = payments.refund_payment(order=order, amount=Decimal("5.00"), idempotency_key="r2", reason="y", actor="o")
+    before, after = before.transaction, after.transaction
 
     # no cash came in before it was paid: the refund reduces the receivable, and only 30.00 is collected
     assert legs(before) == {("4900", Decimal("20.00"), Decimal("0.00")), ("1100", Decimal("0.00"), Decimal("20.00"))}

@@ -1,16 +1,20 @@
 """Authorise before routing, capture per shipment, void on cancel, refunds: through the order workflow."""
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.db.models import F
 
 from notifications.models import Message
 from orders import services
 from orders.exceptions import OrderError
 from orders.models import OrderEvent, OrderStatus
 from orders.payments import services as payments
+from orders.payments import tasks as payment_tasks
 from orders.payments.exceptions import PaymentError, RefundRefused, UnknownGateway
-from orders.payments.gateways import GATEWAYS, get_gateway
+from orders.payments.gateways import GATEWAYS, GatewayResult, get_gateway
+from orders.payments.gateways.test_card import TestCardGateway
 from orders.payments.models import JournalEntry, PaymentTransaction
 from shipping.models import ShipmentStatus
 
@@ -144,10 +148,10 @@ def test_refunds_never_exceed_what_was_captured(sites, stock, shirt, paid_order,
 
     first = payments.refund_payment(
         order=order, amount=Decimal("20.00"), idempotency_key="RMA-1", reason="damaged", actor="ops"
-    )
+    ).transaction
     again = payments.refund_payment(
         order=order, amount=Decimal("20.00"), idempotency_key="RMA-1", reason="damaged", actor="ops"
-    )
+    ).transaction
     assert again.pk == first.pk and first.status == T.Status.SUCCEEDED
     assert payments.refundable_amount(order) == Decimal("30.00")
     with pytest.raises(RefundRefused, match=r"cannot refund 30.01 USD; only 30.00 USD is refundable"):
@@ -227,7 +231,7 @@ def test_a_channel_payment_is_taken_at_once_and_refunds_are_recorded_for_the_cha
 
     refund = payments.refund_payment(
         order=order, amount=Decimal("5.00"), idempotency_key="R1", reason="goodwill", actor="ops"
-    )
+    ).transaction
 
     assert refund.status == T.Status.SUCCEEDED and refund.gateway_reference == "shopify:gid://1"
     assert "to be paid back through the channel" in order.events.filter(kind=OrderEvent.Kind.REFUND).get().message
@@ -236,8 +240,6 @@ def test_a_channel_payment_is_taken_at_once_and_refunds_are_recorded_for_the_cha
 def test_the_sweep_authorises_and_routes_orders_whose_task_was_lost(
     sites, stock, shirt, paid_order, django_capture_on_commit_callbacks
 ):
-    from orders.payments import tasks as payment_tasks
-
     stock(sites["EWR"], shirt, 5)
     order = paid_order([(shirt, 1)])  # placed, but its routing task never ran
 
@@ -251,8 +253,6 @@ def test_the_sweep_authorises_and_routes_orders_whose_task_was_lost(
 
 
 def test_the_test_card_gateway_binds_a_key_to_its_first_request_as_stripe_does():
-    from orders.payments.gateways.test_card import TestCardGateway
-
     gateway = TestCardGateway()
     first = gateway.authorise(
         amount=Decimal("10.00"), currency="USD", token="tok_approve", idempotency_key="K-1", description="x"
@@ -266,3 +266,86 @@ def test_the_test_card_gateway_binds_a_key_to_its_first_request_as_stripe_does()
 
     assert first.succeeded and again == first
     assert not other.succeeded and other.error == "idempotency_key_reused_with_other_parameters"
+
+
+class WorkerKilled(BaseException):
+    """The worker's process dies (as under kill -9: nothing after this line runs)."""
+
+
+class KilledAfterCapture(TestCardGateway):
+    """The test card gateway, but the worker dies once after the gateway captured, before its answer is recorded."""
+
+    __test__ = False  # not a pytest class
+    kills = 1
+
+    def capture(self, **kwargs) -> GatewayResult:
+        answer = super().capture(**kwargs)
+        if KilledAfterCapture.kills:
+            KilledAfterCapture.kills -= 1
+            raise WorkerKilled
+        return answer
+
+
+def test_a_worker_killed_between_the_capture_and_its_record_charges_once(
+    sites, stock, shirt, paid_order, route, carriers, sandbox, monkeypatch
+):
+    # given a routed card order whose shipment is labelled, and a worker that dies mid-capture
+    stock(sites["EWR"], shirt, 5)
+    order = route(paid_order([(shirt, 2)]))
+    (shipment,) = services.create_shipments(order_id=order.pk, actor="test")
+    services.buy_labels(shipment_id=shipment.pk, actor="test")
+    monkeypatch.setitem(GATEWAYS, "test_card", f"{__name__}.KilledAfterCapture")
+    monkeypatch.setattr(KilledAfterCapture, "kills", 1)
+
+    # when it ships: the gateway captures, and the worker dies before recording the answer
+    with pytest.raises(WorkerKilled):
+        services.ship_shipment(shipment_id=shipment.pk, actor="test")
+
+    # then the shipment stands, the capture is pending under its key, and the gateway took the money once
+    shipment.refresh_from_db()
+    assert shipment.status == ShipmentStatus.IN_TRANSIT
+    (capture,) = txns(order, T.Kind.CAPTURE)
+    assert (capture.status, capture.attempts) == (T.Status.PENDING, 1)
+    (payment,) = sandbox.payments()
+    assert payment.captured == Decimal("50.00")
+
+    # when the payments sweep runs before the call counts as lost, it leaves the call alone
+    assert payment_tasks.sweep_payments() == {"orders": 0, "payments": 0}
+
+    # and once it does count as lost, the sweep makes it again with its key: the gateway answers as it did
+    lost = payments.IN_FLIGHT + dt.timedelta(seconds=1)
+    T.objects.filter(pk=capture.pk).update(updated_at=F("updated_at") - lost)
+    assert payment_tasks.sweep_payments() == {"orders": 0, "payments": 1}
+
+    capture.refresh_from_db()
+    payment.refresh_from_db()
+    assert (capture.status, capture.attempts) == (T.Status.SUCCEEDED, 2)
+    assert payment.captured == Decimal("50.00")
+    assert [op for op, _ in payment.operations].count("capture") == 1
+    assert JournalEntry.objects.filter(transaction=capture).count() == 1
+
+
+def test_a_call_in_flight_is_not_made_again_by_a_retry(sites, stock, shirt, paid_order, route, ship, sandbox):
+    # given a refund whose call another worker is making right now (its row pending, just claimed)
+    stock(sites["EWR"], shirt, 5)
+    order = route(paid_order([(shirt, 2)]))
+    ship(order)
+    refund = T.objects.create(
+        order=order,
+        kind=T.Kind.REFUND,
+        gateway="test_card",
+        amount=Decimal("10.00"),
+        currency="USD",
+        idempotency_key=f"{order.number}:refund:R-1",
+        attempts=1,
+    )
+
+    # when a retry comes for it
+    result = payments.retry_payment(transaction_id=refund.pk)
+
+    # then it is answered "in flight" and the gateway is not asked
+    assert result.outcome == payments.Outcome.IN_FLIGHT
+    refund.refresh_from_db()
+    assert (refund.status, refund.attempts) == (T.Status.PENDING, 1)
+    (payment,) = sandbox.payments()
+    assert payment.refunded == 0

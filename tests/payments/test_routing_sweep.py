@@ -42,7 +42,7 @@ def test_the_sweep_retries_an_authorisation_only_once_its_backoff_has_passed(
     stock(sites["EWR"], shirt, 10)
     order = paid_order([(shirt, 1)], token="tok_error")
     with django_capture_on_commit_callbacks(execute=False):  # the retry task is not run here
-        assert payments.prepare_order(order_id=order.pk) is False
+        assert services.prepare_order(order_id=order.pk) is False
     placed_ago(order, 90)
     auth = T.objects.get(order=order, kind=T.Kind.AUTHORISE)
     assert (auth.status, auth.attempts) == (T.Status.ERROR, 1)

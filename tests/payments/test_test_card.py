@@ -78,7 +78,7 @@ def test_a_worker_authorises_and_the_web_process_captures_each_shipment_then_ref
     captures = T.objects.filter(order=order, kind=T.Kind.CAPTURE)
     assert sorted(c.status for c in captures) == [T.Status.SUCCEEDED, T.Status.SUCCEEDED]
     assert sum(c.amount for c in captures) == order.grand_total == Decimal("99.62")
-    assert refund.status == T.Status.SUCCEEDED
+    assert refund.transaction.status == T.Status.SUCCEEDED
     assert not Message.objects.filter(event="payment_problem").exists()
     payment = sandbox.payment(auth.gateway_reference)
     assert (payment.authorised, payment.captured, payment.refunded) == (

@@ -4,7 +4,6 @@ import datetime as dt
 import io
 import shutil
 from decimal import Decimal
-from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
@@ -13,10 +12,12 @@ from pypdf import PdfReader
 from inventory.models import StockLevel, StockMovement
 from notifications.models import Message
 from orders.models import Order, OrderEvent, OrderLine, OrderStatus
+from orders.payments.gateways import GATEWAYS, GatewayResult, GatewayUnavailable, PaymentGateway
+from orders.payments.models import PaymentTransaction as T
 from orders.returns import services
 from orders.returns.exceptions import ReturnError
 from orders.returns.models import OrderErrorCase, Refund, ReturnRequest, ReturnStatus
-from orders.returns.services import Inspection, refunds
+from orders.returns.services import Inspection
 from tests.factories import UserFactory
 from tests.returns.conftest import lines_of
 
@@ -276,18 +277,61 @@ def test_restocked_units_fill_a_waiting_backorder(
     assert (level.on_hand, level.allocated) == (1, 1)
 
 
-def test_a_gateway_refund_is_settled_through_payments_with_the_refund_key(shipped_order, rosa, monkeypatch):
-    # given an order paid through a gateway (payments stands in at the system's edge)
-    order = shipped_order()
-    order.payment_gateway = "test_card"
+class ScriptedGateway(PaymentGateway):
+    """A card gateway at the system's edge: its refunds give the answers a test scripts, and each call is noted."""
+
+    __test__ = False  # not a pytest class
+    code = "scripted"
+    answers: list = []  # GatewayResult to answer, or an exception to raise, one per refund
+    calls: list = []
+
+    def authorise(self, **kwargs) -> GatewayResult:
+        raise AssertionError("these orders were authorised before")
+
+    capture = void = authorise
+
+    def refund(self, *, reference, amount, currency, idempotency_key) -> GatewayResult:
+        ScriptedGateway.calls.append(
+            {"reference": reference, "amount": amount, "currency": currency, "idempotency_key": idempotency_key}
+        )
+        answer = ScriptedGateway.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+@pytest.fixture
+def scripted(monkeypatch):
+    """The scripted gateway, installed under its code for this test."""
+    monkeypatch.setitem(GATEWAYS, ScriptedGateway.code, f"{__name__}.ScriptedGateway")
+    monkeypatch.setattr(ScriptedGateway, "answers", [])
+    monkeypatch.setattr(ScriptedGateway, "calls", [])
+    return ScriptedGateway
+
+
+def paid_through(order: Order, gateway: str, *, captured: str) -> None:
+    """Given: the order was paid through ``gateway``, authorised and ``captured`` taken (the rows payments writes)."""
+    order.payment_gateway = gateway
     order.save(update_fields=["payment_gateway"])
-    calls = []
+    for kind, amount in ((T.Kind.AUTHORISE, order.grand_total), (T.Kind.CAPTURE, Decimal(captured))):
+        T.objects.create(
+            order=order,
+            kind=kind,
+            gateway=gateway,
+            amount=amount,
+            currency=order.currency,
+            status=T.Status.SUCCEEDED,
+            idempotency_key=f"{order.number}:{kind}:1",
+            gateway_reference="pi_test_42",
+            attempts=1,
+        )
 
-    def refund_payment(**kwargs):
-        calls.append(kwargs)
 
-    gateway = SimpleNamespace(refundable_amount=lambda order: Decimal("15.00"), refund_payment=refund_payment)
-    monkeypatch.setattr(refunds, "_payments", lambda: gateway)
+def test_a_gateway_refund_is_settled_through_payments_with_the_refund_key(shipped_order, rosa, scripted):
+    # given an order paid through a gateway that holds 15.00 of it
+    order = shipped_order()
+    paid_through(order, "scripted", captured="15.00")
+    scripted.answers = [GatewayResult(succeeded=True, reference="pi_test_42")]
     rma = services.open_return(order_id=order.pk, lines={lines_of(order)["MUG-1"]: 2}, reason="other", actor=rosa)
     services.authorise_return(rma_id=rma.pk, actor=rosa)
     services.receive_return(rma_id=rma.pk, quantities=None, warehouse_id=None, actor=rosa)
@@ -298,62 +342,39 @@ def test_a_gateway_refund_is_settled_through_payments_with_the_refund_key(shippe
     assert quote.amount == Decimal("15.00") and "payment gateway" in quote.capped_by
     refund = services.confirm_return_refund(rma_id=rma.pk, actor=rosa)
     assert refund.status == Refund.Status.SETTLED
-    assert calls == [
+    assert scripted.calls == [
         {
-            "order": calls[0]["order"],
+            "reference": "pi_test_42",
             "amount": Decimal("15.00"),
-            "idempotency_key": refund.idempotency_key,
-            "reason": f"Return {rma.number}",
-            "actor": rosa,
-            "source": "return",
+            "currency": "USD",
+            "idempotency_key": f"{order.number}:refund:{refund.idempotency_key}",
         }
     ]
+    assert T.objects.get(order=order, kind=T.Kind.REFUND).reason == f"Return {rma.number}"
     assert Message.objects.filter(order=order, event="return_refunded").count() == 1
 
 
-def test_a_gateway_refusal_marks_the_refund_failed_with_the_gateways_words(shipped_order, rosa, monkeypatch):
-    from orders.exceptions import OrderError
-
+def test_a_refund_payments_refuses_is_marked_failed_in_its_words(shipped_order, rosa):
+    # given an order paid through a gateway this installation no longer has
     order = shipped_order()
-    order.payment_gateway = "test_card"
-    order.save(update_fields=["payment_gateway"])
-
-    def refuse(**kwargs):
-        raise OrderError("Refund refused: the card was closed.")
-
-    monkeypatch.setattr(
-        refunds,
-        "_payments",
-        lambda: SimpleNamespace(refundable_amount=lambda order: Decimal("89.20"), refund_payment=refuse),
-    )
+    paid_through(order, "bitcoin", captured="89.20")
     case = services.open_error_case(order_id=order.pk, kind="late", root_cause="other", actor=rosa)
 
     services.resolve_error_case(case_id=case.pk, refund_amount=Decimal("10.00"), actor=rosa)
 
     refund = Refund.objects.get(error_case=case)
     assert refund.status == Refund.Status.FAILED
-    assert refund.settle_note == "Refund refused: the card was closed."
-    assert "failed: Refund refused" in order.events.filter(kind="refund").last().message
+    assert refund.settle_note.startswith("payment.gateway: unknown gateway 'bitcoin'")
+    assert "failed: payment.gateway: unknown gateway" in order.events.filter(kind="refund").last().message
+    assert not T.objects.filter(order=order, kind=T.Kind.REFUND).exists()
 
 
 def test_a_refund_the_gateway_has_not_confirmed_stays_to_settle_and_settles_on_the_next_try(
-    shipped_order, rosa, monkeypatch
+    shipped_order, rosa, scripted
 ):
     order = shipped_order()
-    order.payment_gateway = "test_card"
-    order.save(update_fields=["payment_gateway"])
-    answers = iter(["error", "succeeded"])
-    keys = []
-
-    def refund_payment(**kwargs):
-        keys.append(kwargs["idempotency_key"])
-        return SimpleNamespace(status=next(answers))
-
-    monkeypatch.setattr(
-        refunds,
-        "_payments",
-        lambda: SimpleNamespace(refundable_amount=lambda order: Decimal("89.20"), refund_payment=refund_payment),
-    )
+    paid_through(order, "scripted", captured="89.20")
+    scripted.answers = [GatewayUnavailable("timed out"), GatewayResult(succeeded=True, reference="pi_test_42")]
     case = services.open_error_case(order_id=order.pk, kind="late", root_cause="other", actor=rosa)
 
     services.resolve_error_case(case_id=case.pk, refund_amount=Decimal("10.00"), actor=rosa)
@@ -362,7 +383,8 @@ def test_a_refund_the_gateway_has_not_confirmed_stays_to_settle_and_settles_on_t
 
     refund = services.settle_refund(refund_id=refund.pk, actor=rosa)
     assert refund.status == Refund.Status.SETTLED
-    assert keys == [refund.idempotency_key] * 2  # the same key: the gateway refunds once
+    keys = [call["idempotency_key"] for call in scripted.calls]
+    assert keys == [f"{order.number}:refund:{refund.idempotency_key}"] * 2  # the same key: the gateway refunds once
 
 
 def test_a_reship_is_a_zero_charge_order_routed_like_any_other(
@@ -574,19 +596,11 @@ def test_a_refund_of_an_order_paid_through_a_gateway_is_not_marked_settled_by_ha
 
 
 def test_a_refund_settled_through_the_gateway_records_the_method_and_the_gateways_reference(
-    shipped_order, rosa, monkeypatch
+    shipped_order, rosa, scripted
 ):
     order = shipped_order()
-    order.payment_gateway = "test_card"
-    order.save(update_fields=["payment_gateway"])
-    monkeypatch.setattr(
-        refunds,
-        "_payments",
-        lambda: SimpleNamespace(
-            refundable_amount=lambda order: Decimal("89.20"),
-            refund_payment=lambda **kwargs: SimpleNamespace(status="succeeded", gateway_reference="pi_test_42"),
-        ),
-    )
+    paid_through(order, "scripted", captured="89.20")
+    scripted.answers = [GatewayResult(succeeded=True, reference="pi_test_42")]
     case = services.open_error_case(order_id=order.pk, kind="late", root_cause="other", actor=rosa)
 
     services.resolve_error_case(case_id=case.pk, refund_amount=Decimal("10.00"), actor=rosa)
@@ -599,5 +613,5 @@ def test_a_refund_settled_through_the_gateway_records_the_method_and_the_gateway
         "rosa",
     )
     assert order.events.filter(kind="refund").last().message == (
-        f"Refund of 10.00 USD for {case} settled: Refunded through test_card."
+        f"Refund of 10.00 USD for {case} settled: Refunded through scripted."
     )

@@ -4,8 +4,9 @@ The amount for returned units: unit price × quantity, less the line's share
 of the order's discount, plus its share of the tax, less the restocking fee
 (a % of the goods after discount), plus the order's shipping once when the
 return is our error. Never more than the customer paid less what was
-already refunded, nor (when payments are connected) than the gateway can
-still refund. All money movement goes through ``_settle``.
+already refunded, nor (for an order paid through a gateway) than the gateway
+can still refund. All money movement goes through ``settle_refund``, which
+calls the gateway with no lock held.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from ... import events
 from ...exceptions import OrderError
-from ...models import Order, OrderEvent, OrderLine
+from ...models import Order, OrderLine
+from ...payments import services as payments
 from ...payments.amounts import cents
-from ...services import notify
+from ...payments.models import PaymentTransaction as T
+from ...services import follow_up, notify
 from ...services._common import lock_order_of
-from .. import events, selectors
+from .. import selectors
 from ..exceptions import ReturnError
 from ..models import OrderErrorCase, Refund, ReturnRequest, ReturnStatus, SettlementMethod
 from ._common import lock_return
@@ -133,22 +137,8 @@ class RefundQuote:
         }
 
 
-def _payments():
-    """The payments services, or None while that app is not installed."""
-    from django.apps import apps
-
-    if not apps.is_installed("orders.payments"):
-        return None
-    try:
-        from orders.payments import services as payments
-    except ImportError:
-        return None
-    return payments
-
-
 def _gateway_refundable(order: Order) -> Decimal | None:
-    payments = _payments()
-    if payments is None or not order.payment_gateway:
+    if not order.payment_gateway:
         return None
     return Decimal(payments.refundable_amount(order))
 
@@ -258,15 +248,7 @@ def record_refund(
         confirmed_by=user,
         confirmed_by_name=user.get_username() if user else (actor if isinstance(actor, str) and actor else "system"),
     )
-    partial = f" (partial: {quote.amount} allowed)" if amount < quote.amount else ""
-    OrderEvent.record(
-        order=order,
-        kind=OrderEvent.Kind.REFUND,
-        actor=actor,
-        message=f"Refund of {amount} {order.currency} for {reference} confirmed{partial}: goods {quote.goods}, "
-        f"discount −{quote.discount}, tax {quote.tax}, restocking fee −{quote.fee}, shipping {quote.shipping}.",
-        data={"refund": refund.pk, "reference": reference, "amount": amount, "breakdown": refund.breakdown},
-    )
+    events.refund_confirmed(refund, quote=quote, actor=actor)
     return refund
 
 
@@ -289,12 +271,7 @@ def confirm_return_refund(*, rma_id: int, actor, amount: Decimal | None = None) 
         refund = record_refund(
             order=order, amount=amount, quote=quote, actor=actor, reason=f"Return {rma.number}", rma=rma
         )
-        rma.transition_to(
-            ReturnStatus.REFUNDED,
-            actor=actor,
-            message=f"Return {rma} refunded: {amount} {order.currency}.",
-            data={"refund": refund.pk, "amount": amount},
-        )
+        events.return_refunded(rma, refund=refund, actor=actor)
     return settle_refund(refund_id=refund.pk, actor=actor)
 
 
@@ -307,50 +284,6 @@ CUSTOMER_METHOD_WORDS = {
     SettlementMethod.BANK_TRANSFER: "bank account",
     SettlementMethod.STORE_CREDIT: "store credit",
 }
-
-
-def _settle(refund: Refund, *, actor) -> tuple[str, str, str]:
-    """Move the money through the payments gateway: the one place that calls payments.
-
-    Returns (status, note, the gateway's reference). Orders without a
-    gateway, and any order while payments are not installed, stay pending
-    ("recorded, to settle") until someone marks them settled.
-    """
-    order = refund.order
-    if not order.payment_gateway:
-        return (
-            Refund.Status.PENDING,
-            "No payment gateway on the order: pay it back where the customer paid, then mark it settled "
-            "(Mark settled, on the refund).",
-            "",
-        )
-    payments = _payments()
-    if payments is None:
-        return Refund.Status.PENDING, "Payments are not connected yet: recorded, to settle.", ""
-    try:
-        transaction_row = payments.refund_payment(
-            order=order,
-            amount=refund.amount,
-            idempotency_key=refund.idempotency_key,
-            reason=refund.reason,
-            actor=actor,
-            source=refund.source,
-        )
-    except OrderError as refusal:
-        return Refund.Status.FAILED, str(refusal), ""
-    gateway_status = getattr(transaction_row, "status", "succeeded")
-    if gateway_status == "declined":
-        return Refund.Status.FAILED, f"{order.payment_gateway} declined the refund.", ""
-    if gateway_status != "succeeded":
-        # A timeout: payments retries it in the background with the same key; settling again picks it up.
-        return (
-            Refund.Status.PENDING,
-            f"{order.payment_gateway} has not confirmed the refund yet ({gateway_status}); it is retried in the "
-            "background. Settle again to check.",
-            "",
-        )
-    reference = getattr(transaction_row, "gateway_reference", "") or ""
-    return Refund.Status.SETTLED, f"Refunded through {order.payment_gateway}.", reference
 
 
 def _stamp_settled(refund: Refund, *, actor, method: str, reference: str, note: str) -> None:
@@ -376,43 +309,73 @@ def _stamp_settled(refund: Refund, *, actor, method: str, reference: str, note: 
     )
 
 
-@transaction.atomic
 def settle_refund(*, refund_id: int, actor) -> Refund:
-    """Settle a recorded (or failed) refund through the gateway; a settled one is left as it is.
+    """Settle a recorded (or failed) refund through the order's gateway; a settled one is left as it is.
 
-    On success the refund records who settled it, when, how and the
-    gateway's reference, the customer is emailed (for a return) and the
-    timeline says so; a gateway refusal marks it failed with the gateway's words.
+    The gateway is called with no lock held (``payments.refund_payment``,
+    with the refund's idempotency key), then the refund is locked again and
+    the answer recorded, unless another settling recorded it first. On
+    success the refund records who settled it, when, how and the gateway's
+    reference, the customer is emailed (for a return) and the timeline says
+    so; a refusal marks it failed with the gateway's words; a gateway that
+    has not answered leaves it recorded, to settle (asked again in the
+    background). An order without a gateway leaves it recorded, to settle
+    by hand (``mark_refund_settled``).
     """
-    refund = lock_order_of(Refund, refund_id, missing=ReturnError(f"No refund with id {refund_id}."))
-    order = refund.order
-    if refund.status == Refund.Status.SETTLED:
-        return refund
-    status, note, reference = _settle(refund, actor=actor)
-    if status == Refund.Status.SETTLED:
-        method = GATEWAY_METHODS.get(order.payment_gateway, SettlementMethod.ORIGINAL_PAYMENT)
-        _stamp_settled(refund, actor=actor, method=method, reference=reference, note=note)
-        events.refund_settled(refund, actor=actor, how=note)
-        _tell_customer(refund)
-        return refund
+    with transaction.atomic():
+        refund = lock_order_of(Refund, refund_id, missing=ReturnError(f"No refund with id {refund_id}."))
+        order = refund.order
+        if refund.status == Refund.Status.SETTLED:
+            return refund
+        if not order.payment_gateway:
+            _note_unsettled(refund, status=Refund.Status.PENDING, note=events.refund_settle_note(order), actor=actor)
+            return refund
+    result = None
+    try:
+        result = payments.refund_payment(
+            order=order,
+            amount=refund.amount,
+            idempotency_key=refund.idempotency_key,
+            reason=refund.reason,
+            actor=actor,
+            source=refund.source,
+        )
+    except OrderError as refusal:
+        status, note = Refund.Status.FAILED, events.refund_settle_note(order, refusal=refusal)
+    else:
+        txn = result.transaction
+        note = events.refund_settle_note(order, txn=txn)
+        status = {T.Status.SUCCEEDED: Refund.Status.SETTLED, T.Status.DECLINED: Refund.Status.FAILED}.get(
+            txn.status, Refund.Status.PENDING
+        )
+    with transaction.atomic():
+        refund = lock_order_of(Refund, refund_id, missing=ReturnError(f"No refund with id {refund_id}."))
+        if refund.status == Refund.Status.SETTLED:
+            return refund  # another settling recorded it meanwhile (the gateway answered it once)
+        if status == Refund.Status.SETTLED:
+            method = GATEWAY_METHODS.get(order.payment_gateway, SettlementMethod.ORIGINAL_PAYMENT)
+            _stamp_settled(refund, actor=actor, method=method, reference=txn.gateway_reference, note=note)
+            events.refund_settled(refund, actor=actor, how=note)
+            _tell_customer(refund)
+        else:
+            _note_unsettled(refund, status=status, note=note, actor=actor)
+    follow_up(result)
+    return refund
+
+
+def _note_unsettled(refund: Refund, *, status: str, note: str, actor) -> None:
+    """Keep why the (locked) refund is not settled; the timeline says so when it failed or its status changed."""
     previous = refund.status
     refund.status = status
     refund.settle_note = note
     refund.save(update_fields=["status", "settle_note"])
     if status == Refund.Status.FAILED or previous != status:
-        OrderEvent.record(
-            order=order,
-            kind=OrderEvent.Kind.REFUND,
-            actor=actor,
-            message=f"Refund of {refund.amount} {refund.currency} {refund.get_status_display().lower()}: {note}",
-            data={"refund": refund.pk, "status": status},
-        )
-    return refund
+        events.refund_not_settled(refund, actor=actor)
 
 
 def settles_by_hand(refund: Refund) -> bool:
     """Whether the refund is paid back by someone outside the gateway (then marked settled), not through it."""
-    return not refund.order.payment_gateway or _payments() is None
+    return not refund.order.payment_gateway
 
 
 @transaction.atomic
@@ -449,8 +412,8 @@ def mark_refund_settled(*, refund_id: int, method: str, reference: str, actor, n
             f"Order {order} was paid through {order.payment_gateway}: settle the refund through the gateway "
             "(the refunds list's action), not by hand."
         )
-    how = f"Paid back by {SettlementMethod(method).label.lower()}, reference {reference}."
-    _stamp_settled(refund, actor=actor, method=method, reference=reference, note=f"{how} {note}" if note else how)
+    note_kept = events.paid_back_note(method=method, reference=reference, note=note)
+    _stamp_settled(refund, actor=actor, method=method, reference=reference, note=note_kept)
     events.refund_settled_by_hand(refund, actor=actor, note=note)
     _tell_customer(refund)
     return refund

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from ...accounting import export_journal, send_batch
 from ...models import ExportBatch
+from ...tasks import send_export_batch
 
 
 class Command(BaseCommand):
@@ -40,6 +41,8 @@ class Command(BaseCommand):
         if batch is None:
             self.stdout.write(f"Nothing to export up to {day:%Y-%m-%d}: every entry was exported already.")
             return
+        if batch.status == ExportBatch.Status.PENDING:
+            send_export_batch.delay(batch.pk)
         batch.refresh_from_db()
         self.stdout.write(
             f"Batch {batch.pk}: {batch.entry_count} entries up to {day:%Y-%m-%d} written to {batch.file_path}; "
