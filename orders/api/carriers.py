@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import secrets
 from enum import StrEnum
 from typing import Annotated
 
@@ -17,22 +15,12 @@ from pydantic import ConfigDict, Field, field_validator
 
 from oms_core.api import FieldErrorsOut, PlainText, field_error
 from shipping.models import ShipmentStatus, TrackingEvent, Vendor
+from shipping.services.vendors import hash_token
 
 from .. import services
 from ..exceptions import OrderError
 
 router = Router(tags=["tracking"])
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def issue_vendor_token(vendor: Vendor) -> str:
-    """A new webhook token for the vendor (the old one stops working); shown once, stored hashed."""
-    token = secrets.token_urlsafe(32)
-    Vendor.objects.filter(pk=vendor.pk).update(webhook_token_hash=hash_token(token))
-    return token
 
 
 class VendorToken(HttpBearer):

@@ -29,11 +29,11 @@ from schemathesis.specs.openapi.checks import (
 
 from oms_site.api import api
 from orders import services
-from orders.api.carriers import issue_vendor_token
 from orders.api.channels import ORDER_EXAMPLE, ORDER_NUMBER_EXAMPLE, _order_data
 from orders.api.channels import OrderIn as OrderBody
 from orders.models import Order
 from shipping.models import Vendor
+from shipping.services.vendors import issue_vendor_token
 from tests.factories import ChannelFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db

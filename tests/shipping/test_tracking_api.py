@@ -5,9 +5,9 @@ import json
 import pytest
 
 from orders import services
-from orders.api.carriers import issue_vendor_token
 from orders.models import OrderStatus
 from shipping.models import TrackingEvent, Vendor
+from shipping.services.vendors import issue_vendor_token
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
