@@ -277,7 +277,7 @@ def _ask(txn: PaymentTransaction, call: _Call) -> tuple[GatewayResult | None, st
     return answer, "", gateway.settles_at_capture
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def _record(call: _Call, answer: GatewayResult | None, failure: str, *, settles: bool, actor) -> PaymentTransaction:
     """Record a try's answer (the order locked again); an answer already recorded for the key stands."""
     order_id = T.objects.filter(pk=call.transaction_id).values_list("order_id", flat=True).get()
@@ -317,7 +317,7 @@ def make_call(*, transaction_id: int, actor=SYSTEM) -> PaymentResult | None:
     never during the call. A call answered already, or in flight in another
     process, is not made (its answer as it stands).
     """
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         order_id = T.objects.filter(pk=transaction_id).values_list("order_id", flat=True).first()
         if order_id is None:
             return None
@@ -338,7 +338,7 @@ def authorise(*, order_id: int, actor=SYSTEM) -> PaymentResult | None:
     a failure, the same key. Raises UnknownGateway (a PaymentError) for a
     gateway this installation does not have.
     """
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         order = _lock_order(order_id)
         if order.status != OrderStatus.RECEIVED or not order.payment_gateway:
             return None
@@ -421,7 +421,7 @@ def capture_again(*, transaction_id: int, actor, reason: str = "") -> PaymentTra
     (the last shipment takes the rest of the order); refuses when nothing is
     left. Asking twice for the same declined capture returns the first try.
     """
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         order_id = T.objects.filter(pk=transaction_id).values_list("order_id", flat=True).first()
         if order_id is None:
             raise PaymentError(f"No payment transaction {transaction_id}.")
@@ -501,7 +501,7 @@ def refund_payment(
     more than ``refundable_amount``, before anything is written. A refund in
     error is tried again (same key); one in flight elsewhere is left to it.
     """
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         order = _lock_order(order.pk)
         amount = cents(Decimal(amount))
         key = f"{order.number}:refund:{idempotency_key}"
@@ -540,7 +540,7 @@ def _check_refund(order: Order, amount: Decimal) -> None:
 
 
 # --- manual orders: marked paid by ops ---------------------------------------------------
-@transaction.atomic
+@transaction.atomic(durable=True)
 def mark_paid(*, order_id: int, actor, reference: str = "") -> PaymentTransaction:
     """Record that an invoiced (manual) order's amount due was received; journals it to cash.
 

@@ -23,7 +23,7 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def issue_api_key(*, channel_id: int, name: str, actor) -> tuple[ChannelApiKey, str]:
     """A new key for the channel; returns the row and the key itself, which is never stored or shown again."""
     name = (name or "").strip()
@@ -43,7 +43,7 @@ def issue_api_key(*, channel_id: int, name: str, actor) -> tuple[ChannelApiKey, 
     return row, key
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def revoke_api_key(*, key_id: int, actor) -> ChannelApiKey:
     """Stop a key working at once. Revoking twice is refused, so the first revoker stays on record."""
     row = ChannelApiKey.objects.select_for_update().get(pk=key_id)

@@ -126,7 +126,7 @@ def _allocate(order_ids: list[int], *, actor, strict: bool) -> list[Order]:
     for attempt in range(OPTIMISTIC_ATTEMPTS + 1):
         optimistic = attempt < OPTIMISTIC_ATTEMPTS
         try:
-            with transaction.atomic():
+            with transaction.atomic(durable=True):  # the outermost one: its stock locks last only to its COMMIT
                 return _allocate_once(order_ids, actor=actor, strict=strict, optimistic=optimistic)
         except StockChanged:
             logger.info("Stock changed while allocating %s orders; planning again", len(order_ids))
@@ -284,7 +284,7 @@ def _allocated_units(order_ids: list[int]) -> dict[int, int]:
     return {row["order_id"]: row["units"] for row in rows}
 
 
-@transaction.atomic
+@transaction.atomic  # not durable: shipping a shipment records its units in its own transaction
 def record_shipment(
     *, order_id: int, shipped: dict[int, int], actor, reference: str = "", warehouse_id: int | None = None
 ) -> Order:
@@ -320,7 +320,7 @@ def record_shipment(
     return order
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def mark_delivered(*, order_id: int, actor) -> Order:
     """Mark a shipped order delivered."""
     order = lock_order(order_id)

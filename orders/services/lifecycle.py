@@ -23,7 +23,7 @@ from .shipping import cancel_open_shipments
 ALLOCATE_TASK = "orders.tasks.allocate_order"
 
 
-@transaction.atomic
+@transaction.atomic  # not durable: a channel's order is held in the transaction that places it (Shopify webhook)
 def hold_order(*, order_id: int, reason: str, actor) -> Order:
     """Put an order on hold, stopping fulfilment until it is released (its stock stays reserved); ops are alerted."""
     reason = require_reason(reason, "hold")
@@ -32,7 +32,7 @@ def hold_order(*, order_id: int, reason: str, actor) -> Order:
     return order
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def release_order(*, order_id: int, actor, note: str = "") -> Order:
     """Release a held order back to the status it was held from; waiting stock is routed after commit."""
     order = lock_order(order_id)
@@ -53,7 +53,7 @@ def cancel_order(*, order_id: int, reason: str, actor) -> Order:
     cancellation and the gateway called after commit (``payment.make_call``).
     """
     reason = require_reason(reason, "cancel")
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         order = lock_order(order_id)
         events.order_cancelled(order, reason=reason, actor=actor)
         notify.order_cancelled(order, reason=reason)
@@ -65,7 +65,7 @@ def cancel_order(*, order_id: int, reason: str, actor) -> Order:
     return order
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def change_shipping_address(*, order_id: int, address: AddressData, reason: str, actor) -> Order:
     """Give an order a new ship-to address before any shipment is made for it.
 
@@ -99,7 +99,7 @@ def change_shipping_address(*, order_id: int, address: AddressData, reason: str,
     return order
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def add_order_note(*, order_id: int, message: str, actor) -> OrderEvent:
     """Add an operator's note to the order's timeline."""
     message = (message or "").strip()
@@ -109,7 +109,7 @@ def add_order_note(*, order_id: int, message: str, actor) -> OrderEvent:
     return events.note_added(order, message=message, actor=actor)
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def flag_late_orders(*, today: dt.date | None = None) -> int:
     """Write a 'promise missed' event on each open order whose promised date has passed.
 

@@ -113,7 +113,7 @@ def _hold_waiting(order_id: int, *, reason: str, actor, answered: PaymentTransac
     ``answered``: the authorisation whose answer holds it; a later one (the
     order released and tried again meanwhile) answers for the order instead.
     """
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         order = lock_order(order_id)
         if order.status != OrderStatus.RECEIVED:
             return
@@ -124,7 +124,7 @@ def _hold_waiting(order_id: int, *, reason: str, actor, answered: PaymentTransac
 
 def _release_if_cancelled(order_id: int, *, actor) -> bool:
     """After a successful authorisation: an order cancelled during the call gets its authorisation voided."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         order = lock_order(order_id)
         if order.status != OrderStatus.CANCELLED:
             return True
@@ -135,7 +135,7 @@ def _release_if_cancelled(order_id: int, *, actor) -> bool:
 
 def _credit_check(order_id: int, *, rules, actor) -> bool:
     """Run the credit rules on a received order once; a rule that fires holds it for review."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         order = lock_order(order_id)
         if order.status != OrderStatus.RECEIVED:
             return True

@@ -42,7 +42,7 @@ def ship_to_snapshot(order: Order) -> dict:
     }
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def create_shipments(*, order_id: int, actor, now: dt.datetime | None = None) -> list[Shipment]:
     """Make one shipment per warehouse from the order's reserved units not yet in a shipment.
 
@@ -124,7 +124,7 @@ def _refuse_unless_workable(order: Order, what: str) -> None:
         raise OrderError(f"Order {order} is cancelled.")
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def override_carrier(*, shipment_id: int, service_id: int, reason: str, actor) -> Shipment:
     """Put a shipment on the service an operator chose, priced and dated now, with the reason."""
     order, shipment = _locked_shipment(shipment_id)
@@ -137,7 +137,7 @@ def override_carrier(*, shipment_id: int, service_id: int, reason: str, actor) -
     return shipment
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def buy_labels(*, shipment_id: int, actor) -> Shipment:
     """Buy the shipment's labels from its vendor; the label file is rendered in the background."""
     order, shipment = _locked_shipment(shipment_id)
@@ -150,7 +150,7 @@ def buy_labels(*, shipment_id: int, actor) -> Shipment:
     return shipment
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def void_label(*, shipment_id: int, reason: str, actor) -> Shipment:
     """Void the shipment's labels with the vendor; the shipment waits for a new label."""
     reason = require_reason(reason, "void the label of")
@@ -170,7 +170,7 @@ def ship_shipment(*, shipment_id: int, actor, now: dt.datetime | None = None) ->
     after commit, with no lock held (``payment.make_call``): a capture that
     fails never undoes the shipment; it is asked again later or goes to ops.
     """
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         order, shipment = _locked_shipment(shipment_id)
         _refuse_unless_workable(order, "ship it")
         if shipment.status != ShipmentStatus.LABEL_CREATED:
@@ -211,7 +211,7 @@ def shipped_message(shipment: Shipment) -> dict:
     }
 
 
-@transaction.atomic
+@transaction.atomic  # not durable: a carrier's batch of events is recorded all or nothing (the tracking API)
 def record_tracking(
     *,
     tracking_number: str,
@@ -279,7 +279,7 @@ def record_tracking(
     return result
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def record_shipment_tracking(
     *,
     shipment_id: int,

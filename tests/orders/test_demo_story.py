@@ -11,9 +11,8 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
-from django.db import transaction
 from django.db.models import Sum
-from django.test import override_settings
+from django.test import TestCase, override_settings
 from django.utils import timezone
 
 from inventory.models import InventoryFinding, Product, StockLevel, StockMovement
@@ -33,16 +32,25 @@ def demo(django_db_setup, django_db_blocker, tmp_path_factory):
 
     Seeded once for the tests below, which only read it, in a transaction
     rolled back after the last of them (each test's own is a savepoint in it).
+    That transaction is opened as Django's TestCase opens its class-wide one,
+    so the services' own transactions, which may not be nested in a caller's
+    (durable), run in it as in any test.
     """
+
+    class SeededOnce(TestCase):
+        databases = {"default"}
+
     output = io.StringIO()
     with (
         django_db_blocker.unblock(),
         override_settings(ACCOUNTING_EXPORT_DIR=str(tmp_path_factory.mktemp("accounting"))),
-        transaction.atomic(),
     ):
-        call_command("seed_demo", orders=200, seed=2, stdout=output)
-        yield output.getvalue()
-        transaction.set_rollback(True)
+        atomics = SeededOnce._enter_atomics()
+        try:
+            call_command("seed_demo", orders=200, seed=2, stdout=output)
+            yield output.getvalue()
+        finally:
+            SeededOnce._rollback_atomics(atomics)
 
 
 def test_the_dashboard_has_money_to_look_at(demo, client, superuser):

@@ -5,7 +5,7 @@ import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connections
+from django.db import connections, transaction
 
 from orders import services
 from orders.exceptions import InvalidTransition, OrderError, ReasonRequired
@@ -169,6 +169,20 @@ def test_cancel_drops_allocations_and_records_the_reason(operator, sites, stock,
     assert order.status == S.CANCELLED
     assert list(order.lines.values_list("quantity_allocated", flat=True)) == [0, 0]
     assert order.events.latest("created_at").message == "Cancelled: Customer request"
+
+
+def test_a_cancellation_is_never_part_of_a_callers_transaction(operator, sites, stock, products, order_to):
+    # given an allocated order (its payment's void is called after the cancellation commits)
+    stock(sites["DAL"], products[0], 1)
+    order = order_to("DFW", [(products[0], 1)])
+    services.allocate_order(order_id=order.pk, actor="system: routing")
+
+    # when a caller opens a transaction of its own around it, the cancellation refuses, and nothing changes
+    with pytest.raises(RuntimeError, match="durable"), transaction.atomic():
+        services.cancel_order(order_id=order.pk, reason="Customer request", actor=operator)
+
+    order.refresh_from_db()
+    assert order.status == S.ALLOCATED
 
 
 @pytest.mark.parametrize("status", [S.PARTIALLY_SHIPPED, S.SHIPPED, S.DELIVERED, S.CANCELLED])

@@ -18,7 +18,7 @@ from ..models import OrderErrorCase, Refund
 from .refunds import check_amount, quote_error_refund, record_refund, settle_refund
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def open_error_case(
     *,
     order_id: int,
@@ -80,7 +80,7 @@ def resolve_error_case(
     refund_lines = {int(k): v for k, v in (refund_lines or {}).items() if v}
     if not reship and not refund_lines and refund_amount is None:
         raise ReturnError("Choose units to reship, a refund, or both.")
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         case = lock_order_of(OrderErrorCase, case_id, missing=ReturnError(f"No order error with id {case_id}."))
         order = case.order
         if case.status == OrderErrorCase.Status.RESOLVED:

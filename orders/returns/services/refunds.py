@@ -259,7 +259,7 @@ def confirm_return_refund(*, rma_id: int, actor, amount: Decimal | None = None) 
     then settles it through the gateway (``settle_refund``). Refuses an
     amount above the quote, which never exceeds what was paid.
     """
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         rma = lock_return(rma_id)
         order = rma.order
         if rma.status != ReturnStatus.INSPECTED:
@@ -322,7 +322,7 @@ def settle_refund(*, refund_id: int, actor) -> Refund:
     background). An order without a gateway leaves it recorded, to settle
     by hand (``mark_refund_settled``).
     """
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         refund = lock_order_of(Refund, refund_id, missing=ReturnError(f"No refund with id {refund_id}."))
         order = refund.order
         if refund.status == Refund.Status.SETTLED:
@@ -348,7 +348,7 @@ def settle_refund(*, refund_id: int, actor) -> Refund:
         status = {T.Status.SUCCEEDED: Refund.Status.SETTLED, T.Status.DECLINED: Refund.Status.FAILED}.get(
             txn.status, Refund.Status.PENDING
         )
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         refund = lock_order_of(Refund, refund_id, missing=ReturnError(f"No refund with id {refund_id}."))
         if refund.status == Refund.Status.SETTLED:
             return refund  # another settling recorded it meanwhile (the gateway answered it once)
@@ -378,7 +378,7 @@ def settles_by_hand(refund: Refund) -> bool:
     return not refund.order.payment_gateway
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def mark_refund_settled(*, refund_id: int, method: str, reference: str, actor, note: str = "") -> Refund:
     """Record that a refund was paid back outside the gateway: how (``method``), its reference, who and when.
 

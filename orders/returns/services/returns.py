@@ -68,7 +68,7 @@ def _default_warehouse_id(order_id: int, order_line_ids) -> int | None:
     return warehouse_id
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def open_return(
     *,
     order_id: int,
@@ -145,7 +145,7 @@ def open_return(
     return rma
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def authorise_return(*, rma_id: int, actor, warehouse_id: int | None = None) -> ReturnRequest:
     """Authorise a requested return: the goods come back to ``warehouse_id`` (default: where they shipped from).
 
@@ -186,7 +186,7 @@ def _lines_for_mail(rma: ReturnRequest, *, received: bool) -> list[dict]:
     ]
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def reject_return(*, rma_id: int, reason: str, actor) -> ReturnRequest:
     """Reject a return that has not arrived, with the reason (on the timeline); its units can be returned again."""
     reason = (reason or "").strip()
@@ -199,7 +199,7 @@ def reject_return(*, rma_id: int, reason: str, actor) -> ReturnRequest:
     return rma
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def receive_return(*, rma_id: int, quantities: dict[int, int] | None, warehouse_id: int | None, actor) -> ReturnRequest:
     """Record the units that arrived, per return line id, at a warehouse (default: the return's).
 
@@ -256,7 +256,7 @@ class Inspection:
     reason: str = ""
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def inspect_return(*, rma_id: int, results: dict[int, Inspection], actor) -> ReturnRequest:
     """Put each received unit back on sale or write it off (with a reason, valued at the SKU's unit cost).
 
@@ -337,7 +337,7 @@ def inspect_return(*, rma_id: int, results: dict[int, Inspection], actor) -> Ret
     return rma
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def close_return(*, rma_id: int, actor, note: str = "") -> ReturnRequest:
     """Close a refunded return; an inspected one closes without a refund only with a note saying why."""
     rma = lock_return(rma_id)
