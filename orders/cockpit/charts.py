@@ -1,0 +1,290 @@
+"""The cockpit's chart series: plain labels and datasets a Chart.js page and a CSV export both take.
+
+Each chart reads the populations the key figures read (``facts``), so its
+bars add up to the figure beside it. One or two queries a chart.
+
+- **orders per day by channel**: orders placed on each local day of the
+  window, one dataset per channel.
+- **time to ship**: the shipped orders by hours from placed to the last
+  shipment leaving, in buckets (the lower bound included).
+- **on-time rate by warehouse / by vendor**: per shipment, not per order:
+  shipments handed to a carrier within the window that left on or before
+  their planned pickup day (a shipment without one counts as on time), and
+  shipments that arrived within the window on or before their order's
+  promised date (none promised: on time), in percent, with the counts.
+- **shipping cost per order by day**: the shipped orders by the local day
+  their last shipment left: their shipments' cost over their number, one
+  dataset per currency (None on a day without any).
+- **backlog age**: the open orders now by age (now minus placed), one
+  dataset per status.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import Count, F, Q
+from django.db.models.functions import TruncDate
+from django.db.models.lookups import LessThanOrEqual
+from django.utils import timezone
+
+from shipping.models import Shipment
+
+from ..models import OPEN_STATUSES, Order, OrderStatus
+from .caching import cached
+from .data import fields_as_data
+from .facts import (
+    CENT,
+    SHIPPED_SHIPMENT_STATUSES,
+    age_between,
+    between,
+    day,
+    in_window,
+    money,
+    order_scope,
+    percent,
+    rows_counted,
+    shipment_scope,
+    shipped_orders,
+    summarise,
+    total,
+)
+from .periods import Period, Window, local_timezone
+
+# Hours from placed to the last shipment leaving: (label, from, to); the last has no end.
+SHIP_HOUR_BUCKETS = (
+    ("Under 12 h", 0, 12),
+    ("12–24 h", 12, 24),
+    ("1–2 days", 24, 48),
+    ("2–3 days", 48, 72),
+    ("3–5 days", 72, 120),
+    ("5 days and more", 120, None),
+)
+# Age of an open order in days: (key, label, from, to); the last has no end.
+BACKLOG_BUCKETS = (
+    ("0-1", "Under 1 day", 0, 1),
+    ("1-2", "1–2 days", 1, 2),
+    ("2-3", "2–3 days", 2, 3),
+    ("3-5", "3–5 days", 3, 5),
+    ("5-7", "5–7 days", 5, 7),
+    ("7+", "7 days and more", 7, None),
+)
+# The open statuses in the order work moves through them.
+OPEN_IN_ORDER = tuple(status for status in OrderStatus.values if status in OPEN_STATUSES)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One series: a value per label (None where there is nothing to show), in ``unit``."""
+
+    key: str
+    label: str
+    unit: str
+    data: tuple
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A chart as data: ``labels`` along the x axis, ``datasets`` the series over them."""
+
+    key: str
+    title: str
+    kind: str  # Chart.js's type: "bar" or "line"
+    labels: tuple[str, ...]
+    datasets: tuple[Dataset, ...]
+
+    def chartjs(self) -> dict:
+        """Chart.js's ``{type, data: {labels, datasets}}``: numbers for drawing (money as floats, display only);
+        a second unit goes on a second y axis (``y1``)."""
+        units = list(dict.fromkeys(dataset.unit for dataset in self.datasets))
+        return {
+            "type": self.kind,
+            "data": {
+                "labels": list(self.labels),
+                "datasets": [
+                    {
+                        "label": dataset.label,
+                        "data": [None if value is None else float(value) for value in dataset.data],
+                        "yAxisID": "y" if units.index(dataset.unit) == 0 else "y1",
+                    }
+                    for dataset in self.datasets
+                ],
+            },
+        }
+
+    def csv_rows(self) -> list[list[str]]:
+        """A header (the x axis's name, then each dataset's label and unit) and a row per label; blanks for None."""
+        header = [self.title, *(f"{dataset.label} ({dataset.unit})" for dataset in self.datasets)]
+        rows = [header]
+        for index, label in enumerate(self.labels):
+            values = [dataset.data[index] for dataset in self.datasets]
+            rows.append([label, *("" if value is None else str(value) for value in values)])
+        return rows
+
+    def as_data(self) -> dict:
+        return fields_as_data(self)
+
+
+def charts_for(period: Period, *, now: dt.datetime | None = None, fresh: bool = False) -> dict[str, Chart]:
+    """Every cockpit chart for the period, by key, from the cache when recent (as ``kpis_for``)."""
+    if now is not None:
+        return _all(period, now)
+    return cached("charts", period, lambda: _all(period, timezone.now()), fresh=fresh)
+
+
+def _all(period: Period, now: dt.datetime) -> dict[str, Chart]:
+    window, _ = period.windows(now)
+    charts = (
+        orders_per_day(period, window),
+        time_to_ship(period, window),
+        on_time_by_warehouse(period, window),
+        on_time_by_vendor(period, window),
+        shipping_cost_per_day(period, window),
+        backlog_age(period, now),
+    )
+    return {chart.key: chart for chart in charts}
+
+
+def orders_per_day(period: Period, window: Window) -> Chart:
+    """Orders placed on each local day, a dataset per channel that placed any: one query."""
+    rows = (
+        Order.objects.filter(order_scope(period), in_window("placed_at", window))
+        .order_by()
+        .annotate(day=TruncDate("placed_at", tzinfo=local_timezone()))
+        .values("day", "channel_id", "channel__name")
+        .annotate(orders=Count("pk"))
+    )
+    days = window.days
+    counts: dict[tuple[str, int], dict[dt.date, int]] = {}
+    for row in rows:
+        counts.setdefault((row["channel__name"], row["channel_id"]), {})[row["day"]] = row["orders"]
+    datasets = tuple(
+        Dataset(f"channel-{channel_id}", name, "orders", tuple(by_day.get(d, 0) for d in days))
+        for (name, channel_id), by_day in sorted(counts.items())
+    )
+    return Chart("orders_per_day", "Orders per day by channel", "bar", _day_labels(days), datasets)
+
+
+def time_to_ship(period: Period, window: Window) -> Chart:
+    """The shipped orders by hours from placed to their last shipment leaving: one query."""
+    row = summarise(
+        shipped_orders(period, window).values("ship_hours"),
+        {f"bucket_{index}": between("ship_hours", low, high) for index, (_, low, high) in enumerate(SHIP_HOUR_BUCKETS)},
+    )[0]
+    data = tuple(int(row[f"bucket_{index}"] or 0) for index in range(len(SHIP_HOUR_BUCKETS)))
+    return Chart(
+        "time_to_ship",
+        "Time to ship",
+        "bar",
+        tuple(label for label, _, _ in SHIP_HOUR_BUCKETS),
+        (Dataset("orders", "Shipped orders", "orders", data),),
+    )
+
+
+def on_time_by_warehouse(period: Period, window: Window) -> Chart:
+    """On-time ship and delivery rates per warehouse, per shipment: one query."""
+    return _on_time_by(period, window, "warehouse__code", "on_time_by_warehouse", "On-time rate by warehouse")
+
+
+def on_time_by_vendor(period: Period, window: Window) -> Chart:
+    """On-time ship and delivery rates per shipping vendor, per shipment: one query."""
+    return _on_time_by(period, window, "service__vendor__name", "on_time_by_vendor", "On-time rate by vendor")
+
+
+def _on_time_by(period: Period, window: Window, group: str, key: str, title: str) -> Chart:
+    tz = local_timezone()
+    shipped = in_window("shipped_at", window) & Q(status__in=SHIPPED_SHIPMENT_STATUSES)
+    delivered = in_window("delivered_at", window)
+    left_in_time = Q(ship_date__isnull=True) | Q(LessThanOrEqual(TruncDate("shipped_at", tzinfo=tz), F("ship_date")))
+    arrived_in_time = Q(order__promised_date__isnull=True) | Q(
+        LessThanOrEqual(TruncDate("delivered_at", tzinfo=tz), F("order__promised_date"))
+    )
+    rows = sorted(
+        Shipment.objects.filter(shipment_scope(period))
+        .filter(shipped | delivered)
+        .order_by()
+        .values(group)
+        .annotate(
+            shipped=Count("pk", filter=shipped),
+            shipped_on_time=Count("pk", filter=shipped & left_in_time),
+            delivered=Count("pk", filter=delivered),
+            delivered_on_time=Count("pk", filter=delivered & arrived_in_time),
+        ),
+        key=lambda row: (row[group] is None, row[group] or ""),
+    )
+    labels = tuple(row[group] or "No service" for row in rows)
+    return Chart(
+        key,
+        title,
+        "bar",
+        labels,
+        (
+            Dataset(
+                "ship",
+                "Left by the planned pickup day",
+                "%",
+                tuple(percent(r["shipped_on_time"], r["shipped"]) for r in rows),
+            ),
+            Dataset(
+                "delivery",
+                "Arrived by the promised date",
+                "%",
+                tuple(percent(r["delivered_on_time"], r["delivered"]) for r in rows),
+            ),
+            Dataset("shipped", "Shipments shipped", "shipments", tuple(r["shipped"] for r in rows)),
+            Dataset("delivered", "Shipments delivered", "shipments", tuple(r["delivered"] for r in rows)),
+        ),
+    )
+
+
+def shipping_cost_per_day(period: Period, window: Window) -> Chart:
+    """Shipping cost per shipped order, by the local day the orders' last shipment left, per currency: one query."""
+    rows = summarise(
+        shipped_orders(period, window).values("currency", "ship_day", "shipments_cost"),
+        {"orders": rows_counted(), "cost": total("shipments_cost")},
+        group_by=("ship_day", "currency"),
+    )
+    days = window.days
+    per_order: dict[str, dict[dt.date, Decimal]] = {}
+    for row in rows:
+        cost = money(row["cost"])
+        per_order.setdefault(row["currency"], {})[day(row["ship_day"])] = (cost / row["orders"]).quantize(
+            CENT, rounding=ROUND_HALF_UP
+        )
+    datasets = tuple(
+        Dataset(currency, f"Shipping cost per order ({currency})", currency, tuple(by_day.get(d) for d in days))
+        for currency, by_day in sorted(per_order.items())
+    )
+    return Chart("shipping_cost_per_day", "Shipping cost per order", "line", _day_labels(days), datasets)
+
+
+def backlog_age(period: Period, now: dt.datetime) -> Chart:
+    """The open orders now by age, a dataset per status: one query."""
+    rows = {
+        row["status"]: row
+        for row in Order.objects.filter(order_scope(period), status__in=OPEN_STATUSES)
+        .order_by()
+        .values("status")
+        .annotate(
+            **{
+                f"age_{index}": Count("pk", filter=age_between(now, low, high))
+                for index, (_, _, low, high) in enumerate(BACKLOG_BUCKETS)
+            }
+        )
+    }
+    datasets = tuple(
+        Dataset(
+            status,
+            str(OrderStatus(status).label),
+            "orders",
+            tuple(rows.get(status, {}).get(f"age_{index}", 0) for index in range(len(BACKLOG_BUCKETS))),
+        )
+        for status in OPEN_IN_ORDER
+    )
+    return Chart("backlog_age", "Backlog age", "bar", tuple(label for _, label, _, _ in BACKLOG_BUCKETS), datasets)
+
+
+def _day_labels(days: list[dt.date]) -> tuple[str, ...]:
+    return tuple(d.isoformat() for d in days)

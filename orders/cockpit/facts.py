@@ -1,0 +1,296 @@
+"""The rows the cockpit counts, as querysets, and the one way it aggregates them in SQL.
+
+The KPIs and the charts read the same populations, so a chart's bars add up to
+the figure beside it:
+
+- **scope**: the period's filter. A channel keeps its orders. A warehouse keeps
+  the orders with a shipment from it that is not cancelled, or stock reserved
+  there (an order not routed yet belongs to no warehouse); for shipments and
+  order errors it is their own warehouse.
+- **shipped orders**: orders whose goods have all left (shipped or delivered)
+  and whose last shipment that is not cancelled left within the window.
+- **delivered orders**: delivered orders whose last shipment arrived within the
+  window.
+
+Per-order facts (last shipment, shipments, cost) are one GROUP BY over the
+orders and their shipments; figures over those facts (counts, sums,
+percentiles, by currency or by day) are one more SELECT over it as a derived
+table (``summarise``), since the ORM cannot aggregate an aggregate by group.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db import connection
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    FloatField,
+    Func,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import TruncDate
+from django.db.models.lookups import GreaterThan
+
+from inventory.models import Allocation
+from shipping.models import Shipment, ShipmentStatus
+
+from ..models import Order, OrderStatus
+from ..returns.selectors import SHIPPED as SHIPPED_SHIPMENT_STATUSES
+from .periods import Period, Window, local_timezone
+
+# Shipments that count: every one but the cancelled (a cancelled one never left, and costs nothing).
+LIVE_SHIPMENT_STATUSES = tuple(status for status in ShipmentStatus.values if status != ShipmentStatus.CANCELLED)
+GOODS_LEFT = (OrderStatus.SHIPPED, OrderStatus.DELIVERED)
+CENT = Decimal("0.01")
+TENTH = Decimal("0.1")
+
+
+# --- the period's filter ------------------------------------------------------------------
+def order_scope(period: Period, *, order_ref: str = "pk", channel_field: str = "channel_id") -> Q:
+    """The orders the period's filter keeps, as a condition on a queryset of orders (or of rows with an order:
+    ``order_ref="order_id"``, ``channel_field="order__channel_id"``)."""
+    scope = Q()
+    if period.channel_id is not None:
+        scope &= Q(**{channel_field: period.channel_id})
+    if period.warehouse_id is not None:
+        ships_from = Shipment.objects.filter(
+            order_id=OuterRef(order_ref), warehouse_id=period.warehouse_id, status__in=LIVE_SHIPMENT_STATUSES
+        )
+        reserved_at = Allocation.objects.filter(order_id=OuterRef(order_ref), warehouse_id=period.warehouse_id)
+        scope &= Q(Exists(ships_from)) | Q(Exists(reserved_at))
+    return scope
+
+
+def shipment_scope(period: Period) -> Q:
+    """The shipments the period's filter keeps: their order's channel, their own warehouse."""
+    scope = Q()
+    if period.channel_id is not None:
+        scope &= Q(order__channel_id=period.channel_id)
+    if period.warehouse_id is not None:
+        scope &= Q(warehouse_id=period.warehouse_id)
+    return scope
+
+
+def in_window(field: str, window: Window) -> Q:
+    return Q(**{f"{field}__gte": window.start, f"{field}__lt": window.end})
+
+
+# --- the populations ----------------------------------------------------------------------
+def shipped_orders(period: Period, window: Window) -> QuerySet[Order]:
+    """Orders whose goods have all left and whose last shipment left within ``window``, one row each with:
+
+    ``last_shipped_at``, ``live_shipments`` (not cancelled), ``late_shipments``
+    (left on a later local day than their planned pickup, ``ship_date``),
+    ``shipments_cost`` (their shipping cost; a shipment without one counts
+    nothing), ``ship_hours`` (placed to last shipment), ``ship_day`` (its local
+    day), ``on_time`` and ``split`` (1 or 0).
+    """
+    live = Q(shipments__status__in=LIVE_SHIPMENT_STATUSES)
+    left_late = live & Q(
+        GreaterThan(TruncDate("shipments__shipped_at", tzinfo=local_timezone()), F("shipments__ship_date"))
+    )
+    shipped_then = Shipment.objects.filter(in_window("shipped_at", window)).values("order_id")
+    return (
+        Order.objects.filter(order_scope(period), status__in=GOODS_LEFT, pk__in=shipped_then)
+        .annotate(
+            last_shipped_at=Max("shipments__shipped_at", filter=live),
+            live_shipments=Count("shipments", filter=live),
+            late_shipments=Count("shipments", filter=left_late),
+            shipments_cost=Sum("shipments__shipping_cost", filter=live),
+        )
+        .filter(in_window("last_shipped_at", window))
+        .annotate(
+            ship_hours=HoursBetween("placed_at", "last_shipped_at"),
+            ship_day=TruncDate("last_shipped_at", tzinfo=local_timezone()),
+            on_time=flag(Q(late_shipments=0)),
+            split=flag(Q(live_shipments__gt=1)),
+        )
+        .order_by()
+    )
+
+
+def delivered_orders(period: Period, window: Window) -> QuerySet[Order]:
+    """Delivered orders whose last shipment arrived within ``window``, one row each with:
+
+    ``last_delivered_at``, ``delivery_hours`` (placed to last delivery),
+    ``delivery_day`` (its local day) and ``on_time`` (1 when that day is on or
+    before the promised delivery date, or nothing was promised; else 0).
+    """
+    live = Q(shipments__status__in=LIVE_SHIPMENT_STATUSES)
+    delivered_then = Shipment.objects.filter(in_window("delivered_at", window)).values("order_id")
+    arrived_late = Q(GreaterThan(F("delivery_day"), F("promised_date")))
+    return (
+        Order.objects.filter(order_scope(period), status=OrderStatus.DELIVERED, pk__in=delivered_then)
+        .annotate(last_delivered_at=Max("shipments__delivered_at", filter=live))
+        .filter(in_window("last_delivered_at", window))
+        .annotate(
+            delivery_hours=HoursBetween("placed_at", "last_delivered_at"),
+            delivery_day=TruncDate("last_delivered_at", tzinfo=local_timezone()),
+        )
+        .annotate(on_time=flag(Q(promised_date__isnull=True) | ~arrived_late))
+        .order_by()
+    )
+
+
+def shipped_shipments(period: Period, window: Window) -> QuerySet[Shipment]:
+    """Shipments handed to a carrier within ``window`` (the order-error report's denominator)."""
+    return Shipment.objects.filter(
+        shipment_scope(period), in_window("shipped_at", window), status__in=SHIPPED_SHIPMENT_STATUSES
+    ).order_by()
+
+
+def age_between(now: dt.datetime, low_days: int, high_days: int | None) -> Q:
+    """Orders at least ``low_days`` and less than ``high_days`` old (placed in the future: under a day)."""
+    condition = Q()
+    if low_days:
+        condition &= Q(placed_at__lte=now - dt.timedelta(days=low_days))
+    if high_days is not None:
+        condition &= Q(placed_at__gt=now - dt.timedelta(days=high_days))
+    return condition
+
+
+def flag(condition: Q) -> Case:
+    """1 where the condition holds, else 0: a column a SUM counts."""
+    return Case(When(condition, then=Value(1)), default=Value(0), output_field=IntegerField())
+
+
+# --- SQL the ORM does not write -------------------------------------------------------------
+class HoursBetween(Func):
+    """Hours from one instant to a later one, to the second, as a float (the same on PostgreSQL and SQLite)."""
+
+    output_field = FloatField()
+
+    def __init__(self, earlier, later):
+        super().__init__(earlier, later)
+
+    def as_sql(self, compiler, connection, **extra_context):
+        earlier, earlier_params = compiler.compile(self.source_expressions[0])
+        later, later_params = compiler.compile(self.source_expressions[1])
+        if connection.vendor == "postgresql":
+            sql = f"(ROUND(EXTRACT(EPOCH FROM ({later} - {earlier}))) / 3600.0)::double precision"
+        else:
+            sql = f"(ROUND((julianday({later}) - julianday({earlier})) * 86400.0) / 3600.0)"
+        return sql, (*later_params, *earlier_params)
+
+
+def summarise(rows: QuerySet, measures: dict[str, str], *, group_by: Sequence[str] = ()) -> list[dict]:
+    """Aggregate a values() queryset's rows in one query: ``SELECT group_by, measures FROM (rows) facts``.
+
+    ``measures`` maps a name to SQL over the rows' columns, written with the
+    helpers below (``rows_counted``, ``total``, ``percentile``, ``between``),
+    which name columns through ``column``; nothing in it comes from input.
+    """
+    inner, params = rows.query.sql_with_params()
+    selected = [f"{column(name)} AS {connection.ops.quote_name(name)}" for name in group_by]
+    selected += [f"{sql} AS {connection.ops.quote_name(name)}" for name, sql in measures.items()]
+    sql = f"SELECT {', '.join(selected)} FROM ({inner}) facts"
+    if group_by:
+        sql += f" GROUP BY {', '.join(column(name) for name in group_by)}"
+    if connection.vendor == "sqlite":
+        _register_sqlite_percentile()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [description[0] for description in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def column(name: str) -> str:
+    return f"facts.{connection.ops.quote_name(name)}"
+
+
+def rows_counted() -> str:
+    return "COUNT(*)"
+
+
+def total(name: str) -> str:
+    return f"SUM({column(name)})"
+
+
+def between(name: str, low: float | None, high: float | None) -> str:
+    """How many rows have ``low <= name < high`` (either bound may be open)."""
+    bounds = []
+    if low is not None:
+        bounds.append(f"{column(name)} >= {float(low)!r}")
+    if high is not None:
+        bounds.append(f"{column(name)} < {float(high)!r}")
+    return f"SUM(CASE WHEN {' AND '.join(bounds) or '1 = 1'} THEN 1 ELSE 0 END)"
+
+
+def percentile(name: str, fraction: float) -> str:
+    """The continuous percentile of a column (linear interpolation between the two nearest rows).
+
+    PostgreSQL's ``percentile_cont``; SQLite has none, so the cockpit lends it
+    one with the same definition (``_PercentileCont``), run inside the query.
+    """
+    fraction = float(fraction)
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"A percentile's fraction is between 0 and 1, not {fraction}.")
+    if connection.vendor == "postgresql":
+        return f"percentile_cont({fraction!r}) WITHIN GROUP (ORDER BY {column(name)})"
+    return f"cockpit_percentile_cont({column(name)}, {fraction!r})"
+
+
+class _PercentileCont:
+    """SQLite aggregate: PostgreSQL's ``percentile_cont(fraction) WITHIN GROUP (ORDER BY value)``."""
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+        self.fraction = 0.5
+
+    def step(self, value, fraction) -> None:
+        if value is not None:
+            self.values.append(float(value))
+        self.fraction = float(fraction)
+
+    def finalize(self) -> float | None:
+        if not self.values:
+            return None
+        ordered = sorted(self.values)
+        position = (len(ordered) - 1) * self.fraction
+        lower = math.floor(position)
+        upper = min(lower + 1, len(ordered) - 1)
+        return ordered[lower] + (ordered[upper] - ordered[lower]) * (position - lower)
+
+
+def _register_sqlite_percentile() -> None:
+    # Registering again replaces the function: cheap, and right on a connection opened since.
+    connection.ensure_connection()
+    connection.connection.create_aggregate("cockpit_percentile_cont", 2, _PercentileCont)
+
+
+# --- values as the figures give them ---------------------------------------------------------
+def money(value) -> Decimal:
+    """A sum of money from SQL (SQLite hands back floats) as Decimal cents; nothing summed is 0.00."""
+    if value is None:
+        return Decimal("0.00")
+    return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def hours(value) -> float | None:
+    return None if value is None else round(float(value), 2)
+
+
+def day(value) -> dt.date:
+    """A date from SQL: PostgreSQL gives a date, SQLite its ISO text."""
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
+
+def percent(numerator: int | Decimal, denominator: int | Decimal) -> Decimal | None:
+    """``numerator / denominator`` in percent to one decimal (half up); None when there is nothing to divide by."""
+    if not denominator:
+        return None
+    return (Decimal(numerator) * 100 / Decimal(denominator)).quantize(TENTH, rounding=ROUND_HALF_UP)
