@@ -459,9 +459,9 @@ class InventoryFinding(models.Model):
 
 
 # --- CSV imports ----------------------------------------------------------------------
-# The job is generic (orders and stock receipts both use it); what a row means lives
-# in a handler registered by kind (inventory.imports.registry), so inventory never
-# imports orders.
+# The job is generic: what its rows mean, its kind's title and who may run it live in a
+# handler registered by kind (inventory.imports.registry). Stock receipts are inventory's
+# own; orders registers its handler, so inventory never names orders.
 
 
 class ImportJob(models.Model):
@@ -472,10 +472,6 @@ class ImportJob(models.Model):
     ``dry_run_report`` when the import is confirmed.
     """
 
-    class Kind(models.TextChoices):
-        ORDERS = "order", "Orders"
-        STOCK_RECEIPTS = "stock_receipt", "Stock receipts"
-
     class Status(models.TextChoices):
         DRY_RUN_RUNNING = "dry_run_running", "Checking"
         DRY_RUN_DONE = "dry_run_done", "Checked, waiting for confirmation"
@@ -483,7 +479,9 @@ class ImportJob(models.Model):
         DONE = "done", "Imported"
         FAILED = "failed", "Failed"
 
-    kind = models.CharField(max_length=20, choices=Kind.choices, editable=False)
+    kind = models.CharField(
+        max_length=20, editable=False, help_text="Which import handler reads the file (imports/registry.py)."
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRY_RUN_RUNNING, editable=False)
     file_name = models.CharField(max_length=200, editable=False)
     content = models.TextField(editable=False, help_text="The file's text (UTF-8).")
@@ -522,7 +520,6 @@ class ImportJob(models.Model):
         verbose_name = "CSV import"
         verbose_name_plural = "CSV imports"
         permissions = [
-            ("import_orders", "Can import orders from CSV"),
             ("import_stock_receipts", "Can import stock receipts from CSV"),
         ]
         constraints = [
@@ -532,7 +529,9 @@ class ImportJob(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} import #{self.pk} ({self.file_name})"
+        from .imports.registry import kind_title
+
+        return f"{kind_title(self.kind).capitalize()} import #{self.pk} ({self.file_name})"
 
     @property
     def is_running(self) -> bool:

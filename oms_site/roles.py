@@ -72,7 +72,7 @@ ROLES: dict[str, list[str]] = {
         "inventory.view_inventorycheckrun",
         "inventory.view_inventoryfinding",
         "inventory.view_importjob",
-        "inventory.import_orders",
+        "orders.import_orders",
         "inventory.import_stock_receipts",
         # django_celery_beat
         "django_celery_beat.view_periodictask",
@@ -183,7 +183,7 @@ ROLES: dict[str, list[str]] = {
         "inventory.view_inventorycheckrun",
         "inventory.view_inventoryfinding",
         "inventory.view_importjob",
-        "inventory.import_orders",
+        "orders.import_orders",
         # notifications
         "notifications.view_message",
         "notifications.resend_message",

@@ -1,4 +1,4 @@
-"""Orders from CSV: the handler the background import runs for ``ImportJob.Kind.ORDERS``.
+"""Orders from CSV: the handler the background import runs for jobs of kind ``order``.
 
 One row per order line; rows with the same channel and ``external_id`` form
 one order, wherever they are in the file. Order-level cells (customer,
@@ -26,7 +26,7 @@ from inventory.imports.base import (
     parse_quantity,
     parse_text,
 )
-from inventory.models import ImportJob, Product
+from inventory.models import Product
 
 from .exceptions import IntakeConflict, OrderError
 from .models import Channel, Order, OrderIntake
@@ -101,10 +101,10 @@ def _payload_column(path: str) -> str:
 
 
 class OrderImportHandler(ImportHandler):
-    kind = ImportJob.Kind.ORDERS.value
+    kind = "order"
     title = "orders"
     unit_name = ("order", "orders")
-    permission = "inventory.import_orders"
+    permission = "orders.import_orders"
     required_columns = REQUIRED_COLUMNS
     optional_columns = OPTIONAL_COLUMNS
     example = (

@@ -268,6 +268,7 @@ class Order(models.Model):
             ("hold_order", "Can put orders on hold and release them"),
             ("cancel_order", "Can cancel orders"),
             ("change_order_address", "Can change an order's ship-to address"),
+            ("import_orders", "Can import orders from CSV"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["channel", "external_id"], name="order_external_id_unique_per_channel"),

@@ -18,7 +18,7 @@ from oms_core.console import CsvUploadForm, ReadOnlyAdmin, badge, form_page, int
 from ..models import ImportJob
 from . import services
 from .base import ImportFileError
-from .registry import UnknownImportKind, get_handler, handlers
+from .registry import UnknownImportKind, get_handler, handlers, kind_title
 
 PAGE_ERRORS = 500  # bad rows shown on the page; all of them are in the CSV download
 STATUS_COLOURS = {
@@ -30,24 +30,37 @@ STATUS_COLOURS = {
 }
 
 
+class KindFilter(admin.SimpleListFilter):
+    """The kinds of import that are installed, by their names for people."""
+
+    title = "kind"
+    parameter_name = "kind"
+
+    def lookups(self, request, model_admin):
+        return [(handler.kind, handler.title.capitalize()) for handler in handlers()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(kind=self.value()) if self.value() else queryset
+
+
 @admin.register(ImportJob)
 class ImportJobAdmin(ReadOnlyAdmin):
     """Jobs are made by the upload page (one per kind) and moved on by the services; nobody edits one."""
 
     list_display = ("__str__", "status_badge", "progress", "counts", "uploaded_by_name", "uploaded_at", "finished_at")
-    list_filter = ("kind", "status")
+    list_filter = (KindFilter, "status")
     list_select_related = ("uploaded_by",)
     list_per_page = 50
     ordering = ("-uploaded_at", "-id")
     fields = (
-        ("kind", "file_name"),
+        ("kind_name", "file_name"),
         ("status_badge", "progress"),
         ("uploaded_by_name", "uploaded_at"),
         ("confirmed_by_name", "confirmed_at"),
         ("started_at", "finished_at"),
     )
     readonly_fields = (
-        "kind",
+        "kind_name",
         "file_name",
         "status_badge",
         "progress",
@@ -58,6 +71,11 @@ class ImportJobAdmin(ReadOnlyAdmin):
         "started_at",
         "finished_at",
     )
+
+    @admin.display(description="kind")
+    def kind_name(self, job: ImportJob) -> str:
+        return kind_title(job.kind).capitalize()
+
     # names, not links to user pages only superusers may open
     uploaded_by_name = person_field("uploaded_by")
     confirmed_by_name = person_field("confirmed_by")

@@ -29,6 +29,13 @@ def handlers() -> list[ImportHandler]:
     return list(_HANDLERS.values())
 
 
+def kind_title(kind: str) -> str:
+    """A kind's name for people ("orders"), or the kind itself when its app is not installed."""
+    _load_builtin()
+    handler = _HANDLERS.get(kind)
+    return handler.title if handler else kind
+
+
 def _load_builtin() -> None:
     if "stock_receipt" not in _HANDLERS:
         from .stock_receipts import StockReceiptHandler

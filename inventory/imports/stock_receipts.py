@@ -8,7 +8,7 @@ a row whose (reference, SKU, warehouse) was already received is skipped.
 from __future__ import annotations
 
 from ..exceptions import InventoryError
-from ..models import ImportJob, Product, StockMovement, Warehouse
+from ..models import Product, StockMovement, Warehouse
 from ..services import receive_stock
 from ..services._common import lock_levels
 from .base import CsvRow, ImportHandler, ImportRefused, RowError, Unit, parse_quantity, parse_text
@@ -17,7 +17,7 @@ REFERENCE_LENGTH = 100  # StockMovement.reference
 
 
 class StockReceiptHandler(ImportHandler):
-    kind = ImportJob.Kind.STOCK_RECEIPTS.value
+    kind = "stock_receipt"
     title = "stock receipts"
     unit_name = ("receipt", "receipts")
     permission = "inventory.import_stock_receipts"

@@ -98,8 +98,8 @@ def test_a_bad_header_is_shown_on_the_upload_page_and_nothing_is_queued(client, 
 def test_only_the_roles_that_own_an_import_may_upload_or_confirm_it(
     client, catalogue, role_user, orders_allowed, receipts_allowed, role, dry_run
 ):
-    order_job = dry_run(ImportJob.Kind.ORDERS, csv_text(ORDER_HEADER, order_row("W-1")))
-    receipt_job = dry_run(ImportJob.Kind.STOCK_RECEIPTS, csv_text("warehouse,sku,quantity,reference", "DAL,MUG,1,R"))
+    order_job = dry_run("order", csv_text(ORDER_HEADER, order_row("W-1")))
+    receipt_job = dry_run("stock_receipt", csv_text("warehouse,sku,quantity,reference", "DAL,MUG,1,R"))
     client.force_login(role_user(role))
 
     for kind, job, allowed in (("order", order_job, orders_allowed), ("stock_receipt", receipt_job, receipts_allowed)):
@@ -125,7 +125,7 @@ def test_only_the_roles_that_own_an_import_may_upload_or_confirm_it(
     ],
 )
 def test_the_job_pages_open_for_the_roles_that_import(client, catalogue, role_user, dry_run, role, sees_jobs):
-    bad = dry_run(ImportJob.Kind.STOCK_RECEIPTS, csv_text("warehouse,sku,quantity,reference", "DAL,NOPE,1,R"))
+    bad = dry_run("stock_receipt", csv_text("warehouse,sku,quantity,reference", "DAL,NOPE,1,R"))
     client.force_login(role_user(role))
     expected = 200 if sees_jobs else 403
 
@@ -140,7 +140,7 @@ def test_the_job_pages_open_for_the_roles_that_import(client, catalogue, role_us
 
 def test_a_running_job_shows_a_progress_bar_that_updates_with_or_without_javascript(client, superuser, catalogue):
     job = ImportJob.objects.create(
-        kind=ImportJob.Kind.ORDERS, file_name="big.csv", content="", total_rows=10_000, processed_rows=2_400
+        kind="order", file_name="big.csv", content="", total_rows=10_000, processed_rows=2_400
     )
     client.force_login(superuser)
 

@@ -45,9 +45,7 @@ def test_an_import_chunk_receiving_in_file_order_and_an_allocation_locking_in_ke
     order = order_to("DFW", [(a, 1), (b, 1)])
     # the file names the higher-keyed level first: the opposite of the order allocation locks in
     text = csv_text("warehouse,sku,quantity,reference", "DAL,SKU-B,7,PO-9", "DAL,SKU-A,3,PO-9")
-    job = imports.start_import(
-        kind=ImportJob.Kind.STOCK_RECEIPTS, file_name="r.csv", content=text, options={}, actor="t"
-    )
+    job = imports.start_import(kind="stock_receipt", file_name="r.csv", content=text, options={}, actor="t")
     job.refresh_from_db()
     assert (job.status, job.created_count) == (ImportJob.Status.DRY_RUN_DONE, 2)
     monkeypatch.setattr(imports, "_queue_chunk", lambda *args: None)  # the chunk runs in the test's thread below

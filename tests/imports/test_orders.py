@@ -18,7 +18,7 @@ from tests.factories import UserFactory
 from .conftest import ORDER_HEADER, csv_text, errors_at, order_row
 
 pytestmark = pytest.mark.django_db
-ORDERS = ImportJob.Kind.ORDERS
+ORDERS = "order"
 
 
 def good_and_bad_file() -> str:

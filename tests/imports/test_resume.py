@@ -21,7 +21,7 @@ from orders.models import Order
 from .conftest import ORDER_HEADER, csv_text, order_row
 
 pytestmark = pytest.mark.django_db
-ORDERS = ImportJob.Kind.ORDERS
+ORDERS = "order"
 LATER = imports.LEASE + dt.timedelta(seconds=1)
 
 

@@ -12,7 +12,7 @@ from tests.factories import UserFactory
 from .conftest import csv_text, errors_at
 
 pytestmark = pytest.mark.django_db
-RECEIPTS = ImportJob.Kind.STOCK_RECEIPTS
+RECEIPTS = "stock_receipt"
 HEADER = "warehouse,sku,quantity,reference,note"
 
 

@@ -94,7 +94,7 @@ def one_of_each(sites, stock, product, order_to, channel, superuser):
     count = inventory.start_cycle_count(warehouse_id=dal.pk, actor=superuser)
     run = inventory.run_inventory_check(triggered_by="test", email=False)
     ImportJob.objects.create(  # CSV imports: a checked receipts file
-        kind=ImportJob.Kind.STOCK_RECEIPTS, status=ImportJob.Status.DRY_RUN_DONE, file_name="r.csv", content=""
+        kind="stock_receipt", status=ImportJob.Status.DRY_RUN_DONE, file_name="r.csv", content=""
     )
     return {"level": level, "order": order, "count": count, "run": run}
 

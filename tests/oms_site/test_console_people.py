@@ -76,7 +76,7 @@ def test_cycle_counts_name_who_started_and_who_decided(client, maria, tom):
 
 def test_import_jobs_name_who_uploaded_and_who_confirmed(client, maria, tom):
     job = ImportJob.objects.create(
-        kind=ImportJob.Kind.ORDERS, file_name="orders.csv", content="", uploaded_by=maria, confirmed_by=tom
+        kind="order", file_name="orders.csv", content="", uploaded_by=maria, confirmed_by=tom
     )
 
     changelist, change = opened_by(

@@ -108,7 +108,7 @@ def one_of_everything(db):
     from inventory.models import ImportJob
 
     ImportJob.objects.create(
-        kind=ImportJob.Kind.STOCK_RECEIPTS,
+        kind="stock_receipt",
         status=ImportJob.Status.DRY_RUN_DONE,
         file_name="receipts.csv",
         content="warehouse,sku,quantity,reference\nDAL,TEE-M,1,PO-1\nDAL,NOPE,1,PO-1\n",

@@ -1,35 +1,8 @@
-"""Grant managers the new permission to capture again what a declined capture left."""
+"""Once granted the roles their permissions; the roles table (oms_site/roles.py) does that now, after every
+migrate, so this step is kept empty only as a link in the chain of migrations that follow it.
+"""
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
-
-GRANTS = {"Operations manager": ["payments.capture_again"]}
-
-
-def grant(apps, schema_editor):
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for role, names in GRANTS.items():
-        group, _ = Group.objects.get_or_create(name=role)
-        for name in names:
-            app_label, codename = name.split(".")
-            group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-
-
-def revoke(apps, schema_editor):
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for role, names in GRANTS.items():
-        group = Group.objects.filter(name=role).first()
-        if group is None:
-            continue
-        for name in names:
-            app_label, codename = name.split(".")
-            group.permissions.remove(*Permission.objects.filter(content_type__app_label=app_label, codename=codename))
 
 
 class Migration(migrations.Migration):
@@ -38,4 +11,4 @@ class Migration(migrations.Migration):
         ("oms_site", "0006_channel_key_roles"),
     ]
 
-    operations = [migrations.RunPython(grant, revoke)]
+    operations = []
