@@ -17,7 +17,7 @@ order locked again and the row re-read: an answer already recorded
 stands). The key goes to the gateway with the call, so a call made again,
 after a timeout or a crash between the call and its record, gets the first
 call's answer: nothing is charged twice. A call still pending after
-``IN_FLIGHT`` was lost with its process and is made again. Each recorded
+``CALL_LOST_AFTER`` was lost with its process and is made again. Each recorded
 answer is an entry on the order's timeline (``orders.events``) and, for
 money that moved, a journal entry.
 
@@ -52,7 +52,7 @@ SYSTEM = "system: payments"
 T = PaymentTransaction
 # A call pending this long after it started was lost with its process (gateway calls time out well before):
 # it is made again, with its key.
-IN_FLIGHT = dt.timedelta(minutes=5)
+CALL_LOST_AFTER = dt.timedelta(minutes=5)
 
 
 class Outcome(enum.StrEnum):
@@ -142,14 +142,14 @@ def authorisations_to_wait_for(order_ids: list[int]) -> set[int]:
     return {
         order_id
         for order_id, status, attempts, updated_at in calls.values_list("order_id", "status", "attempts", "updated_at")
-        if (status == T.Status.PENDING and updated_at > now - IN_FLIGHT)
+        if (status == T.Status.PENDING and updated_at > now - CALL_LOST_AFTER)
         or (status == T.Status.ERROR and updated_at + dt.timedelta(seconds=backoff(attempts)) > now)
     }
 
 
 def payments_to_retry() -> list[int]:
-    """Captures, voids and refunds to make again: in error with tries to spare, or pending past ``IN_FLIGHT``."""
-    stale = timezone.now() - IN_FLIGHT
+    """Captures, voids and refunds to make again: in error with tries to spare, or pending past ``CALL_LOST_AFTER``."""
+    stale = timezone.now() - CALL_LOST_AFTER
     return list(
         T.objects.filter(
             Q(status=T.Status.ERROR, attempts__lt=settings.PAYMENTS_MAX_ATTEMPTS)
@@ -234,7 +234,7 @@ def _claim(order: Order, txn: PaymentTransaction) -> _Call | None:
     """Take a try of the call (the caller holds the order's lock); None when it is answered or in flight elsewhere."""
     if txn.status in (T.Status.SUCCEEDED, T.Status.DECLINED):
         return None
-    if txn.status == T.Status.PENDING and txn.attempts and txn.updated_at > timezone.now() - IN_FLIGHT:
+    if txn.status == T.Status.PENDING and txn.attempts and txn.updated_at > timezone.now() - CALL_LOST_AFTER:
         return None
     reference = ""
     if txn.kind != T.Kind.AUTHORISE:

@@ -313,7 +313,7 @@ def test_a_worker_killed_between_the_capture_and_its_record_charges_once(
     assert payment_tasks.sweep_payments() == {"orders": 0, "payments": 0}
 
     # and once it does count as lost, the sweep makes it again with its key: the gateway answers as it did
-    lost = payments.IN_FLIGHT + dt.timedelta(seconds=1)
+    lost = payments.CALL_LOST_AFTER + dt.timedelta(seconds=1)
     T.objects.filter(pk=capture.pk).update(updated_at=F("updated_at") - lost)
     assert payment_tasks.sweep_payments() == {"orders": 0, "payments": 1}
 
