@@ -47,7 +47,7 @@ EVENTS: dict[str, Event] = {
         Event("shipment_exception", "Shipment exception", OPS),
         Event("inventory_report", "Daily inventory report", OPS),
         Event("message_failed", "Message failed", OPS),
-        Event("payment_problem", "Payment or accounting export problem", OPS),  # payments
+        Event("payment_problem", "Payment or accounting export problem", OPS),
         Event("channel_order_refused", "Channel order refused", OPS),  # channels: a storefront webhook refused
     )
 }

@@ -572,7 +572,7 @@ class Story:
         """What the routing task does: credit check and authorisation first, then stock; True once allocated."""
         status = Order.objects.values_list("status", flat=True).get(pk=order.pk)
         if status == S.RECEIVED:
-            if not payments.prepare_order(order_id=order.pk, actor=ROUTING):
+            if not services.prepare_order(order_id=order.pk, actor=ROUTING):
                 return False
             services.allocate_order(order_id=order.pk, actor=ROUTING)
             status = Order.objects.values_list("status", flat=True).get(pk=order.pk)

@@ -44,7 +44,7 @@ from shipping.models import Shipment, ShipmentStatus  # shipping
 from .. import selectors, services
 from ..exceptions import OrderError
 from ..models import PRE_SHIPMENT_STATUSES, Address, Order, OrderEvent, OrderLine, OrderStatus
-from ..payments.admin import PaymentTransactionInline  # payments
+from ..payments.admin import PaymentTransactionInline
 from ..returns.admin import order_page_actions as returns_actions  # returns: open a return / order error
 from ..services.fulfilment import ALLOCATABLE
 
@@ -364,8 +364,8 @@ class OrderAdmin(FormActionsMixin, ReadOnlyAdmin):
     paginator = EstimatedCountPaginator
     list_per_page = 50
     ordering = ("-placed_at", "-id")
-    inlines = (OrderLineInline, AllocationInline, OrderEventInline, OrderMessagesInline)  # messages: notifications
-    inlines += (PaymentTransactionInline,)  # payments: every gateway call, on the order page
+    # the lines, their stock, the timeline, the emails sent, and every payment gateway call
+    inlines = (OrderLineInline, AllocationInline, OrderEventInline, OrderMessagesInline, PaymentTransactionInline)
     actions = (
         "allocate_selected",
         "hold_selected",

@@ -35,6 +35,7 @@ from shipping.models import ShipmentStatus, TrackingEvent
 from .. import services
 from ..exceptions import IntakeConflict, InvalidTransition, OrderError
 from ..models import Channel, Order, OrderEvent, OrderIntake, OrderStatus
+from ..payments.gateways import GATEWAYS
 from ..services.channels import authenticate_api_key
 from ..services.intake import placed_at_problem
 
@@ -569,24 +570,11 @@ def _refusals(channel: Channel, order: _Checkable, products: dict[str, Product])
     for index, sku in order.skus:
         if sku not in products:
             errors.append(_error(("lines", index, "sku"), f"Unknown SKU {sku!r}."))
-    if order.gateway is not None:
-        gateways = known_gateways()
-        if gateways is not None and order.gateway not in gateways:
-            errors.append(
-                _error(
-                    ("payment", "gateway"), f"Unknown gateway {order.gateway!r}; known: {', '.join(sorted(gateways))}."
-                )
-            )
+    if order.gateway is not None and order.gateway not in GATEWAYS:
+        errors.append(
+            _error(("payment", "gateway"), f"Unknown gateway {order.gateway!r}; known: {', '.join(sorted(GATEWAYS))}.")
+        )
     return errors
-
-
-def known_gateways() -> set[str] | None:
-    """The payment gateways orders may name, or None when payments are not installed."""
-    try:
-        from ..payments.gateways import GATEWAYS
-    except ImportError:
-        return None
-    return set(GATEWAYS)
 
 
 def _order_data(payload: OrderIn) -> services.OrderData:

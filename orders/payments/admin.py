@@ -16,6 +16,7 @@ from django.utils.html import format_html
 
 from oms_core.console import ReadOnlyAdmin, ReadOnlyTabularInline, admin_link
 
+from .. import services as workflow
 from ..exceptions import OrderError
 from . import services
 from .accounting import send_batch
@@ -96,7 +97,7 @@ class PaymentTransactionAdmin(ReadOnlyAdmin):
     def capture_again_selected(self, request, queryset):
         for txn_id in queryset.order_by("pk").values_list("pk", flat=True):
             try:
-                txn = services.capture_again(transaction_id=txn_id, actor=request.user)
+                txn = workflow.capture_again(transaction_id=txn_id, actor=request.user)
             except OrderError as refusal:
                 self.message_user(request, str(refusal), messages.ERROR)
                 continue

@@ -44,7 +44,7 @@ def queue_every_event(order) -> dict[str, int]:
             occurred_at=dt.datetime(2026, 11, 26, 14, 3, tzinfo=dt.UTC),
         ),
     }
-    from orders.payments import alerts  # payments
+    from orders.payments import alerts
 
     ids["payment_problem"] = alerts.payment_problem(
         order=order, problem="Capture of 42.00 USD declined", detail="amount exceeds authorisation", occurrence="t"

@@ -85,7 +85,7 @@ def one_of_everything(db):
     case = OrderErrorCase.objects.create(order=routed, kind="late", root_cause="other", shipment=shipment)
     Refund.objects.create(order=routed, error_case=case, amount=1, currency="USD", idempotency_key="roles-test")
     # end returns
-    # payments: a transaction, a credit rule, a blocked value, an exported journal entry (accounts: the migration)
+    # a payment transaction, a credit rule, a blocked value, an exported journal entry (accounts: the migration)
     from orders.payments import accounting as payments_accounting
     from orders.payments.models import BlockedValue, CreditRule, ExportBatch, PaymentTransaction
 
