@@ -149,3 +149,32 @@ def test_credit_rules_hold_an_order_without_a_gateway(sites, stock, shirt, order
 
     assert route(big).status == OrderStatus.ALLOCATED
     assert big.events.filter(kind=OrderEvent.Kind.CREDIT_CHECK).count() == 1
+
+
+def test_a_capture_again_that_is_declined_again_tells_ops(
+    client, roles, settings, sites, stock, shirt, mug, paid_order, route, ship_one, sandbox
+):
+    from notifications.models import Message
+
+    settings.OPS_EMAILS = ["ops@example.com"]
+    stock(sites["EWR"], shirt, 5)
+    stock(sites["ATL"], mug, 5)
+    order = route(paid_order([(shirt, 2), (mug, 3)]))
+    first, _ = services.create_shipments(order_id=order.pk, actor="test")
+    decline_captures(sandbox, order, True)
+    ship_one(first)
+    (declined,) = captures(order)
+    Message.objects.filter(event="payment_problem").delete()  # the first decline's alert: seen
+
+    client.force_login(UserFactory(username="manager", role="Operations manager"))
+    response = client.post(
+        reverse("admin:payments_paymenttransaction_changelist"),
+        {"action": "capture_again_selected", "_selected_action": [declined.pk]},
+        follow=True,
+    )
+
+    again = captures(order)[1]
+    assert again.status == T.Status.DECLINED
+    assert f"{order}: capture of {again.amount:,.2f} USD declined" in response.content.decode()
+    alert = Message.objects.get(event="payment_problem", order_id=order.pk)
+    assert alert.recipient == "ops@example.com"
