@@ -143,7 +143,7 @@ def buy_labels(*, shipment_id: int, actor) -> Shipment:
     order, shipment = _locked_shipment(shipment_id)
     _refuse_unless_workable(order, "print labels")
     try:
-        numbers = shipping.buy_labels(shipment=shipment)
+        numbers = shipping.purchase_labels(shipment=shipment)
     except ShippingError as refusal:
         raise OrderError(str(refusal)) from refusal
     events.label_bought(order, shipment=shipment, tracking_numbers=numbers, actor=actor)

@@ -256,7 +256,7 @@ def override_service(
     return option
 
 
-def buy_labels(*, shipment: Shipment) -> list[str]:
+def purchase_labels(*, shipment: Shipment) -> list[str]:
     """Buy one label per parcel from the shipment's vendor; the shipment becomes label created.
 
     The label document is rendered after commit (``shipping.tasks.render_shipment_label``).
