@@ -120,15 +120,27 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
-    # PostgreSQL's default random_page_cost (4) models spinning disks and makes
-    # the planner walk big indexes where a few row lookups are cheaper. 1.1 is
-    # the usual value for SSD/cloud storage.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-        "options", f"-c random_page_cost={env.float('PG_RANDOM_PAGE_COST', default=1.1)}"
-    )
-    # Django's own queries bind parameters on the client and are never prepared; the few every API request
-    # runs use oms_core.sql.prepared_cursor, whose statements psycopg prepares after this many runs.
-    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5)
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    # PostgreSQL binds the parameters (psycopg's server-side binding), rather than psycopg pasting them into
+    # the SQL: a statement's text is then the same whatever its values, so psycopg prepares it once its
+    # connection has run it prepare_threshold times, and PostgreSQL plans it once per connection.
+    _options.setdefault("server_side_binding", env.bool("PG_SERVER_SIDE_BINDING", default=True))
+    _pool_mode = env.str("PG_POOL_MODE", default="session")
+    if _pool_mode == "transaction":
+        # Behind a pooler in transaction mode (PgBouncer's pool_mode = transaction) each transaction may run on
+        # another server connection, so nothing may outlive one: no prepared statements, no cursor kept open
+        # across transactions (QuerySet.iterator()), no startup options (random_page_cost is then set on the
+        # database: ALTER DATABASE ... SET random_page_cost = 1.1).
+        _options["prepare_threshold"] = None
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    elif _pool_mode == "session":
+        # PostgreSQL's default random_page_cost (4) models spinning disks and makes
+        # the planner walk big indexes where a few row lookups are cheaper. 1.1 is
+        # the usual value for SSD/cloud storage.
+        _options.setdefault("options", f"-c random_page_cost={env.float('PG_RANDOM_PAGE_COST', default=1.1)}")
+        _options.setdefault("prepare_threshold", 5)
+    else:
+        raise ImproperlyConfigured(f"PG_POOL_MODE must be session or transaction, not {_pool_mode!r}.")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
