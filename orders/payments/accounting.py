@@ -23,7 +23,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -313,6 +313,7 @@ def send_batch(*, batch_id: int, resend: bool = False, actor: str = "system: acc
             batch.status, batch.last_error, batch.sent_at = ExportBatch.Status.SENT, "", timezone.now()
         elif batch.attempts < settings.ACCOUNTING_EXPORT_MAX_ATTEMPTS and not resend:
             batch.status, batch.last_error = ExportBatch.Status.RETRYING, error
+            batch.next_attempt_at = timezone.now() + dt.timedelta(seconds=export_backoff(batch.attempts))
         else:
             batch.status, batch.last_error = ExportBatch.Status.FAILED, error
             alerts.payment_problem(
@@ -322,13 +323,33 @@ def send_batch(*, batch_id: int, resend: bool = False, actor: str = "system: acc
                 occurrence=f"export:{batch.pk}:{batch.attempts}",
                 link=reverse("admin:payments_exportbatch_change", args=[batch.pk]),
             )
-        batch.save(update_fields=["attempts", "url", "status", "last_error", "sent_at"])
+        if batch.status != ExportBatch.Status.RETRYING:
+            batch.next_attempt_at = None
+        batch.save(update_fields=["attempts", "url", "status", "last_error", "sent_at", "next_attempt_at"])
     logger.info("Accounting export %s: %s", batch.pk, batch.status)
     return batch
 
 
 def export_backoff(attempts: int) -> int:
     return min(60 * 2 ** max(attempts - 1, 0), 3600)
+
+
+# A batch's own task sends it (and schedules each retry); the sweep sends only what that task has left this long
+# past its time, so a task that is merely queued behind others is not doubled (a doubled POST is the same batch,
+# byte for byte, under the same X-OMS-Batch id: the receiver can tell).
+EXPORT_TASK_LOST_AFTER = dt.timedelta(minutes=15)
+
+
+def batches_to_send(now: dt.datetime | None = None) -> list[int]:
+    """Batches whose sending task was lost (a broker outage, a worker gone): waiting to send since long ago, or
+    retrying long past the time their retry was due. Batches written without a URL are not sent."""
+    if not settings.ACCOUNTING_EXPORT_URL:
+        return []
+    overdue = (now or timezone.now()) - EXPORT_TASK_LOST_AFTER
+    lost = Q(status=ExportBatch.Status.PENDING, created_at__lt=overdue) | Q(
+        status=ExportBatch.Status.RETRYING, next_attempt_at__lt=overdue
+    )
+    return list(ExportBatch.objects.filter(lost).order_by("pk").values_list("pk", flat=True))
 
 
 # --- checks ------------------------------------------------------------------------

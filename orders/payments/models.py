@@ -238,6 +238,9 @@ class ExportBatch(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.CharField(max_length=150, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a failed send is tried again (the sweep sends it if its task was lost)."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

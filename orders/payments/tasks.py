@@ -37,14 +37,18 @@ def retry_payment(transaction_id: int) -> str:
 
 @shared_task(acks_late=True)
 def sweep_payments() -> dict:
-    """Periodic: authorisations and retries whose task was lost (a broker outage), calls lost in flight."""
+    """Periodic: authorisations, retries and accounting exports whose task was lost (a broker outage), calls lost
+    in flight."""
     orders = payments.orders_to_authorise()
     for order_id in orders:
         order_tasks.allocate_order.delay(order_id)
     retried = payments.payments_to_retry()
     for transaction_id in retried:
         retry_payment.delay(transaction_id)
-    return {"orders": len(orders), "payments": len(retried)}
+    exports = accounting.batches_to_send()
+    for batch_id in exports:
+        send_export_batch.delay(batch_id)
+    return {"orders": len(orders), "payments": len(retried), "exports": len(exports)}
 
 
 @shared_task(acks_late=True)

@@ -195,3 +195,41 @@ def test_a_failing_post_is_retried_then_shown_to_ops_and_resent_once_fixed(
     batch.refresh_from_db()
     assert batch.status == ExportBatch.Status.SENT and len(receiver.received) == 4
     assert len({body for _, body in receiver.received}) == 1
+
+
+def test_a_batch_whose_sending_task_was_lost_is_sent_by_the_sweep(money_moved, receiver, settings):
+    # given a nightly batch whose task never ran (the broker lost it) and one whose retry was lost after a failure
+    settings.ACCOUNTING_EXPORT_URL, url = "", settings.ACCOUNTING_EXPORT_URL
+    written = ExportBatch.objects.get(pk=payment_tasks.export_journal(TODAY().isoformat()))
+    settings.ACCOUNTING_EXPORT_URL = url
+    ExportBatch.objects.filter(pk=written.pk).update(status=ExportBatch.Status.PENDING, url="")
+    stranded = ExportBatch.objects.get(pk=written.pk)
+    assert receiver.received == []
+
+    # when the sweep runs while the task could still be merely queued: nothing is sent twice
+    assert payment_tasks.sweep_payments()["exports"] == 0
+
+    # then, once it is 15 minutes late, the sweep sends it
+    ExportBatch.objects.filter(pk=stranded.pk).update(created_at=timezone.now() - dt.timedelta(minutes=16))
+    assert payment_tasks.sweep_payments()["exports"] == 1
+    stranded.refresh_from_db()
+    assert stranded.status == ExportBatch.Status.SENT and len(receiver.received) == 1
+
+
+def test_a_retry_whose_task_was_lost_is_sent_by_the_sweep_once_overdue(money_moved, receiver, settings):
+    settings.ACCOUNTING_EXPORT_MAX_ATTEMPTS = 3
+    receiver.answers = [503]
+    batch = ExportBatch.objects.get(pk=payment_tasks.export_journal(TODAY().isoformat()))
+    # (eager tasks ran the retry at once; here the retry task is the one the broker lost)
+    ExportBatch.objects.filter(pk=batch.pk).update(
+        status=ExportBatch.Status.RETRYING, attempts=1, next_attempt_at=timezone.now() + dt.timedelta(minutes=1)
+    )
+    sent_before = len(receiver.received)
+
+    assert payment_tasks.sweep_payments()["exports"] == 0  # its retry is not even due
+
+    ExportBatch.objects.filter(pk=batch.pk).update(next_attempt_at=timezone.now() - dt.timedelta(minutes=16))
+    assert payment_tasks.sweep_payments()["exports"] == 1
+    batch.refresh_from_db()
+    assert (batch.status, batch.next_attempt_at) == (ExportBatch.Status.SENT, None)
+    assert len(receiver.received) == sent_before + 1
