@@ -3,8 +3,12 @@
 ``columns`` lists a model's columns for the SELECT and ``from_row`` makes the
 instance from the row, through the same value converters as the ORM (SQLite
 returns dates and decimals as text, for example), so the instances are the
-ORM's own (``Model.from_db``). ``prepared_cursor`` runs them as prepared
-statements on PostgreSQL: planned once per connection, not every request.
+ORM's own (``Model.from_db``). Run them on Django's cursor: on PostgreSQL its
+parameters are bound by the server (``server_side_binding``, settings), so
+psycopg prepares a statement once its connection has run it
+``prepare_threshold`` times, and PostgreSQL plans it once per connection
+instead of on every request (and never behind a pooler in transaction mode,
+where ``PG_POOL_MODE=transaction`` turns preparing off).
 """
 
 from contextlib import contextmanager
@@ -14,24 +18,13 @@ from django.db import connection
 
 @contextmanager
 def prepared_cursor():
-    """A cursor whose statements PostgreSQL plans once per connection, then only executes.
+    """Django's cursor (``connection.cursor()``): its statements are prepared as the settings say (above).
 
-    Django binds parameters on the client, so PostgreSQL parses and plans
-    each statement it gets; for the statements every API request runs,
-    planning cost a third of their time. On PostgreSQL this cursor binds
-    parameters on the server (psycopg's ``Cursor``), and psycopg prepares a
-    statement once its connection has run it ``prepare_threshold`` times
-    (the database's OPTIONS in settings). Otherwise it is Django's cursor,
-    as is its wrapper here: errors are Django's, queries are logged in
-    DEBUG. Not behind a pooler in transaction mode: prepared statements
-    belong to a connection.
+    It used to put psycopg's server-binding cursor inside Django's wrapper;
+    Django's own cursor binds on the server now. Callers may use
+    ``connection.cursor()`` instead.
     """
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            import psycopg
-
-            client_side, cursor.cursor = cursor.cursor, psycopg.Cursor(connection.connection)
-            client_side.close()
         yield cursor
 
 

@@ -1,18 +1,23 @@
-"""Rows of several tables written by one SQL statement (PostgreSQL's data-modifying WITH clauses).
+"""Rows of several tables written together: one SQL statement on PostgreSQL, one INSERT a table on SQLite.
 
 The intake writes a new order as customer, addresses, order, lines,
-timeline event, intake record and outbox row. As separate INSERTs in a
-transaction that is ten round trips and ten times the ORM's SQL building; as
-one statement it is one round trip, and, outside a transaction, its own
-transaction too (all rows or none).
+timeline event, intake record and outbox row. As the ORM writes them (a
+statement per row or table, in a transaction) that is a dozen round trips
+and a dozen times the ORM's SQL building; on PostgreSQL it is one statement
+(data-modifying WITH clauses) and one round trip, and, outside a
+transaction, its own transaction too (all rows or none). SQLite has no
+data-modifying WITH: there the same steps run as one ``INSERT … RETURNING``
+each, in one transaction, each given the ids the steps before it returned.
 
-The rows are ordinary unsaved model instances, built as the ORM path builds
+The rows are ordinary unsaved model instances, built as any caller builds
 them; each column's value goes through the field's own ``pre_save`` and
 ``get_db_prep_save``, exactly as ``Model.save`` does, so defaults,
-``auto_now`` and JSON encoding are the ORM's. A foreign key to a row written
-earlier in the same statement is given as a reference (``refs``) and becomes
-``(SELECT id FROM <step>)``. After ``execute`` every instance has its primary
-key, and every reference its id.
+``auto_now`` and JSON encoding are the ORM's (on PostgreSQL the usual values
+of Django's own field classes take a shortcut to the same text). A foreign
+key to a row written earlier is given as a reference (``refs``): on
+PostgreSQL it becomes ``(SELECT id FROM <step>)``, on SQLite the id that
+step returned. After ``execute`` every instance has its primary key, and
+every reference its id.
 """
 
 from __future__ import annotations
@@ -20,16 +25,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache, partial
 from json.encoder import encode_basestring_ascii
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, models, transaction
 from django.db.models.expressions import DatabaseDefault
 from psycopg.types.json import Json, Jsonb
-
-from oms_core.sql import prepared_cursor
 
 
 @dataclass
@@ -39,9 +43,22 @@ class _Step:
     refs: dict[str, str] = field(default_factory=dict)  # attname -> alias of a one-row step written before
     on_conflict: str = ""
 
+    @property
+    def leaves_out_on_conflict(self) -> bool:
+        """A conflicting row is not written (``DO NOTHING``): it has no id to refer to."""
+        return "DO NOTHING" in self.on_conflict.upper()
+
+
+class SkippedOnConflict(Exception):
+    """A row that ``ON CONFLICT DO NOTHING`` left unwritten is referred to by a later row: nothing was written."""
+
+    def __init__(self, model: type[models.Model]) -> None:
+        super().__init__(f"No {model._meta.label} row was written (a conflict), and a later row refers to it.")
+        self.model = model
+
 
 class OneStatement:
-    """Add the rows in dependency order (``add``), then ``execute`` once. PostgreSQL only."""
+    """Add the rows in dependency order (``add``), then ``execute`` once. PostgreSQL and SQLite."""
 
     def __init__(self) -> None:
         self.steps: list[_Step] = []
@@ -50,64 +67,37 @@ class OneStatement:
         """Add rows of one model; returns the step's alias, for ``refs`` of later steps.
 
         ``on_conflict`` is SQL after ``ON CONFLICT``. With ``DO NOTHING`` a
-        conflicting row writes nothing: references to the step are then NULL
-        and ``execute`` raises the database's error (or, where NULL is
-        allowed, finds no id for the row and raises ``LookupError``).
+        conflicting row writes nothing: a later row referring to it (by a
+        NOT NULL column, so that PostgreSQL's one statement fails whole)
+        makes ``execute`` write nothing and raise ``SkippedOnConflict``.
         """
         if not objs:
             raise ValueError("A step needs at least one row.")
         if len({type(obj) for obj in objs}) != 1:
             raise ValueError("A step writes rows of one model.")
-        for alias in (refs or {}).values():
+        fields = {f.attname: f for f in objs[0]._meta.concrete_fields}
+        for attname, alias in (refs or {}).items():
             step = next((s for s in self.steps if s.alias == alias), None)
             if step is None or len(step.objs) != 1:
                 raise ValueError(f"A reference must name a one-row step added before: {alias!r}.")
+            if step.leaves_out_on_conflict and fields[attname].null:
+                raise ValueError(f"A reference to a row a conflict may leave out needs a NOT NULL column: {attname}.")
         alias = f"w{len(self.steps)}"
         self.steps.append(_Step(alias, list(objs), dict(refs or {}), on_conflict))
         return alias
 
-    def sql(self) -> tuple[str, list]:
-        """The statement and its parameters: one JSON array of rows per step (``json_populate_recordset``).
-
-        A parameter per step rather than per value keeps the statement's text
-        the same whatever the number of rows, so the driver parses it once;
-        the text itself is built once per shape of statement and kept.
-        """
-        db = connections[DEFAULT_DB_ALIAS]  # the connection itself, not the proxy, in the loops below
-        shape, params = [], []
-        for step in self.steps:
-            model = type(step.objs[0])
-            plan = _plan(model, tuple(step.refs), getattr(step.objs[0], model._meta.pk.attname) is not None)
-            written, omitted = [], []
-            for column in plan.columns:
-                if column.pre_save is None:
-                    values = [getattr(obj, column.attname) for obj in step.objs]
-                else:
-                    values = [column.pre_save(obj) for obj in step.objs]
-                if column.may_default:
-                    defaults = [isinstance(value, DatabaseDefault) for value in values]
-                    if all(defaults):
-                        omitted.append(column.attname)  # the column's database default
-                        continue
-                    if any(defaults):
-                        raise ValueError(f"{model._meta.label}.{column.field.name}: a default for every row or none.")
-                written.append((column, values))
-            rows = [
-                "{" + ",".join([column.key + column.encode(values[index], db) for column, values in written]) + "}"
-                for index in range(len(step.objs))
-            ]
-            params.append(f"[{','.join(rows)}]")
-            shape.append((plan, step.alias, tuple(step.refs.items()), step.on_conflict, tuple(omitted)))
-        return _statement_text(tuple(shape)), params
-
     def execute(self) -> None:
-        """Write every row in one statement; sets each instance's primary key and each reference's id."""
-        if connection.vendor != "postgresql":
-            raise RuntimeError("One-statement writes need PostgreSQL (data-modifying WITH); use the ORM elsewhere.")
-        sql, params = self.sql()
-        with prepared_cursor() as cursor:  # its text is the same for every statement of its shape: planned once
-            cursor.execute(sql, params)
-            ids = cursor.fetchone()
+        """Write every row, or none; sets each instance's primary key and each reference's id.
+
+        Inside a transaction a failure leaves it usable (a savepoint); outside
+        one the write is its own transaction.
+        """
+        if connection.vendor == "postgresql":
+            ids = self._execute_as_one()
+        elif connection.vendor == "sqlite":
+            ids = self._execute_in_steps()
+        else:
+            raise RuntimeError(f"Writing rows together needs PostgreSQL or SQLite, not {connection.vendor}.")
         written = {}
         for step, step_ids in zip(self.steps, ids, strict=True):
             if step_ids is None or len(step_ids) != len(step.objs):
@@ -122,6 +112,99 @@ class OneStatement:
                 for obj in step.objs:
                     for attname, alias in step.refs.items():
                         setattr(obj, by_attname[attname], written[alias])  # the id and the related object
+
+    def sql(self) -> tuple[str, list]:
+        """PostgreSQL's statement and its parameters: one JSON array of rows per step (``json_populate_recordset``).
+
+        A parameter per step rather than per value keeps the statement's text
+        the same whatever the number of rows, so PostgreSQL parses and plans
+        it once per connection (psycopg prepares it, with server-side binding:
+        settings); the text itself is built once per shape of statement and kept.
+        """
+        shape, params = [], []
+        for step in self.steps:
+            plan, omitted, rows = self._rows(step, fast=True)
+            params.append(rows)
+            shape.append((plan, step.alias, tuple(step.refs.items()), step.on_conflict, omitted))
+        return _statement_text(tuple(shape)), params
+
+    def _rows(self, step: _Step, *, fast: bool) -> tuple[_Plan, tuple[str, ...], str]:
+        """The step's plan, the columns left to their database default, and its rows as one JSON array."""
+        db = connections[DEFAULT_DB_ALIAS]  # the connection itself, not the proxy, in the loops below
+        model = type(step.objs[0])
+        plan = _plan(model, tuple(step.refs), getattr(step.objs[0], model._meta.pk.attname) is not None, fast)
+        written, omitted = [], []
+        for column in plan.columns:
+            if column.pre_save is None:
+                values = [getattr(obj, column.attname) for obj in step.objs]
+            else:
+                values = [column.pre_save(obj) for obj in step.objs]
+            if column.may_default:
+                defaults = [isinstance(value, DatabaseDefault) for value in values]
+                if all(defaults):
+                    omitted.append(column.attname)  # the column's database default
+                    continue
+                if any(defaults):
+                    raise ValueError(f"{model._meta.label}.{column.field.name}: a default for every row or none.")
+            written.append((column, values))
+        rows = [
+            "{" + ",".join([column.key + column.encode(values[index], db) for column, values in written]) + "}"
+            for index in range(len(step.objs))
+        ]
+        return plan, tuple(omitted), f"[{','.join(rows)}]"
+
+    def _execute_as_one(self) -> list[list[int] | None]:
+        sql, params = self.sql()
+        try:
+            # Outside a transaction the statement is its own; inside one, a savepoint keeps a failure contained.
+            with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                return list(cursor.fetchone())
+        except IntegrityError as error:
+            skipped = self._skipped_by(error)
+            if skipped is not None:
+                raise SkippedOnConflict(skipped) from error
+            raise
+
+    def _skipped_by(self, error: IntegrityError) -> type[models.Model] | None:
+        """The model of the step a NOT NULL violation came from, when the column was a reference to a row of a
+        step that may write nothing (``on_conflict``): that row was not written."""
+        cause = error.__cause__
+        diag = getattr(cause, "diag", None)
+        if getattr(cause, "sqlstate", "") != "23502" or diag is None:
+            return None
+        by_alias = {step.alias: step for step in self.steps}
+        for step in self.steps:
+            meta = step.objs[0]._meta
+            if meta.db_table != diag.table_name:
+                continue
+            columns = {f.attname: f.column for f in meta.concrete_fields}
+            for attname, alias in step.refs.items():
+                if columns[attname] == diag.column_name and by_alias[alias].leaves_out_on_conflict:
+                    return type(by_alias[alias].objs[0])
+        return None
+
+    def _execute_in_steps(self) -> list[list[int]]:
+        """SQLite: an ``INSERT … SELECT … FROM json_each(…) RETURNING`` per step, in one transaction."""
+        if not connection.features.can_return_rows_from_bulk_insert:
+            raise RuntimeError("Writing rows together on SQLite needs SQLite 3.35 or later (RETURNING).")
+        returned: dict[str, list[int]] = {}
+        ids = []
+        with transaction.atomic(), connection.cursor() as cursor:
+            for step in self.steps:
+                plan, omitted, rows = self._rows(step, fast=False)
+                references = []
+                for referring in plan.refs:  # in the order the statement names them
+                    alias = step.refs[referring.attname]
+                    if not returned[alias]:
+                        skipped = next(s for s in self.steps if s.alias == alias)
+                        raise SkippedOnConflict(type(skipped.objs[0]))
+                    references.append(returned[alias][0])
+                cursor.execute(_sqlite_text(plan, tuple(step.refs), step.on_conflict, omitted), [*references, rows])
+                # ids are given in the order rows are written, as on PostgreSQL
+                returned[step.alias] = sorted(row[0] for row in cursor.fetchall())
+                ids.append(returned[step.alias])
+        return ids
 
 
 _text = encode_basestring_ascii  # a str as a JSON string (C)
@@ -145,8 +228,10 @@ class _Plan:
 
 
 @cache
-def _plan(model: type[models.Model], refs: tuple[str, ...], pk_given: bool) -> _Plan:
-    """Which columns a step of this model writes, and how each value becomes JSON."""
+def _plan(model: type[models.Model], refs: tuple[str, ...], pk_given: bool, fast: bool = True) -> _Plan:
+    """Which columns a step of this model writes, and how each value becomes JSON (``fast``: PostgreSQL's text
+    for the usual values straight; otherwise, as SQLite's dates and UUIDs differ, through the field's own
+    preparation every time)."""
     by_reference, columns = [], []
     for f in model._meta.local_concrete_fields:
         if f.generated or (f.primary_key and not pk_given):
@@ -162,7 +247,7 @@ def _plan(model: type[models.Model], refs: tuple[str, ...], pk_given: bool) -> _
                 key=f"{_text(f.column)}:",
                 may_default=f.has_db_default(),
                 pre_save=None if plain_read else partial(_pre_save, f),
-                encode=_encoder(f),
+                encode=_encoder(f) if fast else partial(_json, f),
             )
         )
     return _Plan(model, tuple(by_reference), tuple(columns))
@@ -257,6 +342,34 @@ def _statement_text(shape: tuple) -> str:
         text = f"WITH {', '.join(parts)} SELECT {', '.join(results)}"
         if len(_TEXTS) < 1000:  # shapes are few (new customer or not, a billing address or not); bounded all the same
             _TEXTS[shape] = text
+    return text
+
+
+_SQLITE_TEXTS: dict[tuple, str] = {}
+
+
+def _sqlite_text(plan: _Plan, refs: tuple[str, ...], on_conflict: str, omitted: tuple[str, ...]) -> str:
+    """SQLite's INSERT of one step: references as parameters (the ids written before), then the JSON rows."""
+    key = (plan, refs, on_conflict, omitted)
+    text = _SQLITE_TEXTS.get(key)
+    if text is None:
+        quote = connection.ops.quote_name
+        meta = plan.model._meta
+        columns = [quote(f.column) for f in plan.refs]
+        selected = ["%s"] * len(plan.refs)
+        for column in plan.columns:
+            if column.attname not in omitted:
+                columns.append(quote(column.field.column))
+                selected.append(f"json_extract(r.value, '$.\"{column.field.column}\"')")
+        # WHERE true: SQLite's upsert after INSERT … SELECT needs a WHERE to parse
+        conflict = f" ON CONFLICT {on_conflict}" if on_conflict else ""
+        text = (
+            f"INSERT INTO {quote(meta.db_table)} ({', '.join(columns)}) "
+            f"SELECT {', '.join(selected)} FROM json_each(%s) AS r WHERE true{conflict} "
+            f"RETURNING {quote(meta.pk.column)}"
+        )
+        if len(_SQLITE_TEXTS) < 1000:
+            _SQLITE_TEXTS[key] = text
     return text
 
 
