@@ -247,7 +247,7 @@ def test_the_sweep_authorises_and_routes_orders_whose_task_was_lost(
         swept = payment_tasks.sweep_payments()
 
     order.refresh_from_db()
-    assert swept == {"orders": 1, "payments": 0}
+    assert swept == {"orders": 1, "payments": 0, "exports": 0}
     assert order.status == OrderStatus.ALLOCATED
     assert T.objects.get(order=order, kind=T.Kind.AUTHORISE).status == T.Status.SUCCEEDED
 
@@ -310,7 +310,7 @@ def test_a_worker_killed_between_the_capture_and_its_record_charges_once(
     assert payment.captured == Decimal("50.00")
 
     # when the payments sweep runs before the call counts as lost, it leaves the call alone
-    assert payment_tasks.sweep_payments() == {"orders": 0, "payments": 0}
+    assert payment_tasks.sweep_payments() == {"orders": 0, "payments": 0, "exports": 0}
 
     # and once it does count as lost, the sweep makes it again with its key: the gateway answers as it did
     lost = payments.CALL_LOST_AFTER + dt.timedelta(seconds=1)
