@@ -315,7 +315,7 @@ def test_a_worker_killed_between_the_capture_and_its_record_charges_once(
     # and once it does count as lost, the sweep makes it again with its key: the gateway answers as it did
     lost = payments.CALL_LOST_AFTER + dt.timedelta(seconds=1)
     T.objects.filter(pk=capture.pk).update(updated_at=F("updated_at") - lost)
-    assert payment_tasks.sweep_payments() == {"orders": 0, "payments": 1}
+    assert payment_tasks.sweep_payments() == {"orders": 0, "payments": 1, "exports": 0}
 
     capture.refresh_from_db()
     payment.refresh_from_db()
