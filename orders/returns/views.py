@@ -11,11 +11,11 @@ from .models import ReturnRequest
 
 
 def label_response(rma_id: int) -> FileResponse:
-    """The return's label PDF (rendered now if the background render has not run yet)."""
+    """The return's label PDF (rendered now if the background render has not run yet, or its file was lost)."""
     rma = ReturnRequest.objects.filter(pk=rma_id).first()
     if rma is None or rma.status not in services.labels.LABELLED:
         raise Http404("This return has no label.")
-    if not rma.label_file:
+    if not rma.label_file or not rma.label_file.storage.exists(rma.label_file.name):
         rma = services.render_return_label(rma_id=rma.pk)
         if rma is None:  # rejected since it was read: it no longer has a label
             raise Http404("This return has no label.")

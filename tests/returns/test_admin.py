@@ -165,6 +165,24 @@ def test_the_customers_label_link_works_without_a_login_and_only_when_signed(cli
     assert client.get(url[:-3] + "xyz/").status_code == 404
 
 
+def test_a_label_whose_file_was_lost_from_storage_is_drawn_again(
+    client, shipped_order, django_capture_on_commit_callbacks
+):
+    order = shipped_order()
+    with django_capture_on_commit_callbacks(execute=True):
+        rma = services.open_return(order_id=order.pk, lines={lines_of(order)["MUG-1"]: 1}, reason="damaged", actor="t")
+    rma.refresh_from_db()
+    assert rma.label_file  # rendered in the background
+    rma.label_file.storage.delete(rma.label_file.name)  # a restore without the media folder, a wiped disk
+
+    response = client.get(urlsplit(services.label_link(rma)).path)
+
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content).startswith(b"%PDF")
+    rma.refresh_from_db()
+    assert rma.label_file.storage.exists(rma.label_file.name)
+
+
 def test_a_label_link_of_a_return_rejected_while_its_label_was_drawn_is_not_found(client, shipped_order, monkeypatch):
     order = shipped_order()
     rma = services.open_return(order_id=order.pk, lines={lines_of(order)["MUG-1"]: 1}, reason="damaged", actor="t")
