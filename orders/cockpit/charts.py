@@ -1,7 +1,9 @@
 """The cockpit's chart series: plain labels and datasets a Chart.js page and a CSV export both take.
 
 Each chart reads the populations the key figures read (``facts``), so its
-bars add up to the figure beside it. One or two queries a chart.
+bars add up to the figure beside it. Four queries for them all: orders per
+day, the backlog, and the two summaries the key figures read too
+(``summaries``: shared through the cache with them on the live clock).
 
 - **orders per day by channel**: orders placed on each local day of the
   window, one dataset per channel.
@@ -25,43 +27,23 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Count, F, Q
+from django.db.models import Count
 from django.db.models.functions import TruncDate
-from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
-
-from shipping.models import Shipment
 
 from ..models import OPEN_STATUSES, Order, OrderStatus
 from .caching import cached
 from .data import fields_as_data
 from .facts import (
     CENT,
-    SHIPPED_SHIPMENT_STATUSES,
     age_between,
-    between,
-    day,
     in_window,
-    money,
     order_scope,
     percent,
-    rows_counted,
-    shipment_scope,
-    shipped_orders,
-    summarise,
-    total,
 )
 from .periods import Period, Window, local_timezone
+from .summaries import SHIP_HOUR_BUCKETS, ShipmentCounts, ShippedSummary, shipment_counts, shipped_summary
 
-# Hours from placed to the last shipment leaving: (label, from, to); the last has no end.
-SHIP_HOUR_BUCKETS = (
-    ("Under 12 h", 0, 12),
-    ("12–24 h", 12, 24),
-    ("1–2 days", 24, 48),
-    ("2–3 days", 48, 72),
-    ("3–5 days", 72, 120),
-    ("5 days and more", 120, None),
-)
 # Age of an open order in days: (key, label, from, to); the last has no end.
 BACKLOG_BUCKETS = (
     ("0-1", "Under 1 day", 0, 1),
@@ -130,18 +112,20 @@ class Chart:
 def charts_for(period: Period, *, now: dt.datetime | None = None, fresh: bool = False) -> dict[str, Chart]:
     """Every cockpit chart for the period, by key, from the cache when recent (as ``kpis_for``)."""
     if now is not None:
-        return _all(period, now)
-    return cached("charts", period, lambda: _all(period, timezone.now()), fresh=fresh)
+        return _all(period, now, share=False, fresh=False)
+    return cached("charts", period, lambda: _all(period, timezone.now(), share=True, fresh=fresh), fresh=fresh)
 
 
-def _all(period: Period, now: dt.datetime) -> dict[str, Chart]:
+def _all(period: Period, now: dt.datetime, *, share: bool, fresh: bool) -> dict[str, Chart]:
     window, _ = period.windows(now)
+    shipped = shipped_summary(period, window, share=share, fresh=fresh)
+    shipments = shipment_counts(period, window, share=share, fresh=fresh)
     charts = (
         orders_per_day(period, window),
-        time_to_ship(period, window),
-        on_time_by_warehouse(period, window),
-        on_time_by_vendor(period, window),
-        shipping_cost_per_day(period, window),
+        time_to_ship(shipped),
+        on_time_by(shipments, "warehouse"),
+        on_time_by(shipments, "vendor"),
+        shipping_cost_per_day(shipped, window),
         backlog_age(period, now),
     )
     return {chart.key: chart for chart in charts}
@@ -167,90 +151,53 @@ def orders_per_day(period: Period, window: Window) -> Chart:
     return Chart("orders_per_day", "Orders per day by channel", "bar", _day_labels(days), datasets)
 
 
-def time_to_ship(period: Period, window: Window) -> Chart:
-    """The shipped orders by hours from placed to their last shipment leaving: one query."""
-    row = summarise(
-        shipped_orders(period, window).values("ship_hours"),
-        {f"bucket_{index}": between("ship_hours", low, high) for index, (_, low, high) in enumerate(SHIP_HOUR_BUCKETS)},
-    )[0]
-    data = tuple(int(row[f"bucket_{index}"] or 0) for index in range(len(SHIP_HOUR_BUCKETS)))
+def time_to_ship(shipped: ShippedSummary) -> Chart:
+    """The shipped orders by hours from placed to their last shipment leaving (from their summary)."""
     return Chart(
         "time_to_ship",
         "Time to ship",
         "bar",
         tuple(label for label, _, _ in SHIP_HOUR_BUCKETS),
-        (Dataset("orders", "Shipped orders", "orders", data),),
+        (Dataset("orders", "Shipped orders", "orders", shipped.overall.buckets),),
     )
 
 
-def on_time_by_warehouse(period: Period, window: Window) -> Chart:
-    """On-time ship and delivery rates per warehouse, per shipment: one query."""
-    return _on_time_by(period, window, "warehouse__code", "on_time_by_warehouse", "On-time rate by warehouse")
+ON_TIME_BY = {"warehouse": "On-time rate by warehouse", "vendor": "On-time rate by vendor"}
 
 
-def on_time_by_vendor(period: Period, window: Window) -> Chart:
-    """On-time ship and delivery rates per shipping vendor, per shipment: one query."""
-    return _on_time_by(period, window, "service__vendor__name", "on_time_by_vendor", "On-time rate by vendor")
-
-
-def _on_time_by(period: Period, window: Window, group: str, key: str, title: str) -> Chart:
-    tz = local_timezone()
-    shipped = in_window("shipped_at", window) & Q(status__in=SHIPPED_SHIPMENT_STATUSES)
-    delivered = in_window("delivered_at", window)
-    left_in_time = Q(ship_date__isnull=True) | Q(LessThanOrEqual(TruncDate("shipped_at", tzinfo=tz), F("ship_date")))
-    arrived_in_time = Q(order__promised_date__isnull=True) | Q(
-        LessThanOrEqual(TruncDate("delivered_at", tzinfo=tz), F("order__promised_date"))
-    )
-    rows = sorted(
-        Shipment.objects.filter(shipment_scope(period))
-        .filter(shipped | delivered)
-        .order_by()
-        .values(group)
-        .annotate(
-            shipped=Count("pk", filter=shipped),
-            shipped_on_time=Count("pk", filter=shipped & left_in_time),
-            delivered=Count("pk", filter=delivered),
-            delivered_on_time=Count("pk", filter=delivered & arrived_in_time),
-        ),
-        key=lambda row: (row[group] is None, row[group] or ""),
-    )
-    labels = tuple(row[group] or "No service" for row in rows)
+def on_time_by(shipments: tuple[ShipmentCounts, ...], grouping: str) -> Chart:
+    """On-time ship and delivery rates per shipment, by warehouse or by vendor (from the shipments' counts)."""
+    totals: dict[str, list[int]] = {}
+    for counts in shipments:
+        label = counts.warehouse if grouping == "warehouse" else counts.vendor or "No service"
+        summed = totals.setdefault(label, [0, 0, 0, 0])
+        for index, value in enumerate(
+            (counts.shipped, counts.shipped_on_time, counts.delivered, counts.delivered_on_time)
+        ):
+            summed[index] += value
+    labels = tuple(sorted(totals))
+    rows = [totals[label] for label in labels]
     return Chart(
-        key,
-        title,
+        f"on_time_by_{grouping}",
+        ON_TIME_BY[grouping],
         "bar",
         labels,
         (
-            Dataset(
-                "ship",
-                "Left by the planned pickup day",
-                "%",
-                tuple(percent(r["shipped_on_time"], r["shipped"]) for r in rows),
-            ),
-            Dataset(
-                "delivery",
-                "Arrived by the promised date",
-                "%",
-                tuple(percent(r["delivered_on_time"], r["delivered"]) for r in rows),
-            ),
-            Dataset("shipped", "Shipments shipped", "shipments", tuple(r["shipped"] for r in rows)),
-            Dataset("delivered", "Shipments delivered", "shipments", tuple(r["delivered"] for r in rows)),
+            Dataset("ship", "Left by the planned pickup day", "%", tuple(percent(r[1], r[0]) for r in rows)),
+            Dataset("delivery", "Arrived by the promised date", "%", tuple(percent(r[3], r[2]) for r in rows)),
+            Dataset("shipped", "Shipments shipped", "shipments", tuple(r[0] for r in rows)),
+            Dataset("delivered", "Shipments delivered", "shipments", tuple(r[2] for r in rows)),
         ),
     )
 
 
-def shipping_cost_per_day(period: Period, window: Window) -> Chart:
-    """Shipping cost per shipped order, by the local day the orders' last shipment left, per currency: one query."""
-    rows = summarise(
-        shipped_orders(period, window).values("currency", "ship_day", "shipments_cost"),
-        {"orders": rows_counted(), "cost": total("shipments_cost")},
-        group_by=("ship_day", "currency"),
-    )
+def shipping_cost_per_day(shipped: ShippedSummary, window: Window) -> Chart:
+    """Shipping cost per shipped order by the local day the orders' last shipment left, per currency (from the
+    shipped orders' summary; None on a day without any)."""
     days = window.days
     per_order: dict[str, dict[dt.date, Decimal]] = {}
-    for row in rows:
-        cost = money(row["cost"])
-        per_order.setdefault(row["currency"], {})[day(row["ship_day"])] = (cost / row["orders"]).quantize(
+    for (shipped_on, currency), group in shipped.by_day.items():
+        per_order.setdefault(currency, {})[shipped_on] = (group.cost / group.orders).quantize(
             CENT, rounding=ROUND_HALF_UP
         )
     datasets = tuple(

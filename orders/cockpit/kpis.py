@@ -1,4 +1,4 @@
-"""The cockpit's key figures for a period and filter, in a constant number of queries (ten).
+"""The cockpit's key figures for a period and filter, in a constant number of queries (nine).
 
 What each figure counts (populations in ``facts``; "the window" is the period's
 instants, ``Period.windows``):
@@ -81,13 +81,12 @@ from .facts import (
     percent,
     percentile,
     rows_counted,
-    shipped_orders,
-    shipped_shipments,
     summarise,
     total,
 )
 from .links import ListLink
 from .periods import Period, Window
+from .summaries import ShippedGroup, ShippedSummary, shipment_counts, shipped_summary
 
 # Age of an open order, now minus placed: (key, label, from days, to days); the last has no end.
 AGE_BUCKETS = (
@@ -232,19 +231,19 @@ def kpis_for(period: Period, *, now: dt.datetime | None = None, fresh: bool = Fa
     real one) always computes and never touches the cache.
     """
     if now is not None:
-        return _compute(period, now)
-    return cached("kpis", period, lambda: _compute(period, timezone.now()), fresh=fresh)
+        return _compute(period, now, share=False, fresh=False)
+    return cached("kpis", period, lambda: _compute(period, timezone.now(), share=True, fresh=fresh), fresh=fresh)
 
 
-def _compute(period: Period, now: dt.datetime) -> Kpis:
+def _compute(period: Period, now: dt.datetime, *, share: bool, fresh: bool) -> Kpis:
     window, previous = period.windows(now)
     placed, revenue = _placed(period, window, previous)
     awaiting, by_age, late, at_risk, backorders, on_hold = _open_orders(period, now)
     shipped_link = links.orders(period, links.days("shipped", window))
     delivered_link = links.orders(period, links.days("delivered", window))
-    shipped = _shipped(period, window, shipped_link)
+    shipped = shipped_summary(period, window, share=share, fresh=fresh)
     delivered = _delivered(period, window, delivered_link)
-    shipments_shipped = shipped_shipments(period, window).count()
+    shipments_shipped = sum(counts.shipped for counts in shipment_counts(period, window, share=share, fresh=fresh))
     return_reasons, returns_opened = _returns(period, window)
     errors_by_cause, errors = _order_errors(period, window, shipments_shipped)
     return Kpis(
@@ -261,11 +260,18 @@ def _compute(period: Period, now: dt.datetime) -> Kpis:
         backorders=backorders,
         on_hold=on_hold,
         holds_by_reason=_holds(period),
-        on_time_ship=shipped["on_time"],
+        on_time_ship=_on_time_ship(shipped.overall, shipped_link),
         on_time_delivery=delivered["on_time"],
-        time_to_ship=shipped["hours"],
+        time_to_ship=Percentiles(
+            shipped.overall.orders, shipped.overall.median_hours, shipped.overall.p90_hours, shipped_link
+        ),
         time_to_delivery=delivered["hours"],
-        split_shipments=shipped["split"],
+        split_shipments=Rate(
+            numerator=shipped.overall.split,
+            denominator=shipped.overall.orders,
+            numerator_link=_with(shipped_link, shipments="split"),
+            denominator_link=shipped_link,
+        ),
         returns_rate=Rate(
             numerator=returns_opened,
             denominator=delivered["count"],
@@ -276,7 +282,7 @@ def _compute(period: Period, now: dt.datetime) -> Kpis:
         order_errors=errors,
         order_errors_by_cause=errors_by_cause,
         low_stock=_low_stock(period),
-        shipping_cost=_shipping_cost(period, window),
+        shipping_cost=_shipping_cost(period, window, shipped),
     )
 
 
@@ -384,34 +390,14 @@ def _holds(period: Period) -> tuple[Part, ...]:
     )
 
 
-def _shipped(period: Period, window: Window, link: ListLink) -> dict:
-    """On-time ship rate, split-shipment rate and time to ship over the shipped orders: one query."""
-    rows = shipped_orders(period, window).values("ship_hours", "on_time", "split")
-    row = summarise(
-        rows,
-        {
-            "orders": rows_counted(),
-            "on_time": total("on_time"),
-            "split": total("split"),
-            "median": percentile("ship_hours", 0.5),
-            "p90": percentile("ship_hours", 0.9),
-        },
-    )[0]
-    count, on_time, split = row["orders"], int(row["on_time"] or 0), int(row["split"] or 0)
-    return {
-        "count": count,
-        "on_time": Rate(
-            numerator=on_time,
-            denominator=count,
-            numerator_link=_with(link, ship_by="on_time"),
-            denominator_link=link,
-            misses=Figure(count - on_time, _with(link, ship_by="late")),
-        ),
-        "split": Rate(
-            numerator=split, denominator=count, numerator_link=_with(link, shipments="split"), denominator_link=link
-        ),
-        "hours": Percentiles(count, hours(row["median"]), hours(row["p90"]), link),
-    }
+def _on_time_ship(shipped: ShippedGroup, link: ListLink) -> Rate:
+    return Rate(
+        numerator=shipped.on_time,
+        denominator=shipped.orders,
+        numerator_link=_with(link, ship_by="on_time"),
+        denominator_link=link,
+        misses=Figure(shipped.orders - shipped.on_time, _with(link, ship_by="late")),
+    )
 
 
 def _delivered(period: Period, window: Window, link: ListLink) -> dict:
@@ -425,7 +411,7 @@ def _delivered(period: Period, window: Window, link: ListLink) -> dict:
             "median": percentile("delivery_hours", 0.5),
             "p90": percentile("delivery_hours", 0.9),
         },
-    )[0]
+    )["all"][0]
     count, on_time = row["orders"], int(row["on_time"] or 0)
     return {
         "count": count,
@@ -510,23 +496,18 @@ def _low_stock(period: Period) -> Figure:
     return Figure(levels.count(), links.stock_levels(period, {"stock": "below_reorder_point"}))
 
 
-def _shipping_cost(period: Period, window: Window) -> tuple[ShippingCost, ...]:
-    """The shipped orders' shipping cost and grand totals by currency: one query."""
-    rows = summarise(
-        shipped_orders(period, window).values("currency", "grand_total", "shipments_cost"),
-        {"orders": rows_counted(), "revenue": total("grand_total"), "cost": total("shipments_cost")},
-        group_by=("currency",),
-    )
-    shipped = links.days("shipped", window)
+def _shipping_cost(period: Period, window: Window, shipped: ShippedSummary) -> tuple[ShippingCost, ...]:
+    """The shipped orders' shipping cost and grand totals by currency (from the shipped orders' summary)."""
+    days = links.days("shipped", window)
     return tuple(
         ShippingCost(
-            currency=row["currency"],
-            orders=row["orders"],
-            cost=money(row["cost"]),
-            revenue=money(row["revenue"]),
-            link=links.orders(period, {**shipped, "currency__exact": row["currency"]}),
+            currency=currency,
+            orders=group.orders,
+            cost=group.cost,
+            revenue=group.revenue,
+            link=links.orders(period, {**days, "currency__exact": currency}),
         )
-        for row in sorted(rows, key=lambda row: row["currency"])
+        for currency, group in sorted(shipped.by_currency.items())
     )
 
 
