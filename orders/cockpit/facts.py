@@ -14,8 +14,9 @@ the figure beside it:
 
 Per-order facts (last shipment, shipments, cost) are one GROUP BY over the
 orders and their shipments; figures over those facts (counts, sums,
-percentiles, by currency or by day) are one more SELECT over it as a derived
-table (``summarise``), since the ORM cannot aggregate an aggregate by group.
+percentiles; overall, by currency, by day) are summed from it in the same
+statement (``summarise``: a WITH of the facts and a UNION ALL of groupings),
+since the ORM cannot aggregate an aggregate by group.
 """
 
 from __future__ import annotations

@@ -228,7 +228,8 @@ def kpis_for(period: Period, *, now: dt.datetime | None = None, fresh: bool = Fa
     """The period's key figures, from the cache when computed in the last ``COCKPIT_CACHE_SECONDS``.
 
     ``fresh`` computes them again; a given ``now`` (a clock other than the
-    real one) always computes and never touches the cache.
+    real one) always computes and never touches the cache. The two heavy reads
+    (``summaries``) are kept too, for ``charts_for`` to find.
     """
     if now is not None:
         return _compute(period, now, share=False, fresh=False)
