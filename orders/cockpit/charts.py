@@ -66,6 +66,11 @@ class Dataset:
     unit: str
     data: tuple
 
+    @property
+    def heading(self) -> str:
+        """The label with its unit, unless the label names it already: a CSV column's heading."""
+        return self.label if f"({self.unit})" in self.label else f"{self.label} ({self.unit})"
+
 
 @dataclass(frozen=True)
 class Chart:
@@ -97,8 +102,8 @@ class Chart:
         }
 
     def csv_rows(self) -> list[list[str]]:
-        """A header (the x axis's name, then each dataset's label and unit) and a row per label; blanks for None."""
-        header = [self.title, *(f"{dataset.label} ({dataset.unit})" for dataset in self.datasets)]
+        """A header (the chart's title, then each dataset's heading) and a row per label; blanks for None."""
+        header = [self.title, *(dataset.heading for dataset in self.datasets)]
         rows = [header]
         for index, label in enumerate(self.labels):
             values = [dataset.data[index] for dataset in self.datasets]
