@@ -63,9 +63,7 @@ TENTH = Decimal("0.1")
 def order_scope(period: Period, *, order_ref: str = "pk", channel_field: str = "channel_id") -> Q:
     """The orders the period's filter keeps, as a condition on a queryset of orders (or of rows with an order:
     ``order_ref="order_id"``, ``channel_field="order__channel_id"``)."""
-    scope = Q()
-    if period.channel_id is not None:
-        scope &= Q(**{channel_field: period.channel_id})
+    scope = channel_scope(period, channel_field)
     if period.warehouse_id is not None:
         # Two probes an order (the shipments' and the allocations' order index). An IN over the warehouse's
         # shipments and allocations instead reads them all, whatever the period: slower for all but the largest
@@ -73,9 +71,31 @@ def order_scope(period: Period, *, order_ref: str = "pk", channel_field: str = "
         ships_from = Shipment.objects.filter(
             order_id=OuterRef(order_ref), warehouse_id=period.warehouse_id, status__in=LIVE_SHIPMENT_STATUSES
         )
-        reserved_at = Allocation.objects.filter(order_id=OuterRef(order_ref), warehouse_id=period.warehouse_id)
-        scope &= Q(Exists(ships_from)) | Q(Exists(reserved_at))
+        scope &= Q(Exists(ships_from)) | Q(Exists(_reserved_at(period, order_ref)))
     return scope
+
+
+def channel_scope(period: Period, channel_field: str = "channel_id") -> Q:
+    return Q(**{channel_field: period.channel_id}) if period.channel_id is not None else Q()
+
+
+def _reserved_at(period: Period, order_ref: str = "pk") -> QuerySet[Allocation]:
+    return Allocation.objects.filter(order_id=OuterRef(order_ref), warehouse_id=period.warehouse_id)
+
+
+def _from_warehouse(period: Period, live: Q) -> dict:
+    """For a queryset of orders counting their shipments: how many of them (live) are from the period's warehouse."""
+    if period.warehouse_id is None:
+        return {}
+    return {"from_warehouse": Count("shipments", filter=live & Q(shipments__warehouse_id=period.warehouse_id))}
+
+
+def _with_own_shipments_scope(orders: QuerySet[Order], period: Period) -> QuerySet[Order]:
+    """``order_scope``'s warehouse rule for a queryset that already counts its orders' shipments from the warehouse
+    (``_from_warehouse``): no second look at the shipments, order by order."""
+    if period.warehouse_id is None:
+        return orders
+    return orders.filter(Q(from_warehouse__gt=0) | Q(Exists(_reserved_at(period))))
 
 
 def shipment_scope(period: Period) -> Q:
@@ -107,15 +127,19 @@ def shipped_orders(period: Period, window: Window) -> QuerySet[Order]:
         GreaterThan(TruncDate("shipments__shipped_at", tzinfo=local_timezone()), F("shipments__ship_date"))
     )
     shipped_then = Shipment.objects.filter(in_window("shipped_at", window)).values("order_id")
-    return (
-        Order.objects.filter(order_scope(period), status__in=GOODS_LEFT, pk__in=shipped_then)
+    orders = (
+        Order.objects.filter(channel_scope(period), status__in=GOODS_LEFT, pk__in=shipped_then)
         .annotate(
             last_shipped_at=Max("shipments__shipped_at", filter=live),
             live_shipments=Count("shipments", filter=live),
             late_shipments=Count("shipments", filter=left_late),
             shipments_cost=Sum("shipments__shipping_cost", filter=live),
+            **_from_warehouse(period, live),
         )
         .filter(in_window("last_shipped_at", window))
+    )
+    return (
+        _with_own_shipments_scope(orders, period)
         .annotate(
             ship_hours=HoursBetween("placed_at", "last_shipped_at"),
             ship_day=TruncDate("last_shipped_at", tzinfo=local_timezone()),
@@ -136,10 +160,16 @@ def delivered_orders(period: Period, window: Window) -> QuerySet[Order]:
     live = Q(shipments__status__in=LIVE_SHIPMENT_STATUSES)
     delivered_then = Shipment.objects.filter(in_window("delivered_at", window)).values("order_id")
     arrived_late = Q(GreaterThan(F("delivery_day"), F("promised_date")))
-    return (
-        Order.objects.filter(order_scope(period), status=OrderStatus.DELIVERED, pk__in=delivered_then)
-        .annotate(last_delivered_at=Max("shipments__delivered_at", filter=live))
+    orders = (
+        Order.objects.filter(channel_scope(period), status=OrderStatus.DELIVERED, pk__in=delivered_then)
+        .annotate(
+            last_delivered_at=Max("shipments__delivered_at", filter=live),
+            **_from_warehouse(period, live),
+        )
         .filter(in_window("last_delivered_at", window))
+    )
+    return (
+        _with_own_shipments_scope(orders, period)
         .annotate(
             delivery_hours=HoursBetween("placed_at", "last_delivered_at"),
             delivery_day=TruncDate("last_delivered_at", tzinfo=local_timezone()),
