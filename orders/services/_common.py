@@ -55,6 +55,9 @@ def hold(order: Order, *, reason: str, actor) -> OrderEvent:
 # --- starting tasks ----------------------------------------------------------------
 # A tasks module imports the services its tasks call, so a service names the task it starts (its dotted
 # path) instead of importing it: the imports run one way, tasks → services.
+ALLOCATE_TASK = "orders.tasks.allocate_order"  # one order: authorise its payment, then route it
+
+
 def task_named(path: str) -> Task:
     """The Celery task at dotted path ``path`` (e.g. ``orders.tasks.allocate_order``)."""
     return import_string(path)

@@ -32,8 +32,9 @@ from .. import events
 from ..exceptions import IntakeConflict, OrderError
 from ..models import Address, Channel, Customer, Order, OrderEvent, OrderIntake, OrderLine, normalize_email
 from . import notify
-from ._common import CENT
+from ._common import ALLOCATE_TASK, CENT, task_named
 from ._statement import OneStatement, SkippedOnConflict
+from .fulfilment import wake_routing
 
 
 @dataclass(frozen=True)
@@ -430,12 +431,8 @@ def _build_contents(
 def _route_after_commit(order: Order) -> None:
     """An order with a gateway gets its own task (its payment is authorised first); others wake the drain."""
     if order.payment_gateway:
-        from .. import tasks
-
-        transaction.on_commit(lambda: wakeups.publish(tasks.allocate_order, order.pk))
+        transaction.on_commit(lambda: wakeups.publish(task_named(ALLOCATE_TASK), order.pk))
     else:
-        from .fulfilment import wake_routing
-
         transaction.on_commit(wake_routing)
 
 

@@ -15,12 +15,11 @@ from .. import events
 from ..exceptions import OrderError
 from ..models import OPEN_STATUSES, PRE_SHIPMENT_STATUSES, Order, OrderEvent, OrderLine, OrderStatus
 from . import notify, payment
-from ._common import enqueue, hold, lock_order, require_reason
+from ._common import ALLOCATE_TASK, enqueue, hold, lock_order, require_reason
 from .intake import AddressData, order_address
 from .shipping import cancel_open_shipments
 
 # Routes an order released from hold (by name: the tasks import these services).
-ALLOCATE_TASK = "orders.tasks.allocate_order"
 
 
 @transaction.atomic  # not durable: a channel's order is held in the transaction that places it (Shopify webhook)
