@@ -121,10 +121,11 @@ else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
     _options = DATABASES["default"].setdefault("OPTIONS", {})
-    # Off by default: with it, PostgreSQL binds every ORM query's parameters and psycopg prepares the repeated
-    # ones; measured on the intake it changed nothing (its hot statements are prepared already through
-    # oms_core.sql.prepared_cursor), and Django documents queries it can break. The test suite passes either way.
-    _options.setdefault("server_side_binding", env.bool("PG_SERVER_SIDE_BINDING", default=False))
+    # PostgreSQL binds the parameters (psycopg's server-side binding), rather than psycopg pasting them into
+    # the SQL: a statement's text is then the same whatever its values, so psycopg prepares it once its
+    # connection has run it prepare_threshold times, and PostgreSQL plans it once per connection (the API's hot
+    # reads rely on it: oms_core/sql.py). The whole test suite runs with it on PostgreSQL.
+    _options.setdefault("server_side_binding", env.bool("PG_SERVER_SIDE_BINDING", default=True))
     _pool_mode = env.str("PG_POOL_MODE", default="session")
     if _pool_mode == "transaction":
         # Behind a pooler in transaction mode (PgBouncer's pool_mode = transaction) each transaction may run on
