@@ -12,6 +12,7 @@ figure as a ratio to it (``Ratio``); the targets are ratios.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import re
 import shutil
@@ -333,3 +334,44 @@ def replay_bare(statement_lists: list[list[str]], *, repeat: int = 1, warmup: in
                 run(statements)
             timings.extend(run(statements) for _ in range(repeat))
     return timings
+
+
+# --- a benchmark process's own broker and log ---------------------------------------
+
+
+def private_broker(name: str, default: str = "redis://127.0.0.1:6379/13") -> tuple[str, str]:
+    """Point this process (and the processes it starts) at Redis on a queue of the run's own; returns the
+    broker URL and the queue, for ``purge_redis`` at the end. Call before ``setup_django``.
+
+    Without it, whatever a benchmark's set-up queues after commit (a seed's emails and labels) would go to
+    the embedded shape's filesystem broker, var/celery/queue, where ``make run``'s worker would take it.
+    """
+    import uuid
+
+    url = os.environ.setdefault("CELERY_BROKER_URL", default)
+    if not url.startswith(("redis://", "rediss://")):
+        refuse("this benchmark queues its tasks on Redis: set CELERY_BROKER_URL=redis://...")
+    queue = f"bench-{name}-{uuid.uuid4().hex[:8]}"
+    os.environ["CELERY_TASK_DEFAULT_QUEUE"] = queue
+    return url, queue
+
+
+class CountingHandler(logging.Handler):
+    """Counts the records at WARNING or above that a process logs, and keeps the first few."""
+
+    def __init__(self):
+        super().__init__(level=logging.WARNING)
+        self.count = 0
+        self.first: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+        if len(self.first) < 5:
+            self.first.append(f"{record.levelname} {record.name}: {record.getMessage()}")
+
+
+def count_logged_problems() -> CountingHandler:
+    """Count this process's warnings and errors from now on (a handler on the root logger)."""
+    handler = CountingHandler()
+    logging.getLogger().addHandler(handler)
+    return handler

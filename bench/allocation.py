@@ -78,7 +78,6 @@ import cProfile
 import datetime as dt
 import io
 import json
-import logging
 import math
 import multiprocessing
 import os
@@ -93,7 +92,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
@@ -103,13 +101,16 @@ from _common import (
     INVENTORY_BENCH_DATABASE,
     PROJECT_ROOT,
     WAREHOUSES,
+    CountingHandler,
     Ratio,
     copy_rows,
+    count_logged_problems,
     describe_host,
     git_revision,
     host,
     prepare_database,
     print_ratios,
+    private_broker,
     purge_redis,
     refuse,
     setup_django,
@@ -118,7 +119,6 @@ from _common import (
 
 RESULTS_PATH = PROJECT_ROOT / "bench" / "results" / "allocation.json"
 BENCH_DATABASE = INVENTORY_BENCH_DATABASE
-DEFAULT_BROKER = "redis://127.0.0.1:6379/13"
 ACTOR = "bench"
 CHANNEL_CODE = "bench"
 
@@ -685,20 +685,6 @@ def replay_statements(args: argparse.Namespace, reference: Reference, order_ids:
 
 
 # --- the service runs ----------------------------------------------------------
-class CountingHandler(logging.Handler):
-    """Counts the records at WARNING or above that a process logs, and keeps the first few."""
-
-    def __init__(self):
-        super().__init__(level=logging.WARNING)
-        self.count = 0
-        self.first: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.count += 1
-        if len(self.first) < 5:
-            self.first.append(f"{record.levelname} {record.name}: {record.getMessage()}")
-
-
 def quiet_worker_settings() -> None:
     """In a bench process: no DEBUG query log, no backorder-fill tasks (they are not what is measured)."""
     from django.conf import settings
@@ -711,8 +697,7 @@ def worker_main(index: int, order_ids: list[int], barrier, results, batch: int =
     """One worker process: its own Django and connection; allocates its slice after the barrier."""
     setup_django()
     quiet_worker_settings()
-    logged = CountingHandler()
-    logging.getLogger().addHandler(logged)
+    logged = count_logged_problems()
     from django.db import connection
 
     from inventory import geo
@@ -1136,20 +1121,15 @@ def print_runs(runs: list[ServiceRun], pgbench: dict[int, float], batch: int = 1
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    os.environ.setdefault("CELERY_BROKER_URL", DEFAULT_BROKER)
-    if not os.environ["CELERY_BROKER_URL"].startswith("redis://"):
-        refuse("the workers publish to Redis, as in production: set CELERY_BROKER_URL=redis://...")
     # A queue of the run's own (the spawned workers inherit the environment); nothing consumes it.
-    queue = f"bench-alloc-{uuid.uuid4().hex[:8]}"
-    os.environ["CELERY_TASK_DEFAULT_QUEUE"] = queue
+    broker, queue = private_broker("alloc")
     setup_django()
     quiet_worker_settings()
-    logged = CountingHandler()
-    logging.getLogger().addHandler(logged)
+    logged = count_logged_problems()
     try:
         return measure(args, logged)
     finally:
-        print(f"Redis keys of the run deleted: {purge_redis(os.environ['CELERY_BROKER_URL'], queue)}")
+        print(f"Redis keys of the run deleted: {purge_redis(broker, queue)}")
 
 
 def measure(args: argparse.Namespace, logged: CountingHandler) -> int:

@@ -77,11 +77,14 @@ from _common import (
     Ratio,
     captured_reads,
     copy_rows,
+    count_logged_problems,
     describe_host,
     git_revision,
     host,
     prepare_database,
     print_ratios,
+    private_broker,
+    purge_redis,
     replay_bare,
     setup_django,
     truncate_tables,
@@ -514,8 +517,16 @@ def corrupt_and_check(baseline: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    broker, queue = private_broker("check")
     setup_django()
+    logged = count_logged_problems()
+    try:
+        return measure(args, logged)
+    finally:
+        print(f"Redis keys of the run deleted: {purge_redis(broker, queue)}")
 
+
+def measure(args: argparse.Namespace, logged) -> int:
     import django
     from django.conf import settings
 
@@ -626,6 +637,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{'clean' if corruption['clean_after_restore'] else 'NOT clean'} after restore",
         },
     ]
+    targets.append(
+        {
+            "target": "nothing logged at WARNING or above",
+            "passed": logged.count == 0,
+            "detail": f"{logged.count} logged" + (f": {logged.first}" if logged.first else ""),
+        }
+    )
     print("\nTargets:")
     for target in targets:
         print(f"  {'PASS' if target['passed'] else 'FAIL'}  {target['target']} ({target['detail']})")

@@ -18,7 +18,10 @@ reported as a ratio to it: the database's share of the answer, the rest being
 Django, the API and HTTP.
 
 Target (exit code 1 when it fails, unless --no-fail): in-process median at
-most 50 ms (--target-ms). A page or a checkout waits for this answer, so its
+most 50 ms (--target-ms), and nothing logged at WARNING or above by this
+process or gunicorn (anything queued goes to Redis, CELERY_BROKER_URL,
+default redis://127.0.0.1:6379/13, on a queue of the run's own, deleted at
+the end). A page or a checkout waits for this answer, so its
 budget is in milliseconds; the ratios are reported beside it, to compare
 hosts.
 
@@ -36,6 +39,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -47,11 +51,15 @@ from _common import (
     bare_connection,
     captured_reads,
     copy_rows,
+    count_logged_problems,
     describe_host,
     git_revision,
     host,
+    log_problems,
     prepare_database,
     print_ratios,
+    private_broker,
+    purge_redis,
     replay_bare,
     setup_django,
     truncate_tables,
@@ -74,8 +82,16 @@ def main() -> int:
     parser.add_argument("--allow-any-database", action="store_true")
     parser.add_argument("--no-fail", action="store_true", help="always exit 0, even when the target fails")
     args = parser.parse_args()
-
+    broker, queue = private_broker("promise")
     setup_django(test_client=True)
+    logged = count_logged_problems()
+    try:
+        return measure(args, logged)
+    finally:
+        print(f"Redis keys of the run deleted: {purge_redis(broker, queue)}")
+
+
+def measure(args: argparse.Namespace, logged) -> int:
     machine = host()
     print(f"Host: {describe_host(machine)}", flush=True)
     server = prepare_database(args.allow_any_database, expected=DATABASE)
@@ -107,7 +123,8 @@ def main() -> int:
             f"its reads over bare psycopg from {args.clients} threads",
         ),
     ]
-    passed = latency["median_ms"] <= args.target_ms
+    problems = throughput.pop("log_problems")
+    passed = latency["median_ms"] <= args.target_ms and not problems and logged.count == 0
     result = {
         "benchmark": "promise",
         "host": machine,
@@ -125,6 +142,7 @@ def main() -> int:
         },
         "ratios": [r.summary() for r in ratios],
         "target_ms": args.target_ms,
+        "logged_problems": {"gunicorn": problems, "this process": logged.first},
         "passed": passed,
         **git_revision(),
     }
@@ -143,7 +161,8 @@ def main() -> int:
         f"{bare_rate:.1f} req/s from {args.clients} threads"
     )
     print_ratios(ratios)
-    print(f"\nTarget: in-process median <= {args.target_ms:g} ms: {'met' if passed else 'NOT met'}")
+    print(f"Warnings, errors and tracebacks logged: gunicorn {len(problems)}, this process {logged.count}")
+    print(f"\nTarget: in-process median <= {args.target_ms:g} ms, nothing logged: {'met' if passed else 'NOT met'}")
     return 0 if passed or args.no_fail else 1
 
 
@@ -291,10 +310,13 @@ def measure_gunicorn(queries: list[dict], headers: dict, *, seconds: float, work
         "LOG_LEVEL": "WARNING",
     }
     gunicorn = Path(sys.executable).with_name("gunicorn")
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - read and closed below
     server = subprocess.Popen(  # noqa: S603
         [str(gunicorn), "oms_site.wsgi", "-w", str(workers), "-b", f"127.0.0.1:{port}", "--log-level", "warning"],
         cwd=PROJECT_ROOT,
         env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         wait_for(port)
@@ -329,6 +351,12 @@ def measure_gunicorn(queries: list[dict], headers: dict, *, seconds: float, work
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
+        log.seek(0)
+        output = log.read()
+        log.close()
+    problems = log_problems(output)
+    if problems:
+        sys.stderr.write(output)
     timings.sort()
     return {
         "workers": workers,
@@ -338,6 +366,7 @@ def measure_gunicorn(queries: list[dict], headers: dict, *, seconds: float, work
         "requests_per_second": round(len(timings) / elapsed, 1),
         "median_ms": round(statistics.median(timings), 2),
         "p95_ms": round(timings[int(len(timings) * 0.95)], 2),
+        "log_problems": problems,
     }
 
 
