@@ -8,7 +8,7 @@ from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
 from ..models import Address, Customer, Order
-from .orders import EstimatedCountPaginator, status_badge
+from .order_list import EstimatedCountPaginator, status_badge
 
 
 class AddressInline(admin.StackedInline):

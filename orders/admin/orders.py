@@ -1,209 +1,31 @@
-"""The order console: lists, filters, search, the order page and its actions.
-
-Thin by design: querysets come from selectors, every change goes through a
-service, and actions report each success or refusal.
+"""The order console: ``OrderAdmin`` joins the list (order_list.py) and the page (order_page.py), and holds
+the actions, each of which calls the order workflow and reports each success or refusal.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
-from django.contrib.admin.views.main import ChangeList
-from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
-from django.db import connection
-from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
+from django.http import HttpRequest, HttpResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
-from rangefilter.filters import DateRangeFilterBuilder
 
 from inventory.admin import offer_finding_steps
 from inventory.exceptions import InventoryError
-from inventory.models import Allocation, InventoryFinding
-from notifications.admin import OrderMessagesInline
-from oms_core.console import (
-    FormAction,
-    FormActionsMixin,
-    ReadOnlyAdmin,
-    ReadOnlyTabularInline,
-    badge,
-    int_or_none,
-    person_name,
-    rows_table,
-)
+from inventory.models import InventoryFinding
+from oms_core.console import FormAction, FormActionsMixin, ReadOnlyAdmin, int_or_none, rows_table
 from shipping import documents as shipping_documents  # shipping: pick lists
-from shipping.models import Shipment, ShipmentStatus  # shipping
 
 from .. import selectors, services
 from ..exceptions import OrderError
-from ..models import PRE_SHIPMENT_STATUSES, Address, Order, OrderEvent, OrderLine, OrderStatus
-from ..payments.admin import PaymentTransactionInline
-from ..returns.admin import order_page_actions as returns_actions  # returns: open a return / order error
-from ..services.fulfilment import ALLOCATABLE
+from ..models import Address, Order, OrderStatus
+from .order_list import OrderListMixin
+from .order_page import OrderPageMixin
 
 MAX_BULK_ORDERS = 500
 # Changing a ship-to address is its own permission (the order form itself stays read-only).
 CHANGE_ADDRESS_PERMISSION = "orders.change_order_address"
-
-STATUS_COLOURS = {
-    OrderStatus.RECEIVED: "#475569",
-    OrderStatus.ALLOCATED: "#1d4ed8",
-    OrderStatus.BACKORDERED: "#b45309",
-    OrderStatus.ON_HOLD: "#b91c1c",
-    OrderStatus.PARTIALLY_SHIPPED: "#7c3aed",
-    OrderStatus.SHIPPED: "#0f766e",
-    OrderStatus.DELIVERED: "#15803d",
-    OrderStatus.CANCELLED: "#6b7280",
-}
-
-
-# Where an order's goods stand, for the list's fulfilment column: (key, words).
-FULFILMENT_BY_STATUS = {
-    OrderStatus.RECEIVED: ("not-reserved", "Not reserved yet"),
-    OrderStatus.ALLOCATED: ("reserved", "Reserved"),
-    OrderStatus.BACKORDERED: ("waiting-for-stock", "Waiting for stock"),
-    OrderStatus.PARTIALLY_SHIPPED: ("partly-shipped", "Partly shipped"),
-    OrderStatus.SHIPPED: ("shipped", "Shipped"),
-    OrderStatus.DELIVERED: ("delivered", "Delivered"),
-    OrderStatus.CANCELLED: ("cancelled", "—"),
-}
-FULFILMENT_BY_OPEN_SHIPMENT = {
-    ShipmentStatus.AWAITING_LABEL: ("shipment-created", "Shipment created"),
-    ShipmentStatus.LABEL_CREATED: ("label-bought", "Label bought"),
-}
-
-
-def fulfilment_stage(order: Order) -> tuple[str, str]:
-    """Where the order's goods stand: its open shipment's step, else what its status says of the goods.
-
-    Reads ``open_shipment_status`` (selectors.with_open_shipment_status). On hold: where it was held.
-    """
-    status = order.status
-    if status == OrderStatus.ON_HOLD:
-        status = order.held_from_status or OrderStatus.RECEIVED
-    open_step = FULFILMENT_BY_OPEN_SHIPMENT.get(order.open_shipment_status)
-    if open_step and status == OrderStatus.PARTIALLY_SHIPPED:
-        return open_step[0], f"Partly shipped · {open_step[1].lower()}"
-    if open_step and status not in (OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.CANCELLED):
-        return open_step
-    return FULFILMENT_BY_STATUS[status]
-
-
-def status_badge(status: str) -> str:
-    return badge(status, STATUS_COLOURS.get(status, "#475569"), OrderStatus(status).label)
-
-
-class OrderChangeList(ChangeList):
-    """The order list: the page's rows learn where their shipments stand in one more query (fulfilment)."""
-
-    def get_results(self, request):
-        super().get_results(request)
-        self.result_list = selectors.with_open_shipment_status(self.result_list)
-
-
-class EstimatedCountPaginator(Paginator):
-    """A paginator that never counts a big table row by row on PostgreSQL.
-
-    The unfiltered list uses the table's statistics (pg_class.reltuples). A
-    filtered list is counted exactly up to ``exact_count_limit`` rows (a
-    capped count, cheap); past that, the planner's estimate stands in, never
-    less than the limit. ``is_estimate`` tells the template to say "about".
-    """
-
-    exact_count_limit = 20_000
-    is_estimate = False
-
-    @cached_property
-    def count(self) -> int:
-        queryset = self.object_list
-        if connection.vendor != "postgresql" or not isinstance(queryset, QuerySet):
-            return super().count
-        if not queryset.query.where:
-            estimate = selectors.estimated_row_count(queryset.model)
-            if estimate is not None and estimate > self.exact_count_limit:
-                self.is_estimate = True
-                return estimate
-            return super().count
-        capped = queryset.order_by().values("pk")[: self.exact_count_limit + 1].count()
-        if capped <= self.exact_count_limit:
-            return capped
-        self.is_estimate = True
-        return max(_planner_row_estimate(queryset), capped)
-
-
-def _planner_row_estimate(queryset: QuerySet) -> int | None:
-    """The planner's row estimate for a queryset (EXPLAIN, nothing is run)."""
-    sql, params = queryset.order_by().values("pk").query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
-        plan = cursor.fetchone()[0]
-    if isinstance(plan, str):  # drivers that do not decode json
-        import json
-
-        plan = json.loads(plan)
-    return int(plan[0]["Plan"]["Plan Rows"])
-
-
-class PromiseFilter(admin.SimpleListFilter):
-    title = "delivery promise"
-    parameter_name = "promise"
-
-    def lookups(self, request, model_admin):
-        return [("late", "Late"), ("at_risk", "At risk (next 24 h)")]
-
-    def queryset(self, request, queryset):
-        if self.value() == "late":
-            return selectors.filter_late(queryset)
-        if self.value() == "at_risk":
-            return selectors.filter_at_risk(queryset)
-        return queryset
-
-
-class OrderLineInline(ReadOnlyTabularInline):
-    model = OrderLine
-    fields = (
-        "sku",
-        "name",
-        "quantity",
-        "unit_price",
-        "line_total",
-        "quantity_allocated",
-        "quantity_shipped",
-        "quantity_returned",
-    )
-    readonly_fields = fields
-
-    @admin.display(description="line total")
-    def line_total(self, line: OrderLine):
-        return line.line_total
-
-
-class AllocationInline(ReadOnlyTabularInline):
-    model = Allocation
-    verbose_name = "reserved stock"
-    verbose_name_plural = "reserved stock"
-    fields = ("order_line", "warehouse", "quantity", "created_at")
-    readonly_fields = fields
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("order_line", "warehouse")
-
-
-class OrderEventInline(ReadOnlyTabularInline):
-    model = OrderEvent
-    verbose_name = "timeline event"
-    verbose_name_plural = "timeline"
-    fields = ("created_at", "kind", "message", "actor_name")
-    readonly_fields = fields
-    ordering = ("created_at", "id")
-
 
 # --- the actions that need input or a confirmation: each calls the order workflow and says what it did ---
 
@@ -335,37 +157,9 @@ ORDER_ACTIONS = {
 
 
 @admin.register(Order)
-class OrderAdmin(FormActionsMixin, ReadOnlyAdmin):
+class OrderAdmin(OrderPageMixin, OrderListMixin, FormActionsMixin, ReadOnlyAdmin):
     """Orders change only through services: the page is read-only for everyone; its buttons are actions."""
 
-    list_display = (
-        "number",
-        "status_display",
-        "fulfilment",
-        "channel",
-        "customer_name",
-        "total_display",
-        "promised_date",
-        "age",
-    )
-    list_display_links = ("number",)
-    list_filter = (
-        "status",
-        PromiseFilter,
-        "channel",
-        ("placed_at", DateRangeFilterBuilder(title="placed")),
-        ("promised_date", DateRangeFilterBuilder(title="promised delivery")),
-    )
-    list_select_related = ("channel", "customer")
-    search_fields = ("number",)  # shows the box; get_search_results does the matching
-    search_help_text = "Order number, channel order id, customer email, or part of a customer name."
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER  # facet counts would scan millions of rows
-    paginator = EstimatedCountPaginator
-    list_per_page = 50
-    ordering = ("-placed_at", "-id")
-    # the lines, their stock, the timeline, the emails sent, and every payment gateway call
-    inlines = (OrderLineInline, AllocationInline, OrderEventInline, OrderMessagesInline, PaymentTransactionInline)
     actions = (
         "allocate_selected",
         "hold_selected",
@@ -374,96 +168,6 @@ class OrderAdmin(FormActionsMixin, ReadOnlyAdmin):
         "create_shipments_selected",  # shipping
         "pick_list_selected",  # shipping
     )
-    change_form_template = "admin/orders/order/change_form.html"
-    change_list_template = "admin/imports/order_change_list.html"  # CSV imports: the "Import orders" button
-    fieldsets = (
-        (
-            "Order",
-            {
-                "fields": (
-                    ("number", "status_display"),
-                    ("channel", "external_id"),
-                    ("placed_at", "promised_date"),
-                )
-            },
-        ),
-        ("Customer", {"fields": ("customer_link", ("shipping_address", "billing_address"))}),
-        (
-            "Totals",
-            {"fields": (("currency", "subtotal", "shipping_total"), ("tax_total", "discount_total", "grand_total"))},
-        ),
-    )
-    readonly_fields = (
-        "number",
-        "status_display",
-        "channel",
-        "external_id",
-        "placed_at",
-        "promised_date",
-        "customer_link",
-        "shipping_address",
-        "billing_address",
-        "currency",
-        "subtotal",
-        "shipping_total",
-        "tax_total",
-        "discount_total",
-        "grand_total",
-    )
-
-    # --- list columns -------------------------------------------------------
-    @admin.display(description="status", ordering="status")
-    def status_display(self, order: Order):
-        return status_badge(order.status)
-
-    @admin.display(description="fulfilment")
-    def fulfilment(self, order: Order):
-        key, words = fulfilment_stage(order)
-        return format_html('<span class="oms-fulfilment" data-stage="{}">{}</span>', key, words)
-
-    @admin.display(description="customer", ordering="customer__name")
-    def customer_name(self, order: Order):
-        return order.customer.name
-
-    @admin.display(description="total", ordering="grand_total")
-    def total_display(self, order: Order):
-        return f"{order.grand_total:,.2f} {order.currency}"
-
-    @admin.display(description="age", ordering="placed_at")
-    def age(self, order: Order):
-        return _humanize_age(timezone.now() - order.placed_at)
-
-    @admin.display(description="customer")
-    def customer_link(self, order: Order):
-        url = reverse("admin:orders_customer_change", args=[order.customer_id])
-        return format_html('<a href="{}">{}</a> · {}', url, order.customer.name, order.customer.email)
-
-    # --- querysets ----------------------------------------------------------
-    def get_queryset(self, request):
-        return selectors.order_list()
-
-    def get_changelist(self, request, **kwargs):
-        return OrderChangeList
-
-    def get_object(self, request, object_id, from_field=None):
-        try:
-            return selectors.order_detail(int(object_id))
-        except (ValueError, Order.DoesNotExist):
-            return None
-
-    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
-        # Django's admin bounces a missing object to the index with a message; a link to an order that is
-        # not there (a typo, an old bookmark) gets the console's "not found" page instead.
-        raise Http404(f"There is no order with id {object_id}.")
-
-    def get_ordering(self, request):
-        # The promise queues read best most-overdue first (and use their index).
-        if request.GET.get(PromiseFilter.parameter_name) in {"late", "at_risk"}:
-            return ("promised_date", "id")
-        return super().get_ordering(request)
-
-    def get_search_results(self, request, queryset, search_term):
-        return selectors.search_orders(queryset, search_term), False
 
     # --- permissions --------------------------------------------------------
     def has_hold_permission(self, request) -> bool:
@@ -550,68 +254,7 @@ class OrderAdmin(FormActionsMixin, ReadOnlyAdmin):
             {"action": "change-address"},
             name="orders_order_change_address",
         )
-        return [*self.form_action_urls(), address, *super().get_urls()]
-
-    # --- History: the order's timeline ----------------------------------------
-    def history_view(self, request: HttpRequest, object_id: str, extra_context=None):
-        """The order's history is its timeline: every event, newest first, who did it and when."""
-        order = self.get_object(request, unquote(object_id))
-        if order is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        if not self.has_view_or_change_permission(request, order):
-            raise PermissionDenied
-        events = [
-            {"event": event, "who": person_name(event.actor) if event.actor else event.actor_name}
-            for event in selectors.order_history(order.pk)
-        ]
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "order": order,
-            "order_url": reverse("admin:orders_order_change", args=[order.pk]),
-            "title": f"History of {order}",
-            "events": events,
-            **(extra_context or {}),
-        }
-        return TemplateResponse(request, "admin/orders/order/history.html", context)
-
-    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        if obj is not None:
-            context["order_actions"] = self._available_actions(request, obj)
-            context["order_actions"] += returns_actions(request, obj)  # returns
-            context.update(self.admin_site.get_model_admin(Shipment).order_panel(request, obj))  # shipping
-        return super().render_change_form(request, context, add, change, form_url, obj)
-
-    def _available_actions(self, request, order: Order) -> list[dict]:
-        here = reverse("admin:orders_order_change", args=[order.pk])
-        available = []
-        if self.has_hold_permission(request):
-            if order.can_transition_to(OrderStatus.ON_HOLD):
-                available.append({"label": "Put on hold", "action": "hold"})
-            if order.status == OrderStatus.ON_HOLD:
-                available.append({"label": "Release", "action": "release"})
-            if order.status in ALLOCATABLE and any(line.quantity_unallocated for line in order.lines.all()):
-                available.append({"label": "Allocate stock", "action": "allocate"})
-        if self.has_change_address_permission(request) and order.status in PRE_SHIPMENT_STATUSES:
-            address_url = reverse("admin:orders_order_change_address", args=[order.pk])
-            available.append({"label": "Change address", "action": "change-address", "url": address_url})
-        if self.has_cancel_permission(request) and order.can_transition_to(OrderStatus.CANCELLED):
-            available.append({"label": "Cancel order", "action": "cancel", "danger": True})
-        available.append({"label": "Add note", "action": "note"})
-        for item in available:
-            if "url" not in item:
-                item["url"] = self.form_action_url(item["action"], [order], here)
-        return available
-
-
-def _humanize_age(delta: dt.timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    if minutes < 60:
-        return f"{max(minutes, 0)} min"
-    hours = minutes // 60
-    if hours < 48:
-        return f"{hours} h"
-    return f"{hours // 24} d"
+        return [*self.form_action_urls(), address, *self.page_urls(), *self.list_urls(), *super().get_urls()]
 
 
 # --- the inventory check's page: "Allocate now" beside a backorder another warehouse can fill -------------

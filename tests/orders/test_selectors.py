@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from orders.admin.orders import EstimatedCountPaginator
+from orders.admin.order_list import EstimatedCountPaginator
 from orders.models import Order, OrderStatus
 from orders.selectors import estimated_row_count, order_list
 from tests.factories import OrderFactory
