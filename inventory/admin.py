@@ -261,7 +261,7 @@ class StockLevelAdmin(FormActionsMixin, admin.ModelAdmin):
         "bin_location",
     )
     list_display_links = ("sku",)
-    list_filter = ("warehouse", StockFilter)
+    list_filter = ("warehouse", "warehouse__is_active", StockFilter)
     list_select_related = ("warehouse", "product")
     search_fields = ("product__sku", "bin_location")
     search_help_text = "SKU or bin."

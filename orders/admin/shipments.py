@@ -222,7 +222,9 @@ class ShipmentAdmin(FormActionsMixin, ReadOnlyAdmin):
         "status",
         "warehouse",
         "service__vendor",
+        "order__channel",
         ("created_at", DateRangeFilterBuilder(title="created")),
+        ("shipped_at", DateRangeFilterBuilder(title="shipped")),
     )
     list_select_related = ("warehouse", "service__vendor")
     search_fields = ("number",)  # shows the box; get_search_results does the matching

@@ -39,22 +39,34 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Sum,
     Value,
     When,
 )
-from django.db.models.functions import TruncDate
+from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce, TruncDate
 from django.db.models.lookups import GreaterThan
 
 from inventory.models import Allocation
 from shipping.models import Shipment, ShipmentStatus
 
-from ..models import Order, OrderStatus
+from ..models import Order, OrderEvent, OrderStatus
 from .periods import Period, Window, local_timezone
 
 # Shipments that count: every one but the cancelled (a cancelled one never left, and costs nothing).
 LIVE_SHIPMENT_STATUSES = tuple(status for status in ShipmentStatus.values if status != ShipmentStatus.CANCELLED)
 GOODS_LEFT = (OrderStatus.SHIPPED, OrderStatus.DELIVERED)
+# Why an order's current hold was put on. The services word their holds in orders/events.py
+# (credit_hold_reason, payment_hold_reason, payment_refused_reason); an operator's is theirs.
+HOLD_REASONS = (
+    ("credit_check", "Credit rule"),
+    ("payment", "Payment"),
+    ("operator", "Put on hold by an operator"),
+    ("other", "Other"),
+)
+CREDIT_HOLD_PREFIX = "Credit check:"
+PAYMENT_HOLD_PREFIX = "Payment"
 CENT = Decimal("0.01")
 TENTH = Decimal("0.1")
 
@@ -65,22 +77,26 @@ def order_scope(period: Period, *, order_ref: str = "pk", channel_field: str = "
     ``order_ref="order_id"``, ``channel_field="order__channel_id"``)."""
     scope = channel_scope(period, channel_field)
     if period.warehouse_id is not None:
-        # Two probes an order (the shipments' and the allocations' order index). An IN over the warehouse's
-        # shipments and allocations instead reads them all, whatever the period: slower for all but the largest
-        # populations (measured on a million orders).
-        ships_from = Shipment.objects.filter(
-            order_id=OuterRef(order_ref), warehouse_id=period.warehouse_id, status__in=LIVE_SHIPMENT_STATUSES
-        )
-        scope &= Q(Exists(ships_from)) | Q(Exists(_reserved_at(period, order_ref)))
+        scope &= warehouse_scope(period.warehouse_id, order_ref=order_ref)
     return scope
+
+
+def warehouse_scope(warehouse_id: int, *, order_ref: str = "pk") -> Q:
+    """The orders a warehouse keeps: a shipment from it that is not cancelled, or stock reserved there."""
+    # Two probes an order (the shipments' and the allocations' order index). An IN over the warehouse's
+    # shipments and allocations instead reads them all, whatever the period: slower for all but the largest
+    # populations (measured on a million orders).
+    ships_from = _live_shipments(order_ref).filter(warehouse_id=warehouse_id)
+    reserved_at = Allocation.objects.filter(order_id=OuterRef(order_ref), warehouse_id=warehouse_id)
+    return Q(Exists(ships_from)) | Q(Exists(reserved_at))
 
 
 def channel_scope(period: Period, channel_field: str = "channel_id") -> Q:
     return Q(**{channel_field: period.channel_id}) if period.channel_id is not None else Q()
 
 
-def _reserved_at(period: Period, order_ref: str = "pk") -> QuerySet[Allocation]:
-    return Allocation.objects.filter(order_id=OuterRef(order_ref), warehouse_id=period.warehouse_id)
+def _reserved_at(period: Period) -> QuerySet[Allocation]:
+    return Allocation.objects.filter(order_id=OuterRef("pk"), warehouse_id=period.warehouse_id)
 
 
 def _from_warehouse(period: Period, live: Q) -> dict:
@@ -177,6 +193,88 @@ def delivered_orders(period: Period, window: Window) -> QuerySet[Order]:
         .annotate(on_time=flag(Q(promised_date__isnull=True) | ~arrived_late))
         .order_by()
     )
+
+
+# --- the same populations as conditions on a list of orders (the console's filters behind the links) ----------
+# Each says of one order what the aggregates above say of it, without grouping the list: "the last shipment
+# left within the window" is "one left within it and none left after it".
+def _live_shipments(order_ref: str = "pk") -> QuerySet[Shipment]:
+    return Shipment.objects.filter(order_id=OuterRef(order_ref), status__in=LIVE_SHIPMENT_STATUSES)
+
+
+def last_shipment_left_within(window: Window) -> Q:
+    """``shipped_orders``' population: goods all left, the last shipment not cancelled left within ``window``."""
+    live = _live_shipments()
+    return (
+        Q(status__in=GOODS_LEFT)
+        & Q(Exists(live.filter(in_window("shipped_at", window))))
+        & ~Q(Exists(live.filter(shipped_at__gte=window.end)))
+    )
+
+
+def left_late() -> Q:
+    """A shipment of the order (not cancelled) left on a later local day than its planned pickup day."""
+    late = GreaterThan(TruncDate("shipped_at", tzinfo=local_timezone()), F("ship_date"))
+    return Q(Exists(_live_shipments().filter(late)))
+
+
+def left_on_time() -> Q:
+    """A shipment of the order (not cancelled) has left, and none left after its planned pickup day."""
+    return Q(Exists(_live_shipments().filter(shipped_at__isnull=False))) & ~left_late()
+
+
+def last_arrival_within(window: Window) -> Q:
+    """``delivered_orders``' population: delivered, the last shipment not cancelled arrived within ``window``."""
+    live = _live_shipments()
+    return (
+        Q(status=OrderStatus.DELIVERED)
+        & Q(Exists(live.filter(in_window("delivered_at", window))))
+        & ~Q(Exists(live.filter(delivered_at__gte=window.end)))
+    )
+
+
+def arrived_late() -> Q:
+    """Delivered on a later local day than promised: the last arrival is late when any arrival is."""
+    late = GreaterThan(TruncDate("delivered_at", tzinfo=local_timezone()), OuterRef("promised_date"))
+    return Q(status=OrderStatus.DELIVERED) & Q(Exists(_live_shipments().filter(late)))
+
+
+def arrived_on_time() -> Q:
+    """Delivered on or before the promised date, or with none promised."""
+    return Q(status=OrderStatus.DELIVERED) & ~arrived_late()
+
+
+def split_shipments() -> Q:
+    """More than one shipment that is not cancelled."""
+    another = Shipment.objects.filter(order_id=OuterRef("order_id"), status__in=LIVE_SHIPMENT_STATUSES).exclude(
+        pk=OuterRef("pk")
+    )
+    return Q(Exists(_live_shipments().filter(Exists(another))))
+
+
+def current_hold_reason() -> Coalesce:
+    """Why an order's current hold (the latest entry putting it on hold) was put on: a key of ``HOLD_REASONS``.
+
+    An operator's hold is theirs whatever its words; a service's is told by the words ``orders/events.py``
+    gives it (``credit_hold_reason``, ``payment_hold_reason``, ``payment_refused_reason``).
+    """
+    current_hold = (
+        OrderEvent.objects.filter(
+            order_id=OuterRef("pk"), kind=OrderEvent.Kind.STATUS_CHANGED, data__to=OrderStatus.ON_HOLD
+        )
+        .order_by("-created_at", "-id")
+        .annotate(reason_text=KT("data__reason"))
+        .annotate(
+            reason_key=Case(
+                When(actor__isnull=False, then=Value("operator")),
+                When(reason_text__startswith=CREDIT_HOLD_PREFIX, then=Value("credit_check")),
+                When(reason_text__startswith=PAYMENT_HOLD_PREFIX, then=Value("payment")),
+                default=Value("other"),
+            )
+        )
+        .values("reason_key")[:1]
+    )
+    return Coalesce(Subquery(current_hold), Value("other"))
 
 
 def age_between(now: dt.datetime, low_days: int, high_days: int | None) -> Q:

@@ -57,22 +57,22 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Case, Count, F, OuterRef, Q, Subquery, Sum, Value, When
-from django.db.models.fields.json import KT
-from django.db.models.functions import Coalesce
+from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from inventory.models import StockLevel
 
 from .. import selectors
-from ..models import OPEN_STATUSES, Order, OrderEvent, OrderStatus
+from ..models import OPEN_STATUSES, Order, OrderStatus
 from ..returns.models import OrderErrorCase, ReturnReason, ReturnRequest
 from . import links
 from .caching import cached
 from .data import fields_as_data, plain
 from .facts import (
     CENT,
+    HOLD_REASONS,
     age_between,
+    current_hold_reason,
     delivered_orders,
     hours,
     in_window,
@@ -95,16 +95,6 @@ AGE_BUCKETS = (
     ("2-3", "2–3 days", 2, 3),
     ("3+", "3 days and more", 3, None),
 )
-# Why an order's current hold was put on. The services word their holds in orders/events.py
-# (credit_hold_reason, payment_hold_reason, payment_refused_reason); an operator's is theirs.
-HOLD_REASONS = (
-    ("credit_check", "Credit rule"),
-    ("payment", "Payment"),
-    ("operator", "Put on hold by an operator"),
-    ("other", "Other"),
-)
-CREDIT_HOLD_PREFIX = "Credit check:"
-PAYMENT_HOLD_PREFIX = "Payment"
 NOT_CANCELLED = tuple(status for status in OrderStatus.values if status != OrderStatus.CANCELLED)
 
 
@@ -354,26 +344,10 @@ def _open_orders(period: Period, now: dt.datetime):
 
 def _holds(period: Period) -> tuple[Part, ...]:
     """Orders on hold now by why their current hold (the latest entry putting them on hold) was put on."""
-    current_hold = (
-        OrderEvent.objects.filter(
-            order_id=OuterRef("pk"), kind=OrderEvent.Kind.STATUS_CHANGED, data__to=OrderStatus.ON_HOLD
-        )
-        .order_by("-created_at", "-id")
-        .annotate(reason_text=KT("data__reason"))
-        .annotate(
-            reason_key=Case(
-                When(actor__isnull=False, then=Value("operator")),
-                When(reason_text__startswith=CREDIT_HOLD_PREFIX, then=Value("credit_check")),
-                When(reason_text__startswith=PAYMENT_HOLD_PREFIX, then=Value("payment")),
-                default=Value("other"),
-            )
-        )
-        .values("reason_key")[:1]
-    )
     counts = dict(
         Order.objects.filter(order_scope(period), status=OrderStatus.ON_HOLD)
         .order_by()
-        .annotate(hold_reason=Coalesce(Subquery(current_hold), Value("other")))
+        .annotate(hold_reason=current_hold_reason())
         .values("hold_reason")
         .annotate(orders=Count("pk"))
         .values_list("hold_reason", "orders")
@@ -494,7 +468,11 @@ def _low_stock(period: Period) -> Figure:
     levels = StockLevel.objects.filter(reorder_point__gt=0, on_hand__lte=F("reorder_point"), warehouse__is_active=True)
     if period.warehouse_id is not None:
         levels = levels.filter(warehouse_id=period.warehouse_id)
-    return Figure(levels.count(), links.stock_levels(period, {"stock": "below_reorder_point"}))
+    # The stock list's "low" is at or under the reorder point, set or not: the figure's are those with one set.
+    return Figure(
+        levels.count(),
+        links.stock_levels(period, {"stock": "low", "reorder_point__gt": "0", "warehouse__is_active__exact": "1"}),
+    )
 
 
 def _shipping_cost(period: Period, window: Window, shipped: ShippedSummary) -> tuple[ShippingCost, ...]:

@@ -1,10 +1,10 @@
 """The console list behind each figure: a changelist's URL name and the query parameters that make its
 count the figure's.
 
-The parameters are the lists' own filters. Where a list has no filter for what
-a figure counts yet, the link names the parameter it needs all the same, and
-``ListLink.missing`` says which ones the list does not serve: ``NOT_YET_FILTERS``
-is that table, one place to shrink as the lists gain filters.
+The parameters are the lists' own filters: their everyday ones (status,
+channel, warehouse, reason, the date ranges) and those the cockpit's figures
+need (``orders/admin/cockpit_filters.py`` for the order list,
+``orders.cockpit.filters`` for the rest), each counting what ``facts`` counts.
 """
 
 from __future__ import annotations
@@ -22,40 +22,6 @@ RETURNS = "admin:returns_returnrequest_changelist"
 ORDER_ERRORS = "admin:returns_ordererrorcase_changelist"
 STOCK_LEVELS = "admin:inventory_stocklevel_changelist"
 
-# Parameters (``name``, or ``name=value`` where the filter exists but lacks the value) that a list does not
-# filter on yet, with what each must mean.
-NOT_YET_FILTERS: dict[str, frozenset[str]] = {
-    ORDERS: frozenset(
-        {
-            # Django's changelist takes a lookup on the order's own field, but no list filter offers it.
-            "status__in",
-            "currency__exact",
-            # orders with a shipment (not cancelled) from the warehouse, or stock reserved there
-            "warehouse",
-            # open orders by age (now - placed): 0-1, 1-2, 2-3, 3+ days
-            "backlog_age",
-            # orders on hold by why their current hold was put on: credit_check, payment, operator, other
-            "hold_reason",
-            # shipped or delivered orders whose last shipment left on these local days
-            "shipped__range__gte",
-            "shipped__range__lte",
-            # a shipment of the order left after its planned pickup day (late), or none did (on_time)
-            "ship_by",
-            # delivered orders whose last shipment arrived on these local days
-            "delivered__range__gte",
-            "delivered__range__lte",
-            # delivered after the promised delivery date (late), or on or before it / none promised (on_time)
-            "delivery_promise",
-            # more than one shipment that is not cancelled
-            "shipments",
-        }
-    ),
-    SHIPMENTS: frozenset({"shipped_at__range__gte", "shipped_at__range__lte", "order__channel__id__exact"}),
-    RETURNS: frozenset({"created_at__range__gte", "created_at__range__lte", "order_warehouse"}),
-    ORDER_ERRORS: frozenset({"created_at__range__gte", "created_at__range__lte"}),
-    STOCK_LEVELS: frozenset({"stock=below_reorder_point"}),
-}
-
 
 @dataclass(frozen=True)
 class ListLink:
@@ -69,20 +35,8 @@ class ListLink:
         path = reverse(self.url_name)
         return f"{path}?{urlencode(self.params)}" if self.params else path
 
-    @property
-    def missing(self) -> tuple[str, ...]:
-        """The parameters the list does not filter on yet (until it does, its count is not the figure's)."""
-        wanting = NOT_YET_FILTERS.get(self.url_name, frozenset())
-        return tuple(
-            sorted(name for name, value in self.params.items() if name in wanting or f"{name}={value}" in wanting)
-        )
-
-    @property
-    def complete(self) -> bool:
-        return not self.missing
-
     def as_data(self) -> dict:
-        return {"url_name": self.url_name, "params": dict(self.params), "url": self.url, "missing": list(self.missing)}
+        return {"url_name": self.url_name, "params": dict(self.params), "url": self.url}
 
 
 def days(prefix: str, window: Window) -> dict[str, str]:

@@ -44,6 +44,11 @@ class Window:
     start: dt.datetime
     end: dt.datetime
 
+    @classmethod
+    def of_days(cls, first: dt.date, last: dt.date) -> Window:
+        """Whole local days, ``first`` to ``last`` included."""
+        return cls(local_midnight(first), local_midnight(last + dt.timedelta(days=1)))
+
     @property
     def first_day(self) -> dt.date:
         return local_date(self.start)

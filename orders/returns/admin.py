@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from rangefilter.filters import DateRangeFilterBuilder
 
 from oms_core.console import (
     Done,
@@ -27,6 +28,7 @@ from oms_core.console import (
     safe_next,
 )
 
+from ..cockpit.filters import OrderWarehouseFilter
 from ..exceptions import OrderError
 from ..models import Order, OrderLine
 from . import selectors, services
@@ -287,7 +289,16 @@ class ReturnRequestAdmin(ReturnsConsole, ReadOnlyAdmin):
         "age",
     )
     list_display_links = ("number",)
-    list_filter = (QueueFilter, "status", "reason", "warehouse", "order__channel", "our_error")
+    list_filter = (
+        QueueFilter,
+        "status",
+        "reason",
+        "warehouse",
+        "order__channel",
+        "our_error",
+        ("created_at", DateRangeFilterBuilder(title="opened")),
+        OrderWarehouseFilter,  # the cockpit's: returns of the orders a warehouse ships or reserves
+    )
     list_select_related = ("order__channel", "order__customer", "warehouse")
     search_fields = ("number", "order__number", "order__customer__email")
     search_help_text = "RMA, order number or customer email."
@@ -785,7 +796,15 @@ class OrderErrorCaseAdmin(ReturnsConsole, ReadOnlyAdmin):
         "resolution",
         "created_at",
     )
-    list_filter = ("status", "kind", "root_cause", "warehouse", "vendor", "order__channel")
+    list_filter = (
+        "status",
+        "kind",
+        "root_cause",
+        "warehouse",
+        "vendor",
+        "order__channel",
+        ("created_at", DateRangeFilterBuilder(title="opened")),
+    )
     list_select_related = ("order", "warehouse", "vendor")
     search_fields = ("order__number",)
     change_form_template = "admin/returns/ordererrorcase/change_form.html"
