@@ -477,3 +477,20 @@ class OrderIntake(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_source_display()} intake of {self.order}"
+
+
+class SavedOrderView(models.Model):
+    """A filter of the order list a user saved under a name: one of their tabs above the list."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_order_views")
+    name = models.CharField(max_length=60)
+    query = models.CharField("query string", max_length=1000, help_text="The list's filters, as in its address.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "saved order view"
+        ordering = ["user", "created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["user", "name"], name="savedorderview_user_name_uniq")]
+
+    def __str__(self) -> str:
+        return self.name

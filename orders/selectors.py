@@ -8,7 +8,7 @@ from collections import defaultdict
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -26,6 +26,8 @@ from shipping.models import UNSHIPPED_STATUSES, Shipment, ShipmentLine, Shipment
 from shipping.services.labels import warehouse_address
 
 from .models import OPEN_STATUSES, Customer, Order, OrderEvent, OrderLine, OrderStatus
+from .payments.models import PaymentTransaction
+from .returns.models import OPEN_RETURN_STATUSES, ReturnRequest
 
 ORDER_NUMBER_RE = re.compile(rf"^(?:{re.escape(settings.ORDER_NUMBER_PREFIX)})?\d{{1,10}}$", re.IGNORECASE)
 
@@ -56,6 +58,38 @@ def with_open_shipment_status(orders) -> list[Order]:
     for order in orders:
         order.open_shipment_status = least_advanced.get(order.pk)
     return orders
+
+
+def with_line_units(orders) -> list[Order]:
+    """The orders, each with ``units`` (the sum of its lines' quantities) and ``units_shipped``, in one query.
+
+    For the order list's items and fulfilment progress: the page's rows only, through the lines' order index.
+    """
+    orders = list(orders)
+    if not orders:
+        return orders
+    totals = {
+        row["order_id"]: (row["units"], row["shipped"])
+        for row in OrderLine.objects.filter(order_id__in=[order.pk for order in orders])
+        .order_by()
+        .values("order_id")
+        .annotate(units=Sum("quantity"), shipped=Sum("quantity_shipped"))
+    }
+    for order in orders:
+        order.units, order.units_shipped = totals.get(order.pk, (0, 0))
+    return orders
+
+
+def promise_state(order: Order, now: dt.datetime | None = None) -> str:
+    """ "late", "at-risk" or "": where the order stands against its promise, as filter_late / filter_at_risk say."""
+    if order.promised_date is None or order.status not in OPEN_STATUSES:
+        return ""
+    today, horizon = _promise_window(now)
+    if order.promised_date < today:
+        return "late"
+    if order.promised_date <= horizon:
+        return "at-risk"
+    return ""
 
 
 def order_detail(order_id: int) -> Order:
@@ -99,6 +133,21 @@ def search_orders(queryset: QuerySet[Order], term: str) -> QuerySet[Order]:
     return queryset.filter(customer__in=matching.values("pk"))
 
 
+def order_with_number(term: str) -> int | None:
+    """The id of the one order a search term names by its number exactly (any case), else None.
+
+    None when the term is not a whole order number, or when the list's search would also find another
+    order (its channel order id is the same text): then the list shows them all.
+    """
+    number = term.strip().upper()
+    if not number.startswith(settings.ORDER_NUMBER_PREFIX.upper()) or not ORDER_NUMBER_RE.match(number):
+        return None
+    found = list(search_orders(Order.objects.all(), number).order_by().values_list("pk", "number")[:2])
+    if len(found) == 1 and found[0][1].upper() == number:
+        return found[0][0]
+    return None
+
+
 def status_counts() -> dict[str, int]:
     """How many orders are in each status (every status present, zeros included)."""
     counts = dict.fromkeys(OrderStatus.values, 0)
@@ -124,6 +173,88 @@ def filter_at_risk(queryset: QuerySet[Order], now: dt.datetime | None = None) ->
     """Open orders promised within the at-risk window (24 h by default), not yet late."""
     today, horizon = _promise_window(now)
     return queryset.filter(status__in=OPEN_STATUSES, promised_date__gte=today, promised_date__lte=horizon)
+
+
+# --- the order list's queues: each a filter of the list and a tab with its count ------------------------------
+def _authorised():
+    return PaymentTransaction.objects.filter(
+        order=OuterRef("pk"), kind=PaymentTransaction.Kind.AUTHORISE, status=PaymentTransaction.Status.SUCCEEDED
+    )
+
+
+def filter_awaiting_payment(queryset: QuerySet[Order]) -> QuerySet[Order]:
+    """Received orders with a payment gateway whose payment is not authorised yet: routing waits for it.
+
+    The same rule as ``orders.payments.services.awaiting_authorisation``, as a filter.
+    """
+    return queryset.filter(status=OrderStatus.RECEIVED).exclude(payment_gateway="").exclude(Exists(_authorised()))
+
+
+def filter_to_route(queryset: QuerySet[Order]) -> QuerySet[Order]:
+    """Received orders that routing may take now: no gateway, or their payment is authorised.
+
+    Held and cancelled orders are not received; orders awaiting payment are that queue's.
+    """
+    return queryset.filter(Q(payment_gateway="") | Exists(_authorised()), status=OrderStatus.RECEIVED)
+
+
+def filter_to_pick(queryset: QuerySet[Order]) -> QuerySet[Order]:
+    """Allocated orders with no open (unshipped) shipment yet: their reserved goods wait to be picked."""
+    open_shipments = Shipment.objects.filter(order=OuterRef("pk"), status__in=UNSHIPPED_STATUSES)
+    return queryset.filter(status=OrderStatus.ALLOCATED).exclude(Exists(open_shipments))
+
+
+def filter_to_ship(queryset: QuerySet[Order]) -> QuerySet[Order]:
+    """Allocated or partly shipped orders with a shipment whose label is bought and that has not left yet."""
+    labelled = Shipment.objects.filter(status=ShipmentStatus.LABEL_CREATED).values("order_id")
+    return queryset.filter(status__in=[OrderStatus.ALLOCATED, OrderStatus.PARTIALLY_SHIPPED], pk__in=labelled)
+
+
+def filter_on_hold(queryset: QuerySet[Order]) -> QuerySet[Order]:
+    return queryset.filter(status=OrderStatus.ON_HOLD)
+
+
+def filter_returns_open(queryset: QuerySet[Order]) -> QuerySet[Order]:
+    """Orders with a return someone still has to work (``OPEN_RETURN_STATUSES``), whatever the order's status."""
+    return queryset.filter(pk__in=ReturnRequest.objects.filter(status__in=OPEN_RETURN_STATUSES).values("order_id"))
+
+
+# The queues the list's tabs count, by key, in the tabs' order.
+ORDER_QUEUES = {
+    "to_route": filter_to_route,
+    "to_pick": filter_to_pick,
+    "to_ship": filter_to_ship,
+    "late": filter_late,
+    "on_hold": filter_on_hold,
+    "awaiting_payment": filter_awaiting_payment,
+    "returns_open": filter_returns_open,
+}
+# Counts are exact up to this many rows; past it, "10,000+".
+QUEUE_COUNT_CAP = 10_000
+
+
+def queue_counts(cap: int = QUEUE_COUNT_CAP) -> dict[str, int]:
+    """How many orders each of ``ORDER_QUEUES`` holds, counted exactly up to ``cap + 1``, in one query."""
+    return capped_counts({key: narrow(Order.objects.all()) for key, narrow in ORDER_QUEUES.items()}, cap=cap)
+
+
+def capped_counts(querysets: dict[str, QuerySet], *, cap: int = QUEUE_COUNT_CAP) -> dict[str, int]:
+    """Each queryset's row count, exact up to ``cap``; ``cap + 1`` means more. One statement for all of them.
+
+    Each count reads at most ``cap + 1`` rows (``SELECT COUNT(*) FROM (… LIMIT cap + 1)``), through the
+    index its filter uses, so no count scans a big table.
+    """
+    if not querysets:
+        return {}
+    parts, params = [], []
+    for queryset in querysets.values():
+        sql, sql_params = queryset.order_by().values("pk")[: cap + 1].query.sql_with_params()
+        parts.append(f"(SELECT COUNT(*) FROM ({sql}) capped)")
+        params.extend(sql_params)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(parts)}", params)
+        row = cursor.fetchone()
+    return {key: int(count) for key, count in zip(querysets, row, strict=True)}
 
 
 def late_orders(now: dt.datetime | None = None) -> QuerySet[Order]:
