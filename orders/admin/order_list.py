@@ -337,8 +337,9 @@ class OrderListMixin:
             return format_html('<span class="oms-promise">{}</span>', date)
         mark = "Late" if state == "late" else "At risk"
         return format_html(
-            '<span class="oms-promise" data-promise="{}">{} <span class="oms-promise-mark">{}</span></span>',
+            '<span class="oms-promise" data-promise="{}" title="{}">{} <span class="oms-promise-mark">{}</span></span>',
             state,
+            mark,
             date,
             mark,
         )
