@@ -17,7 +17,10 @@ class OmsSiteConfig(AppConfig):
     verbose_name = "OMS site"
 
     def ready(self) -> None:
+        from django.db.backends.signals import connection_created
         from django.db.models.signals import post_migrate
+
+        from oms_core.sql import register_fast_array_escape
 
         from . import user_admin  # noqa: F401 - the console's user pages, with the two-factor reset
         from .roles import apply_roles_after_migrate
@@ -25,3 +28,8 @@ class OmsSiteConfig(AppConfig):
         # post_migrate comes once per app with models; oms_site has none, so the roles ride on auth's.
         auth = apps.get_app_config("auth")
         post_migrate.connect(apply_roles_after_migrate, sender=auth, dispatch_uid="oms_site.apply_roles")
+        connection_created.connect(
+            lambda sender, connection, **kwargs: register_fast_array_escape(connection),
+            weak=False,
+            dispatch_uid="oms_site.fast_array_escape",
+        )

@@ -43,3 +43,49 @@ def test_the_column_list_handed_out_is_the_callers_own():
     names.append("not a column")
 
     assert columns(Product, "p") == (selected, [f.attname for f in Product._meta.concrete_fields])
+
+
+HOSTILE = [
+    'say "hi"',
+    "back\\slash",
+    'both \\" mixed',
+    "{braces, and, commas}",
+    "NULL",
+    "",
+    " padded ",
+    "line\nbreak",
+    "日本語 ✓",
+]
+
+
+@pytest.mark.postgres
+def test_text_and_json_sent_in_bulk_come_back_as_written():
+    from psycopg.adapt import PyFormat
+
+    from notifications.models import Message
+
+    # given the connection's list dumper (Django's bulk_create sends every column as one array)
+    connection.ensure_connection()
+    assert connection.connection.adapters.get_dumper(list, PyFormat.TEXT).__name__ == "FastEscapeListDumper"
+
+    # when products and outbox rows whose text and JSON hold quotes, backslashes, braces and the word NULL are
+    # written in one statement each
+    Product.objects.bulk_create(Product(sku=f"HOSTILE-{n}", name=name, price=1) for n, name in enumerate(HOSTILE))
+    Message.objects.bulk_create(
+        Message(
+            key=f"k{n}",
+            event="order_allocated",
+            audience="customer",
+            recipient="a@example.com",
+            context={"text": text, "list": [text, {"nested": text}]},
+        )
+        for n, text in enumerate(HOSTILE)
+    )
+
+    # then every value reads back exactly as it was written
+    names = dict(Product.objects.filter(sku__startswith="HOSTILE-").values_list("sku", "name"))
+    assert [names[f"HOSTILE-{n}"] for n in range(len(HOSTILE))] == HOSTILE
+    contexts = dict(Message.objects.filter(key__startswith="k").values_list("key", "context"))
+    assert [contexts[f"k{n}"] for n in range(len(HOSTILE))] == [
+        {"text": text, "list": [text, {"nested": text}]} for text in HOSTILE
+    ]
