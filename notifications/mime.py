@@ -1,8 +1,8 @@
 """The outgoing message: headers in one place, and a direct MIME writer for SMTP.
 
 Django's ``EmailMultiAlternatives`` goes through the standard library's email
-generator, which costs about 0.4 ms a message here (header folding, a regex
-compiled per boundary) — a fifth of the outbox's whole budget per message.
+generator (header folding, a regex compiled per boundary), a large share of
+the outbox's time per message (bench/README.md, email).
 Over SMTP the outbox writes the same multipart/alternative message directly
 (quoted-printable parts from ``binascii``, RFC 2047 for non-ASCII headers) and
 hands the bytes to the open SMTP connection; other backends (the embedded

@@ -36,7 +36,10 @@ _url_fetcher = OfflineURLFetcher()
 
 @functools.cache
 def _font_config() -> FontConfiguration:
-    """One font configuration per process: fonts are looked up once, not per document (~17 ms of a 1-label PDF)."""
+    """One font configuration per process: fonts are looked up once, not per document.
+
+    The lookup is a large share of a one-label PDF (bench/README.md, labels).
+    """
     return FontConfiguration()
 
 
