@@ -1,123 +1,84 @@
-"""The order page: the order, its lines, stock, timeline, messages, payments, and what can be done to it.
+"""The order page: what an operator works an order from.
 
-``OrderPageMixin`` is the page half of ``OrderAdmin`` (orders.py); the list is order_list.py.
+``OrderPageMixin`` is the page half of ``OrderAdmin`` (orders.py); the list is order_list.py. The page is
+read-only; its buttons are the console's actions, grouped as a person thinks of them (fulfil, hold, edit,
+return, cancel), each shown only to who may use it. Left: the lines with where their units stand, the
+shipments, the payments. Right: the customer, the addresses, the channel, the dates, the totals, the latest
+notes. Above: a banner when the order is on hold, cancelled, late or at risk. Below: the timeline (orders/
+timeline.py), newest first, with a box to add a note; anyone who may view the order reads it.
 """
 
 from __future__ import annotations
 
-from django.contrib import admin
+import copy
+from dataclasses import dataclass, field
+
+from django import forms
+from django.contrib import messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest
+from django.db.models import prefetch_related_objects
+from django.http import Http404, HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
-from django.utils.html import format_html
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.dateformat import format as format_date
 
 from inventory.models import Allocation
-from notifications.admin import OrderMessagesInline
-from oms_core.console import ReadOnlyTabularInline, person_name
-from shipping.models import Shipment
+from oms_core.console import person_name
+from shipping.models import Shipment, ShipmentLine
 
-from .. import selectors
-from ..models import PRE_SHIPMENT_STATUSES, Order, OrderEvent, OrderLine, OrderStatus
-from ..payments.admin import PaymentTransactionInline
+from .. import selectors, services
+from ..exceptions import OrderError
+from ..models import OPEN_STATUSES, PRE_SHIPMENT_STATUSES, Order, OrderEvent, OrderStatus
+from ..payments.models import PaymentTransaction
 from ..returns.admin import order_page_actions as returns_actions  # returns: open a return / order error
 from ..services.fulfilment import ALLOCATABLE
+from ..timeline import GROUPS, order_timeline
+
+LATEST_NOTES = 3
 
 
-class OrderLineInline(ReadOnlyTabularInline):
-    model = OrderLine
-    fields = (
-        "sku",
-        "name",
-        "quantity",
-        "unit_price",
-        "line_total",
-        "quantity_allocated",
-        "quantity_shipped",
-        "quantity_returned",
+class OrderNoteForm(forms.Form):
+    """The timeline's comment box: one note, in the operator's words."""
+
+    message = forms.CharField(
+        label="Note",
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Add a note for the team…"}),
+        error_messages={"required": "Write the note first: an empty note is not added."},
     )
-    readonly_fields = fields
-
-    @admin.display(description="line total")
-    def line_total(self, line: OrderLine):
-        return line.line_total
 
 
-class AllocationInline(ReadOnlyTabularInline):
-    model = Allocation
-    verbose_name = "reserved stock"
-    verbose_name_plural = "reserved stock"
-    fields = ("order_line", "warehouse", "quantity", "created_at")
-    readonly_fields = fields
+@dataclass
+class ActionGroup:
+    """A set of buttons with one purpose: links to an action's page, and posts (the shipping panel's tools)."""
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("order_line", "warehouse")
+    key: str
+    title: str
+    links: list[dict] = field(default_factory=list)
+    posts: list[dict] = field(default_factory=list)
+    danger: bool = False
 
-
-class OrderEventInline(ReadOnlyTabularInline):
-    model = OrderEvent
-    verbose_name = "timeline event"
-    verbose_name_plural = "timeline"
-    fields = ("created_at", "kind", "message", "actor_name")
-    readonly_fields = fields
-    ordering = ("created_at", "id")
-
-
-# --- the actions that need input or a confirmation: each calls the order workflow and says what it did ---
+    def __bool__(self) -> bool:
+        return bool(self.links or self.posts)
 
 
 class OrderPageMixin:
     """The order page: read-only for everyone; its buttons are actions."""
 
-    # the lines, their stock, the timeline, the emails sent, and every payment gateway call
-    inlines = (OrderLineInline, AllocationInline, OrderEventInline, OrderMessagesInline, PaymentTransactionInline)
+    inlines = ()  # the page draws its own sections (templates/admin/orders/order/page/)
     change_form_template = "admin/orders/order/change_form.html"
-    fieldsets = (
-        (
-            "Order",
-            {
-                "fields": (
-                    ("number", "status_display"),
-                    ("channel", "external_id"),
-                    ("placed_at", "promised_date"),
-                )
-            },
-        ),
-        ("Customer", {"fields": ("customer_link", ("shipping_address", "billing_address"))}),
-        (
-            "Totals",
-            {"fields": (("currency", "subtotal", "shipping_total"), ("tax_total", "discount_total", "grand_total"))},
-        ),
-    )
-    readonly_fields = (
-        "number",
-        "status_display",
-        "channel",
-        "external_id",
-        "placed_at",
-        "promised_date",
-        "customer_link",
-        "shipping_address",
-        "billing_address",
-        "currency",
-        "subtotal",
-        "shipping_total",
-        "tax_total",
-        "discount_total",
-        "grand_total",
-    )
-
-    @admin.display(description="customer")
-    def customer_link(self, order: Order):
-        url = reverse("admin:orders_customer_change", args=[order.customer_id])
-        return format_html('<a href="{}">{}</a> · {}', url, order.customer.name, order.customer.email)
+    fieldsets = ((None, {"fields": ("number",)}),)
+    readonly_fields = ("number",)
 
     def get_object(self, request, object_id, from_field=None):
         try:
-            return selectors.order_detail(int(object_id))
+            order = selectors.order_detail(int(object_id))
         except (ValueError, Order.DoesNotExist):
             return None
+        prefetch_related_objects([order], "lines")  # the actions, the returns' buttons and the page share them
+        return order
 
     def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
         # Django's admin bounces a missing object to the index with a message; a link to an order that is
@@ -147,34 +108,201 @@ class OrderPageMixin:
         }
         return TemplateResponse(request, "admin/orders/order/history.html", context)
 
+    # --- the page ---------------------------------------------------------------
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
-            context["order_actions"] = self._available_actions(request, obj)
-            context["order_actions"] += returns_actions(request, obj)  # returns
             context.update(self.admin_site.get_model_admin(Shipment).order_panel(request, obj))  # shipping
+            context["page"] = self.order_page(request, obj, context)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
-    def _available_actions(self, request, order: Order) -> list[dict]:
+    def order_page(self, request: HttpRequest, order: Order, context: dict) -> dict:
+        """Everything the page shows, read in a fixed number of queries whatever the order's size."""
+        user = request.user
+        panel = context.get("shipping_panel") or {}
+        may_see_messages = user.has_perm("notifications.view_message")
+        may_see_payments = user.has_perm("payments.view_paymenttransaction")
+        timeline = order_timeline(
+            order.pk,
+            include_messages=may_see_messages,
+            include_payments=may_see_payments,
+            link_messages=may_see_messages,
+            link_payments=may_see_payments,
+            link_shipments=user.has_perm("shipping.view_shipment"),
+        )
+        notes = [entry for entry in timeline if entry.kind == "notes"][:LATEST_NOTES]
+        customer_url = (
+            reverse("admin:orders_customer_change", args=[order.customer_id])
+            if user.has_perm("orders.view_customer")
+            else ""
+        )
+        return {
+            "status_badge": self.status_display(order),
+            "banners": self.banners(request, order),
+            "action_groups": [group for group in self.action_groups(request, order, panel) if group],
+            "lines": self.line_rows(order, [row["shipment"] for row in panel.get("shipments", [])]),
+            "payments": self.payment_rows(order) if may_see_payments else None,
+            "customer": {
+                "name": order.customer.name,
+                "email": order.customer.email,
+                "phone": order.customer.phone,
+                "url": customer_url,
+                "order_count": Order.objects.filter(customer_id=order.customer_id).count(),
+            },
+            "timeline": timeline,
+            "timeline_groups": GROUPS,
+            "notes": notes,
+            "note_form": context.get("note_form") or OrderNoteForm(),
+            "note_url": reverse("admin:orders_order_add_note", args=[order.pk]),
+            "history_url": reverse("admin:orders_order_history", args=[order.pk]),
+        }
+
+    def banners(self, request: HttpRequest, order: Order) -> list[dict]:
+        """On hold (why, who, when, and Release for who may), cancelled (why), late or at risk of it."""
+        banners = []
+        if order.status in (OrderStatus.ON_HOLD, OrderStatus.CANCELLED):
+            event = (
+                OrderEvent.objects.filter(order_id=order.pk, kind=OrderEvent.Kind.STATUS_CHANGED, data__to=order.status)
+                .select_related("actor")
+                .order_by("-created_at", "-id")
+                .first()
+            )
+            reason = (event.data.get("reason") or event.message) if event else ""
+            banner = {
+                "key": "hold" if order.status == OrderStatus.ON_HOLD else "cancelled",
+                "title": "On hold" if order.status == OrderStatus.ON_HOLD else "Cancelled",
+                "reason": reason,
+                "who": (person_name(event.actor) if event.actor else event.actor_name) if event else "",
+                "when": event.created_at if event else None,
+            }
+            here = reverse("admin:orders_order_change", args=[order.pk])
+            if order.status == OrderStatus.ON_HOLD and self.has_hold_permission(request):
+                banner["action"] = {
+                    "label": "Release",
+                    "action": "release",
+                    "url": self.form_action_url("release", [order], here),
+                }
+            banners.append(banner)
+        if order.status in OPEN_STATUSES and order.promised_date:
+            this_order = Order.objects.filter(pk=order.pk)
+            if selectors.filter_late(this_order).exists():
+                days = (timezone.localdate() - order.promised_date).days
+                banners.append(
+                    {
+                        "key": "late",
+                        "title": "Late",
+                        "reason": f"Promised for {format_date(order.promised_date, 'D j M Y')}, "
+                        f"{days} day{'s' if days != 1 else ''} ago, and not shipped yet.",
+                    }
+                )
+            elif selectors.filter_at_risk(this_order).exists():
+                banners.append(
+                    {
+                        "key": "at-risk",
+                        "title": "At risk",
+                        "reason": f"Promised for {format_date(order.promised_date, 'D j M Y')} and not shipped yet.",
+                    }
+                )
+        return banners
+
+    def action_groups(self, request: HttpRequest, order: Order, panel: dict) -> list[ActionGroup]:
+        """The page's buttons by purpose; each only for who may use it, and only when it can apply."""
         here = reverse("admin:orders_order_change", args=[order.pk])
-        available = []
+
+        def link(label: str, action: str, url: str = "") -> dict:
+            return {"label": label, "action": action, "url": url or self.form_action_url(action, [order], here)}
+
+        fulfil = ActionGroup("fulfil", "Fulfil", posts=list(panel.get("tools", [])))
+        hold = ActionGroup("hold", "Hold")
+        edit = ActionGroup("edit", "Edit")
+        after = ActionGroup("return", "Return", links=returns_actions(request, order))  # returns
+        cancel = ActionGroup("cancel", "Cancel", danger=True)
         if self.has_hold_permission(request):
-            if order.can_transition_to(OrderStatus.ON_HOLD):
-                available.append({"label": "Put on hold", "action": "hold"})
-            if order.status == OrderStatus.ON_HOLD:
-                available.append({"label": "Release", "action": "release"})
             if order.status in ALLOCATABLE and any(line.quantity_unallocated for line in order.lines.all()):
-                available.append({"label": "Allocate stock", "action": "allocate"})
+                fulfil.links.append(link("Allocate stock", "allocate"))
+            if order.can_transition_to(OrderStatus.ON_HOLD):
+                hold.links.append(link("Put on hold", "hold"))
+            # Release sits in the on-hold banner, beside the reason.
         if self.has_change_address_permission(request) and order.status in PRE_SHIPMENT_STATUSES:
-            address_url = reverse("admin:orders_order_change_address", args=[order.pk])
-            available.append({"label": "Change address", "action": "change-address", "url": address_url})
+            url = reverse("admin:orders_order_change_address", args=[order.pk])
+            edit.links.append(link("Change address", "change-address", url))
         if self.has_cancel_permission(request) and order.can_transition_to(OrderStatus.CANCELLED):
-            available.append({"label": "Cancel order", "action": "cancel", "danger": True})
-        available.append({"label": "Add note", "action": "note"})
-        for item in available:
-            if "url" not in item:
-                item["url"] = self.form_action_url(item["action"], [order], here)
-        return available
+            cancel.links.append(link("Cancel order", "cancel"))
+        return [fulfil, hold, edit, after, cancel]
+
+    def line_rows(self, order: Order, shipments: list[Shipment]) -> list[dict]:
+        """Each line with where its units stand: reserved (and where), shipped, returned, and its shipments."""
+        reserved: dict[int, list[tuple[str, int]]] = {}
+        for line_id, code, quantity in (
+            Allocation.objects.filter(order_id=order.pk)
+            .order_by("warehouse__code")
+            .values_list("order_line_id", "warehouse__code", "quantity")
+        ):
+            reserved.setdefault(line_id, []).append((code, quantity))
+        by_id = {shipment.pk: shipment for shipment in shipments}
+        in_shipments: dict[int, list[dict]] = {}
+        if by_id:
+            for line_id, shipment_id, quantity in ShipmentLine.objects.filter(shipment_id__in=by_id).values_list(
+                "order_line_id", "shipment_id", "quantity"
+            ):
+                shipment = by_id[shipment_id]
+                vendor = shipment.service.vendor if shipment.service_id else None
+                in_shipments.setdefault(line_id, []).append(
+                    {
+                        "number": shipment.number,
+                        "url": reverse("admin:shipping_shipment_change", args=[shipment.pk]),
+                        "status": shipment.get_status_display(),
+                        "quantity": quantity,
+                        "tracking": [
+                            (parcel.tracking_number, vendor.tracking_url(parcel.tracking_number) if vendor else "")
+                            for parcel in shipment.parcels.all()
+                            if parcel.tracking_number
+                        ],
+                    }
+                )
+        return [
+            {
+                "line": line,
+                "reserved": reserved.get(line.pk, []),
+                "shipments": in_shipments.get(line.pk, []),
+                "unfilled": line.quantity_unallocated,
+            }
+            for line in order.lines.all()
+        ]
+
+    def payment_rows(self, order: Order) -> list[PaymentTransaction]:
+        return list(PaymentTransaction.objects.filter(order_id=order.pk).order_by("created_at", "id"))
+
+    # --- the timeline's comment box ---------------------------------------------
+    def add_note_view(self, request: HttpRequest, object_id: str):
+        """Add the comment box's note to the order's timeline and come back to it; an empty note is refused."""
+        order = self.get_object(request, unquote(object_id))
+        if order is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not request.user.has_perm(self.form_actions["note"].permission):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        form = OrderNoteForm(request.POST)
+        if form.is_valid():
+            try:
+                services.add_order_note(order_id=order.pk, message=form.cleaned_data["message"], actor=request.user)
+            except OrderError as refusal:
+                form.add_error("message", str(refusal))
+            else:
+                self.message_user(request, f"Note added to {order}.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:orders_order_change", args=[order.pk]) + "#timeline")
+        # The page again, with the note's error beside the box: drawn as the page's own GET (the change view
+        # would take a POST for an edit of the order, which nobody may make).
+        page_request = copy.copy(request)
+        page_request.method = "GET"
+        return self.change_view(page_request, object_id, extra_context={"note_form": form})
 
     def page_urls(self) -> list:
-        """The page's own URLs (none yet), before the admin's."""
-        return []
+        """The page's own URLs, before the admin's: the timeline's comment box."""
+        return [
+            path(
+                "<path:object_id>/note/",
+                self.admin_site.admin_view(self.add_note_view),
+                name="orders_order_add_note",
+            )
+        ]
