@@ -376,7 +376,7 @@ class OrderListMixin:
                 return HttpResponseRedirect(reverse("admin:orders_order_change", args=[order_id]))
         response = super().changelist_view(request, extra_context)
         context = getattr(response, "context_data", None)
-        if context is not None and "cl" in context:
+        if context is not None and "cl" in context and not context.get("is_popup"):
             context.update(self.list_tabs(request))
         return response
 
