@@ -8,7 +8,6 @@ are also written to docs/screenshots/order-list.png and order-list-phone.png.
 import datetime as dt
 import os
 import shutil
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from oms_site.roles import ROLES
-from orders.models import OrderStatus
+from orders.models import OrderLine, OrderStatus
 from tests.factories import ChannelFactory, CustomerFactory, OrderFactory, UserFactory
 
 S = OrderStatus
@@ -79,9 +78,18 @@ def orders():
         "other": [
             OrderFactory(status=S.RECEIVED, customer=CustomerFactory(name="Bartholomew Featherstonehaugh-Smythe")),
             OrderFactory(status=S.ALLOCATED, promised_date=today),
-            OrderFactory(status=S.SHIPPED, grand_total=Decimal("12.00")),
+            shipped(OrderFactory(status=S.SHIPPED, lines=2), all_lines=True),
+            shipped(OrderFactory(status=S.PARTIALLY_SHIPPED, lines=2), all_lines=False),
         ],
     }
+
+
+def shipped(order, *, all_lines: bool):
+    """The order's lines shipped: all of them, or the first only."""
+    lines = order.lines.order_by("pk")
+    for line in lines if all_lines else lines[:1]:
+        OrderLine.objects.filter(pk=line.pk).update(quantity_shipped=line.quantity)
+    return order
 
 
 def sign_in(page, live_server, username: str) -> None:
