@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_ORDERS ?= 500
 
-.PHONY: run test lint format check audit bench bench-inventory bench-shipping bench-notifications bench-intake clean
+.PHONY: run test lint format check audit bench bench-inventory bench-shipping bench-notifications bench-intake bench-cockpit clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -81,6 +81,11 @@ BENCH_NOTIF_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/oms_bench_notif
 BENCH_NOTIF_BROKER_URL ?= redis://127.0.0.1:6379/14
 bench-notifications: $(VENV)/.installed
 	DATABASE_URL=$(BENCH_NOTIF_DATABASE_URL) CELERY_BROKER_URL=$(BENCH_NOTIF_BROKER_URL) $(PY) bench/notifications.py
+
+## make bench-cockpit: the operations cockpit's figures and charts, uncached, for 7 and 90 days, and the console
+## home (uncached and cached) on the order-list benchmark's 1,000,000 orders (creates, migrates, seeds oms_bench)
+bench-cockpit: $(VENV)/.installed
+	DATABASE_URL=$(BENCH_DATABASE_URL) CELERY_BROKER_URL=$(BENCH_BROKER_URL) $(PY) bench/cockpit.py
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

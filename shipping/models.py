@@ -228,6 +228,13 @@ class Shipment(models.Model):
         indexes = [
             models.Index(fields=["status", "-created_at"], name="shipment_status_idx"),
             models.Index(fields=["warehouse", "status"], name="shipment_warehouse_idx"),
+            # The operations cockpit (orders.cockpit): shipments handed to a carrier or delivered within a period,
+            # and a warehouse's orders read from the index alone (bench/README.md, the cockpit).
+            models.Index(fields=["shipped_at"], condition=Q(shipped_at__isnull=False), name="shipment_shipped_at_idx"),
+            models.Index(
+                fields=["delivered_at"], condition=Q(delivered_at__isnull=False), name="shipment_delivered_at_idx"
+            ),
+            models.Index(fields=["order", "warehouse", "status"], name="shipment_order_scope_idx"),
         ]
 
     def __str__(self) -> str:

@@ -83,6 +83,7 @@ from .facts import (
     rows_counted,
     summarise,
     total,
+    without_jit,
 )
 from .links import ListLink
 from .periods import Period, Window
@@ -227,6 +228,11 @@ def kpis_for(period: Period, *, now: dt.datetime | None = None, fresh: bool = Fa
 
 
 def _compute(period: Period, now: dt.datetime, *, share: bool, fresh: bool) -> Kpis:
+    with without_jit():
+        return _figures(period, now, share=share, fresh=fresh)
+
+
+def _figures(period: Period, now: dt.datetime, *, share: bool, fresh: bool) -> Kpis:
     window, previous = period.windows(now)
     placed, revenue = _placed(period, window, previous)
     awaiting, by_age, late, at_risk, backorders, on_hold = _open_orders(period, now)
