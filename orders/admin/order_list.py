@@ -1,4 +1,4 @@
-"""The order list: its columns, filters, search and paging on millions of orders.
+"""The order list: its columns, filters, queue tabs, saved views, search and paging on millions of orders.
 
 ``OrderListMixin`` is the list half of ``OrderAdmin`` (orders.py); the order page is order_page.py.
 """
@@ -163,13 +163,8 @@ class QueueFilter(admin.SimpleListFilter):
     title = "queue"
     parameter_name = "queue"
     template = "admin/orders/order/list/queue_filter.html"  # renders nothing: the tabs show the queue
-    queues = {
-        "to_route": selectors.filter_to_route,
-        "to_pick": selectors.filter_to_pick,
-        "to_ship": selectors.filter_to_ship,
-        "awaiting_payment": selectors.filter_awaiting_payment,
-        "returns_open": selectors.filter_returns_open,
-    }
+    # Late and on hold are the promise and status filters' own.
+    queues = {key: narrow for key, narrow in selectors.ORDER_QUEUES.items() if key not in {"late", "on_hold"}}
 
     def lookups(self, request, model_admin):
         # Listed so that Django applies the filter (a filter without lookups is dropped, its parameter ignored).
@@ -221,7 +216,7 @@ def list_filters(query: QueryDict) -> tuple[tuple[str, str], ...]:
 def saved_query(query: str) -> str:
     """The query string a saved view keeps: the list's filters, search and sort, without page or error flag."""
     params = QueryDict(query.strip().removeprefix("?"))
-    dropped = {PAGE_VAR, ERROR_FLAG, "all"}
+    dropped = {PAGE_VAR, ERROR_FLAG, "all", "_changelist_filters"}
     kept = [(key, value) for key, values in params.lists() if key not in dropped for value in values]
     return urlencode(kept)
 
@@ -261,7 +256,11 @@ class SavedViewForm(forms.Form):
 
 
 class OrderListMixin:
-    """The order list: newest first, paged by estimate, searched by number, customer and channel id."""
+    """The order list: newest first, paged by estimate, searched by number, customer and channel id.
+
+    Above it, tabs: the queues ops work from and the user's own saved views, each with a capped count.
+    A search for a whole order number opens that order.
+    """
 
     list_display = (
         "number",
