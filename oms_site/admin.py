@@ -487,7 +487,7 @@ def kpi_cards(kpis: Kpis) -> list[dict]:
     )
     main, rows = _rate_values(kpis.returns_rate, counted="returns opened", over="orders delivered")
     rows += [
-        {"label": part.label, "values": [_count(part.label, part.value.value, part.value.link)]}
+        {"label": f"reason: {part.label}", "values": [_count(part.label, part.value.value, part.value.link)]}
         for part in kpis.return_reasons[:3]
     ]
     cards.append(
@@ -557,19 +557,25 @@ def kpi_cards(kpis: Kpis) -> list[dict]:
                 for cost in kpis.shipping_cost
             ],
             "rows": [
-                {
-                    "label": f"{cost.currency}",
-                    "values": [
-                        _value(
-                            f"share of revenue ({cost.currency})",
-                            cost.share_of_revenue_percent,
-                            f"{_percent(cost.share_of_revenue_percent)} of revenue",
-                            cost.link,
-                        ),
-                        _count(f"shipped orders ({cost.currency})", cost.orders, cost.link),
-                    ],
-                }
+                row
                 for cost in kpis.shipping_cost
+                for row in (
+                    {
+                        "label": f"share of revenue ({cost.currency})",
+                        "values": [
+                            _value(
+                                f"share of revenue ({cost.currency})",
+                                cost.share_of_revenue_percent,
+                                _percent(cost.share_of_revenue_percent),
+                                cost.link,
+                            )
+                        ],
+                    },
+                    {
+                        "label": f"shipped orders ({cost.currency})",
+                        "values": [_count(f"shipped orders ({cost.currency})", cost.orders, cost.link)],
+                    },
+                )
             ],
             "note": "" if kpis.shipping_cost else "no orders shipped in this period",
         }

@@ -25,6 +25,7 @@
             position: position,
             stacked: Boolean(meta.stacked),
             beginAtZero: true,
+            max: unit === '%' ? 100 : undefined,
             title: {display: Boolean(unit), text: unit || '', color: colors.text},
             ticks: {color: colors.text},
             grid: {color: colors.grid, drawOnChartArea: position === 'left'},
@@ -49,14 +50,18 @@
     function dataFor(config) {
         const datasets = config.data.datasets.map((dataset, index) => {
             const color = PALETTE[index % PALETTE.length];
-            // A second unit (the counts beside an on-time rate) is drawn as a line over the bars.
-            const line = config.type === 'line' || dataset.yAxisID === 'y1';
+            // A second unit (the counts beside an on-time rate) is drawn as marks over the bars, not joined:
+            // its labels are warehouses or vendors, not a time line.
+            const second = dataset.yAxisID === 'y1';
+            const line = config.type === 'line' || second;
             return Object.assign({}, dataset, {
                 type: line ? 'line' : 'bar',
                 backgroundColor: color,
                 borderColor: color,
                 borderWidth: line ? 2 : 0,
-                pointRadius: line ? 2 : 0,
+                showLine: !second,
+                pointRadius: second ? 6 : (line ? 2 : 0),
+                pointStyle: second ? 'rectRot' : 'circle',
                 spanGaps: true,
             });
         });
