@@ -722,7 +722,10 @@ def warehouse_work(user) -> dict | None:
         {
             "code": code,
             "name": name,
-            "cells": [{"key": key, "count": counts.get(pk, 0), "url": url(pk)} for key, _, _, counts, url in columns],
+            "cells": [
+                {"key": key, "title": title, "count": counts.get(pk, 0), "url": url(pk)}
+                for key, title, _, counts, url in columns
+            ],
         }
         for pk, code, name in warehouses
     ]
