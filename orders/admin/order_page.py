@@ -35,6 +35,7 @@ from ..payments.models import PaymentTransaction
 from ..returns.admin import order_page_actions as returns_actions  # returns: open a return / order error
 from ..services.fulfilment import ALLOCATABLE
 from ..timeline import GROUPS, order_timeline
+from .order_list import status_badge
 
 LATEST_NOTES = 3
 
@@ -136,7 +137,7 @@ class OrderPageMixin:
             else ""
         )
         return {
-            "status_badge": self.status_display(order),
+            "status_badge": status_badge(order.status),
             "banners": self.banners(request, order),
             "action_groups": [group for group in self.action_groups(request, order, panel) if group],
             "lines": self.line_rows(order, [row["shipment"] for row in panel.get("shipments", [])]),

@@ -277,6 +277,18 @@ def test_the_timeline_is_newest_first_and_merges_events_emails_and_payment_calls
     assert 'data-filter="notes"' in html and 'data-filter="messages"' in html
 
 
+def test_without_javascript_every_entry_shows_and_the_chips_stay_hidden(client):
+    order = OrderFactory()
+    services.add_order_note(order_id=order.pk, message="Fragile", actor="test")
+    signed_in(client, "Operations associate")
+
+    html = client.get(page_of(order)).content.decode()
+
+    assert '<div class="timeline-filters" role="group" aria-label="Show" hidden>' in html
+    assert len(timeline_entries(html)) == 2 and "<li hidden" not in html
+    assert f'href="{reverse("admin:orders_order_history", args=[order.pk])}"' in html  # every event, on History
+
+
 def test_warehouse_staff_see_the_timeline_with_holds_and_notes_but_not_emails_or_payments(client):
     # given a held order with a note, an email and a payment call
     order = OrderFactory(status=S.ALLOCATED)
