@@ -39,7 +39,7 @@ def test_operator_finds_an_order_puts_it_on_hold_and_sees_the_event(live_server,
 
     # then she is back on the order, told it worked, and the timeline shows it with her name
     expect(page.locator("ul.messagelist")).to_contain_text(f"{target.number} put on hold.")
-    last_event = page.locator("#events-group tbody tr.has_original").last
+    last_event = page.locator("#timeline .timeline-entry").first  # newest first
     expect(last_event).to_contain_text("Put on hold: Customer asked us to wait for a new address")
     expect(last_event).to_contain_text("olivia")
     expect(page.locator(".oms-badge").first).to_have_text("On hold")

@@ -198,11 +198,6 @@ def test_the_page_on_a_desktop_and_on_a_phone_actions_first_and_no_sideways_scro
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the shipment page does not link orders/static/orders/shipment_page.css yet: its template "
-    "templates/admin/shipping/shipment/change_form.html is not this page's to change",
-)
 def test_the_shipment_page_fits_a_tablet(live_server, page, roles, worked_order, artifacts):
     # given warehouse staff on a tablet, on the order's shipment
     UserFactory(username="wanda", role="Warehouse staff")
