@@ -212,6 +212,20 @@ def test_dark_mode_keeps_the_cards_readable(live_server, page, month_of_orders, 
     assert light >= 4.5
     page.screenshot(path=str(artifacts / "cockpit-manager-1440-dark.png"), animations="disabled", caret="hide")
 
+    # "auto" follows the system's dark scheme with the same colours
+    page.evaluate("() => localStorage.setItem('theme', 'auto')")
+    page.emulate_media(color_scheme="dark")
+    page.reload()
+    assert page.evaluate("() => document.documentElement.dataset.theme") == "auto"
+    assert page.evaluate(CONTRAST, "#kpi-orders_placed .oms-kpi-number") >= 4.5
+    assert page.evaluate(CONTRAST, ".oms-nav-group a") >= 4.5
+
+    # and an error page keeps the console's look, readable too
+    page.goto(f"{live_server.url}/admin/orders/order/999999/nothing/")
+    expect(page.locator("#oms-error")).to_be_visible()
+    assert page.evaluate(CONTRAST, "#oms-error p:not(.oms-error-code)") >= 4.5
+    assert page.evaluate(CONTRAST, "#oms-error .oms-error-home") >= 4.5
+
 
 @pytest.mark.parametrize("name", ["associate", "returns", "warehouse"])
 def test_each_roles_home_at_desk_and_phone_width(live_server, page, month_of_orders, artifacts, name):  # noqa: F811

@@ -72,11 +72,13 @@
             NARROW.addEventListener('change', syncToggle);
         }
         document.addEventListener('keydown', onKey);
-        if (window.location.hash === '#search') {
-            const box = searchBox();
-            if (box !== null) {
-                box.focus();
-            }
+        const box = document.getElementById('searchbar');
+        if (box !== null) {
+            box.setAttribute('aria-keyshortcuts', '/');
+            box.title = box.title || 'Press / to search from anywhere on the page';
+        }
+        if (window.location.hash === '#search' && searchBox() !== null) {
+            searchBox().focus();
         }
     });
 }
