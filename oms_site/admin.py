@@ -413,8 +413,11 @@ def kpi_cards(kpis: Kpis) -> list[dict]:
             "title": "Late and at risk",
             "hint": "open orders now, by their promised date",
             "values": [
-                _count("late", kpis.late.value, kpis.late.link),
-                _count("at risk", kpis.at_risk.value, kpis.at_risk.link),
+                {**_count("late", kpis.late.value, kpis.late.link), "tone": "late" if kpis.late.value else ""},
+                {
+                    **_count("at risk", kpis.at_risk.value, kpis.at_risk.link),
+                    "tone": "risk" if kpis.at_risk.value else "",
+                },
             ],
             "rows": [],
         },

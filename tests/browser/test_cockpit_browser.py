@@ -160,6 +160,18 @@ def test_the_manager_sees_the_cockpit_drawn_and_switches_to_30_days(live_server,
     expect(page.locator("#cockpit-period-said")).to_contain_text("Last 30 days")
     page.wait_for_function("() => document.querySelectorAll('canvas[data-drawn=true]').length >= 6")
 
+    # a custom period shows its dates and sends them
+    start, end = timezone.localdate() - dt.timedelta(days=20), timezone.localdate() - dt.timedelta(days=10)
+    expect(page.locator("#cockpit-dates")).to_be_hidden()
+    page.select_option("#cockpit-period", "custom")
+    expect(page.locator("#cockpit-dates")).to_be_visible()
+    page.fill("#cockpit-start", start.isoformat())
+    page.fill("#cockpit-end", end.isoformat())
+    page.click("#cockpit-filters button[type=submit]")
+    page.wait_for_url(re.compile(rf"period=custom&start={start.isoformat()}&end={end.isoformat()}"))
+    custom = kpis_for(Period.custom(start, end)).orders_placed.value
+    expect(page.locator("#kpi-orders_placed .oms-kpi-number")).to_have_text(f"{custom:,}")
+
     # the figure's link opens its list
     page.click("#kpi-orders_placed .oms-kpi-number")
     expect(page).to_have_url(re.compile(r"/admin/orders/order/\?placed_at__range__gte="))
