@@ -303,11 +303,10 @@ class OpsAdminSite(admin.AdminSite):
 
 
 # --- who sees the cockpit ------------------------------------------------------------
-# The cockpit is for the people who run the order flow: an operations manager (the VP of Operations among
-# them) and an operations associate. Both may see orders and put them on hold and release them; returns
-# associates and warehouse staff may see orders but not hold them: their home is their own queue. Superusers
-# hold every permission. A permission of its own for the cockpit would say this better (see the roles table).
-COCKPIT_PERMISSIONS = ("orders.view_order", "orders.hold_order")
+# The cockpit is for the people who run the order flow: operations managers (the VP of Operations among them)
+# and associates hold ``orders.view_cockpit`` (oms_site/roles.py); returns associates and warehouse staff get
+# their own queue as their home. Superusers hold every permission.
+COCKPIT_PERMISSIONS = ("orders.view_cockpit",)
 
 
 def may_see_cockpit(user) -> bool:

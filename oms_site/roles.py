@@ -43,6 +43,7 @@ ROLES: dict[str, list[str]] = {
         "orders.change_channelvariant",
         "orders.delete_channelvariant",
         "orders.change_order_address",
+        "orders.view_cockpit",
         # inventory
         "inventory.view_product",
         "inventory.add_product",
@@ -172,6 +173,7 @@ ROLES: dict[str, list[str]] = {
         "orders.view_channelapikey",
         "orders.view_channelvariant",
         "orders.change_order_address",
+        "orders.view_cockpit",
         # inventory
         "inventory.view_product",
         "inventory.view_warehouse",

@@ -269,6 +269,7 @@ class Order(models.Model):
             ("cancel_order", "Can cancel orders"),
             ("change_order_address", "Can change an order's ship-to address"),
             ("import_orders", "Can import orders from CSV"),
+            ("view_cockpit", "Can see the operations cockpit"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["channel", "external_id"], name="order_external_id_unique_per_channel"),
