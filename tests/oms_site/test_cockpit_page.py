@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from inventory.models import Allocation, CycleCount
-from oms_site.admin import nav_groups
+from oms_site.nav import nav_groups
 from orders.cockpit import ListLink, charts_for, kpis_for
 from orders.models import OrderStatus
 from orders.returns.models import OrderErrorCase, Refund, ReturnRequest

@@ -92,7 +92,7 @@ def test_a_fault_is_the_consoles_500(client, wanda, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr("oms_site.admin.order_selectors.status_counts", broken)
+    monkeypatch.setattr("oms_site.home.order_queue.order_selectors.status_counts", broken)
     client.raise_request_exception = False
 
     response = client.get(HOME)

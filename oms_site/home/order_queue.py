@@ -1,0 +1,129 @@
+"""The order queue on the console's home: orders by status; the late, at-risk and on-hold panels; and the work
+waiting outside the queue (open returns, refunds to settle, payment problems, failed exports and messages).
+
+Everyone who may see orders (``orders.view_order``) gets it, whatever else their home holds;
+``templates/admin/cockpit/queue.html`` draws it.
+"""
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
+
+from notifications import selectors as message_selectors
+from orders import selectors as order_selectors
+from orders.models import OrderStatus
+
+DASHBOARD_LIST_SIZE = 10
+
+
+def dashboard_context(request) -> dict:
+    """The order queue, at-risk, late and on-hold orders, for users who may see orders."""
+    if not request.user.has_perm("orders.view_order"):
+        return {"dashboard": None}
+    changelist = reverse("admin:orders_order_changelist")
+    counts = order_selectors.status_counts()
+    queue = [
+        {
+            "status": status,
+            "label": label,
+            "count": counts[status],
+            "url": f"{changelist}?status__exact={status}",
+        }
+        for status, label in OrderStatus.choices
+    ]
+    now = timezone.now()
+    late = order_selectors.late_orders(now)
+    at_risk = order_selectors.at_risk_orders(now)
+    on_hold = order_selectors.on_hold_orders()
+    # notifications: messages that failed for good wait for an operator's resend
+    failed_messages = None
+    if request.user.has_perm("notifications.view_message"):
+        failed_messages = {
+            "count": message_selectors.failed_messages().count(),
+            "url": f"{reverse('admin:notifications_message_changelist')}?status__exact=failed",
+        }
+    return {
+        "dashboard": {
+            "failed_messages": failed_messages,
+            "attention": _attention(request),
+            "queue": queue,
+            "total": sum(counts.values()),
+            "panels": [
+                {
+                    "key": "late",
+                    "title": "Late",
+                    "hint": "Promised date passed, not shipped",
+                    "count": late.count(),
+                    "orders": list(late.order_by("promised_date", "id")[:DASHBOARD_LIST_SIZE]),
+                    "url": f"{changelist}?promise=late",
+                },
+                {
+                    "key": "at_risk",
+                    "title": "At risk",
+                    "hint": f"Promised within {settings.ORDER_AT_RISK_HOURS} h, not shipped",
+                    "count": at_risk.count(),
+                    "orders": list(at_risk.order_by("promised_date", "id")[:DASHBOARD_LIST_SIZE]),
+                    "url": f"{changelist}?promise=at_risk",
+                },
+                {
+                    "key": "on_hold",
+                    "title": "On hold",
+                    "hint": "Waiting for an operator",
+                    "count": counts[OrderStatus.ON_HOLD],
+                    "orders": list(on_hold.order_by("placed_at", "id")[:DASHBOARD_LIST_SIZE]),
+                    "url": f"{changelist}?status__exact={OrderStatus.ON_HOLD}",
+                },
+            ],
+        }
+    }
+
+
+def _attention(request) -> list[dict]:
+    """Work waiting outside the order queue: open returns, refunds and payments to look at, failed exports."""
+    from orders.payments.models import ExportBatch, PaymentTransaction
+    from orders.returns.models import OPEN_RETURN_STATUSES, Refund, ReturnRequest
+
+    user = request.user
+    items = []
+    if user.has_perm("returns.view_returnrequest"):
+        items.append(
+            {
+                "key": "open-returns",
+                "label": "Open returns",
+                "count": ReturnRequest.objects.filter(status__in=OPEN_RETURN_STATUSES).count(),
+                "url": f"{reverse('admin:returns_returnrequest_changelist')}?queue=open",
+                "hint": "not closed or rejected yet",
+            }
+        )
+    if user.has_perm("returns.view_refund"):
+        items.append(
+            {
+                "key": "refunds-to-settle",
+                "label": "Refunds to settle",
+                "count": Refund.objects.filter(status=Refund.Status.PENDING).count(),
+                "url": f"{reverse('admin:returns_refund_changelist')}?status__exact={Refund.Status.PENDING}",
+                "hint": "recorded, not yet paid back",
+            }
+        )
+    if user.has_perm("payments.view_paymenttransaction"):
+        T = PaymentTransaction
+        items.append(
+            {
+                "key": "payment-problems",
+                "label": "Payment problems",
+                "count": T.objects.filter(kind=T.Kind.CAPTURE, status__in=[T.Status.ERROR, T.Status.DECLINED]).count(),
+                "url": f"{reverse('admin:payments_paymenttransaction_changelist')}?kind__exact=capture",
+                "hint": "captures declined or failing",
+            }
+        )
+    if user.has_perm("payments.view_exportbatch"):
+        items.append(
+            {
+                "key": "failed-exports",
+                "label": "Failed accounting exports",
+                "count": ExportBatch.objects.filter(status=ExportBatch.Status.FAILED).count(),
+                "url": f"{reverse('admin:payments_exportbatch_changelist')}?status__exact=failed",
+                "hint": "re-send them from the list",
+            }
+        )
+    return items
