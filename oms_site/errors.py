@@ -2,6 +2,11 @@
 
 Each says in plain words what happened, who is signed in, and offers the way back: the page the person
 came from and the console's home. Wired in urls.py (handler403/404/500) and settings (CSRF_FAILURE_VIEW).
+
+A person who may use the console also gets its sidebar (``oms_site/nav.py``), so the lists they may open are one
+click away, as on every console page. The 500 page keeps it off: the sidebar reads the person's permissions and
+each console's tools from the database, which may be what broke, and a page that reports a fault must do as
+little as it can (a failure there would also cost the page the person's name: see ``_render``).
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from django.urls import Resolver404, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from oms_core.console import person_name
+
+from .nav import nav_groups
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +49,7 @@ def _render(request: HttpRequest, template_name: str, *, status: int, **extra) -
     extra["status"] = status
     template = loader.get_template(template_name)
     try:
-        context = {**_context(request), **extra}
+        context = {**_context(request, sidebar=status != 500), **extra}
         return HttpResponse(template.render(context, request), status=status)
     except Exception:
         # The page that reports a failure must not fail in turn (the database may be what broke, and the
@@ -53,15 +60,21 @@ def _render(request: HttpRequest, template_name: str, *, status: int, **extra) -
         return HttpResponse(template.render({**_anonymous_context(), **extra}), status=status)
 
 
-def _context(request: HttpRequest) -> dict:
+def _context(request: HttpRequest, *, sidebar: bool) -> dict:
     user = getattr(request, "user", None)
     signed_in = bool(user is not None and user.is_authenticated)
-    return {
+    has_permission = admin.site.has_permission(request)  # signed in to the console (second factor given, if owed)
+    context = {
         **_anonymous_context(),
-        "has_permission": admin.site.has_permission(request),  # the header's user tools
+        "has_permission": has_permission,  # the header's user tools
         "person": person_name(user) if signed_in else "",
         "back_url": _previous_page(request),
     }
+    if sidebar and has_permission:
+        # The same groups as every console page (OpsAdminSite.each_context): only the lists this person may open.
+        context["is_nav_sidebar_enabled"] = True
+        context["oms_nav"] = nav_groups(admin.site.get_app_list(request), request.path)
+    return context
 
 
 def _anonymous_context() -> dict:

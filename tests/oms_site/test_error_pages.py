@@ -113,3 +113,44 @@ def test_a_stale_sign_in_form_is_the_consoles_csrf_page_without_a_name(db):
     page = assert_console_page(response, status=403, title="The form was not accepted")
     assert "You are signed in as" not in page
     assert 'id="user-tools"' not in page
+
+
+# --- the sidebar: a person signed in to the console keeps the lists they may open; a fault's page stays bare ---
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "title"),
+    [
+        ("/admin/auth/user/", 403, "You cannot open this page"),
+        ("/admin/orders/nothing-here/", 404, "Page not found"),
+        ("/no-such-page/", 404, "Page not found"),
+    ],
+)
+def test_an_error_page_shows_the_sidebar_with_the_lists_the_person_may_open(client, wanda, url, status, title):
+    response = client.get(url)
+
+    page = assert_console_page(response, status=status, title=title)
+    assert 'id="oms-nav"' in page
+    assert 'data-model="inventory.cyclecount"' in page  # the warehouse's counts, theirs to open
+    assert 'data-model="auth.user"' not in page and 'data-group="money"' not in page  # nothing their role lacks
+
+
+def test_an_error_page_seen_signed_out_has_no_sidebar(client, db):
+    response = client.get("/no-such-page/")
+
+    page = assert_console_page(response, status=404, title="Page not found")
+    assert 'id="oms-nav"' not in page
+
+
+def test_the_500_page_has_no_sidebar_even_for_a_signed_in_person(client, wanda, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr("oms_site.home.order_queue.order_selectors.status_counts", broken)
+    client.raise_request_exception = False
+
+    response = client.get(HOME)
+
+    page = assert_console_page(response, status=500, title="Something went wrong")
+    assert "You are signed in as <strong>Wanda Kim</strong>." in page
+    assert 'id="oms-nav"' not in page
