@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -334,7 +334,11 @@ class HoursBetween(Func):
 
 
 def summarise(
-    rows: QuerySet, measures: dict[str, str], *, groupings: Sequence[tuple[str, Sequence[str]]] = (("all", ()),)
+    rows: QuerySet,
+    measures: dict[str, str],
+    *,
+    groupings: Sequence[tuple[str, Sequence[str]]] = (("all", ()),),
+    overall_only: Collection[str] = (),
 ) -> dict[str, list[dict]]:
     """Aggregate a values() queryset's rows at several groupings in one query, the rows computed once.
 
@@ -345,7 +349,12 @@ def summarise(
     ``measures`` maps a name to SQL over the rows' columns, written with the
     helpers below (``rows_counted``, ``total``, ``percentile``, ``between``),
     which name columns through ``column``; nothing in it comes from input.
+    The measures named in ``overall_only`` are computed in the first grouping
+    only, which must group by nothing, and are None in the others: a
+    percentile sorts its rows, a grouping without one is hashed.
     """
+    if overall_only and groupings[0][1]:
+        raise ValueError("Measures of the overall grouping only need it first (it settles the columns' types).")
     inner, params = rows.query.sql_with_params()
     quote = connection.ops.quote_name
     grouped = list(dict.fromkeys(name for _, names in groupings for name in names))
@@ -358,7 +367,9 @@ def summarise(
             f"{column(name) if name in names else f'MAX(CASE WHEN 1 = 0 THEN {column(name)} END)'} AS {quote(name)}"
             for name in grouped
         ]
-        selected += [f"{sql} AS {quote(name)}" for name, sql in measures.items()]
+        selected += [
+            f"{'NULL' if names and name in overall_only else sql} AS {quote(name)}" for name, sql in measures.items()
+        ]
         branch = f"SELECT {', '.join(selected)} FROM facts"
         if names:
             branch += f" GROUP BY {', '.join(column(name) for name in names)}"

@@ -48,7 +48,8 @@ SHIP_HOUR_BUCKETS = (
 @dataclass(frozen=True)
 class ShippedGroup:
     """Shipped orders of one grouping: how many, on time, split, their shipping cost and grand totals (in one
-    currency, except for the overall group), percentiles of hours to ship, and how many in each hour bucket."""
+    currency, except for the overall group); for the overall group only, percentiles of hours to ship and how many
+    in each hour bucket (None and zeros in the others: nothing shows them)."""
 
     orders: int
     on_time: int
@@ -119,6 +120,7 @@ def _shipped_summary(period: Period, window: Window) -> ShippedSummary:
         rows,
         measures,
         groupings=(("all", ()), ("currency", ("currency",)), ("day", ("ship_day", "currency"))),
+        overall_only=[name for name in measures if name in ("median", "p90") or name.startswith("bucket_")],
     )
     return ShippedSummary(
         overall=_shipped_group(found["all"][0], money_too=False),
