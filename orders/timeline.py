@@ -157,7 +157,7 @@ def _message_entry(message: Message, link: bool) -> Entry:
         kind="messages",
         when=when,
         who="system",
-        label="Email",
+        label=f"Email: {message.event_label}",
         text=f"“{subject}” to {message.recipient}: {outcome}.",
         link=reverse("admin:notifications_message_change", args=[message.pk]) if link else "",
         link_text="view email" if link else "",

@@ -223,8 +223,9 @@ def test_the_order_page_lists_its_messages(client, superuser, smtp_sink):
 
     page = client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
 
-    assert "Order received" in page and order.customer.email in page
-    assert "Sent" in page and reverse("admin:notifications_message_change", args=[message_id]) in page
+    # on the timeline: which email, to whom, sent, and a link to it
+    assert "Email: Order received" in page and f"to {order.customer.email}: sent." in page
+    assert reverse("admin:notifications_message_change", args=[message_id]) in page
 
 
 def test_warehouse_staff_see_no_customer_messages_on_the_order_page(client, role_user):
