@@ -901,6 +901,9 @@ def _timeline(
         data = TRANSITION_DATA[(previous, target)]
         if target in (S.SHIPPED, S.PARTIALLY_SHIPPED):
             data = json.dumps({"from": previous, "to": target, "reference": shipment[0]})
+        if target == S.ON_HOLD:  # an operator's hold, as events.order_held records it
+            reason = message.removeprefix("Put on hold: ")
+            data = json.dumps({"from": previous, "to": target, "reason": reason, "cause": "operator"})
         events.append(
             (
                 first_event_id + len(events),

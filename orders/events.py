@@ -63,10 +63,18 @@ def order_received(order: Order, *, channel: Channel, actor, save: bool = True) 
     return event
 
 
-def order_held(order: Order, *, reason: str, actor) -> OrderEvent:
-    """The order went on hold, and why (fulfilment stops; its stock stays reserved)."""
+# Why a hold was put on, kept in the event's data as ``cause`` (the cockpit counts holds by it): a credit rule
+# fired, the payment was refused or failed, an operator (or an API caller) held it, or a sales channel's order did
+# not add up (Shopify's totals).
+HOLD_CAUSES = ("credit_check", "payment", "operator", "channel")
+
+
+def order_held(order: Order, *, reason: str, actor, cause: str) -> OrderEvent:
+    """The order went on hold, why, and what put it there (fulfilment stops; its stock stays reserved)."""
+    if cause not in HOLD_CAUSES:
+        raise ValueError(f"Unknown hold cause {cause!r}; one of {', '.join(HOLD_CAUSES)}.")
     return order.transition_to(
-        OrderStatus.ON_HOLD, actor=actor, message=f"Put on hold: {reason}", data={"reason": reason}
+        OrderStatus.ON_HOLD, actor=actor, message=f"Put on hold: {reason}", data={"reason": reason, "cause": cause}
     )
 
 

@@ -176,7 +176,7 @@ def shopify_orders_create(request: HttpRequest, channel_code: str):
             )
             mismatch = total_mismatch(data, order.grand_total) if created else None
             if mismatch:
-                services.hold_order(order_id=order.pk, reason=mismatch, actor=actor)
+                services.hold_order(order_id=order.pk, reason=mismatch, actor=actor, cause="channel")
     except IntakeConflict as conflict:
         return Status(
             409,

@@ -45,9 +45,10 @@ def lock_order_of(model, pk: int, *, missing: Exception):
     return row
 
 
-def hold(order: Order, *, reason: str, actor) -> OrderEvent:
-    """Put an order whose row the caller has locked on hold: the timeline says why, and ops are alerted."""
-    event = events.order_held(order, reason=reason, actor=actor)
+def hold(order: Order, *, reason: str, actor, cause: str) -> OrderEvent:
+    """Put an order whose row the caller has locked on hold: the timeline says why (and what put it there,
+    ``events.HOLD_CAUSES``), and ops are alerted."""
+    event = events.order_held(order, reason=reason, actor=actor, cause=cause)
     notify.order_on_hold(order, reason=reason, actor=actor, occurrence=str(event.pk))
     return event
 

@@ -23,11 +23,14 @@ from .shipping import cancel_open_shipments
 
 
 @transaction.atomic  # not durable: a channel's order is held in the transaction that places it (Shopify webhook)
-def hold_order(*, order_id: int, reason: str, actor) -> Order:
-    """Put an order on hold, stopping fulfilment until it is released (its stock stays reserved); ops are alerted."""
+def hold_order(*, order_id: int, reason: str, actor, cause: str = "operator") -> Order:
+    """Put an order on hold, stopping fulfilment until it is released (its stock stays reserved); ops are alerted.
+
+    ``cause`` says what put it there (``events.HOLD_CAUSES``): an operator unless a caller says otherwise.
+    """
     reason = require_reason(reason, "hold")
     order = lock_order(order_id)
-    hold(order, reason=reason, actor=actor)
+    hold(order, reason=reason, actor=actor, cause=cause)
     return order
 
 

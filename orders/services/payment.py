@@ -119,7 +119,7 @@ def _hold_waiting(order_id: int, *, reason: str, actor, answered: PaymentTransac
             return
         if answered is not None and T.objects.filter(order=order, kind=T.Kind.AUTHORISE, pk__gt=answered.pk).exists():
             return
-        hold(order, reason=reason, actor=actor)
+        hold(order, reason=reason, actor=actor, cause="payment")
 
 
 def _release_if_cancelled(order_id: int, *, actor) -> bool:
@@ -148,7 +148,7 @@ def _credit_check(order_id: int, *, rules, actor) -> bool:
                 events.credit_check_passed(order, actor=actor)
             return True
         events.credit_check_failed(order, fired=fired, actor=actor)
-        hold(order, reason=events.credit_hold_reason(fired), actor=actor)
+        hold(order, reason=events.credit_hold_reason(fired), actor=actor, cause="credit_check")
         return False
 
 

@@ -128,6 +128,7 @@ def test_hold_needs_a_reason_and_records_it_with_the_operator(operator):
     assert event.message == "Put on hold: Address looks wrong"
     assert event.actor == operator
     assert event.data["reason"] == "Address looks wrong"
+    assert event.data["cause"] == "operator"  # what the cockpit counts holds by
 
 
 @pytest.mark.parametrize("held_from", [S.RECEIVED, S.ALLOCATED, S.BACKORDERED])

@@ -596,6 +596,7 @@ def test_an_order_shopify_totals_differently_is_placed_on_hold_naming_both_total
     (held,) = order.events.filter(data__to=OrderStatus.ON_HOLD)
     assert held.message == f"Put on hold: {reason}"
     assert held.actor_name == "channel: Shopify US (Shopify webhook)"
+    assert held.data["cause"] == "channel"
     assert order.allocations.count() == 0  # held as it was placed: never routed
     (alert,) = Message.objects.filter(event="order_on_hold", recipient="ops@example.com")
     assert alert.context["reason"] == reason

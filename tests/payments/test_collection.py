@@ -140,6 +140,7 @@ def test_credit_rules_hold_an_order_without_a_gateway(sites, stock, shirt, order
     big, small = route(big), route(small)
 
     assert big.status == OrderStatus.ON_HOLD
+    assert big.events.get(data__to=OrderStatus.ON_HOLD).data["cause"] == "credit_check"
     check = big.events.get(kind=OrderEvent.Kind.CREDIT_CHECK)
     assert check.message == "Credit check: rule 'Big order': order total 50.00 USD is over 40.00 USD"
     assert small.status == OrderStatus.ALLOCATED

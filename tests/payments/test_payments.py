@@ -50,6 +50,7 @@ def test_a_declined_card_holds_the_order_and_release_tries_again(sites, stock, s
     assert order.status == OrderStatus.ON_HOLD
     hold = order.events.filter(kind=OrderEvent.Kind.STATUS_CHANGED).last()
     assert hold.message == "Put on hold: Payment declined by test_card: card_declined"
+    assert hold.data["cause"] == "payment"
     assert Message.objects.filter(event="order_on_hold", order_id=order.pk).exists()  # ops alerted
 
     # when ops release it, the flow continues: a new authorisation (new key), declined again, held again
