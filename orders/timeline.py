@@ -100,9 +100,7 @@ def order_timeline(
     if include_messages:
         messages = list(
             Message.objects.filter(order_id=order_id)
-            .only(
-                "id", "event", "recipient", "status", "subject", "created_at", "sent_at", "failed_at", "last_error"
-            )
+            .only("id", "event", "recipient", "status", "subject", "created_at", "sent_at", "failed_at", "last_error")
             .order_by("-created_at", "-id")[: limit + 1]
         )
         entries += [_message_entry(message, link_messages) for message in messages]

@@ -7,26 +7,37 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('orders', '0014_import_kinds_from_handlers'),
+        ("orders", "0014_import_kinds_from_handlers"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SavedOrderView',
+            name="SavedOrderView",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=60)),
-                ('query', models.CharField(help_text="The list's filters, as in its address.", max_length=1000, verbose_name='query string')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='saved_order_views', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=60)),
+                (
+                    "query",
+                    models.CharField(
+                        help_text="The list's filters, as in its address.", max_length=1000, verbose_name="query string"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="saved_order_views",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'saved order view',
-                'ordering': ['user', 'created_at', 'id'],
-                'constraints': [models.UniqueConstraint(fields=('user', 'name'), name='savedorderview_user_name_uniq')],
+                "verbose_name": "saved order view",
+                "ordering": ["user", "created_at", "id"],
+                "constraints": [models.UniqueConstraint(fields=("user", "name"), name="savedorderview_user_name_uniq")],
             },
         ),
     ]

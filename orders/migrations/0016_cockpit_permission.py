@@ -4,14 +4,22 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('orders', '0015_savedorderview'),
+        ("orders", "0015_savedorderview"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='order',
-            options={'ordering': ['-placed_at', '-id'], 'permissions': [('hold_order', 'Can put orders on hold and release them'), ('cancel_order', 'Can cancel orders'), ('change_order_address', "Can change an order's ship-to address"), ('import_orders', 'Can import orders from CSV'), ('view_cockpit', 'Can see the operations cockpit')]},
+            name="order",
+            options={
+                "ordering": ["-placed_at", "-id"],
+                "permissions": [
+                    ("hold_order", "Can put orders on hold and release them"),
+                    ("cancel_order", "Can cancel orders"),
+                    ("change_order_address", "Can change an order's ship-to address"),
+                    ("import_orders", "Can import orders from CSV"),
+                    ("view_cockpit", "Can see the operations cockpit"),
+                ],
+            },
         ),
     ]
