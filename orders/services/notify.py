@@ -196,7 +196,7 @@ def orders_routed(events: Iterable[OrderEvent], *, lines_of: dict[int, list[Orde
     customers = Customer.objects.in_bulk({event.order.customer_id for event in moved})
     uncached = {event.order.channel_id for event in moved if not Order.channel.is_cached(event.order)}
     channels = Channel.objects.in_bulk(uncached) if uncached else {}
-    urls = status_links.status_urls(event.order for event in moved)  # one query for the batch
+    urls = status_links.status_urls(event.order for event in moved)  # a fixed number of queries for the batch
     outgoing = []
     for event in moved:
         order = event.order
@@ -204,9 +204,10 @@ def orders_routed(events: Iterable[OrderEvent], *, lines_of: dict[int, list[Orde
         if order.channel_id in channels:
             order.channel = channels[order.channel_id]
         lines = lines_of[order.pk]
+        status_url = urls.get(order.pk, "")
         if event.data["to"] == OrderStatus.ALLOCATED:
             outgoing.append(
-                _to_customer(order, "order_allocated", occurrence=str(event.pk), lines=lines, status_url=urls[order.pk])
+                _to_customer(order, "order_allocated", occurrence=str(event.pk), lines=lines, status_url=status_url)
             )
         else:
             extra = _backorder(order, lines, None)
@@ -217,7 +218,7 @@ def orders_routed(events: Iterable[OrderEvent], *, lines_of: dict[int, list[Orde
                     occurrence=str(event.pk),
                     lines=lines,
                     extra=extra,
-                    status_url=urls[order.pk],
+                    status_url=status_url,
                 )
             )
     return _queue(*outgoing)

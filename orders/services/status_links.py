@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -64,39 +64,36 @@ def _url_of(link: OrderStatusLink) -> str | None:
 def status_url(order: Order) -> str:
     """The address of the order's status page, its link made now if it has none. Call inside the caller's
     transaction (the link is written with the email that carries it)."""
-    return status_urls([order])[order.pk]
+    return status_urls([order]).get(order.pk, "")
 
 
 def status_urls(orders: Iterable[Order]) -> dict[int, str]:
-    """The status page addresses of several orders by order id: one query, a link made for each order without.
+    """The status page addresses of several orders by order id, a link made for each order without one.
 
-    Call inside the caller's transaction.
+    A fixed number of queries whatever the number of orders (a routing batch
+    emails many). Call inside the caller's transaction.
     """
     ids = {order.pk for order in orders}
-    live = OrderStatusLink.objects.filter(order_id__in=ids, revoked_at__isnull=True).only(
-        "order_id", "nonce", "token_digest"
-    )
-    urls = {}
-    for link in live:
-        url = _url_of(link)
-        if url is None:  # made with a SECRET_KEY the site no longer has: replace it
-            OrderStatusLink.objects.filter(pk=link.pk).update(revoked_at=timezone.now())
-            continue
-        urls[link.order_id] = url
-    for order_id in sorted(ids - urls.keys()):
-        urls[order_id] = _create(order_id)
+    urls = _live_urls(ids)
+    missing = sorted(ids - urls.keys())
+    if missing:
+        # A link another transaction made meanwhile wins (the one-live-link constraint); it is read back below.
+        OrderStatusLink.objects.bulk_create([build_link(Order(pk=pk))[0] for pk in missing], ignore_conflicts=True)
+        urls.update(_live_urls(set(missing)))
     return urls
 
 
-def _create(order_id: int) -> str:
-    link, url = build_link(Order(pk=order_id))
-    try:
-        with transaction.atomic():  # a savepoint: another request may have made the link meanwhile
-            link.save(force_insert=True)
-    except IntegrityError:
-        link = OrderStatusLink.objects.get(order_id=order_id, revoked_at__isnull=True)
-        return _url_of(link) or ""  # made under a key the site no longer has: no link
-    return url
+def _live_urls(ids: set[int]) -> dict[int, str]:
+    urls = {}
+    for link in OrderStatusLink.objects.filter(order_id__in=ids, revoked_at__isnull=True).only(
+        "order_id", "nonce", "token_digest"
+    ):
+        url = _url_of(link)
+        if url is None:  # made with a SECRET_KEY the site no longer has: revoked, and a new one made
+            OrderStatusLink.objects.filter(pk=link.pk).update(revoked_at=timezone.now())
+            continue
+        urls[link.order_id] = url
+    return urls
 
 
 @transaction.atomic(durable=True)
@@ -114,4 +111,4 @@ def revoke_status_link(*, order_id: int, actor) -> str:
     link.revoked_by = actor if getattr(actor, "is_authenticated", False) else None
     link.save(update_fields=["revoked_at", "revoked_by"])
     events.status_link_revoked(order, actor=actor)
-    return _create(order.pk)
+    return status_url(order)
