@@ -350,6 +350,7 @@ def preview_context(*, event: str, order_ref: str | None) -> dict | None:
     snapshot = order_snapshot(order, lines=lines, for_ops=True)
     if event in EVENTS and EVENTS[event].audience == CUSTOMER:
         snapshot["brand"] = dict(channel_brand(order.channel)[0])
+        snapshot["status_url"] = status_links.live_status_url(order)  # a preview makes no link
     items = [{"sku": line.sku, "name": line.name, "quantity": line.quantity} for line in lines]
     today = timezone.localdate()
     examples = {

@@ -67,6 +67,12 @@ def status_url(order: Order) -> str:
     return status_urls([order]).get(order.pk, "")
 
 
+def live_status_url(order: Order) -> str:
+    """The address of the order's live link, blank when it has none; makes nothing (the console's previews)."""
+    link = OrderStatusLink.objects.filter(order=order, revoked_at__isnull=True).first()
+    return (_url_of(link) or "") if link else ""
+
+
 def status_urls(orders: Iterable[Order]) -> dict[int, str]:
     """The status page addresses of several orders by order id, a link made for each order without one.
 

@@ -285,3 +285,13 @@ def test_the_api_returns_the_status_url_the_emails_carry(client, channel_key):
 
     assert first["status_url"] == customer_urls(order)[0]
     assert client.get(path_of(first["status_url"])).status_code == 200
+
+
+def test_the_console_s_email_preview_shows_the_order_s_link_and_makes_none(order):
+    assert notify.preview_context(event="order_shipped", order_ref=order.number)["status_url"] == ""
+    assert not OrderStatusLink.objects.exists()
+
+    notify.order_allocated(order)
+
+    preview = notify.preview_context(event="order_shipped", order_ref=order.number)
+    assert preview["status_url"] == customer_urls(order)[0]
