@@ -312,6 +312,9 @@ INVENTORY_COUNT_VARIANCE_UNITS = env.int("INVENTORY_COUNT_VARIANCE_UNITS", defau
 CYCLE_COUNT_CONFIRM_VALUE = env.str("CYCLE_COUNT_CONFIRM_VALUE", default="500.00")
 # Where links in emails point.
 OMS_BASE_URL = env.str("OMS_BASE_URL", default="http://127.0.0.1:8000")
+# The customer's order status page (the link in every email of an order): requests a minute from one client
+# address (counted in the default cache; over it, 429).
+ORDER_STATUS_PAGE_RATE_LIMIT = env.int("ORDER_STATUS_PAGE_RATE_LIMIT", default=30)
 
 # --- Shipping -------------------------------------------------------------
 # Carrier adapters by name; a vendor picks one. A real carrier's API is added here.

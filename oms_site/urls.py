@@ -3,6 +3,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from orders.returns.views import public_label
+from orders.status_page import brand_css, status_page
 
 from .api import api
 
@@ -12,6 +13,9 @@ urlpatterns = [
     path("api/v1/", api.urls),
     # The return label a customer opens from their email: a signed link, no login.
     path("returns/label/<str:token>/", public_label, name="return_label"),
+    # The customer's order status page, from the link in every email about the order: no login, revocable.
+    path("orders/status/brand.css", brand_css, name="order_status_brand_css"),
+    path("orders/status/<str:token>/", status_page, name="order_status_page"),
 ]
 
 # The console's own error pages (branded, the person's name, the way back): oms_site/errors.py.

@@ -104,6 +104,17 @@ def address_changed(order: Order, *, before: Address, after: Address, reason: st
     )
 
 
+def status_link_revoked(order: Order, *, actor) -> OrderEvent:
+    """The customer's status page link was revoked; the emails from now on carry a new one."""
+    return OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.STATUS_LINK,
+        actor=actor,
+        message="Customer's status page link revoked: the link in the emails sent so far no longer opens the page; "
+        "later emails carry a new link.",
+    )
+
+
 def note_added(order: Order, *, message: str, actor) -> OrderEvent:
     """An operator's note, in their words."""
     return OrderEvent.record(order=order, kind=OrderEvent.Kind.NOTE, actor=actor, message=message)

@@ -418,6 +418,7 @@ class OrderEvent(models.Model):
         ORDER_ERROR = "order_error", "Order error"
         REFUND = "refund", "Refund"
         ADDRESS_CHANGED = "address_changed", "Address changed"
+        STATUS_LINK = "status_link", "Status link"
 
     # orderevent_order_time_idx (order, created_at) serves lookups by order.
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events", db_index=False)
@@ -495,3 +496,37 @@ class SavedOrderView(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class OrderStatusLink(models.Model):
+    """The link to an order's status page that its customer emails carry: no login, revocable.
+
+    The token in the link is never stored: it is derived from ``nonce`` with
+    the site's SECRET_KEY (``orders.services.status_links``), so every email
+    of the order can carry the same link, and the page finds the link by the
+    token's SHA-256 (``token_digest``). One live link an order; revoking it
+    (``revoked_at``) makes the page answer 404 for it, and later emails carry
+    a new one.
+    """
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="status_links", db_index=False)
+    nonce = models.CharField(max_length=64, editable=False, help_text="Random; the token is derived from it.")
+    token_digest = models.CharField(max_length=64, unique=True, editable=False, help_text="SHA-256 of the token.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
+    )
+
+    class Meta:
+        verbose_name = "order status link"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order"], condition=Q(revoked_at__isnull=True), name="orderstatuslink_one_live_per_order"
+            ),
+        ]
+        # Revoked links are looked up by order (the live one by the constraint's index).
+        indexes = [models.Index(fields=["order", "created_at"], name="orderstatuslink_order_idx")]
+
+    def __str__(self) -> str:
+        return f"Status link of {self.order_id}"

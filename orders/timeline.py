@@ -44,6 +44,7 @@ EVENT_GROUPS = {
     K.CREDIT_CHECK: "payment",
     K.REFUND: "payment",
     K.NOTE: "notes",
+    K.STATUS_LINK: "messages",
 }
 
 # An order with a long life (daily tracking scans, retried payments) shows its latest entries; History has all.

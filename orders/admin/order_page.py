@@ -30,7 +30,7 @@ from shipping.models import Shipment, ShipmentLine
 
 from .. import selectors, services
 from ..exceptions import OrderError
-from ..models import OPEN_STATUSES, PRE_SHIPMENT_STATUSES, Order, OrderEvent, OrderStatus
+from ..models import OPEN_STATUSES, PRE_SHIPMENT_STATUSES, Order, OrderEvent, OrderStatus, OrderStatusLink
 from ..payments.models import PaymentTransaction
 from ..returns.admin import order_page_actions as returns_actions  # returns: open a return / order error
 from ..services.fulfilment import ALLOCATABLE
@@ -226,6 +226,11 @@ class OrderPageMixin:
         if self.has_change_address_permission(request) and order.status in PRE_SHIPMENT_STATUSES:
             url = reverse("admin:orders_order_change_address", args=[order.pk])
             edit.links.append(link("Change address", "change-address", url))
+        if (
+            self.has_hold_permission(request)
+            and OrderStatusLink.objects.filter(order=order, revoked_at__isnull=True).exists()
+        ):  # the customer's status page: only once an email has carried its link
+            edit.links.append(link("Revoke the customer's status link", "revoke-status-link"))
         if self.has_cancel_permission(request) and order.can_transition_to(OrderStatus.CANCELLED):
             cancel.links.append(link("Cancel order", "cancel"))
         return [fulfil, hold, edit, after, cancel]

@@ -130,6 +130,11 @@ def change_address(order: Order, data: dict, actor) -> str:
     return f"{order}: ship-to address changed."
 
 
+def revoke_status_link(order: Order, data: dict, actor) -> str:
+    services.revoke_status_link(order_id=order.pk, actor=actor)
+    return f"{order}: the customer's status link revoked; the emails from now on carry a new one."
+
+
 ORDER_ACTIONS = {
     "hold": FormAction(title="Put on hold {rows}", permission="orders.hold_order", form=ReasonForm, apply=hold),
     "release": FormAction(
@@ -140,6 +145,14 @@ ORDER_ACTIONS = {
     "allocate": FormAction(title="Route and allocate {rows}", permission="orders.hold_order", apply=allocate),
     "ship": FormAction(  # shipping
         title="Create shipments for {rows}", permission="shipping.print_labels", apply=create_shipments
+    ),
+    "revoke-status-link": FormAction(
+        title="Revoke the customer's status link of {rows}",
+        button="Revoke the link",
+        note="The order page link in the emails sent so far stops working at once; "
+        "the emails from now on carry a new link.",
+        permission="orders.hold_order",
+        apply=revoke_status_link,
     ),
     "change-address": FormAction(
         title="Change the ship-to address of {row}",

@@ -36,6 +36,7 @@ from .. import services
 from ..exceptions import IntakeConflict, InvalidTransition, OrderError
 from ..models import Channel, Order, OrderEvent, OrderIntake, OrderStatus
 from ..payments.gateways import GATEWAYS
+from ..services import status_links
 from ..services.channels import authenticate_api_key
 from ..services.intake import placed_at_problem
 
@@ -308,6 +309,9 @@ class OrderOut(BaseModel):  # built from order_body()'s dict
     lines: list[LineOut]
     shipments: list[ShipmentOut]
     timeline: list[TimelineEntryOut]
+    status_url: str = Field(
+        description="The customer's status page of the order: the link every email about it carries (no login)."
+    )
 
 
 class StockWarehouseOut(Schema):
@@ -667,6 +671,7 @@ def order_body(order: Order, *, lines=None, shipments=None, events=None) -> dict
         ],
         "shipments": [_shipment_body(shipment) for shipment in shipments],
         "timeline": _customer_timeline(order, shipments, events),
+        "status_url": status_links.status_url(order),  # made now if no email has carried it yet
     }
 
 

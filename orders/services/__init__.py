@@ -44,6 +44,7 @@ from .shipping import (
     ship_shipment,
     void_label,
 )
+from .status_links import revoke_status_link
 
 __all__ = [
     "AddressData",
@@ -75,6 +76,7 @@ __all__ = [
     "record_tracking",
     "release_order",
     "retry_payment",
+    "revoke_status_link",
     "route_new_order",
     "route_received_orders",
     "route_waiting_orders",

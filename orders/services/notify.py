@@ -14,6 +14,10 @@ Customer messages go out under the brand of the order's channel (its name,
 logo, store address and support address in the snapshot's ``brand``; its
 From and Reply-To on the row); what the channel leaves blank is the
 settings'. Ops alerts are the system's own.
+
+Every customer message of an order carries the address of the order's
+status page (``status_url``, ``status_links``): the first one makes the
+link, in the same transaction, and the later ones carry the same address.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from notifications.mime import sender_header
 
 from ..models import Channel, Customer, Order, OrderEvent, OrderLine, OrderStatus
 from ..selectors import admin_url, order_snapshot  # what every message shows of an order
+from . import status_links
 
 
 # --- brands ---------------------------------------------------------------
@@ -88,14 +93,25 @@ def _to_customer(
     occurrence: str = "",
     extra: dict | None = None,
     lines: list[OrderLine] | None = None,
+    status_url: str | None = None,
 ) -> notifications.Outgoing | None:
-    """The customer's message for ``event``, or None for marketing they declined (nothing is built then)."""
+    """The customer's message for ``event``, or None for marketing they declined (nothing is built then).
+
+    ``status_url`` is the order's status page when the caller has it; else it is looked up (or the link made).
+    """
     customer = order.customer
     if not is_wanted(event, accepts_marketing=customer.accepts_marketing):
         return None
     brand, sender, reply_to = channel_brand(order.channel)  # the intake's order has its channel in hand
+    if status_url is None:
+        status_url = status_links.status_url(order)
     # A fresh dict per message: the cached brand is shared.
-    context = {**order_snapshot(order, lines=lines, customer=customer), **(extra or {}), "brand": dict(brand)}
+    context = {
+        **order_snapshot(order, lines=lines, customer=customer),
+        **(extra or {}),
+        "brand": dict(brand),
+        "status_url": status_url,
+    }
     return notifications.Outgoing(
         event=event,
         recipient=customer.email,
@@ -118,9 +134,12 @@ def order_received(order: Order, *, lines: list[OrderLine] | None = None) -> lis
     return _queue(order_received_message(order, lines=lines))
 
 
-def order_received_message(order: Order, *, lines: list[OrderLine] | None = None) -> notifications.Outgoing | None:
-    """The order confirmation, for a caller that writes the outbox row itself (the intake's one statement)."""
-    return _to_customer(order, "order_received", lines=lines)
+def order_received_message(
+    order: Order, *, lines: list[OrderLine] | None = None, status_url: str | None = None
+) -> notifications.Outgoing | None:
+    """The order confirmation, for a caller that writes the outbox row itself (the intake's one statement, which
+    writes the order's status link too: ``status_url`` is its address)."""
+    return _to_customer(order, "order_received", lines=lines, status_url=status_url)
 
 
 def order_allocated(order: Order, *, occurrence: str = "") -> list[int]:
@@ -177,6 +196,7 @@ def orders_routed(events: Iterable[OrderEvent], *, lines_of: dict[int, list[Orde
     customers = Customer.objects.in_bulk({event.order.customer_id for event in moved})
     uncached = {event.order.channel_id for event in moved if not Order.channel.is_cached(event.order)}
     channels = Channel.objects.in_bulk(uncached) if uncached else {}
+    urls = status_links.status_urls(event.order for event in moved)  # a fixed number of queries for the batch
     outgoing = []
     for event in moved:
         order = event.order
@@ -184,12 +204,22 @@ def orders_routed(events: Iterable[OrderEvent], *, lines_of: dict[int, list[Orde
         if order.channel_id in channels:
             order.channel = channels[order.channel_id]
         lines = lines_of[order.pk]
+        status_url = urls.get(order.pk, "")
         if event.data["to"] == OrderStatus.ALLOCATED:
-            outgoing.append(_to_customer(order, "order_allocated", occurrence=str(event.pk), lines=lines))
+            outgoing.append(
+                _to_customer(order, "order_allocated", occurrence=str(event.pk), lines=lines, status_url=status_url)
+            )
         else:
             extra = _backorder(order, lines, None)
             outgoing.append(
-                _to_customer(order, "order_backordered", occurrence=str(event.pk), lines=lines, extra=extra)
+                _to_customer(
+                    order,
+                    "order_backordered",
+                    occurrence=str(event.pk),
+                    lines=lines,
+                    extra=extra,
+                    status_url=status_url,
+                )
             )
     return _queue(*outgoing)
 
@@ -320,6 +350,7 @@ def preview_context(*, event: str, order_ref: str | None) -> dict | None:
     snapshot = order_snapshot(order, lines=lines, for_ops=True)
     if event in EVENTS and EVENTS[event].audience == CUSTOMER:
         snapshot["brand"] = dict(channel_brand(order.channel)[0])
+        snapshot["status_url"] = status_links.live_status_url(order)  # a preview makes no link
     items = [{"sku": line.sku, "name": line.name, "quantity": line.quantity} for line in lines]
     today = timezone.localdate()
     examples = {

@@ -16,13 +16,13 @@ from inventory.models import Product
 from notifications.models import Message
 from orders import services
 from orders.exceptions import IntakeConflict
-from orders.models import Address, Customer, Order, OrderEvent, OrderIntake, OrderLine, OrderStatus
+from orders.models import Address, Customer, Order, OrderEvent, OrderIntake, OrderLine, OrderStatus, OrderStatusLink
 from orders.services import _statement, intake, notify
 from orders.services._statement import OneStatement, SkippedOnConflict
 from tests.factories import CustomerFactory, OrderFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
-TABLES = [Customer, Address, Order, OrderLine, OrderEvent, OrderIntake, Message]
+TABLES = [Customer, Address, Order, OrderLine, OrderEvent, OrderIntake, OrderStatusLink, Message]
 PLACED_AT = dt.datetime(2026, 11, 20, 14, 30, 15, 123456, tzinfo=dt.UTC)
 
 
@@ -96,6 +96,7 @@ def rows_of(order: Order) -> dict[str, list[dict]]:
         "lines": list(order.lines.order_by("pk")),
         "events": list(order.events.order_by("pk")),
         "intake": [OrderIntake.objects.get(order=order)],
+        "status link": list(OrderStatusLink.objects.filter(order=order)),
         "outbox": list(Message.objects.filter(order=order).order_by("pk")),
     }
 
@@ -106,6 +107,11 @@ def rows_of(order: Order) -> dict[str, list[dict]]:
             return [scrub(v) for v in value]
         if key == "id" and value == order.pk:
             return "<order id>"
+        if key in ("nonce", "token_digest"):  # random per link
+            return f"<{key}>"
+        if key == "status_url":  # the address of the order's status page: its token is random
+            assert value.startswith("http") and "/orders/status/" in value
+            return "<status url>"
         if isinstance(value, str):
             value = value.replace(order.number, "<number>").replace(order.external_id, "<external id>")
             if value.startswith(f"{order.pk}:"):  # an outbox key
@@ -114,7 +120,7 @@ def rows_of(order: Order) -> dict[str, list[dict]]:
 
     def columns(row: models.Model) -> dict:
         found = {
-            field.name: scrub(getattr(row, field.attname))
+            field.name: scrub(getattr(row, field.attname), field.name)
             for field in row._meta.concrete_fields
             if not (field.primary_key or field.is_relation or isinstance(field, models.DateTimeField))
             and field.name != "uid"  # a random UUID per outbox row
@@ -134,6 +140,7 @@ ONE_ORDER = {
     "OrderLine": 2,
     "OrderEvent": 1,
     "OrderIntake": 1,
+    "OrderStatusLink": 1,
     "Message": 1,
 }
 

@@ -1,0 +1,297 @@
+"""The customer's order status page: the link every email of an order carries, the page it opens, who may revoke it."""
+
+import datetime as dt
+import hashlib
+import re
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from notifications.models import Message
+from orders import services
+from orders.exceptions import OrderError
+from orders.models import OrderEvent, OrderStatus, OrderStatusLink
+from orders.services import notify
+from shipping.models import Vendor
+from tests.factories import OrderFactory, UserFactory
+from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
+
+pytestmark = pytest.mark.django_db
+TRACK = "https://track.example/{tracking_number}"
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache(settings):
+    """Each test counts its own requests (the rate limit), in memory."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "sp"}}
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+def customer_urls(order) -> list[str]:
+    messages = Message.objects.filter(order=order, audience=Message.Audience.CUSTOMER).order_by("pk")
+    return [message.context.get("status_url") for message in messages]
+
+
+def path_of(url: str) -> str:
+    return "/" + url.split("://", 1)[1].split("/", 1)[1]
+
+
+def token_of(url: str) -> str:
+    return re.fullmatch(r".*/orders/status/([^/]+)/", url).group(1)
+
+
+@pytest.fixture
+def shipped(sites, stock, order_to, products, carriers, django_capture_on_commit_callbacks):  # noqa: F811
+    """An order shipped from EWR with a label, handed to the carrier, and scanned once on the way."""
+    Vendor.objects.update(tracking_url_template=TRACK)
+    stock(sites["EWR"], products[0], 5)
+    order = order_to("NYC", [(products[0], 2)], promised_date=timezone.localdate() + dt.timedelta(days=6))
+    notify.order_received(order)  # the intake's confirmation
+    services.allocate_order(order_id=order.pk, actor="test")
+    (shipment,) = services.create_shipments(order_id=order.pk, actor="test")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.buy_labels(shipment_id=shipment.pk, actor="test")
+    services.ship_shipment(shipment_id=shipment.pk, actor="test")
+    tracking = shipment.parcels.get().tracking_number
+    services.record_tracking(
+        tracking_number=tracking,
+        status="in_transit",
+        occurred_at=timezone.now(),
+        actor="test",
+        source="admin",
+        description="Departed the sort facility",
+        location="Secaucus, NJ",
+    )
+    order.refresh_from_db()
+    return order, shipment, tracking
+
+
+# --- the link ------------------------------------------------------------------------------------------------
+
+
+def test_the_first_customer_email_makes_the_link_and_every_later_email_carries_the_same(shipped, settings):
+    order, _, _ = shipped
+
+    urls = customer_urls(order)
+
+    assert len(urls) >= 3  # received, in process, shipped
+    assert len(set(urls)) == 1
+    assert urls[0].startswith(f"{settings.OMS_BASE_URL}/orders/status/")
+    assert OrderStatusLink.objects.filter(order=order).count() == 1
+
+
+def test_ops_alerts_carry_no_customer_link(order, settings):
+    settings.OPS_EMAILS = ["ops@example.com"]
+    notify.order_on_hold(order, reason="Fraud check", actor="test")
+
+    (alert,) = Message.objects.filter(order=order)
+    assert "status_url" not in alert.context
+
+
+def test_the_database_holds_the_token_s_digest_never_the_token(shipped):
+    order, _, _ = shipped
+    token = token_of(customer_urls(order)[0])
+
+    link = OrderStatusLink.objects.get(order=order)
+
+    assert len(token) >= 43  # 32 bytes, URL-safe base64
+    assert link.token_digest == hashlib.sha256(token.encode()).hexdigest()
+    stored = " ".join(str(value) for value in OrderStatusLink.objects.filter(pk=link.pk).values().get().values())
+    assert token not in stored
+
+
+def test_the_intake_writes_the_link_with_the_order_and_the_confirmation_carries_it(channel, product):
+    data = services.OrderData(
+        external_id="web-77",
+        customer=services.CustomerData(name="Ann Lee", email="ann@example.com"),
+        shipping_address=services.AddressData(
+            name="Ann Lee", line1="1 Main St", city="Columbus", state="OH", postal_code="43215"
+        ),
+        lines=[services.LineData(sku=product.sku, quantity=1, unit_price=product.price)],
+    )
+
+    order, _ = services.place_order(channel=channel, data=data, actor="test")
+
+    (url,) = customer_urls(order)
+    link = OrderStatusLink.objects.get(order=order)
+    assert link.token_digest == hashlib.sha256(token_of(url).encode()).hexdigest()
+
+
+# --- the page ------------------------------------------------------------------------------------------------
+
+
+def test_the_page_shows_status_delivery_shipment_tracking_and_items_and_nothing_private(client, shipped):
+    order, shipment, tracking = shipped
+    url = path_of(customer_urls(order)[0])
+
+    response = client.get(url)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert order.number in html
+    assert "On its way" in html
+    assert f"Expected delivery: <strong>{order.promised_date:%A} {order.promised_date.day}" in html
+    vendor = shipment.service.vendor
+    assert f"{vendor.name} · {shipment.service.name}" in html
+    assert f'href="https://track.example/{tracking}"' in html
+    assert "Departed the sort facility · Secaucus, NJ" in html
+    line = order.lines.get()
+    assert f'{line.name}</span> <span class="sp-qty">× 2' in html
+    assert "Shipping to" in html and order.shipping_address.city in html
+    # nothing the emails keep to themselves: the street, the postcode, the customer's email, payment, the timeline
+    address = order.shipping_address
+    for private in (address.line1, address.postal_code, order.customer.email, "Reserved at", "test"):
+        assert private not in html, private
+    assert str(order.grand_total) not in html
+
+
+def test_a_held_order_shows_what_it_was_doing_not_the_hold(client, order):
+    notify.order_allocated(order)
+    order.status, order.held_from_status = OrderStatus.ON_HOLD, OrderStatus.ALLOCATED
+    order.save(update_fields=["status", "held_from_status"])
+
+    html = client.get(path_of(customer_urls(order)[0])).content.decode()
+
+    assert "Being prepared" in html
+    assert "hold" not in html.lower()
+
+
+def test_the_page_is_not_indexed_and_leaks_no_referrer(client, order):
+    notify.order_allocated(order)
+
+    response = client.get(path_of(customer_urls(order)[0]))
+
+    assert response["X-Robots-Tag"] == "noindex, nofollow"
+    assert response["Referrer-Policy"] == "no-referrer"
+    assert '<meta name="robots" content="noindex, nofollow">' in response.content.decode()
+
+
+def test_the_page_wears_the_channel_s_brand(client, order):
+    order.channel.brand_name = "Acme Outdoors"
+    order.channel.support_email = "help@acme.example"
+    order.channel.save()
+    notify.order_allocated(order)
+
+    html = client.get(path_of(customer_urls(order)[0])).content.decode()
+
+    assert "Acme Outdoors" in html
+    assert 'href="mailto:help@acme.example' in html
+    assert "To return an item, write to help@acme.example" in html
+    assert reverse("order_status_brand_css") in html
+
+
+def test_the_brand_colour_is_a_stylesheet(client, settings):
+    settings.OMS_BRAND_COLOR = "#aa3300"
+
+    response = client.get(reverse("order_status_brand_css"))
+
+    assert response["Content-Type"].startswith("text/css")
+    assert b"--brand: #aa3300;" in response.content
+
+
+@pytest.mark.parametrize("how", ["unknown", "tampered", "revoked"])
+def test_a_token_that_opens_no_live_link_gets_the_same_plain_404(client, order, superuser, how):
+    notify.order_allocated(order)
+    token = token_of(customer_urls(order)[0])
+    if how == "unknown":
+        token = "A" * 43
+    elif how == "tampered":
+        token = token[:-1] + ("A" if token[-1] != "A" else "B")
+    else:
+        services.revoke_status_link(order_id=order.pk, actor=superuser)
+
+    response = client.get(reverse("order_status_page", args=[token]))
+
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert "This link does not open an order." in html
+    assert order.number not in html
+    assert response["X-Robots-Tag"] == "noindex, nofollow"
+
+
+def test_too_many_requests_from_one_address_get_429(client, order, settings):
+    settings.ORDER_STATUS_PAGE_RATE_LIMIT = 3
+    notify.order_allocated(order)
+    url = path_of(customer_urls(order)[0])
+
+    answers = [client.get(url, REMOTE_ADDR="203.0.113.7").status_code for _ in range(3)]
+    wrong = client.get(reverse("order_status_page", args=["x" * 43]), REMOTE_ADDR="203.0.113.7")
+    elsewhere = client.get(url, REMOTE_ADDR="198.51.100.2")
+
+    assert answers == [200, 200, 200]
+    assert wrong.status_code == 429  # guesses count too
+    assert "Too many requests" in wrong.content.decode()
+    assert wrong["Retry-After"] == "60"
+    assert elsewhere.status_code == 200
+
+
+# --- revoking ------------------------------------------------------------------------------------------------
+
+
+def test_revoking_makes_a_new_link_for_later_emails_and_writes_the_timeline(client, order, superuser):
+    notify.order_allocated(order)
+    old = customer_urls(order)[0]
+
+    new = services.revoke_status_link(order_id=order.pk, actor=superuser)
+    notify.order_cancelled(order, reason="Customer asked")
+
+    assert customer_urls(order) == [old, new]
+    assert new != old
+    assert client.get(path_of(old)).status_code == 404
+    assert client.get(path_of(new)).status_code == 200
+    revoked = OrderStatusLink.objects.get(order=order, revoked_at__isnull=False)
+    assert revoked.revoked_by == superuser
+    event = order.events.get(kind=OrderEvent.Kind.STATUS_LINK)
+    assert event.message.startswith("Customer's status page link revoked")
+
+
+def test_an_order_no_email_has_linked_has_nothing_to_revoke(order, superuser):
+    with pytest.raises(OrderError, match="has no status page link to revoke"):
+        services.revoke_status_link(order_id=order.pk, actor=superuser)
+
+
+@pytest.mark.parametrize(("role", "allowed"), [("Operations associate", True), ("Warehouse staff", False)])
+def test_the_console_revokes_the_link_for_who_may_hold_orders(client, order, roles, role, allowed):
+    notify.order_allocated(order)
+    old = path_of(customer_urls(order)[0])
+    client.force_login(UserFactory(username="someone", role=role))
+    page = client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
+
+    response = client.post(
+        reverse("admin:orders_order_act", args=["revoke-status-link"]), {"ids": str(order.pk)}, follow=True
+    )
+
+    assert ('data-action="revoke-status-link"' in page) is allowed
+    if allowed:
+        assert f"{order.number}: the customer&#x27;s status link revoked" in response.content.decode()
+        assert client.get(old).status_code == 404
+        assert OrderStatusLink.objects.filter(order=order, revoked_at__isnull=True).count() == 1
+    else:
+        assert response.status_code == 403
+        assert client.get(old).status_code == 200
+
+
+# --- the API -------------------------------------------------------------------------------------------------
+
+
+def test_the_api_returns_the_status_url_the_emails_carry(client, channel_key):
+    order = OrderFactory(channel=channel_key.channel)
+
+    first = client.get(f"/api/v1/orders/{order.number}", headers=channel_key.headers).json()
+    notify.order_allocated(order)
+
+    assert first["status_url"] == customer_urls(order)[0]
+    assert client.get(path_of(first["status_url"])).status_code == 200
+
+
+def test_the_console_s_email_preview_shows_the_order_s_link_and_makes_none(order):
+    assert notify.preview_context(event="order_shipped", order_ref=order.number)["status_url"] == ""
+    assert not OrderStatusLink.objects.exists()
+
+    notify.order_allocated(order)
+
+    preview = notify.preview_context(event="order_shipped", order_ref=order.number)
+    assert preview["status_url"] == customer_urls(order)[0]
