@@ -495,3 +495,41 @@ class SavedOrderView(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class OrderShippingFacts(models.Model):
+    """What an order's shipments add up to, kept beside the order for the cockpit to read (``orders.cockpit.facts``).
+
+    Derived, never edited: the shipments are the source of truth, and
+    ``orders.services.refresh_shipping_facts`` computes an order's row again from them in the transaction that
+    changes them. An order has a row while it has a shipment that is not cancelled. ``late_shipments`` compares
+    local days in ``settings.TIME_ZONE``; after changing it, refresh every order's row.
+    """
+
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, primary_key=True, related_name="shipping_facts")
+    live_shipments = models.PositiveIntegerField(help_text="Shipments that are not cancelled.")
+    late_shipments = models.PositiveIntegerField(
+        help_text="Of those, how many left on a later local day than their planned pickup day."
+    )
+    shipping_cost = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, help_text="What those shipments cost (None when none has a cost)."
+    )
+    last_shipped_at = models.DateTimeField(null=True, help_text="When the last of those shipments left.")
+    last_delivered_at = models.DateTimeField(null=True, help_text="When the last of those shipments arrived.")
+
+    class Meta:
+        verbose_name = "order's shipping facts"
+        verbose_name_plural = "orders' shipping facts"
+        indexes = [
+            models.Index(
+                fields=["last_shipped_at"], condition=Q(last_shipped_at__isnull=False), name="shipfacts_shipped_idx"
+            ),
+            models.Index(
+                fields=["last_delivered_at"],
+                condition=Q(last_delivered_at__isnull=False),
+                name="shipfacts_delivered_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Shipping facts of {self.order_id}"

@@ -44,6 +44,7 @@ from .shipping import (
     ship_shipment,
     void_label,
 )
+from .shipping_facts import refresh_all_shipping_facts, refresh_shipping_facts
 
 __all__ = [
     "AddressData",
@@ -73,6 +74,8 @@ __all__ = [
     "record_shipment",
     "record_shipment_tracking",
     "record_tracking",
+    "refresh_all_shipping_facts",
+    "refresh_shipping_facts",
     "release_order",
     "retry_payment",
     "route_new_order",
