@@ -12,10 +12,10 @@ the figure beside it:
 - **delivered orders**: delivered orders whose last shipment arrived within the
   window.
 
-Per-order facts (last shipment, shipments, cost) are one GROUP BY over the
-orders and their shipments; figures over those facts (counts, sums,
-percentiles; overall, by currency, by day) are summed from it in the same
-statement (``summarise``: a WITH of the facts and a UNION ALL of groupings),
+Per-order facts (last shipment, shipments, cost) are rows of
+``OrderShippingFacts``, kept by the shipping services; figures over those
+facts (counts, sums, percentiles; overall, by currency, by day) are summed
+from them in one statement (``summarise``: a WITH of the facts and a UNION ALL of groupings),
 since the ORM cannot aggregate an aggregate by group.
 """
 
@@ -51,7 +51,7 @@ from django.db.models.lookups import GreaterThan, LessThanOrEqual
 from inventory.models import Allocation
 from shipping.models import Shipment
 
-from ..models import Order, OrderEvent, OrderStatus
+from ..models import Order, OrderEvent, OrderShippingFacts, OrderStatus
 from ..services.shipping_facts import LIVE_SHIPMENT_STATUSES
 from .periods import Period, Window, local_timezone
 
@@ -130,26 +130,26 @@ def in_window(field: str, window: Window) -> Q:
 
 
 # --- the populations ----------------------------------------------------------------------
-# Per-order facts come from ``OrderShippingFacts``: the shipping services keep each order's row equal to what
-# its shipments add up to (``orders.services.shipping_facts``), so a population is one indexed range of rows.
-def shipped_orders(period: Period, window: Window) -> QuerySet[Order]:
+# Per-order facts come from ``OrderShippingFacts``: the shipping services keep each order's row equal to what its
+# shipments add up to, beside the order's own figures (``orders.services.shipping_facts``), so a population is one
+# indexed range of one table's rows, the orders and the shipments unread (but for a warehouse's filter).
+def _facts_scope(period: Period) -> Q:
+    return order_scope(period, order_ref="order_id", channel_field="channel_id")
+
+
+def shipped_orders(period: Period, window: Window) -> QuerySet[OrderShippingFacts]:
     """Orders whose goods have all left and whose last shipment left within ``window``, one row each with:
 
-    ``last_shipped_at``, ``live_shipments`` (not cancelled), ``late_shipments``
-    (left on a later local day than their planned pickup, ``ship_date``),
-    ``shipments_cost`` (their shipping cost; a shipment without one counts
-    nothing), ``ship_hours`` (placed to last shipment), ``ship_day`` (its local
-    day), ``on_time`` and ``split`` (1 or 0).
+    ``currency``, ``grand_total``, ``last_shipped_at``, ``live_shipments``
+    (not cancelled), ``late_shipments`` (left on a later local day than their
+    planned pickup, ``ship_date``), ``shipments_cost`` (their shipping cost; a
+    shipment without one counts nothing), ``ship_hours`` (placed to last
+    shipment), ``ship_day`` (its local day), ``on_time`` and ``split`` (1 or 0).
     """
     return (
-        Order.objects.filter(order_scope(period), last_shipment_left_within(window))
+        OrderShippingFacts.objects.filter(_facts_scope(period), in_window("last_shipped_at", window), goods_left=True)
         .annotate(
-            last_shipped_at=F("shipping_facts__last_shipped_at"),
-            live_shipments=F("shipping_facts__live_shipments"),
-            late_shipments=F("shipping_facts__late_shipments"),
-            shipments_cost=F("shipping_facts__shipping_cost"),
-        )
-        .annotate(
+            shipments_cost=F("shipping_cost"),
             ship_hours=HoursBetween("placed_at", "last_shipped_at"),
             ship_day=TruncDate("last_shipped_at", tzinfo=local_timezone()),
             on_time=flag(Q(late_shipments=0)),
@@ -159,20 +159,20 @@ def shipped_orders(period: Period, window: Window) -> QuerySet[Order]:
     )
 
 
-def delivered_orders(period: Period, window: Window) -> QuerySet[Order]:
+def delivered_orders(period: Period, window: Window) -> QuerySet[OrderShippingFacts]:
     """Delivered orders whose last shipment arrived within ``window``, one row each with:
 
     ``last_delivered_at``, ``delivery_hours`` (placed to last delivery),
     ``delivery_day`` (its local day) and ``on_time`` (1 when that day is on or
     before the promised delivery date, or nothing was promised; else 0).
     """
+    delivery_day = TruncDate("last_delivered_at", tzinfo=local_timezone())
     return (
-        Order.objects.filter(order_scope(period), last_arrival_within(window))
-        .annotate(last_delivered_at=F("shipping_facts__last_delivered_at"))
+        OrderShippingFacts.objects.filter(_facts_scope(period), in_window("last_delivered_at", window), delivered=True)
         .annotate(
             delivery_hours=HoursBetween("placed_at", "last_delivered_at"),
-            delivery_day=_arrival_day(),
-            on_time=flag(arrived_on_time()),
+            delivery_day=delivery_day,
+            on_time=flag(Q(promised_date__isnull=True) | Q(LessThanOrEqual(delivery_day, F("promised_date")))),
         )
         .order_by()
     )

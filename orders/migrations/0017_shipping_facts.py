@@ -23,11 +23,18 @@ class Migration(migrations.Migration):
             name='OrderShippingFacts',
             fields=[
                 ('order', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='shipping_facts', serialize=False, to='orders.order')),
+                ('currency', models.CharField(max_length=3)),
+                ('grand_total', models.DecimalField(decimal_places=2, max_digits=12)),
+                ('placed_at', models.DateTimeField()),
+                ('promised_date', models.DateField(null=True)),
+                ('goods_left', models.BooleanField(help_text='The order is shipped or delivered.')),
+                ('delivered', models.BooleanField(help_text='The order is delivered.')),
                 ('live_shipments', models.PositiveIntegerField(help_text='Shipments that are not cancelled.')),
                 ('late_shipments', models.PositiveIntegerField(help_text='Of those, how many left on a later local day than their planned pickup day.')),
                 ('shipping_cost', models.DecimalField(decimal_places=2, help_text='What those shipments cost (None when none has a cost).', max_digits=12, null=True)),
                 ('last_shipped_at', models.DateTimeField(help_text='When the last of those shipments left.', null=True)),
                 ('last_delivered_at', models.DateTimeField(help_text='When the last of those shipments arrived.', null=True)),
+                ('channel', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='orders.channel')),
             ],
             options={
                 'verbose_name': "order's shipping facts",
@@ -37,10 +44,10 @@ class Migration(migrations.Migration):
         migrations.RunPython(backfill, migrations.RunPython.noop, elidable=True),
         migrations.AddIndex(
             model_name='ordershippingfacts',
-            index=models.Index(condition=models.Q(('last_shipped_at__isnull', False)), fields=['last_shipped_at'], name='shipfacts_shipped_idx'),
+            index=models.Index(condition=models.Q(('last_shipped_at__isnull', False)), fields=['last_shipped_at'], include=('goods_left', 'channel', 'currency', 'grand_total', 'placed_at', 'shipping_cost', 'live_shipments', 'late_shipments'), name='shipfacts_shipped_idx'),
         ),
         migrations.AddIndex(
             model_name='ordershippingfacts',
-            index=models.Index(condition=models.Q(('last_delivered_at__isnull', False)), fields=['last_delivered_at'], name='shipfacts_delivered_idx'),
+            index=models.Index(condition=models.Q(('last_delivered_at__isnull', False)), fields=['last_delivered_at'], include=('delivered', 'channel', 'placed_at', 'promised_date'), name='shipfacts_delivered_idx'),
         ),
     ]

@@ -256,7 +256,6 @@ def record_tracking(
         raise OrderError(str(refusal)) from refusal
     if result.event is None:
         return result
-    refresh_shipping_facts([order.pk])
     shipment = result.shipment
     events.tracking_recorded(
         order,
@@ -283,6 +282,7 @@ def record_tracking(
         if not open_shipments.exists():
             events.order_delivered(order, actor=actor, shipment=shipment)
             notify.order_delivered(order, delivered_at=occurred_at)
+    refresh_shipping_facts([order.pk])
     return result
 
 

@@ -25,10 +25,20 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("carriers")]
 def recomputed() -> dict[int, dict]:
     """Every order's facts, added up in Python from its shipments."""
     facts: dict[int, dict] = {}
-    for shipment in Shipment.objects.exclude(status=ShipmentStatus.CANCELLED).order_by("pk"):
+    for shipment in Shipment.objects.exclude(status=ShipmentStatus.CANCELLED).select_related("order").order_by("pk"):
+        order = shipment.order
         row = facts.setdefault(
             shipment.order_id,
-            {"live": 0, "late": 0, "cost": None, "shipped": None, "delivered": None},
+            {
+                "order": (order.channel_id, order.currency, order.grand_total, order.placed_at, order.promised_date),
+                "goods_left": order.status in (OrderStatus.SHIPPED, OrderStatus.DELIVERED),
+                "order_delivered": order.status == OrderStatus.DELIVERED,
+                "live": 0,
+                "late": 0,
+                "cost": None,
+                "shipped": None,
+                "delivered": None,
+            },
         )
         row["live"] += 1
         if shipment.shipped_at and shipment.ship_date and timezone.localdate(shipment.shipped_at) > shipment.ship_date:
@@ -44,6 +54,9 @@ def recomputed() -> dict[int, dict]:
 def stored() -> dict[int, dict]:
     return {
         facts.order_id: {
+            "order": (facts.channel_id, facts.currency, facts.grand_total, facts.placed_at, facts.promised_date),
+            "goods_left": facts.goods_left,
+            "order_delivered": facts.delivered,
             "live": facts.live_shipments,
             "late": facts.late_shipments,
             "cost": facts.shipping_cost,
@@ -117,13 +130,13 @@ def test_the_facts_follow_a_split_order_from_its_shipments_to_its_delivery(
     first_left = timezone.make_aware(dt.datetime.combine(atl.ship_date, dt.time(15, 0)))
     services.ship_shipment(shipment_id=atl.pk, actor="test", now=first_left)
     facts = assert_facts_current()[order.pk]
-    assert (facts["shipped"], facts["late"]) == (first_left, 0)
+    assert (facts["shipped"], facts["late"], facts["goods_left"]) == (first_left, 0, False)  # partially shipped
 
     ewr.refresh_from_db()
     late_left = timezone.make_aware(dt.datetime.combine(ewr.ship_date + dt.timedelta(days=2), dt.time(10, 0)))
     services.ship_shipment(shipment_id=ewr.pk, actor="test", now=late_left)
     facts = assert_facts_current()[order.pk]
-    assert (facts["shipped"], facts["late"]) == (late_left, 1)
+    assert (facts["shipped"], facts["late"], facts["goods_left"]) == (late_left, 1, True)
 
     scan(atl, "exception", late_left + dt.timedelta(hours=1))
     assert_facts_current()
@@ -133,7 +146,8 @@ def test_the_facts_follow_a_split_order_from_its_shipments_to_its_delivery(
     scan(ewr, "delivered", arrived + dt.timedelta(hours=3))
     order.refresh_from_db()
     assert order.status == OrderStatus.DELIVERED
-    assert assert_facts_current()[order.pk]["delivered"] == arrived + dt.timedelta(hours=3)
+    facts = assert_facts_current()[order.pk]
+    assert (facts["delivered"], facts["order_delivered"]) == (arrived + dt.timedelta(hours=3), True)
     assert scan(ewr, "delivered", arrived + dt.timedelta(hours=3)).event is None  # a replay
     assert_facts_current()
 
@@ -152,6 +166,22 @@ def test_the_cockpit_counts_an_order_the_workflow_shipped(
 
     assert kpis.time_to_ship.orders == 1
     assert kpis.shipping_cost[0].cost == Decimal("8.00")  # ground, no promise to keep
+
+
+def test_an_order_marked_delivered_by_hand_is_delivered_in_its_facts(
+    sites, stock, order_to, shirt, django_capture_on_commit_callbacks
+):
+    stock(sites["EWR"], shirt, 5)
+    order = allocated_order(order_to, [(shirt, 1)])
+    (shipment,) = services.create_shipments(order_id=order.pk, actor="test")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.buy_labels(shipment_id=shipment.pk, actor="test")
+    services.ship_shipment(shipment_id=shipment.pk, actor="test")
+    assert assert_facts_current()[order.pk]["order_delivered"] is False
+
+    services.mark_delivered(order_id=order.pk, actor="test")
+
+    assert assert_facts_current()[order.pk]["order_delivered"] is True
 
 
 def test_cancelling_the_order_takes_its_facts_away(sites, stock, order_to, shirt, django_capture_on_commit_callbacks):
@@ -191,16 +221,27 @@ def test_refreshing_every_order_adds_up_shipments_written_without_the_services(d
     shipment(orders[0], ShipmentStatus.CANCELLED, Decimal("99.00"))
     shipment(orders[1], ShipmentStatus.CANCELLED, Decimal("5.00"))
     shipment(orders[2], ShipmentStatus.AWAITING_LABEL, Decimal("7.25"))
-    OrderShippingFacts.objects.create(order=orders[1], live_shipments=1, late_shipments=0)  # stale
+    OrderShippingFacts.objects.create(  # stale: its only shipment was cancelled since
+        order=orders[1],
+        channel_id=orders[1].channel_id,
+        currency="USD",
+        grand_total=orders[1].grand_total,
+        placed_at=orders[1].placed_at,
+        goods_left=False,
+        delivered=False,
+        live_shipments=1,
+        late_shipments=0,
+    )
 
     assert services.refresh_all_shipping_facts() == 2
 
-    facts = assert_facts_current()
-    assert facts[orders[0].pk] == {
+    facts = assert_facts_current()[orders[0].pk]
+    assert {key: facts[key] for key in ("goods_left", "live", "late", "cost", "shipped", "delivered")} == {
+        "goods_left": True,
         "live": 2,
         "late": 1,
         "cost": Decimal("4.10"),
         "shipped": now - dt.timedelta(days=1),
         "delivered": now,
     }
-    assert orders[1].pk not in facts
+    assert orders[1].pk not in stored()
