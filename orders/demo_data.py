@@ -43,7 +43,7 @@ from shipping.selectors import clear_rate_cache, load_service_terms
 from shipping.services import split_into_parcels
 
 from .models import Address, Channel, Customer, Order, OrderEvent, OrderLine, OrderStatus
-from .services import format_order_number
+from .services import format_order_number, refresh_all_shipping_facts
 
 if TYPE_CHECKING:
     from .demo_story import StoryResult
@@ -416,6 +416,7 @@ def seed_demo(
     )
     if history.count:
         writer.analyze([StockMovement, StockLevel])
+        refresh_all_shipping_facts()  # the shipments were written directly: the cockpit reads their facts
     return SeedResult(
         orders=orders,
         lines=line_count,

@@ -530,3 +530,67 @@ class OrderStatusLink(models.Model):
 
     def __str__(self) -> str:
         return f"Status link of {self.order_id}"
+
+
+class OrderShippingFacts(models.Model):
+    """What an order's shipments add up to, kept beside the order for the cockpit to read (``orders.cockpit.facts``).
+
+    Derived, never edited: the shipments are the source of truth, and
+    ``orders.services.refresh_shipping_facts`` computes an order's row again from them (and the order) in the
+    transaction that changes them, or that ships or delivers the order. An order has a row while it has a
+    shipment that is not cancelled. ``late_shipments`` compares local days in ``settings.TIME_ZONE``; after
+    changing it, refresh every order's row.
+    """
+
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, primary_key=True, related_name="shipping_facts")
+    # The order's own, copied so that the cockpit reads one table: set when it is placed and never changed after
+    # (channel, currency, total, placed, promised), or moved only by the services that refresh the facts (whether
+    # its goods have all left, whether it is delivered: shipped and delivered are its last statuses).
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+", db_index=False)
+    currency = models.CharField(max_length=3)
+    grand_total = models.DecimalField(max_digits=12, decimal_places=2)
+    placed_at = models.DateTimeField()
+    promised_date = models.DateField(null=True)
+    goods_left = models.BooleanField(help_text="The order is shipped or delivered.")
+    delivered = models.BooleanField(help_text="The order is delivered.")
+    live_shipments = models.PositiveIntegerField(help_text="Shipments that are not cancelled.")
+    late_shipments = models.PositiveIntegerField(
+        help_text="Of those, how many left on a later local day than their planned pickup day."
+    )
+    shipping_cost = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, help_text="What those shipments cost (None when none has a cost)."
+    )
+    last_shipped_at = models.DateTimeField(null=True, help_text="When the last of those shipments left.")
+    last_delivered_at = models.DateTimeField(null=True, help_text="When the last of those shipments arrived.")
+
+    class Meta:
+        verbose_name = "order's shipping facts"
+        verbose_name_plural = "orders' shipping facts"
+        # Each covers what the cockpit reads of a window's shipped or delivered orders (PostgreSQL): an index-only
+        # scan reads the index's pages in order, where fetching the rows from the table read a page a row.
+        indexes = [
+            models.Index(
+                fields=["last_shipped_at"],
+                include=[
+                    "goods_left",
+                    "channel",
+                    "currency",
+                    "grand_total",
+                    "placed_at",
+                    "shipping_cost",
+                    "live_shipments",
+                    "late_shipments",
+                ],
+                condition=Q(last_shipped_at__isnull=False),
+                name="shipfacts_shipped_idx",
+            ),
+            models.Index(
+                fields=["last_delivered_at"],
+                include=["delivered", "channel", "placed_at", "promised_date"],
+                condition=Q(last_delivered_at__isnull=False),
+                name="shipfacts_delivered_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Shipping facts of {self.order_id}"

@@ -12,10 +12,10 @@ the figure beside it:
 - **delivered orders**: delivered orders whose last shipment arrived within the
   window.
 
-Per-order facts (last shipment, shipments, cost) are one GROUP BY over the
-orders and their shipments; figures over those facts (counts, sums,
-percentiles; overall, by currency, by day) are summed from it in the same
-statement (``summarise``: a WITH of the facts and a UNION ALL of groupings),
+Per-order facts (last shipment, shipments, cost) are rows of
+``OrderShippingFacts``, kept by the shipping services; figures over those
+facts (counts, sums, percentiles; overall, by currency, by day) are summed
+from them in one statement (``summarise``: a WITH of the facts and a UNION ALL of groupings),
 since the ORM cannot aggregate an aggregate by group.
 """
 
@@ -36,27 +36,25 @@ from django.db.models import (
     FloatField,
     Func,
     IntegerField,
-    Max,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
-    Sum,
+    TextField,
     Value,
     When,
 )
 from django.db.models.fields.json import KT
-from django.db.models.functions import Coalesce, TruncDate
-from django.db.models.lookups import GreaterThan
+from django.db.models.functions import Cast, Coalesce, TruncDate
+from django.db.models.lookups import GreaterThan, LessThanOrEqual
 
 from inventory.models import Allocation
-from shipping.models import Shipment, ShipmentStatus
+from shipping.models import Shipment
 
-from ..models import Order, OrderEvent, OrderStatus
+from ..models import Order, OrderEvent, OrderShippingFacts, OrderStatus
+from ..services.shipping_facts import LIVE_SHIPMENT_STATUSES
 from .periods import Period, Window, local_timezone
 
-# Shipments that count: every one but the cancelled (a cancelled one never left, and costs nothing).
-LIVE_SHIPMENT_STATUSES = tuple(status for status in ShipmentStatus.values if status != ShipmentStatus.CANCELLED)
 GOODS_LEFT = (OrderStatus.SHIPPED, OrderStatus.DELIVERED)
 # Why an order's current hold was put on. The services word their holds in orders/events.py
 # (credit_hold_reason, payment_hold_reason, payment_refused_reason); an operator's is theirs.
@@ -66,6 +64,8 @@ HOLD_REASONS = (
     ("operator", "Put on hold by an operator"),
     ("other", "Other"),
 )
+# The causes a hold's entry records (``data["cause"]``) that have a reason of their own; any other is "other".
+RECORDED_CAUSES = ("credit_check", "payment", "operator")
 CREDIT_HOLD_PREFIX = "Credit check:"
 PAYMENT_HOLD_PREFIX = "Payment"
 CENT = Decimal("0.01")
@@ -130,34 +130,26 @@ def in_window(field: str, window: Window) -> Q:
 
 
 # --- the populations ----------------------------------------------------------------------
-def shipped_orders(period: Period, window: Window) -> QuerySet[Order]:
+# Per-order facts come from ``OrderShippingFacts``: the shipping services keep each order's row equal to what its
+# shipments add up to, beside the order's own figures (``orders.services.shipping_facts``), so a population is one
+# indexed range of one table's rows, the orders and the shipments unread (but for a warehouse's filter).
+def _facts_scope(period: Period) -> Q:
+    return order_scope(period, order_ref="order_id", channel_field="channel_id")
+
+
+def shipped_orders(period: Period, window: Window) -> QuerySet[OrderShippingFacts]:
     """Orders whose goods have all left and whose last shipment left within ``window``, one row each with:
 
-    ``last_shipped_at``, ``live_shipments`` (not cancelled), ``late_shipments``
-    (left on a later local day than their planned pickup, ``ship_date``),
-    ``shipments_cost`` (their shipping cost; a shipment without one counts
-    nothing), ``ship_hours`` (placed to last shipment), ``ship_day`` (its local
-    day), ``on_time`` and ``split`` (1 or 0).
+    ``currency``, ``grand_total``, ``last_shipped_at``, ``live_shipments``
+    (not cancelled), ``late_shipments`` (left on a later local day than their
+    planned pickup, ``ship_date``), ``shipments_cost`` (their shipping cost; a
+    shipment without one counts nothing), ``ship_hours`` (placed to last
+    shipment), ``ship_day`` (its local day), ``on_time`` and ``split`` (1 or 0).
     """
-    live = Q(shipments__status__in=LIVE_SHIPMENT_STATUSES)
-    left_late = live & Q(
-        GreaterThan(TruncDate("shipments__shipped_at", tzinfo=local_timezone()), F("shipments__ship_date"))
-    )
-    shipped_then = Shipment.objects.filter(in_window("shipped_at", window)).values("order_id")
-    orders = (
-        Order.objects.filter(channel_scope(period), status__in=GOODS_LEFT, pk__in=shipped_then)
-        .annotate(
-            last_shipped_at=Max("shipments__shipped_at", filter=live),
-            live_shipments=Count("shipments", filter=live),
-            late_shipments=Count("shipments", filter=left_late),
-            shipments_cost=Sum("shipments__shipping_cost", filter=live),
-            **_from_warehouse(period, live),
-        )
-        .filter(in_window("last_shipped_at", window))
-    )
     return (
-        _with_own_shipments_scope(orders, period)
+        OrderShippingFacts.objects.filter(_facts_scope(period), in_window("last_shipped_at", window), goods_left=True)
         .annotate(
+            shipments_cost=F("shipping_cost"),
             ship_hours=HoursBetween("placed_at", "last_shipped_at"),
             ship_day=TruncDate("last_shipped_at", tzinfo=local_timezone()),
             on_time=flag(Q(late_shipments=0)),
@@ -167,106 +159,94 @@ def shipped_orders(period: Period, window: Window) -> QuerySet[Order]:
     )
 
 
-def delivered_orders(period: Period, window: Window) -> QuerySet[Order]:
+def delivered_orders(period: Period, window: Window) -> QuerySet[OrderShippingFacts]:
     """Delivered orders whose last shipment arrived within ``window``, one row each with:
 
     ``last_delivered_at``, ``delivery_hours`` (placed to last delivery),
     ``delivery_day`` (its local day) and ``on_time`` (1 when that day is on or
     before the promised delivery date, or nothing was promised; else 0).
     """
-    live = Q(shipments__status__in=LIVE_SHIPMENT_STATUSES)
-    delivered_then = Shipment.objects.filter(in_window("delivered_at", window)).values("order_id")
-    arrived_late = Q(GreaterThan(F("delivery_day"), F("promised_date")))
-    orders = (
-        Order.objects.filter(channel_scope(period), status=OrderStatus.DELIVERED, pk__in=delivered_then)
-        .annotate(
-            last_delivered_at=Max("shipments__delivered_at", filter=live),
-            **_from_warehouse(period, live),
-        )
-        .filter(in_window("last_delivered_at", window))
-    )
+    delivery_day = TruncDate("last_delivered_at", tzinfo=local_timezone())
     return (
-        _with_own_shipments_scope(orders, period)
+        OrderShippingFacts.objects.filter(_facts_scope(period), in_window("last_delivered_at", window), delivered=True)
         .annotate(
             delivery_hours=HoursBetween("placed_at", "last_delivered_at"),
-            delivery_day=TruncDate("last_delivered_at", tzinfo=local_timezone()),
+            delivery_day=delivery_day,
+            on_time=flag(Q(promised_date__isnull=True) | Q(LessThanOrEqual(delivery_day, F("promised_date")))),
         )
-        .annotate(on_time=flag(Q(promised_date__isnull=True) | ~arrived_late))
         .order_by()
     )
 
 
 # --- the same populations as conditions on a list of orders (the console's filters behind the links) ----------
-# Each says of one order what the aggregates above say of it, without grouping the list: "the last shipment
-# left within the window" is "one left within it and none left after it".
+# Each says of one order what the populations above say of it, from the same facts: "the last shipment left within
+# the window" is the order's ``last_shipped_at`` within it.
 def _live_shipments(order_ref: str = "pk") -> QuerySet[Shipment]:
     return Shipment.objects.filter(order_id=OuterRef(order_ref), status__in=LIVE_SHIPMENT_STATUSES)
 
 
 def last_shipment_left_within(window: Window) -> Q:
     """``shipped_orders``' population: goods all left, the last shipment not cancelled left within ``window``."""
-    live = _live_shipments()
-    return (
-        Q(status__in=GOODS_LEFT)
-        & Q(Exists(live.filter(in_window("shipped_at", window))))
-        & ~Q(Exists(live.filter(shipped_at__gte=window.end)))
-    )
+    return Q(status__in=GOODS_LEFT) & in_window("shipping_facts__last_shipped_at", window)
 
 
 def left_late() -> Q:
     """A shipment of the order (not cancelled) left on a later local day than its planned pickup day."""
-    late = GreaterThan(TruncDate("shipped_at", tzinfo=local_timezone()), F("ship_date"))
-    return Q(Exists(_live_shipments().filter(late)))
+    return Q(shipping_facts__late_shipments__gt=0)
 
 
 def left_on_time() -> Q:
     """A shipment of the order (not cancelled) has left, and none left after its planned pickup day."""
-    return Q(Exists(_live_shipments().filter(shipped_at__isnull=False))) & ~left_late()
+    return Q(shipping_facts__last_shipped_at__isnull=False, shipping_facts__late_shipments=0)
 
 
 def last_arrival_within(window: Window) -> Q:
     """``delivered_orders``' population: delivered, the last shipment not cancelled arrived within ``window``."""
-    live = _live_shipments()
-    return (
-        Q(status=OrderStatus.DELIVERED)
-        & Q(Exists(live.filter(in_window("delivered_at", window))))
-        & ~Q(Exists(live.filter(delivered_at__gte=window.end)))
-    )
+    return Q(status=OrderStatus.DELIVERED) & in_window("shipping_facts__last_delivered_at", window)
+
+
+def _arrival_day() -> TruncDate:
+    return TruncDate("shipping_facts__last_delivered_at", tzinfo=local_timezone())
 
 
 def arrived_late() -> Q:
     """Delivered on a later local day than promised: the last arrival is late when any arrival is."""
-    late = GreaterThan(TruncDate("delivered_at", tzinfo=local_timezone()), OuterRef("promised_date"))
-    return Q(status=OrderStatus.DELIVERED) & Q(Exists(_live_shipments().filter(late)))
+    return Q(status=OrderStatus.DELIVERED) & Q(GreaterThan(_arrival_day(), F("promised_date")))
 
 
 def arrived_on_time() -> Q:
-    """Delivered on or before the promised date, or with none promised."""
-    return Q(status=OrderStatus.DELIVERED) & ~arrived_late()
+    """Delivered on or before the promised date, or with none promised (or no arrival recorded)."""
+    return Q(status=OrderStatus.DELIVERED) & (
+        Q(promised_date__isnull=True)
+        | Q(shipping_facts__last_delivered_at__isnull=True)
+        | Q(LessThanOrEqual(_arrival_day(), F("promised_date")))
+    )
 
 
 def split_shipments() -> Q:
     """More than one shipment that is not cancelled."""
-    another = Shipment.objects.filter(order_id=OuterRef("order_id"), status__in=LIVE_SHIPMENT_STATUSES).exclude(
-        pk=OuterRef("pk")
-    )
-    return Q(Exists(_live_shipments().filter(Exists(another))))
+    return Q(shipping_facts__live_shipments__gt=1)
 
 
 def current_hold_reason() -> Coalesce:
     """Why an order's current hold (the latest entry putting it on hold) was put on: a key of ``HOLD_REASONS``.
 
-    An operator's hold is theirs whatever its words; a service's is told by the words ``orders/events.py``
-    gives it (``credit_hold_reason``, ``payment_hold_reason``, ``payment_refused_reason``).
+    The cause the entry records (``data["cause"]``: credit_check, payment, operator; any other, such as
+    channel, is "other") says it. An entry written before causes were recorded has none: then an operator's
+    hold is theirs whatever its words, and a service's is told by the words ``orders/events.py`` gives it
+    (``credit_hold_reason``, ``payment_hold_reason``, ``payment_refused_reason``).
     """
     current_hold = (
         OrderEvent.objects.filter(
             order_id=OuterRef("pk"), kind=OrderEvent.Kind.STATUS_CHANGED, data__to=OrderStatus.ON_HOLD
         )
         .order_by("-created_at", "-id")
-        .annotate(reason_text=KT("data__reason"))
+        # Cast: a JSON key's exact lookup would read the compared value as JSON.
+        .annotate(cause=Cast(KT("data__cause"), TextField()), reason_text=KT("data__reason"))
         .annotate(
             reason_key=Case(
+                *(When(cause=key, then=Value(key)) for key in RECORDED_CAUSES),
+                When(cause__isnull=False, then=Value("other")),
                 When(actor__isnull=False, then=Value("operator")),
                 When(reason_text__startswith=CREDIT_HOLD_PREFIX, then=Value("credit_check")),
                 When(reason_text__startswith=PAYMENT_HOLD_PREFIX, then=Value("payment")),

@@ -44,6 +44,7 @@ from .shipping import (
     ship_shipment,
     void_label,
 )
+from .shipping_facts import refresh_all_shipping_facts, refresh_shipping_facts
 from .status_links import revoke_status_link
 
 __all__ = [
@@ -74,6 +75,8 @@ __all__ = [
     "record_shipment",
     "record_shipment_tracking",
     "record_tracking",
+    "refresh_all_shipping_facts",
+    "refresh_shipping_facts",
     "release_order",
     "retry_payment",
     "revoke_status_link",

@@ -24,6 +24,7 @@ from ..models import Order, OrderEvent, OrderLine, OrderStatus
 from ..payments import services as payments
 from . import notify, payment
 from ._common import lock_order, task_named
+from .shipping_facts import refresh_shipping_facts
 
 logger = logging.getLogger(__name__)
 ALLOCATABLE = (OrderStatus.RECEIVED, OrderStatus.BACKORDERED, OrderStatus.PARTIALLY_SHIPPED)
@@ -317,6 +318,7 @@ def record_shipment(
     events.units_shipped(
         order, to_status=target, units=sum(shipped.values()), shipped=by_sku, reference=reference, actor=actor
     )
+    refresh_shipping_facts([order.pk])
     return order
 
 
@@ -325,4 +327,5 @@ def mark_delivered(*, order_id: int, actor) -> Order:
     """Mark a shipped order delivered."""
     order = lock_order(order_id)
     events.order_delivered(order, actor=actor)
+    refresh_shipping_facts([order.pk])
     return order

@@ -23,6 +23,7 @@ from ..models import Order, OrderStatus
 from . import notify, payment
 from ._common import lock_order, require_reason
 from .fulfilment import record_shipment
+from .shipping_facts import refresh_shipping_facts
 
 SHIPPABLE = (OrderStatus.ALLOCATED, OrderStatus.BACKORDERED, OrderStatus.PARTIALLY_SHIPPED)
 
@@ -106,6 +107,7 @@ def create_shipments(*, order_id: int, actor, now: dt.datetime | None = None) ->
             actor=actor,
         )
         created.append(shipment)
+    refresh_shipping_facts([order.pk])
     return created
 
 
@@ -133,6 +135,7 @@ def override_carrier(*, shipment_id: int, service_id: int, reason: str, actor) -
         option = shipping.override_service(shipment=shipment, service_id=service_id, reason=reason)
     except ShippingError as refusal:
         raise OrderError(str(refusal)) from refusal
+    refresh_shipping_facts([order.pk])
     events.carrier_changed(order, shipment=shipment, before=old, option=option, reason=reason.strip(), actor=actor)
     return shipment
 
@@ -146,6 +149,7 @@ def buy_labels(*, shipment_id: int, actor) -> Shipment:
         numbers = shipping.purchase_labels(shipment=shipment)
     except ShippingError as refusal:
         raise OrderError(str(refusal)) from refusal
+    refresh_shipping_facts([order.pk])
     events.label_bought(order, shipment=shipment, tracking_numbers=numbers, actor=actor)
     return shipment
 
@@ -159,6 +163,7 @@ def void_label(*, shipment_id: int, reason: str, actor) -> Shipment:
         numbers = shipping.void_labels(shipment=shipment)
     except ShippingError as refusal:
         raise OrderError(str(refusal)) from refusal
+    refresh_shipping_facts([order.pk])
     events.label_voided(order, shipment=shipment, voided=numbers, reason=reason, actor=actor)
     return shipment
 
@@ -189,6 +194,7 @@ def ship_shipment(*, shipment_id: int, actor, now: dt.datetime | None = None) ->
             shipping.hand_over(shipment=shipment, now=now)
         except ShippingError as refusal:
             raise OrderError(str(refusal)) from refusal
+        refresh_shipping_facts([order.pk])
         capture = payment.open_capture(order, shipment, actor=actor)
         notify.order_shipped(order, shipments=[shipped_message(shipment)])
     payment.make_call(capture, actor=actor)
@@ -276,6 +282,7 @@ def record_tracking(
         if not open_shipments.exists():
             events.order_delivered(order, actor=actor, shipment=shipment)
             notify.order_delivered(order, delivered_at=occurred_at)
+    refresh_shipping_facts([order.pk])
     return result
 
 
@@ -330,4 +337,5 @@ def cancel_open_shipments(*, order: Order, actor) -> list[Shipment]:
         voided = shipping.cancel_shipment(shipment=shipment)
         events.shipment_cancelled(order, shipment=shipment, voided=voided, actor=actor)
         cancelled.append(shipment)
+    refresh_shipping_facts([order.pk] if cancelled else [])
     return cancelled

@@ -20,6 +20,7 @@ from inventory.models import CycleCount
 from orders.cockpit import Period, kpis_for
 from orders.models import OrderStatus
 from orders.returns.models import Refund, ReturnRequest
+from orders.services import refresh_all_shipping_facts
 from shipping.models import Shipment, ShipmentStatus
 from tests.browser.conftest import page  # noqa: F401  (the fixture: a fresh Chromium page)
 from tests.factories import ChannelFactory, OrderFactory, UserFactory, WarehouseFactory
@@ -103,6 +104,7 @@ def month_of_orders(roles):
         status=ShipmentStatus.AWAITING_LABEL,
         ship_to={},
     )
+    refresh_all_shipping_facts()  # the shipments were written without the services that keep the facts
     CycleCount.objects.create(warehouse=reno)
     for name, role in ROLES.items():
         UserFactory(username=name, role=role, first_name=name.title())

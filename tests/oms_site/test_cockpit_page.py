@@ -19,6 +19,7 @@ from oms_site.nav import nav_groups
 from orders.cockpit import ListLink, charts_for, kpis_for
 from orders.models import OrderStatus
 from orders.returns.models import OrderErrorCase, Refund, ReturnRequest
+from orders.services import refresh_all_shipping_facts
 from shipping.models import Shipment, ShipmentStatus
 from tests.factories import OrderFactory, UserFactory, WarehouseFactory
 
@@ -118,6 +119,7 @@ def some_orders(count: int, warehouse):
         OrderErrorCase.objects.create(
             order=shipped, kind="wrong_item", root_cause="pick_error", warehouse=warehouse, shipment=shipment
         )
+    refresh_all_shipping_facts()  # the shipments were written without the services that keep the facts
 
 
 # --- who sees what ------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from orders.cockpit import Figure, ListLink, Percentiles, Period, Rate, Shipping
 from orders.cockpit.periods import local_midnight
 from orders.models import Order, OrderEvent, OrderLine, OrderStatus
 from orders.returns.models import OrderErrorCase, ReturnRequest
+from orders.services import refresh_shipping_facts
 from shipping.models import CarrierService, Shipment, ShipmentStatus, Vendor
 from tests.factories import (
     AddressFactory,
@@ -102,7 +103,8 @@ def make_order(number, channel, status, placed, total, promised=None, currency="
 
 
 def make_shipment(number, order, warehouse, service, status, ship_date, shipped, delivered, cost, currency="USD"):
-    return Shipment.objects.create(
+    """A shipment as the shipping services leave it, its order's shipping facts refreshed as they do."""
+    shipment = Shipment.objects.create(
         number=number,
         order=order,
         order_number=order.number,
@@ -118,6 +120,8 @@ def make_shipment(number, order, warehouse, service, status, ship_date, shipped,
         currency=currency,
         created_at=order.placed_at + dt.timedelta(hours=1),
     )
+    refresh_shipping_facts([order.pk])
+    return shipment
 
 
 def reserve(order, warehouse) -> None:
@@ -134,14 +138,15 @@ def reserve(order, warehouse) -> None:
     Allocation.objects.create(order=order, order_line=line, warehouse=warehouse, product=product, quantity=1)
 
 
-def hold_event(order, at, reason, actor=None, to=S.ON_HOLD, came_from=S.RECEIVED):
+def hold_event(order, at, reason, actor=None, to=S.ON_HOLD, came_from=S.RECEIVED, cause=None):
+    cause_data = {} if cause is None else {"cause": cause}
     OrderEvent.objects.create(
         order=order,
         kind=OrderEvent.Kind.STATUS_CHANGED,
         message=f"Put on hold: {reason}" if to == S.ON_HOLD else "Released from hold",
         actor=actor,
         actor_name=actor.username if actor else "system: routing",
-        data={"from": came_from, "to": to, "reason": reason},
+        data={"from": came_from, "to": to, "reason": reason, **cause_data},
         created_at=at,
     )
 
@@ -330,6 +335,35 @@ def test_awaiting_fulfilment_by_age_late_at_risk_backorders_and_holds(world):
         "operator": 1,
         "other": 0,
     }
+
+
+def test_a_hold_is_counted_by_the_cause_its_entry_records_before_its_words(phoenix, fresh_cache, client, superuser):
+    now = timezone.now()
+    operator = UserFactory()
+    channel = ChannelFactory()
+    for number, reason, actor, cause in (
+        ("H1", "Rule 'Large order' matched", None, "credit_check"),
+        ("H2", "Card declined", operator, "payment"),  # the recorded cause wins over who wrote it
+        ("H3", "Credit check: looked at by hand", None, "operator"),
+        ("H4", "Payment declined by the marketplace", None, "channel"),  # a cause of its own: other
+        ("H5", "Payment declined by test_card: card expired", None, None),  # written before causes: its words
+        ("H6", "Fraud review", operator, None),
+    ):
+        order = make_order(number, channel, S.ON_HOLD, now - dt.timedelta(hours=3), "10.00")
+        hold_event(order, now - dt.timedelta(hours=2), reason, actor=actor, cause=cause)
+
+    kpis = kpis_for(Period.last_7_days(), now=now)
+
+    holds = by_key(kpis.holds_by_reason)
+    assert {key: figure.value for key, figure in holds.items()} == {
+        "credit_check": 1,
+        "payment": 2,
+        "operator": 2,
+        "other": 1,
+    }
+    client.force_login(superuser)
+    for key, figure in holds.items():
+        assert client.get(figure.link.url).context["cl"].result_count == figure.value, key
 
 
 def test_on_time_ship_rate_split_rate_and_time_to_ship(world):

@@ -30,6 +30,7 @@ from orders.cockpit import Chart, ListLink, Period, charts_for, kpis_for
 from orders.cockpit.periods import local_date
 from orders.models import OrderStatus
 from orders.returns.models import OrderErrorCase, ReturnReason, ReturnRequest
+from orders.services import refresh_shipping_facts
 from shipping.models import CarrierService, ShipmentStatus, Vendor
 from tests.factories import ChannelFactory, ProductFactory, UserFactory, WarehouseFactory
 from tests.orders.test_cockpit import figures_with_lists, hold_event, make_order, make_shipment, reserve
@@ -126,6 +127,7 @@ def shop(settings):
             if i % 8 == 4:
                 reserve(order, east)
         order.save(update_fields=["status"])
+        refresh_shipping_facts([order.pk])  # its status, as the services that ship and deliver it do
 
         last = order.shipments.exclude(status=SS.CANCELLED).order_by("-shipped_at").first()
         if order.status == S.DELIVERED and i % 2 == 0:

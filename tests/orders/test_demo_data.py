@@ -206,3 +206,25 @@ def test_the_same_seed_gives_the_same_data():
     seed_demo(orders=120, seed=11, now=moment)
 
     assert fingerprint() == first
+
+
+def test_the_seeded_history_has_the_shipping_facts_the_cockpit_reads():
+    from orders.models import OrderShippingFacts
+    from orders.services.shipping_facts import refresh_all_shipping_facts
+
+    # given a seeded demo (its shipments written directly, not through the shipping services)
+    call_command("seed_demo", orders=200, seed=3, story=False)
+    seeded = {
+        row.pk: (row.live_shipments, row.last_shipped_at, row.shipping_cost) for row in OrderShippingFacts.objects.all()
+    }
+
+    # then every order with a shipment that is not cancelled has its facts, as computing them again gives them
+    with_shipment = set(
+        Shipment.objects.exclude(status=ShipmentStatus.CANCELLED).values_list("order_id", flat=True).distinct()
+    )
+    assert with_shipment and set(seeded) == with_shipment
+    refresh_all_shipping_facts()
+    again = {
+        row.pk: (row.live_shipments, row.last_shipped_at, row.shipping_cost) for row in OrderShippingFacts.objects.all()
+    }
+    assert again == seeded
