@@ -12,13 +12,14 @@ key dropped altogether makes the next email replace the link.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import secrets
 from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import transaction
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -42,14 +43,29 @@ def _token(nonce: str, secret: str) -> str:
 
 def page_url(token: str) -> str:
     """The absolute address of the status page of ``token`` (OMS_BASE_URL, where links in emails point)."""
-    return f"{settings.OMS_BASE_URL.rstrip('/')}{reverse('order_status_page', args=[token])}"
+    before, after = _page_url_around(settings.OMS_BASE_URL, get_urlconf(), get_script_prefix())
+    return f"{before}{token}{after}"
+
+
+@functools.cache
+def _page_url_around(base_url: str, urlconf: str | None, script_prefix: str) -> tuple[str, str]:
+    """What comes before and after the token in a page address: resolved once for each base address, URL
+    configuration and script prefix, not once a link (a routing batch makes a hundred)."""
+    marker = "TOKEN"
+    path = reverse("order_status_page", args=[marker], urlconf=urlconf)
+    before, after = path.split(marker)
+    return f"{base_url.rstrip('/')}{before}", after
 
 
 def build_link(order: Order) -> tuple[OrderStatusLink, str]:
     """A new link of ``order``, unsaved, and its page's address (for a caller that writes its rows at once)."""
+    return _new_link(order.pk)
+
+
+def _new_link(order_id: int) -> tuple[OrderStatusLink, str]:
     nonce = secrets.token_urlsafe(32)
     token = _token(nonce, settings.SECRET_KEY)
-    return OrderStatusLink(order_id=order.pk, nonce=nonce, token_digest=digest(token)), page_url(token)
+    return OrderStatusLink(order_id=order_id, nonce=nonce, token_digest=digest(token)), page_url(token)
 
 
 def _url_of(link: OrderStatusLink) -> str | None:
@@ -83,18 +99,21 @@ def status_urls(orders: Iterable[Order]) -> dict[int, str]:
     urls = _live_urls(ids)
     missing = sorted(ids - urls.keys())
     if missing:
-        # A link another transaction made meanwhile wins (the one-live-link constraint); it is read back below.
-        OrderStatusLink.objects.bulk_create([build_link(Order(pk=pk))[0] for pk in missing], ignore_conflicts=True)
-        urls.update(_live_urls(set(missing)))
+        # A link another transaction made meanwhile wins (the one-live-link constraint); it is read back below,
+        # and the address of each link written here is known without deriving its token again.
+        built = [_new_link(pk) for pk in missing]
+        OrderStatusLink.objects.bulk_create([link for link, _ in built], ignore_conflicts=True)
+        urls.update(_live_urls(set(missing), known={link.token_digest: url for link, url in built}))
     return urls
 
 
-def _live_urls(ids: set[int]) -> dict[int, str]:
+def _live_urls(ids: set[int], known: dict[str, str] | None = None) -> dict[int, str]:
+    """The live links' addresses by order id; ``known``: addresses by token digest already derived."""
     urls = {}
     for link in OrderStatusLink.objects.filter(order_id__in=ids, revoked_at__isnull=True).only(
         "order_id", "nonce", "token_digest"
     ):
-        url = _url_of(link)
+        url = (known or {}).get(link.token_digest) or _url_of(link)
         if url is None:  # made with a SECRET_KEY the site no longer has: revoked, and a new one made
             OrderStatusLink.objects.filter(pk=link.pk).update(revoked_at=timezone.now())
             continue
