@@ -245,3 +245,32 @@ def test_refreshing_every_order_adds_up_shipments_written_without_the_services(d
         "delivered": now,
     }
     assert orders[1].pk not in stored()
+
+
+def test_the_command_computes_every_orders_facts_again_from_the_shipments(db):
+    import io
+
+    from django.core.management import call_command
+
+    # given an order whose shipment was written behind the services' back: it has no facts yet
+    order = OrderFactory(status=OrderStatus.SHIPPED)
+    Shipment.objects.create(
+        number="SH-1",
+        order=order,
+        order_number=order.number,
+        warehouse=WarehouseFactory(),
+        status=ShipmentStatus.IN_TRANSIT,
+        ship_to={},
+        shipped_at=timezone.now(),
+        shipping_cost=Decimal("6.40"),
+    )
+    assert not OrderShippingFacts.objects.filter(order=order).exists()
+
+    # when an operator runs the command
+    out = io.StringIO()
+    call_command("refresh_shipping_facts", stdout=out)
+
+    # then the order has its facts, and the command says how many orders have them
+    facts = OrderShippingFacts.objects.get(order=order)
+    assert (facts.live_shipments, facts.shipping_cost) == (1, Decimal("6.40"))
+    assert "computed again: 1 orders with a shipment" in out.getvalue()
