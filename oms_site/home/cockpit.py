@@ -149,8 +149,13 @@ def kpi_cards(kpis: Kpis) -> list[dict]:
             "key": "orders_placed",
             "title": "Orders placed",
             "values": [_count("orders placed", placed.value, placed.link)],
-            "note": f"{placed.previous:,} the previous period · {_change(placed.value, placed.previous)}",
-            "rows": [],
+            "note": _change(placed.value, placed.previous),
+            "rows": [
+                {
+                    "label": "the previous period",
+                    "values": [_count("the previous period", placed.previous or 0, placed.previous_link)],
+                }
+            ],
         },
         {
             "key": "revenue",
@@ -161,12 +166,23 @@ def kpi_cards(kpis: Kpis) -> list[dict]:
                 for amount in kpis.revenue
             ],
             "note": " · ".join(
-                f"{amount.previous:,.2f} {amount.currency} the previous period "
-                f"({_change(amount.value, amount.previous)})"
-                for amount in kpis.revenue
+                f"{amount.currency}: {_change(amount.value, amount.previous)}" for amount in kpis.revenue
             )
             or "no orders placed in this period or the one before",
-            "rows": [],
+            "rows": [
+                {
+                    "label": f"the previous period ({amount.currency})",
+                    "values": [
+                        _value(
+                            f"the previous period ({amount.currency})",
+                            amount.previous,
+                            f"{amount.previous:,.2f} {amount.currency}",
+                            amount.previous_link,
+                        )
+                    ],
+                }
+                for amount in kpis.revenue
+            ],
         },
         {
             "key": "awaiting_fulfilment",

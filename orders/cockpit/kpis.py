@@ -106,6 +106,7 @@ class Figure:
     value: int
     link: ListLink | None = None
     previous: int | None = None
+    previous_link: ListLink | None = None  # the previous period's orders, where there is a previous count
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ class Amount:
     value: Decimal
     previous: Decimal
     link: ListLink | None = None
+    previous_link: ListLink | None = None
 
 
 @dataclass(frozen=True)
@@ -300,10 +302,12 @@ def _placed(period: Period, window: Window, previous: Window) -> tuple[Figure, t
     )
     rows = sorted(rows, key=lambda row: row["currency"])
     placed_days = links.days("placed_at", window)
+    placed_before = links.instants("placed", previous)
     figure = Figure(
         value=sum(row["placed"] for row in rows),
         previous=sum(row["placed_before"] for row in rows),
         link=links.orders(period, placed_days),
+        previous_link=links.orders(period, placed_before),
     )
     revenue = tuple(
         Amount(
@@ -313,6 +317,10 @@ def _placed(period: Period, window: Window, previous: Window) -> tuple[Figure, t
             link=links.orders(
                 period,
                 {**placed_days, "status__in": ",".join(NOT_CANCELLED), "currency__exact": row["currency"]},
+            ),
+            previous_link=links.orders(
+                period,
+                {**placed_before, "status__in": ",".join(NOT_CANCELLED), "currency__exact": row["currency"]},
             ),
         )
         for row in rows

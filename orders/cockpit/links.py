@@ -44,6 +44,12 @@ def days(prefix: str, window: Window) -> dict[str, str]:
     return {f"{prefix}__range__gte": window.first_day.isoformat(), f"{prefix}__range__lte": window.last_day.isoformat()}
 
 
+def instants(prefix: str, window: Window) -> dict[str, str]:
+    """An instant range's parameters (``<prefix>__gte``, ``<prefix>__lt``, ISO 8601): a window that may end
+    within a day (the previous period of "today" ends at this time of day yesterday)."""
+    return {f"{prefix}__gte": window.start.isoformat(), f"{prefix}__lt": window.end.isoformat()}
+
+
 def orders(period: Period, params: dict[str, str]) -> ListLink:
     scope = {}
     if period.channel_id is not None:

@@ -528,6 +528,8 @@ def figures_with_lists(kpis) -> list[tuple[str, int, ListLink]]:
     def visit(name, value):
         if isinstance(value, Figure) and value.link:
             pairs.append((name, value.value, value.link))
+            if value.previous_link:
+                pairs.append((f"{name}.previous", value.previous, value.previous_link))
         elif isinstance(value, Rate):
             pairs.append((f"{name}.numerator", value.numerator, value.numerator_link))
             pairs.append((f"{name}.denominator", value.denominator, value.denominator_link))

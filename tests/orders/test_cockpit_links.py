@@ -171,6 +171,7 @@ def periods(shop) -> dict[str, Period]:
     today = shop["today"]
     custom = (today - dt.timedelta(days=16), today - dt.timedelta(days=4))
     return {
+        "today": Period.today(),  # its previous period ends at this time of day yesterday
         "7 days": Period.last_7_days(),
         "7 days, Marketplace": Period.last_7_days(channel_id=shop["mkt"].pk),
         "7 days, EAST": Period.last_7_days(warehouse_id=shop["east"].pk),
@@ -217,9 +218,27 @@ def test_every_figure_of_every_period_and_filter_links_to_a_list_of_as_many(shop
         for amount in kpis.revenue:
             summed = listed(client, amount.link).queryset.aggregate(total=Sum("grand_total"))["total"]
             assert Decimal(summed or 0) == amount.value, (label, "revenue", amount.currency, amount.link.url)
+            before = listed(client, amount.previous_link).queryset.aggregate(total=Sum("grand_total"))["total"]
+            assert Decimal(before or 0) == amount.previous, (label, "revenue before", amount.previous_link.url)
         # The charts carry no links today; a link one gains is followed here.
         for _, link in chart_links(charts_for(period, fresh=True)):
             listed(client, link)
 
     # The data set reaches every kind of figure: each was more than zero in some period and filter.
     assert sorted(name for name, total in counted.items() if not total) == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "placed__gte=yesterday&placed__lt=2026-12-06T10:00:00%2B00:00",  # not an instant
+        "placed__gte=2026-12-05T10:00:00&placed__lt=2026-12-06T10:00:00",  # no offset: whose 10:00?
+        "placed__gte=2026-12-06T10:00:00%2B00:00&placed__lt=2026-12-05T10:00:00%2B00:00",  # ends before it starts
+    ],
+)
+def test_an_instant_range_the_list_cannot_read_is_refused_not_ignored(client, superuser, query):
+    client.force_login(superuser)
+
+    response = client.get(f"/admin/orders/order/?{query}")
+
+    assert response.status_code == 302 and response.url.endswith("?e=1")
