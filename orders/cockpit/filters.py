@@ -15,6 +15,7 @@ here the returns list uses too: the order's warehouse.
 from __future__ import annotations
 
 import datetime as dt
+from abc import ABCMeta, abstractmethod
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -26,7 +27,7 @@ from .facts import warehouse_scope
 from .periods import Window
 
 
-class CockpitFilter(admin.ListFilter):
+class CockpitFilter(admin.ListFilter, metaclass=ABCMeta):
     """A filter of ``parameters`` (each read once), shown only while given; ``condition()`` is what it keeps."""
 
     parameters: tuple[str, ...] = ()
@@ -44,9 +45,9 @@ class CockpitFilter(admin.ListFilter):
             except (ValueError, KeyError) as error:
                 raise IncorrectLookupParameters(f"{self.title}: {error}") from error
 
+    @abstractmethod
     def read(self, values: dict[str, str]) -> tuple[Q, str]:
         """The condition the given values mean and the words that say it; ValueError for a value it cannot read."""
-        raise NotImplementedError
 
     def has_output(self) -> bool:
         return self.keeps is not None
@@ -77,8 +78,9 @@ class ChoiceFilter(CockpitFilter):
             raise ValueError(f"{value!r} is not one of {', '.join(self.options)}")
         return self.condition(value), self.options[value]
 
+    @abstractmethod
     def condition(self, value: str) -> Q:
-        raise NotImplementedError
+        """What the list keeps for ``value`` (one of ``options``)."""
 
 
 class DaysFilter(CockpitFilter):
@@ -98,8 +100,9 @@ class DaysFilter(CockpitFilter):
             raise ValueError(f"{last} is before {first}")
         return self.condition(Window.of_days(first, last)), f"{first.isoformat()} to {last.isoformat()}"
 
+    @abstractmethod
     def condition(self, window: Window) -> Q:
-        raise NotImplementedError
+        """What the list keeps for the days of ``window``."""
 
 
 class WarehouseScopeFilter(CockpitFilter):
