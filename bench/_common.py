@@ -356,6 +356,21 @@ def private_broker(name: str, default: str = "redis://127.0.0.1:6379/13") -> tup
     return url, queue
 
 
+def run_on_private_broker(name: str, measure, args, *, test_client: bool = False, before=None) -> int:
+    """A benchmark's run: Redis on a queue of its own (``private_broker``), Django set up, its warnings and errors
+    counted from then on, ``measure(args, logged)``; the run's Redis keys deleted however it ends. ``before``
+    runs once Django is set up (a worker's quieter settings)."""
+    broker, queue = private_broker(name)
+    setup_django(test_client=test_client)
+    if before is not None:
+        before()
+    logged = count_logged_problems()
+    try:
+        return measure(args, logged)
+    finally:
+        print(f"Redis keys of the run deleted: {purge_redis(broker, queue)}")
+
+
 class CountingHandler(logging.Handler):
     """Counts the records at WARNING or above that a process logs, and keeps the first few."""
 

@@ -70,17 +70,14 @@ from _common import (
     PROJECT_ROOT,
     Ratio,
     captured_reads,
-    count_logged_problems,
     describe_host,
     git_revision,
     host,
     prepare_database,
     print_ratios,
-    private_broker,
-    purge_redis,
     refuse,
     replay_bare,
-    setup_django,
+    run_on_private_broker,
 )
 
 RESULTS_PATH = PROJECT_ROOT / "bench" / "results" / "admin_order_list.json"
@@ -366,13 +363,7 @@ def check_targets(scenarios: list[Scenario], target_ms: float) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    broker, queue = private_broker("admin")
-    setup_django(test_client=True)
-    logged = count_logged_problems()
-    try:
-        return measure(args, logged)
-    finally:
-        print(f"Redis keys of the run deleted: {purge_redis(broker, queue)}")
+    return run_on_private_broker("admin", measure, args, test_client=True)
 
 
 def measure(args: argparse.Namespace, logged) -> int:

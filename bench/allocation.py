@@ -110,9 +110,8 @@ from _common import (
     host,
     prepare_database,
     print_ratios,
-    private_broker,
-    purge_redis,
     refuse,
+    run_on_private_broker,
     setup_django,
     truncate_tables,
 )
@@ -1122,14 +1121,7 @@ def print_runs(runs: list[ServiceRun], pgbench: dict[int, float], batch: int = 1
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # A queue of the run's own (the spawned workers inherit the environment); nothing consumes it.
-    broker, queue = private_broker("alloc")
-    setup_django()
-    quiet_worker_settings()
-    logged = count_logged_problems()
-    try:
-        return measure(args, logged)
-    finally:
-        print(f"Redis keys of the run deleted: {purge_redis(broker, queue)}")
+    return run_on_private_broker("alloc", measure, args, before=quiet_worker_settings)
 
 
 def measure(args: argparse.Namespace, logged: CountingHandler) -> int:

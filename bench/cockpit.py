@@ -63,17 +63,14 @@ from pathlib import Path
 from _common import (
     PROJECT_ROOT,
     Ratio,
-    count_logged_problems,
     describe_host,
     git_revision,
     host,
     prepare_database,
     print_ratios,
-    private_broker,
-    purge_redis,
     refuse,
     replay_bare,
-    setup_django,
+    run_on_private_broker,
 )
 
 RESULTS_PATH = PROJECT_ROOT / "bench" / "results" / "cockpit.json"
@@ -328,13 +325,7 @@ def print_table(scenarios: list[Scenario]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    broker, queue = private_broker("cockpit")
-    setup_django(test_client=True)
-    logged = count_logged_problems()
-    try:
-        return measure(args, logged)
-    finally:
-        print(f"Redis keys of the run deleted: {purge_redis(broker, queue)}")
+    return run_on_private_broker("cockpit", measure, args, test_client=True)
 
 
 def measure(args: argparse.Namespace, logged) -> int:

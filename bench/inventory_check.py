@@ -77,16 +77,13 @@ from _common import (
     Ratio,
     captured_reads,
     copy_rows,
-    count_logged_problems,
     describe_host,
     git_revision,
     host,
     prepare_database,
     print_ratios,
-    private_broker,
-    purge_redis,
     replay_bare,
-    setup_django,
+    run_on_private_broker,
     truncate_tables,
 )
 
@@ -517,13 +514,7 @@ def corrupt_and_check(baseline: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    broker, queue = private_broker("check")
-    setup_django()
-    logged = count_logged_problems()
-    try:
-        return measure(args, logged)
-    finally:
-        print(f"Redis keys of the run deleted: {purge_redis(broker, queue)}")
+    return run_on_private_broker("check", measure, args)
 
 
 def measure(args: argparse.Namespace, logged) -> int:

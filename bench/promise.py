@@ -51,17 +51,14 @@ from _common import (
     bare_connection,
     captured_reads,
     copy_rows,
-    count_logged_problems,
     describe_host,
     git_revision,
     host,
     log_problems,
     prepare_database,
     print_ratios,
-    private_broker,
-    purge_redis,
     replay_bare,
-    setup_django,
+    run_on_private_broker,
     truncate_tables,
 )
 
@@ -82,13 +79,7 @@ def main() -> int:
     parser.add_argument("--allow-any-database", action="store_true")
     parser.add_argument("--no-fail", action="store_true", help="always exit 0, even when the target fails")
     args = parser.parse_args()
-    broker, queue = private_broker("promise")
-    setup_django(test_client=True)
-    logged = count_logged_problems()
-    try:
-        return measure(args, logged)
-    finally:
-        print(f"Redis keys of the run deleted: {purge_redis(broker, queue)}")
+    return run_on_private_broker("promise", measure, args, test_client=True)
 
 
 def measure(args: argparse.Namespace, logged) -> int:
