@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import os
 import re
 import shutil
@@ -354,6 +355,12 @@ def private_broker(name: str, default: str = "redis://127.0.0.1:6379/13") -> tup
     queue = f"bench-{name}-{uuid.uuid4().hex[:8]}"
     os.environ["CELERY_TASK_DEFAULT_QUEUE"] = queue
     return url, queue
+
+
+def p95(values) -> float:
+    """The 95th percentile by sorted index: the ceil(0.95 n)-th smallest value."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
 
 
 def run_on_private_broker(name: str, measure, args, *, test_client: bool = False, before=None) -> int:

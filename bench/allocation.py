@@ -78,7 +78,6 @@ import cProfile
 import datetime as dt
 import io
 import json
-import math
 import multiprocessing
 import os
 import platform
@@ -108,6 +107,7 @@ from _common import (
     describe_host,
     git_revision,
     host,
+    p95,
     prepare_database,
     print_ratios,
     refuse,
@@ -787,8 +787,7 @@ class ServiceRun:
 
     @property
     def p95_ms(self) -> float:
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+        return p95(self.latencies_ms)
 
     @property
     def verified(self) -> bool:

@@ -52,7 +52,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import math
 import platform
 import statistics
 import sys
@@ -66,6 +65,7 @@ from _common import (
     describe_host,
     git_revision,
     host,
+    p95,
     prepare_database,
     print_ratios,
     refuse,
@@ -238,8 +238,7 @@ class Scenario:
 
     @property
     def p95_ms(self) -> float:
-        ordered = sorted(self.timings_ms)
-        return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+        return p95(self.timings_ms)
 
     @property
     def bare_median_ms(self) -> float:
