@@ -112,7 +112,8 @@ def _attention(request) -> list[dict]:
                 "key": "payment-problems",
                 "label": "Payment problems",
                 "count": T.objects.filter(kind=T.Kind.CAPTURE, status__in=[T.Status.ERROR, T.Status.DECLINED]).count(),
-                "url": f"{reverse('admin:payments_paymenttransaction_changelist')}?kind__exact=capture",
+                "url": f"{reverse('admin:payments_paymenttransaction_changelist')}"
+                f"?kind__exact={T.Kind.CAPTURE}&status__in={T.Status.ERROR},{T.Status.DECLINED}",
                 "hint": "captures declined or failing",
             }
         )

@@ -127,3 +127,32 @@ def test_the_warehouse_sees_no_money_on_the_dashboard(client, roles):
     keys = [item["key"] for item in client.get("/admin/").context["dashboard"]["attention"]]
 
     assert "payment-problems" not in keys and "failed-exports" not in keys and "refunds-to-settle" not in keys
+
+
+def test_each_attention_count_opens_a_list_of_as_many(client, superuser):
+    from orders.payments.models import PaymentTransaction
+    from tests.factories import OrderFactory
+
+    # given captures that went wrong, one that went through, and an authorisation
+    order = OrderFactory()
+    for n, (kind, status) in enumerate(
+        [("capture", "error"), ("capture", "declined"), ("capture", "succeeded"), ("authorise", "declined")]
+    ):
+        PaymentTransaction.objects.create(
+            order=order,
+            kind=kind,
+            gateway="test_card",
+            amount=5,
+            currency="USD",
+            idempotency_key=f"k-{n}",
+            status=status,
+        )
+    client.force_login(superuser)
+
+    # when each count of the home page's attention items is followed to its list
+    for item in client.get("/admin/").context["dashboard"]["attention"]:
+        listed = client.get(item["url"])
+
+        # then the list holds as many rows as the count said
+        assert listed.status_code == 200, item["url"]
+        assert listed.context["cl"].result_count == item["count"], (item["key"], item["url"])
