@@ -30,7 +30,7 @@ from shipping.models import Shipment, ShipmentLine
 
 from .. import selectors, services
 from ..exceptions import OrderError
-from ..models import OPEN_STATUSES, PRE_SHIPMENT_STATUSES, Order, OrderEvent, OrderStatus, OrderStatusLink
+from ..models import PRE_SHIPMENT_STATUSES, Order, OrderEvent, OrderStatus, OrderStatusLink
 from ..payments.models import PaymentTransaction
 from ..returns.admin import order_page_actions as returns_actions  # returns: open a return / order error
 from ..services.fulfilment import ALLOCATABLE
@@ -183,9 +183,9 @@ class OrderPageMixin:
                     "url": self.form_action_url("release", [order], here),
                 }
             banners.append(banner)
-        if order.status in OPEN_STATUSES and order.promised_date:
-            this_order = Order.objects.filter(pk=order.pk)
-            if selectors.filter_late(this_order).exists():
+        promise = selectors.promise_state(order)  # as the list's late / at-risk filters say, without a query
+        if promise:
+            if promise == "late":
                 days = (timezone.localdate() - order.promised_date).days
                 banners.append(
                     {
@@ -195,7 +195,7 @@ class OrderPageMixin:
                         f"{days} day{'s' if days != 1 else ''} ago, and not shipped yet.",
                     }
                 )
-            elif selectors.filter_at_risk(this_order).exists():
+            else:
                 banners.append(
                     {
                         "key": "at-risk",
