@@ -30,7 +30,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db import connection
 from django.db.models import (
     Case,
-    Count,
     Exists,
     F,
     FloatField,
@@ -51,7 +50,7 @@ from django.db.models.lookups import GreaterThan, LessThanOrEqual
 from inventory.models import Allocation
 from shipping.models import Shipment
 
-from ..models import Order, OrderEvent, OrderShippingFacts, OrderStatus
+from ..models import OrderEvent, OrderShippingFacts, OrderStatus
 from ..services.shipping_facts import LIVE_SHIPMENT_STATUSES
 from .periods import Period, Window, local_timezone
 
@@ -94,25 +93,6 @@ def warehouse_scope(warehouse_id: int, *, order_ref: str = "pk") -> Q:
 
 def channel_scope(period: Period, channel_field: str = "channel_id") -> Q:
     return Q(**{channel_field: period.channel_id}) if period.channel_id is not None else Q()
-
-
-def _reserved_at(period: Period) -> QuerySet[Allocation]:
-    return Allocation.objects.filter(order_id=OuterRef("pk"), warehouse_id=period.warehouse_id)
-
-
-def _from_warehouse(period: Period, live: Q) -> dict:
-    """For a queryset of orders counting their shipments: how many of them (live) are from the period's warehouse."""
-    if period.warehouse_id is None:
-        return {}
-    return {"from_warehouse": Count("shipments", filter=live & Q(shipments__warehouse_id=period.warehouse_id))}
-
-
-def _with_own_shipments_scope(orders: QuerySet[Order], period: Period) -> QuerySet[Order]:
-    """``order_scope``'s warehouse rule for a queryset that already counts its orders' shipments from the warehouse
-    (``_from_warehouse``): no second look at the shipments, order by order."""
-    if period.warehouse_id is None:
-        return orders
-    return orders.filter(Q(from_warehouse__gt=0) | Q(Exists(_reserved_at(period))))
 
 
 def shipment_scope(period: Period) -> Q:
