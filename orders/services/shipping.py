@@ -183,6 +183,11 @@ def ship_shipment(*, shipment_id: int, actor, now: dt.datetime | None = None) ->
                 f"Shipment {shipment} is {shipment.get_status_display().lower()}; only a labelled shipment can ship."
             )
         shipped = dict(shipment.lines.values_list("order_line_id", "quantity"))
+        try:
+            shipping.hand_over(shipment=shipment, now=now)
+        except ShippingError as refusal:
+            raise OrderError(str(refusal)) from refusal
+        # after the hand-over, so that its refresh of the order's shipping facts sees the shipment leave
         record_shipment(
             order_id=order.pk,
             shipped=shipped,
@@ -190,11 +195,6 @@ def ship_shipment(*, shipment_id: int, actor, now: dt.datetime | None = None) ->
             reference=shipment.number,
             warehouse_id=shipment.warehouse_id,
         )
-        try:
-            shipping.hand_over(shipment=shipment, now=now)
-        except ShippingError as refusal:
-            raise OrderError(str(refusal)) from refusal
-        refresh_shipping_facts([order.pk])
         capture = payment.open_capture(order, shipment, actor=actor)
         notify.order_shipped(order, shipments=[shipped_message(shipment)])
     payment.make_call(capture, actor=actor)
