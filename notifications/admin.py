@@ -139,7 +139,12 @@ class MessageAdmin(ReadOnlyAdmin):
     @admin.display(description="message")
     def preview(self, message: Message):
         try:
-            rendered = rendering.render(message.event, message.context, override=_active_override(message.event))
+            rendered = rendering.render(
+                message.event,
+                message.context,
+                override=_active_override(message.event),
+                extra=rendering.send_time_context([message]).get(message.pk),
+            )
         except (TemplateSyntaxError, LookupError) as error:
             return f"Cannot render: {error}"
         # The rendered HTML is marked safe (it is a template's output), so format_html would put it in the

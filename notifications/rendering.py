@@ -8,6 +8,7 @@ replaces any of the three parts and is compiled once per version per process.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,12 +17,31 @@ from django.template import Context, Template, engines
 from django.template.loader import get_template
 
 from .events import CUSTOMER, get_event
-from .models import MessageTemplate
+from .models import Message, MessageTemplate
 
 PARTS = ("subject", "text_body", "html_body")
 FILES = {"subject": "subject.txt", "text_body": "body.txt", "html_body": "body.html"}
 _compiled_overrides: dict[tuple[int, str, str], Template] = {}
 _MAX_COMPILED = 500
+# What a message shows that is not kept on its row but made when it is rendered (the order status page's link,
+# whose token the outbox must not hold): functions of a list of messages returning, per message id, the
+# context entries to add. The apps above this one register theirs in their AppConfig.ready().
+_send_time_providers: list[Callable[[Sequence[Message]], dict[int, dict]]] = []
+
+
+def register_send_time_context(provider: Callable[[Sequence[Message]], dict[int, dict]]) -> None:
+    """Add ``provider`` to the functions that complete messages' context when they are rendered (idempotent)."""
+    if provider not in _send_time_providers:
+        _send_time_providers.append(provider)
+
+
+def send_time_context(messages: Sequence[Message]) -> dict[int, dict]:
+    """The context entries each message gets when it is rendered, by message id (a batch at a time)."""
+    extra: dict[int, dict] = {}
+    for provider in _send_time_providers:
+        for pk, entries in provider(messages).items():
+            extra.setdefault(pk, {}).update(entries)
+    return extra
 
 
 @dataclass(frozen=True)

@@ -12,3 +12,10 @@ class OrdersConfig(AppConfig):
         from .imports import OrderImportHandler
 
         register(OrderImportHandler())
+
+        # The status page's address in customer messages is made when they are rendered, not kept in the outbox.
+        from notifications.rendering import register_send_time_context
+
+        from .services.status_links import message_context
+
+        register_send_time_context(message_context)

@@ -248,6 +248,7 @@ PER_MESSAGE_ERRORS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, 
 def _deliver(rows: list[Message], token: uuid.UUID, report: SendReport, mail) -> bool:
     """Send claimed rows in key order over ``mail``, marking each; False when the connection failed."""
     overrides = rendering.active_overrides({row.event for row in rows})
+    made_now = rendering.send_time_context(rows)  # e.g. the status page's link: not kept on the rows
     healthy = True
     # The heartbeat: the lease of the rows still to send is renewed every quarter of it, so a slow server
     # never lets the sweep take live rows; a dead worker stops renewing, and its rows are free a lease later.
@@ -261,7 +262,9 @@ def _deliver(rows: list[Message], token: uuid.UUID, report: SendReport, mail) ->
                 break
             renew_at = time.monotonic() + every
         try:
-            rendered = rendering.render(message.event, message.context, override=overrides.get(message.event))
+            rendered = rendering.render(
+                message.event, message.context, override=overrides.get(message.event), extra=made_now.get(message.pk)
+            )
         except Exception as error:  # a broken template: recorded on the row and alerted, never retried
             logger.exception("Message %s (%s) could not be rendered", message.pk, message.event)
             _after_failure(message, token, f"Template error: {error}", permanent=True, report=report)

@@ -31,7 +31,7 @@ from oms_core.sql import columns, from_row
 from .. import events
 from ..exceptions import IntakeConflict, OrderError
 from ..models import Address, Channel, Customer, Order, OrderEvent, OrderIntake, OrderLine, normalize_email
-from . import notify, status_links
+from . import notify
 from ._common import ALLOCATE_TASK, CENT, task_named
 from ._statement import OneStatement, SkippedOnConflict
 from .fulfilment import wake_routing
@@ -375,9 +375,7 @@ def _write(
     statement.add([event])
     intake.order = order
     statement.add([intake])
-    link, status_url = status_links.build_link(order)  # the status page the confirmation links to
-    statement.add([link])
-    outgoing = notify.order_received_message(order, lines=lines, status_url=status_url)  # notifications
+    outgoing = notify.order_received_message(order, lines=lines)  # notifications
     messages = notifications.build_messages([outgoing] if outgoing else [])
     if messages:
         statement.add(messages)

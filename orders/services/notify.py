@@ -16,8 +16,9 @@ From and Reply-To on the row); what the channel leaves blank is the
 settings'. Ops alerts are the system's own.
 
 Every customer message of an order carries the address of the order's
-status page (``status_url``, ``status_links``): the first one makes the
-link, in the same transaction, and the later ones carry the same address.
+status page (``status_url``). Its row holds only the mark ``status_page``:
+the address, whose token the database must not hold, is made when the
+message is rendered (``status_links.message_context``).
 """
 
 from __future__ import annotations
@@ -93,24 +94,18 @@ def _to_customer(
     occurrence: str = "",
     extra: dict | None = None,
     lines: list[OrderLine] | None = None,
-    status_url: str | None = None,
 ) -> notifications.Outgoing | None:
-    """The customer's message for ``event``, or None for marketing they declined (nothing is built then).
-
-    ``status_url`` is the order's status page when the caller has it; else it is looked up (or the link made).
-    """
+    """The customer's message for ``event``, or None for marketing they declined (nothing is built then)."""
     customer = order.customer
     if not is_wanted(event, accepts_marketing=customer.accepts_marketing):
         return None
     brand, sender, reply_to = channel_brand(order.channel)  # the intake's order has its channel in hand
-    if status_url is None:
-        status_url = status_links.status_url(order)
     # A fresh dict per message: the cached brand is shared.
     context = {
         **order_snapshot(order, lines=lines, customer=customer),
         **(extra or {}),
         "brand": dict(brand),
-        "status_url": status_url,
+        status_links.MARK: True,  # the status page's address is made when the message is rendered
     }
     return notifications.Outgoing(
         event=event,
@@ -134,12 +129,9 @@ def order_received(order: Order, *, lines: list[OrderLine] | None = None) -> lis
     return _queue(order_received_message(order, lines=lines))
 
 
-def order_received_message(
-    order: Order, *, lines: list[OrderLine] | None = None, status_url: str | None = None
-) -> notifications.Outgoing | None:
-    """The order confirmation, for a caller that writes the outbox row itself (the intake's one statement, which
-    writes the order's status link too: ``status_url`` is its address)."""
-    return _to_customer(order, "order_received", lines=lines, status_url=status_url)
+def order_received_message(order: Order, *, lines: list[OrderLine] | None = None) -> notifications.Outgoing | None:
+    """The order confirmation, for a caller that writes the outbox row itself (the intake's one statement)."""
+    return _to_customer(order, "order_received", lines=lines)
 
 
 def order_allocated(order: Order, *, occurrence: str = "") -> list[int]:
@@ -196,7 +188,6 @@ def orders_routed(events: Iterable[OrderEvent], *, lines_of: dict[int, list[Orde
     customers = Customer.objects.in_bulk({event.order.customer_id for event in moved})
     uncached = {event.order.channel_id for event in moved if not Order.channel.is_cached(event.order)}
     channels = Channel.objects.in_bulk(uncached) if uncached else {}
-    urls = status_links.status_urls(event.order for event in moved)  # a fixed number of queries for the batch
     outgoing = []
     for event in moved:
         order = event.order
@@ -204,11 +195,8 @@ def orders_routed(events: Iterable[OrderEvent], *, lines_of: dict[int, list[Orde
         if order.channel_id in channels:
             order.channel = channels[order.channel_id]
         lines = lines_of[order.pk]
-        status_url = urls.get(order.pk, "")
         if event.data["to"] == OrderStatus.ALLOCATED:
-            outgoing.append(
-                _to_customer(order, "order_allocated", occurrence=str(event.pk), lines=lines, status_url=status_url)
-            )
+            outgoing.append(_to_customer(order, "order_allocated", occurrence=str(event.pk), lines=lines))
         else:
             extra = _backorder(order, lines, None)
             outgoing.append(
@@ -218,7 +206,6 @@ def orders_routed(events: Iterable[OrderEvent], *, lines_of: dict[int, list[Orde
                     occurrence=str(event.pk),
                     lines=lines,
                     extra=extra,
-                    status_url=status_url,
                 )
             )
     return _queue(*outgoing)

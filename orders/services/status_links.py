@@ -3,7 +3,10 @@
 The token in the link is 32 bytes of HMAC-SHA256, keyed by the site's
 SECRET_KEY, of the link's random ``nonce``; the database holds the nonce and
 the token's SHA-256, never the token, so neither a copy of the database nor
-its backups open a page. Deriving the token (rather than keeping it) is what
+its backups open a page. The outbox does not hold it either: a customer
+message's row carries the mark ``status_page`` and its address is made when
+the message is rendered (``message_context``), so a message queued before a
+link was revoked goes out with the new one. Deriving the token (rather than keeping it) is what
 lets the second, third … email of an order carry the link the first one did.
 A SECRET_KEY rotated through SECRET_KEY_FALLBACKS keeps the links working; a
 key dropped altogether makes the next email replace the link.
@@ -57,11 +60,6 @@ def _page_url_around(base_url: str, urlconf: str | None, script_prefix: str) -> 
     return f"{base_url.rstrip('/')}{before}", after
 
 
-def build_link(order: Order) -> tuple[OrderStatusLink, str]:
-    """A new link of ``order``, unsaved, and its page's address (for a caller that writes its rows at once)."""
-    return _new_link(order.pk)
-
-
 def _new_link(order_id: int) -> tuple[OrderStatusLink, str]:
     nonce = secrets.token_urlsafe(32)
     token = _token(nonce, settings.SECRET_KEY)
@@ -80,7 +78,7 @@ def _url_of(link: OrderStatusLink) -> str | None:
 def status_url(order: Order) -> str:
     """The address of the order's status page, its link made now if it has none. Call inside the caller's
     transaction (the link is written with the email that carries it)."""
-    return status_urls([order]).get(order.pk, "")
+    return status_urls([order.pk]).get(order.pk, "")
 
 
 def live_status_url(order: Order) -> str:
@@ -89,13 +87,13 @@ def live_status_url(order: Order) -> str:
     return (_url_of(link) or "") if link else ""
 
 
-def status_urls(orders: Iterable[Order]) -> dict[int, str]:
+def status_urls(order_ids: Iterable[int]) -> dict[int, str]:
     """The status page addresses of several orders by order id, a link made for each order without one.
 
     A fixed number of queries whatever the number of orders (a routing batch
     emails many). Call inside the caller's transaction.
     """
-    ids = {order.pk for order in orders}
+    ids = set(order_ids)
     urls = _live_urls(ids)
     missing = sorted(ids - urls.keys())
     if missing:
@@ -119,6 +117,21 @@ def _live_urls(ids: set[int], known: dict[str, str] | None = None) -> dict[int, 
             continue
         urls[link.order_id] = url
     return urls
+
+
+# The mark a customer message's context carries in place of the address (which holds the token).
+MARK = "status_page"
+
+
+def message_context(messages) -> dict[int, dict]:
+    """``status_url`` for each message marked ``status_page``, by message id: the order's live link, made now
+    when the order has none. A fixed number of queries for a batch of messages (the outbox's send-time hook)."""
+    marked = [message for message in messages if message.order_id and message.context.get(MARK)]
+    if not marked:
+        return {}
+    with transaction.atomic():
+        urls = status_urls(message.order_id for message in marked)
+    return {message.pk: {"status_url": urls[message.order_id]} for message in marked if message.order_id in urls}
 
 
 @transaction.atomic(durable=True)

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from notifications import services
 from orders import services as orders
-from orders.services import notify, status_links
+from orders.services import notify
 from tests.factories import ChannelFactory, ProductFactory, UserFactory
 from tests.notifications.factories import realistic_order
 
@@ -187,10 +187,8 @@ def test_the_confirmation_row_is_built_from_the_order_in_hand_without_a_query(sy
     # the intake builds it inside its one statement: the channel is the order's already
     order = realistic_order(channel=acme)
     lines = list(order.lines.all())
-    _, status_url = status_links.build_link(order)  # the intake writes the link with the order's rows
-
     with django_assert_num_queries(0):
-        outgoing = notify.order_received_message(order, lines=lines, status_url=status_url)
+        outgoing = notify.order_received_message(order, lines=lines)
 
     assert (outgoing.sender, outgoing.reply_to) == ("Acme Outdoors <orders@acme.example>", "help@acme.example")
     assert outgoing.context["brand"]["name"] == "Acme Outdoors"

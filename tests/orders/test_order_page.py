@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from notifications.models import Message
+from notifications.services.sending import send_messages
 from orders import services
 from orders.models import OrderEvent, OrderStatus
 from orders.payments.models import PaymentTransaction
@@ -150,10 +151,11 @@ def action_groups(html: str) -> dict[str, list[str]]:
 def test_actions_are_grouped_by_purpose_and_shown_to_who_may_use_them(
     client, role, expected, sites, stock, products, order_to
 ):
-    # given an order with its stock reserved at DAL
+    # given an order with its stock reserved at DAL, whose 'in process' email has gone out with its status link
     stock(sites["DAL"], products[0], 5)
     order = order_to("DFW", [(products[0], 2)])
     services.allocate_order(order_id=order.pk, actor="test")
+    send_messages(message_ids=list(Message.objects.filter(order=order).values_list("pk", flat=True)))
     signed_in(client, role)
 
     html = client.get(page_of(order)).content.decode()

@@ -17,7 +17,7 @@ def test_two_transactions_making_an_order_s_first_link_at_once_agree_on_one():
 
     def make_links():
         with transaction.atomic():
-            return status_links.status_urls(orders)
+            return status_links.status_urls(order.pk for order in orders)
 
     first, second = run_in_parallel(make_links, make_links)
 

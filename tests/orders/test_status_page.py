@@ -2,13 +2,17 @@
 
 import datetime as dt
 import hashlib
+import importlib
 import re
 
 import pytest
+from django.apps import apps
+from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
 from notifications.models import Message
+from notifications.services.sending import send_messages
 from orders import services
 from orders.exceptions import OrderError
 from orders.models import OrderEvent, OrderStatus, OrderStatusLink
@@ -31,8 +35,11 @@ def fresh_cache(settings):
 
 
 def customer_urls(order) -> list[str]:
-    messages = Message.objects.filter(order=order, audience=Message.Audience.CUSTOMER).order_by("pk")
-    return [message.context.get("status_url") for message in messages]
+    """The status page address in each customer email of the order, as sent: the rows still queued go out now."""
+    queued = Message.objects.filter(order=order, audience=Message.Audience.CUSTOMER, status=Message.Status.PENDING)
+    send_messages(message_ids=list(queued.values_list("pk", flat=True)))
+    sent = [email for email in mail.outbox if email.to == [order.customer.email]]
+    return [re.search(r"See your order: (\S+)", email.body).group(1) for email in sent]
 
 
 def path_of(url: str) -> str:
@@ -101,9 +108,24 @@ def test_the_database_holds_the_token_s_digest_never_the_token(shipped):
     assert link.token_digest == hashlib.sha256(token.encode()).hexdigest()
     stored = " ".join(str(value) for value in OrderStatusLink.objects.filter(pk=link.pk).values().get().values())
     assert token not in stored
+    # nor does the outbox: its rows are marked, and the address is made when each is rendered
+    outbox = [str(message.context) for message in Message.objects.filter(order=order)]
+    assert len(outbox) >= 3
+    assert not [context for context in outbox if token in context or "/orders/status/" in context]
 
 
-def test_the_intake_writes_the_link_with_the_order_and_the_confirmation_carries_it(channel, product):
+def test_an_email_queued_before_the_link_is_revoked_goes_out_with_the_new_link(client, order, superuser):
+    notify.order_allocated(order)
+    old = customer_urls(order)[0]
+    notify.order_cancelled(order, reason="Customer asked")  # queued, not sent yet
+
+    new = services.revoke_status_link(order_id=order.pk, actor=superuser)
+
+    assert customer_urls(order) == [old, new]
+    assert client.get(path_of(new)).status_code == 200
+
+
+def test_the_intake_s_confirmation_carries_the_order_s_link(client, channel, product):
     data = services.OrderData(
         external_id="web-77",
         customer=services.CustomerData(name="Ann Lee", email="ann@example.com"),
@@ -118,6 +140,7 @@ def test_the_intake_writes_the_link_with_the_order_and_the_confirmation_carries_
     (url,) = customer_urls(order)
     link = OrderStatusLink.objects.get(order=order)
     assert link.token_digest == hashlib.sha256(token_of(url).encode()).hexdigest()
+    assert order.number in client.get(path_of(url)).content.decode()
 
 
 # --- the page ------------------------------------------------------------------------------------------------
@@ -292,6 +315,29 @@ def test_the_console_s_email_preview_shows_the_order_s_link_and_makes_none(order
     assert not OrderStatusLink.objects.exists()
 
     notify.order_allocated(order)
+    sent = customer_urls(order)[0]
 
     preview = notify.preview_context(event="order_shipped", order_ref=order.number)
-    assert preview["status_url"] == customer_urls(order)[0]
+    assert preview["status_url"] == sent
+
+
+def test_the_migration_takes_the_addresses_out_of_the_outbox_and_the_emails_still_carry_the_link(order):
+    notify.order_allocated(order)
+    sent = customer_urls(order)[0]
+    notify.order_cancelled(order, reason="Customer asked")
+    # rows written before the outbox stopped holding addresses
+    for message in Message.objects.filter(order=order):
+        message.context = {**message.context, "status_url": sent}
+        message.context.pop("status_page", None)
+        message.save(update_fields=["context"])
+    Message.objects.create(key="ops:1", event="order_on_hold", order=order, recipient="ops@example.com", context={})
+
+    importlib.import_module("orders.migrations.0019_outbox_status_page_mark").mark_instead_of_address(apps, None)
+
+    contexts = [message.context for message in Message.objects.filter(order=order).order_by("pk")]
+    assert [("status_url" in context, context.get("status_page")) for context in contexts] == [
+        (False, True),
+        (False, True),
+        (False, None),
+    ]
+    assert customer_urls(order) == [sent, sent]  # the one still queued goes out with the same link
