@@ -284,8 +284,15 @@ class Order(models.Model):
             ),
         ]
         indexes = [
-            # The console's default list: newest first, keyset-friendly.
-            models.Index(F("placed_at").desc(), F("id").desc(), name="order_placed_idx"),
+            # The console's default list: newest first, keyset-friendly. What the cockpit counts of the orders
+            # placed within a period (by day, channel, currency; revenue without the cancelled) comes from the
+            # index alone on PostgreSQL (INCLUDE).
+            models.Index(
+                F("placed_at").desc(),
+                F("id").desc(),
+                include=["channel", "currency", "grand_total", "status"],
+                name="order_placed_idx",
+            ),
             models.Index(F("status"), F("placed_at").desc(), F("id").desc(), name="order_status_placed_idx"),
             # Late / at-risk queues: open orders by promised date, most overdue first.
             models.Index(

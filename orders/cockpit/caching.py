@@ -28,6 +28,15 @@ def cache_key(name: str, period: Period) -> str:
     return f"oms:cockpit:{KEY_VERSION}:{name}:{period.cache_key}"
 
 
+# What is kept per period: the key figures, the charts, and the two heavy reads both take (``summaries``).
+NAMES = ("kpis", "charts", "shipped", "shipments")
+
+
+def forget(period: Period) -> None:
+    """Drop what is kept for this period and filter: the next page computes it all again, each read once."""
+    cache.delete_many([cache_key(name, period) for name in NAMES])
+
+
 def cached(name: str, period: Period, compute: Callable[[], T], *, fresh: bool = False) -> T:
     """``compute()``'s answer for this period and filter, from the cache while it is recent.
 
