@@ -10,14 +10,16 @@ from django.utils.http import urlencode
 
 
 def warehouse_work(user) -> dict | None:
-    """Per active warehouse: units reserved to pick, labels to buy, shipments to pack and mark shipped,
+    """Per active warehouse: orders to pick (the order list's rule: reserved, no shipment made yet), labels to buy, shipments to pack and mark shipped,
     exceptions, counts open and submitted; and the label batches rendering or failed. Each a count that
     links to its list. Five queries whatever the data."""
     from inventory.models import Allocation, CycleCount, Warehouse
+    from orders.models import Order
+    from orders.selectors import filter_to_pick
     from shipping.models import LabelBatch, Shipment, ShipmentStatus
 
     may = {
-        "pick": user.has_perm("inventory.view_allocation"),
+        "pick": user.has_perm("orders.view_order"),
         "ship": user.has_perm("shipping.print_labels") or user.has_perm("shipping.ship_shipment"),
         "count": user.has_perm("inventory.change_cyclecount"),
         "batches": user.has_perm("shipping.view_labelbatch") and user.has_perm("shipping.print_labels"),
@@ -27,20 +29,24 @@ def warehouse_work(user) -> dict | None:
     warehouses = list(Warehouse.objects.filter(is_active=True).order_by("code").values_list("pk", "code", "name"))
     columns = []  # (key, title, hint, {warehouse: count}, url for a warehouse)
     if may["pick"]:
-        lines = dict(
-            Allocation.objects.order_by()
+        # The order list's "To pick" queue, by the warehouses holding each order's stock: an order whose
+        # shipments are made is counted under labels or packing instead, not here too.
+        to_pick = filter_to_pick(Order.objects.all()).values("pk")
+        orders = dict(
+            Allocation.objects.filter(order_id__in=to_pick)
+            .order_by()
             .values("warehouse_id")
-            .annotate(n=Count("pk"))
+            .annotate(n=Count("order_id", distinct=True))
             .values_list("warehouse_id", "n")
         )
-        allocations = reverse("admin:inventory_allocation_changelist")
+        order_list = reverse("admin:orders_order_changelist")
         columns.append(
             (
                 "pick",
                 "To pick",
-                "order lines reserved, not shipped",
-                lines,
-                lambda pk: f"{allocations}?{urlencode({'warehouse__id__exact': pk})}",
+                "orders with stock reserved here, no shipment made yet",
+                orders,
+                lambda pk: f"{order_list}?{urlencode({'queue': 'to_pick', 'warehouse': pk})}",
             )
         )
     if may["ship"] and user.has_perm("shipping.view_shipment"):
