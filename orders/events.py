@@ -66,7 +66,13 @@ def order_received(order: Order, *, channel: Channel, actor, save: bool = True) 
 # Why a hold was put on, kept in the event's data as ``cause`` (the cockpit counts holds by it): a credit rule
 # fired, the payment was refused or failed, an operator (or an API caller) held it, or a sales channel's order did
 # not add up (Shopify's totals).
-HOLD_CAUSES = ("credit_check", "payment", "operator", "channel")
+# What puts an order on hold (its entry's ``data["cause"]``), in ops' words (the cockpit's holds by reason).
+HOLD_CAUSES = {
+    "credit_check": "Credit rule",
+    "payment": "Payment",
+    "operator": "Put on hold by an operator",
+    "channel": "Sales channel",
+}
 
 
 def order_held(order: Order, *, reason: str, actor, cause: str) -> OrderEvent:

@@ -50,21 +50,15 @@ from django.db.models.lookups import GreaterThan, LessThanOrEqual
 from inventory.models import Allocation
 from shipping.models import Shipment
 
+from ..events import HOLD_CAUSES
 from ..models import OrderEvent, OrderShippingFacts, OrderStatus
 from ..services.shipping_facts import LIVE_SHIPMENT_STATUSES
 from .periods import Period, Window, local_timezone
 
 GOODS_LEFT = (OrderStatus.SHIPPED, OrderStatus.DELIVERED)
-# Why an order's current hold was put on. The services word their holds in orders/events.py
-# (credit_hold_reason, payment_hold_reason, payment_refused_reason); an operator's is theirs.
-HOLD_REASONS = (
-    ("credit_check", "Credit rule"),
-    ("payment", "Payment"),
-    ("operator", "Put on hold by an operator"),
-    ("other", "Other"),
-)
-# The causes a hold's entry records (``data["cause"]``) that have a reason of their own; any other is "other".
-RECORDED_CAUSES = ("credit_check", "payment", "operator")
+# Why an order's current hold was put on: the causes a hold's entry records (``events.HOLD_CAUSES``), and "other"
+# for a hold whose entry records none the older wording fallback can tell (``current_hold_reason``).
+HOLD_REASONS = (*HOLD_CAUSES.items(), ("other", "Other"))
 CREDIT_HOLD_PREFIX = "Credit check:"
 PAYMENT_HOLD_PREFIX = "Payment"
 CENT = Decimal("0.01")
@@ -211,8 +205,8 @@ def split_shipments() -> Q:
 def current_hold_reason() -> Coalesce:
     """Why an order's current hold (the latest entry putting it on hold) was put on: a key of ``HOLD_REASONS``.
 
-    The cause the entry records (``data["cause"]``: credit_check, payment, operator; any other, such as
-    channel, is "other") says it. An entry written before causes were recorded has none: then an operator's
+    The cause the entry records (``data["cause"]``, one of ``events.HOLD_CAUSES``; an unknown one is
+    "other") says it. An entry written before causes were recorded has none: then an operator's
     hold is theirs whatever its words, and a service's is told by the words ``orders/events.py`` gives it
     (``credit_hold_reason``, ``payment_hold_reason``, ``payment_refused_reason``).
     """
@@ -225,7 +219,7 @@ def current_hold_reason() -> Coalesce:
         .annotate(cause=Cast(KT("data__cause"), TextField()), reason_text=KT("data__reason"))
         .annotate(
             reason_key=Case(
-                *(When(cause=key, then=Value(key)) for key in RECORDED_CAUSES),
+                *(When(cause=key, then=Value(key)) for key in HOLD_CAUSES),
                 When(cause__isnull=False, then=Value("other")),
                 When(actor__isnull=False, then=Value("operator")),
                 When(reason_text__startswith=CREDIT_HOLD_PREFIX, then=Value("credit_check")),
