@@ -28,6 +28,12 @@ def normalize_origin(text: str) -> str:
     return f"{parts.scheme.lower()}://{host}" + (f":{port}" if port is not None and port != default_port else "")
 
 
+def origin_of(url: str) -> str:
+    """The origin of a page's address: ``https://oms.example/admin/`` is ``https://oms.example``."""
+    parts = urlsplit(url)
+    return normalize_origin(f"{parts.scheme}://{parts.netloc}")
+
+
 def parse_origins(text: str) -> list[str]:
     """The origins of a text of one per line (blank lines skipped), normalised, each once, in the order given."""
     origins: list[str] = []

@@ -91,6 +91,11 @@ def _live_key(key_hash: str) -> ChannelApiKey | None:
     return row
 
 
+def new_publishable_key() -> str:
+    """A fresh pk_… key: random, so that a rotated-away key is never issued again."""
+    return PUBLISHABLE_KEY_PREFIX + secrets.token_urlsafe(24)
+
+
 @transaction.atomic(durable=True)
 def rotate_publishable_key(*, channel_id: int, actor) -> Channel:
     """Give the channel a new publishable key; the one it had stops working at once. Returns the channel.
@@ -100,7 +105,7 @@ def rotate_publishable_key(*, channel_id: int, actor) -> Channel:
     channel = Channel.objects.select_for_update().get(pk=channel_id)
     if not channel.is_active:
         raise OrderError(f"Channel {channel} is not active: activate it before issuing a publishable key.")
-    channel.publishable_key = PUBLISHABLE_KEY_PREFIX + secrets.token_urlsafe(24)
+    channel.publishable_key = new_publishable_key()
     channel.publishable_key_issued_at = timezone.now()
     channel._change_reason = "publishable key rotated"
     _attribute(channel, actor)
