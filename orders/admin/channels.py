@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.templatetags.static import static
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from inventory.imports.base import ImportFileError
@@ -113,11 +114,11 @@ class ChannelAdmin(admin.ModelAdmin):
         )
         origins = channel.allowed_origins.split() or ["none yet: add the store's address below"]
         return format_html(
-            '<p>Key <code id="publishable-key">{}</code>, issued {:%Y-%m-%d %H:%M}. Public by design: it can only '
+            '<p>Key <code id="publishable-key">{}</code>, issued {}. Public by design: it can only '
             "ask delivery dates, from these origins: {}.</p>"
             '<p>Paste on the product page (the date appears in the element):</p><pre class="oms-token">{}</pre>',
             channel.publishable_key,
-            channel.publishable_key_issued_at,
+            f"{timezone.localtime(channel.publishable_key_issued_at):%Y-%m-%d %H:%M}",
             ", ".join(origins),
             embed,
         )
