@@ -441,13 +441,13 @@ def _ensure_channels() -> list[Channel]:
     for code, name, kind in CHANNELS:
         channel, _ = Channel.objects.get_or_create(code=code, defaults={"name": name, "kind": kind})
         channels.append(channel)
-    _ensure_storefront_key(channels[0])
+    ensure_storefront_key(channels[0])
     return channels
 
 
-def _ensure_storefront_key(channel: Channel) -> None:
-    """The web store's publishable key, and the OMS's own origin allowed: /demo-store/ shows the snippet."""
-    origins = parse_origins("\n".join([*channel.origins, origin_of(settings.OMS_BASE_URL)]))
+def ensure_storefront_key(channel: Channel, base_url: str = "") -> None:
+    """The web store's publishable key, and the OMS's own origin (``base_url`` or OMS_BASE_URL's) allowed."""
+    origins = parse_origins("\n".join([*channel.origins, origin_of(base_url or settings.OMS_BASE_URL)]))
     if channel.publishable_key and origins == channel.origins:
         return
     channel.publishable_key = channel.publishable_key or new_publishable_key()
