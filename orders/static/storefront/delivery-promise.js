@@ -165,7 +165,7 @@
     this.form.hidden = true;
   };
 
-  Snippet.prototype.ask = function (zip) {
+  Snippet.prototype.ask = function (zip, fresh) {
     var self = this;
     var url = new URL(endpoint);
     url.searchParams.set("key", key);
@@ -175,7 +175,8 @@
       url.searchParams.append("sku", sku);
       url.searchParams.append("qty", quantities[index] || (quantities.length === 1 ? quantities[0] : "1"));
     });
-    window.fetch(url.href, { credentials: "omit", mode: "cors" })
+    // After a cut-off the browser's copy (kept a minute) is stale: ask the OMS itself.
+    window.fetch(url.href, { credentials: "omit", mode: "cors", cache: fresh ? "no-cache" : "default" })
       .then(function (response) {
         if (response.status === 400) {
           return response.json().then(function (body) {
@@ -209,6 +210,10 @@
     var self = this;
     var cutoff = Date.parse(answer.order_by);
     var left = cutoff - Date.parse(answer.now); // by the OMS's clock, not the visitor's
+    if (!(left > 0)) {
+      this.hide(); // an answer already past its cut-off: never count down from it
+      return;
+    }
     var received = window.performance.now();
     this.form.hidden = true;
     this.root.setAttribute("data-state", "shown");
@@ -220,7 +225,7 @@
       var remaining = left - (window.performance.now() - received);
       if (remaining <= 0) {
         self.stop();
-        self.ask(zip); // past the cut-off: the date has moved
+        self.ask(zip, true); // past the cut-off: the date has moved
         return;
       }
       self.countdown.textContent = countdown(remaining, cutoff);
