@@ -55,8 +55,8 @@ class ChannelApiKeyInline(ReadOnlyTabularInline):
     def state(self, key: ChannelApiKey):
         if key.revoked_at:
             return format_html(
-                '<span class="oms-muted">revoked {:%Y-%m-%d %H:%M} by {}</span>',
-                key.revoked_at,
+                '<span class="oms-muted">revoked {} by {}</span>',
+                f"{timezone.localtime(key.revoked_at):%Y-%m-%d %H:%M}",  # format_html escapes before formatting
                 person_name(key.revoked_by) if key.revoked_by else "system",
             )
         return format_html(

@@ -1,5 +1,7 @@
 """Publishable keys and allowed origins in the console: issued, rotated and revoked by a manager; by permission."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -138,3 +140,14 @@ def test_a_bad_origin_is_refused_naming_its_line_and_nothing_is_saved(client, ma
     errors = response.context["adminform"].form.errors["allowed_origins"]
     assert words in errors[0]
     assert Channel.objects.get(pk=webstore.pk).allowed_origins == "https://shop.example"
+
+
+def test_a_revoked_api_key_says_when_and_by_whom_on_the_channels_page(client, manager, webstore):
+    from orders.services.channels import issue_api_key, revoke_api_key
+
+    row, _ = issue_api_key(channel_id=webstore.pk, name="old storefront", actor=manager)
+    revoke_api_key(key_id=row.pk, actor=manager)
+
+    page = client.get(reverse("admin:orders_channel_change", args=[webstore.pk])).content.decode()
+
+    assert re.search(r"revoked \d{4}-\d{2}-\d{2} \d{2}:\d{2} by ", page)
