@@ -315,6 +315,11 @@ OMS_BASE_URL = env.str("OMS_BASE_URL", default="http://127.0.0.1:8000")
 # The customer's order status page (the link in every email of an order): requests a minute from one client
 # address (counted in the default cache; over it, 429).
 ORDER_STATUS_PAGE_RATE_LIMIT = env.int("ORDER_STATUS_PAGE_RATE_LIMIT", default=30)
+# The storefront snippet's delivery date (GET /api/v1/storefront/promise, publishable keys): requests a minute from
+# one client address (counted in the default cache; over it, 429). A visitor's page asks once per product view.
+STOREFRONT_PROMISE_RATE_LIMIT = env.int("STOREFRONT_PROMISE_RATE_LIMIT", default=60)
+# /demo-store/: a store's product page showing the snippet against the demo channel; on in the embedded shape.
+DEMO_STORE_ENABLED = env.bool("DEMO_STORE_ENABLED", default=DEBUG)
 
 # --- Shipping -------------------------------------------------------------
 # Carrier adapters by name; a vendor picks one. A real carrier's API is added here.

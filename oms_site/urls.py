@@ -6,6 +6,7 @@ from orders.returns.views import public_label
 from orders.status_page import brand_css, status_page
 
 from .api import api
+from .demo_store import product_page as demo_store_product_page
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
@@ -16,6 +17,8 @@ urlpatterns = [
     # The customer's order status page, from the link in every email about the order: no login, revocable.
     path("orders/status/brand.css", brand_css, name="order_status_brand_css"),
     path("orders/status/<str:token>/", status_page, name="order_status_page"),
+    # A store's product page with the delivery-date snippet, against the demo channel (DEMO_STORE_ENABLED).
+    path("demo-store/", demo_store_product_page, name="demo_store"),
 ]
 
 # The console's own error pages (branded, the person's name, the way back): oms_site/errors.py.

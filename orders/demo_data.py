@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from inventory import geo
 from inventory.models import Allocation, Product, StockLevel, StockMovement, Warehouse
+from oms_core.origins import origin_of, parse_origins
 from shipping import rating
 from shipping.carriers.table_rate import format_tracking_number
 from shipping.demo_data import ensure_demo_carriers
@@ -44,6 +45,7 @@ from shipping.services import split_into_parcels
 
 from .models import Address, Channel, Customer, Order, OrderEvent, OrderLine, OrderStatus
 from .services import format_order_number, refresh_all_shipping_facts
+from .services.channels import new_publishable_key
 
 if TYPE_CHECKING:
     from .demo_story import StoryResult
@@ -439,7 +441,19 @@ def _ensure_channels() -> list[Channel]:
     for code, name, kind in CHANNELS:
         channel, _ = Channel.objects.get_or_create(code=code, defaults={"name": name, "kind": kind})
         channels.append(channel)
+    ensure_storefront_key(channels[0])
     return channels
+
+
+def ensure_storefront_key(channel: Channel, base_url: str = "") -> None:
+    """The web store's publishable key, and the OMS's own origin (``base_url`` or OMS_BASE_URL's) allowed."""
+    origins = parse_origins("\n".join([*channel.origins, origin_of(base_url or settings.OMS_BASE_URL)]))
+    if channel.publishable_key and origins == channel.origins:
+        return
+    channel.publishable_key = channel.publishable_key or new_publishable_key()
+    channel.publishable_key_issued_at = channel.publishable_key_issued_at or timezone.now()
+    channel.allowed_origins = "\n".join(origins)
+    channel.save(update_fields=["publishable_key", "publishable_key_issued_at", "allowed_origins"])
 
 
 def _ensure_products() -> list[Product]:

@@ -19,6 +19,7 @@ from simple_history.models import HistoricalRecords
 
 from oms_core.crypto import EncryptedTextField
 from oms_core.emails import InternationalEmailField
+from oms_core.origins import parse_origins, validate_origins
 
 from .exceptions import InvalidTransition
 
@@ -77,6 +78,28 @@ class Channel(models.Model):
     logo_url = models.URLField(
         "logo URL", blank=True, db_default="", default="", help_text="An image at a public address, shown atop emails."
     )
+    # The storefront snippet (the delivery date on a product page): a publishable key, public by design (it is in
+    # the store's page source), read-only (it can ask the delivery promise, nothing else), answered only to pages
+    # of these origins (CORS) and rate-limited per visitor. Issued, rotated and revoked in the console.
+    publishable_key = models.CharField(
+        "publishable key",
+        max_length=40,
+        unique=True,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="pk_…: the key the store's delivery-date snippet sends. Public; rotate it to stop an old page.",
+    )
+    publishable_key_issued_at = models.DateTimeField("publishable key issued", null=True, blank=True, editable=False)
+    allowed_origins = models.TextField(
+        "allowed origins",
+        blank=True,
+        db_default="",
+        default="",
+        validators=[validate_origins],
+        help_text="The store's addresses whose pages may ask for delivery dates with the publishable key, one per "
+        "line, e.g. https://shop.example (scheme, host and port; no path).",
+    )
 
     history = HistoricalRecords(excluded_fields=["webhook_secret"])  # who changed what, when (the History button)
 
@@ -85,6 +108,11 @@ class Channel(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def origins(self) -> list[str]:
+        """The allowed origins, normalised as browsers send them."""
+        return parse_origins(self.allowed_origins)
 
 
 class ChannelVariant(models.Model):

@@ -44,6 +44,9 @@ class PromiseShipmentOut(Schema):
 class DateCostOut(Schema):
     date: dt.date | None
     cost: MoneyOut | None
+    order_by: dt.datetime | None = Field(
+        None, description="The cut-off: an order placed before this instant gets this date (the countdown's end)."
+    )
 
 
 class PromiseOut(Schema):

@@ -20,7 +20,7 @@ from inventory import services as inventory
 from inventory.models import Product, Warehouse
 
 from . import rating, selectors
-from .services.shipments import quote_for, split_into_parcels, zone_between
+from .services.shipments import local_now, quote_for, split_into_parcels, zone_between
 
 
 class PromiseError(ValueError):
@@ -41,6 +41,9 @@ class PromiseShipment:
     fastest: rating.Option | None
     cheapest: rating.Option | None
     options: list[rating.Option]
+    # The cut-off of each: order before it and the parcel leaves (and arrives) as that option says.
+    fastest_order_by: dt.datetime | None = None
+    cheapest_order_by: dt.datetime | None = None
 
 
 @dataclass
@@ -74,6 +77,20 @@ class Promise:
         return max(s.cheapest.eta for s in self.shipments)
 
     @property
+    def earliest_order_by(self) -> dt.datetime | None:
+        """Order before this instant to get ``earliest_date`` (the first cut-off of the shipments)."""
+        if not self.deliverable:
+            return None
+        return min(s.fastest_order_by for s in self.shipments)
+
+    @property
+    def cheapest_order_by(self) -> dt.datetime | None:
+        """Order before this instant to get ``cheapest_date``."""
+        if not self.deliverable:
+            return None
+        return min(s.cheapest_order_by for s in self.shipments)
+
+    @property
     def cheapest_cost(self) -> Decimal | None:
         if not self.deliverable:
             return None
@@ -87,8 +104,16 @@ class Promise:
             "postal_code": self.postal_code,
             "items": self.items,
             "deliverable": self.deliverable,
-            "earliest": {"date": _iso(self.earliest_date), "cost": _money(self.earliest_cost)},
-            "cheapest": {"date": _iso(self.cheapest_date), "cost": _money(self.cheapest_cost)},
+            "earliest": {
+                "date": _iso(self.earliest_date),
+                "cost": _money(self.earliest_cost),
+                "order_by": _instant(self.earliest_order_by),
+            },
+            "cheapest": {
+                "date": _iso(self.cheapest_date),
+                "cost": _money(self.cheapest_cost),
+                "order_by": _instant(self.cheapest_order_by),
+            },
             "shipments": [
                 {
                     "warehouse": s.warehouse_code,
@@ -107,6 +132,10 @@ class Promise:
 
 def _iso(day: dt.date | None) -> str | None:
     return day.isoformat() if day else None
+
+
+def _instant(moment: dt.datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 def _money(amount: Decimal | None) -> str | None:
@@ -165,6 +194,8 @@ def quote_promise(
         return promise
     warehouses = Warehouse.objects.in_bulk(list(picks))
     terms = selectors.active_service_terms()
+    pickup_cutoffs = {service.service_id: service.pickup_cutoff for service in terms}
+    local = local_now(now)
     max_parcel = Decimal(str(settings.SHIPPING_MAX_PARCEL_KG))
     for warehouse in sorted(warehouses.values(), key=lambda w: w.code):
         skus = dict(picks[warehouse.pk])
@@ -172,15 +203,33 @@ def quote_promise(
         parcels = split_into_parcels(weight, max_parcel)
         zone = zone_between(warehouse, postal_code, country)
         options, _ = quote_for(warehouse=warehouse, zone=zone, parcel_weights=parcels, now=now, terms=terms)
+        fastest, cheapest = rating.fastest(options), rating.cheapest(options)
         promise.shipments.append(
             PromiseShipment(
                 warehouse_code=warehouse.code,
                 warehouse_name=warehouse.name,
                 items=skus,
                 parcel_weights=parcels,
-                fastest=rating.fastest(options),
-                cheapest=rating.cheapest(options),
+                fastest=fastest,
+                cheapest=cheapest,
                 options=options,
+                fastest_order_by=_order_by(fastest, warehouse, local, pickup_cutoffs),
+                cheapest_order_by=_order_by(cheapest, warehouse, local, pickup_cutoffs),
             )
         )
     return promise
+
+
+def _order_by(
+    option: rating.Option | None, warehouse: Warehouse, now: dt.datetime, pickup_cutoffs: dict[int, dt.time]
+) -> dt.datetime | None:
+    """The cut-off before which an order gets ``option``'s date: the warehouse's, or the service's pickup's."""
+    if option is None:
+        return None
+    return rating.order_by(
+        now,
+        warehouse_cutoff=warehouse.daily_cutoff,
+        processing_days=warehouse.processing_days,
+        service_cutoff=pickup_cutoffs.get(option.service_id, warehouse.daily_cutoff),
+        holidays=settings.SHIPPING_HOLIDAYS,
+    )

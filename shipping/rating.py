@@ -78,6 +78,48 @@ def pickup_date(
     return ready
 
 
+def order_by(
+    now: dt.datetime,
+    *,
+    warehouse_cutoff: dt.time,
+    processing_days: int,
+    service_cutoff: dt.time,
+    holidays: frozenset[dt.date] = frozenset(),
+) -> dt.datetime:
+    """The cut-off: the first instant after ``now`` (aware, local) at which ``pickup_date`` gives another day.
+
+    An order placed before it ships (and so arrives) as one placed ``now``
+    does. Only the warehouse's and the service's cut-offs move the pickup day,
+    so the answer is the first of those instants, day by day, at which
+    ``pickup_date`` itself answers differently: no second rule.
+    """
+    promised = pickup_date(
+        now,
+        warehouse_cutoff=warehouse_cutoff,
+        processing_days=processing_days,
+        service_cutoff=service_cutoff,
+        holidays=holidays,
+    )
+    day = now.date()
+    # A pickup day is at most processing_days business days plus a run of holidays ahead; a year bounds the walk.
+    for _ in range(366):
+        for cutoff in sorted({warehouse_cutoff, service_cutoff}):
+            instant = dt.datetime.combine(day, cutoff, tzinfo=now.tzinfo)
+            if instant <= now:
+                continue
+            moved = pickup_date(
+                instant,
+                warehouse_cutoff=warehouse_cutoff,
+                processing_days=processing_days,
+                service_cutoff=service_cutoff,
+                holidays=holidays,
+            )
+            if moved != promised:
+                return instant
+        day += dt.timedelta(days=1)
+    raise ValueError(f"No cut-off within a year of {now:%Y-%m-%d}: every day a holiday?")
+
+
 @dataclass(frozen=True)
 class ServiceTerms:
     """A carrier service's rate card and transit times, as loaded once for many quotes."""

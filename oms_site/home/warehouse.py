@@ -10,9 +10,9 @@ from django.utils.http import urlencode
 
 
 def warehouse_work(user) -> dict | None:
-    """Per active warehouse: orders to pick (the order list's rule: reserved, no shipment made yet), labels to buy, shipments to pack and mark shipped,
-    exceptions, counts open and submitted; and the label batches rendering or failed. Each a count that
-    links to its list. Five queries whatever the data."""
+    """Per active warehouse: orders to pick (the order list's rule: reserved, no shipment made yet), labels to
+    buy, shipments to pack and mark shipped, exceptions, counts open and submitted; and the label batches
+    rendering or failed. Each a count that links to its list. Five queries whatever the data."""
     from inventory.models import Allocation, CycleCount, Warehouse
     from orders.models import Order
     from orders.selectors import filter_to_pick

@@ -5,12 +5,15 @@ revoke it), and the variant → SKU table (Channel variants) with its CSV import
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.templatetags.static import static
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from inventory.imports.base import ImportFileError
@@ -26,7 +29,9 @@ from ..channels.variants import (
 )
 from ..exceptions import OrderError
 from ..models import Channel, ChannelApiKey, ChannelVariant
-from ..services.channels import issue_api_key, revoke_api_key
+from ..services.channels import issue_api_key, revoke_api_key, revoke_publishable_key, rotate_publishable_key
+
+SNIPPET_PATH = "storefront/delivery-promise.js"
 
 
 class ChannelApiKeyInline(ReadOnlyTabularInline):
@@ -50,8 +55,8 @@ class ChannelApiKeyInline(ReadOnlyTabularInline):
     def state(self, key: ChannelApiKey):
         if key.revoked_at:
             return format_html(
-                '<span class="oms-muted">revoked {:%Y-%m-%d %H:%M} by {}</span>',
-                key.revoked_at,
+                '<span class="oms-muted">revoked {} by {}</span>',
+                f"{timezone.localtime(key.revoked_at):%Y-%m-%d %H:%M}",  # format_html escapes before formatting
                 person_name(key.revoked_by) if key.revoked_by else "system",
             )
         return format_html(
@@ -76,6 +81,8 @@ class ChannelAdmin(admin.ModelAdmin):
     form = ChannelForm  # shopify: the webhook secret is entered like a password, blank keeps it
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # a store typed as shop.example is https
     change_form_template = "admin/orders/channel/change_form.html"
+    readonly_fields = ("storefront_snippet",)
+    actions = ("rotate_publishable_keys", "revoke_publishable_keys")
 
     def get_fields(self, request: HttpRequest, obj: Channel | None = None):
         """shopify: the webhook secret is write-only; who may only view a channel does not see it."""
@@ -90,6 +97,63 @@ class ChannelAdmin(admin.ModelAdmin):
             if obj is not None
             else super().get_inlines(request, obj)
         )
+
+    @admin.display(description="storefront snippet")
+    def storefront_snippet(self, channel: Channel):
+        """The publishable key and the lines a store pastes into its product page."""
+        if channel.pk is None:
+            return "Save the channel first."
+        if not channel.publishable_key:
+            return "No publishable key yet: Issue publishable key (above) to show delivery dates on the store."
+        base = settings.OMS_BASE_URL.rstrip("/")
+        script = f"{base}{static(SNIPPET_PATH)}"
+        embed = (
+            f'<link rel="stylesheet" href="{base}{static("storefront/delivery-promise.css")}">\n'
+            f"<div data-delivery-promise></div>\n"
+            f'<script src="{script}" data-key="{channel.publishable_key}" data-sku="YOUR-SKU" defer></script>'
+        )
+        origins = channel.allowed_origins.split() or ["none yet: add the store's address below"]
+        return format_html(
+            '<p>Key <code id="publishable-key">{}</code>, issued {}. Public by design: it can only '
+            "ask delivery dates, from these origins: {}.</p>"
+            '<p>Paste on the product page (the date appears in the element):</p><pre class="oms-token">{}</pre>',
+            channel.publishable_key,
+            f"{timezone.localtime(channel.publishable_key_issued_at):%Y-%m-%d %H:%M}",
+            ", ".join(origins),
+            embed,
+        )
+
+    @admin.action(description="Issue or rotate the publishable key (the old one stops at once)", permissions=["change"])
+    def rotate_publishable_keys(self, request: HttpRequest, queryset):
+        for channel in queryset.order_by("pk"):
+            self._publishable_key(request, channel, revoke=False)
+
+    @admin.action(
+        description="Revoke the publishable key (the store's delivery dates disappear)", permissions=["change"]
+    )
+    def revoke_publishable_keys(self, request: HttpRequest, queryset):
+        for channel in queryset.order_by("pk"):
+            self._publishable_key(request, channel, revoke=True)
+
+    def _publishable_key(self, request: HttpRequest, channel: Channel, *, revoke: bool) -> bool:
+        """Rotate or revoke one channel's publishable key, logged and reported; False when refused."""
+        old = channel.publishable_key
+        try:
+            if revoke:
+                revoke_publishable_key(channel_id=channel.pk, actor=request.user)
+            else:
+                channel = rotate_publishable_key(channel_id=channel.pk, actor=request.user)
+        except OrderError as refusal:
+            self.message_user(request, str(refusal), messages.ERROR)
+            return False
+        if revoke:
+            self.log_change(request, channel, f"Revoked the publishable key {old}.")
+            self.message_user(request, f"{channel}: publishable key {old} revoked; the snippet shows nothing now.")
+        else:
+            done = f"rotated ({old} stops working now)" if old else "issued"
+            self.log_change(request, channel, f"Publishable key {done}: {channel.publishable_key}.")
+            self.message_user(request, f"{channel}: publishable key {done}: {channel.publishable_key}.")
+        return True
 
     def has_issue_key_permission(self, request) -> bool:
         return request.user.has_perm("orders.add_channelapikey")
@@ -109,11 +173,17 @@ class ChannelAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.revoke_key_view),
                 name="orders_channel_revoke_key",
             ),
+            path(
+                "<int:channel_id>/publishable-key/<str:step>/",
+                self.admin_site.admin_view(self.publishable_key_view),
+                name="orders_channel_publishable_key",
+            ),
         ]
         return [*own, *super().get_urls()]
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["can_issue_key"] = obj is not None and self.has_issue_key_permission(request)
+        context["can_change_publishable_key"] = obj is not None and self.has_change_permission(request, obj)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def issue_key_view(self, request, channel_id: int):
@@ -145,6 +215,29 @@ class ChannelAdmin(admin.ModelAdmin):
         )
         response["Cache-Control"] = "no-store"  # the key is shown once: no copy in any cache
         return response
+
+    def publishable_key_view(self, request, channel_id: int, step: str):
+        """Confirm, then issue (or rotate) or revoke the channel's publishable key."""
+        channel = get_object_or_404(Channel, pk=channel_id)
+        if step not in ("rotate", "revoke") or not self.has_change_permission(request, channel):
+            raise PermissionDenied
+        here = reverse("admin:orders_channel_change", args=[channel.pk])
+        if request.method == "POST":
+            self._publishable_key(request, channel, revoke=step == "revoke")
+            return HttpResponseRedirect(here)
+        verb = "Revoke" if step == "revoke" else ("Rotate" if channel.publishable_key else "Issue")
+        return form_page(
+            self,
+            request,
+            "admin/orders/channel/publishable_key.html",
+            title=f"{verb} the publishable key of {channel}",
+            channel=channel,
+            original=channel,
+            step=step,
+            submit_label=f"{verb} the key",
+            submit_id="publishable-key-confirm",
+            back_url=here,
+        )
 
     def revoke_key_view(self, request, channel_id: int, key_id: int):
         """Confirm, then revoke: requests with the key are refused from then on."""

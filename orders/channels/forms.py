@@ -12,6 +12,7 @@ from django.db import models
 from django.urls import NoReverseMatch, reverse
 
 from oms_core.crypto import UnreadableSecret
+from oms_core.origins import parse_origins
 
 from ..models import Channel
 
@@ -68,6 +69,10 @@ class ChannelForm(forms.ModelForm):
             return ""
         base = settings.OMS_BASE_URL.rstrip("/")
         return f"Shopify webhook URL (topic orders/create, JSON): {base}{path}"
+
+    def clean_allowed_origins(self) -> str:
+        """One origin a line, as browsers send them (https://Shop.example/ is https://shop.example)."""
+        return "\n".join(parse_origins(self.cleaned_data.get("allowed_origins", "")))
 
     def clean(self):
         cleaned = super().clean()

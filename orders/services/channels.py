@@ -1,4 +1,6 @@
-"""Channel API keys: issued in the console, shown once, kept only as a hash."""
+"""Channel keys. API keys: issued in the console, shown once, kept only as a hash. Publishable keys (pk_…, the
+storefront snippet's): public by design, so kept as they are, one per channel, rotated or revoked in the console.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from ..exceptions import OrderError, ReasonRequired
 from ..models import Channel, ChannelApiKey
 
 KEY_PREFIX = "oms_"
+PUBLISHABLE_KEY_PREFIX = "pk_"
 # A key's last use is written at most this often, not on every request.
 LAST_USED_RESOLUTION = dt.timedelta(minutes=5)
 
@@ -86,3 +89,52 @@ def _live_key(key_hash: str) -> ChannelApiKey | None:
     row = from_row(ChannelApiKey, key_names, found[: len(key_names)])
     row.channel = from_row(Channel, channel_names, found[len(key_names) :])
     return row
+
+
+def new_publishable_key() -> str:
+    """A fresh pk_… key: random, so that a rotated-away key is never issued again."""
+    return PUBLISHABLE_KEY_PREFIX + secrets.token_urlsafe(24)
+
+
+@transaction.atomic(durable=True)
+def rotate_publishable_key(*, channel_id: int, actor) -> Channel:
+    """Give the channel a new publishable key; the one it had stops working at once. Returns the channel.
+
+    The change is on the channel's history (who, when, from which key to which).
+    """
+    channel = Channel.objects.select_for_update().get(pk=channel_id)
+    if not channel.is_active:
+        raise OrderError(f"Channel {channel} is not active: activate it before issuing a publishable key.")
+    channel.publishable_key = new_publishable_key()
+    channel.publishable_key_issued_at = timezone.now()
+    channel._change_reason = "publishable key rotated"
+    _attribute(channel, actor)
+    channel.save(update_fields=["publishable_key", "publishable_key_issued_at"])
+    return channel
+
+
+@transaction.atomic(durable=True)
+def revoke_publishable_key(*, channel_id: int, actor) -> Channel:
+    """Take the channel's publishable key away: the store's snippet shows nothing until a new one is issued."""
+    channel = Channel.objects.select_for_update().get(pk=channel_id)
+    if not channel.publishable_key:
+        raise OrderError(f"Channel {channel} has no publishable key to revoke.")
+    channel.publishable_key = None
+    channel.publishable_key_issued_at = None
+    channel._change_reason = "publishable key revoked"
+    _attribute(channel, actor)
+    channel.save(update_fields=["publishable_key", "publishable_key_issued_at"])
+    return channel
+
+
+def channel_for_publishable_key(key: str) -> Channel | None:
+    """The active channel whose publishable key this is, or None (unknown, rotated away, revoked, inactive)."""
+    if not key or not key.startswith(PUBLISHABLE_KEY_PREFIX) or len(key) > 40:
+        return None
+    return Channel.objects.filter(publishable_key=key, is_active=True).first()
+
+
+def _attribute(channel: Channel, actor) -> None:
+    """The channel's history row names the person (a service name, like "seed", has no user row)."""
+    if getattr(actor, "is_authenticated", False):
+        channel._history_user = actor

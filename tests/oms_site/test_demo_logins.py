@@ -55,6 +55,7 @@ def test_the_printed_links_are_where_the_console_is_served(embedded, settings):
 
     assert "Demo login:  http://127.0.0.1:8765/admin/" in out
     assert "http://127.0.0.1:8765/api/v1/stock/<sku>" in out and "docs: http://127.0.0.1:8765/api/v1/docs" in out
+    assert "demo store (the delivery-date snippet on a product page): http://127.0.0.1:8765/demo-store/" in out
     assert ":8000" not in out
 
 

@@ -125,3 +125,49 @@ def test_equal_dates_break_ties_on_price():
         [terms(1, "A", transit=2, price="20", vendor="X"), terms(2, "B", transit=2, price="12", vendor="Y")]
     )
     assert rating.fastest(options).service_code == "B"
+
+
+UTC = dt.UTC
+
+
+@pytest.mark.parametrize(
+    ("now", "processing_days", "service_cutoff", "cutoff"),
+    [
+        # before the warehouse's 15:00 cut-off: until it
+        (dt.datetime(2026, 11, 23, 11, 0), 1, dt.time(17, 0), dt.datetime(2026, 11, 23, 15, 0)),
+        # after it: until tomorrow's
+        (dt.datetime(2026, 11, 23, 15, 0), 1, dt.time(17, 0), dt.datetime(2026, 11, 24, 15, 0)),
+        # Friday evening and the weekend: until Monday's
+        (dt.datetime(2026, 11, 27, 18, 0), 1, dt.time(17, 0), dt.datetime(2026, 11, 30, 15, 0)),
+        (dt.datetime(2026, 11, 29, 9, 0), 1, dt.time(17, 0), dt.datetime(2026, 11, 30, 15, 0)),
+        # same-day packing and a 12:00 pickup: the service's cut-off comes first
+        (dt.datetime(2026, 11, 23, 11, 0), 0, dt.time(12, 0), dt.datetime(2026, 11, 23, 12, 0)),
+        # ... and once it has passed, tomorrow's pickup holds until tomorrow's pickup cut-off
+        (dt.datetime(2026, 11, 23, 13, 0), 0, dt.time(12, 0), dt.datetime(2026, 11, 24, 12, 0)),
+    ],
+)
+def test_the_cut_off_is_the_first_instant_the_pickup_day_moves(now, processing_days, service_cutoff, cutoff):
+    now = now.replace(tzinfo=UTC)
+    terms = {"warehouse_cutoff": dt.time(15, 0), "processing_days": processing_days, "service_cutoff": service_cutoff}
+
+    found = rating.order_by(now, **terms)
+
+    assert found == cutoff.replace(tzinfo=UTC)
+    before = rating.pickup_date(found - dt.timedelta(seconds=1), **terms)
+    assert before == rating.pickup_date(now, **terms)  # an order a second before still gets the same day
+    assert rating.pickup_date(found, **terms) != before
+
+
+def test_the_cut_off_skips_holidays():
+    holidays = frozenset({dt.date(2026, 12, 25)})
+    thursday_evening = dt.datetime(2026, 12, 24, 16, 0, tzinfo=UTC)
+
+    found = rating.order_by(
+        thursday_evening,
+        warehouse_cutoff=dt.time(15, 0),
+        processing_days=1,
+        service_cutoff=dt.time(17, 0),
+        holidays=holidays,
+    )
+
+    assert found == dt.datetime(2026, 12, 28, 15, 0, tzinfo=UTC)  # not Christmas, not the weekend

@@ -66,6 +66,19 @@ class Command(BaseCommand):
                 f"  API (web store channel): curl -H 'Authorization: Bearer {key}' "
                 f"{base}/api/v1/stock/<sku>   docs: {base}/api/v1/docs"
             )
+        if self._demo_store(base):
+            self.stdout.write(f"  demo store (the delivery-date snippet on a product page): {base}/demo-store/")
+
+    def _demo_store(self, base: str) -> bool:
+        """Whether /demo-store/ shows the snippet: on, and the web store holds a publishable key (given one if not)."""
+        from orders.demo_data import ensure_storefront_key
+        from orders.models import Channel
+
+        channel = Channel.objects.filter(code="webstore", is_active=True).first()
+        if not settings.DEMO_STORE_ENABLED or channel is None:
+            return False
+        ensure_storefront_key(channel, base)
+        return True
 
     def _demo_api_key(self) -> str | None:
         """The web store's demo key: kept in var/ so it can be printed again; a new one if the database lost it."""
