@@ -8,7 +8,7 @@ from collections import defaultdict
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -148,14 +148,6 @@ def order_with_number(term: str) -> int | None:
     return None
 
 
-def status_counts() -> dict[str, int]:
-    """How many orders are in each status (every status present, zeros included)."""
-    counts = dict.fromkeys(OrderStatus.values, 0)
-    for row in Order.objects.order_by().values("status").annotate(n=Count("id")):
-        counts[row["status"]] = row["n"]
-    return counts
-
-
 def _promise_window(now: dt.datetime | None = None) -> tuple[dt.date, dt.date]:
     now = now or timezone.now()
     today = timezone.localdate(now)
@@ -231,6 +223,17 @@ ORDER_QUEUES = {
 }
 # Counts are exact up to this many rows; past it, "10,000+".
 QUEUE_COUNT_CAP = 10_000
+# How long the console keeps capped counts (the list's tabs, the home's queue): a page a second costs one count.
+CAPPED_COUNTS_CACHE_SECONDS = 30
+
+
+def count_label(count: int | None) -> str:
+    """A capped count as the console shows it: "10,000+" past the cap, blank for none."""
+    if count is None:
+        return ""
+    if count > QUEUE_COUNT_CAP:
+        return f"{QUEUE_COUNT_CAP:,}+"
+    return f"{count:,}"
 
 
 def queue_counts(cap: int = QUEUE_COUNT_CAP) -> dict[str, int]:

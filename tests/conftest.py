@@ -36,6 +36,14 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
 
 
 @pytest.fixture(autouse=True)
+def empty_cache():
+    """Each test starts with Django's cache empty: counts the console keeps for 30 s are the test's own."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def media_in_tmp(settings, tmp_path):
     """Labels and batch PDFs written by tests go to a temporary folder, not var/media."""
     settings.MEDIA_ROOT = str(tmp_path / "media")

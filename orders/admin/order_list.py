@@ -198,7 +198,7 @@ ORDER_TABS = (
     ListTab("Awaiting payment", (("queue", "awaiting_payment"),), queue="awaiting_payment"),
     ListTab("Returns open", (("queue", "returns_open"),), queue="returns_open"),
 )
-TAB_COUNTS_CACHE_SECONDS = 30
+TAB_COUNTS_CACHE_SECONDS = selectors.CAPPED_COUNTS_CACHE_SECONDS
 QUEUE_COUNTS_CACHE_KEY = "orders:list:queue-counts"
 # What does not make a list another list: its page, its sort, the error flag, "show all".
 NOT_A_FILTER = frozenset({PAGE_VAR, ERROR_FLAG, "o", "all", "_changelist_filters"})
@@ -219,14 +219,6 @@ def saved_query(query: str) -> str:
     dropped = {PAGE_VAR, ERROR_FLAG, "all", "_changelist_filters"}
     kept = [(key, value) for key, values in params.lists() if key not in dropped for value in values]
     return urlencode(kept)
-
-
-def count_label(count: int | None) -> str:
-    if count is None:
-        return ""
-    if count > selectors.QUEUE_COUNT_CAP:
-        return f"{selectors.QUEUE_COUNT_CAP:,}+"
-    return f"{count:,}"
 
 
 class SavedViewForm(forms.Form):
@@ -399,7 +391,9 @@ class OrderListMixin:
                 {
                     "label": tab.label,
                     "url": f"{changelist_url}?{urlencode(tab.params)}",
-                    "count": count_label(view_counts.get(tab.view_id) if tab.view_id else queue_counts.get(tab.queue)),
+                    "count": selectors.count_label(
+                        view_counts.get(tab.view_id) if tab.view_id else queue_counts.get(tab.queue)
+                    ),
                     "active": bool(shown) and list_filters(QueryDict(urlencode(tab.params))) == shown,
                     "view_id": tab.view_id,
                 }

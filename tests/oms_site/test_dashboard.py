@@ -42,6 +42,23 @@ def test_queue_counts_every_status_and_links_to_the_filtered_list(client, dashbo
     assert queue[S.ON_HOLD]["url"] in response.content.decode()
 
 
+def test_big_queues_show_the_cap_and_the_counts_are_kept_half_a_minute(client, dashboard, monkeypatch):
+    monkeypatch.setattr("orders.selectors.QUEUE_COUNT_CAP", 2)
+    OrderFactory.create_batch(3, status=S.RECEIVED)
+    OrderFactory(status=S.ON_HOLD)
+
+    first = dashboard()
+    OrderFactory(status=S.ON_HOLD)  # within the half-minute the counts are kept
+    second = dashboard()
+
+    page = first.content.decode()
+    queue = {item["status"]: item for item in first.context["dashboard"]["queue"]}
+    assert (queue[S.RECEIVED]["count_label"], queue[S.ON_HOLD]["count_label"]) == ("2+", "1")
+    assert first.context["dashboard"]["total_label"] == "3+"
+    assert '<span class="oms-tile-count">2+</span>' in page
+    assert {item["status"]: item["count"] for item in second.context["dashboard"]["queue"]}[S.ON_HOLD] == 1
+
+
 def test_late_at_risk_and_on_hold_panels(client, dashboard):
     today = timezone.localdate()
     late = OrderFactory(status=S.BACKORDERED, promised_date=today - dt.timedelta(days=2))

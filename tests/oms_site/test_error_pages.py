@@ -92,7 +92,7 @@ def test_a_fault_is_the_consoles_500(client, wanda, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr("oms_site.home.order_queue.order_selectors.status_counts", broken)
+    monkeypatch.setattr("oms_site.home.order_queue.order_selectors.capped_counts", broken)
     client.raise_request_exception = False
 
     response = client.get(HOME)
@@ -146,7 +146,7 @@ def test_the_500_page_has_no_sidebar_even_for_a_signed_in_person(client, wanda, 
     def broken(*args, **kwargs):
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr("oms_site.home.order_queue.order_selectors.status_counts", broken)
+    monkeypatch.setattr("oms_site.home.order_queue.order_selectors.capped_counts", broken)
     client.raise_request_exception = False
 
     response = client.get(HOME)
