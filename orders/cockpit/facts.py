@@ -52,10 +52,9 @@ from shipping.models import Shipment
 
 from ..events import HOLD_CAUSES
 from ..models import OrderEvent, OrderShippingFacts, OrderStatus
-from ..services.shipping_facts import LIVE_SHIPMENT_STATUSES
+from ..services.shipping_facts import GOODS_LEFT, LIVE_SHIPMENT_STATUSES
 from .periods import Period, Window, local_timezone
 
-GOODS_LEFT = (OrderStatus.SHIPPED, OrderStatus.DELIVERED)
 # Why an order's current hold was put on: the causes a hold's entry records (``events.HOLD_CAUSES``), and "other"
 # for a hold whose entry records none the older wording fallback can tell (``current_hold_reason``).
 HOLD_REASONS = (*HOLD_CAUSES.items(), ("other", "Other"))
