@@ -43,6 +43,7 @@ HOLD_WORDS = (
     "Payment declined by test_card: insufficient funds",
     "Customer asked us to wait",  # by an operator
     "Address could not be verified",
+    "Shopify's totals do not add up",  # by the sales channel (recorded cause)
 )
 ROOT_CAUSES = tuple(OrderErrorCase.RootCause.values)
 RETURN_REASONS = (ReturnReason.DAMAGED, ReturnReason.WRONG_ITEM, ReturnReason.NO_LONGER_WANTED)
@@ -122,8 +123,14 @@ def shop(settings):
                 reserve(order, east if i % 4 == 3 else west)
         else:
             order.status = S.ON_HOLD
-            words = HOLD_WORDS[i // 6 % 4]
-            hold_event(order, placed + dt.timedelta(minutes=5), words, actor=operator if "asked" in words else None)
+            words = HOLD_WORDS[i // 6 % len(HOLD_WORDS)]
+            hold_event(
+                order,
+                placed + dt.timedelta(minutes=5),
+                words,
+                actor=operator if "asked" in words else None,
+                cause="channel" if "Shopify" in words else None,
+            )
             if i % 8 == 4:
                 reserve(order, east)
         order.save(update_fields=["status"])
