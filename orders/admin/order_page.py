@@ -159,6 +159,15 @@ class OrderPageMixin:
             "delay_notices": self.delay_notice_rows(order),
         }
 
+    def may_be_late(self, order: Order) -> bool:
+        """Whether a delay email may be on its way: the order is backordered, at risk by the list's rule, or already
+        has a delay notice (the customer may hear of a later date). One query at most."""
+        if order.status not in WATCHED_STATUSES or order.promised_date is None:
+            return False
+        if order.status == OrderStatus.BACKORDERED or selectors.promise_state(order) == "at-risk":
+            return True
+        return OrderDelayNotice.objects.filter(order_id=order.pk).exists()
+
     def delay_notice_rows(self, order: Order) -> list[dict]:
         """The "customer told" marks: each new estimate the customer was told of (or not, and why, by whom)."""
         return [
@@ -245,7 +254,7 @@ class OrderPageMixin:
             and OrderStatusLink.objects.filter(order=order, revoked_at__isnull=True).exists()
         ):  # the customer's status page: only once an email has carried its link
             edit.links.append(link("Revoke the customer's status link", "revoke-status-link"))
-        if self.has_suppress_delay_permission(request) and order.status in WATCHED_STATUSES and order.promised_date:
+        if self.has_suppress_delay_permission(request) and self.may_be_late(order):
             edit.links.append(link("Suppress the delay email", "suppress-delay-notice"))
         if self.has_cancel_permission(request) and order.can_transition_to(OrderStatus.CANCELLED):
             cancel.links.append(link("Cancel order", "cancel"))
