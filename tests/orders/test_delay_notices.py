@@ -385,13 +385,13 @@ def test_two_sweeps_at_once_send_one_email(products, order_to):
 def test_beat_runs_the_sweep_every_15_minutes_and_the_task_tells_the_late(products, order_to):
     from django.conf import settings
 
-    from oms_site.celery import app
+    from orders import tasks
 
     entry = settings.CELERY_BEAT_SCHEDULE["sweep-delay-notices"]
-    assert (entry["task"], entry["schedule"]) == ("orders.tasks.sweep_delay_notices", 15 * 60)
+    assert (entry["task"], entry["schedule"]) == (tasks.sweep_delay_notices.name, 15 * 60)
     # given a backordered order promised for tomorrow, when beat's task runs now
     order = order_to("NYC", [(products[0], 1)], promised_date=timezone.localdate() + dt.timedelta(days=1))
     services.allocate_order(order_id=order.pk, actor="test")
 
-    assert app.tasks[entry["task"]].apply().get() == 1
+    assert tasks.sweep_delay_notices.apply().get() == 1
     assert len(delay_emails(order)) == 1
