@@ -148,16 +148,17 @@ def _delay_data(notice: OrderDelayNotice) -> dict:
     }
 
 
-def delay_notice_sent(order: Order, *, notice: OrderDelayNotice, actor) -> OrderEvent:
-    """The customer was emailed that the order will arrive after its promised date, and when it now should."""
+def delay_notice_sent(order: Order, *, notice: OrderDelayNotice, actor, through: str = "") -> OrderEvent:
+    """The customer was emailed that the order will arrive after its promised date, and when it now should
+    (``through`` names the email that told it, when it was not the delay email)."""
     return OrderEvent.record(
         order=order,
         kind=OrderEvent.Kind.DELAY_NOTICE,
         actor=actor,
         message=f"Customer told the order will be late: promised {notice.promised_date:%a %d %b}, "
         f"now expected {notice.new_estimate:%a %d %b} ({notice.get_cause_display().lower()}"
-        f"{': ' + notice.detail if notice.detail else ''}).",
-        data=_delay_data(notice),
+        f"{': ' + notice.detail if notice.detail else ''}){' in ' + through if through else ''}.",
+        data={**_delay_data(notice), **({"through": through} if through else {})},
     )
 
 

@@ -605,7 +605,8 @@ class OrderDelayNotice(models.Model):
     estimate is never told twice; a later estimate gets a row (and an email) of its own. An operator may
     suppress the notice of an order's current estimate before it goes out (``SUPPRESSED``: no email for
     that estimate). When no new date can be worked out (no carrier service can take the parcels) nothing
-    is sent and the row waits for an operator (``REVIEW``).
+    is sent and the row waits for an operator (``REVIEW``) until one suppresses it or a date is told
+    (``REPLACED``). The mark of a backorder whose backorder email already gave the new date points at that email.
     """
 
     class Cause(models.TextChoices):
@@ -621,6 +622,7 @@ class OrderDelayNotice(models.Model):
         SENT = "sent", "Customer told"
         SUPPRESSED = "suppressed", "Suppressed"
         REVIEW = "review", "To review"
+        REPLACED = "replaced", "Replaced by a dated notice"
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="delay_notices", db_index=False)
     cause = models.CharField(max_length=20, choices=Cause.choices)
@@ -650,7 +652,9 @@ class OrderDelayNotice(models.Model):
             models.UniqueConstraint(
                 fields=["order"], condition=Q(new_estimate__isnull=True), name="delaynotice_one_undated"
             ),
-            models.CheckConstraint(condition=Q(state__in=["sent", "suppressed", "review"]), name="delaynotice_state"),
+            models.CheckConstraint(
+                condition=Q(state__in=["sent", "suppressed", "review", "replaced"]), name="delaynotice_state"
+            ),
         ]
         indexes = [models.Index(fields=["state", "-created_at"], name="delaynotice_state_idx")]
 

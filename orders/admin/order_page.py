@@ -162,6 +162,8 @@ class OrderPageMixin:
     def may_be_late(self, order: Order) -> bool:
         """Whether a delay email may be on its way: the order is backordered, at risk by the list's rule, or already
         has a delay notice (the customer may hear of a later date). One query at most."""
+        if OrderDelayNotice.objects.filter(order_id=order.pk, state=OrderDelayNotice.State.REVIEW).exists():
+            return True  # to review: suppressing it closes it
         if order.status not in WATCHED_STATUSES or order.promised_date is None:
             return False
         if order.status == OrderStatus.BACKORDERED or selectors.promise_state(order) == "at-risk":

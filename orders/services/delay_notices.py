@@ -35,13 +35,14 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from inventory.models import Allocation, Warehouse
+from notifications.models import Message
 from shipping import promise, rating
 from shipping.models import Shipment, ShipmentStatus, TrackingEvent
 from shipping.selectors import active_service_terms
 
 from .. import events
 from ..exceptions import OrderError
-from ..models import OPEN_STATUSES, Order, OrderDelayNotice, OrderStatus
+from ..models import OPEN_STATUSES, Order, OrderDelayNotice, OrderEvent, OrderStatus
 from . import notify
 from ._common import lock_order, require_reason
 
@@ -198,9 +199,35 @@ def estimate_now(order: Order, shipments: list[Shipment], dangers: list[Danger],
         waiting=waiting,
         reserved=reserved,
         moving=moving,
-        restock_date=today + dt.timedelta(days=settings.NOTIFICATIONS_BACKORDER_LEAD_DAYS),
+        restock_date=restock_date(order, today=today) if waiting else None,
         now=now,
     )
+
+
+def restock_date(order: Order, *, today: dt.date) -> dt.date:
+    """When units no warehouse has should arrive: ``NOTIFICATIONS_BACKORDER_LEAD_DAYS`` after the order last went
+    backordered (as its backorder email said), and never before tomorrow. Counted from that day, not from
+    today, so the estimate of an order still waiting does not slip a day, and email again, every day."""
+    backordered_at = (
+        OrderEvent.objects.filter(
+            order_id=order.pk, kind=OrderEvent.Kind.STATUS_CHANGED, data__to=OrderStatus.BACKORDERED
+        )
+        .order_by("-created_at", "-id")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    since = timezone.localdate(backordered_at) if backordered_at else today
+    lead = dt.timedelta(days=settings.NOTIFICATIONS_BACKORDER_LEAD_DAYS)
+    return max(since + lead, today + dt.timedelta(days=1))
+
+
+def _backorder_email(order_id: int, estimate: dt.date) -> Message | None:
+    """The order's backorder email that already told the customer this date (or a later one), if any."""
+    for message in Message.objects.filter(order_id=order_id, event="order_backordered").order_by("-created_at"):
+        told = message.context.get("estimate")
+        if told and dt.date.fromisoformat(str(told)[:10]) >= estimate:
+            return message
+    return None
 
 
 # --- telling the customer -------------------------------------------------------------------------------
@@ -240,14 +267,37 @@ def _tell_locked(order: Order, dangers: list[Danger], *, now: dt.datetime, actor
     latest = _latest_told(order.pk)
     if latest is not None and estimate.date <= latest.new_estimate:
         return None  # this date, or a later one, was told (or suppressed) already
+    told_by = _backorder_email(order.pk, estimate.date) if danger.cause == Cause.BACKORDERED else None
+    if told_by is not None:
+        # The backorder email gave this date already: the mark says so, and the customer gets no second email.
+        notice = _create(
+            order,
+            cause=danger.cause,
+            detail=danger.detail,
+            estimate=estimate.date,
+            state=State.SENT,
+            now=now,
+            message=told_by,
+            sent_at=told_by.created_at,
+        )
+        if notice is not None:
+            _close_review(order)
+            events.delay_notice_sent(order, notice=notice, actor=actor, through="the backorder email")
+        return notice
     notice = _create(order, cause=danger.cause, detail=danger.detail, estimate=estimate.date, state=State.SENT, now=now)
     if notice is None:
         return None
     ids = notify.order_delayed(order, cause=notice.cause, promised_date=order.promised_date, new_estimate=estimate.date)
     notice.message_id = ids[0] if ids else None
     notice.save(update_fields=["message"])
+    _close_review(order)
     events.delay_notice_sent(order, notice=notice, actor=actor)
     return notice
+
+
+def _close_review(order: Order) -> None:
+    """A date was told: the order's notice without one no longer waits for review."""
+    OrderDelayNotice.objects.filter(order_id=order.pk, state=State.REVIEW).update(state=State.REPLACED)
 
 
 def _create(order: Order, *, cause: str, detail: str, estimate, state: str, now: dt.datetime, **fields):
@@ -262,8 +312,7 @@ def _create(order: Order, *, cause: str, detail: str, estimate, state: str, now:
                 new_estimate=estimate,
                 state=state,
                 created_at=now,
-                sent_at=now if state == State.SENT else None,
-                **fields,
+                **{"sent_at": now if state == State.SENT else None, **fields},
             )
     except IntegrityError:
         return None
@@ -362,6 +411,12 @@ def suppress_delay_notice(*, order_id: int, reason: str, actor, now: dt.datetime
         )
     if existing is not None and existing.state == State.SUPPRESSED:
         raise OrderError(f"The delay notice of {order} for this estimate is suppressed already.")
+    latest = _latest_told(order.pk)
+    if existing is None and estimate.date is not None and latest is not None and estimate.date < latest.new_estimate:
+        raise OrderError(
+            f"The customer of {order} was already told of {latest.new_estimate:%a %d %b}, later than the "
+            f"{estimate.date:%a %d %b} expected now: there is no delay notice to suppress."
+        )
     danger = dangers[0] if dangers else Danger(Cause.OPERATOR)
     notice = _create(
         order, cause=danger.cause, detail=danger.detail, estimate=estimate.date, state=State.REVIEW, now=now

@@ -115,46 +115,71 @@ def test_an_order_that_still_makes_its_date_gets_no_email(sites, stock, products
 
 
 @pytest.mark.usefixtures("carriers")
-def test_a_backorder_is_told_once_per_estimate_and_again_for_a_later_one(products, order_to, settings):
-    # given an order for Wednesday that no warehouse can fill (restock takes 14 days)
+def test_a_backorder_whose_email_gave_the_new_date_is_marked_told_without_a_second_email(products, order_to, settings):
+    # given an order promised in two days that no warehouse can fill: its backorder email says 14 days from today
     settings.NOTIFICATIONS_BACKORDER_LEAD_DAYS = 14
-    order = order_to("NYC", [(products[0], 1)], promised_date=WED, placed_at=at(MON, 8))
+    today = timezone.localdate()
+    order = order_to("NYC", [(products[0], 1)], promised_date=today + dt.timedelta(days=2))
     services.allocate_order(order_id=order.pk, actor="test")
     order.refresh_from_db()
     assert order.status == OrderStatus.BACKORDERED
+    (backorder_email,) = Message.objects.filter(order=order, event="order_backordered")
+    assert backorder_email.context["estimate"] == (today + dt.timedelta(days=14)).isoformat()
 
-    # when the sweep runs on Monday, then again on Monday
-    assert services.sweep_delay_notices(now=at(MON, 10)) == 1
-    assert services.sweep_delay_notices(now=at(MON, 10, 15)) == 0
-    # then one email, for Monday 7 December
-    (first,) = delay_emails(order)
-    assert first.context["delay"]["new_estimate"] == "2026-12-07"
-    assert first.context["delay"]["late_items"] == [{"sku": products[0].sku, "name": products[0].name, "quantity": 1}]
+    # when the sweep runs, today and in the days after, while the stock is still missing
+    for days in (0, 0, 1):
+        services.sweep_delay_notices(now=timezone.now() + dt.timedelta(days=days))
 
-    # when Tuesday's sweep finds the stock still missing: the estimate slips a day, told once more
-    assert services.sweep_delay_notices(now=at(TUE, 10)) == 1
-    assert services.sweep_delay_notices(now=at(TUE, 11)) == 0
-    assert [m.context["delay"]["new_estimate"] for m in delay_emails(order)] == ["2026-12-07", "2026-12-08"]
-    assert list(OrderDelayNotice.objects.filter(order=order).values_list("cause", "new_estimate")) == [
-        ("backordered", dt.date(2026, 12, 8)),
-        ("backordered", dt.date(2026, 12, 7)),
-    ]
+    # then the order is marked told, by that email, and no delay email repeats it or slips a day each day
+    notice = OrderDelayNotice.objects.get(order=order)
+    assert (notice.cause, notice.state, notice.new_estimate) == ("backordered", "sent", today + dt.timedelta(days=14))
+    assert notice.message == backorder_email
+    assert not delay_emails(order)
+    entry = OrderEvent.objects.get(order=order, kind=OrderEvent.Kind.DELAY_NOTICE)
+    assert entry.message.endswith("in the backorder email.")
 
 
 @pytest.mark.usefixtures("carriers")
-def test_a_label_not_bought_by_the_ship_by_day_is_told(sites, stock, products, order_to):
+def test_a_backorder_still_waiting_when_its_far_promise_comes_is_told_once(products, order_to, settings):
+    # given an order promised in 20 days, backordered today: the 14-day restock still makes it
+    settings.NOTIFICATIONS_BACKORDER_LEAD_DAYS = 14
+    today = timezone.localdate()
+    promised = today + dt.timedelta(days=20)
+    order = order_to("NYC", [(products[0], 1)], promised_date=promised)
+    services.allocate_order(order_id=order.pk, actor="test")
+    assert services.sweep_delay_notices() == 0
+
+    # when the promised day comes and the stock has not: the day after is the earliest it can arrive
+    on_the_day = timezone.now() + dt.timedelta(days=20)
+    assert services.sweep_delay_notices(now=on_the_day) == 1
+    assert services.sweep_delay_notices(now=on_the_day + dt.timedelta(hours=1)) == 0
+
+    (email,) = delay_emails(order)
+    assert email.context["delay"]["new_estimate"] == (promised + dt.timedelta(days=1)).isoformat()
+    assert email.context["delay"]["reason"] == "some of your items are waiting for new stock"
+
+
+@pytest.mark.usefixtures("carriers")
+def test_a_label_not_bought_by_the_ship_by_day_is_told_once_and_again_for_a_later_date(
+    sites, stock, products, order_to
+):
     # given a shipment made Monday 09:00 for Thursday: to be picked up Tuesday by the 2-day service
     order, shipment = shipped_order(order_to, sites, stock, products[0], promised=THU, made=at(MON, 9))
     assert shipment.ship_date == TUE
 
     # Tuesday evening the label is not bought, but the ship-by day is not over
     assert services.sweep_delay_notices(now=at(TUE, 18)) == 0
-    # when Wednesday's sweep finds no label: packed today, picked up Thursday, overnight at best: Friday
+    # when Wednesday's sweeps find no label: packed today, picked up Thursday, overnight at best: Friday
     assert services.sweep_delay_notices(now=at(WED, 10)) == 1
+    assert services.sweep_delay_notices(now=at(WED, 10, 15)) == 0
 
     notice = OrderDelayNotice.objects.get(order=order)
     assert (notice.cause, notice.new_estimate) == ("label_late", FRI)
     assert len(delay_emails(order)) == 1
+    # when Thursday morning still finds no label: Monday, a later date, told once more
+    assert services.sweep_delay_notices(now=at(THU, 9)) == 1
+    assert services.sweep_delay_notices(now=at(THU, 9, 15)) == 0
+    assert [m.context["delay"]["new_estimate"] for m in delay_emails(order)] == ["2026-11-27", "2026-11-30"]
 
 
 @pytest.mark.usefixtures("carriers")
@@ -288,24 +313,27 @@ def test_a_delay_without_a_new_date_waits_for_review_and_emails_nobody(
 
 
 @pytest.mark.usefixtures("carriers")
-def test_a_suppressed_estimate_is_never_emailed_but_a_later_one_is(products, order_to, role_user, roles):
-    # given a backordered order for Wednesday, and an associate who called the customer
-    order = order_to("NYC", [(products[0], 1)], promised_date=WED, placed_at=at(MON, 8))
-    services.allocate_order(order_id=order.pk, actor="test")
+def test_a_suppressed_estimate_is_never_emailed_but_a_later_one_is(sites, stock, products, order_to, role_user, roles):
+    # given Wednesday's label not bought for Thursday's promise, and an associate who called the customer
+    order, _ = shipped_order(order_to, sites, stock, products[0], promised=THU, made=at(MON, 9))
     associate = role_user("Operations associate")
 
     notice = services.suppress_delay_notice(
-        order_id=order.pk, reason="Called the customer", actor=associate, now=at(MON, 9)
+        order_id=order.pk, reason="Called the customer", actor=associate, now=at(WED, 9)
     )
 
     # then the sweep emails nobody for that estimate
-    assert services.sweep_delay_notices(now=at(MON, 10)) == 0
+    assert services.sweep_delay_notices(now=at(WED, 10)) == 0
     assert not delay_emails(order)
-    assert (notice.state, notice.new_estimate, notice.suppressed_by) == ("suppressed", dt.date(2026, 12, 7), associate)
-    assert notice.suppressed_at == at(MON, 9)
+    assert (notice.state, notice.new_estimate, notice.cause) == ("suppressed", FRI, "label_late")
+    assert (notice.suppressed_by, notice.suppressed_at, notice.suppressed_reason) == (
+        associate,
+        at(WED, 9),
+        "Called the customer",
+    )
     # and a later estimate is told as usual
-    assert services.sweep_delay_notices(now=at(TUE, 10)) == 1
-    assert [m.context["delay"]["new_estimate"] for m in delay_emails(order)] == ["2026-12-08"]
+    assert services.sweep_delay_notices(now=at(THU, 9)) == 1
+    assert [m.context["delay"]["new_estimate"] for m in delay_emails(order)] == ["2026-11-30"]
 
 
 @pytest.mark.usefixtures("carriers")
@@ -351,27 +379,29 @@ def test_the_sweep_reads_many_orders_in_as_many_queries_as_few(sites, stock, pro
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("carriers")
-def test_two_sweeps_at_once_send_one_email(products, order_to):
-    order = order_to("NYC", [(products[0], 1)], promised_date=WED, placed_at=at(MON, 8))
-    services.allocate_order(order_id=order.pk, actor="test")
+def test_two_sweeps_at_once_send_one_email(sites, stock, products, order_to):
+    # given Wednesday's label not bought for Thursday's promise
+    order, _ = shipped_order(order_to, sites, stock, products[0], promised=THU, made=at(MON, 9))
     barrier = threading.Barrier(2)
     results, errors = [], []
 
     def sweep():
         try:
             barrier.wait(timeout=10)
-            results.append(services.sweep_delay_notices(now=at(MON, 10)))
+            results.append(services.sweep_delay_notices(now=at(WED, 10)))
         except Exception as error:  # reported by the assertion below
             errors.append(error)
         finally:
             close_old_connections()
 
+    # when two sweeps run at once, each in its own transaction
     threads = [threading.Thread(target=sweep) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
 
+    # then one of them told the customer, once
     assert not errors
     assert sorted(results) == [0, 1]
     assert OrderDelayNotice.objects.filter(order=order).count() == 1
@@ -394,4 +424,4 @@ def test_beat_runs_the_sweep_every_15_minutes_and_the_task_tells_the_late(produc
     services.allocate_order(order_id=order.pk, actor="test")
 
     assert tasks.sweep_delay_notices.apply().get() == 1
-    assert len(delay_emails(order)) == 1
+    assert OrderDelayNotice.objects.get(order=order).state == "sent"
