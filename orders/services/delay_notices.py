@@ -48,8 +48,10 @@ from ._common import lock_order, require_reason
 
 Cause = OrderDelayNotice.Cause
 State = OrderDelayNotice.State
-# Orders whose promise can still be missed: not all goods left yet, or on their way and not delivered.
-WATCHED_STATUSES = tuple(sorted(OPEN_STATUSES | {OrderStatus.SHIPPED}))
+# Orders whose promise can still be missed: not all goods left yet, or on their way and not delivered. An order on
+# hold is left to the operator working it (a fraud review is no time to email the customer); once released, the
+# sweep looks at it again.
+WATCHED_STATUSES = tuple(sorted((OPEN_STATUSES | {OrderStatus.SHIPPED}) - {OrderStatus.ON_HOLD}))
 # Shipments that still have to arrive.
 PENDING_SHIPMENTS = (
     ShipmentStatus.AWAITING_LABEL,

@@ -425,3 +425,16 @@ def test_beat_runs_the_sweep_every_15_minutes_and_the_task_tells_the_late(produc
 
     assert tasks.sweep_delay_notices.apply().get() == 1
     assert OrderDelayNotice.objects.get(order=order).state == "sent"
+
+
+@pytest.mark.usefixtures("carriers")
+def test_an_order_on_hold_is_left_to_the_operator_until_released(sites, stock, products, order_to):
+    # given Wednesday's label not bought for Thursday's promise, and the order held for a review
+    order, _ = shipped_order(order_to, sites, stock, products[0], promised=THU, made=at(MON, 9))
+    services.hold_order(order_id=order.pk, reason="Fraud review", actor="test")
+
+    assert services.sweep_delay_notices(now=at(WED, 10)) == 0
+    # once released, the next sweep tells the customer
+    services.release_order(order_id=order.pk, actor="test")
+    assert services.sweep_delay_notices(now=at(WED, 10, 15)) == 1
+    assert len(delay_emails(order)) == 1
