@@ -144,3 +144,11 @@ def test_the_warehouse_home_has_no_delay_counts(client):
     html = client.get(reverse("admin:index")).content.decode()
 
     assert "delay-notices" not in html
+
+
+def test_the_sidebar_lists_the_delay_notices_under_messages_for_operations(client):
+    signed_in(client, "Operations associate")
+
+    groups = {group["key"]: group for group in client.get(reverse("admin:index")).context["oms_nav"]}
+
+    assert "orders.orderdelaynotice" in [entry["key"] for entry in groups["messages"]["entries"]]
