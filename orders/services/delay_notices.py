@@ -332,8 +332,9 @@ def tell_if_late(
 def sweep_delay_notices(*, now: dt.datetime | None = None) -> int:
     """Find the orders whose promise is in danger and tell each customer whose order will now be late.
 
-    Reads the watched orders in chunks (three queries a chunk, whatever its size); only an order in danger
-    costs more, in its own short transaction under its lock. Returns how many customers were told.
+    Reads the watched orders in chunks, two queries a chunk (the orders, their shipments still to arrive);
+    only an order in danger costs more, in its own short transaction under its lock. Returns how many
+    customers were told.
     """
     now = now or timezone.now()
     today = timezone.localdate(now)
