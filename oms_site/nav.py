@@ -58,6 +58,7 @@ NAV_PLACES = {
         ],
         "messages": [
             ("notifications", "Message"),
+            ("orders", "OrderDelayNotice"),
             ("notifications", "MessageTemplate"),
             ("notifications", "RecipientList"),
         ],

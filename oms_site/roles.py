@@ -44,6 +44,8 @@ ROLES: dict[str, list[str]] = {
         "orders.delete_channelvariant",
         "orders.change_order_address",
         "orders.view_cockpit",
+        "orders.view_orderdelaynotice",
+        "orders.suppress_delay_notice",
         # inventory
         "inventory.view_product",
         "inventory.add_product",
@@ -174,6 +176,8 @@ ROLES: dict[str, list[str]] = {
         "orders.view_channelvariant",
         "orders.change_order_address",
         "orders.view_cockpit",
+        "orders.view_orderdelaynotice",
+        "orders.suppress_delay_notice",
         # inventory
         "inventory.view_product",
         "inventory.view_warehouse",

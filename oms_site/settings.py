@@ -251,6 +251,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.flag_late_orders",
         "schedule": 15 * 60,
     },
+    # customers whose order will now miss its promised date hear it before the date passes (once per estimate)
+    "sweep-delay-notices": {
+        "task": "orders.tasks.sweep_delay_notices",
+        "schedule": 15 * 60,
+        "options": {"expire_seconds": 15 * 60},
+    },
     # The sweeps that resume work a dead worker left (docs/operations/background-work.md): every 30 s, each
     # dropped when not started within that time (a backlog of sweeps would only repeat each other;
     # expire_seconds is django-celery-beat's name for a task's expires).

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from shipping.models import Shipment, ShipmentStatus
 
-from .models import Address, Channel, Order, OrderEvent, OrderStatus
+from .models import Address, Channel, Order, OrderDelayNotice, OrderEvent, OrderStatus
 from .payments.models import PaymentTransaction
 from .returns.models import OrderErrorCase, Refund, ReturnRequest, ReturnStatus, SettlementMethod
 
@@ -139,6 +139,58 @@ def promise_missed(order: Order, *, at: dt.datetime, save: bool = True) -> Order
     if save:
         event.save()
     return event
+
+
+# --- delay notices: the customer told before the promise is missed ---------------------
+DELAY_SWEEP = "system: delay sweep"
+
+
+def _delay_data(notice: OrderDelayNotice) -> dict:
+    return {
+        "notice_id": notice.pk,
+        "cause": notice.cause,
+        "promised_date": notice.promised_date.isoformat(),
+        "new_estimate": notice.new_estimate.isoformat() if notice.new_estimate else None,
+    }
+
+
+def delay_notice_sent(order: Order, *, notice: OrderDelayNotice, actor, through: str = "") -> OrderEvent:
+    """The customer was emailed that the order will arrive after its promised date, and when it now should
+    (``through`` names the email that told it, when it was not the delay email)."""
+    return OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.DELAY_NOTICE,
+        actor=actor,
+        message=f"Customer told the order will be late: promised {notice.promised_date:%a %d %b}, "
+        f"now expected {notice.new_estimate:%a %d %b} ({notice.get_cause_display().lower()}"
+        f"{': ' + notice.detail if notice.detail else ''}){' in ' + through if through else ''}.",
+        data={**_delay_data(notice), **({"through": through} if through else {})},
+    )
+
+
+def delay_notice_for_review(order: Order, *, notice: OrderDelayNotice, actor) -> OrderEvent:
+    """The order will miss its promise but no new date could be worked out: nobody was emailed."""
+    return OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.DELAY_NOTICE,
+        actor=actor,
+        message=f"Will miss the promised {notice.promised_date:%a %d %b} ({notice.get_cause_display().lower()}"
+        f"{': ' + notice.detail if notice.detail else ''}); no new date could be worked out, so the customer "
+        "was not emailed: to review.",
+        data=_delay_data(notice),
+    )
+
+
+def delay_notice_suppressed(order: Order, *, notice: OrderDelayNotice, actor) -> OrderEvent:
+    """An operator chose that the customer gets no delay email for this estimate, and why."""
+    estimate = f"the estimate {notice.new_estimate:%a %d %b}" if notice.new_estimate else "the undated delay"
+    return OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.DELAY_NOTICE,
+        actor=actor,
+        message=f"Delay email suppressed for {estimate}: {notice.suppressed_reason}",
+        data={**_delay_data(notice), "suppressed": True, "reason": notice.suppressed_reason},
+    )
 
 
 # --- routing, shipping, delivery ---------------------------------------------------

@@ -454,6 +454,7 @@ class OrderEvent(models.Model):
         REFUND = "refund", "Refund"
         ADDRESS_CHANGED = "address_changed", "Address changed"
         STATUS_LINK = "status_link", "Status link"
+        DELAY_NOTICE = "delay_notice", "Delay notice"
 
     # orderevent_order_time_idx (order, created_at) serves lookups by order.
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events", db_index=False)
@@ -629,3 +630,68 @@ class OrderShippingFacts(models.Model):
 
     def __str__(self) -> str:
         return f"Shipping facts of {self.order_id}"
+
+
+class OrderDelayNotice(models.Model):
+    """The customer was told (or, by an operator's choice, not told) that their order will arrive late.
+
+    One row per order and new estimate (``orders.services.delay_notices``): the sweep that finds an order
+    whose promise can no longer be met writes it with the customer's email in one transaction, so the same
+    estimate is never told twice; a later estimate gets a row (and an email) of its own. An operator may
+    suppress the notice of an order's current estimate before it goes out (``SUPPRESSED``: no email for
+    that estimate). When no new date can be worked out (no carrier service can take the parcels) nothing
+    is sent and the row waits for an operator (``REVIEW``) until one suppresses it or a date is told
+    (``REPLACED``). The mark of a backorder whose backorder email already gave the new date points at that email.
+    """
+
+    class Cause(models.TextChoices):
+        NOT_RESERVED = "not_reserved", "Not reserved by the warehouse's cut-off"
+        BACKORDERED = "backordered", "Backordered"
+        LABEL_LATE = "label_late", "Label not bought by the ship-by day"
+        NO_SCAN = "no_scan", "No carrier scan a business day after pickup"
+        CARRIER_EXCEPTION = "carrier_exception", "Carrier exception"
+        TRANSIT_TOO_LONG = "transit_too_long", "Transit time no longer fits"
+        OPERATOR = "operator", "Found by an operator"
+
+    class State(models.TextChoices):
+        SENT = "sent", "Customer told"
+        SUPPRESSED = "suppressed", "Suppressed"
+        REVIEW = "review", "To review"
+        REPLACED = "replaced", "Replaced by a dated notice"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="delay_notices", db_index=False)
+    cause = models.CharField(max_length=20, choices=Cause.choices)
+    detail = models.CharField(max_length=300, blank=True, help_text="What was found, in words.")
+    promised_date = models.DateField("promised date", help_text="The date the customer had been promised.")
+    new_estimate = models.DateField("new estimate", null=True, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField("customer told at", null=True, blank=True)
+    message = models.ForeignKey(
+        "notifications.Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    suppressed_at = models.DateTimeField(null=True, blank=True)
+    suppressed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    suppressed_reason = models.CharField(max_length=1000, blank=True)
+
+    class Meta:
+        verbose_name = "delay notice"
+        ordering = ["-created_at", "-id"]
+        permissions = [("suppress_delay_notice", "Can suppress an order's delay notice")]
+        constraints = [
+            # One notice per order and estimate, whoever writes it (two sweeps at once): the same date never twice.
+            models.UniqueConstraint(fields=["order", "new_estimate"], name="delaynotice_one_per_estimate"),
+            # One notice without a date (to review) per order.
+            models.UniqueConstraint(
+                fields=["order"], condition=Q(new_estimate__isnull=True), name="delaynotice_one_undated"
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=["sent", "suppressed", "review", "replaced"]), name="delaynotice_state"
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "-created_at"], name="delaynotice_state_idx")]
+
+    def __str__(self) -> str:
+        return f"Delay notice of {self.order} ({self.new_estimate or 'no date'})"

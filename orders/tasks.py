@@ -14,6 +14,12 @@ def flag_late_orders() -> int:
 
 
 @shared_task(acks_late=True)
+def sweep_delay_notices() -> int:
+    """Periodic: tell the customers whose orders will now miss their promised date (each estimate once)."""
+    return services.sweep_delay_notices()
+
+
+@shared_task(acks_late=True)
 def allocate_order(order_id: int) -> str:
     """Route a newly placed (or released) order to warehouses. Safe to repeat.
 

@@ -45,6 +45,7 @@ EVENT_GROUPS = {
     K.REFUND: "payment",
     K.NOTE: "notes",
     K.STATUS_LINK: "messages",
+    K.DELAY_NOTICE: "messages",
 }
 
 # An order with a long life (daily tracking scans, retried payments) shows its latest entries; History has all.

@@ -20,6 +20,8 @@ from inventory import services as inventory
 from inventory.models import Product, Warehouse
 
 from . import rating, selectors
+from .exceptions import ShippingError
+from .models import TransitTime
 from .services.shipments import local_now, quote_for, split_into_parcels, zone_between
 
 
@@ -233,3 +235,104 @@ def _order_by(
         service_cutoff=pickup_cutoffs.get(option.service_id, warehouse.daily_cutoff),
         holidays=settings.SHIPPING_HOLIDAYS,
     )
+
+
+# --- an order's promise again, from where its goods stand now --------------------------------------------
+@dataclass(frozen=True)
+class ReservedPart:
+    """Goods reserved (or packed) at a warehouse, not yet with a carrier; ``service_id`` when a label fixed it."""
+
+    warehouse: Warehouse
+    weight_kg: Decimal
+    service_id: int | None = None
+
+
+@dataclass(frozen=True)
+class MovingPart:
+    """Goods with a carrier: ``service_id`` carries them to ``zone``, counted from the business day ``since``."""
+
+    service_id: int
+    zone: int
+    since: dt.date
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """When an order's goods would arrive now, or why that cannot be said (``date`` None, ``problem`` in words)."""
+
+    date: dt.date | None
+    problem: str = ""
+
+
+def estimate_delivery(
+    *,
+    postal_code: str,
+    country: str = "US",
+    state: str = "",
+    channel_id: int | None = None,
+    waiting: list[tuple[str, int]] = (),
+    reserved: list[ReservedPart] = (),
+    moving: list[MovingPart] = (),
+    restock_date: dt.date | None = None,
+    now: dt.datetime | None = None,
+    terms: list[rating.ServiceTerms] | None = None,
+) -> Estimate:
+    """The latest arrival of an order's parts, each dated as the promise dates it, from now.
+
+    ``waiting`` units are routed and priced as ``quote_promise`` does (fastest service); what no warehouse has
+    arrives on ``restock_date``. ``reserved`` parts are priced from their warehouse (the service their label
+    was bought for, else the fastest). ``moving`` parts arrive the service's transit days for the zone after
+    ``since``. Writes nothing.
+    """
+    terms = selectors.active_service_terms() if terms is None else terms
+    dates: list[dt.date] = []
+    if waiting:
+        try:
+            promise = quote_promise(
+                postal_code=postal_code,
+                items=list(waiting),
+                country=country,
+                state=state,
+                channel_id=channel_id,
+                now=now,
+            )
+        except PromiseError as refusal:
+            return Estimate(None, f"the waiting items cannot be quoted: {refusal.message}")
+        for shipment in promise.shipments:
+            if shipment.fastest is None:
+                return Estimate(None, f"no active carrier service can take the parcels from {shipment.warehouse_code}")
+            dates.append(shipment.fastest.eta)
+        if promise.unavailable:
+            if restock_date is None:
+                return Estimate(None, "no warehouse has the waiting items")
+            dates.append(restock_date)
+    for part in reserved:
+        try:
+            zone = zone_between(part.warehouse, postal_code, country)
+        except ShippingError as refusal:
+            return Estimate(None, str(refusal))
+        max_parcel = Decimal(str(settings.SHIPPING_MAX_PARCEL_KG))
+        options, _ = quote_for(
+            warehouse=part.warehouse,
+            zone=zone,
+            parcel_weights=split_into_parcels(part.weight_kg, max_parcel),
+            now=now,
+            terms=terms,
+        )
+        chosen = next((o for o in options if o.service_id == part.service_id), None) or rating.fastest(options)
+        if chosen is None:
+            return Estimate(None, f"no active carrier service can take the parcels from {part.warehouse.code}")
+        dates.append(chosen.eta)
+    transit = {service.service_id: service.transit_days for service in terms}
+    for part in moving:
+        days = transit.get(part.service_id, {}).get(part.zone)
+        if days is None:  # a service withdrawn since the parcels left still carries them
+            days = (
+                TransitTime.objects.filter(service_id=part.service_id, zone=part.zone)
+                .values_list("business_days", flat=True)
+                .first()
+            )
+        if days is None:
+            return Estimate(None, f"the carrier service has no transit time to zone {part.zone}")
+        dates.append(rating.add_business_days(part.since, days, settings.SHIPPING_HOLIDAYS))
+    return Estimate(max(dates)) if dates else Estimate(None, "nothing is left to deliver")

@@ -5,16 +5,20 @@ Everyone who may see orders (``orders.view_order``) gets it, whatever else their
 ``templates/admin/cockpit/queue.html`` draws it.
 """
 
+from datetime import datetime, time, timedelta
+
 from django.conf import settings
 from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 
 from notifications import selectors as message_selectors
 from orders import selectors as order_selectors
 from orders.models import Order, OrderStatus
 
 DASHBOARD_LIST_SIZE = 10
+DELAY_NOTICE_DAYS = 7  # the home counts the delay notices sent this many days back
 COUNTS_CACHE_KEY = "oms:home:order-queue-counts"
 
 
@@ -103,6 +107,39 @@ def dashboard_context(request) -> dict:
     }
 
 
+def _delay_notices() -> list[dict]:
+    """Delay notices emailed to customers in the last 7 days, and those waiting for review: one query."""
+    from django.db.models import Count, Q
+
+    from orders.models import OrderDelayNotice
+
+    State = OrderDelayNotice.State
+    since = timezone.make_aware(
+        datetime.combine(timezone.localdate() - timedelta(days=DELAY_NOTICE_DAYS), time.min)
+    )  # from midnight, as the list's filter reads it
+    counts = OrderDelayNotice.objects.aggregate(
+        sent=Count("pk", filter=Q(state=State.SENT, created_at__gte=since)),
+        review=Count("pk", filter=Q(state=State.REVIEW)),
+    )
+    changelist = reverse("admin:orders_orderdelaynotice_changelist")
+    return [
+        {
+            "key": "delay-notices-sent",
+            "label": "Delay notices sent",
+            "count": counts["sent"],
+            "url": f"{changelist}?{urlencode({'state__exact': State.SENT, 'created_at__gte': since.isoformat()})}",
+            "hint": f"customers told of a late order, last {DELAY_NOTICE_DAYS} days",
+        },
+        {
+            "key": "delay-notices-to-review",
+            "label": "Delay notices to review",
+            "count": counts["review"],
+            "url": f"{changelist}?state__exact={State.REVIEW}",
+            "hint": "late, but no new date could be worked out: nobody was emailed",
+        },
+    ]
+
+
 def _attention(request) -> list[dict]:
     """Work waiting outside the order queue: open returns, refunds and payments to look at, failed exports."""
     from orders.payments.models import ExportBatch, PaymentTransaction
@@ -110,6 +147,8 @@ def _attention(request) -> list[dict]:
 
     user = request.user
     items = []
+    if user.has_perm("orders.view_orderdelaynotice"):
+        items += _delay_notices()
     if user.has_perm("returns.view_returnrequest"):
         items.append(
             {

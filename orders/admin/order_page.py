@@ -30,9 +30,10 @@ from shipping.models import Shipment, ShipmentLine
 
 from .. import selectors, services
 from ..exceptions import OrderError
-from ..models import PRE_SHIPMENT_STATUSES, Order, OrderEvent, OrderStatus, OrderStatusLink
+from ..models import PRE_SHIPMENT_STATUSES, Order, OrderDelayNotice, OrderEvent, OrderStatus, OrderStatusLink
 from ..payments.models import PaymentTransaction
 from ..returns.admin import order_page_actions as returns_actions  # returns: open a return / order error
+from ..services.delay_notices import WATCHED_STATUSES
 from ..services.fulfilment import ALLOCATABLE
 from ..timeline import GROUPS, order_timeline
 from .order_list import status_badge
@@ -155,7 +156,31 @@ class OrderPageMixin:
             "note_form": context.get("note_form") or OrderNoteForm(),
             "note_url": reverse("admin:orders_order_add_note", args=[order.pk]),
             "history_url": reverse("admin:orders_order_history", args=[order.pk]),
+            "delay_notices": self.delay_notice_rows(order),
         }
+
+    def may_be_late(self, order: Order) -> bool:
+        """Whether a delay email may be on its way: the order is backordered, at risk by the list's rule, or already
+        has a delay notice (the customer may hear of a later date). One query at most."""
+        if OrderDelayNotice.objects.filter(order_id=order.pk, state=OrderDelayNotice.State.REVIEW).exists():
+            return True  # to review: suppressing it closes it
+        if order.status not in WATCHED_STATUSES or order.promised_date is None:
+            return False
+        if order.status == OrderStatus.BACKORDERED or selectors.promise_state(order) == "at-risk":
+            return True
+        return OrderDelayNotice.objects.filter(order_id=order.pk).exists()
+
+    def delay_notice_rows(self, order: Order) -> list[dict]:
+        """The "customer told" marks: each new estimate the customer was told of (or not, and why, by whom)."""
+        return [
+            {
+                "notice": notice,
+                "who": person_name(notice.suppressed_by) if notice.suppressed_by else "",
+            }
+            for notice in OrderDelayNotice.objects.filter(order_id=order.pk)
+            .select_related("suppressed_by")
+            .order_by("-created_at", "-id")
+        ]
 
     def banners(self, request: HttpRequest, order: Order) -> list[dict]:
         """On hold (why, who, when, and Release for who may), cancelled (why), late or at risk of it."""
@@ -231,6 +256,8 @@ class OrderPageMixin:
             and OrderStatusLink.objects.filter(order=order, revoked_at__isnull=True).exists()
         ):  # the customer's status page: only once an email has carried its link
             edit.links.append(link("Revoke the customer's status link", "revoke-status-link"))
+        if self.has_suppress_delay_permission(request) and self.may_be_late(order):
+            edit.links.append(link("Suppress the delay email", "suppress-delay-notice"))
         if self.has_cancel_permission(request) and order.can_transition_to(OrderStatus.CANCELLED):
             cancel.links.append(link("Cancel order", "cancel"))
         return [fulfil, hold, edit, after, cancel]

@@ -135,6 +135,24 @@ def revoke_status_link(order: Order, data: dict, actor) -> str:
     return f"{order}: the customer's status link revoked; the emails from now on carry a new one."
 
 
+def suppress_delay_notice(order: Order, data: dict, actor) -> str:
+    notice = services.suppress_delay_notice(order_id=order.pk, reason=data["reason"], actor=actor)
+    when = f"{notice.new_estimate:%a %d %b}" if notice.new_estimate else "its delay"
+    return f"{order}: no delay email for {when}."
+
+
+class SuppressForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        max_length=1000,
+        help_text="Why the customer should not get the delay email (e.g. we called them). "
+        "Recorded on the order's timeline with your name.",
+    )
+
+
+# Suppressing a delay notice is its own permission (operations managers and associates: oms_site/roles.py).
+SUPPRESS_DELAY_PERMISSION = "orders.suppress_delay_notice"
+
 ORDER_ACTIONS = {
     "hold": FormAction(title="Put on hold {rows}", permission="orders.hold_order", form=ReasonForm, apply=hold),
     "release": FormAction(
@@ -153,6 +171,15 @@ ORDER_ACTIONS = {
         "the emails from now on carry a new link.",
         permission="orders.hold_order",
         apply=revoke_status_link,
+    ),
+    "suppress-delay-notice": FormAction(
+        title="Suppress the delay email of {rows}",
+        button="Suppress the delay email",
+        note="The customer gets no delay email for the order's current new estimate; "
+        "a later estimate is told as usual.",
+        permission=SUPPRESS_DELAY_PERMISSION,
+        form=SuppressForm,
+        apply=suppress_delay_notice,
     ),
     "change-address": FormAction(
         title="Change the ship-to address of {row}",
@@ -191,6 +218,9 @@ class OrderAdmin(OrderPageMixin, OrderListMixin, FormActionsMixin, ReadOnlyAdmin
 
     def has_change_address_permission(self, request) -> bool:
         return request.user.has_perm(CHANGE_ADDRESS_PERMISSION)
+
+    def has_suppress_delay_permission(self, request) -> bool:
+        return request.user.has_perm(SUPPRESS_DELAY_PERMISSION)
 
     # --- actions ------------------------------------------------------------
     form_actions = ORDER_ACTIONS

@@ -6,6 +6,7 @@ A service is one transaction, except where it calls a payment gateway: it
 commits first and calls after, with no lock held (``payment``).
 """
 
+from .delay_notices import suppress_delay_notice, sweep_delay_notices
 from .fulfilment import (
     allocate_order,
     allocate_orders,
@@ -84,5 +85,7 @@ __all__ = [
     "route_received_orders",
     "route_waiting_orders",
     "ship_shipment",
+    "suppress_delay_notice",
+    "sweep_delay_notices",
     "void_label",
 ]

@@ -263,6 +263,46 @@ def _shipment(raw: dict) -> dict:
     }
 
 
+# What the customer reads of why their order is late: plain words, no warehouse jargon.
+DELAY_REASONS = {
+    "not_reserved": "it is taking us longer than planned to get your order ready",
+    "backordered": "some of your items are waiting for new stock",
+    "label_late": "your order is taking longer than planned to leave our warehouse",
+    "no_scan": "the carrier has not yet confirmed that they have your parcel",
+    "carrier_exception": "the carrier ran into a problem on the way",
+    "transit_too_long": "the carrier needs more days than we planned to reach you",
+    "operator": "your order is taking longer than we planned",
+}
+
+
+def order_delayed(
+    order: Order, *, cause: str, promised_date: dt.date, new_estimate: dt.date, lines: list[OrderLine] | None = None
+) -> list[int]:
+    """Queue 'delayed': the promised date cannot be met, the new estimate, and what the customer can do.
+
+    Once per order and new estimate (the estimate is the occurrence): the same date is never told twice.
+    """
+    lines = list(order.lines.all()) if lines is None else lines
+    extra = {"delay": _delay(lines, cause, promised_date, new_estimate)}
+    occurrence = new_estimate.isoformat()
+    return _queue(_to_customer(order, "order_delayed", occurrence=occurrence, lines=lines, extra=extra))
+
+
+def _delay(lines: list[OrderLine], cause: str, promised_date: dt.date, new_estimate: dt.date) -> dict:
+    """The late items are those not shipped yet; once everything is on its way, the whole order."""
+    unshipped = [
+        {"sku": line.sku, "name": line.name, "quantity": line.quantity - line.quantity_shipped}
+        for line in lines
+        if line.quantity > line.quantity_shipped
+    ]
+    return {
+        "reason": DELAY_REASONS.get(cause, DELAY_REASONS["operator"]),
+        "promised_date": promised_date,
+        "new_estimate": new_estimate,
+        "late_items": unshipped or [{"sku": line.sku, "name": line.name, "quantity": line.quantity} for line in lines],
+    }
+
+
 def order_delivered(order: Order, *, delivered_at: dt.datetime | None = None) -> list[int]:
     """Queue 'delivered'."""
     return _queue(_to_customer(order, "order_delivered", extra={"delivered_at": delivered_at or timezone.now()}))
@@ -343,6 +383,9 @@ def preview_context(*, event: str, order_ref: str | None) -> dict | None:
     examples = {
         "order_backordered": _backorder(order, lines, None),
         "order_cancelled": {"reason": "Preview"},
+        "order_delayed": {
+            "delay": _delay(lines, "carrier_exception", today + dt.timedelta(days=1), today + dt.timedelta(days=4))
+        },
         "order_delivered": {"delivered_at": timezone.now()},
         "order_shipped": {
             "shipments": [

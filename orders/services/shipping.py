@@ -19,8 +19,8 @@ from shipping.models import UNSHIPPED_STATUSES, Parcel, Shipment, ShipmentLine, 
 
 from .. import events
 from ..exceptions import OrderError
-from ..models import Order, OrderStatus
-from . import notify, payment
+from ..models import Order, OrderDelayNotice, OrderStatus
+from . import delay_notices, notify, payment
 from ._common import lock_order, require_reason
 from .fulfilment import record_shipment
 from .shipping_facts import refresh_shipping_facts
@@ -274,6 +274,13 @@ def record_tracking(
             description=description,
             location=location,
             occurred_at=occurred_at,
+        )
+        # the customer hears now, not at the next sweep, when the exception makes the order late
+        delay_notices.tell_if_late(
+            order,
+            cause=OrderDelayNotice.Cause.CARRIER_EXCEPTION,
+            detail=f"{shipment.number}: {description or 'the carrier reported an exception'}",
+            shipment=shipment.number,
         )
     if shipment.status == ShipmentStatus.DELIVERED and order.status == OrderStatus.SHIPPED:
         open_shipments = Shipment.objects.filter(order_id=order.pk).exclude(

@@ -31,6 +31,12 @@ def queue_every_event(order) -> dict[str, int]:
         "order_shipped": notify.order_shipped(order, shipments=split_shipments(order)),
         "order_delivered": notify.order_delivered(order),
         "order_cancelled": notify.order_cancelled(order, reason="Customer changed their mind"),
+        "order_delayed": notify.order_delayed(
+            order,
+            cause="carrier_exception",
+            promised_date=dt.date(2026, 12, 4),
+            new_estimate=dt.date(2026, 12, 8),
+        ),
         "return_authorised": notify.return_authorised(order, rma=rma_for(order)),
         "return_received": notify.return_received(order, rma=rma_for(order, received_at="2026-12-10T15:00:00Z")),
         "return_refunded": notify.return_refunded(order, rma=rma_for(order)),

@@ -1,5 +1,6 @@
 """The order workflow queues its messages: placing, routing, holding, cancelling, the daily inventory report."""
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -86,6 +87,9 @@ def test_every_order_and_return_message_reaches_a_customer_who_declined_marketin
         *services.notify.order_shipped(order, shipments=split_shipments(order)),
         *services.notify.order_delivered(order),
         *services.notify.order_cancelled(order),
+        *services.notify.order_delayed(
+            order, cause="backordered", promised_date=dt.date(2026, 12, 4), new_estimate=dt.date(2026, 12, 8)
+        ),
         *services.notify.return_authorised(order, rma=rma),
         *services.notify.return_received(order, rma=rma),
         *services.notify.return_refunded(order, rma=rma),

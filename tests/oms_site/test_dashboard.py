@@ -132,7 +132,14 @@ def test_the_dashboard_counts_open_returns_refunds_to_settle_payment_problems_an
 
     page = response.content.decode()
     counts = {item["key"]: item["count"] for item in response.context["dashboard"]["attention"]}
-    assert counts == {"open-returns": 1, "refunds-to-settle": 1, "payment-problems": 1, "failed-exports": 1}
+    assert counts == {
+        "delay-notices-sent": 0,
+        "delay-notices-to-review": 0,
+        "open-returns": 1,
+        "refunds-to-settle": 1,
+        "payment-problems": 1,
+        "failed-exports": 1,
+    }
     assert 'data-attention="open-returns"' in page and "Failed accounting exports" in page
 
 

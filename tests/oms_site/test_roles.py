@@ -54,6 +54,16 @@ def one_of_everything(db):
     from orders.services import notify
 
     notify.order_received(order)
+    # orders: a delay notice the customer was told of
+    from orders.models import OrderDelayNotice
+
+    OrderDelayNotice.objects.create(
+        order=order,
+        cause="backordered",
+        promised_date=order.promised_date,
+        new_estimate=order.promised_date,
+        state="sent",
+    )
     MessageTemplate.objects.create(event="order_received", subject="Thanks for order {{ order.number }}")
     RecipientList.objects.get_or_create(event="order_on_hold")
     # shipping: a carrier with its rate card, the routed order's shipment labelled, a scan, a label batch

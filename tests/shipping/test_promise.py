@@ -126,3 +126,46 @@ def test_the_endpoint_needs_a_channel_key(client, sites, goods, carriers):
     response = client.get("/api/v1/promise", {"postal_code": "10001", "sku": ["TEE-1"]})
 
     assert response.status_code == 401
+
+
+# --- an order's promise again, from where its goods stand -------------------------------------------------
+
+
+def test_an_estimate_waits_for_its_latest_part(sites, stock, goods, carriers, monday_morning):
+    from decimal import Decimal
+
+    from shipping.promise import MovingPart, ReservedPart, estimate_delivery
+
+    # given a tee to route (stock at Edison), a mug reserved at Reno labelled for ground, a parcel on a 2-day service
+    stock(sites["EWR"], goods["tee"], 5)
+    moving = MovingPart(service_id=carriers["2day"].pk, zone=4, since=dt.date(2026, 11, 20))
+    reserved = ReservedPart(warehouse=sites["RNO"], weight_kg=Decimal("0.6"), service_id=carriers["ground"].pk)
+
+    # each part alone: overnight Wednesday; five days of ground from Tuesday; two days after Friday, Tuesday
+    one = {
+        "waiting": estimate_delivery(postal_code="10001", waiting=[("TEE-1", 1)], now=monday_morning),
+        "reserved": estimate_delivery(postal_code="10001", reserved=[reserved], now=monday_morning),
+        "moving": estimate_delivery(postal_code="10001", moving=[moving], now=monday_morning),
+    }
+    assert {key: estimate.date for key, estimate in one.items()} == {
+        "waiting": dt.date(2026, 11, 25),
+        "reserved": dt.date(2026, 12, 1),
+        "moving": dt.date(2026, 11, 24),
+    }
+    # then the order arrives with its last part
+    every = estimate_delivery(
+        postal_code="10001", waiting=[("TEE-1", 1)], reserved=[reserved], moving=[moving], now=monday_morning
+    )
+    assert every.date == dt.date(2026, 12, 1)
+
+
+def test_an_estimate_of_items_nobody_has_is_the_restock_date_or_says_why_not(goods, carriers, monday_morning):
+    from shipping.promise import estimate_delivery
+
+    restock = dt.date(2026, 12, 7)
+
+    found = estimate_delivery(postal_code="10001", waiting=[("MUG-1", 1)], restock_date=restock, now=monday_morning)
+    unknown = estimate_delivery(postal_code="10001", waiting=[("MUG-1", 1)], now=monday_morning)
+
+    assert (found.date, found.problem) == (restock, "")
+    assert (unknown.date, unknown.problem) == (None, "no warehouse has the waiting items")
