@@ -7,6 +7,7 @@ commits first and calls after, with no lock held (``payment``).
 """
 
 from .fulfilment import (
+    allocate_locked_order,
     allocate_order,
     allocate_orders,
     fill_backorders,
@@ -54,6 +55,7 @@ __all__ = [
     "OrderData",
     "PaymentData",
     "add_order_note",
+    "allocate_locked_order",
     "allocate_order",
     "allocate_orders",
     "buy_labels",

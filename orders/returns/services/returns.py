@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -18,12 +19,20 @@ from inventory.services._common import lock_levels
 from shipping.models import Shipment, ShipmentLine
 
 from ... import events
-from ...models import OrderLine
-from ...services import notify
-from ...services._common import CENT, enqueue, lock_order
+from ...models import PRE_SHIPMENT_STATUSES, Order, OrderEvent, OrderLine, OrderStatus
+from ...services import cancel_order, notify
+from ...services._common import ALLOCATE_TASK, CENT, enqueue, lock_order
 from .. import selectors
 from ..exceptions import ReturnError
-from ..models import ReturnLine, ReturnPolicy, ReturnReason, ReturnRequest, ReturnStatus
+from ..models import (
+    ReturnLine,
+    ReturnPolicy,
+    ReturnReason,
+    ReturnRequest,
+    ReturnResolution,
+    ReturnSource,
+    ReturnStatus,
+)
 from ._common import lock_return
 from .labels import label_link
 
@@ -86,6 +95,28 @@ def open_return(
     automatically is authorised at once (label and email).
     """
     order = lock_order(order_id)
+    return open_locked_return(order, lines=lines, reason=reason, actor=actor, customer_note=customer_note, today=today)
+
+
+def open_locked_return(
+    order: Order,
+    *,
+    lines: dict[int, int],
+    reason: str,
+    actor,
+    customer_note: str = "",
+    today: dt.date | None = None,
+    source: str = ReturnSource.ASSOCIATE,
+    resolution: str = ReturnResolution.REFUND,
+    before_authorising: Callable[[ReturnRequest], None] | None = None,
+) -> ReturnRequest:
+    """``open_return`` for an order whose row the caller has locked, inside the caller's transaction.
+
+    ``source`` says who opened it (an associate, or the customer on the
+    order status page), ``resolution`` what the customer gets for the units;
+    ``before_authorising`` completes the return (an exchange's replacement)
+    before the policy authorises it.
+    """
     if reason not in ReturnReason.values:
         raise ReturnError(f"Reason {reason!r} is not one of: {', '.join(ReturnReason.values)}.")
     wanted = {int(line_id): quantity for line_id, quantity in lines.items() if quantity}
@@ -121,6 +152,8 @@ def open_return(
         restocking_fee_percent=Decimal("0") if rule.our_error else rule.restocking_fee_percent,
         warehouse_id=_default_warehouse_id(order.pk, wanted),
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        source=source,
+        resolution=resolution,
     )
     rma.number = format_rma_number(rma.pk)
     rma.save(update_fields=["number"])
@@ -138,6 +171,8 @@ def open_return(
     )
     units = [(order_lines[line_id].sku, quantity) for line_id, quantity in sorted(wanted.items())]
     events.return_opened(rma, units=units, lines=wanted, actor=actor)
+    if before_authorising is not None:
+        before_authorising(rma)
     if rule.auto_authorise and rma.warehouse_id is not None:
         _authorise(rma, actor=actor, how=f"automatically by the return policy ({rma.get_reason_display().lower()})")
     elif rule.auto_authorise:
@@ -196,7 +231,16 @@ def reject_return(*, rma_id: int, reason: str, actor) -> ReturnRequest:
     rma.rejection_reason = reason
     rma.save(update_fields=["rejection_reason"])
     events.return_rejected(rma, reason=reason, actor=actor)
+    if rma.replacement_order_id:
+        replacement_id = rma.replacement_order_id
+        transaction.on_commit(lambda: _cancel_replacement(replacement_id, rma=str(rma), actor=actor))
     return rma
+
+
+def _cancel_replacement(order_id: int, *, rma: str, actor) -> None:
+    """Cancel a rejected exchange's replacement order if nothing of it has shipped (its stock goes back on sale)."""
+    if Order.objects.filter(pk=order_id, status__in=PRE_SHIPMENT_STATUSES).exists():
+        cancel_order(order_id=order_id, reason=f"return {rma} was rejected", actor=actor)
 
 
 @transaction.atomic(durable=True)
@@ -240,11 +284,31 @@ def receive_return(*, rma_id: int, quantities: dict[int, int] | None, warehouse_
     rma.save(update_fields=["warehouse"])
     missing = sum(line.quantity - line.quantity_received for line in lines)
     events.return_received(rma, warehouse=warehouse, received=received, missing=missing, actor=actor)
+    if rma.replacement_order_id:
+        _ship_replacement(rma, actor=actor)
     notify.return_received(
         rma.order,
         rma={"number": rma.number, "lines": _lines_for_mail(rma, received=True), "received_at": rma.received_at},
     )
     return rma
+
+
+def _ship_replacement(rma: ReturnRequest, *, actor) -> None:
+    """Release an exchange's replacement held for the returned goods (the caller holds the return's order lock)."""
+    replacement = lock_order(rma.replacement_order_id)
+    if replacement.status != OrderStatus.ON_HOLD:
+        return
+    last_hold = (
+        OrderEvent.objects.filter(order=replacement, data__to=OrderStatus.ON_HOLD)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if last_hold is None or last_hold.data.get("cause") != "exchange":
+        return  # held for something else (its payment, an operator): ops release it
+    target = replacement.held_from_status or OrderStatus.RECEIVED
+    events.order_released(replacement, to_status=target, note=f"return {rma} received", actor=actor)
+    if target in (OrderStatus.RECEIVED, OrderStatus.BACKORDERED):
+        enqueue(ALLOCATE_TASK, replacement.pk)
 
 
 @dataclass(frozen=True)
