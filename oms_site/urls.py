@@ -3,7 +3,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from orders.returns.views import public_label
-from orders.status_page import brand_css, status_page
+from orders.status_page import brand_css, status_page, status_return, status_return_label
 
 from .api import api
 
@@ -16,6 +16,13 @@ urlpatterns = [
     # The customer's order status page, from the link in every email about the order: no login, revocable.
     path("orders/status/brand.css", brand_css, name="order_status_brand_css"),
     path("orders/status/<str:token>/", status_page, name="order_status_page"),
+    # The return form on that page posts here; a return's label opens behind the same token.
+    path("orders/status/<str:token>/return/", status_return, name="order_status_return"),
+    path(
+        "orders/status/<str:token>/returns/<str:number>/label.pdf",
+        status_return_label,
+        name="order_status_return_label",
+    ),
 ]
 
 # The console's own error pages (branded, the person's name, the way back): oms_site/errors.py.
