@@ -194,6 +194,8 @@ def _returns(order: Order) -> list[dict]:
 
 
 def _replacement_words(replacement: Order) -> str:
+    if replacement.status == S.ON_HOLD and replacement.held_from_status == S.BACKORDERED:
+        return "Your replacement is waiting for stock; it ships once it is in and we have your return."
     if replacement.status == S.ON_HOLD:
         return "Your replacement is set aside and ships as soon as we receive your return."
     if replacement.status in (S.SHIPPED, S.DELIVERED, S.PARTIALLY_SHIPPED):
