@@ -341,6 +341,13 @@ def status_return(request: HttpRequest, token: str) -> HttpResponse:
     return redirect(f"{url}?opened={rma.number}#returns", permanent=False)
 
 
+def form_refused(request: HttpRequest, *, token: str) -> HttpResponse:
+    """The return form was refused before it was read (its CSRF token missing or stale): the customer's own page
+    saying so, with the way back to their order (the CSRF failure view sends the return form's refusals here)."""
+    back = reverse("order_status_page", args=[token])
+    return _headers(render(request, "status_page/form_refused.html", {"back": back}, status=403))
+
+
 @require_GET
 def status_return_label(request: HttpRequest, token: str, number: str) -> HttpResponse:
     """The return label PDF of one of the order's returns, behind the page's own token (a plain 404 otherwise)."""

@@ -105,6 +105,9 @@ def test_a_post_without_the_csrf_token_is_refused(shipped_order):  # noqa: F811
         {f"qty-{lines_of(order)['TEE-1']}": "1", "reason": "damaged", "resolution": "refund"},
     )
     assert response.status_code == 403
+    page = response.content.decode()
+    assert "The form was not accepted" in page and "Nothing was sent." in page
+    assert f'href="{page_path(order)}">Back to your order</a>' in page  # the customer's page, not the console's
     assert not ReturnRequest.objects.exists()
 
 
