@@ -41,7 +41,7 @@ from shipping.models import Shipment, ShipmentStatus, TrackingEvent
 
 from .models import Order, OrderStatus, OrderStatusLink
 from .returns import services as returns
-from .returns.exceptions import SelfServiceRefused
+from .returns.exceptions import ReturnError, SelfServiceRefused
 from .returns.models import ReturnRequest, ReturnResolution, ReturnStatus
 from .returns.services.labels import LABELLED
 from .returns.views import label_response
@@ -332,9 +332,10 @@ def status_return(request: HttpRequest, token: str) -> HttpResponse:
     try:
         wanted = return_form_input(request.POST)
         rma = returns.request_return(order_id=order.pk, actor=returns.CUSTOMER, **wanted)
-    except SelfServiceRefused as refusal:
+    except ReturnError as refusal:  # a SelfServiceRefused names its field; any other refusal is the form's
         context = page_context(order)
-        form = return_form(context["return_options"], request.POST, refusal.field, str(refusal))
+        field_name = refusal.field if isinstance(refusal, SelfServiceRefused) else "form"
+        form = return_form(context["return_options"], request.POST, field_name, str(refusal))
         context.update(token=token, form=form)
         return _headers(render(request, "status_page/order.html", context, status=400))
     url = reverse("order_status_page", args=[token])

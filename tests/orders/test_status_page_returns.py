@@ -1,15 +1,18 @@
 """The return form on the customer's order status page: posted behind the page's token, with CSRF, and the label."""
 
+import datetime as dt
 import re
 from decimal import Decimal
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from orders import services
 from orders.models import OrderStatus
 from orders.returns.models import ReturnRequest, ReturnStatus, VariantGroup
 from orders.services.status_links import status_url
+from shipping.models import Shipment
 from tests.factories import ProductFactory, UserFactory
 from tests.returns.conftest import carrier, lines_of, mug, shipped_order, shirt  # noqa: F401 - fixtures
 
@@ -189,3 +192,41 @@ def test_posts_count_against_the_page_s_rate_limit(client, shipped_order, settin
     client.post(f"{path}return/", {"reason": "damaged", "resolution": "refund"})
     response = client.post(f"{path}return/", {"reason": "damaged", "resolution": "refund"})
     assert response.status_code == 429
+
+
+def test_the_policy_decides_what_the_page_offers(client, shipped_order):  # noqa: F811
+    from orders.returns.models import ReturnPolicy
+
+    order = shipped_order()
+    path = page_path(order)
+    policy = ReturnPolicy.current()
+
+    policy.store_credit = True
+    policy.save()
+    assert 'value="store_credit"' in client.get(path).content.decode()
+
+    policy.self_service = False
+    policy.save()
+    page = client.get(path).content.decode()
+    assert "Return or exchange items" not in page
+    assert "Returns are arranged by our support team: write to us with your order number." in page
+    response = client.post(
+        f"{path}return/", {f"qty-{lines_of(order)['TEE-1']}": "1", "reason": "damaged", "resolution": "refund"}
+    )
+    assert response.status_code == 400
+    assert "Returns are not opened on this page: write to our support team." in response.content.decode()
+    assert not ReturnRequest.objects.exists()
+
+
+def test_past_the_window_the_page_says_when_it_ended(client, shipped_order):  # noqa: F811
+    from orders.returns.models import ReturnPolicy
+
+    order = shipped_order()
+    ReturnPolicy.objects.filter(pk=ReturnPolicy.current().pk).update(window_days=0)
+    # not delivered: the window runs from the day it shipped, three days ago
+    Shipment.objects.filter(order=order).update(shipped_at=timezone.now() - dt.timedelta(days=3))
+
+    page = client.get(page_path(order)).content.decode()
+
+    assert "Return or exchange items" not in page
+    assert "The 0-day return window for this order ended on" in page

@@ -223,7 +223,12 @@ def _lines_for_mail(rma: ReturnRequest, *, received: bool) -> list[dict]:
 
 @transaction.atomic(durable=True)
 def reject_return(*, rma_id: int, reason: str, actor) -> ReturnRequest:
-    """Reject a return that has not arrived, with the reason (on the timeline); its units can be returned again."""
+    """Reject a return that has not arrived, with the reason (on the timeline); its units can be returned again.
+
+    An exchange's replacement that has not shipped is cancelled after commit
+    (``cancel_order``: its stock goes back on sale, its authorisation is
+    released).
+    """
     reason = (reason or "").strip()
     if not reason:
         raise ReturnError("A reason is required to reject a return.")
@@ -249,7 +254,8 @@ def receive_return(*, rma_id: int, quantities: dict[int, int] | None, warehouse_
 
     ``quantities`` None means everything asked for arrived. The order lines
     count the units as returned; the customer is emailed. Nothing enters
-    stock until inspection.
+    stock until inspection. An exchange's replacement held for the goods is
+    released to ship.
     """
     rma = lock_return(rma_id)
     if rma.status != ReturnStatus.AUTHORISED:

@@ -401,6 +401,8 @@ def reserve_replacement(*, rma_id: int, actor) -> Order | None:
         waiting = rma.status in (ReturnStatus.REQUESTED, ReturnStatus.AUTHORISED)
         trusted = ReturnPolicy.current().rule(rma.reason).trusted
         if waiting and not trusted and replacement.status in (OrderStatus.ALLOCATED, OrderStatus.BACKORDERED):
+            # The timeline's hold alone, not the ops alert of an operator's or a payment's hold: this one is
+            # expected, and receiving the return releases it.
             events.order_held(
                 replacement,
                 reason=f"exchange for return {rma}: it ships when the returned goods arrive",
