@@ -44,6 +44,7 @@ from .returns import services as returns
 from .returns.exceptions import ReturnError, SelfServiceRefused
 from .returns.models import ReturnRequest, ReturnResolution, ReturnStatus
 from .returns.services.labels import LABELLED
+from .returns.services.returns import held_for_exchange
 from .returns.views import label_response
 from .services.notify import channel_brand
 from .services.status_links import digest
@@ -194,6 +195,8 @@ def _returns(order: Order) -> list[dict]:
 
 
 def _replacement_words(replacement: Order) -> str:
+    if replacement.status == S.ON_HOLD and not held_for_exchange(replacement):
+        return "Your replacement is waiting for our team to check it; we will be in touch."
     if replacement.status == S.ON_HOLD and replacement.held_from_status == S.BACKORDERED:
         return "Your replacement is waiting for stock; it ships once it is in and we have your return."
     if replacement.status == S.ON_HOLD:

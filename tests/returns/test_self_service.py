@@ -257,6 +257,60 @@ def test_a_dearer_variant_charges_the_difference_through_the_order_s_gateway(
     assert payments.captured_amount(Order.objects.get(pk=replacement.pk)) == Decimal("12.00")
 
 
+def test_a_declined_difference_holds_the_replacement_for_ops_and_reserves_nothing(
+    card_order,
+    variants,
+    sandbox,  # noqa: F811
+):
+    order = card_order
+    Order.objects.filter(pk=order.pk).update(payment_token="tok_decline")  # the card no longer pays
+    tee = lines_of(order)["TEE-1"]
+
+    rma = services.request_return(
+        order_id=order.pk,
+        quantities={tee: 1},
+        reason="no_longer_wanted",
+        resolution="exchange",
+        exchange={tee: variants["TEE-XL"].pk},
+    )
+
+    # the return stands (the goods may still come back); the replacement waits for ops, as any declined order
+    replacement = rma.replacement_order
+    assert rma.status == ReturnStatus.REQUESTED
+    assert replacement.status == OrderStatus.ON_HOLD
+    assert replacement.events.get(data__to=OrderStatus.ON_HOLD).data["cause"] == "payment"
+    assert not services.returns.held_for_exchange(replacement)
+    assert not Allocation.objects.filter(order=replacement).exists()
+
+
+def test_a_difference_the_gateway_answers_late_is_reserved_and_held_once_authorised(
+    card_order,
+    variants,
+    sites,
+    django_capture_on_commit_callbacks,
+    sandbox,  # noqa: F811
+):
+    order = card_order
+    Order.objects.filter(pk=order.pk).update(payment_token="tok_slow")  # the first try times out
+    tee = lines_of(order)["TEE-1"]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        rma = services.request_return(
+            order_id=order.pk,
+            quantities={tee: 1},
+            reason="no_longer_wanted",
+            resolution="exchange",
+            exchange={tee: variants["TEE-XL"].pk},
+        )
+
+    # asked again (the routing task), routed, then held for the goods by the return's own task
+    replacement = Order.objects.get(pk=rma.replacement_order_id)
+    assert T.objects.get(order=replacement, kind=T.Kind.AUTHORISE).status == T.Status.SUCCEEDED
+    assert replacement.status == OrderStatus.ON_HOLD
+    assert services.returns.held_for_exchange(replacement)
+    assert StockLevel.objects.get(warehouse=sites["DAL"], product=variants["TEE-XL"]).allocated == 1
+
+
 def test_a_cheaper_variant_refunds_the_difference_through_the_order_s_gateway(
     card_order,
     variants,

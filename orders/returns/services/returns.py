@@ -37,6 +37,8 @@ from ._common import lock_return
 from .labels import label_link
 
 POLICY_ACTOR = "system: return policy"
+# The cause an exchange's replacement is held with until the returned goods arrive (``events.HOLD_CAUSES``).
+EXCHANGE_HOLD = "exchange"
 # Renders an authorised return's label (by name: the tasks import these services).
 RENDER_LABEL_TASK = "orders.returns.tasks.render_return_label"
 
@@ -299,18 +301,22 @@ def receive_return(*, rma_id: int, quantities: dict[int, int] | None, warehouse_
     return rma
 
 
+def held_for_exchange(order: Order) -> bool:
+    """Whether the order is on hold as an exchange's replacement waiting for the returned goods (its current hold's
+    cause), not for its payment, a credit rule or an operator."""
+    if order.status != OrderStatus.ON_HOLD:
+        return False
+    last_hold = (
+        OrderEvent.objects.filter(order=order, data__to=OrderStatus.ON_HOLD).order_by("-created_at", "-pk").first()
+    )
+    return last_hold is not None and last_hold.data.get("cause") == EXCHANGE_HOLD
+
+
 def _ship_replacement(rma: ReturnRequest, *, actor) -> None:
     """Release an exchange's replacement held for the returned goods (the caller holds the return's order lock)."""
     replacement = lock_order(rma.replacement_order_id)
-    if replacement.status != OrderStatus.ON_HOLD:
-        return
-    last_hold = (
-        OrderEvent.objects.filter(order=replacement, data__to=OrderStatus.ON_HOLD)
-        .order_by("-created_at", "-pk")
-        .first()
-    )
-    if last_hold is None or last_hold.data.get("cause") != "exchange":
-        return  # held for something else (its payment, an operator): ops release it
+    if not held_for_exchange(replacement):
+        return  # not held, or held for something else (its payment, an operator): ops release it
     target = replacement.held_from_status or OrderStatus.RECEIVED
     events.order_released(replacement, to_status=target, note=f"return {rma} received", actor=actor)
     if target in (OrderStatus.RECEIVED, OrderStatus.BACKORDERED):

@@ -28,6 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
@@ -46,7 +47,7 @@ from ...services import (
     place_order,
     prepare_order,
 )
-from ...services._common import lock_order
+from ...services._common import enqueue, lock_order
 from .. import selectors
 from ..exceptions import SelfServiceRefused
 from ..models import (
@@ -60,10 +61,12 @@ from ..models import (
     VariantGroup,
 )
 from ._common import lock_return
-from .returns import _window_end, open_locked_return
+from .returns import EXCHANGE_HOLD, _window_end, open_locked_return
 
 # Who the timeline says did it: the customer, through the page their emails link to.
 CUSTOMER = "customer: order status page"
+# Reserves a replacement whose payment is asked again later (by name: the tasks import these services).
+RESERVE_TASK = "orders.returns.tasks.reserve_replacement"
 NOTE_LIMIT = 1000
 ZERO = Decimal("0.00")
 
@@ -385,14 +388,20 @@ def reserve_replacement(*, rma_id: int, actor) -> Order | None:
     return's order, the return and the replacement locked in that order,
     the stock is reserved (``allocate_locked_order``) and, unless the
     reason's rule trusts the customer or the goods are back already, the
-    replacement is held until the return is received. Returns the
+    replacement is held until the return is received. Safe to repeat: a
+    replacement whose payment is asked again later comes back here once
+    more (``RESERVE_TASK``); one routed meanwhile is held then. Returns the
     replacement, or None when the return has none.
     """
     replacement_id = ReturnRequest.objects.filter(pk=rma_id).values_list("replacement_order_id", flat=True).first()
     if replacement_id is None:
         return None
     if not prepare_order(order_id=replacement_id, actor=actor):
-        return Order.objects.get(pk=replacement_id)  # declined (held for ops) or asked again later
+        replacement = Order.objects.get(pk=replacement_id)
+        if replacement.status == OrderStatus.RECEIVED:
+            # its payment is asked again later (and then routed): come back after that, to hold it for the goods
+            enqueue(RESERVE_TASK, rma_id, countdown=settings.PAYMENTS_RETRY_BACKOFF_SECONDS)
+        return replacement  # declined: held for ops, as any order's payment
     with transaction.atomic(durable=True):
         rma = lock_return(rma_id)
         replacement = lock_order(replacement_id)
@@ -407,6 +416,6 @@ def reserve_replacement(*, rma_id: int, actor) -> Order | None:
                 replacement,
                 reason=f"exchange for return {rma}: it ships when the returned goods arrive",
                 actor=actor,
-                cause="exchange",
+                cause=EXCHANGE_HOLD,
             )
     return replacement
