@@ -20,6 +20,7 @@ from django.urls import Resolver404, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from oms_core.console import person_name
+from orders.status_page import form_refused
 
 from .nav import nav_groups
 
@@ -42,6 +43,9 @@ def server_error(request: HttpRequest) -> HttpResponse:
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    match = getattr(request, "resolver_match", None)
+    if match is not None and match.url_name == "order_status_return":
+        return form_refused(request, token=match.kwargs["token"])  # a customer: their page's look, not the console's
     return _render(request, "403_csrf.html", status=403, title="The form was not accepted", reason=reason)
 
 

@@ -155,6 +155,11 @@ ROLES: dict[str, list[str]] = {
         "returns.view_reasonrule",
         "returns.change_reasonrule",
         "returns.settle_refund",
+        "returns.view_variantgroup",
+        "returns.add_variantgroup",
+        "returns.change_variantgroup",
+        "returns.delete_variantgroup",
+        "returns.view_storecredit",
         # axes
         "axes.view_accessattempt",
         "axes.delete_accessattempt",
@@ -218,6 +223,8 @@ ROLES: dict[str, list[str]] = {
         "returns.view_ordererrorcase",
         "returns.view_returnpolicy",
         "returns.view_reasonrule",
+        "returns.view_variantgroup",
+        "returns.view_storecredit",
     ],
     RETURNS_ASSOCIATE: [
         # orders
@@ -250,6 +257,8 @@ ROLES: dict[str, list[str]] = {
         "returns.resolve_ordererrorcase",
         "returns.view_returnpolicy",
         "returns.view_reasonrule",
+        "returns.view_variantgroup",
+        "returns.view_storecredit",
         "returns.settle_refund",
     ],
     WAREHOUSE_STAFF: [

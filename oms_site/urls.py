@@ -3,7 +3,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from orders.returns.views import public_label
-from orders.status_page import brand_css, status_page
+from orders.status_page import brand_css, status_page, status_return, status_return_label
 
 from .api import api
 from .demo_store import product_page as demo_store_product_page
@@ -19,6 +19,13 @@ urlpatterns = [
     path("orders/status/<str:token>/", status_page, name="order_status_page"),
     # A store's product page with the delivery-date snippet, against the demo channel (DEMO_STORE_ENABLED).
     path("demo-store/", demo_store_product_page, name="demo_store"),
+    # The return form on that page posts here; a return's label opens behind the same token.
+    path("orders/status/<str:token>/return/", status_return, name="order_status_return"),
+    path(
+        "orders/status/<str:token>/returns/<str:number>/label.pdf",
+        status_return_label,
+        name="order_status_return_label",
+    ),
 ]
 
 # The console's own error pages (branded, the person's name, the way back): oms_site/errors.py.

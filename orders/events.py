@@ -24,7 +24,15 @@ from shipping.models import Shipment, ShipmentStatus
 
 from .models import Address, Channel, Order, OrderDelayNotice, OrderEvent, OrderStatus
 from .payments.models import PaymentTransaction
-from .returns.models import OrderErrorCase, Refund, ReturnRequest, ReturnStatus, SettlementMethod
+from .returns.models import (
+    OrderErrorCase,
+    Refund,
+    ReturnRequest,
+    ReturnResolution,
+    ReturnSource,
+    ReturnStatus,
+    SettlementMethod,
+)
 
 if TYPE_CHECKING:
     from inventory.models import Warehouse
@@ -65,13 +73,14 @@ def order_received(order: Order, *, channel: Channel, actor, save: bool = True) 
 
 # Why a hold was put on, kept in the event's data as ``cause`` (the cockpit counts holds by it): a credit rule
 # fired, the payment was refused or failed, an operator (or an API caller) held it, or a sales channel's order did
-# not add up (Shopify's totals).
-# What puts an order on hold (its entry's ``data["cause"]``), in ops' words (the cockpit's holds by reason).
+# not add up (Shopify's totals), or an exchange's replacement waits for the returned goods. In ops' words: the
+# cockpit's holds by reason.
 HOLD_CAUSES = {
     "credit_check": "Credit rule",
     "payment": "Payment",
     "operator": "Put on hold by an operator",
     "channel": "Sales channel",
+    "exchange": "Exchange waiting for its return",
 }
 
 
@@ -431,14 +440,49 @@ def _units(lines: Iterable[tuple[str, int]]) -> str:
 
 
 def return_opened(rma: ReturnRequest, *, units: list[tuple[str, int]], lines: dict[int, int], actor) -> OrderEvent:
-    """A return was opened for shipped units (SKU and units), with the reason and the customer's note."""
+    """A return was opened for shipped units (SKU and units), with the reason, by whom (an associate or the
+    customer on the order status page), what the customer asked for instead of a refund, and their note."""
     note = f" Customer says: {rma.customer_note}" if rma.customer_note else ""
+    by = " by the customer on the order status page" if rma.source == ReturnSource.CUSTOMER else ""
+    wants = "" if rma.resolution == ReturnResolution.REFUND else f"; wants {rma.get_resolution_display().lower()}"
     return OrderEvent.record(
         order=rma.order,
         kind=OrderEvent.Kind.RETURN,
         actor=actor,
-        message=f"Return {rma} opened: {_units(units)} ({rma.get_reason_display().lower()}).{note}",
-        data={"rma": rma.number, "to": ReturnStatus.REQUESTED, "reason": rma.reason, "lines": lines},
+        message=f"Return {rma} opened{by}: {_units(units)} ({rma.get_reason_display().lower()}{wants}).{note}",
+        data={
+            "rma": rma.number,
+            "to": ReturnStatus.REQUESTED,
+            "reason": rma.reason,
+            "lines": lines,
+            "source": rma.source,
+            "resolution": rma.resolution,
+        },
+    )
+
+
+def exchange_placed(
+    rma: ReturnRequest, *, replacement: Order, units: list[tuple[str, int]], charge: Decimal, actor
+) -> OrderEvent:
+    """On the returned order: the exchange's replacement order (SKU and units) and what it charges."""
+    owed = f"; {charge} {replacement.currency} price difference charged on it" if charge > 0 else ", at no charge"
+    return OrderEvent.record(
+        order=rma.order,
+        kind=OrderEvent.Kind.RETURN,
+        actor=actor,
+        message=f"Exchange for return {rma}: replacement {replacement} placed for {_units(units)}{owed}.",
+        data={"rma": rma.number, "replacement_order": replacement.number, "charge": charge},
+    )
+
+
+def replacement_for_exchange(replacement: Order, *, rma: ReturnRequest, actor) -> OrderEvent:
+    """On the replacement order: which return it replaces goods for."""
+    return OrderEvent.record(
+        order=replacement,
+        kind=OrderEvent.Kind.RETURN,
+        actor=actor,
+        message=f"Replacement for return {rma} of {rma.order} (exchange).",
+        data={"rma": rma.number, "replaces": rma.order.number},
     )
 
 
@@ -536,7 +580,9 @@ def refund_confirmed(refund: Refund, *, quote, actor) -> OrderEvent:
         actor=actor,
         message=f"Refund of {refund.amount} {refund.currency} for {refund.cause} confirmed{partial}: goods "
         f"{quote.goods}, discount −{quote.discount}, tax {quote.tax}, restocking fee −{quote.fee}, "
-        f"shipping {quote.shipping}.",
+        f"shipping {quote.shipping}"
+        + (f", exchange −{quote.exchange} (the replacement's share)" if quote.exchange else "")
+        + ".",
         data={"refund": refund.pk, "reference": refund.cause, "amount": refund.amount, "breakdown": refund.breakdown},
     )
 

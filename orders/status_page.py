@@ -6,10 +6,18 @@ tracking links, the carrier's scans, its items), the order's items, the city
 and country it goes to, and how to reach support. No street address, no email
 address, no payment, no internal notes or timeline.
 
+Within the return window the page also offers the return form
+(``orders.returns.services.return_options``): the customer picks lines,
+quantities and a reason, and a refund, an exchange or store credit as the
+policy allows; the form posts (with CSRF) to the same token's address
+(``status_return``), which opens the return through
+``request_return``. The page lists the order's returns, each with its label
+behind the same token (``status_return_label``).
+
 An unknown, tampered or revoked token gets the same plain 404 by the same
-path (one query by the token's SHA-256, live links only). Requests are
-counted per client address in Django's cache: over ORDER_STATUS_PAGE_RATE_LIMIT
-a minute, 429.
+path (one query by the token's SHA-256, live links only), for every view
+here. Requests are counted per client address in Django's cache: over
+ORDER_STATUS_PAGE_RATE_LIMIT a minute, 429.
 """
 
 from __future__ import annotations
@@ -23,14 +31,21 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from notifications.rendering import brand
 from shipping.models import Shipment, ShipmentStatus, TrackingEvent
 
 from .models import Order, OrderStatus, OrderStatusLink
+from .returns import services as returns
+from .returns.exceptions import ReturnError, SelfServiceRefused
+from .returns.models import ReturnRequest, ReturnResolution, ReturnStatus
+from .returns.services.labels import LABELLED
+from .returns.services.returns import held_for_exchange
+from .returns.views import label_response
 from .services.notify import channel_brand
 from .services.status_links import digest
 
@@ -53,6 +68,17 @@ SHIPMENT_WORDS = {
     ShipmentStatus.DELIVERED: "Delivered",
     ShipmentStatus.EXCEPTION: "Delayed: the carrier reported a problem",
 }
+R = ReturnStatus
+# A return's status in a customer's words.
+RETURN_WORDS = {
+    R.REQUESTED: "Requested: we are reviewing it, and email you the return label once it is approved.",
+    R.AUTHORISED: "Approved: print the label, stick it on the parcel and send it back.",
+    R.RECEIVED: "Received: we are checking the items.",
+    R.INSPECTED: "Checked: your refund or credit follows.",
+    R.REFUNDED: "Refunded.",
+    R.CLOSED: "Closed.",
+    R.REJECTED: "Not accepted: we have written to you about it.",
+}
 COLOR = re.compile(r"#[0-9a-fA-F]{3,8}")
 RATE_WINDOW_SECONDS = 60
 
@@ -73,7 +99,9 @@ class ShipmentView:
 def _headers(response: HttpResponse) -> HttpResponse:
     response["X-Robots-Tag"] = "noindex, nofollow"
     response["Cache-Control"] = "private, no-store"
-    response["Referrer-Policy"] = "no-referrer"  # the token never leaves in a Referer (the carriers' sites)
+    # The token never leaves in a Referer to another site (the carriers'); a same-origin form post keeps its
+    # Origin header, which CSRF checking reads.
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 
@@ -136,6 +164,50 @@ def _shipments(order: Order) -> list[ShipmentView]:
     return views
 
 
+def _returns(order: Order) -> list[dict]:
+    """The order's returns as the customer sees them: number, status, what they chose, items, label."""
+    views = []
+    for rma in (
+        ReturnRequest.objects.filter(order=order)
+        .select_related("replacement_order")
+        .prefetch_related("lines__replacement_product")
+        .order_by("created_at", "id")
+    ):
+        replacement = rma.replacement_order
+        views.append(
+            {
+                "number": rma.number,
+                "status": RETURN_WORDS.get(rma.status, rma.get_status_display()),
+                "resolution": rma.get_resolution_display(),
+                "items": [
+                    {
+                        "name": line.name,
+                        "quantity": line.quantity,
+                        "instead": line.replacement_product.name if line.replacement_product_id else "",
+                    }
+                    for line in rma.lines.all()
+                ],
+                "replacement": _replacement_words(replacement) if replacement else "",
+                "has_label": rma.status in LABELLED,
+            }
+        )
+    return views
+
+
+def _replacement_words(replacement: Order) -> str:
+    if replacement.status == S.ON_HOLD and not held_for_exchange(replacement):
+        return "Your replacement is waiting for our team to check it; we will be in touch."
+    if replacement.status == S.ON_HOLD and replacement.held_from_status == S.BACKORDERED:
+        return "Your replacement is waiting for stock; it ships once it is in and we have your return."
+    if replacement.status == S.ON_HOLD:
+        return "Your replacement is set aside and ships as soon as we receive your return."
+    if replacement.status in (S.SHIPPED, S.DELIVERED, S.PARTIALLY_SHIPPED):
+        return f"Your replacement has shipped (order {replacement.number})."
+    if replacement.status == S.CANCELLED:
+        return "The replacement was cancelled."
+    return f"Your replacement is being prepared (order {replacement.number})."
+
+
 def page_context(order: Order) -> dict:
     """What the page shows of ``order`` (its brand as its emails have it)."""
     status = order.held_from_status if order.status == S.ON_HOLD and order.held_from_status else order.status
@@ -154,6 +226,9 @@ def page_context(order: Order) -> dict:
             {"name": line.name, "sku": line.sku, "quantity": line.quantity, "shipped": line.quantity_shipped}
             for line in order.lines.all()
         ],
+        "returns": _returns(order),
+        "return_options": returns.return_options(order),
+        "exchange": ReturnResolution.EXCHANGE,
     }
 
 
@@ -161,13 +236,132 @@ def page_context(order: Order) -> dict:
 def status_page(request: HttpRequest, token: str) -> HttpResponse:
     """The order's page, a plain 404 for a token that opens none, 429 over the rate limit."""
     if _over_limit(request):
-        response = render(request, "status_page/too_many.html", status=429)
-        response["Retry-After"] = str(RATE_WINDOW_SECONDS)
-        return _headers(response)
+        return _too_many(request)
     order = _live_order(token)
     if order is None:
-        return _headers(render(request, "status_page/not_found.html", status=404))
-    return _headers(render(request, "status_page/order.html", page_context(order)))
+        return _not_found(request)
+    context = page_context(order)
+    context.update(token=token, opened=request.GET.get("opened", ""), form=return_form(context["return_options"]))
+    return _headers(render(request, "status_page/order.html", context))
+
+
+def return_form(options: returns.ReturnOptions, posted=None, error_field: str = "", error: str = "") -> dict:
+    """The return form as the template draws it: each returnable line with its choices, what was chosen (a
+    refused form keeps the customer's choices), and the refusal beside the field it names."""
+    posted = posted or {}
+
+    def error_for(name: str) -> str:
+        return error if error_field == name else ""
+
+    lines = []
+    for line in options.lines:
+        if not line.returnable:
+            continue
+        chosen_qty = posted.get(f"qty-{line.line_id}", "0")
+        chosen_variant = posted.get(f"variant-{line.line_id}", "")
+        lines.append(
+            {
+                "option": line,
+                "quantities": [(n, str(n) == chosen_qty) for n in range(line.returnable + 1)],
+                "variants": [(v, str(v.product_id) == chosen_variant) for v in line.variants],
+                "qty_error": error_for(f"qty-{line.line_id}"),
+                "variant_error": error_for(f"variant-{line.line_id}"),
+            }
+        )
+    resolution = posted.get("resolution", ReturnResolution.REFUND)
+    return {
+        "lines": lines,
+        "reasons": [(value, label, value == posted.get("reason")) for value, label in options.reasons],
+        "resolutions": [(value, label, value == resolution) for value, label in options.resolutions],
+        "note": posted.get("note", ""),
+        "error": error,
+        "field_error": {
+            name: error_for(name) for name in ("lines", "reason", "resolution", "note", "form") if error_for(name)
+        },
+    }
+
+
+def _not_found(request: HttpRequest) -> HttpResponse:
+    return _headers(render(request, "status_page/not_found.html", status=404))
+
+
+def _too_many(request: HttpRequest) -> HttpResponse:
+    response = render(request, "status_page/too_many.html", status=429)
+    response["Retry-After"] = str(RATE_WINDOW_SECONDS)
+    return _headers(response)
+
+
+def _whole_number(value: str, field_name: str, what: str) -> int:
+    try:
+        return int(value.strip() or "0")
+    except ValueError:
+        raise SelfServiceRefused(field_name, f"{what}: enter a whole number.") from None
+
+
+def return_form_input(post) -> dict:
+    """The return form's fields as ``request_return`` takes them; SelfServiceRefused names a field that is not
+    even of the right kind (a quantity that is not a number, an item or variant id that is not one)."""
+    quantities: dict[int, int] = {}
+    exchange: dict[int, int] = {}
+    for key in post:
+        prefix, _, line_id = key.partition("-")
+        if prefix not in ("qty", "variant"):
+            continue
+        if not line_id.isdigit():
+            raise SelfServiceRefused(key, "This form does not match the order: reload the page and try again.")
+        value = post.get(key, "")
+        if prefix == "qty":
+            quantities[int(line_id)] = _whole_number(value, key, "Quantity")
+        elif value.strip():
+            exchange[int(line_id)] = _whole_number(value, key, "Exchange")
+    return {
+        "quantities": quantities,
+        "exchange": exchange,
+        "reason": post.get("reason", ""),
+        "resolution": post.get("resolution", ""),
+        "note": post.get("note", ""),
+    }
+
+
+@require_POST
+def status_return(request: HttpRequest, token: str) -> HttpResponse:
+    """Open the return the page's form asks for; the page again naming the refused field (400), or back to the
+    page showing the return. The same token check (a plain 404) and rate limit as the page."""
+    if _over_limit(request):
+        return _too_many(request)
+    order = _live_order(token)
+    if order is None:
+        return _not_found(request)
+    try:
+        wanted = return_form_input(request.POST)
+        rma = returns.request_return(order_id=order.pk, actor=returns.CUSTOMER, **wanted)
+    except ReturnError as refusal:  # a SelfServiceRefused names its field; any other refusal is the form's
+        context = page_context(order)
+        field_name = refusal.field if isinstance(refusal, SelfServiceRefused) else "form"
+        form = return_form(context["return_options"], request.POST, field_name, str(refusal))
+        context.update(token=token, form=form)
+        return _headers(render(request, "status_page/order.html", context, status=400))
+    url = reverse("order_status_page", args=[token])
+    return redirect(f"{url}?opened={rma.number}#returns", permanent=False)
+
+
+def form_refused(request: HttpRequest, *, token: str) -> HttpResponse:
+    """The return form was refused before it was read (its CSRF token missing or stale): the customer's own page
+    saying so, with the way back to their order (the CSRF failure view sends the return form's refusals here)."""
+    back = reverse("order_status_page", args=[token])
+    return _headers(render(request, "status_page/form_refused.html", {"back": back}, status=403))
+
+
+@require_GET
+def status_return_label(request: HttpRequest, token: str, number: str) -> HttpResponse:
+    """The return label PDF of one of the order's returns, behind the page's own token (a plain 404 otherwise)."""
+    if _over_limit(request):
+        return _too_many(request)
+    order = _live_order(token)
+    rma = ReturnRequest.objects.filter(order=order, number=number).first() if order is not None else None
+    if rma is None or rma.status not in LABELLED:
+        return _not_found(request)
+    return _headers(label_response(rma.pk))
 
 
 @require_GET

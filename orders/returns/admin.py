@@ -53,6 +53,8 @@ from .models import (
     ReturnPolicy,
     ReturnRequest,
     ReturnStatus,
+    StoreCredit,
+    VariantGroup,
 )
 from .views import label_response
 
@@ -283,6 +285,8 @@ class ReturnRequestAdmin(ReturnsConsole, ReadOnlyAdmin):
         "order_link",
         "status_badge",
         "reason",
+        "resolution",
+        "source",
         "warehouse_code",
         "channel_name",
         "unit_total",
@@ -293,6 +297,8 @@ class ReturnRequestAdmin(ReturnsConsole, ReadOnlyAdmin):
         QueueFilter,
         "status",
         "reason",
+        "source",
+        "resolution",
         "warehouse",
         "order__channel",
         "our_error",
@@ -310,6 +316,7 @@ class ReturnRequestAdmin(ReturnsConsole, ReadOnlyAdmin):
         ("number", "status_badge"),
         ("order_link", "customer_link"),
         ("reason", "our_error", "restocking_fee_percent"),
+        ("source", "resolution", "replacement_link"),
         "customer_note",
         ("warehouse", "label_link"),
         "rejection_reason",
@@ -324,6 +331,9 @@ class ReturnRequestAdmin(ReturnsConsole, ReadOnlyAdmin):
         "our_error",
         "restocking_fee_percent",
         "customer_note",
+        "source",
+        "resolution",
+        "replacement_link",
         "warehouse",
         "label_link",
         "rejection_reason",
@@ -356,6 +366,24 @@ class ReturnRequestAdmin(ReturnsConsole, ReadOnlyAdmin):
             customer.name,
             reverse("admin:orders_order_changelist"),
             customer.email,
+        )
+
+    @admin.display(description="exchange replacement")
+    def replacement_link(self, rma: ReturnRequest):
+        if not rma.replacement_order_id:
+            return "—"
+        replacement = rma.replacement_order
+        sent = ", ".join(
+            f"{line.quantity} × {line.replacement_product.sku}"
+            for line in rma.lines.select_related("replacement_product")
+            if line.replacement_product_id
+        )
+        return format_html(
+            '<a href="{}" id="rma-replacement">{}</a> ({}) · {}',
+            reverse("admin:orders_order_change", args=[replacement.pk]),
+            replacement.number,
+            replacement.get_status_display().lower(),
+            sent,
         )
 
     @admin.display(description="warehouse", ordering="warehouse__code")
@@ -947,7 +975,7 @@ class ReasonRuleInline(admin.TabularInline):
     model = ReasonRule
     extra = 0
     can_delete = False
-    fields = ("reason", "restocking_fee_percent", "auto_authorise", "our_error")
+    fields = ("reason", "restocking_fee_percent", "auto_authorise", "our_error", "trusted")
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -955,8 +983,8 @@ class ReasonRuleInline(admin.TabularInline):
 
 @admin.register(ReturnPolicy)
 class ReturnPolicyAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "window_days", "updated_at")
-    fields = ("window_days",)
+    list_display = ("__str__", "window_days", "self_service", "exchanges", "store_credit", "updated_at")
+    fields = ("window_days", "self_service", "exchanges", "store_credit")
     inlines = (ReasonRuleInline,)
 
     def has_add_permission(self, request):
@@ -968,3 +996,28 @@ class ReturnPolicyAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         ReturnPolicy.current()
         return super().changelist_view(request, extra_context)
+
+
+@admin.register(VariantGroup)
+class VariantGroupAdmin(admin.ModelAdmin):
+    """Which products are variants of one another: what a customer may exchange on the order status page."""
+
+    list_display = ("name", "skus")
+    search_fields = ("name", "products__sku")
+    autocomplete_fields = ("products",)
+
+    @admin.display(description="SKUs")
+    def skus(self, group: VariantGroup) -> str:
+        return ", ".join(product.sku for product in group.products.all())
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("products")
+
+
+@admin.register(StoreCredit)
+class StoreCreditAdmin(ReadOnlyAdmin):
+    """Store credit issued in settlement of refunds (customers who chose it on their order status page)."""
+
+    list_display = ("number", "customer", "order", "amount", "currency", "refund", "created_at")
+    list_select_related = ("customer", "order", "refund")
+    search_fields = ("number", "order__number", "customer__email")

@@ -29,11 +29,43 @@ class ReturnReason(models.TextChoices):
     OTHER = "other", "Other"
 
 
+class ReturnSource(models.TextChoices):
+    """Who opened a return."""
+
+    ASSOCIATE = "associate", "Associate"
+    CUSTOMER = "customer", "Customer (order status page)"
+
+
+class ReturnResolution(models.TextChoices):
+    """What the customer gets for the returned units."""
+
+    REFUND = "refund", "Refund"
+    EXCHANGE = "exchange", "Exchange"
+    STORE_CREDIT = "store_credit", "Store credit"
+
+
 class ReturnPolicy(models.Model):
     """The return policy: one row (``ReturnPolicy.current()``), its defaults from settings."""
 
     window_days = models.PositiveSmallIntegerField(
         "return window (days)", help_text="Days after delivery (or shipping, when delivery is unknown)."
+    )
+    self_service = models.BooleanField(
+        "customers open returns themselves",
+        default=True,
+        help_text="The order status page offers a return form within the window.",
+    )
+    exchanges = models.BooleanField(
+        "customers may exchange",
+        default=True,
+        help_text="On the status page, a customer may take another variant of the same product (one in stock) "
+        "instead of a refund.",
+    )
+    store_credit = models.BooleanField(
+        "customers may take store credit",
+        default=False,
+        help_text="On the status page, a customer may take store credit instead of money back: the refund is "
+        "settled as a store credit record, not through the payment gateway.",
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -62,6 +94,7 @@ class ReturnPolicy(models.Model):
                     "restocking_fee_percent": Decimal(str(spec.get("restocking_fee_percent", "0"))),
                     "auto_authorise": bool(spec.get("auto_authorise", False)),
                     "our_error": bool(spec.get("our_error", False)),
+                    "trusted": bool(spec.get("trusted", False)),
                 },
             )
         return policy
@@ -88,6 +121,12 @@ class ReasonRule(models.Model):
     )
     our_error = models.BooleanField(
         default=False, help_text="We caused it: no restocking fee, and the order's shipping is refunded too."
+    )
+    trusted = models.BooleanField(
+        "ship exchanges at once",
+        default=False,
+        help_text="An exchange for this reason ships its replacement as soon as it is reserved, before the "
+        "returned goods arrive (otherwise it waits on hold until the return is received).",
     )
 
     history = HistoricalRecords()  # who changed what, when (the History button)
@@ -156,6 +195,21 @@ class ReturnRequest(models.Model):
         help_text="Where the goods come back to (set when authorised, final when received).",
     )
     rejection_reason = models.TextField(blank=True)
+    source = models.CharField(
+        "opened by", max_length=20, choices=ReturnSource.choices, default=ReturnSource.ASSOCIATE, editable=False
+    )
+    resolution = models.CharField(
+        max_length=20, choices=ReturnResolution.choices, default=ReturnResolution.REFUND, editable=False
+    )
+    replacement_order = models.ForeignKey(
+        Order,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+        help_text="An exchange's replacement: an order of its own, reserved when the return was opened.",
+    )
     label_file = models.FileField(upload_to="return-labels/%Y/%m/", blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -239,6 +293,21 @@ class ReturnLine(models.Model):
     write_off_cost = models.DecimalField(
         max_digits=12, decimal_places=2, default=Decimal("0.00"), help_text="Units written off × the SKU's unit cost."
     )
+    replacement_product = models.ForeignKey(
+        "inventory.Product",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="An exchange: the variant sent instead.",
+    )
+    replacement_unit_price = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="An exchange: the variant's price when the return was opened.",
+    )
 
     class Meta:
         ordering = ["id"]
@@ -256,6 +325,22 @@ class ReturnLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} × {self.sku}"
+
+
+class VariantGroup(models.Model):
+    """Products that are variants of one another (sizes, colours of one product): what an exchange may swap."""
+
+    name = models.CharField(max_length=200, unique=True, help_text="The product, e.g. Organic tee.")
+    products = models.ManyToManyField("inventory.Product", related_name="variant_groups")
+
+    history = HistoricalRecords()  # who changed what, when (the History button)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "exchange variant group"
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class SettlementMethod(models.TextChoices):
@@ -346,6 +431,29 @@ class Refund(models.Model):
             timezone.localtime(self.settled_at).strftime("%Y-%m-%d %H:%M") if self.settled_at else "",
         ]
         return " · ".join(part for part in parts if part)
+
+
+class StoreCredit(models.Model):
+    """Store credit issued to a customer in settlement of a refund: the record its reference (SC-…) names.
+
+    The balance is the customer's to spend through the sales channel, which
+    redeems it against the customer's account; the OMS keeps what was issued.
+    """
+
+    number = models.CharField(max_length=20, unique=True, null=True, editable=False)  # noqa: DJ001
+    customer = models.ForeignKey("orders.Customer", on_delete=models.PROTECT, related_name="store_credits")
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="store_credits")
+    refund = models.OneToOneField(Refund, on_delete=models.PROTECT, related_name="store_credit")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="storecredit_amount_positive")]
+
+    def __str__(self) -> str:
+        return self.number or f"store credit #{self.pk}"
 
 
 class OrderErrorCase(models.Model):

@@ -9,3 +9,10 @@ from . import services
 def render_return_label(rma_id: int) -> None:
     """Render (or render again) a return's label PDF."""
     services.render_return_label(rma_id=rma_id)
+
+
+@shared_task(acks_late=True)
+def reserve_replacement(rma_id: int) -> str:
+    """Reserve (and hold for the returned goods) an exchange's replacement whose payment was asked again later."""
+    replacement = services.reserve_replacement(rma_id=rma_id, actor=services.CUSTOMER)
+    return replacement.status if replacement else "no replacement"

@@ -8,6 +8,7 @@ commits first and calls after, with no lock held (``payment``).
 
 from .delay_notices import suppress_delay_notice, sweep_delay_notices
 from .fulfilment import (
+    allocate_locked_order,
     allocate_order,
     allocate_orders,
     fill_backorders,
@@ -55,6 +56,7 @@ __all__ = [
     "OrderData",
     "PaymentData",
     "add_order_note",
+    "allocate_locked_order",
     "allocate_order",
     "allocate_orders",
     "buy_labels",

@@ -55,6 +55,17 @@ def allocate_orders(*, order_ids: list[int], actor) -> list[Order]:
     return _allocate(order_ids, actor=actor, strict=False)
 
 
+def allocate_locked_order(*, order_id: int, actor) -> Order:
+    """``allocate_order`` inside the caller's transaction, holding the order's lock (and any order locked before it).
+
+    The stock is locked before it is planned (no optimistic retry: that
+    needs a transaction of its own), so the reservation always succeeds as
+    planned: what no warehouse has is backordered. An exchange reserves its
+    replacement with the return this way.
+    """
+    return _allocate_once([order_id], actor=actor, strict=True, optimistic=False)[0]
+
+
 def route_new_order(*, order_id: int, actor, batch_size: int = 100) -> Order | None:
     """Route a newly placed (or released) order, and with it the oldest others still waiting, as one batch.
 

@@ -87,13 +87,26 @@ def one_of_everything(db):
     )
     LabelBatch.objects.create(label_count=1).shipments.set([shipment])
     # returns: an RMA with a line, an order error with its refund, the policy and its reason rules
-    from orders.returns.models import OrderErrorCase, Refund, ReturnPolicy, ReturnRequest
+    from orders.returns.models import (
+        OrderErrorCase,
+        Refund,
+        ReturnPolicy,
+        ReturnRequest,
+        StoreCredit,
+        VariantGroup,
+    )
 
     ReturnPolicy.current()
     rma = ReturnRequest.objects.create(order=routed, reason="damaged", number="RMA-TEST")
     rma.lines.create(order_line=line, product=line.product, sku=line.sku, name=line.name, unit_price=1, quantity=1)
     case = OrderErrorCase.objects.create(order=routed, kind="late", root_cause="other", shipment=shipment)
     Refund.objects.create(order=routed, error_case=case, amount=1, currency="USD", idempotency_key="roles-test")
+    # an exchange's variant group, and store credit that settled a customer's return refund
+    VariantGroup.objects.create(name="Tee").products.add(line.product)
+    credited = Refund.objects.create(order=routed, rma=rma, amount=1, currency="USD", idempotency_key="roles-sc")
+    StoreCredit.objects.create(
+        number="SC-TEST", customer=routed.customer, order=routed, refund=credited, amount=1, currency="USD"
+    )
     # end returns
     # a payment transaction, a credit rule, a blocked value, an exported journal entry (accounts: the migration)
     from orders.payments import accounting as payments_accounting

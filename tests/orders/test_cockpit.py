@@ -334,6 +334,7 @@ def test_awaiting_fulfilment_by_age_late_at_risk_backorders_and_holds(world):
         "payment": 0,
         "operator": 1,
         "channel": 0,
+        "exchange": 0,
         "other": 0,
     }
 
@@ -361,6 +362,7 @@ def test_a_hold_is_counted_by_the_cause_its_entry_records_before_its_words(phoen
         "payment": 2,
         "operator": 2,
         "channel": 1,
+        "exchange": 0,
         "other": 0,
     }
     client.force_login(superuser)
@@ -646,6 +648,7 @@ def test_a_cockpit_filter_shows_in_the_sidebar_only_while_it_narrows_the_list(wo
         "Payment",
         "Put on hold by an operator",
         "Sales channel",
+        "Exchange waiting for its return",
         "Other",
     ]
     assert [choice for choice, _ in plain["open for"]] == [

@@ -44,6 +44,7 @@ HOLD_WORDS = (
     "Customer asked us to wait",  # by an operator
     "Address could not be verified",
     "Shopify's totals do not add up",  # by the sales channel (recorded cause)
+    "Exchange for RMA-0001: waits for the returned goods",  # an exchange's replacement (recorded cause)
 )
 ROOT_CAUSES = tuple(OrderErrorCase.RootCause.values)
 RETURN_REASONS = (ReturnReason.DAMAGED, ReturnReason.WRONG_ITEM, ReturnReason.NO_LONGER_WANTED)
@@ -129,7 +130,7 @@ def shop(settings):
                 placed + dt.timedelta(minutes=5),
                 words,
                 actor=operator if "asked" in words else None,
-                cause="channel" if "Shopify" in words else None,
+                cause="channel" if "Shopify" in words else "exchange" if "Exchange" in words else None,
             )
             if i % 8 == 4:
                 reserve(order, east)

@@ -188,7 +188,7 @@ def test_the_page_is_not_indexed_and_leaks_no_referrer(client, order):
     response = client.get(path_of(customer_urls(order)[0]))
 
     assert response["X-Robots-Tag"] == "noindex, nofollow"
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
     assert '<meta name="robots" content="noindex, nofollow">' in response.content.decode()
 
 

@@ -99,3 +99,36 @@ def test_an_inspection_restocking_in_line_order_and_an_allocation_locking_in_key
     assert seen_waiting == [True]
     assert ReturnRequest.objects.get(pk=rma.pk).status == ReturnStatus.INSPECTED
     assert Order.objects.get(pk=other.pk).status == OrderStatus.ALLOCATED
+
+
+def test_a_customer_asking_twice_at_once_for_an_exchange_opens_one_return_and_reserves_one_replacement(
+    shipped_order, sites, stock, shirt, settings
+):
+    from orders.returns.exceptions import SelfServiceRefused
+    from orders.returns.models import VariantGroup
+    from tests.factories import ProductFactory
+
+    settings.INVENTORY_BACKORDER_FILL_TASK = ""
+    order = shipped_order()
+    tee = lines_of(order)["TEE-1"]
+    large = ProductFactory(sku="TEE-2", name="Tee, large", price=Decimal("20.00"))
+    stock(sites["DAL"], large, 5)
+    VariantGroup.objects.create(name="Tee").products.add(shirt, large)
+
+    def ask():
+        return services.request_return(
+            order_id=order.pk,
+            quantities={tee: 2},
+            reason="other",
+            resolution="exchange",
+            exchange={tee: large.pk},
+        )
+
+    errors = run_in_parallel([ask, ask])
+
+    assert len(errors) == 1 and isinstance(errors[0], SelfServiceRefused)
+    assert errors[0].field == f"qty-{tee}"
+    (rma,) = ReturnRequest.objects.all()
+    assert rma.replacement_order.status == OrderStatus.ON_HOLD
+    assert Order.objects.count() == 2  # the order and one replacement
+    assert StockLevel.objects.get(warehouse=sites["DAL"], product=large).allocated == 2

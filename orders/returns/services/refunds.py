@@ -28,7 +28,15 @@ from ...services import follow_up, notify
 from ...services._common import lock_order_of
 from .. import selectors
 from ..exceptions import ReturnError
-from ..models import OrderErrorCase, Refund, ReturnRequest, ReturnStatus, SettlementMethod
+from ..models import (
+    OrderErrorCase,
+    Refund,
+    ReturnRequest,
+    ReturnResolution,
+    ReturnStatus,
+    SettlementMethod,
+    StoreCredit,
+)
 from ._common import lock_return
 
 ZERO = Decimal("0.00")
@@ -63,6 +71,7 @@ class RefundQuote:
     gateway_refundable: Decimal | None
     notes: list[str] = field(default_factory=list)
     goodwill: bool = False  # an amount alone (no units): limited only by what was paid
+    exchange: Decimal = ZERO  # an exchange: the part of the returned goods' value that paid for the replacement
 
     @property
     def goods(self) -> Decimal:
@@ -82,7 +91,7 @@ class RefundQuote:
 
     @property
     def computed(self) -> Decimal:
-        return max(self.goods - self.discount + self.tax - self.fee + self.shipping, ZERO)
+        return max(self.goods - self.discount + self.tax - self.fee + self.shipping - self.exchange, ZERO)
 
     @property
     def paid_remaining(self) -> Decimal:
@@ -127,6 +136,7 @@ class RefundQuote:
             "restocking_fee_percent": str(self.fee_percent),
             "restocking_fee": str(self.fee),
             "shipping": str(self.shipping),
+            "exchange": str(self.exchange),
             "computed": str(self.computed),
             "paid": str(self.paid),
             "already_refunded": str(self.already_refunded),
@@ -143,7 +153,14 @@ def _gateway_refundable(order: Order) -> Decimal | None:
     return Decimal(payments.refundable_amount(order))
 
 
-def _quote(order: Order, items: list[tuple[OrderLine | object, int]], *, fee_percent: Decimal, our_error: bool):
+def _quote(
+    order: Order,
+    items: list[tuple[OrderLine | object, int]],
+    *,
+    fee_percent: Decimal,
+    our_error: bool,
+    exchange: Decimal = ZERO,
+):
     subtotal = order.subtotal
     lines = []
     for line, quantity in items:
@@ -174,18 +191,32 @@ def _quote(order: Order, items: list[tuple[OrderLine | object, int]], *, fee_per
         gateway_refundable=_gateway_refundable(order),
         notes=notes,
         goodwill=goodwill,
+        exchange=exchange,
     )
 
 
 def quote_return_refund(rma: ReturnRequest) -> RefundQuote:
-    """The refund for a return's received units (asked-for units before they arrive)."""
+    """The refund for a return's received units (asked-for units before they arrive).
+
+    For an exchange, each unit's value up to the replacement's price paid
+    for the replacement: only what the returned units were worth beyond it
+    is refunded (a dearer replacement was charged on its own order).
+    """
     received = rma.status not in (ReturnStatus.REQUESTED, ReturnStatus.AUTHORISED)
     items = [
         (line, line.quantity_received if received else line.quantity)
         for line in rma.lines.all()
         if (line.quantity_received if received else line.quantity)
     ]
-    return _quote(rma.order, items, fee_percent=rma.restocking_fee_percent, our_error=rma.our_error)
+    exchange = sum(
+        (
+            cents(min(line.replacement_unit_price, line.unit_price) * quantity)
+            for line, quantity in items
+            if line.replacement_unit_price is not None
+        ),
+        ZERO,
+    )
+    return _quote(rma.order, items, fee_percent=rma.restocking_fee_percent, our_error=rma.our_error, exchange=exchange)
 
 
 def quote_error_refund(order: Order, lines: dict[int, int]) -> RefundQuote:
@@ -320,12 +351,23 @@ def settle_refund(*, refund_id: int, actor) -> Refund:
     so; a refusal marks it failed with the gateway's words; a gateway that
     has not answered leaves it recorded, to settle (asked again in the
     background). An order without a gateway leaves it recorded, to settle
-    by hand (``mark_refund_settled``).
+    by hand (``mark_refund_settled``). A return whose customer chose store
+    credit is settled at once as a ``StoreCredit`` record (its SC-… number
+    is the settlement reference), with no gateway call.
     """
     with transaction.atomic(durable=True):
         refund = lock_order_of(Refund, refund_id, missing=ReturnError(f"No refund with id {refund_id}."))
         order = refund.order
         if refund.status == Refund.Status.SETTLED:
+            return refund
+        if takes_store_credit(refund):
+            credit = _issue_store_credit(refund)
+            note = f"Issued as store credit {credit.number}."
+            _stamp_settled(
+                refund, actor=actor, method=SettlementMethod.STORE_CREDIT, reference=credit.number, note=note
+            )
+            events.refund_settled(refund, actor=actor, how=note)
+            _tell_customer(refund)
             return refund
         if not order.payment_gateway:
             _note_unsettled(refund, status=Refund.Status.PENDING, note=events.refund_settle_note(order), actor=actor)
@@ -375,7 +417,26 @@ def _note_unsettled(refund: Refund, *, status: str, note: str, actor) -> None:
 
 def settles_by_hand(refund: Refund) -> bool:
     """Whether the refund is paid back by someone outside the gateway (then marked settled), not through it."""
-    return not refund.order.payment_gateway
+    return not refund.order.payment_gateway and not takes_store_credit(refund)
+
+
+def takes_store_credit(refund: Refund) -> bool:
+    """Whether the refund is for a return whose customer chose store credit: settled as a store credit record."""
+    return bool(refund.rma_id) and refund.rma.resolution == ReturnResolution.STORE_CREDIT
+
+
+def _issue_store_credit(refund: Refund) -> StoreCredit:
+    """Record the store credit that settles ``refund`` (locked by the caller), numbered SC-…, for its customer."""
+    credit = StoreCredit.objects.create(
+        customer_id=refund.order.customer_id,
+        order=refund.order,
+        refund=refund,
+        amount=refund.amount,
+        currency=refund.currency,
+    )
+    credit.number = f"SC-{credit.pk:07d}"
+    credit.save(update_fields=["number"])
+    return credit
 
 
 @transaction.atomic(durable=True)

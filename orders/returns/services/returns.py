@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -18,16 +19,26 @@ from inventory.services._common import lock_levels
 from shipping.models import Shipment, ShipmentLine
 
 from ... import events
-from ...models import OrderLine
-from ...services import notify
-from ...services._common import CENT, enqueue, lock_order
+from ...models import PRE_SHIPMENT_STATUSES, Order, OrderEvent, OrderLine, OrderStatus
+from ...services import cancel_order, notify
+from ...services._common import ALLOCATE_TASK, CENT, enqueue, lock_order
 from .. import selectors
 from ..exceptions import ReturnError
-from ..models import ReturnLine, ReturnPolicy, ReturnReason, ReturnRequest, ReturnStatus
+from ..models import (
+    ReturnLine,
+    ReturnPolicy,
+    ReturnReason,
+    ReturnRequest,
+    ReturnResolution,
+    ReturnSource,
+    ReturnStatus,
+)
 from ._common import lock_return
 from .labels import label_link
 
 POLICY_ACTOR = "system: return policy"
+# The cause an exchange's replacement is held with until the returned goods arrive (``events.HOLD_CAUSES``).
+EXCHANGE_HOLD = "exchange"
 # Renders an authorised return's label (by name: the tasks import these services).
 RENDER_LABEL_TASK = "orders.returns.tasks.render_return_label"
 
@@ -86,6 +97,28 @@ def open_return(
     automatically is authorised at once (label and email).
     """
     order = lock_order(order_id)
+    return open_locked_return(order, lines=lines, reason=reason, actor=actor, customer_note=customer_note, today=today)
+
+
+def open_locked_return(
+    order: Order,
+    *,
+    lines: dict[int, int],
+    reason: str,
+    actor,
+    customer_note: str = "",
+    today: dt.date | None = None,
+    source: str = ReturnSource.ASSOCIATE,
+    resolution: str = ReturnResolution.REFUND,
+    before_authorising: Callable[[ReturnRequest], None] | None = None,
+) -> ReturnRequest:
+    """``open_return`` for an order whose row the caller has locked, inside the caller's transaction.
+
+    ``source`` says who opened it (an associate, or the customer on the
+    order status page), ``resolution`` what the customer gets for the units;
+    ``before_authorising`` completes the return (an exchange's replacement)
+    before the policy authorises it.
+    """
     if reason not in ReturnReason.values:
         raise ReturnError(f"Reason {reason!r} is not one of: {', '.join(ReturnReason.values)}.")
     wanted = {int(line_id): quantity for line_id, quantity in lines.items() if quantity}
@@ -121,6 +154,8 @@ def open_return(
         restocking_fee_percent=Decimal("0") if rule.our_error else rule.restocking_fee_percent,
         warehouse_id=_default_warehouse_id(order.pk, wanted),
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        source=source,
+        resolution=resolution,
     )
     rma.number = format_rma_number(rma.pk)
     rma.save(update_fields=["number"])
@@ -138,6 +173,8 @@ def open_return(
     )
     units = [(order_lines[line_id].sku, quantity) for line_id, quantity in sorted(wanted.items())]
     events.return_opened(rma, units=units, lines=wanted, actor=actor)
+    if before_authorising is not None:
+        before_authorising(rma)
     if rule.auto_authorise and rma.warehouse_id is not None:
         _authorise(rma, actor=actor, how=f"automatically by the return policy ({rma.get_reason_display().lower()})")
     elif rule.auto_authorise:
@@ -188,7 +225,12 @@ def _lines_for_mail(rma: ReturnRequest, *, received: bool) -> list[dict]:
 
 @transaction.atomic(durable=True)
 def reject_return(*, rma_id: int, reason: str, actor) -> ReturnRequest:
-    """Reject a return that has not arrived, with the reason (on the timeline); its units can be returned again."""
+    """Reject a return that has not arrived, with the reason (on the timeline); its units can be returned again.
+
+    An exchange's replacement that has not shipped is cancelled after commit
+    (``cancel_order``: its stock goes back on sale, its authorisation is
+    released).
+    """
     reason = (reason or "").strip()
     if not reason:
         raise ReturnError("A reason is required to reject a return.")
@@ -196,7 +238,16 @@ def reject_return(*, rma_id: int, reason: str, actor) -> ReturnRequest:
     rma.rejection_reason = reason
     rma.save(update_fields=["rejection_reason"])
     events.return_rejected(rma, reason=reason, actor=actor)
+    if rma.replacement_order_id:
+        replacement_id = rma.replacement_order_id
+        transaction.on_commit(lambda: _cancel_replacement(replacement_id, rma=str(rma), actor=actor))
     return rma
+
+
+def _cancel_replacement(order_id: int, *, rma: str, actor) -> None:
+    """Cancel a rejected exchange's replacement order if nothing of it has shipped (its stock goes back on sale)."""
+    if Order.objects.filter(pk=order_id, status__in=PRE_SHIPMENT_STATUSES).exists():
+        cancel_order(order_id=order_id, reason=f"return {rma} was rejected", actor=actor)
 
 
 @transaction.atomic(durable=True)
@@ -205,7 +256,8 @@ def receive_return(*, rma_id: int, quantities: dict[int, int] | None, warehouse_
 
     ``quantities`` None means everything asked for arrived. The order lines
     count the units as returned; the customer is emailed. Nothing enters
-    stock until inspection.
+    stock until inspection. An exchange's replacement held for the goods is
+    released to ship.
     """
     rma = lock_return(rma_id)
     if rma.status != ReturnStatus.AUTHORISED:
@@ -240,11 +292,35 @@ def receive_return(*, rma_id: int, quantities: dict[int, int] | None, warehouse_
     rma.save(update_fields=["warehouse"])
     missing = sum(line.quantity - line.quantity_received for line in lines)
     events.return_received(rma, warehouse=warehouse, received=received, missing=missing, actor=actor)
+    if rma.replacement_order_id:
+        _ship_replacement(rma, actor=actor)
     notify.return_received(
         rma.order,
         rma={"number": rma.number, "lines": _lines_for_mail(rma, received=True), "received_at": rma.received_at},
     )
     return rma
+
+
+def held_for_exchange(order: Order) -> bool:
+    """Whether the order is on hold as an exchange's replacement waiting for the returned goods (its current hold's
+    cause), not for its payment, a credit rule or an operator."""
+    if order.status != OrderStatus.ON_HOLD:
+        return False
+    last_hold = (
+        OrderEvent.objects.filter(order=order, data__to=OrderStatus.ON_HOLD).order_by("-created_at", "-pk").first()
+    )
+    return last_hold is not None and last_hold.data.get("cause") == EXCHANGE_HOLD
+
+
+def _ship_replacement(rma: ReturnRequest, *, actor) -> None:
+    """Release an exchange's replacement held for the returned goods (the caller holds the return's order lock)."""
+    replacement = lock_order(rma.replacement_order_id)
+    if not held_for_exchange(replacement):
+        return  # not held, or held for something else (its payment, an operator): ops release it
+    target = replacement.held_from_status or OrderStatus.RECEIVED
+    events.order_released(replacement, to_status=target, note=f"return {rma} received", actor=actor)
+    if target in (OrderStatus.RECEIVED, OrderStatus.BACKORDERED):
+        enqueue(ALLOCATE_TASK, replacement.pk)
 
 
 @dataclass(frozen=True)
