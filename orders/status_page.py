@@ -26,17 +26,15 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-from axes.helpers import get_client_ip_address
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from notifications.rendering import brand
+from oms_core.ratelimit import WINDOW_SECONDS, over_limit
 from shipping.models import Shipment, ShipmentStatus, TrackingEvent
 
 from .models import Order, OrderStatus, OrderStatusLink
@@ -80,7 +78,7 @@ RETURN_WORDS = {
     R.REJECTED: "Not accepted: we have written to you about it.",
 }
 COLOR = re.compile(r"#[0-9a-fA-F]{3,8}")
-RATE_WINDOW_SECONDS = 60
+RATE_WINDOW_SECONDS = WINDOW_SECONDS
 
 
 @dataclass
@@ -107,16 +105,7 @@ def _headers(response: HttpResponse) -> HttpResponse:
 
 def _over_limit(request: HttpRequest) -> bool:
     """Count this request against its client address; True when over the limit of the current minute."""
-    address = get_client_ip_address(request) or "unknown"
-    window = int(timezone.now().timestamp()) // RATE_WINDOW_SECONDS
-    key = f"order-status-page:{address}:{window}"
-    cache.add(key, 0, timeout=RATE_WINDOW_SECONDS * 2)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=RATE_WINDOW_SECONDS * 2)
-        count = 1
-    return count > settings.ORDER_STATUS_PAGE_RATE_LIMIT
+    return over_limit(request, scope="order-status-page", limit=settings.ORDER_STATUS_PAGE_RATE_LIMIT)
 
 
 def _live_order(token: str) -> Order | None:
