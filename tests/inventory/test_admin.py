@@ -454,6 +454,7 @@ def test_an_unknown_postal_code_is_an_error_on_that_field(ops):
         "country": "US",
         "is_active": "on",
         "priority": "1",
+        "time_zone": "America/New_York",
         "daily_cutoff": "15:00",
         "processing_days": "1",
         "label_format": "pdf",
