@@ -36,6 +36,7 @@ from .lifecycle import (
 )
 from .payment import capture_again, follow_up, prepare_order, ready_to_route, retry_payment
 from .shipping import (
+    approve_shipping_cost,
     buy_labels,
     create_shipments,
     override_carrier,
@@ -56,6 +57,7 @@ __all__ = [
     "add_order_note",
     "allocate_order",
     "allocate_orders",
+    "approve_shipping_cost",
     "buy_labels",
     "cancel_order",
     "canonical_payload",
