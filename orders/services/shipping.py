@@ -37,6 +37,7 @@ from ._common import lock_order, require_reason
 from .fulfilment import record_shipment
 from .shipping_facts import refresh_shipping_facts
 
+COST_RISK_FIELDS = ["cost_risk", "cost_risk_figures", "cost_approved_by", "cost_approved_at"]
 SHIPPABLE = (OrderStatus.ALLOCATED, OrderStatus.BACKORDERED, OrderStatus.PARTIALLY_SHIPPED)
 
 
@@ -120,6 +121,8 @@ def create_shipments(*, order_id: int, actor, now: dt.datetime | None = None) ->
         )
         created.append(shipment)
     guard_shipping_cost(order, actor=actor)
+    for shipment in created:
+        shipment.refresh_from_db(fields=COST_RISK_FIELDS)
     refresh_shipping_facts([order.pk])
     return created
 
@@ -153,7 +156,7 @@ def guard_shipping_cost(order: Order, *, actor) -> margin.CostCheck:
             shipment.cost_risk = ShipmentCostRisk.AT_RISK
             shipment.cost_risk_figures = check.as_data()
             shipment.cost_approved_by, shipment.cost_approved_at = "", None
-            shipment.save(update_fields=["cost_risk", "cost_risk_figures", "cost_approved_by", "cost_approved_at"])
+            shipment.save(update_fields=COST_RISK_FIELDS)
         if flagged:
             events.shipping_cost_at_risk(
                 order,
@@ -230,6 +233,7 @@ def override_carrier(*, shipment_id: int, service_id: int, reason: str, actor) -
         raise OrderError(str(refusal)) from refusal
     events.carrier_changed(order, shipment=shipment, before=old, option=option, reason=reason.strip(), actor=actor)
     guard_shipping_cost(order, actor=actor)
+    shipment.refresh_from_db(fields=COST_RISK_FIELDS)
     refresh_shipping_facts([order.pk])
     return shipment
 

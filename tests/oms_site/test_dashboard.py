@@ -115,7 +115,13 @@ def test_the_dashboard_counts_open_returns_refunds_to_settle_payment_problems_an
 
     page = response.content.decode()
     counts = {item["key"]: item["count"] for item in response.context["dashboard"]["attention"]}
-    assert counts == {"open-returns": 1, "refunds-to-settle": 1, "payment-problems": 1, "failed-exports": 1}
+    assert counts == {
+        "shipping-cost-at-risk": 0,
+        "open-returns": 1,
+        "refunds-to-settle": 1,
+        "payment-problems": 1,
+        "failed-exports": 1,
+    }
     assert 'data-attention="open-returns"' in page and "Failed accounting exports" in page
 
 
