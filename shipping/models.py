@@ -223,8 +223,8 @@ class Shipment(models.Model):
         editable=False,
     )
     # The margin guard's figures when it flagged the order: cost, order value, paid, limits and why.
-    cost_risk_figures = models.JSONField(default=dict, blank=True, editable=False)
-    cost_approved_by = models.CharField(max_length=150, blank=True, editable=False)
+    cost_risk_figures = models.JSONField(default=dict, db_default={}, blank=True, editable=False)
+    cost_approved_by = models.CharField(max_length=150, blank=True, default="", db_default="", editable=False)
     cost_approved_at = models.DateTimeField(null=True, blank=True, editable=False)
     options = models.JSONField(default=list, blank=True, help_text="The services considered, with price and ETA.")
     label_format = models.CharField(max_length=3, choices=LabelFormat.choices, default=LabelFormat.PDF)
