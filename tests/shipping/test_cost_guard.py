@@ -219,3 +219,21 @@ def test_the_homes_count_opens_a_list_of_as_many_shipments(client, shipped_to_ny
     assert item["count"] == 2
     assert listed.status_code == 200 and listed.context["cl"].result_count == 2
     assert {s.pk for s in listed.context["cl"].result_list} == {first.pk, second.pk}
+
+
+def test_the_shipment_page_says_why_and_the_managers_button_approves(client, shipped_to_nyc, role_user, roles):
+    _, shipment = shipped_to_nyc(goods="20.00")
+    page = reverse("admin:shipping_shipment_change", args=[shipment.pk])
+    client.force_login(role_user(ASSOCIATE))
+    assert 'data-action="approve"' not in client.get(page).content.decode()
+
+    client.force_login(role_user(MANAGER))
+    html = client.get(page).content.decode()
+    assert "shipping costs 8.00, 40% of the order&#x27;s goods (20.00); the limit is 25%" in html
+    assert 'data-action="approve"' in html and "cost at risk" in html
+
+    client.post(reverse("admin:shipping_shipment_act", args=["approve"]), {"ids": str(shipment.pk), "next": page})
+
+    shipment.refresh_from_db()
+    assert shipment.cost_risk == Shipment.CostRisk.APPROVED
+    assert 'data-action="approve"' not in client.get(page).content.decode()
