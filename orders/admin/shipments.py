@@ -28,6 +28,7 @@ from shipping import selectors as shipping_selectors
 from shipping.admin import shipment_badge, tracking_links
 from shipping.exceptions import ShippingError
 from shipping.forms import ChangeCarrierForm, TrackingEventForm, VoidLabelForm
+from shipping.models import UNSHIPPED_STATUSES as UNSHIPPED
 from shipping.models import CarrierService, Parcel, Shipment, ShipmentCostRisk, ShipmentStatus
 from shipping.services import quote_for, render_shipment_label, start_label_batch, zone_between
 from shipping.services.labels import PRINTABLE
@@ -596,6 +597,9 @@ class ShipmentAdmin(FormActionsMixin, ReadOnlyAdmin):
             by_status.setdefault(shipment.status, []).append(shipment.pk)
         awaiting = [s.pk for s in shipments if s.status == ShipmentStatus.AWAITING_LABEL and s.service_id]
         labelled = by_status.get(ShipmentStatus.LABEL_CREATED, [])
+        at_risk = [s.pk for s in shipments if s.cost_risk == ShipmentCostRisk.AT_RISK and s.status in UNSHIPPED]
+        if at_risk and user.has_perm("shipping.approve_shipping_cost"):
+            tool("approve-cost", f"Approve shipping cost ({len(at_risk)})", self.form_action_url("approve"), at_risk)
         if awaiting and user.has_perm("shipping.print_labels"):
             tool("buy-labels", f"Buy labels ({len(awaiting)})", self.form_action_url("buy"), awaiting)
         if labelled and user.has_perm("shipping.print_labels"):

@@ -237,3 +237,13 @@ def test_the_shipment_page_says_why_and_the_managers_button_approves(client, shi
     shipment.refresh_from_db()
     assert shipment.cost_risk == Shipment.CostRisk.APPROVED
     assert 'data-action="approve"' not in client.get(page).content.decode()
+
+
+def test_the_order_page_offers_the_manager_the_approval(client, shipped_to_nyc, role_user, roles):
+    order, _ = shipped_to_nyc(goods="20.00")
+    page = reverse("admin:orders_order_change", args=[order.pk])
+
+    client.force_login(role_user(WAREHOUSE))
+    assert 'data-action="approve-cost"' not in client.get(page).content.decode()
+    client.force_login(role_user(MANAGER))
+    assert "Approve shipping cost (1)" in client.get(page).content.decode()
