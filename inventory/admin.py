@@ -126,6 +126,7 @@ class WarehouseAdmin(admin.ModelAdmin):
         "state",
         "postal_code",
         "priority",
+        "time_zone",
         "daily_cutoff",
         "processing_days",
         "daily_order_capacity",
@@ -142,7 +143,13 @@ class WarehouseAdmin(admin.ModelAdmin):
                 "description": "Latitude and longitude are looked up from the postal code when you save.",
             },
         ),
-        ("Routing", {"fields": ("priority", "daily_cutoff", "processing_days", "daily_order_capacity")}),
+        (
+            "Routing",
+            {
+                "fields": ("priority", ("time_zone", "daily_cutoff"), "processing_days", "daily_order_capacity"),
+                "description": "The cut-off is the warehouse's wall clock in its time zone, daylight saving included.",
+            },
+        ),
         ("Shipping", {"fields": ("label_format",)}),
     )
     readonly_fields = ("latitude", "longitude")

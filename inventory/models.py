@@ -9,6 +9,8 @@ sums to on_hand), and allocated equals the sum of the allocation rows.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import zoneinfo
 from decimal import Decimal
 
 from django.conf import settings
@@ -61,8 +63,33 @@ class Product(models.Model):
         return f"{self.sku} · {self.name}"
 
 
+def default_time_zone() -> str:
+    """A new warehouse's time zone: the operations team's (``settings.TIME_ZONE``)."""
+    return settings.TIME_ZONE
+
+
+def validate_time_zone(name: str) -> None:
+    """Refuse anything but an IANA time zone name (America/New_York, Europe/Paris, UTC)."""
+    if name not in _known_time_zones():
+        raise ValidationError(
+            "%(name)s is not an IANA time zone name (e.g. America/New_York, America/Los_Angeles, UTC).",
+            params={"name": name},
+            code="invalid_time_zone",
+        )
+
+
+@functools.cache
+def _known_time_zones() -> set[str]:
+    return zoneinfo.available_timezones() | {"UTC"}
+
+
 class Warehouse(models.Model):
-    """A place that holds stock and ships orders; located by its postal code."""
+    """A place that holds stock and ships orders; located by its postal code.
+
+    Its cut-off (and its carriers' pickup cut-offs) are wall-clock times in
+    its own ``time_zone``: ``local_now`` is the one place that turns an
+    instant into the warehouse's clock.
+    """
 
     code = models.CharField(max_length=10, unique=True, help_text="Short code, e.g. DAL.")
     name = models.CharField(max_length=100)
@@ -77,10 +104,21 @@ class Warehouse(models.Model):
     priority = models.PositiveSmallIntegerField(
         default=1, help_text="Lower ships first; within one priority the nearest warehouse wins."
     )
-    daily_cutoff = models.TimeField(
-        "daily cut-off", default=dt.time(15, 0), help_text="Orders allocated after this ship the next working day."
+    time_zone = models.CharField(
+        max_length=64,
+        default=default_time_zone,
+        validators=[validate_time_zone],
+        help_text="IANA name, e.g. America/New_York: the cut-off and pickup times are this zone's wall clock.",
     )
-    processing_days = models.PositiveSmallIntegerField(default=1, help_text="Working days from allocation to pickup.")
+    daily_cutoff = models.TimeField(
+        "daily cut-off",
+        default=dt.time(15, 0),
+        help_text="In the warehouse's time zone. Orders allocated after this start work the next working day.",
+    )
+    processing_days = models.PositiveSmallIntegerField(
+        default=1,
+        help_text="Working days from the start of work to pickup; 0: the same day if allocated before the cut-off.",
+    )
     daily_order_capacity = models.PositiveIntegerField(
         null=True,
         blank=True,
@@ -100,6 +138,10 @@ class Warehouse(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} · {self.name}"
+
+    def local_now(self, now: dt.datetime | None = None) -> dt.datetime:
+        """``now`` (default: the current instant) on this warehouse's wall clock, DST included."""
+        return timezone.localtime(now or timezone.now(), zoneinfo.ZoneInfo(self.time_zone))
 
     def locate(self) -> None:
         """Set the coordinates from the postal code; raises ValidationError for an unknown one."""

@@ -119,6 +119,7 @@ ROLES: dict[str, list[str]] = {
         "shipping.ship_shipment",
         "shipping.record_tracking",
         "shipping.override_carrier",
+        "shipping.approve_shipping_cost",
         "shipping.issue_webhook_token",
         # payments
         "payments.view_paymenttransaction",

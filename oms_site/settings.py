@@ -9,6 +9,7 @@ SMTP); `manage.py check --deploy` is clean there.
 
 import datetime as dt
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -340,6 +341,25 @@ SHIPPING_MAX_PARCEL_KG = env.float("SHIPPING_MAX_PARCEL_KG", default=20.0)
 SHIPPING_RATE_CACHE_SECONDS = env.int("SHIPPING_RATE_CACHE_SECONDS", default=60)
 # Batch label PDFs are rendered in chunks of this many labels, in parallel, then joined.
 SHIPPING_LABEL_CHUNK_SIZE = env.int("SHIPPING_LABEL_CHUNK_SIZE", default=50)
+
+
+# The margin guard: an order whose shipments cost us more than this share of its goods, or more than this
+# multiple of what the customer paid for shipping (when they paid anything), is flagged "shipping cost at risk".
+def _positive_decimal(name: str, default: str) -> Decimal:
+    raw = env.str(name, default=default)
+    try:
+        value = Decimal(raw)
+    except ArithmeticError:
+        value = None
+    if value is None or not value.is_finite() or value <= 0:
+        raise ImproperlyConfigured(f"{name} must be a number above 0, e.g. {default}; got {raw!r}.")
+    return value
+
+
+SHIPPING_COST_MAX_SHARE_OF_ORDER = _positive_decimal("SHIPPING_COST_MAX_SHARE_OF_ORDER", "0.25")
+SHIPPING_COST_MAX_MULTIPLE_OF_PAID = _positive_decimal("SHIPPING_COST_MAX_MULTIPLE_OF_PAID", "3")
+# True: a flagged shipment's label is not bought until an operations manager approves its cost.
+SHIPPING_COST_GUARD_HOLDS_LABEL = env.bool("SHIPPING_COST_GUARD_HOLDS_LABEL", default=False)
 
 # --- Returns -------------------------------------------------------------- # returns
 # The return policy's defaults (the console's Return policy page overrides them once saved).

@@ -106,11 +106,12 @@ US_PLACES: list[tuple[str, str, str]] = [
     ("Birmingham", "AL", "35203"),
 ]
 
+# Each ships the same day when an order is allocated before its 15:00 cut-off, in its own time zone.
 WAREHOUSES = [
-    ("EWR", "Edison NJ (Northeast)", "2 Fulfillment Way", "Edison", "NJ", "08817"),
-    ("ATL", "Atlanta GA (Southeast)", "300 Logistics Pkwy", "Atlanta", "GA", "30303"),
-    ("DAL", "Dallas TX (Central)", "1200 Commerce St", "Dallas", "TX", "75201"),
-    ("RNO", "Reno NV (West)", "85 Distribution Dr", "Reno", "NV", "89501"),
+    ("EWR", "Edison NJ (Northeast)", "2 Fulfillment Way", "Edison", "NJ", "08817", "America/New_York"),
+    ("ATL", "Atlanta GA (Southeast)", "300 Logistics Pkwy", "Atlanta", "GA", "30303", "America/New_York"),
+    ("DAL", "Dallas TX (Central)", "1200 Commerce St", "Dallas", "TX", "75201", "America/Chicago"),
+    ("RNO", "Reno NV (West)", "85 Distribution Dr", "Reno", "NV", "89501", "America/Los_Angeles"),
 ]
 
 CHANNELS = [
@@ -479,11 +480,18 @@ def _ensure_products() -> list[Product]:
 
 def _ensure_warehouses() -> list[Warehouse]:
     warehouses = []
-    for code, name, line1, city, state, postal_code in WAREHOUSES:
+    for code, name, line1, city, state, postal_code, time_zone in WAREHOUSES:
         warehouse = Warehouse.objects.filter(code=code).first()
         if warehouse is None:
             warehouse = Warehouse(
-                code=code, name=name, address_line1=line1, city=city, state=state, postal_code=postal_code
+                code=code,
+                name=name,
+                address_line1=line1,
+                city=city,
+                state=state,
+                postal_code=postal_code,
+                time_zone=time_zone,
+                processing_days=0,
             )
             warehouse.locate()
             warehouse.save()

@@ -275,6 +275,50 @@ def carrier_changed(order: Order, *, shipment: Shipment, before: str, option, re
     )
 
 
+def shipping_cost_at_risk(order: Order, *, shipments: list[Shipment], check, holds_label: bool, actor) -> OrderEvent:
+    """The margin guard flagged the order's shipping cost, with the figures; and whether labels wait for approval."""
+    numbers = ", ".join(str(shipment) for shipment in shipments)
+    then = (
+        "its labels wait for an operations manager's approval"
+        if holds_label
+        else "an operations manager should review it"
+    )
+    return OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.SHIPMENT,
+        actor=actor,
+        message=f"Shipping cost at risk on {numbers}: shipping {'; '.join(check.reasons)}. {_sentence(then)}.",
+        data={"shipments": [shipment.number for shipment in shipments], **check.as_data(), "holds_label": holds_label},
+    )
+
+
+def shipping_cost_within_limits(order: Order, *, shipments: list[Shipment], check, actor) -> OrderEvent:
+    """A change of carrier brought the order's shipping cost back within the margin guard's limits."""
+    numbers = ", ".join(str(shipment) for shipment in shipments)
+    return OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.SHIPMENT,
+        actor=actor,
+        message=f"Shipping cost back within limits on {numbers}: shipping now costs {check.cost}.",
+        data={"shipments": [shipment.number for shipment in shipments], **check.as_data()},
+    )
+
+
+def shipping_cost_approved(order: Order, *, shipment: Shipment, actor) -> OrderEvent:
+    """An operations manager approved a shipping cost at risk: the figures they approved."""
+    figures = shipment.cost_risk_figures
+    return OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.SHIPMENT,
+        actor=actor,
+        message=(
+            f"Shipment {shipment}: shipping cost of {figures.get('cost')} approved "
+            f"(order goods {figures.get('order_value')}, customer paid {figures.get('paid')} for shipping)."
+        ),
+        data={"shipment": shipment.number, **figures},
+    )
+
+
 def label_bought(order: Order, *, shipment: Shipment, tracking_numbers: list[str], actor) -> OrderEvent:
     """A shipment's labels were bought from its carrier: their tracking numbers."""
     return OrderEvent.record(

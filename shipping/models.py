@@ -175,10 +175,19 @@ SHIPMENT_TRANSITIONS: dict[str, frozenset[str]] = {
 UNSHIPPED_STATUSES = frozenset({SS.AWAITING_LABEL, SS.LABEL_CREATED})
 
 
+class ShipmentCostRisk(models.TextChoices):
+    """The margin guard's verdict on a shipment's order (``shipping.margin``)."""
+
+    WITHIN = "", "Within limits"
+    AT_RISK = "at_risk", "At risk, awaiting approval"
+    APPROVED = "approved", "At risk, approved"
+
+
 class Shipment(models.Model):
     """Goods of one order leaving one warehouse together, by one carrier service."""
 
     Status = ShipmentStatus
+    CostRisk = ShipmentCostRisk
 
     class LabelFormat(models.TextChoices):
         PDF = "pdf", "PDF (4×6 in)"
@@ -204,6 +213,19 @@ class Shipment(models.Model):
     shipping_cost = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
     currency = models.CharField(max_length=3, default="USD")
     choice_reason = models.TextField(blank=True)
+    cost_risk = models.CharField(
+        "shipping cost",
+        max_length=10,
+        choices=ShipmentCostRisk.choices,
+        default=ShipmentCostRisk.WITHIN,
+        db_default=ShipmentCostRisk.WITHIN,
+        blank=True,
+        editable=False,
+    )
+    # The margin guard's figures when it flagged the order: cost, order value, paid, limits and why.
+    cost_risk_figures = models.JSONField(default=dict, db_default={}, blank=True, editable=False)
+    cost_approved_by = models.CharField(max_length=150, blank=True, default="", db_default="", editable=False)
+    cost_approved_at = models.DateTimeField(null=True, blank=True, editable=False)
     options = models.JSONField(default=list, blank=True, help_text="The services considered, with price and ETA.")
     label_format = models.CharField(max_length=3, choices=LabelFormat.choices, default=LabelFormat.PDF)
     label_file = models.FileField(upload_to="labels/%Y/%m/", blank=True)
@@ -220,6 +242,7 @@ class Shipment(models.Model):
             ("ship_shipment", "Can mark shipments shipped"),
             ("record_tracking", "Can record tracking events by hand"),
             ("override_carrier", "Can override the chosen carrier service"),
+            ("approve_shipping_cost", "Can approve a shipping cost at risk"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=ShipmentStatus.values), name="shipment_status_valid"),
@@ -246,6 +269,8 @@ class Shipment(models.Model):
                 name="shipment_delivered_at_idx",
             ),
             models.Index(fields=["order", "warehouse", "status"], name="shipment_order_scope_idx"),
+            # The console home's "shipping cost at risk": few rows, found without reading the others.
+            models.Index(fields=["status"], condition=Q(cost_risk="at_risk"), name="shipment_cost_at_risk_idx"),
         ]
 
     def __str__(self) -> str:

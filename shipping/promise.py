@@ -22,7 +22,7 @@ from inventory.models import Product, Warehouse
 from . import rating, selectors
 from .exceptions import ShippingError
 from .models import TransitTime
-from .services.shipments import local_now, quote_for, split_into_parcels, zone_between
+from .services.shipments import quote_for, split_into_parcels, zone_between
 
 
 class PromiseError(ValueError):
@@ -197,7 +197,6 @@ def quote_promise(
     warehouses = Warehouse.objects.in_bulk(list(picks))
     terms = selectors.active_service_terms()
     pickup_cutoffs = {service.service_id: service.pickup_cutoff for service in terms}
-    local = local_now(now)
     max_parcel = Decimal(str(settings.SHIPPING_MAX_PARCEL_KG))
     for warehouse in sorted(warehouses.values(), key=lambda w: w.code):
         skus = dict(picks[warehouse.pk])
@@ -215,21 +214,24 @@ def quote_promise(
                 fastest=fastest,
                 cheapest=cheapest,
                 options=options,
-                fastest_order_by=_order_by(fastest, warehouse, local, pickup_cutoffs),
-                cheapest_order_by=_order_by(cheapest, warehouse, local, pickup_cutoffs),
+                fastest_order_by=_order_by(fastest, warehouse, now, pickup_cutoffs),
+                cheapest_order_by=_order_by(cheapest, warehouse, now, pickup_cutoffs),
             )
         )
     return promise
 
 
 def _order_by(
-    option: rating.Option | None, warehouse: Warehouse, now: dt.datetime, pickup_cutoffs: dict[int, dt.time]
+    option: rating.Option | None, warehouse: Warehouse, now: dt.datetime | None, pickup_cutoffs: dict[int, dt.time]
 ) -> dt.datetime | None:
-    """The cut-off before which an order gets ``option``'s date: the warehouse's, or the service's pickup's."""
+    """The cut-off before which an order gets ``option``'s date: the warehouse's, or the service's pickup's.
+
+    An instant on the warehouse's clock (its UTC offset says which zone).
+    """
     if option is None:
         return None
     return rating.order_by(
-        now,
+        warehouse.local_now(now),
         warehouse_cutoff=warehouse.daily_cutoff,
         processing_days=warehouse.processing_days,
         service_cutoff=pickup_cutoffs.get(option.service_id, warehouse.daily_cutoff),

@@ -5,10 +5,13 @@ shipping warehouse to the destination picks a band (``ZONE_BANDS``, in
 miles, as US carriers publish them), zone 2 the nearest and 8 the farthest.
 
 A delivery estimate counts business days (Monday to Friday, minus
-``SHIPPING_HOLIDAYS``):
+``SHIPPING_HOLIDAYS``), on the shipping warehouse's wall clock: callers pass
+``now`` as ``Warehouse.local_now`` gives it, so a 15:00 cut-off in Reno is
+15:00 in Reno, daylight saving included:
 1. work starts today if today is a business day and it is before the
    warehouse's daily cut-off, otherwise the next business day;
-2. the parcel is ready for pickup ``processing_days`` business days later;
+2. the parcel is ready for pickup ``processing_days`` business days later
+   (0: the same day);
    when that is today and the service's pickup cut-off has passed, the next
    business day;
 3. it arrives ``transit days for the zone`` business days after pickup.
@@ -66,7 +69,7 @@ def pickup_date(
     service_cutoff: dt.time,
     holidays: frozenset[dt.date] = frozenset(),
 ) -> dt.date:
-    """The day the carrier collects a parcel whose work starts at ``now`` (local time)."""
+    """The day the carrier collects a parcel whose work starts at ``now`` (the warehouse's local time)."""
     today = now.date()
     if is_business_day(today, holidays) and now.time() < warehouse_cutoff:
         start = today

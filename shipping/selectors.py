@@ -9,7 +9,7 @@ from collections import defaultdict
 from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 
-from .models import CarrierService, Rate, Shipment, TransitTime
+from .models import UNSHIPPED_STATUSES, CarrierService, Rate, Shipment, ShipmentCostRisk, TransitTime
 from .rating import ServiceTerms
 
 _cache_lock = threading.Lock()
@@ -80,3 +80,11 @@ def shipments_for_labels(shipment_ids: list[int]) -> QuerySet[Shipment]:
         .prefetch_related(Prefetch("parcels"))
         .order_by("pk")
     )
+
+
+def shipments_awaiting_cost_approval() -> QuerySet[Shipment]:
+    """Shipments not yet handed over whose shipping cost the margin guard flagged and nobody approved yet.
+
+    The console home counts these and its link lists them (the shipment list's "shipping cost" filter).
+    """
+    return Shipment.objects.filter(cost_risk=ShipmentCostRisk.AT_RISK, status__in=UNSHIPPED_STATUSES)

@@ -1,5 +1,6 @@
 """The order queue on the console's home: orders by status; the late, at-risk and on-hold panels; and the work
-waiting outside the queue (open returns, refunds to settle, payment problems, failed exports and messages).
+waiting outside the queue (shipping costs at risk, open returns, refunds to settle, payment problems, failed
+exports and messages).
 
 Everyone who may see orders (``orders.view_order``) gets it, whatever else their home holds;
 ``templates/admin/cockpit/queue.html`` draws it.
@@ -16,6 +17,7 @@ from django.utils.http import urlencode
 from notifications import selectors as message_selectors
 from orders import selectors as order_selectors
 from orders.models import Order, OrderStatus
+from shipping import selectors as shipping_selectors
 
 DASHBOARD_LIST_SIZE = 10
 DELAY_NOTICE_DAYS = 7  # the home counts the delay notices sent this many days back
@@ -149,6 +151,16 @@ def _attention(request) -> list[dict]:
     items = []
     if user.has_perm("orders.view_orderdelaynotice"):
         items += _delay_notices()
+    if user.has_perm("shipping.view_shipment"):
+        items.append(
+            {
+                "key": "shipping-cost-at-risk",
+                "label": "Shipping cost at risk",
+                "count": shipping_selectors.shipments_awaiting_cost_approval().count(),
+                "url": f"{reverse('admin:shipping_shipment_changelist')}?cost_risk=awaiting_approval",
+                "hint": "shipments dearer than the margin guard allows, awaiting a manager's approval",
+            }
+        )
     if user.has_perm("returns.view_returnrequest"):
         items.append(
             {

@@ -11,6 +11,7 @@ media URL.
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -21,12 +22,14 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from rangefilter.filters import DateRangeFilterBuilder
 
-from oms_core.console import FormAction, FormActionsMixin, ReadOnlyAdmin, int_or_404, plural, rows_table
+from oms_core.console import FormAction, FormActionsMixin, ReadOnlyAdmin, badge, int_or_404, plural, rows_table
 from shipping import documents
+from shipping import selectors as shipping_selectors
 from shipping.admin import shipment_badge, tracking_links
 from shipping.exceptions import ShippingError
 from shipping.forms import ChangeCarrierForm, TrackingEventForm, VoidLabelForm
-from shipping.models import CarrierService, Parcel, Shipment, ShipmentStatus
+from shipping.models import UNSHIPPED_STATUSES as UNSHIPPED
+from shipping.models import CarrierService, Parcel, Shipment, ShipmentCostRisk, ShipmentStatus
 from shipping.services import quote_for, render_shipment_label, start_label_batch, zone_between
 from shipping.services.labels import PRINTABLE
 
@@ -48,6 +51,11 @@ def buy_label(shipment: Shipment, data: dict, actor) -> str:
     shipment = workflow.buy_labels(shipment_id=shipment.pk, actor=actor)
     numbers = list(shipment.parcels.exclude(tracking_number=None).values_list("tracking_number", flat=True))
     return f"{shipment}: label bought from {shipment.service}, tracking {', '.join(numbers)}."
+
+
+def approve_cost(shipment: Shipment, data: dict, actor) -> str:
+    shipment = workflow.approve_shipping_cost(shipment_id=shipment.pk, actor=actor)
+    return f"{shipment}: shipping cost of {shipment.cost_risk_figures.get('cost')} {shipment.currency} approved."
 
 
 def ship(shipment: Shipment, data: dict, actor) -> str:
@@ -171,6 +179,12 @@ SHIPMENT_ACTIONS = {
         permission="shipping.print_labels",
         run=print_labels,
     ),
+    "approve": FormAction(
+        title="Approve the shipping cost of {rows}",
+        button="Approve the shipping cost",
+        permission="shipping.approve_shipping_cost",
+        apply=approve_cost,
+    ),
     "ship": FormAction(
         title="Mark shipped {rows}", button="Mark shipped", permission="shipping.ship_shipment", apply=ship
     ),
@@ -203,6 +217,27 @@ SHIPMENT_ACTIONS = {
 }
 
 
+class CostRiskFilter(admin.SimpleListFilter):
+    """Shipments by the margin guard's verdict (``cost_risk``); "awaiting approval" is what the home counts."""
+
+    title = "shipping cost"
+    parameter_name = "cost_risk"
+    AWAITING = "awaiting_approval"
+
+    def lookups(self, request, model_admin):
+        return [(self.AWAITING, "At risk, awaiting approval"), (ShipmentCostRisk.APPROVED, "At risk, approved")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value is None:
+            return queryset
+        if value == self.AWAITING:
+            return queryset.filter(pk__in=shipping_selectors.shipments_awaiting_cost_approval().values("pk"))
+        if value == ShipmentCostRisk.APPROVED:
+            return queryset.filter(cost_risk=ShipmentCostRisk.APPROVED)
+        raise IncorrectLookupParameters(f"shipping cost: {value!r} is not one of {self.AWAITING}, approved")
+
+
 @admin.register(Shipment)
 class ShipmentAdmin(FormActionsMixin, ReadOnlyAdmin):
     list_display = (
@@ -220,6 +255,7 @@ class ShipmentAdmin(FormActionsMixin, ReadOnlyAdmin):
     list_display_links = ("number",)
     list_filter = (
         "status",
+        CostRiskFilter,
         "warehouse",
         "service__vendor",
         "order__channel",
@@ -235,6 +271,7 @@ class ShipmentAdmin(FormActionsMixin, ReadOnlyAdmin):
     ordering = ("-created_at", "-id")
     actions = (
         "buy_labels_selected",
+        "approve_shipping_cost_selected",
         "print_labels_selected",
         "ship_selected",
         "void_labels_selected",
@@ -257,6 +294,7 @@ class ShipmentAdmin(FormActionsMixin, ReadOnlyAdmin):
         ),
         ("Ship to", {"fields": ("ship_to_display",)}),
         ("Carrier choice", {"fields": ("choice_reason",)}),
+        ("Shipping cost", {"fields": (("cost_risk", "cost_risk_reasons"), ("cost_approved_by", "cost_approved_at"))}),
         ("Label", {"fields": (("label_format", "label_link"), ("label_rendered_at", "label_error"))}),
     )
     readonly_fields = (
@@ -275,6 +313,10 @@ class ShipmentAdmin(FormActionsMixin, ReadOnlyAdmin):
         "delivered_at",
         "ship_to_display",
         "choice_reason",
+        "cost_risk",
+        "cost_risk_reasons",
+        "cost_approved_by",
+        "cost_approved_at",
         "label_format",
         "label_link",
         "label_rendered_at",
@@ -311,7 +353,17 @@ class ShipmentAdmin(FormActionsMixin, ReadOnlyAdmin):
     def cost_display(self, shipment: Shipment):
         if shipment.shipping_cost is None:
             return "—"
-        return f"{shipment.shipping_cost:,.2f} {shipment.currency}"
+        cost = f"{shipment.shipping_cost:,.2f} {shipment.currency}"
+        if shipment.cost_risk == ShipmentCostRisk.AT_RISK:
+            return format_html("{} {}", cost, badge("cost-at-risk", "#b91c1c", "cost at risk"))
+        return cost
+
+    @admin.display(description="why")
+    def cost_risk_reasons(self, shipment: Shipment):
+        reasons = shipment.cost_risk_figures.get("reasons") or []
+        if shipment.cost_risk == ShipmentCostRisk.WITHIN or not reasons:
+            return "—"
+        return "; ".join(f"shipping {reason}" for reason in reasons)
 
     @admin.display(description="address")
     def ship_to_display(self, shipment: Shipment):
@@ -356,6 +408,9 @@ class ShipmentAdmin(FormActionsMixin, ReadOnlyAdmin):
     def has_override_carrier_permission(self, request) -> bool:
         return request.user.has_perm("shipping.override_carrier")
 
+    def has_approve_shipping_cost_permission(self, request) -> bool:
+        return request.user.has_perm("shipping.approve_shipping_cost")
+
     # --- the actions ----------------------------------------------------------------
     form_actions = SHIPMENT_ACTIONS
     refusals = (OrderError,)
@@ -382,6 +437,11 @@ class ShipmentAdmin(FormActionsMixin, ReadOnlyAdmin):
     def buy_labels_selected(self, request, queryset):
         if not self.too_many(request, queryset):
             self.apply_form_action(request, "buy", list(queryset.order_by("pk")), {})
+
+    @admin.action(description="Approve the shipping cost at risk", permissions=["approve_shipping_cost"])
+    def approve_shipping_cost_selected(self, request, queryset):
+        if not self.too_many(request, queryset):
+            self.apply_form_action(request, "approve", list(queryset.order_by("pk")), {})
 
     @admin.action(description="Print labels (one PDF)", permissions=["print_labels"])
     def print_labels_selected(self, request, queryset):
@@ -435,6 +495,8 @@ class ShipmentAdmin(FormActionsMixin, ReadOnlyAdmin):
                 add("buy", "Buy label", post=True)
             if status in PRINTABLE:
                 add("print", "Print label", post=True)
+        if shipment.cost_risk == ShipmentCostRisk.AT_RISK and user.has_perm("shipping.approve_shipping_cost"):
+            add("approve", "Approve shipping cost", post=True)
         if status == ShipmentStatus.AWAITING_LABEL and user.has_perm("shipping.override_carrier"):
             add("carrier", "Change carrier", post=False)
         if status == ShipmentStatus.LABEL_CREATED and user.has_perm("shipping.ship_shipment"):
@@ -535,6 +597,9 @@ class ShipmentAdmin(FormActionsMixin, ReadOnlyAdmin):
             by_status.setdefault(shipment.status, []).append(shipment.pk)
         awaiting = [s.pk for s in shipments if s.status == ShipmentStatus.AWAITING_LABEL and s.service_id]
         labelled = by_status.get(ShipmentStatus.LABEL_CREATED, [])
+        at_risk = [s.pk for s in shipments if s.cost_risk == ShipmentCostRisk.AT_RISK and s.status in UNSHIPPED]
+        if at_risk and user.has_perm("shipping.approve_shipping_cost"):
+            tool("approve-cost", f"Approve shipping cost ({len(at_risk)})", self.form_action_url("approve"), at_risk)
         if awaiting and user.has_perm("shipping.print_labels"):
             tool("buy-labels", f"Buy labels ({len(awaiting)})", self.form_action_url("buy"), awaiting)
         if labelled and user.has_perm("shipping.print_labels"):

@@ -38,6 +38,7 @@ from .lifecycle import (
 )
 from .payment import capture_again, follow_up, prepare_order, ready_to_route, retry_payment
 from .shipping import (
+    approve_shipping_cost,
     buy_labels,
     create_shipments,
     override_carrier,
@@ -59,6 +60,7 @@ __all__ = [
     "allocate_locked_order",
     "allocate_order",
     "allocate_orders",
+    "approve_shipping_cost",
     "buy_labels",
     "cancel_order",
     "canonical_payload",

@@ -8,14 +8,26 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
+from django.utils import timezone
 
 from inventory.models import Allocation, Warehouse
+from shipping import margin
 from shipping import services as shipping
 from shipping.exceptions import ShippingError
-from shipping.models import UNSHIPPED_STATUSES, Parcel, Shipment, ShipmentLine, ShipmentStatus, TrackingEvent
+from shipping.models import (
+    UNSHIPPED_STATUSES,
+    Parcel,
+    Shipment,
+    ShipmentCostRisk,
+    ShipmentLine,
+    ShipmentStatus,
+    TrackingEvent,
+)
 
 from .. import events
 from ..exceptions import OrderError
@@ -25,6 +37,7 @@ from ._common import lock_order, require_reason
 from .fulfilment import record_shipment
 from .shipping_facts import refresh_shipping_facts
 
+COST_RISK_FIELDS = ["cost_risk", "cost_risk_figures", "cost_approved_by", "cost_approved_at"]
 SHIPPABLE = (OrderStatus.ALLOCATED, OrderStatus.BACKORDERED, OrderStatus.PARTIALLY_SHIPPED)
 
 
@@ -107,8 +120,91 @@ def create_shipments(*, order_id: int, actor, now: dt.datetime | None = None) ->
             actor=actor,
         )
         created.append(shipment)
+    guard_shipping_cost(order, actor=actor)
+    for shipment in created:
+        shipment.refresh_from_db(fields=COST_RISK_FIELDS)
     refresh_shipping_facts([order.pk])
     return created
+
+
+def guard_shipping_cost(order: Order, *, actor) -> margin.CostCheck:
+    """Check what the order's shipments cost us against its goods and what the customer paid for shipping.
+
+    The caller holds the order's lock. Out of line (``shipping.margin``): the
+    order's shipments still waiting for a label are flagged "at risk" with the
+    figures, on the timeline too; a shipment already approved is flagged again
+    only when the cost has grown past what was approved. Back within limits
+    (a cheaper carrier): the flags come off. Returns the check.
+    """
+    shipments = list(
+        Shipment.objects.select_for_update(of=("self",))
+        .filter(order_id=order.pk)
+        .exclude(status=ShipmentStatus.CANCELLED)
+        .order_by("pk")
+    )
+    check = margin.check_shipping_cost(
+        cost=sum((s.shipping_cost or Decimal("0") for s in shipments), Decimal("0")),
+        order_value=max(order.subtotal - order.discount_total, Decimal("0")),
+        paid=order.shipping_total,
+        max_share=settings.SHIPPING_COST_MAX_SHARE_OF_ORDER,
+        max_multiple=settings.SHIPPING_COST_MAX_MULTIPLE_OF_PAID,
+    )
+    waiting = [s for s in shipments if s.status == ShipmentStatus.AWAITING_LABEL]
+    if check.at_risk:
+        flagged = [s for s in waiting if _needs_approval(s, check)]
+        for shipment in flagged:
+            shipment.cost_risk = ShipmentCostRisk.AT_RISK
+            shipment.cost_risk_figures = check.as_data()
+            shipment.cost_approved_by, shipment.cost_approved_at = "", None
+            shipment.save(update_fields=COST_RISK_FIELDS)
+        if flagged:
+            events.shipping_cost_at_risk(
+                order,
+                shipments=flagged,
+                check=check,
+                holds_label=settings.SHIPPING_COST_GUARD_HOLDS_LABEL,
+                actor=actor,
+            )
+        return check
+    cleared = [s for s in waiting if s.cost_risk == ShipmentCostRisk.AT_RISK]
+    for shipment in cleared:
+        shipment.cost_risk = ShipmentCostRisk.WITHIN
+        shipment.cost_risk_figures = check.as_data()
+        shipment.save(update_fields=["cost_risk", "cost_risk_figures"])
+    if cleared:
+        events.shipping_cost_within_limits(order, shipments=cleared, check=check, actor=actor)
+    return check
+
+
+def _needs_approval(shipment: Shipment, check: margin.CostCheck) -> bool:
+    if shipment.cost_risk == ShipmentCostRisk.WITHIN:
+        return True
+    if shipment.cost_risk == ShipmentCostRisk.APPROVED:
+        return check.cost > Decimal(shipment.cost_risk_figures.get("cost", "0"))
+    return shipment.cost_risk_figures != check.as_data()  # at risk still, with new figures
+
+
+@transaction.atomic(durable=True)
+def approve_shipping_cost(*, shipment_id: int, actor) -> Shipment:
+    """An operations manager accepts a shipping cost at risk: the shipment's label may be bought.
+
+    Who and when go on the shipment and the order's timeline. Raises
+    OrderError when the shipment's cost is not awaiting approval.
+    """
+    order, shipment = _locked_shipment(shipment_id)
+    if shipment.cost_risk != ShipmentCostRisk.AT_RISK or shipment.status not in UNSHIPPED_STATUSES:
+        state = shipment.get_cost_risk_display().lower()
+        raise OrderError(f"Shipment {shipment}: its shipping cost is {state}; there is nothing to approve.")
+    shipment.cost_risk = ShipmentCostRisk.APPROVED
+    shipment.cost_approved_by = _actor_name(actor)
+    shipment.cost_approved_at = timezone.now()
+    shipment.save(update_fields=["cost_risk", "cost_approved_by", "cost_approved_at"])
+    events.shipping_cost_approved(order, shipment=shipment, actor=actor)
+    return shipment
+
+
+def _actor_name(actor) -> str:
+    return actor.get_username() if getattr(actor, "is_authenticated", False) else str(actor or "system")
 
 
 def _locked_shipment(shipment_id: int) -> tuple[Order, Shipment]:
@@ -135,8 +231,10 @@ def override_carrier(*, shipment_id: int, service_id: int, reason: str, actor) -
         option = shipping.override_service(shipment=shipment, service_id=service_id, reason=reason)
     except ShippingError as refusal:
         raise OrderError(str(refusal)) from refusal
-    refresh_shipping_facts([order.pk])
     events.carrier_changed(order, shipment=shipment, before=old, option=option, reason=reason.strip(), actor=actor)
+    guard_shipping_cost(order, actor=actor)
+    shipment.refresh_from_db(fields=COST_RISK_FIELDS)
+    refresh_shipping_facts([order.pk])
     return shipment
 
 
@@ -145,6 +243,12 @@ def buy_labels(*, shipment_id: int, actor) -> Shipment:
     """Buy the shipment's labels from its vendor; the label file is rendered in the background."""
     order, shipment = _locked_shipment(shipment_id)
     _refuse_unless_workable(order, "print labels")
+    if settings.SHIPPING_COST_GUARD_HOLDS_LABEL and shipment.cost_risk == ShipmentCostRisk.AT_RISK:
+        reasons = "; ".join(shipment.cost_risk_figures.get("reasons", []))
+        raise OrderError(
+            f"Shipment {shipment}: shipping cost at risk (shipping {reasons}). "
+            "An operations manager must approve the cost before its label is bought."
+        )
     try:
         numbers = shipping.purchase_labels(shipment=shipment)
     except ShippingError as refusal:

@@ -71,10 +71,6 @@ def split_into_parcels(total_kg: Decimal, max_parcel_kg: Decimal) -> list[Decima
     return weights
 
 
-def local_now(now: dt.datetime | None = None) -> dt.datetime:
-    return timezone.localtime(now or timezone.now())
-
-
 def zone_between(warehouse, ship_to_postal_code: str, country: str = "US") -> int:
     """The carrier zone from a warehouse to a postal code; raises ShippingError when either is unknown."""
     if warehouse.coordinates is None:
@@ -94,7 +90,11 @@ def quote_for(
     now: dt.datetime | None = None,
     terms: list[rating.ServiceTerms] | None = None,
 ) -> tuple[list[rating.Option], list[rating.Refusal]]:
-    """Every active service's price and delivery date for these parcels from this warehouse."""
+    """Every active service's price and delivery date for these parcels from this warehouse.
+
+    The cut-offs are read on the warehouse's own clock (``Warehouse.local_now``):
+    the promise and the shipment's carrier choice both come through here.
+    """
     terms = selectors.active_service_terms() if terms is None else terms
     by_vendor: dict[int, list[rating.ServiceTerms]] = {}
     for service in terms:
@@ -110,7 +110,7 @@ def quote_for(
                 services=services,
                 zone=zone,
                 parcel_weights=parcel_weights,
-                now=local_now(now),
+                now=warehouse.local_now(now),
                 warehouse_cutoff=warehouse.daily_cutoff,
                 processing_days=warehouse.processing_days,
                 holidays=settings.SHIPPING_HOLIDAYS,

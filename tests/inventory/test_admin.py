@@ -454,6 +454,7 @@ def test_an_unknown_postal_code_is_an_error_on_that_field(ops):
         "country": "US",
         "is_active": "on",
         "priority": "1",
+        "time_zone": "America/New_York",
         "daily_cutoff": "15:00",
         "processing_days": "1",
         "label_format": "pdf",
@@ -668,3 +669,31 @@ def test_only_those_who_may_adjust_stock_run_the_check(client, role):
 def test_running_the_check_is_post_only(ops):
     assert ops.get(RUN_CHECK).status_code == 405
     assert not InventoryCheckRun.objects.exists()
+
+
+def test_an_unknown_time_zone_is_an_error_on_that_field(ops):
+    data = {
+        "code": "RNO",
+        "name": "Reno",
+        "city": "Reno",
+        "postal_code": "89501",
+        "country": "US",
+        "is_active": "on",
+        "priority": "1",
+        "time_zone": "Pacific Time",
+        "daily_cutoff": "15:00",
+        "processing_days": "0",
+        "label_format": "pdf",
+    }
+
+    response = ops.post(reverse("admin:inventory_warehouse_add"), data)
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["time_zone"] == [
+        "Pacific Time is not an IANA time zone name (e.g. America/New_York, America/Los_Angeles, UTC)."
+    ]
+    assert not Warehouse.objects.filter(code="RNO").exists()
+
+    ops.post(reverse("admin:inventory_warehouse_add"), {**data, "time_zone": "America/Los_Angeles"})
+    reno = Warehouse.objects.get(code="RNO")
+    assert (reno.time_zone, reno.processing_days) == ("America/Los_Angeles", 0)

@@ -135,6 +135,7 @@ def test_the_dashboard_counts_open_returns_refunds_to_settle_payment_problems_an
     assert counts == {
         "delay-notices-sent": 0,
         "delay-notices-to-review": 0,
+        "shipping-cost-at-risk": 0,
         "open-returns": 1,
         "refunds-to-settle": 1,
         "payment-problems": 1,

@@ -123,3 +123,17 @@ def test_the_test_card_gateway_is_off_in_production_unless_asked_for(tmp_path):
     assert json.loads(production.stdout.strip().splitlines()[-1]) == ["channel", "manual"], production.stderr
     assert json.loads(staging.stdout.strip().splitlines()[-1]) == ["channel", "manual", "test_card"], staging.stderr
     assert "test_card" in json.loads(development.stdout.strip().splitlines()[-1]), development.stderr
+
+
+def test_a_margin_guard_limit_that_is_not_a_number_above_zero_stops_the_start_naming_it(tmp_path):
+    probe = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.SHIPPING_COST_MAX_SHARE_OF_ORDER)"
+    )
+
+    good = run(["-c", probe], {"SHIPPING_COST_MAX_SHARE_OF_ORDER": "0.3"}, tmp_path)
+    bad = run(["-c", probe], {"SHIPPING_COST_MAX_SHARE_OF_ORDER": "a quarter"}, tmp_path)
+
+    assert good.returncode == 0 and good.stdout.strip().splitlines()[-1] == "0.3"
+    assert bad.returncode != 0
+    assert "SHIPPING_COST_MAX_SHARE_OF_ORDER must be a number above 0, e.g. 0.25; got 'a quarter'." in bad.stderr
