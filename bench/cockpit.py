@@ -95,10 +95,11 @@ REPLAYED = ("SELECT", "WITH", "SET ", "RESET ")
 # after; the RMA number (unique) makes a second run add nothing.
 TOP_UP_RETURNS = """
 INSERT INTO returns_returnrequest (number, status, reason, customer_note, our_error, restocking_fee_percent,
-                                   rejection_reason, label_file, created_at, updated_at, order_id)
+                                   rejection_reason, label_file, created_at, updated_at, order_id, resolution, source)
 SELECT 'RB-' || o.id, 'closed',
        (ARRAY['damaged', 'wrong_item', 'not_as_described', 'no_longer_wanted', 'arrived_late', 'other'])[1 + o.id % 6],
-       '', false, 0, '', '', last.delivered_at + make_interval(days => (o.id % 9)::int), now(), o.id
+       '', false, 0, '', '', last.delivered_at + make_interval(days => (o.id % 9)::int), now(), o.id, 'refund',
+       'associate'
 FROM orders_order o
 CROSS JOIN LATERAL (SELECT max(s.delivered_at) AS delivered_at FROM shipping_shipment s WHERE s.order_id = o.id) last
 WHERE o.status = 'delivered' AND o.id % 40 = 7
