@@ -335,6 +335,15 @@ class Order(models.Model):
         return self.number or f"order #{self.pk}"
 
     @property
+    def status_beneath_hold(self) -> str:
+        """What the order is doing, a hold aside: on hold, the status it was held from (received when none was
+        kept) — what releasing it returns it to, the list's progress and the customer's page show; else its
+        status."""
+        if self.status == OrderStatus.ON_HOLD:
+            return self.held_from_status or OrderStatus.RECEIVED
+        return self.status
+
+    @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
 

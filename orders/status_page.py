@@ -199,7 +199,7 @@ def _replacement_words(replacement: Order) -> str:
 
 def page_context(order: Order) -> dict:
     """What the page shows of ``order`` (its brand as its emails have it)."""
-    status = order.held_from_status if order.status == S.ON_HOLD and order.held_from_status else order.status
+    status = order.status_beneath_hold
     headline, meaning = CUSTOMER_STATUS.get(status, CUSTOMER_STATUS[S.RECEIVED])
     address = order.shipping_address
     done = status in (S.DELIVERED, S.CANCELLED)

@@ -69,9 +69,7 @@ def fulfilment_stage(order: Order) -> tuple[str, str]:
 
     Reads ``open_shipment_status`` (selectors.with_open_shipment_status). On hold: where it was held.
     """
-    status = order.status
-    if status == OrderStatus.ON_HOLD:
-        status = order.held_from_status or OrderStatus.RECEIVED
+    status = order.status_beneath_hold
     open_step = FULFILMENT_BY_OPEN_SHIPMENT.get(order.open_shipment_status)
     if open_step and status == OrderStatus.PARTIALLY_SHIPPED:
         return open_step[0], f"Partly shipped · {open_step[1].lower()}"

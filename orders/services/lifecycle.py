@@ -40,11 +40,16 @@ def release_order(*, order_id: int, actor, note: str = "") -> Order:
     order = lock_order(order_id)
     if order.status != OrderStatus.ON_HOLD:
         raise OrderError(f"Order {order} is not on hold (it is {order.get_status_display().lower()}).")
-    target = order.held_from_status or OrderStatus.RECEIVED
+    release(order, note=note, actor=actor)
+    return order
+
+
+def release(order: Order, *, note: str, actor) -> None:
+    """Put a held order (locked by the caller) back where it was held from; waiting stock is routed after commit."""
+    target = order.status_beneath_hold
     events.order_released(order, to_status=target, note=note, actor=actor)
     if target in (OrderStatus.RECEIVED, OrderStatus.BACKORDERED):
         enqueue(ALLOCATE_TASK, order.pk)
-    return order
 
 
 def cancel_order(*, order_id: int, reason: str, actor) -> Order:

@@ -21,7 +21,8 @@ from shipping.models import Shipment, ShipmentLine
 from ... import events
 from ...models import PRE_SHIPMENT_STATUSES, Order, OrderEvent, OrderLine, OrderStatus
 from ...services import cancel_order, notify
-from ...services._common import ALLOCATE_TASK, CENT, enqueue, lock_order
+from ...services._common import CENT, enqueue, lock_order
+from ...services.lifecycle import release
 from .. import selectors
 from ..exceptions import ReturnError
 from ..models import (
@@ -317,10 +318,7 @@ def _ship_replacement(rma: ReturnRequest, *, actor) -> None:
     replacement = lock_order(rma.replacement_order_id)
     if not held_for_exchange(replacement):
         return  # not held, or held for something else (its payment, an operator): ops release it
-    target = replacement.held_from_status or OrderStatus.RECEIVED
-    events.order_released(replacement, to_status=target, note=f"return {rma} received", actor=actor)
-    if target in (OrderStatus.RECEIVED, OrderStatus.BACKORDERED):
-        enqueue(ALLOCATE_TASK, replacement.pk)
+    release(replacement, note=f"return {rma} received", actor=actor)
 
 
 @dataclass(frozen=True)
