@@ -34,7 +34,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from inventory import geo
-from inventory.models import Allocation, Product, StockLevel, StockMovement, Warehouse
+from inventory.models import Allocation, Product, StockLevel, StockMovement, Warehouse, default_time_zone
 from oms_core.origins import origin_of, parse_origins
 from shipping import rating
 from shipping.carriers.table_rate import format_tracking_number
@@ -476,6 +476,19 @@ def _ensure_products() -> list[Product]:
                 product.save(update_fields=["unit_cost"])
             products.append(product)
     return products
+
+
+def demo_network_in_its_zones() -> int:
+    """The demo warehouses of a database seeded before warehouses had a time zone: their real zones, and the
+    same-day shipping the demo network has (``make run``'s ``create_demo_logins``; the embedded shape only, never a
+    migration, which would change real warehouses that happen to share a code and a city). Those already set
+    (a zone other than the default) are left alone. Returns how many changed."""
+    changed = 0
+    for code, _, _, city, _, _, time_zone in WAREHOUSES:
+        changed += Warehouse.objects.filter(code=code, city=city, time_zone=default_time_zone()).update(
+            time_zone=time_zone, processing_days=0
+        )
+    return changed
 
 
 def _ensure_warehouses() -> list[Warehouse]:

@@ -5,22 +5,6 @@ import inventory.models
 from django.db import migrations, models
 
 
-# The demo network (orders/demo_data.py WAREHOUSES): code, city, its real time zone.
-DEMO_NETWORK = [
-    ("EWR", "Edison", "America/New_York"),
-    ("ATL", "Atlanta", "America/New_York"),
-    ("DAL", "Dallas", "America/Chicago"),
-    ("RNO", "Reno", "America/Los_Angeles"),
-]
-
-
-def demo_network_in_its_zones(apps, schema_editor):
-    """The demo warehouses get their real zones and ship the same day before their cut-off."""
-    Warehouse = apps.get_model("inventory", "Warehouse")
-    for code, city, zone in DEMO_NETWORK:
-        Warehouse.objects.filter(code=code, city=city).update(time_zone=zone, processing_days=0)
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("inventory", "0010_import_kinds_from_handlers"),
@@ -81,5 +65,4 @@ class Migration(migrations.Migration):
                 help_text="Working days from the start of work to pickup; 0: the same day if allocated before the cut-off.",
             ),
         ),
-        migrations.RunPython(demo_network_in_its_zones, migrations.RunPython.noop),
     ]

@@ -6,7 +6,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from tests.factories import ChannelFactory, ProductFactory
+from tests.factories import ChannelFactory, ProductFactory, WarehouseFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -93,3 +93,18 @@ def test_runembedded_serves_where_the_printed_links_point(settings, monkeypatch)
 
     assert served == [("runserver", "127.0.0.1:8765"), ("runserver", "0.0.0.0:9000")]
     assert "The console: http://127.0.0.1:8765/admin/" in out.getvalue()
+
+
+def test_a_demo_seeded_before_warehouse_clocks_gets_its_zones_and_nothing_else_changes(embedded, settings):
+    # the demo's Reno, as a database seeded before warehouses had a time zone holds it; a real warehouse that
+    # shares Edison's code elsewhere, and a demo warehouse an operator already set
+    reno = WarehouseFactory(code="RNO", city="Reno", time_zone=settings.TIME_ZONE, processing_days=1)
+    elsewhere = WarehouseFactory(code="EWR", city="Newark", time_zone=settings.TIME_ZONE, processing_days=1)
+    set_by_hand = WarehouseFactory(code="DAL", city="Dallas", time_zone="America/Denver", processing_days=2)
+
+    call_command("create_demo_logins", stdout=StringIO())
+
+    reno.refresh_from_db(), elsewhere.refresh_from_db(), set_by_hand.refresh_from_db()
+    assert (reno.time_zone, reno.processing_days) == ("America/Los_Angeles", 0)
+    assert (elsewhere.time_zone, elsewhere.processing_days) == (settings.TIME_ZONE, 1)
+    assert (set_by_hand.time_zone, set_by_hand.processing_days) == ("America/Denver", 2)

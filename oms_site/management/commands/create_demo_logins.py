@@ -36,6 +36,9 @@ class Command(BaseCommand):
         base = (url or settings.OMS_BASE_URL).rstrip("/")
         if not settings.DEBUG:
             raise CommandError("Demo logins are for the embedded shape (DEBUG=true) only.")
+        from orders.demo_data import demo_network_in_its_zones
+
+        demo_network_in_its_zones()  # a demo database seeded before warehouses had their own clock
         password_file = settings.VAR_DIR / "demo_login.txt"
         if password_file.exists():
             password = password_file.read_text().strip()
