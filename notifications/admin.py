@@ -143,7 +143,7 @@ class MessageAdmin(ReadOnlyAdmin):
                 message.event,
                 message.context,
                 override=_active_override(message.event),
-                extra=rendering.send_time_context([message]).get(message.pk),
+                extra=rendering.send_time_context([message], preview=True).get(message.pk),
             )
         except (TemplateSyntaxError, LookupError) as error:
             return f"Cannot render: {error}"

@@ -26,20 +26,24 @@ _MAX_COMPILED = 500
 # What a message shows that is not kept on its row but made when it is rendered (the order status page's link,
 # whose token the outbox must not hold): functions of a list of messages returning, per message id, the
 # context entries to add. The apps above this one register theirs in their AppConfig.ready().
-_send_time_providers: list[Callable[[Sequence[Message]], dict[int, dict]]] = []
+_send_time_providers: list[Callable[..., dict[int, dict]]] = []
 
 
-def register_send_time_context(provider: Callable[[Sequence[Message]], dict[int, dict]]) -> None:
+def register_send_time_context(provider: Callable[..., dict[int, dict]]) -> None:
     """Add ``provider`` to the functions that complete messages' context when they are rendered (idempotent)."""
     if provider not in _send_time_providers:
         _send_time_providers.append(provider)
 
 
-def send_time_context(messages: Sequence[Message]) -> dict[int, dict]:
-    """The context entries each message gets when it is rendered, by message id (a batch at a time)."""
+def send_time_context(messages: Sequence[Message], *, preview: bool = False) -> dict[int, dict]:
+    """The context entries each message gets when it is rendered, by message id (a batch at a time).
+
+    Providers are called as ``provider(messages, preview=preview)``; a preview (the console showing a message)
+    must write nothing, so a provider then gives only what exists already.
+    """
     extra: dict[int, dict] = {}
     for provider in _send_time_providers:
-        for pk, entries in provider(messages).items():
+        for pk, entries in provider(messages, preview=preview).items():
             extra.setdefault(pk, {}).update(entries)
     return extra
 

@@ -105,15 +105,17 @@ def status_urls(order_ids: Iterable[int]) -> dict[int, str]:
     return urls
 
 
-def _live_urls(ids: set[int], known: dict[str, str] | None = None) -> dict[int, str]:
-    """The live links' addresses by order id; ``known``: addresses by token digest already derived."""
+def _live_urls(ids: set[int], known: dict[str, str] | None = None, *, write: bool = True) -> dict[int, str]:
+    """The live links' addresses by order id; ``known``: addresses by token digest already derived. A link no key
+    of the site opens is revoked (unless not ``write``) and left out."""
     urls = {}
     for link in OrderStatusLink.objects.filter(order_id__in=ids, revoked_at__isnull=True).only(
         "order_id", "nonce", "token_digest"
     ):
         url = (known or {}).get(link.token_digest) or _url_of(link)
         if url is None:  # made with a SECRET_KEY the site no longer has: revoked, and a new one made
-            OrderStatusLink.objects.filter(pk=link.pk).update(revoked_at=timezone.now())
+            if write:
+                OrderStatusLink.objects.filter(pk=link.pk).update(revoked_at=timezone.now())
             continue
         urls[link.order_id] = url
     return urls
@@ -123,14 +125,20 @@ def _live_urls(ids: set[int], known: dict[str, str] | None = None) -> dict[int, 
 MARK = "status_page"
 
 
-def message_context(messages) -> dict[int, dict]:
+def message_context(messages, *, preview: bool = False) -> dict[int, dict]:
     """``status_url`` for each message marked ``status_page``, by message id: the order's live link, made now
-    when the order has none. A fixed number of queries for a batch of messages (the outbox's send-time hook)."""
+    when the order has none. A fixed number of queries for a batch of messages (the outbox's send-time hook).
+
+    A ``preview`` (the console's message page) makes no link: it shows the order's live link, or none.
+    """
     marked = [message for message in messages if message.order_id and message.context.get(MARK)]
     if not marked:
         return {}
-    with transaction.atomic():
-        urls = status_urls(message.order_id for message in marked)
+    if preview:
+        urls = _live_urls({message.order_id for message in marked}, write=False)
+    else:
+        with transaction.atomic():
+            urls = status_urls(message.order_id for message in marked)
     return {message.pk: {"status_url": urls[message.order_id]} for message in marked if message.order_id in urls}
 
 

@@ -94,7 +94,7 @@ def test_a_message_page_frames_the_whole_html_part_in_a_sandbox(client, outbox):
 
     frame = html_frame(page)
     html = rendering.render(
-        message.event, message.context, extra=rendering.send_time_context([message]).get(message.pk)
+        message.event, message.context, extra=rendering.send_time_context([message], preview=True).get(message.pk)
     ).html
     assert frame["srcdoc"] == html  # the whole document, quotes and all, escaped into the attribute
     assert f"Order {outbox['order'].number}" in frame["srcdoc"] and frame["srcdoc"].rstrip().endswith("</html>")

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import hashlib
+import html
 import importlib
 import re
 
@@ -341,3 +342,18 @@ def test_the_migration_takes_the_addresses_out_of_the_outbox_and_the_emails_stil
         (False, None),
     ]
     assert customer_urls(order) == [sent, sent]  # the one still queued goes out with the same link
+
+
+def test_the_console_s_message_page_shows_the_live_link_and_makes_none(client, order, superuser):
+    notify.order_allocated(order)
+    message = Message.objects.get(order=order, event="order_allocated")
+    client.force_login(superuser)
+    page = reverse("admin:notifications_message_change", args=[message.pk])
+
+    before = client.get(page).content.decode()
+    sent = customer_urls(order)[0]
+    after = client.get(page).content.decode()
+
+    assert "/orders/status/" not in before  # no link yet: the preview makes none
+    assert OrderStatusLink.objects.filter(order=order).count() == 1  # the one the email made when it was sent
+    assert sent in html.unescape(after)
