@@ -9,7 +9,7 @@ from collections import defaultdict
 from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 
-from .models import UNSHIPPED_STATUSES, CarrierService, Rate, Shipment, ShipmentCostRisk, TransitTime
+from .models import CarrierService, Rate, Shipment, ShipmentCostRisk, ShipmentStatus, TransitTime
 from .rating import ServiceTerms
 
 _cache_lock = threading.Lock()
@@ -83,8 +83,9 @@ def shipments_for_labels(shipment_ids: list[int]) -> QuerySet[Shipment]:
 
 
 def shipments_awaiting_cost_approval() -> QuerySet[Shipment]:
-    """Shipments not yet handed over whose shipping cost the margin guard flagged and nobody approved yet.
+    """Shipments whose label is still to buy, whose shipping cost the margin guard flagged and nobody approved yet.
 
-    The console home counts these and its link lists them (the shipment list's "shipping cost" filter).
+    Once the label is bought the money is spent and there is nothing left to approve. The console home counts
+    these and its link lists them (the shipment list's "shipping cost" filter).
     """
-    return Shipment.objects.filter(cost_risk=ShipmentCostRisk.AT_RISK, status__in=UNSHIPPED_STATUSES)
+    return Shipment.objects.filter(cost_risk=ShipmentCostRisk.AT_RISK, status=ShipmentStatus.AWAITING_LABEL)

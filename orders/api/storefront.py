@@ -99,7 +99,8 @@ def storefront_promise(
     403 and no CORS headers.
     """
     response["Vary"] = "Origin"
-    response["Cache-Control"] = "private, max-age=60"
+    # Never from a cache: the body carries the server's clock, which the snippet counts down from.
+    response["Cache-Control"] = "no-store"
     if over_limit(request, scope=RATE_SCOPE, limit=settings.STOREFRONT_PROMISE_RATE_LIMIT):
         response["Retry-After"] = str(WINDOW_SECONDS)
         return Status(429, {"detail": [field_error(["query"], "Too many requests from this address: wait a minute.")]})

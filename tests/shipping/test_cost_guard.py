@@ -12,6 +12,7 @@ from orders.exceptions import OrderError
 from orders.models import Order, OrderEvent
 from shipping import margin
 from shipping.models import Shipment, ShipmentStatus
+from shipping.selectors import shipments_awaiting_cost_approval
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -130,6 +131,8 @@ def test_by_default_the_label_is_bought_despite_the_flag(shipped_to_nyc):
 
     shipment.refresh_from_db()
     assert shipment.status == ShipmentStatus.LABEL_CREATED
+    # the money is spent: nothing is left waiting for a manager's approval
+    assert not shipments_awaiting_cost_approval().filter(pk=shipment.pk).exists()
 
 
 def test_when_the_guard_holds_labels_none_is_bought_until_a_manager_approves(
