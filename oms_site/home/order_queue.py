@@ -98,7 +98,7 @@ def dashboard_context(request) -> dict:
                 {
                     "key": "on_hold",
                     "title": "On hold",
-                    "hint": "Waiting for an operator",
+                    "hint": "Held: by a rule, a payment, an operator, a channel, or an exchange waiting for its return",
                     "count": counts[OrderStatus.ON_HOLD],
                     "count_label": order_selectors.count_label(counts[OrderStatus.ON_HOLD]),
                     "orders": list(on_hold.order_by("placed_at", "id")[:DASHBOARD_LIST_SIZE]),
