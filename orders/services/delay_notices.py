@@ -3,9 +3,10 @@
 The sweep (``sweep_delay_notices``, a periodic task) reads the orders that can still miss their promise in
 chunks, a fixed number of queries a chunk, and looks for what puts a promise in danger:
 
-- still not reserved when the warehouses' cut-off has passed (``not_reserved``);
+- still not reserved when the cut-off it counted on has passed (``not_reserved``): the first daily cut-off
+  after it was placed among the warehouses routing would ship it from, each on its own clock;
 - backordered (``backordered``);
-- a shipment's label not bought by its ship-by day (``label_late``);
+- a shipment's label not bought by its ship-by day, on its warehouse's clock (``label_late``);
 - a label bought or a shipment handed over, and no carrier scan a business day after its pickup day
   (``no_scan``);
 - a carrier exception (``carrier_exception``; the tracking event also calls ``tell_if_late`` at once);
@@ -34,6 +35,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from inventory import services as inventory
 from inventory.models import Allocation, Warehouse
 from notifications.models import Message
 from shipping import promise, rating
@@ -42,7 +44,7 @@ from shipping.selectors import active_service_terms
 
 from .. import events
 from ..exceptions import OrderError
-from ..models import OPEN_STATUSES, Order, OrderDelayNotice, OrderEvent, OrderStatus
+from ..models import OPEN_STATUSES, Order, OrderDelayNotice, OrderEvent, OrderLine, OrderStatus
 from . import notify
 from ._common import lock_order, require_reason
 
@@ -76,22 +78,51 @@ def _holidays() -> frozenset[dt.date]:
     return settings.SHIPPING_HOLIDAYS
 
 
-def last_cutoff(now: dt.datetime, cutoff: dt.time) -> dt.datetime:
-    """The latest moment at or before ``now`` when the daily cut-off passed on a business day."""
-    local = timezone.localtime(now)
-    day = local.date()
-    if not (rating.is_business_day(day, _holidays()) and local.time() >= cutoff):
-        day -= dt.timedelta(days=1)
-        while not rating.is_business_day(day, _holidays()):
-            day -= dt.timedelta(days=1)
-    return timezone.make_aware(dt.datetime.combine(day, cutoff))
-
-
-def earliest_cutoff() -> dt.time | None:
-    """The earliest daily cut-off of the active warehouses: by then an order is reserved, or it waits a day."""
-    return (
-        Warehouse.objects.filter(is_active=True).order_by("daily_cutoff").values_list("daily_cutoff", flat=True).first()
+def first_cutoff(warehouse: Warehouse, placed_at: dt.datetime) -> dt.datetime:
+    """The warehouse's first daily cut-off after ``placed_at``, on its own clock (DST, weekends and holidays
+    included): an order not reserved by then is not worked that day. The promise's own order-by
+    (``rating.order_by``) with the warehouse's cut-off alone, not a second rule."""
+    return rating.order_by(
+        warehouse.local_now(placed_at),
+        warehouse_cutoff=warehouse.daily_cutoff,
+        processing_days=warehouse.processing_days,
+        service_cutoff=warehouse.daily_cutoff,
+        holidays=_holidays(),
     )
+
+
+def serving_warehouses(orders: list[Order], warehouses: dict[int, Warehouse], *, now: dt.datetime):
+    """For each order still received (not routed), the warehouses routing would ship it from now: the
+    allocator's own plan (``inventory.plan_batch``, unwritten, unlocked), for all of them in one pass; all the
+    active warehouses for one no warehouse can fill. A fixed number of queries, whatever the number of orders."""
+    received = [order for order in orders if order.status == OrderStatus.RECEIVED]
+    if not received:
+        return {}
+    lines_of: dict[int, list[OrderLine]] = defaultdict(list)
+    for line in OrderLine.objects.filter(order_id__in=[order.pk for order in received]).order_by("pk"):
+        lines_of[line.order_id].append(line)
+    requests = [
+        inventory.OrderRequest(
+            order_id=order.pk,
+            channel_id=order.channel_id,
+            postal_code=order.shipping_address.postal_code,
+            country=order.shipping_address.country,
+            state=order.shipping_address.state,
+            lines=[
+                inventory.LineRequest(line.pk, line.product_id, line.sku, line.quantity_unallocated)
+                for line in lines_of[order.pk]
+                if line.quantity_unallocated > 0
+            ],
+        )
+        for order in received
+    ]
+    results = inventory.plan_batch(requests, lock=False, now=now).results
+    active = tuple(warehouse for warehouse in warehouses.values() if warehouse.is_active)
+    serving = {}
+    for order in received:
+        picked = sorted({warehouse_id for _, warehouse_id, _ in results[order.pk].plan.picks})
+        serving[order.pk] = tuple(warehouses[pk] for pk in picked) or active
+    return serving
 
 
 def find_dangers(
@@ -99,17 +130,30 @@ def find_dangers(
     shipments: list[Shipment],
     *,
     now: dt.datetime,
-    cutoff_passed: dt.datetime | None,
+    serving: tuple[Warehouse, ...] = (),
+    warehouses: dict[int, Warehouse],
     transit: dict[int, dict[int, int]],
 ) -> list[Danger]:
-    """What puts this order's promise in danger now (pure: everything it reads is given)."""
-    today = timezone.localdate(now)
+    """What puts this order's promise in danger now (pure: everything it reads is given).
+
+    ``serving``: the warehouses routing would use for the order while it is still received. Its promise
+    counted on being worked by the first of their cut-offs after it was placed, each on its warehouse's
+    clock; a shipment's days (ship-by, pickup, left) are read on its warehouse's clock too."""
     dangers = []
-    if order.status == OrderStatus.RECEIVED and cutoff_passed is not None and order.placed_at < cutoff_passed:
-        dangers.append(Danger(Cause.NOT_RESERVED, f"still not reserved at the {cutoff_passed:%H:%M} cut-off"))
+    if order.status == OrderStatus.RECEIVED and serving:
+        cutoff, warehouse = min(((first_cutoff(w, order.placed_at), w) for w in serving), key=lambda pair: pair[0])
+        if cutoff <= now:
+            dangers.append(
+                Danger(
+                    Cause.NOT_RESERVED,
+                    f"still not reserved at {warehouse.code}'s {cutoff:%H:%M} cut-off ({warehouse.time_zone})",
+                )
+            )
     if order.status == OrderStatus.BACKORDERED:
         dangers.append(Danger(Cause.BACKORDERED, "items wait for stock"))
     for shipment in shipments:
+        clock = warehouses[shipment.warehouse_id]
+        today = clock.local_now(now).date()
         if shipment.status == ShipmentStatus.AWAITING_LABEL and shipment.ship_date and shipment.ship_date < today:
             dangers.append(
                 Danger(
@@ -132,7 +176,7 @@ def find_dangers(
                 )
             )
         elif shipment.status == ShipmentStatus.IN_TRANSIT and shipment.shipped_at:
-            left = timezone.localdate(shipment.shipped_at)
+            left = clock.local_now(shipment.shipped_at).date()
             if not shipment.scanned and rating.next_business_day(left, _holidays()) <= today:
                 dangers.append(
                     Danger(Cause.NO_SCAN, f"{shipment.number}: no carrier scan since {left:%a %d %b}", shipment.number)
@@ -179,7 +223,7 @@ def estimate_now(order: Order, shipments: list[Shipment], dangers: list[Danger],
     ):
         reserved_kg[warehouse_id] += weight_of[line_id] * quantity
     labelled = {s.warehouse_id: s.service_id for s in shipments if s.status == ShipmentStatus.LABEL_CREATED}
-    warehouses = Warehouse.objects.in_bulk(list(reserved_kg))
+    warehouses = Warehouse.objects.in_bulk([*reserved_kg, *(s.warehouse_id for s in shipments)])
     reserved = [
         promise.ReservedPart(warehouse=warehouses[warehouse_id], weight_kg=kg, service_id=labelled.get(warehouse_id))
         for warehouse_id, kg in sorted(reserved_kg.items())
@@ -188,9 +232,10 @@ def estimate_now(order: Order, shipments: list[Shipment], dangers: list[Danger],
     moving = []
     for shipment in shipments:
         if shipment.status in (ShipmentStatus.IN_TRANSIT, ShipmentStatus.EXCEPTION) and shipment.service_id:
-            since = timezone.localdate(shipment.shipped_at) if shipment.shipped_at else today
+            clock = warehouses[shipment.warehouse_id]  # the day it left, and today, on its warehouse's clock
+            since = clock.local_now(shipment.shipped_at or now).date()
             if shipment.number in troubled or shipment.status == ShipmentStatus.EXCEPTION:
-                since = today  # the parcel moves again from today at best
+                since = clock.local_now(now).date()  # the parcel moves again from today at best
             moving.append(promise.MovingPart(service_id=shipment.service_id, zone=shipment.zone or 8, since=since))
     address = order.shipping_address
     return promise.estimate_delivery(
@@ -332,17 +377,28 @@ def tell_if_late(
 def sweep_delay_notices(*, now: dt.datetime | None = None) -> int:
     """Find the orders whose promise is in danger and tell each customer whose order will now be late.
 
-    Reads the watched orders in chunks, two queries a chunk (the orders, their shipments still to arrive);
-    only an order in danger costs more, in its own short transaction under its lock. Returns how many
+    Reads the warehouses once, then the watched orders in chunks, a fixed number of queries a chunk (the
+    orders, their shipments still to arrive and, when some are still received, their lines and routing's plan
+    for them); only an order in danger costs more, in its own short transaction under its lock. Returns how many
     customers were told.
     """
     now = now or timezone.now()
     today = timezone.localdate(now)
-    cutoff = earliest_cutoff()
-    cutoff_passed = last_cutoff(now, cutoff) if cutoff is not None else None
+    warehouses = Warehouse.objects.in_bulk()  # few: read once, each with its clock and cut-off
     transit = {terms.service_id: terms.transit_days for terms in active_service_terms()}
-    watched = Order.objects.filter(status__in=WATCHED_STATUSES, promised_date__gte=today).only(
-        "pk", "status", "placed_at", "promised_date"
+    watched = (
+        Order.objects.filter(status__in=WATCHED_STATUSES, promised_date__gte=today)
+        .select_related("shipping_address")
+        .only(
+            "pk",
+            "status",
+            "placed_at",
+            "promised_date",
+            "channel_id",
+            "shipping_address__postal_code",
+            "shipping_address__country",
+            "shipping_address__state",
+        )
     )
     told = 0
     after = 0
@@ -352,10 +408,16 @@ def sweep_delay_notices(*, now: dt.datetime | None = None) -> int:
             return told
         after = chunk[-1].pk
         shipments = _pending_shipments([order.pk for order in chunk])
+        serving = serving_warehouses(chunk, warehouses, now=now)
         endangered = {}
         for order in chunk:
             dangers = find_dangers(
-                order, shipments.get(order.pk, []), now=now, cutoff_passed=cutoff_passed, transit=transit
+                order,
+                shipments.get(order.pk, []),
+                now=now,
+                serving=serving.get(order.pk, ()),
+                warehouses=warehouses,
+                transit=transit,
             )
             if dangers:
                 endangered[order.pk] = dangers
@@ -388,12 +450,13 @@ def suppress_delay_notice(*, order_id: int, reason: str, actor, now: dt.datetime
         raise OrderError(f"Order {order}'s promised date {order.promised_date:%a %d %b} has passed already.")
     order = Order.objects.select_related("customer", "channel", "shipping_address").get(pk=order.pk)
     shipments = _pending_shipments([order.pk])[order.pk]
-    cutoff = earliest_cutoff()
+    warehouses = Warehouse.objects.in_bulk()
     dangers = find_dangers(
         order,
         shipments,
         now=now,
-        cutoff_passed=last_cutoff(now, cutoff) if cutoff is not None else None,
+        serving=serving_warehouses([order], warehouses, now=now).get(order.pk, ()),
+        warehouses=warehouses,
         transit={terms.service_id: terms.transit_days for terms in active_service_terms()},
     )
     estimate = estimate_now(order, shipments, dangers, now=now)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import zoneinfo
 
 import pytest
 from django.db import close_old_connections, connection
@@ -19,6 +20,7 @@ from orders.exceptions import OrderError
 from orders.models import OrderDelayNotice, OrderEvent, OrderStatus
 from orders.services import delay_notices, status_links
 from shipping.models import Shipment, ShipmentStatus, TrackingEvent
+from tests.conftest import make_warehouse
 from tests.notifications.conftest import smtp_port, smtp_sink  # noqa: F401 - fixtures used here
 from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
 
@@ -98,7 +100,7 @@ def test_an_order_not_reserved_by_the_cut_off_gets_one_email_with_the_new_date(
     entry = OrderEvent.objects.get(order=order, kind=OrderEvent.Kind.DELAY_NOTICE)
     assert entry.message == (
         "Customer told the order will be late: promised Tue 24 Nov, now expected Thu 26 Nov "
-        "(not reserved by the warehouse's cut-off: still not reserved at the 15:00 cut-off)."
+        "(not reserved by the warehouse's cut-off: still not reserved at EWR's 15:00 cut-off (UTC))."
     )
     assert entry.actor_name == "system: delay sweep"
 
@@ -353,6 +355,88 @@ def test_suppressing_an_order_on_time_or_already_told_is_refused(sites, stock, p
     assert OrderDelayNotice.objects.filter(state="suppressed").count() == 0
 
 
+# --- on each warehouse's own clock (the operations team's zone, settings.TIME_ZONE, is UTC here) ---------------
+
+NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
+LOS_ANGELES = zoneinfo.ZoneInfo("America/Los_Angeles")
+
+
+def on(zone, day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=zone)
+
+
+@pytest.fixture
+def coasts(stock, products):
+    """Edison in New York's zone with the first product, Reno in Los Angeles' with the second: 15:00 cut-offs."""
+    edison = make_warehouse("EWR", "08817", time_zone="America/New_York")
+    reno = make_warehouse("RNO", "89501", time_zone="America/Los_Angeles")
+    stock(edison, products[0], 5)
+    stock(reno, products[1], 5)
+    return edison, reno
+
+
+@pytest.mark.usefixtures("carriers", "coasts")
+def test_an_order_not_reserved_waits_for_its_own_warehouses_cut_off_not_15_utc(products, order_to):
+    # given, on Monday morning, an order to New York that only Edison can fill and one to Los Angeles only Reno can
+    east = order_to("NYC", [(products[0], 1)], promised_date=TUE, placed_at=on(NEW_YORK, MON, 8))
+    west = order_to("LAX", [(products[1], 1)], promised_date=TUE, placed_at=on(LOS_ANGELES, MON, 8))
+
+    # at 15:30 UTC (10:30 in New York) and a minute before Edison's 15:00 neither is in danger
+    assert services.sweep_delay_notices(now=at(MON, 15, 30)) == 0
+    assert services.sweep_delay_notices(now=on(NEW_YORK, MON, 14, 59)) == 0
+    # a minute after Edison's 15:00 (12:01 in Los Angeles) the New York order is told, the other still makes it
+    assert services.sweep_delay_notices(now=on(NEW_YORK, MON, 15, 1)) == 1
+    assert not delay_emails(west)
+    # a minute after Reno's 15:00 (23:01 UTC) the Los Angeles order is told too
+    assert services.sweep_delay_notices(now=on(LOS_ANGELES, MON, 14, 59)) == 0
+    assert services.sweep_delay_notices(now=on(LOS_ANGELES, MON, 15, 1)) == 1
+
+    # each notice names the cut-off it missed, on its warehouse's clock
+    assert OrderDelayNotice.objects.get(order=east).detail == (
+        "still not reserved at EWR's 15:00 cut-off (America/New_York)"
+    )
+    assert OrderDelayNotice.objects.get(order=west).detail == (
+        "still not reserved at RNO's 15:00 cut-off (America/Los_Angeles)"
+    )
+    assert [len(delay_emails(east)), len(delay_emails(west))] == [1, 1]
+
+
+@pytest.mark.usefixtures("carriers", "coasts")
+def test_the_not_reserved_cut_off_follows_new_york_into_summer_time(products, order_to):
+    # given an order placed Friday 12 March 2027 after Edison's cut-off, promised for Tuesday 16 March; the clocks
+    # go forward on Sunday, so Monday's 15:00 in New York is 19:00 UTC, no longer 20:00
+    friday, monday, tuesday = dt.date(2027, 3, 12), dt.date(2027, 3, 15), dt.date(2027, 3, 16)
+    order = order_to("NYC", [(products[0], 1)], promised_date=tuesday, placed_at=on(NEW_YORK, friday, 16))
+
+    # Monday 14:59 in New York (18:59 UTC: long after 15:00 UTC) it can still be worked on Monday
+    assert services.sweep_delay_notices(now=dt.datetime(2027, 3, 15, 18, 59, tzinfo=dt.UTC)) == 0
+    # at 19:30 UTC, 15:30 summer time, Monday's cut-off has passed: work Tuesday, packed Wednesday, overnight Thursday
+    assert services.sweep_delay_notices(now=dt.datetime(2027, 3, 15, 19, 30, tzinfo=dt.UTC)) == 1
+
+    notice = OrderDelayNotice.objects.get(order=order)
+    assert (notice.cause, notice.new_estimate) == ("not_reserved", dt.date(2027, 3, 18))
+    assert monday < notice.new_estimate
+
+
+@pytest.mark.usefixtures("carriers")
+def test_a_label_not_bought_is_late_on_its_warehouses_date_not_the_utc_date(coasts, products, order_to):
+    # given a Los Angeles order reserved at Reno on Monday 09:00 there, for Thursday: its pickup is Tuesday
+    order = order_to("LAX", [(products[1], 1)], promised_date=THU, placed_at=on(LOS_ANGELES, MON, 9))
+    services.allocate_order(order_id=order.pk, actor="test")
+    (shipment,) = services.create_shipments(order_id=order.pk, actor="test", now=on(LOS_ANGELES, MON, 9))
+    assert shipment.ship_date == TUE
+
+    # at 23:30 on Tuesday in Los Angeles it is Wednesday 07:30 UTC, but Reno's ship-by day is not over
+    assert services.sweep_delay_notices(now=on(LOS_ANGELES, TUE, 23, 30)) == 0
+    assert not OrderDelayNotice.objects.exists()
+    # when Wednesday comes in Los Angeles with no label: worked Wednesday, picked up Thursday, overnight Friday
+    assert services.sweep_delay_notices(now=on(LOS_ANGELES, WED, 0, 30)) == 1
+
+    notice = OrderDelayNotice.objects.get(order=order)
+    assert (notice.cause, notice.new_estimate) == ("label_late", FRI)
+    assert notice.detail == f"{shipment.number} had to ship Tue 24 Nov"
+
+
 # --- a bounded number of queries, whatever the number of orders --------------------------------------------
 
 
@@ -367,10 +451,13 @@ def test_the_sweep_reads_many_orders_in_as_many_queries_as_few(sites, stock, pro
 
     for _ in range(3):
         shipped_order(order_to, sites, stock, products[0], promised=NEXT_MON, made=at(MON, 9))
+        # still received: routed again in one pass for the chunk, their cut-off (Tuesday 15:00) not passed yet
+        order_to("NYC", [(products[0], 1)], promised_date=NEXT_MON, placed_at=at(MON, 15, 30))
     few = queries_for_sweep()
     for _ in range(12):
         _, shipment = shipped_order(order_to, sites, stock, products[0], promised=NEXT_MON, made=at(MON, 9))
         label(shipment)
+        order_to("NYC", [(products[1], 2), (products[0], 1)], promised_date=NEXT_MON, placed_at=at(MON, 15, 30))
     assert queries_for_sweep() == few
 
 
