@@ -57,6 +57,19 @@ class PaymentGateway(ABC):
     def void(self, *, reference: str, idempotency_key: str) -> GatewayResult:
         """Release what is authorised and not captured."""
 
+    def reduce(self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str) -> GatewayResult:
+        """Release ``amount`` of what is authorised and not captured (items cancelled; the rest stays authorised).
+
+        The default suits a provider that, like Stripe, releases what a capture leaves once the last capture is
+        made: nothing to ask now, the later captures simply take less. A provider that can lower an
+        authorisation (the test card gateway) overrides this.
+        """
+        return GatewayResult(
+            succeeded=True,
+            reference=reference,
+            note="the gateway keeps the authorisation; the captures take the new total and the rest is released",
+        )
+
     @abstractmethod
     def refund(self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str) -> GatewayResult:
         """Give back ``amount`` (all or part) of what was captured."""
