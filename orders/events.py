@@ -154,6 +154,7 @@ def lines_cancelled(
             "total_after": order.grand_total,
             "released_units": released,
             "payment": payment,
+            "status": order.status,
             **(data or {}),
         },
     )

@@ -288,8 +288,8 @@ def cancel_lines(
         plan = _plan(order, quantities)
         key_data = {"idempotency_key": idempotency_key} if idempotency_key else {}
         if plan.cancels_order:
-            void = cancel_locked_order(order, reason=reason, actor=actor, data={"lines": plan.changes, **key_data})
-            event = OrderEvent.objects.filter(order_id=order.pk).latest("pk")
+            data = {"lines": plan.changes, "total_before": plan.total_before, "total_after": ZERO, **key_data}
+            event, void = cancel_locked_order(order, reason=reason, actor=actor, data=data)
             calls = [void] if void is not None else []
         else:
             event, calls = _apply(order, plan, reason=reason, actor=actor, key_data=key_data)
