@@ -60,6 +60,7 @@ def test_a_manager_reviews_the_summary_then_confirms_and_the_items_are_cancelled
     assert response.redirect_chain[-1][0] == page(order)
     assert f"{order.number}: cancelled 2 × SKU-A; new total {new_total:,.2f} USD." in html
     assert OrderLine.objects.get(pk=first.pk).quantity == 1
+    assert '1 <span class="oms-muted order-line-cancelled">(2 cancelled)</span>' in html
     entry = OrderEvent.objects.get(order=order, kind=OrderEvent.Kind.LINES_CANCELLED)
     assert entry.actor_name == "operations-manager"
 
