@@ -219,7 +219,8 @@ def _plan(order: Order, quantities: dict) -> CancellationPlan:
     if not plan.cancels_order:
         if order.payment_gateway and payments.authorisation_in_flight(order):
             raise CancellationRefused(
-                f"Order {order}: its payment is being authorised right now; try again in a minute."
+                f"Order {order}: its payment's authorisation is not settled (being asked, or failed and to be asked "
+                "again for the old total); cancel items once it is authorised, or cancel the whole order."
             )
         plan.adjustment = payments.adjustment_for(order, new_total=plan.new_total)
     return plan

@@ -262,3 +262,45 @@ def test_a_partly_shipped_order_keeps_at_least_one_unit(sites, stock, shirt, mug
     order.refresh_from_db()
     assert order.status == S.PARTIALLY_SHIPPED and order.subtotal == Decimal("37.50")
     assert allocated(sites["ATL"], mug) == 1
+
+
+def test_an_authorisation_not_settled_refuses_the_cancellation_and_writes_nothing(sites, stock, shirt, paid_order):
+    # given a received order whose authorisation failed and is to be asked again (for the old total, same key)
+    stock(sites["EWR"], shirt, 5)
+    order = paid_order([(shirt, 2)])
+    T.objects.create(
+        order=order,
+        kind=T.Kind.AUTHORISE,
+        gateway="test_card",
+        amount=order.grand_total,
+        currency="USD",
+        status=T.Status.ERROR,
+        idempotency_key=f"{order.number}:authorise:1",
+        attempts=1,
+    )
+    (line,) = lines_of(order)
+    before = written(order)
+
+    with pytest.raises(CancellationRefused, match="authorisation is not settled"):
+        services.cancel_lines(order_id=order.pk, quantities={line.pk: 1}, reason="x", actor="ana")
+
+    assert written(order) == before
+
+
+def test_a_gateway_that_keeps_its_authorisation_answers_that_the_captures_take_the_new_total(
+    sites, stock, shirt, paid_order, route, ship
+):
+    # given an order paid through its sales channel (a gateway with no way to lower an authorisation)
+    stock(sites["EWR"], shirt, 5)
+    order = route(paid_order([(shirt, 3)], gateway="channel", token=""))
+    (line,) = lines_of(order)
+
+    services.cancel_lines(order_id=order.pk, quantities={line.pk: 1}, reason="x", actor="ana")
+
+    (reduction,) = T.objects.filter(order=order, kind=T.Kind.REDUCE)
+    assert reduction.status == T.Status.SUCCEEDED and reduction.amount == Decimal("25.00")
+    note = order.events.get(kind=OrderEvent.Kind.PAYMENT, data__transaction=reduction.pk).message
+    assert note.startswith("Released from the authorisation 25.00 USD") and "the captures take the new total" in note
+    ship(order)
+    order.refresh_from_db()
+    assert payments.captured_amount(order) == order.grand_total == Decimal("50.00")
