@@ -284,6 +284,7 @@ class LineOut(BaseModel):
     unit_price: MoneyOut
     quantity_shipped: int
     quantity_returned: int
+    quantity_cancelled: int = Field(description="Units cancelled before they shipped (`quantity` is what is left).")
 
 
 class TrackingLinkOut(BaseModel):
@@ -810,6 +811,7 @@ def order_body(order: Order, *, lines=None, shipments=None, events=None) -> dict
                 "unit_price": str(line.unit_price),
                 "quantity_shipped": line.quantity_shipped,
                 "quantity_returned": line.quantity_returned,
+                "quantity_cancelled": line.quantity_cancelled,
             }
             for line in lines
         ],

@@ -59,6 +59,8 @@ def test_a_cancellation_answers_the_new_total_and_a_replay_answers_the_same(api,
             "reason": "Customer asked",
         }
     )
+    tee = next(line for line in api.get(f"{ORDERS}/{placed}").json()["lines"] if line["sku"] == "TEE-1")
+    assert (tee["quantity"], tee["quantity_cancelled"]) == (1, 1)
     # cancelled once: one tee back on sale, one email, one timeline entry
     assert StockLevel.objects.get(product=goods["tee"]).allocated == 1
     assert Message.objects.filter(order__number=placed, event="order_lines_cancelled").count() == 1

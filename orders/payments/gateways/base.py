@@ -1,8 +1,9 @@
 """The payment gateway interface, shaped like Stripe's PaymentIntents: authorise, then capture.
 
 A real provider's adapter subclasses ``PaymentGateway`` and implements the
-four calls (and ``reduce``, where the provider can lower an authorisation), passing ``idempotency_key`` through to the provider (Stripe:
-the ``Idempotency-Key`` header), so that a call retried after a timeout
+four calls (and ``reduce``, where the provider can lower an authorisation),
+passing ``idempotency_key`` through to the provider (Stripe: the
+``Idempotency-Key`` header), so that a call retried after a timeout
 returns the first call's outcome instead of charging again. Register it in
 ``settings.PAYMENT_GATEWAYS`` under its code. Rules for an adapter:
 
