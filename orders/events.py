@@ -101,10 +101,72 @@ def order_released(order: Order, *, to_status: str, note: str, actor) -> OrderEv
     )
 
 
-def order_cancelled(order: Order, *, reason: str, actor) -> OrderEvent:
-    """The order was cancelled before anything shipped, and why."""
+def order_cancelled(order: Order, *, reason: str, actor, data: dict | None = None) -> OrderEvent:
+    """The order was cancelled before anything shipped, and why (``data``: what the caller adds, e.g. its key)."""
     return order.transition_to(
-        OrderStatus.CANCELLED, actor=actor, message=f"Cancelled: {reason}", data={"reason": reason}
+        OrderStatus.CANCELLED, actor=actor, message=f"Cancelled: {reason}", data={"reason": reason, **(data or {})}
+    )
+
+
+def _units_of(changes: list[dict], key: str) -> str:
+    return ", ".join(f"{change[key]} × {change['sku']}" for change in changes) or "nothing"
+
+
+def lines_cancelled(
+    order: Order,
+    *,
+    changes: list[dict],
+    total_before: Decimal,
+    released: int,
+    payment: dict,
+    reason: str,
+    actor,
+    data: dict | None = None,
+) -> OrderEvent:
+    """Some items were cancelled before they shipped: each line's units before → after, the total, and why.
+
+    ``changes``: per line ``sku``, ``before``, ``cancelled``, ``after``; ``payment``: the authorisation
+    released (``reduce``) and the refund (``refund``), as amounts.
+    """
+    cancelled = ", ".join(
+        f"{change['cancelled']} × {change['sku']} ({change['before']} → {change['after']})" for change in changes
+    )
+    money = f"total {total_before:,.2f} → {order.grand_total:,.2f} {order.currency}"
+    moves = []
+    if Decimal(payment.get("reduce", 0)) > 0:
+        moves.append(f"{Decimal(payment['reduce']):,.2f} released from the authorisation")
+    if Decimal(payment.get("refund", 0)) > 0:
+        moves.append(f"{Decimal(payment['refund']):,.2f} to refund")
+    if released:
+        moves.append(f"{_plural(released, 'reserved unit')} back on sale")
+    tail = f"; {', '.join(moves)}" if moves else ""
+    return OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.LINES_CANCELLED,
+        actor=actor,
+        message=f"Items cancelled: {cancelled}; {money}{tail}. Reason: {reason}",
+        data={
+            "reason": reason,
+            "lines": changes,
+            "before": _units_of(changes, "before"),
+            "after": _units_of(changes, "after"),
+            "total_before": total_before,
+            "total_after": order.grand_total,
+            "released_units": released,
+            "payment": payment,
+            "status": order.status,
+            **(data or {}),
+        },
+    )
+
+
+def backorder_cancelled(order: Order, *, actor) -> OrderEvent:
+    """The units the order waited for were cancelled: everything left is reserved."""
+    return order.transition_to(
+        OrderStatus.ALLOCATED,
+        actor=actor,
+        message="Backordered → Allocated: the items waiting for stock were cancelled; the rest is reserved.",
+        data={"cause": "lines_cancelled"},
     )
 
 
@@ -380,6 +442,7 @@ VERBS = {
     T.Kind.AUTHORISE: "Authorised",
     T.Kind.CAPTURE: "Captured",
     T.Kind.VOID: "Voided the authorisation of",
+    T.Kind.REDUCE: "Released from the authorisation",
     T.Kind.REFUND: "Refunded",
     T.Kind.SETTLE: "Payment received:",
 }

@@ -35,3 +35,15 @@ class IntakeConflict(OrderError):
         self.differences = differences
         paths = ", ".join(d["path"] for d in differences[:10]) or "the payload"
         super().__init__(f"Order {order} was already placed with this external id and a different {paths}.")
+
+
+class OrderChanged(OrderError):
+    """The order moved on since the caller read it (its version no longer matches): read it again and retry."""
+
+
+class CancellationRefused(OrderError):
+    """A cancellation of some items that cannot be made; ``problems`` names each line at fault (line id → why)."""
+
+    def __init__(self, message: str, *, problems: dict[int, str] | None = None):
+        super().__init__(message)
+        self.problems = problems or {}

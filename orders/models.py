@@ -407,8 +407,12 @@ class OrderLine(models.Model):
     product = models.ForeignKey("inventory.Product", on_delete=models.PROTECT, related_name="order_lines")
     sku = models.CharField("SKU", max_length=64, help_text="The SKU as ordered.")
     name = models.CharField(max_length=200)
-    quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    # The units the order still has: what was ordered less what was cancelled (``cancel_lines``).
+    quantity = models.PositiveIntegerField(validators=[MinValueValidator(0)])
     unit_price = models.DecimalField(max_digits=12, decimal_places=2)
+    quantity_cancelled = models.PositiveIntegerField(
+        default=0, db_default=0, help_text="Units cancelled before they shipped (the order kept the rest)."
+    )
     quantity_allocated = models.PositiveIntegerField(default=0)
     quantity_shipped = models.PositiveIntegerField(default=0)
     quantity_returned = models.PositiveIntegerField(default=0)
@@ -416,7 +420,13 @@ class OrderLine(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.CheckConstraint(condition=Q(quantity__gte=1), name="orderline_quantity_positive"),
+            # A line keeps at least one unit, shipped or cancelled: it was ordered.
+            models.CheckConstraint(
+                condition=Q(quantity__gte=0)
+                & Q(quantity_cancelled__gte=0)
+                & Q(quantity__gte=1 - F("quantity_cancelled")),
+                name="orderline_quantity_positive",
+            ),
             models.CheckConstraint(condition=Q(unit_price__gte=0), name="orderline_price_not_negative"),
             models.CheckConstraint(
                 condition=Q(quantity_allocated__gte=0)
@@ -439,6 +449,11 @@ class OrderLine(models.Model):
     @property
     def line_total(self) -> Decimal:
         return self.unit_price * self.quantity
+
+    @property
+    def quantity_ordered(self) -> int:
+        """The units the customer ordered, those cancelled since included."""
+        return self.quantity + self.quantity_cancelled
 
     @property
     def quantity_unallocated(self) -> int:
@@ -464,6 +479,7 @@ class OrderEvent(models.Model):
         ADDRESS_CHANGED = "address_changed", "Address changed"
         STATUS_LINK = "status_link", "Status link"
         DELAY_NOTICE = "delay_notice", "Delay notice"
+        LINES_CANCELLED = "lines_cancelled", "Items cancelled"
 
     # orderevent_order_time_idx (order, created_at) serves lookups by order.
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events", db_index=False)

@@ -465,7 +465,7 @@ def order_snapshot(
             "postal_code": address.postal_code,
             "country": address.country,
         },
-        "lines": [line_snapshot(line) for line in lines],
+        "lines": [line_snapshot(line) for line in lines if line.quantity or not line.quantity_cancelled],
         "expected_delivery": order.promised_date,
     }
     if for_ops:

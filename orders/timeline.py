@@ -35,6 +35,7 @@ EVENT_GROUPS = {
     K.STATUS_CHANGED: "status",
     K.PROMISE_MISSED: "status",
     K.ADDRESS_CHANGED: "status",
+    K.LINES_CANCELLED: "status",
     K.RETURN: "status",
     K.ORDER_ERROR: "status",
     K.ALLOCATION: "shipping",

@@ -12,6 +12,7 @@ from .allocation import (
     consume_allocations,
     plan_batch,
     release_allocations,
+    release_units,
     reserve,
 )
 from .check import run_inventory_check
@@ -31,6 +32,7 @@ __all__ = [
     "record_counts",
     "reject_cycle_count",
     "release_allocations",
+    "release_units",
     "reserve",
     "restock_return",
     "run_inventory_check",

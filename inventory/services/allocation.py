@@ -343,6 +343,51 @@ def release_allocations(*, order_id: int, line_ids: list[int] | None = None) -> 
     return dict(released)
 
 
+def release_units(*, order_id: int, units: dict[tuple[int, int], int]) -> dict[int, int]:
+    """Give some of an order's reserved units back to stock: ``units`` per (order line id, warehouse id).
+
+    Call inside the caller's transaction, holding the order's lock. An
+    allocation released in full is deleted. Raises InsufficientStock when a
+    line has fewer units reserved at a warehouse than asked (nothing is
+    changed then). Freed stock is offered to waiting backorders after commit.
+    Returns the units released per line.
+    """
+    wanted = {key: quantity for key, quantity in units.items() if quantity > 0}
+    if not wanted:
+        return {}
+    allocations = {
+        (a.order_line_id, a.warehouse_id): a
+        for a in Allocation.objects.filter(order_id=order_id, order_line_id__in={line for line, _ in wanted}).order_by(
+            "pk"
+        )
+    }
+    for (line_id, warehouse_id), quantity in sorted(wanted.items()):
+        allocation = allocations.get((line_id, warehouse_id))
+        reserved = allocation.quantity if allocation else 0
+        if quantity > reserved:
+            raise InsufficientStock(
+                f"Line {line_id}: cannot release {quantity} at warehouse {warehouse_id}, {reserved} reserved."
+            )
+    taken = [allocations[key] for key in sorted(wanted)]
+    levels = lock_levels({(a.warehouse_id, a.product_id) for a in taken})
+    released: dict[int, int] = defaultdict(int)
+    now = timezone.now()
+    for key in sorted(wanted):
+        allocation, quantity = allocations[key], wanted[key]
+        level = levels[(allocation.warehouse_id, allocation.product_id)]
+        level.allocated -= quantity
+        level.updated_at = now
+        released[allocation.order_line_id] += quantity
+        allocation.quantity -= quantity
+        if allocation.quantity:
+            allocation.save(update_fields=["quantity"])
+        else:
+            allocation.delete()
+    StockLevel.objects.bulk_update(list(levels.values()), ["allocated", "updated_at"])
+    enqueue_backorder_fill({a.product_id for a in taken})
+    return dict(released)
+
+
 def consume_allocations(
     *, order_id: int, quantities: dict[int, int], actor, reference: str = "", warehouse_id: int | None = None
 ) -> list[StockMovement]:

@@ -33,6 +33,7 @@ from ..exceptions import OrderError
 from ..models import PRE_SHIPMENT_STATUSES, Order, OrderDelayNotice, OrderEvent, OrderStatus, OrderStatusLink
 from ..payments.models import PaymentTransaction
 from ..returns.admin import order_page_actions as returns_actions  # returns: open a return / order error
+from ..services.amendments import AMENDABLE
 from ..services.delay_notices import WATCHED_STATUSES
 from ..services.fulfilment import ALLOCATABLE
 from ..timeline import GROUPS, order_timeline
@@ -260,6 +261,8 @@ class OrderPageMixin:
             edit.links.append(link("Suppress the delay email", "suppress-delay-notice"))
         if self.has_cancel_permission(request) and order.can_transition_to(OrderStatus.CANCELLED):
             cancel.links.append(link("Cancel order", "cancel"))
+        if self.has_cancel_permission(request) and order.status in AMENDABLE:
+            cancel.links.append(link("Cancel some items", "cancel-items"))
         return [fulfil, hold, edit, after, cancel]
 
     def line_rows(self, order: Order, shipments: list[Shipment]) -> list[dict]:

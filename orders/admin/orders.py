@@ -20,6 +20,7 @@ from shipping import documents as shipping_documents  # shipping: pick lists
 from .. import selectors, services
 from ..exceptions import OrderError
 from ..models import Address, Order, OrderStatus
+from ..services.amendments import line_states
 from .order_list import OrderListMixin
 from .order_page import OrderPageMixin
 
@@ -72,6 +73,93 @@ class ChangeAddressForm(forms.ModelForm):
 
     def clean_country(self) -> str:
         return self.cleaned_data["country"].strip().upper()
+
+
+class CancelItemsForm(forms.Form):
+    """Units to cancel per line (each line's field allows what can be cancelled of it), and why.
+
+    The first submit shows what the cancellation will do (``plan``: the new total, the authorisation released
+    or the refund, the stock released) and asks to confirm; the second makes it, unless the units changed
+    meanwhile (then the summary is shown again) or the order moved on (``version``).
+    """
+
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        max_length=1000,
+        help_text="Recorded on the order's timeline with your name; the customer is emailed what was cancelled.",
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput)
+    reviewed = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, order: Order, confirming: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.order, self.confirming, self.plan = order, confirming, None
+        self.fields["version"].initial = services.order_version(order)
+        self.line_fields = []
+        for state in line_states(order):
+            line = state.line
+            if state.cancellable < 1:
+                continue
+            name = f"line_{line.pk}"
+            self.fields[name] = forms.IntegerField(
+                label=f"{line.sku} ({line.name})",
+                min_value=0,
+                max_value=state.cancellable,
+                initial=0,
+                required=False,
+                help_text=f"Up to {state.cancellable} of its {line.quantity} units"
+                + (
+                    f" ({state.in_shipments} packed in {', '.join(state.shipment_numbers)})"
+                    if state.in_shipments
+                    else ""
+                )
+                + ".",
+            )
+            self.line_fields.append((name, line))
+        self.order_fields = ["reason", *(name for name, _ in self.line_fields)]
+
+    def quantities(self) -> dict[int, int]:
+        return {
+            line.pk: self.cleaned_data.get(name) or 0 for name, line in self.line_fields if self.cleaned_data.get(name)
+        }
+
+    def digest(self) -> str:
+        return ",".join(f"{pk}:{units}" for pk, units in sorted(self.quantities().items()))
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        if not self.quantities():
+            raise forms.ValidationError("Enter how many units of at least one line to cancel.")
+        try:
+            self.plan = services.preview_cancellation(order_id=self.order.pk, quantities=self.quantities())
+        except OrderError as refusal:
+            raise forms.ValidationError(str(refusal)) from refusal
+        if not self.confirming or cleaned.get("reviewed") != self.digest():
+            self.data = self.data.copy()
+            self.data["reviewed"] = self.digest()
+            raise forms.ValidationError(
+                "Nothing is cancelled yet: check what the cancellation does below, then confirm.", code="review"
+            )
+        return cleaned
+
+
+def cancel_items(order: Order, data: dict, actor) -> str:
+    form_quantities = {
+        int(name.removeprefix("line_")): units for name, units in data.items() if name.startswith("line_") and units
+    }
+    result = services.cancel_lines(
+        order_id=order.pk,
+        quantities=form_quantities,
+        reason=data["reason"],
+        actor=actor,
+        expected_version=data["version"],
+    )
+    if result.order.status == OrderStatus.CANCELLED:
+        return f"{order} cancelled: every item left was cancelled."
+    items = ", ".join(f"{change['cancelled']} × {change['sku']}" for change in result.plan.changes)
+    return f"{order}: cancelled {items}; new total {result.order.grand_total:,.2f} {result.order.currency}."
 
 
 def shipments_made(order: Order, shipments: list) -> str:
@@ -159,6 +247,20 @@ ORDER_ACTIONS = {
         title="Release from hold {rows}", permission="orders.hold_order", form=NoteForm, apply=release
     ),
     "cancel": FormAction(title="Cancel {rows}", permission="orders.cancel_order", form=ReasonForm, apply=cancel),
+    "cancel-items": FormAction(
+        title="Cancel some items of {row}",
+        crumb="Cancel some items",
+        button="Cancel these items",
+        note="The first click shows what the cancellation does (new total, payment, stock); "
+        "nothing changes until you click again to confirm.",
+        permission="orders.cancel_order",
+        form=CancelItemsForm,
+        form_kwargs=lambda orders: {"order": orders[0]},
+        single=True,
+        refusal_on_form=True,
+        template="admin/orders/order/cancel_items.html",
+        apply=cancel_items,
+    ),
     "note": FormAction(title="Add a note to {rows}", permission="orders.view_order", form=ReasonForm, apply=add_note),
     "allocate": FormAction(title="Route and allocate {rows}", permission="orders.hold_order", apply=allocate),
     "ship": FormAction(  # shipping
@@ -228,6 +330,17 @@ class OrderAdmin(OrderPageMixin, OrderListMixin, FormActionsMixin, ReadOnlyAdmin
 
     def selection_limit(self) -> int:
         return MAX_BULK_ORDERS
+
+    def form_action_form_kwargs(self, request, spec: FormAction, rows: list) -> dict:
+        kwargs = super().form_action_form_kwargs(request, spec, rows)
+        if spec.form is CancelItemsForm:
+            kwargs["confirming"] = request.method == "POST" and bool(request.POST.get("reviewed"))
+        return kwargs
+
+    def form_action_context(self, request, spec: FormAction, rows: list, form) -> dict:
+        if spec.form is CancelItemsForm and form is not None:
+            return {"order": rows[0], "plan": form.plan}
+        return super().form_action_context(request, spec, rows, form)
 
     def form_action_table(self, spec: FormAction, orders: list[Order]) -> dict | None:
         if spec.single:

@@ -33,7 +33,7 @@ from oms_core.emails import normalize_address, validate_email_address
 from shipping.models import ShipmentStatus, TrackingEvent
 
 from .. import services
-from ..exceptions import IntakeConflict, InvalidTransition, OrderError
+from ..exceptions import CancellationRefused, IntakeConflict, InvalidTransition, OrderError
 from ..models import Channel, Order, OrderEvent, OrderIntake, OrderStatus
 from ..payments.gateways import GATEWAYS
 from ..services import status_links
@@ -219,9 +219,24 @@ def inline_schema(model: type[BaseModel]) -> dict:
     return resolve(schema)
 
 
+class CancelLineIn(_Strict):
+    sku: Sku
+    quantity: int = Field(ge=1, le=100_000, description="Units of this SKU to cancel.")
+
+
+class CancellationIn(_Strict):
+    lines: list[CancelLineIn] = Field(min_length=1, max_length=MAX_LINES)
+    reason: Reason
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"lines": [{"sku": "TEE-1", "quantity": 1}], "reason": "Customer asked."}]}
+    )
+
+
 # The endpoints read their bodies themselves (every error at once); the docs still show what they take.
 ORDER_SCHEMA = inline_schema(OrderIn)
 CANCEL_SCHEMA = inline_schema(CancelIn)
+CANCELLATION_SCHEMA = inline_schema(CancellationIn)
 
 
 # --- output ----------------------------------------------------------------------------
@@ -269,6 +284,7 @@ class LineOut(BaseModel):
     unit_price: MoneyOut
     quantity_shipped: int
     quantity_returned: int
+    quantity_cancelled: int = Field(description="Units cancelled before they shipped (`quantity` is what is left).")
 
 
 class TrackingLinkOut(BaseModel):
@@ -312,6 +328,24 @@ class OrderOut(BaseModel):  # built from order_body()'s dict
     status_url: str = Field(
         description="The customer's status page of the order: the link every email about it carries (no login)."
     )
+
+
+class CancelledLineOut(BaseModel):
+    sku: str
+    cancelled: int = Field(description="Units cancelled by this request.")
+    remaining: int = Field(description="Units the line has left (shipped ones included).")
+
+
+class CancellationOut(BaseModel):
+    order: str
+    status: str = Field(
+        description="The order's status right after the cancellation (`cancelled` when nothing was left)."
+    )
+    lines: list[CancelledLineOut]
+    total_before: MoneyOut
+    grand_total: MoneyOut = Field(description="The order's new total.")
+    currency: str
+    reason: str
 
 
 class StockWarehouseOut(Schema):
@@ -436,6 +470,117 @@ def cancel(request: HttpRequest, number: OrderNumber):
             )
         order = _fetch(channel, number)
     return Status(200, order_body(order))
+
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+@router.post(
+    "/orders/{number}/cancellations",
+    auth=ChannelKey(),
+    response={
+        201: CancellationOut,
+        400: FieldErrorsOut,
+        401: FieldErrorsOut,
+        404: FieldErrorsOut,
+        409: ConflictOut,
+    },
+    summary="Cancel some items of an order",
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": CANCELLATION_SCHEMA}}},
+        "parameters": [
+            {
+                "name": IDEMPOTENCY_HEADER,
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 100},
+                "description": "Your id for this cancellation: sending it again returns the first answer.",
+            }
+        ],
+    },
+)
+def cancel_items(request: HttpRequest, number: OrderNumber):
+    """Cancel some units of some lines before they ship; the rest of the order carries on.
+
+    Reserved stock goes back on sale, the totals are computed again (tax
+    and discount in proportion to the goods, shipping kept), the payment's
+    authorisation is reduced (or money captured beyond the new total
+    refunded) and the customer is emailed. Cancelling every unit left
+    cancels the order. Send an `Idempotency-Key` header: the same key again
+    returns the first answer (201, same body) and cancels nothing more; the
+    same key with other lines is a 409.
+
+    A 400 names the field: `lines[1].quantity` when more units are asked
+    than can be cancelled (shipped, or packed in a shipment: cancel the
+    shipment first), `lines[0].sku` for a SKU not on the order; nothing is
+    written. A 409 when the order has nothing left to cancel.
+    """
+    channel: Channel = request.auth
+    key = (request.headers.get(IDEMPOTENCY_HEADER) or "").strip()
+    payload, errors, _ = _read_body(request, CancellationIn)
+    if not key or len(key) > 100:
+        errors = [field_error(("header", IDEMPOTENCY_HEADER), "Send a key of 1 to 100 characters."), *errors]
+    if errors:
+        return Status(400, {"detail": errors})
+    order = _fetch(channel, number)
+    if order is None:
+        return Status(404, _not_found(number))
+    lines = list(order.lines.all())
+    quantities, index_of, errors = {}, {}, []
+    for index, wanted in enumerate(payload.lines):
+        line = next((line for line in lines if line.sku == wanted.sku), None)
+        if line is None:
+            errors.append(_error(("lines", index, "sku"), f"SKU {wanted.sku!r} is not on order {number}."))
+        elif line.pk in quantities:
+            errors.append(_error(("lines", index, "sku"), f"SKU {wanted.sku!r} is listed twice; list it once."))
+        else:
+            quantities[line.pk], index_of[line.pk] = wanted.quantity, index
+    if errors:
+        return Status(400, {"detail": errors})
+    try:
+        result = services.cancel_lines(
+            order_id=order.pk,
+            quantities=quantities,
+            reason=payload.reason,
+            actor=f"channel: {channel.name}",
+            idempotency_key=key,
+        )
+    except CancellationRefused as refusal:
+        if not refusal.problems:
+            return Status(409, {"detail": str(refusal), "order": number})
+        return Status(
+            400,
+            {
+                "detail": [
+                    _error(("lines", index_of[line_id], "quantity"), message)
+                    for line_id, message in refusal.problems.items()
+                ]
+            },
+        )
+    asked = sorted((wanted.sku, wanted.quantity) for wanted in payload.lines)
+    body = cancellation_body(order, result.event)
+    if result.replayed and sorted((line["sku"], line["cancelled"]) for line in body["lines"]) != asked:
+        return Status(
+            409,
+            {"detail": f"{IDEMPOTENCY_HEADER} {key!r} was used for another cancellation of {number}.", "order": number},
+        )
+    return Status(201, body)
+
+
+def cancellation_body(order: Order, event: OrderEvent) -> dict:
+    """A cancellation as the API answers it, from its timeline entry (so that a replay answers the same)."""
+    data = event.data
+    return {
+        "order": order.number,
+        "status": data.get("status") or data.get("to"),
+        "lines": [
+            {"sku": line["sku"], "cancelled": line["cancelled"], "remaining": line["after"]} for line in data["lines"]
+        ],
+        "total_before": f"{Decimal(str(data['total_before'])):.2f}",
+        "grand_total": f"{Decimal(str(data['total_after'])):.2f}",
+        "currency": order.currency,
+        "reason": data["reason"],
+    }
 
 
 @router.get(
@@ -666,6 +811,7 @@ def order_body(order: Order, *, lines=None, shipments=None, events=None) -> dict
                 "unit_price": str(line.unit_price),
                 "quantity_shipped": line.quantity_shipped,
                 "quantity_returned": line.quantity_returned,
+                "quantity_cancelled": line.quantity_cancelled,
             }
             for line in lines
         ],

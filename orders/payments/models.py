@@ -21,6 +21,7 @@ class PaymentTransaction(models.Model):
         AUTHORISE = "authorise", "Authorise"
         CAPTURE = "capture", "Capture"
         VOID = "void", "Void"
+        REDUCE = "reduce", "Reduce authorisation"  # items cancelled: part of what is authorised released
         REFUND = "refund", "Refund"
         SETTLE = "settle", "Payment received"  # a manual (invoice) order marked paid by ops
 
@@ -66,7 +67,8 @@ class PaymentTransaction(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(amount__gte=0), name="payment_amount_not_negative"),
             models.CheckConstraint(
-                condition=Q(kind__in=["authorise", "capture", "void", "refund", "settle"]), name="payment_kind_valid"
+                condition=Q(kind__in=["authorise", "capture", "void", "reduce", "refund", "settle"]),
+                name="payment_kind_valid",
             ),
         ]
         indexes = [models.Index(fields=["order", "kind", "status"], name="payment_order_kind_idx")]

@@ -268,6 +268,10 @@ def _ask(txn: PaymentTransaction, call: _Call) -> tuple[GatewayResult | None, st
             )
         elif txn.kind == T.Kind.VOID:
             answer = gateway.void(reference=call.reference, idempotency_key=key)
+        elif txn.kind == T.Kind.REDUCE:
+            answer = gateway.reduce(
+                reference=call.reference, amount=txn.amount, currency=txn.currency, idempotency_key=key
+            )
         else:
             answer = gateway.refund(
                 reference=call.reference, amount=txn.amount, currency=txn.currency, idempotency_key=key
@@ -489,6 +493,78 @@ def open_void(*, order: Order, actor, reason: str = "") -> PaymentTransaction | 
         source="cancel",
         reason=reason,
     )
+
+
+# --- items cancelled: the authorisation reduced, or the excess refunded ---------------------------
+def authorisation_in_flight(order: Order) -> bool:
+    """Whether the order's authorisation is being asked (pending, or failed and to be asked again)."""
+    return T.objects.filter(order=order, kind=T.Kind.AUTHORISE, status__in=[T.Status.PENDING, T.Status.ERROR]).exists()
+
+
+def authorised_amount(order: Order) -> Decimal:
+    """What the order's authorisation still holds: its amount less the reductions made or in flight (0: none)."""
+    auth = authorisation(order)
+    if auth is None:
+        return ZERO
+    return auth.amount - _sum(order, T.Kind.REDUCE, [T.Status.SUCCEEDED, T.Status.PENDING, T.Status.ERROR])
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    """What a lower order total does to its payment: release ``reduce`` of the authorisation, refund ``refund``."""
+
+    reduce: Decimal = ZERO
+    refund: Decimal = ZERO
+
+
+def adjustment_for(order: Order, *, new_total: Decimal) -> Adjustment:
+    """The payment moves that bring an order's payment down to ``new_total`` (nothing written).
+
+    Money captured beyond the new total (less refunds) is refunded; what is
+    authorised beyond the larger of the new total and what is captured is released.
+    """
+    if not order.payment_gateway:
+        return Adjustment()
+    kept = captured_amount(order) - refunded_amount(order)
+    refund = max(kept - new_total, ZERO)
+    held = authorised_amount(order)
+    reduce = max(held - max(new_total, captured_amount(order)), ZERO) if held > 0 else ZERO
+    return Adjustment(reduce=cents(reduce), refund=cents(refund))
+
+
+def open_adjustment(*, order: Order, adjustment: Adjustment, key: str, actor, reason: str) -> list[PaymentTransaction]:
+    """Open the calls of an ``Adjustment`` (the caller holds the order's lock); they are made after commit.
+
+    ``key`` names the change (the same key opens the same calls). Raises
+    PaymentError when a call cannot be tried (an unknown gateway).
+    """
+    opened = []
+    if adjustment.reduce > 0:
+        opened.append(
+            _open(
+                order=order,
+                kind=T.Kind.REDUCE,
+                amount=adjustment.reduce,
+                key=f"{order.number}:reduce:{key}",
+                actor=actor,
+                source="items cancelled",
+                reason=reason,
+            )
+        )
+    if adjustment.refund > 0:
+        _check_refund(order, adjustment.refund)
+        opened.append(
+            _open(
+                order=order,
+                kind=T.Kind.REFUND,
+                amount=adjustment.refund,
+                key=f"{order.number}:refund:{key}",
+                actor=actor,
+                source="items cancelled",
+                reason=reason,
+            )
+        )
+    return opened
 
 
 # --- refunds --------------------------------------------------------------------------

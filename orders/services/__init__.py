@@ -6,6 +6,7 @@ A service is one transaction, except where it calls a payment gateway: it
 commits first and calls after, with no lock held (``payment``).
 """
 
+from .amendments import LinesCancelled, cancel_lines, order_version, preview_cancellation
 from .delay_notices import suppress_delay_notice, sweep_delay_notices
 from .fulfilment import (
     allocate_locked_order,
@@ -54,6 +55,7 @@ __all__ = [
     "AddressData",
     "CustomerData",
     "LineData",
+    "LinesCancelled",
     "OrderData",
     "PaymentData",
     "add_order_note",
@@ -62,6 +64,7 @@ __all__ = [
     "allocate_orders",
     "approve_shipping_cost",
     "buy_labels",
+    "cancel_lines",
     "cancel_order",
     "canonical_payload",
     "capture_again",
@@ -73,9 +76,11 @@ __all__ = [
     "format_order_number",
     "hold_order",
     "mark_delivered",
+    "order_version",
     "override_carrier",
     "place_order",
     "prepare_order",
+    "preview_cancellation",
     "ready_to_route",
     "record_shipment",
     "record_shipment_tracking",

@@ -384,11 +384,34 @@ def _write(
     return order, [message.pk for message in messages]
 
 
+def order_totals(
+    *, lines: list[tuple[Decimal, int]], shipping_total: Decimal, tax_total: Decimal, discount_total: Decimal
+) -> dict[str, Decimal]:
+    """An order's totals from its lines' (unit price, quantity) and the channel's shipping, tax and discount.
+
+    The subtotal is the lines' sum; the grand total adds shipping and tax and takes the discount off, never
+    below zero. Every total to the cent. Intake and a cancellation of some items (``amendments``) use this.
+    """
+    subtotal = sum((Decimal(price) * quantity for price, quantity in lines), Decimal("0"))
+    grand_total = subtotal + Decimal(shipping_total) + Decimal(tax_total) - Decimal(discount_total)
+    return {
+        "subtotal": subtotal.quantize(CENT),
+        "shipping_total": Decimal(shipping_total).quantize(CENT),
+        "tax_total": Decimal(tax_total).quantize(CENT),
+        "discount_total": Decimal(discount_total).quantize(CENT),
+        "grand_total": max(grand_total, Decimal("0")).quantize(CENT),
+    }
+
+
 def _build_order(
     *, channel: Channel, data: OrderData, customer: Customer, shipping_address, billing_address, pk=None
 ) -> Order:
-    subtotal = sum((Decimal(line.unit_price) * line.quantity for line in data.lines), Decimal("0"))
-    grand_total = subtotal + data.shipping_total + data.tax_total - data.discount_total
+    totals = order_totals(
+        lines=[(line.unit_price, line.quantity) for line in data.lines],
+        shipping_total=data.shipping_total,
+        tax_total=data.tax_total,
+        discount_total=data.discount_total,
+    )
     return Order(
         pk=pk,
         number=format_order_number(pk) if pk is not None else None,
@@ -398,11 +421,7 @@ def _build_order(
         shipping_address=shipping_address,
         billing_address=billing_address,
         currency=data.currency.upper(),
-        subtotal=subtotal.quantize(CENT),
-        shipping_total=Decimal(data.shipping_total).quantize(CENT),
-        tax_total=Decimal(data.tax_total).quantize(CENT),
-        discount_total=Decimal(data.discount_total).quantize(CENT),
-        grand_total=max(grand_total, Decimal("0")).quantize(CENT),
+        **totals,
         promised_date=data.promised_date,
         payment_gateway=data.payment.gateway if data.payment else "",
         payment_token=data.payment.token if data.payment else "",

@@ -62,14 +62,24 @@ def cancel_order(*, order_id: int, reason: str, actor) -> Order:
     reason = require_reason(reason, "cancel")
     with transaction.atomic(durable=True):
         order = lock_order(order_id)
-        events.order_cancelled(order, reason=reason, actor=actor)
-        notify.order_cancelled(order, reason=reason)
-        void = payment.open_void(order, actor=actor, reason=reason)
-        cancel_open_shipments(order=order, actor=actor)
-        inventory.release_allocations(order_id=order.pk)
-        OrderLine.objects.filter(order=order, quantity_allocated__gt=0).update(quantity_allocated=0)
+        _, void = cancel_locked_order(order, reason=reason, actor=actor)
     payment.make_call(void, actor=actor)
     return order
+
+
+def cancel_locked_order(order: Order, *, reason: str, actor, data: dict | None = None):
+    """``cancel_order``'s writes, inside the caller's transaction holding the order's lock (``cancel_lines`` too).
+
+    Returns the cancellation's timeline entry and the void it opened (or None): the caller makes the void after
+    commit (``payment.make_call``). ``data`` goes into the timeline entry.
+    """
+    event = events.order_cancelled(order, reason=reason, actor=actor, data=data)
+    notify.order_cancelled(order, reason=reason)
+    void = payment.open_void(order, actor=actor, reason=reason)
+    cancel_open_shipments(order=order, actor=actor)
+    inventory.release_allocations(order_id=order.pk)
+    OrderLine.objects.filter(order=order, quantity_allocated__gt=0).update(quantity_allocated=0)
+    return event, void
 
 
 @transaction.atomic(durable=True)

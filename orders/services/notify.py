@@ -216,6 +216,23 @@ def order_cancelled(order: Order, *, reason: str = "") -> list[int]:
     return _queue(_to_customer(order, "order_cancelled", extra={"reason": reason}))
 
 
+def order_lines_cancelled(order: Order, *, changes: list[dict], total_before: Decimal, occurrence: str) -> list[int]:
+    """Queue 'items cancelled': what was cancelled, what the order still has, the new total and the difference.
+
+    ``changes``: per line ``sku``, ``name``, ``cancelled``, ``after``; ``occurrence``: the cancellation's
+    timeline entry (each cancellation is its own email).
+    """
+    lines = [line for line in order.lines.all() if line.quantity > 0]
+    extra = {
+        "cancelled": [
+            {"sku": change["sku"], "name": change["name"], "quantity": change["cancelled"]} for change in changes
+        ],
+        "total_before": total_before,
+        "difference": total_before - order.grand_total,
+    }
+    return _queue(_to_customer(order, "order_lines_cancelled", occurrence=occurrence, lines=lines, extra=extra))
+
+
 def order_shipped(order: Order, *, shipments: list[dict]) -> list[int]:
     """Queue 'shipped' for one or more shipments of the order; call after the lines' shipped units are saved.
 
@@ -383,6 +400,11 @@ def preview_context(*, event: str, order_ref: str | None) -> dict | None:
     examples = {
         "order_backordered": _backorder(order, lines, None),
         "order_cancelled": {"reason": "Preview"},
+        "order_lines_cancelled": {
+            "cancelled": [dict(item, quantity=1) for item in items[:1]],
+            "total_before": order.grand_total + (lines[0].unit_price if lines else Decimal("0.00")),
+            "difference": lines[0].unit_price if lines else Decimal("0.00"),
+        },
         "order_delayed": {
             "delay": _delay(lines, "carrier_exception", today + dt.timedelta(days=1), today + dt.timedelta(days=4))
         },

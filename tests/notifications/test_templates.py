@@ -31,6 +31,12 @@ def queue_every_event(order) -> dict[str, int]:
         "order_shipped": notify.order_shipped(order, shipments=split_shipments(order)),
         "order_delivered": notify.order_delivered(order),
         "order_cancelled": notify.order_cancelled(order, reason="Customer changed their mind"),
+        "order_lines_cancelled": notify.order_lines_cancelled(
+            order,
+            changes=[{"sku": lines[0].sku, "name": lines[0].name, "cancelled": 1, "after": lines[0].quantity}],
+            total_before=order.grand_total + lines[0].unit_price,
+            occurrence="1",
+        ),
         "order_delayed": notify.order_delayed(
             order,
             cause="carrier_exception",

@@ -87,6 +87,12 @@ def test_every_order_and_return_message_reaches_a_customer_who_declined_marketin
         *services.notify.order_shipped(order, shipments=split_shipments(order)),
         *services.notify.order_delivered(order),
         *services.notify.order_cancelled(order),
+        *services.notify.order_lines_cancelled(
+            order,
+            changes=[{"sku": "TEE-M", "name": "Tee", "cancelled": 1, "after": 1}],
+            total_before=order.grand_total + 1,
+            occurrence="1",
+        ),
         *services.notify.order_delayed(
             order, cause="backordered", promised_date=dt.date(2026, 12, 4), new_estimate=dt.date(2026, 12, 8)
         ),

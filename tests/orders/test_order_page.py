@@ -140,7 +140,7 @@ def action_groups(html: str) -> dict[str, list[str]]:
                 "hold": ["hold"],
                 "edit": ["change-address", "revoke-status-link"],
                 "return": ["open-order-error"],
-                "cancel": ["cancel"],
+                "cancel": ["cancel", "cancel-items"],
             },
         ),
         ("Operations associate", {"hold": ["hold"], "edit": ["change-address", "revoke-status-link"]}),

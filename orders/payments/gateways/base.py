@@ -1,8 +1,9 @@
 """The payment gateway interface, shaped like Stripe's PaymentIntents: authorise, then capture.
 
 A real provider's adapter subclasses ``PaymentGateway`` and implements the
-four calls, passing ``idempotency_key`` through to the provider (Stripe:
-the ``Idempotency-Key`` header), so that a call retried after a timeout
+four calls (and ``reduce``, where the provider can lower an authorisation),
+passing ``idempotency_key`` through to the provider (Stripe: the
+``Idempotency-Key`` header), so that a call retried after a timeout
 returns the first call's outcome instead of charging again. Register it in
 ``settings.PAYMENT_GATEWAYS`` under its code. Rules for an adapter:
 
@@ -56,6 +57,19 @@ class PaymentGateway(ABC):
     @abstractmethod
     def void(self, *, reference: str, idempotency_key: str) -> GatewayResult:
         """Release what is authorised and not captured."""
+
+    def reduce(self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str) -> GatewayResult:
+        """Release ``amount`` of what is authorised and not captured (items cancelled; the rest stays authorised).
+
+        The default suits a provider that, like Stripe, releases what a capture leaves once the last capture is
+        made: nothing to ask now, the later captures simply take less. A provider that can lower an
+        authorisation (the test card gateway) overrides this.
+        """
+        return GatewayResult(
+            succeeded=True,
+            reference=reference,
+            note="the gateway keeps the authorisation; the captures take the new total and the rest is released",
+        )
 
     @abstractmethod
     def refund(self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str) -> GatewayResult:

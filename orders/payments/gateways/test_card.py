@@ -129,6 +129,19 @@ class TestCardGateway(PaymentGateway):
 
         return _run(key=idempotency_key, kind="void", token=_token_of(reference), operation=operation)
 
+    def reduce(self, *, reference, amount, currency, idempotency_key) -> GatewayResult:
+        def operation() -> tuple[GatewayResult, Decimal]:
+            payment = _locked(reference)
+            if payment is None or payment.voided:
+                return GatewayResult(succeeded=False, reference=reference, error="no such authorisation"), amount
+            if payment.authorised - amount < payment.captured:
+                return GatewayResult(succeeded=False, reference=reference, error="amount exceeds uncaptured"), amount
+            payment.authorised -= amount
+            payment.save(update_fields=["authorised"])
+            return GatewayResult(succeeded=True, reference=reference), amount
+
+        return _run(key=idempotency_key, kind="reduce", token=_token_of(reference), operation=operation)
+
     def refund(self, *, reference, amount, currency, idempotency_key) -> GatewayResult:
         def operation() -> tuple[GatewayResult, Decimal]:
             payment = _locked(reference)
