@@ -212,7 +212,13 @@ def page_context(order: Order) -> dict:
         "destination": ", ".join(part for part in (address.city, address.country) if part),
         "shipments": _shipments(order),
         "items": [
-            {"name": line.name, "sku": line.sku, "quantity": line.quantity, "shipped": line.quantity_shipped}
+            {
+                "name": line.name,
+                "sku": line.sku,
+                "quantity": line.quantity,
+                "shipped": line.quantity_shipped,
+                "cancelled": line.quantity_cancelled,
+            }
             for line in order.lines.all()
         ],
         "returns": _returns(order),

@@ -357,3 +357,20 @@ def test_the_console_s_message_page_shows_the_live_link_and_makes_none(client, o
     assert "/orders/status/" not in before  # no link yet: the preview makes none
     assert OrderStatusLink.objects.filter(order=order).count() == 1  # the one the email made when it was sent
     assert sent in html.unescape(after)
+
+
+def test_cancelled_items_say_so_on_the_page(client):
+    order = OrderFactory(lines=2)
+    kept, gone = order.lines.order_by("pk")
+    kept.quantity = max(kept.quantity, 2)
+    kept.quantity_cancelled, kept.quantity = 1, kept.quantity - 1
+    gone.quantity_cancelled, gone.quantity = gone.quantity, 0
+    kept.save(update_fields=["quantity", "quantity_cancelled"])
+    gone.save(update_fields=["quantity", "quantity_cancelled"])
+    notify.order_allocated(order)
+
+    html_page = client.get(path_of(customer_urls(order)[0])).content.decode()
+
+    assert f"× {kept.quantity} (1 cancelled)" in html_page
+    assert "× 0" not in html_page
+    assert f"<span>{gone.name}</span> <span class=\"sp-qty\">cancelled</span>" in html_page
