@@ -92,7 +92,7 @@ def test_an_order_not_reserved_by_the_cut_off_gets_one_email_with_the_new_date(
     assert "it is taking us longer than planned to get your order ready" in text
     assert "New estimated delivery: Thursday, November 26" in text
     assert "Wait: you need not do anything" in text
-    assert "we will help you change or cancel your order. Contact Northwind OMS." in text
+    assert "we will change your order or cancel the items that are late and refund them. Contact Northwind OMS." in text
     status_url = status_links.live_status_url(order)  # made when the email was sent
     assert status_url and f"See your order: {status_url}" in text
     assert status_url in email.part("text/html")
