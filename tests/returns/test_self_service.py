@@ -183,7 +183,7 @@ def test_an_exchange_reserves_its_replacement_at_once_and_ships_it_when_the_retu
     # and after inspection, nothing is owed back: the unit paid for its same-price replacement
     services.inspect_return(rma_id=rma.pk, results={line.pk: Inspection(restock=1)}, actor="rosa")
     quote = services.quote_return_refund(ReturnRequest.objects.get(pk=rma.pk))
-    assert quote.exchange == Decimal("20.00")
+    assert quote.exchange == Decimal("19.80")  # 20.00 less its 2.00 discount share plus its 1.80 tax share
     assert quote.amount == Decimal("0.00")
 
 
@@ -331,10 +331,48 @@ def test_a_cheaper_variant_refunds_the_difference_through_the_order_s_gateway(
     refund = services.confirm_return_refund(rma_id=rma.pk, actor="rosa")
 
     # the tee was worth 19.80 paid (20.00 less its 2.00 discount share plus 1.80 tax), and a damaged item is our
-    # error (the order's 10.00 shipping back too); 15.00 of it paid for the XS
-    assert refund.amount == Decimal("14.80") and refund.status == "settled"
-    assert refund.breakdown["exchange"] == "15.00"
-    assert sum(p.refunded for p in sandbox.payments()) == Decimal("14.80")
+    # error (the order's 10.00 shipping back too); 15.00 / 20.00 of the 19.80, 14.85, paid for the XS
+    assert refund.amount == Decimal("14.95") and refund.status == "settled"
+    assert refund.breakdown["exchange"] == "14.85"
+    assert sum(p.refunded for p in sandbox.payments()) == Decimal("14.95")
+
+
+# One TEE-1 (20.00 of the order's 80.00 subtotal, so a quarter of its discount and tax) exchanged for "other" (no
+# fee, not our error): the unit cost the customer 20.00 − discount share + tax share; the replacement's price over
+# 20.00 of that (all of it for a same-price or dearer variant) paid for the replacement, the rest is refunded.
+EXCHANGE_FIGURES = [
+    # no discount, tax 8.00: the tee cost 20.00 + 2.00 tax = 22.00
+    ("0.00", "8.00", "TEE-2", "22.00", "0.00"),  # same price: all 22.00 paid for it
+    ("0.00", "8.00", "TEE-XS", "16.50", "5.50"),  # 15.00: 22.00 × 15/20 = 16.50, 5.50 back
+    ("0.00", "8.00", "TEE-XL", "22.00", "0.00"),  # 26.00: all 22.00, the 6.00 more charged on the replacement
+    # discount 8.00, tax 7.20: the tee cost 20.00 − 2.00 + 1.80 = 19.80
+    ("8.00", "7.20", "TEE-2", "19.80", "0.00"),  # same price
+    ("8.00", "7.20", "TEE-XS", "14.85", "4.95"),  # 19.80 × 15/20 = 14.85, 4.95 back
+    ("8.00", "7.20", "TEE-XL", "19.80", "0.00"),  # dearer
+]
+
+
+@pytest.mark.parametrize(("discount", "tax", "sku", "offset", "refund"), EXCHANGE_FIGURES)
+def test_an_exchange_refunds_what_the_returned_unit_cost_beyond_its_replacement(
+    shipped_order, variants, discount, tax, sku, offset, refund
+):
+    order = shipped_order()
+    Order.objects.filter(pk=order.pk).update(
+        discount_total=Decimal(discount),
+        tax_total=Decimal(tax),
+        grand_total=Decimal("90.00") - Decimal(discount) + Decimal(tax),
+    )
+    tee = lines_of(order)["TEE-1"]
+    rma = services.request_return(
+        order_id=order.pk, quantities={tee: 1}, reason="other", resolution="exchange", exchange={tee: variants[sku].pk}
+    )
+    services.authorise_return(rma_id=rma.pk, actor="rosa")
+    receive_and_inspect(rma)
+
+    quote = services.quote_return_refund(ReturnRequest.objects.get(pk=rma.pk))
+
+    assert quote.exchange == Decimal(offset)
+    assert quote.amount == Decimal(refund)
 
 
 # --- store credit ---------------------------------------------------------------------------------------

@@ -13,8 +13,11 @@ is in stock. It is placed with the return, priced at what the variant costs
 beyond the returned unit (charged through the original order's gateway, as
 any order's payment is), then reserved at once through the inventory
 services and, unless the reason's rule trusts the customer, held until the
-return is received. What the returned units were worth beyond the
-replacement's price is refunded after inspection (``quote_return_refund``).
+return is received. After inspection the refund keeps back, per exchanged
+line, the part of what the returned units cost the customer (discount and
+tax included) that the replacement's price covers: all of it for a
+same-price or dearer variant, price over unit price of it for a cheaper one
+(``quote_return_refund``).
 
 Every refusal is a ``SelfServiceRefused`` naming the form field, and
 nothing is written: the checks run under the order's lock before the first
