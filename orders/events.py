@@ -530,6 +530,23 @@ def replacement_for_exchange(replacement: Order, *, rma: ReturnRequest, actor) -
     )
 
 
+def replacement_still_held(
+    replacement: Order, *, rma: ReturnRequest, missing: list[tuple[str, int]], actor
+) -> OrderEvent:
+    """On the replacement order: its return arrived short of exchanged units, so it stays on hold (ops release it
+    by hand once they have settled the missing units with the customer)."""
+    return OrderEvent.record(
+        order=replacement,
+        kind=OrderEvent.Kind.RETURN,
+        actor=actor,
+        message=(
+            f"Still on hold: return {rma} arrived without {_units(missing)} exchanged for this order. "
+            "Release it by hand once the missing units are settled with the customer."
+        ),
+        data={"rma": rma.number, "missing": dict(missing)},
+    )
+
+
 def return_waits_for_warehouse(rma: ReturnRequest, *, actor) -> OrderEvent:
     """A return the policy would authorise at once waits: nothing says which warehouse shipped it."""
     return OrderEvent.record(

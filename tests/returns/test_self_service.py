@@ -9,6 +9,7 @@ from django.utils import timezone
 from inventory.models import Allocation, StockLevel, StockMovement
 from notifications.models import Message
 from orders import services as order_services
+from orders.exceptions import OrderError
 from orders.models import Order, OrderEvent, OrderStatus
 from orders.payments import services as payments
 from orders.payments.models import PaymentTransaction
@@ -185,6 +186,40 @@ def test_an_exchange_reserves_its_replacement_at_once_and_ships_it_when_the_retu
     quote = services.quote_return_refund(ReturnRequest.objects.get(pk=rma.pk))
     assert quote.exchange == Decimal("19.80")  # 20.00 less its 2.00 discount share plus its 1.80 tax share
     assert quote.amount == Decimal("0.00")
+
+
+def test_an_exchange_that_arrives_short_keeps_its_replacement_held_until_ops_release_it(shipped_order, variants):
+    order = shipped_order()
+    tee = lines_of(order)["TEE-1"]
+    rma = services.request_return(
+        order_id=order.pk,
+        quantities={tee: 2},
+        reason="no_longer_wanted",
+        resolution="exchange",
+        exchange={tee: variants["TEE-2"].pk},
+    )
+    services.authorise_return(rma_id=rma.pk, actor="rosa")
+    line = rma.lines.get()
+
+    # 2 tees exchanged, 1 arrived: the replacement (2 × TEE-2) does not ship, and its timeline says why
+    services.receive_return(rma_id=rma.pk, quantities={line.pk: 1}, warehouse_id=None, actor="rosa")
+
+    replacement = Order.objects.get(pk=rma.replacement_order_id)
+    assert replacement.status == OrderStatus.ON_HOLD
+    assert services.returns.held_for_exchange(replacement)
+    with pytest.raises(OrderError):
+        order_services.create_shipments(order_id=replacement.pk, actor="warehouse")
+    note = replacement.events.filter(data__missing__isnull=False).get()
+    assert note.message == (
+        f"Still on hold: return {rma.number} arrived without 1 × TEE-1 exchanged for this order. "
+        "Release it by hand once the missing units are settled with the customer."
+    )
+
+    # ops settle the missing unit with the customer and release it by hand: then it ships
+    order_services.release_order(order_id=replacement.pk, actor="ops", note="customer sent the other tee")
+    replacement.refresh_from_db()
+    assert replacement.status == OrderStatus.ALLOCATED
+    assert order_services.create_shipments(order_id=replacement.pk, actor="warehouse")
 
 
 def test_an_exchange_for_a_trusted_reason_ships_at_once(shipped_order, variants):
