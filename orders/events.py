@@ -84,6 +84,21 @@ HOLD_CAUSES = {
 }
 
 
+# The cause an exchange's replacement is held with until the returned goods arrive.
+EXCHANGE_HOLD = "exchange"
+
+
+def held_for_return(order: Order, *, rma_number: str, actor) -> OrderEvent:
+    """An exchange's replacement is held until its return's goods arrive: the timeline's hold alone, not the ops
+    alert of an operator's or a payment's hold (this one is expected, and receiving the return releases it)."""
+    return order_held(
+        order,
+        reason=f"exchange for return {rma_number}: it ships when the returned goods arrive",
+        actor=actor,
+        cause=EXCHANGE_HOLD,
+    )
+
+
 def order_held(order: Order, *, reason: str, actor, cause: str) -> OrderEvent:
     """The order went on hold, why, and what put it there (fulfilment stops; its stock stays reserved)."""
     if cause not in HOLD_CAUSES:

@@ -12,6 +12,7 @@ from orders import services as order_services
 from orders.exceptions import OrderError
 from orders.models import Order, OrderEvent, OrderStatus
 from orders.payments import services as payments
+from orders.payments import tasks as payment_tasks
 from orders.payments.models import PaymentTransaction
 from orders.returns import selectors, services
 from orders.returns.exceptions import SelfServiceRefused
@@ -344,6 +345,62 @@ def test_a_difference_the_gateway_answers_late_is_reserved_and_held_once_authori
     assert replacement.status == OrderStatus.ON_HOLD
     assert services.returns.held_for_exchange(replacement)
     assert StockLevel.objects.get(warehouse=sites["DAL"], product=variants["TEE-XL"]).allocated == 1
+
+
+def test_a_replacement_whose_authorisation_timed_out_is_held_by_the_retry_that_routes_it(
+    card_order,
+    variants,
+    sandbox,  # noqa: F811
+):
+    order = card_order
+    Order.objects.filter(pk=order.pk).update(payment_token="tok_slow")  # the first try times out
+    tee = lines_of(order)["TEE-1"]
+    rma = services.request_return(  # its after-commit work not run: only the payment's retry routes it
+        order_id=order.pk,
+        quantities={tee: 1},
+        reason="no_longer_wanted",
+        resolution="exchange",
+        exchange={tee: variants["TEE-XL"].pk},
+    )
+    assert Order.objects.get(pk=rma.replacement_order_id).status == OrderStatus.RECEIVED
+
+    payment_tasks.retry_authorisation(rma.replacement_order_id)
+
+    # authorised and its stock reserved, but held for the returned goods: the warehouse cannot ship it
+    replacement = Order.objects.get(pk=rma.replacement_order_id)
+    assert T.objects.get(order=replacement, kind=T.Kind.AUTHORISE).status == T.Status.SUCCEEDED
+    assert replacement.status == OrderStatus.ON_HOLD and replacement.held_from_status == OrderStatus.ALLOCATED
+    assert services.returns.held_for_exchange(replacement)
+    with pytest.raises(OrderError):
+        order_services.create_shipments(order_id=replacement.pk, actor="warehouse")
+
+
+def test_the_routing_sweep_holds_a_replacement_but_not_the_ordinary_orders_beside_it(
+    shipped_order, variants, order_to, mug, monkeypatch
+):
+    order = shipped_order()
+    tee = lines_of(order)["TEE-1"]
+    # the process stops after the return and its replacement are committed, before it reserves the replacement
+    monkeypatch.setattr(services.self_service, "reserve_replacement", lambda **kwargs: None)
+    rma = services.request_return(
+        order_id=order.pk,
+        quantities={tee: 1},
+        reason="other",
+        resolution="exchange",
+        exchange={tee: variants["TEE-2"].pk},
+    )
+    ordinary = order_to("NYC", [(mug, 1)])
+    assert Order.objects.get(pk=rma.replacement_order_id).status == OrderStatus.RECEIVED
+
+    # the sweep routes both in one batch: the ordinary order goes on, the replacement waits for the returned tee
+    assert order_services.route_waiting_orders(older_than=dt.timedelta(0)) == 2
+
+    assert Order.objects.get(pk=ordinary.pk).status == OrderStatus.ALLOCATED
+    replacement = Order.objects.get(pk=rma.replacement_order_id)
+    assert replacement.status == OrderStatus.ON_HOLD and services.returns.held_for_exchange(replacement)
+    assert replacement.events.get(data__to=OrderStatus.ON_HOLD).message == (
+        f"Put on hold: exchange for return {rma.number}: it ships when the returned goods arrive"
+    )
 
 
 def test_a_cheaper_variant_refunds_the_difference_through_the_order_s_gateway(

@@ -39,7 +39,7 @@ from .labels import label_link
 
 POLICY_ACTOR = "system: return policy"
 # The cause an exchange's replacement is held with until the returned goods arrive (``events.HOLD_CAUSES``).
-EXCHANGE_HOLD = "exchange"
+EXCHANGE_HOLD = events.EXCHANGE_HOLD
 # Renders an authorised return's label (by name: the tasks import these services).
 RENDER_LABEL_TASK = "orders.returns.tasks.render_return_label"
 

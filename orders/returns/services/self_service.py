@@ -31,7 +31,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
@@ -50,7 +49,7 @@ from ...services import (
     place_order,
     prepare_order,
 )
-from ...services._common import enqueue, lock_order
+from ...services._common import lock_order
 from .. import selectors
 from ..exceptions import SelfServiceRefused
 from ..models import (
@@ -60,16 +59,13 @@ from ..models import (
     ReturnRequest,
     ReturnResolution,
     ReturnSource,
-    ReturnStatus,
     VariantGroup,
 )
 from ._common import lock_return
-from .returns import EXCHANGE_HOLD, _window_end, open_locked_return
+from .returns import _window_end, open_locked_return
 
 # Who the timeline says did it: the customer, through the page their emails link to.
 CUSTOMER = "customer: order status page"
-# Reserves a replacement whose payment is asked again later (by name: the tasks import these services).
-RESERVE_TASK = "orders.returns.tasks.reserve_replacement"
 NOTE_LIMIT = 1000
 ZERO = Decimal("0.00")
 
@@ -387,38 +383,23 @@ def reserve_replacement(*, rma_id: int, actor) -> Order | None:
     """Authorise an exchange's replacement (its price difference, through the gateway) and reserve its stock.
 
     The gateway is called with no lock held (``prepare_order``); a decline
-    puts the replacement on hold for ops, as any order's. Then, with the
-    return's order, the return and the replacement locked in that order,
-    the stock is reserved (``allocate_locked_order``) and, unless the
-    reason's rule trusts the customer or the goods are back already, the
-    replacement is held until the return is received. Safe to repeat: a
-    replacement whose payment is asked again later comes back here once
-    more (``RESERVE_TASK``); one routed meanwhile is held then. Returns the
+    puts the replacement on hold for ops, as any order's, and a timeout has
+    it asked again later and routed then (``retry_authorisation``). Then,
+    with the return's order, the return and the replacement locked in that
+    order, the stock is reserved (``allocate_locked_order``). Routing holds
+    a replacement whose return has not arrived, unless the reason's rule
+    trusts the customer, whichever path routes it (this one, the payment's
+    retry or sweep, the routing sweep). Safe to repeat. Returns the
     replacement, or None when the return has none.
     """
     replacement_id = ReturnRequest.objects.filter(pk=rma_id).values_list("replacement_order_id", flat=True).first()
     if replacement_id is None:
         return None
     if not prepare_order(order_id=replacement_id, actor=actor):
-        replacement = Order.objects.get(pk=replacement_id)
-        if replacement.status == OrderStatus.RECEIVED:
-            # its payment is asked again later (and then routed): come back after that, to hold it for the goods
-            enqueue(RESERVE_TASK, rma_id, countdown=settings.PAYMENTS_RETRY_BACKOFF_SECONDS)
-        return replacement  # declined: held for ops, as any order's payment
+        return Order.objects.get(pk=replacement_id)  # declined (held for ops) or asked again later (routed then)
     with transaction.atomic(durable=True):
-        rma = lock_return(rma_id)
+        lock_return(rma_id)
         replacement = lock_order(replacement_id)
         if replacement.status == OrderStatus.RECEIVED:
             replacement = allocate_locked_order(order_id=replacement.pk, actor=actor)
-        waiting = rma.status in (ReturnStatus.REQUESTED, ReturnStatus.AUTHORISED)
-        trusted = ReturnPolicy.current().rule(rma.reason).trusted
-        if waiting and not trusted and replacement.status in (OrderStatus.ALLOCATED, OrderStatus.BACKORDERED):
-            # The timeline's hold alone, not the ops alert of an operator's or a payment's hold: this one is
-            # expected, and receiving the return releases it.
-            events.order_held(
-                replacement,
-                reason=f"exchange for return {rma}: it ships when the returned goods arrive",
-                actor=actor,
-                cause=EXCHANGE_HOLD,
-            )
     return replacement
