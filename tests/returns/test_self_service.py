@@ -429,6 +429,30 @@ def test_a_cheaper_variant_refunds_the_difference_through_the_order_s_gateway(
     assert sum(p.refunded for p in sandbox.payments()) == Decimal("14.95")
 
 
+def test_an_exchange_refunds_the_items_returned_without_a_variant_as_usual(shipped_order, variants):
+    order = shipped_order()
+    tee, mug = lines_of(order)["TEE-1"], lines_of(order)["MUG-1"]
+
+    rma = services.request_return(
+        order_id=order.pk,
+        quantities={tee: 1, mug: 2},
+        reason="other",
+        resolution="exchange",
+        exchange={tee: variants["TEE-XS"].pk},
+    )
+
+    # the replacement is for the tee alone; the mugs are returned for their money
+    assert list(rma.replacement_order.lines.values_list("sku", "quantity")) == [("TEE-XS", 1)]
+    assert dict(rma.lines.values_list("sku", "replacement_product__sku")) == {"TEE-1": "TEE-XS", "MUG-1": None}
+    services.authorise_return(rma_id=rma.pk, actor="rosa")
+    receive_and_inspect(rma)
+    quote = services.quote_return_refund(ReturnRequest.objects.get(pk=rma.pk))
+    # tee: 20.00 − 2.00 discount + 1.80 tax = 19.80, 19.80 × 15/20 = 14.85 kept for the XS, 4.95 back;
+    # mugs: 20.00 − 2.00 + 1.80 = 19.80 back in full; 4.95 + 19.80 = 24.75
+    assert quote.exchange == Decimal("14.85")
+    assert quote.amount == Decimal("24.75")
+
+
 # One TEE-1 (20.00 of the order's 80.00 subtotal, so a quarter of its discount and tax) exchanged for "other" (no
 # fee, not our error): the unit cost the customer 20.00 − discount share + tax share; the replacement's price over
 # 20.00 of that (all of it for a same-price or dearer variant) paid for the replacement, the rest is refunded.
@@ -570,7 +594,7 @@ def bad_requests(order, other_order, variants, mug):
         "an exchange without a variant": (
             {"quantities": {tee: 1}, "reason": "damaged", "resolution": "exchange"},
             f"variant-{tee}",
-            "Tee: choose the variant to receive instead.",
+            "Tee: choose the variant to receive instead (items without one are refunded), or choose a refund.",
         ),
         "a variant for an item not returned": (
             {

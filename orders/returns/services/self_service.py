@@ -260,12 +260,19 @@ def _check(
         name = f"variant-{line_id}"
         product_id = exchange.get(line_id)
         if product_id is None:
-            raise SelfServiceRefused(name, f"{line.name}: choose the variant to receive instead.")
+            continue  # returned for a refund beside the exchange
         product = next((p for p in variants.get(line.product_id, []) if p.pk == product_id), None)
         if product is None:
             raise SelfServiceRefused(name, f"{line.name}: that is not another variant of this product.")
         needed[product.pk] += quantity
         swaps.append(_Swap(line, quantity, product))
+    if not swaps:
+        first = min(wanted)
+        raise SelfServiceRefused(
+            f"variant-{first}",
+            f"{order_lines[first].name}: choose the variant to receive instead (items without one are refunded), "
+            "or choose a refund.",
+        )
     stock = _available(needed)
     for swap in swaps:
         if stock.get(swap.product.pk, 0) < needed[swap.product.pk]:
@@ -291,7 +298,8 @@ def request_return(
     """Open the return a customer asked for on the order status page; returns it.
 
     ``quantities`` maps order line id → units, ``exchange`` order line id →
-    the product to send instead (for ``resolution`` exchange). The return is
+    the product to send instead (for ``resolution`` exchange: at least one
+    line; the lines without a variant are refunded as usual). The return is
     opened by ``open_locked_return`` with source customer (the policy may
     authorise it at once: label and email). An exchange places its
     replacement order in the same transaction, then (after commit) its
