@@ -84,6 +84,21 @@ HOLD_CAUSES = {
 }
 
 
+# The cause an exchange's replacement is held with until the returned goods arrive.
+EXCHANGE_HOLD = "exchange"
+
+
+def held_for_return(order: Order, *, rma_number: str, actor) -> OrderEvent:
+    """An exchange's replacement is held until its return's goods arrive: the timeline's hold alone, not the ops
+    alert of an operator's or a payment's hold (this one is expected, and receiving the return releases it)."""
+    return order_held(
+        order,
+        reason=f"exchange for return {rma_number}: it ships when the returned goods arrive",
+        actor=actor,
+        cause=EXCHANGE_HOLD,
+    )
+
+
 def order_held(order: Order, *, reason: str, actor, cause: str) -> OrderEvent:
     """The order went on hold, why, and what put it there (fulfilment stops; its stock stays reserved)."""
     if cause not in HOLD_CAUSES:
@@ -590,6 +605,23 @@ def replacement_for_exchange(replacement: Order, *, rma: ReturnRequest, actor) -
         actor=actor,
         message=f"Replacement for return {rma} of {rma.order} (exchange).",
         data={"rma": rma.number, "replaces": rma.order.number},
+    )
+
+
+def replacement_still_held(
+    replacement: Order, *, rma: ReturnRequest, missing: list[tuple[str, int]], actor
+) -> OrderEvent:
+    """On the replacement order: its return arrived short of exchanged units, so it stays on hold (ops release it
+    by hand once they have settled the missing units with the customer)."""
+    return OrderEvent.record(
+        order=replacement,
+        kind=OrderEvent.Kind.RETURN,
+        actor=actor,
+        message=(
+            f"Still on hold: return {rma} arrived without {_units(missing)} exchanged for this order. "
+            "Release it by hand once the missing units are settled with the customer."
+        ),
+        data={"rma": rma.number, "missing": dict(missing)},
     )
 
 

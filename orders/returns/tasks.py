@@ -13,6 +13,7 @@ def render_return_label(rma_id: int) -> None:
 
 @shared_task(acks_late=True)
 def reserve_replacement(rma_id: int) -> str:
-    """Reserve (and hold for the returned goods) an exchange's replacement whose payment was asked again later."""
+    """Authorise and reserve an exchange's replacement (routing holds it for the returned goods). Safe to repeat:
+    tasks queued before routing held replacements itself still find their replacement held, or hold it."""
     replacement = services.reserve_replacement(rma_id=rma_id, actor=services.CUSTOMER)
     return replacement.status if replacement else "no replacement"

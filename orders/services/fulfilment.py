@@ -22,6 +22,7 @@ from .. import events
 from ..exceptions import OrderError
 from ..models import Order, OrderEvent, OrderLine, OrderStatus
 from ..payments import services as payments
+from ..returns.models import ReasonRule, ReturnPolicy, ReturnRequest, ReturnStatus
 from . import notify, payment
 from ._common import lock_order, task_named
 from .shipping_facts import refresh_shipping_facts
@@ -171,6 +172,7 @@ def _allocate_once(order_ids: list[int], *, actor, strict: bool, optimistic: boo
                 "it is routed once it is (see its timeline)."
             )
         orders = [order for order in orders if order.pk not in waiting]
+    exchanges = _waiting_exchanges(orders)
     lines_of: dict[int, list[OrderLine]] = {order.pk: [] for order in orders}
     for line in OrderLine.objects.filter(order_id__in=list(lines_of)).order_by("pk"):
         lines_of[line.order_id].append(line)
@@ -223,8 +225,31 @@ def _allocate_once(order_ids: list[int], *, actor, strict: bool, optimistic: boo
     bulk_set(Order, moved, ["status", "held_from_status", "updated_at"])
     OrderEvent.objects.bulk_create(routed)
     notify.orders_routed(routed, lines_of=lines_of)  # in process / backordered, one insert
+    for order in moved:  # its stock reserved, an exchange's replacement waits for the returned goods
+        if order.pk in exchanges:
+            events.held_for_return(order, rma_number=exchanges[order.pk], actor=actor)
     inventory.reserve(reservation)  # last: the hot stock rows are locked from here to COMMIT
     return orders
+
+
+def _waiting_exchanges(orders: list[Order]) -> dict[int, str]:
+    """Of the orders routed for the first time, the exchanges' replacements to hold once routed: their return has
+    not arrived and its reason's rule does not trust the customer. Order id → the return's number; one query for
+    the batch (two more only when it holds a replacement)."""
+    first = [order.pk for order in orders if order.status == OrderStatus.RECEIVED]
+    if not first:
+        return {}
+    waiting = list(
+        ReturnRequest.objects.filter(
+            replacement_order_id__in=first, status__in=(ReturnStatus.REQUESTED, ReturnStatus.AUTHORISED)
+        ).values_list("replacement_order_id", "number", "reason")
+    )
+    if not waiting:
+        return {}
+    trusted = set(
+        ReasonRule.objects.filter(policy=ReturnPolicy.current(), trusted=True).values_list("reason", flat=True)
+    )
+    return {order_id: number for order_id, number, reason in waiting if reason not in trusted}
 
 
 # The routing sweep (beat, every 30 s) takes orders still received this long after the OMS received them: their

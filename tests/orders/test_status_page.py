@@ -373,4 +373,4 @@ def test_cancelled_items_say_so_on_the_page(client):
 
     assert f"× {kept.quantity} (1 cancelled)" in html_page
     assert "× 0" not in html_page
-    assert f"<span>{gone.name}</span> <span class=\"sp-qty\">cancelled</span>" in html_page
+    assert f'<span>{gone.name}</span> <span class="sp-qty">cancelled</span>' in html_page

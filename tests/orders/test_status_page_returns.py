@@ -100,6 +100,35 @@ def test_an_exchange_shows_the_replacement_waiting_for_the_return(client, shippe
     assert "Download the return label" not in page  # 'other' is reviewed first: the label follows by email
 
 
+def test_an_exchange_on_the_page_refunds_the_items_left_without_a_variant(client, shipped_order, sites, stock):  # noqa: F811
+    order = shipped_order()
+    large = ProductFactory(sku="TEE-2", name="Tee, large", price=Decimal("20.00"))
+    stock(sites["DAL"], large, 2)
+    VariantGroup.objects.create(name="Tee").products.add(order.lines.get(sku="TEE-1").product, large)
+    path = page_path(order)
+    tee, mugs = lines_of(order)["TEE-1"], lines_of(order)["MUG-1"]
+    form = client.get(path).content.decode()
+    assert '<option value="">No exchange: refund this item</option>' in form
+    assert "With an exchange, the items you choose no variant for are refunded." in form
+
+    response = client.post(
+        f"{path}return/",
+        {
+            f"qty-{tee}": "1",
+            f"variant-{tee}": str(large.pk),
+            f"qty-{mugs}": "1",
+            f"variant-{mugs}": "",
+            "reason": "other",
+            "resolution": "exchange",
+        },
+    )
+
+    assert response.status_code == 302
+    rma = ReturnRequest.objects.get(order=order)
+    assert list(rma.replacement_order.lines.values_list("sku", "quantity")) == [("TEE-2", 1)]
+    assert dict(rma.lines.values_list("sku", "quantity")) == {"TEE-1": 1, "MUG-1": 1}
+
+
 def test_a_post_without_the_csrf_token_is_refused(shipped_order):  # noqa: F811
     order = shipped_order()
     client = Client(enforce_csrf_checks=True)

@@ -9,8 +9,10 @@ from django.utils import timezone
 from inventory.models import Allocation, StockLevel, StockMovement
 from notifications.models import Message
 from orders import services as order_services
+from orders.exceptions import OrderError
 from orders.models import Order, OrderEvent, OrderStatus
 from orders.payments import services as payments
+from orders.payments import tasks as payment_tasks
 from orders.payments.models import PaymentTransaction
 from orders.returns import selectors, services
 from orders.returns.exceptions import SelfServiceRefused
@@ -183,8 +185,42 @@ def test_an_exchange_reserves_its_replacement_at_once_and_ships_it_when_the_retu
     # and after inspection, nothing is owed back: the unit paid for its same-price replacement
     services.inspect_return(rma_id=rma.pk, results={line.pk: Inspection(restock=1)}, actor="rosa")
     quote = services.quote_return_refund(ReturnRequest.objects.get(pk=rma.pk))
-    assert quote.exchange == Decimal("20.00")
+    assert quote.exchange == Decimal("19.80")  # 20.00 less its 2.00 discount share plus its 1.80 tax share
     assert quote.amount == Decimal("0.00")
+
+
+def test_an_exchange_that_arrives_short_keeps_its_replacement_held_until_ops_release_it(shipped_order, variants):
+    order = shipped_order()
+    tee = lines_of(order)["TEE-1"]
+    rma = services.request_return(
+        order_id=order.pk,
+        quantities={tee: 2},
+        reason="no_longer_wanted",
+        resolution="exchange",
+        exchange={tee: variants["TEE-2"].pk},
+    )
+    services.authorise_return(rma_id=rma.pk, actor="rosa")
+    line = rma.lines.get()
+
+    # 2 tees exchanged, 1 arrived: the replacement (2 × TEE-2) does not ship, and its timeline says why
+    services.receive_return(rma_id=rma.pk, quantities={line.pk: 1}, warehouse_id=None, actor="rosa")
+
+    replacement = Order.objects.get(pk=rma.replacement_order_id)
+    assert replacement.status == OrderStatus.ON_HOLD
+    assert services.returns.held_for_exchange(replacement)
+    with pytest.raises(OrderError):
+        order_services.create_shipments(order_id=replacement.pk, actor="warehouse")
+    note = replacement.events.filter(data__missing__isnull=False).get()
+    assert note.message == (
+        f"Still on hold: return {rma.number} arrived without 1 × TEE-1 exchanged for this order. "
+        "Release it by hand once the missing units are settled with the customer."
+    )
+
+    # ops settle the missing unit with the customer and release it by hand: then it ships
+    order_services.release_order(order_id=replacement.pk, actor="ops", note="customer sent the other tee")
+    replacement.refresh_from_db()
+    assert replacement.status == OrderStatus.ALLOCATED
+    assert order_services.create_shipments(order_id=replacement.pk, actor="warehouse")
 
 
 def test_an_exchange_for_a_trusted_reason_ships_at_once(shipped_order, variants):
@@ -311,6 +347,62 @@ def test_a_difference_the_gateway_answers_late_is_reserved_and_held_once_authori
     assert StockLevel.objects.get(warehouse=sites["DAL"], product=variants["TEE-XL"]).allocated == 1
 
 
+def test_a_replacement_whose_authorisation_timed_out_is_held_by_the_retry_that_routes_it(
+    card_order,
+    variants,
+    sandbox,  # noqa: F811
+):
+    order = card_order
+    Order.objects.filter(pk=order.pk).update(payment_token="tok_slow")  # the first try times out
+    tee = lines_of(order)["TEE-1"]
+    rma = services.request_return(  # its after-commit work not run: only the payment's retry routes it
+        order_id=order.pk,
+        quantities={tee: 1},
+        reason="no_longer_wanted",
+        resolution="exchange",
+        exchange={tee: variants["TEE-XL"].pk},
+    )
+    assert Order.objects.get(pk=rma.replacement_order_id).status == OrderStatus.RECEIVED
+
+    payment_tasks.retry_authorisation(rma.replacement_order_id)
+
+    # authorised and its stock reserved, but held for the returned goods: the warehouse cannot ship it
+    replacement = Order.objects.get(pk=rma.replacement_order_id)
+    assert T.objects.get(order=replacement, kind=T.Kind.AUTHORISE).status == T.Status.SUCCEEDED
+    assert replacement.status == OrderStatus.ON_HOLD and replacement.held_from_status == OrderStatus.ALLOCATED
+    assert services.returns.held_for_exchange(replacement)
+    with pytest.raises(OrderError):
+        order_services.create_shipments(order_id=replacement.pk, actor="warehouse")
+
+
+def test_the_routing_sweep_holds_a_replacement_but_not_the_ordinary_orders_beside_it(
+    shipped_order, variants, order_to, mug, monkeypatch
+):
+    order = shipped_order()
+    tee = lines_of(order)["TEE-1"]
+    # the process stops after the return and its replacement are committed, before it reserves the replacement
+    monkeypatch.setattr(services.self_service, "reserve_replacement", lambda **kwargs: None)
+    rma = services.request_return(
+        order_id=order.pk,
+        quantities={tee: 1},
+        reason="other",
+        resolution="exchange",
+        exchange={tee: variants["TEE-2"].pk},
+    )
+    ordinary = order_to("NYC", [(mug, 1)])
+    assert Order.objects.get(pk=rma.replacement_order_id).status == OrderStatus.RECEIVED
+
+    # the sweep routes both in one batch: the ordinary order goes on, the replacement waits for the returned tee
+    assert order_services.route_waiting_orders(older_than=dt.timedelta(0)) == 2
+
+    assert Order.objects.get(pk=ordinary.pk).status == OrderStatus.ALLOCATED
+    replacement = Order.objects.get(pk=rma.replacement_order_id)
+    assert replacement.status == OrderStatus.ON_HOLD and services.returns.held_for_exchange(replacement)
+    assert replacement.events.get(data__to=OrderStatus.ON_HOLD).message == (
+        f"Put on hold: exchange for return {rma.number}: it ships when the returned goods arrive"
+    )
+
+
 def test_a_cheaper_variant_refunds_the_difference_through_the_order_s_gateway(
     card_order,
     variants,
@@ -331,10 +423,72 @@ def test_a_cheaper_variant_refunds_the_difference_through_the_order_s_gateway(
     refund = services.confirm_return_refund(rma_id=rma.pk, actor="rosa")
 
     # the tee was worth 19.80 paid (20.00 less its 2.00 discount share plus 1.80 tax), and a damaged item is our
-    # error (the order's 10.00 shipping back too); 15.00 of it paid for the XS
-    assert refund.amount == Decimal("14.80") and refund.status == "settled"
-    assert refund.breakdown["exchange"] == "15.00"
-    assert sum(p.refunded for p in sandbox.payments()) == Decimal("14.80")
+    # error (the order's 10.00 shipping back too); 15.00 / 20.00 of the 19.80, 14.85, paid for the XS
+    assert refund.amount == Decimal("14.95") and refund.status == "settled"
+    assert refund.breakdown["exchange"] == "14.85"
+    assert sum(p.refunded for p in sandbox.payments()) == Decimal("14.95")
+
+
+def test_an_exchange_refunds_the_items_returned_without_a_variant_as_usual(shipped_order, variants):
+    order = shipped_order()
+    tee, mug = lines_of(order)["TEE-1"], lines_of(order)["MUG-1"]
+
+    rma = services.request_return(
+        order_id=order.pk,
+        quantities={tee: 1, mug: 2},
+        reason="other",
+        resolution="exchange",
+        exchange={tee: variants["TEE-XS"].pk},
+    )
+
+    # the replacement is for the tee alone; the mugs are returned for their money
+    assert list(rma.replacement_order.lines.values_list("sku", "quantity")) == [("TEE-XS", 1)]
+    assert dict(rma.lines.values_list("sku", "replacement_product__sku")) == {"TEE-1": "TEE-XS", "MUG-1": None}
+    services.authorise_return(rma_id=rma.pk, actor="rosa")
+    receive_and_inspect(rma)
+    quote = services.quote_return_refund(ReturnRequest.objects.get(pk=rma.pk))
+    # tee: 20.00 − 2.00 discount + 1.80 tax = 19.80, 19.80 × 15/20 = 14.85 kept for the XS, 4.95 back;
+    # mugs: 20.00 − 2.00 + 1.80 = 19.80 back in full; 4.95 + 19.80 = 24.75
+    assert quote.exchange == Decimal("14.85")
+    assert quote.amount == Decimal("24.75")
+
+
+# One TEE-1 (20.00 of the order's 80.00 subtotal, so a quarter of its discount and tax) exchanged for "other" (no
+# fee, not our error): the unit cost the customer 20.00 − discount share + tax share; the replacement's price over
+# 20.00 of that (all of it for a same-price or dearer variant) paid for the replacement, the rest is refunded.
+EXCHANGE_FIGURES = [
+    # no discount, tax 8.00: the tee cost 20.00 + 2.00 tax = 22.00
+    ("0.00", "8.00", "TEE-2", "22.00", "0.00"),  # same price: all 22.00 paid for it
+    ("0.00", "8.00", "TEE-XS", "16.50", "5.50"),  # 15.00: 22.00 × 15/20 = 16.50, 5.50 back
+    ("0.00", "8.00", "TEE-XL", "22.00", "0.00"),  # 26.00: all 22.00, the 6.00 more charged on the replacement
+    # discount 8.00, tax 7.20: the tee cost 20.00 − 2.00 + 1.80 = 19.80
+    ("8.00", "7.20", "TEE-2", "19.80", "0.00"),  # same price
+    ("8.00", "7.20", "TEE-XS", "14.85", "4.95"),  # 19.80 × 15/20 = 14.85, 4.95 back
+    ("8.00", "7.20", "TEE-XL", "19.80", "0.00"),  # dearer
+]
+
+
+@pytest.mark.parametrize(("discount", "tax", "sku", "offset", "refund"), EXCHANGE_FIGURES)
+def test_an_exchange_refunds_what_the_returned_unit_cost_beyond_its_replacement(
+    shipped_order, variants, discount, tax, sku, offset, refund
+):
+    order = shipped_order()
+    Order.objects.filter(pk=order.pk).update(
+        discount_total=Decimal(discount),
+        tax_total=Decimal(tax),
+        grand_total=Decimal("90.00") - Decimal(discount) + Decimal(tax),
+    )
+    tee = lines_of(order)["TEE-1"]
+    rma = services.request_return(
+        order_id=order.pk, quantities={tee: 1}, reason="other", resolution="exchange", exchange={tee: variants[sku].pk}
+    )
+    services.authorise_return(rma_id=rma.pk, actor="rosa")
+    receive_and_inspect(rma)
+
+    quote = services.quote_return_refund(ReturnRequest.objects.get(pk=rma.pk))
+
+    assert quote.exchange == Decimal(offset)
+    assert quote.amount == Decimal(refund)
 
 
 # --- store credit ---------------------------------------------------------------------------------------
@@ -440,7 +594,7 @@ def bad_requests(order, other_order, variants, mug):
         "an exchange without a variant": (
             {"quantities": {tee: 1}, "reason": "damaged", "resolution": "exchange"},
             f"variant-{tee}",
-            "Tee: choose the variant to receive instead.",
+            "Tee: choose the variant to receive instead (items without one are refunded), or choose a refund.",
         ),
         "a variant for an item not returned": (
             {

@@ -153,6 +153,27 @@ def _gateway_refundable(order: Order) -> Decimal | None:
     return Decimal(payments.refundable_amount(order))
 
 
+def _shares(order: Order, unit_price: Decimal, quantity: int) -> tuple[Decimal, Decimal, Decimal]:
+    """What ``quantity`` units at ``unit_price`` were on the order: goods, their share of its discount and of its
+    tax (in proportion to the goods' part of the subtotal)."""
+    # half a cent rounds up, as in payments (its captures and this refund must agree to the cent)
+    goods = cents(unit_price * quantity)
+    share = goods / order.subtotal if order.subtotal > 0 else Decimal("0")
+    return goods, cents(order.discount_total * share), cents(order.tax_total * share)
+
+
+def exchange_offset(order: Order, line, quantity: int) -> Decimal:
+    """The part of what ``quantity`` returned units of ``line`` (a return line) cost the customer that paid for
+    their replacement: goods less their discount share plus their tax share, × the replacement's price over the
+    unit's (at most 1: a dearer replacement's difference is charged on its own order). Zero for a line that is
+    refunded, not exchanged."""
+    if line.replacement_unit_price is None or line.unit_price <= 0:
+        return ZERO
+    goods, discount, tax = _shares(order, line.unit_price, quantity)
+    part = min(line.replacement_unit_price, line.unit_price) / line.unit_price
+    return cents((goods - discount + tax) * part)
+
+
 def _quote(
     order: Order,
     items: list[tuple[OrderLine | object, int]],
@@ -161,14 +182,9 @@ def _quote(
     our_error: bool,
     exchange: Decimal = ZERO,
 ):
-    subtotal = order.subtotal
     lines = []
     for line, quantity in items:
-        # half a cent rounds up, as in payments (its captures and this refund must agree to the cent)
-        goods = cents(line.unit_price * quantity)
-        share = goods / subtotal if subtotal > 0 else Decimal("0")
-        discount = cents(order.discount_total * share)
-        tax = cents(order.tax_total * share)
+        goods, discount, tax = _shares(order, line.unit_price, quantity)
         fee = ZERO if our_error else cents((goods - discount) * fee_percent / 100)
         lines.append(QuoteLine(line.sku, line.name, quantity, line.unit_price, goods, discount, tax, fee))
     notes = []
@@ -198,9 +214,12 @@ def _quote(
 def quote_return_refund(rma: ReturnRequest) -> RefundQuote:
     """The refund for a return's received units (asked-for units before they arrive).
 
-    For an exchange, each unit's value up to the replacement's price paid
-    for the replacement: only what the returned units were worth beyond it
-    is refunded (a dearer replacement was charged on its own order).
+    For an exchange, each exchanged line's units paid for their
+    replacement in proportion to its price (``exchange_offset``: what they
+    cost the customer, discount and tax included, × replacement price ÷
+    unit price, at most all of it): only the rest is refunded (a dearer
+    replacement's difference was charged on its own order). Lines returned
+    without a variant are refunded as usual.
     """
     received = rma.status not in (ReturnStatus.REQUESTED, ReturnStatus.AUTHORISED)
     items = [
@@ -208,14 +227,7 @@ def quote_return_refund(rma: ReturnRequest) -> RefundQuote:
         for line in rma.lines.all()
         if (line.quantity_received if received else line.quantity)
     ]
-    exchange = sum(
-        (
-            cents(min(line.replacement_unit_price, line.unit_price) * quantity)
-            for line, quantity in items
-            if line.replacement_unit_price is not None
-        ),
-        ZERO,
-    )
+    exchange = sum((exchange_offset(rma.order, line, quantity) for line, quantity in items), ZERO)
     return _quote(rma.order, items, fee_percent=rma.restocking_fee_percent, our_error=rma.our_error, exchange=exchange)
 
 

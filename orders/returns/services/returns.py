@@ -39,7 +39,7 @@ from .labels import label_link
 
 POLICY_ACTOR = "system: return policy"
 # The cause an exchange's replacement is held with until the returned goods arrive (``events.HOLD_CAUSES``).
-EXCHANGE_HOLD = "exchange"
+EXCHANGE_HOLD = events.EXCHANGE_HOLD
 # Renders an authorised return's label (by name: the tasks import these services).
 RENDER_LABEL_TASK = "orders.returns.tasks.render_return_label"
 
@@ -258,7 +258,8 @@ def receive_return(*, rma_id: int, quantities: dict[int, int] | None, warehouse_
     ``quantities`` None means everything asked for arrived. The order lines
     count the units as returned; the customer is emailed. Nothing enters
     stock until inspection. An exchange's replacement held for the goods is
-    released to ship.
+    released to ship when every exchanged unit arrived; when some did not,
+    it stays on hold and its timeline says which (ops release it by hand).
     """
     rma = lock_return(rma_id)
     if rma.status != ReturnStatus.AUTHORISED:
@@ -294,7 +295,7 @@ def receive_return(*, rma_id: int, quantities: dict[int, int] | None, warehouse_
     missing = sum(line.quantity - line.quantity_received for line in lines)
     events.return_received(rma, warehouse=warehouse, received=received, missing=missing, actor=actor)
     if rma.replacement_order_id:
-        _ship_replacement(rma, actor=actor)
+        _ship_replacement(rma, lines=lines, actor=actor)
     notify.return_received(
         rma.order,
         rma={"number": rma.number, "lines": _lines_for_mail(rma, received=True), "received_at": rma.received_at},
@@ -313,11 +314,21 @@ def held_for_exchange(order: Order) -> bool:
     return last_hold is not None and last_hold.data.get("cause") == EXCHANGE_HOLD
 
 
-def _ship_replacement(rma: ReturnRequest, *, actor) -> None:
-    """Release an exchange's replacement held for the returned goods (the caller holds the return's order lock)."""
+def _ship_replacement(rma: ReturnRequest, *, lines: list[ReturnLine], actor) -> None:
+    """Release an exchange's replacement held for the returned goods once every exchanged unit arrived; one
+    that arrived short stays held, its timeline naming the missing units (the caller holds the return's order
+    lock)."""
     replacement = lock_order(rma.replacement_order_id)
     if not held_for_exchange(replacement):
         return  # not held, or held for something else (its payment, an operator): ops release it
+    missing = [
+        (line.sku, line.quantity - line.quantity_received)
+        for line in lines
+        if line.replacement_product_id and line.quantity > line.quantity_received
+    ]
+    if missing:
+        events.replacement_still_held(replacement, rma=rma, missing=missing, actor=actor)
+        return
     release(replacement, note=f"return {rma} received", actor=actor)
 
 

@@ -13,8 +13,11 @@ is in stock. It is placed with the return, priced at what the variant costs
 beyond the returned unit (charged through the original order's gateway, as
 any order's payment is), then reserved at once through the inventory
 services and, unless the reason's rule trusts the customer, held until the
-return is received. What the returned units were worth beyond the
-replacement's price is refunded after inspection (``quote_return_refund``).
+return is received. After inspection the refund keeps back, per exchanged
+line, the part of what the returned units cost the customer (discount and
+tax included) that the replacement's price covers: all of it for a
+same-price or dearer variant, price over unit price of it for a cheaper one
+(``quote_return_refund``).
 
 Every refusal is a ``SelfServiceRefused`` naming the form field, and
 nothing is written: the checks run under the order's lock before the first
@@ -28,7 +31,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
@@ -47,7 +49,7 @@ from ...services import (
     place_order,
     prepare_order,
 )
-from ...services._common import enqueue, lock_order
+from ...services._common import lock_order
 from .. import selectors
 from ..exceptions import SelfServiceRefused
 from ..models import (
@@ -57,16 +59,13 @@ from ..models import (
     ReturnRequest,
     ReturnResolution,
     ReturnSource,
-    ReturnStatus,
     VariantGroup,
 )
 from ._common import lock_return
-from .returns import EXCHANGE_HOLD, _window_end, open_locked_return
+from .returns import _window_end, open_locked_return
 
 # Who the timeline says did it: the customer, through the page their emails link to.
 CUSTOMER = "customer: order status page"
-# Reserves a replacement whose payment is asked again later (by name: the tasks import these services).
-RESERVE_TASK = "orders.returns.tasks.reserve_replacement"
 NOTE_LIMIT = 1000
 ZERO = Decimal("0.00")
 
@@ -261,12 +260,19 @@ def _check(
         name = f"variant-{line_id}"
         product_id = exchange.get(line_id)
         if product_id is None:
-            raise SelfServiceRefused(name, f"{line.name}: choose the variant to receive instead.")
+            continue  # returned for a refund beside the exchange
         product = next((p for p in variants.get(line.product_id, []) if p.pk == product_id), None)
         if product is None:
             raise SelfServiceRefused(name, f"{line.name}: that is not another variant of this product.")
         needed[product.pk] += quantity
         swaps.append(_Swap(line, quantity, product))
+    if not swaps:
+        first = min(wanted)
+        raise SelfServiceRefused(
+            f"variant-{first}",
+            f"{order_lines[first].name}: choose the variant to receive instead (items without one are refunded), "
+            "or choose a refund.",
+        )
     stock = _available(needed)
     for swap in swaps:
         if stock.get(swap.product.pk, 0) < needed[swap.product.pk]:
@@ -292,7 +298,8 @@ def request_return(
     """Open the return a customer asked for on the order status page; returns it.
 
     ``quantities`` maps order line id → units, ``exchange`` order line id →
-    the product to send instead (for ``resolution`` exchange). The return is
+    the product to send instead (for ``resolution`` exchange: at least one
+    line; the lines without a variant are refunded as usual). The return is
     opened by ``open_locked_return`` with source customer (the policy may
     authorise it at once: label and email). An exchange places its
     replacement order in the same transaction, then (after commit) its
@@ -384,38 +391,23 @@ def reserve_replacement(*, rma_id: int, actor) -> Order | None:
     """Authorise an exchange's replacement (its price difference, through the gateway) and reserve its stock.
 
     The gateway is called with no lock held (``prepare_order``); a decline
-    puts the replacement on hold for ops, as any order's. Then, with the
-    return's order, the return and the replacement locked in that order,
-    the stock is reserved (``allocate_locked_order``) and, unless the
-    reason's rule trusts the customer or the goods are back already, the
-    replacement is held until the return is received. Safe to repeat: a
-    replacement whose payment is asked again later comes back here once
-    more (``RESERVE_TASK``); one routed meanwhile is held then. Returns the
+    puts the replacement on hold for ops, as any order's, and a timeout has
+    it asked again later and routed then (``retry_authorisation``). Then,
+    with the return's order, the return and the replacement locked in that
+    order, the stock is reserved (``allocate_locked_order``). Routing holds
+    a replacement whose return has not arrived, unless the reason's rule
+    trusts the customer, whichever path routes it (this one, the payment's
+    retry or sweep, the routing sweep). Safe to repeat. Returns the
     replacement, or None when the return has none.
     """
     replacement_id = ReturnRequest.objects.filter(pk=rma_id).values_list("replacement_order_id", flat=True).first()
     if replacement_id is None:
         return None
     if not prepare_order(order_id=replacement_id, actor=actor):
-        replacement = Order.objects.get(pk=replacement_id)
-        if replacement.status == OrderStatus.RECEIVED:
-            # its payment is asked again later (and then routed): come back after that, to hold it for the goods
-            enqueue(RESERVE_TASK, rma_id, countdown=settings.PAYMENTS_RETRY_BACKOFF_SECONDS)
-        return replacement  # declined: held for ops, as any order's payment
+        return Order.objects.get(pk=replacement_id)  # declined (held for ops) or asked again later (routed then)
     with transaction.atomic(durable=True):
-        rma = lock_return(rma_id)
+        lock_return(rma_id)
         replacement = lock_order(replacement_id)
         if replacement.status == OrderStatus.RECEIVED:
             replacement = allocate_locked_order(order_id=replacement.pk, actor=actor)
-        waiting = rma.status in (ReturnStatus.REQUESTED, ReturnStatus.AUTHORISED)
-        trusted = ReturnPolicy.current().rule(rma.reason).trusted
-        if waiting and not trusted and replacement.status in (OrderStatus.ALLOCATED, OrderStatus.BACKORDERED):
-            # The timeline's hold alone, not the ops alert of an operator's or a payment's hold: this one is
-            # expected, and receiving the return releases it.
-            events.order_held(
-                replacement,
-                reason=f"exchange for return {rma}: it ships when the returned goods arrive",
-                actor=actor,
-                cause=EXCHANGE_HOLD,
-            )
     return replacement
