@@ -342,7 +342,12 @@ def status_return(request: HttpRequest, token: str) -> HttpResponse:
 
 def form_refused(request: HttpRequest, *, token: str) -> HttpResponse:
     """The return form was refused before it was read (its CSRF token missing or stale): the customer's own page
-    saying so, with the way back to their order (the CSRF failure view sends the return form's refusals here)."""
+    saying so, with the way back to their order (the CSRF failure view sends the return form's refusals here).
+    A token that opens no page gets the same rate limit and plain 404 as every other route of the page."""
+    if _over_limit(request):
+        return _too_many(request)
+    if _live_order(token) is None:
+        return _not_found(request)
     back = reverse("order_status_page", args=[token])
     return _headers(render(request, "status_page/form_refused.html", {"back": back}, status=403))
 

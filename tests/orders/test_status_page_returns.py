@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from orders import services
@@ -141,6 +142,15 @@ def test_a_post_without_the_csrf_token_is_refused(shipped_order):  # noqa: F811
     assert "The form was not accepted" in page and "Nothing was sent." in page
     assert f'href="{page_path(order)}">Back to your order</a>' in page  # the customer's page, not the console's
     assert not ReturnRequest.objects.exists()
+
+
+def test_a_post_without_the_csrf_token_to_a_token_that_opens_no_page_gets_the_plain_404():
+    client = Client(enforce_csrf_checks=True)
+
+    response = client.post(f"{reverse('order_status_page', args=['A' * 43])}return/", {"reason": "damaged"})
+
+    assert response.status_code == 404
+    assert "This link does not open an order." in response.content.decode()
 
 
 @pytest.mark.parametrize("how", ["unknown", "revoked"])
