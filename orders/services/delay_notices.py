@@ -44,8 +44,8 @@ from shipping.selectors import active_service_terms
 
 from .. import events
 from ..exceptions import OrderError
-from ..models import OPEN_STATUSES, Order, OrderDelayNotice, OrderEvent, OrderLine, OrderStatus
-from . import notify
+from ..models import OPEN_STATUSES, Order, OrderDelayNotice, OrderEvent, OrderStatus
+from . import fulfilment, notify
 from ._common import lock_order, require_reason
 
 Cause = OrderDelayNotice.Cause
@@ -98,24 +98,7 @@ def serving_warehouses(orders: list[Order], warehouses: dict[int, Warehouse], *,
     received = [order for order in orders if order.status == OrderStatus.RECEIVED]
     if not received:
         return {}
-    lines_of: dict[int, list[OrderLine]] = defaultdict(list)
-    for line in OrderLine.objects.filter(order_id__in=[order.pk for order in received]).order_by("pk"):
-        lines_of[line.order_id].append(line)
-    requests = [
-        inventory.OrderRequest(
-            order_id=order.pk,
-            channel_id=order.channel_id,
-            postal_code=order.shipping_address.postal_code,
-            country=order.shipping_address.country,
-            state=order.shipping_address.state,
-            lines=[
-                inventory.LineRequest(line.pk, line.product_id, line.sku, line.quantity_unallocated)
-                for line in lines_of[order.pk]
-                if line.quantity_unallocated > 0
-            ],
-        )
-        for order in received
-    ]
+    _, requests = fulfilment.routing_requests(received)
     results = inventory.plan_batch(requests, lock=False, now=now).results
     active = tuple(warehouse for warehouse in warehouses.values() if warehouse.is_active)
     serving = {}

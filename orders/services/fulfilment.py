@@ -173,24 +173,7 @@ def _allocate_once(order_ids: list[int], *, actor, strict: bool, optimistic: boo
             )
         orders = [order for order in orders if order.pk not in waiting]
     exchanges = _waiting_exchanges(orders)
-    lines_of: dict[int, list[OrderLine]] = {order.pk: [] for order in orders}
-    for line in OrderLine.objects.filter(order_id__in=list(lines_of)).order_by("pk"):
-        lines_of[line.order_id].append(line)
-    requests = [
-        inventory.OrderRequest(
-            order_id=order.pk,
-            channel_id=order.channel_id,
-            postal_code=order.shipping_address.postal_code,
-            country=order.shipping_address.country,
-            state=order.shipping_address.state,
-            lines=[
-                inventory.LineRequest(line.pk, line.product_id, line.sku, line.quantity_unallocated)
-                for line in lines_of[order.pk]
-                if line.quantity_unallocated > 0
-            ],
-        )
-        for order in orders
-    ]
+    lines_of, requests = routing_requests(orders)
     reservation = inventory.plan_batch(requests, lock=not optimistic)
     results = reservation.results
     changed_lines: list[OrderLine] = []
@@ -230,6 +213,31 @@ def _allocate_once(order_ids: list[int], *, actor, strict: bool, optimistic: boo
             events.held_for_return(order, rma_number=exchanges[order.pk], actor=actor)
     inventory.reserve(reservation)  # last: the hot stock rows are locked from here to COMMIT
     return orders
+
+
+def routing_requests(orders: list[Order]) -> tuple[dict[int, list[OrderLine]], list[inventory.OrderRequest]]:
+    """What the allocator plans for ``orders`` (their shipping address loaded): each order's lines, in one
+    query, and its request of the units still unallocated. Routing and the delay notices' "where would it ship
+    from" ask the same planner with the same requests."""
+    lines_of: dict[int, list[OrderLine]] = {order.pk: [] for order in orders}
+    for line in OrderLine.objects.filter(order_id__in=list(lines_of)).order_by("pk"):
+        lines_of[line.order_id].append(line)
+    requests = [
+        inventory.OrderRequest(
+            order_id=order.pk,
+            channel_id=order.channel_id,
+            postal_code=order.shipping_address.postal_code,
+            country=order.shipping_address.country,
+            state=order.shipping_address.state,
+            lines=[
+                inventory.LineRequest(line.pk, line.product_id, line.sku, line.quantity_unallocated)
+                for line in lines_of[order.pk]
+                if line.quantity_unallocated > 0
+            ],
+        )
+        for order in orders
+    ]
+    return lines_of, requests
 
 
 def _waiting_exchanges(orders: list[Order]) -> dict[int, str]:
