@@ -11,10 +11,11 @@ from shipping.models import Shipment
 
 from ... import events
 from ...models import Order, OrderStatus
-from ...services import AddressData, CustomerData, LineData, OrderData, place_order
+from ...services import LineData, place_order
 from ...services._common import lock_order, lock_order_of
 from ..exceptions import ReturnError
 from ..models import OrderErrorCase, Refund
+from ._common import follow_up_order
 from .refunds import check_amount, quote_error_refund, record_refund, settle_refund
 
 
@@ -119,8 +120,6 @@ def _reship(case: OrderErrorCase, order: Order, units: dict[int, int], *, actor)
         if not isinstance(quantity, int) or quantity < 0 or quantity > line.quantity:
             raise ReturnError(f"{line.sku}: reship between 1 and {line.quantity} units, not {quantity!r}.")
         wanted.append(LineData(sku=line.sku, quantity=quantity, unit_price=Decimal("0.00")))
-    customer = order.customer
-    address = order.shipping_address
     taken = set(
         Order.objects.filter(channel_id=order.channel_id, external_id__startswith=f"{order.external_id}-R").values_list(
             "external_id", flat=True
@@ -129,22 +128,10 @@ def _reship(case: OrderErrorCase, order: Order, units: dict[int, int], *, actor)
     n = 1
     while f"{order.external_id}-R{n}" in taken:
         n += 1
-    data = OrderData(
+    data = follow_up_order(
+        order,
         external_id=f"{order.external_id}-R{n}",
-        customer=CustomerData(name=customer.name, email=customer.email, phone=customer.phone),
-        shipping_address=AddressData(
-            name=address.name,
-            company=address.company,
-            line1=address.line1,
-            line2=address.line2,
-            city=address.city,
-            state=address.state,
-            postal_code=address.postal_code,
-            country=address.country,
-            phone=address.phone,
-        ),
         lines=wanted,
-        currency=order.currency,
         promised_date=None,
         extra={"replaces": order.number, "error_case": case.pk},
     )

@@ -40,10 +40,7 @@ from inventory.models import Product, StockLevel
 from ... import events
 from ...models import Order, OrderLine, OrderStatus
 from ...services import (
-    AddressData,
-    CustomerData,
     LineData,
-    OrderData,
     PaymentData,
     allocate_locked_order,
     place_order,
@@ -61,7 +58,7 @@ from ..models import (
     ReturnSource,
     VariantGroup,
 )
-from ._common import lock_return
+from ._common import follow_up_order, lock_return
 from .returns import _window_end, open_locked_return
 
 # Who the timeline says did it: the customer, through the page their emails link to.
@@ -355,23 +352,10 @@ def _place_replacement(rma: ReturnRequest, swaps: list[_Swap], *, actor) -> Orde
         for swap in swaps
     ]
     charge = sum((line.unit_price * line.quantity for line in lines), ZERO)
-    customer, address = order.customer, order.shipping_address
-    data = OrderData(
+    data = follow_up_order(
+        order,
         external_id=f"{order.external_id}-{rma.number}",
-        customer=CustomerData(name=customer.name, email=customer.email, phone=customer.phone),
-        shipping_address=AddressData(
-            name=address.name,
-            company=address.company,
-            line1=address.line1,
-            line2=address.line2,
-            city=address.city,
-            state=address.state,
-            postal_code=address.postal_code,
-            country=address.country,
-            phone=address.phone,
-        ),
         lines=lines,
-        currency=order.currency,
         payment=PaymentData(gateway=order.payment_gateway, token=order.payment_token)
         if charge > 0 and order.payment_gateway
         else None,
