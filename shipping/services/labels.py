@@ -268,13 +268,17 @@ def _store_chunk(chunk: LabelBatchChunk, batch: LabelBatch, content: bytes, toke
     extension = "zpl" if batch.label_format == Shipment.LabelFormat.ZPL else "pdf"
     chunk.file.save(f"batch-{batch.pk}-{chunk.index}.{extension}", ContentFile(content), save=False)
     now = timezone.now()
-    done = LabelBatchChunk.objects.filter(pk=chunk.pk, claim=token, done_at=None).update(
-        file=chunk.file.name, done_at=now, claim=None, lease_until=None
-    )
+    with transaction.atomic():  # the part done and the batch's progress counted together: no moment between
+        done = LabelBatchChunk.objects.filter(pk=chunk.pk, claim=token, done_at=None).update(
+            file=chunk.file.name, done_at=now, claim=None, lease_until=None
+        )
+        if done:
+            LabelBatch.objects.filter(pk=batch.pk).update(
+                heartbeat_at=now, rendered_count=F("rendered_count") + chunk.label_count
+            )
     if not done:
         chunk.file.delete(save=False)
         return False
-    LabelBatch.objects.filter(pk=batch.pk).update(heartbeat_at=now)
     return True
 
 
