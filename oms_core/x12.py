@@ -456,17 +456,16 @@ class Seg:
 
 @dataclass(frozen=True)
 class Loop:
-    """A loop: its first node's segment starts each occurrence."""
+    """A loop: its first node (a segment) starts each occurrence, once; the other nodes follow."""
 
     loop_id: str
-    nodes: tuple[Seg | Loop, ...]
+    nodes: tuple[Seg | Loop, ...]  # nodes[0] is a Seg
     required: bool = False
     max_use: int = 1
 
     @property
     def trigger(self) -> str:
-        first = self.nodes[0]
-        return first.tag if isinstance(first, Seg) else first.trigger
+        return self.nodes[0].tag
 
 
 def _party_loop(max_use: int = 10, required: bool = False) -> Loop:
@@ -597,7 +596,8 @@ class _Matcher:
                     count += 1
                     if count > node.max_use:
                         self.errors.append(SegmentError(node.trigger, self._position(), SEGMENT_LOOP_TOO_OFTEN))
-                    self.match(node.nodes)
+                    self._take()  # the trigger, once per occurrence
+                    self.match(node.nodes[1:])
                 if count == 0 and node.required:
                     self.errors.append(SegmentError(node.trigger, self._position(), SEGMENT_MANDATORY_MISSING))
 
