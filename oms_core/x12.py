@@ -535,30 +535,34 @@ def _tags(nodes: Iterable[Seg | Loop]) -> set[str]:
 def check_set(set_id: str, body: Sequence[Segment], *, first_position: int = 2) -> list[SegmentError]:
     """The segment errors (AK3 with AK4) of a transaction set's body (the segments between ST and SE).
 
-    Positions are counted in the set, the ST being 1 (``first_position`` is the body's first segment). After a
-    segment out of place the rest of the set is not matched further: the first such segment is reported.
+    Positions are counted in the set, the ST being 1 (``first_position`` is the body's first segment).
+    Segments the set's grammar does not have at all are reported (unknown, or not in this set) and left
+    out before the rest is matched; of segments out of place, the first is reported.
     """
     grammar = GRAMMARS[set_id]
     known = _tags(grammar)
     errors: list[SegmentError] = []
-    matcher = _Matcher(body, first_position, errors)
-    matcher.match(grammar)
-    if matcher.index < len(body):
-        seg = body[matcher.index]
-        if seg.tag not in SEGMENTS:
-            code = SEGMENT_UNRECOGNIZED
-        elif seg.tag not in known:
-            code = SEGMENT_NOT_IN_SET
+    kept: list[tuple[int, Segment]] = []
+    for index, seg in enumerate(body):
+        position = first_position + index
+        if seg.tag not in known:
+            code = SEGMENT_UNRECOGNIZED if seg.tag not in SEGMENTS else SEGMENT_NOT_IN_SET
+            errors.append(SegmentError(seg.tag, position, code))
         else:
-            code = SEGMENT_UNEXPECTED
-        errors.append(SegmentError(seg.tag, first_position + matcher.index, code))
+            kept.append((position, seg))
+    matcher = _Matcher([seg for _, seg in kept], [position for position, _ in kept], first_position + len(body), errors)
+    matcher.match(grammar)
+    if matcher.index < len(kept):
+        position, seg = kept[matcher.index]
+        errors.append(SegmentError(seg.tag, position, SEGMENT_UNEXPECTED))
     return sorted(errors, key=lambda error: error.position)
 
 
 class _Matcher:
-    def __init__(self, body: Sequence[Segment], first_position: int, errors: list[SegmentError]):
+    def __init__(self, body: Sequence[Segment], positions: Sequence[int], end: int, errors: list[SegmentError]):
         self.body = body
-        self.first_position = first_position
+        self.positions = positions
+        self.end_position = end  # the SE's position: where a segment missing at the end is reported
         self.errors = errors
         self.index = 0
 
@@ -566,7 +570,7 @@ class _Matcher:
         return self.body[self.index].tag if self.index < len(self.body) else None
 
     def _position(self) -> int:
-        return self.first_position + self.index
+        return self.positions[self.index] if self.index < len(self.positions) else self.end_position
 
     def _take(self) -> None:
         seg = self.body[self.index]
@@ -783,9 +787,13 @@ class Party:
     state: str = ""  # N402
     postal_code: str = ""  # N403
     country: str = ""  # N404, ISO 3166 two-letter
-    contact_name: str = ""  # G6102 with G6101 IC (written as the party's name when a phone or email has none)
+    contact_name: str = ""  # G6102 with G6101 IC (the party's name when a phone or email is given without one)
     phone: str = ""  # G6104 with G6103 TE
     email: str = ""  # G6104 with G6103 EM
+
+    def __post_init__(self):
+        if (self.phone or self.email) and not self.contact_name:  # G6102 is mandatory beside a number
+            object.__setattr__(self, "contact_name", self.name)
 
     def to_segments(self) -> list[Segment]:
         for name, lines in (("name_lines (N2)", self.name_lines), ("address_lines (N3)", self.address_lines)):
@@ -799,9 +807,9 @@ class Party:
         if self.city or self.state or self.postal_code or self.country:
             found.append(segment("N4", self.city, self.state, self.postal_code, self.country))
         if self.phone:
-            found.append(segment("G61", "IC", self.contact_name or self.name, "TE", self.phone))
+            found.append(segment("G61", "IC", self.contact_name, "TE", self.phone))
         if self.email:
-            found.append(segment("G61", "IC", self.contact_name or self.name, "EM", self.email))
+            found.append(segment("G61", "IC", self.contact_name, "EM", self.email))
         if self.contact_name and not self.phone and not self.email:
             found.append(segment("G61", "IC", self.contact_name))
         return found
@@ -1779,7 +1787,10 @@ def write_interchange(
 
 def _as_text(data: str | bytes) -> str:
     if isinstance(data, bytes):
-        return data.decode("latin-1")  # every byte maps to one character; non-ASCII is reported with its segment
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return data.decode("latin-1")  # every byte is one character; non-ASCII is reported with its segment
     return data
 
 
