@@ -34,12 +34,14 @@ import posixpath
 import secrets
 import socket
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import paramiko
+
+from oms_core.csvfiles import CsvSyntaxError, csv_records, csv_text
 
 PART_SUFFIX = ".part"
 REASON_SUFFIX = ".reason.txt"
@@ -148,6 +150,28 @@ def host_key_fingerprint(key_blob: bytes) -> str:
     """The ``SHA256:...`` fingerprint of a public key (its SSH wire form), as ``ssh-keygen -lf`` prints it."""
     digest = hashlib.sha256(key_blob).digest()
     return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+
+
+# --- CSV payloads ---------------------------------------------------------------------------------
+
+
+def csv_payload(rows: Iterable[Iterable[Any]]) -> bytes:
+    """Rows (the header first) as the bytes of a CSV file to drop: UTF-8, through the OMS's guarded writer."""
+    return csv_text(rows).encode("utf-8")
+
+
+def csv_payload_records(data: bytes) -> Iterator[tuple[int, list[str]]]:
+    """The records of a dropped CSV file with their line numbers (``csvfiles.csv_records``), read as UTF-8.
+
+    A byte-order mark is dropped; bytes that are not UTF-8 raise CsvSyntaxError naming the line they are on.
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise CsvSyntaxError(line, f"byte {error.start + 1} ({data[error.start]:#04x}) is not UTF-8; save the file "
+                                   "as UTF-8") from None  # fmt: skip
+    return csv_records(text)
 
 
 # --- a local folder ------------------------------------------------------------------------------

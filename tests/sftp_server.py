@@ -22,9 +22,12 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 USERNAME = "partner"
 PASSWORD = "drop-password-for-tests"
@@ -41,7 +44,9 @@ def free_port() -> int:
 def make_keys(keys_dir: Path) -> tuple[Path, Path, Path, str]:
     """A host key, a client key and its authorized_keys file in ``keys_dir``; returns them and the host key's
     fingerprint. Keys already there are kept (a restarted server presents the same host key)."""
-    import asyncssh
+    with warnings.catch_warnings():  # asyncssh still imports cryptography's DSA, which warns
+        warnings.filterwarnings("ignore", message="DSA is deprecated")
+        import asyncssh
 
     keys_dir.mkdir(parents=True, exist_ok=True)
     host_key, client_key, authorized = keys_dir / "host_key", keys_dir / "client_key", keys_dir / "authorized_keys"
@@ -156,6 +161,13 @@ def running_sftp_server(
         yield info
     finally:
         info.kill()
+
+
+@pytest.fixture
+def sftp_server(tmp_path) -> Iterator[SFTPServerInfo]:
+    """A real SFTP server serving ``tmp_path / "drop"`` for one test (import this fixture to use it)."""
+    with running_sftp_server(tmp_path / "drop") as server:
+        yield server
 
 
 # --- the server process ---------------------------------------------------------------------------
