@@ -1816,8 +1816,8 @@ def _read_isa(text: str, start: int, position: int) -> tuple[Segment, Separators
     fields = isa[4:].split(element) if element else []
     if len(isa) < ISA_LENGTH or len(fields) < 16:
         raise X12Error(
-            f"the ISA is cut short ({len(isa)} characters, {len(fields)} elements after ISA); it is fixed width: "
-            "106 characters, 16 elements",
+            f"the ISA is cut short or malformed ({len(isa)} characters, {len(fields)} elements after ISA); it is "
+            "fixed width: 106 characters, 16 elements",
             position=position,
             segment="ISA",
         )
@@ -1830,26 +1830,25 @@ def _read_isa(text: str, start: int, position: int) -> tuple[Segment, Separators
                 segment="ISA",
                 element=f"ISA{number:02d}",
             )
-    component, terminator = isa[104], isa[105]
-    version = fields[11]
-    repetition = fields[10] if version >= "00501" else "\x00"
-    separators = Separators(element, component, terminator, repetition, suffix="")
-    distinct = {element, component, terminator} | ({repetition} if version >= "00501" else set())
-    if len(distinct) != (4 if version >= "00501" else 3) or any(c.isalnum() for c in distinct):
-        raise X12Error(
-            f"the separators element {element!r}, component {component!r}, segment {terminator!r}"
-            + (f", repetition {repetition!r}" if version >= "00501" else "")
-            + " must be distinct and not letters or digits",
-            position=position,
-            segment="ISA",
-            element="ISA16",
-        )
+    component, terminator, version = isa[104], isa[105], fields[11]
     if version not in VERSIONS.values():
         raise X12Error(
             f"ISA12 {version!r} is not a version this reader speaks (00401, 00501)",
             position=position,
             segment="ISA",
             element="ISA12",
+        )
+    fifty = version == VERSIONS[VERSION_5010]
+    repetition = fields[10] if fifty else _unused(Separators(element, component, terminator, "\x00"))
+    separators = Separators(element, component, terminator, repetition, suffix="")
+    if len(separators.chars) != 4 or any(char.isalnum() or char == " " for char in separators.chars):
+        raise X12Error(
+            f"the separators element {element!r}, component {component!r} (ISA16), segment {terminator!r}"
+            + (f", repetition {repetition!r} (ISA11)" if fifty else "")
+            + " must differ from each other and not be letters, digits or spaces",
+            position=position,
+            segment="ISA",
+            element="ISA16",
         )
     if not fields[12].isdigit():
         raise X12Error(
@@ -1913,7 +1912,6 @@ def read_interchange(data: str | bytes, *, strict: bool = True) -> Interchange:
 def _read_one(text: str, offset: int, position: int, strict: bool) -> tuple[Interchange, int, int]:
     position += 1
     isa, separators = _read_isa(text, offset, position)
-    version_5010 = isa.get(12) == VERSIONS[VERSION_5010]
     offset += ISA_LENGTH
     isa_date = _parse_date(isa.get(9))
     isa_time = _parse_time(isa.get(10))
@@ -1931,7 +1929,7 @@ def _read_one(text: str, offset: int, position: int, strict: bool) -> tuple[Inte
         time=isa_time,
         control_number=int(isa.get(13)),
         version=isa.get(12),
-        separators=separators if version_5010 else replace(separators, repetition=_unused(separators)),
+        separators=separators,
         usage=isa.get(15),
         acknowledgement_requested=isa.get(14) == "1",
     )

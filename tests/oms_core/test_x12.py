@@ -475,7 +475,7 @@ def test_a_file_cut_off_inside_a_segment_is_named():
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("ISA*00*          *00*      ", "segment 1 (ISA): the ISA is cut short (27 characters"),
+        ("ISA*00*          *00*      ", "segment 1 (ISA): the ISA is cut short or malformed (27 characters"),
         ("", "segment 1: the file is empty"),
         ("GS*SW*A*B~", "segment 1 (ISA): expected an ISA segment"),
     ],
@@ -484,6 +484,37 @@ def test_a_truncated_or_missing_isa_is_named(text, expected):
     with pytest.raises(X12Error) as refused:
         x12.read_interchange(text)
     assert str(refused.value).startswith(expected)
+
+
+ISA_START = "ISA*00*          *00*          *ZZ*A              *ZZ*B              *261206*0931*"
+
+
+@pytest.mark.parametrize(
+    ("isa", "element"),
+    [
+        (
+            ISA_START + "U*00301*000000419*0*P*>~",
+            "ISA12",
+        ),
+        (
+            ISA_START + "U*00401*000000419*0*P**~",
+            "ISA16",
+        ),
+        (
+            ISA_START + ">*00501*000000419*0*P*>~",
+            "ISA16",
+        ),
+        (
+            ISA_START + "U*00401*00000041X*0*P*>~",
+            "ISA13",
+        ),
+    ],
+)
+def test_an_isa_with_an_unknown_version_clashing_separators_or_a_bad_number_is_named(isa, element):
+    assert len(isa) == x12.ISA_LENGTH
+    with pytest.raises(X12Error) as refused:
+        x12.read_interchange(isa + "IEA*0*000000419~")
+    assert (refused.value.position, refused.value.segment, refused.value.element) == (1, "ISA", element)
 
 
 def test_an_isa_field_of_the_wrong_width_is_named():
