@@ -98,10 +98,14 @@ class Separators:
     repetition: str = "^"  # 005010 only (ISA11); 004010 writes ISA11 "U"
     suffix: str = "\n"
 
-    def check(self) -> None:
-        """Raise X12Error unless the delimiters are single, distinct, non-alphanumeric ASCII characters."""
+    def check(self, *, repetition: bool = True) -> None:
+        """Raise X12Error unless the delimiters are single, distinct, non-alphanumeric ASCII characters.
+
+        ``repetition=False`` (004010, which has no repetition separator) leaves the repetition one out.
+        """
         chars = {"element": self.element, "component": self.component, "segment": self.segment}
-        chars["repetition"] = self.repetition
+        if repetition:
+            chars["repetition"] = self.repetition
         for name, char in chars.items():
             if len(char) != 1 or char.isalnum() or not char.isascii() or char == " ":
                 raise X12Error(f"the {name} separator {char!r} must be one ASCII character, not a letter or digit")
@@ -113,6 +117,10 @@ class Separators:
     @property
     def chars(self) -> frozenset[str]:
         return frozenset({self.element, self.component, self.segment, self.repetition})
+
+    def reserved(self, *, repetition: bool = True) -> frozenset[str]:
+        """The characters no value may hold."""
+        return self.chars if repetition else frozenset({self.element, self.component, self.segment})
 
 
 @dataclass(frozen=True)
@@ -1626,15 +1634,17 @@ class Interchange:
 
     def to_text(self) -> str:
         """The interchange as X12 text with its separators; raises X12Error if a value holds a separator."""
-        self.separators.check()
+        fifty = self.version == VERSIONS[VERSION_5010]
+        self.separators.check(repetition=fifty)
         sep = self.separators
+        reserved = sep.reserved(repetition=fifty)
         out = []
         set_position = 0
         for seg in self.to_segments():
             set_position = 1 if seg.tag == "ST" else set_position + 1
             for number, value in enumerate(seg.elements, start=1):
                 for part in value if isinstance(value, tuple) else (value,):
-                    bad = next((char for char in part if char in sep.chars), None) if seg.tag != "ISA" else None
+                    bad = next((char for char in part if char in reserved), None) if seg.tag != "ISA" else None
                     if bad is not None:
                         raise X12Error(
                             f"{seg.name(number)} {part!r} holds the separator {bad!r}; choose other separators for "
@@ -1705,9 +1715,10 @@ def _check_partner(partner: TradingPartner) -> None:
     ):
         if not value or len(value) > width or not value.isascii() or not value.isprintable():
             raise X12Error(f"{name} {value!r} must be 1 to {width} ASCII characters")
-    partner.separators.check()
+    fifty = partner.version == VERSION_5010
+    partner.separators.check(repetition=fifty)
     isa_fields = (partner.our_id, partner.their_id, partner.our_qualifier, partner.their_qualifier)
-    if any(char in partner.separators.chars for value in isa_fields for char in value):
+    if any(char in partner.separators.reserved(repetition=fifty) for value in isa_fields for char in value):
         raise X12Error("an ISA identifier holds one of the partner's separators")
 
 
@@ -1723,7 +1734,8 @@ def build_interchange(
 ) -> Interchange:
     """An interchange carrying ``documents`` to ``partner``: one functional group per kind, in the order given.
 
-    Control numbers come from ``next_control_number(kind)`` (kinds INTERCHANGE, GROUP, TRANSACTION_SET); every
+    ``when`` stamps ISA09/ISA10 and GS04/GS05 as its wall-clock time (pass it in the zone agreed with the
+    partner). Control numbers come from ``next_control_number(kind)`` (kinds INTERCHANGE, GROUP, TRANSACTION_SET); every
     segment is checked against the element table first, so a bad value raises X12Error naming the document,
     the segment (its position in the set, ST being 1) and the element, and no number is taken.
     ``interchange.to_text()`` gives the file.

@@ -412,6 +412,16 @@ def test_a_945_package_without_lines_is_refused():
         write([advice])
 
 
+def test_a_4010_partner_may_use_the_caret_as_component_separator():
+    # 004010 has no repetition separator: the default one (^) does not stand in the way
+    separators = Separators("|", "^", "\n", suffix="")
+    _, text = write([the_receipt()], separators=separators)
+    assert text.splitlines()[0].endswith("|U|00401|000000001|0|P|^")
+    assert [d for _, _, d in x12.read_documents(text)] == [the_receipt()]
+    with pytest.raises(X12Error, match="must differ"):
+        write([the_receipt()], separators=separators, version=x12.VERSION_5010)
+
+
 def test_separators_that_clash_are_refused():
     with pytest.raises(X12Error, match="must differ"):
         write([the_receipt()], separators=Separators("*", "*", "~"))
