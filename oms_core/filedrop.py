@@ -146,6 +146,10 @@ def _oldest_first(entries: Sequence[tuple[str, float]]) -> list[str]:
     return [name for name, _ in sorted(entries, key=lambda entry: (entry[1], entry[0]))]
 
 
+def _reason_text(reason: str) -> bytes:
+    return (reason if reason.endswith("\n") else reason + "\n").encode("utf-8")
+
+
 def host_key_fingerprint(key_blob: bytes) -> str:
     """The ``SHA256:...`` fingerprint of a public key (its SSH wire form), as ``ssh-keygen -lf`` prints it."""
     digest = hashlib.sha256(key_blob).digest()
@@ -218,13 +222,18 @@ class LocalFileDrop:
         os.replace(temporary, final)
         return self.layout.path("outgoing", name)
 
-    def _move(self, name: str, folder: str) -> str:
+    def _move(self, name: str, folder: str, reason: str | None = None) -> str:
         source = self._folder("incoming") / check_name(name)
         if not source.is_file():
             raise FileDropError(f"{self.layout.path('incoming', name)} does not exist")
         target_folder = self._folder(folder)
         while True:
             target = unique_name(name, lambda candidate: (target_folder / candidate).exists())
+            if reason is not None:  # the reason first: a retry after a failure here picks the same name again
+                reason_path = target_folder / f"{target}{REASON_SUFFIX}"
+                temporary = reason_path.with_name(temporary_name(reason_path.name))
+                temporary.write_bytes(_reason_text(reason))
+                os.replace(temporary, reason_path)
             try:
                 os.link(source, target_folder / target)  # never replaces a file already there
             except FileExistsError:
@@ -236,12 +245,7 @@ class LocalFileDrop:
         return self._move(name, "processed")
 
     def reject(self, name: str, reason: str) -> str:
-        target = self._move(name, "failed")
-        reason_path = self._folder("failed") / f"{target}{REASON_SUFFIX}"
-        temporary = reason_path.with_name(temporary_name(reason_path.name))
-        temporary.write_text(reason if reason.endswith("\n") else reason + "\n", encoding="utf-8")
-        os.replace(temporary, reason_path)
-        return target
+        return self._move(name, "failed", reason)
 
     def close(self) -> None:
         """Nothing to close for a local folder."""
@@ -479,7 +483,7 @@ class SFTPFileDrop:
 
         return self._call(f"writing {final}", writing)
 
-    def _move(self, name: str, folder: str) -> str:
+    def _move(self, name: str, folder: str, reason: str | None = None) -> str:
         source = self.layout.path("incoming", check_name(name))
         target_folder = self.layout.path(folder)
 
@@ -487,6 +491,12 @@ class SFTPFileDrop:
             sftp.stat(source)
             taken = set(sftp.listdir(target_folder))
             target = unique_name(name, taken.__contains__)
+            if reason is not None:  # the reason first: a retry after a failure here picks the same name again
+                reason_path = posixpath.join(target_folder, f"{target}{REASON_SUFFIX}")
+                temporary = posixpath.join(target_folder, temporary_name(f"{target}{REASON_SUFFIX}"))
+                with sftp.open(temporary, "wb") as remote:
+                    remote.write(_reason_text(reason))
+                sftp.posix_rename(temporary, reason_path)
             sftp.rename(source, posixpath.join(target_folder, target))  # plain rename: never replaces a file
             return target
 
@@ -496,16 +506,4 @@ class SFTPFileDrop:
         return self._move(name, "processed")
 
     def reject(self, name: str, reason: str) -> str:
-        target = self._move(name, "failed")
-        folder = self.layout.path("failed")
-        reason_path = posixpath.join(folder, f"{target}{REASON_SUFFIX}")
-        text = (reason if reason.endswith("\n") else reason + "\n").encode("utf-8")
-
-        def explaining(sftp) -> None:
-            temporary = posixpath.join(folder, temporary_name(f"{target}{REASON_SUFFIX}"))
-            with sftp.open(temporary, "wb") as remote:
-                remote.write(text)
-            sftp.posix_rename(temporary, reason_path)
-
-        self._call(f"writing {reason_path}", explaining)
-        return target
+        return self._move(name, "failed", reason)

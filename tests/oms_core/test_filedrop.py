@@ -151,6 +151,17 @@ def test_a_rejected_file_moves_to_failed_with_its_reason_beside_it(sftp_server, 
     assert not [n for n in os.listdir(root / "failed") if n.endswith(".part")]
 
 
+def test_a_reject_retried_after_the_connection_broke_ends_as_one_file_with_its_reason(sftp_server, drop):  # noqa: F811
+    # given a first attempt that wrote the reason and broke before the file moved
+    root = sftp_server.root
+    put_incoming(root, "945.edi", b"ISA*...")
+    (root / "failed" / "945.edi.reason.txt").write_text("segment 20 (SE): SE01 says 17 segments, the set has 18\n")
+    # when the reject is retried
+    assert drop.reject("945.edi", "segment 20 (SE): SE01 says 17 segments, the set has 18") == "945.edi"
+    # then failed/ holds the file once, with its reason, and nothing else
+    assert sorted(os.listdir(root / "failed")) == ["945.edi", "945.edi.reason.txt"]
+
+
 def test_the_folders_are_configurable_per_connection(sftp_server):  # noqa: F811
     # given a partner whose folders are named from its side: it writes to outbound/, reads from inbound/
     layout = DropLayout(incoming="outbound", outgoing="inbound", processed="done", failed="errors", root="acme")
