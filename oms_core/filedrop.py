@@ -230,6 +230,9 @@ class LocalFileDrop:
         while True:
             target = unique_name(name, lambda candidate: (target_folder / candidate).exists())
             if reason is not None:  # the reason first: a retry after a failure here picks the same name again
+                for stale in target_folder.iterdir():
+                    if _is_temporary_of(stale.name, f"{target}{REASON_SUFFIX}"):
+                        stale.unlink(missing_ok=True)
                 reason_path = target_folder / f"{target}{REASON_SUFFIX}"
                 temporary = reason_path.with_name(temporary_name(reason_path.name))
                 temporary.write_bytes(_reason_text(reason))
@@ -492,6 +495,9 @@ class SFTPFileDrop:
             taken = set(sftp.listdir(target_folder))
             target = unique_name(name, taken.__contains__)
             if reason is not None:  # the reason first: a retry after a failure here picks the same name again
+                for stale in taken:
+                    if _is_temporary_of(stale, f"{target}{REASON_SUFFIX}"):
+                        sftp.remove(posixpath.join(target_folder, stale))
                 reason_path = posixpath.join(target_folder, f"{target}{REASON_SUFFIX}")
                 temporary = posixpath.join(target_folder, temporary_name(f"{target}{REASON_SUFFIX}"))
                 with sftp.open(temporary, "wb") as remote:

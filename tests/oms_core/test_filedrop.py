@@ -151,15 +151,36 @@ def test_a_rejected_file_moves_to_failed_with_its_reason_beside_it(sftp_server, 
     assert not [n for n in os.listdir(root / "failed") if n.endswith(".part")]
 
 
-def test_a_reject_retried_after_the_connection_broke_ends_as_one_file_with_its_reason(sftp_server, drop):  # noqa: F811
-    # given a first attempt that wrote the reason and broke before the file moved
-    root = sftp_server.root
-    put_incoming(root, "945.edi", b"ISA*...")
-    (root / "failed" / "945.edi.reason.txt").write_text("segment 20 (SE): SE01 says 17 segments, the set has 18\n")
-    # when the reject is retried
-    assert drop.reject("945.edi", "segment 20 (SE): SE01 says 17 segments, the set has 18") == "945.edi"
-    # then failed/ holds the file once, with its reason, and nothing else
-    assert sorted(os.listdir(root / "failed")) == ["945.edi", "945.edi.reason.txt"]
+def test_a_reject_cut_off_by_a_server_crash_and_retried_ends_as_one_file_with_its_reason(tmp_path):
+    reason = "segment 20 (SE): SE01 says 17 segments, the set has 18"
+    # given a server that goes silent at the first byte written to it, and a file to refuse
+    with running_sftp_server(tmp_path / "drop", pause_after_bytes=1) as server:
+        put_incoming(server.root, "945.edi", b"ISA*...")
+        drop = connect(server, io_timeout=30)
+        failures: list[Exception] = []
+
+        def reject() -> None:
+            try:
+                drop.reject("945.edi", reason)
+            except Exception as error:
+                failures.append(error)
+
+        rejecting = threading.Thread(target=reject)
+        rejecting.start()
+        # when the server crashes in the middle of the reject
+        server.wait_until_paused()
+        server.kill()
+        rejecting.join(timeout=30)
+        assert isinstance(failures[0], PeerUnavailable)
+        # then the file is still to be handled (not lost in failed/ without its reason)
+        assert (server.root / "in" / "945.edi").exists()
+        # and the retry, once the server is back, ends with one file and its reason
+        server.start()
+        assert drop.reject("945.edi", reason) == "945.edi"
+        assert sorted(os.listdir(server.root / "failed")) == ["945.edi", "945.edi.reason.txt"]
+        assert (server.root / "failed" / "945.edi.reason.txt").read_text() == reason + "\n"
+        assert drop.list_incoming() == []
+        drop.close()
 
 
 def test_the_folders_are_configurable_per_connection(sftp_server):  # noqa: F811
