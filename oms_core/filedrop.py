@@ -27,6 +27,7 @@ Errors: ``PeerUnavailable`` (the server is down, unreachable, or the connection 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import os
@@ -481,10 +482,26 @@ class SFTPFileDrop:
             written = sftp.stat(temporary).st_size
             if written != len(data):
                 raise FileDropError(f"{temporary} on {self.address} holds {written} bytes, {len(data)} were sent")
-            sftp.posix_rename(temporary, final)
+            self._replace(sftp, temporary, final)
             return final
 
         return self._call(f"writing {final}", writing)
+
+    def _replace(self, sftp, source: str, target: str) -> None:
+        """Rename ``source`` to ``target``, replacing it in one step (posix-rename@openssh.com).
+
+        A server without that extension gets a remove and a plain rename: for that moment the name is
+        absent, never half written.
+        """
+        try:
+            sftp.posix_rename(source, target)
+            return
+        except OSError as error:
+            if error.errno is not None or self._transport is None or not self._transport.is_active():
+                raise
+        with contextlib.suppress(FileNotFoundError):
+            sftp.remove(target)
+        sftp.rename(source, target)
 
     def _move(self, name: str, folder: str, reason: str | None = None) -> str:
         source = self.layout.path("incoming", check_name(name))
@@ -502,7 +519,7 @@ class SFTPFileDrop:
                 temporary = posixpath.join(target_folder, temporary_name(f"{target}{REASON_SUFFIX}"))
                 with sftp.open(temporary, "wb") as remote:
                     remote.write(_reason_text(reason))
-                sftp.posix_rename(temporary, reason_path)
+                self._replace(sftp, temporary, reason_path)
             sftp.rename(source, posixpath.join(target_folder, target))  # plain rename: never replaces a file
             return target
 

@@ -8,7 +8,7 @@ ends the process at once (SIGKILL, as a crash would); ``start()`` starts it agai
 the same keys. With ``pause_after_bytes=N`` the server stops answering once a file has received N bytes
 (it writes them to disk first) and marks ``paused``: a test can then kill it mid-transfer.
 
-Run as ``python -m tests.sftp_server ROOT PORT HOST_KEY AUTHORIZED_KEYS LOG [PAUSE_AFTER_BYTES]``.
+Run as ``python -m tests.sftp_server ROOT PORT HOST_KEY AUTHORIZED_KEYS LOG PAUSE_AFTER_BYTES|- [no-]posix-rename``.
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ class SFTPServerInfo:
     authorized_keys_path: Path
     log_path: Path
     pause_after_bytes: int | None = None
+    posix_rename: bool = True
     process: subprocess.Popen | None = field(default=None, repr=False)
 
     @property
@@ -94,8 +95,8 @@ class SFTPServerInfo:
             str(self.authorized_keys_path),
             str(self.log_path),
         ]
-        if pause_after_bytes is not None:
-            command.append(str(pause_after_bytes))
+        command.append(str(pause_after_bytes) if pause_after_bytes is not None else "-")
+        command.append("posix-rename" if self.posix_rename else "no-posix-rename")
         self.process = subprocess.Popen(command, cwd=ROOT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # noqa: S603
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
@@ -137,9 +138,12 @@ class SFTPServerInfo:
 
 @contextlib.contextmanager
 def running_sftp_server(
-    root: Path, *, keys_dir: Path | None = None, pause_after_bytes: int | None = None
+    root: Path, *, keys_dir: Path | None = None, pause_after_bytes: int | None = None, posix_rename: bool = True
 ) -> Iterator[SFTPServerInfo]:
-    """A real SFTP server serving ``root`` on 127.0.0.1 for the block; stopped (killed) after it."""
+    """A real SFTP server serving ``root`` on 127.0.0.1 for the block; stopped (killed) after it.
+
+    ``posix_rename=False`` plays a server without OpenSSH's posix-rename extension (plain SFTP rename only).
+    """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     keys_dir = Path(keys_dir) if keys_dir else root.parent / f"{root.name}-sftp-keys"
@@ -155,6 +159,7 @@ def running_sftp_server(
         host_key_path=host_key,
         authorized_keys_path=authorized,
         log_path=keys_dir / "operations.log",
+        posix_rename=posix_rename,
     )
     info.start(pause_after_bytes=pause_after_bytes)
     try:
@@ -173,7 +178,9 @@ def sftp_server(tmp_path) -> Iterator[SFTPServerInfo]:
 # --- the server process ---------------------------------------------------------------------------
 
 
-def _serve(root: Path, port: int, host_key: Path, authorized_keys: Path, log_path: Path, pause: int | None) -> None:
+def _serve(
+    root: Path, port: int, host_key: Path, authorized_keys: Path, log_path: Path, pause: int | None, posix_rename: bool
+) -> None:
     import asyncssh
 
     paused_marker = log_path.with_suffix(".paused")
@@ -221,6 +228,8 @@ def _serve(root: Path, port: int, host_key: Path, authorized_keys: Path, log_pat
 
         def posix_rename(self, oldpath, newpath):
             log(op="posix_rename", path=relative(oldpath), to=relative(newpath))
+            if not posix_rename:
+                raise asyncssh.SFTPOpUnsupported("posix-rename is not supported by this server")
             return super().posix_rename(oldpath, newpath)
 
         def remove(self, path):
@@ -250,5 +259,6 @@ if __name__ == "__main__":
         Path(arguments[2]),
         Path(arguments[3]),
         Path(arguments[4]),
-        int(arguments[5]) if len(arguments) > 5 else None,
+        None if arguments[5] == "-" else int(arguments[5]),
+        arguments[6] == "posix-rename",
     )

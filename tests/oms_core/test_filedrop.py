@@ -89,6 +89,17 @@ def test_writing_a_name_again_replaces_it_whole_and_clears_an_interrupted_write(
     assert (sftp_server.root / "out" / "846.edi").read_bytes() == b"new content"
 
 
+def test_a_server_without_posix_rename_still_gets_whole_files(tmp_path):
+    with running_sftp_server(tmp_path / "drop", posix_rename=False) as server, connect(server) as drop:
+        drop.write("846.edi", b"first")
+        drop.write("846.edi", b"second, longer")
+        assert os.listdir(server.root / "out") == ["846.edi"]
+        assert (server.root / "out" / "846.edi").read_bytes() == b"second, longer"
+        renames = [op for op in server.operations() if op["op"] == "rename"]
+        assert [op["to"] for op in renames] == ["out/846.edi", "out/846.edi"]
+        assert all(op["path"].startswith("out/.846.edi.") for op in renames)
+
+
 @pytest.mark.parametrize("name", ["", "../etc/passwd", "in/x.csv", ".hidden", "x.part", "x.tmp", "a\\b"])
 def test_names_with_folders_or_reserved_for_writes_in_progress_are_refused(drop, name):
     with pytest.raises(ValueError, match="file name"):
