@@ -18,8 +18,8 @@ def acknowledge(interchange: Interchange | str | bytes) -> list[FunctionalAcknow
     A set with an envelope error (SE count, SE02, no SE) or a syntax error in its segments is rejected (AK5 R,
     with AK3/AK4 naming each segment and element in error); the other sets of its group are accepted. The
     group is A (all accepted), P (some) or R (none, or its own envelope is wrong: GE count or control
-    number, no GE, unknown version). 997 groups are never acknowledged. Send the 997s back with
-    ``build_interchange`` (sender and receiver swapped, the group's version).
+    number, no GE, unknown version). 997 groups are never acknowledged. Send the 997s back to the partner
+    with ``build_interchange`` and the partner's ``TradingPartner``, like any outbound document.
     """
     if not isinstance(interchange, Interchange):
         interchange = read_interchange(interchange, strict=False)

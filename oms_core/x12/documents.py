@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -695,6 +696,15 @@ class SetAcknowledgement:
         return self.status in ("A", "E")
 
 
+_COPYABLE = re.compile(r"[^A-Za-z0-9 .,/#&()@+-]")
+
+
+def _copy_of_bad_value(value: str) -> str:
+    """AK404's copy of a bad value: the partner's value may hold our separators or anything else, so only
+    letters, digits, spaces and plain punctuation are kept (at most 99 characters)."""
+    return _COPYABLE.sub("", plain_text(value))[:99].strip()
+
+
 @dataclass(frozen=True)
 class FunctionalAcknowledgement:
     """997 Functional Acknowledgement: the group (AK1) and its sets (AK2/AK5) arrived and read, or not and why.
@@ -732,7 +742,7 @@ class FunctionalAcknowledgement:
                     if fifty and element_error.component:
                         position = (str(element_error.position), str(element_error.component))
                     reference = str(element_error.reference) if element_error.reference else ""
-                    bad = plain_text(element_error.bad_value, 99)
+                    bad = _copy_of_bad_value(element_error.bad_value)
                     found.append(segment("AK4", position, reference, element_error.code, bad))
             found.append(segment("AK5", answer.status, *answer.error_codes[:5]))
         found.append(

@@ -418,9 +418,11 @@ def _split(text: str, separators: Separators, position: int) -> Segment:
 def read_interchanges(data: str | bytes, *, strict: bool = True) -> list[Interchange]:
     """Every interchange in a file (most files hold one), envelopes checked.
 
-    With ``strict`` the first envelope error raises X12Error. Without, the errors a 997 reports (a set's or a
-    group's count or control number, a missing SE or GE) are kept on the set or group (``errors``) for
-    ``acknowledge``; errors that make the file unreadable (a broken ISA, no IEA) raise either way.
+    With ``strict`` the first envelope error (or character outside ASCII) raises X12Error. Without, the
+    errors a 997 reports (a set's or a group's count or control number, a missing SE or GE) are kept on the
+    set or group (``errors``) for ``acknowledge``, and a character outside ASCII inside a set is left for the
+    set's check to reject; errors that make the file unreadable (a broken ISA, no IEA, a segment outside a
+    set) raise either way.
     """
     text = _as_text(data)
     interchanges = []
@@ -528,10 +530,11 @@ def _read_one(text: str, offset: int, position: int, strict: bool) -> tuple[Inte
             continue
         position += 1
         seg = _split(raw, separators, position)
+        in_set = current is not None and seg.tag not in ("SE", "ST", "GE", "GS", "IEA", "ISA")
         bad = _non_ascii(seg)
-        if bad:
+        if bad and (strict or not in_set):  # read leniently, the set's check rejects it (AK4 code 6)
             raise bad
-        if current is not None and seg.tag not in ("SE", "ST", "GE", "GS", "IEA", "ISA"):
+        if in_set:
             current.segments.append(seg)
             continue
         if seg.tag == "ST":
