@@ -281,7 +281,8 @@ class SFTPFileDrop:
     """The file drop on the partner's SFTP server (paramiko), host key pinned, with timeouts.
 
     The connection opens on the first call and again after it broke; every call that meets a broken,
-    refused or silent connection raises ``PeerUnavailable`` and closes it.
+    refused or silent connection raises ``PeerUnavailable`` and closes it. One instance serves one worker
+    at a time (it is not shared between threads); close it when the poll is done.
     """
 
     def __init__(
