@@ -146,7 +146,7 @@ def describe(parameters: dict) -> str:
         )
     if parameters.get("suggest"):
         changes.append("suggest one more site")
-    text = f"{said.capitalize()}; " + ("; ".join(changes) if changes else "the network as it is")
+    text = f"{said[:1].upper()}{said[1:]}; " + ("; ".join(changes) if changes else "the network as it is")
     return text[:300]
 
 

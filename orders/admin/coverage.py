@@ -275,7 +275,8 @@ def result_context(result: dict) -> dict:
         columns.append(
             (
                 "suggestion",
-                f"With one more site near {suggestion['postal_code']} ({suggestion['state']})",
+                f"{'What-if and one' if result.get('whatif') else 'One'} more site near "
+                f"{suggestion['postal_code']} ({suggestion['state']})",
                 {"sites": suggestion["sites"], "figures": suggestion["figures"]},
             )
         )

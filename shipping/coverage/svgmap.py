@@ -46,25 +46,37 @@ class _Frame:
     min_x: float
     max_y: float
     scale: float
+    height: float  # of the drawing, margins included
 
     def place(self, latitude: float, longitude: float) -> tuple[float, float]:
         x, y = albers(latitude, longitude)
         return MARGIN + (x - self.min_x) * self.scale, MARGIN + (self.max_y - y) * self.scale
 
 
+# The lower 48's extent: the frame fits this latitude and longitude box (its edges curve under the projection,
+# so they are sampled). A few ZIP areas' centroids in the data fall outside; they are left off, not squeezed in.
+SOUTH, NORTH, WEST, EAST = 24.4, 49.4, -124.8, -66.9
+
+
 @lru_cache(maxsize=1)
 def _frame_and_backdrop() -> tuple[_Frame, tuple[tuple[float, float], ...]]:
-    points = [albers(a.latitude, a.longitude) for a in zip3_areas().values() if a.lower_48]
+    edge = [(lat, lon) for lat in (SOUTH, NORTH) for lon in range(int(WEST), int(EAST) + 1)]
+    edge += [(lat, lon) for lon in (WEST, EAST) for lat in range(int(SOUTH), int(NORTH) + 1)]
+    points = [albers(lat, lon) for lat, lon in edge]
     min_x, max_x = min(p[0] for p in points), max(p[0] for p in points)
     min_y, max_y = min(p[1] for p in points), max(p[1] for p in points)
     scale = min((WIDTH - 2 * MARGIN) / (max_x - min_x), (HEIGHT - 2 * MARGIN) / (max_y - min_y))
-    frame = _Frame(min_x, max_y, scale)
-    backdrop = tuple(frame.place(a.latitude, a.longitude) for a in zip3_areas().values() if a.lower_48)
+    frame = _Frame(min_x, max_y, scale, round((max_y - min_y) * scale + 2 * MARGIN))
+    backdrop = tuple(
+        frame.place(a.latitude, a.longitude)
+        for a in zip3_areas().values()
+        if a.lower_48 and SOUTH <= a.latitude <= NORTH and WEST <= a.longitude <= EAST
+    )
     return frame, backdrop
 
 
-def _inside(x: float, y: float) -> bool:
-    return 0 <= x <= WIDTH and 0 <= y <= HEIGHT
+def _inside(latitude: float, longitude: float) -> bool:
+    return SOUTH <= latitude <= NORTH and WEST <= longitude <= EAST
 
 
 def day_class(days: float | None) -> str:
@@ -99,7 +111,7 @@ def render_map(points: list[MapPoint], sites: list[MapSite], *, title: str, elem
     heaviest = max((point.weight for point in points), default=1.0) or 1.0
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="oms-coverage-map" id="{escape(element_id)}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT + 40}" role="img" aria-labelledby="{escape(element_id)}-title">',
+        f'viewBox="0 0 {WIDTH} {frame.height + 40}" role="img" aria-labelledby="{escape(element_id)}-title">',
         f'<title id="{escape(element_id)}-title">{escape(title)}</title>',
         '<g class="backdrop" fill="#d8dee4">',
         *(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.2"/>' for x, y in backdrop),
@@ -109,10 +121,10 @@ def render_map(points: list[MapPoint], sites: list[MapSite], *, title: str, elem
     outside = 0
     # The heaviest first, so the small dots stay visible on top of them.
     for point in sorted(points, key=lambda p: (-p.weight, p.key)):
-        x, y = frame.place(point.latitude, point.longitude)
-        if not _inside(x, y):
+        if not _inside(point.latitude, point.longitude):
             outside += 1
             continue
+        x, y = frame.place(point.latitude, point.longitude)
         radius = 1.6 + 9 * math.sqrt(point.weight / heaviest)
         kind = day_class(point.days)
         said = "not served" if point.days is None else f"{point.days:g} business days"
@@ -124,9 +136,9 @@ def render_map(points: list[MapPoint], sites: list[MapSite], *, title: str, elem
     parts.append("</g>")
     parts.append('<g class="warehouses">')
     for site in sites:
-        x, y = frame.place(site.latitude, site.longitude)
-        if not _inside(x, y):
+        if not _inside(site.latitude, site.longitude):
             continue
+        x, y = frame.place(site.latitude, site.longitude)
         marker = (
             f'<path d="M{x:.1f} {y - 9:.1f} L{x + 9:.1f} {y:.1f} L{x:.1f} {y + 9:.1f} L{x - 9:.1f} {y:.1f} Z" '
             'fill="#8250df" stroke="#ffffff" stroke-width="1.5"/>'
@@ -141,7 +153,7 @@ def render_map(points: list[MapPoint], sites: list[MapSite], *, title: str, elem
             f'stroke="#ffffff" stroke-width="3" paint-order="stroke">{escape(site.code)}</text></g>'
         )
     parts.append("</g>")
-    parts.append(f'<g class="legend" font-size="13" fill="#1f2328" transform="translate({MARGIN} {HEIGHT + 14})">')
+    parts.append(f'<g class="legend" font-size="13" fill="#1f2328" transform="translate({MARGIN} {frame.height + 8})">')
     offset = 0
     for name, label, colour in DAY_COLOURS:
         parts.append(f'<circle class="legend-{name}" cx="{offset + 6}" cy="6" r="6" fill="{colour}"/>')
