@@ -108,9 +108,9 @@ def order_demand(*, days: int, now: dt.datetime | None = None) -> tuple[list[mod
         .values_list("pk", "shipping_address__postal_code", "shipping_address__country")
     )
     products: dict[int, set[int]] = defaultdict(set)
-    for order_id, product_id in OrderLine.objects.filter(order_id__in=[row[0] for row in orders]).values_list(
-        "order_id", "product_id"
-    ):
+    # The same window joined, not a list of ids: a month of orders is more ids than a query should carry.
+    lines = OrderLine.objects.filter(order__placed_at__gte=since).exclude(order__status=OrderStatus.CANCELLED)
+    for order_id, product_id in lines.values_list("order_id", "product_id"):
         products[order_id].add(product_id)
     holders: dict[int, set[str]] = defaultdict(set)
     for product_id, code in StockLevel.objects.filter(on_hand__gt=0, warehouse__is_active=True).values_list(

@@ -176,15 +176,11 @@ class CoverageRunAdmin(admin.ModelAdmin):
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
-            path("new/", view(self.new_view), name="orders_coveragerun_new"),
             path("<path:object_id>/status/", view(self.status_view), name="orders_coveragerun_status"),
             *super().get_urls(),
         ]
 
     def add_view(self, request, form_url="", extra_context=None):
-        return HttpResponseRedirect(reverse("admin:orders_coveragerun_new"))
-
-    def new_view(self, request):
         """The what-if form: the demand, the assumptions and the changes to try; starts a run."""
         if not self.has_add_permission(request):
             raise PermissionDenied
@@ -265,6 +261,24 @@ def _days(days: float | None) -> str:
     return "—" if days is None else f"{days:.2f}"
 
 
+def _map_points(areas: list[dict], area_days: dict) -> list[svgmap.MapPoint]:
+    """One dot per 3-digit ZIP area: the parts of its orders only some warehouses can fill drawn together, their
+    days the weighted mean of the parts served (none served: not served)."""
+    merged: dict[str, list] = {}
+    for area in areas:
+        prefix = area_key_prefix(area["key"])
+        row = merged.setdefault(prefix, [area["lat"], area["lon"], 0.0, 0.0, 0.0])  # lat, lon, weight, served, days
+        row[2] += area["weight"]
+        days = area_days.get(area["key"])
+        if days is not None:
+            row[3] += area["weight"]
+            row[4] += area["weight"] * days
+    return [
+        svgmap.MapPoint(prefix, lat, lon, weight, round(days / served, 2) if served else None)
+        for prefix, (lat, lon, weight, served, days) in merged.items()
+    ]
+
+
 def result_context(result: dict) -> dict:
     """The columns (current, what-if, suggestion), the figure rows, the per-site tables and the maps."""
     columns = [("current", "The network as it is", result["current"])]
@@ -313,13 +327,7 @@ def result_context(result: dict) -> dict:
     areas = result["areas"]
     maps = []
     for key, title, column in columns:
-        area_days = column["figures"]["area_days"]
-        points = [
-            svgmap.MapPoint(
-                area_key_prefix(area["key"]), area["lat"], area["lon"], area["weight"], area_days.get(area["key"])
-            )
-            for area in areas
-        ]
+        points = _map_points(areas, column["figures"]["area_days"])
         sites = [
             svgmap.MapSite(site["code"], site["name"], site["lat"], site["lon"], site["candidate"])
             for site in column["sites"]

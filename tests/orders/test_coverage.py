@@ -166,11 +166,11 @@ def test_the_manager_runs_a_what_if_and_reads_the_figures_and_the_map(
     order_to("DFW", [(products[0], 1)])
     signed_in(client, OPERATIONS_MANAGER)
 
-    form = client.get(reverse("admin:orders_coveragerun_new"))
+    form = client.get(reverse("admin:orders_coveragerun_add"))
     assert form.status_code == 200
     with django_capture_on_commit_callbacks(execute=True):
         answer = client.post(
-            reverse("admin:orders_coveragerun_new"),
+            reverse("admin:orders_coveragerun_add"),
             {
                 "demand": "orders",
                 "days": "30",
@@ -222,7 +222,7 @@ def test_a_demand_file_with_bad_rows_is_refused_naming_each_row(client, roles, n
     upload = SimpleUploadedFile("demand.csv", b"postal_code,weight\n10001,3\n00000,1\n10002,many\n", "text/csv")
 
     answer = client.post(
-        reverse("admin:orders_coveragerun_new"),
+        reverse("admin:orders_coveragerun_add"),
         {
             "demand": "file",
             "demand_file": upload,
@@ -249,13 +249,13 @@ def test_only_operations_managers_may_use_the_coverage_page(client, roles, netwo
     signed_in(client, role)
 
     for url in (
-        reverse("admin:orders_coveragerun_new"),
+        reverse("admin:orders_coveragerun_add"),
         reverse("admin:orders_coveragerun_change", args=[done.pk]),
         reverse("admin:orders_coveragerun_status", args=[done.pk]),
         reverse("admin:orders_coveragerun_changelist"),
     ):
         assert client.get(url).status_code == 403, url
-    assert client.post(reverse("admin:orders_coveragerun_new"), {"demand": "population"}).status_code == 403
+    assert client.post(reverse("admin:orders_coveragerun_add"), {"demand": "population"}).status_code == 403
     assert not CoverageRun.objects.exclude(pk=done.pk).exists()
 
 
@@ -266,3 +266,18 @@ def test_the_cockpit_links_to_the_coverage_page_for_managers_only(client, roles)
     signed_in(client, OPERATIONS_ASSOCIATE)
     home = client.get(reverse("admin:index")).content.decode()
     assert 'id="cockpit-kpis"' in home and 'id="cockpit-coverage"' not in home
+
+
+def test_the_map_draws_one_dot_per_zip_area_however_its_orders_were_split():
+    from orders.admin.coverage import _map_points
+
+    areas = [
+        {"key": "752:DAL,EWR", "lat": 32.8, "lon": -96.8, "weight": 3.0},
+        {"key": "752:EWR", "lat": 32.8, "lon": -96.8, "weight": 1.0},
+        {"key": "752:", "lat": 32.8, "lon": -96.8, "weight": 1.0},
+        {"key": "100", "lat": 40.7, "lon": -74.0, "weight": 2.0},
+    ]
+
+    points = _map_points(areas, {"752:DAL,EWR": 1.0, "752:EWR": 5.0, "752:": None, "100": None})
+
+    assert [(p.key, p.weight, p.days) for p in points] == [("752", 5.0, 2.0), ("100", 2.0, None)]
