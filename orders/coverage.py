@@ -244,7 +244,7 @@ def compute(parameters: dict, *, progress=None) -> dict:
         areas, left_out = coverage_demand.areas_from_postal_codes(
             (code, float(weight), None) for code, weight in parameters["file_rows"]
         )
-        counted = len(parameters["file_rows"])
+        counted = parameters.get("file_row_count") or len(parameters["file_rows"])
     else:
         areas = coverage_demand.population_areas()
         counted = len(areas)

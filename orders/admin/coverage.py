@@ -141,7 +141,12 @@ class CoverageForm(forms.Form):
                 "processing_days": data["change_processing_days"],
             }
         if data["demand"] == coverage.DEMAND_FILE:
-            parameters["file_rows"] = [[code, weight] for code, weight in data["file_rows"]]
+            # One row per ZIP code: a file of 200,000 order lines is kept as the few thousand codes it names.
+            weights: dict[str, float] = {}
+            for code, weight in data["file_rows"]:
+                weights[code] = weights.get(code, 0.0) + weight
+            parameters["file_rows"] = [[code, weight] for code, weight in sorted(weights.items())]
+            parameters["file_row_count"] = len(data["file_rows"])
             parameters["file_name"] = data["demand_file"].name[:100]
         return parameters
 
