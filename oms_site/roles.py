@@ -44,6 +44,8 @@ ROLES: dict[str, list[str]] = {
         "orders.delete_channelvariant",
         "orders.change_order_address",
         "orders.view_cockpit",
+        "orders.view_coveragerun",  # network coverage and the siting what-if
+        "orders.add_coveragerun",
         "orders.view_orderdelaynotice",
         "orders.suppress_delay_notice",
         # inventory

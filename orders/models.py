@@ -720,3 +720,56 @@ class OrderDelayNotice(models.Model):
 
     def __str__(self) -> str:
         return f"Delay notice of {self.order} ({self.new_estimate or 'no date'})"
+
+
+class CoverageRun(models.Model):
+    """One computation of the network's coverage: the current network, a what-if beside it, a suggested site.
+
+    Written by ``orders.coverage.start_coverage_run`` and worked out in the background
+    (``orders.tasks.run_coverage``), which counts its progress here for the page's bar and keeps the figures.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    description = models.CharField(max_length=300, help_text="The demand and the changes tried, in words.")
+    parameters = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=1)
+    result = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    error = models.CharField(max_length=1000, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "network coverage run"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "running", "done", "failed"]), name="coveragerun_status"
+            ),
+            models.CheckConstraint(
+                condition=Q(progress_done__lte=F("progress_total")), name="coveragerun_progress_le_total"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Coverage run {self.pk} · {self.description}"
+
+    @property
+    def is_running(self) -> bool:
+        return self.status in {self.Status.QUEUED, self.Status.RUNNING}
+
+    @property
+    def progress_percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        return min(100, int(100 * self.progress_done / max(1, self.progress_total)))

@@ -146,6 +146,40 @@ def one_of_everything(db):
     from orders.models import ChannelVariant
 
     ChannelVariant.objects.create(channel=order.channel, variant_id="4471", product=line.product, title="Tee / M")
+    # network coverage: a finished run (the population as demand, the network as it is)
+    from orders.models import CoverageRun
+
+    CoverageRun.objects.create(
+        description="The US population (lower 48); the network as it is",
+        parameters={"demand": "population", "timing": "weekday"},
+        status=CoverageRun.Status.DONE,
+        result={
+            "assumptions": {
+                "timing": "weekday",
+                "instants": 1,
+                "parcel_kg": "1",
+                "handling_cost": "0",
+                "ground_services": ["Road Ground"],
+                "counted": 1,
+                "left_out": 0,
+            },
+            "areas": [{"key": "752", "lat": 32.8, "lon": -96.8, "weight": 1.0}],
+            "current": {
+                "sites": [{"code": "DAL", "name": "Dallas", "lat": 32.78, "lon": -96.8, "candidate": False}],
+                "figures": {
+                    "within": {"1": 0.0, "2": 1.0, "3": 1.0},
+                    "mean_days": 2.0,
+                    "mean_cost": "8.00",
+                    "unserved": 0.0,
+                    "total_weight": 1.0,
+                    "sites": [{"code": "DAL", "name": "Dallas", "candidate": False, "share": 1.0, "mean_days": 2.0}],
+                    "area_days": {"752": 2.0},
+                },
+            },
+            "whatif": None,
+            "suggestion": None,
+        },
+    )
     # sign-in: a locked-out attempt and its logs; a two-factor app and recovery codes
     from axes.models import AccessAttempt, AccessFailureLog, AccessLog
     from django_otp.plugins.otp_static.models import StaticDevice
