@@ -122,11 +122,10 @@ def order_held(order: Order, *, reason: str, actor, cause: str, hold_type: str =
     if cause not in HOLD_CAUSES:
         raise ValueError(f"Unknown hold cause {cause!r}; one of {', '.join(HOLD_CAUSES)}.")
     hold_type = hold_type or HOLD_CAUSE_TYPES[cause]
-    label = HoldType(hold_type).label
     event = order.transition_to(
         OrderStatus.ON_HOLD,
         actor=actor,
-        message=f"Put on hold ({label.lower()}): {reason}",
+        message=f"Put on hold: {reason}",
         data={"reason": reason, "cause": cause, "hold_type": hold_type},
     )
     Hold.objects.create(

@@ -7,12 +7,14 @@ never edited here. The cockpit's "Holds by type and age" links into this list.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from oms_core.console import ReadOnlyAdmin
 
+from ..cockpit.holds import AGE_BANDS, age_filter
 from ..models import Hold
 
 
@@ -46,6 +48,24 @@ class OnFilter(admin.SimpleListFilter):
         return queryset
 
 
+class AgeFilter(admin.SimpleListFilter):
+    """Open holds by how long they have been open (the cockpit's age bands)."""
+
+    title = "open for"
+    parameter_name = "age"
+
+    def lookups(self, request, model_admin):
+        return [(key, label) for key, label, _, _ in AGE_BANDS]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        try:
+            return queryset.filter(age_filter(self.value(), timezone.now()), released_at__isnull=True)
+        except ValueError as refusal:
+            raise IncorrectLookupParameters(str(refusal)) from refusal
+
+
 @admin.register(Hold)
 class HoldAdmin(ReadOnlyAdmin):
     list_display = (
@@ -58,7 +78,7 @@ class HoldAdmin(ReadOnlyAdmin):
         "age",
         "released",
     )
-    list_filter = (OpenFilter, "hold_type", OnFilter)
+    list_filter = (OpenFilter, "hold_type", OnFilter, AgeFilter)
     list_select_related = ("order", "shipment")
     search_fields = ("order__number", "shipment__number", "reason")
     ordering = ("-placed_at", "-id")
