@@ -124,7 +124,8 @@ def test_cancelling_a_held_order_closes_its_holds(manager):
 
 # --- holds on one shipment ----------------------------------------------------------------------------------------
 @pytest.fixture
-def two_shipments(carriers, sites, stock, products, order_to):
+def two_shipments(request, sites, stock, products, order_to):
+    request.getfixturevalue("carriers")
     a, b = products[:2]
     stock(sites["EWR"], a, 5)
     stock(sites["ATL"], b, 5)
@@ -155,7 +156,7 @@ def test_a_held_shipment_gets_no_label_and_does_not_ship_while_the_rest_carries_
 
 
 def test_a_labelled_shipment_held_does_not_ship(two_shipments, manager):
-    order, (atlanta, _) = two_shipments
+    _order, (atlanta, _) = two_shipments
     services.buy_labels(shipment_id=atlanta.pk, actor="test")
     services.hold_shipment(shipment_id=atlanta.pk, hold_type="customer_request", reason="Hold at depot", actor=manager)
 
@@ -164,10 +165,10 @@ def test_a_labelled_shipment_held_does_not_ship(two_shipments, manager):
 
 
 def test_a_shipment_hold_is_released_only_with_its_types_permission(two_shipments, manager, associate):
-    order, (atlanta, _) = two_shipments
+    _order, (atlanta, _) = two_shipments
     services.hold_shipment(shipment_id=atlanta.pk, hold_type="fraud_review", reason="Reship fraud?", actor=manager)
 
-    with pytest.raises(HoldReleaseRefused, match="orders.release_fraud_review_hold"):
+    with pytest.raises(HoldReleaseRefused, match=r"orders\.release_fraud_review_hold"):
         services.release_shipment(shipment_id=atlanta.pk, actor=associate)
 
     hold = services.release_shipment(shipment_id=atlanta.pk, actor=manager)
@@ -175,7 +176,7 @@ def test_a_shipment_hold_is_released_only_with_its_types_permission(two_shipment
 
 
 def test_a_shipment_is_held_once_and_only_before_it_leaves(two_shipments, manager):
-    order, (atlanta, edison) = two_shipments
+    _order, (atlanta, edison) = two_shipments
     services.hold_shipment(shipment_id=atlanta.pk, hold_type="stock", reason="Damaged box", actor=manager)
 
     with pytest.raises(OrderError, match="already on a stock hold"):
@@ -228,7 +229,7 @@ def test_the_migration_types_each_order_on_hold_from_its_latest_hold_entry(manag
 # --- the home's holds by type and age -----------------------------------------------------------------------------
 def test_holds_are_counted_by_type_and_age(two_shipments, manager):
     now = timezone.now()
-    order, (atlanta, _) = two_shipments
+    _order, (atlanta, _) = two_shipments
     fresh, old = OrderFactory(status=S.ALLOCATED), OrderFactory(status=S.ALLOCATED)
     services.hold_order(order_id=fresh.pk, reason="x", hold_type="fraud_review", actor=manager)
     services.hold_order(order_id=old.pk, reason="x", hold_type="fraud_review", actor=manager)

@@ -167,7 +167,7 @@ def test_merging_from_the_page_after_a_preview(client, placed):
 
 
 def test_moving_from_the_page_after_a_preview(client, placed, sites, stock, products):
-    order, shipment = placed
+    _order, shipment = placed
     stock(sites["ATL"], products[1], 2)
     sign_in(client, "Operations manager")
     fields = {
