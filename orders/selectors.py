@@ -523,3 +523,12 @@ def open_shipment_holds(order_id: int) -> list[Hold]:
         .select_related("shipment", "placed_by")
         .order_by("placed_at", "pk")
     )
+
+
+def held_shipment_ids(order_id: int) -> set[int]:
+    """The order's shipments on hold now."""
+    return set(
+        Hold.objects.filter(order_id=order_id, shipment__isnull=False, released_at__isnull=True).values_list(
+            "shipment_id", flat=True
+        )
+    )

@@ -685,7 +685,10 @@ class ShipmentAdmin(FormActionsMixin, ReadOnlyAdmin):
         by_status: dict[str, list[int]] = {}
         for shipment in shipments:
             by_status.setdefault(shipment.status, []).append(shipment.pk)
-        awaiting = [s.pk for s in shipments if s.status == ShipmentStatus.AWAITING_LABEL and s.service_id]
+        held = order_selectors.held_shipment_ids(order.pk)  # no label for a held shipment until it is released
+        awaiting = [
+            s.pk for s in shipments if s.status == ShipmentStatus.AWAITING_LABEL and s.service_id and s.pk not in held
+        ]
         labelled = by_status.get(ShipmentStatus.LABEL_CREATED, [])
         at_risk = [s.pk for s in shipments if s.cost_risk == ShipmentCostRisk.AT_RISK and s.status in UNSHIPPED]
         if at_risk and user.has_perm("shipping.approve_shipping_cost"):

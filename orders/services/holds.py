@@ -8,12 +8,13 @@ are typed (``HoldType``) and an operator releases either only with the permissio
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 
 from shipping.models import UNSHIPPED_STATUSES, Shipment
 
 from .. import events
 from ..exceptions import OrderError
-from ..models import Hold, HoldType, OrderStatus
+from ..models import Hold, HoldType, Order, OrderEvent, OrderStatus
 from ._common import lock_order, open_shipment_hold, refuse_without_release_permission, require_reason
 
 
@@ -63,3 +64,37 @@ def release_shipment(*, shipment_id: int, actor, note: str = "") -> Hold:
     events.close_shipment_hold(order, shipment=shipment, hold=hold, note=(note or "").strip(), actor=actor)
     hold.refresh_from_db()
     return hold
+
+
+@transaction.atomic  # not durable: the demo's seeding calls it at the end of its own work
+def type_untyped_holds() -> int:
+    """Give each order on hold that has no hold row (written straight to the tables, as the demo's history is) one,
+    typed from the cause of its latest entry putting it on hold, with that entry's time, author and reason.
+
+    Returns how many rows were written. Orders on hold through ``hold_order`` already have theirs.
+    """
+    typed = Hold.objects.filter(order=OuterRef("pk"), shipment__isnull=True, released_at__isnull=True)
+    rows = []
+    for order in Order.objects.filter(status=OrderStatus.ON_HOLD).filter(~Exists(typed)).only("pk", "placed_at"):
+        entry = (
+            OrderEvent.objects.filter(
+                order_id=order.pk, kind=OrderEvent.Kind.STATUS_CHANGED, data__to=OrderStatus.ON_HOLD
+            )
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        data = entry.data if entry is not None else {}
+        cause = data.get("cause") or "operator"
+        rows.append(
+            Hold(
+                order_id=order.pk,
+                hold_type=events.HOLD_CAUSE_TYPES.get(cause, HoldType.CUSTOMER_REQUEST),
+                cause=cause,
+                reason=data.get("reason") or (entry.message if entry is not None else "on hold"),
+                placed_at=entry.created_at if entry is not None else order.placed_at,
+                placed_by_id=entry.actor_id if entry is not None else None,
+                placed_by_name=entry.actor_name if entry is not None else "system",
+            )
+        )
+    Hold.objects.bulk_create(rows, batch_size=2000)
+    return len(rows)

@@ -226,6 +226,18 @@ def test_the_migration_types_each_order_on_hold_from_its_latest_hold_entry(manag
     assert rows[operator.pk].placed_at == operator.events.filter(data__to="on_hold").get().created_at
 
 
+def test_orders_on_hold_written_straight_to_the_tables_get_their_typed_hold_once(manager):
+    order = OrderFactory(status=S.RECEIVED)
+    services.hold_order(order_id=order.pk, reason="Declined", cause="payment", actor="system: payments")
+    Hold.objects.all().delete()  # as the demo's bulk history writes it: the entry, no row
+
+    from orders.services.holds import type_untyped_holds
+
+    assert type_untyped_holds() == 1
+    assert type_untyped_holds() == 0
+    assert Hold.objects.get(order=order).hold_type == "payment"
+
+
 # --- the home's holds by type and age -----------------------------------------------------------------------------
 def test_holds_are_counted_by_type_and_age(two_shipments, manager):
     now = timezone.now()
