@@ -532,3 +532,14 @@ def held_shipment_ids(order_id: int) -> set[int]:
             "shipment_id", flat=True
         )
     )
+
+
+def open_holds_for_api(order_id: int) -> list[dict]:
+    """The order's open holds as a channel may see them: the type and where (the order or which shipment) and since
+    when; never the reason or who (ops' words, not the customer's). Oldest first."""
+    return [
+        {"type": hold_type, "shipment": shipment_number, "since": placed_at}
+        for hold_type, shipment_number, placed_at in Hold.objects.filter(order_id=order_id, released_at__isnull=True)
+        .order_by("placed_at", "pk")
+        .values_list("hold_type", "shipment__number", "placed_at")
+    ]

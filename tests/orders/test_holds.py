@@ -201,6 +201,18 @@ def test_a_held_shipment_may_move_but_not_split(two_shipments, manager, sites, s
     assert atlanta.warehouse == sites["DAL"] and Hold.objects.get(shipment=atlanta).is_open
 
 
+def test_the_open_holds_as_a_channel_may_see_them_name_type_and_place_not_the_reason(two_shipments, manager):
+    from orders.selectors import open_holds_for_api
+
+    order, (atlanta, _) = two_shipments
+    services.hold_shipment(shipment_id=atlanta.pk, hold_type="address_check", reason="Gate code", actor=manager)
+
+    (hold,) = open_holds_for_api(order.pk)
+
+    assert hold["type"] == "address_check" and hold["shipment"] == atlanta.number and hold["since"] is not None
+    assert "Gate code" not in str(hold)
+
+
 # --- the migration of the holds open before types --------------------------------------------------------------
 def test_the_migration_types_each_order_on_hold_from_its_latest_hold_entry(manager):
     migration = importlib.import_module("orders.migrations.0025_typed_holds")
