@@ -85,6 +85,10 @@ class ShipmentChange:
     late: bool = False
 
 
+# Who a preview's rolled-back writes name (nothing of it is kept).
+PREVIEW = "system: preview"
+
+
 class _Rollback(Exception):
     """Raised to roll a preview's transaction back, carrying what the change did."""
 
@@ -130,7 +134,9 @@ def preview_split(
     *, shipment_id: int, quantities: dict[int, int], warehouse_id: int | None = None, now: dt.datetime | None = None
 ) -> ShipmentChange:
     """What ``split_shipment`` would do, worked out and rolled back: nothing is written."""
-    return _preview(lambda: _split(shipment_id, quantities, warehouse_id, "preview", "preview", None, now))
+    return _preview(
+        lambda: _split(shipment_id, quantities, warehouse_id, "preview", PREVIEW, None, now, tell_customer=False)
+    )
 
 
 def merge_shipments(
@@ -155,7 +161,7 @@ def merge_shipments(
 
 def preview_merge(*, shipment_id: int, into_shipment_id: int, now: dt.datetime | None = None) -> ShipmentChange:
     """What ``merge_shipments`` would do, worked out and rolled back: nothing is written."""
-    return _preview(lambda: _merge(shipment_id, into_shipment_id, "preview", "preview", None, now))
+    return _preview(lambda: _merge(shipment_id, into_shipment_id, "preview", PREVIEW, None, now, tell_customer=False))
 
 
 def move_shipment(
@@ -179,7 +185,7 @@ def move_shipment(
 
 def preview_move(*, shipment_id: int, warehouse_id: int, now: dt.datetime | None = None) -> ShipmentChange:
     """What ``move_shipment`` would do, worked out and rolled back: nothing is written."""
-    return _preview(lambda: _move(shipment_id, warehouse_id, "preview", "preview", None, now))
+    return _preview(lambda: _move(shipment_id, warehouse_id, "preview", PREVIEW, None, now, tell_customer=False))
 
 
 def _preview(run) -> ShipmentChange:
@@ -191,7 +197,9 @@ def _preview(run) -> ShipmentChange:
 
 
 # --- the work, inside the caller's transaction ----------------------------------------------------------------------
-def _split(shipment_id, quantities, warehouse_id, reason, actor, expected_version, now) -> ShipmentChange:
+def _split(
+    shipment_id, quantities, warehouse_id, reason, actor, expected_version, now, *, tell_customer=True
+) -> ShipmentChange:
     order, (shipment,) = _lock(shipment_id)
     _refuse_unless_changeable(order, shipment, expected_version, held_ok=False)
     lines = _lines(shipment)
@@ -262,10 +270,13 @@ def _split(shipment_id, quantities, warehouse_id, reason, actor, expected_versio
         reason=reason,
         actor=actor,
         now=now,
+        tell_customer=tell_customer,
     )
 
 
-def _merge(shipment_id, into_shipment_id, reason, actor, expected_version, now) -> ShipmentChange:
+def _merge(
+    shipment_id, into_shipment_id, reason, actor, expected_version, now, *, tell_customer=True
+) -> ShipmentChange:
     if int(shipment_id) == int(into_shipment_id):
         raise ShipmentChangeRefused("Choose two different shipments to merge.")
     order, shipments = _lock(shipment_id, into_shipment_id)
@@ -320,11 +331,12 @@ def _merge(shipment_id, into_shipment_id, reason, actor, expected_version, now) 
         reason=reason,
         actor=actor,
         now=now,
+        tell_customer=tell_customer,
         data={"merged": emptied.number, "into": kept.number},
     )
 
 
-def _move(shipment_id, warehouse_id, reason, actor, expected_version, now) -> ShipmentChange:
+def _move(shipment_id, warehouse_id, reason, actor, expected_version, now, *, tell_customer=True) -> ShipmentChange:
     order, (shipment,) = _lock(shipment_id)
     _refuse_unless_changeable(order, shipment, expected_version, held_ok=True)
     source = shipment.warehouse
@@ -352,6 +364,7 @@ def _move(shipment_id, warehouse_id, reason, actor, expected_version, now) -> Sh
         reason=reason,
         actor=actor,
         now=now,
+        tell_customer=tell_customer,
         data={"from": source.code, "to": target.code},
     )
 
@@ -453,7 +466,9 @@ def _repack_and_choose(order: Order, shipment: Shipment, now) -> shipping.Carrie
         raise ShipmentChangeRefused(f"Shipment {shipment}: {refusal}") from refusal
 
 
-def _finish(order, *, change, summary, touched, stock_moved, reason, actor, now, data=None) -> ShipmentChange:
+def _finish(
+    order, *, change, summary, touched, stock_moved, reason, actor, now, tell_customer, data=None
+) -> ShipmentChange:
     """The margin guard, the cockpit's facts, the timeline entry and the promise, once the shipments changed."""
     guard_shipping_cost(order, actor=actor)
     refresh_shipping_facts([order.pk])
@@ -472,7 +487,7 @@ def _finish(order, *, change, summary, touched, stock_moved, reason, actor, now,
         actor=actor,
         data=data,
     )
-    if order.promised_date is not None and actor != "preview":
+    if tell_customer and order.promised_date is not None:
         delay_notices.tell_if_late(
             order,
             cause=OrderDelayNotice.Cause.OPERATOR,
