@@ -2,9 +2,10 @@
 
 Each status is a box; an arrow goes from a status to every status it may move to. Boxes stand in columns by
 how many steps they are from the first status (breadth-first), in the table's order within a column. A
-forward arrow runs from a box's right edge to the next column's left edge; an arrow back or within a column
-bows out around the boxes. Colours and lines are SVG presentation attributes (not CSS), so the same markup
-draws in the console and in the PDF; the console's ``manual.css`` only adds hover emphasis.
+forward arrow runs from a box's right edge to the next column's left edge; an arrow within a column bows out
+beside the boxes (down on the right, up on the left), one back to an earlier column arcs over them. Colours
+and lines are SVG presentation attributes (not CSS), so the same markup draws in the console and in the PDF;
+the console's ``manual.css`` only adds hover emphasis.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 BOX_WIDTH, BOX_HEIGHT = 150, 38
-COLUMN_GAP, ROW_GAP = 80, 26
+COLUMN_GAP, ROW_GAP = 110, 26
 MARGIN = 40
 FINAL_FILL, OPEN_FILL, START_FILL = "#e5e7eb", "#ffffff", "#dbeafe"
 INK, LINE = "#111827", "#4b5563"
@@ -80,12 +81,13 @@ def _edge_path(source: Box, target: Box) -> str:
         x2, y2 = target.x, target.cy
         bend = (x2 - x1) / 2
         return f"M{x1:.0f},{y1:.0f} C{x1 + bend:.0f},{y1:.0f} {x2 - bend:.0f},{y2:.0f} {x2:.0f},{y2:.0f}"
-    if target.x == source.x:  # same column: out of the right edge and back in, bowing further for longer jumps
+    if target.x == source.x:  # same column: down on the right side, up on the left, bowing more for longer jumps
         down = target.y > source.y
-        x = source.x + BOX_WIDTH
-        y1 = source.cy + (6 if down else -6)
-        y2 = target.cy + (-6 if down else 6)
-        bow = 30 + abs(target.y - source.y) / 4
+        x = source.x + BOX_WIDTH if down else source.x
+        outward = 1 if down else -1
+        y1 = source.cy + (8 if down else -8)
+        y2 = target.cy + (-8 if down else 8)
+        bow = outward * (22 + abs(target.y - source.y) / 2.5)
         return f"M{x:.0f},{y1:.0f} C{x + bow:.0f},{y1:.0f} {x + bow:.0f},{y2:.0f} {x:.0f},{y2:.0f}"
     # back to an earlier column: from the top edge over the boxes to the target's top edge
     x1, y1 = source.cx - 10, source.y
