@@ -1,20 +1,31 @@
 """The manual in the console's sidebar: "Operations manual" and "Procedures" for everyone who may read it.
 
-Procedures are written only through the manual's own pages (``views.py``), which save a version each time;
-the model's list goes there, and the generic add, change and delete pages are closed.
+Procedures are written only through the manual's own pages (``views.py``), which save a version each time:
+the model's list and page are read-only, each linking to the manual, and adding, changing and deleting are
+closed here.
 """
 
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils.html import format_html
 
 from .models import Procedure
 
 
 @admin.register(Procedure)
 class ProcedureAdmin(admin.ModelAdmin):
+    list_display = ("title", "governs", "version", "updated_at", "updated_by", "manual_page")
+    list_select_related = ("updated_by",)
+    search_fields = ("title", "body")
+
+    @admin.display(description="In the manual")
+    def manual_page(self, procedure: Procedure) -> str:
+        return format_html(
+            '<a href="{}">Read, edit, history</a>', reverse("admin:manual_procedure", args=[procedure.slug])
+        )
+
     def has_view_permission(self, request, obj=None) -> bool:
         return request.user.has_perm("oms_site.view_manual")
 
@@ -26,17 +37,6 @@ class ProcedureAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # a procedure's versions are kept for good
-
-    def changelist_view(self, request, extra_context=None):
-        if not self.has_view_permission(request):
-            return super().changelist_view(request, extra_context)  # refuses as the console does
-        return HttpResponseRedirect(reverse("admin:manual_section", args=["procedures"]))
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        procedure = self.get_object(request, object_id)
-        if procedure is None or not self.has_view_permission(request, procedure):
-            return super().change_view(request, object_id, form_url, extra_context)
-        return HttpResponseRedirect(reverse("admin:manual_procedure", args=[procedure.slug]))
 
     def console_tools(self, request) -> list[dict]:
         """The manual itself, beside its procedures in the sidebar."""
