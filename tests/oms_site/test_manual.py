@@ -77,6 +77,7 @@ def test_staff_without_a_role_and_strangers_do_not_read_it(client, roles):
     client.force_login(UserFactory(username="no-role"))
     assert client.get("/admin/manual/").status_code == 403
     assert client.get("/admin/manual/routing/").status_code == 403
+    assert client.get("/admin/manual/operations-manual.pdf").status_code == 403
     client.logout()
     response = client.get("/admin/manual/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
@@ -251,6 +252,14 @@ def test_the_schedules_come_from_the_settings_then_from_the_database_as_operator
     daily = block(page, 'data-schedule="daily-inventory-check"', "</tr>")
     assert "At 07:30" in daily and "At 06:00" not in daily
     assert "Schedule “daily-inventory-check” changed" in text(page)
+
+    # a schedule switched off in the console's periodic task page: off, and who did it
+    sweep = PeriodicTask.objects.get(name="sweep-payments")
+    response = submit_change_form(client, f"/admin/django_celery_beat/periodictask/{sweep.pk}/change/", enabled="")
+    assert response.status_code == 302
+    page = client.get("/admin/manual/schedules/")
+    assert "No" in block(page, 'data-schedule="sweep-payments"', "</tr>").split("minutes", 1)[1]
+    assert "by Maya Lindqvist: Periodic task “sweep-payments" in text(page)
 
 
 # --- roles ------------------------------------------------------------------------------------------------
