@@ -69,11 +69,14 @@ def governed_page(request: HttpRequest) -> str:
 
 def procedure_on_page(request: HttpRequest) -> dict:
     """Context processor: ``oms_procedure`` (the procedure, its rendered text, its page) on a governed page."""
+    match = getattr(request, "resolver_match", None)
+    if match is None or match.namespace != "admin":
+        return {}  # pages outside the console (the customer's status page, the API) never look at the user
     user = getattr(request, "user", None)
-    if user is None or not user.is_active or not user.is_staff:
+    if user is None or not user.is_active or not user.is_staff or not user.has_perm("oms_site.view_manual"):
         return {}
     key = governed_page(request)
-    if not key or not user.has_perm("oms_site.view_manual"):
+    if not key:
         return {}
     from .markdown import render_markdown
     from .models import Procedure
