@@ -151,8 +151,9 @@ def carriers() -> dict:
                     Vendor.objects.filter(pk=vendor.pk),
                     title=vendor.name,
                     exclude=["contact_name", "contact_email", "contact_phone", "tracking_url_template"],
+                    with_change=False,  # one vendor's row: the section's last change covers them all
                 ),
-                "services": model_table(vendor.services.order_by("code"), title="Services"),
+                "services": model_table(vendor.services.order_by("code"), title="Services", with_change=False),
                 "transit": services,
             }
         )

@@ -15,6 +15,8 @@ from decimal import Decimal
 
 from django.db import models
 
+from .changes import Change, last_change
+
 EMPTY = "—"
 
 
@@ -32,6 +34,7 @@ class Table:
     columns: list[Column]
     rows: list[list[str]]
     empty: str
+    changed: Change | None = None
 
     @property
     def headers(self) -> list[str]:
@@ -77,9 +80,15 @@ def display(instance: models.Model, field: models.Field) -> str:
 
 
 def model_table(
-    queryset: models.QuerySet, *, title: str = "", exclude: Iterable[str] = (), empty: str = "None set."
+    queryset: models.QuerySet,
+    *,
+    title: str = "",
+    exclude: Iterable[str] = (),
+    empty: str = "None set.",
+    with_change: bool = True,
 ) -> Table:
-    """``queryset``'s rows, one line each, with a column per operator-set field of its model."""
+    """``queryset``'s rows, one line each, with a column per operator-set field of its model, and the model's last
+    change (any row's, not only these) unless ``with_change`` is off (a table of some rows among others)."""
     model = queryset.model
     columns = columns_of(model, exclude=exclude)
     fields = {field.name: field for field in model._meta.concrete_fields}
@@ -88,5 +97,9 @@ def model_table(
         [display(instance, fields[column.name]) for column in columns] for instance in queryset.select_related(*related)
     ]
     return Table(
-        title=title or str(model._meta.verbose_name_plural).capitalize(), columns=columns, rows=rows, empty=empty
+        title=title or str(model._meta.verbose_name_plural).capitalize(),
+        columns=columns,
+        rows=rows,
+        empty=empty,
+        changed=last_change([model]) if with_change else None,
     )

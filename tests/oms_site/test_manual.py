@@ -142,6 +142,8 @@ def test_a_warehouse_cut_off_changed_in_the_console_shows_in_the_routing_rules_w
     row = block(after, "<td>DAL</td>", "</tr>")
     assert "13:30" in row and "15:00" not in row
     assert "by Maya Lindqvist: Warehouse “DAL · Dallas” changed" in text(after)
+    # the warehouses' table says it too; the exclusions' table, untouched, does not
+    assert "Last changed" in block(after, "<h3", "<h3") and "by Maya Lindqvist" in block(after, "<h3", "<h3")
     # the columns are the model's fields: cut-off, processing days and the time zone among them
     headers = block(after, "<thead>", "</thead>")
     for title in ("Priority", "Time zone", "Daily cut-off", "Processing days", "Daily order capacity"):
