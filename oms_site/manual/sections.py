@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -32,7 +32,9 @@ class Section:
     summary: str
     build: Callable[[], dict]
     template: str = ""
-    extra: dict = field(default_factory=dict)
+    # Where its rules are set in the console: model labels ("inventory.Warehouse"); each reader sees the lists
+    # they may open.
+    set_in: tuple[str, ...] = ()
 
     @property
     def template_name(self) -> str:
@@ -54,6 +56,28 @@ def defined_in(obj, name: str) -> str:
     if path.is_relative_to(Path(settings.BASE_DIR)):
         path = path.relative_to(Path(settings.BASE_DIR))
     return f"{path.as_posix()} ({name})"
+
+
+def console_lists(section: Section, user) -> list[dict]:
+    """The console lists where the section's rules are set, those ``user`` may open, as name and address."""
+    from django.apps import apps
+    from django.urls import NoReverseMatch, reverse
+
+    lists = []
+    for label in section.set_in:
+        try:
+            model = apps.get_model(label)
+        except LookupError:
+            continue
+        opts = model._meta
+        if not user.has_perm(f"{opts.app_label}.view_{opts.model_name}"):
+            continue
+        try:
+            url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+        except NoReverseMatch:
+            continue
+        lists.append({"name": str(opts.verbose_name_plural).capitalize(), "url": url})
+    return lists
 
 
 def build_section(section: Section) -> dict:
@@ -447,26 +471,42 @@ for _section in (
         "Routing rules",
         "Warehouses' priorities, capacities, cut-offs, processing days and time zones; safety stock; exclusions.",
         routing_rules,
+        set_in=("inventory.Warehouse", "inventory.SafetyStockRule", "inventory.RoutingExclusion"),
     ),
-    Section("carriers", "Vendors and services", "Each carrier's services, zones and transit days.", carriers),
+    Section(
+        "carriers",
+        "Vendors and services",
+        "Each carrier's services, zones and transit days.",
+        carriers,
+        set_in=("shipping.Vendor", "shipping.CarrierService"),
+    ),
     Section(
         "credit",
         "Credit rules and holds",
         "What puts an order on hold, and the causes a hold records.",
         credit_and_holds,
+        set_in=("payments.CreditRule", "payments.BlockedValue"),
     ),
-    Section("returns", "Return policy", "The return window and what each return reason does.", return_policy),
+    Section(
+        "returns",
+        "Return policy",
+        "The return window and what each return reason does.",
+        return_policy,
+        set_in=("returns.ReturnPolicy",),
+    ),
     Section(
         "notifications",
         "Notification events and templates",
         "Every message the system sends, to whom, and the template it uses.",
         notification_events,
+        set_in=("notifications.MessageTemplate", "notifications.RecipientList"),
     ),
     Section(
         "schedules",
         "Schedules",
         "The daily inventory check, the sweeps and the exports, and when each runs.",
         schedules,
+        set_in=("django_celery_beat.PeriodicTask",),
     ),
     Section("roles", "Roles and what each may do", "The staff roles and their permissions.", roles),
     Section(

@@ -20,7 +20,7 @@ from .diff import diff_lines
 from .forms import ProcedureForm
 from .markdown import render_markdown
 from .models import Procedure
-from .sections import SECTIONS, build_section
+from .sections import SECTIONS, build_section, console_lists
 
 READ = "oms_site.view_manual"
 ADD = "oms_site.add_procedure"
@@ -71,6 +71,7 @@ def manual_section(request: HttpRequest, key: str, *, site) -> TemplateResponse:
         current=key,
         previous=SECTIONS[keys[index - 1]] if index else None,
         following=SECTIONS[keys[index + 1]] if index + 1 < len(keys) else None,
+        set_in=console_lists(section, request.user),
         **build_section(section),
     )
 

@@ -41,6 +41,15 @@ def block(response, start: str, end: str = "</table>") -> str:
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", body[first : body.index(end, first)])).split())
 
 
+def set_in(response) -> list[str]:
+    """The console lists the section's "Set in the console" line links to."""
+    body = response.content.decode()
+    if 'id="manual-set-in"' not in body:
+        return []
+    line = body.split('id="manual-set-in"', 1)[1].split("</p>", 1)[0]
+    return re.findall(r'href="([^"]+)"', line)
+
+
 @pytest.fixture
 def manager(roles):
     return UserFactory(username="maya", first_name="Maya", last_name="Lindqvist", role=role_table.OPERATIONS_MANAGER)
@@ -81,6 +90,12 @@ def test_staff_without_a_role_and_strangers_do_not_read_it(client, roles):
     client.logout()
     response = client.get("/admin/manual/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_each_reader_is_sent_only_to_the_console_lists_they_may_open(client, roles):
+    client.force_login(UserFactory(username="wes", role=role_table.WAREHOUSE_STAFF))
+    assert set_in(client.get("/admin/manual/routing/")) == ["/admin/inventory/warehouse/"]
+    assert set_in(client.get("/admin/manual/credit/")) == []
 
 
 def test_an_unknown_section_is_not_found(client, manager):
@@ -144,6 +159,12 @@ def test_a_warehouse_cut_off_changed_in_the_console_shows_in_the_routing_rules_w
     assert "by Maya Lindqvist: Warehouse “DAL · Dallas” changed" in text(after)
     # the warehouses' table says it too; the exclusions' table, untouched, does not
     assert "Last changed" in block(after, "<h3", "<h3") and "by Maya Lindqvist" in block(after, "<h3", "<h3")
+    # and says where the rules are set
+    assert set_in(after) == [
+        "/admin/inventory/warehouse/",
+        "/admin/inventory/safetystockrule/",
+        "/admin/inventory/routingexclusion/",
+    ]
     # the columns are the model's fields: cut-off, processing days and the time zone among them
     headers = block(after, "<thead>", "</thead>")
     for title in ("Priority", "Time zone", "Daily cut-off", "Processing days", "Daily order capacity"):
