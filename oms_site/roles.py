@@ -176,6 +176,11 @@ ROLES: dict[str, list[str]] = {
         "axes.view_accessattempt",
         "axes.delete_accessattempt",
         "axes.view_accessfailurelog",
+        # the operations manual: read it, write and restore its procedures
+        "oms_site.view_manual",
+        "oms_site.view_procedure",
+        "oms_site.add_procedure",
+        "oms_site.change_procedure",
     ],
     OPERATIONS_ASSOCIATE: [
         # orders
@@ -244,6 +249,9 @@ ROLES: dict[str, list[str]] = {
         "returns.view_reasonrule",
         "returns.view_variantgroup",
         "returns.view_storecredit",
+        # the operations manual: read it
+        "oms_site.view_manual",
+        "oms_site.view_procedure",
     ],
     RETURNS_ASSOCIATE: [
         # orders
@@ -279,6 +287,9 @@ ROLES: dict[str, list[str]] = {
         "returns.view_variantgroup",
         "returns.view_storecredit",
         "returns.settle_refund",
+        # the operations manual: read it
+        "oms_site.view_manual",
+        "oms_site.view_procedure",
     ],
     WAREHOUSE_STAFF: [
         # orders
@@ -310,6 +321,9 @@ ROLES: dict[str, list[str]] = {
         "shipping.ship_shipment",
         # returns
         "returns.view_returnrequest",
+        # the operations manual: read it
+        "oms_site.view_manual",
+        "oms_site.view_procedure",
     ],
 }
 

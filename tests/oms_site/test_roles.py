@@ -196,6 +196,10 @@ def one_of_everything(db):
     someone = UserFactory(username="two-factor-user")
     TOTPDevice.objects.create(user=someone, name="phone", confirmed=True)
     StaticDevice.objects.create(user=someone, name="Recovery codes", confirmed=True)
+    # the operations manual: a procedure with its first version
+    from oms_site.manual.services import create_procedure
+
+    create_procedure(slug="holds", title="Holds", governs="hold_review", body="Read the reason.", actor=someone)
     return order
 
 
