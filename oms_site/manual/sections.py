@@ -193,16 +193,35 @@ def carriers() -> dict:
 
 def credit_and_holds() -> dict:
     from orders import events as order_events
+    from orders import models as order_models
     from orders.payments.models import BlockedValue, CreditRule
 
+    from .. import roles as roles_module
+
     blocked = dict(BlockedValue.objects.values_list("kind").annotate(rows=Count("pk")).order_by())
+    # who may release each hold type: the roles whose group holds the type's permission now (a change to a
+    # role shows at once)
+    releasers: dict[str, list[str]] = {}
+    for role, codename in Group.objects.filter(
+        name__in=list(roles_module.ROLES), permissions__content_type__app_label="orders"
+    ).values_list("name", "permissions__codename"):
+        releasers.setdefault(f"orders.{codename}", []).append(role)
+    hold_types = [
+        (label, key, sorted(releasers.get(order_models.release_permission(key), [])))
+        for key, label in order_models.HoldType.choices
+    ]
     return {
         "rules": model_table(CreditRule.objects.order_by("name"), title="Credit rules", empty="No credit rule."),
         "kinds": CreditRule.Kind.choices,
         "blocked": [(label, blocked.get(kind, 0)) for kind, label in BlockedValue.Kind.choices],
+        "hold_types": hold_types,
         "hold_causes": list(order_events.HOLD_CAUSES.items()),
-        "changed": last_change([CreditRule, BlockedValue]),
-        "code": [defined_in(order_events, "HOLD_CAUSES")],
+        "changed": last_change([CreditRule, BlockedValue, Group]),
+        "code": [
+            defined_in(order_models, "HoldType"),
+            defined_in(order_events, "HOLD_CAUSES"),
+            defined_in(roles_module, "ROLES"),
+        ],
     }
 
 

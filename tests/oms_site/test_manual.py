@@ -213,6 +213,23 @@ def test_credit_rules_and_the_hold_causes_show_as_defined(client, manager):
     assert "Big orders Order total over a threshold 750" in text(client.get("/admin/manual/credit/"))
 
 
+def test_each_hold_type_names_the_roles_that_may_release_it_as_the_roles_are_now(client, manager):
+    from django.contrib.auth.models import Group, Permission
+
+    client.force_login(manager)
+    types = block(client.get("/admin/manual/credit/"), 'id="hold-types"')
+    assert "Fraud review fraud_review Operations manager" in types
+    assert "Fraud review fraud_review Operations associate" not in types
+    assert "Stock stock Operations associate, Operations manager" in types
+
+    # a manager gives the associates fraud reviews: the manual says so at once
+    Group.objects.get(name="Operations associate").permissions.add(
+        Permission.objects.get(content_type__app_label="orders", codename="release_fraud_review_hold")
+    )
+    types = block(client.get("/admin/manual/credit/"), 'id="hold-types"')
+    assert "Fraud review fraud_review Operations associate, Operations manager" in types
+
+
 # --- the return policy ----------------------------------------------------------------------------------------
 
 
