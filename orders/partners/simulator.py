@@ -65,6 +65,7 @@ class Simulator:
         # what the 3PL holds
         self.seen: dict[str, int] = {}  # message id -> times it arrived
         self.taken: list[tuple[str, str]] = []  # (message id, type) applied, once each
+        self.taken_payloads: dict[str, dict] = {}
         self.releases: dict[str, SimulatedRelease] = {}
         self.items: dict[str, dict] = {}
         self.stock: dict[str, int] = {}
@@ -150,6 +151,7 @@ class Simulator:
                 del self.seen[message_id]  # refused: the same id may come back fixed
                 return 422, {"error": problem}
             self.taken.append((message_id, kind))
+            self.taken_payloads[message_id] = payload
             if self.drop_answers:
                 self.drop_answers -= 1
                 return None, {}

@@ -14,7 +14,7 @@ from collections import defaultdict
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -23,9 +23,10 @@ from inventory.exceptions import InventoryError
 from inventory.models import Product, StockLevel, StockMovement
 from shipping import services as shipping
 from shipping.exceptions import ShippingError
-from shipping.models import Shipment
+from shipping.models import Shipment, ShipmentStatus
 
 from ...exceptions import OrderError
+from ...models import OrderLine
 from ...services import payment
 from ...services._common import lock_order
 from ...services.shipping import ship_locked_shipment
@@ -41,7 +42,7 @@ from ..models import (
     PartnerRelease,
     ReleaseState,
 )
-from ..outbox import PROCESS_TASK, enqueue
+from ..outbox import PROCESS_TASK, RELEASE_TASK, enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -235,7 +236,7 @@ def apply_ack(message: PartnerMessage):
             "rejected": ReleaseState.REJECTED,
         }[status]
     elif of == MessageKind.CANCEL and release.state == ReleaseState.CANCEL_REQUESTED and status != "received":
-        # rejected: the partner has shipped it or will; its confirmation will come as an exception for ops
+        # rejected: the partner has shipped it or will; its confirmation comes as an exception for ops
         release.state = ReleaseState.CANCELLED if status == "accepted" else ReleaseState.ACCEPTED
     elif of == MessageKind.CHANGE and status == "accepted" and release.state in OPEN_RELEASE_STATES:
         release.state = ReleaseState.ACCEPTED
@@ -268,9 +269,11 @@ def apply_ship_confirmation(message: PartnerMessage):
             by_partner_sku[_text(line, "sku", line_at)] += _quantity(line, "quantity", line_at, allow_zero=False)
     products = _products_by_partner_sku(connection, set(by_partner_sku))
     release = _release_named(message, number)
-    if release.state in (ReleaseState.CANCELLED, ReleaseState.CANCEL_REQUESTED):
+    cancelled = release.shipment.status == ShipmentStatus.CANCELLED
+    if cancelled or release.state in (ReleaseState.CANCELLED, ReleaseState.CANCEL_REQUESTED):
+        state = "cancelled here" if cancelled else release.get_state_display().lower()
         raise PartnerError(
-            f"{release} was {release.get_state_display().lower()}, yet {connection.name} confirms it shipped "
+            f"{release} was {state}, yet {connection.name} confirms it shipped "
             f"on {shipped_at:%Y-%m-%d %H:%M} (tracking {', '.join(tracking_numbers)}): check with the 3PL "
             "and the customer; nothing was applied."
         )
@@ -315,9 +318,14 @@ def apply_ship_confirmation(message: PartnerMessage):
 
 def _handle_short(order, shipment: Shipment, connection: PartnerConnection, short: dict, products: dict) -> None:
     if settings.PARTNER_SHORT_SHIPMENT == "backorder":
-        return  # still reserved at the 3PL: the sweep releases them as a new shipment
+        enqueue(RELEASE_TASK, [order.pk])  # still reserved at the 3PL: released again as a new shipment
+        return
     warehouse_id = connection.warehouse_id
-    inventory.release_units(order_id=order.pk, units={(line_id, warehouse_id): q for line_id, q in short.items()})
+    released = inventory.release_units(
+        order_id=order.pk, units={(line_id, warehouse_id): q for line_id, q in short.items()}
+    )
+    for line_id, quantity in sorted(released.items()):  # the order's side of the reservation, as cancelling does
+        OrderLine.objects.filter(pk=line_id).update(quantity_allocated=F("quantity_allocated") - quantity)
     for line_id, quantity in sorted(short.items()):
         level = StockLevel.objects.filter(warehouse_id=warehouse_id, product_id=products[line_id]).first()
         removable = min(quantity, level.available if level else 0)
