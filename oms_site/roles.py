@@ -171,6 +171,7 @@ ROLES: dict[str, list[str]] = {
         "partners.edit_partnermessage_payload",
         "partners.view_deadletter",
         "partners.view_partnerrelease",
+        "partners.request_partnerrelease",
         # axes
         "axes.view_accessattempt",
         "axes.delete_accessattempt",

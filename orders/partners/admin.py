@@ -340,8 +340,43 @@ class AwaitingAcknowledgementFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=200, help_text="The 3PL sees it with the request.")
+
+
+def _request_change(release, data, actor) -> str:
+    services.request_change(release_id=release.pk, reason=data["reason"], actor=actor)
+    return f"{release}: the shipment as it stands was sent as a change; the 3PL accepts or rejects it."
+
+
+def _request_cancel(release, data, actor) -> str:
+    services.request_cancel(release_id=release.pk, reason=data["reason"], actor=actor)
+    return f"{release}: cancellation asked; the 3PL accepts or rejects it."
+
+
+RELEASE_ACTIONS = {
+    "change": FormAction(
+        title="Send {rows} to the 3PL again as a change",
+        button="Send the change",
+        permission="partners.request_partnerrelease",
+        form=ReasonForm,
+        apply=_request_change,
+        note="Each shipment's ship-to, service level and lines as they stand now go to its 3PL as the next version.",
+    ),
+    "cancel": FormAction(
+        title="Ask the 3PL to cancel {rows}",
+        button="Ask to cancel",
+        permission="partners.request_partnerrelease",
+        form=ReasonForm,
+        apply=_request_cancel,
+        note="The order itself is not cancelled here (cancelling the order asks the 3PL by itself). "
+        "A 3PL that has shipped already rejects it.",
+    ),
+}
+
+
 @admin.register(PartnerRelease)
-class PartnerReleaseAdmin(ReadOnlyAdmin):
+class PartnerReleaseAdmin(FormActionsMixin, ReadOnlyAdmin):
     """Shipments released to 3PLs and where each stands; those past their acknowledgement deadline are flagged."""
 
     list_display = (
@@ -359,7 +394,25 @@ class PartnerReleaseAdmin(ReadOnlyAdmin):
     list_filter = (AwaitingAcknowledgementFilter, "state", "connection")
     search_fields = ("=shipment__number", "=shipment__order_number", "=partner_reference")
     list_select_related = ("shipment", "connection__warehouse")
+    actions = ("change_selected", "cancel_selected")
+    form_actions = RELEASE_ACTIONS
+    refusals = (PartnerError,)
+    row_noun = ("release", "releases")
 
     @admin.display(description="overdue", boolean=True, ordering="overdue")
     def overdue_display(self, release):
         return release.overdue
+
+    def get_urls(self):
+        return self.form_action_urls() + super().get_urls()
+
+    def has_request_permission(self, request) -> bool:
+        return request.user.has_perm("partners.request_partnerrelease")
+
+    @admin.action(description="Send selected releases again as a change…", permissions=["request"])
+    def change_selected(self, request, queryset):
+        return self.redirect_to_form_action(request, "change", queryset)
+
+    @admin.action(description="Ask the 3PL to cancel selected releases…", permissions=["request"])
+    def cancel_selected(self, request, queryset):
+        return self.redirect_to_form_action(request, "cancel", queryset)

@@ -217,6 +217,7 @@ class PartnerRelease(models.Model):
     class Meta:
         ordering = ["-released_at", "-pk"]
         indexes = [models.Index(fields=["state", "ack_due_at"], name="partner_release_ack_idx")]
+        permissions = [("request_partnerrelease", "Can send change and cancel requests to a 3PL")]
 
     def __str__(self) -> str:
         return f"Release of {self.shipment.number}" if self.shipment_id else "Release"

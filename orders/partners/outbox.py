@@ -84,6 +84,31 @@ def queue_message(
     return message, True
 
 
+def release_payload(release: PartnerRelease, shipment: Shipment) -> dict:
+    """What the 3PL gets for a shipment: ship-to, service level, lines in its item codes, our keys."""
+    connection = release.connection
+    service = shipment.service
+    service_key = f"{service.vendor.code}/{service.code}" if service is not None else ""
+    return {
+        "release": shipment.number,
+        "order": shipment.order_number,
+        "version": release.version,
+        "ship_to": shipment.ship_to,
+        "service_level": connection.service_levels.get(service_key, service.code if service else ""),
+        "carrier": service.vendor.code if service is not None else "",
+        "promised_date": shipment.promised_date.isoformat() if shipment.promised_date else None,
+        "lines": [
+            {
+                "line": line.pk,
+                "sku": connection.partner_sku(line.sku),
+                "name": line.name,
+                "quantity": line.quantity,
+            }
+            for line in shipment.lines.order_by("pk")
+        ],
+    }
+
+
 def release_routed_orders(order_ids: list[int]) -> None:
     """After routing commits: release what it reserved at 3PL warehouses (a task per batch, none without 3PLs).
 
@@ -119,6 +144,34 @@ def request_cancel_of_shipment(shipment: Shipment, *, reason: str, actor) -> Par
         kind=MessageKind.CANCEL,
         key=f"cancel:{shipment.number}",
         payload={"release": shipment.number, "order": shipment.order_number, "reason": reason},
+        release=release,
+    )
+    return message
+
+
+def request_change_of_shipment(shipment: Shipment, *, reason: str, actor) -> PartnerMessage | None:
+    """The shipment a 3PL holds changed (its service, its lines): send it as it now stands, as the next version.
+
+    The caller holds the order's lock. A shipment never released, or no longer open at the 3PL, needs
+    nothing. Returns the change message, or None.
+    """
+    release = (
+        PartnerRelease.objects.select_for_update(of=("self",))
+        .select_related("connection")
+        .filter(shipment_id=shipment.pk)
+        .first()
+    )
+    if release is None or release.state not in OPEN_RELEASE_STATES:
+        return None
+    release.version += 1
+    release.note = reason
+    release.save(update_fields=["version", "note", "updated_at"])
+    shipment = Shipment.objects.select_related("service__vendor").get(pk=shipment.pk)
+    message, _ = queue_message(
+        release.connection,
+        kind=MessageKind.CHANGE,
+        key=f"change:{shipment.number}:v{release.version}",
+        payload={**release_payload(release, shipment), "reason": reason},
         release=release,
     )
     return message

@@ -238,6 +238,8 @@ def override_carrier(*, shipment_id: int, service_id: int, reason: str, actor) -
     except ShippingError as refusal:
         raise OrderError(str(refusal)) from refusal
     events.carrier_changed(order, shipment=shipment, before=old, option=option, reason=reason.strip(), actor=actor)
+    # released to a 3PL: it gets the new service level as a change, which it accepts or rejects
+    partners_outbox.request_change_of_shipment(shipment, reason=f"Carrier changed: {reason.strip()}", actor=actor)
     guard_shipping_cost(order, actor=actor)
     shipment.refresh_from_db(fields=COST_RISK_FIELDS)
     refresh_shipping_facts([order.pk])

@@ -29,7 +29,7 @@ from orders.partners.models import (
     ReleaseState,
 )
 from orders.partners.outbox import queue_message
-from shipping.models import ShipmentStatus
+from shipping.models import CarrierService, ShipmentStatus
 
 
 class Peer(Protocol):
@@ -120,20 +120,26 @@ def release(h: Harness) -> None:
 
 
 def change(h: Harness) -> None:
-    """A change request is sent with the next version; the peer accepts one and rejects the next."""
+    """A carrier changed on a released shipment goes to the peer as the next version, which it accepts; it rejects
+    a later one."""
     a = h.products[0]
     h.stock(h.sites["DAL"], a, 5)
     order = h.routed([(a, 1)])
     rel = _release(order)
     h.pump(ship=False)
 
-    services.request_change(release_id=rel.pk, reason="Customer asked for the gift note", actor="test")
+    overnight = CarrierService.objects.get(code="OVERNIGHT")
+    workflow.override_carrier(
+        shipment_id=rel.shipment_id, service_id=overnight.pk, reason="Customer paid for overnight", actor="test"
+    )
     h.pump(ship=False)
 
     rel.refresh_from_db()
     assert rel.version == 2 and rel.state == ReleaseState.ACCEPTED
     assert _out(MessageKind.CHANGE, rel).get(key=f"change:{rel.shipment.number}:v2").status == MessageStatus.ACCEPTED
-    assert [c["version"] for c in h.peer.received("change")] == [2]
+    (changed,) = h.peer.received("change")
+    assert changed["version"] == 2 and changed["service_level"] == "NXT"
+    assert "Customer paid for overnight" in changed["reason"]
 
     h.peer.refuse_changes = True
     services.request_change(release_id=rel.pk, reason="Another change", actor="test")

@@ -166,6 +166,21 @@ def test_releases_awaiting_acknowledgement_are_listed_with_the_overdue_flagged(l
     assert released.shipment.number in page.content.decode()
 
 
+def test_a_manager_asks_the_3pl_to_cancel_a_release_with_a_reason(login, released, django_capture_on_commit_callbacks):
+    client = login("Operations manager")
+    url = reverse("admin:partners_partnerrelease_act", args=["cancel"]) + f"?ids={released.pk}"
+    assert "Ask the 3PL to cancel 1 release" in client.get(url).content.decode()
+
+    with django_capture_on_commit_callbacks(execute=False):
+        done = client.post(url, {"reason": "Duplicate order"}, follow=True)
+
+    assert "cancellation asked" in done.content.decode()
+    released.refresh_from_db()
+    assert released.state == "cancel_requested" and released.note == "Duplicate order"
+    assert PartnerMessage.objects.get(kind=MessageKind.CANCEL).payload["reason"] == "Duplicate order"
+    assert login("Operations associate").get(url).status_code == 403
+
+
 @pytest.mark.parametrize(
     ("role", "connections", "add", "log"),
     [

@@ -175,3 +175,51 @@ def test_a_change_needs_an_open_release_and_a_reason(connection, stock, products
     PartnerRelease.objects.filter(pk=release.pk).update(state=ReleaseState.SHIPPED)
     with pytest.raises(PartnerError, match="only an open release can change"):
         services.request_change(release_id=release.pk, reason="late", actor="test")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_send_whose_worker_died_mid_call_is_taken_again_after_its_lease_and_reaches_the_peer_once(
+    connection, simulator, settings
+):
+    from orders.partners.services.messages import _claim
+    from orders.partners.transports import Envelope, transport_for
+
+    settings.PARTNER_SEND_LEASE_SECONDS = 120
+    message = PartnerMessage.objects.create(
+        connection=connection,
+        direction=Direction.OUT,
+        kind=MessageKind.ITEM_SYNC,
+        key="item:Z:1",
+        payload={"sku": "Z"},
+        next_attempt_at=timezone.now(),
+    )
+    claimed = _claim(message.pk, timezone.now())  # the worker claims it, calls, and dies before recording
+    transport_for(connection).send(Envelope(message_id=claimed.key, kind=claimed.kind, payload=claimed.payload))
+    assert services.send_due_messages(now=timezone.now() + dt.timedelta(seconds=60)) == 0  # its lease holds
+
+    assert services.send_due_messages(now=timezone.now() + dt.timedelta(seconds=121)) == 1
+
+    message.refresh_from_db()
+    assert message.status == MessageStatus.SENT and message.attempts == 2
+    assert simulator.seen == {"item:Z:1": 2} and simulator.taken == [("item:Z:1", "item_sync")]
+
+
+def test_an_inbound_message_whose_task_was_lost_is_applied_by_the_sweep(
+    connection, products, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):  # the broker lost the task
+        message, _ = services.receive_message(
+            connection=connection,
+            message_id="asn-1",
+            kind=MessageKind.RECEIPT,
+            payload={"receipt": "ASN-1", "lines": [{"sku": "ACME-A", "quantity": 3}]},
+        )
+    assert message.status == MessageStatus.QUEUED
+
+    assert services.process_waiting_messages() == 1
+
+    message.refresh_from_db()
+    assert message.status == MessageStatus.APPLIED
+    assert connection.warehouse.stock_levels.get(product=products[0]).on_hand == 3
+    assert services.process_message(message_id=message.pk) == MessageStatus.APPLIED  # again: nothing more
+    assert connection.warehouse.stock_levels.get(product=products[0]).on_hand == 3

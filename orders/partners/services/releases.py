@@ -24,41 +24,15 @@ from ...exceptions import OrderError
 from ...services._common import lock_order
 from ..exceptions import PartnerError
 from ..models import (
-    OPEN_RELEASE_STATES,
     MessageKind,
     PartnerConnection,
     PartnerMessage,
     PartnerRelease,
     ReleaseState,
 )
-from ..outbox import queue_message, request_cancel_of_shipment
+from ..outbox import queue_message, release_payload, request_cancel_of_shipment, request_change_of_shipment
 
 logger = logging.getLogger(__name__)
-
-
-def release_payload(release: PartnerRelease, shipment: Shipment) -> dict:
-    """What the 3PL gets for a shipment: ship-to, service level, lines in its item codes, our keys."""
-    connection = release.connection
-    service = shipment.service
-    service_key = f"{service.vendor.code}/{service.code}" if service is not None else ""
-    return {
-        "release": shipment.number,
-        "order": shipment.order_number,
-        "version": release.version,
-        "ship_to": shipment.ship_to,
-        "service_level": connection.service_levels.get(service_key, service.code if service else ""),
-        "carrier": service.vendor.code if service is not None else "",
-        "promised_date": shipment.promised_date.isoformat() if shipment.promised_date else None,
-        "lines": [
-            {
-                "line": line.pk,
-                "sku": connection.partner_sku(line.sku),
-                "name": line.name,
-                "quantity": line.quantity,
-            }
-            for line in shipment.lines.order_by("pk")
-        ],
-    }
 
 
 def release_orders(*, order_ids: list[int], actor) -> list[PartnerRelease]:
@@ -155,19 +129,9 @@ def request_change(*, release_id: int, reason: str, actor) -> PartnerMessage:
     if not reason:
         raise PartnerError("A reason is required to send a change to the 3PL.")
     _, release = _lock_release(release_id)
-    if release.state not in OPEN_RELEASE_STATES:
+    message = request_change_of_shipment(release.shipment, reason=reason, actor=actor)
+    if message is None:
         raise PartnerError(f"{release} is {release.get_state_display().lower()}; only an open release can change.")
-    release.version += 1
-    release.note = reason
-    release.save(update_fields=["version", "note", "updated_at"])
-    payload = {**release_payload(release, release.shipment), "reason": reason}
-    message, _ = queue_message(
-        release.connection,
-        kind=MessageKind.CHANGE,
-        key=f"change:{release.shipment.number}:v{release.version}",
-        payload=payload,
-        release=release,
-    )
     return message
 
 
