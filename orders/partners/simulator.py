@@ -54,7 +54,7 @@ class Simulator:
     ):
         self.secret = secret
         self.webhook_url = webhook_url
-        self.deliver = deliver or self._post
+        self.deliver = deliver or self.post
         self.ship_delay = ship_delay
         self.host, self.port = host, port
         self.tracking_prefix = tracking_prefix
@@ -277,7 +277,8 @@ class Simulator:
             self.outbox = kept + self.outbox
         return statuses
 
-    def _post(self, body: bytes, headers: dict) -> int:
+    def post(self, body: bytes, headers: dict) -> int:
+        """Deliver one signed message to ``webhook_url`` over HTTP; returns the status (a refusal too)."""
         request = urllib.request.Request(self.webhook_url, data=body, headers=headers, method="POST")  # noqa: S310
         try:
             with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310

@@ -1,9 +1,11 @@
-"""The conformance kit on the REST transport: the simulated 3PL serves HTTP on 127.0.0.1, the OMS sends it real
-requests; its signed messages come back through the OMS's webhook (URL routing, signature, the view)."""
+"""The conformance kit on the REST transport: the simulated 3PL serves HTTP on 127.0.0.1 and the OMS sends it real
+requests. Its signed messages come back to the OMS's webhook through Django's test client (the whole stack:
+URL, signature, view), and, on PostgreSQL, over real HTTP to a live server too."""
 
 import pytest
 
 from .conformance import SCENARIOS, Harness
+from .conftest import webhook_path
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,8 +38,12 @@ class RestPeer:
         self.simulator.start()
 
 
-@pytest.fixture
-def harness(connection, simulator, products, sites, stock, routed):
+@pytest.fixture(params=["client", pytest.param("http", marks=pytest.mark.postgres)])
+def harness(request, connection, simulator, products, sites, stock, routed):
+    if request.param == "http":  # the OMS serves HTTP too: the simulator posts to its webhook with urllib
+        live_server = request.getfixturevalue("live_server")
+        simulator.webhook_url = f"{live_server.url}{webhook_path(connection)}"
+        simulator.deliver = simulator.post
     return Harness(
         connection=connection,
         peer=RestPeer(simulator),
