@@ -35,6 +35,7 @@ def sweep_partner_messages() -> dict:
     return {
         "sent": services.send_due_messages(),
         "applied": services.process_waiting_messages(),
-        "released": len(services.release_waiting_shipments(actor="system: 3PL sweep")),
+        "released": len(services.release_waiting_orders(actor="system: 3PL sweep"))
+        + len(services.release_waiting_shipments(actor="system: 3PL sweep")),
         "overdue": services.flag_overdue_releases(),
     }

@@ -223,3 +223,19 @@ def test_an_inbound_message_whose_task_was_lost_is_applied_by_the_sweep(
     assert connection.warehouse.stock_levels.get(product=products[0]).on_hand == 3
     assert services.process_message(message_id=message.pk) == MessageStatus.APPLIED  # again: nothing more
     assert connection.warehouse.stock_levels.get(product=products[0]).on_hand == 3
+
+
+def test_an_order_held_when_it_was_routed_is_released_by_the_sweep_once_it_is_released(
+    connection, stock, products, routed, sites
+):
+    stock(sites["DAL"], products[0], 5)
+    order = routed([(products[0], 1)])  # its release task is not run here (no commit)
+    workflow.hold_order(order_id=order.pk, reason="Address looks wrong", actor="test")
+
+    assert services.release_waiting_orders(actor="test") == []  # on hold: nothing is made
+
+    workflow.release_order(order_id=order.pk, actor="test")
+    (release,) = services.release_waiting_orders(actor="test")
+
+    assert release.shipment.order_id == order.pk and release.shipment.warehouse == sites["DAL"]
+    assert services.release_waiting_orders(actor="test") == []  # released once

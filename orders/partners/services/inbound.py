@@ -269,7 +269,11 @@ def apply_ship_confirmation(message: PartnerMessage):
             by_partner_sku[_text(line, "sku", line_at)] += _quantity(line, "quantity", line_at, allow_zero=False)
     products = _products_by_partner_sku(connection, set(by_partner_sku))
     release = _release_named(message, number)
-    cancelled = release.shipment.status == ShipmentStatus.CANCELLED
+    order = lock_order(release.shipment.order_id)
+    shipment = shipping.lock_shipment(release.shipment_id)
+    release = PartnerRelease.objects.select_for_update(of=("self",)).get(pk=release.pk)
+    # checked under the locks: a cancel or another confirmation may have got there first
+    cancelled = shipment.status == ShipmentStatus.CANCELLED
     if cancelled or release.state in (ReleaseState.CANCELLED, ReleaseState.CANCEL_REQUESTED):
         state = "cancelled here" if cancelled else release.get_state_display().lower()
         raise PartnerError(
@@ -279,9 +283,6 @@ def apply_ship_confirmation(message: PartnerMessage):
         )
     if release.state == ReleaseState.SHIPPED:
         raise PartnerError(f"{release} was confirmed shipped already; this second confirmation was not applied.")
-    order = lock_order(release.shipment.order_id)
-    shipment = shipping.lock_shipment(release.shipment_id)
-    release = PartnerRelease.objects.select_for_update(of=("self",)).get(pk=release.pk)
     lines = list(shipment.lines.order_by("pk"))
     by_product: dict[int, int] = defaultdict(int)
     for partner_sku, quantity in by_partner_sku.items():
@@ -310,7 +311,10 @@ def apply_ship_confirmation(message: PartnerMessage):
         release.overdue = False
     release.save()
     units = sum(shipped.values())
-    said = f"{shipment} shipped: {units} units in {len(tracking_numbers)} packages ({', '.join(tracking_numbers)})"
+    by = ", ".join(sorted(c for c in carriers if c)) or "the 3PL's carrier"
+    said = (
+        f"{shipment} shipped by {by}: {units} units in {len(tracking_numbers)} packages ({', '.join(tracking_numbers)})"
+    )
     if short:
         said += f"; {sum(short.values())} units short, {settings.PARTNER_SHORT_SHIPMENT}"
     return said, capture

@@ -17,11 +17,12 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from inventory.models import Allocation, Product
-from shipping.models import Shipment, ShipmentStatus
+from shipping.models import UNSHIPPED_STATUSES, Shipment, ShipmentStatus
 
 from ... import services as workflow
 from ...exceptions import OrderError
 from ...services._common import lock_order
+from ...services.shipping import SHIPPABLE
 from ..exceptions import PartnerError
 from ..models import (
     MessageKind,
@@ -71,6 +72,24 @@ def release_waiting_shipments(*, actor, order_ids: list[int] | None = None, limi
         if created:
             released.append(release)
     return released
+
+
+def release_waiting_orders(*, actor, limit: int = 200) -> list[PartnerRelease]:
+    """Release what orders hold at an active 3PL's warehouse with no open shipment there: an order on hold when it
+    was routed (released since), units a 3PL backordered, a release task that was lost. The sweep's safety net."""
+    open_shipment = Shipment.objects.filter(
+        order_id=OuterRef("order_id"), warehouse_id=OuterRef("warehouse_id"), status__in=UNSHIPPED_STATUSES
+    )
+    order_ids = list(
+        Allocation.objects.filter(
+            warehouse__partner_connection__is_active=True, order__status__in=SHIPPABLE, quantity__gt=0
+        )
+        .exclude(Exists(open_shipment))
+        .order_by("order_id")
+        .values_list("order_id", flat=True)
+        .distinct()[:limit]
+    )
+    return release_orders(order_ids=order_ids, actor=actor) if order_ids else []
 
 
 @transaction.atomic(durable=True)
