@@ -301,6 +301,9 @@ def record_partner_labels(*, shipment: Shipment, tracking_numbers: list[str], qu
     numbers = [number.strip() for number in tracking_numbers]
     if not numbers or any(not number for number in numbers) or len(set(numbers)) != len(numbers):
         raise ShippingError(f"Shipment {shipment}: each package needs its own tracking number.")
+    too_long = [number for number in numbers if len(number) > Parcel._meta.get_field("tracking_number").max_length]
+    if too_long:
+        raise ShippingError(f"Shipment {shipment}: tracking number {too_long[0]!r} is longer than 40 characters.")
     taken = sorted(Parcel.objects.filter(tracking_number__in=numbers).values_list("tracking_number", flat=True))
     if taken:
         raise ShippingError(f"Shipment {shipment}: tracking number {', '.join(taken)} is already on another parcel.")

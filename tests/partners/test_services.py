@@ -239,3 +239,56 @@ def test_an_order_held_when_it_was_routed_is_released_by_the_sweep_once_it_is_re
 
     assert release.shipment.order_id == order.pk and release.shipment.warehouse == sites["DAL"]
     assert services.release_waiting_orders(actor="test") == []  # released once
+
+
+def test_a_message_no_rule_foresaw_is_an_exception_with_nothing_applied_not_a_loop(
+    connection, products, monkeypatch, django_capture_on_commit_callbacks
+):
+    from orders.partners.services import inbound
+
+    def half_then_broken(message):
+        inbound.apply_receipt(message)  # writes stock, then fails as a bug would
+        raise RuntimeError("the handler broke")
+
+    monkeypatch.setitem(inbound.HANDLERS, MessageKind.RECEIPT, half_then_broken)
+    with django_capture_on_commit_callbacks(execute=True):
+        message, _ = services.receive_message(
+            connection=connection,
+            message_id="asn-9",
+            kind=MessageKind.RECEIPT,
+            payload={"receipt": "ASN-9", "lines": [{"sku": "ACME-A", "quantity": 3}]},
+        )
+
+    message.refresh_from_db()
+    assert message.status == MessageStatus.EXCEPTION
+    assert message.last_error == "Unexpected error, nothing applied: RuntimeError: the handler broke"
+    assert not connection.warehouse.stock_levels.filter(product=products[0], on_hand__gt=0).exists()
+    assert services.process_waiting_messages() == 0  # not taken again by the sweep
+
+
+def test_a_send_interrupted_at_every_try_ends_dead(connection, settings):
+    from orders.partners.services.messages import _claim
+
+    settings.PARTNER_MAX_ATTEMPTS = 2
+    message = PartnerMessage.objects.create(
+        connection=connection, direction=Direction.OUT, kind=MessageKind.ITEM_SYNC, key="item:Q:1", payload={}
+    )
+    later = timezone.now()
+    for _ in range(2):  # claimed, and the worker killed before it recorded anything
+        later += dt.timedelta(hours=1)
+        assert _claim(message.pk, later) is not None
+
+    assert _claim(message.pk, later + dt.timedelta(hours=1)) is None
+
+    message.refresh_from_db()
+    assert message.status == MessageStatus.DEAD and "Interrupted 2 times" in message.last_error
+
+
+def test_an_endpoint_that_is_no_url_kills_the_message_at_once(connection, django_capture_on_commit_callbacks):
+    connection.endpoint = "not a url"
+    connection.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        message, _ = queue_message(connection, kind=MessageKind.ITEM_SYNC, key="item:U:1", payload={"sku": "U"})
+
+    message.refresh_from_db()
+    assert message.status == MessageStatus.DEAD and "is not a URL" in message.last_error

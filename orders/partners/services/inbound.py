@@ -103,6 +103,14 @@ def process_message(*, message_id: int) -> str:
             message.last_error = str(refusal)
             message.outcome = ""
             logger.warning("3PL %s: %s is an exception: %s", message.connection.code, message, refusal)
+        except Exception as error:  # a message no rule foresaw must not come back at every sweep
+            # Its writes were rolled back with the savepoint; ops see it in the dead letters with the error, and
+            # the traceback is logged. Applying it again (the console) retries it once the cause is fixed.
+            capture = None
+            message.status = MessageStatus.EXCEPTION
+            message.last_error = f"Unexpected error, nothing applied: {type(error).__name__}: {error}"[:2000]
+            message.outcome = ""
+            logger.exception("3PL %s: %s failed unexpectedly", message.connection.code, message)
         else:
             message.status = MessageStatus.APPLIED
             message.last_error = ""

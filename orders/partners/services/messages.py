@@ -46,6 +46,13 @@ def _claim(message_id: int, now: dt.datetime) -> PartnerMessage | None:
         due = message.status in DUE_STATUSES and (message.next_attempt_at is None or message.next_attempt_at <= now)
         if not (due or expired_claim):
             return None
+        if expired_claim and message.attempts >= settings.PARTNER_MAX_ATTEMPTS:
+            # every try was cut off before its answer was recorded (a worker killed each time): ops look at it
+            message.status = MessageStatus.DEAD
+            message.claimed_until = message.next_attempt_at = None
+            message.last_error = f"Interrupted {message.attempts} times before the partner's answer was recorded."
+            message.save(update_fields=["status", "claimed_until", "next_attempt_at", "last_error", "updated_at"])
+            return None
         message.status = MessageStatus.SENDING
         message.attempts += 1
         message.claimed_until = now + dt.timedelta(seconds=settings.PARTNER_SEND_LEASE_SECONDS)

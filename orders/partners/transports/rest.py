@@ -28,10 +28,15 @@ class RestTransport(Transport):
     def send(self, envelope: Envelope) -> Delivered:
         body = json.dumps(envelope.as_data(), cls=DjangoJSONEncoder, sort_keys=True).encode()
         headers = signed_headers(self.connection.secret, body, message_id=envelope.message_id)
-        request = urllib.request.Request(self.url(), data=body, headers=headers, method="POST")  # noqa: S310
+        try:
+            request = urllib.request.Request(self.url(), data=body, headers=headers, method="POST")  # noqa: S310
+        except ValueError as error:  # not a URL at all: no retry can help until the connection is fixed
+            raise PermanentFailure(f"The endpoint {self.connection.endpoint!r} is not a URL: {error}") from error
         try:
             with urllib.request.urlopen(request, timeout=settings.PARTNER_TIMEOUT_SECONDS) as response:  # noqa: S310
                 return Delivered(detail=f"HTTP {response.status}", answer=_json(response.read()))
+        except ValueError as error:  # a scheme urllib does not speak (ftp://...)
+            raise PermanentFailure(f"The endpoint {self.url()!r} cannot be called: {error}") from error
         except urllib.error.HTTPError as error:
             text = error.read()[:500].decode("utf-8", "replace")
             if error.code == 409:
