@@ -34,7 +34,7 @@ from ..exceptions import OrderError
 from ..models import Order, OrderDelayNotice, OrderStatus
 from ..partners import outbox as partners_outbox
 from . import delay_notices, notify, payment
-from ._common import lock_order, require_reason
+from ._common import lock_order, refuse_if_shipment_held, require_reason
 from .fulfilment import record_shipment
 from .shipping_facts import refresh_shipping_facts
 
@@ -254,6 +254,7 @@ def buy_labels(*, shipment_id: int, actor) -> Shipment:
     refusal = partners_outbox.refuse_our_label(shipment)  # a 3PL's warehouse: the 3PL labels and ships
     if refusal:
         raise OrderError(refusal)
+    refuse_if_shipment_held(shipment, "buy its label")
     if settings.SHIPPING_COST_GUARD_HOLDS_LABEL and shipment.cost_risk == ShipmentCostRisk.AT_RISK:
         reasons = "; ".join(shipment.cost_risk_figures.get("reasons", []))
         raise OrderError(
@@ -304,6 +305,7 @@ def ship_locked_shipment(order: Order, shipment: Shipment, *, actor, now: dt.dat
     confirmation ships this way, with the same ledger, capture and email as our own warehouses.
     """
     _refuse_unless_workable(order, "ship it")
+    refuse_if_shipment_held(shipment, "ship it")
     if shipment.status != ShipmentStatus.LABEL_CREATED:
         raise OrderError(
             f"Shipment {shipment} is {shipment.get_status_display().lower()}; only a labelled shipment can ship."
