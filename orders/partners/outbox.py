@@ -55,6 +55,23 @@ def refuse_our_label(shipment: Shipment) -> str | None:
     )
 
 
+def refuse_changing_released(shipment: Shipment) -> str | None:
+    """Why a shipment may not be split, merged or moved here (a 3PL holds its release), or None."""
+    release = (
+        PartnerRelease.objects.filter(
+            shipment_id=shipment.pk, state__in=[*OPEN_RELEASE_STATES, ReleaseState.CANCEL_REQUESTED]
+        )
+        .select_related("connection")
+        .first()
+    )
+    if release is None:
+        return None
+    return (
+        f"Shipment {shipment} was released to {release.connection.name}, which may be picking it: ask the 3PL to "
+        "cancel the release first (Partner releases), then change the shipment."
+    )
+
+
 def queue_message(
     connection: PartnerConnection, *, kind: str, key: str, payload: dict, release: PartnerRelease | None = None
 ) -> tuple[PartnerMessage, bool]:

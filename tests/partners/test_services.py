@@ -292,3 +292,21 @@ def test_an_endpoint_that_is_no_url_kills_the_message_at_once(connection, django
 
     message.refresh_from_db()
     assert message.status == MessageStatus.DEAD and "is not a URL" in message.last_error
+
+
+def test_a_shipment_a_3pl_holds_is_not_moved_split_or_merged_here(connection, stock, products, routed, sites):
+    from orders.exceptions import ShipmentChangeRefused
+
+    stock(sites["DAL"], products[0], 5)
+    stock(sites["EWR"], products[0], 5)
+    order = routed([(products[0], 2)])
+    (shipment,) = workflow.create_shipments(order_id=order.pk, actor="test")
+    release, _ = services.release_shipment(shipment_id=shipment.pk, actor="test")
+
+    with pytest.raises(ShipmentChangeRefused, match="ask the 3PL to cancel the release first"):
+        workflow.move_shipment(shipment_id=shipment.pk, warehouse_id=sites["EWR"].pk, reason="closer", actor="test")
+
+    PartnerRelease.objects.filter(pk=release.pk).update(state=ReleaseState.CANCELLED)  # the 3PL let it go
+    workflow.move_shipment(shipment_id=shipment.pk, warehouse_id=sites["EWR"].pk, reason="closer", actor="test")
+    shipment.refresh_from_db()
+    assert shipment.warehouse == sites["EWR"]
