@@ -480,6 +480,7 @@ class OrderEvent(models.Model):
         STATUS_LINK = "status_link", "Status link"
         DELAY_NOTICE = "delay_notice", "Delay notice"
         LINES_CANCELLED = "lines_cancelled", "Items cancelled"
+        LINES_EDITED = "lines_edited", "Items edited"
 
     # orderevent_order_time_idx (order, created_at) serves lookups by order.
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events", db_index=False)
