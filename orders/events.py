@@ -249,14 +249,47 @@ def lines_edited(
     )
 
 
-def address_changed(order: Order, *, before: Address, after: Address, reason: str, actor) -> OrderEvent:
-    """The order's ship-to address changed: from what, to what, and why."""
+def address_changed(
+    order: Order,
+    *,
+    before: Address,
+    after: Address,
+    reason: str,
+    actor,
+    warehouses: tuple[tuple[str, ...], tuple[str, ...]] = ((), ()),
+    promised: tuple = (None, None),
+    override: dict | None = None,
+    cancelled_shipments: list[str] = (),
+) -> OrderEvent:
+    """The order's ship-to address changed: from what, to what, and why; where its stock is reserved and its
+    promised date before → after; a manager's override of an address that does not agree, with what did not."""
+    moves = []
+    if cancelled_shipments:
+        moves.append(f"shipment {', '.join(cancelled_shipments)} (no label yet) cancelled")
+    if warehouses[0] != warehouses[1]:
+        moves.append(f"re-routed {', '.join(warehouses[0]) or 'nowhere'} → {', '.join(warehouses[1]) or 'nowhere'}")
+    was, now = (day.isoformat() if day else "none" for day in promised)
+    if was != now:
+        moves.append(f"promised {was} → {now}")
+    if override:
+        moves.append(f"address check overridden ({' '.join(override.values())})")
+    tail = f" ({'; '.join(moves)})" if moves else ""
     return OrderEvent.record(
         order=order,
         kind=OrderEvent.Kind.ADDRESS_CHANGED,
         actor=actor,
-        message=f"Ship-to address changed from {before} to {after}: {reason}",
-        data={"reason": reason, "from_address_id": before.pk, "to_address_id": after.pk},
+        message=f"Ship-to address changed from {before} to {after}{tail}: {reason}",
+        data={
+            "reason": reason,
+            "from_address_id": before.pk,
+            "to_address_id": after.pk,
+            "warehouses_before": list(warehouses[0]),
+            "warehouses_after": list(warehouses[1]),
+            "promised_before": promised[0],
+            "promised_after": promised[1],
+            "override": override or {},
+            "cancelled_shipments": list(cancelled_shipments),
+        },
     )
 
 

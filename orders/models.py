@@ -296,6 +296,8 @@ class Order(models.Model):
             ("hold_order", "Can put orders on hold and release them"),
             ("cancel_order", "Can cancel orders"),
             ("change_order_address", "Can change an order's ship-to address"),
+            ("edit_order_lines", "Can edit an order's items (quantities, lines added or removed)"),
+            ("override_address_check", "Can ship to an address whose ZIP, city and state do not agree"),
             ("import_orders", "Can import orders from CSV"),
             ("view_cockpit", "Can see the operations cockpit"),
         ]

@@ -20,16 +20,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import zipcodes
 from django.db import transaction
 from django.db.models import Max, Sum
 
 from inventory import services as inventory
 from inventory.models import Allocation, Product
-from shipping.models import UNSHIPPED_STATUSES, ShipmentLine
+from shipping.models import UNSHIPPED_STATUSES, Shipment, ShipmentLine, ShipmentStatus
 
 from .. import events
-from ..exceptions import CancellationRefused, EditRefused, OrderChanged
-from ..models import Address, Order, OrderEvent, OrderLine, OrderStatus
+from ..exceptions import CancellationRefused, EditRefused, OrderChanged, OrderError
+from ..models import PRE_SHIPMENT_STATUSES, Address, Order, OrderEvent, OrderLine, OrderStatus
 from ..payments import services as payments
 from ..payments.amounts import ZERO, cents
 from ..payments.exceptions import PaymentError
@@ -37,8 +38,9 @@ from . import notify, payment
 from ._common import CENT, lock_order, require_reason
 from .delay_notices import estimate_order
 from .fulfilment import routing_requests
-from .intake import order_totals
+from .intake import AddressData, order_address, order_totals
 from .lifecycle import cancel_locked_order
+from .shipping import cancel_open_shipments
 from .shipping_facts import refresh_shipping_facts
 
 # Orders whose unshipped items may be cancelled: not yet shipped, or shipped in part (the rest waits).
@@ -830,3 +832,159 @@ def edit_lines(
     for call in calls:
         payment.make_call(call, actor=actor)
     return summary
+
+
+# --- the ship-to address ---------------------------------------------------------------------------------
+OVERRIDE_ADDRESS_PERMISSION = "orders.override_address_check"
+
+
+def _same_place(a: str, b: str) -> bool:
+    return " ".join(a.replace(".", " ").split()).casefold() == " ".join(b.replace(".", " ").split()).casefold()
+
+
+def address_problems(address: AddressData) -> dict[str, str]:
+    """What does not agree in a US address (field → why): a ZIP code that does not exist, or whose city or state
+    is not the one given. Other countries' addresses are not checked here (empty)."""
+    if address.country.strip().upper() != "US":
+        return {}
+    postal_code = address.postal_code.strip()
+    zip5 = postal_code[:5]
+    if not (len(postal_code) in (5, 10) and zip5.isdigit() and (len(postal_code) == 5 or postal_code[5] == "-")):
+        return {"postal_code": f"postal_code: {postal_code!r} is not a US ZIP code (12345 or 12345-6789)."}
+    places = [row for row in zipcodes.matching(zip5) if row.get("country", "US") == "US"]
+    if not places:
+        return {"postal_code": f"postal_code: ZIP code {zip5} does not exist."}
+    problems = {}
+    state = address.state.strip().upper()
+    states = sorted({row["state"] for row in places})
+    if state not in states:
+        problems["state"] = f"state: ZIP code {zip5} is in {', '.join(states)}, not {address.state.strip() or 'blank'}."
+    cities = [row["city"] for row in places] + [city for row in places for city in row.get("acceptable_cities", [])]
+    if not any(_same_place(address.city, city) for city in cities):
+        problems["city"] = (
+            f"city: ZIP code {zip5} is {places[0]['city']}, {places[0]['state']}, not {address.city.strip()!r}."
+        )
+    return problems
+
+
+def _may_override(actor) -> bool:
+    has_perm = getattr(actor, "has_perm", None)
+    return bool(has_perm and getattr(actor, "is_authenticated", False) and has_perm(OVERRIDE_ADDRESS_PERMISSION))
+
+
+@dataclass(frozen=True)
+class AddressChanged:
+    """The outcome of ``change_shipping_address``: the order, its timeline entry, where its stock is reserved
+    before and after, its promise before and after."""
+
+    order: Order
+    event: OrderEvent
+    warehouses_before: tuple[str, ...]
+    warehouses_after: tuple[str, ...]
+    promised_before: object
+    promised_after: object
+
+
+def _reserved_at(order: Order) -> tuple[str, ...]:
+    return tuple(sorted(set(Allocation.objects.filter(order_id=order.pk).values_list("warehouse__code", flat=True))))
+
+
+def change_shipping_address(
+    *,
+    order_id: int,
+    address: AddressData,
+    reason: str,
+    actor,
+    override: bool = False,
+    expected_version: int | None = None,
+) -> AddressChanged:
+    """Give an order a new ship-to address until a label is bought for it; routed, quoted and promised again.
+
+    A US address must agree with itself (the ZIP code exists, its city and state are the ones given), unless
+    ``override`` by a manager (``orders.override_address_check``), recorded on the timeline with what did not
+    agree. The order gets a new address row of its own (the old one stays, unchanged, for the record).
+    Shipments still awaiting their label are cancelled (their units stay reserved); the order's reserved stock is
+    then routed again from the new address (another warehouse if it is now the better one), its promised date
+    computed again from there; the timeline says from what to what, the warehouses and the dates, why and who;
+    the customer gets one email with the new address and date.
+
+    Refused (nothing written) once a label is bought or anything shipped (OrderError), with EditRefused naming
+    the field when the address does not agree (or the override is not the actor's to make), with
+    OrderChanged when ``expected_version`` no longer matches. An address's own rules (a field too long, a
+    country that is not a code) raise ValidationError.
+    """
+    reason = require_reason(reason, "change the address of")
+    with transaction.atomic(durable=True):
+        order = lock_order(order_id)
+        if expected_version is not None and expected_version != order_version(order):
+            raise OrderChanged(
+                f"Order {order} changed since you read it (version {expected_version}, now "
+                f"{order_version(order)}): look at it again before changing its address."
+            )
+        if order.status not in PRE_SHIPMENT_STATUSES:
+            raise OrderError(
+                f"Order {order} is {order.get_status_display().lower()}: its address can change only before it ships."
+            )
+        labelled = list(
+            Shipment.objects.filter(order_id=order.pk)
+            .exclude(status__in=(ShipmentStatus.CANCELLED, ShipmentStatus.AWAITING_LABEL))
+            .values_list("number", flat=True)
+        )
+        if labelled:
+            raise OrderError(
+                f"Order {order} already has shipment {', '.join(labelled)} with a label made out to the old "
+                "address; cancel the shipment first."
+            )
+        after = order_address(address)
+        after.full_clean(exclude=["customer"])
+        problems = address_problems(address)
+        if problems and not override:
+            raise EditRefused(
+                f"Order {order}: the new address does not agree: " + " ".join(problems.values()), problems=problems
+            )
+        if override and problems and not _may_override(actor):
+            raise EditRefused(
+                f"Order {order}: only a manager may ship to an address that does not agree "
+                f"({' '.join(problems.values())}).",
+                problems={"override": "override: only a manager may ship to an address that does not agree."},
+            )
+        cancelled = [shipment.number for shipment in cancel_open_shipments(order=order, actor=actor)]
+        before = order.shipping_address
+        warehouses_before = _reserved_at(order)
+        after.save()
+        order.shipping_address = after
+        order.save(update_fields=["shipping_address", "updated_at"])
+        # Routed again from the new address: the reserved units are given back and planned afresh.
+        if order.status_beneath_hold in RESERVE_NOW:
+            inventory.release_allocations(order_id=order.pk)
+            OrderLine.objects.filter(order_id=order.pk, quantity_allocated__gt=0).update(quantity_allocated=0)
+            _reserve_waiting(order, actor=actor)
+        warehouses_after = _reserved_at(order)
+        promised_before = order.promised_date
+        estimate = estimate_order(order)
+        if estimate.date is not None and estimate.date != order.promised_date:
+            order.promised_date = estimate.date
+            order.save(update_fields=["promised_date", "updated_at"])
+        event = events.address_changed(
+            order,
+            before=before,
+            after=after,
+            reason=reason,
+            actor=actor,
+            warehouses=(warehouses_before, warehouses_after),
+            promised=(promised_before, order.promised_date),
+            override=problems if override and problems else None,
+            cancelled_shipments=cancelled,
+        )
+        notify.order_changed(
+            order, address_changed=True, promised_before=promised_before, occurrence=f"address:{event.pk}"
+        )
+        refresh_shipping_facts([order.pk])
+    return AddressChanged(
+        order=order,
+        event=event,
+        warehouses_before=warehouses_before,
+        warehouses_after=warehouses_after,
+        promised_before=promised_before,
+        promised_after=order.promised_date,
+    )
