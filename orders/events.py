@@ -260,6 +260,7 @@ def address_changed(
     promised: tuple = (None, None),
     override: dict | None = None,
     cancelled_shipments: list[str] = (),
+    data: dict | None = None,
 ) -> OrderEvent:
     """The order's ship-to address changed: from what, to what, and why; where its stock is reserved and its
     promised date before → after; a manager's override of an address that does not agree, with what did not."""
@@ -289,6 +290,7 @@ def address_changed(
             "promised_after": promised[1],
             "override": override or {},
             "cancelled_shipments": list(cancelled_shipments),
+            **(data or {}),
         },
     )
 

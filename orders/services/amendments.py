@@ -883,6 +883,7 @@ class AddressChanged:
     warehouses_after: tuple[str, ...]
     promised_before: object
     promised_after: object
+    replayed: bool = False  # the same idempotency key was used before: that change's outcome
 
 
 def _reserved_at(order: Order) -> tuple[str, ...]:
@@ -897,6 +898,7 @@ def change_shipping_address(
     actor,
     override: bool = False,
     expected_version: int | None = None,
+    idempotency_key: str = "",
 ) -> AddressChanged:
     """Give an order a new ship-to address until a label is bought for it; routed, quoted and promised again.
 
@@ -911,11 +913,27 @@ def change_shipping_address(
     Refused (nothing written) once a label is bought or anything shipped (OrderError), with EditRefused naming
     the field when the address does not agree (or the override is not the actor's to make), with
     OrderChanged when ``expected_version`` no longer matches. An address's own rules (a field too long, a
-    country that is not a code) raise ValidationError.
+    country that is not a code) raise ValidationError. The same ``idempotency_key`` again returns the first
+    call's outcome (``replayed``).
     """
     reason = require_reason(reason, "change the address of")
     with transaction.atomic(durable=True):
         order = lock_order(order_id)
+        if idempotency_key:
+            earlier = OrderEvent.objects.filter(
+                order_id=order.pk, kind=OrderEvent.Kind.ADDRESS_CHANGED, data__idempotency_key=idempotency_key
+            ).first()
+            if earlier is not None:
+                data = earlier.data
+                return AddressChanged(
+                    order=order,
+                    event=earlier,
+                    warehouses_before=tuple(data.get("warehouses_before", ())),
+                    warehouses_after=tuple(data.get("warehouses_after", ())),
+                    promised_before=data.get("promised_before"),
+                    promised_after=data.get("promised_after"),
+                    replayed=True,
+                )
         if expected_version is not None and expected_version != order_version(order):
             raise OrderChanged(
                 f"Order {order} changed since you read it (version {expected_version}, now "
@@ -975,6 +993,7 @@ def change_shipping_address(
             promised=(promised_before, order.promised_date),
             override=problems if override and problems else None,
             cancelled_shipments=cancelled,
+            data={"idempotency_key": idempotency_key} if idempotency_key else None,
         )
         notify.order_changed(
             order, address_changed=True, promised_before=promised_before, occurrence=f"address:{event.pk}"
