@@ -50,8 +50,6 @@ def test_an_edit_answers_the_new_total_and_the_date_and_a_replay_answers_the_sam
         "reason": "Customer called",
     }
     cap = ProductFactory(sku="CAP-1", name="Cap", weight_kg="0.200", price="16.00")
-    from inventory import services as inventory
-
     inventory.receive_stock(warehouse_id=sites["EWR"].pk, product_id=cap.pk, quantity=3, actor="test: receiving")
 
     first = edit(api, placed, body)
