@@ -17,7 +17,8 @@ What is read, and how:
   ``city``, ``province_code`` → state, ``zip`` → postal code,
   ``country_code`` → country, ``company``, ``phone``. The shipping address is
   required; a missing billing address is the shipping address.
-- Lines: ``sku``, ``quantity``, ``price`` (the unit price before discounts).
+- Lines: ``sku``, ``quantity`` (``current_quantity`` once the order was edited
+  in Shopify: 0 is a line removed), ``price`` (the unit price before discounts).
   A line item without a SKU (empty or null) but with a ``variant_id`` takes
   the SKU the channel's variant table maps it to (``variant_skus``, looked
   up by the caller: the converter never reads the database); one that has
@@ -44,6 +45,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
@@ -332,7 +334,10 @@ class _Reader:
             written = item.get("sku")
             if not sku and (written is None or (isinstance(written, str) and not written.strip())):
                 sku = self.mapped_sku(item, loc)
-            quantity = self.quantity(item, (*loc, "quantity"))
+            # After an edit in Shopify, current_quantity is what the line still has (0: removed); quantity stays
+            # what was first ordered.
+            edited = item.get("current_quantity") is not None
+            quantity = self.quantity(item, (*loc, "current_quantity" if edited else "quantity"), allow_zero=edited)
             price = self.money(item, (*loc, "price"), required=True)
             if sku and quantity:
                 merged[(sku, price)] = merged.get((sku, price), 0) + quantity
@@ -365,13 +370,15 @@ class _Reader:
         )
         return ""
 
-    def quantity(self, item: dict, loc: Loc) -> int:
+    def quantity(self, item: dict, loc: Loc, *, allow_zero: bool = False) -> int:
         value = item.get(loc[-1])
         if value is None:
             self.problem(loc, "missing")
             return 0
         if not isinstance(value, int) or isinstance(value, bool):
             self.problem(loc, "must be a whole number")
+            return 0
+        if allow_zero and value == 0:
             return 0
         if not 1 <= value <= MAX_LINE_QUANTITY:
             self.problem(loc, f"must be between 1 and {MAX_LINE_QUANTITY:,}, not {value}")
@@ -572,3 +579,79 @@ def _json_type(value: object) -> str:
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
+
+
+# --- an order Shopify changed (orders/updated) --------------------------------------------------------------
+@dataclass(frozen=True)
+class ShopifyEdit:
+    """What a Shopify order asks of the OMS's order it was placed as: line changes for ``edit_lines`` (by line
+    id or, for a new line, SKU and price), the channel's totals, a new ship-to address; ``problems`` when it
+    cannot be read as an edit (JSON path → why)."""
+
+    changes: list[dict]
+    totals: dict[str, Decimal]
+    address: AddressData | None
+    problems: list[Problem]
+
+    @property
+    def changes_anything(self) -> bool:
+        return bool(self.changes or self.totals or self.address)
+
+
+ADDRESS_FIELDS = ("name", "company", "line1", "line2", "city", "state", "postal_code", "country", "phone")
+
+
+def shopify_edit(order: Order, data: OrderData) -> ShopifyEdit:
+    """Compare the order as Shopify now has it (``data``, read by ``order_data_from_shopify``) with the OMS's
+    ``order``: each SKU's units, a SKU added (at Shopify's price) or gone, the shipping, tax and discount
+    totals, the ship-to address. Writes nothing."""
+    problems: list[Problem] = []
+    lines = list(OrderLine.objects.filter(order_id=order.pk).order_by("pk"))
+    wanted: dict[str, LineData] = {}
+    for line in data.lines:
+        if line.sku in wanted:
+            problems.append(
+                Problem(("line_items",), f"{line.sku} is on two lines at different prices; the OMS keeps one price")
+            )
+            continue
+        wanted[line.sku] = line
+    changes: list[dict] = []
+    for sku, line in wanted.items():
+        existing = [own for own in lines if own.sku == sku]
+        if len(existing) > 1:
+            problems.append(Problem(("line_items",), f"order {order} has {len(existing)} lines of {sku}"))
+        elif existing:
+            own = existing[0]
+            if own.quantity == line.quantity:
+                continue
+            if own.unit_price != line.unit_price:
+                problems.append(
+                    Problem(
+                        ("line_items",),
+                        f"{sku} costs {line.unit_price} in Shopify and {own.unit_price} on order {order}",
+                    )
+                )
+                continue
+            changes.append({"line": own.pk, "sku": sku, "quantity": line.quantity})
+        else:
+            changes.append({"sku": sku, "quantity": line.quantity, "unit_price": line.unit_price})
+    for own in lines:
+        if own.sku not in wanted and own.quantity > 0:
+            changes.append({"line": own.pk, "sku": own.sku, "quantity": 0})
+    totals = {
+        name: getattr(data, name)
+        for name in ("shipping_total", "tax_total", "discount_total")
+        if Decimal(getattr(data, name)).quantize(CENT) != getattr(order, name)
+    }
+    if changes:  # the channel's totals stand for the edited order, as at intake
+        totals = {name: getattr(data, name) for name in ("shipping_total", "tax_total", "discount_total")}
+    address = None
+    current = order.shipping_address
+    sent = data.shipping_address
+    if sent is not None:
+        theirs = {name: (getattr(sent, name) or "").strip() for name in ADDRESS_FIELDS}
+        ours = {name: (getattr(current, name) or "").strip() for name in ADDRESS_FIELDS}
+        theirs["country"], ours["country"] = theirs["country"].upper(), ours["country"].upper()
+        if theirs != ours:
+            address = sent
+    return ShopifyEdit(changes=changes, totals=totals, address=address, problems=problems)
