@@ -64,6 +64,8 @@ def test_every_refusal_of_every_operation_has_the_one_error_shape(schema):
         "POST /api/v1/orders/{number}/cancellations",
         "POST /api/v1/orders/{number}/edits",
         "GET /api/v1/stock/{sku}",
+        "POST /api/v1/webhooks/shopify/{channel_code}/orders-updated",
+        "POST /api/v1/webhooks/shopify/{channel_code}/orders-cancelled",
     }
     error = schema["components"]["schemas"]["FieldErrorOut"]
     assert error["required"] == ["loc", "path", "msg"]
