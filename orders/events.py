@@ -211,6 +211,7 @@ def lines_edited(
         else f"{change['sku']} {change['before']} → {change['after']}"
         for change in changes
     )
+    edited = edited or "no line changed (totals from the channel)"
     money = f"total {Decimal(totals_before['grand_total']):,.2f} → {order.grand_total:,.2f} {order.currency}"
     was = promise_before.isoformat() if promise_before else "none"
     now = order.promised_date.isoformat() if order.promised_date else "none"

@@ -29,7 +29,7 @@ from ..channels import PayloadError
 from ..channels.shopify import order_data_from_shopify, shopify_edit, skuless_variant_ids, total_mismatch
 from ..channels.variants import variant_skus
 from ..exceptions import IntakeConflict, OrderError
-from ..models import Channel, Order, OrderIntake, OrderStatus
+from ..models import Channel, Order, OrderEvent, OrderIntake, OrderStatus
 from ..services.intake import placed_at_problem
 
 logger = logging.getLogger(__name__)
@@ -331,6 +331,22 @@ def _read_change(request: HttpRequest, channel_code: str, topic: str):
     return channel, payload, order, None
 
 
+# Where the order as Shopify last sent it is kept: on the timeline entry of the change it made.
+SEEN = "shopify_seen"
+
+
+def _last_seen(order: Order) -> dict | None:
+    """The order as Shopify last sent it: the last change applied from Shopify, else what it was placed with
+    (``orders/create``); None for an order that came another way (then the order itself is compared)."""
+    latest = (
+        OrderEvent.objects.filter(order_id=order.pk, data__has_key=SEEN).order_by("-pk").values_list("data", flat=True)
+    ).first()
+    if latest is not None:
+        return latest[SEEN]
+    intake = OrderIntake.objects.filter(order_id=order.pk, source=OrderIntake.Source.WEBHOOK).first()
+    return intake.payload if intake is not None else None
+
+
 def _delivery_key(request: HttpRequest, payload: dict, topic: str) -> str:
     """What tells a retry of this delivery apart: Shopify's webhook id, else the order's updated_at."""
     webhook_id = request.headers.get(WEBHOOK_ID_HEADER, "").strip()[:60]
@@ -380,7 +396,7 @@ def shopify_orders_updated(request: HttpRequest, channel_code: str):
         detail = [field_error(("body", *p.loc), p.message) for p in refusal.problems]
         _alert_ops(channel, payload, detail, source=source, order=order.number)
         return Status(400, {"detail": detail})
-    edit = shopify_edit(order, data)
+    edit = shopify_edit(order, data, seen=_last_seen(order))
     if edit.problems:
         detail = [field_error(("body", *p.loc), p.message) for p in edit.problems]
         _alert_ops(channel, payload, detail, source=source, order=order.number)
@@ -400,6 +416,7 @@ def shopify_orders_updated(request: HttpRequest, channel_code: str):
                 reason="Changed in Shopify",
                 actor=actor,
                 idempotency_key=f"{key}:address" if key else "",
+                data={SEEN: edit.seen},
             )
             applied.append("address")
         if edit.changes or edit.totals:
@@ -410,6 +427,7 @@ def shopify_orders_updated(request: HttpRequest, channel_code: str):
                 reason="Edited in Shopify",
                 actor=actor,
                 idempotency_key=f"{key}:items" if key else "",
+                data={SEEN: edit.seen},
             )
             applied.append("items")
     except (OrderError, DjangoValidationError) as refusal:

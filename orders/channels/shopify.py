@@ -53,7 +53,7 @@ from django.core.exceptions import ValidationError
 from oms_core.emails import normalize_address, validate_email_address
 
 from ..models import Address, Customer, Order, OrderLine
-from ..services.intake import AddressData, CustomerData, LineData, OrderData, PaymentData
+from ..services.intake import AddressData, CustomerData, LineData, OrderData, PaymentData, canonical_payload
 from . import Loc, PayloadError, Problem
 
 CENT = Decimal("0.01")
@@ -592,6 +592,7 @@ class ShopifyEdit:
     totals: dict[str, Decimal]
     address: AddressData | None
     problems: list[Problem]
+    seen: dict  # the order as Shopify sent it now (``canonical_payload``): what the next update is compared with
 
     @property
     def changes_anything(self) -> bool:
@@ -601,10 +602,21 @@ class ShopifyEdit:
 ADDRESS_FIELDS = ("name", "company", "line1", "line2", "city", "state", "postal_code", "country", "phone")
 
 
-def shopify_edit(order: Order, data: OrderData) -> ShopifyEdit:
-    """Compare the order as Shopify now has it (``data``, read by ``order_data_from_shopify``) with the OMS's
-    ``order``: each SKU's units, a SKU added (at Shopify's price) or gone, the shipping, tax and discount
-    totals, the ship-to address. Writes nothing."""
+def _units_by_sku(lines: list[dict]) -> dict[str, tuple[int, str]]:
+    found: dict[str, tuple[int, str]] = {}
+    for line in lines:
+        units, _ = found.get(line["sku"], (0, line["unit_price"]))
+        found[line["sku"]] = (units + int(line["quantity"]), line["unit_price"])
+    return found
+
+
+def shopify_edit(order: Order, data: OrderData, *, seen: dict | None = None) -> ShopifyEdit:
+    """What Shopify changed, to apply to the OMS's ``order``: ``data`` is the order as Shopify now has it (read by
+    ``order_data_from_shopify``), ``seen`` the same order as Shopify last sent it (``canonical_payload``: the
+    intake's, or the last change applied). Only what Shopify changed since is applied, so a change made in the
+    OMS (an address corrected, an item added) is not undone by Shopify's next unrelated update (a fulfilment, a
+    note). Each SKU's units (a SKU added at Shopify's price, or gone), the shipping, tax and discount totals, the
+    ship-to address. Without ``seen``, the OMS's order itself is compared. Writes nothing."""
     problems: list[Problem] = []
     lines = list(OrderLine.objects.filter(order_id=order.pk).order_by("pk"))
     wanted: dict[str, LineData] = {}
@@ -615,43 +627,60 @@ def shopify_edit(order: Order, data: OrderData) -> ShopifyEdit:
             )
             continue
         wanted[line.sku] = line
+    now = canonical_payload(data)
+    if seen is None:  # no earlier Shopify view: the OMS's order as it stands
+        seen = {
+            "lines": [
+                {"sku": own.sku, "quantity": own.quantity, "unit_price": str(own.unit_price)}
+                for own in lines
+                if own.quantity > 0
+            ],
+            **{name: str(getattr(order, name)) for name in ("shipping_total", "tax_total", "discount_total")},
+            "shipping_address": {
+                name: (getattr(order.shipping_address, name) or "").strip() for name in ADDRESS_FIELDS
+            },
+        }
+    before, after = _units_by_sku(seen.get("lines", [])), _units_by_sku(now["lines"])
     changes: list[dict] = []
-    for sku, line in wanted.items():
+    for sku in sorted(before.keys() | after.keys(), key=lambda sku: (sku not in before, sku)):
+        if before.get(sku, (0, ""))[0] == after.get(sku, (0, ""))[0]:
+            continue
         existing = [own for own in lines if own.sku == sku]
+        units = after.get(sku, (0, ""))[0]
         if len(existing) > 1:
             problems.append(Problem(("line_items",), f"order {order} has {len(existing)} lines of {sku}"))
         elif existing:
             own = existing[0]
-            if own.quantity == line.quantity:
-                continue
-            if own.unit_price != line.unit_price:
+            if sku in wanted and own.unit_price != wanted[sku].unit_price:
                 problems.append(
                     Problem(
                         ("line_items",),
-                        f"{sku} costs {line.unit_price} in Shopify and {own.unit_price} on order {order}",
+                        f"{sku} costs {wanted[sku].unit_price} in Shopify and {own.unit_price} on order {order}",
                     )
                 )
-                continue
-            changes.append({"line": own.pk, "sku": sku, "quantity": line.quantity})
-        else:
-            changes.append({"sku": sku, "quantity": line.quantity, "unit_price": line.unit_price})
-    for own in lines:
-        if own.sku not in wanted and own.quantity > 0:
-            changes.append({"line": own.pk, "sku": own.sku, "quantity": 0})
-    totals = {
-        name: getattr(data, name)
-        for name in ("shipping_total", "tax_total", "discount_total")
-        if Decimal(getattr(data, name)).quantize(CENT) != getattr(order, name)
-    }
+            elif own.quantity != units:
+                changes.append({"line": own.pk, "sku": sku, "quantity": units})
+        elif units:
+            changes.append({"sku": sku, "quantity": units, "unit_price": wanted[sku].unit_price})
+    names = ("shipping_total", "tax_total", "discount_total")
+    totals = {name: getattr(data, name) for name in names if str(seen.get(name)) != now[name]}
     if changes:  # the channel's totals stand for the edited order, as at intake
-        totals = {name: getattr(data, name) for name in ("shipping_total", "tax_total", "discount_total")}
+        totals = {name: getattr(data, name) for name in names}
+    totals = {
+        name: value
+        for name, value in totals.items()
+        if changes or Decimal(value).quantize(CENT) != getattr(order, name)
+    }
     address = None
-    current = order.shipping_address
-    sent = data.shipping_address
-    if sent is not None:
-        theirs = {name: (getattr(sent, name) or "").strip() for name in ADDRESS_FIELDS}
-        ours = {name: (getattr(current, name) or "").strip() for name in ADDRESS_FIELDS}
-        theirs["country"], ours["country"] = theirs["country"].upper(), ours["country"].upper()
-        if theirs != ours:
-            address = sent
-    return ShopifyEdit(changes=changes, totals=totals, address=address, problems=problems)
+    if data.shipping_address is not None and _address_of(seen) != _address_of(now):
+        ours = {name: (getattr(order.shipping_address, name) or "").strip() for name in ADDRESS_FIELDS}
+        if _address_of({"shipping_address": ours}) != _address_of(now):
+            address = data.shipping_address
+    return ShopifyEdit(changes=changes, totals=totals, address=address, problems=problems, seen=now)
+
+
+def _address_of(payload: dict) -> dict:
+    address = payload.get("shipping_address") or {}
+    found = {name: str(address.get(name) or "").strip() for name in ADDRESS_FIELDS}
+    found["country"] = found["country"].upper()
+    return found

@@ -643,7 +643,12 @@ def _edit_order(
         setattr(order, name, value)
     order.save(update_fields=[*totals_after, "updated_at"])
     reserved = _reserve_waiting(order, actor=actor)
-    waiting_units = sum(line.quantity_unallocated for line in OrderLine.objects.filter(order_id=order.pk))
+    # Units waiting for stock once reserved where the order's stock is (a received order is routed later, whole).
+    waiting_units = (
+        sum(line.quantity_unallocated for line in OrderLine.objects.filter(order_id=order.pk))
+        if order.status_beneath_hold in RESERVE_NOW
+        else 0
+    )
     promised_before = order.promised_date
     estimate = estimate_order(order)
     if estimate.date is not None and estimate.date != order.promised_date:
@@ -799,6 +804,7 @@ def edit_lines(
     expected_version: int | None = None,
     idempotency_key: str = "",
     totals: dict | None = None,
+    data: dict | None = None,
 ) -> EditSummary:
     """Edit an order's items before they ship: change quantities, add lines, remove lines, in one transaction.
 
@@ -813,7 +819,8 @@ def edit_lines(
 
     Refused (nothing written) with EditRefused naming the field (``changes[1].quantity``), with OrderChanged
     when ``expected_version`` (``order_version``) no longer matches. The same ``idempotency_key`` again
-    returns the first call's outcome (``replayed``).
+    returns the first call's outcome (``replayed``). ``data`` is kept on the timeline entry (a channel's view
+    of the order, for its next change).
     """
     reason = require_reason(reason, "edit the items of")
     with transaction.atomic(durable=True):
@@ -827,7 +834,7 @@ def edit_lines(
                 f"Order {order} changed since you read it (version {expected_version}, now "
                 f"{order_version(order)}): look at it again before editing its items."
             )
-        key_data = {"idempotency_key": idempotency_key} if idempotency_key else {}
+        key_data = {**(data or {}), **({"idempotency_key": idempotency_key} if idempotency_key else {})}
         summary, calls = _edit_order(order, changes, reason=reason, actor=actor, totals=totals, key_data=key_data)
     for call in calls:
         payment.make_call(call, actor=actor)
@@ -899,6 +906,7 @@ def change_shipping_address(
     override: bool = False,
     expected_version: int | None = None,
     idempotency_key: str = "",
+    data: dict | None = None,
 ) -> AddressChanged:
     """Give an order a new ship-to address until a label is bought for it; routed, quoted and promised again.
 
@@ -914,7 +922,7 @@ def change_shipping_address(
     the field when the address does not agree (or the override is not the actor's to make), with
     OrderChanged when ``expected_version`` no longer matches. An address's own rules (a field too long, a
     country that is not a code) raise ValidationError. The same ``idempotency_key`` again returns the first
-    call's outcome (``replayed``).
+    call's outcome (``replayed``). ``data`` is kept on the timeline entry.
     """
     reason = require_reason(reason, "change the address of")
     with transaction.atomic(durable=True):
@@ -993,7 +1001,7 @@ def change_shipping_address(
             promised=(promised_before, order.promised_date),
             override=problems if override and problems else None,
             cancelled_shipments=cancelled,
-            data={"idempotency_key": idempotency_key} if idempotency_key else None,
+            data={**(data or {}), **({"idempotency_key": idempotency_key} if idempotency_key else {})},
         )
         notify.order_changed(
             order, address_changed=True, promised_before=promised_before, occurrence=f"address:{event.pk}"

@@ -207,3 +207,40 @@ def test_cancelling_a_shipped_order_is_refused_with_an_ops_alert(client, placed)
     assert response.status_code == 409 and "Returns" in response.json()["detail"]
     (alert,) = alerts()
     assert "cancelled_at" in alert
+
+
+@pytest.mark.usefixtures("carriers")
+def test_a_change_made_in_the_oms_is_not_undone_by_shopifys_next_unrelated_update(
+    client, placed, django_capture_on_commit_callbacks
+):
+    from orders import services
+
+    # given the address corrected and a green iPod added in the OMS (not in Shopify)
+    services.change_shipping_address(
+        order_id=placed.pk,
+        address=services.AddressData(
+            name="Bob Norman", line1="Chestnut Street 94", city="Louisville", state="KY", postal_code="40202"
+        ),
+        reason="Customer called",
+        actor="ana",
+    )
+    green = OrderLine.objects.get(order=placed, sku="IPOD2008GREEN")
+    services.edit_lines(order_id=placed.pk, changes=[{"line": green.pk, "quantity": 2}], reason="Called", actor="ana")
+
+    # when Shopify sends an update about something else (a note, its fulfilment status)
+    response = update(client, changed(note="Leave at the door", fulfillment_status="partial"))
+
+    # then nothing is undone
+    assert response.json() == {"order": placed.number, "changed": False, "applied": []}
+    assert Order.objects.get(pk=placed.pk).shipping_address.line1 == "Chestnut Street 94"
+    assert OrderLine.objects.get(pk=green.pk).quantity == 2
+
+    # and when Shopify itself then edits the red one, only that is applied
+    edited = changed(note="Leave at the door")
+    edited["line_items"][1]["current_quantity"] = 2
+    with django_capture_on_commit_callbacks(execute=True):
+        response = update(client, edited, webhook_id="d2")
+    assert response.json()["applied"] == ["items"]
+    assert lines(placed) == [("IPOD2008GREEN", 2), ("IPOD2008RED", 2), ("IPOD2008BLACK", 1)]
+    # and its next unrelated update changes nothing more
+    assert update(client, {**edited, "note": "Ring twice"}, webhook_id="d3").json()["changed"] is False
