@@ -26,6 +26,7 @@ NAV_PLACES = {
             ("returns", "report"),
             ("orders", "Customer"),
             ("inventory", "ImportJob"),
+            ("orders", "CoverageRun"),
         ],
         "stock": [
             ("inventory", "StockLevel"),

@@ -46,8 +46,19 @@ ROLES: dict[str, list[str]] = {
         "orders.edit_order_lines",
         "orders.override_address_check",
         "orders.view_cockpit",
+        "orders.view_coveragerun",  # network coverage and the siting what-if
+        "orders.add_coveragerun",
         "orders.view_orderdelaynotice",
         "orders.suppress_delay_notice",
+        "orders.change_shipments",
+        "orders.view_hold",
+        # a hold of each type: operations managers release every type
+        "orders.release_fraud_review_hold",
+        "orders.release_address_check_hold",
+        "orders.release_payment_hold",
+        "orders.release_customer_request_hold",
+        "orders.release_stock_hold",
+        "orders.release_credit_rule_hold",
         # inventory
         "inventory.view_product",
         "inventory.add_product",
@@ -187,6 +198,13 @@ ROLES: dict[str, list[str]] = {
         "orders.view_cockpit",
         "orders.view_orderdelaynotice",
         "orders.suppress_delay_notice",
+        "orders.change_shipments",
+        "orders.view_hold",
+        # associates release the holds they work day to day; fraud reviews and credit rules are a manager's call
+        "orders.release_address_check_hold",
+        "orders.release_payment_hold",
+        "orders.release_customer_request_hold",
+        "orders.release_stock_hold",
         # inventory
         "inventory.view_product",
         "inventory.view_warehouse",

@@ -56,3 +56,11 @@ class EditRefused(OrderError):
     def __init__(self, message: str, *, problems: dict[str, str] | None = None):
         super().__init__(message)
         self.problems = problems or {}
+
+
+class HoldReleaseRefused(OrderError):
+    """The operator may not release a hold of this type (its ``release_<type>_hold`` permission is missing)."""
+
+
+class ShipmentChangeRefused(OrderError):
+    """A shipment cannot be split, merged or moved as asked; the message says why."""

@@ -54,6 +54,7 @@ def route_in_another_process(order, tmp_path) -> None:
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_authorises_and_the_web_process_captures_each_shipment_then_refunds(
     sites, stock, shirt, mug, paid_order, ship, sandbox, tmp_path
@@ -88,6 +89,7 @@ def test_a_worker_authorises_and_the_web_process_captures_each_shipment_then_ref
     )
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_authorises_and_the_web_process_voids_on_cancel(sites, stock, shirt, paid_order, sandbox, tmp_path):
     stock(sites["EWR"], shirt, 5)
