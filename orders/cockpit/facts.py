@@ -32,8 +32,6 @@ from django.db.models import (
     Case,
     Exists,
     F,
-    FloatField,
-    Func,
     IntegerField,
     OuterRef,
     Q,
@@ -52,6 +50,7 @@ from shipping.models import Shipment
 
 from ..events import HOLD_CAUSES
 from ..models import OrderEvent, OrderShippingFacts, OrderStatus
+from ..services.cockpit_rollups import WholeHoursBetween
 from ..services.shipping_facts import GOODS_LEFT, LIVE_SHIPMENT_STATUSES
 from .periods import Period, Window, local_timezone
 
@@ -117,13 +116,14 @@ def shipped_orders(period: Period, window: Window) -> QuerySet[OrderShippingFact
     (not cancelled), ``late_shipments`` (left on a later local day than their
     planned pickup, ``ship_date``), ``shipments_cost`` (their shipping cost; a
     shipment without one counts nothing), ``ship_hours`` (placed to last
-    shipment), ``ship_day`` (its local day), ``on_time`` and ``split`` (1 or 0).
+    shipment, in whole hours rounded down, as the day rollups count them),
+    ``ship_day`` (its local day), ``on_time`` and ``split`` (1 or 0).
     """
     return (
         OrderShippingFacts.objects.filter(_facts_scope(period), in_window("last_shipped_at", window), goods_left=True)
         .annotate(
             shipments_cost=F("shipping_cost"),
-            ship_hours=HoursBetween("placed_at", "last_shipped_at"),
+            ship_hours=WholeHoursBetween("placed_at", "last_shipped_at"),
             ship_day=TruncDate("last_shipped_at", tzinfo=local_timezone()),
             on_time=flag(Q(late_shipments=0)),
             split=flag(Q(live_shipments__gt=1)),
@@ -135,7 +135,7 @@ def shipped_orders(period: Period, window: Window) -> QuerySet[OrderShippingFact
 def delivered_orders(period: Period, window: Window) -> QuerySet[OrderShippingFacts]:
     """Delivered orders whose last shipment arrived within ``window``, one row each with:
 
-    ``last_delivered_at``, ``delivery_hours`` (placed to last delivery),
+    ``last_delivered_at``, ``delivery_hours`` (placed to last delivery, whole hours rounded down),
     ``delivery_day`` (its local day) and ``on_time`` (1 when that day is on or
     before the promised delivery date, or nothing was promised; else 0).
     """
@@ -143,7 +143,7 @@ def delivered_orders(period: Period, window: Window) -> QuerySet[OrderShippingFa
     return (
         OrderShippingFacts.objects.filter(_facts_scope(period), in_window("last_delivered_at", window), delivered=True)
         .annotate(
-            delivery_hours=HoursBetween("placed_at", "last_delivered_at"),
+            delivery_hours=WholeHoursBetween("placed_at", "last_delivered_at"),
             delivery_day=delivery_day,
             on_time=flag(Q(promised_date__isnull=True) | Q(LessThanOrEqual(delivery_day, F("promised_date")))),
         )
@@ -268,34 +268,15 @@ def without_jit() -> Iterator[None]:
 
 
 # --- SQL the ORM does not write -------------------------------------------------------------
-class HoursBetween(Func):
-    """Hours from one instant to a later one, to the second, as a float (the same on PostgreSQL and SQLite)."""
-
-    output_field = FloatField()
-
-    def __init__(self, earlier, later):
-        super().__init__(earlier, later)
-
-    def as_sql(self, compiler, connection, **extra_context):
-        earlier, earlier_params = compiler.compile(self.source_expressions[0])
-        later, later_params = compiler.compile(self.source_expressions[1])
-        if connection.vendor == "postgresql":
-            # date_part, not EXTRACT: EXTRACT gives numeric since PostgreSQL 14, whose arithmetic took half the
-            # time of the cockpit's biggest read (bench/README.md, the cockpit).
-            sql = f"(ROUND(date_part('epoch', {later} - {earlier})) / 3600.0)"
-        else:
-            sql = f"(ROUND((julianday({later}) - julianday({earlier})) * 86400.0) / 3600.0)"
-        return sql, (*later_params, *earlier_params)
-
-
 def summarise(
-    rows: QuerySet,
+    rows: QuerySet | tuple[str, tuple],
     measures: dict[str, str],
     *,
     groupings: Sequence[tuple[str, Sequence[str]]] = (("all", ()),),
     overall_only: Collection[str] = (),
 ) -> dict[str, list[dict]]:
-    """Aggregate a values() queryset's rows at several groupings in one query, the rows computed once.
+    """Aggregate a values() queryset's rows (or the rows of SQL and its parameters) at several groupings in one
+    query, the rows computed once.
 
     ``WITH facts AS (rows) SELECT 'all', measures FROM facts UNION ALL SELECT
     'currency', currency, measures FROM facts GROUP BY currency ...``: each
@@ -310,7 +291,7 @@ def summarise(
     """
     if overall_only and groupings[0][1]:
         raise ValueError("Measures of the overall grouping only need it first (it settles the columns' types).")
-    inner, params = rows.query.sql_with_params()
+    inner, params = rows if isinstance(rows, tuple) else rows.query.sql_with_params()
     quote = connection.ops.quote_name
     grouped = list(dict.fromkeys(name for _, names in groupings for name in names))
     branches = []
