@@ -30,7 +30,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db import connection
 from django.db.models import (
     Case,
-    Exists,
     F,
     IntegerField,
     OuterRef,
@@ -75,12 +74,15 @@ def order_scope(period: Period, *, order_ref: str = "pk", channel_field: str = "
 
 def warehouse_scope(warehouse_id: int, *, order_ref: str = "pk") -> Q:
     """The orders a warehouse keeps: a shipment from it that is not cancelled, or stock reserved there."""
-    # Two probes an order (the shipments' and the allocations' order index). An IN over the warehouse's
-    # shipments and allocations instead reads them all, whatever the period: slower for all but the largest
-    # populations (measured on a million orders).
-    ships_from = _live_shipments(order_ref).filter(warehouse_id=warehouse_id)
-    reserved_at = Allocation.objects.filter(order_id=OuterRef(order_ref), warehouse_id=warehouse_id)
-    return Q(Exists(ships_from)) | Q(Exists(reserved_at))
+    # Two IN subqueries, which PostgreSQL hashes once a statement (the warehouse's live shipments and its
+    # allocations), not an EXISTS probing two indexes for every order of the period: on a million orders the busy
+    # week through the busiest warehouse took 2.6 s instead of 4.9, 90 days 2.3 s instead of 4.5, an ordinary
+    # week 1.5 s instead of 1.2 (bench/README.md, the cockpit).
+    ships_from = Shipment.objects.filter(warehouse_id=warehouse_id, status__in=LIVE_SHIPMENT_STATUSES).values(
+        "order_id"
+    )
+    reserved_at = Allocation.objects.filter(warehouse_id=warehouse_id).values("order_id")
+    return Q(**{f"{order_ref}__in": ships_from}) | Q(**{f"{order_ref}__in": reserved_at})
 
 
 def channel_scope(period: Period, channel_field: str = "channel_id") -> Q:
@@ -154,10 +156,6 @@ def delivered_orders(period: Period, window: Window) -> QuerySet[OrderShippingFa
 # --- the same populations as conditions on a list of orders (the console's filters behind the links) ----------
 # Each says of one order what the populations above say of it, from the same facts: "the last shipment left within
 # the window" is the order's ``last_shipped_at`` within it.
-def _live_shipments(order_ref: str = "pk") -> QuerySet[Shipment]:
-    return Shipment.objects.filter(order_id=OuterRef(order_ref), status__in=LIVE_SHIPMENT_STATUSES)
-
-
 def last_shipment_left_within(window: Window) -> Q:
     """``shipped_orders``' population: goods all left, the last shipment not cancelled left within ``window``."""
     return Q(status__in=GOODS_LEFT) & in_window("shipping_facts__last_shipped_at", window)

@@ -27,9 +27,12 @@ instants, ``Period.windows``):
   the promised delivery date (``Order.promised_date``); an order with no
   promised date cannot be late.
 - **time to ship / to delivery**: median and 90th percentile
-  (``percentile_cont``: linear between the nearest orders) of the hours from
-  placed to the last shipment leaving, over the shipped orders; to the last
-  arrival, over the delivered orders.
+  (``percentile_cont``: linear between the nearest orders) of the whole hours
+  (rounded down) from placed to the last shipment leaving, over the shipped
+  orders; to the last arrival, over the delivered orders. Whole hours because
+  the day rollups count orders by them (``orders.services.cockpit_rollups``):
+  each figure is at most an hour under the percentile of the exact times, and
+  exact when the times are whole hours.
 - **split-shipment rate**: of the shipped orders, those with more than one
   shipment that is not cancelled.
 - **returns rate**: returns (RMAs) opened within the window, whatever became
