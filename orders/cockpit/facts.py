@@ -75,9 +75,9 @@ def order_scope(period: Period, *, order_ref: str = "pk", channel_field: str = "
 def warehouse_scope(warehouse_id: int, *, order_ref: str = "pk") -> Q:
     """The orders a warehouse keeps: a shipment from it that is not cancelled, or stock reserved there."""
     # Two IN subqueries, which PostgreSQL hashes once a statement (the warehouse's live shipments and its
-    # allocations), not an EXISTS probing two indexes for every order of the period: on a million orders the busy
-    # week through the busiest warehouse took 2.6 s instead of 4.9, 90 days 2.3 s instead of 4.5, an ordinary
-    # week 1.5 s instead of 1.2 (bench/README.md, the cockpit).
+    # allocations), not an EXISTS probing two indexes for every order of the period. On a million orders, through
+    # the busiest warehouse, back to back: the seed's busy week 2.2-2.7 s instead of 2.9-3.0 s, 90 days 2.3 s
+    # instead of 4.5 s, an ordinary week 1.5 s instead of 1.2 s (bench/README.md, the cockpit).
     ships_from = Shipment.objects.filter(warehouse_id=warehouse_id, status__in=LIVE_SHIPMENT_STATUSES).values(
         "order_id"
     )
