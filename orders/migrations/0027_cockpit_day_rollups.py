@@ -16,7 +16,7 @@ def fill(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orders", "0023_lines_cancelled"),
+        ("orders", "0026_order_edits"),
     ]
 
     operations = [
