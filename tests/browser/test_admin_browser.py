@@ -34,11 +34,12 @@ def test_operator_finds_an_order_puts_it_on_hold_and_sees_the_event(live_server,
 
     # puts it on hold with a reason
     page.click("a[data-action=hold]")
+    page.select_option("#id_hold_type", "customer_request")
     page.fill("#id_reason", "Customer asked us to wait for a new address")
     page.click("input[type=submit][value^='Put on hold']")
 
     # then she is back on the order, told it worked, and the timeline shows it with her name
-    expect(page.locator("ul.messagelist")).to_contain_text(f"{target.number} put on hold.")
+    expect(page.locator("ul.messagelist")).to_contain_text(f"{target.number} put on a customer request hold.")
     last_event = page.locator("#timeline .timeline-entry").first  # newest first
     expect(last_event).to_contain_text("Put on hold: Customer asked us to wait for a new address")
     expect(last_event).to_contain_text("olivia")

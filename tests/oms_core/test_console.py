@@ -95,11 +95,22 @@ def test_a_valid_form_calls_the_service_for_each_row_and_reports_on_the_page_it_
     back = reverse("admin:orders_order_change", args=[orders[0].pk])
 
     response = ops.post(
-        HOLD, {"ids": ",".join(str(o.pk) for o in orders), "reason": "Fraud check", "next": back}, follow=True
+        HOLD,
+        {
+            "ids": ",".join(str(o.pk) for o in orders),
+            "hold_type": "fraud_review",
+            "reason": "Fraud check",
+            "next": back,
+        },
+        follow=True,
     )
 
     assert response.redirect_chain == [(back, 302)]
-    assert messages_of(response) == [f"{orders[0]} put on hold.", f"{orders[1]} put on hold.", "2 of 2 orders done."]
+    assert messages_of(response) == [
+        f"{orders[0]} put on a fraud review hold.",
+        f"{orders[1]} put on a fraud review hold.",
+        "2 of 2 orders done.",
+    ]
     for order in orders:
         order.refresh_from_db()
         assert order.status == OrderStatus.ON_HOLD
@@ -123,7 +134,9 @@ def test_a_refusal_is_that_rows_message_and_the_other_rows_go_ahead(ops):
 def test_the_next_page_must_be_on_this_site(ops):
     order = OrderFactory(status=OrderStatus.ALLOCATED)
 
-    response = ops.post(HOLD, {"ids": str(order.pk), "reason": "x", "next": "https://evil.example/"})
+    response = ops.post(
+        HOLD, {"ids": str(order.pk), "hold_type": "payment", "reason": "x", "next": "https://evil.example/"}
+    )
 
     assert response["Location"] == ORDERS
 
