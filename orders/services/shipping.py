@@ -19,6 +19,7 @@ from inventory.models import Allocation, Warehouse
 from shipping import margin
 from shipping import services as shipping
 from shipping.exceptions import ShippingError
+from shipping.landed_cost import default_target
 from shipping.models import (
     UNSHIPPED_STATUSES,
     Parcel,
@@ -104,7 +105,7 @@ def create_shipments(*, order_id: int, actor, now: dt.datetime | None = None) ->
                 warehouse=warehouse,
                 lines=by_warehouse[warehouse.pk],
                 ship_to=ship_to_snapshot(order),
-                promised_date=order.promised_date,
+                promised_date=order.promised_date or default_target(order.placed_at),
                 currency=order.currency,
                 now=now,
             )

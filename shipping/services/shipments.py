@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from inventory import geo
 
-from .. import rating, selectors
+from .. import lanes, rating, selectors
 from ..carriers import CarrierError, get_adapter
 from ..exceptions import ShippingError
 from ..models import (
@@ -89,11 +89,15 @@ def quote_for(
     parcel_weights: list[Decimal],
     now: dt.datetime | None = None,
     terms: list[rating.ServiceTerms] | None = None,
+    postal_code: str = "",
+    country: str = "US",
 ) -> tuple[list[rating.Option], list[rating.Refusal]]:
     """Every active service's price and delivery date for these parcels from this warehouse.
 
     The cut-offs are read on the warehouse's own clock (``Warehouse.local_now``):
     the promise and the shipment's carrier choice both come through here.
+    With the destination's ``postal_code``, a lane that has learned its
+    transit days (``shipping.lanes``) dates its service by them.
     """
     terms = selectors.active_service_terms() if terms is None else terms
     by_vendor: dict[int, list[rating.ServiceTerms]] = {}
@@ -125,6 +129,10 @@ def quote_for(
         options += found
         refusals += refused
     options.sort(key=lambda o: (o.price, o.eta, o.vendor_code, o.service_code))
+    area = lanes.zip3(postal_code, country) if postal_code else ""
+    if area and options:
+        learned = lanes.learned_days(areas=[area], warehouse_ids=[warehouse.pk]).get((warehouse.pk, area), {})
+        options = lanes.apply_learned_days(options, learned)
     return options, refusals
 
 
@@ -185,7 +193,14 @@ def choose_carrier(*, shipment: Shipment, now: dt.datetime | None = None) -> Car
     """
     zone = zone_between(shipment.warehouse, shipment.ship_to["postal_code"], shipment.ship_to.get("country", "US"))
     weights = list(shipment.parcels.order_by("index").values_list("weight_kg", flat=True))
-    options, refusals = quote_for(warehouse=shipment.warehouse, zone=zone, parcel_weights=weights, now=now)
+    options, refusals = quote_for(
+        warehouse=shipment.warehouse,
+        zone=zone,
+        parcel_weights=weights,
+        now=now,
+        postal_code=shipment.ship_to["postal_code"],
+        country=shipment.ship_to.get("country", "US"),
+    )
     option, reason = rating.choose(options, shipment.promised_date)
     choice = CarrierChoice(option, reason, options, refusals)
     shipment.zone = zone
@@ -243,7 +258,15 @@ def override_service(
     zone = zone_between(shipment.warehouse, shipment.ship_to["postal_code"], shipment.ship_to.get("country", "US"))
     weights = list(shipment.parcels.order_by("index").values_list("weight_kg", flat=True))
     terms = selectors.load_service_terms(CarrierService.objects.filter(pk=service_id))
-    options, refusals = quote_for(warehouse=shipment.warehouse, zone=zone, parcel_weights=weights, now=now, terms=terms)
+    options, refusals = quote_for(
+        warehouse=shipment.warehouse,
+        zone=zone,
+        parcel_weights=weights,
+        now=now,
+        terms=terms,
+        postal_code=shipment.ship_to["postal_code"],
+        country=shipment.ship_to.get("country", "US"),
+    )
     if not options:
         raise ShippingError(f"{service} cannot take this shipment: {refusals[0].reason}.")
     option = options[0]
@@ -401,6 +424,8 @@ def record_tracking_event(
             update.append("delivered_at")
         shipment.save(update_fields=update)
         changed = True
+        if status == ShipmentStatus.DELIVERED:
+            lanes.record_delivery(shipment=shipment)  # promise accuracy: its lane learns what this one took
     return TrackingResult(shipment, event, changed)
 
 
