@@ -194,6 +194,10 @@ def _allocate_once(order_ids: list[int], *, actor, strict: bool, optimistic: boo
             "allocated": {skus[pk]: qty for pk, qty in result.allocated.items()},
             "backordered": {skus[pk]: qty for pk, qty in result.backordered.items()},
         }
+        if result.plan.cost is not None:  # chosen on landed cost: its figures beside the sentence
+            data["landed_cost"] = str(result.plan.cost)
+            data["aimed_at"] = result.plan.target_date.isoformat() if result.plan.target_date else None
+            data["services"] = {s.candidate.code: s.offer.label for s in result.plan.shipments}
         if order.status == OrderStatus.PARTIALLY_SHIPPED:
             target = order.status
         else:
