@@ -482,6 +482,8 @@ class Lane(models.Model):
 
     class Meta:
         ordering = ["warehouse", "destination_zip3", "service"]
+        verbose_name = "lane"
+        verbose_name_plural = "promise accuracy by lane"
         constraints = [
             models.UniqueConstraint(fields=["warehouse", "destination_zip3", "service"], name="lane_unique"),
         ]
