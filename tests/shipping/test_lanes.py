@@ -194,7 +194,7 @@ def test_the_promise_accuracy_page_lists_the_worst_lanes_first_with_hit_rates_by
     assert "Promise accuracy" in html and "Goal: 97 %" in html
     # the worst lane first: Reno ground 0 %, then Edison ground 75 %, then Reno two-day 100 %
     assert html.index("RNO → 900xx") < html.index("EWR → 100xx")
-    rows = [lane for lane in page.context["cl"].result_list]
+    rows = list(page.context["cl"].result_list)
     assert [(lane.warehouse.code, lane.service.code) for lane in rows] == [
         ("RNO", "GROUND"),
         ("EWR", "GROUND"),
