@@ -89,6 +89,9 @@ class Pricing(Protocol):
 
     target_date: dt.date | None
     extra_shipment_cost: Decimal
+    # When set, the target is the store's own (no date was promised): a plan that makes it may cost at most this
+    # much more than the cheapest plan; dearer, the cheapest plan wins with its own date. (Optional attribute.)
+    max_premium: Decimal | None
 
     def offers(self, candidate: Candidate, units: dict[int, int]) -> list[Offer]:
         """Every service's offer for these units (product id -> units) from this warehouse; [] when none can."""
@@ -421,6 +424,18 @@ def _plan_on_landed_cost(
         _cost(plan, shipments, target, pricing)
     arriving = [plan for plan, _ in priced if target is None or plan.eta <= target]
     chosen = min(arriving, key=lambda plan: plan.cost)  # the first of equals: the nearest-first order
+    premium = getattr(pricing, "max_premium", None)
+    waived = None
+    if premium is not None and target is not None:
+        # A date of the store's own choosing (no date promised yet) is not worth more than the premium.
+        lowest = min(_landed(shipments, None, pricing) for _, shipments in priced)
+        if chosen.cost - lowest > premium:
+            waived = (target, chosen.cost - lowest, premium)
+            asked = target = None
+            for plan, shipments in priced:
+                _cost(plan, shipments, None, pricing)
+            arriving = [plan for plan, _ in priced]
+            chosen = min(arriving, key=lambda plan: plan.cost)
     if complete:
         candidate = chosen.warehouses[0]
         nearer = [c for c in ordered[: ordered.index(candidate)] if c not in complete]
@@ -431,8 +446,14 @@ def _plan_on_landed_cost(
         asides = [*_excluded_ahead(excluded, chosen), *_held_from_split(chosen, needs, ordered, held), *notes]
         chosen.reason = _why_split(chosen, needs, ordered, held) + _aside(asides)
     others = [plan for plan, _ in priced if plan is not chosen]
-    chosen.reason += "; " + _why_landed(chosen, others, asked, target, len(arriving), len(priced))
+    chosen.reason += "; " + _why_landed(chosen, others, asked, target, len(arriving), len(priced), waived)
     return chosen
+
+
+def _landed(shipments: list[tuple[Candidate, list[Offer]]], target: dt.date | None, pricing) -> Decimal:
+    """A plan's landed cost for a target, without recording it on the plan."""
+    labels = sum((_pick_offer(offers, target).price + pricing.handling_cost(c) for c, offers in shipments), Decimal(0))
+    return labels + pricing.extra_shipment_cost * (len(shipments) - 1)
 
 
 def _earliest(shipments: list[tuple[Candidate, list[Offer]]]) -> dt.date:
@@ -484,12 +505,24 @@ def _breakdown(plan: Plan, extra: Decimal) -> str:
 
 
 def _why_landed(
-    chosen: Plan, others: list[Plan], asked: dt.date | None, target: dt.date | None, arriving: int, priced: int
+    chosen: Plan,
+    others: list[Plan],
+    asked: dt.date | None,
+    target: dt.date | None,
+    arriving: int,
+    priced: int,
+    waived: tuple | None = None,
 ) -> str:
     """The landed-cost sentence: the plan chosen, its cost and date, and the cheapest plan rejected and why."""
     extra = chosen.cost - sum((s.offer.price + s.handling for s in chosen.shipments), Decimal("0"))
     said = f"landed cost {chosen.cost} ({_breakdown(chosen, extra)}), arrives {chosen.eta:%a %d %b}"
-    if asked is None:
+    if waived is not None:
+        day, more, limit = waived
+        said += (
+            f", cheapest of {priced} plan{'s' if priced != 1 else ''}: arriving by the target {day:%a %d %b} "
+            f"would cost {more} more (the limit is {limit})"
+        )
+    elif asked is None:
         said += f", cheapest of {priced} plan{'s' if priced != 1 else ''}"
     elif target == asked:
         said += f", cheapest of {arriving} of {priced} plan{'s' if priced != 1 else ''} arriving by {asked:%a %d %b}"

@@ -372,6 +372,9 @@ SHIPPING_EXTRA_SHIPMENT_COST = Decimal(env.str("SHIPPING_EXTRA_SHIPMENT_COST", d
 # The date routing aims at for an order without a promised date, and the promise offers at checkout: this many
 # business days after the order (counted from the day after it). Unset: no target, the least landed cost wins.
 SHIPPING_PROMISE_TARGET_DAYS = env.int("SHIPPING_PROMISE_TARGET_DAYS", default=None)
+# ...but not at any price: making that date may cost at most this much more than the cheapest plan (else the
+# cheapest plan is promised, with its own date). An order whose channel promised a date is always aimed at it.
+SHIPPING_PROMISE_TARGET_MAX_PREMIUM = Decimal(env.str("SHIPPING_PROMISE_TARGET_MAX_PREMIUM", default="5.00"))
 # Promise accuracy: a lane (warehouse → 3-digit ZIP, service) with at least this many deliveries in the window
 # is promised its learned transit days (the percentile below) instead of the rate card's.
 SHIPPING_LANE_MIN_DELIVERIES = env.int("SHIPPING_LANE_MIN_DELIVERIES", default=20)

@@ -16,6 +16,9 @@ The promise (``shipping.promise``), routing (``orders.services.fulfilment``)
 and carrier choice all aim at the same date: the order's promised date, else
 ``default_target`` (``SHIPPING_PROMISE_TARGET_DAYS`` business days after the
 order, counted from the day after it; None when unset: the least cost wins).
+A default target is worth at most ``SHIPPING_PROMISE_TARGET_MAX_PREMIUM``
+over the cheapest plan (``waive_target`` for carrier choice); a promised
+date is met at any price when any plan can meet it.
 """
 
 from __future__ import annotations
@@ -41,6 +44,14 @@ def default_target(placed_at: dt.datetime | None = None) -> dt.date | None:
     return rating.add_business_days(timezone.localdate(placed_at or timezone.now()), days, settings.SHIPPING_HOLIDAYS)
 
 
+def waive_target(options: list[rating.Option], chosen: rating.Option | None) -> bool:
+    """Whether carrier choice should drop a default target: making it costs more than the premium allows."""
+    cheapest = rating.cheapest(options)
+    if chosen is None or cheapest is None:
+        return False
+    return chosen.price - cheapest.price > settings.SHIPPING_PROMISE_TARGET_MAX_PREMIUM
+
+
 class LandedCostRouting:
     """Prices routing's plans for a batch of orders (``inventory.services.allocation.LandedCost``)."""
 
@@ -48,6 +59,7 @@ class LandedCostRouting:
         self.now = now or timezone.now()
         self.terms = terms
         self._quotes: dict[tuple, list[Offer]] = {}
+        self.max_premium = settings.SHIPPING_PROMISE_TARGET_MAX_PREMIUM
 
     def pricings(self, requests, warehouses: dict[int, Warehouse]) -> dict:
         terms = selectors.active_service_terms() if self.terms is None else self.terms
@@ -65,7 +77,8 @@ class LandedCostRouting:
                 weights=weights,
                 area=areas[request.order_id],
                 learned=learned,
-                target_date=request.promised_date,
+                target_date=request.promised_date or request.aim_date,
+                max_premium=None if request.promised_date or not request.aim_date else self.max_premium,
             )
             for request in requests
         }
@@ -92,7 +105,7 @@ class LandedCostRouting:
 class OrderPricing:
     """One order's pricing (``inventory.routing.Pricing``)."""
 
-    def __init__(self, *, routing, terms, warehouses, weights, area, learned, target_date) -> None:
+    def __init__(self, *, routing, terms, warehouses, weights, area, learned, target_date, max_premium) -> None:
         self.routing = routing
         self.terms = terms
         self.warehouses = warehouses
@@ -100,6 +113,7 @@ class OrderPricing:
         self.area = area
         self.learned = learned
         self.target_date = target_date
+        self.max_premium = max_premium
         self.extra_shipment_cost = settings.SHIPPING_EXTRA_SHIPMENT_COST
         self.max_parcel = Decimal(str(settings.SHIPPING_MAX_PARCEL_KG))
 

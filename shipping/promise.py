@@ -220,7 +220,7 @@ def quote_promise(
         lines=lines,
         country=country,
         state=state,
-        promised_date=target,
+        aim_date=target,
     )
     terms = selectors.active_service_terms()
     pricing = landed_cost.LandedCostRouting(now=now, terms=terms)

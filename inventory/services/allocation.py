@@ -55,7 +55,8 @@ class OrderRequest:
     lines: list[LineRequest]
     country: str = "US"
     state: str = ""
-    promised_date: dt.date | None = None  # the date landed-cost routing aims at (None: its caller's default)
+    promised_date: dt.date | None = None  # the date promised: landed-cost routing must meet it if any plan can
+    aim_date: dt.date | None = None  # nothing promised: the store's own target, worth a limited premium
 
 
 class LandedCost(Protocol):

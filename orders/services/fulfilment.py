@@ -235,7 +235,8 @@ def routing_requests(orders: list[Order]) -> tuple[dict[int, list[OrderLine]], l
             postal_code=order.shipping_address.postal_code,
             country=order.shipping_address.country,
             state=order.shipping_address.state,
-            promised_date=order.promised_date or default_target(order.placed_at),
+            promised_date=order.promised_date,
+            aim_date=None if order.promised_date else default_target(order.placed_at),
             lines=[
                 inventory.LineRequest(line.pk, line.product_id, line.sku, line.quantity_unallocated)
                 for line in lines_of[order.pk]

@@ -105,7 +105,8 @@ def create_shipments(*, order_id: int, actor, now: dt.datetime | None = None) ->
                 warehouse=warehouse,
                 lines=by_warehouse[warehouse.pk],
                 ship_to=ship_to_snapshot(order),
-                promised_date=order.promised_date or default_target(order.placed_at),
+                promised_date=order.promised_date,
+                aim_date=None if order.promised_date else default_target(order.placed_at),
                 currency=order.currency,
                 now=now,
             )

@@ -145,11 +145,13 @@ def create_shipment(
     promised_date: dt.date | None,
     currency: str,
     now: dt.datetime | None = None,
+    aim_date: dt.date | None = None,
 ) -> tuple[Shipment, CarrierChoice]:
     """Make a shipment of these lines from one warehouse, pack it into parcels and choose its service.
 
     ``order`` is the locked order (its pk and number are used); ``ship_to``
-    is the address snapshot printed on the label.
+    is the address snapshot printed on the label. ``aim_date``: when nothing
+    was promised, the date routing aimed at (``shipping.landed_cost.default_target``).
     """
     if not lines:
         raise ShippingError("A shipment needs at least one line.")
@@ -182,14 +184,19 @@ def create_shipment(
         Parcel(shipment=shipment, index=i, weight_kg=weight)
         for i, weight in enumerate(split_into_parcels(total, max_parcel), start=1)
     )
-    return shipment, choose_carrier(shipment=shipment, now=now)
+    return shipment, choose_carrier(shipment=shipment, now=now, aim_date=aim_date)
 
 
-def choose_carrier(*, shipment: Shipment, now: dt.datetime | None = None) -> CarrierChoice:
+def choose_carrier(
+    *, shipment: Shipment, now: dt.datetime | None = None, aim_date: dt.date | None = None
+) -> CarrierChoice:
     """Price every service for the shipment's parcels and keep the cheapest that meets the promise.
 
-    When none meets the promised date, the fastest. Saves the choice, its
-    reason and the options considered on the shipment.
+    When none meets the promised date, the fastest. Without a promised date,
+    the cheapest arriving by ``aim_date`` (the store's own target), unless
+    that costs more than ``SHIPPING_PROMISE_TARGET_MAX_PREMIUM`` over the
+    cheapest: then the cheapest. Saves the choice, its reason and the options
+    considered on the shipment.
     """
     zone = zone_between(shipment.warehouse, shipment.ship_to["postal_code"], shipment.ship_to.get("country", "US"))
     weights = list(shipment.parcels.order_by("index").values_list("weight_kg", flat=True))
@@ -201,7 +208,17 @@ def choose_carrier(*, shipment: Shipment, now: dt.datetime | None = None) -> Car
         postal_code=shipment.ship_to["postal_code"],
         country=shipment.ship_to.get("country", "US"),
     )
-    option, reason = rating.choose(options, shipment.promised_date)
+    from .. import landed_cost  # it prices routing's plans with this module's parcels
+
+    aim = shipment.promised_date or aim_date
+    option, reason = rating.choose(options, aim)
+    if shipment.promised_date is None and aim is not None and landed_cost.waive_target(options, option):
+        dearer = option
+        option, reason = rating.choose(options, None)
+        reason += (
+            f"; arriving by the target {aim:%a %d %b} ({dearer.label}) would cost {dearer.price - option.price} "
+            f"more (the limit is {settings.SHIPPING_PROMISE_TARGET_MAX_PREMIUM})"
+        )
     choice = CarrierChoice(option, reason, options, refusals)
     shipment.zone = zone
     shipment.options = choice.as_data()["options"]

@@ -23,6 +23,7 @@ def network(sites, stock, monkeypatch, settings):
     """The four sites shipping the same day, the demo carriers, a two-day target, the clock on Monday."""
     settings.SHIPPING_PROMISE_TARGET_DAYS = 2
     settings.SHIPPING_EXTRA_SHIPMENT_COST = Decimal("3.00")
+    settings.SHIPPING_PROMISE_TARGET_MAX_PREMIUM = Decimal("100.00")
     monkeypatch.setattr(timezone, "now", lambda: MONDAY)
     clear_rate_cache()
     ensure_demo_carriers()
@@ -105,6 +106,40 @@ def test_an_order_without_a_promised_date_is_aimed_at_the_target_days(network, s
     services.allocate_order(order_id=order.pk, actor="test")
     (shipment,) = services.create_shipments(order_id=order.pk, actor="test", now=MONDAY)
 
-    assert shipment.promised_date == dt.date(2026, 11, 25)
+    assert shipment.promised_date is None  # nothing was promised: the target is the store's own
     assert shipment.estimated_delivery <= dt.date(2026, 11, 25)
     assert "arriving by Wed 25 Nov" in routing_message(order)
+
+
+def test_a_target_of_the_stores_own_is_dropped_when_making_it_costs_more_than_the_premium(
+    network, stock, tee, order_to, settings
+):
+    # given Miami can be reached by Wednesday only by air, 20+ more than ground, and the premium is 5.00
+    settings.SHIPPING_PROMISE_TARGET_MAX_PREMIUM = Decimal("5.00")
+    stock(network["ATL"], tee, 5)
+
+    promise = quote_promise(postal_code="33130", items=[("TEE-1", 1)], now=MONDAY)
+    order = order_to("MIA", [(tee, 1)], placed_at=MONDAY, promised_date=None)
+    services.allocate_order(order_id=order.pk, actor="test")
+    (shipment,) = services.create_shipments(order_id=order.pk, actor="test", now=MONDAY)
+
+    # then the promise, routing and carrier choice all take the cheapest, later, ground service
+    (promised,) = promise.shipments
+    assert promised.chosen.service_id == promised.cheapest.service_id
+    assert promise.chosen_date > dt.date(2026, 11, 25)
+    assert "arriving by the target Wed 25 Nov would cost" in routing_message(order)
+    assert "(the limit is 5.00)" in routing_message(order)
+    assert shipment.service_id == promised.cheapest.service_id
+    assert shipment.estimated_delivery == promise.chosen_date and shipment.promised_date is None
+    assert "(the limit is 5.00)" in shipment.choice_reason
+
+
+def test_a_promised_date_is_met_whatever_the_premium(network, stock, tee, order_to, settings):
+    settings.SHIPPING_PROMISE_TARGET_MAX_PREMIUM = Decimal("1.00")
+    stock(network["ATL"], tee, 5)
+    order = order_to("MIA", [(tee, 1)], placed_at=MONDAY, promised_date=dt.date(2026, 11, 25))
+
+    services.allocate_order(order_id=order.pk, actor="test")
+    (shipment,) = services.create_shipments(order_id=order.pk, actor="test", now=MONDAY)
+
+    assert shipment.estimated_delivery <= dt.date(2026, 11, 25)
