@@ -119,34 +119,52 @@ def refresh_lanes(*, keys: list[LaneKey] | None = None, today: dt.date | None = 
             continue
         grouped[key].append((days, on_time))
         vendor_of[key] = vendor_id
-    with transaction.atomic():
-        stale = Lane.objects.all() if keys is None else _lanes_matching(wanted)
-        stale_ids = [
-            pk
-            for pk, *key in stale.values_list("pk", "warehouse_id", "destination_zip3", "service_id")
-            if tuple(key) not in grouped
-        ]
-        Lane.objects.filter(pk__in=stale_ids).delete()
-        now = timezone.now()
-        for key, rows in grouped.items():
-            days = [row[0] for row in rows]
-            promised = [row[1] for row in rows if row[1] is not None]
-            spread = percentile(days, settings.SHIPPING_LANE_PERCENTILE)
-            Lane.objects.update_or_create(
+    now = timezone.now()
+    figures = []
+    for key, rows in grouped.items():
+        days = [row[0] for row in rows]
+        promised = [row[1] for row in rows if row[1] is not None]
+        spread = percentile(days, settings.SHIPPING_LANE_PERCENTILE)
+        figures.append(
+            Lane(
                 warehouse_id=key[0],
                 destination_zip3=key[1],
                 service_id=key[2],
-                defaults={
-                    "vendor_id": vendor_of[key],
-                    "deliveries": len(rows),
-                    "promised": len(promised),
-                    "on_time": sum(promised),
-                    "transit_median": percentile(days, 50),
-                    "transit_percentile": spread,
-                    "learned_days": spread if len(rows) >= settings.SHIPPING_LANE_MIN_DELIVERIES else None,
-                    "refreshed_at": now,
-                },
+                vendor_id=vendor_of[key],
+                deliveries=len(rows),
+                promised=len(promised),
+                on_time=sum(promised),
+                transit_median=percentile(days, 50),
+                transit_percentile=spread,
+                learned_days=spread if len(rows) >= settings.SHIPPING_LANE_MIN_DELIVERIES else None,
+                refreshed_at=now,
             )
+        )
+    with transaction.atomic():
+        candidates = Lane.objects.all() if keys is None else _lanes_matching(wanted)
+        stale_ids = [
+            pk
+            for pk, *key in candidates.values_list("pk", "warehouse_id", "destination_zip3", "service_id")
+            if tuple(key) not in grouped and (keys is None or tuple(key) in wanted)
+        ]
+        Lane.objects.filter(pk__in=stale_ids).delete()
+        # one statement per thousand lanes, each lane keeping its row (and its console address)
+        Lane.objects.bulk_create(
+            figures,
+            batch_size=1000,
+            update_conflicts=True,
+            unique_fields=["warehouse", "destination_zip3", "service"],
+            update_fields=[
+                "vendor",
+                "deliveries",
+                "promised",
+                "on_time",
+                "transit_median",
+                "transit_percentile",
+                "learned_days",
+                "refreshed_at",
+            ],
+        )
     return len(grouped)
 
 

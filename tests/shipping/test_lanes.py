@@ -220,3 +220,22 @@ def test_an_operations_associate_cannot_open_the_promise_accuracy_page(client, r
     client.force_login(role_user(OPERATIONS_ASSOCIATE))
 
     assert client.get("/admin/shipping/lane/").status_code == 403
+
+
+def test_refreshing_some_lanes_leaves_the_others_alone(sites, carriers):
+    ground, air = carriers["ground"], carriers["2day"]
+    for warehouse, service, postal_code in (("EWR", ground, "10001"), ("RNO", air, "90012"), ("EWR", air, "90012")):
+        delivered(sites[warehouse], service, postal_code, shipped_on=MON, delivered_on=on(MON, 2), promised=on(MON, 2))
+    lanes.refresh_lanes(today=dt.date(2026, 11, 20))
+    kept = Lane.objects.get(warehouse=sites["EWR"], destination_zip3="900")
+    LaneDelivery.objects.filter(warehouse=sites["RNO"]).delete()
+
+    lanes.refresh_lanes(
+        keys=[(sites["EWR"].pk, "100", ground.pk), (sites["RNO"].pk, "900", air.pk)], today=dt.date(2026, 11, 20)
+    )
+
+    assert sorted((lane.warehouse.code, lane.destination_zip3) for lane in Lane.objects.all()) == [
+        ("EWR", "100"),
+        ("EWR", "900"),
+    ]
+    assert Lane.objects.get(warehouse=sites["EWR"], destination_zip3="900").pk == kept.pk
