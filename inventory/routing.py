@@ -99,6 +99,10 @@ class Pricing(Protocol):
 
     def handling_cost(self, candidate: Candidate) -> Decimal: ...
 
+    # Optional: the least any service charges for these units from this warehouse, whatever the date (None:
+    # unknown); a warehouse whose floor and handling cost reach the best plan found so far is not priced.
+    def floor(self, candidate: Candidate, units: dict[int, int]) -> Decimal | None: ...
+
 
 @dataclass(frozen=True)
 class ShipmentCost:
@@ -400,6 +404,9 @@ def _plan_on_landed_cost(
         plans = [_assign(needs, subset, available) for subset in _smallest_splits(needs, ordered, available)]
         plans = [plan for plan in plans if plan.warehouses]
     product_of = {n.line_id: n.product_id for n in needs}
+    asked = pricing.target_date
+    floor = getattr(pricing, "floor", None)
+    best: Decimal | None = None  # the least cost so far of a single warehouse arriving by the date asked
     priced: list[tuple[Plan, list[tuple[Candidate, list[Offer]]]]] = []
     for plan in plans:
         shipments = []
@@ -408,15 +415,22 @@ def _plan_on_landed_cost(
             for line_id, warehouse_id, quantity in plan.picks:
                 if warehouse_id == candidate.warehouse_id:
                     units[product_of[line_id]] = units.get(product_of[line_id], 0) + quantity
+            if complete and best is not None and floor is not None:
+                # Pruned: its cheapest label (whatever the date) cannot beat a nearer plan that arrives in time.
+                least = floor(candidate, units)
+                if least is not None and least + pricing.handling_cost(candidate) >= best:
+                    break
             offers = pricing.offers(candidate, units)
             if not offers:
-                break  # no service can carry this shipment: the plan cannot be priced
+                break  # no service can carry this shipment (or it was pruned): the plan is not priced
             shipments.append((candidate, offers))
         else:
             priced.append((plan, shipments))
+            if complete and (asked is None or _earliest(shipments) <= asked):
+                cost = _landed(shipments, asked, pricing)
+                best = cost if best is None else min(best, cost)
     if not priced:
         return None
-    asked = pricing.target_date
     target = asked
     if target is not None and not any(_earliest(shipments) <= target for _, shipments in priced):
         target = min(_earliest(shipments) for _, shipments in priced)  # nobody makes it: the earliest anyone can

@@ -59,6 +59,7 @@ class LandedCostRouting:
         self.now = now or timezone.now()
         self.terms = terms
         self._quotes: dict[tuple, list[Offer]] = {}
+        self._floors: dict[tuple, Decimal | None] = {}
         self.max_premium = settings.SHIPPING_PROMISE_TARGET_MAX_PREMIUM
 
     def pricings(self, requests, warehouses: dict[int, Warehouse]) -> dict:
@@ -101,6 +102,20 @@ class LandedCostRouting:
             self._quotes[key] = found
         return found
 
+    def floor(self, zone: int, parcels: tuple, terms) -> Decimal | None:
+        key = (zone, parcels)
+        if key not in self._floors:
+            prices = []
+            for service in terms:
+                cells = [service.parcel_price(zone, weight) for weight in parcels]
+                if zone in service.transit_days and None not in cells:
+                    base = sum(cells, Decimal("0"))
+                    prices.append(
+                        (base * (1 + service.fuel_surcharge_percent / 100)).quantize(rating.CENT, rating.ROUND_HALF_UP)
+                    )
+            self._floors[key] = min(prices, default=None)
+        return self._floors[key]
+
 
 class OrderPricing:
     """One order's pricing (``inventory.routing.Pricing``)."""
@@ -126,6 +141,14 @@ class OrderPricing:
         learned = self.learned.get((warehouse.pk, self.area), {})
         zone = rating.zone_for_distance(candidate.distance_km)
         return self.routing.quote(warehouse, zone, parcels, self.terms, learned, self.area)
+
+    def floor(self, candidate: Candidate, units: dict[int, int]) -> Decimal | None:
+        """The least label price any service asks for these units from this warehouse's zone, whatever the date."""
+        if candidate.distance_km is None:
+            return None
+        weight = sum((self.weights.get(product, Decimal("0")) * count for product, count in units.items()), Decimal(0))
+        parcels = tuple(split_into_parcels(weight, self.max_parcel))
+        return self.routing.floor(rating.zone_for_distance(candidate.distance_km), parcels, self.terms)
 
     def handling_cost(self, candidate: Candidate) -> Decimal:
         warehouse = self.warehouses.get(candidate.warehouse_id)

@@ -164,3 +164,26 @@ def test_only_warehouses_with_the_stock_are_priced():
 
     assert [code for code, _ in rates.asked] == ["MID", "FAR"]
     assert plan.reason.startswith("reserved at MID: nearest with full stock, 800 km (NEAR short)")
+
+
+class FlooredRates(Rates):
+    """Rates that also say the least each warehouse's services ask, whatever the date."""
+
+    def floor(self, candidate, units):
+        return min((Decimal(price) for price, _, _ in self.by_code.get(candidate.code, [])), default=None)
+
+
+def test_a_farther_warehouse_that_cannot_be_cheaper_is_not_priced_and_the_choice_is_the_same():
+    offers = {
+        "NEAR": [("8.00", WED, "Ground")],
+        "MID": [("9.00", WED, "Ground")],
+        "FAR": [("7.00", FRI, "Ground"), ("20.00", WED, "Air")],
+    }
+    floored, full = FlooredRates(offers, target=WED), Rates(offers, target=WED)
+
+    pruned = plan_allocation([TEE], [NEAR, MID, FAR], everywhere(NEAR, MID, FAR), pricing=floored)
+    searched = plan_allocation([TEE], [NEAR, MID, FAR], everywhere(NEAR, MID, FAR), pricing=full)
+
+    # MID's floor (9.00) cannot beat NEAR's 8.00: not priced; FAR's (7.00) might: priced, and arrives too late
+    assert [code for code, _ in floored.asked] == ["NEAR", "FAR"]
+    assert pruned.warehouses == searched.warehouses == [NEAR] and pruned.cost == searched.cost
