@@ -43,9 +43,22 @@ ROLES: dict[str, list[str]] = {
         "orders.change_channelvariant",
         "orders.delete_channelvariant",
         "orders.change_order_address",
+        "orders.edit_order_lines",
+        "orders.override_address_check",
         "orders.view_cockpit",
+        "orders.view_coveragerun",  # network coverage and the siting what-if
+        "orders.add_coveragerun",
         "orders.view_orderdelaynotice",
         "orders.suppress_delay_notice",
+        "orders.change_shipments",
+        "orders.view_hold",
+        # a hold of each type: operations managers release every type
+        "orders.release_fraud_review_hold",
+        "orders.release_address_check_hold",
+        "orders.release_payment_hold",
+        "orders.release_customer_request_hold",
+        "orders.release_stock_hold",
+        "orders.release_credit_rule_hold",
         # inventory
         "inventory.view_product",
         "inventory.add_product",
@@ -162,10 +175,26 @@ ROLES: dict[str, list[str]] = {
         "returns.change_variantgroup",
         "returns.delete_variantgroup",
         "returns.view_storecredit",
+        # partners (3PL warehouses)
+        "partners.view_partnerconnection",
+        "partners.add_partnerconnection",
+        "partners.change_partnerconnection",
+        "partners.manage_partnerconnection",
+        "partners.view_partnermessage",
+        "partners.resend_partnermessage",
+        "partners.edit_partnermessage_payload",
+        "partners.view_deadletter",
+        "partners.view_partnerrelease",
+        "partners.request_partnerrelease",
         # axes
         "axes.view_accessattempt",
         "axes.delete_accessattempt",
         "axes.view_accessfailurelog",
+        # the operations manual: read it, write and restore its procedures
+        "oms_site.view_manual",
+        "oms_site.view_procedure",
+        "oms_site.add_procedure",
+        "oms_site.change_procedure",
     ],
     OPERATIONS_ASSOCIATE: [
         # orders
@@ -182,9 +211,17 @@ ROLES: dict[str, list[str]] = {
         "orders.view_channelapikey",
         "orders.view_channelvariant",
         "orders.change_order_address",
+        "orders.edit_order_lines",
         "orders.view_cockpit",
         "orders.view_orderdelaynotice",
         "orders.suppress_delay_notice",
+        "orders.change_shipments",
+        "orders.view_hold",
+        # associates release the holds they work day to day; fraud reviews and credit rules are a manager's call
+        "orders.release_address_check_hold",
+        "orders.release_payment_hold",
+        "orders.release_customer_request_hold",
+        "orders.release_stock_hold",
         # inventory
         "inventory.view_product",
         "inventory.view_warehouse",
@@ -227,6 +264,15 @@ ROLES: dict[str, list[str]] = {
         "returns.view_reasonrule",
         "returns.view_variantgroup",
         "returns.view_storecredit",
+        # the operations manual: read it
+        "oms_site.view_manual",
+        "oms_site.view_procedure",
+        # partners (3PL warehouses): the log, dead letters and releases; resend, never the connections' settings
+        "partners.view_partnerconnection",
+        "partners.view_partnermessage",
+        "partners.resend_partnermessage",
+        "partners.view_deadletter",
+        "partners.view_partnerrelease",
     ],
     RETURNS_ASSOCIATE: [
         # orders
@@ -262,6 +308,9 @@ ROLES: dict[str, list[str]] = {
         "returns.view_variantgroup",
         "returns.view_storecredit",
         "returns.settle_refund",
+        # the operations manual: read it
+        "oms_site.view_manual",
+        "oms_site.view_procedure",
     ],
     WAREHOUSE_STAFF: [
         # orders
@@ -293,6 +342,9 @@ ROLES: dict[str, list[str]] = {
         "shipping.ship_shipment",
         # returns
         "returns.view_returnrequest",
+        # the operations manual: read it
+        "oms_site.view_manual",
+        "oms_site.view_procedure",
     ],
 }
 

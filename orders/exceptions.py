@@ -47,3 +47,20 @@ class CancellationRefused(OrderError):
     def __init__(self, message: str, *, problems: dict[int, str] | None = None):
         super().__init__(message)
         self.problems = problems or {}
+
+
+class EditRefused(OrderError):
+    """An edit of an order's items or address that cannot be made; ``problems`` names each field at fault
+    (``changes[1].quantity`` → why), as the intake's validation errors do."""
+
+    def __init__(self, message: str, *, problems: dict[str, str] | None = None):
+        super().__init__(message)
+        self.problems = problems or {}
+
+
+class HoldReleaseRefused(OrderError):
+    """The operator may not release a hold of this type (its ``release_<type>_hold`` permission is missing)."""
+
+
+class ShipmentChangeRefused(OrderError):
+    """A shipment cannot be split, merged or moved as asked; the message says why."""

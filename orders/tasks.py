@@ -4,7 +4,7 @@ from celery import shared_task
 
 from oms_core import wakeups
 
-from . import services
+from . import coverage, services
 
 
 @shared_task(acks_late=True)
@@ -51,3 +51,10 @@ def fill_backorders(product_ids: list[int]) -> int:
 def route_waiting_orders() -> int:
     """Periodic: route received orders whose allocation task never ran."""
     return services.route_waiting_orders()
+
+
+@shared_task(acks_late=True)
+def run_coverage(run_id: int) -> str:
+    """Work out a network coverage run's figures (current, what-if, suggested site); a finished run is left as is."""
+    run = coverage.run_coverage(run_id=run_id)
+    return run.status if run else "already finished"

@@ -16,14 +16,25 @@ ROLES = ["Operations manager", "Operations associate", "Returns associate", "War
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked `postgres` need real parallel transactions: skip them on SQLite."""
+    """Tests marked `postgres` need real parallel transactions: skip them on SQLite.
+
+    The quick run (SQLite, no OMS_FULL_SUITE) also leaves out the tests marked `slow`: those that start
+    workers, brokers or Django processes of their own. They run on PostgreSQL (CI) and with
+    OMS_FULL_SUITE=1.
+    """
+    import os
+
     from django.conf import settings
 
     if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)")
+        quick = os.environ.get("OMS_FULL_SUITE", "") not in {"1", "true", "yes"}
+        skip_slow = pytest.mark.skip(reason="slow: runs on PostgreSQL and with OMS_FULL_SUITE=1")
         for item in items:
             if "postgres" in item.keywords:
                 item.add_marker(skip)
+            elif quick and "slow" in item.keywords:
+                item.add_marker(skip_slow)
 
 
 @pytest.fixture(scope="session")

@@ -60,6 +60,9 @@ def cockpit_context(request) -> dict:
         "charts": charts,
         "computed_at": kpis.computed_at,
         "kpis_csv_url": reverse("admin:cockpit_csv", args=["kpis"]) + f"?{query}",
+        "coverage_url": reverse("admin:orders_coveragerun_add")
+        if request.user.has_perm("orders.add_coveragerun")
+        else "",
     }
 
 

@@ -6,7 +6,19 @@ A service is one transaction, except where it calls a payment gateway: it
 commits first and calls after, with no lock held (``payment``).
 """
 
-from .amendments import LinesCancelled, cancel_lines, order_version, preview_cancellation
+from .amendments import (
+    AddressChanged,
+    EditSummary,
+    LineChange,
+    LinesCancelled,
+    address_problems,
+    cancel_lines,
+    change_shipping_address,
+    edit_lines,
+    order_version,
+    preview_cancellation,
+    preview_edit,
+)
 from .delay_notices import suppress_delay_notice, sweep_delay_notices
 from .fulfilment import (
     allocate_locked_order,
@@ -19,6 +31,7 @@ from .fulfilment import (
     route_received_orders,
     route_waiting_orders,
 )
+from .holds import hold_shipment, release_shipment
 from .intake import (
     AddressData,
     CustomerData,
@@ -32,12 +45,21 @@ from .intake import (
 from .lifecycle import (
     add_order_note,
     cancel_order,
-    change_shipping_address,
     flag_late_orders,
     hold_order,
     release_order,
 )
 from .payment import capture_again, follow_up, prepare_order, ready_to_route, retry_payment
+from .shipment_changes import (
+    ShipmentChange,
+    merge_shipments,
+    move_shipment,
+    preview_merge,
+    preview_move,
+    preview_split,
+    shipment_version,
+    split_shipment,
+)
 from .shipping import (
     approve_shipping_cost,
     buy_labels,
@@ -52,13 +74,18 @@ from .shipping_facts import refresh_all_shipping_facts, refresh_shipping_facts
 from .status_links import revoke_status_link
 
 __all__ = [
+    "AddressChanged",
     "AddressData",
     "CustomerData",
+    "EditSummary",
+    "LineChange",
     "LineData",
     "LinesCancelled",
     "OrderData",
     "PaymentData",
+    "ShipmentChange",
     "add_order_note",
+    "address_problems",
     "allocate_locked_order",
     "allocate_order",
     "allocate_orders",
@@ -70,17 +97,25 @@ __all__ = [
     "capture_again",
     "change_shipping_address",
     "create_shipments",
+    "edit_lines",
     "fill_backorders",
     "flag_late_orders",
     "follow_up",
     "format_order_number",
     "hold_order",
+    "hold_shipment",
     "mark_delivered",
+    "merge_shipments",
+    "move_shipment",
     "order_version",
     "override_carrier",
     "place_order",
     "prepare_order",
     "preview_cancellation",
+    "preview_edit",
+    "preview_merge",
+    "preview_move",
+    "preview_split",
     "ready_to_route",
     "record_shipment",
     "record_shipment_tracking",
@@ -88,12 +123,15 @@ __all__ = [
     "refresh_all_shipping_facts",
     "refresh_shipping_facts",
     "release_order",
+    "release_shipment",
     "retry_payment",
     "revoke_status_link",
     "route_new_order",
     "route_received_orders",
     "route_waiting_orders",
     "ship_shipment",
+    "shipment_version",
+    "split_shipment",
     "suppress_delay_notice",
     "sweep_delay_notices",
     "void_label",

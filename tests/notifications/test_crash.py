@@ -16,7 +16,7 @@ from tests.notifications.conftest import child_env
 from tests.notifications.factories import realistic_order
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 def test_a_sender_killed_mid_send_loses_nothing_and_repeats_only_the_message_in_flight(smtp_sink, tmp_path, settings):

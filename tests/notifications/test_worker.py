@@ -14,7 +14,7 @@ from tests.factories import ChannelFactory, ProductFactory
 from tests.notifications.conftest import child_env
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 PLACE_ORDER = """
 import django

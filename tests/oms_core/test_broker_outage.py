@@ -64,6 +64,7 @@ def redis_broker_not_running(settings):
     wakeups.forget_clients()
 
 
+@pytest.mark.slow
 def test_orders_posted_to_a_stopped_redis_broker_are_201s_with_nothing_lost(api, goods, redis_broker_not_running):  # noqa: F811
     # when a channel posts three orders while Redis (broker and wake-up flags) is down
     answers = [api.post(ORDERS, order_payload(f"WEB-DOWN-{n}")).status_code for n in range(3)]

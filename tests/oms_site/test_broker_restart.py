@@ -24,10 +24,13 @@ from celery import Celery
 from kombu.exceptions import OperationalError
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.skipif(
-    shutil.which("redis-server") is None,
-    reason="needs redis-server (Debian: apt-get install redis-server) to restart a private broker",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        shutil.which("redis-server") is None,
+        reason="needs redis-server (Debian: apt-get install redis-server) to restart a private broker",
+    ),
+]
 
 # Imported by the worker (`--include`): one task records that it ran, one holds a pool slot.
 PROBE_TASKS = """

@@ -16,7 +16,7 @@ from orders.models import OrderEvent, OrderStatus
 from tests.factories import OrderFactory
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 def database_url() -> str:

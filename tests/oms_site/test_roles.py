@@ -119,6 +119,20 @@ def one_of_everything(db):
         number="SC-TEST", customer=routed.customer, order=routed, refund=credited, amount=1, currency="USD"
     )
     # end returns
+    # 3PL warehouses: a connection, a release of the labelled shipment, a dead message
+    from orders.partners.models import PartnerConnection, PartnerMessage, PartnerRelease
+
+    partner = PartnerConnection.objects.create(
+        code="acme", name="Acme 3PL", warehouse=WarehouseFactory(), endpoint="http://127.0.0.1:9", secret="s"
+    )
+    release = PartnerRelease.objects.create(connection=partner, shipment=shipment, ack_due_at=timezone.now())
+    PartnerMessage.objects.create(
+        connection=partner, direction="out", kind="release", key="release:x:v1", release=release, status="dead"
+    )
+    # a typed hold on one shipment (the holds' list)
+    from orders.models import Hold
+
+    Hold.objects.create(order=routed, shipment=shipment, hold_type="stock", reason="recount", placed_by_name="test")
     # a payment transaction, a credit rule, a blocked value, an exported journal entry (accounts: the migration)
     from orders.payments import accounting as payments_accounting
     from orders.payments.models import BlockedValue, CreditRule, ExportBatch, PaymentTransaction
@@ -157,6 +171,40 @@ def one_of_everything(db):
     from orders.models import ChannelVariant
 
     ChannelVariant.objects.create(channel=order.channel, variant_id="4471", product=line.product, title="Tee / M")
+    # network coverage: a finished run (the population as demand, the network as it is)
+    from orders.models import CoverageRun
+
+    CoverageRun.objects.create(
+        description="The US population (lower 48); the network as it is",
+        parameters={"demand": "population", "timing": "weekday"},
+        status=CoverageRun.Status.DONE,
+        result={
+            "assumptions": {
+                "timing": "weekday",
+                "instants": 1,
+                "parcel_kg": "1",
+                "handling_cost": "0",
+                "ground_services": ["Road Ground"],
+                "counted": 1,
+                "left_out": 0,
+            },
+            "areas": [{"key": "752", "lat": 32.8, "lon": -96.8, "weight": 1.0}],
+            "current": {
+                "sites": [{"code": "DAL", "name": "Dallas", "lat": 32.78, "lon": -96.8, "candidate": False}],
+                "figures": {
+                    "within": {"1": 0.0, "2": 1.0, "3": 1.0},
+                    "mean_days": 2.0,
+                    "mean_cost": "8.00",
+                    "unserved": 0.0,
+                    "total_weight": 1.0,
+                    "sites": [{"code": "DAL", "name": "Dallas", "candidate": False, "share": 1.0, "mean_days": 2.0}],
+                    "area_days": {"752": 2.0},
+                },
+            },
+            "whatif": None,
+            "suggestion": None,
+        },
+    )
     # sign-in: a locked-out attempt and its logs; a two-factor app and recovery codes
     from axes.models import AccessAttempt, AccessFailureLog, AccessLog
     from django_otp.plugins.otp_static.models import StaticDevice
@@ -169,6 +217,10 @@ def one_of_everything(db):
     someone = UserFactory(username="two-factor-user")
     TOTPDevice.objects.create(user=someone, name="phone", confirmed=True)
     StaticDevice.objects.create(user=someone, name="Recovery codes", confirmed=True)
+    # the operations manual: a procedure with its first version
+    from oms_site.manual.services import create_procedure
+
+    create_procedure(slug="holds", title="Holds", governs="hold_review", body="Read the reason.", actor=someone)
     return order
 
 
@@ -326,7 +378,10 @@ def test_hold_and_cancel_only_for_the_roles_that_own_them(client, one_of_everyth
     order = one_of_everything
     login_as(client, role)
 
-    hold = client.post(reverse("admin:orders_order_act", args=["hold"]), {"ids": str(order.pk), "reason": "check"})
+    hold = client.post(
+        reverse("admin:orders_order_act", args=["hold"]),
+        {"ids": str(order.pk), "hold_type": "customer_request", "reason": "check"},
+    )
     order.refresh_from_db()
     if HOLD_ALLOWED[role]:
         assert hold.status_code == 302

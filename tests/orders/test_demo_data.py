@@ -196,6 +196,7 @@ def test_if_empty_leaves_existing_data_alone_and_ids_keep_working(capsys):
     assert fresh.pk > Order.objects.exclude(pk=fresh.pk).order_by("-pk").first().pk
 
 
+@pytest.mark.slow
 def test_the_same_seed_gives_the_same_data():
     moment = (timezone.localtime() - dt.timedelta(days=1)).replace(hour=13, minute=30, second=0, microsecond=0)
     wipe()  # ids as a fresh database gives them (earlier tests moved the sequences on PostgreSQL)

@@ -141,6 +141,7 @@ def test_rotate_secrets_new_key_prints_a_key_that_works(settings, capsys):
     assert crypto.decrypt(crypto.encrypt("secret")) == "secret"
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_encrypts_the_secrets_kept_in_clear():
     executor = MigrationExecutor(connection)
