@@ -45,6 +45,8 @@ def active_service_terms(*, fresh: bool = False) -> list[ServiceTerms]:
 
     Quoting runs on every checkout, so the cards are kept in memory for
     ``SHIPPING_RATE_CACHE_SECONDS``; an edit in the admin is seen after that.
+    No service at all is not kept: routing asks on every batch, and the first
+    service set up is then seen at once, not a minute later.
     """
     ttl = settings.SHIPPING_RATE_CACHE_SECONDS
     now = time.monotonic()
@@ -53,8 +55,9 @@ def active_service_terms(*, fresh: bool = False) -> list[ServiceTerms]:
         if cached and now - cached[0] < ttl:
             return cached[1]
     terms = load_service_terms(CarrierService.objects.filter(is_active=True, vendor__is_active=True))
-    with _cache_lock:
-        _cache["terms"] = (now, terms)
+    if terms:
+        with _cache_lock:
+            _cache["terms"] = (now, terms)
     return terms
 
 
