@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_ORDERS ?= 500
 
-.PHONY: run test lint format check audit bench bench-inventory bench-shipping bench-notifications bench-intake bench-cockpit clean
+.PHONY: run test lint format check audit bench bench-inventory bench-shipping bench-notifications bench-intake bench-cockpit bench-network clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -86,6 +86,11 @@ bench-notifications: $(VENV)/.installed
 ## home (uncached and cached) on the order-list benchmark's 1,000,000 orders (creates, migrates, seeds oms_bench)
 bench-cockpit: $(VENV)/.installed
 	DATABASE_URL=$(BENCH_DATABASE_URL) CELERY_BROKER_URL=$(BENCH_BROKER_URL) $(PY) bench/cockpit.py
+
+## make bench-network: a week of 10,000 orders on the demo network through the promise, landed-cost routing and
+## carrier choice, beside shipping everything from Edison NJ by ground (a throwaway SQLite database)
+bench-network: $(VENV)/.installed
+	env -u DATABASE_URL $(PY) bench/network.py
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

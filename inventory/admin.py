@@ -129,6 +129,7 @@ class WarehouseAdmin(admin.ModelAdmin):
         "time_zone",
         "daily_cutoff",
         "processing_days",
+        "handling_cost",
         "daily_order_capacity",
         "is_active",
     )
@@ -146,7 +147,13 @@ class WarehouseAdmin(admin.ModelAdmin):
         (
             "Routing",
             {
-                "fields": ("priority", ("time_zone", "daily_cutoff"), "processing_days", "daily_order_capacity"),
+                "fields": (
+                    "priority",
+                    ("time_zone", "daily_cutoff"),
+                    "processing_days",
+                    "handling_cost",
+                    "daily_order_capacity",
+                ),
                 "description": "The cut-off is the warehouse's wall clock in its time zone, daylight saving included.",
             },
         ),

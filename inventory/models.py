@@ -119,6 +119,14 @@ class Warehouse(models.Model):
         default=1,
         help_text="Working days from the start of work to pickup; 0: the same day if allocated before the cut-off.",
     )
+    handling_cost = models.DecimalField(
+        max_digits=8,
+        decimal_places=2,
+        default=Decimal("0.00"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="What picking and packing one shipment here costs, added to its label price when routing "
+        "compares warehouses (landed cost).",
+    )
     daily_order_capacity = models.PositiveIntegerField(
         null=True,
         blank=True,

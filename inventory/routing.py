@@ -8,6 +8,16 @@ The rules, in order:
 3. What no warehouse has is backordered.
 The allocation service takes the snapshot under row locks and applies the plan.
 
+With a landed-cost pricing (``Pricing``, given by the shipping layer: this
+module knows no carrier), the warehouse(s) and the service are chosen
+together: among the plans that arrive by the target date (the order's
+promised date), the least landed cost (label price + the warehouses'
+handling cost + a cost per extra shipment); the order above is the
+tie-break. When no plan arrives by the target, the target becomes the
+earliest date any plan makes, and the least landed cost among those wins.
+The plans searched are every warehouse that can ship the order complete,
+else every smallest set of warehouses that covers the most units.
+
 The plan's reason is the sentence the order's timeline shows. It says what
 was done (units reserved, not shipped) and names the safety stock or
 exclusion rule that moved the order away from a nearer warehouse.
@@ -15,8 +25,11 @@ exclusion rule that moved the order away from a nearer warehouse.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol
 
 # Above this many candidate warehouses the split search is greedy, not exhaustive.
 EXHAUSTIVE_LIMIT = 12
@@ -58,12 +71,62 @@ class Exclusion:
     rule: str
 
 
+@dataclass(frozen=True)
+class Offer:
+    """One way to carry one shipment: a carrier service, its label price and its delivery date."""
+
+    price: Decimal
+    eta: dt.date
+    label: str
+    tiebreak: tuple[str, ...] = ()  # between equal prices and dates, as carrier choice breaks them (vendor, service)
+
+
+class Pricing(Protocol):
+    """What a plan would cost and when it would arrive, for one order (implemented by the shipping layer).
+
+    ``target_date``: the date the order must arrive by (None: no date, the least cost wins).
+    """
+
+    target_date: dt.date | None
+    extra_shipment_cost: Decimal
+    # When set, the target is the store's own (no date was promised): a plan that makes it may cost at most this
+    # much more than the cheapest plan; dearer, the cheapest plan wins with its own date. (Optional attribute.)
+    max_premium: Decimal | None
+
+    def offers(self, candidate: Candidate, units: dict[int, int]) -> list[Offer]:
+        """Every service's offer for these units (product id -> units) from this warehouse; [] when none can."""
+        ...
+
+    def handling_cost(self, candidate: Candidate) -> Decimal: ...
+
+    # Optional: the least any service charges for these units from this warehouse, whatever the date (None:
+    # unknown); a warehouse whose floor and handling cost reach the best plan found so far is not priced.
+    def floor(self, candidate: Candidate, units: dict[int, int]) -> Decimal | None: ...
+
+
+@dataclass(frozen=True)
+class ShipmentCost:
+    """One shipment of a priced plan: the service carrier choice would buy and the warehouse's handling cost."""
+
+    candidate: Candidate
+    offer: Offer
+    handling: Decimal
+
+
 @dataclass
 class Plan:
     picks: list[tuple[int, int, int]] = field(default_factory=list)  # (line_id, warehouse_id, quantity)
     backordered: dict[int, int] = field(default_factory=dict)  # line_id -> quantity
     warehouses: list[Candidate] = field(default_factory=list)
     reason: str = ""
+    # Set when the plan was chosen on landed cost: the total, each shipment's service, and the date it aimed at.
+    cost: Decimal | None = None
+    shipments: list[ShipmentCost] = field(default_factory=list)
+    target_date: dt.date | None = None
+
+    @property
+    def eta(self) -> dt.date | None:
+        return max((s.offer.eta for s in self.shipments), default=None)
 
 
 def plan_allocation(
@@ -74,6 +137,7 @@ def plan_allocation(
     held: dict[tuple[int, int], Hold] | None = None,
     excluded: list[Exclusion] | None = None,
     notes: list[str] | None = None,
+    pricing: Pricing | None = None,
 ) -> Plan:
     """Plan which warehouse ships which units. ``available`` maps (warehouse, product) to units.
 
@@ -81,7 +145,9 @@ def plan_allocation(
     ``available`` there; ``excluded`` lists the warehouses exclusion rules
     kept out; both are named in the reason where they moved the order.
     ``notes`` go into the reason as given (a warehouse at its daily
-    capacity, an unknown postal code).
+    capacity, an unknown postal code). With ``pricing``, the plan of least
+    landed cost that arrives by its target date (module docstring); when no
+    plan can be priced (no carrier serves any), the rules above.
     """
     needs = [need for need in needs if need.quantity > 0]
     ordered = sorted(candidates, key=lambda c: c.sort_key)
@@ -90,6 +156,10 @@ def plan_allocation(
     usable = {c.warehouse_id for c in ordered}
     held = {key: hold for key, hold in (held or {}).items() if hold.units > 0 and key[0] in usable}
     demand = _demand(needs)  # two lines of one SKU draw on the same shelf
+    if pricing is not None:
+        landed = _plan_on_landed_cost(needs, ordered, available, demand, pricing, held, excluded or [], notes or [])
+        if landed is not None:
+            return landed
     for candidate in ordered:
         if all(available.get((candidate.warehouse_id, product), 0) >= units for product, units in demand.items()):
             plan = Plan(
@@ -177,11 +247,20 @@ def _coverage(needs: list[LineNeed], subset: tuple[Candidate, ...], available: d
 
 def _best_split(needs: list[LineNeed], ordered: list[Candidate], available: dict) -> tuple[Candidate, ...]:
     """The smallest set of warehouses that covers the most units, then the nearest."""
+    splits = _smallest_splits(needs, ordered, available)
+    return splits[0] if splits else ()
+
+
+def _smallest_splits(needs: list[LineNeed], ordered: list[Candidate], available: dict) -> list[tuple[Candidate, ...]]:
+    """Every smallest set of warehouses that covers the most units, the preferred (nearest) first.
+
+    Above ``EXHAUSTIVE_LIMIT`` useful warehouses, only the greedy one.
+    """
     useful = [c for c in ordered if any(available.get((c.warehouse_id, n.product_id), 0) > 0 for n in needs)]
     if not useful:
-        return ()
+        return []
     if len(useful) > EXHAUSTIVE_LIMIT:
-        return _greedy_split(needs, useful, available)
+        return [_greedy_split(needs, useful, available)]
     best_units = _coverage(needs, tuple(useful), available)
     for size in range(1, len(useful) + 1):
         covering = [
@@ -190,8 +269,8 @@ def _best_split(needs: list[LineNeed], ordered: list[Candidate], available: dict
             if _coverage(needs, subset, available) == best_units
         ]
         if covering:
-            return min(covering, key=lambda s: (sum(c.priority for c in s), _total_distance(s), [c.code for c in s]))
-    return tuple(useful)
+            return sorted(covering, key=lambda s: (sum(c.priority for c in s), _total_distance(s), [c.code for c in s]))
+    return [tuple(useful)]
 
 
 def _greedy_split(needs: list[LineNeed], useful: list[Candidate], available: dict) -> tuple[Candidate, ...]:
@@ -304,3 +383,174 @@ def _why_split(plan: Plan, needs: list[LineNeed], ordered: list[Candidate], held
             parts.append(f"backordered {', '.join(missing)}: not in stock in any eligible warehouse")
         parts.extend(held_back)
     return "; ".join(parts)
+
+
+# --- landed cost ------------------------------------------------------------------------------------------
+def _plan_on_landed_cost(
+    needs: list[LineNeed],
+    ordered: list[Candidate],
+    available: dict,
+    demand: dict[int, int],
+    pricing: Pricing,
+    held: dict,
+    excluded: list[Exclusion],
+    notes: list[str],
+) -> Plan | None:
+    """The plan of least landed cost that arrives by the target; None when no plan can be priced."""
+    complete = [c for c in ordered if all(available.get((c.warehouse_id, p), 0) >= u for p, u in demand.items())]
+    if complete:
+        plans = [Plan(picks=[(n.line_id, c.warehouse_id, n.quantity) for n in needs], warehouses=[c]) for c in complete]
+    else:
+        plans = [_assign(needs, subset, available) for subset in _smallest_splits(needs, ordered, available)]
+        plans = [plan for plan in plans if plan.warehouses]
+    product_of = {n.line_id: n.product_id for n in needs}
+    asked = pricing.target_date
+    floor = getattr(pricing, "floor", None)
+    best: Decimal | None = None  # the least cost so far of a single warehouse arriving by the date asked
+    priced: list[tuple[Plan, list[tuple[Candidate, list[Offer]]]]] = []
+    for plan in plans:
+        shipments = []
+        for candidate in plan.warehouses:
+            units: dict[int, int] = {}
+            for line_id, warehouse_id, quantity in plan.picks:
+                if warehouse_id == candidate.warehouse_id:
+                    units[product_of[line_id]] = units.get(product_of[line_id], 0) + quantity
+            if complete and best is not None and floor is not None:
+                # Pruned: its cheapest label (whatever the date) cannot beat a nearer plan that arrives in time.
+                least = floor(candidate, units)
+                if least is not None and least + pricing.handling_cost(candidate) >= best:
+                    break
+            offers = pricing.offers(candidate, units)
+            if not offers:
+                break  # no service can carry this shipment (or it was pruned): the plan is not priced
+            shipments.append((candidate, offers))
+        else:
+            priced.append((plan, shipments))
+            if complete and (asked is None or _earliest(shipments) <= asked):
+                cost = _landed(shipments, asked, pricing)
+                best = cost if best is None else min(best, cost)
+    if not priced:
+        return None
+    target = asked
+    if target is not None and not any(_earliest(shipments) <= target for _, shipments in priced):
+        target = min(_earliest(shipments) for _, shipments in priced)  # nobody makes it: the earliest anyone can
+    for plan, shipments in priced:
+        _cost(plan, shipments, target, pricing)
+    arriving = [plan for plan, _ in priced if target is None or plan.eta <= target]
+    chosen = min(arriving, key=lambda plan: plan.cost)  # the first of equals: the nearest-first order
+    premium = getattr(pricing, "max_premium", None)
+    waived = None
+    if premium is not None and target is not None:
+        # A date of the store's own choosing (no date promised yet) is not worth more than the premium.
+        lowest = min(_landed(shipments, None, pricing) for _, shipments in priced)
+        if chosen.cost - lowest > premium:
+            waived = (target, chosen.cost - lowest, premium)
+            asked = target = None
+            for plan, shipments in priced:
+                _cost(plan, shipments, None, pricing)
+            arriving = [plan for plan, _ in priced]
+            chosen = min(arriving, key=lambda plan: plan.cost)
+    if complete:
+        candidate = chosen.warehouses[0]
+        nearer = [c for c in ordered[: ordered.index(candidate)] if c not in complete]
+        asides = [*_excluded_ahead(excluded, chosen), *_why_not_nearer(nearer, demand, available, held), *notes]
+        why = _why_single(candidate) if candidate == complete[0] else _why_cheaper(candidate)
+        chosen.reason = f"reserved at {candidate.code}: {why}{_aside(asides)}"
+    else:
+        asides = [*_excluded_ahead(excluded, chosen), *_held_from_split(chosen, needs, ordered, held), *notes]
+        chosen.reason = _why_split(chosen, needs, ordered, held) + _aside(asides)
+    others = [plan for plan, _ in priced if plan is not chosen]
+    chosen.reason += "; " + _why_landed(chosen, others, asked, target, len(arriving), len(priced), waived)
+    return chosen
+
+
+def _landed(shipments: list[tuple[Candidate, list[Offer]]], target: dt.date | None, pricing) -> Decimal:
+    """A plan's landed cost for a target, without recording it on the plan."""
+    labels = sum((_pick_offer(offers, target).price + pricing.handling_cost(c) for c, offers in shipments), Decimal(0))
+    return labels + pricing.extra_shipment_cost * (len(shipments) - 1)
+
+
+def _earliest(shipments: list[tuple[Candidate, list[Offer]]]) -> dt.date:
+    """The earliest a plan can arrive: its slowest shipment by that shipment's fastest service."""
+    return max(min(offer.eta for offer in offers) for _, offers in shipments)
+
+
+def _offer_key(offer: Offer) -> tuple:
+    return (offer.price, offer.eta, offer.tiebreak)
+
+
+def _pick_offer(offers: list[Offer], target: dt.date | None) -> Offer:
+    """What carrier choice buys: the cheapest arriving by the target, else the fastest (``shipping.rating.choose``)."""
+    if target is None:
+        return min(offers, key=_offer_key)
+    arriving = [offer for offer in offers if offer.eta <= target]
+    if arriving:
+        return min(arriving, key=_offer_key)
+    return min(offers, key=lambda offer: (offer.eta, offer.price, offer.tiebreak))
+
+
+def _cost(plan: Plan, shipments: list[tuple[Candidate, list[Offer]]], target: dt.date | None, pricing) -> None:
+    plan.shipments = [
+        ShipmentCost(candidate, _pick_offer(offers, target), pricing.handling_cost(candidate))
+        for candidate, offers in shipments
+    ]
+    extra = pricing.extra_shipment_cost * (len(plan.shipments) - 1)
+    plan.cost = sum((s.offer.price + s.handling for s in plan.shipments), Decimal("0")) + extra
+    plan.target_date = target
+
+
+def _why_cheaper(chosen: Candidate) -> str:
+    distance = f", {chosen.distance_km:,.0f} km" if chosen.distance_km is not None else ""
+    return f"least landed cost with full stock{distance}"
+
+
+def _plan_name(plan: Plan) -> str:
+    return " + ".join(c.code for c in plan.warehouses)
+
+
+def _breakdown(plan: Plan, extra: Decimal) -> str:
+    parts = []
+    for shipment in plan.shipments:
+        handling = f" + handling {shipment.handling}" if shipment.handling else ""
+        parts.append(f"{shipment.candidate.code}: {shipment.offer.label} {shipment.offer.price}{handling}")
+    if extra:
+        parts.append(f"{extra} for {len(plan.shipments) - 1} extra shipment{'s' if len(plan.shipments) > 2 else ''}")
+    return "; ".join(parts)
+
+
+def _why_landed(
+    chosen: Plan,
+    others: list[Plan],
+    asked: dt.date | None,
+    target: dt.date | None,
+    arriving: int,
+    priced: int,
+    waived: tuple | None = None,
+) -> str:
+    """The landed-cost sentence: the plan chosen, its cost and date, and the cheapest plan rejected and why."""
+    extra = chosen.cost - sum((s.offer.price + s.handling for s in chosen.shipments), Decimal("0"))
+    said = f"landed cost {chosen.cost} ({_breakdown(chosen, extra)}), arrives {chosen.eta:%a %d %b}"
+    if waived is not None:
+        day, more, limit = waived
+        said += (
+            f", cheapest of {priced} plan{'s' if priced != 1 else ''}: arriving by the target {day:%a %d %b} "
+            f"would cost {more} more (the limit is {limit})"
+        )
+    elif asked is None:
+        said += f", cheapest of {priced} plan{'s' if priced != 1 else ''}"
+    elif target == asked:
+        said += f", cheapest of {arriving} of {priced} plan{'s' if priced != 1 else ''} arriving by {asked:%a %d %b}"
+    else:
+        said += (
+            f": no plan arrives by {asked:%a %d %b}; cheapest of {arriving} arriving by the earliest, {target:%a %d %b}"
+        )
+    if not others:
+        return said
+    rejected = min(others, key=lambda plan: plan.cost)
+    if target is not None and rejected.eta > target:
+        why = f"arrives {rejected.eta:%a %d %b}, after {target:%a %d %b}"
+    elif rejected.cost > chosen.cost:
+        why = "costs more"
+    else:
+        why = "same cost, farther"
+    return f"{said}; cheapest rejected: {_plan_name(rejected)} at {rejected.cost}, {why}"

@@ -126,6 +126,7 @@ ROLES: dict[str, list[str]] = {
         "shipping.view_shipmentline",
         "shipping.view_parcel",
         "shipping.view_trackingevent",
+        "shipping.view_lane",
         "shipping.view_labelbatch",
         "shipping.add_labelbatch",
         "shipping.print_labels",

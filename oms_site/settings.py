@@ -278,6 +278,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30,
         "options": {"expire_seconds": 30},
     },
+    # promise accuracy: every lane's figures again over its window (each delivery refreshes its own lane too)
+    "refresh-lanes": {
+        "task": "shipping.tasks.refresh_lanes",
+        "schedule": crontab(hour=5, minute=30),
+    },
     "daily-inventory-check": {
         "task": "inventory.tasks.run_inventory_check",
         "schedule": crontab(hour=6, minute=0),
@@ -369,6 +374,23 @@ SHIPPING_COST_MAX_SHARE_OF_ORDER = _positive_decimal("SHIPPING_COST_MAX_SHARE_OF
 SHIPPING_COST_MAX_MULTIPLE_OF_PAID = _positive_decimal("SHIPPING_COST_MAX_MULTIPLE_OF_PAID", "3")
 # True: a flagged shipment's label is not bought until an operations manager approves its cost.
 SHIPPING_COST_GUARD_HOLDS_LABEL = env.bool("SHIPPING_COST_GUARD_HOLDS_LABEL", default=False)
+
+# Landed-cost routing: a plan's cost is its labels' price + each warehouse's handling cost + this much for every
+# shipment beyond the first (packing, a second box and label run, the customer's patience).
+SHIPPING_EXTRA_SHIPMENT_COST = Decimal(env.str("SHIPPING_EXTRA_SHIPMENT_COST", default="3.00"))
+# The date routing aims at for an order without a promised date, and the promise offers at checkout: this many
+# business days after the order (counted from the day after it). Unset: no target, the least landed cost wins.
+SHIPPING_PROMISE_TARGET_DAYS = env.int("SHIPPING_PROMISE_TARGET_DAYS", default=None)
+# ...but not at any price: making that date may cost at most this much more than the cheapest plan (else the
+# cheapest plan is promised, with its own date). An order whose channel promised a date is always aimed at it.
+SHIPPING_PROMISE_TARGET_MAX_PREMIUM = Decimal(env.str("SHIPPING_PROMISE_TARGET_MAX_PREMIUM", default="5.00"))
+# Promise accuracy: a lane (warehouse → 3-digit ZIP, service) with at least this many deliveries in the window
+# is promised its learned transit days (the percentile below) instead of the rate card's.
+SHIPPING_LANE_MIN_DELIVERIES = env.int("SHIPPING_LANE_MIN_DELIVERIES", default=20)
+SHIPPING_LANE_PERCENTILE = env.int("SHIPPING_LANE_PERCENTILE", default=90)
+SHIPPING_LANE_WINDOW_DAYS = env.int("SHIPPING_LANE_WINDOW_DAYS", default=180)
+# The promise-accuracy page's goal: this share (percent) of deliveries on or before the promised date.
+SHIPPING_PROMISE_HIT_GOAL = env.int("SHIPPING_PROMISE_HIT_GOAL", default=97)
 
 # --- Returns -------------------------------------------------------------- # returns
 # The return policy's defaults (the console's Return policy page overrides them once saved).

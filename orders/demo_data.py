@@ -107,13 +107,24 @@ US_PLACES: list[tuple[str, str, str]] = [
     ("Birmingham", "AL", "35203"),
 ]
 
-# Each ships the same day when an order is allocated before its 15:00 cut-off, in its own time zone.
+# Each ships the same day when an order is allocated before its cut-off (DEMO_CUTOFF, the ground carriers' last
+# pickup), in its own time zone. Orders placed after it, or at the weekend, must arrive the next business day to
+# make two business days, which only ground within about 300 miles does (zones 2-3); the sites are placed so that
+# most of the population lives that close to one (bench/network.py, bench/README.md).
 WAREHOUSES = [
     ("EWR", "Edison NJ (Northeast)", "2 Fulfillment Way", "Edison", "NJ", "08817", "America/New_York"),
     ("ATL", "Atlanta GA (Southeast)", "300 Logistics Pkwy", "Atlanta", "GA", "30303", "America/New_York"),
     ("DAL", "Dallas TX (Central)", "1200 Commerce St", "Dallas", "TX", "75201", "America/Chicago"),
     ("RNO", "Reno NV (West)", "85 Distribution Dr", "Reno", "NV", "89501", "America/Los_Angeles"),
+    ("LAF", "Lafayette IN (Midwest)", "40 Wabash Ct", "Lafayette", "IN", "47901", "America/Indiana/Indianapolis"),
+    ("IGM", "Kingman AZ (Southwest)", "2500 Airway Ave", "Kingman", "AZ", "86401", "America/Phoenix"),
+    ("MCO", "Orlando FL (Florida)", "9 Landstreet Rd", "Orlando", "FL", "32801", "America/New_York"),
+    ("DSM", "Des Moines IA (Plains)", "600 Army Post Rd", "Des Moines", "IA", "50309", "America/Chicago"),
+    ("PDT", "Pendleton OR (Northwest)", "1 Airport Rd", "Pendleton", "OR", "97801", "America/Los_Angeles"),
+    ("GJT", "Grand Junction CO (Rockies)", "2828 Walker Field Dr", "Grand Junction", "CO", "81501", "America/Denver"),
+    ("MLU", "Monroe LA (Gulf)", "5400 Operations Rd", "Monroe", "LA", "71201", "America/Chicago"),
 ]
+DEMO_CUTOFF = dt.time(18, 0)
 
 CHANNELS = [
     ("webstore", "Web store", Channel.Kind.WEB_STORE),
@@ -493,6 +504,12 @@ def demo_network_in_its_zones() -> int:
     return changed
 
 
+def ensure_demo_network() -> tuple[list[Warehouse], list[Product]]:
+    """The demo warehouses, carriers and catalogue, without customers or orders (``bench/network.py``'s network)."""
+    ensure_demo_carriers()
+    return _ensure_warehouses(), _ensure_products()
+
+
 def _ensure_warehouses() -> list[Warehouse]:
     warehouses = []
     for code, name, line1, city, state, postal_code, time_zone in WAREHOUSES:
@@ -507,6 +524,7 @@ def _ensure_warehouses() -> list[Warehouse]:
                 postal_code=postal_code,
                 time_zone=time_zone,
                 processing_days=0,
+                daily_cutoff=DEMO_CUTOFF,
             )
             warehouse.locate()
             warehouse.save()

@@ -8,15 +8,18 @@ is the order workflow's, as its actions are; it uses this module's badge and tra
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from rangefilter.filters import DateRangeFilterBuilder
@@ -27,7 +30,17 @@ from oms_core.csvfiles import csv_writer
 from . import selectors
 from .exceptions import ShippingError
 from .forms import PromiseForm, RateCardUploadForm
-from .models import CarrierService, LabelBatch, Rate, Shipment, ShipmentStatus, TrackingEvent, TransitTime, Vendor
+from .models import (
+    CarrierService,
+    LabelBatch,
+    Lane,
+    Rate,
+    Shipment,
+    ShipmentStatus,
+    TrackingEvent,
+    TransitTime,
+    Vendor,
+)
 from .promise import PromiseError, quote_promise
 from .services.labels import resume_label_batch
 from .services.ratecards import RateCardError, import_rate_card
@@ -588,3 +601,78 @@ class LabelBatchAdmin(ReadOnlyAdmin):
                 }
             )
         return super().change_view(request, object_id, form_url, extra_context)
+
+
+@admin.register(Lane)
+class LaneAdmin(ReadOnlyAdmin):
+    """Promise accuracy: delivered on or before the promised date, per lane (worst first), vendor, warehouse, week.
+
+    Lanes are written by deliveries and the nightly refresh (``shipping.lanes``); nobody edits them here.
+    """
+
+    list_display = (
+        "lane",
+        "vendor",
+        "service",
+        "deliveries",
+        "hit_display",
+        "transit_median",
+        "transit_percentile",
+        "promised_days",
+    )
+    list_filter = ("vendor", "warehouse")
+    search_fields = ("destination_zip3", "warehouse__code", "service__name")
+    list_select_related = ("warehouse", "service", "vendor")
+    list_per_page = 100
+    change_list_template = "admin/shipping/lane/change_list.html"
+
+    def get_queryset(self, request):
+        return selectors.lanes_worst_first()
+
+    def get_ordering(self, request):
+        return [F("hit").asc(nulls_last=True), "-deliveries", "warehouse__code", "destination_zip3", "service__code"]
+
+    @admin.display(description="lane", ordering="destination_zip3")
+    def lane(self, lane: Lane) -> str:
+        return f"{lane.warehouse.code} → {lane.destination_zip3}xx"
+
+    @admin.display(description="on time", ordering="hit")
+    def hit_display(self, lane: Lane):
+        return _hit_cell(lane.hit_rate, lane.on_time, lane.promised)
+
+    @admin.display(description="promised transit days")
+    def promised_days(self, lane: Lane) -> str:
+        if lane.learned_days is None:
+            return f"rate card (learned after {settings.SHIPPING_LANE_MIN_DELIVERIES} deliveries)"
+        return f"{lane.learned_days} (learned, p{settings.SHIPPING_LANE_PERCENTILE})"
+
+    def changelist_view(self, request, extra_context=None):
+        goal = settings.SHIPPING_PROMISE_HIT_GOAL
+        since = timezone.localdate() - dt.timedelta(days=settings.SHIPPING_LANE_WINDOW_DAYS)
+        overall = selectors.overall_hit_rate(since=since)
+        extra_context = {
+            **(extra_context or {}),
+            "title": "Promise accuracy",
+            "goal": goal,
+            "since": since,
+            "overall": overall,
+            "overall_meets": overall.meets(goal),
+            "groups": [
+                (title, [(row, row.meets(goal)) for row in selectors.hit_rates(since=since, by=by)])
+                for title, by in (("By vendor", "vendor"), ("By warehouse", "warehouse"), ("By week", "week"))
+            ],
+        }
+        return super().changelist_view(request, extra_context)
+
+
+def _hit_cell(rate, on_time: int, promised: int):
+    if rate is None:
+        return "no promised date"
+    below = rate < settings.SHIPPING_PROMISE_HIT_GOAL
+    return format_html(
+        '<span class="oms-hit {}">{} %</span> <span class="oms-muted">({} of {})</span>',
+        "oms-hit-below" if below else "oms-hit-met",
+        rate,
+        on_time,
+        promised,
+    )

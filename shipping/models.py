@@ -422,3 +422,78 @@ class LabelBatchChunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.batch} part {self.index}"
+
+
+class LaneDelivery(models.Model):
+    """One delivered shipment as promise accuracy counts it: its lane, its dates, on time or late.
+
+    A lane is warehouse → 3-digit destination ZIP, by one carrier service.
+    ``promised_date`` is the order's promised date, else the delivery date
+    carrier choice gave; ``transit_days`` the business days from the day the
+    carrier had it (its first scan, else the hand-over) to the delivery day,
+    both on the warehouse's clock.
+    """
+
+    shipment = models.OneToOneField(Shipment, on_delete=models.CASCADE, related_name="lane_delivery")
+    warehouse = models.ForeignKey("inventory.Warehouse", on_delete=models.CASCADE, related_name="+")
+    destination_zip3 = models.CharField("destination ZIP (3 digits)", max_length=3)
+    service = models.ForeignKey(CarrierService, on_delete=models.CASCADE, related_name="+")
+    vendor = models.ForeignKey(Vendor, on_delete=models.CASCADE, related_name="+")
+    shipped_on = models.DateField()
+    delivered_on = models.DateField()
+    promised_date = models.DateField(null=True, blank=True)
+    transit_days = models.PositiveSmallIntegerField(help_text="Business days from pickup to delivery.")
+    on_time = models.BooleanField(null=True, help_text="Delivered on or before the promised date; empty: no date.")
+
+    class Meta:
+        ordering = ["-delivered_on", "-id"]
+        indexes = [
+            models.Index(fields=["warehouse", "destination_zip3", "service", "delivered_on"], name="lanedelivery_lane"),
+            models.Index(fields=["delivered_on"], name="lanedelivery_delivered_on"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.shipment_id}: {self.destination_zip3} in {self.transit_days} d"
+
+
+class Lane(models.Model):
+    """A lane's figures over its recent deliveries, refreshed on each delivery and nightly.
+
+    ``learned_days`` is the percentile transit time once the lane has enough
+    deliveries (``SHIPPING_LANE_MIN_DELIVERIES``); the promise and carrier
+    choice then use it instead of the rate card's days.
+    """
+
+    warehouse = models.ForeignKey("inventory.Warehouse", on_delete=models.CASCADE, related_name="+")
+    destination_zip3 = models.CharField("destination ZIP (3 digits)", max_length=3)
+    service = models.ForeignKey(CarrierService, on_delete=models.CASCADE, related_name="lanes")
+    vendor = models.ForeignKey(Vendor, on_delete=models.CASCADE, related_name="+")
+    deliveries = models.PositiveIntegerField(default=0)
+    promised = models.PositiveIntegerField(default=0, help_text="Deliveries with a promised date.")
+    on_time = models.PositiveIntegerField(default=0, help_text="Of those, delivered on or before it.")
+    transit_median = models.PositiveSmallIntegerField(null=True, blank=True)
+    transit_percentile = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Business days within which the percentile's share of deliveries arrived."
+    )
+    learned_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Transit days the promise uses; empty: the rate card's, too few deliveries."
+    )
+    refreshed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["warehouse", "destination_zip3", "service"]
+        verbose_name = "lane"
+        verbose_name_plural = "promise accuracy by lane"
+        constraints = [
+            models.UniqueConstraint(fields=["warehouse", "destination_zip3", "service"], name="lane_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.warehouse_id} → {self.destination_zip3} by {self.service_id}"
+
+    @property
+    def hit_rate(self) -> Decimal | None:
+        """Share of promised deliveries on time, in percent (one decimal)."""
+        if not self.promised:
+            return None
+        return (Decimal(self.on_time * 100) / self.promised).quantize(Decimal("0.1"))

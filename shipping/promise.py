@@ -1,9 +1,12 @@
 """The delivery promise: when and for how much an order of these SKUs would arrive at a postal code.
 
 It runs the same routing as allocation (``inventory.services.plan_batch``,
-without locks and without writing) and the same carrier pricing as the
-shipment's carrier choice, so what a store shows at checkout is what the
-order then gets, as long as the stock has not moved in between.
+without locks and without writing, on landed cost: ``shipping.landed_cost``)
+and the same carrier pricing as the shipment's carrier choice, so what a
+store shows at checkout is what the order then gets, as long as the stock
+has not moved in between. Each shipment's ``chosen`` service is the one
+carrier choice buys for the date routing aimed at (``default_target``):
+the cheapest arriving by it, the cheapest of all when there is no target.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from inventory import geo
 from inventory import services as inventory
 from inventory.models import Product, Warehouse
 
-from . import rating, selectors
+from . import landed_cost, rating, selectors
 from .exceptions import ShippingError
 from .models import TransitTime
 from .services.shipments import quote_for, split_into_parcels, zone_between
@@ -46,6 +49,9 @@ class PromiseShipment:
     # The cut-off of each: order before it and the parcel leaves (and arrives) as that option says.
     fastest_order_by: dt.datetime | None = None
     cheapest_order_by: dt.datetime | None = None
+    # What carrier choice buys for the date routing aimed at, and its cut-off.
+    chosen: rating.Option | None = None
+    chosen_order_by: dt.datetime | None = None
 
 
 @dataclass
@@ -98,6 +104,25 @@ class Promise:
             return None
         return sum((s.cheapest.price for s in self.shipments), Decimal("0"))
 
+    @property
+    def chosen_date(self) -> dt.date | None:
+        """When the order arrives by the services it would get (the storefront's date)."""
+        if not self.deliverable:
+            return None
+        return max(s.chosen.eta for s in self.shipments)
+
+    @property
+    def chosen_cost(self) -> Decimal | None:
+        if not self.deliverable:
+            return None
+        return sum((s.chosen.price for s in self.shipments), Decimal("0"))
+
+    @property
+    def chosen_order_by(self) -> dt.datetime | None:
+        if not self.deliverable:
+            return None
+        return min(s.chosen_order_by for s in self.shipments)
+
     def as_dict(self) -> dict:
         def option(o: rating.Option | None) -> dict | None:
             return o.as_dict() if o else None
@@ -116,6 +141,11 @@ class Promise:
                 "cost": _money(self.cheapest_cost),
                 "order_by": _instant(self.cheapest_order_by),
             },
+            "chosen": {
+                "date": _iso(self.chosen_date),
+                "cost": _money(self.chosen_cost),
+                "order_by": _instant(self.chosen_order_by),
+            },
             "shipments": [
                 {
                     "warehouse": s.warehouse_code,
@@ -124,6 +154,7 @@ class Promise:
                     "parcels": [str(w) for w in s.parcel_weights],
                     "fastest": option(s.fastest),
                     "cheapest": option(s.cheapest),
+                    "chosen": option(s.chosen),
                 }
                 for s in self.shipments
             ],
@@ -181,10 +212,20 @@ def quote_promise(
         inventory.LineRequest(line_id=-(i + 1), product_id=products[sku].pk, sku=sku, quantity=quantity)
         for i, (sku, quantity) in enumerate(wanted.items())
     ]
+    target = landed_cost.default_target(now)
     request = inventory.OrderRequest(
-        order_id=0, channel_id=channel_id, postal_code=postal_code, lines=lines, country=country, state=state
+        order_id=0,
+        channel_id=channel_id,
+        postal_code=postal_code,
+        lines=lines,
+        country=country,
+        state=state,
+        aim_date=target,
     )
-    result = inventory.plan_batch([request], lock=False, now=now).results[0]
+    terms = selectors.active_service_terms()
+    pricing = landed_cost.LandedCostRouting(now=now, terms=terms)
+    result = inventory.plan_batch([request], lock=False, now=now, landed_cost=pricing).results[0]
+    aim = result.plan.target_date if result.plan.cost is not None else target
     promise = Promise(postal_code=geo.normalize_postal_code(postal_code, country), items=dict(wanted))
     promise.routing = result.reason
     sku_of = {line.line_id: line.sku for line in lines}
@@ -195,7 +236,6 @@ def quote_promise(
     if not picks:
         return promise
     warehouses = Warehouse.objects.in_bulk(list(picks))
-    terms = selectors.active_service_terms()
     pickup_cutoffs = {service.service_id: service.pickup_cutoff for service in terms}
     max_parcel = Decimal(str(settings.SHIPPING_MAX_PARCEL_KG))
     for warehouse in sorted(warehouses.values(), key=lambda w: w.code):
@@ -203,8 +243,17 @@ def quote_promise(
         weight = sum((products[sku].weight_kg * qty for sku, qty in skus.items()), Decimal("0"))
         parcels = split_into_parcels(weight, max_parcel)
         zone = zone_between(warehouse, postal_code, country)
-        options, _ = quote_for(warehouse=warehouse, zone=zone, parcel_weights=parcels, now=now, terms=terms)
+        options, _ = quote_for(
+            warehouse=warehouse,
+            zone=zone,
+            parcel_weights=parcels,
+            now=now,
+            terms=terms,
+            postal_code=postal_code,
+            country=country,
+        )
         fastest, cheapest = rating.fastest(options), rating.cheapest(options)
+        chosen = rating.choose(options, aim)[0]
         promise.shipments.append(
             PromiseShipment(
                 warehouse_code=warehouse.code,
@@ -216,6 +265,8 @@ def quote_promise(
                 options=options,
                 fastest_order_by=_order_by(fastest, warehouse, now, pickup_cutoffs),
                 cheapest_order_by=_order_by(cheapest, warehouse, now, pickup_cutoffs),
+                chosen=chosen,
+                chosen_order_by=_order_by(chosen, warehouse, now, pickup_cutoffs),
             )
         )
     return promise
@@ -320,6 +371,8 @@ def estimate_delivery(
             parcel_weights=split_into_parcels(part.weight_kg, max_parcel),
             now=now,
             terms=terms,
+            postal_code=postal_code,
+            country=country,
         )
         chosen = next((o for o in options if o.service_id == part.service_id), None) or rating.fastest(options)
         if chosen is None:

@@ -61,6 +61,16 @@ def add_business_days(day: dt.date, count: int, holidays: frozenset[dt.date] = f
     return day
 
 
+def business_days_between(start: dt.date, end: dt.date, holidays: frozenset[dt.date] = frozenset()) -> int:
+    """Business days after ``start`` up to and including ``end`` (0 when ``end`` is not after ``start``)."""
+    count, day = 0, start
+    while day < end:
+        day += dt.timedelta(days=1)
+        if is_business_day(day, holidays):
+            count += 1
+    return count
+
+
 def pickup_date(
     now: dt.datetime,
     *,

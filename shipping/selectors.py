@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Prefetch, QuerySet
+from django.db.models import (
+    Case,
+    Count,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
+from django.db.models.functions import TruncWeek
 
-from .models import CarrierService, Rate, Shipment, ShipmentCostRisk, ShipmentStatus, TransitTime
+from .models import (
+    CarrierService,
+    Lane,
+    LaneDelivery,
+    Rate,
+    Shipment,
+    ShipmentCostRisk,
+    ShipmentStatus,
+    TransitTime,
+)
 from .rating import ServiceTerms
 
 _cache_lock = threading.Lock()
@@ -21,6 +45,8 @@ def active_service_terms(*, fresh: bool = False) -> list[ServiceTerms]:
 
     Quoting runs on every checkout, so the cards are kept in memory for
     ``SHIPPING_RATE_CACHE_SECONDS``; an edit in the admin is seen after that.
+    No service at all is not kept: routing asks on every batch, and the first
+    service set up is then seen at once, not a minute later.
     """
     ttl = settings.SHIPPING_RATE_CACHE_SECONDS
     now = time.monotonic()
@@ -29,8 +55,9 @@ def active_service_terms(*, fresh: bool = False) -> list[ServiceTerms]:
         if cached and now - cached[0] < ttl:
             return cached[1]
     terms = load_service_terms(CarrierService.objects.filter(is_active=True, vendor__is_active=True))
-    with _cache_lock:
-        _cache["terms"] = (now, terms)
+    if terms:
+        with _cache_lock:
+            _cache["terms"] = (now, terms)
     return terms
 
 
@@ -89,3 +116,65 @@ def shipments_awaiting_cost_approval() -> QuerySet[Shipment]:
     these and its link lists them (the shipment list's "shipping cost" filter).
     """
     return Shipment.objects.filter(cost_risk=ShipmentCostRisk.AT_RISK, status=ShipmentStatus.AWAITING_LABEL)
+
+
+# --- promise accuracy -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HitRate:
+    """Deliveries with a promised date, those on or before it, and the share in percent (one decimal)."""
+
+    label: str
+    promised: int
+    on_time: int
+
+    @property
+    def rate(self) -> Decimal | None:
+        if not self.promised:
+            return None
+        return (Decimal(self.on_time * 100) / self.promised).quantize(Decimal("0.1"))
+
+    def meets(self, goal: int) -> bool:
+        return self.rate is not None and self.rate >= goal
+
+
+def lanes_worst_first() -> QuerySet[Lane]:
+    """Lanes with their hit rate (``hit``, percent) annotated: the lowest first, then the busiest."""
+    hit = Case(
+        When(promised=0, then=Value(None)),
+        default=ExpressionWrapper(F("on_time") * 100.0 / F("promised"), output_field=FloatField()),
+        output_field=FloatField(),
+    )
+    return (
+        Lane.objects.select_related("warehouse", "service", "vendor")
+        .annotate(hit=hit)
+        .order_by(F("hit").asc(nulls_last=True), "-deliveries", "warehouse__code", "destination_zip3")
+    )
+
+
+def hit_rates(*, since: dt.date, by: str) -> list[HitRate]:
+    """Hit rates of deliveries since ``since``, by "vendor", "warehouse" or "week" (Monday); the worst first
+    (weeks: the newest first). One grouped query."""
+    field = {"vendor": "vendor__name", "warehouse": "warehouse__code", "week": "week"}[by]
+    rows = LaneDelivery.objects.filter(delivered_on__gte=since, on_time__isnull=False)
+    if by == "week":
+        rows = rows.annotate(week=TruncWeek("delivered_on"))
+    grouped = rows.values(field).annotate(promised=Count("id"), hits=Count("id", filter=Q(on_time=True)))
+    found = [
+        HitRate(_week_label(row[field]) if by == "week" else row[field], row["promised"], row["hits"])
+        for row in grouped
+    ]
+    if by == "week":
+        return sorted(found, key=lambda r: r.label, reverse=True)
+    return sorted(found, key=lambda r: (r.rate, -r.promised, r.label))
+
+
+def overall_hit_rate(*, since: dt.date) -> HitRate:
+    rows = LaneDelivery.objects.filter(delivered_on__gte=since, on_time__isnull=False).aggregate(
+        promised=Count("id"), hits=Count("id", filter=Q(on_time=True))
+    )
+    return HitRate("all lanes", rows["promised"], rows["hits"])
+
+
+def _week_label(day) -> str:
+    day = day.date() if isinstance(day, dt.datetime) else day
+    return f"{day:%Y-%m-%d}"

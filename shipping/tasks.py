@@ -46,3 +46,11 @@ def join_label_batch(batch_id: int) -> None:
 def sweep_label_batches() -> dict:
     """Periodic (beat, every 30 s): queue again the batch parts and joins whose worker died."""
     return labels.sweep_label_batches()
+
+
+@shared_task(acks_late=True)
+def refresh_lanes() -> int:
+    """Periodic (beat, nightly): every lane's promise-accuracy figures over its window; returns the lanes kept."""
+    from . import lanes
+
+    return lanes.refresh_lanes()

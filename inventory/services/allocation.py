@@ -14,8 +14,10 @@ COMMIT, with no Python in between.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import F
@@ -33,7 +35,7 @@ from ..models import (
     Warehouse,
     WarehouseDailyLoad,
 )
-from ..routing import Candidate, Exclusion, Hold, LineNeed, Plan, plan_allocation
+from ..routing import Candidate, Exclusion, Hold, LineNeed, Plan, Pricing, plan_allocation
 from ._common import enqueue_backorder_fill, lock_levels, post_movement
 
 
@@ -53,6 +55,16 @@ class OrderRequest:
     lines: list[LineRequest]
     country: str = "US"
     state: str = ""
+    promised_date: dt.date | None = None  # the date promised: landed-cost routing must meet it if any plan can
+    aim_date: dt.date | None = None  # nothing promised: the store's own target, worth a limited premium
+
+
+class LandedCost(Protocol):
+    """Prices plans for routing (the shipping layer's ``shipping.landed_cost.LandedCostRouting``)."""
+
+    def pricings(self, requests: list[OrderRequest], warehouses: dict[int, Warehouse]) -> dict[int, Pricing]:
+        """Each order's pricing, by order id; an order left out is routed nearest first."""
+        ...
 
 
 @dataclass
@@ -79,7 +91,9 @@ class Reservation:
     today: object = None
 
 
-def plan_batch(requests: list[OrderRequest], *, lock: bool, now=None) -> Reservation:
+def plan_batch(
+    requests: list[OrderRequest], *, lock: bool, now=None, landed_cost: LandedCost | None = None
+) -> Reservation:
     """Route many orders in one pass, in the order given, and return the plan unwritten.
 
     For each order: the nearest complete warehouse, else the fewest-shipment
@@ -89,6 +103,8 @@ def plan_batch(requests: list[OrderRequest], *, lock: bool, now=None) -> Reserva
     order) as they are read; without, they are read as they stand and
     ``reserve`` checks them under lock at the end, raising StockChanged when
     another transaction took the units meanwhile (the caller retries).
+    With ``landed_cost``, each order's warehouse(s) and service are chosen
+    together, on landed cost by its promised date (``routing`` module).
     Call inside the caller's transaction, holding the orders' locks.
     """
     results: dict[int, AllocationResult] = {}
@@ -124,6 +140,7 @@ def plan_batch(requests: list[OrderRequest], *, lock: bool, now=None) -> Reserva
         for a in Allocation.objects.filter(order_line_id__in=[line.line_id for _, lines in pending for line in lines])
     }
     prepared = {request.order_id: _prepare(request, warehouses, exclusions) for request, _ in pending}
+    pricings = landed_cost.pricings([request for request, _ in pending], warehouses) if landed_cost else {}
     levels_query = StockLevel.objects.filter(warehouse_id__in=list(warehouses), product_id__in=product_ids)
     if lock:
         levels_query = levels_query.select_for_update(no_key=True)
@@ -131,7 +148,16 @@ def plan_batch(requests: list[OrderRequest], *, lock: bool, now=None) -> Reserva
     grown: dict[int, Allocation] = {}
     routed_now: dict[int, int] = defaultdict(int)
     for request, lines in pending:
-        plan, holdback = _plan_one(request, lines, prepared[request.order_id], rules, levels, routed_today, routed_now)
+        plan, holdback = _plan_one(
+            request,
+            lines,
+            prepared[request.order_id],
+            rules,
+            levels,
+            routed_today,
+            routed_now,
+            pricing=pricings.get(request.order_id),
+        )
         product_of = {line.line_id: line.product_id for line in lines}
         allocated: dict[int, int] = defaultdict(int)
         for line_id, warehouse_id, quantity in plan.picks:
@@ -278,7 +304,7 @@ def _candidate(warehouse: Warehouse, distance: float | None) -> Candidate:
     return Candidate(warehouse.pk, warehouse.code, warehouse.priority, distance)
 
 
-def _plan_one(request, lines, prepared: _Prepared, rules, levels, routed_today, routed_now):
+def _plan_one(request, lines, prepared: _Prepared, rules, levels, routed_today, routed_now, *, pricing=None):
     """Plan one order; returns the plan and, per (warehouse, product), the safety stock to leave there."""
     notes = list(prepared.notes)
     candidates = []
@@ -313,7 +339,9 @@ def _plan_one(request, lines, prepared: _Prepared, rules, levels, routed_today, 
             if rule and min(keep, free) > 0:
                 held[(warehouse.pk, line.product_id)] = Hold(min(keep, free), rule.name)
     needs = [LineNeed(line.line_id, line.product_id, line.sku, line.quantity) for line in lines]
-    plan = plan_allocation(needs, candidates, available, held=held, excluded=prepared.excluded, notes=notes)
+    plan = plan_allocation(
+        needs, candidates, available, held=held, excluded=prepared.excluded, notes=notes, pricing=pricing
+    )
     return plan, holdback
 
 

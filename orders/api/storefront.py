@@ -53,7 +53,10 @@ RATE_SCOPE = "storefront-promise"
 class StorefrontPromiseOut(Schema):
     zip: str = Field(description="The postal code as the promise read it (a ZIP+4 is its five digits).")
     deliverable: bool = Field(description="False when no warehouse can supply the items or no service carries them.")
-    date: dt.date | None = Field(description="The delivery date: the cheapest service's, the one the order gets.")
+    date: dt.date | None = Field(
+        description="The delivery date of the service the order gets: the cheapest arriving by the store's "
+        "delivery target (the cheapest of all when there is none), from the warehouse(s) of least landed cost."
+    )
     order_by: dt.datetime | None = Field(
         description="The cut-off: an order placed before this instant arrives on `date` (the countdown's end)."
     )
@@ -91,8 +94,8 @@ def storefront_promise(
 ):
     """When the visitor's order would arrive, and until when to order for that date.
 
-    `?key=pk_…&zip=10001&sku=TEE-1&qty=2`: the date the cheapest service
-    delivers from the warehouse(s) routing would use now, the cut-off that
+    `?key=pk_…&zip=10001&sku=TEE-1&qty=2`: the date the service the order
+    would get delivers from the warehouse(s) routing would use now, the cut-off that
     makes it (`order_by`), the service, and the OMS's clock (`now`). Called
     by the snippet `/static/storefront/delivery-promise.js` from the store's
     page; a page of another origin than the channel's allowed ones gets a
@@ -121,7 +124,7 @@ def storefront_promise(
 
 
 def answer(promise: Promise) -> dict:
-    """The storefront's answer from a promise: the cheapest service's date, its cut-off and its name."""
+    """The storefront's answer from a promise: the date of the service the order gets, its cut-off and its name."""
     body = {
         "zip": promise.postal_code,
         "deliverable": promise.deliverable,
@@ -131,8 +134,8 @@ def answer(promise: Promise) -> dict:
         "now": timezone.now(),
     }
     if promise.deliverable:
-        last = max(promise.shipments, key=lambda shipment: shipment.cheapest.eta)  # the date is when it arrives
-        body.update(date=promise.cheapest_date, order_by=promise.cheapest_order_by, service=last.cheapest.label)
+        last = max(promise.shipments, key=lambda shipment: shipment.chosen.eta)  # the date is when it arrives
+        body.update(date=promise.chosen_date, order_by=promise.chosen_order_by, service=last.chosen.label)
     return body
 
 

@@ -39,6 +39,7 @@ from inventory import services as inventory
 from inventory.models import Allocation, Warehouse
 from notifications.models import Message
 from shipping import promise, rating
+from shipping.landed_cost import LandedCostRouting
 from shipping.models import Shipment, ShipmentStatus, TrackingEvent
 from shipping.selectors import active_service_terms
 
@@ -99,7 +100,7 @@ def serving_warehouses(orders: list[Order], warehouses: dict[int, Warehouse], *,
     if not received:
         return {}
     _, requests = fulfilment.routing_requests(received)
-    results = inventory.plan_batch(requests, lock=False, now=now).results
+    results = inventory.plan_batch(requests, lock=False, now=now, landed_cost=LandedCostRouting(now=now)).results
     active = tuple(warehouse for warehouse in warehouses.values() if warehouse.is_active)
     serving = {}
     for order in received:

@@ -17,6 +17,7 @@ from inventory import services as inventory
 from inventory.db import bulk_set
 from inventory.exceptions import InventoryError, StockChanged
 from oms_core import wakeups
+from shipping.landed_cost import LandedCostRouting, default_target
 
 from .. import events
 from ..exceptions import OrderError
@@ -38,7 +39,7 @@ OPTIMISTIC_ATTEMPTS = 4
 
 
 def allocate_order(*, order_id: int, actor) -> Order:
-    """Reserve stock for everything not yet reserved, from the nearest warehouse(s).
+    """Reserve stock for everything not yet reserved, from the warehouse(s) of least landed cost by its date.
 
     The order becomes allocated when every unit is reserved, backordered
     otherwise; the routing decision and its reason go on the timeline.
@@ -175,7 +176,7 @@ def _allocate_once(order_ids: list[int], *, actor, strict: bool, optimistic: boo
         orders = [order for order in orders if order.pk not in waiting]
     exchanges = _waiting_exchanges(orders)
     lines_of, requests = routing_requests(orders)
-    reservation = inventory.plan_batch(requests, lock=not optimistic)
+    reservation = inventory.plan_batch(requests, lock=not optimistic, landed_cost=LandedCostRouting())
     results = reservation.results
     changed_lines: list[OrderLine] = []
     moved: list[Order] = []
@@ -194,6 +195,10 @@ def _allocate_once(order_ids: list[int], *, actor, strict: bool, optimistic: boo
             "allocated": {skus[pk]: qty for pk, qty in result.allocated.items()},
             "backordered": {skus[pk]: qty for pk, qty in result.backordered.items()},
         }
+        if result.plan.cost is not None:  # chosen on landed cost: its figures beside the sentence
+            data["landed_cost"] = str(result.plan.cost)
+            data["aimed_at"] = result.plan.target_date.isoformat() if result.plan.target_date else None
+            data["services"] = {s.candidate.code: s.offer.label for s in result.plan.shipments}
         if order.status == OrderStatus.PARTIALLY_SHIPPED:
             target = order.status
         else:
@@ -220,8 +225,9 @@ def _allocate_once(order_ids: list[int], *, actor, strict: bool, optimistic: boo
 
 def routing_requests(orders: list[Order]) -> tuple[dict[int, list[OrderLine]], list[inventory.OrderRequest]]:
     """What the allocator plans for ``orders`` (their shipping address loaded): each order's lines, in one
-    query, and its request of the units still unallocated. Routing and the delay notices' "where would it ship
-    from" ask the same planner with the same requests."""
+    query, and its request of the units still unallocated, aimed at its promised date (else the default target
+    from when it was placed: ``shipping.landed_cost.default_target``). Routing and the delay notices' "where would
+    it ship from" ask the same planner with the same requests."""
     lines_of: dict[int, list[OrderLine]] = {order.pk: [] for order in orders}
     for line in OrderLine.objects.filter(order_id__in=list(lines_of)).order_by("pk"):
         lines_of[line.order_id].append(line)
@@ -232,6 +238,8 @@ def routing_requests(orders: list[Order]) -> tuple[dict[int, list[OrderLine]], l
             postal_code=order.shipping_address.postal_code,
             country=order.shipping_address.country,
             state=order.shipping_address.state,
+            promised_date=order.promised_date,
+            aim_date=None if order.promised_date else default_target(order.placed_at),
             lines=[
                 inventory.LineRequest(line.pk, line.product_id, line.sku, line.quantity_unallocated)
                 for line in lines_of[order.pk]

@@ -19,6 +19,7 @@ from inventory.models import Allocation, Warehouse
 from shipping import margin
 from shipping import services as shipping
 from shipping.exceptions import ShippingError
+from shipping.landed_cost import default_target
 from shipping.models import (
     UNSHIPPED_STATUSES,
     Parcel,
@@ -111,6 +112,7 @@ def create_shipments(
                 lines=by_warehouse[warehouse.pk],
                 ship_to=ship_to_snapshot(order),
                 promised_date=order.promised_date,
+                aim_date=None if order.promised_date else default_target(order.placed_at),
                 currency=order.currency,
                 now=now,
             )

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from inventory import geo
 
-from .. import rating, selectors
+from .. import lanes, rating, selectors
 from ..carriers import CarrierError, get_adapter
 from ..exceptions import ShippingError
 from ..models import (
@@ -89,11 +89,15 @@ def quote_for(
     parcel_weights: list[Decimal],
     now: dt.datetime | None = None,
     terms: list[rating.ServiceTerms] | None = None,
+    postal_code: str = "",
+    country: str = "US",
 ) -> tuple[list[rating.Option], list[rating.Refusal]]:
     """Every active service's price and delivery date for these parcels from this warehouse.
 
     The cut-offs are read on the warehouse's own clock (``Warehouse.local_now``):
     the promise and the shipment's carrier choice both come through here.
+    With the destination's ``postal_code``, a lane that has learned its
+    transit days (``shipping.lanes``) dates its service by them.
     """
     terms = selectors.active_service_terms() if terms is None else terms
     by_vendor: dict[int, list[rating.ServiceTerms]] = {}
@@ -125,6 +129,10 @@ def quote_for(
         options += found
         refusals += refused
     options.sort(key=lambda o: (o.price, o.eta, o.vendor_code, o.service_code))
+    area = lanes.zip3(postal_code, country) if postal_code else ""
+    if area and options:
+        learned = lanes.learned_days(areas=[area], warehouse_ids=[warehouse.pk]).get((warehouse.pk, area), {})
+        options = lanes.apply_learned_days(options, learned)
     return options, refusals
 
 
@@ -137,11 +145,13 @@ def create_shipment(
     promised_date: dt.date | None,
     currency: str,
     now: dt.datetime | None = None,
+    aim_date: dt.date | None = None,
 ) -> tuple[Shipment, CarrierChoice]:
     """Make a shipment of these lines from one warehouse, pack it into parcels and choose its service.
 
     ``order`` is the locked order (its pk and number are used); ``ship_to``
-    is the address snapshot printed on the label.
+    is the address snapshot printed on the label. ``aim_date``: when nothing
+    was promised, the date routing aimed at (``shipping.landed_cost.default_target``).
     """
     if not lines:
         raise ShippingError("A shipment needs at least one line.")
@@ -174,7 +184,7 @@ def create_shipment(
         Parcel(shipment=shipment, index=i, weight_kg=weight)
         for i, weight in enumerate(split_into_parcels(total, max_parcel), start=1)
     )
-    return shipment, choose_carrier(shipment=shipment, now=now)
+    return shipment, choose_carrier(shipment=shipment, now=now, aim_date=aim_date)
 
 
 def repack_shipment(*, shipment: Shipment, total_kg: Decimal) -> int:
@@ -196,16 +206,38 @@ def repack_shipment(*, shipment: Shipment, total_kg: Decimal) -> int:
     return len(parcels)
 
 
-def choose_carrier(*, shipment: Shipment, now: dt.datetime | None = None) -> CarrierChoice:
+def choose_carrier(
+    *, shipment: Shipment, now: dt.datetime | None = None, aim_date: dt.date | None = None
+) -> CarrierChoice:
     """Price every service for the shipment's parcels and keep the cheapest that meets the promise.
 
-    When none meets the promised date, the fastest. Saves the choice, its
-    reason and the options considered on the shipment.
+    When none meets the promised date, the fastest. Without a promised date,
+    the cheapest arriving by ``aim_date`` (the store's own target), unless
+    that costs more than ``SHIPPING_PROMISE_TARGET_MAX_PREMIUM`` over the
+    cheapest: then the cheapest. Saves the choice, its reason and the options
+    considered on the shipment.
     """
     zone = zone_between(shipment.warehouse, shipment.ship_to["postal_code"], shipment.ship_to.get("country", "US"))
     weights = list(shipment.parcels.order_by("index").values_list("weight_kg", flat=True))
-    options, refusals = quote_for(warehouse=shipment.warehouse, zone=zone, parcel_weights=weights, now=now)
-    option, reason = rating.choose(options, shipment.promised_date)
+    options, refusals = quote_for(
+        warehouse=shipment.warehouse,
+        zone=zone,
+        parcel_weights=weights,
+        now=now,
+        postal_code=shipment.ship_to["postal_code"],
+        country=shipment.ship_to.get("country", "US"),
+    )
+    from .. import landed_cost  # it prices routing's plans with this module's parcels
+
+    aim = shipment.promised_date or aim_date
+    option, reason = rating.choose(options, aim)
+    if shipment.promised_date is None and aim is not None and landed_cost.waive_target(options, option):
+        dearer = option
+        option, reason = rating.choose(options, None)
+        reason += (
+            f"; arriving by the target {aim:%a %d %b} ({dearer.label}) would cost {dearer.price - option.price} "
+            f"more (the limit is {settings.SHIPPING_PROMISE_TARGET_MAX_PREMIUM})"
+        )
     choice = CarrierChoice(option, reason, options, refusals)
     shipment.zone = zone
     shipment.options = choice.as_data()["options"]
@@ -262,7 +294,15 @@ def override_service(
     zone = zone_between(shipment.warehouse, shipment.ship_to["postal_code"], shipment.ship_to.get("country", "US"))
     weights = list(shipment.parcels.order_by("index").values_list("weight_kg", flat=True))
     terms = selectors.load_service_terms(CarrierService.objects.filter(pk=service_id))
-    options, refusals = quote_for(warehouse=shipment.warehouse, zone=zone, parcel_weights=weights, now=now, terms=terms)
+    options, refusals = quote_for(
+        warehouse=shipment.warehouse,
+        zone=zone,
+        parcel_weights=weights,
+        now=now,
+        terms=terms,
+        postal_code=shipment.ship_to["postal_code"],
+        country=shipment.ship_to.get("country", "US"),
+    )
     if not options:
         raise ShippingError(f"{service} cannot take this shipment: {refusals[0].reason}.")
     option = options[0]
@@ -471,6 +511,8 @@ def record_tracking_event(
             update.append("delivered_at")
         shipment.save(update_fields=update)
         changed = True
+        if status == ShipmentStatus.DELIVERED:
+            lanes.record_delivery(shipment=shipment)  # promise accuracy: its lane learns what this one took
     return TrackingResult(shipment, event, changed)
 
 

@@ -67,7 +67,7 @@ def one_of_everything(db):
     MessageTemplate.objects.create(event="order_received", subject="Thanks for order {{ order.number }}")
     RecipientList.objects.get_or_create(event="order_on_hold")
     # shipping: a carrier with its rate card, the routed order's shipment labelled, a scan, a label batch
-    from shipping.models import LabelBatch, TrackingEvent
+    from shipping.models import LabelBatch, Lane, TrackingEvent
     from shipping.selectors import clear_rate_cache
     from tests.shipping.conftest import make_service
 
@@ -86,6 +86,17 @@ def one_of_everything(db):
         recorded_by="test",
     )
     LabelBatch.objects.create(label_count=1).shipments.set([shipment])
+    Lane.objects.create(  # promise accuracy: a lane with one delivery
+        warehouse=dal,
+        destination_zip3="752",
+        service=shipment.service,
+        vendor=shipment.service.vendor,
+        deliveries=1,
+        promised=1,
+        on_time=1,
+        transit_median=2,
+        transit_percentile=2,
+    )
     # returns: an RMA with a line, an order error with its refund, the policy and its reason rules
     from orders.returns.models import (
         OrderErrorCase,
