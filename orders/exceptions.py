@@ -47,3 +47,7 @@ class CancellationRefused(OrderError):
     def __init__(self, message: str, *, problems: dict[int, str] | None = None):
         super().__init__(message)
         self.problems = problems or {}
+
+
+class CustomerRecordError(OrderError):
+    """A merge, erasure or note on a customer was refused (an erased customer, the same customer twice)."""
