@@ -48,6 +48,11 @@ ROLES: dict[str, list[str]] = {
         "orders.add_coveragerun",
         "orders.view_orderdelaynotice",
         "orders.suppress_delay_notice",
+        "orders.add_customernote",  # the customer record: notes and tags
+        "orders.tag_customer",
+        "orders.merge_customer",  # managers only: merge duplicates, export and erase personal data
+        "orders.export_customer_data",
+        "orders.erase_customer",
         # inventory
         "inventory.view_product",
         "inventory.add_product",
@@ -186,6 +191,8 @@ ROLES: dict[str, list[str]] = {
         "orders.view_cockpit",
         "orders.view_orderdelaynotice",
         "orders.suppress_delay_notice",
+        "orders.add_customernote",  # the customer record: notes and tags
+        "orders.tag_customer",
         # inventory
         "inventory.view_product",
         "inventory.view_warehouse",

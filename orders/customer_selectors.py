@@ -112,6 +112,18 @@ class CustomerRecord:
     addresses_used: list[tuple[str, list[str]]]  # the address as written, the orders that used it
     address_book: list[Address] = field(default_factory=list)
 
+    @property
+    def counted_orders(self) -> int:
+        return self.order_count - self.cancelled_count
+
+    @property
+    def returns_rate_text(self) -> str:
+        """"1 of 4 orders (25%)", or "—" with no counted orders."""
+        if self.returns_rate is None:
+            return "—"
+        percent = (self.returns_rate * 100).quantize(Decimal("1"))
+        return f"{self.orders_returned} of {self.counted_orders} orders ({percent}%)"
+
 
 def customer_record(customer: Customer) -> CustomerRecord:
     """One customer's page: orders, figures per currency, returns, errors, messages, notes, tags, addresses."""
