@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -353,7 +354,12 @@ def erase_customer(*, customer_id: int, actor, reference: str = "") -> CustomerE
         name=ERASED, company="", line1=ERASED, line2="", phone=""
     )
     counts["orders.Address"] = len(addresses)
-    customer_messages = Message.objects.filter(models.Q(order_id__in=order_ids) | models.Q(recipient__iexact=email))
+    message_ids = list(
+        Message.objects.filter(models.Q(order_id__in=order_ids) | models.Q(recipient__iexact=email)).values_list(
+            "pk", flat=True
+        )
+    )
+    customer_messages = Message.objects.filter(pk__in=message_ids)
     customer_messages.filter(recipient__iexact=email).update(recipient=erased_email(customer.pk))
     ReturnRequest.objects.filter(order_id__in=order_ids).exclude(customer_note="").update(customer_note=ERASED)
     CustomerNote.objects.filter(customer=customer).update(body=ERASED)
@@ -379,7 +385,15 @@ def erase_customer(*, customer_id: int, actor, reference: str = "") -> CustomerE
         StockMovement.objects.filter(order_id__in=order_ids),
         CustomerEvent.objects.filter(customer=customer),
         ImportJob.objects.filter(content__icontains=email),
-        LogEntry.objects.filter(models.Q(object_repr__icontains=email) | models.Q(change_message__icontains=email)),
+        LogEntry.objects.filter(
+            models.Q(object_repr__icontains=email)
+            | models.Q(change_message__icontains=email)
+            | models.Q(content_type=ContentType.objects.get_for_model(Customer), object_id=str(customer.pk))
+            | models.Q(
+                content_type=ContentType.objects.get_for_model(Address),
+                object_id__in=[str(a.pk) for a in addresses],
+            )
+        ),
     ):
         _scrub(queryset, replace, counts)
 

@@ -22,6 +22,7 @@ from orders.payments.accounting import post_entry
 from orders.payments.models import AccountRole, JournalEntry, JournalLine
 from orders.returns.models import OrderErrorCase, ReturnRequest
 from orders.services import customers as services
+from shipping.models import Shipment
 from tests.api.conftest import api, goods, order_payload  # noqa: F401 - the API's fixtures
 from tests.factories import AddressFactory, OrderFactory, WarehouseFactory
 from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - the API's routing needs them
@@ -118,6 +119,14 @@ def zoe(api, goods, superuser):  # noqa: F811 - pytest fixtures
         subject=f"{NAME}, your order is on its way",
         status=Message.Status.SENT,
     )
+    Shipment.objects.create(
+        number=f"{second.number}-1",
+        order=second,
+        order_number=second.number,
+        warehouse=WarehouseFactory(code="ER1"),
+        ship_to={"name": NAME, "line1": "Second Street 12", "city": "Columbus", "phone": PHONE},
+        choice_reason=f"Cheapest to {NAME}",
+    )
     # The console's change log names her, and an order import file held her row.
     LogEntry.objects.log_actions(
         user_id=superuser.pk, queryset=[customer], action_flag=CHANGE, change_message=f"Changed phone for {EMAIL}."
@@ -138,6 +147,7 @@ def test_erasure_leaves_no_personal_data_in_any_column_and_keeps_the_accounts(zo
     before = find_personal_data(PERSONAL)
     assert any(hit.startswith("orders_orderintake.payload") for hit in before)  # the test can see the data
     assert any(hit.startswith("notifications_message.recipient") for hit in before)
+    assert any(hit.startswith("shipping_shipment.ship_to") for hit in before)
     kept = invariants()
 
     erasure = services.erase_customer(customer_id=zoe.pk, actor=superuser, reference="GDPR-7")
