@@ -118,7 +118,7 @@ class CustomerRecord:
 
     @property
     def returns_rate_text(self) -> str:
-        """"1 of 4 orders (25%)", or "—" with no counted orders."""
+        """The rate in words: "1 of 4 orders (25%)"; "—" with no counted orders."""
         if self.returns_rate is None:
             return "—"
         percent = (self.returns_rate * 100).quantize(Decimal("1"))
