@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from inventory.models import ImportJob, StockMovement
 from notifications.models import Message
-from shipping.models import Shipment, TrackingEvent
+from shipping.models import Shipment, ShipmentStatus, TrackingEvent
 
 from .. import customer_events as events
 from ..customer_models import CustomerErasure, CustomerEvent, CustomerNote, CustomerTag
@@ -317,6 +317,27 @@ def _terms(customer: Customer, addresses: list[Address]) -> dict[str, str]:
     return {term.strip(): replacement for term, replacement in terms.items() if len(term.strip()) >= MIN_TERM_LENGTH}
 
 
+def _drop_finished_labels(order_ids: list[int]) -> None:
+    """Forget the label PDFs that print the customer's address once nobody needs them: shipments delivered or
+    cancelled, returns closed or rejected. The files go after commit; labels of parcels on their way stay."""
+    finished = (
+        Shipment.objects.filter(
+            order_id__in=order_ids, status__in=[ShipmentStatus.DELIVERED, ShipmentStatus.CANCELLED]
+        ),
+        ReturnRequest.objects.filter(
+            order_id__in=order_ids, status__in=[ReturnRequest.Status.CLOSED, ReturnRequest.Status.REJECTED]
+        ),
+    )
+    names: list[tuple] = []
+    for queryset in finished:
+        rows = queryset.exclude(label_file="")
+        storage = queryset.model._meta.get_field("label_file").storage
+        names += [(storage, name) for name in rows.values_list("label_file", flat=True)]
+        rows.update(label_file="")
+    if names:
+        transaction.on_commit(lambda: [storage.delete(name) for storage, name in names])
+
+
 @transaction.atomic(durable=True)
 def erase_customer(*, customer_id: int, actor, reference: str = "") -> CustomerErasure:
     """Erase the customer's personal data on request; record who and when. Refused for a second time.
@@ -326,7 +347,8 @@ def erase_customer(*, customer_id: int, actor, reference: str = "") -> CustomerE
     outbox (recipients, subjects, the snapshot each message renders), returns, refunds, order errors,
     payments' notes, shipments' addresses, tracking, stock movements, delay notices, stored intake payloads,
     staff notes, the customer's timeline, order import files that name the customer and the console's change
-    log. Revokes the orders' status page links. Amounts, SKUs, quantities and the journal are untouched.
+    log. Revokes the orders' status page links and deletes the label files of delivered or cancelled
+    shipments and of closed or rejected returns (after commit). Amounts, SKUs, quantities and the journal are untouched.
     """
     customer = Customer.objects.select_for_update().filter(pk=customer_id).first()
     if customer is None:
@@ -397,6 +419,7 @@ def erase_customer(*, customer_id: int, actor, reference: str = "") -> CustomerE
     ):
         _scrub(queryset, replace, counts)
 
+    _drop_finished_labels(order_ids)
     OrderEvent.objects.bulk_create([events.order_data_erased(order, actor=actor) for order in orders])
     erasure = CustomerErasure.objects.create(
         customer=customer,

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django.apps import apps
 from django.contrib.admin.models import CHANGE, LogEntry
+from django.core.files.base import ContentFile
 from django.db import models
 from django.urls import reverse
 
@@ -119,7 +120,7 @@ def zoe(api, goods, superuser):  # noqa: F811 - pytest fixtures
         subject=f"{NAME}, your order is on its way",
         status=Message.Status.SENT,
     )
-    Shipment.objects.create(
+    delivered = Shipment.objects.create(
         number=f"{second.number}-1",
         order=second,
         order_number=second.number,
@@ -127,6 +128,8 @@ def zoe(api, goods, superuser):  # noqa: F811 - pytest fixtures
         ship_to={"name": NAME, "line1": "Second Street 12", "city": "Columbus", "phone": PHONE},
         choice_reason=f"Cheapest to {NAME}",
     )
+    delivered.label_file.save("zoe-label.pdf", ContentFile(f"%PDF label for {NAME}".encode()), save=False)
+    Shipment.objects.filter(pk=delivered.pk).update(label_file=delivered.label_file.name, status="delivered")
     # The console's change log names her, and an order import file held her row.
     LogEntry.objects.log_actions(
         user_id=superuser.pk, queryset=[customer], action_flag=CHANGE, change_message=f"Changed phone for {EMAIL}."
@@ -141,7 +144,9 @@ def zoe(api, goods, superuser):  # noqa: F811 - pytest fixtures
     return customer
 
 
-def test_erasure_leaves_no_personal_data_in_any_column_and_keeps_the_accounts(zoe, superuser):
+def test_erasure_leaves_no_personal_data_in_any_column_and_keeps_the_accounts(
+    zoe, superuser, django_capture_on_commit_callbacks
+):
     assert OrderIntake.objects.filter(order__customer=zoe).exists()
     assert Message.objects.filter(recipient=EMAIL).count() >= 2  # the confirmation and the shipped email
     before = find_personal_data(PERSONAL)
@@ -150,7 +155,11 @@ def test_erasure_leaves_no_personal_data_in_any_column_and_keeps_the_accounts(zo
     assert any(hit.startswith("shipping_shipment.ship_to") for hit in before)
     kept = invariants()
 
-    erasure = services.erase_customer(customer_id=zoe.pk, actor=superuser, reference="GDPR-7")
+    label = Shipment.objects.get(order__customer=zoe).label_file
+    assert label.storage.exists(label.name)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        erasure = services.erase_customer(customer_id=zoe.pk, actor=superuser, reference="GDPR-7")
 
     assert find_personal_data(PERSONAL) == []
     assert invariants() == kept
@@ -159,6 +168,7 @@ def test_erasure_leaves_no_personal_data_in_any_column_and_keeps_the_accounts(zo
     assert (erasure.erased_by, erasure.erased_by_name, erasure.request_reference) == (superuser, "boss", "GDPR-7")
     assert zoe.orders.count() == 2 and [t.name for t in zoe.tags.all()] == ["vip"]
     assert CustomerEvent.objects.filter(customer=zoe, kind=CustomerEvent.Kind.ERASED).exists()
+    assert not label.storage.exists(label.name)  # the delivered parcel's label printed her address
     for order in zoe.orders.all():
         assert order.events.filter(message__contains="personal data was erased").exists()
         assert order.shipping_address.city  # the city, region and postal code stay for tax and shipping figures
