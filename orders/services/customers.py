@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from inventory.models import ImportJob, StockMovement
@@ -134,10 +135,8 @@ def merge_customers(*, keep_id: int, duplicate_id: int, actor) -> MergeResult:
     moved_messages = Message.objects.filter(order_id__in=order_ids).count()
     Order.objects.filter(pk__in=order_ids).update(customer=keep)
     addresses = Address.objects.filter(customer=duplicate).update(customer=keep)
-    StoreCredit.objects.filter(customer=duplicate).update(customer=keep)
     notes = CustomerNote.objects.filter(customer=duplicate).update(customer=keep)
-    CustomerEvent.objects.filter(customer=duplicate).update(customer=keep)
-    keep.tags.add(*duplicate.tags.all())
+    _move_other_relations(keep=keep, duplicate=duplicate)
     OrderEvent.objects.bulk_create(
         [events.order_moved_to_customer(order, keep=keep, duplicate=duplicate, actor=actor) for order in orders]
     )
@@ -149,7 +148,13 @@ def merge_customers(*, keep_id: int, duplicate_id: int, actor) -> MergeResult:
         "notes": notes,
     }
     events.customer_merged(keep, duplicate=duplicate, moved=moved, actor=actor)
-    duplicate.delete()  # its orders are protected: one placed meanwhile makes the whole merge fail, nothing moved
+    try:
+        duplicate.delete()
+    except ProtectedError as error:  # a row that could not be moved still points at the duplicate
+        names = sorted({row._meta.verbose_name_plural for row in error.protected_objects})
+        raise CustomerRecordError(
+            f"duplicate #{duplicate.pk}: still referred to by {', '.join(map(str, names))}; nothing was merged."
+        ) from error
     return MergeResult(
         keep=keep,
         orders=moved["orders"],
@@ -158,6 +163,37 @@ def merge_customers(*, keep_id: int, duplicate_id: int, actor) -> MergeResult:
         addresses=addresses,
         notes=notes,
     )
+
+
+def _move_other_relations(*, keep: Customer, duplicate: Customer) -> None:
+    """Point every other row that refers to the duplicate at the kept customer (store credits, timeline
+    entries, tags, and whatever relation a later feature adds), so deleting the duplicate deletes nothing else.
+
+    A one-to-one relation the kept customer already has (an erasure record, a profile) cannot take a second
+    row: the merge is refused rather than one of them dropped."""
+    for relation in Customer._meta.related_objects:
+        if relation.related_model in (Order, Address, CustomerNote):  # moved above, with their counts
+            continue
+        accessor = relation.get_accessor_name()
+        if relation.many_to_many:
+            if relation.through._meta.auto_created:
+                getattr(keep, accessor).add(*getattr(duplicate, accessor).all())
+                continue
+            manager = relation.through.objects
+            field = next(f for f in relation.through._meta.concrete_fields if f.related_model is Customer)
+            manager.filter(**{field.name: duplicate}).update(**{field.name: keep})
+            continue
+        rows = relation.related_model._base_manager.filter(**{relation.field.name: duplicate})
+        if (
+            relation.one_to_one
+            and rows.exists()
+            and relation.related_model._base_manager.filter(**{relation.field.name: keep}).exists()
+        ):
+            raise CustomerRecordError(
+                f"duplicate #{duplicate.pk}: both customers have a {relation.related_model._meta.verbose_name}; "
+                "keep one of them first."
+            )
+        rows.update(**{relation.field.name: keep})
 
 
 # --- export ----------------------------------------------------------------------------------------------

@@ -250,6 +250,15 @@ def duplicate(history):
     return {"customer": dup, "order": order}
 
 
+def related_counts() -> dict[str, int]:
+    """How many rows each model that refers to customers holds: a merge deletes none of them."""
+    return {
+        relation.related_model._meta.label: relation.related_model._base_manager.count()
+        for relation in Customer._meta.related_objects
+        if not relation.many_to_many
+    }
+
+
 def test_the_merge_page_previews_then_merges(client, role_user, history, duplicate):
     manager = role_user(OPERATIONS_MANAGER)
     client.force_login(manager)
@@ -261,6 +270,8 @@ def test_the_merge_page_previews_then_merges(client, role_user, history, duplica
         Order.objects.count(),
     )
 
+    related_before = related_counts()
+
     preview = client.get(url, {"duplicate": dup.pk})
     page = preview.content.decode()
     assert moved.number in page and "1 return" in page and "1 message" in page and "1 note" in page
@@ -270,6 +281,8 @@ def test_the_merge_page_previews_then_merges(client, role_user, history, duplica
 
     assert response.status_code == 302
     assert not Customer.objects.filter(pk=dup.pk).exists()
+    # Every order, address, note, credit and timeline entry kept; one more entry: the merge itself.
+    assert related_counts() == {**related_before, "orders.CustomerEvent": related_before["orders.CustomerEvent"] + 1}
     moved.refresh_from_db()
     assert moved.customer == ann
     assert Order.objects.count() == orders_before and Message.objects.count() == messages_before
