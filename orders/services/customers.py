@@ -20,16 +20,16 @@ from django.db import models, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
-from inventory.models import ImportJob, StockMovement
+from inventory.models import ImportJob
 from notifications.models import Message
 from shipping.models import Shipment, ShipmentStatus, TrackingEvent
 
 from .. import customer_events as events
-from ..customer_models import CustomerErasure, CustomerEvent, CustomerNote, CustomerTag
+from ..customer_models import CustomerErasure, CustomerNote, CustomerTag
 from ..exceptions import CustomerRecordError
-from ..models import Address, Customer, Order, OrderDelayNotice, OrderEvent, OrderIntake, OrderStatusLink
-from ..payments.models import PaymentTransaction
-from ..returns.models import OrderErrorCase, Refund, ReturnRequest, StoreCredit
+from ..models import Address, Customer, Order, OrderEvent, OrderLine, OrderStatusLink
+from ..payments.models import JournalEntry
+from ..returns.models import ReturnRequest
 
 ERASED = "[erased]"
 ERASED_NAME = "Erased customer"
@@ -334,6 +334,21 @@ def _scrub(queryset: models.QuerySet, replace: Callable[[str], str], counts: dic
                 counts[label] = counts.get(label, 0) + 1
 
 
+# Never rewritten: the accounts' record (its memos name orders, never people) and what was sold (a product
+# may share a word with a customer's name: "Rose candle").
+NEVER_REWRITTEN = (JournalEntry, OrderLine, CustomerErasure)
+
+
+def _rows_of(model: type[models.Model], ids: list[int]) -> list[models.QuerySet]:
+    """The rows of every model that refers to these rows of ``model`` by a foreign key: whatever a feature
+    keeps about an order or a customer is searched, including models added after this function was written."""
+    return [
+        relation.related_model._base_manager.filter(**{f"{relation.field.name}__in": ids})
+        for relation in model._meta.related_objects
+        if not relation.many_to_many and relation.related_model not in NEVER_REWRITTEN
+    ]
+
+
 def _terms(customer: Customer, addresses: list[Address]) -> dict[str, str]:
     """What to search for, and what each becomes: the email its erased form, everything else "[erased]"."""
     terms: dict[str, str] = {}
@@ -429,19 +444,10 @@ def erase_customer(*, customer_id: int, actor, reference: str = "") -> CustomerE
     shipments = Shipment.objects.filter(order_id__in=order_ids)
     for queryset in (
         Order.objects.filter(pk__in=order_ids),
-        OrderEvent.objects.filter(order_id__in=order_ids),
-        OrderIntake.objects.filter(order_id__in=order_ids),
-        OrderDelayNotice.objects.filter(order_id__in=order_ids),
+        *_rows_of(Order, order_ids),  # timelines, intake payloads, returns, refunds, shipments, payments…
+        *_rows_of(Customer, [customer.pk]),  # store credits, the customer's timeline…
         customer_messages,
-        ReturnRequest.objects.filter(order_id__in=order_ids),
-        Refund.objects.filter(order_id__in=order_ids),
-        StoreCredit.objects.filter(customer=customer),
-        OrderErrorCase.objects.filter(order_id__in=order_ids),
-        PaymentTransaction.objects.filter(order_id__in=order_ids),
-        shipments,
         TrackingEvent.objects.filter(shipment__in=shipments),
-        StockMovement.objects.filter(order_id__in=order_ids),
-        CustomerEvent.objects.filter(customer=customer),
         ImportJob.objects.filter(content__icontains=email),
         LogEntry.objects.filter(
             models.Q(object_repr__icontains=email)
