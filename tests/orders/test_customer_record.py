@@ -369,3 +369,25 @@ def test_a_manager_downloads_the_personal_data_as_json(client, role_user, histor
     assert document["notes"][0]["body"] == "Likes tea."
     assert CustomerEvent.objects.filter(customer=ann, kind=CustomerEvent.Kind.EXPORTED, actor=manager).exists()
     assert client.get(reverse("admin:orders_customer_export", args=[ann.pk])).status_code == 405
+
+
+def test_the_customer_page_reads_the_same_number_of_times_for_many_orders(client, superuser):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(superuser)
+    few, many = CustomerFactory(), CustomerFactory()
+    for customer, count in ((few, 2), (many, 12)):
+        for n in range(count):
+            order = make_order(customer, total="10.00", days_ago=n)
+            make_message(order, event="order_received")
+            make_return(order, reason=ReturnRequest.Reason.DAMAGED)
+    client.get(reverse("admin:orders_customer_change", args=[few.pk]))  # warm the session and content types
+
+    counted = []
+    for customer in (few, many):
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(reverse("admin:orders_customer_change", args=[customer.pk])).status_code == 200
+        counted.append(len(queries))
+
+    assert counted[0] == counted[1]
