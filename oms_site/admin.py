@@ -16,6 +16,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from . import two_factor
 from .home import home_context
 from .home.cockpit import cockpit_csv
+from .manual.urls import manual_urls
 from .nav import nav_groups
 
 
@@ -76,6 +77,7 @@ class OpsAdminSite(admin.AdminSite):
             path("two-factor/", page(two_factor.verify), name="two_factor_verify"),
             path("two-factor/setup/", page(two_factor.setup), name="two_factor_setup"),
             path("two-factor/recovery-codes/", page(two_factor.recovery_codes), name="two_factor_codes"),
+            *manual_urls(self),  # the operations manual (oms_site/manual/)
             *super().get_urls(),
         ]
 

@@ -23,9 +23,10 @@ class OmsSiteConfig(AppConfig):
         from oms_core.sql import register_fast_array_escape
 
         from . import user_admin  # noqa: F401 - the console's user pages, with the two-factor reset
+        from .manual import admin as manual_admin  # noqa: F401 - the manual and its procedures in the sidebar
         from .roles import apply_roles_after_migrate
 
-        # post_migrate comes once per app with models; oms_site has none, so the roles ride on auth's.
+        # post_migrate comes once per app with models, after auth's permissions exist: the roles ride on auth's.
         auth = apps.get_app_config("auth")
         post_migrate.connect(apply_roles_after_migrate, sender=auth, dispatch_uid="oms_site.apply_roles")
         connection_created.connect(

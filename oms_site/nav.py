@@ -1,5 +1,5 @@
 """The console's sidebar: the lists a user may open, grouped by the work they serve (orders, stock, shipping,
-money, messages, setup); a list no group names is kept under "Other".
+money, messages, setup, the manual); a list no group names is kept under "Other".
 
 ``OpsAdminSite.each_context`` gives every console page the groups as ``oms_nav``, and the error pages do the
 same for a signed-in user (``oms_site/errors.py``); ``templates/admin/nav_sidebar.html`` draws them.
@@ -12,6 +12,7 @@ NAV_GROUPS = (
     ("money", "Money"),
     ("messages", "Messages"),
     ("setup", "Setup"),
+    ("manual", "Manual"),
     ("other", "Other"),
 )
 # (app label, model's object name or a console tool's key) -> group; in the order the group lists them.
@@ -79,6 +80,10 @@ NAV_PLACES = {
             ("axes", "AccessAttempt"),
             ("axes", "AccessFailureLog"),
             ("axes", "AccessLog"),
+        ],
+        "manual": [
+            ("oms_site", "manual"),
+            ("oms_site", "Procedure"),
         ],
     }.items()
     for key in keys

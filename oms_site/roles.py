@@ -48,6 +48,15 @@ ROLES: dict[str, list[str]] = {
         "orders.add_coveragerun",
         "orders.view_orderdelaynotice",
         "orders.suppress_delay_notice",
+        "orders.change_shipments",
+        "orders.view_hold",
+        # a hold of each type: operations managers release every type
+        "orders.release_fraud_review_hold",
+        "orders.release_address_check_hold",
+        "orders.release_payment_hold",
+        "orders.release_customer_request_hold",
+        "orders.release_stock_hold",
+        "orders.release_credit_rule_hold",
         "orders.add_customernote",  # the customer record: notes and tags
         "orders.tag_customer",
         "orders.merge_customer",  # managers only: merge duplicates, export and erase personal data
@@ -172,6 +181,11 @@ ROLES: dict[str, list[str]] = {
         "axes.view_accessattempt",
         "axes.delete_accessattempt",
         "axes.view_accessfailurelog",
+        # the operations manual: read it, write and restore its procedures
+        "oms_site.view_manual",
+        "oms_site.view_procedure",
+        "oms_site.add_procedure",
+        "oms_site.change_procedure",
     ],
     OPERATIONS_ASSOCIATE: [
         # orders
@@ -191,6 +205,13 @@ ROLES: dict[str, list[str]] = {
         "orders.view_cockpit",
         "orders.view_orderdelaynotice",
         "orders.suppress_delay_notice",
+        "orders.change_shipments",
+        "orders.view_hold",
+        # associates release the holds they work day to day; fraud reviews and credit rules are a manager's call
+        "orders.release_address_check_hold",
+        "orders.release_payment_hold",
+        "orders.release_customer_request_hold",
+        "orders.release_stock_hold",
         "orders.add_customernote",  # the customer record: notes and tags
         "orders.tag_customer",
         # inventory
@@ -235,6 +256,9 @@ ROLES: dict[str, list[str]] = {
         "returns.view_reasonrule",
         "returns.view_variantgroup",
         "returns.view_storecredit",
+        # the operations manual: read it
+        "oms_site.view_manual",
+        "oms_site.view_procedure",
     ],
     RETURNS_ASSOCIATE: [
         # orders
@@ -270,6 +294,9 @@ ROLES: dict[str, list[str]] = {
         "returns.view_variantgroup",
         "returns.view_storecredit",
         "returns.settle_refund",
+        # the operations manual: read it
+        "oms_site.view_manual",
+        "oms_site.view_procedure",
     ],
     WAREHOUSE_STAFF: [
         # orders
@@ -301,6 +328,9 @@ ROLES: dict[str, list[str]] = {
         "shipping.ship_shipment",
         # returns
         "returns.view_returnrequest",
+        # the operations manual: read it
+        "oms_site.view_manual",
+        "oms_site.view_procedure",
     ],
 }
 

@@ -96,6 +96,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "oms_site.context_processors.branding",
+                "oms_site.manual.links.procedure_on_page",  # a console page shows the procedure that governs it
             ],
         },
     },

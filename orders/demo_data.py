@@ -46,6 +46,7 @@ from shipping.services import split_into_parcels
 from .models import Address, Channel, Customer, Order, OrderEvent, OrderLine, OrderStatus
 from .services import format_order_number, refresh_all_shipping_facts
 from .services.channels import new_publishable_key
+from .services.holds import type_untyped_holds
 
 if TYPE_CHECKING:
     from .demo_story import StoryResult
@@ -420,6 +421,7 @@ def seed_demo(
     if history.count:
         writer.analyze([StockMovement, StockLevel])
         refresh_all_shipping_facts()  # the shipments were written directly: the cockpit reads their facts
+    type_untyped_holds()  # the holds were written directly too: the home counts holds by type from their rows
     return SeedResult(
         orders=orders,
         lines=line_count,

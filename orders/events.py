@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from shipping.models import Shipment, ShipmentStatus
 
-from .models import Address, Channel, Order, OrderDelayNotice, OrderEvent, OrderStatus
+from .models import Address, Channel, Hold, HoldType, Order, OrderDelayNotice, OrderEvent, OrderStatus
 from .payments.models import PaymentTransaction
 from .returns.models import (
     OrderErrorCase,
@@ -84,6 +84,17 @@ HOLD_CAUSES = {
 }
 
 
+# The type of hold each cause puts on when its caller names none (``orders.models.HoldType``): the release
+# permission and the cockpit's holds by type follow the type. An operator's hold names its type; one that does not
+# (the API, older callers) is the customer's request.
+HOLD_CAUSE_TYPES = {
+    "credit_check": HoldType.CREDIT_RULE,
+    "payment": HoldType.PAYMENT,
+    "operator": HoldType.CUSTOMER_REQUEST,
+    "channel": HoldType.PAYMENT,  # the channel's totals do not add up: what the customer pays is in question
+    "exchange": HoldType.STOCK,  # the replacement waits for the returned goods
+}
+
 # The cause an exchange's replacement is held with until the returned goods arrive.
 EXCHANGE_HOLD = "exchange"
 
@@ -99,28 +110,61 @@ def held_for_return(order: Order, *, rma_number: str, actor) -> OrderEvent:
     )
 
 
-def order_held(order: Order, *, reason: str, actor, cause: str) -> OrderEvent:
-    """The order went on hold, why, and what put it there (fulfilment stops; its stock stays reserved)."""
+def _actor_columns(actor, prefix: str) -> dict:
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    name = user.get_username() if user is not None else (actor if isinstance(actor, str) and actor else "system")
+    return {f"{prefix}_by": user, f"{prefix}_by_name": name}
+
+
+def order_held(order: Order, *, reason: str, actor, cause: str, hold_type: str = "") -> OrderEvent:
+    """The order went on hold, of which type, why, and what put it there (fulfilment stops; its stock stays
+    reserved). The hold's row (``Hold``) is written with the entry."""
     if cause not in HOLD_CAUSES:
         raise ValueError(f"Unknown hold cause {cause!r}; one of {', '.join(HOLD_CAUSES)}.")
-    return order.transition_to(
-        OrderStatus.ON_HOLD, actor=actor, message=f"Put on hold: {reason}", data={"reason": reason, "cause": cause}
+    hold_type = hold_type or HOLD_CAUSE_TYPES[cause]
+    event = order.transition_to(
+        OrderStatus.ON_HOLD,
+        actor=actor,
+        message=f"Put on hold: {reason}",
+        data={"reason": reason, "cause": cause, "hold_type": hold_type},
+    )
+    Hold.objects.create(
+        order=order,
+        hold_type=hold_type,
+        cause=cause,
+        reason=reason,
+        placed_at=event.created_at,
+        **_actor_columns(actor, "placed"),
+    )
+    return event
+
+
+def _close_holds(holds, *, note: str, actor, at) -> int:
+    return holds.filter(released_at__isnull=True).update(
+        released_at=at, release_note=note, **_actor_columns(actor, "released")
     )
 
 
 def order_released(order: Order, *, to_status: str, note: str, actor) -> OrderEvent:
-    """The order came off hold, back to the status it was held from, with the operator's note."""
+    """The order came off hold, back to the status it was held from, with the operator's note; its hold's row is
+    closed with it."""
     message = f"Released from hold to {OrderStatus(to_status).label.lower()}"
-    return order.transition_to(
+    event = order.transition_to(
         to_status, actor=actor, message=f"{message}: {note}" if note else message, data={"note": note}
     )
+    _close_holds(Hold.objects.filter(order=order, shipment__isnull=True), note=note, actor=actor, at=event.created_at)
+    return event
 
 
 def order_cancelled(order: Order, *, reason: str, actor, data: dict | None = None) -> OrderEvent:
-    """The order was cancelled before anything shipped, and why (``data``: what the caller adds, e.g. its key)."""
-    return order.transition_to(
+    """The order was cancelled before anything shipped, and why (``data``: what the caller adds, e.g. its key).
+
+    Its open holds, on the order or its shipments, close with it."""
+    event = order.transition_to(
         OrderStatus.CANCELLED, actor=actor, message=f"Cancelled: {reason}", data={"reason": reason, **(data or {})}
     )
+    _close_holds(Hold.objects.filter(order=order), note=f"order cancelled: {reason}", actor=actor, at=event.created_at)
+    return event
 
 
 def _units_of(changes: list[dict], key: str) -> str:
@@ -350,6 +394,111 @@ def carrier_changed(order: Order, *, shipment: Shipment, before: str, option, re
         f"arrives {option.eta:%a %d %b}): {reason}",
         data={"shipment": shipment.number, "chosen": option.as_dict(), "reason": reason},
     )
+
+
+# --- shipment changes before labels are bought, and shipment holds -----------------------------------------
+def _carrier_words(choice) -> str:
+    """A touched shipment's carrier choice, made again: the service chosen and the choice's own reason."""
+    return choice.reason
+
+
+def _estimate_words(order: Order, estimated: dt.date | None) -> str:
+    if estimated is None:
+        return "no delivery date can be worked out"
+    words = f"arrives by {estimated:%a %d %b}"
+    if order.promised_date is None:
+        return words
+    if estimated > order.promised_date:
+        return f"{words}, after the {order.promised_date:%a %d %b} promised"
+    return f"{words}, within the {order.promised_date:%a %d %b} promised"
+
+
+def shipment_changed(
+    order: Order,
+    *,
+    change: str,
+    summary: str,
+    shipments: list[tuple[Shipment, object]],
+    stock_moved: list[dict],
+    estimated: dt.date | None,
+    reason: str,
+    actor,
+    data: dict | None = None,
+) -> OrderEvent:
+    """Shipments were split, merged or moved before their labels were bought: what moved, the stock released at one
+    warehouse and reserved at another, each touched shipment's carrier chosen again and why, and the order's new
+    delivery estimate against its promise.
+
+    ``shipments``: each touched shipment with its ``shipping.services.CarrierChoice``; ``stock_moved``: per SKU
+    ``sku``, ``units``, ``from``, ``to`` (warehouse codes).
+    """
+    carriers = "; ".join(f"{shipment}: {_carrier_words(choice)}" for shipment, choice in shipments)
+    moved = ", ".join(f"{m['units']} × {m['sku']} {m['from']} → {m['to']}" for m in stock_moved)
+    stock = f" Stock released and reserved: {moved}." if moved else ""
+    return OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.SHIPMENT,
+        actor=actor,
+        message=(
+            f"{summary}.{stock} Carrier chosen again — {carriers}. The order {_estimate_words(order, estimated)}. "
+            f"Reason: {reason}"
+        ),
+        data={
+            "change": change,
+            "reason": reason,
+            "stock_moved": stock_moved,
+            "estimated_delivery": estimated,
+            "shipments": {
+                shipment.number: {"warehouse": shipment.warehouse.code, **choice.as_data(), "reason": choice.reason}
+                for shipment, choice in shipments
+            },
+            **(data or {}),
+        },
+    )
+
+
+def shipment_held(order: Order, *, shipment: Shipment, hold: Hold, actor) -> OrderEvent:
+    """One shipment went on hold (no label, no shipping for it); the rest of the order carries on."""
+    return OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.SHIPMENT,
+        actor=actor,
+        message=f"Shipment {shipment} put on hold ({hold.get_hold_type_display().lower()}): {hold.reason}",
+        data={"shipment": shipment.number, "hold_type": hold.hold_type, "reason": hold.reason, "hold": hold.pk},
+    )
+
+
+def shipment_released(order: Order, *, shipment: Shipment, hold: Hold, note: str, actor) -> OrderEvent:
+    """A shipment's hold came off: it may get its label and ship again."""
+    message = f"Shipment {shipment} released from its {hold.get_hold_type_display().lower()} hold"
+    return OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.SHIPMENT,
+        actor=actor,
+        message=f"{message}: {note}" if note else message,
+        data={"shipment": shipment.number, "hold_type": hold.hold_type, "note": note, "hold": hold.pk},
+    )
+
+
+def open_shipment_hold(order: Order, *, shipment: Shipment, hold_type: str, reason: str, actor) -> Hold:
+    """Write a shipment's hold row and its timeline entry (the caller holds the order's and the shipment's locks)."""
+    hold = Hold.objects.create(
+        order=order,
+        shipment=shipment,
+        hold_type=hold_type,
+        cause="operator",
+        reason=reason,
+        **_actor_columns(actor, "placed"),
+    )
+    shipment_held(order, shipment=shipment, hold=hold, actor=actor)
+    return hold
+
+
+def close_shipment_hold(order: Order, *, shipment: Shipment, hold: Hold, note: str, actor) -> OrderEvent:
+    """Close a shipment's open hold and write the entry (the caller holds the locks)."""
+    event = shipment_released(order, shipment=shipment, hold=hold, note=note, actor=actor)
+    _close_holds(Hold.objects.filter(pk=hold.pk), note=note, actor=actor, at=event.created_at)
+    return event
 
 
 def shipping_cost_at_risk(order: Order, *, shipments: list[Shipment], check, holds_label: bool, actor) -> OrderEvent:

@@ -49,5 +49,13 @@ class CancellationRefused(OrderError):
         self.problems = problems or {}
 
 
+class HoldReleaseRefused(OrderError):
+    """The operator may not release a hold of this type (its ``release_<type>_hold`` permission is missing)."""
+
+
+class ShipmentChangeRefused(OrderError):
+    """A shipment cannot be split, merged or moved as asked; the message says why."""
+
+
 class CustomerRecordError(OrderError):
     """A merge, erasure or note on a customer was refused (an erased customer, the same customer twice)."""

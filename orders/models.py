@@ -298,6 +298,7 @@ class Order(models.Model):
             ("change_order_address", "Can change an order's ship-to address"),
             ("import_orders", "Can import orders from CSV"),
             ("view_cockpit", "Can see the operations cockpit"),
+            ("change_shipments", "Can split, merge and move shipments before their labels are bought"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["channel", "external_id"], name="order_external_id_unique_per_channel"),
@@ -458,6 +459,90 @@ class OrderLine(models.Model):
     @property
     def quantity_unallocated(self) -> int:
         return self.quantity - self.quantity_shipped - self.quantity_allocated
+
+
+class HoldType(models.TextChoices):
+    """Why an order or a shipment is held; each type has its own release permission (``release_<type>_hold``)."""
+
+    FRAUD_REVIEW = "fraud_review", "Fraud review"
+    ADDRESS_CHECK = "address_check", "Address check"
+    PAYMENT = "payment", "Payment"
+    CUSTOMER_REQUEST = "customer_request", "Customer request"
+    STOCK = "stock", "Stock"
+    CREDIT_RULE = "credit_rule", "Credit rule"
+
+
+def release_permission(hold_type: str) -> str:
+    """The permission (``app_label.codename``) that releases a hold of this type."""
+    return f"orders.release_{hold_type}_hold"
+
+
+class Hold(models.Model):
+    """A typed hold on a whole order (``shipment`` empty) or on one of its shipments, open until released.
+
+    An order-level hold is the order's ``on_hold`` status: the row says of which type, why, who put it on and who
+    took it off (``orders.events.order_held`` / ``order_released`` / ``order_cancelled`` write both together). A
+    shipment hold leaves the order's status alone: that shipment gets no label and does not ship while it is open;
+    the rest of the order carries on. One open hold per order and one per shipment.
+    """
+
+    Type = HoldType
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="holds")
+    shipment = models.ForeignKey(
+        "shipping.Shipment", on_delete=models.CASCADE, null=True, blank=True, related_name="holds"
+    )
+    hold_type = models.CharField("type", max_length=20, choices=HoldType.choices)
+    cause = models.CharField(
+        max_length=20, blank=True, help_text="What put it on (an operator, a credit rule, the payment, …)."
+    )
+    reason = models.TextField()
+    placed_at = models.DateTimeField(default=timezone.now)
+    placed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    placed_by_name = models.CharField("placed by", max_length=150)
+    released_at = models.DateTimeField(null=True, blank=True)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    released_by_name = models.CharField("released by", max_length=150, blank=True)
+    release_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-placed_at", "-id"]
+        permissions = [
+            (f"release_{value}_hold", f"Can release {label.lower()} holds") for value, label in HoldType.choices
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(hold_type__in=HoldType.values), name="hold_type_valid"),
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=Q(shipment__isnull=True, released_at__isnull=True),
+                name="hold_one_open_per_order",
+            ),
+            models.UniqueConstraint(
+                fields=["shipment"],
+                condition=Q(shipment__isnull=False, released_at__isnull=True),
+                name="hold_one_open_per_shipment",
+            ),
+        ]
+        # The cockpit's holds by type and age: the open ones only.
+        indexes = [
+            models.Index(fields=["hold_type", "placed_at"], condition=Q(released_at__isnull=True), name="hold_open_idx")
+        ]
+
+    def __str__(self) -> str:
+        where = f"shipment {self.shipment}" if self.shipment_id else f"order {self.order}"
+        return f"{self.get_hold_type_display()} hold on {where}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.released_at is None
+
+    @property
+    def release_permission(self) -> str:
+        return release_permission(self.hold_type)
 
 
 class OrderEvent(models.Model):

@@ -25,7 +25,7 @@ from shipping.documents import (
 from shipping.models import UNSHIPPED_STATUSES, Shipment, ShipmentLine, ShipmentStatus
 from shipping.services.labels import warehouse_address
 
-from .models import OPEN_STATUSES, Customer, Order, OrderEvent, OrderLine, OrderStatus
+from .models import OPEN_STATUSES, Customer, Hold, Order, OrderEvent, OrderLine, OrderStatus
 from .payments.models import PaymentTransaction
 from .returns.models import OPEN_RETURN_STATUSES, ReturnRequest
 
@@ -490,3 +490,56 @@ def line_snapshot(line: OrderLine) -> dict:
 def admin_url(order: Order) -> str:
     """The absolute link to the order's page in the console (for ops messages)."""
     return f"{settings.OMS_BASE_URL.rstrip('/')}{reverse('admin:orders_order_change', args=[order.pk])}"
+
+
+# --- typed holds and shipment changes ------------------------------------------------------------------------------
+def open_hold_of_shipment(shipment_id: int) -> Hold | None:
+    """The shipment's open hold, if any, with who put it on."""
+    return Hold.objects.filter(shipment_id=shipment_id, released_at__isnull=True).select_related("placed_by").first()
+
+
+def open_order_hold(order_id: int) -> Hold | None:
+    """The order's open hold on the whole order, if any, with who put it on."""
+    return (
+        Hold.objects.filter(order_id=order_id, shipment__isnull=True, released_at__isnull=True)
+        .select_related("placed_by")
+        .first()
+    )
+
+
+def merge_candidates(shipment: Shipment) -> QuerySet[Shipment]:
+    """The other shipments of the shipment's order still waiting for their label: what it may merge into."""
+    return (
+        Shipment.objects.filter(order_id=shipment.order_id, status=Shipment.Status.AWAITING_LABEL)
+        .exclude(pk=shipment.pk)
+        .order_by("pk")
+    )
+
+
+def open_shipment_holds(order_id: int) -> list[Hold]:
+    """The open holds on the order's shipments, oldest first, with the shipment and who put them on."""
+    return list(
+        Hold.objects.filter(order_id=order_id, shipment__isnull=False, released_at__isnull=True)
+        .select_related("shipment", "placed_by")
+        .order_by("placed_at", "pk")
+    )
+
+
+def held_shipment_ids(order_id: int) -> set[int]:
+    """The order's shipments on hold now."""
+    return set(
+        Hold.objects.filter(order_id=order_id, shipment__isnull=False, released_at__isnull=True).values_list(
+            "shipment_id", flat=True
+        )
+    )
+
+
+def open_holds_for_api(order_id: int) -> list[dict]:
+    """The order's open holds as a channel may see them: the type and where (the order or which shipment) and since
+    when; never the reason or who (ops' words, not the customer's). Oldest first."""
+    return [
+        {"type": hold_type, "shipment": shipment_number, "since": placed_at}
+        for hold_type, shipment_number, placed_at in Hold.objects.filter(order_id=order_id, released_at__isnull=True)
+        .order_by("placed_at", "pk")
+        .values_list("hold_type", "shipment__number", "placed_at")
+    ]

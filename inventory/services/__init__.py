@@ -17,6 +17,7 @@ from .allocation import (
 )
 from .check import run_inventory_check
 from .counts import approve_cycle_count, record_counts, reject_cycle_count, start_cycle_count, submit_cycle_count
+from .reallocation import UnitMove, available_units, move_allocations
 from .stock import adjust_stock, receive_stock, restock_return, transfer_stock, write_off_stock
 
 __all__ = [
@@ -24,9 +25,12 @@ __all__ = [
     "LineRequest",
     "OrderRequest",
     "Reservation",
+    "UnitMove",
     "adjust_stock",
     "approve_cycle_count",
+    "available_units",
     "consume_allocations",
+    "move_allocations",
     "plan_batch",
     "receive_stock",
     "record_counts",

@@ -7,6 +7,7 @@ and on-hold orders (``order_queue.py``). ``OpsAdminSite.index`` renders it with 
 """
 
 from .cockpit import cockpit_context, may_see_cockpit
+from .holds import holds_context, may_see_holds
 from .order_queue import dashboard_context
 from .returns import returns_work
 from .warehouse import warehouse_work
@@ -17,6 +18,7 @@ def home_context(request) -> dict:
     user = request.user
     return {
         "cockpit": cockpit_context(request) if may_see_cockpit(user) else None,
+        "holds": holds_context(request) if may_see_holds(user) else None,
         "warehouse_work": None if may_see_cockpit(user) else warehouse_work(user),
         "returns_work": None if may_see_cockpit(user) else returns_work(user),
         **dashboard_context(request),

@@ -194,21 +194,38 @@ class OrderPageMixin:
                 .first()
             )
             reason = (event.data.get("reason") or event.message) if event else ""
+            hold = selectors.open_order_hold(order.pk) if order.status == OrderStatus.ON_HOLD else None
             banner = {
                 "key": "hold" if order.status == OrderStatus.ON_HOLD else "cancelled",
-                "title": "On hold" if order.status == OrderStatus.ON_HOLD else "Cancelled",
+                "title": "Cancelled"
+                if order.status == OrderStatus.CANCELLED
+                else (f"On hold: {hold.get_hold_type_display()}" if hold else "On hold"),
                 "reason": reason,
                 "who": (person_name(event.actor) if event.actor else event.actor_name) if event else "",
                 "when": event.created_at if event else None,
             }
             here = reverse("admin:orders_order_change", args=[order.pk])
-            if order.status == OrderStatus.ON_HOLD and self.has_hold_permission(request):
+            # Release: for who may release the hold's type (a hold from before types were kept: who may hold).
+            may_release = self.has_hold_permission(request) and (
+                hold is None or request.user.has_perm(hold.release_permission)
+            )
+            if order.status == OrderStatus.ON_HOLD and may_release:
                 banner["action"] = {
                     "label": "Release",
                     "action": "release",
                     "url": self.form_action_url("release", [order], here),
                 }
             banners.append(banner)
+        for hold in selectors.open_shipment_holds(order.pk):
+            banners.append(
+                {
+                    "key": "shipment-hold",
+                    "title": f"Shipment {hold.shipment.number} on hold: {hold.get_hold_type_display()}",
+                    "reason": f"{hold.reason} (no label, no shipping for it; the rest of the order carries on)",
+                    "who": person_name(hold.placed_by) if hold.placed_by else hold.placed_by_name,
+                    "when": hold.placed_at,
+                }
+            )
         promise = selectors.promise_state(order)  # as the list's late / at-risk filters say, without a query
         if promise:
             if promise == "late":

@@ -19,10 +19,11 @@ from shipping import documents as shipping_documents  # shipping: pick lists
 
 from .. import selectors, services
 from ..exceptions import OrderError
-from ..models import Address, Order, OrderStatus
+from ..models import Address, HoldType, Order, OrderStatus
 from ..services.amendments import line_states
 from .order_list import OrderListMixin
 from .order_page import OrderPageMixin
+from .shipment_changes import HoldForm
 
 MAX_BULK_ORDERS = 500
 # Changing a ship-to address is its own permission (the order form itself stays read-only).
@@ -183,8 +184,8 @@ def shipments_made(order: Order, shipments: list) -> str:
 
 
 def hold(order: Order, data: dict, actor) -> str:
-    services.hold_order(order_id=order.pk, reason=data["reason"], actor=actor)
-    return f"{order} put on hold."
+    services.hold_order(order_id=order.pk, reason=data["reason"], hold_type=data["hold_type"], actor=actor)
+    return f"{order} put on a {HoldType(data['hold_type']).label.lower()} hold."
 
 
 def release(order: Order, data: dict, actor) -> str:
@@ -242,7 +243,7 @@ class SuppressForm(forms.Form):
 SUPPRESS_DELAY_PERMISSION = "orders.suppress_delay_notice"
 
 ORDER_ACTIONS = {
-    "hold": FormAction(title="Put on hold {rows}", permission="orders.hold_order", form=ReasonForm, apply=hold),
+    "hold": FormAction(title="Put on hold {rows}", permission="orders.hold_order", form=HoldForm, apply=hold),
     "release": FormAction(
         title="Release from hold {rows}", permission="orders.hold_order", form=NoteForm, apply=release
     ),

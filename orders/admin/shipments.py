@@ -38,7 +38,10 @@ from .. import services as workflow
 from ..exceptions import OrderError
 from ..models import Order
 from ..services.shipping import SHIPPABLE
+from . import shipment_changes as changes
 
+CHANGE_SHIPMENTS_PERMISSION = "orders.change_shipments"  # managers and associates (oms_site/roles.py)
+CHANGE_TEMPLATE = "admin/shipping/shipment/change_shipment.html"
 MAX_BULK_SHIPMENTS = 500  # as orders' MAX_BULK_ORDERS: actions work one shipment at a time
 MAX_PACKING_SLIPS = 50  # rendered in the request; more belongs in a batch
 TRACKABLE = (ShipmentStatus.IN_TRANSIT, ShipmentStatus.EXCEPTION)
@@ -213,6 +216,67 @@ SHIPMENT_ACTIONS = {
         form_kwargs=carrier_choices,
         single=True,
         apply=change_carrier,
+    ),
+    # before the label: split, merge, move (a preview first, then the confirmation), and the shipment's holds
+    "split": FormAction(
+        title="Split {row}",
+        crumb="Split",
+        button="Split the shipment",
+        note="The first click shows what the split does (the shipments, their carriers, the stock); "
+        "nothing changes until you click again to confirm.",
+        permission=CHANGE_SHIPMENTS_PERMISSION,
+        form=changes.SplitShipmentForm,
+        form_kwargs=lambda shipments: {"shipment": shipments[0]},
+        single=True,
+        refusal_on_form=True,
+        template=CHANGE_TEMPLATE,
+        apply=changes.split,
+    ),
+    "merge": FormAction(
+        title="Merge {row} into another shipment",
+        crumb="Merge",
+        button="Merge the shipments",
+        note="The first click shows what the merge does; nothing changes until you click again to confirm.",
+        permission=CHANGE_SHIPMENTS_PERMISSION,
+        form=changes.MergeShipmentsForm,
+        form_kwargs=lambda shipments: {"shipment": shipments[0]},
+        single=True,
+        refusal_on_form=True,
+        template=CHANGE_TEMPLATE,
+        apply=changes.merge,
+    ),
+    "move": FormAction(
+        title="Move {row} to another warehouse",
+        crumb="Move",
+        button="Move the shipment",
+        note="The first click shows what the move does; nothing changes until you click again to confirm.",
+        permission=CHANGE_SHIPMENTS_PERMISSION,
+        form=changes.MoveShipmentForm,
+        form_kwargs=lambda shipments: {"shipment": shipments[0]},
+        single=True,
+        refusal_on_form=True,
+        template=CHANGE_TEMPLATE,
+        apply=changes.move,
+    ),
+    "hold": FormAction(
+        title="Put {row} on hold",
+        button="Put on hold",
+        note="A held shipment gets no label and does not ship; the rest of the order carries on.",
+        permission="orders.hold_order",
+        form=changes.HoldForm,
+        single=True,
+        refusal_on_form=True,
+        apply=changes.hold_shipment,
+    ),
+    "release": FormAction(
+        title="Release {row} from hold",
+        button="Release",
+        note="Only who may release the hold's type can release it.",
+        permission="orders.hold_order",
+        form=changes.ReleaseForm,
+        single=True,
+        refusal_on_form=True,
+        apply=changes.release_shipment,
     ),
 }
 
@@ -425,6 +489,19 @@ class ShipmentAdmin(FormActionsMixin, ReadOnlyAdmin):
         text = str(refusal)
         return text if str(shipment) in text else f"{shipment}: {text}"
 
+    def form_action_form_kwargs(self, request, spec: FormAction, rows: list) -> dict:
+        kwargs = super().form_action_form_kwargs(request, spec, rows)
+        if spec.form in changes.REVIEWED_FORMS:
+            kwargs["confirming"] = request.method == "POST" and bool(request.POST.get("reviewed"))
+        return kwargs
+
+    def form_action_context(self, request, spec: FormAction, rows: list, form) -> dict:
+        if spec.form in changes.REVIEWED_FORMS and form is not None:
+            return {"shipment": rows[0], "plan": form.plan}
+        if spec.form is changes.ReleaseForm and rows:
+            return {"hold": order_selectors.open_hold_of_shipment(rows[0].pk)}
+        return super().form_action_context(request, spec, rows, form)
+
     def form_action_table(self, spec: FormAction, shipments: list[Shipment]) -> dict:
         return rows_table(
             shipments,
@@ -507,6 +584,18 @@ class ShipmentAdmin(FormActionsMixin, ReadOnlyAdmin):
             add("slips", "Packing slip", post=True)
         if status == ShipmentStatus.LABEL_CREATED and user.has_perm("shipping.print_labels"):
             add("void", "Void label", post=False, danger=True)
+        hold = order_selectors.open_hold_of_shipment(shipment.pk)
+        if status == ShipmentStatus.AWAITING_LABEL and user.has_perm(CHANGE_SHIPMENTS_PERMISSION):
+            if hold is None:
+                add("split", "Split", post=False)
+                if order_selectors.merge_candidates(shipment).exists():
+                    add("merge", "Merge into…", post=False)
+            add("move", "Move to another warehouse", post=False)
+        if user.has_perm("orders.hold_order") and status in UNSHIPPED:
+            if hold is None:
+                add("hold", "Put on hold", post=False)
+            elif user.has_perm(hold.release_permission):
+                add("release", f"Release {hold.get_hold_type_display().lower()} hold", post=False)
         return tools
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -518,6 +607,7 @@ class ShipmentAdmin(FormActionsMixin, ReadOnlyAdmin):
             extra_context.update(
                 {
                     "shipment_tools": self.shipment_tools(request, shipment, here),
+                    "shipment_hold": order_selectors.open_hold_of_shipment(shipment.pk),
                     "here": here,
                     "shipment_lines": list(shipment.lines.all()),
                     "parcels": [
@@ -595,7 +685,10 @@ class ShipmentAdmin(FormActionsMixin, ReadOnlyAdmin):
         by_status: dict[str, list[int]] = {}
         for shipment in shipments:
             by_status.setdefault(shipment.status, []).append(shipment.pk)
-        awaiting = [s.pk for s in shipments if s.status == ShipmentStatus.AWAITING_LABEL and s.service_id]
+        held = order_selectors.held_shipment_ids(order.pk)  # no label for a held shipment until it is released
+        awaiting = [
+            s.pk for s in shipments if s.status == ShipmentStatus.AWAITING_LABEL and s.service_id and s.pk not in held
+        ]
         labelled = by_status.get(ShipmentStatus.LABEL_CREATED, [])
         at_risk = [s.pk for s in shipments if s.cost_risk == ShipmentCostRisk.AT_RISK and s.status in UNSHIPPED]
         if at_risk and user.has_perm("shipping.approve_shipping_cost"):

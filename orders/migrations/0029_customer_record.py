@@ -9,7 +9,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orders", "0024_coverage_runs"),
+        ("orders", "0025_typed_holds"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -19,6 +19,7 @@ from .fulfilment import (
     route_received_orders,
     route_waiting_orders,
 )
+from .holds import hold_shipment, release_shipment
 from .intake import (
     AddressData,
     CustomerData,
@@ -38,6 +39,16 @@ from .lifecycle import (
     release_order,
 )
 from .payment import capture_again, follow_up, prepare_order, ready_to_route, retry_payment
+from .shipment_changes import (
+    ShipmentChange,
+    merge_shipments,
+    move_shipment,
+    preview_merge,
+    preview_move,
+    preview_split,
+    shipment_version,
+    split_shipment,
+)
 from .shipping import (
     approve_shipping_cost,
     buy_labels,
@@ -58,6 +69,7 @@ __all__ = [
     "LinesCancelled",
     "OrderData",
     "PaymentData",
+    "ShipmentChange",
     "add_order_note",
     "allocate_locked_order",
     "allocate_order",
@@ -75,12 +87,18 @@ __all__ = [
     "follow_up",
     "format_order_number",
     "hold_order",
+    "hold_shipment",
     "mark_delivered",
+    "merge_shipments",
+    "move_shipment",
     "order_version",
     "override_carrier",
     "place_order",
     "prepare_order",
     "preview_cancellation",
+    "preview_merge",
+    "preview_move",
+    "preview_split",
     "ready_to_route",
     "record_shipment",
     "record_shipment_tracking",
@@ -88,12 +106,15 @@ __all__ = [
     "refresh_all_shipping_facts",
     "refresh_shipping_facts",
     "release_order",
+    "release_shipment",
     "retry_payment",
     "revoke_status_link",
     "route_new_order",
     "route_received_orders",
     "route_waiting_orders",
     "ship_shipment",
+    "shipment_version",
+    "split_shipment",
     "suppress_delay_notice",
     "sweep_delay_notices",
     "void_label",

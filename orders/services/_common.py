@@ -7,8 +7,8 @@ from django.db import transaction
 from django.utils.module_loading import import_string
 
 from .. import events
-from ..exceptions import ReasonRequired
-from ..models import Order, OrderEvent
+from ..exceptions import HoldReleaseRefused, OrderError, ReasonRequired
+from ..models import Hold, Order, OrderEvent
 from . import notify
 
 CENT = Decimal("0.01")
@@ -45,12 +45,47 @@ def lock_order_of(model, pk: int, *, missing: Exception):
     return row
 
 
-def hold(order: Order, *, reason: str, actor, cause: str) -> OrderEvent:
+def hold(order: Order, *, reason: str, actor, cause: str, hold_type: str = "") -> OrderEvent:
     """Put an order whose row the caller has locked on hold: the timeline says why (and what put it there,
-    ``events.HOLD_CAUSES``), and ops are alerted."""
-    event = events.order_held(order, reason=reason, actor=actor, cause=cause)
+    ``events.HOLD_CAUSES``, and of which type, ``HoldType``: the cause's own unless ``hold_type`` names one), and
+    ops are alerted."""
+    event = events.order_held(order, reason=reason, actor=actor, cause=cause, hold_type=hold_type)
     notify.order_on_hold(order, reason=reason, actor=actor, occurrence=str(event.pk))
     return event
+
+
+# --- typed holds: the open ones, and who may release them ------------------------------------------
+def open_order_hold(order: Order) -> Hold | None:
+    """The order's open order-level hold, if any."""
+    return Hold.objects.filter(order_id=order.pk, shipment__isnull=True, released_at__isnull=True).first()
+
+
+def refuse_without_release_permission(hold: Hold | None, *, actor, what: str) -> None:
+    """An operator may release a hold only with its type's permission (``release_<type>_hold``, oms_site/roles.py);
+    the system's own releases (a payment that went through, a return that arrived) are not asked."""
+    if hold is None or not getattr(actor, "is_authenticated", False):
+        return
+    if not actor.has_perm(hold.release_permission):
+        kind = hold.get_hold_type_display().lower()
+        raise HoldReleaseRefused(
+            f"{what} is on a {kind} hold: releasing it needs the permission to release {kind} holds "
+            f"({hold.release_permission}), which you do not have."
+        )
+
+
+def open_shipment_hold(shipment_id: int) -> Hold | None:
+    """The shipment's open hold, if any."""
+    return Hold.objects.filter(shipment_id=shipment_id, released_at__isnull=True).first()
+
+
+def refuse_if_shipment_held(shipment, what: str) -> None:
+    """Raise OrderError when the shipment is held: no label is bought for it and it does not ship."""
+    hold = open_shipment_hold(shipment.pk)
+    if hold is not None:
+        raise OrderError(
+            f"Shipment {shipment} is on a {hold.get_hold_type_display().lower()} hold ({hold.reason}); "
+            f"release it before you {what}."
+        )
 
 
 # --- starting tasks ----------------------------------------------------------------

@@ -13,9 +13,17 @@ from shipping.models import Shipment
 
 from .. import events
 from ..exceptions import OrderError
-from ..models import OPEN_STATUSES, PRE_SHIPMENT_STATUSES, Order, OrderEvent, OrderLine, OrderStatus
+from ..models import OPEN_STATUSES, PRE_SHIPMENT_STATUSES, HoldType, Order, OrderEvent, OrderLine, OrderStatus
 from . import notify, payment
-from ._common import ALLOCATE_TASK, enqueue, hold, lock_order, require_reason
+from ._common import (
+    ALLOCATE_TASK,
+    enqueue,
+    hold,
+    lock_order,
+    open_order_hold,
+    refuse_without_release_permission,
+    require_reason,
+)
 from .intake import AddressData, order_address
 from .shipping import cancel_open_shipments
 
@@ -23,23 +31,30 @@ from .shipping import cancel_open_shipments
 
 
 @transaction.atomic  # not durable: a channel's order is held in the transaction that places it (Shopify webhook)
-def hold_order(*, order_id: int, reason: str, actor, cause: str = "operator") -> Order:
+def hold_order(*, order_id: int, reason: str, actor, cause: str = "operator", hold_type: str = "") -> Order:
     """Put an order on hold, stopping fulfilment until it is released (its stock stays reserved); ops are alerted.
 
-    ``cause`` says what put it there (``events.HOLD_CAUSES``): an operator unless a caller says otherwise.
+    ``cause`` says what put it there (``events.HOLD_CAUSES``): an operator unless a caller says otherwise;
+    ``hold_type`` (``HoldType``) says who may release it: the cause's own type when blank.
     """
     reason = require_reason(reason, "hold")
+    if hold_type and hold_type not in HoldType.values:
+        raise OrderError(f"hold_type: {hold_type!r} is not a hold type; one of {', '.join(HoldType.values)}.")
     order = lock_order(order_id)
-    hold(order, reason=reason, actor=actor, cause=cause)
+    hold(order, reason=reason, actor=actor, cause=cause, hold_type=hold_type)
     return order
 
 
 @transaction.atomic(durable=True)
 def release_order(*, order_id: int, actor, note: str = "") -> Order:
-    """Release a held order back to the status it was held from; waiting stock is routed after commit."""
+    """Release a held order back to the status it was held from; waiting stock is routed after commit.
+
+    Refused (``HoldReleaseRefused``) when the operator lacks the permission of the hold's type.
+    """
     order = lock_order(order_id)
     if order.status != OrderStatus.ON_HOLD:
         raise OrderError(f"Order {order} is not on hold (it is {order.get_status_display().lower()}).")
+    refuse_without_release_permission(open_order_hold(order), actor=actor, what=f"Order {order}")
     release(order, note=note, actor=actor)
     return order
 

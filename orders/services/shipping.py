@@ -33,7 +33,7 @@ from .. import events
 from ..exceptions import OrderError
 from ..models import Order, OrderDelayNotice, OrderStatus
 from . import delay_notices, notify, payment
-from ._common import lock_order, require_reason
+from ._common import lock_order, refuse_if_shipment_held, require_reason
 from .fulfilment import record_shipment
 from .shipping_facts import refresh_shipping_facts
 
@@ -243,6 +243,7 @@ def buy_labels(*, shipment_id: int, actor) -> Shipment:
     """Buy the shipment's labels from its vendor; the label file is rendered in the background."""
     order, shipment = _locked_shipment(shipment_id)
     _refuse_unless_workable(order, "print labels")
+    refuse_if_shipment_held(shipment, "buy its label")
     if settings.SHIPPING_COST_GUARD_HOLDS_LABEL and shipment.cost_risk == ShipmentCostRisk.AT_RISK:
         reasons = "; ".join(shipment.cost_risk_figures.get("reasons", []))
         raise OrderError(
@@ -282,6 +283,7 @@ def ship_shipment(*, shipment_id: int, actor, now: dt.datetime | None = None) ->
     with transaction.atomic(durable=True):
         order, shipment = _locked_shipment(shipment_id)
         _refuse_unless_workable(order, "ship it")
+        refuse_if_shipment_held(shipment, "ship it")
         if shipment.status != ShipmentStatus.LABEL_CREATED:
             raise OrderError(
                 f"Shipment {shipment} is {shipment.get_status_display().lower()}; only a labelled shipment can ship."

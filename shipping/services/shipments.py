@@ -177,6 +177,25 @@ def create_shipment(
     return shipment, choose_carrier(shipment=shipment, now=now)
 
 
+def repack_shipment(*, shipment: Shipment, total_kg: Decimal) -> int:
+    """Pack a shipment waiting for its label into parcels again, for a new total weight (its lines changed).
+
+    Only before a label is bought: parcels then have no tracking number. Returns the number of parcels.
+    """
+    if shipment.status != ShipmentStatus.AWAITING_LABEL:
+        raise ShippingError(
+            f"Shipment {shipment} is {shipment.get_status_display().lower()}; only a shipment waiting for its label "
+            "can be packed again."
+        )
+    shipment.parcels.all().delete()
+    max_parcel = Decimal(str(settings.SHIPPING_MAX_PARCEL_KG))
+    parcels = Parcel.objects.bulk_create(
+        Parcel(shipment=shipment, index=i, weight_kg=weight)
+        for i, weight in enumerate(split_into_parcels(total_kg, max_parcel), start=1)
+    )
+    return len(parcels)
+
+
 def choose_carrier(*, shipment: Shipment, now: dt.datetime | None = None) -> CarrierChoice:
     """Price every service for the shipment's parcels and keep the cheapest that meets the promise.
 

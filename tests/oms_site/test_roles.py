@@ -108,6 +108,10 @@ def one_of_everything(db):
         number="SC-TEST", customer=routed.customer, order=routed, refund=credited, amount=1, currency="USD"
     )
     # end returns
+    # a typed hold on one shipment (the holds' list)
+    from orders.models import Hold
+
+    Hold.objects.create(order=routed, shipment=shipment, hold_type="stock", reason="recount", placed_by_name="test")
     # a payment transaction, a credit rule, a blocked value, an exported journal entry (accounts: the migration)
     from orders.payments import accounting as payments_accounting
     from orders.payments.models import BlockedValue, CreditRule, ExportBatch, PaymentTransaction
@@ -192,6 +196,10 @@ def one_of_everything(db):
     someone = UserFactory(username="two-factor-user")
     TOTPDevice.objects.create(user=someone, name="phone", confirmed=True)
     StaticDevice.objects.create(user=someone, name="Recovery codes", confirmed=True)
+    # the operations manual: a procedure with its first version
+    from oms_site.manual.services import create_procedure
+
+    create_procedure(slug="holds", title="Holds", governs="hold_review", body="Read the reason.", actor=someone)
     return order
 
 
@@ -349,7 +357,10 @@ def test_hold_and_cancel_only_for_the_roles_that_own_them(client, one_of_everyth
     order = one_of_everything
     login_as(client, role)
 
-    hold = client.post(reverse("admin:orders_order_act", args=["hold"]), {"ids": str(order.pk), "reason": "check"})
+    hold = client.post(
+        reverse("admin:orders_order_act", args=["hold"]),
+        {"ids": str(order.pk), "hold_type": "customer_request", "reason": "check"},
+    )
     order.refresh_from_db()
     if HOLD_ALLOWED[role]:
         assert hold.status_code == 302

@@ -165,12 +165,15 @@ def test_hold_action_asks_for_a_reason_then_holds_and_reports(ops, superuser):
     assert refused.status_code == 200
     assert "This field is required" in refused.content.decode()
 
-    done = ops.post(form_url, {"ids": ",".join(map(str, ids)), "reason": "Fraud check"}, follow=True)
+    done = ops.post(
+        form_url, {"ids": ",".join(map(str, ids)), "hold_type": "fraud_review", "reason": "Fraud check"}, follow=True
+    )
     text = done.content.decode()
     for order in orders:
         order.refresh_from_db()
         assert order.status == S.ON_HOLD
-        assert f"{order.number} put on hold." in text
+        assert f"{order.number} put on a fraud review hold." in text
+        assert order.holds.get().hold_type == "fraud_review"
         event = order.events.latest("created_at")
         assert (event.message, event.actor) == ("Put on hold: Fraud check", superuser)
 

@@ -70,7 +70,7 @@ def test_a_held_order_says_why_who_held_it_and_when_and_offers_release_to_who_ma
 
     # then the banner names the reason, who and when; Release only for who may release
     text = banner(html, "hold")
-    assert text.startswith("On hold Fraud check: billing and shipping differ by Maria Lopez on ")
+    assert text.startswith("On hold: Customer request Fraud check: billing and shipping differ by Maria Lopez on ")
     assert f"{held_at:%a} {held_at.day} {held_at:%b %Y, %H:%M}" in text
     assert ('data-action="release"' in html) == (role in MAY_HOLD)
     assert ("Release" in text) == (role in MAY_HOLD)

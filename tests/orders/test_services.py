@@ -43,7 +43,8 @@ def catalogue(db):
 
 @pytest.fixture
 def operator(db):
-    return UserFactory(username="sam")
+    """An operations associate: may hold orders and release the holds of the types associates release."""
+    return UserFactory(username="sam", role="Operations associate")
 
 
 def test_place_order_records_the_order_lines_totals_and_timeline(channel, catalogue):
