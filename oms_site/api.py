@@ -12,6 +12,7 @@ from orders.api.channels import ChannelKey
 from orders.api.channels import router as channel_router
 from orders.api.shopify import router as shopify_router
 from orders.api.storefront import router as storefront_router
+from orders.partners.api import router as partners_router
 from shipping.api import router as shipping_router
 
 api = NinjaAPI(
@@ -28,6 +29,7 @@ api.add_router("/", channel_router)
 api.add_router("/", shipping_router, auth=ChannelKey())  # the promise: a channel's question, asked with its key
 api.add_router("/", carriers_router)
 api.add_router("/", shopify_router)
+api.add_router("/", partners_router)  # the 3PLs' signed webhooks
 api.add_router("/", storefront_router)  # a store's page asks from the visitor's browser, with a publishable key
 
 

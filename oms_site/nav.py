@@ -47,6 +47,10 @@ NAV_PLACES = {
             ("shipping", "promise"),
             ("shipping", "Vendor"),
             ("shipping", "CarrierService"),
+            ("partners", "PartnerConnection"),
+            ("partners", "PartnerRelease"),
+            ("partners", "PartnerMessage"),
+            ("partners", "DeadLetter"),
         ],
         "money": [
             ("payments", "PaymentTransaction"),

@@ -177,6 +177,17 @@ ROLES: dict[str, list[str]] = {
         "returns.change_variantgroup",
         "returns.delete_variantgroup",
         "returns.view_storecredit",
+        # partners (3PL warehouses)
+        "partners.view_partnerconnection",
+        "partners.add_partnerconnection",
+        "partners.change_partnerconnection",
+        "partners.manage_partnerconnection",
+        "partners.view_partnermessage",
+        "partners.resend_partnermessage",
+        "partners.edit_partnermessage_payload",
+        "partners.view_deadletter",
+        "partners.view_partnerrelease",
+        "partners.request_partnerrelease",
         # axes
         "axes.view_accessattempt",
         "axes.delete_accessattempt",
@@ -259,6 +270,12 @@ ROLES: dict[str, list[str]] = {
         # the operations manual: read it
         "oms_site.view_manual",
         "oms_site.view_procedure",
+        # partners (3PL warehouses): the log, dead letters and releases; resend, never the connections' settings
+        "partners.view_partnerconnection",
+        "partners.view_partnermessage",
+        "partners.resend_partnermessage",
+        "partners.view_deadletter",
+        "partners.view_partnerrelease",
     ],
     RETURNS_ASSOCIATE: [
         # orders

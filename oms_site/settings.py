@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "orders",
     "orders.payments.apps.PaymentsConfig",  # payments, credit control, accounting export
     "orders.returns",  # returns
+    "orders.partners",  # warehouses run by a third-party logistics provider (3PL)
     "axes",  # login throttling and lockout
     "django_otp",  # two-factor sign-in (oms_site/two_factor.py)
     "django_otp.plugins.otp_totp",
@@ -296,6 +297,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.payments.tasks.sweep_payments",
         "schedule": 5 * 60,
     },
+    # 3PL connections: messages due (retries with backoff, interrupted sends), inbound left unprocessed,
+    # shipments still to release, releases past their acknowledgement deadline
+    "sweep-partner-messages": {
+        "task": "orders.partners.tasks.sweep_partner_messages",
+        "schedule": 30,
+        "options": {"expire_seconds": 30},
+    },
 }
 
 # --- Branding -------------------------------------------------------------
@@ -378,6 +386,28 @@ RETURNS_NUMBER_PREFIX = env.str("RETURNS_NUMBER_PREFIX", default="RMA-")
 # The return label link in the customer's email works this long (a signed URL, no login).
 RETURNS_LABEL_LINK_DAYS = env.int("RETURNS_LABEL_LINK_DAYS", default=60)
 # --- end returns ----------------------------------------------------------
+
+# --- Warehouses run by a 3PL (orders.partners) -----------------------------
+# Carriers of the messages each connection kind speaks; a file-drop transport is added here.
+PARTNER_TRANSPORTS = {
+    "rest": "orders.partners.transports.rest.RestTransport",
+}
+# Network timeout of one call to a partner, in seconds.
+PARTNER_TIMEOUT_SECONDS = env.float("PARTNER_TIMEOUT_SECONDS", default=10.0)
+# An outbound message is tried this many times in all, waiting base × 2^(n-1) seconds between tries,
+# then it is dead (the console's dead letters: fix and resend).
+PARTNER_MAX_ATTEMPTS = env.int("PARTNER_MAX_ATTEMPTS", default=8)
+PARTNER_RETRY_BACKOFF_SECONDS = env.int("PARTNER_RETRY_BACKOFF_SECONDS", default=30)
+# A send interrupted (a worker killed mid-call) is tried again after this lease.
+PARTNER_SEND_LEASE_SECONDS = env.int("PARTNER_SEND_LEASE_SECONDS", default=120)
+# A signed webhook whose timestamp is further than this from the OMS's clock is refused (a replay).
+PARTNER_WEBHOOK_MAX_SKEW_SECONDS = env.int("PARTNER_WEBHOOK_MAX_SKEW_SECONDS", default=300)
+# Units a 3PL confirms short: "reroute" takes them from the 3PL and routes them again (another warehouse, or
+# a backorder); "backorder" leaves them reserved at the 3PL and releases them again as a new shipment.
+PARTNER_SHORT_SHIPMENT = env.str("PARTNER_SHORT_SHIPMENT", default="reroute")
+# A stock snapshot's difference of at most this many units (per SKU) is posted at once as an adjustment;
+# a larger one becomes a submitted cycle count that waits for a manager's approval.
+PARTNER_SNAPSHOT_AUTO_UNITS = env.int("PARTNER_SNAPSHOT_AUTO_UNITS", default=2)
 
 # --- Payments and accounting (orders.payments) ----------------------------
 # Payment gateways by code (Order.payment_gateway); a real provider's adapter is added here.

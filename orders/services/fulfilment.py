@@ -21,6 +21,7 @@ from oms_core import wakeups
 from .. import events
 from ..exceptions import OrderError
 from ..models import Order, OrderEvent, OrderLine, OrderStatus
+from ..partners import outbox as partners_outbox
 from ..payments import services as payments
 from ..returns.models import ReasonRule, ReturnPolicy, ReturnRequest, ReturnStatus
 from . import notify, payment
@@ -211,6 +212,8 @@ def _allocate_once(order_ids: list[int], *, actor, strict: bool, optimistic: boo
     for order in moved:  # its stock reserved, an exchange's replacement waits for the returned goods
         if order.pk in exchanges:
             events.held_for_return(order, rma_number=exchanges[order.pk], actor=actor)
+    # units reserved at a 3PL's warehouse are released to it after commit (no query before then)
+    partners_outbox.release_routed_orders([order.pk for order in orders if results[order.pk].allocated])
     inventory.reserve(reservation)  # last: the hot stock rows are locked from here to COMMIT
     return orders
 

@@ -39,6 +39,7 @@ from shipping.models import Shipment, ShipmentLine, ShipmentStatus
 from .. import events
 from ..exceptions import ShipmentChangeRefused
 from ..models import Hold, Order, OrderDelayNotice, OrderLine, OrderStatus
+from ..partners import outbox as partners_outbox
 from . import delay_notices
 from ._common import lock_order, require_reason
 from .shipping import guard_shipping_cost
@@ -406,6 +407,9 @@ def _refuse_unless_changeable(order: Order, shipment: Shipment, expected_version
             f"Shipment {shipment} is {shipment.get_status_display().lower()}: only a shipment waiting for its label "
             "can change."
         )
+    released = partners_outbox.refuse_changing_released(shipment)  # a 3PL holds it: the 3PL must let go first
+    if released:
+        raise ShipmentChangeRefused(released)
     if not held_ok:
         hold = Hold.objects.filter(shipment_id=shipment.pk, released_at__isnull=True).first()
         if hold is not None:

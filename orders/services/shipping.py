@@ -32,6 +32,7 @@ from shipping.models import (
 from .. import events
 from ..exceptions import OrderError
 from ..models import Order, OrderDelayNotice, OrderStatus
+from ..partners import outbox as partners_outbox
 from . import delay_notices, notify, payment
 from ._common import lock_order, refuse_if_shipment_held, require_reason
 from .fulfilment import record_shipment
@@ -57,12 +58,15 @@ def ship_to_snapshot(order: Order) -> dict:
 
 
 @transaction.atomic(durable=True)
-def create_shipments(*, order_id: int, actor, now: dt.datetime | None = None) -> list[Shipment]:
+def create_shipments(
+    *, order_id: int, actor, now: dt.datetime | None = None, warehouse_ids: set[int] | None = None
+) -> list[Shipment]:
     """Make one shipment per warehouse from the order's reserved units not yet in a shipment.
 
     Each gets its parcels and the cheapest carrier service that meets the
     promised date (else the fastest); the options and the reason go on the
-    timeline. Raises OrderError when there is nothing to ship.
+    timeline. ``warehouse_ids``: only these warehouses' units (a 3PL's, as
+    they are released). Raises OrderError when there is nothing to ship.
     """
     order = lock_order(order_id)
     if order.status not in SHIPPABLE:
@@ -78,6 +82,8 @@ def create_shipments(*, order_id: int, actor, now: dt.datetime | None = None) ->
     )
     for row in in_shipments:
         reserved[(row["shipment__warehouse_id"], row["order_line_id"])] -= row["units"]
+    if warehouse_ids is not None:
+        reserved = {key: units for key, units in reserved.items() if key[0] in warehouse_ids}
     lines = {line.pk: line for line in order.lines.select_related("product")}
     by_warehouse: dict[int, list[shipping.ShipmentLineData]] = defaultdict(list)
     for (warehouse_id, line_id), units in sorted(reserved.items()):
@@ -232,6 +238,8 @@ def override_carrier(*, shipment_id: int, service_id: int, reason: str, actor) -
     except ShippingError as refusal:
         raise OrderError(str(refusal)) from refusal
     events.carrier_changed(order, shipment=shipment, before=old, option=option, reason=reason.strip(), actor=actor)
+    # released to a 3PL: it gets the new service level as a change, which it accepts or rejects
+    partners_outbox.request_change_of_shipment(shipment, reason=f"Carrier changed: {reason.strip()}", actor=actor)
     guard_shipping_cost(order, actor=actor)
     shipment.refresh_from_db(fields=COST_RISK_FIELDS)
     refresh_shipping_facts([order.pk])
@@ -243,6 +251,9 @@ def buy_labels(*, shipment_id: int, actor) -> Shipment:
     """Buy the shipment's labels from its vendor; the label file is rendered in the background."""
     order, shipment = _locked_shipment(shipment_id)
     _refuse_unless_workable(order, "print labels")
+    refusal = partners_outbox.refuse_our_label(shipment)  # a 3PL's warehouse: the 3PL labels and ships
+    if refusal:
+        raise OrderError(refusal)
     refuse_if_shipment_held(shipment, "buy its label")
     if settings.SHIPPING_COST_GUARD_HOLDS_LABEL and shipment.cost_risk == ShipmentCostRisk.AT_RISK:
         reasons = "; ".join(shipment.cost_risk_figures.get("reasons", []))
@@ -282,29 +293,39 @@ def ship_shipment(*, shipment_id: int, actor, now: dt.datetime | None = None) ->
     """
     with transaction.atomic(durable=True):
         order, shipment = _locked_shipment(shipment_id)
-        _refuse_unless_workable(order, "ship it")
-        refuse_if_shipment_held(shipment, "ship it")
-        if shipment.status != ShipmentStatus.LABEL_CREATED:
-            raise OrderError(
-                f"Shipment {shipment} is {shipment.get_status_display().lower()}; only a labelled shipment can ship."
-            )
-        shipped = dict(shipment.lines.values_list("order_line_id", "quantity"))
-        try:
-            shipping.hand_over(shipment=shipment, now=now)
-        except ShippingError as refusal:
-            raise OrderError(str(refusal)) from refusal
-        # after the hand-over, so that its refresh of the order's shipping facts sees the shipment leave
-        record_shipment(
-            order_id=order.pk,
-            shipped=shipped,
-            actor=actor,
-            reference=shipment.number,
-            warehouse_id=shipment.warehouse_id,
-        )
-        capture = payment.open_capture(order, shipment, actor=actor)
-        notify.order_shipped(order, shipments=[shipped_message(shipment)])
+        capture = ship_locked_shipment(order, shipment, actor=actor, now=now)
     payment.make_call(capture, actor=actor)
     return shipment
+
+
+def ship_locked_shipment(order: Order, shipment: Shipment, *, actor, now: dt.datetime | None = None):
+    """``ship_shipment`` inside the caller's transaction, which holds the order's lock, then the shipment's.
+
+    Returns the capture opened; the caller makes it after commit (``payment.make_call``). A 3PL's ship
+    confirmation ships this way, with the same ledger, capture and email as our own warehouses.
+    """
+    _refuse_unless_workable(order, "ship it")
+    refuse_if_shipment_held(shipment, "ship it")
+    if shipment.status != ShipmentStatus.LABEL_CREATED:
+        raise OrderError(
+            f"Shipment {shipment} is {shipment.get_status_display().lower()}; only a labelled shipment can ship."
+        )
+    shipped = dict(shipment.lines.values_list("order_line_id", "quantity"))
+    try:
+        shipping.hand_over(shipment=shipment, now=now)
+    except ShippingError as refusal:
+        raise OrderError(str(refusal)) from refusal
+    # after the hand-over, so that its refresh of the order's shipping facts sees the shipment leave
+    record_shipment(
+        order_id=order.pk,
+        shipped=shipped,
+        actor=actor,
+        reference=shipment.number,
+        warehouse_id=shipment.warehouse_id,
+    )
+    capture = payment.open_capture(order, shipment, actor=actor)
+    notify.order_shipped(order, shipments=[shipped_message(shipment)])
+    return capture
 
 
 def shipped_message(shipment: Shipment) -> dict:
@@ -449,6 +470,8 @@ def cancel_open_shipments(*, order: Order, actor) -> list[Shipment]:
     ):
         voided = shipping.cancel_shipment(shipment=shipment)
         events.shipment_cancelled(order, shipment=shipment, voided=voided, actor=actor)
+        # released to a 3PL: ask it to cancel too (it accepts, or rejects when it has shipped: ops then see it)
+        partners_outbox.request_cancel_of_shipment(shipment, reason=f"Order {order} cancelled", actor=actor)
         cancelled.append(shipment)
     refresh_shipping_facts([order.pk] if cancelled else [])
     return cancelled

@@ -307,6 +307,57 @@ def purchase_labels(*, shipment: Shipment) -> list[str]:
     return [parcel.tracking_number for parcel in parcels]
 
 
+def record_partner_labels(*, shipment: Shipment, tracking_numbers: list[str], quantities: dict[int, int]) -> list[str]:
+    """A 3PL packed and labelled the shipment itself: its packages become the parcels, with its tracking numbers.
+
+    ``quantities``: units per order line the 3PL shipped; a line shipped short keeps only those units, a
+    line not shipped at all leaves the shipment. The shipment becomes label created (no label file: the
+    3PL printed it). Raises ShippingError when the shipment is not awaiting a label, a quantity is more
+    than the line holds, nothing ships, or a tracking number is already on another parcel.
+    """
+    if shipment.status != ShipmentStatus.AWAITING_LABEL:
+        raise ShippingError(f"Shipment {shipment} is {shipment.get_status_display().lower()}, not awaiting a label.")
+    numbers = [number.strip() for number in tracking_numbers]
+    if not numbers or any(not number for number in numbers) or len(set(numbers)) != len(numbers):
+        raise ShippingError(f"Shipment {shipment}: each package needs its own tracking number.")
+    too_long = [number for number in numbers if len(number) > Parcel._meta.get_field("tracking_number").max_length]
+    if too_long:
+        raise ShippingError(f"Shipment {shipment}: tracking number {too_long[0]!r} is longer than 40 characters.")
+    taken = sorted(Parcel.objects.filter(tracking_number__in=numbers).values_list("tracking_number", flat=True))
+    if taken:
+        raise ShippingError(f"Shipment {shipment}: tracking number {', '.join(taken)} is already on another parcel.")
+    lines = list(shipment.lines.select_related("product").select_for_update(of=("self",)).order_by("pk"))
+    unknown = sorted(set(quantities) - {line.order_line_id for line in lines})
+    if unknown:
+        raise ShippingError(f"Shipment {shipment}: order lines {unknown} are not in it.")
+    weight = Decimal("0")
+    for line in lines:
+        quantity = quantities.get(line.order_line_id, 0)
+        if quantity < 0 or quantity > line.quantity:
+            raise ShippingError(f"Shipment {shipment}: {line.sku} holds {line.quantity}, not {quantity}.")
+        weight += line.product.weight_kg * quantity
+    if not any(quantities.values()):
+        raise ShippingError(f"Shipment {shipment}: nothing shipped.")
+    for line in lines:
+        quantity = quantities.get(line.order_line_id, 0)
+        if quantity == 0:
+            line.delete()
+        elif quantity != line.quantity:
+            line.quantity = quantity
+            line.save(update_fields=["quantity"])
+    shipment.parcels.all().delete()
+    share = (weight / len(numbers)).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
+    Parcel.objects.bulk_create(
+        [
+            Parcel(shipment=shipment, index=index, weight_kg=share, tracking_number=number)
+            for index, number in enumerate(numbers, start=1)
+        ]
+    )
+    shipment.status = ShipmentStatus.LABEL_CREATED
+    shipment.save(update_fields=["status"])
+    return numbers
+
+
 def void_labels(*, shipment: Shipment) -> list[str]:
     """Cancel the shipment's labels with the vendor; it goes back to awaiting a label.
 

@@ -108,6 +108,16 @@ def one_of_everything(db):
         number="SC-TEST", customer=routed.customer, order=routed, refund=credited, amount=1, currency="USD"
     )
     # end returns
+    # 3PL warehouses: a connection, a release of the labelled shipment, a dead message
+    from orders.partners.models import PartnerConnection, PartnerMessage, PartnerRelease
+
+    partner = PartnerConnection.objects.create(
+        code="acme", name="Acme 3PL", warehouse=WarehouseFactory(), endpoint="http://127.0.0.1:9", secret="s"
+    )
+    release = PartnerRelease.objects.create(connection=partner, shipment=shipment, ack_due_at=timezone.now())
+    PartnerMessage.objects.create(
+        connection=partner, direction="out", kind="release", key="release:x:v1", release=release, status="dead"
+    )
     # a typed hold on one shipment (the holds' list)
     from orders.models import Hold
 

@@ -1,0 +1,287 @@
+"""A simulated 3PL over the REST transport: for the demo, and the real peer of the conformance tests.
+
+It serves ``POST /messages`` on 127.0.0.1 (the connection's endpoint), checks each message's signature,
+keeps each message id once (a retry of one it has is answered 200 "duplicate"), takes releases, changes,
+cancellations and items, and answers with signed messages of its own, sent to the OMS's webhook: an
+acknowledgement ("received", then "accepted" or "rejected") for each request, a ship confirmation per
+release once ``ship_delay`` seconds have passed (with tracking numbers of its own), stock snapshots and
+receipts. ``pump`` ships what is due and delivers what it has to say; the management command
+``run_partner_simulator`` calls it every second, a test calls it when it wants the 3PL to speak.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from .signing import MESSAGE_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_headers, verification_problem
+
+# deliver(body, headers) -> HTTP status: how the simulator's messages reach the OMS
+Deliver = Callable[[bytes, dict], int]
+
+
+@dataclass
+class SimulatedRelease:
+    number: str
+    payload: dict
+    received_at: float
+    state: str = "open"  # open, cancelled, shipped
+    tracking_numbers: list = field(default_factory=list)
+
+
+class Simulator:
+    """A 3PL that speaks the REST transport. Start it, point a connection's endpoint at ``url``, pump it."""
+
+    def __init__(
+        self,
+        *,
+        secret: str,
+        webhook_url: str = "",
+        deliver: Deliver | None = None,
+        ship_delay: float = 0.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tracking_prefix: str = "SIM",
+        max_skew_seconds: int = 300,
+    ):
+        self.secret = secret
+        self.webhook_url = webhook_url
+        self.deliver = deliver or self.post
+        self.ship_delay = ship_delay
+        self.host, self.port = host, port
+        self.tracking_prefix = tracking_prefix
+        self.max_skew_seconds = max_skew_seconds
+        self.lock = threading.Lock()
+        self.server: ThreadingHTTPServer | None = None
+        self.thread: threading.Thread | None = None
+        # what the 3PL holds
+        self.seen: dict[str, int] = {}  # message id -> times it arrived
+        self.taken: list[tuple[str, str]] = []  # (message id, type) applied, once each
+        self.taken_payloads: dict[str, dict] = {}
+        self.releases: dict[str, SimulatedRelease] = {}
+        self.items: dict[str, dict] = {}
+        self.stock: dict[str, int] = {}
+        self.outbox: list[dict] = []
+        # how it misbehaves, set by a scenario
+        self.short: dict[str, int] = {}  # sku -> units it ships short
+        self.reject_cancels = False
+        self.refuse_changes = False
+        self.drop_answers = 0  # answers it "loses" (closes the connection) after taking the message
+        self._ids = itertools.count(1)
+        self._tracking = itertools.count(1)
+
+    # --- the server ----------------------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> Simulator:
+        simulator = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                status, answer = simulator.handle(self.path, dict(self.headers.items()), body)
+                if status is None:  # the answer is "lost": the connection closes without one
+                    self.close_connection = True
+                    return
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format, *args):  # quiet
+                return
+
+        self.server = ThreadingHTTPServer((self.host, self.port), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, name="3pl-simulator", daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop answering: the port is closed (a peer that is down)."""
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+            self.thread.join(timeout=5)
+
+    # --- taking messages -----------------------------------------------------------------------------------
+    def handle(self, path: str, headers: dict, body: bytes) -> tuple[int | None, dict]:
+        headers = {k.lower(): v for k, v in headers.items()}
+        if path.rstrip("/") != "/messages":
+            return 404, {"error": "POST /messages"}
+        problem = verification_problem(
+            self.secret,
+            body,
+            timestamp=headers.get(TIMESTAMP_HEADER.lower(), ""),
+            received=headers.get(SIGNATURE_HEADER.lower(), ""),
+            max_skew_seconds=self.max_skew_seconds,
+        )
+        if problem:
+            return 401, {"error": problem}
+        try:
+            envelope = json.loads(body)
+            message_id = envelope["message_id"]
+            kind = envelope["type"]
+            payload = envelope["payload"]
+        except (ValueError, KeyError, TypeError):
+            return 400, {"error": "an envelope of message_id, type and payload"}
+        if headers.get(MESSAGE_ID_HEADER.lower()) != message_id:
+            return 400, {"error": f"{MESSAGE_ID_HEADER} differs from message_id"}
+        with self.lock:
+            self.seen[message_id] = self.seen.get(message_id, 0) + 1
+            if self.seen[message_id] > 1:
+                return 200, {"message_id": message_id, "duplicate": True}
+            problem = self._take(kind, payload)
+            if problem:
+                del self.seen[message_id]  # refused: the same id may come back fixed
+                return 422, {"error": problem}
+            self.taken.append((message_id, kind))
+            self.taken_payloads[message_id] = payload
+            if self.drop_answers:
+                self.drop_answers -= 1
+                return None, {}
+        return 202, {"message_id": message_id, "duplicate": False}
+
+    def _take(self, kind: str, payload: dict) -> str:
+        if kind == "item_sync":
+            if not payload.get("sku"):
+                return "item_sync: sku is required"
+            self.items[payload["sku"]] = payload
+            return ""
+        number = payload.get("release") if isinstance(payload, dict) else None
+        if not number:
+            return f"{kind}: release is required"
+        if kind == "release":
+            lines = payload.get("lines")
+            if not isinstance(lines, list) or not lines or not all(line.get("sku") for line in lines):
+                return "release: lines with a sku each are required"
+            self.releases[number] = SimulatedRelease(number, payload, time.monotonic())
+            self._answer(number, "release", "received")
+            self._answer(number, "release", "accepted", partner_reference=f"SIM-{number}")
+        elif kind == "change":
+            release = self.releases.get(number)
+            ok = release is not None and release.state == "open" and not self.refuse_changes
+            if ok:
+                release.payload = payload
+            self._answer(number, "change", "accepted" if ok else "rejected", reason="" if ok else "already picked")
+        elif kind == "cancel":
+            release = self.releases.get(number)
+            ok = release is not None and release.state == "open" and not self.reject_cancels
+            if ok:
+                release.state = "cancelled"
+            self._answer(number, "cancel", "accepted" if ok else "rejected", reason="" if ok else "already shipped")
+        else:
+            return f"unknown type {kind!r}"
+        return ""
+
+    # --- speaking ------------------------------------------------------------------------------------------
+    def _queue(self, kind: str, payload: dict, message_id: str = "") -> dict:
+        envelope = {"message_id": message_id or f"sim-{next(self._ids)}", "type": kind, "payload": payload}
+        self.outbox.append(envelope)
+        return envelope
+
+    def _answer(self, number: str, of: str, status: str, **extra) -> None:
+        self._queue("ack", {"release": number, "of": of, "status": status, **extra})
+
+    def ship_due(self, *, force: bool = False) -> list[str]:
+        """Ship every open release whose delay has passed: a confirmation with one package each."""
+        now = time.monotonic()
+        shipped = []
+        with self.lock:
+            for release in self.releases.values():
+                if release.state != "open" or (not force and now - release.received_at < self.ship_delay):
+                    continue
+                lines = []
+                for line in release.payload["lines"]:
+                    quantity = line["quantity"] - self.short.get(line["sku"], 0)
+                    if quantity > 0:
+                        lines.append({"sku": line["sku"], "quantity": quantity})
+                        self.stock[line["sku"]] = self.stock.get(line["sku"], 0) - quantity
+                tracking = f"{self.tracking_prefix}{next(self._tracking):010d}"
+                release.state, release.tracking_numbers = "shipped", [tracking]
+                self._queue(
+                    "ship_confirmation",
+                    {
+                        "release": release.number,
+                        "shipped_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                        "packages": [{"tracking_number": tracking, "carrier": "SIMPOST", "lines": lines}],
+                    },
+                )
+                shipped.append(release.number)
+        return shipped
+
+    def snapshot(self, *, as_of: dt.datetime | None = None, stock: dict[str, int] | None = None) -> dict:
+        """Queue a stock snapshot (of ``stock``, or of what it holds) as of a time (now)."""
+        with self.lock:
+            counts = dict(stock if stock is not None else self.stock)
+            as_of = as_of or dt.datetime.now(dt.UTC)
+            return self._queue(
+                "stock_snapshot",
+                {
+                    "as_of": as_of.isoformat(timespec="seconds"),
+                    "items": [{"sku": sku, "on_hand": max(units, 0)} for sku, units in sorted(counts.items())],
+                },
+            )
+
+    def receive(self, reference: str, lines: dict[str, int]) -> dict:
+        """Queue a receipt: goods arrived at the 3PL."""
+        with self.lock:
+            for sku, units in lines.items():
+                self.stock[sku] = self.stock.get(sku, 0) + units
+            return self._queue(
+                "receipt",
+                {"receipt": reference, "lines": [{"sku": sku, "quantity": q} for sku, q in sorted(lines.items())]},
+            )
+
+    def say(self, kind: str, payload, message_id: str = "") -> dict:
+        """Queue any message as it is (a scenario's malformed one, a replay of an id)."""
+        with self.lock:
+            return self._queue(kind, payload, message_id)
+
+    def pump(self, *, ship: bool = True) -> list[int]:
+        """Ship what is due, then deliver everything queued to the OMS, in order; returns the HTTP statuses.
+
+        A message the OMS did not take (no answer, 5xx) stays queued for the next pump.
+        """
+        if ship:
+            self.ship_due()
+        with self.lock:
+            waiting, self.outbox = self.outbox, []
+        statuses, kept = [], []
+        for envelope in waiting:
+            body = json.dumps(envelope).encode()
+            headers = signed_headers(self.secret, body, message_id=envelope["message_id"])
+            try:
+                status = self.deliver(body, headers)
+            except OSError:
+                status = 0
+            statuses.append(status)
+            if status == 0 or status >= 500:
+                kept.append(envelope)
+        with self.lock:
+            self.outbox = kept + self.outbox
+        return statuses
+
+    def post(self, body: bytes, headers: dict) -> int:
+        """Deliver one signed message to ``webhook_url`` over HTTP; returns the status (a refusal too)."""
+        request = urllib.request.Request(self.webhook_url, data=body, headers=headers, method="POST")  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
