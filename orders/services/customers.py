@@ -22,14 +22,14 @@ from django.utils import timezone
 
 from inventory.models import ImportJob
 from notifications.models import Message
-from shipping.models import Shipment, ShipmentStatus, TrackingEvent
+from shipping.models import Shipment, ShipmentStatus
 
 from .. import customer_events as events
 from ..customer_models import CustomerErasure, CustomerNote, CustomerTag
 from ..exceptions import CustomerRecordError
-from ..models import Address, Customer, Order, OrderEvent, OrderLine, OrderStatusLink
+from ..models import OPEN_STATUSES, Address, Customer, Order, OrderEvent, OrderLine, OrderStatusLink
 from ..payments.models import JournalEntry
-from ..returns.models import ReturnRequest
+from ..returns.models import OPEN_RETURN_STATUSES, ReturnRequest
 
 ERASED = "[erased]"
 ERASED_NAME = "Erased customer"
@@ -339,14 +339,26 @@ def _scrub(queryset: models.QuerySet, replace: Callable[[str], str], counts: dic
 NEVER_REWRITTEN = (JournalEntry, OrderLine, CustomerErasure)
 
 
-def _rows_of(model: type[models.Model], ids: list[int]) -> list[models.QuerySet]:
-    """The rows of every model that refers to these rows of ``model`` by a foreign key: whatever a feature
-    keeps about an order or a customer is searched, including models added after this function was written."""
-    return [
-        relation.related_model._base_manager.filter(**{f"{relation.field.name}__in": ids})
-        for relation in model._meta.related_objects
-        if not relation.many_to_many and relation.related_model not in NEVER_REWRITTEN
-    ]
+def _rows_below(model: type[models.Model], queryset: models.QuerySet, *, depth: int = 3) -> list[models.QuerySet]:
+    """The rows of every model that refers to the queryset's rows by a foreign key, and the rows that refer
+    to those, ``depth`` levels down (an order's shipments, their 3PL releases, the releases' messages):
+    whatever a feature keeps about an order or a customer is searched, including models added later."""
+    found: list[models.QuerySet] = []
+    seen: set[type[models.Model]] = {model}
+    frontier = [(model, queryset)]
+    for _ in range(depth):
+        below = []
+        for parent, rows in frontier:
+            for relation in parent._meta.related_objects:
+                child = relation.related_model
+                if relation.many_to_many or child in seen or child in NEVER_REWRITTEN:
+                    continue
+                seen.add(child)
+                child_rows = child._base_manager.filter(**{f"{relation.field.name}__in": rows.values("pk")})
+                found.append(child_rows)
+                below.append((child, child_rows))
+        frontier = below
+    return found
 
 
 def _terms(customer: Customer, addresses: list[Address]) -> dict[str, str]:
@@ -366,6 +378,22 @@ def _terms(customer: Customer, addresses: list[Address]) -> dict[str, str]:
             terms[value] = ERASED
     terms[customer.email] = erased_email(customer.pk)
     return {term.strip(): replacement for term, replacement in terms.items() if len(term.strip()) >= MIN_TERM_LENGTH}
+
+
+def _refuse_while_open(customer: Customer, orders: list[Order]) -> None:
+    """An order still to ship, or a return still being worked, needs the address: erase once they are done."""
+    open_orders = [order.number or str(order.pk) for order in orders if order.status in OPEN_STATUSES]
+    open_returns = list(
+        ReturnRequest.objects.filter(order__in=orders, status__in=OPEN_RETURN_STATUSES)
+        .order_by("pk")
+        .values_list("number", flat=True)
+    )
+    if open_orders or open_returns:
+        waiting = [*(f"order {n}" for n in open_orders), *(f"return {n}" for n in open_returns)]
+        raise CustomerRecordError(
+            f"customer #{customer.pk}: {', '.join(waiting)} still open (to ship, or a return being worked); they need "
+            "the address. Finish or cancel them first, then erase."
+        )
 
 
 def _drop_finished_labels(order_ids: list[int]) -> None:
@@ -412,6 +440,7 @@ def erase_customer(*, customer_id: int, actor, reference: str = "") -> CustomerE
         )
     orders = list(Order.objects.select_for_update().filter(customer=customer).order_by("pk"))
     order_ids = [order.pk for order in orders]
+    _refuse_while_open(customer, orders)
     address_ids = {a for order in orders for a in (order.shipping_address_id, order.billing_address_id) if a}
     addresses = list(Address.objects.filter(models.Q(pk__in=address_ids) | models.Q(customer=customer)).order_by("pk"))
     email = customer.email
@@ -441,13 +470,12 @@ def erase_customer(*, customer_id: int, actor, reference: str = "") -> CustomerE
     )
 
     # Then every text column of the rows that belong to the customer's orders, and the few that name them.
-    shipments = Shipment.objects.filter(order_id__in=order_ids)
     for queryset in (
         Order.objects.filter(pk__in=order_ids),
-        *_rows_of(Order, order_ids),  # timelines, intake payloads, returns, refunds, shipments, payments…
-        *_rows_of(Customer, [customer.pk]),  # store credits, the customer's timeline…
+        # timelines, intake payloads, returns, refunds, payments, shipments with their tracking and 3PL messages…
+        *_rows_below(Order, Order.objects.filter(pk__in=order_ids)),
+        *_rows_below(Customer, Customer.objects.filter(pk=customer.pk), depth=1),  # store credits, its timeline…
         customer_messages,
-        TrackingEvent.objects.filter(shipment__in=shipments),
         ImportJob.objects.filter(content__icontains=email),
         LogEntry.objects.filter(
             models.Q(object_repr__icontains=email)

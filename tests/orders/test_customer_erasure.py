@@ -12,13 +12,15 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.files.base import ContentFile
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 
 from inventory.models import ImportJob, StockMovement
 from notifications.models import Message
 from oms_site.roles import OPERATIONS_MANAGER
 from orders.customer_models import CustomerErasure, CustomerEvent
 from orders.exceptions import CustomerRecordError
-from orders.models import Customer, Order, OrderEvent, OrderIntake, OrderLine
+from orders.models import Customer, Order, OrderEvent, OrderIntake, OrderLine, OrderStatus
+from orders.partners.models import PartnerConnection, PartnerMessage, PartnerRelease
 from orders.payments.accounting import post_entry
 from orders.payments.models import AccountRole, JournalEntry, JournalLine
 from orders.returns.models import OrderErrorCase, ReturnRequest
@@ -67,6 +69,12 @@ def invariants() -> dict:
     }
 
 
+def finish_history(customer) -> None:
+    """Her orders delivered, her return closed: nothing still needs her address."""
+    Order.objects.filter(customer=customer).update(status=OrderStatus.DELIVERED)
+    ReturnRequest.objects.filter(order__customer=customer).update(status=ReturnRequest.Status.CLOSED)
+
+
 @pytest.fixture
 def zoe(api, goods, superuser):  # noqa: F811 - pytest fixtures
     """Zoë's history: an order through the API (stored payload, confirmation email), a second order at another
@@ -77,6 +85,7 @@ def zoe(api, goods, superuser):  # noqa: F811 - pytest fixtures
     customer.phone = PHONE
     customer.save(update_fields=["phone"])
     placed = Order.objects.get(external_id="WEB-ERASE-1")
+    Order.objects.filter(pk=placed.pk).update(status=OrderStatus.DELIVERED)  # her history is finished
     second = OrderFactory(
         customer=customer,
         shipping_address=AddressFactory(customer=None, name=NAME, line1="Second Street 12", phone=PHONE),
@@ -128,6 +137,19 @@ def zoe(api, goods, superuser):  # noqa: F811 - pytest fixtures
         ship_to={"name": NAME, "line1": "Second Street 12", "city": "Columbus", "phone": PHONE},
         choice_reason=f"Cheapest to {NAME}",
     )
+    # The shipment went through a 3PL: the release sent to it carried her address.
+    warehouse_3pl = WarehouseFactory(code="3PL")
+    connection = PartnerConnection.objects.create(code="acme-3pl", name="Acme 3PL", warehouse=warehouse_3pl)
+    release = PartnerRelease.objects.create(connection=connection, shipment=delivered, ack_due_at=timezone.now())
+    PartnerMessage.objects.create(
+        connection=connection,
+        direction="out",
+        kind="release",
+        key=f"release:{delivered.number}:1",
+        release=release,
+        payload={"ship_to": {"name": NAME, "address1": STREET, "phone": PHONE}, "email": EMAIL},
+        status="sent",
+    )
     delivered.label_file.save("zoe-label.pdf", ContentFile(f"%PDF label for {NAME}".encode()), save=False)
     Shipment.objects.filter(pk=delivered.pk).update(label_file=delivered.label_file.name, status="delivered")
     # The console's change log names her, and an order import file held her row.
@@ -153,6 +175,8 @@ def test_erasure_leaves_no_personal_data_in_any_column_and_keeps_the_accounts(
     assert any(hit.startswith("orders_orderintake.payload") for hit in before)  # the test can see the data
     assert any(hit.startswith("notifications_message.recipient") for hit in before)
     assert any(hit.startswith("shipping_shipment.ship_to") for hit in before)
+    assert any(hit.startswith("partners_partnermessage.payload") for hit in before)
+    finish_history(zoe)
     kept = invariants()
 
     label = Shipment.objects.get(order__customer=zoe).label_file
@@ -175,6 +199,7 @@ def test_erasure_leaves_no_personal_data_in_any_column_and_keeps_the_accounts(
 
 
 def test_a_second_erasure_is_refused_and_nothing_is_restorable(zoe, superuser):
+    finish_history(zoe)
     services.erase_customer(customer_id=zoe.pk, actor=superuser)
     with pytest.raises(CustomerRecordError, match="already erased"):
         services.erase_customer(customer_id=zoe.pk, actor=superuser)
@@ -188,6 +213,9 @@ def test_the_console_erases_after_the_email_is_typed(client, role_user, zoe):
     manager = role_user(OPERATIONS_MANAGER)
     client.force_login(manager)
     url = reverse("admin:orders_customer_erase", args=[zoe.pk])
+    refused = client.post(url, {"confirm_email": EMAIL})
+    assert "still open" in refused.content.decode() and not CustomerErasure.objects.exists()
+    finish_history(zoe)
 
     page = client.get(url).content.decode()
     assert "cannot be undone" in page
@@ -212,3 +240,19 @@ def test_the_console_erases_after_the_email_is_typed(client, role_user, zoe):
     assert change.status_code in (200, 302)
     zoe.refresh_from_db()
     assert zoe.name == services.ERASED_NAME
+
+
+def test_erasure_waits_for_open_orders_and_returns(zoe, superuser):
+    second = zoe.orders.exclude(external_id="WEB-ERASE-1").get()  # still received: to ship
+    rma = ReturnRequest.objects.get(number="RMA-Z1")  # requested: being worked
+    before = find_personal_data(PERSONAL)
+
+    with pytest.raises(CustomerRecordError, match=rf"order {second.number}, return RMA-Z1 still open"):
+        services.erase_customer(customer_id=zoe.pk, actor=superuser)
+
+    assert find_personal_data(PERSONAL) == before  # nothing half-written
+    assert not CustomerErasure.objects.exists()
+    Order.objects.filter(pk=second.pk).update(status=OrderStatus.CANCELLED)
+    ReturnRequest.objects.filter(pk=rma.pk).update(status=ReturnRequest.Status.CLOSED)
+    services.erase_customer(customer_id=zoe.pk, actor=superuser)
+    assert find_personal_data(PERSONAL) == []
