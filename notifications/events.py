@@ -40,6 +40,7 @@ EVENTS: dict[str, Event] = {
         Event("order_delivered", "Order delivered", CUSTOMER),
         Event("order_cancelled", "Order cancelled", CUSTOMER),
         Event("order_lines_cancelled", "Items cancelled", CUSTOMER),  # some items, the rest carries on
+        Event("order_changed", "Order changed", CUSTOMER),  # items edited or a new ship-to address; the new date
         Event("order_delayed", "Order delayed", CUSTOMER),  # told before the promised date passes
         Event("return_authorised", "Return authorised", CUSTOMER),
         Event("return_received", "Return received", CUSTOMER),

@@ -43,6 +43,8 @@ ROLES: dict[str, list[str]] = {
         "orders.change_channelvariant",
         "orders.delete_channelvariant",
         "orders.change_order_address",
+        "orders.edit_order_lines",
+        "orders.override_address_check",
         "orders.view_cockpit",
         "orders.view_coveragerun",  # network coverage and the siting what-if
         "orders.add_coveragerun",
@@ -213,6 +215,7 @@ ROLES: dict[str, list[str]] = {
         "orders.view_channelapikey",
         "orders.view_channelvariant",
         "orders.change_order_address",
+        "orders.edit_order_lines",
         "orders.view_cockpit",
         "orders.view_orderdelaynotice",
         "orders.suppress_delay_notice",

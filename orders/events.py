@@ -229,14 +229,114 @@ def backorder_cancelled(order: Order, *, actor) -> OrderEvent:
     )
 
 
-def address_changed(order: Order, *, before: Address, after: Address, reason: str, actor) -> OrderEvent:
-    """The order's ship-to address changed: from what, to what, and why."""
+def lines_edited(
+    order: Order,
+    *,
+    changes: list[dict],
+    totals_before: dict,
+    promise_before,
+    stock: dict,
+    payment: dict,
+    reason: str,
+    actor,
+    data: dict | None = None,
+) -> OrderEvent:
+    """The order's items were edited before they shipped: each line before → after, the total, the promise, the
+    stock reserved or released, the payment's move, why and who.
+
+    ``changes``: per line ``sku``, ``before``, ``after`` (0: removed; ``before`` 0: added); ``stock``:
+    ``reserved``, ``released``, ``waiting`` units; ``payment``: ``increase``, ``reduce``, ``refund`` amounts.
+    """
+    edited = ", ".join(
+        f"{change['sku']} added ({change['after']})"
+        if not change["before"]
+        else f"{change['sku']} removed ({change['before']} → 0)"
+        if not change["after"]
+        else f"{change['sku']} {change['before']} → {change['after']}"
+        for change in changes
+    )
+    edited = edited or "no line changed (totals from the channel)"
+    money = f"total {Decimal(totals_before['grand_total']):,.2f} → {order.grand_total:,.2f} {order.currency}"
+    was = promise_before.isoformat() if promise_before else "none"
+    now = order.promised_date.isoformat() if order.promised_date else "none"
+    moves = [f"promised {was} → {now}"] if was != now else []
+    if stock.get("reserved"):
+        moves.append(f"{_plural(stock['reserved'], 'unit')} reserved")
+    if stock.get("released"):
+        moves.append(f"{_plural(stock['released'], 'reserved unit')} back on sale")
+    if stock.get("waiting"):
+        moves.append(f"{_plural(stock['waiting'], 'unit')} waiting for stock")
+    for key, words in (("increase", "more to authorise"), ("reduce", "released from the authorisation")):
+        if Decimal(payment.get(key, 0)) > 0:
+            moves.append(f"{Decimal(payment[key]):,.2f} {words}")
+    if Decimal(payment.get("refund", 0)) > 0:
+        moves.append(f"{Decimal(payment['refund']):,.2f} to refund")
+    tail = f"; {', '.join(moves)}" if moves else ""
+    return OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.LINES_EDITED,
+        actor=actor,
+        message=f"Items edited: {edited}; {money}{tail}. Reason: {reason}",
+        data={
+            "reason": reason,
+            "lines": changes,
+            "before": _units_of(changes, "before"),
+            "after": _units_of(changes, "after"),
+            "totals_before": totals_before,
+            "total_before": totals_before["grand_total"],
+            "total_after": order.grand_total,
+            "promised_before": promise_before,
+            "promised_after": order.promised_date,
+            "stock": stock,
+            "payment": payment,
+            **(data or {}),
+        },
+    )
+
+
+def address_changed(
+    order: Order,
+    *,
+    before: Address,
+    after: Address,
+    reason: str,
+    actor,
+    warehouses: tuple[tuple[str, ...], tuple[str, ...]] = ((), ()),
+    promised: tuple = (None, None),
+    override: dict | None = None,
+    cancelled_shipments: list[str] = (),
+    data: dict | None = None,
+) -> OrderEvent:
+    """The order's ship-to address changed: from what, to what, and why; where its stock is reserved and its
+    promised date before → after; a manager's override of an address that does not agree, with what did not."""
+    moves = []
+    if cancelled_shipments:
+        moves.append(f"shipment {', '.join(cancelled_shipments)} (no label yet) cancelled")
+    if warehouses[0] != warehouses[1]:
+        moves.append(f"re-routed {', '.join(warehouses[0]) or 'nowhere'} → {', '.join(warehouses[1]) or 'nowhere'}")
+    was, now = (day.isoformat() if day else "none" for day in promised)
+    if was != now:
+        moves.append(f"promised {was} → {now}")
+    if override:
+        moves.append(f"address check overridden ({' '.join(override.values())})")
+    tail = f" ({'; '.join(moves)})" if moves else ""
     return OrderEvent.record(
         order=order,
         kind=OrderEvent.Kind.ADDRESS_CHANGED,
         actor=actor,
-        message=f"Ship-to address changed from {before} to {after}: {reason}",
-        data={"reason": reason, "from_address_id": before.pk, "to_address_id": after.pk},
+        message=f"Ship-to address changed from {before} to {after}{tail}: {reason}",
+        data={
+            "reason": reason,
+            "from_address_id": before.pk,
+            "to_address_id": after.pk,
+            "warehouses_before": list(warehouses[0]),
+            "warehouses_after": list(warehouses[1]),
+            "promised_before": promised[0],
+            "promised_after": promised[1],
+            "override": override or {},
+            "cancelled_shipments": list(cancelled_shipments),
+            **(data or {}),
+        },
     )
 
 
@@ -607,6 +707,7 @@ VERBS = {
     T.Kind.CAPTURE: "Captured",
     T.Kind.VOID: "Voided the authorisation of",
     T.Kind.REDUCE: "Released from the authorisation",
+    T.Kind.INCREMENT: "Authorised a further",
     T.Kind.REFUND: "Refunded",
     T.Kind.SETTLE: "Payment received:",
 }

@@ -49,6 +49,15 @@ class CancellationRefused(OrderError):
         self.problems = problems or {}
 
 
+class EditRefused(OrderError):
+    """An edit of an order's items or address that cannot be made; ``problems`` names each field at fault
+    (``changes[1].quantity`` → why), as the intake's validation errors do."""
+
+    def __init__(self, message: str, *, problems: dict[str, str] | None = None):
+        super().__init__(message)
+        self.problems = problems or {}
+
+
 class HoldReleaseRefused(OrderError):
     """The operator may not release a hold of this type (its ``release_<type>_hold`` permission is missing)."""
 

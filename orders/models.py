@@ -296,6 +296,8 @@ class Order(models.Model):
             ("hold_order", "Can put orders on hold and release them"),
             ("cancel_order", "Can cancel orders"),
             ("change_order_address", "Can change an order's ship-to address"),
+            ("edit_order_lines", "Can edit an order's items (quantities, lines added or removed)"),
+            ("override_address_check", "Can ship to an address whose ZIP, city and state do not agree"),
             ("import_orders", "Can import orders from CSV"),
             ("view_cockpit", "Can see the operations cockpit"),
             ("change_shipments", "Can split, merge and move shipments before their labels are bought"),
@@ -565,6 +567,7 @@ class OrderEvent(models.Model):
         STATUS_LINK = "status_link", "Status link"
         DELAY_NOTICE = "delay_notice", "Delay notice"
         LINES_CANCELLED = "lines_cancelled", "Items cancelled"
+        LINES_EDITED = "lines_edited", "Items edited"
 
     # orderevent_order_time_idx (order, created_at) serves lookups by order.
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events", db_index=False)

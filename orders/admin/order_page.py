@@ -269,6 +269,8 @@ class OrderPageMixin:
         if self.has_change_address_permission(request) and order.status in PRE_SHIPMENT_STATUSES:
             url = reverse("admin:orders_order_change_address", args=[order.pk])
             edit.links.append(link("Change address", "change-address", url))
+        if self.has_edit_lines_permission(request) and order.status in AMENDABLE:
+            edit.links.append(link("Edit items", "edit-items"))
         if (
             self.has_hold_permission(request)
             and OrderStatusLink.objects.filter(order=order, revoked_at__isnull=True).exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -18,9 +19,9 @@ from oms_core.console import FormAction, FormActionsMixin, ReadOnlyAdmin, int_or
 from shipping import documents as shipping_documents  # shipping: pick lists
 
 from .. import selectors, services
-from ..exceptions import OrderError
+from ..exceptions import EditRefused, OrderError
 from ..models import Address, HoldType, Order, OrderStatus
-from ..services.amendments import line_states
+from ..services.amendments import OVERRIDE_ADDRESS_PERMISSION, line_states
 from .order_list import OrderListMixin
 from .order_page import OrderPageMixin
 from .shipment_changes import HoldForm
@@ -28,6 +29,10 @@ from .shipment_changes import HoldForm
 MAX_BULK_ORDERS = 500
 # Changing a ship-to address is its own permission (the order form itself stays read-only).
 CHANGE_ADDRESS_PERMISSION = "orders.change_order_address"
+# Editing an order's items too (operations managers and associates: oms_site/roles.py).
+EDIT_LINES_PERMISSION = "orders.edit_order_lines"
+# Empty rows for new lines on the "Edit items" page.
+ADD_ROWS = 3
 
 # --- the actions that need input or a confirmation: each calls the order workflow and says what it did ---
 
@@ -64,9 +69,20 @@ class ChangeAddressForm(forms.ModelForm):
         help_text="Recorded on the order's timeline with your name, with the old and the new address.",
     )
 
+    override = forms.BooleanField(
+        label="Ship there even though the ZIP code, city and state do not agree",
+        required=False,
+        help_text="Managers only; recorded on the timeline with what did not agree.",
+    )
+
     class Meta:
         model = Address
         fields = ADDRESS_FIELDS
+
+    def __init__(self, *args, can_override: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not can_override:
+            del self.fields["override"]
 
     @classmethod
     def initial_from(cls, address: Address) -> dict:
@@ -163,6 +179,135 @@ def cancel_items(order: Order, data: dict, actor) -> str:
     return f"{order}: cancelled {items}; new total {result.order.grand_total:,.2f} {result.order.currency}."
 
 
+class EditItemsForm(forms.Form):
+    """Each line's new quantity (no lower than what is shipped or packed), a few new lines (SKU, units, price),
+    and why.
+
+    The first submit shows what the edit does (``summary``: each line before → after, price, tax, discount and
+    total, the stock reserved, released or waiting, the new promised date, the payment's move) and asks to
+    confirm; the second makes it, unless the edit changed meanwhile (the summary again) or the order moved on
+    (``version``).
+    """
+
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        max_length=1000,
+        help_text="Recorded on the order's timeline with your name; the customer is emailed the change and the date.",
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput)
+    reviewed = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, order: Order, confirming: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.order, self.confirming, self.summary = order, confirming, None
+        self.fields["version"].initial = services.order_version(order)
+        self.line_fields = []
+        for state in line_states(order):
+            line = state.line
+            if line.quantity < 1:
+                continue  # cancelled or removed: add it again as a new line
+            floor = line.quantity_shipped + state.in_shipments
+            name = f"line_{line.pk}"
+            fixed = []
+            if line.quantity_shipped:
+                fixed.append(f"{line.quantity_shipped} shipped")
+            if state.in_shipments:
+                fixed.append(f"{state.in_shipments} packed in {', '.join(state.shipment_numbers)}")
+            self.fields[name] = forms.IntegerField(
+                label=f"{line.sku} ({line.name}) at {line.unit_price}",
+                min_value=floor,
+                max_value=100_000,
+                initial=line.quantity,
+                help_text=f"Now {line.quantity}"
+                + (f"; at least {floor} ({', '.join(fixed)})" if fixed else "; 0 removes the line")
+                + ".",
+            )
+            self.line_fields.append((name, line))
+        self.add_rows = []
+        for row in range(1, ADD_ROWS + 1):
+            names = (f"add_sku_{row}", f"add_quantity_{row}", f"add_price_{row}")
+            self.fields[names[0]] = forms.CharField(label=f"New line {row}: SKU", max_length=64, required=False)
+            self.fields[names[1]] = forms.IntegerField(
+                label=f"New line {row}: units", min_value=1, max_value=100_000, required=False
+            )
+            self.fields[names[2]] = forms.DecimalField(
+                label=f"New line {row}: unit price",
+                min_value=0,
+                max_digits=12,
+                decimal_places=2,
+                required=False,
+                help_text="Blank: the product's price.",
+            )
+            self.add_rows.append(names)
+
+    def changes(self) -> list[dict]:
+        data = self.cleaned_data
+        changes = [
+            {"line": line.pk, "quantity": data[name]}
+            for name, line in self.line_fields
+            if data.get(name) is not None and data[name] != line.quantity
+        ]
+        for sku, quantity, price in self.add_rows:
+            if (data.get(sku) or "").strip():
+                changes.append(
+                    {"sku": data[sku].strip(), "quantity": data.get(quantity), "unit_price": data.get(price)}
+                )
+        return changes
+
+    def digest(self) -> str:
+        return "|".join(
+            f"{c.get('line') or c.get('sku')}:{c.get('quantity')}:{c.get('unit_price') or ''}" for c in self.changes()
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        for sku, quantity, _ in self.add_rows:
+            if (cleaned.get(sku) or "").strip() and not cleaned.get(quantity):
+                self.add_error(quantity, "How many units of the new line?")
+        if self.errors:
+            return cleaned
+        if not self.changes():
+            raise forms.ValidationError("Change a quantity or add a line: as it is, the edit changes nothing.")
+        try:
+            self.summary = services.preview_edit(order_id=self.order.pk, changes=self.changes())
+        except OrderError as refusal:
+            raise forms.ValidationError(str(refusal)) from refusal
+        if not self.confirming or cleaned.get("reviewed") != self.digest():
+            self.data = self.data.copy()
+            self.data["reviewed"] = self.digest()
+            raise forms.ValidationError(
+                "Nothing is changed yet: check what the edit does below, then confirm.", code="review"
+            )
+        return cleaned
+
+
+def edit_items(order: Order, data: dict, actor) -> str:
+    form_changes = [
+        {"line": int(name.removeprefix("line_")), "quantity": units}
+        for name, units in data.items()
+        if name.startswith("line_") and units is not None
+    ]
+    for row in range(1, ADD_ROWS + 1):
+        sku = (data.get(f"add_sku_{row}") or "").strip()
+        if sku:
+            form_changes.append(
+                {"sku": sku, "quantity": data.get(f"add_quantity_{row}"), "unit_price": data.get(f"add_price_{row}")}
+            )
+    current = {line.pk: line.quantity for line in order.lines.all()}
+    form_changes = [c for c in form_changes if "sku" in c or current.get(c["line"]) != c["quantity"]]
+    result = services.edit_lines(
+        order_id=order.pk, changes=form_changes, reason=data["reason"], actor=actor, expected_version=data["version"]
+    )
+    items = ", ".join(
+        f"{c['sku']} {c['before']} → {c['after']}" if c["before"] else f"{c['sku']} added ({c['after']})"
+        for c in result.changes
+    )
+    when = f"; promised {result.promised_after:%a %d %b}" if result.promised_after else ""
+    return f"{order}: {items}; new total {result.total_after:,.2f} {order.currency}{when}."
+
+
 def shipments_made(order: Order, shipments: list) -> str:
     """ "Made 2 shipments for SO-…: SO-…-1 (EWR, Ground), …", each shipment a link to its page."""
     links = format_html_join(
@@ -213,10 +358,22 @@ def create_shipments(order: Order, data: dict, actor) -> str:
 
 
 def change_address(order: Order, data: dict, actor) -> str:
-    """The address's own rules come back as a ValidationError: each error lands on its field."""
+    """The address's own rules, and a ZIP code, city or state that do not agree, land on their fields."""
     address = services.AddressData(**{name: data[name] for name in ADDRESS_FIELDS})
-    services.change_shipping_address(order_id=order.pk, address=address, reason=data["reason"], actor=actor)
-    return f"{order}: ship-to address changed."
+    try:
+        result = services.change_shipping_address(
+            order_id=order.pk, address=address, reason=data["reason"], actor=actor, override=data.get("override", False)
+        )
+    except EditRefused as refusal:
+        if not refusal.problems:
+            raise
+        raise ValidationError(
+            {name: message.split(": ", 1)[-1] for name, message in refusal.problems.items() if name != "override"}
+            or str(refusal)
+        ) from refusal
+    when = f"; promised {result.promised_after:%a %d %b}" if result.promised_after else ""
+    where = f"; reserved at {', '.join(result.warehouses_after)}" if result.warehouses_after else ""
+    return f"{order}: ship-to address changed{where}{when}."
 
 
 def revoke_status_link(order: Order, data: dict, actor) -> str:
@@ -261,6 +418,20 @@ ORDER_ACTIONS = {
         refusal_on_form=True,
         template="admin/orders/order/cancel_items.html",
         apply=cancel_items,
+    ),
+    "edit-items": FormAction(
+        title="Edit the items of {row}",
+        crumb="Edit items",
+        button="Edit these items",
+        note="The first click shows what the edit does (price, tax, discount, stock, promised date, payment); "
+        "nothing changes until you click again to confirm.",
+        permission=EDIT_LINES_PERMISSION,
+        form=EditItemsForm,
+        form_kwargs=lambda orders: {"order": orders[0]},
+        single=True,
+        refusal_on_form=True,
+        template="admin/orders/order/edit_items.html",
+        apply=edit_items,
     ),
     "note": FormAction(title="Add a note to {rows}", permission="orders.view_order", form=ReasonForm, apply=add_note),
     "allocate": FormAction(title="Route and allocate {rows}", permission="orders.hold_order", apply=allocate),
@@ -322,6 +493,9 @@ class OrderAdmin(OrderPageMixin, OrderListMixin, FormActionsMixin, ReadOnlyAdmin
     def has_change_address_permission(self, request) -> bool:
         return request.user.has_perm(CHANGE_ADDRESS_PERMISSION)
 
+    def has_edit_lines_permission(self, request) -> bool:
+        return request.user.has_perm(EDIT_LINES_PERMISSION)
+
     def has_suppress_delay_permission(self, request) -> bool:
         return request.user.has_perm(SUPPRESS_DELAY_PERMISSION)
 
@@ -334,13 +508,17 @@ class OrderAdmin(OrderPageMixin, OrderListMixin, FormActionsMixin, ReadOnlyAdmin
 
     def form_action_form_kwargs(self, request, spec: FormAction, rows: list) -> dict:
         kwargs = super().form_action_form_kwargs(request, spec, rows)
-        if spec.form is CancelItemsForm:
+        if spec.form in (CancelItemsForm, EditItemsForm):
             kwargs["confirming"] = request.method == "POST" and bool(request.POST.get("reviewed"))
+        if spec.form is ChangeAddressForm:
+            kwargs["can_override"] = request.user.has_perm(OVERRIDE_ADDRESS_PERMISSION)
         return kwargs
 
     def form_action_context(self, request, spec: FormAction, rows: list, form) -> dict:
         if spec.form is CancelItemsForm and form is not None:
             return {"order": rows[0], "plan": form.plan}
+        if spec.form is EditItemsForm and form is not None:
+            return {"order": rows[0], "summary": form.summary}
         return super().form_action_context(request, spec, rows, form)
 
     def form_action_table(self, spec: FormAction, orders: list[Order]) -> dict | None:

@@ -33,7 +33,7 @@ from oms_core.emails import normalize_address, validate_email_address
 from shipping.models import ShipmentStatus, TrackingEvent
 
 from .. import services
-from ..exceptions import CancellationRefused, IntakeConflict, InvalidTransition, OrderError
+from ..exceptions import CancellationRefused, EditRefused, IntakeConflict, InvalidTransition, OrderChanged, OrderError
 from ..models import Channel, Order, OrderEvent, OrderIntake, OrderStatus
 from ..payments.gateways import GATEWAYS
 from ..services import status_links
@@ -233,10 +233,48 @@ class CancellationIn(_Strict):
     )
 
 
+class EditLineIn(_Strict):
+    sku: Sku = Field(description="A SKU on the order changes that line; a SKU not on it adds a line.")
+    quantity: int = Field(ge=0, le=100_000, description="The line's units after the edit (0 removes the line).")
+    unit_price: Money | None = Field(
+        default=None, description="A new line's price (the product's price when left out); a line keeps its own."
+    )
+
+
+class EditIn(_Strict):
+    lines: list[EditLineIn] = Field(default_factory=list, max_length=MAX_LINES)
+    shipping_address: AddressIn | None = Field(
+        default=None, description="A new ship-to address (until a label is bought); send lines in another edit."
+    )
+    shipping_total: Money | None = Field(default=None, description="The order's new shipping, as at intake.")
+    tax_total: Money | None = Field(
+        default=None, description="The order's new tax, as at intake; left out, it follows the goods."
+    )
+    discount_total: Money | None = Field(
+        default=None, description="The order's new discount, as at intake; left out, it follows the goods."
+    )
+    expected_version: int | None = Field(
+        default=None, description="The `version` an earlier edit answered: refused (409) when the order moved on."
+    )
+    reason: Reason
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "lines": [{"sku": "TEE-1", "quantity": 3}, {"sku": "MUG-1", "quantity": 1}],
+                    "reason": "Customer called.",
+                }
+            ]
+        }
+    )
+
+
 # The endpoints read their bodies themselves (every error at once); the docs still show what they take.
 ORDER_SCHEMA = inline_schema(OrderIn)
 CANCEL_SCHEMA = inline_schema(CancelIn)
 CANCELLATION_SCHEMA = inline_schema(CancellationIn)
+EDIT_SCHEMA = inline_schema(EditIn)
 
 
 # --- output ----------------------------------------------------------------------------
@@ -346,6 +384,41 @@ class CancellationOut(BaseModel):
     grand_total: MoneyOut = Field(description="The order's new total.")
     currency: str
     reason: str
+
+
+class EditedLineOut(BaseModel):
+    sku: str
+    before: int = Field(description="Units before the edit (0: a line added).")
+    after: int = Field(description="Units after the edit (0: the line removed).")
+    unit_price: MoneyOut
+
+
+class EditPaymentOut(BaseModel):
+    increase: MoneyOut = Field(description="Asked of the payment on top of its authorisation (a higher total).")
+    reduce: MoneyOut = Field(description="Released from the authorisation (a lower total).")
+    refund: MoneyOut = Field(description="Refunded: money captured beyond the new total.")
+
+
+class EditStockOut(BaseModel):
+    reserved: int
+    released: int
+    waiting: int = Field(description="Units of the order waiting for stock after the edit.")
+
+
+class EditOut(BaseModel):
+    order: str
+    status: str = Field(description="The order's status right after the edit.")
+    lines: list[EditedLineOut]
+    address_changed: bool
+    total_before: MoneyOut
+    grand_total: MoneyOut = Field(description="The order's new total.")
+    currency: str
+    promised_before: dt.date | None
+    promised_date: dt.date | None = Field(description="The delivery date promised now.")
+    stock: EditStockOut | None
+    payment: EditPaymentOut | None
+    reason: str
+    version: int = Field(description="The order's version now: send it as `expected_version` with the next edit.")
 
 
 class StockWarehouseOut(Schema):
@@ -580,6 +653,177 @@ def cancellation_body(order: Order, event: OrderEvent) -> dict:
         "grand_total": f"{Decimal(str(data['total_after'])):.2f}",
         "currency": order.currency,
         "reason": data["reason"],
+    }
+
+
+@router.post(
+    "/orders/{number}/edits",
+    auth=ChannelKey(),
+    response={201: EditOut, 400: FieldErrorsOut, 401: FieldErrorsOut, 404: FieldErrorsOut, 409: ConflictOut},
+    summary="Edit an order's items or its ship-to address",
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": EDIT_SCHEMA}}},
+        "parameters": [
+            {
+                "name": IDEMPOTENCY_HEADER,
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 100},
+                "description": "Your id for this edit: sending it again returns the first answer.",
+            }
+        ],
+    },
+)
+def edit(request: HttpRequest, number: OrderNumber):
+    """Change an order before it ships: line quantities (0 removes a line), new lines, or the ship-to address.
+
+    `lines` lists the lines that change, each by SKU with its units after the edit; a SKU not on the order is
+    a new line (at `unit_price`, else the product's price). The totals are computed again as at intake: the
+    `shipping_total`, `tax_total` and `discount_total` you send are taken as sent; left out, tax and discount
+    follow the goods and shipping stays. Units taken off go back on sale, units added are reserved at once (or
+    wait for stock: the order is backordered), the promised date is computed again, and the payment follows:
+    a higher total is authorised on top (declined: the order is held for its payment), a lower one released or
+    refunded. A new `shipping_address` (until a label is bought) must have a ZIP code whose city and state
+    agree; the order is routed, quoted and promised again from it. The customer gets one email with the change
+    and the date. Send the address and the lines as two edits.
+
+    Send an `Idempotency-Key` header: the same key again returns the first answer (201, same body) and changes
+    nothing more. Bad input is a 400 listing every error, each naming its field (`lines[1].quantity` when
+    fewer units are asked than are shipped or packed, `lines[0].sku` for an unknown SKU,
+    `shipping_address.city` when it is not the ZIP code's); nothing is written. A 409 when the order can no
+    longer change (shipped, cancelled, a label bought) or moved on since `expected_version`.
+    """
+    channel: Channel = request.auth
+    key = (request.headers.get(IDEMPOTENCY_HEADER) or "").strip()
+    payload, errors, _ = _read_body(request, EditIn)
+    if not key or len(key) > 100:
+        errors = [field_error(("header", IDEMPOTENCY_HEADER), "Send a key of 1 to 100 characters."), *errors]
+    if payload is not None:
+        if not payload.lines and payload.shipping_address is None:
+            errors.append(_error(("lines",), "Send the lines that change, or a new shipping_address."))
+        if payload.lines and payload.shipping_address is not None:
+            errors.append(_error(("shipping_address",), "Send the address and the lines as two edits."))
+        if payload.shipping_address is not None and payload.shipping_address.country == "US":
+            try:
+                coordinates(payload.shipping_address.postal_code, "US")
+            except UnknownPostalCode:
+                postal_code = payload.shipping_address.postal_code
+                errors.append(_error(("shipping_address", "postal_code"), f"{postal_code!r} is not a US ZIP code."))
+    if errors:
+        return Status(400, {"detail": errors})
+    order = _fetch(channel, number)
+    if order is None:
+        return Status(404, _not_found(number))
+    actor = f"channel: {channel.name}"
+    try:
+        if payload.shipping_address is not None:
+            changed = services.change_shipping_address(
+                order_id=order.pk,
+                address=services.AddressData(**payload.shipping_address.model_dump()),
+                reason=payload.reason,
+                actor=actor,
+                expected_version=payload.expected_version,
+                idempotency_key=key,
+            )
+            body = edit_body(order.pk, changed.event, address_changed=True)
+        else:
+            totals = {
+                name: getattr(payload, name)
+                for name in ("shipping_total", "tax_total", "discount_total")
+                if getattr(payload, name) is not None
+            }
+            result = services.edit_lines(
+                order_id=order.pk,
+                changes=[
+                    {"sku": line.sku, "quantity": line.quantity, "unit_price": line.unit_price}
+                    for line in payload.lines
+                ],
+                totals=totals,
+                reason=payload.reason,
+                actor=actor,
+                expected_version=payload.expected_version,
+                idempotency_key=key,
+            )
+            body = edit_body(order.pk, result.event, address_changed=False)
+            asked = sorted((line.sku, line.quantity) for line in payload.lines)
+            if result.replayed and sorted((line["sku"], line["after"]) for line in body["lines"]) != asked:
+                return Status(
+                    409,
+                    {"detail": f"{IDEMPOTENCY_HEADER} {key!r} was used for another edit of {number}.", "order": number},
+                )
+    except EditRefused as refusal:
+        if not refusal.problems:
+            return Status(409, {"detail": str(refusal), "order": number})
+        return Status(
+            400, {"detail": [_error(_edit_loc(where), message) for where, message in refusal.problems.items()]}
+        )
+    except OrderChanged as refusal:
+        return Status(409, {"detail": str(refusal), "order": number})
+    except DjangoValidationError as invalid:
+        return Status(
+            400,
+            {
+                "detail": [
+                    _error(("shipping_address", name), message)
+                    for name, messages in invalid.message_dict.items()
+                    for message in messages
+                ]
+            },
+        )
+    except OrderError as refusal:
+        return Status(409, {"detail": str(refusal), "order": number})
+    return Status(201, body)
+
+
+def _edit_loc(where: str) -> tuple:
+    """A service's field (``changes[1].quantity``, ``city``, ``tax_total``) as the body's path."""
+    if where.startswith("changes"):
+        rest = where.removeprefix("changes")
+        if not rest:
+            return ("lines",)
+        index, _, name = rest.removeprefix("[").partition("]")
+        return ("lines", int(index), *([name.removeprefix(".")] if name else []))
+    if where in ("shipping_total", "tax_total", "discount_total"):
+        return (where,)
+    return ("shipping_address", where)
+
+
+def edit_body(order_id: int, event: OrderEvent, *, address_changed: bool) -> dict:
+    """An edit as the API answers it, from its timeline entry (so that a replay answers the same)."""
+    order = Order.objects.get(pk=order_id)
+    data = event.data
+
+    def money(value) -> str:
+        return f"{Decimal(str(value)):.2f}"
+
+    def day(value):
+        return dt.date.fromisoformat(str(value)[:10]) if value else None
+
+    payment = data.get("payment")
+    return {
+        "order": order.number,
+        "status": order.status,
+        "lines": [
+            {
+                "sku": line["sku"],
+                "before": line["before"],
+                "after": line["after"],
+                "unit_price": money(line["unit_price"]),
+            }
+            for line in data.get("lines", [])
+        ],
+        "address_changed": address_changed,
+        "total_before": money(data.get("total_before", order.grand_total)),
+        "grand_total": money(data.get("total_after", order.grand_total)),
+        "currency": order.currency,
+        "promised_before": day(data.get("promised_before")),
+        "promised_date": day(data.get("promised_after")),
+        "stock": data.get("stock"),
+        "payment": {name: money(payment.get(name, 0)) for name in ("increase", "reduce", "refund")}
+        if payment
+        else None,
+        "reason": data["reason"],
+        "version": services.order_version(order),
     }
 
 

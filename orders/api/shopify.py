@@ -1,4 +1,6 @@
-"""Storefront webhooks: Shopify's ``orders/create`` becomes an order through ``place_order``."""
+"""Storefront webhooks: Shopify's ``orders/create`` becomes an order through ``place_order``; ``orders/updated``
+and ``orders/cancelled`` change it through the same services as the console (``edit_lines``,
+``change_shipping_address``, ``cancel_order``)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import re
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from django.urls import reverse
@@ -23,10 +26,10 @@ from oms_core.crypto import UnreadableSecret
 
 from .. import services
 from ..channels import PayloadError
-from ..channels.shopify import order_data_from_shopify, skuless_variant_ids, total_mismatch
+from ..channels.shopify import order_data_from_shopify, shopify_edit, skuless_variant_ids, total_mismatch
 from ..channels.variants import variant_skus
 from ..exceptions import IntakeConflict, OrderError
-from ..models import Channel, OrderIntake
+from ..models import Channel, Order, OrderEvent, OrderIntake, OrderStatus
 from ..services.intake import placed_at_problem
 
 logger = logging.getLogger(__name__)
@@ -121,29 +124,9 @@ def shopify_orders_create(request: HttpRequest, channel_code: str):
       content; `differences` lists each changed path with both values.
     """
     body = request.body
-    channel = _active_channel(channel_code)
-    received = request.headers.get(SIGNATURE_HEADER, "").strip().encode("latin-1", "replace")
-    secret = channel.webhook_secret if channel is not None else ""
-    if isinstance(secret, UnreadableSecret):  # decrypted by the model; this one opens with no key of the ring
-        logger.error(
-            "Shopify webhook refused for channel %r: its webhook secret opens with no key of OMS_SECRET_KEYS "
-            "(was a key dropped before rotate_secrets ran?); put the key back or enter the secret again",
-            channel.code,
-        )
-    expected = shopify_signature(secret or _NO_SECRET, body).encode()
-    if not (hmac.compare_digest(expected, received) and secret):
-        logger.warning("Shopify webhook refused for channel code %r: unknown channel or bad signature", channel_code)
-        return Status(
-            401,
-            {
-                "detail": [
-                    field_error(
-                        ("header", SIGNATURE_HEADER),
-                        "Unknown or inactive channel, or the signature does not match the channel's webhook secret.",
-                    )
-                ]
-            },
-        )
+    channel, refusal = _verified(request, channel_code)
+    if refusal is not None:
+        return refusal
     topic = request.headers.get(TOPIC_HEADER, "").strip()
     if topic != SHOPIFY_TOPIC:
         return _bad_request(["header", TOPIC_HEADER], f"must be {SHOPIFY_TOPIC}, not {topic[:60]!r}")
@@ -193,7 +176,36 @@ def shopify_orders_create(request: HttpRequest, channel_code: str):
     return Status(201 if created else 200, {"order": order.number, "created": created})
 
 
-def _alert_ops(channel: Channel, payload, detail: list[dict]) -> None:
+def _verified(request: HttpRequest, channel_code: str) -> tuple[Channel | None, Status | None]:
+    """The active channel whose webhook secret signed the raw body; else the 401 to answer (nothing is read)."""
+    body = request.body
+    channel = _active_channel(channel_code)
+    received = request.headers.get(SIGNATURE_HEADER, "").strip().encode("latin-1", "replace")
+    secret = channel.webhook_secret if channel is not None else ""
+    if isinstance(secret, UnreadableSecret):  # decrypted by the model; this one opens with no key of the ring
+        logger.error(
+            "Shopify webhook refused for channel %r: its webhook secret opens with no key of OMS_SECRET_KEYS "
+            "(was a key dropped before rotate_secrets ran?); put the key back or enter the secret again",
+            channel.code,
+        )
+    expected = shopify_signature(secret or _NO_SECRET, body).encode()
+    if not (hmac.compare_digest(expected, received) and secret):
+        logger.warning("Shopify webhook refused for channel code %r: unknown channel or bad signature", channel_code)
+        return None, Status(
+            401,
+            {
+                "detail": [
+                    field_error(
+                        ("header", SIGNATURE_HEADER),
+                        "Unknown or inactive channel, or the signature does not match the channel's webhook secret.",
+                    )
+                ]
+            },
+        )
+    return channel, None
+
+
+def _alert_ops(channel: Channel, payload, detail: list[dict], *, source: str = "Shopify", order: str = "") -> None:
     """A signed order from the channel was refused: ops hear of it once, however often Shopify retries it."""
     external_id = str(payload.get("id", "")) if isinstance(payload, dict) else ""
     digest = hashlib.sha256(json.dumps(detail, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -202,14 +214,15 @@ def _alert_ops(channel: Channel, payload, detail: list[dict]) -> None:
         event="channel_order_refused",
         context={
             "channel": channel.name,
-            "source": "Shopify",
+            "source": source,
             "external_id": external_id or "(no id)",
             "errors": [
                 {"where": ".".join(str(part) for part in e["loc"][1:]) or "body", "msg": e["msg"]} for e in detail
             ],
             "link": f"{settings.OMS_BASE_URL.rstrip('/')}{url}",
+            "order": order,  # a change to an order already placed (orders/updated, orders/cancelled)
         },
-        occurrence=f"{channel.code}:{external_id}:{digest}",
+        occurrence=f"{channel.code}:{external_id}:{source}:{digest}",
     )
 
 
@@ -233,3 +246,235 @@ def _path(parts: list) -> str:
     for part in parts:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text or "body"
+
+
+UPDATED_TOPIC = "orders/updated"
+CANCELLED_TOPIC = "orders/cancelled"
+WEBHOOK_ID_HEADER = "X-Shopify-Webhook-Id"
+
+
+class WebhookChangeOut(Schema):
+    order: str
+    changed: bool
+    applied: list[str]
+
+
+class WebhookRefusedOut(Schema):
+    detail: str
+    order: str
+
+
+def _change_parameters(topic: str) -> dict:
+    return {
+        "parameters": [
+            {
+                "name": SIGNATURE_HEADER,
+                "in": "header",
+                "required": True,
+                "description": "base64 HMAC-SHA256 of the raw body, keyed with the channel's webhook secret",
+                "schema": {"type": "string"},
+            },
+            {"name": TOPIC_HEADER, "in": "header", "required": True, "schema": {"type": "string", "enum": [topic]}},
+            {
+                "name": WEBHOOK_ID_HEADER,
+                "in": "header",
+                "required": False,
+                "description": "Shopify's id of this delivery: a retry of it changes nothing more",
+                "schema": {"type": "string"},
+            },
+        ],
+        "requestBody": {
+            "required": True,
+            "description": "Shopify's order object, as Shopify sends it.",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+    }
+
+
+CHANGE_RESPONSES = {
+    200: WebhookChangeOut,
+    400: FieldErrorsOut,
+    401: FieldErrorsOut,
+    404: FieldErrorsOut,
+    409: WebhookRefusedOut,
+}
+
+
+def _read_change(request: HttpRequest, channel_code: str, topic: str):
+    """The signed, well-formed body of a change webhook and its channel and order; else the answer to give."""
+    channel, refusal = _verified(request, channel_code)
+    if refusal is not None:
+        return None, None, None, refusal
+    sent = request.headers.get(TOPIC_HEADER, "").strip()
+    if sent != topic:
+        return None, None, None, _bad_request(["header", TOPIC_HEADER], f"must be {topic}, not {sent[:60]!r}")
+    try:
+        payload = json.loads(request.body, parse_float=Decimal, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as error:
+        return None, None, None, _bad_request(["body"], f"not valid JSON: {str(error)[:200]}")
+    if isinstance(payload, dict) and "line_items" not in payload and isinstance(payload.get("order"), dict):
+        payload = payload["order"]
+    external_id = payload.get("id") if isinstance(payload, dict) else None
+    if isinstance(external_id, bool) or not isinstance(external_id, int | str) or not str(external_id).strip():
+        detail = [field_error(("body", "id"), "missing: the Shopify order's id")]
+        _alert_ops(channel, payload, detail, source=f"Shopify {topic}")
+        return None, None, None, Status(400, {"detail": detail})
+    order = (
+        Order.objects.filter(channel=channel, external_id=str(external_id).strip())
+        .select_related("shipping_address")
+        .first()
+    )
+    if order is None:
+        detail = [field_error(("body", "id"), f"no order {external_id} from {channel.name} in the OMS")]
+        _alert_ops(channel, payload, detail, source=f"Shopify {topic}")
+        return None, None, None, Status(404, {"detail": detail})
+    return channel, payload, order, None
+
+
+# Where the order as Shopify last sent it is kept: on the timeline entry of the change it made.
+SEEN = "shopify_seen"
+
+
+def _last_seen(order: Order) -> dict | None:
+    """The order as Shopify last sent it: the last change applied from Shopify, else what it was placed with
+    (``orders/create``); None for an order that came another way (then the order itself is compared)."""
+    latest = (
+        OrderEvent.objects.filter(order_id=order.pk, data__has_key=SEEN).order_by("-pk").values_list("data", flat=True)
+    ).first()
+    if latest is not None:
+        return latest[SEEN]
+    intake = OrderIntake.objects.filter(order_id=order.pk, source=OrderIntake.Source.WEBHOOK).first()
+    return intake.payload if intake is not None else None
+
+
+def _delivery_key(request: HttpRequest, payload: dict, topic: str) -> str:
+    """What tells a retry of this delivery apart: Shopify's webhook id, else the order's updated_at."""
+    webhook_id = request.headers.get(WEBHOOK_ID_HEADER, "").strip()[:60]
+    stamp = webhook_id or str(payload.get("updated_at") or "")[:40]
+    return f"shopify:{topic}:{payload.get('id')}:{stamp}" if stamp else ""
+
+
+@router.post(
+    "/webhooks/shopify/{channel_code}/orders-updated",
+    response=CHANGE_RESPONSES,
+    summary="Shopify orders/updated webhook",
+    openapi_extra=_change_parameters(UPDATED_TOPIC),
+)
+def shopify_orders_updated(request: HttpRequest, channel_code: str):
+    """Apply a change made to a Shopify order to the OMS's order: its items, totals and ship-to address.
+
+    Register this URL for the topic `orders/updated` (signed as `orders/create`). The body is Shopify's order
+    object as it now stands; it is compared with the OMS's order and what differs is applied with the same
+    services as the console and the API: line quantities (`current_quantity` after an edit in Shopify; a SKU
+    no longer there is removed, a new SKU added at Shopify's price), the shipping, tax and discount totals as
+    Shopify sent them (its several tax lines are summed in `total_tax`), and the ship-to address (checked:
+    a ZIP code whose city and state agree). A `cancelled_at` cancels the order.
+
+    - **200** `{"order": ..., "changed": true, "applied": ["items", "address"]}`, or `changed: false` when
+      nothing differs (a retry, or a change the OMS does not keep, such as a note).
+    - **400** the body cannot be read (each field named, as for `orders/create`): nothing is written, ops are
+      alerted.
+    - **404** no order with this Shopify id on the channel: ops are alerted.
+    - **409** the change cannot be applied (the order shipped, a label was bought, fewer units than are
+      packed, an address that does not agree): the reason, nothing written, ops alerted.
+    - **401** as for `orders/create`.
+    """
+    channel, payload, order, answer = _read_change(request, channel_code, UPDATED_TOPIC)
+    if answer is not None:
+        return answer
+    source = f"Shopify {UPDATED_TOPIC}"
+    if payload.get("cancelled_at"):
+        return _cancel(channel, payload, order, source=source)
+    variant_ids = skuless_variant_ids(payload)
+    try:
+        data = order_data_from_shopify(
+            payload,
+            variant_skus=variant_skus(channel=channel, variant_ids=variant_ids) if variant_ids else None,
+            channel_code=channel.code,
+        )
+    except PayloadError as refusal:
+        detail = [field_error(("body", *p.loc), p.message) for p in refusal.problems]
+        _alert_ops(channel, payload, detail, source=source, order=order.number)
+        return Status(400, {"detail": detail})
+    edit = shopify_edit(order, data, seen=_last_seen(order))
+    if edit.problems:
+        detail = [field_error(("body", *p.loc), p.message) for p in edit.problems]
+        _alert_ops(channel, payload, detail, source=source, order=order.number)
+        return Status(400, {"detail": detail})
+    if not edit.changes_anything:
+        return Status(200, {"order": order.number, "changed": False, "applied": []})
+    actor = f"channel: {channel.name} (Shopify webhook)"
+    key = _delivery_key(request, payload, UPDATED_TOPIC)
+    applied = []
+    try:
+        if edit.changes or edit.totals:
+            services.preview_edit(order_id=order.pk, changes=edit.changes, totals=edit.totals)  # refused: nothing yet
+        if edit.address is not None:
+            services.change_shipping_address(
+                order_id=order.pk,
+                address=edit.address,
+                reason="Changed in Shopify",
+                actor=actor,
+                idempotency_key=f"{key}:address" if key else "",
+                data={SEEN: edit.seen},
+            )
+            applied.append("address")
+        if edit.changes or edit.totals:
+            services.edit_lines(
+                order_id=order.pk,
+                changes=edit.changes,
+                totals=edit.totals,
+                reason="Edited in Shopify",
+                actor=actor,
+                idempotency_key=f"{key}:items" if key else "",
+                data={SEEN: edit.seen},
+            )
+            applied.append("items")
+    except (OrderError, DjangoValidationError) as refusal:
+        words = " ".join(refusal.messages) if isinstance(refusal, DjangoValidationError) else str(refusal)
+        done = f" (applied first: {', '.join(applied)})" if applied else ""
+        _alert_ops(channel, payload, [field_error(("body",), words + done)], source=source, order=order.number)
+        return Status(409, {"detail": words + done, "order": order.number})
+    return Status(200, {"order": order.number, "changed": True, "applied": applied})
+
+
+@router.post(
+    "/webhooks/shopify/{channel_code}/orders-cancelled",
+    response=CHANGE_RESPONSES,
+    summary="Shopify orders/cancelled webhook",
+    openapi_extra=_change_parameters(CANCELLED_TOPIC),
+)
+def shopify_orders_cancelled(request: HttpRequest, channel_code: str):
+    """Cancel the OMS's order when its Shopify order is cancelled (`orders/cancelled`, signed as `orders/create`).
+
+    The reason on the timeline is Shopify's `cancel_reason` (customer, fraud, inventory, declined, other). The
+    stock goes back on sale, labels are voided and the customer is told, as for a cancellation in the console.
+
+    - **200** `{"order": ..., "changed": true, "applied": ["cancelled"]}`; `changed: false` when the order was
+      cancelled already (a retry).
+    - **409** the order has shipped (in part): the reason, nothing written, ops alerted to refund it through
+      Returns.
+    - **400**, **401**, **404** as for `orders/updated`.
+    """
+    channel, payload, order, answer = _read_change(request, channel_code, CANCELLED_TOPIC)
+    if answer is not None:
+        return answer
+    return _cancel(channel, payload, order, source=f"Shopify {CANCELLED_TOPIC}")
+
+
+def _cancel(channel: Channel, payload: dict, order: Order, *, source: str) -> Status:
+    if order.status == OrderStatus.CANCELLED:
+        return Status(200, {"order": order.number, "changed": False, "applied": []})
+    why = payload.get("cancel_reason")
+    why = why.strip()[:100] if isinstance(why, str) and why.strip() else "no reason given"
+    try:
+        services.cancel_order(
+            order_id=order.pk,
+            reason=f"Cancelled in Shopify ({why})",
+            actor=f"channel: {channel.name} (Shopify webhook)",
+        )
+    except OrderError as refusal:
+        words = f"{refusal} Refund what shipped through Returns if the customer is owed it."
+        _alert_ops(channel, payload, [field_error(("body", "cancelled_at"), words)], source=source, order=order.number)
+        return Status(409, {"detail": words, "order": order.number})
+    return Status(200, {"order": order.number, "changed": True, "applied": ["cancelled"]})

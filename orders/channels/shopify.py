@@ -17,7 +17,8 @@ What is read, and how:
   ``city``, ``province_code`` → state, ``zip`` → postal code,
   ``country_code`` → country, ``company``, ``phone``. The shipping address is
   required; a missing billing address is the shipping address.
-- Lines: ``sku``, ``quantity``, ``price`` (the unit price before discounts).
+- Lines: ``sku``, ``quantity`` (``current_quantity`` once the order was edited
+  in Shopify: 0 is a line removed), ``price`` (the unit price before discounts).
   A line item without a SKU (empty or null) but with a ``variant_id`` takes
   the SKU the channel's variant table maps it to (``variant_skus``, looked
   up by the caller: the converter never reads the database); one that has
@@ -44,6 +45,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
@@ -51,7 +53,7 @@ from django.core.exceptions import ValidationError
 from oms_core.emails import normalize_address, validate_email_address
 
 from ..models import Address, Customer, Order, OrderLine
-from ..services.intake import AddressData, CustomerData, LineData, OrderData, PaymentData
+from ..services.intake import AddressData, CustomerData, LineData, OrderData, PaymentData, canonical_payload
 from . import Loc, PayloadError, Problem
 
 CENT = Decimal("0.01")
@@ -332,7 +334,10 @@ class _Reader:
             written = item.get("sku")
             if not sku and (written is None or (isinstance(written, str) and not written.strip())):
                 sku = self.mapped_sku(item, loc)
-            quantity = self.quantity(item, (*loc, "quantity"))
+            # After an edit in Shopify, current_quantity is what the line still has (0: removed); quantity stays
+            # what was first ordered.
+            edited = item.get("current_quantity") is not None
+            quantity = self.quantity(item, (*loc, "current_quantity" if edited else "quantity"), allow_zero=edited)
             price = self.money(item, (*loc, "price"), required=True)
             if sku and quantity:
                 merged[(sku, price)] = merged.get((sku, price), 0) + quantity
@@ -365,13 +370,15 @@ class _Reader:
         )
         return ""
 
-    def quantity(self, item: dict, loc: Loc) -> int:
+    def quantity(self, item: dict, loc: Loc, *, allow_zero: bool = False) -> int:
         value = item.get(loc[-1])
         if value is None:
             self.problem(loc, "missing")
             return 0
         if not isinstance(value, int) or isinstance(value, bool):
             self.problem(loc, "must be a whole number")
+            return 0
+        if allow_zero and value == 0:
             return 0
         if not 1 <= value <= MAX_LINE_QUANTITY:
             self.problem(loc, f"must be between 1 and {MAX_LINE_QUANTITY:,}, not {value}")
@@ -572,3 +579,108 @@ def _json_type(value: object) -> str:
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
+
+
+# --- an order Shopify changed (orders/updated) --------------------------------------------------------------
+@dataclass(frozen=True)
+class ShopifyEdit:
+    """What a Shopify order asks of the OMS's order it was placed as: line changes for ``edit_lines`` (by line
+    id or, for a new line, SKU and price), the channel's totals, a new ship-to address; ``problems`` when it
+    cannot be read as an edit (JSON path → why)."""
+
+    changes: list[dict]
+    totals: dict[str, Decimal]
+    address: AddressData | None
+    problems: list[Problem]
+    seen: dict  # the order as Shopify sent it now (``canonical_payload``): what the next update is compared with
+
+    @property
+    def changes_anything(self) -> bool:
+        return bool(self.changes or self.totals or self.address)
+
+
+ADDRESS_FIELDS = ("name", "company", "line1", "line2", "city", "state", "postal_code", "country", "phone")
+
+
+def _units_by_sku(lines: list[dict]) -> dict[str, tuple[int, str]]:
+    found: dict[str, tuple[int, str]] = {}
+    for line in lines:
+        units, _ = found.get(line["sku"], (0, line["unit_price"]))
+        found[line["sku"]] = (units + int(line["quantity"]), line["unit_price"])
+    return found
+
+
+def shopify_edit(order: Order, data: OrderData, *, seen: dict | None = None) -> ShopifyEdit:
+    """What Shopify changed, to apply to the OMS's ``order``: ``data`` is the order as Shopify now has it (read by
+    ``order_data_from_shopify``), ``seen`` the same order as Shopify last sent it (``canonical_payload``: the
+    intake's, or the last change applied). Only what Shopify changed since is applied, so a change made in the
+    OMS (an address corrected, an item added) is not undone by Shopify's next unrelated update (a fulfilment, a
+    note). Each SKU's units (a SKU added at Shopify's price, or gone), the shipping, tax and discount totals, the
+    ship-to address. Without ``seen``, the OMS's order itself is compared. Writes nothing."""
+    problems: list[Problem] = []
+    lines = list(OrderLine.objects.filter(order_id=order.pk).order_by("pk"))
+    wanted: dict[str, LineData] = {}
+    for line in data.lines:
+        if line.sku in wanted:
+            problems.append(
+                Problem(("line_items",), f"{line.sku} is on two lines at different prices; the OMS keeps one price")
+            )
+            continue
+        wanted[line.sku] = line
+    now = canonical_payload(data)
+    if seen is None:  # no earlier Shopify view: the OMS's order as it stands
+        seen = {
+            "lines": [
+                {"sku": own.sku, "quantity": own.quantity, "unit_price": str(own.unit_price)}
+                for own in lines
+                if own.quantity > 0
+            ],
+            **{name: str(getattr(order, name)) for name in ("shipping_total", "tax_total", "discount_total")},
+            "shipping_address": {
+                name: (getattr(order.shipping_address, name) or "").strip() for name in ADDRESS_FIELDS
+            },
+        }
+    before, after = _units_by_sku(seen.get("lines", [])), _units_by_sku(now["lines"])
+    changes: list[dict] = []
+    for sku in sorted(before.keys() | after.keys(), key=lambda sku: (sku not in before, sku)):
+        if before.get(sku, (0, ""))[0] == after.get(sku, (0, ""))[0]:
+            continue
+        existing = [own for own in lines if own.sku == sku]
+        units = after.get(sku, (0, ""))[0]
+        if len(existing) > 1:
+            problems.append(Problem(("line_items",), f"order {order} has {len(existing)} lines of {sku}"))
+        elif existing:
+            own = existing[0]
+            if sku in wanted and own.unit_price != wanted[sku].unit_price:
+                problems.append(
+                    Problem(
+                        ("line_items",),
+                        f"{sku} costs {wanted[sku].unit_price} in Shopify and {own.unit_price} on order {order}",
+                    )
+                )
+            elif own.quantity != units:
+                changes.append({"line": own.pk, "sku": sku, "quantity": units})
+        elif units:
+            changes.append({"sku": sku, "quantity": units, "unit_price": wanted[sku].unit_price})
+    names = ("shipping_total", "tax_total", "discount_total")
+    totals = {name: getattr(data, name) for name in names if str(seen.get(name)) != now[name]}
+    if changes:  # the channel's totals stand for the edited order, as at intake
+        totals = {name: getattr(data, name) for name in names}
+    totals = {
+        name: value
+        for name, value in totals.items()
+        if changes or Decimal(value).quantize(CENT) != getattr(order, name)
+    }
+    address = None
+    if data.shipping_address is not None and _address_of(seen) != _address_of(now):
+        ours = {name: (getattr(order.shipping_address, name) or "").strip() for name in ADDRESS_FIELDS}
+        if _address_of({"shipping_address": ours}) != _address_of(now):
+            address = data.shipping_address
+    return ShopifyEdit(changes=changes, totals=totals, address=address, problems=problems, seen=now)
+
+
+def _address_of(payload: dict) -> dict:
+    address = payload.get("shipping_address") or {}
+    found = {name: str(address.get(name) or "").strip() for name in ADDRESS_FIELDS}
+    found["country"] = found["country"].upper()
+    return found

@@ -9,7 +9,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orders", "0025_typed_holds"),
+        ("orders", "0026_order_edits"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -22,6 +22,7 @@ class PaymentTransaction(models.Model):
         CAPTURE = "capture", "Capture"
         VOID = "void", "Void"
         REDUCE = "reduce", "Reduce authorisation"  # items cancelled: part of what is authorised released
+        INCREMENT = "increment", "Increase authorisation"  # items added: more authorised on the same payment
         REFUND = "refund", "Refund"
         SETTLE = "settle", "Payment received"  # a manual (invoice) order marked paid by ops
 
@@ -67,7 +68,7 @@ class PaymentTransaction(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(amount__gte=0), name="payment_amount_not_negative"),
             models.CheckConstraint(
-                condition=Q(kind__in=["authorise", "capture", "void", "reduce", "refund", "settle"]),
+                condition=Q(kind__in=["authorise", "capture", "void", "reduce", "increment", "refund", "settle"]),
                 name="payment_kind_valid",
             ),
         ]

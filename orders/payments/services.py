@@ -272,6 +272,10 @@ def _ask(txn: PaymentTransaction, call: _Call) -> tuple[GatewayResult | None, st
             answer = gateway.reduce(
                 reference=call.reference, amount=txn.amount, currency=txn.currency, idempotency_key=key
             )
+        elif txn.kind == T.Kind.INCREMENT:
+            answer = gateway.increment(
+                reference=call.reference, amount=txn.amount, currency=txn.currency, idempotency_key=key
+            )
         else:
             answer = gateway.refund(
                 reference=call.reference, amount=txn.amount, currency=txn.currency, idempotency_key=key
@@ -502,19 +506,32 @@ def authorisation_in_flight(order: Order) -> bool:
 
 
 def authorised_amount(order: Order) -> Decimal:
-    """What the order's authorisation still holds: its amount less the reductions made or in flight (0: none)."""
+    """What the order's authorisation still holds: its amount plus the increases granted, less the reductions
+    made or in flight (0: none). An increase counts once the gateway granted it."""
     auth = authorisation(order)
     if auth is None:
         return ZERO
-    return auth.amount - _sum(order, T.Kind.REDUCE, [T.Status.SUCCEEDED, T.Status.PENDING, T.Status.ERROR])
+    reduced = _sum(order, T.Kind.REDUCE, [T.Status.SUCCEEDED, T.Status.PENDING, T.Status.ERROR])
+    return auth.amount + _sum(order, T.Kind.INCREMENT, [T.Status.SUCCEEDED]) - reduced
+
+
+def increment_in_flight(order: Order) -> bool:
+    """Whether an increase of the order's authorisation is being asked (pending, or failed and to be asked again)."""
+    return T.objects.filter(order=order, kind=T.Kind.INCREMENT, status__in=[T.Status.PENDING, T.Status.ERROR]).exists()
 
 
 @dataclass(frozen=True)
 class Adjustment:
-    """What a lower order total does to its payment: release ``reduce`` of the authorisation, refund ``refund``."""
+    """What a new order total does to its payment: release ``reduce`` of the authorisation, refund ``refund``,
+    or authorise ``increase`` more (a higher total)."""
 
     reduce: Decimal = ZERO
     refund: Decimal = ZERO
+    increase: Decimal = ZERO
+
+    @property
+    def moves(self) -> bool:
+        return bool(self.reduce or self.refund or self.increase)
 
 
 def adjustment_for(order: Order, *, new_total: Decimal) -> Adjustment:
@@ -522,23 +539,44 @@ def adjustment_for(order: Order, *, new_total: Decimal) -> Adjustment:
 
     Money captured beyond the new total (less refunds) is refunded; what is
     authorised beyond the larger of the new total and what is captured is released.
+    A total the authorisation cannot cover (the captures still to come must take
+    the new total plus what was refunded) asks the gateway for the difference
+    (``increase``). An order not yet authorised needs nothing: it is authorised for
+    its total as it then stands.
     """
     if not order.payment_gateway:
         return Adjustment()
-    kept = captured_amount(order) - refunded_amount(order)
-    refund = max(kept - new_total, ZERO)
+    captured, refunded = captured_amount(order), refunded_amount(order)
+    refund = max(captured - refunded - new_total, ZERO)
     held = authorised_amount(order)
-    reduce = max(held - max(new_total, captured_amount(order)), ZERO) if held > 0 else ZERO
-    return Adjustment(reduce=cents(reduce), refund=cents(refund))
+    if held <= 0:
+        return Adjustment(refund=cents(refund))
+    reduce = max(held - max(new_total, captured), ZERO)
+    increase = max(new_total + refunded - held, ZERO) if refund == 0 else ZERO
+    return Adjustment(reduce=cents(reduce), refund=cents(refund), increase=cents(increase))
 
 
-def open_adjustment(*, order: Order, adjustment: Adjustment, key: str, actor, reason: str) -> list[PaymentTransaction]:
+def open_adjustment(
+    *, order: Order, adjustment: Adjustment, key: str, actor, reason: str, source: str = "items cancelled"
+) -> list[PaymentTransaction]:
     """Open the calls of an ``Adjustment`` (the caller holds the order's lock); they are made after commit.
 
-    ``key`` names the change (the same key opens the same calls). Raises
-    PaymentError when a call cannot be tried (an unknown gateway).
+    ``key`` names the change (the same key opens the same calls); ``source`` says what asked (shown in the
+    journal and the payment's page). Raises PaymentError when a call cannot be tried (an unknown gateway).
     """
     opened = []
+    if adjustment.increase > 0:
+        opened.append(
+            _open(
+                order=order,
+                kind=T.Kind.INCREMENT,
+                amount=adjustment.increase,
+                key=f"{order.number}:increment:{key}",
+                actor=actor,
+                source=source,
+                reason=reason,
+            )
+        )
     if adjustment.reduce > 0:
         opened.append(
             _open(
@@ -547,7 +585,7 @@ def open_adjustment(*, order: Order, adjustment: Adjustment, key: str, actor, re
                 amount=adjustment.reduce,
                 key=f"{order.number}:reduce:{key}",
                 actor=actor,
-                source="items cancelled",
+                source=source,
                 reason=reason,
             )
         )
@@ -560,7 +598,7 @@ def open_adjustment(*, order: Order, adjustment: Adjustment, key: str, actor, re
                 amount=adjustment.refund,
                 key=f"{order.number}:refund:{key}",
                 actor=actor,
-                source="items cancelled",
+                source=source,
                 reason=reason,
             )
         )

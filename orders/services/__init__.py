@@ -6,7 +6,19 @@ A service is one transaction, except where it calls a payment gateway: it
 commits first and calls after, with no lock held (``payment``).
 """
 
-from .amendments import LinesCancelled, cancel_lines, order_version, preview_cancellation
+from .amendments import (
+    AddressChanged,
+    EditSummary,
+    LineChange,
+    LinesCancelled,
+    address_problems,
+    cancel_lines,
+    change_shipping_address,
+    edit_lines,
+    order_version,
+    preview_cancellation,
+    preview_edit,
+)
 from .delay_notices import suppress_delay_notice, sweep_delay_notices
 from .fulfilment import (
     allocate_locked_order,
@@ -33,7 +45,6 @@ from .intake import (
 from .lifecycle import (
     add_order_note,
     cancel_order,
-    change_shipping_address,
     flag_late_orders,
     hold_order,
     release_order,
@@ -63,14 +74,18 @@ from .shipping_facts import refresh_all_shipping_facts, refresh_shipping_facts
 from .status_links import revoke_status_link
 
 __all__ = [
+    "AddressChanged",
     "AddressData",
     "CustomerData",
+    "EditSummary",
+    "LineChange",
     "LineData",
     "LinesCancelled",
     "OrderData",
     "PaymentData",
     "ShipmentChange",
     "add_order_note",
+    "address_problems",
     "allocate_locked_order",
     "allocate_order",
     "allocate_orders",
@@ -82,6 +97,7 @@ __all__ = [
     "capture_again",
     "change_shipping_address",
     "create_shipments",
+    "edit_lines",
     "fill_backorders",
     "flag_late_orders",
     "follow_up",
@@ -96,6 +112,7 @@ __all__ = [
     "place_order",
     "prepare_order",
     "preview_cancellation",
+    "preview_edit",
     "preview_merge",
     "preview_move",
     "preview_split",

@@ -234,6 +234,13 @@ def estimate_now(order: Order, shipments: list[Shipment], dangers: list[Danger],
     )
 
 
+def estimate_order(order: Order, *, now: dt.datetime | None = None):
+    """When the order would arrive now, from where its goods stand (``estimate_now`` with its pending shipments
+    and no danger): an edit of the order re-promises with it."""
+    now = now or timezone.now()
+    return estimate_now(order, _pending_shipments([order.pk])[order.pk], [], now=now)
+
+
 def restock_date(order: Order, *, today: dt.date) -> dt.date:
     """When units no warehouse has should arrive: ``NOTIFICATIONS_BACKORDER_LEAD_DAYS`` after the order last went
     backordered (as its backorder email said), and never before tomorrow. Counted from that day, not from

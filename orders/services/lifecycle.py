@@ -9,11 +9,10 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from inventory import services as inventory
-from shipping.models import Shipment
 
 from .. import events
 from ..exceptions import OrderError
-from ..models import OPEN_STATUSES, PRE_SHIPMENT_STATUSES, HoldType, Order, OrderEvent, OrderLine, OrderStatus
+from ..models import OPEN_STATUSES, HoldType, Order, OrderEvent, OrderLine, OrderStatus
 from . import notify, payment
 from ._common import (
     ALLOCATE_TASK,
@@ -24,7 +23,6 @@ from ._common import (
     refuse_without_release_permission,
     require_reason,
 )
-from .intake import AddressData, order_address
 from .shipping import cancel_open_shipments
 
 # Routes an order released from hold (by name: the tasks import these services).
@@ -95,40 +93,6 @@ def cancel_locked_order(order: Order, *, reason: str, actor, data: dict | None =
     inventory.release_allocations(order_id=order.pk)
     OrderLine.objects.filter(order=order, quantity_allocated__gt=0).update(quantity_allocated=0)
     return event, void
-
-
-@transaction.atomic(durable=True)
-def change_shipping_address(*, order_id: int, address: AddressData, reason: str, actor) -> Order:
-    """Give an order a new ship-to address before any shipment is made for it.
-
-    The order gets a new address row of its own (the old one stays, unchanged, for the record) and the
-    timeline says from what to what, why and who. Refused once a shipment exists (its label carries the
-    address) or anything has shipped.
-    """
-    reason = require_reason(reason, "change the address of")
-    order = lock_order(order_id)
-    if order.status not in PRE_SHIPMENT_STATUSES:
-        raise OrderError(
-            f"Order {order} is {order.get_status_display().lower()}: its address can change only before it ships."
-        )
-    shipments = list(
-        Shipment.objects.filter(order_id=order.pk)
-        .exclude(status=Shipment.Status.CANCELLED)
-        .values_list("number", flat=True)
-    )
-    if shipments:
-        raise OrderError(
-            f"Order {order} already has shipment {', '.join(shipments)} made out to the old address; "
-            "cancel the shipment first."
-        )
-    before = order.shipping_address
-    after = order_address(address)
-    after.full_clean(exclude=["customer"])
-    after.save()
-    order.shipping_address = after
-    order.save(update_fields=["shipping_address", "updated_at"])
-    events.address_changed(order, before=before, after=after, reason=reason, actor=actor)
-    return order
 
 
 @transaction.atomic(durable=True)

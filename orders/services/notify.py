@@ -233,6 +233,36 @@ def order_lines_cancelled(order: Order, *, changes: list[dict], total_before: De
     return _queue(_to_customer(order, "order_lines_cancelled", occurrence=occurrence, lines=lines, extra=extra))
 
 
+def order_changed(
+    order: Order,
+    *,
+    occurrence: str,
+    changes: list[dict] | None = None,
+    total_before: Decimal | None = None,
+    promised_before: dt.date | None = None,
+    address_changed: bool = False,
+) -> list[int]:
+    """Queue 'your order was changed': the items edited (each before → after) or the new ship-to address, the
+    order as it now stands with its totals, the new total and the difference, and the new delivery date.
+
+    ``changes``: per line ``sku``, ``name``, ``before``, ``after``; ``occurrence``: the change's timeline entry
+    (each change is its own email, and one only).
+    """
+    lines = [line for line in order.lines.all() if line.quantity > 0]
+    total_before = order.grand_total if total_before is None else total_before
+    extra = {
+        "changes": [
+            {"sku": c["sku"], "name": c["name"], "before": c["before"], "after": c["after"]} for c in changes or []
+        ],
+        "address_changed": address_changed,
+        "total_before": total_before,
+        "difference": order.grand_total - total_before,
+        "total_moved": "up" if order.grand_total > total_before else "down" if order.grand_total < total_before else "",
+        "date_moved": bool(promised_before and order.promised_date and promised_before != order.promised_date),
+    }
+    return _queue(_to_customer(order, "order_changed", occurrence=occurrence, lines=lines, extra=extra))
+
+
 def order_shipped(order: Order, *, shipments: list[dict]) -> list[int]:
     """Queue 'shipped' for one or more shipments of the order; call after the lines' shipped units are saved.
 

@@ -189,6 +189,7 @@ def make_call(txn: PaymentTransaction | None, *, actor) -> PaymentResult | None:
         return None
     result = payments.make_call(transaction_id=txn.pk, actor=actor)
     follow_up(result)
+    hold_for_increase(result, actor=actor)
     return result
 
 
@@ -216,11 +217,33 @@ def follow_up(result: PaymentResult | None) -> None:
             )
 
 
+# Orders a declined increase holds: not yet shipping (a partly shipped order cannot be held; ops get the alert).
+HOLDABLE_FOR_INCREASE = (OrderStatus.RECEIVED, OrderStatus.ALLOCATED, OrderStatus.BACKORDERED)
+
+
+def hold_for_increase(result: PaymentResult | None, *, actor) -> None:
+    """An increase of the authorisation (items added) declined, or failed every try: the order is held for its
+    payment, naming the gateway's answer; ops release it once the customer pays the difference another way."""
+    if result is None or result.transaction.kind != T.Kind.INCREMENT:
+        return
+    if result.outcome not in (Outcome.DECLINED, Outcome.GAVE_UP):
+        return
+    txn = result.transaction
+    with transaction.atomic(durable=True):
+        order = lock_order(txn.order_id)
+        if order.status not in HOLDABLE_FOR_INCREASE:
+            return
+        answer = f"declined by {txn.gateway}: {txn.error}" if result.outcome == Outcome.DECLINED else txn.error
+        reason = f"Payment: the further {txn.amount:,.2f} {txn.currency} for the order's new total was {answer}"
+        hold(order, reason=reason, actor=actor, cause="payment")
+
+
 def retry_payment(*, transaction_id: int, actor=SYSTEM) -> PaymentResult | None:
     """Make a failed (or lost) capture, void or refund again with its key, and follow the answer up."""
     result = payments.retry_payment(transaction_id=transaction_id, actor=actor)
     if result is not None and result.transaction.kind != T.Kind.AUTHORISE:
         follow_up(result)
+        hold_for_increase(result, actor=actor)
     return result
 
 

@@ -39,6 +39,7 @@ def test_every_operation_with_a_key_documents_its_401_in_the_error_shape(schema)
         "GET /api/v1/orders/{number}",
         "POST /api/v1/orders/{number}/cancel",
         "POST /api/v1/orders/{number}/cancellations",
+        "POST /api/v1/orders/{number}/edits",
         "GET /api/v1/stock/{sku}",
         "GET /api/v1/promise",
         "POST /api/v1/tracking",
@@ -61,7 +62,10 @@ def test_every_refusal_of_every_operation_has_the_one_error_shape(schema):
         "GET /api/v1/orders/{number}",
         "POST /api/v1/orders/{number}/cancel",
         "POST /api/v1/orders/{number}/cancellations",
+        "POST /api/v1/orders/{number}/edits",
         "GET /api/v1/stock/{sku}",
+        "POST /api/v1/webhooks/shopify/{channel_code}/orders-updated",
+        "POST /api/v1/webhooks/shopify/{channel_code}/orders-cancelled",
     }
     error = schema["components"]["schemas"]["FieldErrorOut"]
     assert error["required"] == ["loc", "path", "msg"]

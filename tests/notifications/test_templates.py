@@ -37,6 +37,13 @@ def queue_every_event(order) -> dict[str, int]:
             total_before=order.grand_total + lines[0].unit_price,
             occurrence="1",
         ),
+        "order_changed": notify.order_changed(
+            order,
+            changes=[{"sku": lines[0].sku, "name": lines[0].name, "before": 1, "after": lines[0].quantity}],
+            total_before=order.grand_total - lines[0].unit_price,
+            promised_before=dt.date(2026, 12, 3),
+            occurrence="1",
+        ),
         "order_delayed": notify.order_delayed(
             order,
             cause="carrier_exception",

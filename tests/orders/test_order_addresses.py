@@ -87,10 +87,15 @@ def test_a_ship_to_change_needs_a_reason_and_valid_fields(channel):
     assert Order.objects.get(pk=order.pk).shipping_address_id == order.shipping_address_id
 
 
-def test_a_ship_to_change_is_refused_once_a_shipment_exists_or_it_shipped(channel):
+def test_a_ship_to_change_is_refused_once_a_label_is_bought_or_it_shipped(channel):
     order = placed(channel)
     Shipment.objects.create(
-        number="SH-1", order=order, order_number=order.number, warehouse=_warehouse(), ship_to={"line1": "1 Elm St"}
+        number="SH-1",
+        order=order,
+        order_number=order.number,
+        warehouse=_warehouse(),
+        ship_to={"line1": "1 Elm St"},
+        status=Shipment.Status.LABEL_CREATED,
     )
 
     with pytest.raises(OrderError, match="SH-1"):

@@ -167,3 +167,48 @@ def test_a_voided_authorisation_cannot_be_captured_and_a_slow_card_answers_a_ret
         TestCardGateway().authorise(
             amount=Decimal("10.00"), currency="USD", token="tok_error", idempotency_key="A-3", description="SO-3"
         )
+
+
+@pytest.mark.django_db
+def test_an_increase_raises_the_authorisation_once_per_key_and_a_card_may_refuse_it(sandbox):
+    gateway = TestCardGateway()
+    auth = gateway.authorise(
+        amount=Decimal("10.00"), currency="USD", token="tok_approve", idempotency_key="A-1", description="SO-1"
+    )
+
+    # an increase lets the captures take more, once per key
+    for _ in range(2):
+        raised = gateway.increment(
+            reference=auth.reference, amount=Decimal("5.00"), currency="USD", idempotency_key="I-1"
+        )
+        assert raised.succeeded
+    assert sandbox.payment(auth.reference).authorised == Decimal("15.00")
+    assert gateway.capture(
+        reference=auth.reference, amount=Decimal("15.00"), currency="USD", idempotency_key="C-1"
+    ).succeeded
+
+    # a card that takes no more declines it; a voided payment has nothing to raise
+    stingy = gateway.authorise(
+        amount=Decimal("10.00"), currency="USD", token="tok_no_more", idempotency_key="A-2", description="SO-2"
+    )
+    refused = gateway.increment(
+        reference=stingy.reference, amount=Decimal("1.00"), currency="USD", idempotency_key="I-2"
+    )
+    assert (refused.succeeded, refused.error) == (False, "card_declined")
+    assert gateway.void(reference=stingy.reference, idempotency_key="V-2").succeeded
+    gone = gateway.increment(reference=stingy.reference, amount=Decimal("1.00"), currency="USD", idempotency_key="I-3")
+    assert (gone.succeeded, gone.error) == (False, "no such authorisation")
+    assert sandbox.payment(stingy.reference).authorised == Decimal("10.00")
+
+
+def test_a_gateway_without_incremental_authorisation_declines_naming_itself():
+    from orders.payments.gateways.base import PaymentGateway
+
+    class Plain(PaymentGateway):
+        code, label = "plain", "Plain gateway"
+        authorise = capture = void = refund = None
+
+    answer = Plain.increment(
+        Plain.__new__(Plain), reference="r", amount=Decimal("1.00"), currency="USD", idempotency_key="k"
+    )
+    assert (answer.succeeded, answer.error) == (False, "Plain gateway cannot increase an authorisation")

@@ -1,7 +1,8 @@
 """The payment gateway interface, shaped like Stripe's PaymentIntents: authorise, then capture.
 
 A real provider's adapter subclasses ``PaymentGateway`` and implements the
-four calls (and ``reduce``, where the provider can lower an authorisation),
+four calls (and ``reduce`` and ``increment``, where the provider can lower or raise an
+authorisation),
 passing ``idempotency_key`` through to the provider (Stripe: the
 ``Idempotency-Key`` header), so that a call retried after a timeout
 returns the first call's outcome instead of charging again. Register it in
@@ -69,6 +70,19 @@ class PaymentGateway(ABC):
             succeeded=True,
             reference=reference,
             note="the gateway keeps the authorisation; the captures take the new total and the rest is released",
+        )
+
+    def increment(self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str) -> GatewayResult:
+        """Authorise ``amount`` more on the same payment (items added to the order; Stripe: incremental authorisation).
+
+        The answer is final for the key: declined means the payment method would not take more (the order is held
+        for its payment). The default suits a provider with no incremental authorisation: it declines, naming why,
+        so ops take the difference another way.
+        """
+        return GatewayResult(
+            succeeded=False,
+            reference=reference,
+            error=f"{self.label or self.code} cannot increase an authorisation",
         )
 
     @abstractmethod

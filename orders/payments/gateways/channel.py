@@ -23,5 +23,8 @@ class ChannelGateway(PaymentGateway):
     def void(self, *, reference: str, idempotency_key: str) -> GatewayResult:
         return GatewayResult(succeeded=True, reference=reference)
 
+    def increment(self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str) -> GatewayResult:
+        return GatewayResult(succeeded=True, reference=reference)
+
     def refund(self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str) -> GatewayResult:
         return GatewayResult(succeeded=True, reference=reference, note="to be paid back through the channel")

@@ -21,6 +21,9 @@ class ManualGateway(PaymentGateway):
     def void(self, *, reference: str, idempotency_key: str) -> GatewayResult:
         return GatewayResult(succeeded=True, reference=reference)
 
+    def increment(self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str) -> GatewayResult:
+        return GatewayResult(succeeded=True, reference=reference)
+
     def refund(self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str) -> GatewayResult:
         # Paid back by bank transfer by finance; recorded here so accounting and the refundable amount agree.
         return GatewayResult(succeeded=True, reference=reference)

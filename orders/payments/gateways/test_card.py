@@ -6,6 +6,8 @@ Tokens (``Order.payment_token``):
 ``tok_approve``  every call succeeds
 ``tok_decline``  the authorisation is declined (``card_declined``)
 ``tok_error``    every call fails with a gateway error (retried, never succeeds)
+``tok_no_more``  authorises, captures and refunds, but declines an increase of
+                 the authorisation (``card_declined``)
 ``tok_slow``     every call does its work, then times out the first time it is
                  made with an idempotency key; a retry with the same key gets
                  the first call's result (as Stripe does), so nothing is
@@ -35,6 +37,7 @@ from ..models import SandboxCall, SandboxPayment
 from .base import GatewayResult, GatewayUnavailable, PaymentGateway
 
 APPROVE, DECLINE, ERROR, SLOW = "tok_approve", "tok_decline", "tok_error", "tok_slow"
+DECLINE_MORE = "tok_no_more"  # authorised once, but an increase is declined
 ZERO = Decimal("0.00")
 
 
@@ -94,7 +97,7 @@ class TestCardGateway(PaymentGateway):
 
     def authorise(self, *, amount, currency, token, idempotency_key, description) -> GatewayResult:
         def operation() -> tuple[GatewayResult, Decimal]:
-            if token not in (APPROVE, SLOW):
+            if token not in (APPROVE, SLOW, DECLINE_MORE):
                 return GatewayResult(
                     succeeded=False, error="card_declined" if token == DECLINE else "invalid_token"
                 ), amount
@@ -141,6 +144,19 @@ class TestCardGateway(PaymentGateway):
             return GatewayResult(succeeded=True, reference=reference), amount
 
         return _run(key=idempotency_key, kind="reduce", token=_token_of(reference), operation=operation)
+
+    def increment(self, *, reference, amount, currency, idempotency_key) -> GatewayResult:
+        def operation() -> tuple[GatewayResult, Decimal]:
+            payment = _locked(reference)
+            if payment is None or payment.voided:
+                return GatewayResult(succeeded=False, reference=reference, error="no such authorisation"), amount
+            if payment.token == DECLINE_MORE:
+                return GatewayResult(succeeded=False, reference=reference, error="card_declined"), amount
+            payment.authorised += amount
+            payment.save(update_fields=["authorised"])
+            return GatewayResult(succeeded=True, reference=reference), amount
+
+        return _run(key=idempotency_key, kind="increment", token=_token_of(reference), operation=operation)
 
     def refund(self, *, reference, amount, currency, idempotency_key) -> GatewayResult:
         def operation() -> tuple[GatewayResult, Decimal]:
