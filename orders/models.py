@@ -745,6 +745,78 @@ class OrderShippingFacts(models.Model):
         return f"Shipping facts of {self.order_id}"
 
 
+class ShippedOrdersDay(models.Model):
+    """The shipped orders of one local day, channel, currency and whole hour to ship, summed for the cockpit.
+
+    A rollup of ``OrderShippingFacts``: an order counts on the local day (``settings.TIME_ZONE``) its last
+    shipment left, once its goods have all left, under the whole hours from placed to that departure
+    (rounded down). ``orders.services.cockpit_rollups`` keeps each row equal to the facts it sums, in the
+    transaction that changes them; a row whose orders all moved away stays, at zero.
+    """
+
+    day = models.DateField()
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+", db_index=False)
+    currency = models.CharField(max_length=3)
+    hours = models.IntegerField(help_text="Whole hours from placed to the last shipment leaving, rounded down.")
+    orders = models.IntegerField(default=0)
+    on_time = models.IntegerField(default=0, help_text="Orders none of whose shipments left after its pickup day.")
+    split = models.IntegerField(default=0, help_text="Orders with more than one shipment that is not cancelled.")
+    shipping_cost = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    revenue = models.DecimalField(max_digits=14, decimal_places=2, default=0, help_text="The orders' grand totals.")
+
+    class Meta:
+        verbose_name = "shipped orders of a day"
+        verbose_name_plural = "shipped orders by day"
+        constraints = [
+            models.UniqueConstraint(fields=["day", "channel", "currency", "hours"], name="shippedday_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.channel_id} {self.currency} {self.hours} h: {self.orders}"
+
+
+class DeliveredOrdersDay(models.Model):
+    """The delivered orders of one local day, channel and whole hour to delivery, summed for the cockpit.
+
+    A rollup of ``OrderShippingFacts`` like ``ShippedOrdersDay``: a delivered order counts on the local day its
+    last shipment arrived, under the whole hours from placed to that arrival (rounded down); on time when that
+    day is on or before its promised date, or none was promised.
+    """
+
+    day = models.DateField()
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+", db_index=False)
+    hours = models.IntegerField(help_text="Whole hours from placed to the last arrival, rounded down.")
+    orders = models.IntegerField(default=0)
+    on_time = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = "delivered orders of a day"
+        verbose_name_plural = "delivered orders by day"
+        constraints = [
+            models.UniqueConstraint(fields=["day", "channel", "hours"], name="deliveredday_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.channel_id} {self.hours} h: {self.orders}"
+
+
+class CockpitRollupZone(models.Model):
+    """The time zone the shipping facts' local days and the day rollups were last computed in (one row).
+
+    Written by ``refresh_all_shipping_facts`` (the migration that made the rollups, ``manage.py
+    refresh_shipping_facts``). The cockpit reads the rollups only while it names ``settings.TIME_ZONE``;
+    otherwise it sums the facts themselves (right, slower) until the command is run.
+    """
+
+    time_zone = models.CharField(max_length=64)
+
+    class Meta:
+        verbose_name = "cockpit rollups' time zone"
+
+    def __str__(self) -> str:
+        return self.time_zone
+
+
 class OrderDelayNotice(models.Model):
     """The customer was told (or, by an operator's choice, not told) that their order will arrive late.
 

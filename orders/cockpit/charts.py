@@ -3,12 +3,14 @@
 Each chart reads the populations the key figures read (``facts``), so its
 bars add up to the figure beside it. Four queries for them all: orders per
 day, the backlog, and the two summaries the key figures read too
-(``summaries``: shared through the cache with them on the live clock).
+(``summaries``: shared through the cache with them on the live clock); a
+fifth, without a warehouse filter and when the shipped orders are read,
+asks whether the day rollups can serve (``rollups.readable``).
 
 - **orders per day by channel**: orders placed on each local day of the
   window, one dataset per channel.
-- **time to ship**: the shipped orders by hours from placed to the last
-  shipment leaving, in buckets (the lower bound included).
+- **time to ship**: the shipped orders by whole hours (rounded down) from
+  placed to the last shipment leaving, in buckets (the lower bound included).
 - **on-time rate by warehouse / by vendor**: per shipment, not per order:
   shipments handed to a carrier within the window that left on or before
   their planned pickup day (a shipment without one counts as on time), and

@@ -10,7 +10,8 @@ ships, tracks or cancels a shipment calls it. The cockpit reads the facts
 instead of grouping the shipments of every order it counts
 (``orders.cockpit.facts``). ``refresh_all_shipping_facts`` computes every
 order's row (the migration that made the table, a changed ``TIME_ZONE``, rows
-seeded by raw SQL).
+seeded by raw SQL), and the day rollups summed from them (``cockpit_rollups``), which
+``refresh_shipping_facts`` keeps in step.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from django.utils import timezone
 
 from shipping.models import Shipment, ShipmentStatus
 
-from ..models import OrderShippingFacts, OrderStatus
+from ..models import CockpitRollupZone, DeliveredOrdersDay, OrderShippingFacts, OrderStatus, ShippedOrdersDay
+from .cockpit_rollups import add_rollup_difference, rebuild_rollups, rollup_contributions
 
 # Shipments that count: every one but the cancelled (a cancelled one never left, and costs nothing).
 LIVE_SHIPMENT_STATUSES = tuple(status for status in ShipmentStatus.values if status != ShipmentStatus.CANCELLED)
@@ -59,12 +61,17 @@ def refresh_shipping_facts(order_ids: Iterable[int]) -> None:
     ids = sorted(set(order_ids))
     if not ids:
         return
+    # The day rollups move by what these orders' facts add to them after, less what they added before.
+    before = rollup_contributions(OrderShippingFacts, ids)
     write_facts(Shipment, OrderShippingFacts, order_ids=ids)
+    add_rollup_difference(before, rollup_contributions(OrderShippingFacts, ids))
 
 
 def refresh_all_shipping_facts() -> int:
-    """Compute every order's shipping facts again from the shipments; returns how many orders have a row."""
+    """Compute every order's shipping facts again from the shipments, and the day rollups from them (recording
+    ``settings.TIME_ZONE`` as their zone); returns how many orders have a row."""
     write_facts(Shipment, OrderShippingFacts, order_ids=None)
+    rebuild_rollups(OrderShippingFacts, ShippedOrdersDay, DeliveredOrdersDay, CockpitRollupZone)
     return OrderShippingFacts.objects.count()
 
 

@@ -93,6 +93,12 @@ def test_every_order_and_return_message_reaches_a_customer_who_declined_marketin
             total_before=order.grand_total + 1,
             occurrence="1",
         ),
+        *services.notify.order_changed(
+            order,
+            occurrence="2",
+            changes=[{"sku": "TEE-M", "name": "Tee", "before": 1, "after": 2}],
+            total_before=order.grand_total - 1,
+        ),
         *services.notify.order_delayed(
             order, cause="backordered", promised_date=dt.date(2026, 12, 4), new_estimate=dt.date(2026, 12, 8)
         ),

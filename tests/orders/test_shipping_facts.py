@@ -3,10 +3,12 @@
 ``recomputed()`` adds the shipments up again in Python, from scratch, the
 way the cockpit defines its facts (shipments not cancelled; late: left on a
 later local day than the planned pickup day); each step compares the table
-with it.
+with it, and the day rollups with the facts added up by day in Python
+(``rollups_recomputed``).
 """
 
 import datetime as dt
+import math
 from decimal import Decimal
 
 import pytest
@@ -14,7 +16,7 @@ from django.utils import timezone
 
 from orders import services
 from orders.cockpit import Period, kpis_for
-from orders.models import OrderShippingFacts, OrderStatus
+from orders.models import DeliveredOrdersDay, OrderShippingFacts, OrderStatus, ShippedOrdersDay
 from shipping.models import CarrierService, Shipment, ShipmentStatus
 from tests.factories import OrderFactory, ProductFactory, WarehouseFactory
 from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
@@ -67,9 +69,61 @@ def stored() -> dict[int, dict]:
     }
 
 
+def whole_hours(earlier: dt.datetime, later: dt.datetime) -> int:
+    return math.floor(round((later - earlier).total_seconds()) / 3600)
+
+
+def rollups_recomputed(facts: dict[int, dict]) -> tuple[dict, dict]:
+    """The day rollups added up in Python from the facts: shipped orders by the local day their last shipment
+    left, channel, currency and whole hours to ship; delivered ones by their last arrival's day, channel, hours."""
+    shipped: dict[tuple, list] = {}
+    delivered: dict[tuple, list] = {}
+    for row in facts.values():
+        channel, currency, grand_total, placed, promised = row["order"]
+        if row["goods_left"] and row["shipped"]:
+            key = (timezone.localdate(row["shipped"]), channel, currency, whole_hours(placed, row["shipped"]))
+            sums = shipped.setdefault(key, [0, 0, 0, Decimal("0.00"), Decimal("0.00")])
+            for index, value in enumerate(
+                (1, row["late"] == 0, row["live"] > 1, row["cost"] or Decimal("0.00"), grand_total)
+            ):
+                sums[index] += value
+        if row["order_delivered"] and row["delivered"]:
+            day = timezone.localdate(row["delivered"])
+            sums = delivered.setdefault((day, channel, whole_hours(placed, row["delivered"])), [0, 0])
+            sums[0] += 1
+            sums[1] += promised is None or day <= promised
+    return shipped, delivered
+
+
+def rollups_stored() -> tuple[dict, dict]:
+    """The day rollups' rows with orders in them (a row whose orders all moved away is left at zero)."""
+    assert (
+        not ShippedOrdersDay.objects.filter(orders=0).exclude(on_time=0, split=0, shipping_cost=0, revenue=0).exists()
+    )
+    assert not DeliveredOrdersDay.objects.filter(orders=0).exclude(on_time=0).exists()
+    return (
+        {
+            (row.day, row.channel_id, row.currency, row.hours): [
+                row.orders,
+                row.on_time,
+                row.split,
+                row.shipping_cost,
+                row.revenue,
+            ]
+            for row in ShippedOrdersDay.objects.exclude(orders=0)
+        },
+        {
+            (row.day, row.channel_id, row.hours): [row.orders, row.on_time]
+            for row in DeliveredOrdersDay.objects.exclude(orders=0)
+        },
+    )
+
+
 def assert_facts_current() -> dict[int, dict]:
+    """The facts are what the shipments add up to, and the day rollups what the facts add up to."""
     expected = recomputed()
     assert stored() == expected
+    assert rollups_stored() == rollups_recomputed(expected)
     return expected
 
 
