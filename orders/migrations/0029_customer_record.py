@@ -9,7 +9,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orders", "0026_order_edits"),
+        ("orders", "0027_cockpit_day_rollups"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
