@@ -59,6 +59,11 @@ ROLES: dict[str, list[str]] = {
         "orders.release_customer_request_hold",
         "orders.release_stock_hold",
         "orders.release_credit_rule_hold",
+        "orders.add_customernote",  # the customer record: notes and tags
+        "orders.tag_customer",
+        "orders.merge_customer",  # managers only: merge duplicates, export and erase personal data
+        "orders.export_customer_data",
+        "orders.erase_customer",
         # inventory
         "inventory.view_product",
         "inventory.add_product",
@@ -222,6 +227,8 @@ ROLES: dict[str, list[str]] = {
         "orders.release_payment_hold",
         "orders.release_customer_request_hold",
         "orders.release_stock_hold",
+        "orders.add_customernote",  # the customer record: notes and tags
+        "orders.tag_customer",
         # inventory
         "inventory.view_product",
         "inventory.view_warehouse",

@@ -64,3 +64,7 @@ class HoldReleaseRefused(OrderError):
 
 class ShipmentChangeRefused(OrderError):
     """A shipment cannot be split, merged or moved as asked; the message says why."""
+
+
+class CustomerRecordError(OrderError):
+    """A merge, erasure or note on a customer was refused (an erased customer, the same customer twice)."""

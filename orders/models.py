@@ -933,3 +933,7 @@ class CoverageRun(models.Model):
         if self.status == self.Status.DONE:
             return 100
         return min(100, int(100 * self.progress_done / max(1, self.progress_total)))
+
+
+# The customer record's notes, tags, timeline and erasure record (a module of their own).
+from .customer_models import CustomerErasure, CustomerEvent, CustomerNote, CustomerTag  # noqa: E402, F401

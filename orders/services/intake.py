@@ -263,9 +263,15 @@ def place_order(
         except IntegrityError:
             # A concurrent request placed the same external id first: theirs stands.
             existing = _existing(channel, data.external_id, payload, digest)
-            if existing is None:
+            if existing is not None:
+                return existing, False
+            if reserved.customer is None or Customer.objects.filter(pk=reserved.customer.pk).exists():
                 raise
-            return existing, False
+            # The customer read was merged into another (and deleted) meanwhile: read again, write again.
+            reserved = _reserve(channel, data)
+            order = _place(channel=channel, data=data, products=products, actor=actor, intake=intake, reserved=reserved)
+            if route:
+                _route_after_commit(order)
     return order, True
 
 
