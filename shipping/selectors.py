@@ -55,9 +55,11 @@ def active_service_terms(*, fresh: bool = False) -> list[ServiceTerms]:
         if cached and now - cached[0] < ttl:
             return cached[1]
     terms = load_service_terms(CarrierService.objects.filter(is_active=True, vendor__is_active=True))
-    if terms:
-        with _cache_lock:
+    with _cache_lock:
+        if terms:
             _cache["terms"] = (now, terms)
+        else:  # nothing kept: not the empty answer, and not an older list of services withdrawn since
+            _cache.pop("terms", None)
     return terms
 
 

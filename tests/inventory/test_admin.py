@@ -457,6 +457,7 @@ def test_an_unknown_postal_code_is_an_error_on_that_field(ops):
         "time_zone": "America/New_York",
         "daily_cutoff": "15:00",
         "processing_days": "1",
+        "handling_cost": "0.00",
         "label_format": "pdf",
     }
 
@@ -683,6 +684,7 @@ def test_an_unknown_time_zone_is_an_error_on_that_field(ops):
         "time_zone": "Pacific Time",
         "daily_cutoff": "15:00",
         "processing_days": "0",
+        "handling_cost": "1.50",
         "label_format": "pdf",
     }
 
