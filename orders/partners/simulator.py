@@ -21,6 +21,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from .signing import MESSAGE_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_headers, verification_problem
 
@@ -285,3 +286,92 @@ class Simulator:
                 return response.status
         except urllib.error.HTTPError as error:
             return error.code
+
+
+class FileDropSimulator(Simulator):
+    """A 3PL that speaks a file drop: it takes the OMS's files from its ``in/`` folder and leaves its own in ``out/``.
+
+    ``root`` is the drop's folder as the 3PL sees it on its own disk (the one its SFTP server serves). The OMS
+    writes one file per message into ``in/``; the simulator reads each complete file, takes each message id
+    once, and removes the file, as a 3PL's importer does. ``pump`` takes what arrived, ships what is due,
+    writes what it has to say as files into ``out/`` (one file per type and pump, written atomically), then
+    calls ``poll`` (the OMS taking its files in) and returns what that returns.
+    """
+
+    def __init__(
+        self,
+        *,
+        root,
+        poll: Callable[[], list[int]],
+        file_format: str = "csv",
+        ship_delay: float = 0.0,
+        tracking_prefix: str = "SIM",
+    ):
+        super().__init__(secret="", ship_delay=ship_delay, tracking_prefix=tracking_prefix)
+        from oms_core.filedrop import DropLayout, LocalFileDrop
+
+        self.root = Path(root)
+        self.poll = poll
+        self.file_format = file_format
+        self.drop = LocalFileDrop(self.root, layout=DropLayout(incoming="in", outgoing="out"))
+        self.refused_files: list[tuple[str, str]] = []
+        self._files = itertools.count(1)
+
+    def start(self) -> FileDropSimulator:
+        return self
+
+    def stop(self) -> None:
+        """Nothing runs between pumps."""
+
+    def take_files(self) -> list[str]:
+        """Take every complete file the OMS left in in/ (oldest first); returns their names."""
+        from .transports.csv_sftp import read_outbound_file
+        from .transports.filedrop import FileRefused
+
+        taken = []
+        for name in self.drop.list_incoming():
+            data = self.drop.read(name)
+            try:
+                messages = read_outbound_file(name, data)
+            except (FileRefused, ValueError, KeyError, IndexError) as error:
+                self.refused_files.append((name, str(error)))
+                self.drop.reject(name, str(error))
+                continue
+            (self.root / "in" / name).unlink()
+            for message_id, kind, payload in messages:
+                with self.lock:
+                    self.seen[message_id] = self.seen.get(message_id, 0) + 1
+                    if self.seen[message_id] > 1:
+                        continue
+                    problem = self._take(kind, payload)
+                    if problem:
+                        self.refused_files.append((name, problem))
+                        continue
+                    self.taken.append((message_id, kind))
+                    self.taken_payloads[message_id] = payload
+            taken.append(name)
+        return taken
+
+    def write_files(self, envelopes: list[dict]) -> list[str]:
+        """Leave the envelopes in out/: one file per type, in the order the types first come."""
+        from .transports.csv_sftp import INBOUND_PREFIX, write_inbound_csv
+
+        by_kind: dict[str, list[tuple[str, dict]]] = {}
+        for envelope in envelopes:
+            by_kind.setdefault(envelope["type"], []).append((envelope["message_id"], envelope["payload"]))
+        written = []
+        for kind, messages in by_kind.items():
+            name = f"{INBOUND_PREFIX[kind]}-{next(self._files):06d}.csv"
+            self.drop.write(name, write_inbound_csv(kind, messages))
+            written.append(name)
+        return written
+
+    def pump(self, *, ship: bool = True) -> list[int]:
+        """Take the OMS's files, ship what is due, leave its messages in out/, and let the OMS poll."""
+        self.take_files()
+        if ship:
+            self.ship_due()
+        with self.lock:
+            waiting, self.outbox = self.outbox, []
+        self.write_files(waiting)
+        return self.poll()
