@@ -398,6 +398,7 @@ RETURNS_LABEL_LINK_DAYS = env.int("RETURNS_LABEL_LINK_DAYS", default=60)
 PARTNER_TRANSPORTS = {
     "rest": "orders.partners.transports.rest.RestTransport",
     "csv_sftp": "orders.partners.transports.csv_sftp.CsvSftpTransport",
+    "x12_sftp": "orders.partners.transports.x12_sftp.X12SftpTransport",
 }
 # File-drop connections: a private key file per connection code, read instead of the key kept (encrypted) on
 # the connection, e.g. PARTNER_SFTP_KEY_FILES=acme=/run/secrets/acme_sftp_key,other=/run/secrets/other_key

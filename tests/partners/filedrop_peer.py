@@ -74,11 +74,14 @@ def drop_server(tmp_path):
         yield server
 
 
-def file_drop_harness(connection, server, *, file_format, products, sites, stock, routed, refusal) -> Harness:
+def file_drop_harness(
+    connection, server, *, file_format, products, sites, stock, routed, refusal, partner=None
+) -> Harness:
     simulator = FileDropSimulator(
         root=server.root,
         poll=lambda: services.poll_connection(connection_id=connection.pk),
         file_format=file_format,
+        partner=partner,
     )
     return Harness(
         connection=connection,
