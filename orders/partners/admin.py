@@ -119,6 +119,8 @@ class ConnectionForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         for name in self.DEFAULTED:
             self.fields[name].required = False
+        for name in ("secret", "sftp_password", "sftp_private_key"):  # write-only: never rendered back
+            self.initial[name] = ""
 
     def _clean_defaulted(self, name: str):
         value = self.cleaned_data.get(name)

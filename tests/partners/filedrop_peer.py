@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 from orders.partners import services
 from orders.partners.models import PartnerConnection
 from orders.partners.simulator import FileDropSimulator
 from orders.partners.transports.filedrop import message_file_stem
-from tests.sftp_server import running_sftp_server
 
 from .conformance import Harness
 
@@ -66,12 +63,6 @@ def file_drop_connection(connection: PartnerConnection, server, kind: str, **ext
     connection.full_clean()
     connection.save()
     return connection
-
-
-@pytest.fixture
-def drop_server(tmp_path):
-    with running_sftp_server(tmp_path / "drop") as server:
-        yield server
 
 
 def file_drop_harness(

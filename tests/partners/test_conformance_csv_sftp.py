@@ -4,18 +4,18 @@
 import pytest
 
 from .conformance import SCENARIOS
-from .filedrop_peer import drop_server, file_drop_connection, file_drop_harness  # noqa: F401 - fixture
+from .filedrop_peer import file_drop_connection, file_drop_harness
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def csv_connection(connection, drop_server):  # noqa: F811
+def csv_connection(connection, drop_server):
     return file_drop_connection(connection, drop_server, "csv_sftp")
 
 
 @pytest.fixture
-def harness(csv_connection, drop_server, products, sites, stock, routed):  # noqa: F811
+def harness(csv_connection, drop_server, products, sites, stock, routed):
     connection = csv_connection
     return file_drop_harness(
         connection,

@@ -7,13 +7,13 @@ import pytest
 from oms_core import x12
 
 from .conformance import SCENARIOS
-from .filedrop_peer import drop_server, file_drop_connection, file_drop_harness  # noqa: F401 - fixture
+from .filedrop_peer import file_drop_connection, file_drop_harness
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(params=["004010", "005010"])
-def x12_connection(request, connection, drop_server):  # noqa: F811
+def x12_connection(request, connection, drop_server):
     return file_drop_connection(
         connection,
         drop_server,
@@ -26,7 +26,7 @@ def x12_connection(request, connection, drop_server):  # noqa: F811
 
 
 @pytest.fixture
-def harness(x12_connection, drop_server, products, sites, stock, routed):  # noqa: F811
+def harness(x12_connection, drop_server, products, sites, stock, routed):
     connection = x12_connection
     peer_side = x12.TradingPartner(our_id="ACME3PL", their_id="NORTHWINDOMS", version=connection.x12_version)
     return file_drop_harness(
