@@ -331,6 +331,7 @@ class MessageConsole(FormActionsMixin, ReadOnlyAdmin):
         "last_error",
         "outcome",
         "payload_display",
+        "envelope_display",
         "edit_link",
     )
     fields = readonly_fields
@@ -350,6 +351,13 @@ class MessageConsole(FormActionsMixin, ReadOnlyAdmin):
     @admin.display(description="payload")
     def payload_display(self, message):
         return format_html("<pre>{}</pre>", json.dumps(message.payload, indent=2, sort_keys=True, default=str))
+
+    @admin.display(description="how it travelled")
+    def envelope_display(self, message):
+        """File drop: the file and its rows; X12: the control numbers (and the 997 sent back)."""
+        if not message.envelope:
+            return "—"
+        return format_html("<pre>{}</pre>", json.dumps(message.envelope, indent=2, sort_keys=True, default=str))
 
     @admin.display(description="fix")
     def edit_link(self, message):

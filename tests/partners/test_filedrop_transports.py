@@ -107,6 +107,8 @@ def test_an_unreadable_file_goes_to_failed_with_its_reason_and_the_log_says_why(
     assert "the header lacks the column as_of, on_hand" in reason
     logged = PartnerMessage.objects.get(direction=Direction.IN, kind=MessageKind.STOCK_SNAPSHOT)
     assert logged.status == MessageStatus.EXCEPTION and "inventory-7.csv" in logged.last_error
+    csv_connection.refresh_from_db()
+    assert "whatever.txt" in csv_connection.last_error and "failed/" in csv_connection.last_error
 
 
 def test_the_server_killed_mid_upload_then_restarted_loses_nothing_and_sends_once(
@@ -209,6 +211,8 @@ def test_x12_the_partner_gets_a_997_for_every_group_and_ours_reads_as_received(
     assert ours.functional_id == "SW" and ours.status == "A"
     received = PartnerMessage.objects.get(direction=Direction.IN, key__startswith="997:")
     assert received.status == MessageStatus.APPLIED and "release received" in received.outcome
+    confirmation = PartnerMessage.objects.get(direction=Direction.IN, kind=MessageKind.SHIP_CONFIRMATION)
+    assert confirmation.envelope["997"].startswith("997-ACME3PL-")
     sent.refresh_from_db()
     assert sent.status == MessageStatus.ACCEPTED  # accepted by the acknowledgement file, not by the 997
 

@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
+from django.utils import timezone
 
 from oms_core.filedrop import DropLayout, FileDropError, HostKeyMismatch, PeerUnavailable, SFTPFileDrop
 
+from ..models import PartnerConnection
 from . import Delivered, Envelope, PermanentFailure, TemporaryFailure, Transport
 
 logger = logging.getLogger(__name__)
@@ -164,6 +166,10 @@ class FileDropTransport(Transport):
                                     source={"file": name},
                                 )
                             ]
+                        )
+                    else:  # no message type to log it under: the connection's health says so
+                        PartnerConnection.objects.filter(pk=self.connection.pk).update(
+                            last_error=f"File refused, moved to failed/: {reason}"[:2000], last_error_at=timezone.now()
                         )
                     logger.warning("3PL %s: file %s refused: %s", self.connection.code, name, refusal)
                     drop.reject(name, reason)

@@ -24,6 +24,7 @@ X12 dates and times carry no zone: they are read as UTC.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 from django.utils import timezone
@@ -202,6 +203,8 @@ class X12SftpTransport(FileDropTransport):
             "set": ts.control_number,
             "set_id": ts.set_id,
         }
+        if group.functional_id != "FA":
+            source["997"] = answer_file_name(interchange)
         fallback = f"{ts.set_id}:{interchange.sender_id}:{interchange.control_number}:{ts.control_number}"
         kind = SET_KINDS.get(ts.set_id, MessageKind.ACK)
         answer = ack.set_status(ts.control_number) if ack is not None else None
@@ -314,6 +317,12 @@ class X12SftpTransport(FileDropTransport):
                 f"997-{interchange.sender_id.strip()}-{interchange.control_number:09d}.x12", text.encode("ascii")
             )
         self._answers = []
+
+
+def answer_file_name(interchange: x12.Interchange) -> str:
+    """The file of our 997s to one inbound interchange: the same name however often the file is read."""
+    sender = re.sub(r"[^A-Za-z0-9_-]+", "_", interchange.sender_id.strip()) or "partner"
+    return f"997-{sender}-{interchange.control_number:09d}.x12"
 
 
 def _whole(quantity: Decimal) -> int | str:
