@@ -322,3 +322,16 @@ def test_the_csv_columns_read_back_as_sent():
     ((message_id, kind, read),) = read_outbound_file(name, data)
     assert (message_id, kind) == ("change:SO-1-1:v2", "change")
     assert read["ship_to"] == payload["ship_to"] and read["lines"] == payload["lines"] and read["version"] == 2
+
+
+def test_the_beat_polls_every_file_drop_connection(csv_connection, drop_server, products, sites, settings):
+    from celery import current_app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["poll-partner-file-drops"]
+    task = current_app.tasks[entry["task"]]
+    _drop(drop_server, "out", "receipts-0009.csv", "message_id,receipt,sku,quantity\nb-1,ASN-B,ACME-A,1\n")
+
+    assert task.apply().get() == 1
+
+    assert _on_hand(sites, products[0]) == 1
+    assert _files(drop_server, "processed") == ["receipts-0009.csv"]
