@@ -309,6 +309,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30,
         "options": {"expire_seconds": 30},
     },
+    # 3PLs that exchange files over SFTP: their confirmations, snapshots, receipts and answers
+    "poll-partner-file-drops": {
+        "task": "orders.partners.tasks.poll_partner_file_drops",
+        "schedule": env.int("PARTNER_POLL_SECONDS", default=60),
+        "options": {"expire_seconds": 60},
+    },
 }
 
 # --- Branding -------------------------------------------------------------
@@ -410,10 +416,15 @@ RETURNS_LABEL_LINK_DAYS = env.int("RETURNS_LABEL_LINK_DAYS", default=60)
 # --- end returns ----------------------------------------------------------
 
 # --- Warehouses run by a 3PL (orders.partners) -----------------------------
-# Carriers of the messages each connection kind speaks; a file-drop transport is added here.
+# Carriers of the messages each connection kind speaks.
 PARTNER_TRANSPORTS = {
     "rest": "orders.partners.transports.rest.RestTransport",
+    "csv_sftp": "orders.partners.transports.csv_sftp.CsvSftpTransport",
+    "x12_sftp": "orders.partners.transports.x12_sftp.X12SftpTransport",
 }
+# File-drop connections: a private key file per connection code, read instead of the key kept (encrypted) on
+# the connection, e.g. PARTNER_SFTP_KEY_FILES=acme=/run/secrets/acme_sftp_key,other=/run/secrets/other_key
+PARTNER_SFTP_KEY_FILES = env.dict("PARTNER_SFTP_KEY_FILES", default={})
 # Network timeout of one call to a partner, in seconds.
 PARTNER_TIMEOUT_SECONDS = env.float("PARTNER_TIMEOUT_SECONDS", default=10.0)
 # An outbound message is tried this many times in all, waiting base × 2^(n-1) seconds between tries,

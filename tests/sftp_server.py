@@ -129,6 +129,10 @@ class SFTPServerInfo:
                 raise AssertionError(f"the server did not pause within {timeout} s")
             time.sleep(0.02)
 
+    def lose_answers(self, count: int) -> None:
+        """The next ``count`` renames onto a file's own name complete, then the connection drops unanswered."""
+        self.log_path.with_suffix(".lose-answers").write_text(str(count))
+
     def operations(self) -> list[dict]:
         """The file operations the server performed, in order: {"op": "open", "path": ..., "write": bool}, ..."""
         if not self.log_path.exists():
@@ -184,6 +188,7 @@ def _serve(
     import asyncssh
 
     paused_marker = log_path.with_suffix(".paused")
+    lose_answers = log_path.with_suffix(".lose-answers")
 
     def log(**entry) -> None:
         with open(log_path, "a") as out:
@@ -230,7 +235,16 @@ def _serve(
             log(op="posix_rename", path=relative(oldpath), to=relative(newpath))
             if not posix_rename:
                 raise asyncssh.SFTPOpUnsupported("posix-rename is not supported by this server")
-            return super().posix_rename(oldpath, newpath)
+            done = super().posix_rename(oldpath, newpath)
+            self._lose_answer()
+            return done
+
+        def _lose_answer(self) -> None:
+            """The file is in place; with answers to lose, the connection drops before the client hears so."""
+            count = int(lose_answers.read_text() or 0) if lose_answers.exists() else 0
+            if count > 0:
+                lose_answers.write_text(str(count - 1))
+                self.connection.abort()
 
         def remove(self, path):
             log(op="remove", path=relative(path))

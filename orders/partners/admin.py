@@ -55,12 +55,25 @@ def _age(when) -> str:
 
 
 class ConnectionForm(forms.ModelForm):
-    """The secret is write-only: blank keeps the one stored."""
+    """The secrets are write-only: blank keeps the one stored."""
 
     secret = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),
-        help_text="The shared signing secret. Leave blank to keep the one stored; it is never shown again.",
+        help_text="REST: the shared signing secret. Leave blank to keep the one stored; it is never shown again.",
+    )
+    sftp_password = forms.CharField(
+        label="SFTP password",
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="File drop: the SFTP login's password (prefer a key). Blank keeps the one stored; never shown.",
+    )
+    sftp_private_key = forms.CharField(
+        label="SFTP private key",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 70, "autocomplete": "off"}),
+        help_text="File drop: the private key (OpenSSH or PEM text), kept encrypted. Blank keeps the one stored; "
+        "never shown again.",
     )
 
     class Meta:
@@ -72,6 +85,19 @@ class ConnectionForm(forms.ModelForm):
             "kind",
             "endpoint",
             "secret",
+            "sftp_host",
+            "sftp_port",
+            "sftp_username",
+            "sftp_host_key",
+            "sftp_password",
+            "sftp_private_key",
+            "drop_folder",
+            "x12_version",
+            "x12_our_qualifier",
+            "x12_our_id",
+            "x12_their_qualifier",
+            "x12_their_id",
+            "x12_test",
             "service_levels",
             "sku_map",
             "ack_deadline_minutes",
@@ -82,9 +108,44 @@ class ConnectionForm(forms.ModelForm):
         secret = self.cleaned_data.get("secret") or ""
         if not secret and self.instance.pk:
             return self.instance.secret
-        if not secret:
-            raise ValidationError("A new connection needs its shared secret.")
+        if not secret and self.cleaned_data.get("kind", PartnerConnection.Kind.REST) == PartnerConnection.Kind.REST:
+            raise ValidationError("A new REST connection needs its shared secret.")
         return secret
+
+    # settings with a default that a REST connection's form may leave out
+    DEFAULTED = ("sftp_port", "x12_version", "x12_our_qualifier", "x12_their_qualifier")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in self.DEFAULTED:
+            self.fields[name].required = False
+        for name in ("secret", "sftp_password", "sftp_private_key"):  # write-only: never rendered back
+            self.initial[name] = ""
+
+    def _clean_defaulted(self, name: str):
+        value = self.cleaned_data.get(name)
+        return value if value not in (None, "") else PartnerConnection._meta.get_field(name).default
+
+    def clean_sftp_port(self):
+        return self._clean_defaulted("sftp_port")
+
+    def clean_x12_version(self):
+        return self._clean_defaulted("x12_version")
+
+    def clean_x12_our_qualifier(self):
+        return self._clean_defaulted("x12_our_qualifier")
+
+    def clean_x12_their_qualifier(self):
+        return self._clean_defaulted("x12_their_qualifier")
+
+    def clean_sftp_password(self):
+        return self.cleaned_data.get("sftp_password") or (self.instance.sftp_password if self.instance.pk else "")
+
+    def clean_sftp_private_key(self):
+        key = (self.cleaned_data.get("sftp_private_key") or "").strip()
+        if key:
+            return key + "\n"
+        return self.instance.sftp_private_key if self.instance.pk else ""
 
 
 @admin.register(PartnerConnection)
@@ -117,6 +178,33 @@ class PartnerConnectionAdmin(admin.ModelAdmin):
     )
     fieldsets = (
         (None, {"fields": ("code", "name", "warehouse", "kind", "endpoint", "secret", "is_active")}),
+        (
+            "File drop (CSV or X12 over SFTP)",
+            {
+                "fields": (
+                    "sftp_host",
+                    "sftp_port",
+                    "sftp_username",
+                    "sftp_host_key",
+                    "sftp_password",
+                    "sftp_private_key",
+                    "drop_folder",
+                )
+            },
+        ),
+        (
+            "X12 EDI",
+            {
+                "fields": (
+                    "x12_version",
+                    "x12_our_qualifier",
+                    "x12_our_id",
+                    "x12_their_qualifier",
+                    "x12_their_id",
+                    "x12_test",
+                )
+            },
+        ),
         ("Mappings", {"fields": ("service_levels", "sku_map", "ack_deadline_minutes")}),
         ("Health", {"fields": ("last_in", "last_out", "snapshot_age", "last_error_display", "webhook_path")}),
     )
@@ -243,6 +331,7 @@ class MessageConsole(FormActionsMixin, ReadOnlyAdmin):
         "last_error",
         "outcome",
         "payload_display",
+        "envelope_display",
         "edit_link",
     )
     fields = readonly_fields
@@ -262,6 +351,13 @@ class MessageConsole(FormActionsMixin, ReadOnlyAdmin):
     @admin.display(description="payload")
     def payload_display(self, message):
         return format_html("<pre>{}</pre>", json.dumps(message.payload, indent=2, sort_keys=True, default=str))
+
+    @admin.display(description="how it travelled")
+    def envelope_display(self, message):
+        """File drop: the file and its rows; X12: the control numbers (and the 997 sent back)."""
+        if not message.envelope:
+            return "—"
+        return format_html("<pre>{}</pre>", json.dumps(message.envelope, indent=2, sort_keys=True, default=str))
 
     @admin.display(description="fix")
     def edit_link(self, message):

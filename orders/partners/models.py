@@ -60,6 +60,47 @@ class PartnerConnection(models.Model):
         default=60,
         help_text="A release the partner has not acknowledged this long after it was sent is flagged for ops.",
     )
+    # file drop (CSV or X12 over SFTP)
+    sftp_host = models.CharField("SFTP host", max_length=200, blank=True, default="")
+    sftp_port = models.PositiveIntegerField("SFTP port", default=22)
+    sftp_username = models.CharField("SFTP user", max_length=100, blank=True, default="")
+    sftp_host_key = models.CharField(
+        "SFTP host key fingerprint",
+        max_length=300,
+        blank=True,
+        default="",
+        help_text="The server's host key as `ssh-keygen -lf` prints it (SHA256:...); several, comma-separated, "
+        "while the partner rotates its key. Any other key is refused before a credential is sent.",
+    )
+    sftp_password = EncryptedTextField(
+        "SFTP password",
+        blank=True,
+        default="",
+        help_text="Kept encrypted with OMS_SECRET_KEYS. Prefer a private key.",
+    )
+    sftp_private_key = EncryptedTextField(
+        "SFTP private key",
+        blank=True,
+        default="",
+        help_text="OpenSSH or PEM text (Ed25519, ECDSA or RSA), kept encrypted with OMS_SECRET_KEYS. A key file "
+        "named for this connection in PARTNER_SFTP_KEY_FILES is used instead when set.",
+    )
+    drop_folder = models.CharField(
+        "drop folder",
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="The folder on the server that holds in/, out/, processed/ and failed/ (blank: the login's home).",
+    )
+    # X12 EDI (x12_sftp)
+    x12_version = models.CharField(
+        "X12 version", max_length=6, choices=[("004010", "004010"), ("005010", "005010")], default="004010"
+    )
+    x12_our_qualifier = models.CharField("our ISA qualifier", max_length=2, default="ZZ")
+    x12_our_id = models.CharField("our ISA id", max_length=15, blank=True, default="")
+    x12_their_qualifier = models.CharField("partner's ISA qualifier", max_length=2, default="ZZ")
+    x12_their_id = models.CharField("partner's ISA id", max_length=15, blank=True, default="")
+    x12_test = models.BooleanField("X12 test mode", default=False, help_text="ISA15 T instead of P.")
     is_active = models.BooleanField("active", default=True)
     # health, written by the services
     last_outbound_at = models.DateTimeField("last message out", null=True, blank=True, editable=False)
@@ -89,6 +130,20 @@ class PartnerConnection(models.Model):
                 isinstance(k, str) and isinstance(v, str) and k and v for k, v in value.items()
             ):
                 raise ValidationError({name: 'Give an object of text to text, e.g. {"TEE-M": "NW-TEE-M"}.'})
+        if self.kind in (self.Kind.CSV_SFTP, self.Kind.X12_SFTP):
+            missing = [
+                name for name in ("sftp_host", "sftp_username", "sftp_host_key") if not getattr(self, name).strip()
+            ]
+            if missing:
+                raise ValidationError(dict.fromkeys(missing, "Required for a file-drop connection."))
+            if not any(value.strip().startswith("SHA256:") for value in self.sftp_host_key.split(",")):
+                raise ValidationError(
+                    {"sftp_host_key": "Give the SHA256:... fingerprint, as ssh-keygen -lf prints it."}
+                )
+        if self.kind == self.Kind.X12_SFTP:
+            missing = [name for name in ("x12_our_id", "x12_their_id") if not getattr(self, name).strip()]
+            if missing:
+                raise ValidationError(dict.fromkeys(missing, "Required for an X12 connection."))
 
     def partner_sku(self, sku: str) -> str:
         return self.sku_map.get(sku, sku)
@@ -159,6 +214,11 @@ class PartnerMessage(models.Model):
     claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
     last_error = models.TextField(blank=True, default="")
     outcome = models.TextField(blank=True, default="", help_text="What applying it did, or the partner's answer.")
+    envelope = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="How it travelled: the file name and row (file drop), the X12 control numbers.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
@@ -221,6 +281,20 @@ class PartnerRelease(models.Model):
 
     def __str__(self) -> str:
         return f"Release of {self.shipment.number}" if self.shipment_id else "Release"
+
+
+class ControlNumber(models.Model):
+    """The last X12 control number used with a partner, per kind (interchange, group, transaction set)."""
+
+    connection = models.ForeignKey(PartnerConnection, on_delete=models.CASCADE, related_name="control_numbers")
+    kind = models.CharField(max_length=20)
+    last = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["connection", "kind"], name="partner_control_number_once")]
+
+    def __str__(self) -> str:
+        return f"{self.connection_id} {self.kind} {self.last}"
 
 
 class DeadLetterManager(models.Manager):

@@ -21,6 +21,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from .signing import MESSAGE_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_headers, verification_problem
 
@@ -285,3 +286,230 @@ class Simulator:
                 return response.status
         except urllib.error.HTTPError as error:
             return error.code
+
+
+class FileDropSimulator(Simulator):
+    """A 3PL that speaks a file drop: it takes the OMS's files from its ``in/`` folder and leaves its own in ``out/``.
+
+    ``root`` is the drop's folder as the 3PL sees it on its own disk (the one its SFTP server serves). The OMS
+    writes one file per message into ``in/``; the simulator reads each complete file, takes each message id
+    once, and removes the file, as a 3PL's importer does. ``pump`` takes what arrived, ships what is due,
+    writes what it has to say as files into ``out/`` (one file per type and pump, written atomically), then
+    calls ``poll`` (the OMS taking its files in) and returns what that returns.
+    """
+
+    def __init__(
+        self,
+        *,
+        root,
+        poll: Callable[[], list[int]],
+        file_format: str = "csv",
+        partner=None,
+        ship_delay: float = 0.0,
+        tracking_prefix: str = "SIM",
+    ):
+        """``partner`` (X12): the 3PL's side of the envelope, an ``oms_core.x12.TradingPartner`` with its id first."""
+        super().__init__(secret="", ship_delay=ship_delay, tracking_prefix=tracking_prefix)
+        from oms_core import x12
+
+        self.partner = partner
+        self.control_numbers = x12.CounterControlNumbers()
+        self.answers: list = []  # 997s it owes the OMS
+        self.acknowledged: list = []  # the OMS's 997s it received
+        from oms_core.filedrop import DropLayout, LocalFileDrop
+
+        self.root = Path(root)
+        self.poll = poll
+        self.file_format = file_format
+        self.drop = LocalFileDrop(self.root, layout=DropLayout(incoming="in", outgoing="out"))
+        self.refused_files: list[tuple[str, str]] = []
+        self._files = itertools.count(1)
+
+    def start(self) -> FileDropSimulator:
+        return self
+
+    def stop(self) -> None:
+        """Nothing runs between pumps."""
+
+    def take_files(self) -> list[str]:
+        """Take every complete file the OMS left in in/ (oldest first); returns their names."""
+        from .transports.csv_sftp import read_outbound_file
+        from .transports.filedrop import FileRefused
+
+        taken = []
+        for name in self.drop.list_incoming():
+            data = self.drop.read(name)
+            try:
+                messages = read_outbound_file(name, data) if name.endswith(".csv") else self._read_x12(data)
+            except (FileRefused, ValueError, KeyError, IndexError) as error:
+                self.refused_files.append((name, str(error)))
+                self.drop.reject(name, str(error))
+                continue
+            (self.root / "in" / name).unlink()
+            for message_id, kind, payload in messages:
+                with self.lock:
+                    self.seen[message_id] = self.seen.get(message_id, 0) + 1
+                    if self.seen[message_id] > 1:
+                        continue
+                    problem = self._take(kind, payload)
+                    if problem:
+                        self.refused_files.append((name, problem))
+                        continue
+                    self.taken.append((message_id, kind))
+                    self.taken_payloads[message_id] = payload
+            taken.append(name)
+        return taken
+
+    def _read_x12(self, data: bytes) -> list[tuple[str, str, dict]]:
+        """The OMS's 940s as (message id, type, payload); its 997s kept; a 997 owed for each group."""
+        from oms_core import x12
+
+        from .transports.x12_sftp import KIND_OF_PURPOSE
+
+        messages = []
+        for interchange in x12.read_interchanges(data):
+            self.answers += x12.acknowledge(interchange)
+            for group in interchange.groups:
+                for ts in group.transaction_sets:
+                    document = x12.parse_document(ts, group.version)
+                    if isinstance(document, x12.FunctionalAcknowledgement):
+                        self.acknowledged.append(document)
+                        continue
+                    kind = KIND_OF_PURPOSE[document.purpose]
+                    version = next((v for q, v in document.references if q == "ZZ"), "")
+                    ship_to = document.ship_to()
+                    payload = {
+                        "release": document.shipment_id,
+                        "order": document.order_number,
+                        "service_level": document.service_level,
+                        "carrier": document.carrier,
+                        "lines": [
+                            {
+                                "line": int(line.line_reference) if line.line_reference else None,
+                                "sku": line.sku,
+                                "name": line.description,
+                                "quantity": int(line.quantity),
+                            }
+                            for line in document.lines
+                        ],
+                    }
+                    if ship_to is not None:
+                        payload["ship_to"] = {
+                            field: getattr(ship_to, field)
+                            for field in ("name", "city", "state", "postal_code", "country")
+                        }
+                    if version:
+                        payload["version"] = int(version.lstrip("v"))
+                    if document.instructions:
+                        payload["reason"] = document.instructions
+                    key = f"{kind}:{document.shipment_id}" + (f":{version}" if kind != "cancel" else "")
+                    messages.append((key, kind, payload))
+        return messages
+
+    def _x12_files(self, by_kind: dict[str, list[tuple[str, dict]]]) -> list[tuple[str, bytes]]:
+        """The 3PL's 997s, 945s, 846s and 944s as X12 files, one interchange per set type."""
+        from decimal import Decimal, InvalidOperation
+
+        from oms_core import x12
+
+        def own_id(message_id: str, set_id: str) -> str:
+            return message_id.removeprefix(f"{set_id}:")
+
+        documents: dict[str, list] = {}
+        if self.answers:
+            documents["997"], self.answers = self.answers, []
+        poison = "987654321"
+        for message_id, p in by_kind.get("ship_confirmation", []):
+            shipped = dt.datetime.fromisoformat(p["shipped_at"]).astimezone(dt.UTC)
+            packages = []
+            for package in p["packages"]:
+                lines = []
+                for line in package["lines"]:
+                    try:
+                        quantity = Decimal(line["quantity"])
+                    except (InvalidOperation, TypeError, ValueError):  # a broken 3PL: the file says what it says
+                        quantity = Decimal(poison)
+                    lines.append(x12.ShippedLine(sku=line["sku"], quantity_shipped=quantity))
+                packages.append(x12.ShippedPackage(lines=tuple(lines), tracking_number=package["tracking_number"]))
+            documents.setdefault("945", []).append(
+                x12.ShippingAdvice(
+                    shipment_id=p["release"],
+                    ship_date=shipped.date(),
+                    shipped_time=shipped.time().replace(microsecond=0),
+                    packages=tuple(packages),
+                    warehouse_shipment_id=own_id(message_id, "945"),
+                    carrier=str(p["packages"][0].get("carrier") or "")[:4] if p["packages"] else "",
+                )
+            )
+        for message_id, p in by_kind.get("stock_snapshot", []):
+            as_of = dt.datetime.fromisoformat(p["as_of"]).astimezone(dt.UTC)
+            documents.setdefault("846", []).append(
+                x12.InventoryAdvice(
+                    report_id=own_id(message_id, "846"),
+                    as_of_date=as_of.date(),
+                    as_of_time=as_of.time().replace(microsecond=0),
+                    items=tuple(
+                        x12.InventoryItem(
+                            sku=i["sku"], quantities=(x12.InventoryQuantity("33", Decimal(i["on_hand"])),)
+                        )
+                        for i in p["items"]
+                    ),
+                )
+            )
+        for message_id, p in by_kind.get("receipt", []):
+            documents.setdefault("944", []).append(
+                x12.StockReceipt(
+                    receipt_number=own_id(message_id, "944")[:12],
+                    received_date=dt.datetime.now(dt.UTC).date(),
+                    lines=tuple(
+                        x12.ReceivedLine(sku=line["sku"], quantity=Decimal(line["quantity"])) for line in p["lines"]
+                    ),
+                    reference=p.get("receipt", "")[:22],
+                )
+            )
+        files = []
+        for set_id, found in documents.items():
+            _, text = x12.write_interchange(
+                found, partner=self.partner, next_control_number=self.control_numbers, when=dt.datetime.now(dt.UTC)
+            )
+            text = text.replace(f"*{poison}*", "*one*")
+            files.append((f"x12-{next(self._files):06d}-{set_id}.x12", text.encode("ascii")))
+        return files
+
+    def write_files(self, envelopes: list[dict]) -> list[str]:
+        """Leave the envelopes in out/: one file per type, in the order the types first come."""
+        from .transports.csv_sftp import INBOUND_PREFIX, write_inbound_csv
+
+        if self.file_format == "x12":
+            by_kind: dict[str, list[tuple[str, dict]]] = {}
+            for envelope in envelopes:
+                by_kind.setdefault(envelope["type"], []).append((envelope["message_id"], envelope["payload"]))
+            written = []
+            if by_kind.get("ack"):  # the business answers: the acknowledgement file, as over CSV
+                name = f"acks-{next(self._files):06d}.csv"
+                self.drop.write(name, write_inbound_csv("ack", by_kind["ack"]))
+                written.append(name)
+            for name, data in self._x12_files(by_kind):
+                self.drop.write(name, data)
+                written.append(name)
+            return written
+
+        by_kind: dict[str, list[tuple[str, dict]]] = {}
+        for envelope in envelopes:
+            by_kind.setdefault(envelope["type"], []).append((envelope["message_id"], envelope["payload"]))
+        written = []
+        for kind, messages in by_kind.items():
+            name = f"{INBOUND_PREFIX[kind]}-{next(self._files):06d}.csv"
+            self.drop.write(name, write_inbound_csv(kind, messages))
+            written.append(name)
+        return written
+
+    def pump(self, *, ship: bool = True) -> list[int]:
+        """Take the OMS's files, ship what is due, leave its messages in out/, and let the OMS poll."""
+        self.take_files()
+        if ship:
+            self.ship_due()
+        with self.lock:
+            waiting, self.outbox = self.outbox, []
+        self.write_files(waiting)
+        return self.poll()

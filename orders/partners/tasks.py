@@ -39,3 +39,9 @@ def sweep_partner_messages() -> dict:
         + len(services.release_waiting_shipments(actor="system: 3PL sweep")),
         "overdue": services.flag_overdue_releases(),
     }
+
+
+@shared_task(acks_late=True)
+def poll_partner_file_drops() -> int:
+    """Periodic: take in the files that file-drop 3PLs left (ship confirmations, snapshots, receipts, answers)."""
+    return services.poll_file_drops()

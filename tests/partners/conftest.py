@@ -9,6 +9,7 @@ from django.utils import timezone
 from orders import services as workflow
 from orders.partners.models import PartnerConnection
 from orders.partners.simulator import Simulator
+from tests.sftp_server import running_sftp_server
 from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
 
 SECRET = "a-shared-secret-for-tests"
@@ -65,3 +66,10 @@ def routed(stock, order_to, products, sites):
         return order
 
     return make
+
+
+@pytest.fixture
+def drop_server(tmp_path):
+    """A real SFTP server (asyncssh, a process of its own) serving a 3PL's drop folder on 127.0.0.1."""
+    with running_sftp_server(tmp_path / "drop") as server:
+        yield server

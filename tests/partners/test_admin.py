@@ -101,7 +101,8 @@ def test_the_manager_adds_a_connection_whose_secret_is_never_shown_again(login, 
     assert "/api/v1/partners/north/webhook" in form
 
 
-def test_a_kind_without_a_transport_is_refused_by_name(login, sites):
+def test_a_kind_without_a_transport_is_refused_by_name(login, sites, settings):
+    settings.PARTNER_TRANSPORTS = {"rest": "orders.partners.transports.rest.RestTransport"}
     page = login("Operations manager").post(
         reverse("admin:partners_partnerconnection_add"),
         {

@@ -5,6 +5,7 @@ Split by subject (``releases``, ``messages``, ``inbound``); import the functions
 
 from .inbound import process_message, process_waiting_messages, receive_message, reprocess_message
 from .messages import backoff, edit_message_payload, resend_message, send_due_messages, send_message
+from .polling import allocate_control_number, poll_connection, poll_file_drops
 from .releases import (
     flag_overdue_releases,
     release_orders,
@@ -17,9 +18,12 @@ from .releases import (
 )
 
 __all__ = [
+    "allocate_control_number",
     "backoff",
     "edit_message_payload",
     "flag_overdue_releases",
+    "poll_connection",
+    "poll_file_drops",
     "process_message",
     "process_waiting_messages",
     "receive_message",

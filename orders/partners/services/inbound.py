@@ -48,9 +48,19 @@ logger = logging.getLogger(__name__)
 
 
 def receive_message(
-    *, connection: PartnerConnection, message_id: str, kind: str, payload
+    *,
+    connection: PartnerConnection,
+    message_id: str,
+    kind: str,
+    payload,
+    envelope: dict | None = None,
+    refusal: str = "",
 ) -> tuple[PartnerMessage, bool]:
-    """Record one inbound message, processed after commit; returns it and whether it is new (else a duplicate)."""
+    """Record one inbound message, processed after commit; returns it and whether it is new (else a duplicate).
+
+    ``envelope`` says how it travelled (a file and its rows). With a ``refusal`` (a file's row that cannot
+    be read) it is recorded as an exception for ops with that reason, and never applied.
+    """
     message_id = (message_id or "").strip()
     if not message_id or len(message_id) > 150:
         raise PayloadError("message_id: required, at most 150 characters.")
@@ -68,13 +78,19 @@ def receive_message(
                 kind=kind,
                 key=message_id,
                 payload=payload if isinstance(payload, dict) else {"body": payload},
-                status=MessageStatus.QUEUED,
+                status=MessageStatus.EXCEPTION if refusal else MessageStatus.QUEUED,
+                last_error=refusal[:2000],
+                envelope=envelope or {},
                 created_at=now,
+                processed_at=now if refusal else None,
             )
     except IntegrityError:  # the same id arrived twice at once: the other one recorded it
         return PartnerMessage.objects.get(connection=connection, direction=Direction.IN, key=message_id), False
     PartnerConnection.objects.filter(pk=connection.pk).update(last_inbound_at=now)
-    enqueue(PROCESS_TASK, message.pk)
+    if refusal:
+        logger.warning("3PL %s: %s is an exception: %s", connection.code, message, refusal)
+    else:
+        enqueue(PROCESS_TASK, message.pk)
     return message, True
 
 

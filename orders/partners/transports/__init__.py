@@ -5,7 +5,9 @@ envelope and answers ``Delivered`` (the partner has it: a retry of the same mess
 it), or raises ``TemporaryFailure`` (try again later: the peer is down, timed out, answered 5xx) or
 ``PermanentFailure`` (the partner refuses this message as it is: it goes to the dead letters at once).
 Inbound, a push transport (REST) hands envelopes to ``services.inbound.receive_message`` from its webhook;
-a polling transport (a file drop) returns them from ``fetch`` and the sweep hands them on, the same way.
+a polling transport (a file drop, ``filedrop.FileDropTransport``) is polled by beat: its ``poll(record)``
+hands each file's messages to ``record`` (which calls ``receive_message`` the same way) before it moves
+the file aside.
 """
 
 from __future__ import annotations
@@ -57,8 +59,8 @@ class Transport:
     def send(self, envelope: Envelope) -> Delivered:  # pragma: no cover - each transport has its own
         raise PermanentFailure(f"{type(self).__name__} cannot send")
 
-    def fetch(self) -> list[Envelope]:
-        """Inbound envelopes waiting at the partner (a polling transport); a push transport has none."""
+    def poll(self, record) -> list[int]:
+        """A polling transport hands the partner's waiting messages to ``record``; a push transport has none."""
         return []
 
 
