@@ -288,19 +288,75 @@ def export_customer_data(*, customer_id: int, actor) -> dict:
 TEXT_FIELDS = (models.CharField, models.TextField, models.JSONField)
 
 
-def _replacer(terms: dict[str, str]) -> Callable[[str], str]:
-    """A function that replaces each term (case-insensitively, as a whole word) with its replacement."""
+def _replacer(found: dict) -> Callable[[str], str]:
+    """A function that replaces each term (case-insensitively, as a whole word) with its replacement, and each
+    of the phones however it is written."""
+    terms: dict[str, str] = found["terms"]
     ordered = sorted(terms, key=len, reverse=True)  # the email before the name it may contain
     pattern = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(t) for t in ordered) + r")(?!\w)", re.IGNORECASE)
     lowered = {term.lower(): replacement for term, replacement in terms.items()}
-    return lambda text: pattern.sub(lambda match: lowered[match.group(0).lower()], text)
+    phone_patterns = [
+        re.compile(r"(?<!\d)(?:\+?1[\s.\-]*)?" + r"[\s().\-]*".join(digits) + r"(?!\d)") for digits in found["phones"]
+    ]
+
+    def replace(text: str) -> str:
+        text = pattern.sub(lambda match: lowered[match.group(0).lower()], text) if terms else text
+        for phone in phone_patterns:
+            text = phone.sub(ERASED, text)
+        return text
+
+    return replace
+
+
+# Keys of stored payloads (a channel's raw order, a 3PL message, an event's data) whose whole value is about the
+# person, whatever it holds: an address or contact block, the buyer's IP and browser, a note. Searching for the
+# customer's known values alone would miss what the channel sent and the OMS never stored elsewhere (a default
+# address of the buyer's Shopify account, a phone written another way).
+PERSONAL_KEYS = frozenset(
+    {
+        "billing_address",
+        "shipping_address",
+        "default_address",
+        "addresses",
+        "customer",
+        "ship_to",
+        "bill_to",
+        "client_details",
+        "browser_ip",
+        "note",
+        "note_attributes",
+        "email",
+        "contact_email",
+        "phone",
+        "first_name",
+        "last_name",
+        "address1",
+        "address2",
+        "line1",
+        "line2",
+        "company",
+    }
+)
+
+
+def _redacted(value):
+    """A personal key's value with every text in it erased (its shape kept: a dict stays a dict)."""
+    if isinstance(value, str):
+        return ERASED if value else value
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item) for item in value]
+    return value
 
 
 def _replace_in(value, replace: Callable[[str], str]):
     if isinstance(value, str):
         return replace(value)
     if isinstance(value, dict):
-        return {key: _replace_in(item, replace) for key, item in value.items()}
+        return {
+            key: _redacted(item) if key in PERSONAL_KEYS else _replace_in(item, replace) for key, item in value.items()
+        }
     if isinstance(value, list):
         return [_replace_in(item, replace) for item in value]
     return value
@@ -361,8 +417,9 @@ def _rows_below(model: type[models.Model], queryset: models.QuerySet, *, depth: 
     return found
 
 
-def _terms(customer: Customer, addresses: list[Address]) -> dict[str, str]:
-    """What to search for, and what each becomes: the email its erased form, everything else "[erased]"."""
+def _terms(customer: Customer, addresses: list[Address]) -> dict:
+    """What to search for, and what each becomes: ``terms`` (the email becomes its erased form, everything else
+    "[erased]") and ``phones`` (the digits of each phone, found however they are written)."""
     terms: dict[str, str] = {}
     for value in (customer.name, customer.phone, *customer.name.split()):
         terms[value] = ERASED
@@ -377,7 +434,15 @@ def _terms(customer: Customer, addresses: list[Address]) -> dict[str, str]:
         ):
             terms[value] = ERASED
     terms[customer.email] = erased_email(customer.pk)
-    return {term.strip(): replacement for term, replacement in terms.items() if len(term.strip()) >= MIN_TERM_LENGTH}
+    terms = {term.strip(): replacement for term, replacement in terms.items() if len(term.strip()) >= MIN_TERM_LENGTH}
+    # A phone written another way ("(212) 555-0100", "212.555.0100", "2125550100"): its last ten digits with
+    # anything but digits between them.
+    phones = {
+        re.sub(r"\D", "", phone)[-10:]
+        for phone in (customer.phone, *(a.phone for a in addresses))
+        if len(re.sub(r"\D", "", phone)) >= 7
+    }
+    return {"terms": terms, "phones": phones}
 
 
 def _refuse_while_open(customer: Customer, orders: list[Order]) -> None:

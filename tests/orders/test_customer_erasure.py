@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.apps import apps
@@ -196,6 +197,45 @@ def test_erasure_leaves_no_personal_data_in_any_column_and_keeps_the_accounts(
     for order in zoe.orders.all():
         assert order.events.filter(message__contains="personal data was erased").exists()
         assert order.shipping_address.city  # the city, region and postal code stay for tax and shipping figures
+
+
+def test_erasure_also_clears_what_a_channel_sent_that_the_oms_never_stored_elsewhere(
+    zoe, superuser, django_capture_on_commit_callbacks
+):
+    # given her Shopify order's raw payload: her IP and browser, her account's default address (a street the
+    # OMS never stored), a delivery note, and her phone written another way
+    raw = json.loads((Path(__file__).parent / "shopify_order.json").read_text())["order"]
+    raw.update(
+        browser_ip="203.0.113.77",
+        client_details={"browser_ip": "203.0.113.77", "user_agent": "Mozilla/5.0 (ZoePhone)"},
+        note="Leave it with the concierge, ring twice",
+        phone="(212) 555-0100",
+        email=EMAIL,
+        customer={"email": EMAIL, "default_address": {"address1": "77 Orchard Lane", "phone": "212.555.0100"}},
+    )
+    second = Order.objects.filter(customer=zoe).exclude(external_id="WEB-ERASE-1").get()
+    OrderIntake.objects.create(order=second, source="shopify", fingerprint="f" * 64, payload=raw)
+    OrderEvent.record(
+        order=second,
+        kind=OrderEvent.Kind.NOTE,
+        actor=None,
+        message="Shopify sent the order",
+        data={"shopify_seen": raw},
+    )
+    only_there = ("203.0.113.77", "ZoePhone", "77 Orchard Lane", "ring twice", "(212) 555-0100", "212.555.0100")
+    assert len(find_personal_data(only_there)) >= 2  # the intake payload and the timeline entry
+    finish_history(zoe)
+    kept = invariants()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.erase_customer(customer_id=zoe.pk, actor=superuser, reference="GDPR-8")
+
+    assert find_personal_data((*PERSONAL, *only_there)) == []
+    assert invariants() == kept
+    # what was sold stays readable in the payload: the SKUs and prices of its lines
+    payload = OrderIntake.objects.get(order=second).payload
+    assert [line["sku"] for line in payload["line_items"]] == [line["sku"] for line in raw["line_items"]]
+    assert [line["price"] for line in payload["line_items"]] == [line["price"] for line in raw["line_items"]]
 
 
 def test_a_second_erasure_is_refused_and_nothing_is_restorable(zoe, superuser):
