@@ -433,8 +433,11 @@ def _iso_date(day) -> str | None:
     return day if isinstance(day, str) else day.isoformat()
 
 
-def _parse_changes(changes) -> tuple[list[LineChange], dict[str, str]]:
-    """The requested changes as ``LineChange``s, and what is wrong with any of them (field path → why)."""
+def _parse_changes(changes, *, totals_given: bool = False) -> tuple[list[LineChange], dict[str, str]]:
+    """The requested changes as ``LineChange``s, and what is wrong with any of them (field path → why).
+
+    No change at all is a problem only when no totals are given either (a channel's discount or tax
+    correction changes the totals alone)."""
     parsed: list[LineChange] = []
     problems: dict[str, str] = {}
     for index, raw in enumerate(changes or []):
@@ -482,8 +485,8 @@ def _parse_changes(changes) -> tuple[list[LineChange], dict[str, str]]:
         else:
             price = None
         parsed.append(LineChange(quantity=quantity, line=line, sku=sku, unit_price=price))
-    if not changes:
-        problems["changes"] = "changes: give at least one line to change, add or remove."
+    if not changes and not totals_given:
+        problems["changes"] = "changes: give at least one line to change, add or remove, or a total."
     return parsed, problems
 
 
@@ -494,8 +497,8 @@ def _edit_order(
     nothing written. Returns the summary and the payment calls to make after commit."""
     if order.status not in AMENDABLE:
         raise EditRefused(f"Order {order} is {order.get_status_display().lower()}: its items can no longer change.")
-    parsed, problems = _parse_changes(changes)
     totals = totals or {}
+    parsed, problems = _parse_changes(changes, totals_given=bool(totals))
     for name in totals:
         if name not in ("shipping_total", "tax_total", "discount_total"):
             problems[name] = f"{name}: only shipping_total, tax_total and discount_total can be given."

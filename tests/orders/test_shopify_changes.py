@@ -244,3 +244,21 @@ def test_a_change_made_in_the_oms_is_not_undone_by_shopifys_next_unrelated_updat
     assert lines(placed) == [("IPOD2008GREEN", 2), ("IPOD2008RED", 2), ("IPOD2008BLACK", 1)]
     # and its next unrelated update changes nothing more
     assert update(client, {**edited, "note": "Ring twice"}, webhook_id="d3").json()["changed"] is False
+
+
+@pytest.mark.usefixtures("carriers")
+def test_a_discount_alone_in_shopify_changes_the_totals(client, placed, django_capture_on_commit_callbacks):
+    before = Order.objects.get(pk=placed.pk)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = update(client, changed(total_discounts="10.00"), webhook_id="discount")
+
+    assert response.status_code == 200, response.content
+    assert response.json() == {"order": placed.number, "changed": True, "applied": ["items"]}
+    order = Order.objects.get(pk=placed.pk)
+    assert lines(order) == lines(before)
+    assert order.discount_total == before.discount_total + 10
+    assert order.grand_total == before.grand_total - 10
+    entry = OrderEvent.objects.get(order=order, kind=OrderEvent.Kind.LINES_EDITED)
+    assert entry.actor_name == "channel: Shopify US (Shopify webhook)"
+    assert not alerts()

@@ -380,3 +380,38 @@ def test_channel_totals_are_taken_as_sent(sites, stock, shirt, paid_order, route
         )
     assert summary.totals_after["tax_total"] == Decimal("4.10")
     assert summary.totals_after["grand_total"] == Decimal("53.10")
+
+
+def test_a_channel_discount_alone_changes_the_totals_and_releases_the_difference(
+    sites, stock, shirt, paid_order, route, sandbox, django_capture_on_commit_callbacks
+):
+    stock(sites["EWR"], shirt, 5)
+    order = route(paid_order([(shirt, 2)]))
+    total_before = order.grand_total
+
+    with django_capture_on_commit_callbacks(execute=True):
+        summary = edit_lines(
+            order_id=order.pk,
+            changes=[],
+            totals={"discount_total": Decimal("5.00")},
+            reason="Discount given in the shop",
+            actor="shopify",
+        )
+
+    order.refresh_from_db()
+    assert summary.changes == []
+    assert order.discount_total == Decimal("5.00") and order.grand_total == total_before - Decimal("5.00")
+    (reduce,) = T.objects.filter(order=order, kind=T.Kind.REDUCE)
+    assert reduce.amount == Decimal("5.00") and reduce.status == T.Status.SUCCEEDED
+
+
+def test_an_edit_with_neither_changes_nor_totals_is_refused_naming_the_field(sites, stock, shirt, paid_order, route):
+    stock(sites["EWR"], shirt, 5)
+    order = route(paid_order([(shirt, 2)]))
+
+    with pytest.raises(EditRefused) as refusal:
+        edit_lines(order_id=order.pk, changes=[], reason="x", actor="ana")
+
+    assert refusal.value.problems == {
+        "changes": "changes: give at least one line to change, add or remove, or a total."
+    }
