@@ -351,6 +351,20 @@ def status_link_revoked(order: Order, *, actor) -> OrderEvent:
     )
 
 
+def channel_update_ignored(order: Order, *, updated_at: str, applied_at: str, actor) -> OrderEvent:
+    """A channel's update of the order arrived after a newer one was applied: it was not applied."""
+    return OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.NOTE,
+        actor=actor,
+        message=(
+            f"An update made in the channel at {updated_at} arrived after the newer one of {applied_at} was "
+            "applied; it was not applied (it would have undone the newer change)."
+        ),
+        data={"stale_update": updated_at, "applied_update": applied_at},
+    )
+
+
 def note_added(order: Order, *, message: str, actor) -> OrderEvent:
     """An operator's note, in their words."""
     return OrderEvent.record(order=order, kind=OrderEvent.Kind.NOTE, actor=actor, message=message)

@@ -262,3 +262,37 @@ def test_a_discount_alone_in_shopify_changes_the_totals(client, placed, django_c
     entry = OrderEvent.objects.get(order=order, kind=OrderEvent.Kind.LINES_EDITED)
     assert entry.actor_name == "channel: Shopify US (Shopify webhook)"
     assert not alerts()
+
+
+@pytest.mark.usefixtures("carriers")
+def test_an_older_update_delivered_after_a_newer_one_is_not_applied(client, placed, django_capture_on_commit_callbacks):
+    older = changed(updated_at="2026-12-06T10:00:00-05:00")
+    older["line_items"][0]["current_quantity"] = 2
+    newer = changed(updated_at="2026-12-06T10:05:00-05:00")
+    newer["line_items"][0]["current_quantity"] = 3
+
+    # Shopify delivers the newer version first, then the older one
+    with django_capture_on_commit_callbacks(execute=True):
+        assert update(client, newer, webhook_id="w2").json()["changed"] is True
+        late = update(client, older, webhook_id="w1")
+
+    # the older one changes nothing and the timeline says why; its retry adds nothing
+    assert late.status_code == 200, late.content
+    assert late.json() == {"order": placed.number, "changed": False, "applied": []}
+    assert OrderLine.objects.get(order=placed, sku="IPOD2008GREEN").quantity == 3
+    note = OrderEvent.objects.get(order=placed, kind=OrderEvent.Kind.NOTE)
+    assert note.message.startswith(
+        "An update made in the channel at 2026-12-06T10:00:00-05:00 arrived after the newer one of "
+        "2026-12-06T10:05:00-05:00 was applied; it was not applied"
+    )
+    assert note.actor_name == "channel: Shopify US (Shopify webhook)"
+    assert update(client, older, webhook_id="w1").json()["changed"] is False
+    assert OrderEvent.objects.filter(order=placed, kind=OrderEvent.Kind.NOTE).count() == 1
+    assert OrderEvent.objects.filter(order=placed, kind=OrderEvent.Kind.LINES_EDITED).count() == 1
+
+    # a still newer version (in another offset) is applied
+    newest = changed(updated_at="2026-12-06T15:10:00+00:00")
+    newest["line_items"][0]["current_quantity"] = 4
+    with django_capture_on_commit_callbacks(execute=True):
+        assert update(client, newest, webhook_id="w3").json()["applied"] == ["items"]
+    assert OrderLine.objects.get(order=placed, sku="IPOD2008GREEN").quantity == 4
