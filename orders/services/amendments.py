@@ -220,6 +220,11 @@ def _plan(order: Order, quantities: dict) -> CancellationPlan:
                 f"Order {order}: its payment's authorisation is not settled (being asked, or failed and to be asked "
                 "again for the old total); cancel items once it is authorised, or cancel the whole order."
             )
+        if order.payment_gateway and payments.increment_in_flight(order):
+            raise CancellationRefused(
+                f"Order {order}: an increase of its payment's authorisation is being asked (or failed and is to "
+                "be asked again); cancel items once it is answered, or cancel the whole order."
+            )
         plan.adjustment = payments.adjustment_for(order, new_total=plan.new_total)
     return plan
 
