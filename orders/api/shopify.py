@@ -444,6 +444,8 @@ def shopify_orders_updated(request: HttpRequest, channel_code: str):
     if not edit.changes_anything:
         return Status(200, {"order": order.number, "changed": False, "applied": []})
     key = _delivery_key(request, payload, UPDATED_TOPIC)
+    # The version is kept as seen only by the last step: when the items fail after the address was applied,
+    # Shopify's retry still finds them differing (the address, already the order's, is not changed twice).
     seen = {SEEN: edit.seen, **({SEEN_AT: updated_at} if sent is not None else {})}
     items = bool(edit.changes or edit.totals)
     applied = []
@@ -457,7 +459,7 @@ def shopify_orders_updated(request: HttpRequest, channel_code: str):
                 reason="Changed in Shopify",
                 actor=actor,
                 idempotency_key=f"{key}:address" if key else "",
-                data=seen,
+                data=None if items else seen,
             )
             applied.append("address")
         if items:

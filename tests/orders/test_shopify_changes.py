@@ -10,6 +10,8 @@ import pytest
 from inventory.models import StockLevel
 from notifications import rendering
 from notifications.models import Message
+from orders import services
+from orders.exceptions import OrderChanged
 from orders.models import Order, OrderEvent, OrderLine, OrderStatus
 from tests.orders.test_shopify import SAMPLE, send, shopify, sign  # noqa: F401 - the channel fixture
 from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
@@ -296,3 +298,47 @@ def test_an_older_update_delivered_after_a_newer_one_is_not_applied(client, plac
     with django_capture_on_commit_callbacks(execute=True):
         assert update(client, newest, webhook_id="w3").json()["applied"] == ["items"]
     assert OrderLine.objects.get(order=placed, sku="IPOD2008GREEN").quantity == 4
+
+
+@pytest.mark.usefixtures("carriers")
+def test_an_update_applied_halfway_applies_its_items_on_shopifys_retry(
+    client, placed, monkeypatch, django_capture_on_commit_callbacks
+):
+    edited = changed(updated_at="2026-12-06T11:00:00-05:00")
+    edited["shipping_address"] = {
+        "first_name": "Zoë",
+        "last_name": "Ñúñez",
+        "address1": "Bardstown Road 1200",
+        "city": "Louisville",
+        "zip": "40204",
+        "province_code": "KY",
+        "country_code": "US",
+    }
+    edited["line_items"][0]["current_quantity"] = 3
+    edit_lines = services.edit_lines
+    tries = []
+
+    def changed_meanwhile(**kwargs):  # the items' step finds the order changed under it, once
+        tries.append(kwargs)
+        if len(tries) == 1:
+            raise OrderChanged(f"Order {placed} changed since it was read; try again.")
+        return edit_lines(**kwargs)
+
+    monkeypatch.setattr(services, "edit_lines", changed_meanwhile)
+
+    # the address is applied, then the items' step fails: Shopify is told, and retries the delivery
+    with django_capture_on_commit_callbacks(execute=True):
+        first = update(client, edited, webhook_id="half")
+    assert first.status_code == 409, first.content
+    assert "(applied first: address)" in first.json()["detail"]
+    assert OrderLine.objects.get(order=placed, sku="IPOD2008GREEN").quantity == 1
+
+    with django_capture_on_commit_callbacks(execute=True):
+        retry = update(client, edited, webhook_id="half")
+
+    # the retry applies the items it lost, and does not change the address twice
+    assert retry.status_code == 200, retry.content
+    assert retry.json() == {"order": placed.number, "changed": True, "applied": ["items"]}
+    assert OrderLine.objects.get(order=placed, sku="IPOD2008GREEN").quantity == 3
+    assert OrderEvent.objects.filter(order=placed, kind=OrderEvent.Kind.ADDRESS_CHANGED).count() == 1
+    assert update(client, edited, webhook_id="half").json()["changed"] is False
