@@ -351,6 +351,20 @@ def status_link_revoked(order: Order, *, actor) -> OrderEvent:
     )
 
 
+def channel_update_ignored(order: Order, *, updated_at: str, applied_at: str, actor) -> OrderEvent:
+    """A channel's update of the order arrived after a newer one was applied: it was not applied."""
+    return OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.NOTE,
+        actor=actor,
+        message=(
+            f"An update made in the channel at {updated_at} arrived after the newer one of {applied_at} was "
+            "applied; it was not applied (it would have undone the newer change)."
+        ),
+        data={"stale_update": updated_at, "applied_update": applied_at},
+    )
+
+
 def note_added(order: Order, *, message: str, actor) -> OrderEvent:
     """An operator's note, in their words."""
     return OrderEvent.record(order=order, kind=OrderEvent.Kind.NOTE, actor=actor, message=message)
@@ -668,15 +682,34 @@ def label_voided(order: Order, *, shipment: Shipment, voided: list[str], reason:
 
 
 def shipment_cancelled(order: Order, *, shipment: Shipment, voided: list[str], actor) -> OrderEvent:
-    """A shipment of a cancelled order was cancelled (its labels voided)."""
+    """A shipment was cancelled (its labels voided); its open hold, if any, closes with it.
+
+    The hold's row says so, and so does the entry, so a hold never stays open on a shipment that no longer ships.
+    """
     message = f"Shipment {shipment} cancelled" + (f"; label {', '.join(voided)} voided" if voided else "")
-    return OrderEvent.record(
+    held = list(Hold.objects.filter(shipment_id=shipment.pk, released_at__isnull=True).order_by("pk"))
+    if held:
+        kinds = ", ".join(hold.get_hold_type_display().lower() for hold in held)
+        message += f"; its {kinds} hold closed with it"
+    event = OrderEvent.record(
         order=order,
         kind=OrderEvent.Kind.SHIPMENT,
         actor=actor,
         message=message,
-        data={"shipment": shipment.number, "voided": voided},
+        data={
+            "shipment": shipment.number,
+            "voided": voided,
+            **({"holds_closed": [h.pk for h in held]} if held else {}),
+        },
     )
+    if held:
+        _close_holds(
+            Hold.objects.filter(pk__in=[hold.pk for hold in held]),
+            note=f"shipment {shipment} cancelled",
+            actor=actor,
+            at=event.created_at,
+        )
+    return event
 
 
 def tracking_recorded(

@@ -5,6 +5,7 @@ and ``orders/cancelled`` change it through the same services as the console (``e
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -331,8 +332,29 @@ def _read_change(request: HttpRequest, channel_code: str, topic: str):
     return channel, payload, order, None
 
 
-# Where the order as Shopify last sent it is kept: on the timeline entry of the change it made.
+# Where the order as Shopify last sent it is kept: on the timeline entry of the change it made, with that
+# version's updated_at (an older version delivered late is not applied).
 SEEN = "shopify_seen"
+SEEN_AT = "shopify_updated_at"
+
+
+def _updated_at(value) -> dt.datetime | None:
+    """Shopify's ``updated_at`` (ISO 8601 with its offset) as an aware time; None when missing or unreadable."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        stamp = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo is not None else None
+
+
+def _last_applied_at(order: Order) -> str | None:
+    """The ``updated_at`` of the last Shopify update applied to the order (None: none kept)."""
+    latest = (
+        OrderEvent.objects.filter(order_id=order.pk, data__has_key=SEEN).order_by("-pk").values_list("data", flat=True)
+    ).first()
+    return (latest or {}).get(SEEN_AT)
 
 
 def _last_seen(order: Order) -> dict | None:
@@ -371,7 +393,8 @@ def shopify_orders_updated(request: HttpRequest, channel_code: str):
     a ZIP code whose city and state agree). A `cancelled_at` cancels the order.
 
     - **200** `{"order": ..., "changed": true, "applied": ["items", "address"]}`, or `changed: false` when
-      nothing differs (a retry, or a change the OMS does not keep, such as a note).
+      nothing differs (a retry, or a change the OMS does not keep, such as a note), or when the body's
+      `updated_at` is older than the last change applied (delivered late: not applied, noted on the timeline).
     - **400** the body cannot be read (each field named, as for `orders/create`): nothing is written, ops are
       alerted.
     - **404** no order with this Shopify id on the channel: ops are alerted.
@@ -385,6 +408,23 @@ def shopify_orders_updated(request: HttpRequest, channel_code: str):
     source = f"Shopify {UPDATED_TOPIC}"
     if payload.get("cancelled_at"):
         return _cancel(channel, payload, order, source=source)
+    actor = f"channel: {channel.name} (Shopify webhook)"
+    updated_at, applied_at = payload.get("updated_at"), _last_applied_at(order)
+    sent, applied = _updated_at(updated_at), _updated_at(applied_at)
+    if sent is not None and applied is not None and sent <= applied:
+        # Shopify does not promise the order of its deliveries: a version older than the one applied would undo
+        # the newer change. The same version again is a retry of what was applied.
+        if sent < applied:
+            logger.info(
+                "Shopify orders/updated for %s of %s arrived after the applied one of %s: not applied",
+                order.number,
+                updated_at,
+                applied_at,
+            )
+            services.note_stale_channel_update(
+                order_id=order.pk, updated_at=updated_at, applied_at=applied_at, actor=actor
+            )
+        return Status(200, {"order": order.number, "changed": False, "applied": []})
     variant_ids = skuless_variant_ids(payload)
     try:
         data = order_data_from_shopify(
@@ -403,11 +443,14 @@ def shopify_orders_updated(request: HttpRequest, channel_code: str):
         return Status(400, {"detail": detail})
     if not edit.changes_anything:
         return Status(200, {"order": order.number, "changed": False, "applied": []})
-    actor = f"channel: {channel.name} (Shopify webhook)"
     key = _delivery_key(request, payload, UPDATED_TOPIC)
+    # The version is kept as seen only by the last step: when the items fail after the address was applied,
+    # Shopify's retry still finds them differing (the address, already the order's, is not changed twice).
+    seen = {SEEN: edit.seen, **({SEEN_AT: updated_at} if sent is not None else {})}
+    items = bool(edit.changes or edit.totals)
     applied = []
     try:
-        if edit.changes or edit.totals:
+        if items:
             services.preview_edit(order_id=order.pk, changes=edit.changes, totals=edit.totals)  # refused: nothing yet
         if edit.address is not None:
             services.change_shipping_address(
@@ -416,10 +459,10 @@ def shopify_orders_updated(request: HttpRequest, channel_code: str):
                 reason="Changed in Shopify",
                 actor=actor,
                 idempotency_key=f"{key}:address" if key else "",
-                data={SEEN: edit.seen},
+                data=None if items else seen,
             )
             applied.append("address")
-        if edit.changes or edit.totals:
+        if items:
             services.edit_lines(
                 order_id=order.pk,
                 changes=edit.changes,
@@ -427,7 +470,7 @@ def shopify_orders_updated(request: HttpRequest, channel_code: str):
                 reason="Edited in Shopify",
                 actor=actor,
                 idempotency_key=f"{key}:items" if key else "",
-                data={SEEN: edit.seen},
+                data=seen,
             )
             applied.append("items")
     except (OrderError, DjangoValidationError) as refusal:

@@ -110,6 +110,26 @@ def refunded_amount(order: Order) -> Decimal:
     return _sum(order, T.Kind.REFUND, [T.Status.SUCCEEDED, T.Status.PENDING, T.Status.ERROR])
 
 
+# Refunds opened because the order's total went down (items cancelled, the order edited); a return's
+# refund is not one: the goods came back, the order's total stays.
+ADJUSTMENT_SOURCES = ("items cancelled", "order edited")
+
+
+def adjustment_refunded_amount(order: Order) -> Decimal:
+    """What was refunded (or is being refunded) because the order's total went down: edits and items cancelled.
+
+    The order's captures must come to its total plus this, so that money given
+    back by an edit is taken again when a later edit raises the total.
+    """
+    total = T.objects.filter(
+        order=order,
+        kind=T.Kind.REFUND,
+        source__in=ADJUSTMENT_SOURCES,
+        status__in=[T.Status.SUCCEEDED, T.Status.PENDING, T.Status.ERROR],
+    ).aggregate(total=Sum("amount"))["total"]
+    return total or ZERO
+
+
 def refundable_amount(order: Order) -> Decimal:
     """What can still be refunded: captured minus refunded (refunds in flight count as refunded)."""
     return max(captured_amount(order) - refunded_amount(order), ZERO)
@@ -379,14 +399,18 @@ def _live_captures(order: Order):
 
 
 def capture_split_for(order: Order, shipment) -> CaptureSplit:
-    """This shipment's capture: its goods plus a share of shipping, tax and discount; the last takes the rest."""
+    """This shipment's capture: its goods plus a share of shipping, tax and discount; the last takes the rest.
+
+    The rest is the order's total plus what edits and cancellations refunded,
+    less what was captured: captures less those refunds come to the total.
+    """
     value = sum(
         (line.quantity * line.order_line.unit_price for line in shipment.lines.select_related("order_line")), ZERO
     )
     is_last = not OrderLine.objects.filter(order_id=order.pk, quantity_shipped__lt=F("quantity")).exists()
     previous = [CaptureSplit.from_dict(txn.breakdown) for txn in _live_captures(order).exclude(shipment_id=shipment.pk)]
     return split_capture(
-        grand_total=order.grand_total,
+        grand_total=order.grand_total + adjustment_refunded_amount(order),
         subtotal=order.subtotal,
         shipping_total=order.shipping_total,
         tax_total=order.tax_total,
@@ -537,22 +561,24 @@ class Adjustment:
 def adjustment_for(order: Order, *, new_total: Decimal) -> Adjustment:
     """The payment moves that bring an order's payment down to ``new_total`` (nothing written).
 
-    Money captured beyond the new total (less refunds) is refunded; what is
-    authorised beyond the larger of the new total and what is captured is released.
-    A total the authorisation cannot cover (the captures still to come must take
-    the new total plus what was refunded) asks the gateway for the difference
-    (``increase``). An order not yet authorised needs nothing: it is authorised for
-    its total as it then stands.
+    The order owes its new total plus what edits and cancellations refunded
+    already (returns aside: their goods came back): captures less those refunds
+    come to the total. Money captured beyond what is owed is refunded; what is
+    authorised beyond the larger of what is owed and what is captured is
+    released. A total the authorisation cannot cover asks the gateway for the
+    difference (``increase``). An order not yet authorised needs nothing: it is
+    authorised for its total as it then stands.
     """
     if not order.payment_gateway:
         return Adjustment()
-    captured, refunded = captured_amount(order), refunded_amount(order)
-    refund = max(captured - refunded - new_total, ZERO)
+    captured, refunded = captured_amount(order), adjustment_refunded_amount(order)
+    owed = new_total + refunded
+    refund = min(max(captured - owed, ZERO), refundable_amount(order))
     held = authorised_amount(order)
     if held <= 0:
         return Adjustment(refund=cents(refund))
-    reduce = max(held - max(new_total, captured), ZERO)
-    increase = max(new_total + refunded - held, ZERO) if refund == 0 else ZERO
+    reduce = max(held - max(owed, captured), ZERO)
+    increase = max(owed - held, ZERO) if refund == 0 else ZERO
     return Adjustment(reduce=cents(reduce), refund=cents(refund), increase=cents(increase))
 
 

@@ -47,6 +47,7 @@ from .lifecycle import (
     cancel_order,
     flag_late_orders,
     hold_order,
+    note_stale_channel_update,
     release_order,
 )
 from .payment import capture_again, follow_up, prepare_order, ready_to_route, retry_payment
@@ -107,6 +108,7 @@ __all__ = [
     "mark_delivered",
     "merge_shipments",
     "move_shipment",
+    "note_stale_channel_update",
     "order_version",
     "override_carrier",
     "place_order",

@@ -30,7 +30,8 @@ from shipping.models import UNSHIPPED_STATUSES, Shipment, ShipmentLine, Shipment
 
 from .. import events
 from ..exceptions import CancellationRefused, EditRefused, OrderChanged, OrderError
-from ..models import PRE_SHIPMENT_STATUSES, Address, Order, OrderEvent, OrderLine, OrderStatus
+from ..models import PRE_SHIPMENT_STATUSES, Address, Hold, Order, OrderEvent, OrderLine, OrderStatus
+from ..partners import outbox as partners_outbox
 from ..payments import services as payments
 from ..payments.amounts import ZERO, cents
 from ..payments.exceptions import PaymentError
@@ -218,6 +219,11 @@ def _plan(order: Order, quantities: dict) -> CancellationPlan:
             raise CancellationRefused(
                 f"Order {order}: its payment's authorisation is not settled (being asked, or failed and to be asked "
                 "again for the old total); cancel items once it is authorised, or cancel the whole order."
+            )
+        if order.payment_gateway and payments.increment_in_flight(order):
+            raise CancellationRefused(
+                f"Order {order}: an increase of its payment's authorisation is being asked (or failed and is to "
+                "be asked again); cancel items once it is answered, or cancel the whole order."
             )
         plan.adjustment = payments.adjustment_for(order, new_total=plan.new_total)
     return plan
@@ -432,8 +438,11 @@ def _iso_date(day) -> str | None:
     return day if isinstance(day, str) else day.isoformat()
 
 
-def _parse_changes(changes) -> tuple[list[LineChange], dict[str, str]]:
-    """The requested changes as ``LineChange``s, and what is wrong with any of them (field path → why)."""
+def _parse_changes(changes, *, totals_given: bool = False) -> tuple[list[LineChange], dict[str, str]]:
+    """The requested changes as ``LineChange``s, and what is wrong with any of them (field path → why).
+
+    No change at all is a problem only when no totals are given either (a channel's discount or tax
+    correction changes the totals alone)."""
     parsed: list[LineChange] = []
     problems: dict[str, str] = {}
     for index, raw in enumerate(changes or []):
@@ -481,8 +490,8 @@ def _parse_changes(changes) -> tuple[list[LineChange], dict[str, str]]:
         else:
             price = None
         parsed.append(LineChange(quantity=quantity, line=line, sku=sku, unit_price=price))
-    if not changes:
-        problems["changes"] = "changes: give at least one line to change, add or remove."
+    if not changes and not totals_given:
+        problems["changes"] = "changes: give at least one line to change, add or remove, or a total."
     return parsed, problems
 
 
@@ -493,8 +502,8 @@ def _edit_order(
     nothing written. Returns the summary and the payment calls to make after commit."""
     if order.status not in AMENDABLE:
         raise EditRefused(f"Order {order} is {order.get_status_display().lower()}: its items can no longer change.")
-    parsed, problems = _parse_changes(changes)
     totals = totals or {}
+    parsed, problems = _parse_changes(changes, totals_given=bool(totals))
     for name in totals:
         if name not in ("shipping_total", "tax_total", "discount_total"):
             problems[name] = f"{name}: only shipping_total, tax_total and discount_total can be given."
@@ -897,6 +906,33 @@ def _reserved_at(order: Order) -> tuple[str, ...]:
     return tuple(sorted(set(Allocation.objects.filter(order_id=order.pk).values_list("warehouse__code", flat=True))))
 
 
+def _refuse_rerouting_held_shipments(order: Order) -> None:
+    """Refuse a new address while an open shipment is on hold or released to a 3PL (the caller holds the lock).
+
+    A new address cancels the shipments awaiting their label and routes their units again: a held shipment's
+    units would leave in a new shipment without the hold, and a 3PL may already be picking a released one.
+    """
+    shipments = list(
+        Shipment.objects.filter(order_id=order.pk, status__in=UNSHIPPED_STATUSES)
+        .select_related("warehouse")
+        .order_by("pk")
+    )
+    holds = {
+        hold.shipment_id: hold
+        for hold in Hold.objects.filter(shipment__in=shipments, released_at__isnull=True).order_by("pk")
+    }
+    for shipment in shipments:
+        hold = holds.get(shipment.pk)
+        if hold is not None:
+            raise OrderError(
+                f"Order {order}: shipment {shipment} is on a {hold.get_hold_type_display().lower()} hold; release "
+                "it before changing the address (a new address would route its units again without the hold)."
+            )
+        released = partners_outbox.refuse_changing_released(shipment)
+        if released:
+            raise OrderError(f"Order {order}: its address cannot change. {released}")
+
+
 def change_shipping_address(
     *,
     order_id: int,
@@ -918,7 +954,9 @@ def change_shipping_address(
     computed again from there; the timeline says from what to what, the warehouses and the dates, why and who;
     the customer gets one email with the new address and date.
 
-    Refused (nothing written) once a label is bought or anything shipped (OrderError), with EditRefused naming
+    Refused (nothing written) once a label is bought or anything shipped, while a shipment is on hold (its hold
+    must be released first: a new address must not carry its units past the hold) or while a 3PL holds a
+    shipment's release (the 3PL must let go first) (OrderError), with EditRefused naming
     the field when the address does not agree (or the override is not the actor's to make), with
     OrderChanged when ``expected_version`` no longer matches. An address's own rules (a field too long, a
     country that is not a code) raise ValidationError. The same ``idempotency_key`` again returns the first
@@ -961,6 +999,7 @@ def change_shipping_address(
                 f"Order {order} already has shipment {', '.join(labelled)} with a label made out to the old "
                 "address; cancel the shipment first."
             )
+        _refuse_rerouting_held_shipments(order)
         after = order_address(address)
         after.full_clean(exclude=["customer"])
         problems = address_problems(address)

@@ -106,6 +106,19 @@ def add_order_note(*, order_id: int, message: str, actor) -> OrderEvent:
 
 
 @transaction.atomic(durable=True)
+def note_stale_channel_update(*, order_id: int, updated_at: str, applied_at: str, actor) -> OrderEvent:
+    """Say on the order's timeline that a channel's update arrived after a newer one was applied and was not
+    applied; said once per update (the channel's retries of it add nothing)."""
+    order = lock_order(order_id)
+    earlier = OrderEvent.objects.filter(
+        order_id=order.pk, kind=OrderEvent.Kind.NOTE, data__stale_update=updated_at
+    ).first()
+    if earlier is not None:
+        return earlier
+    return events.channel_update_ignored(order, updated_at=updated_at, applied_at=applied_at, actor=actor)
+
+
+@transaction.atomic(durable=True)
 def flag_late_orders(*, today: dt.date | None = None) -> int:
     """Write a 'promise missed' event on each open order whose promised date has passed.
 

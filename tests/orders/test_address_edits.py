@@ -3,14 +3,18 @@ and state agree, or a manager's recorded override), the order routed again from 
 computed again, one email with the new address and date; in the console and as a service."""
 
 import pytest
+from django.db import transaction
 from django.urls import reverse
 
 from inventory.models import Allocation, StockLevel
 from notifications.models import Message
 from orders import services
-from orders.exceptions import EditRefused
+from orders.exceptions import EditRefused, OrderError
 from orders.models import Order, OrderEvent, OrderStatus
+from orders.partners import services as partners
+from orders.services.shipping import cancel_open_shipments
 from shipping.models import Shipment
+from tests.partners.conftest import connection  # noqa: F401 - the 3PL's connection
 from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
 
 pytestmark = pytest.mark.django_db
@@ -151,3 +155,70 @@ def test_in_the_console_a_mismatch_lands_on_its_field_and_only_managers_see_the_
     response = client.post(address_form(order), {**fields, "override": "on"}, follow=True)
     assert f"{order.number}: ship-to address changed; reserved at DAL" in response.content.decode()
     assert Order.objects.get(pk=order.pk).shipping_address.city == "Houston"
+
+
+def test_a_held_shipment_keeps_its_hold_an_address_change_is_refused_until_released(nyc_order, carriers, role_user):  # noqa: F811 - the shipping fixture
+    order = nyc_order
+    (shipment,) = services.create_shipments(order_id=order.pk, actor="test")
+    hold = services.hold_shipment(
+        shipment_id=shipment.pk, hold_type="fraud_review", reason="Card flagged", actor="test"
+    )
+    address_before = Order.objects.get(pk=order.pk).shipping_address_id
+
+    # a new address would cancel the held shipment and route its units again, without the hold: refused
+    with pytest.raises(OrderError) as refused:
+        services.change_shipping_address(order_id=order.pk, address=dallas(), reason="Moved", actor="ana")
+    assert f"shipment {shipment.number} is on a fraud review hold" in str(refused.value)
+    assert Shipment.objects.get(pk=shipment.pk).status == Shipment.Status.AWAITING_LABEL
+    assert Order.objects.get(pk=order.pk).shipping_address_id == address_before
+    hold.refresh_from_db()
+    assert hold.is_open
+
+    # once the hold is released by someone allowed to, the address may change
+    services.release_shipment(shipment_id=shipment.pk, actor=role_user("Operations manager"), note="Card checked")
+    result = services.change_shipping_address(order_id=order.pk, address=dallas(), reason="Moved", actor="ana")
+    assert result.warehouses_after == ("DAL",)
+
+
+def test_a_shipment_cancelled_closes_its_open_hold(nyc_order, carriers):  # noqa: F811 - the shipping fixture
+    order = nyc_order
+    (shipment,) = services.create_shipments(order_id=order.pk, actor="test")
+    hold = services.hold_shipment(
+        shipment_id=shipment.pk, hold_type="fraud_review", reason="Card flagged", actor="test"
+    )
+
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        (cancelled,) = cancel_open_shipments(order=locked, actor="ana")
+
+    assert cancelled.pk == shipment.pk
+    hold.refresh_from_db()
+    assert not hold.is_open and hold.release_note == f"shipment {shipment.number} cancelled"
+    entry = OrderEvent.objects.filter(order=order, data__shipment=shipment.number).latest("pk")
+    assert entry.message == f"Shipment {shipment.number} cancelled; its fraud review hold closed with it"
+
+
+def test_an_address_change_waits_for_a_3pl_to_let_go_of_a_released_shipment(
+    sites,
+    stock,
+    products,
+    order_to,
+    connection,  # noqa: F811 - the partner fixture
+    carriers,  # noqa: F811 - the shipping fixture
+):
+    stock(sites["DAL"], products[0], 5)
+    order = services.allocate_order(order_id=order_to("DFW", [(products[0], 1)]).pk, actor="test")
+    (shipment,) = services.create_shipments(order_id=order.pk, actor="test")
+    release, _ = partners.release_shipment(shipment_id=shipment.pk, actor="test")
+    address_before = Order.objects.get(pk=order.pk).shipping_address_id
+
+    with pytest.raises(OrderError) as refused:
+        services.change_shipping_address(
+            order_id=order.pk, address=dallas(line1="2000 Ross Ave"), reason="Moved", actor="ana"
+        )
+    assert f"Shipment {shipment.number} was released to Acme Fulfilment" in str(refused.value)
+    assert "ask the 3PL to cancel the release first" in str(refused.value)
+    assert Shipment.objects.get(pk=shipment.pk).status == Shipment.Status.AWAITING_LABEL
+    assert Order.objects.get(pk=order.pk).shipping_address_id == address_before
+    release.refresh_from_db()
+    assert release.state not in ("cancel_requested", "cancelled")

@@ -10,6 +10,8 @@ import pytest
 from inventory.models import StockLevel
 from notifications import rendering
 from notifications.models import Message
+from orders import services
+from orders.exceptions import OrderChanged
 from orders.models import Order, OrderEvent, OrderLine, OrderStatus
 from tests.orders.test_shopify import SAMPLE, send, shopify, sign  # noqa: F401 - the channel fixture
 from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
@@ -244,3 +246,99 @@ def test_a_change_made_in_the_oms_is_not_undone_by_shopifys_next_unrelated_updat
     assert lines(placed) == [("IPOD2008GREEN", 2), ("IPOD2008RED", 2), ("IPOD2008BLACK", 1)]
     # and its next unrelated update changes nothing more
     assert update(client, {**edited, "note": "Ring twice"}, webhook_id="d3").json()["changed"] is False
+
+
+@pytest.mark.usefixtures("carriers")
+def test_a_discount_alone_in_shopify_changes_the_totals(client, placed, django_capture_on_commit_callbacks):
+    before = Order.objects.get(pk=placed.pk)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = update(client, changed(total_discounts="10.00"), webhook_id="discount")
+
+    assert response.status_code == 200, response.content
+    assert response.json() == {"order": placed.number, "changed": True, "applied": ["items"]}
+    order = Order.objects.get(pk=placed.pk)
+    assert lines(order) == lines(before)
+    assert order.discount_total == before.discount_total + 10
+    assert order.grand_total == before.grand_total - 10
+    entry = OrderEvent.objects.get(order=order, kind=OrderEvent.Kind.LINES_EDITED)
+    assert entry.actor_name == "channel: Shopify US (Shopify webhook)"
+    assert not alerts()
+
+
+@pytest.mark.usefixtures("carriers")
+def test_an_older_update_delivered_after_a_newer_one_is_not_applied(client, placed, django_capture_on_commit_callbacks):
+    older = changed(updated_at="2026-12-06T10:00:00-05:00")
+    older["line_items"][0]["current_quantity"] = 2
+    newer = changed(updated_at="2026-12-06T10:05:00-05:00")
+    newer["line_items"][0]["current_quantity"] = 3
+
+    # Shopify delivers the newer version first, then the older one
+    with django_capture_on_commit_callbacks(execute=True):
+        assert update(client, newer, webhook_id="w2").json()["changed"] is True
+        late = update(client, older, webhook_id="w1")
+
+    # the older one changes nothing and the timeline says why; its retry adds nothing
+    assert late.status_code == 200, late.content
+    assert late.json() == {"order": placed.number, "changed": False, "applied": []}
+    assert OrderLine.objects.get(order=placed, sku="IPOD2008GREEN").quantity == 3
+    note = OrderEvent.objects.get(order=placed, kind=OrderEvent.Kind.NOTE)
+    assert note.message.startswith(
+        "An update made in the channel at 2026-12-06T10:00:00-05:00 arrived after the newer one of "
+        "2026-12-06T10:05:00-05:00 was applied; it was not applied"
+    )
+    assert note.actor_name == "channel: Shopify US (Shopify webhook)"
+    assert update(client, older, webhook_id="w1").json()["changed"] is False
+    assert OrderEvent.objects.filter(order=placed, kind=OrderEvent.Kind.NOTE).count() == 1
+    assert OrderEvent.objects.filter(order=placed, kind=OrderEvent.Kind.LINES_EDITED).count() == 1
+
+    # a still newer version (in another offset) is applied
+    newest = changed(updated_at="2026-12-06T15:10:00+00:00")
+    newest["line_items"][0]["current_quantity"] = 4
+    with django_capture_on_commit_callbacks(execute=True):
+        assert update(client, newest, webhook_id="w3").json()["applied"] == ["items"]
+    assert OrderLine.objects.get(order=placed, sku="IPOD2008GREEN").quantity == 4
+
+
+@pytest.mark.usefixtures("carriers")
+def test_an_update_applied_halfway_applies_its_items_on_shopifys_retry(
+    client, placed, monkeypatch, django_capture_on_commit_callbacks
+):
+    edited = changed(updated_at="2026-12-06T11:00:00-05:00")
+    edited["shipping_address"] = {
+        "first_name": "Zoë",
+        "last_name": "Ñúñez",
+        "address1": "Bardstown Road 1200",
+        "city": "Louisville",
+        "zip": "40204",
+        "province_code": "KY",
+        "country_code": "US",
+    }
+    edited["line_items"][0]["current_quantity"] = 3
+    edit_lines = services.edit_lines
+    tries = []
+
+    def changed_meanwhile(**kwargs):  # the items' step finds the order changed under it, once
+        tries.append(kwargs)
+        if len(tries) == 1:
+            raise OrderChanged(f"Order {placed} changed since it was read; try again.")
+        return edit_lines(**kwargs)
+
+    monkeypatch.setattr(services, "edit_lines", changed_meanwhile)
+
+    # the address is applied, then the items' step fails: Shopify is told, and retries the delivery
+    with django_capture_on_commit_callbacks(execute=True):
+        first = update(client, edited, webhook_id="half")
+    assert first.status_code == 409, first.content
+    assert "(applied first: address)" in first.json()["detail"]
+    assert OrderLine.objects.get(order=placed, sku="IPOD2008GREEN").quantity == 1
+
+    with django_capture_on_commit_callbacks(execute=True):
+        retry = update(client, edited, webhook_id="half")
+
+    # the retry applies the items it lost, and does not change the address twice
+    assert retry.status_code == 200, retry.content
+    assert retry.json() == {"order": placed.number, "changed": True, "applied": ["items"]}
+    assert OrderLine.objects.get(order=placed, sku="IPOD2008GREEN").quantity == 3
+    assert OrderEvent.objects.filter(order=placed, kind=OrderEvent.Kind.ADDRESS_CHANGED).count() == 1
+    assert update(client, edited, webhook_id="half").json()["changed"] is False

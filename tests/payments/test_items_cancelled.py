@@ -287,6 +287,38 @@ def test_an_authorisation_not_settled_refuses_the_cancellation_and_writes_nothin
     assert written(order) == before
 
 
+def test_an_increase_of_the_authorisation_in_flight_refuses_the_cancellation_and_writes_nothing(
+    sites, stock, shirt, paid_order, route, sandbox
+):
+    # given an allocated order whose items were raised: the increase of its authorisation is still being asked
+    stock(sites["EWR"], shirt, 10)
+    order = route(paid_order([(shirt, 2)]))
+    T.objects.create(
+        order=order,
+        kind=T.Kind.INCREMENT,
+        gateway=order.payment_gateway,
+        amount=Decimal("40.00"),
+        currency="USD",
+        status=T.Status.PENDING,
+        idempotency_key=f"{order.number}:increment:order-edited:1",
+        source="order edited",
+    )
+    (line,) = lines_of(order)
+    before = written(order)
+
+    # when items are cancelled before the gateway answers: refused, saying why, nothing written
+    with pytest.raises(CancellationRefused) as refusal:
+        services.cancel_lines(order_id=order.pk, quantities={line.pk: 1}, reason="x", actor="ana")
+    assert "an increase of its payment's authorisation is being asked" in str(refusal.value)
+    assert written(order) == before
+
+    # once the gateway has answered, the cancellation goes ahead
+    T.objects.filter(order=order, kind=T.Kind.INCREMENT).update(status=T.Status.SUCCEEDED)
+    services.cancel_lines(order_id=order.pk, quantities={line.pk: 1}, reason="x", actor="ana")
+    line.refresh_from_db()
+    assert line.quantity == 1
+
+
 def test_a_gateway_that_keeps_its_authorisation_answers_that_the_captures_take_the_new_total(
     sites, stock, shirt, paid_order, route, ship
 ):

@@ -240,6 +240,58 @@ def test_after_a_partial_shipment_captures_less_refunds_equal_the_final_total(
     assert journal.count() == 2
 
 
+def test_money_refunded_by_an_edit_is_taken_again_when_a_later_edit_raises_the_total(
+    sites, stock, shirt, mug, paid_order, route, ship, sandbox, django_capture_on_commit_callbacks
+):
+    # given an order of a shirt (in stock) and 2 mugs (waiting), the shirt shipped and captured
+    stock(sites["EWR"], shirt, 5)
+    order = route(paid_order([(shirt, 1), (mug, 2)], shipping="5.00"))
+    ship(order)
+    order.refresh_from_db()
+    assert order.status == S.PARTIALLY_SHIPPED
+    _, mugs = lines_of(order)
+
+    # when the channel sends a discount that takes the total below what was captured (a refund)
+    with django_capture_on_commit_callbacks(execute=True):
+        edit_lines(
+            order_id=order.pk,
+            changes=[{"line": mugs.pk, "quantity": 1}],
+            totals={"discount_total": Decimal("30.00")},
+            reason="Channel discount",
+            actor="shopify",
+        )
+    order.refresh_from_db()
+    refunded = T.objects.get(order=order, kind=T.Kind.REFUND)
+    assert refunded.status == T.Status.SUCCEEDED and refunded.source == "order edited"
+
+    # and then takes the discount back and raises the mugs to 3
+    with django_capture_on_commit_callbacks(execute=True):
+        edit_lines(
+            order_id=order.pk,
+            changes=[{"line": mugs.pk, "quantity": 3}],
+            totals={"discount_total": Decimal("0.00")},
+            reason="Channel discount removed",
+            actor="shopify",
+        )
+    order.refresh_from_db()
+    assert order.grand_total == Decimal("67.50")
+    (increase,) = T.objects.filter(order=order, kind=T.Kind.INCREMENT)
+    assert increase.status == T.Status.SUCCEEDED
+
+    # and the mugs arrive and ship
+    stock(sites["EWR"], mug, 5)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.allocate_order(order_id=order.pk, actor="test")
+    ship(order)
+
+    # then the last capture takes back what the edit refunded: the customer pays the final total
+    order.refresh_from_db()
+    assert order.status == S.SHIPPED
+    captures = T.objects.filter(order=order, kind=T.Kind.CAPTURE)
+    assert {capture.status for capture in captures} == {T.Status.SUCCEEDED}
+    assert payments.captured_amount(order) - payments.refunded_amount(order) == Decimal("67.50")
+
+
 def test_refusals_name_the_field_and_write_nothing(sites, stock, shirt, paid_order, route, ship):
     stock(sites["EWR"], shirt, 5)
     order = route(paid_order([(shirt, 2)]))
@@ -328,3 +380,38 @@ def test_channel_totals_are_taken_as_sent(sites, stock, shirt, paid_order, route
         )
     assert summary.totals_after["tax_total"] == Decimal("4.10")
     assert summary.totals_after["grand_total"] == Decimal("53.10")
+
+
+def test_a_channel_discount_alone_changes_the_totals_and_releases_the_difference(
+    sites, stock, shirt, paid_order, route, sandbox, django_capture_on_commit_callbacks
+):
+    stock(sites["EWR"], shirt, 5)
+    order = route(paid_order([(shirt, 2)]))
+    total_before = order.grand_total
+
+    with django_capture_on_commit_callbacks(execute=True):
+        summary = edit_lines(
+            order_id=order.pk,
+            changes=[],
+            totals={"discount_total": Decimal("5.00")},
+            reason="Discount given in the shop",
+            actor="shopify",
+        )
+
+    order.refresh_from_db()
+    assert summary.changes == []
+    assert order.discount_total == Decimal("5.00") and order.grand_total == total_before - Decimal("5.00")
+    (reduce,) = T.objects.filter(order=order, kind=T.Kind.REDUCE)
+    assert reduce.amount == Decimal("5.00") and reduce.status == T.Status.SUCCEEDED
+
+
+def test_an_edit_with_neither_changes_nor_totals_is_refused_naming_the_field(sites, stock, shirt, paid_order, route):
+    stock(sites["EWR"], shirt, 5)
+    order = route(paid_order([(shirt, 2)]))
+
+    with pytest.raises(EditRefused) as refusal:
+        edit_lines(order_id=order.pk, changes=[], reason="x", actor="ana")
+
+    assert refusal.value.problems == {
+        "changes": "changes: give at least one line to change, add or remove, or a total."
+    }
