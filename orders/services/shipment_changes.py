@@ -34,6 +34,7 @@ from inventory.exceptions import InventoryError
 from inventory.models import Warehouse
 from shipping import services as shipping
 from shipping.exceptions import ShippingError
+from shipping.landed_cost import default_target
 from shipping.models import Shipment, ShipmentLine, ShipmentStatus
 
 from .. import events
@@ -251,6 +252,7 @@ def _split(
             lines=new_lines,
             ship_to=shipment.ship_to,
             promised_date=order.promised_date,
+            aim_date=_aim_date(order),
             currency=order.currency,
             now=now,
         )
@@ -460,6 +462,12 @@ def _move_stock(order: Order, moves: list, source: Warehouse, target: Warehouse)
     ]
 
 
+def _aim_date(order: Order):
+    """The date carrier choice aims at without a promised date: the store's default target from when the order was
+    placed, as for the order's first shipments (``fulfilment.create_shipments``)."""
+    return None if order.promised_date else default_target(order.placed_at)
+
+
 def _repack_and_choose(order: Order, shipment: Shipment, now) -> shipping.CarrierChoice:
     """Pack the shipment again for its lines and choose its carrier again; its copy of the promise follows the
     order's."""
@@ -472,7 +480,7 @@ def _repack_and_choose(order: Order, shipment: Shipment, now) -> shipping.Carrie
     shipment.save(update_fields=["promised_date"])
     try:
         shipping.repack_shipment(shipment=shipment, total_kg=total)
-        return shipping.choose_carrier(shipment=shipment, now=now)
+        return shipping.choose_carrier(shipment=shipment, now=now, aim_date=_aim_date(order))
     except ShippingError as refusal:
         raise ShipmentChangeRefused(f"Shipment {shipment}: {refusal}") from refusal
 
