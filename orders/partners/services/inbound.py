@@ -533,8 +533,11 @@ def apply_stock_snapshot(message: PartnerMessage):
 
 
 def apply_receipt(message: PartnerMessage):
-    """Stock arrived at the 3PL (an ASN received): received through the ledger; waiting backorders fill."""
-    connection = message.connection
+    """Stock arrived at the 3PL (an ASN received): received through the ledger; waiting backorders fill.
+
+    A receipt whose reference this connection applied already (the 3PL sent it again under a new message id, a
+    file dropped twice under another name) is recorded as a duplicate and applies nothing.
+    """
     payload = message.payload
     reference = _text(payload, "receipt")
     lines = _list(payload, "lines")
@@ -542,6 +545,22 @@ def apply_receipt(message: PartnerMessage):
     for index, line in enumerate(lines):
         where = f"lines[{index}]."
         by_sku[_text(line, "sku", where)] += _quantity(line, "quantity", where, allow_zero=False)
+    # the connection's row serialises its receipts: a second copy waits here until the first has committed
+    connection = PartnerConnection.objects.select_for_update().select_related("warehouse").get(pk=message.connection_id)
+    applied = (
+        PartnerMessage.objects.filter(
+            connection=connection,
+            direction=Direction.IN,
+            kind=MessageKind.RECEIPT,
+            status=MessageStatus.APPLIED,
+            payload__receipt=reference,
+        )
+        .exclude(pk=message.pk)
+        .order_by("pk")
+        .first()
+    )
+    if applied is not None:
+        return f"Duplicate of receipt {reference}, applied already by message {applied.key}: nothing applied.", None
     products = _products_by_partner_sku(connection, set(by_sku))
     for partner_sku, quantity in sorted(by_sku.items()):
         inventory.receive_stock(
