@@ -594,6 +594,35 @@ def shipment_released(order: Order, *, shipment: Shipment, hold: Hold, note: str
     )
 
 
+def partner_cancel_requested_for_hold(order: Order, *, shipment: Shipment, partner: str, actor) -> OrderEvent:
+    """The shipment (or its order) went on hold while a 3PL held its release: the 3PL was asked to cancel it."""
+    return OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.SHIPMENT,
+        actor=actor,
+        message=(
+            f"Asked {partner} to cancel the release of shipment {shipment}, which is on hold: if {partner} has "
+            "shipped it already, its confirmation is recorded and flagged for ops"
+        ),
+        data={"shipment": shipment.number, "partner": partner, "cancel_requested": True},
+    )
+
+
+def shipped_while_held(order: Order, *, shipment: Shipment, partner: str, holds: list[Hold], actor) -> OrderEvent:
+    """A 3PL confirmed a shipment shipped while it (or its order) was on hold: the goods have left; ops must act."""
+    kinds = ", ".join(sorted({hold.get_hold_type_display().lower() for hold in holds}))
+    return OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.SHIPMENT,
+        actor=actor,
+        message=(
+            f"{partner} shipped shipment {shipment} while it was on hold ({kinds}): the goods have left, so it is "
+            "recorded as shipped; check with the customer and the 3PL"
+        ),
+        data={"shipment": shipment.number, "partner": partner, "holds": [hold.pk for hold in holds]},
+    )
+
+
 def open_shipment_hold(order: Order, *, shipment: Shipment, hold_type: str, reason: str, actor) -> Hold:
     """Write a shipment's hold row and its timeline entry (the caller holds the order's and the shipment's locks)."""
     hold = Hold.objects.create(

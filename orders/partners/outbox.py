@@ -143,11 +143,18 @@ def release_routed_orders(order_ids: list[int]) -> None:
     transaction.on_commit(release)
 
 
-def request_cancel_of_shipment(shipment: Shipment, *, reason: str, actor) -> PartnerMessage | None:
+HOLD_CANCEL_KEY = ":hold:"  # in the key of a cancel asked because the shipment or its order went on hold
+
+
+def request_cancel_of_shipment(
+    shipment: Shipment, *, reason: str, actor, for_hold: bool = False
+) -> PartnerMessage | None:
     """The workflow cancels a shipment a 3PL holds: ask the 3PL to cancel it too (the caller holds the order lock).
 
     The release goes to "cancel requested"; the partner accepts or rejects. A shipment never released, or
-    already cancelled, needs nothing. Returns the cancel message, or None.
+    already cancelled, needs nothing. Returns the cancel message, or None. ``for_hold``: the shipment (or its
+    order) went on hold and stays ours; once the hold is released, a release the 3PL cancelled is sent again
+    (``release_waiting_shipments``).
     """
     release = PartnerRelease.objects.select_for_update().filter(shipment_id=shipment.pk).first()
     if release is None or release.state not in OPEN_RELEASE_STATES:
@@ -156,10 +163,12 @@ def request_cancel_of_shipment(shipment: Shipment, *, reason: str, actor) -> Par
     release.note = reason
     release.save(update_fields=["state", "note", "updated_at"])
     connection = release.connection
+    # a cancelled shipment is never released again (one cancel each); a held one may be, as its next version
+    key = f"cancel:{shipment.number}" + (f"{HOLD_CANCEL_KEY}v{release.version}" if for_hold else "")
     message, _ = queue_message(
         connection,
         kind=MessageKind.CANCEL,
-        key=f"cancel:{shipment.number}",
+        key=key,
         payload={"release": shipment.number, "order": shipment.order_number, "reason": reason},
         release=release,
     )

@@ -6,9 +6,12 @@ from celery import Task
 from django.db import transaction
 from django.utils.module_loading import import_string
 
+from shipping.models import UNSHIPPED_STATUSES, Shipment
+
 from .. import events
 from ..exceptions import HoldReleaseRefused, OrderError, ReasonRequired
 from ..models import Hold, Order, OrderEvent
+from ..partners import outbox as partners_outbox
 from . import notify
 
 CENT = Decimal("0.01")
@@ -51,7 +54,28 @@ def hold(order: Order, *, reason: str, actor, cause: str, hold_type: str = "") -
     ops are alerted."""
     event = events.order_held(order, reason=reason, actor=actor, cause=cause, hold_type=hold_type)
     notify.order_on_hold(order, reason=reason, actor=actor, occurrence=str(event.pk))
+    released = (
+        Shipment.objects.select_for_update(of=("self",))
+        .filter(order_id=order.pk, status__in=UNSHIPPED_STATUSES, partner_release__isnull=False)
+        .order_by("pk")
+    )
+    for shipment in released:
+        stop_partner_release(order, shipment, reason=f"Order {order} put on hold: {reason}", actor=actor)
     return event
+
+
+def stop_partner_release(order: Order, shipment: Shipment, *, reason: str, actor) -> bool:
+    """A hold stops the goods: ask the 3PL holding the shipment's open release to cancel it, and say so on the
+    timeline (the caller holds the order's and the shipment's locks). Returns whether a cancel was asked.
+
+    The 3PL accepts (the release is sent again once the hold is released) or rejects it because the parcel has
+    left: its ship confirmation is then recorded and flagged for ops (``partners.services.inbound``).
+    """
+    message = partners_outbox.request_cancel_of_shipment(shipment, reason=reason, actor=actor, for_hold=True)
+    if message is None:
+        return False
+    events.partner_cancel_requested_for_hold(order, shipment=shipment, partner=message.connection.name, actor=actor)
+    return True
 
 
 # --- typed holds: the open ones, and who may release them ------------------------------------------

@@ -15,7 +15,14 @@ from shipping.models import UNSHIPPED_STATUSES, Shipment
 from .. import events
 from ..exceptions import OrderError
 from ..models import Hold, HoldType, Order, OrderEvent, OrderStatus
-from ._common import lock_order, open_shipment_hold, refuse_without_release_permission, require_reason
+from ..partners import outbox as partners_outbox
+from ._common import (
+    lock_order,
+    open_shipment_hold,
+    refuse_without_release_permission,
+    require_reason,
+    stop_partner_release,
+)
 
 
 def _locked(shipment_id: int):
@@ -32,6 +39,7 @@ def hold_shipment(*, shipment_id: int, hold_type: str, reason: str, actor) -> Ho
     """Hold one shipment that has not left: no label is bought for it and it does not ship until released.
 
     The order's status is left alone and its other shipments carry on. The timeline says which type, why and who.
+    Released to a 3PL already: the 3PL is asked to cancel the release (``_common.stop_partner_release``).
     """
     reason = require_reason(reason, "hold a shipment of")
     if hold_type not in HoldType.values:
@@ -50,7 +58,9 @@ def hold_shipment(*, shipment_id: int, hold_type: str, reason: str, actor) -> Ho
             f"Shipment {shipment} is already on a {current.get_hold_type_display().lower()} hold; release it before "
             "holding it again."
         )
-    return events.open_shipment_hold(order, shipment=shipment, hold_type=hold_type, reason=reason, actor=actor)
+    hold = events.open_shipment_hold(order, shipment=shipment, hold_type=hold_type, reason=reason, actor=actor)
+    stop_partner_release(order, shipment, reason=f"Shipment {shipment} put on hold: {reason}", actor=actor)
+    return hold
 
 
 @transaction.atomic(durable=True)
@@ -62,6 +72,8 @@ def release_shipment(*, shipment_id: int, actor, note: str = "") -> Hold:
         raise OrderError(f"Shipment {shipment} is not on hold.")
     refuse_without_release_permission(hold, actor=actor, what=f"Shipment {shipment}")
     events.close_shipment_hold(order, shipment=shipment, hold=hold, note=(note or "").strip(), actor=actor)
+    # at a 3PL's warehouse: released (again) to the 3PL after commit; the sweep does it if this task is lost
+    partners_outbox.release_routed_orders([order.pk])
     hold.refresh_from_db()
     return hold
 

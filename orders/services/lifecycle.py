@@ -13,6 +13,7 @@ from inventory import services as inventory
 from .. import events
 from ..exceptions import OrderError
 from ..models import OPEN_STATUSES, HoldType, Order, OrderEvent, OrderLine, OrderStatus
+from ..partners import outbox as partners_outbox
 from . import notify, payment
 from ._common import (
     ALLOCATE_TASK,
@@ -31,6 +32,8 @@ from .shipping import cancel_open_shipments
 @transaction.atomic  # not durable: a channel's order is held in the transaction that places it (Shopify webhook)
 def hold_order(*, order_id: int, reason: str, actor, cause: str = "operator", hold_type: str = "") -> Order:
     """Put an order on hold, stopping fulfilment until it is released (its stock stays reserved); ops are alerted.
+
+    Its shipments released to a 3PL are asked back: the 3PL gets a cancel request for each (``_common.hold``).
 
     ``cause`` says what put it there (``events.HOLD_CAUSES``): an operator unless a caller says otherwise;
     ``hold_type`` (``HoldType``) says who may release it: the cause's own type when blank.
@@ -63,6 +66,8 @@ def release(order: Order, *, note: str, actor) -> None:
     events.order_released(order, to_status=target, note=note, actor=actor)
     if target in (OrderStatus.RECEIVED, OrderStatus.BACKORDERED):
         enqueue(ALLOCATE_TASK, order.pk)
+    # shipments at a 3PL's warehouse that waited for the hold are released to the 3PL after commit
+    partners_outbox.release_routed_orders([order.pk])
 
 
 def cancel_order(*, order_id: int, reason: str, actor) -> Order:

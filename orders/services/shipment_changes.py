@@ -11,9 +11,9 @@ facts are refreshed, and the customer is told in the same transaction if the ord
 (``delay_notices.tell_if_late``).
 
 A change is refused with the reason when a shipment has its label (void it first), has left, is held (a held
-shipment may be moved, its hold going with it, but not split or merged), belongs to another order or ships to
-another address, when the destination lacks the stock, or when the shipment changed since the operator looked
-(``expected_version``).
+shipment may be moved, its hold going with it, but not split or merged, nor moved to a 3PL's warehouse), belongs
+to another order or ships to another address, when the destination lacks the stock, or when the shipment changed
+since the operator looked (``expected_version``).
 
 The ``preview_*`` functions run the same change inside a transaction that is rolled back, so the console shows
 exactly what confirming would do (carrier, price, date, stock) and nothing is written.
@@ -34,6 +34,7 @@ from inventory.exceptions import InventoryError
 from inventory.models import Warehouse
 from shipping import services as shipping
 from shipping.exceptions import ShippingError
+from shipping.landed_cost import default_target
 from shipping.models import Shipment, ShipmentLine, ShipmentStatus
 
 from .. import events
@@ -41,7 +42,7 @@ from ..exceptions import ShipmentChangeRefused
 from ..models import Hold, Order, OrderDelayNotice, OrderLine, OrderStatus
 from ..partners import outbox as partners_outbox
 from . import delay_notices
-from ._common import lock_order, require_reason
+from ._common import lock_order, open_shipment_hold, require_reason
 from .shipping import guard_shipping_cost
 from .shipping_facts import refresh_shipping_facts
 
@@ -251,6 +252,7 @@ def _split(
             lines=new_lines,
             ship_to=shipment.ship_to,
             promised_date=order.promised_date,
+            aim_date=_aim_date(order),
             currency=order.currency,
             now=now,
         )
@@ -344,6 +346,13 @@ def _move(shipment_id, warehouse_id, reason, actor, expected_version, now, *, te
     target = _warehouse(warehouse_id, shipment)
     if target.pk == source.pk:
         raise ShipmentChangeRefused(f"Shipment {shipment} already leaves from {source.code}; choose another warehouse.")
+    hold = open_shipment_hold(shipment.pk)
+    if hold is not None and target.pk in partners_outbox.partner_warehouse_ids():
+        # a 3PL ships what it is sent: the hold would not reach it
+        raise ShipmentChangeRefused(
+            f"Shipment {shipment} is on a {hold.get_hold_type_display().lower()} hold and {target.code} is run by a "
+            "3PL, which would be sent it: release the hold first, or move it to one of our own warehouses."
+        )
     lines = _lines(shipment)
     moves = [
         inventory.UnitMove(line.order_line_id, line.product_id, source.pk, target.pk, line.quantity)
@@ -453,6 +462,12 @@ def _move_stock(order: Order, moves: list, source: Warehouse, target: Warehouse)
     ]
 
 
+def _aim_date(order: Order):
+    """The date carrier choice aims at without a promised date: the store's default target from when the order was
+    placed, as for the order's first shipments (``fulfilment.create_shipments``)."""
+    return None if order.promised_date else default_target(order.placed_at)
+
+
 def _repack_and_choose(order: Order, shipment: Shipment, now) -> shipping.CarrierChoice:
     """Pack the shipment again for its lines and choose its carrier again; its copy of the promise follows the
     order's."""
@@ -465,7 +480,7 @@ def _repack_and_choose(order: Order, shipment: Shipment, now) -> shipping.Carrie
     shipment.save(update_fields=["promised_date"])
     try:
         shipping.repack_shipment(shipment=shipment, total_kg=total)
-        return shipping.choose_carrier(shipment=shipment, now=now)
+        return shipping.choose_carrier(shipment=shipment, now=now, aim_date=_aim_date(order))
     except ShippingError as refusal:
         raise ShipmentChangeRefused(f"Shipment {shipment}: {refusal}") from refusal
 

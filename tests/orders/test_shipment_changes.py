@@ -1,6 +1,7 @@
 """Splitting, merging and moving shipments before their labels are bought: stock, carriers, promise, timeline."""
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from django.db.models import Sum
@@ -287,3 +288,53 @@ def test_stock_and_allocations_add_up_after_a_run_of_changes(placed, sites, stoc
             ]
             or 0
         )
+
+
+# --- the store's default target, without a promised date ---------------------------------------------------------
+# Monday 23 Nov 2026, 14:00 UTC: 09:00 in Edison, before every cut-off.
+MONDAY = dt.datetime(2026, 11, 23, 14, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def two_day_target(sites, monkeypatch, settings):
+    """The demo carriers, a two-day default target, Edison shipping the same day, the clock on Monday."""
+    from django.utils import timezone
+
+    from shipping.demo_data import ensure_demo_carriers
+    from shipping.selectors import clear_rate_cache
+
+    settings.SHIPPING_PROMISE_TARGET_DAYS = 2
+    settings.SHIPPING_PROMISE_TARGET_MAX_PREMIUM = Decimal("100.00")
+    monkeypatch.setattr(timezone, "now", lambda: MONDAY)
+    clear_rate_cache()
+    ensure_demo_carriers()
+    sites["EWR"].processing_days = 0
+    sites["EWR"].time_zone = "America/New_York"
+    sites["EWR"].save()
+    yield dt.date(2026, 11, 25)
+    clear_rate_cache()
+
+
+def test_a_split_without_a_promised_date_keeps_a_service_meeting_the_store_s_target(
+    two_day_target, sites, stock, products, order_to
+):
+    # given an order to Miami with no promised date, shipped from Edison by a service arriving by the target
+    a, b = products[:2]
+    stock(sites["EWR"], a, 5)
+    stock(sites["EWR"], b, 5)
+    order = order_to("MIA", [(a, 2), (b, 1)], placed_at=MONDAY, promised_date=None)
+    services.allocate_order(order_id=order.pk, actor="test")
+    (shipment,) = services.create_shipments(order_id=order.pk, actor="test")
+    assert shipment.estimated_delivery <= two_day_target
+    cheapest = min(shipment.options, key=lambda option: Decimal(option["price"]))
+    assert dt.date.fromisoformat(cheapest["eta"]) > two_day_target  # the target costs more
+
+    # when a unit is split off into a shipment of its own
+    services.split_shipment(
+        shipment_id=shipment.pk, quantities={line_of(order, "SKU-A").pk: 1}, reason="Gift", actor="test"
+    )
+
+    # then both shipments still arrive by the store's target
+    first, second = Shipment.objects.filter(order=order).order_by("pk")
+    assert first.estimated_delivery <= two_day_target and second.estimated_delivery <= two_day_target
+    assert "arriving by the promised Wed 25 Nov" in second.choice_reason, second.choice_reason

@@ -54,3 +54,21 @@ def test_the_same_message_id_arriving_twice_at_once_is_recorded_once(connection)
 
     assert sorted(created) == [False, True]
     assert PartnerMessage.objects.filter(direction=Direction.IN, key="snap-1").count() == 1
+
+
+def test_the_same_receipt_under_two_message_ids_at_once_is_received_once(connection, products, sites):
+    payload = {"receipt": "ASN-7", "lines": [{"sku": "ACME-A", "quantity": 4}]}
+    messages = [
+        PartnerMessage.objects.create(
+            connection=connection, direction=Direction.IN, kind=MessageKind.RECEIPT, key=key, payload=payload
+        )
+        for key in ("asn-7", "asn-7-resent")
+    ]
+
+    statuses = run_in_parallel(*(lambda pk=m.pk: services.process_message(message_id=pk) for m in messages))
+
+    assert statuses == [MessageStatus.APPLIED, MessageStatus.APPLIED]
+    outcomes = sorted(PartnerMessage.objects.filter(direction=Direction.IN).values_list("outcome", flat=True))
+    assert sum("Duplicate of receipt ASN-7" in outcome for outcome in outcomes) == 1
+    assert StockMovement.objects.filter(warehouse=sites["DAL"], product=products[0]).count() == 1
+    assert sites["DAL"].stock_levels.get(product=products[0]).on_hand == 4

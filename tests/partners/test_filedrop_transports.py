@@ -94,6 +94,26 @@ def test_records_without_an_id_are_kept_once_by_file_and_row(csv_connection, dro
     assert _on_hand(sites, a) == 2
 
 
+def test_a_receipt_dropped_again_in_a_file_of_another_name_is_a_duplicate_and_applies_nothing(
+    csv_connection, drop_server, products, sites
+):
+    a = products[0]
+    text = "receipt,sku,quantity\nASN-9,ACME-A,2\n"
+    _drop(drop_server, "out", "receipts-0002.csv", text)
+    assert services.poll_connection(connection_id=csv_connection.pk) == [202]
+
+    _drop(drop_server, "out", "receipts-0002-resent.csv", text)  # a new name: a new message id
+    assert services.poll_connection(connection_id=csv_connection.pk) == [202]
+
+    again = PartnerMessage.objects.get(direction=Direction.IN, key="receipts-0002-resent.csv#2")
+    assert again.status == MessageStatus.APPLIED
+    assert (
+        again.outcome == "Duplicate of receipt ASN-9, applied already by message receipts-0002.csv#2: nothing applied."
+    )
+    assert _on_hand(sites, a) == 2
+    assert StockMovement.objects.filter(warehouse=sites["DAL"], product=a).count() == 1
+
+
 def test_an_unreadable_file_goes_to_failed_with_its_reason_and_the_log_says_why(csv_connection, drop_server):
     _drop(drop_server, "out", "inventory-7.csv", "sku,count\nACME-A,3\n")
     _drop(drop_server, "out", "whatever.txt", "hello")

@@ -225,6 +225,30 @@ def test_an_inbound_message_whose_task_was_lost_is_applied_by_the_sweep(
     assert connection.warehouse.stock_levels.get(product=products[0]).on_hand == 3
 
 
+def test_a_receipt_sent_again_under_a_new_message_id_is_a_duplicate_and_applies_nothing(connection, products):
+    payload = {"receipt": "ASN-1", "lines": [{"sku": "ACME-A", "quantity": 3}]}
+    first, _ = services.receive_message(
+        connection=connection, message_id="asn-1", kind=MessageKind.RECEIPT, payload=payload
+    )
+    services.process_message(message_id=first.pk)
+
+    again, created = services.receive_message(
+        connection=connection, message_id="asn-1-resent", kind=MessageKind.RECEIPT, payload=payload
+    )
+    assert created  # a new message id: recorded
+    assert services.process_message(message_id=again.pk) == MessageStatus.APPLIED
+
+    again.refresh_from_db()
+    assert again.outcome == "Duplicate of receipt ASN-1, applied already by message asn-1: nothing applied."
+    assert connection.warehouse.stock_levels.get(product=products[0]).on_hand == 3
+    # another receipt of the same 3PL still applies
+    other, _ = services.receive_message(
+        connection=connection, message_id="asn-2", kind=MessageKind.RECEIPT, payload={**payload, "receipt": "ASN-2"}
+    )
+    services.process_message(message_id=other.pk)
+    assert connection.warehouse.stock_levels.get(product=products[0]).on_hand == 6
+
+
 def test_an_order_held_when_it_was_routed_is_released_by_the_sweep_once_it_is_released(
     connection, stock, products, routed, sites
 ):

@@ -14,7 +14,7 @@ from collections import defaultdict
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db.models import Exists, F, OuterRef, Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -23,12 +23,13 @@ from inventory.exceptions import InventoryError
 from inventory.models import Product, StockLevel, StockMovement
 from shipping import services as shipping
 from shipping.exceptions import ShippingError
-from shipping.models import Shipment, ShipmentStatus
+from shipping.models import UNSHIPPED_STATUSES, Shipment, ShipmentStatus
 
+from ... import events
 from ...exceptions import OrderError
-from ...models import OrderLine
-from ...services import payment
-from ...services._common import lock_order
+from ...models import Hold, OrderLine, OrderStatus
+from ...services import notify, payment
+from ...services._common import lock_order, open_order_hold, open_shipment_hold, stop_partner_release
 from ...services.shipping import ship_locked_shipment
 from ..exceptions import PartnerError, PayloadError
 from ..models import (
@@ -42,7 +43,7 @@ from ..models import (
     PartnerRelease,
     ReleaseState,
 )
-from ..outbox import PROCESS_TASK, RELEASE_TASK, enqueue
+from ..outbox import HOLD_CANCEL_KEY, PROCESS_TASK, RELEASE_TASK, enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -260,7 +261,7 @@ def apply_ack(message: PartnerMessage):
             "rejected": ReleaseState.REJECTED,
         }[status]
     elif of == MessageKind.CANCEL and release.state == ReleaseState.CANCEL_REQUESTED and status != "received":
-        # rejected: the partner has shipped it or will; its confirmation comes as an exception for ops
+        # rejected: the partner has shipped it or will; its confirmation is applied (a hold's cancel) or an exception
         release.state = ReleaseState.CANCELLED if status == "accepted" else ReleaseState.ACCEPTED
     elif of == MessageKind.CHANGE and status == "accepted" and release.state in OPEN_RELEASE_STATES:
         release.state = ReleaseState.ACCEPTED
@@ -298,7 +299,13 @@ def apply_ship_confirmation(message: PartnerMessage):
     release = PartnerRelease.objects.select_for_update(of=("self",)).get(pk=release.pk)
     # checked under the locks: a cancel or another confirmation may have got there first
     cancelled = shipment.status == ShipmentStatus.CANCELLED
-    if cancelled or release.state in (ReleaseState.CANCELLED, ReleaseState.CANCEL_REQUESTED):
+    # a cancel asked because of a hold, not answered yet or rejected: the goods left, so they are recorded
+    held_cancel = release.state == ReleaseState.CANCEL_REQUESTED and _cancel_asked_for_hold(release)
+    if (
+        cancelled
+        or release.state == ReleaseState.CANCELLED
+        or (release.state == ReleaseState.CANCEL_REQUESTED and not held_cancel)
+    ):
         state = "cancelled here" if cancelled else release.get_state_display().lower()
         raise PartnerError(
             f"{release} was {state}, yet {connection.name} confirms it shipped "
@@ -324,8 +331,14 @@ def apply_ship_confirmation(message: PartnerMessage):
     short = {line.order_line_id: line.quantity - shipped.get(line.order_line_id, 0) for line in lines}
     short = {line_id: units for line_id, units in short.items() if units}
     short_products = {line.order_line_id: line.product_id for line in lines}
+    actor = f"3PL: {connection.name}"
+    order_hold, holds = _lift_holds_the_goods_left(order, shipment, connection, actor=actor)
     shipping.record_partner_labels(shipment=shipment, tracking_numbers=tracking_numbers, quantities=shipped)
-    capture = ship_locked_shipment(order, shipment, actor=f"3PL: {connection.name}", now=shipped_at)
+    capture = ship_locked_shipment(order, shipment, actor=actor, now=shipped_at)
+    if holds:
+        _flag_shipped_while_held(
+            order, shipment, connection, holds=holds, order_hold=order_hold, tracking=tracking_numbers, at=shipped_at
+        )
     if short:
         _handle_short(order, shipment, connection, short, short_products)
     release.state = ReleaseState.SHIPPED
@@ -341,7 +354,78 @@ def apply_ship_confirmation(message: PartnerMessage):
     )
     if short:
         said += f"; {sum(short.values())} units short, {settings.PARTNER_SHORT_SHIPMENT}"
+    if holds:
+        said += "; it was on hold: recorded as shipped (the goods left) and flagged for ops"
+        release.note = said
+        release.save(update_fields=["note", "updated_at"])
     return said, capture
+
+
+def _cancel_asked_for_hold(release: PartnerRelease) -> bool:
+    latest = (
+        PartnerMessage.objects.filter(release=release, direction=Direction.OUT, kind=MessageKind.CANCEL)
+        .order_by("-pk")
+        .values_list("key", flat=True)
+        .first()
+    )
+    return bool(latest) and HOLD_CANCEL_KEY in latest
+
+
+def _lift_holds_the_goods_left(order, shipment: Shipment, connection: PartnerConnection, *, actor):
+    """The 3PL shipped a shipment that is (or whose order is) on hold: the hold cannot stop goods that left.
+
+    The shipment's hold is closed; an order on hold is released to where it was held from so that it can ship,
+    and its hold is kept on its other unshipped shipments (a shipment hold of the same type and reason). Returns
+    the order's hold (or None) and every hold lifted, for ops to see.
+    """
+    note = f"{connection.name} shipped {shipment} before the hold could stop it"
+    holds = []
+    shipment_hold = open_shipment_hold(shipment.pk)
+    if shipment_hold is not None:
+        events.close_shipment_hold(order, shipment=shipment, hold=shipment_hold, note=note, actor=actor)
+        holds.append(shipment_hold)
+    order_hold = None
+    if order.status == OrderStatus.ON_HOLD:
+        order_hold = open_order_hold(order)
+        events.order_released(order, to_status=order.status_beneath_hold, note=note, actor=actor)
+        if order_hold is not None:
+            holds.append(order_hold)
+    return order_hold, holds
+
+
+def _flag_shipped_while_held(
+    order, shipment: Shipment, connection: PartnerConnection, *, holds, order_hold, tracking: list[str], at
+) -> None:
+    """Say on the timeline that held goods left, keep an order's hold on what has not, and alert ops."""
+    actor = f"3PL: {connection.name}"
+    events.shipped_while_held(order, shipment=shipment, partner=connection.name, holds=holds, actor=actor)
+    if order_hold is not None:
+        others = (
+            Shipment.objects.select_for_update(of=("self",))
+            .filter(order_id=order.pk, status__in=UNSHIPPED_STATUSES)
+            .exclude(Exists(Hold.objects.filter(shipment_id=OuterRef("pk"), released_at__isnull=True)))
+            .order_by("pk")
+        )
+        for other in others:
+            events.open_shipment_hold(
+                order,
+                shipment=other,
+                hold_type=order_hold.hold_type,
+                reason=f"{order_hold.reason} (the order's hold, kept on its shipments after {shipment} left)",
+                actor=actor,
+            )
+            stop_partner_release(order, other, reason=f"Shipment {other} put on hold: {order_hold.reason}", actor=actor)
+    notify.shipment_exception(
+        order,
+        shipment=shipment.number,
+        tracking_number=tracking[0],
+        description=(
+            f"{connection.name} shipped it while it was on hold "
+            f"({', '.join(hold.get_hold_type_display().lower() for hold in holds)}): the goods have left"
+        ),
+        location=connection.warehouse.code,
+        occurred_at=at,
+    )
 
 
 def _handle_short(order, shipment: Shipment, connection: PartnerConnection, short: dict, products: dict) -> None:
@@ -449,8 +533,11 @@ def apply_stock_snapshot(message: PartnerMessage):
 
 
 def apply_receipt(message: PartnerMessage):
-    """Stock arrived at the 3PL (an ASN received): received through the ledger; waiting backorders fill."""
-    connection = message.connection
+    """Stock arrived at the 3PL (an ASN received): received through the ledger; waiting backorders fill.
+
+    A receipt whose reference this connection applied already (the 3PL sent it again under a new message id, a
+    file dropped twice under another name) is recorded as a duplicate and applies nothing.
+    """
     payload = message.payload
     reference = _text(payload, "receipt")
     lines = _list(payload, "lines")
@@ -458,6 +545,22 @@ def apply_receipt(message: PartnerMessage):
     for index, line in enumerate(lines):
         where = f"lines[{index}]."
         by_sku[_text(line, "sku", where)] += _quantity(line, "quantity", where, allow_zero=False)
+    # the connection's row serialises its receipts: a second copy waits here until the first has committed
+    connection = PartnerConnection.objects.select_for_update().select_related("warehouse").get(pk=message.connection_id)
+    applied = (
+        PartnerMessage.objects.filter(
+            connection=connection,
+            direction=Direction.IN,
+            kind=MessageKind.RECEIPT,
+            status=MessageStatus.APPLIED,
+            payload__receipt=reference,
+        )
+        .exclude(pk=message.pk)
+        .order_by("pk")
+        .first()
+    )
+    if applied is not None:
+        return f"Duplicate of receipt {reference}, applied already by message {applied.key}: nothing applied.", None
     products = _products_by_partner_sku(connection, set(by_sku))
     for partner_sku, quantity in sorted(by_sku.items()):
         inventory.receive_stock(

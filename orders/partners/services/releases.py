@@ -21,17 +21,25 @@ from shipping.models import UNSHIPPED_STATUSES, Shipment, ShipmentStatus
 
 from ... import services as workflow
 from ...exceptions import OrderError
-from ...services._common import lock_order
+from ...models import Hold
+from ...services._common import lock_order, open_shipment_hold
 from ...services.shipping import SHIPPABLE
 from ..exceptions import PartnerError
 from ..models import (
+    Direction,
     MessageKind,
     PartnerConnection,
     PartnerMessage,
     PartnerRelease,
     ReleaseState,
 )
-from ..outbox import queue_message, release_payload, request_cancel_of_shipment, request_change_of_shipment
+from ..outbox import (
+    HOLD_CANCEL_KEY,
+    queue_message,
+    release_payload,
+    request_cancel_of_shipment,
+    request_change_of_shipment,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -59,19 +67,43 @@ def release_orders(*, order_ids: list[int], actor) -> list[PartnerRelease]:
 
 
 def release_waiting_shipments(*, actor, order_ids: list[int] | None = None, limit: int = 500) -> list[PartnerRelease]:
-    """Release every shipment at an active 3PL's warehouse still awaiting its release (of these orders, or all)."""
-    waiting = Shipment.objects.filter(
-        status=ShipmentStatus.AWAITING_LABEL,
-        warehouse__partner_connection__is_active=True,
-    ).exclude(Exists(PartnerRelease.objects.filter(shipment=OuterRef("pk"))))
+    """Release every shipment at an active 3PL's warehouse still awaiting its release (of these orders, or all).
+
+    A held shipment, or one of an order not ready to ship (on hold), waits: it goes once its hold is released.
+    A release the 3PL cancelled because of a hold is sent again, as its next version, once the hold is off.
+    """
+    waiting = (
+        Shipment.objects.filter(
+            status=ShipmentStatus.AWAITING_LABEL,
+            warehouse__partner_connection__is_active=True,
+            order__status__in=SHIPPABLE,
+        )
+        .exclude(Exists(Hold.objects.filter(shipment_id=OuterRef("pk"), released_at__isnull=True)))
+        .exclude(Exists(PartnerRelease.objects.filter(shipment=OuterRef("pk")).exclude(Exists(_cancelled_for_hold()))))
+    )
     if order_ids is not None:
         waiting = waiting.filter(order_id__in=order_ids)
     released = []
     for shipment_id in waiting.order_by("pk").values_list("pk", flat=True)[:limit]:
-        release, created = release_shipment(shipment_id=shipment_id, actor=actor)
+        try:
+            release, created = release_shipment(shipment_id=shipment_id, actor=actor)
+        except PartnerError as refusal:  # held, or changed, since the query: it waits for the next pass
+            logger.info("3PL release: %s", refusal)
+            continue
         if created:
             released.append(release)
     return released
+
+
+def _cancelled_for_hold():
+    """A release (``OuterRef("pk")``) the 3PL cancelled at our request because its shipment or order went on hold."""
+    return PartnerMessage.objects.filter(
+        release_id=OuterRef("pk"),
+        direction=Direction.OUT,
+        kind=MessageKind.CANCEL,
+        key__contains=HOLD_CANCEL_KEY,
+        release__state=ReleaseState.CANCELLED,
+    )
 
 
 def release_waiting_orders(*, actor, limit: int = 200) -> list[PartnerRelease]:
@@ -96,29 +128,63 @@ def release_waiting_orders(*, actor, limit: int = 200) -> list[PartnerRelease]:
 def release_shipment(*, shipment_id: int, actor) -> tuple[PartnerRelease, bool]:
     """Release one shipment to the 3PL of its warehouse; sent after commit. A shipment released already is left.
 
-    Returns the release and whether it is new. Raises PartnerError when no active 3PL runs its warehouse.
+    A release the 3PL cancelled because of a hold is sent again as its next version. Returns the release and
+    whether it was sent now. Raises PartnerError when no active 3PL runs its warehouse, or when the shipment or
+    its order is on hold (it is released when the hold is).
     """
+    order_id = Shipment.objects.filter(pk=shipment_id).values_list("order_id", flat=True).first()
+    if order_id is None:
+        raise PartnerError(f"No shipment with id {shipment_id}.")
+    order = lock_order(order_id)  # the order first, as every order service does: a hold cannot slip in between
     shipment = (
         Shipment.objects.select_for_update(of=("self",))
         .select_related("service__vendor", "warehouse")
         .get(pk=shipment_id)
     )
-    existing = PartnerRelease.objects.filter(shipment=shipment).first()
-    if existing is not None:
+    existing = PartnerRelease.objects.select_for_update(of=("self",)).filter(shipment=shipment).first()
+    again = (
+        existing is not None
+        and PartnerRelease.objects.filter(pk=existing.pk).filter(Exists(_cancelled_for_hold())).exists()
+    )
+    if existing is not None and not again:
         return existing, False
     connection = PartnerConnection.objects.filter(warehouse_id=shipment.warehouse_id, is_active=True).first()
     if connection is None:
         raise PartnerError(f"Shipment {shipment}: no active 3PL connection runs {shipment.warehouse.code}.")
     if shipment.status != ShipmentStatus.AWAITING_LABEL:
         raise PartnerError(f"Shipment {shipment} is {shipment.get_status_display().lower()}; it cannot be released.")
+    hold = open_shipment_hold(shipment.pk)
+    if hold is not None:
+        raise PartnerError(
+            f"Shipment {shipment} is on a {hold.get_hold_type_display().lower()} hold; it is released to "
+            f"{connection.name} when its hold is released."
+        )
+    if order.status not in SHIPPABLE:
+        raise PartnerError(
+            f"Order {order} is {order.get_status_display().lower()}; shipment {shipment} is released to "
+            f"{connection.name} when the order can ship."
+        )
     now = timezone.now()
-    release = PartnerRelease.objects.create(
-        connection=connection, shipment=shipment, released_at=now, ack_due_at=connection.ack_deadline(now)
-    )
+    if again:  # the same shipment, sent again as the next version (its number is the 3PL's key)
+        release = existing
+        release.connection = connection
+        release.state = ReleaseState.RELEASED
+        release.version += 1
+        release.released_at = now
+        release.ack_due_at = connection.ack_deadline(now)
+        release.acknowledged_at = None
+        release.overdue = False
+        release.partner_reference = ""
+        release.note = "Released again after its hold was released."
+        release.save()
+    else:
+        release = PartnerRelease.objects.create(
+            connection=connection, shipment=shipment, released_at=now, ack_due_at=connection.ack_deadline(now)
+        )
     queue_message(
         connection,
         kind=MessageKind.RELEASE,
-        key=f"release:{shipment.number}:v1",
+        key=f"release:{shipment.number}:v{release.version}",
         payload=release_payload(release, shipment),
         release=release,
     )
