@@ -118,7 +118,8 @@ class ConnectionForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for name in self.DEFAULTED:
-            self.fields[name].required = False
+            if name in self.fields:  # a reader's page (view permission only) has no editable fields
+                self.fields[name].required = False
         for name in ("secret", "sftp_password", "sftp_private_key"):  # write-only: never rendered back
             self.initial[name] = ""
 
