@@ -577,7 +577,32 @@ def runner_for(
         connection.partner_sku(sku): on_hand
         for sku, on_hand in connection.warehouse.stock_levels.values_list("product__sku", "on_hand")
     }
+    hold_open_releases(simulator, connection)
     return Runner(simulator, snapshot_every=snapshot_every, report=report)
+
+
+def hold_open_releases(simulator: Simulator, connection) -> None:
+    """Give ``simulator`` the releases the OMS sent that the 3PL has not shipped or cancelled, as it last had
+    them (and their message ids, seen): one started again (``make run`` restarted) ships them after its delay
+    instead of forgetting them."""
+    from .models import OPEN_RELEASE_STATES, Direction, MessageKind, PartnerMessage
+
+    now = time.monotonic()
+    sent = (
+        PartnerMessage.objects.filter(
+            connection=connection,
+            direction=Direction.OUT,
+            kind__in=[MessageKind.RELEASE, MessageKind.CHANGE],
+            release__state__in=OPEN_RELEASE_STATES,
+        )
+        .exclude(sent_at=None)
+        .order_by("sent_at", "pk")
+    )
+    for message in sent:
+        number = message.payload.get("release")
+        if number and message.payload.get("lines"):
+            simulator.releases[number] = SimulatedRelease(number, message.payload, now)
+            simulator.seen[message.key] = 1
 
 
 def endpoint_port(endpoint: str) -> int:

@@ -94,10 +94,12 @@ def wait_for(check, *, seconds: float = 30.0, what: str = ""):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_order_near_the_3pl_is_released_shipped_and_emailed_by_the_simulated_3pl(settings, live_server):
+def test_an_order_near_the_3pl_is_released_then_shipped_and_emailed_by_the_simulated_3pl_even_after_a_restart(
+    settings, live_server
+):
     settings.DEMO_3PL_PORT = free_port()
     settings.DEMO_3PL_SIMULATOR = True
-    settings.DEMO_3PL_SHIP_DELAY_SECONDS = 1.0
+    settings.DEMO_3PL_SHIP_DELAY_SECONDS = 3600.0
     settings.DEMO_3PL_SNAPSHOT_SECONDS = 3600.0
     _, products = ensure_demo_network()
     connection = ensure_demo_3pl()
@@ -120,6 +122,11 @@ def test_an_order_near_the_3pl_is_released_shipped_and_emailed_by_the_simulated_
         release = PartnerRelease.objects.select_related("shipment").get(shipment__order=order)
         assert release.connection == connection
         assert runner.simulator.releases[release.shipment.number].payload["lines"][0]["quantity"] == 2
+        # make run stopped and started again before the 3PL shipped: the 3PL still has the release
+        runner.stop()
+        settings.DEMO_3PL_SHIP_DELAY_SECONDS = 0.5
+        runner = start_demo_simulator(base_url=live_server.url, report=said.append)
+        assert runner is not None, said
         shipped = wait_for(
             lambda: PartnerRelease.objects.filter(pk=release.pk, state=ReleaseState.SHIPPED).first(),
             what="the 3PL's ship confirmation applied",
