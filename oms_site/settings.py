@@ -441,6 +441,14 @@ PARTNER_SHORT_SHIPMENT = env.str("PARTNER_SHORT_SHIPMENT", default="reroute")
 # A stock snapshot's difference of at most this many units (per SKU) is posted at once as an adjustment;
 # a larger one becomes a submitted cycle count that waits for a manager's approval.
 PARTNER_SNAPSHOT_AUTO_UNITS = env.int("PARTNER_SNAPSHOT_AUTO_UNITS", default=2)
+# The demo's 3PL (docs/demo.md): the seed's connection "demo-3pl" points at 127.0.0.1:DEMO_3PL_PORT, where
+# `runembedded` starts the simulated 3PL beside the web server when DEMO_3PL_SIMULATOR is on (the embedded
+# shape's default; off in production). It ships each release after DEMO_3PL_SHIP_DELAY_SECONDS and sends a
+# stock snapshot every DEMO_3PL_SNAPSHOT_SECONDS.
+DEMO_3PL_PORT = env.int("DEMO_3PL_PORT", default=8701)
+DEMO_3PL_SIMULATOR = env.bool("DEMO_3PL_SIMULATOR", default=DEBUG)
+DEMO_3PL_SHIP_DELAY_SECONDS = env.float("DEMO_3PL_SHIP_DELAY_SECONDS", default=20.0)
+DEMO_3PL_SNAPSHOT_SECONDS = env.float("DEMO_3PL_SNAPSHOT_SECONDS", default=300.0)
 
 # --- Payments and accounting (orders.payments) ----------------------------
 # Payment gateways by code (Order.payment_gateway); a real provider's adapter is added here.

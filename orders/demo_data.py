@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import secrets
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -125,6 +126,14 @@ WAREHOUSES = [
     ("MLU", "Monroe LA (Gulf)", "5400 Operations Rd", "Monroe", "LA", "71201", "America/Chicago"),
 ]
 DEMO_CUTOFF = dt.time(18, 0)
+
+# The demo warehouse a 3PL runs: routing reserves its stock like any other's, the 3PL (the simulator `make run`
+# starts beside the web server) ships what is released to it. Not one of WAREHOUSES: the bulk history and the
+# story ship only from our own sites, and a release needs the 3PL to answer.
+DEMO_3PL_WAREHOUSE = ("CMH", "Columbus OH (3PL)", "4600 Alum Creek Dr", "Columbus", "OH", "43207", "America/New_York")
+DEMO_3PL_CODE = "demo-3pl"
+DEMO_3PL_NAME = "Buckeye Fulfilment (demo 3PL)"
+DEMO_3PL_STOCK = (40, 60, 120, 80, 25)  # units per SKU, in turn
 
 CHANNELS = [
     ("webstore", "Web store", Channel.Kind.WEB_STORE),
@@ -433,6 +442,7 @@ def seed_demo(
         writer.analyze([StockMovement, StockLevel])
         refresh_all_shipping_facts()  # the shipments were written directly: the cockpit reads their facts
     type_untyped_holds()  # the holds were written directly too: the home counts holds by type from their rows
+    ensure_demo_3pl(now=now)  # after the story and the history: they ship from our own warehouses only
     return SeedResult(
         orders=orders,
         lines=line_count,
@@ -530,6 +540,69 @@ def _ensure_warehouses() -> list[Warehouse]:
             warehouse.save()
         warehouses.append(warehouse)
     return warehouses
+
+
+def ensure_demo_3pl(*, now: dt.datetime | None = None):
+    """The demo warehouse run by a 3PL, stocked, and its REST connection: returns the connection.
+
+    Made once (a database seeded before it had one gets it from ``create_demo_logins``), only where the demo
+    catalogue is: None on a database without it. The shared secret is generated here and kept encrypted like
+    every connection's; the endpoint is the simulator's, on 127.0.0.1 at DEMO_3PL_PORT.
+    """
+    from .partners.models import PartnerConnection
+
+    existing = PartnerConnection.objects.filter(code=DEMO_3PL_CODE).first()
+    if existing is not None:
+        return existing
+    skus = [f"{family}-{variant}" for family, _, _, _, variants in PRODUCT_FAMILIES for variant in variants]
+    products = list(Product.objects.filter(sku__in=skus).order_by("sku"))
+    if len(products) != len(skus):
+        return None
+    code, name, line1, city, state, postal_code, time_zone = DEMO_3PL_WAREHOUSE
+    opening_at = (now or timezone.now()) - dt.timedelta(days=400)
+    with transaction.atomic():
+        warehouse = Warehouse.objects.filter(code=code).first()
+        if warehouse is None:
+            warehouse = Warehouse(
+                code=code,
+                name=name,
+                address_line1=line1,
+                city=city,
+                state=state,
+                postal_code=postal_code,
+                time_zone=time_zone,
+                processing_days=0,
+                daily_cutoff=DEMO_CUTOFF,
+            )
+            warehouse.locate()
+            warehouse.save()
+        for index, product in enumerate(products):
+            level, created = StockLevel.objects.get_or_create(
+                warehouse=warehouse, product=product, defaults={"reorder_point": 10}
+            )
+            if not created:
+                continue
+            units = DEMO_3PL_STOCK[index % len(DEMO_3PL_STOCK)]
+            StockLevel.objects.filter(pk=level.pk).update(on_hand=F("on_hand") + units)
+            StockMovement.objects.create(
+                warehouse=warehouse,
+                product=product,
+                kind=StockMovement.Kind.RECEIPT,
+                quantity=units,
+                reason=OPENING_REASON,
+                reference="DEMO",
+                actor_name="demo data",
+                created_at=opening_at,
+            )
+        return PartnerConnection.objects.create(
+            code=DEMO_3PL_CODE,
+            name=DEMO_3PL_NAME,
+            warehouse=warehouse,
+            kind=PartnerConnection.Kind.REST,
+            endpoint=f"http://127.0.0.1:{settings.DEMO_3PL_PORT}",
+            secret=secrets.token_urlsafe(32),
+            ack_deadline_minutes=30,
+        )
 
 
 def _nearest(warehouses: list[Warehouse], postal_code: str) -> Warehouse:

@@ -513,3 +513,140 @@ class FileDropSimulator(Simulator):
             waiting, self.outbox = self.outbox, []
         self.write_files(waiting)
         return self.poll()
+
+
+class Runner:
+    """A simulator at work in a thread of its own: a pump a second, a stock snapshot every ``snapshot_every``.
+
+    What ``run_partner_simulator`` and ``runembedded`` run; ``stop`` ends the loop and closes the port.
+    """
+
+    def __init__(self, simulator: Simulator, *, snapshot_every: float = 300.0, report: Callable[[str], None] = print):
+        self.simulator = simulator
+        self.snapshot_every = snapshot_every
+        self.report = report
+        self.stopping = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> Runner:
+        self.simulator.start()
+        self.thread = threading.Thread(target=self.run, name="3pl-simulator-pump", daemon=True)
+        self.thread.start()
+        return self
+
+    def run(self) -> None:
+        last_snapshot = time.monotonic()
+        while not self.stopping.is_set():
+            if time.monotonic() - last_snapshot >= self.snapshot_every:
+                self.simulator.snapshot()
+                last_snapshot = time.monotonic()
+            shipped = self.simulator.ship_due()
+            for number in shipped:
+                self.report(f"Simulated 3PL: shipped {number}.")
+            for status in self.simulator.pump(ship=False):
+                if status not in (200, 202):
+                    self.report(f"Simulated 3PL: the OMS answered {status or 'nothing'}; trying again in a second.")
+            self.stopping.wait(1.0)  # the demo's pace: one round a second, ended at once by stop()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join(timeout=10)
+        self.simulator.stop()
+
+
+def runner_for(
+    connection,
+    *,
+    base_url: str,
+    ship_delay: float,
+    snapshot_every: float,
+    port: int = 0,
+    report: Callable[[str], None] = print,
+) -> Runner:
+    """A runner playing the 3PL of a REST ``connection``: serving its endpoint's port (or ``port``), holding the
+    stock its warehouse holds, posting to the webhook of the OMS at ``base_url``. Not started."""
+    port = port or endpoint_port(connection.endpoint)
+    simulator = Simulator(
+        secret=connection.secret,
+        webhook_url=f"{base_url.rstrip('/')}/api/v1/partners/{connection.code}/webhook",
+        ship_delay=ship_delay,
+        port=port,
+    )
+    simulator.stock = {
+        connection.partner_sku(sku): on_hand
+        for sku, on_hand in connection.warehouse.stock_levels.values_list("product__sku", "on_hand")
+    }
+    hold_open_releases(simulator, connection)
+    return Runner(simulator, snapshot_every=snapshot_every, report=report)
+
+
+def hold_open_releases(simulator: Simulator, connection) -> None:
+    """Give ``simulator`` the releases the OMS sent that the 3PL has not shipped or cancelled, as it last had
+    them (and their message ids, seen): one started again (``make run`` restarted) ships them after its delay
+    instead of forgetting them."""
+    from .models import OPEN_RELEASE_STATES, Direction, MessageKind, PartnerMessage
+
+    now = time.monotonic()
+    sent = (
+        PartnerMessage.objects.filter(
+            connection=connection,
+            direction=Direction.OUT,
+            kind__in=[MessageKind.RELEASE, MessageKind.CHANGE],
+            release__state__in=OPEN_RELEASE_STATES,
+        )
+        .exclude(sent_at=None)
+        .order_by("sent_at", "pk")
+    )
+    for message in sent:
+        number = message.payload.get("release")
+        if number and message.payload.get("lines"):
+            simulator.releases[number] = SimulatedRelease(number, message.payload, now)
+            simulator.seen[message.key] = 1
+
+
+def endpoint_port(endpoint: str) -> int:
+    """The port of a REST endpoint (http://127.0.0.1:8701 -> 8701; none given -> 0)."""
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(endpoint).port or 0
+    except ValueError:
+        return 0
+
+
+def start_demo_simulator(*, base_url: str, report: Callable[[str], None] = print) -> Runner | None:
+    """Start the demo 3PL beside the web server (``runembedded``): None when DEMO_3PL_SIMULATOR is off, the demo
+    connection is not there (or not REST, or has no secret), or its port is taken (said through ``report``)."""
+    from django.conf import settings
+
+    from orders.demo_data import DEMO_3PL_CODE
+
+    from .models import PartnerConnection
+
+    if not settings.DEMO_3PL_SIMULATOR:
+        return None
+    connection = (
+        PartnerConnection.objects.select_related("warehouse")
+        .filter(code=DEMO_3PL_CODE, kind=PartnerConnection.Kind.REST, is_active=True)
+        .first()
+    )
+    if connection is None or not connection.secret:
+        return None
+    runner = runner_for(
+        connection,
+        base_url=base_url,
+        ship_delay=settings.DEMO_3PL_SHIP_DELAY_SECONDS,
+        snapshot_every=settings.DEMO_3PL_SNAPSHOT_SECONDS,
+        report=report,
+    )
+    try:
+        runner.start()
+    except OSError as error:
+        report(f"The demo 3PL could not serve {connection.endpoint} ({error}); its releases wait for it.")
+        return None
+    report(
+        f"Demo 3PL {connection.name} at {runner.simulator.url}: ships each release after "
+        f"{settings.DEMO_3PL_SHIP_DELAY_SECONDS:g} s, posting to {runner.simulator.webhook_url}"
+    )
+    return runner

@@ -36,9 +36,10 @@ class Command(BaseCommand):
         base = (url or settings.OMS_BASE_URL).rstrip("/")
         if not settings.DEBUG:
             raise CommandError("Demo logins are for the embedded shape (DEBUG=true) only.")
-        from orders.demo_data import demo_network_in_its_zones
+        from orders.demo_data import demo_network_in_its_zones, ensure_demo_3pl
 
         demo_network_in_its_zones()  # a demo database seeded before warehouses had their own clock
+        ensure_demo_3pl()  # and before the demo had a warehouse run by a 3PL
         password_file = settings.VAR_DIR / "demo_login.txt"
         if password_file.exists():
             password = password_file.read_text().strip()

@@ -4,7 +4,9 @@ The worker and beat use the broker from settings; in the embedded shape that
 is kombu's filesystem transport (var/celery/), so long jobs run in the
 background with no broker server installed. Without an address it serves
 where OMS_BASE_URL points, so the links in emails and the ones
-`create_demo_logins` prints are the ones served.
+`create_demo_logins` prints are the ones served. When the demo's 3PL
+connection is there and DEMO_3PL_SIMULATOR is on (the embedded shape's
+default), the simulated 3PL runs beside the web server and stops with it.
 """
 
 import os
@@ -44,9 +46,15 @@ class Command(BaseCommand):
         ]
         self.stdout.write(f"Celery worker (pid {helpers[0].pid}) and beat (pid {helpers[1].pid}) started.")
         self.stdout.write(f"The console: http://{addrport}/admin/")
+        from orders.partners.simulator import start_demo_simulator
+
+        # The demo warehouse's 3PL, in a thread of this process: it posts to the web server being started.
+        simulator = start_demo_simulator(base_url=f"http://{addrport}", report=self.stdout.write)
         try:
             call_command("runserver", addrport)
         finally:
+            if simulator is not None:
+                simulator.stop()
             for process in helpers:
                 process.terminate()
             for process in helpers:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from orders.partners.models import PartnerConnection
-from orders.partners.simulator import Simulator
+from orders.partners.simulator import runner_for
 
 
 class Command(BaseCommand):
@@ -33,32 +31,20 @@ class Command(BaseCommand):
             raise CommandError(f"{connection} speaks {connection.get_kind_display()}; the simulator speaks REST.")
         if not connection.secret:
             raise CommandError(f"{connection} has no shared secret: enter one in the console first.")
-        if not port:
-            port = int(connection.endpoint.rsplit(":", 1)[-1].split("/")[0]) if ":" in connection.endpoint else 0
-        base = (oms_url or settings.OMS_BASE_URL).rstrip("/")
-        simulator = Simulator(
-            secret=connection.secret,
-            webhook_url=f"{base}/api/v1/partners/{connection.code}/webhook",
+        runner = runner_for(
+            connection,
+            base_url=oms_url or settings.OMS_BASE_URL,
             ship_delay=ship_delay,
+            snapshot_every=snapshot_every,
             port=port,
+            report=self.stdout.write,
         )
-        simulator.stock = {
-            connection.partner_sku(sku): on_hand
-            for sku, on_hand in connection.warehouse.stock_levels.values_list("product__sku", "on_hand")
-        }
-        simulator.start()
+        runner.start()
+        simulator = runner.simulator
         self.stdout.write(f"Simulated 3PL for {connection} at {simulator.url}, posting to {simulator.webhook_url}")
-        last_snapshot = time.monotonic()
         try:
-            while True:
-                if time.monotonic() - last_snapshot >= snapshot_every:
-                    simulator.snapshot()
-                    last_snapshot = time.monotonic()
-                for status in simulator.pump():
-                    if status not in (200, 202):
-                        self.stderr.write(f"The OMS answered {status or 'nothing'}; trying again in a second.")
-                time.sleep(1)  # the demo's pace: one round a second
+            runner.thread.join()
         except KeyboardInterrupt:
             pass
         finally:
-            simulator.stop()
+            runner.stop()
