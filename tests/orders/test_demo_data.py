@@ -80,12 +80,14 @@ def wipe():
     from inventory.models import Allocation, WarehouseDailyLoad
     from notifications.models import Message
     from orders.models import OrderIntake
+    from orders.partners.models import PartnerConnection, PartnerMessage, PartnerRelease
     from orders.payments.models import CreditRule, SandboxCall, SandboxPayment
 
     models = [
         Customer, Address, Order, OrderLine, OrderEvent, OrderIntake, Allocation, WarehouseDailyLoad, StockLevel,
         StockMovement, Shipment, ShipmentLine, Parcel, TrackingEvent, T, JournalEntry, JournalLine, ExportBatch,
         ReturnRequest, ReturnLine, Refund, OrderErrorCase, Message, SandboxCall, SandboxPayment, CreditRule,
+        PartnerConnection, PartnerMessage, PartnerRelease,
     ]  # fmt: skip
     tables = [model._meta.db_table for model in models]
     with connection.cursor() as cursor:
@@ -94,6 +96,11 @@ def wipe():
         for sql in connection.ops.sql_flush(no_style(), tables, reset_sequences=True, allow_cascade=True):
             cursor.execute(sql)
     Vendor.objects.update(tracking_serial=0)
+    # the 3PL's warehouse is made after the history, when the connection is: a fresh database has none yet
+    from inventory.models import Warehouse
+    from orders.demo_data import DEMO_3PL_WAREHOUSE
+
+    Warehouse.objects.filter(code=DEMO_3PL_WAREHOUSE[0]).delete()
 
 
 # --- the bulk history ------------------------------------------------------------------------------
