@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_ORDERS ?= 500
 
-.PHONY: run test lint format check audit bench bench-inventory bench-shipping bench-notifications bench-intake bench-cockpit bench-network clean
+.PHONY: run test lint format check audit bench bench-inventory bench-shipping bench-notifications bench-intake bench-cockpit bench-network bench-partners clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -91,6 +91,13 @@ bench-cockpit: $(VENV)/.installed
 ## carrier choice, beside shipping everything from Edison NJ by ground (a throwaway SQLite database)
 bench-network: $(VENV)/.installed
 	env -u DATABASE_URL $(PY) bench/network.py
+
+## make bench-partners: releases and ship confirmations per second through each 3PL transport (REST to the simulated
+## 3PL over HTTP, CSV and X12 files over a real SFTP server), beside bare urllib POSTs, bare paramiko writes and our
+## own warehouse's ship service
+BENCH_PARTNERS_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/oms_bench_partners
+bench-partners: $(VENV)/.installed
+	DATABASE_URL=$(BENCH_PARTNERS_DATABASE_URL) CELERY_BROKER_URL=$(BENCH_BROKER_URL) $(PY) bench/partners.py
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
