@@ -18,9 +18,9 @@ ROLES = ["Operations manager", "Operations associate", "Returns associate", "War
 def pytest_collection_modifyitems(config, items):
     """Tests marked `postgres` need real parallel transactions: skip them on SQLite.
 
-    The quick run (SQLite, no OMS_FULL_SUITE) also leaves out the tests marked `slow`: those that start
-    workers, brokers or Django processes of their own. They run on PostgreSQL (CI) and with
-    OMS_FULL_SUITE=1.
+    The quick run (SQLite, no OMS_FULL_SUITE) also leaves out the tests marked `slow` (those that start
+    workers, brokers, SFTP servers or Django processes of their own) and the browser tests. They run on
+    PostgreSQL (CI) and with OMS_FULL_SUITE=1.
     """
     import os
 
@@ -30,11 +30,14 @@ def pytest_collection_modifyitems(config, items):
         skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)")
         quick = os.environ.get("OMS_FULL_SUITE", "") not in {"1", "true", "yes"}
         skip_slow = pytest.mark.skip(reason="slow: runs on PostgreSQL and with OMS_FULL_SUITE=1")
+        skip_browser = pytest.mark.skip(reason="browser: runs on PostgreSQL and with OMS_FULL_SUITE=1")
         for item in items:
             if "postgres" in item.keywords:
                 item.add_marker(skip)
             elif quick and "slow" in item.keywords:
                 item.add_marker(skip_slow)
+            elif quick and "browser" in item.keywords:
+                item.add_marker(skip_browser)
 
 
 @pytest.fixture(scope="session")

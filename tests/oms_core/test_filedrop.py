@@ -89,6 +89,7 @@ def test_writing_a_name_again_replaces_it_whole_and_clears_an_interrupted_write(
     assert (sftp_server.root / "out" / "846.edi").read_bytes() == b"new content"
 
 
+@pytest.mark.slow  # starts, stops or kills SFTP server processes of its own
 def test_a_server_without_posix_rename_still_gets_whole_files(tmp_path):
     with running_sftp_server(tmp_path / "drop", posix_rename=False) as server, connect(server) as drop:
         drop.write("846.edi", b"first")
@@ -162,6 +163,7 @@ def test_a_rejected_file_moves_to_failed_with_its_reason_beside_it(sftp_server, 
     assert not [n for n in os.listdir(root / "failed") if n.endswith(".part")]
 
 
+@pytest.mark.slow  # starts, stops or kills SFTP server processes of its own
 def test_a_reject_cut_off_by_a_server_crash_and_retried_ends_as_one_file_with_its_reason(tmp_path):
     reason = "segment 20 (SE): SE01 says 17 segments, the set has 18"
     # given a server that goes silent at the first byte written to it, and a file to refuse
@@ -268,6 +270,7 @@ def test_a_server_that_is_down_is_reported_as_unavailable_naming_it():
         drop.list_incoming()
 
 
+@pytest.mark.slow  # starts, stops or kills SFTP server processes of its own
 def test_a_server_that_stops_answering_times_out_as_unavailable(tmp_path):
     # given a server that goes silent once a file has received 64 kB
     with running_sftp_server(tmp_path / "drop", pause_after_bytes=65_536) as server:
@@ -281,6 +284,7 @@ def test_a_server_that_stops_answering_times_out_as_unavailable(tmp_path):
         assert not (server.root / "out" / "big.edi").exists()
 
 
+@pytest.mark.slow  # starts, stops or kills SFTP server processes of its own
 def test_a_server_killed_mid_transfer_then_restarted_takes_the_retried_write_once_and_whole(tmp_path):
     data = os.urandom(1_000_000)
     with running_sftp_server(tmp_path / "drop", pause_after_bytes=200_000) as server:

@@ -6,7 +6,7 @@ import pytest
 from .conformance import SCENARIOS
 from .filedrop_peer import file_drop_connection, file_drop_harness
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]  # an SFTP server process per test
 
 
 @pytest.fixture

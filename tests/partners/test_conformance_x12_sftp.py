@@ -9,7 +9,7 @@ from oms_core import x12
 from .conformance import SCENARIOS
 from .filedrop_peer import file_drop_connection, file_drop_harness
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]  # an SFTP server process per test
 
 
 @pytest.fixture(params=["004010", "005010"])

@@ -27,7 +27,7 @@ from tests.notifications.test_concurrency import run_in_parallel
 from .filedrop_peer import file_drop_connection
 from .test_admin import login  # noqa: F401 - fixture
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]  # an SFTP server process per test
 
 
 @pytest.fixture
