@@ -136,7 +136,7 @@ def test_an_unknown_zip_code_or_warehouse_is_refused_before_anything_runs(networ
         coverage.start_coverage_run(parameters={"demand": "orders", "days": 7, "add_postal_code": "00000"}, actor="t")
     assert refused.value.field == "add_postal_code"
     with pytest.raises(coverage.CoverageRunError) as refused:
-        coverage.start_coverage_run(parameters={"demand": "orders", "days": 7, "remove": ["XXX"]}, actor="t")
+        coverage.start_coverage_run(parameters={"demand": "orders", "days": 7, "remove": ["NOPE"]}, actor="t")
     assert refused.value.field == "remove"
     assert not CoverageRun.objects.exists()
 
