@@ -8,7 +8,7 @@ never an app of ours.
 
 from .actions import ACTION_FORM_TEMPLATE, Done, FormAction, FormActionsMixin, form_page
 from .display import admin_change_url, admin_link, badge, plural, rows_table
-from .forms import CsvUploadForm
+from .forms import CsvUploadForm, require_review
 from .people import person_field, person_name
 from .readonly import ReadOnlyAdmin, ReadOnlyMixin, ReadOnlyTabularInline
 from .requests import int_or_404, int_or_none, safe_next, selected_ids
@@ -31,6 +31,7 @@ __all__ = [
     "person_field",
     "person_name",
     "plural",
+    "require_review",
     "rows_table",
     "safe_next",
     "selected_ids",

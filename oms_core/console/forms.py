@@ -1,4 +1,5 @@
-"""The console's upload form for CSV files (imports of orders, stock receipts, channel variants)."""
+"""The console's upload form for CSV files (imports of orders, stock receipts, channel variants), and the
+review step of a change shown before it is made."""
 
 from __future__ import annotations
 
@@ -23,3 +24,17 @@ class CsvUploadForm(forms.Form):
                 f"The file is {upload.size // 1024:,} KB; at most {MAX_UPLOAD_BYTES // 1024:,} KB. Split it."
             )
         return upload
+
+
+def require_review(form: forms.Form, cleaned: dict, *, confirming: bool, digest: str, message: str) -> None:
+    """A change is made on the second submit only, and only if its input is the one the person reviewed.
+
+    On the first submit (or when the input changed since the summary was shown) the form carries ``digest``
+    in its hidden ``reviewed`` field and is refused with ``message`` (code ``review``), so the page shows the
+    summary and asks to confirm.
+    """
+    if confirming and cleaned.get("reviewed") == digest:
+        return
+    form.data = form.data.copy()
+    form.data["reviewed"] = digest
+    raise forms.ValidationError(message, code="review")

@@ -15,7 +15,7 @@ from django.utils.html import format_html, format_html_join
 from inventory.admin import offer_finding_steps
 from inventory.exceptions import InventoryError
 from inventory.models import InventoryFinding
-from oms_core.console import FormAction, FormActionsMixin, ReadOnlyAdmin, int_or_none, rows_table
+from oms_core.console import FormAction, FormActionsMixin, ReadOnlyAdmin, int_or_none, require_review, rows_table
 from shipping import documents as shipping_documents  # shipping: pick lists
 
 from .. import selectors, services
@@ -153,12 +153,13 @@ class CancelItemsForm(forms.Form):
             self.plan = services.preview_cancellation(order_id=self.order.pk, quantities=self.quantities())
         except OrderError as refusal:
             raise forms.ValidationError(str(refusal)) from refusal
-        if not self.confirming or cleaned.get("reviewed") != self.digest():
-            self.data = self.data.copy()
-            self.data["reviewed"] = self.digest()
-            raise forms.ValidationError(
-                "Nothing is cancelled yet: check what the cancellation does below, then confirm.", code="review"
-            )
+        require_review(
+            self,
+            cleaned,
+            confirming=self.confirming,
+            digest=self.digest(),
+            message="Nothing is cancelled yet: check what the cancellation does below, then confirm.",
+        )
         return cleaned
 
 
@@ -274,12 +275,13 @@ class EditItemsForm(forms.Form):
             self.summary = services.preview_edit(order_id=self.order.pk, changes=self.changes())
         except OrderError as refusal:
             raise forms.ValidationError(str(refusal)) from refusal
-        if not self.confirming or cleaned.get("reviewed") != self.digest():
-            self.data = self.data.copy()
-            self.data["reviewed"] = self.digest()
-            raise forms.ValidationError(
-                "Nothing is changed yet: check what the edit does below, then confirm.", code="review"
-            )
+        require_review(
+            self,
+            cleaned,
+            confirming=self.confirming,
+            digest=self.digest(),
+            message="Nothing is changed yet: check what the edit does below, then confirm.",
+        )
         return cleaned
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from django import forms
 
 from inventory.models import Warehouse
+from oms_core.console import require_review
 from shipping.models import Shipment, ShipmentStatus
 
 from .. import services
@@ -47,10 +48,7 @@ class ReviewedChangeForm(forms.Form):
             self.plan = self.preview()
         except OrderError as refusal:
             raise forms.ValidationError(str(refusal)) from refusal
-        if not self.confirming or cleaned.get("reviewed") != self.digest():
-            self.data = self.data.copy()
-            self.data["reviewed"] = self.digest()
-            raise forms.ValidationError(REVIEW_MESSAGE, code="review")
+        require_review(self, cleaned, confirming=self.confirming, digest=self.digest(), message=REVIEW_MESSAGE)
         return cleaned
 
 
