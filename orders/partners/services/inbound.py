@@ -677,7 +677,13 @@ def apply_return_receipt(message: PartnerMessage):
             results = {}
             for line in lines:
                 units = graded_units.get(line.pk, {})
-                reason = "; ".join(reasons.get(line.sku, ())) or f"damaged, as {connection.name} graded it"
+                said = [
+                    text
+                    for partner_sku, texts in reasons.items()
+                    if products[partner_sku] == line.product
+                    for text in texts
+                ]
+                reason = "; ".join(said) or f"damaged, as {connection.name} graded it"
                 results[line.pk] = Inspection(
                     restock=units.get(RESTOCK, 0), write_off=units.get(DAMAGED, 0), reason=reason
                 )
