@@ -594,6 +594,10 @@ class Runner:
                 if status not in (200, 202):
                     self.report(f"Simulated 3PL: the OMS answered {status or 'nothing'}; trying again in a second.")
             self.stopping.wait(1.0)  # the demo's pace: one round a second, ended at once by stop()
+        if self.returns_due is not None:  # it read the OMS's returns in this thread: its connection closes with it
+            from django.db import connection
+
+            connection.close()
 
     def stop(self) -> None:
         self.stopping.set()
@@ -637,12 +641,10 @@ def returns_arriving(connection, received: set, *, after: float) -> list[tuple[s
     """The demo's stand-in for customers' parcels reaching the 3PL's dock: each return authorised to its warehouse
     at least ``after`` seconds ago and not received yet arrives whole, every unit graded fit to restock (the 3PL's
     item codes). A real 3PL learns of a return from the parcel itself."""
-    from django.db import close_old_connections
     from django.utils import timezone
 
     from ..returns.models import ReturnLine, ReturnStatus
 
-    close_old_connections()  # the runner's thread keeps its own connection; a dropped one is opened again
     lines = (
         ReturnLine.objects.filter(
             rma__warehouse_id=connection.warehouse_id,
