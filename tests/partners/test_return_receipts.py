@@ -1,13 +1,15 @@
 """A customer's return received by the 3PL: the RMA is received (and graded) there, as the returns desk does."""
 
 import pytest
+from django.urls import reverse
 
 from inventory.models import StockLevel, StockMovement
 from notifications.models import Message
 from orders.partners import services
 from orders.partners.models import MessageKind, MessageStatus, PartnerMessage
 from orders.returns import services as returns
-from orders.returns.models import ReturnStatus
+from orders.returns.models import ReturnRequest, ReturnStatus
+from tests.factories import UserFactory
 from tests.returns.conftest import ship
 
 pytestmark = pytest.mark.django_db
@@ -191,3 +193,32 @@ def test_ops_authorise_the_return_and_apply_the_receipt_again(connection, produc
     assert message.status == MessageStatus.APPLIED
     rma.refresh_from_db()
     assert rma.status == ReturnStatus.RECEIVED
+
+
+def test_ops_find_the_early_receipt_in_the_exceptions_and_apply_it_again_from_the_console(
+    connection, products, sites, stock, order_to, client, roles, django_capture_on_commit_callbacks
+):
+    stock(sites["EWR"], products[0], 1)
+    order = ship(order_to("NYC", [(products[0], 1)]))
+    rma = returns.open_return(order_id=order.pk, lines={order.lines.get().pk: 1}, reason="other", actor="test")
+    message = say(
+        connection, {"rma": rma.number, "receipt": "R-3", "lines": [{"sku": "ACME-A", "quantity": 1}]}, "early"
+    )
+    client.force_login(UserFactory(username="ops", role="Operations associate"))
+
+    letters = client.get(reverse("admin:partners_deadletter_changelist")).content.decode()
+    log = client.get(reverse("admin:partners_partnermessage_change", args=[message.pk])).content.decode()
+
+    assert "Return receipt" in letters and "early" in letters
+    assert rma.number in log and "only an authorised return can be received" in log
+
+    returns.authorise_return(rma_id=rma.pk, warehouse_id=sites["DAL"].pk, actor="test")
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("admin:partners_deadletter_changelist"),
+            {"action": "apply_again_selected", "_selected_action": [message.pk]},
+        )
+
+    message.refresh_from_db()
+    assert message.status == MessageStatus.APPLIED
+    assert ReturnRequest.objects.get(pk=rma.pk).status == ReturnStatus.RECEIVED
