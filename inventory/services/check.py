@@ -424,12 +424,13 @@ def _partner_snapshot_findings(rows: list[dict], now) -> Iterator[tuple[str, lis
             severity = Severity.INFO
         message = (
             f"{name} at {code}, snapshot as of {timezone.localtime(row['last_as_of']):%Y-%m-%d %H:%M}: "
-            f"{row['last_skus_differing']} of {row['last_skus']} SKUs differed from our book, "
-            f"{row['last_units_over']} units over and {row['last_units_short']} short, {value} at cost"
+            f"{row['last_skus_differing']} of {_counted(row['last_skus'], 'SKU')} differed from our book, "
+            f"{_counted(row['last_units_over'], 'unit')} over and {row['last_units_short']} short, {value} at cost"
         )
         if waiting:
             message += (
-                f"; {row['last_skus_waiting']} SKUs ({row['last_units_waiting']} units) wait for a manager "
+                f"; {_counted(row['last_skus_waiting'], 'SKU')} ({_counted(row['last_units_waiting'], 'unit')}) "
+                "wait for a manager "
                 f"in count #{row['last_cycle_count_id']}."
             )
         else:
@@ -453,6 +454,10 @@ def _partner_snapshot_findings(rows: list[dict], now) -> Iterator[tuple[str, lis
         )
     yield Kind.PARTNER_SNAPSHOT_STALE, stale, len(stale)
     yield Kind.PARTNER_SNAPSHOT_VARIANCE, variance, len(variance)
+
+
+def _counted(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _partner_summary(row: dict, now) -> dict:

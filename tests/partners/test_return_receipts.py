@@ -96,7 +96,7 @@ def test_a_return_receipt_without_grading_leaves_the_inspection_to_the_returns_d
     message = say(connection, {"rma": rma.number, "receipt": "R-7", "lines": [{"sku": "ACME-A", "quantity": 2}]})
 
     assert message.status == MessageStatus.APPLIED, message.last_error
-    assert "waits for inspection" in message.outcome and "1 units asked for did not arrive" in message.outcome
+    assert "waits for inspection" in message.outcome and "1 unit asked for did not arrive" in message.outcome
     rma.refresh_from_db()
     assert rma.status == ReturnStatus.RECEIVED and rma.warehouse.code == "DAL"
     assert on_hand(sites, a) == 0  # nothing enters stock before inspection

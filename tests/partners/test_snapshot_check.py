@@ -95,8 +95,8 @@ def test_the_last_snapshot_s_differences_and_what_waits_for_a_manager_are_report
     (variance,) = findings(run, Kind.PARTNER_SNAPSHOT_VARIANCE)
     assert variance.severity == Severity.WARNING  # 124.00 at cost, under the limit, but some wait for a manager
     count = CycleCount.objects.get(warehouse=sites["DAL"], status=CycleCount.Status.SUBMITTED)
-    assert "2 of 2 SKUs differed from our book, 1 units over and 12 short, 124.00 at cost" in variance.message
-    assert f"1 SKUs (12 units) wait for a manager in count #{count.pk}" in variance.message
+    assert "2 of 2 SKUs differed from our book, 1 unit over and 12 short, 124.00 at cost" in variance.message
+    assert f"1 SKU (12 units) wait for a manager in count #{count.pk}" in variance.message
     assert variance.data["units_waiting"] == 12 and variance.data["cycle_count"] == count.pk
     (line,) = run.summary["partners"]
     assert line == {

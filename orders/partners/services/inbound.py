@@ -706,7 +706,7 @@ def apply_return_receipt(message: PartnerMessage):
         said.append(f"{', '.join(by_disposition[''])}; waits for inspection")
     missing = sum(room.values())
     if missing:
-        said.append(f"{missing} units asked for did not arrive")
+        said.append(f"{missing} unit{'' if missing == 1 else 's'} asked for did not arrive")
     return "; ".join(said), None
 
 
