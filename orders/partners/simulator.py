@@ -5,8 +5,9 @@ keeps each message id once (a retry of one it has is answered 200 "duplicate"), 
 cancellations and items, and answers with signed messages of its own, sent to the OMS's webhook: an
 acknowledgement ("received", then "accepted" or "rejected") for each request, a ship confirmation per
 release once ``ship_delay`` seconds have passed (with tracking numbers of its own), stock snapshots,
-receipts and return receipts (a customer's return at its dock, graded). ``pump`` ships what is due and delivers what it has to say; the management command
-``run_partner_simulator`` calls it every second, a test calls it when it wants the 3PL to speak.
+receipts and return receipts (a customer's return at its dock, graded). ``pump`` ships what is due and
+delivers what it has to say; the management command ``run_partner_simulator`` calls it every second, a test
+calls it when it wants the 3PL to speak.
 """
 
 from __future__ import annotations
