@@ -483,6 +483,8 @@ class InventoryFinding(models.Model):
         BELOW_REORDER_POINT = "below_reorder_point", "Below reorder point"
         BACKORDER_FILLABLE = "backorder_fillable", "Backorder could be filled elsewhere"
         COUNT_VARIANCE = "count_variance", "Large cycle-count variance"
+        PARTNER_SNAPSHOT_STALE = "partner_snapshot_stale", "3PL stock snapshot stale"
+        PARTNER_SNAPSHOT_VARIANCE = "partner_snapshot_variance", "3PL stock snapshot variance"
 
     class Severity(models.TextChoices):
         ERROR = "error", "Error"

@@ -441,6 +441,11 @@ PARTNER_SHORT_SHIPMENT = env.str("PARTNER_SHORT_SHIPMENT", default="reroute")
 # A stock snapshot's difference of at most this many units (per SKU) is posted at once as an adjustment;
 # a larger one becomes a submitted cycle count that waits for a manager's approval.
 PARTNER_SNAPSHOT_AUTO_UNITS = env.int("PARTNER_SNAPSHOT_AUTO_UNITS", default=2)
+# The daily inventory check: a 3PL with no snapshot applied for longer than this is stale (a finding), and
+# twice as long an error; a last snapshot whose differences are worth at least PARTNER_SNAPSHOT_VARIANCE_VALUE
+# (× the SKUs' unit cost, either way) is an error rather than a warning.
+PARTNER_SNAPSHOT_MAX_AGE_HOURS = env.int("PARTNER_SNAPSHOT_MAX_AGE_HOURS", default=26)
+PARTNER_SNAPSHOT_VARIANCE_VALUE = _positive_decimal("PARTNER_SNAPSHOT_VARIANCE_VALUE", "500.00")
 # The demo's 3PL (docs/demo.md): the seed's connection "demo-3pl" points at 127.0.0.1:DEMO_3PL_PORT, where
 # `runembedded` starts the simulated 3PL beside the web server when DEMO_3PL_SIMULATOR is on (the embedded
 # shape's default; off in production). It ships each release after DEMO_3PL_SHIP_DELAY_SECONDS and sends a

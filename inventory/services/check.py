@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 
 from django.apps import apps
 from django.conf import settings
@@ -61,6 +62,8 @@ def run_inventory_check(*, triggered_by: str = "system", now: dt.datetime | None
         _fillable_backorders,
         _count_variances,
     ]
+    partners = _partner_snapshots(now)
+    finders.append(lambda now: _partner_snapshot_findings(partners, now))
     totals: dict[str, int] = {}
     findings: list[InventoryFinding] = []
     for finder in finders:
@@ -74,7 +77,7 @@ def run_inventory_check(*, triggered_by: str = "system", now: dt.datetime | None
         run.finished_at = timezone.now()
         run.duration_ms = int((time.perf_counter() - started) * 1000)
         run.finding_count = sum(totals.values())
-        run.summary = {"totals": totals}
+        run.summary = {"totals": totals, "partners": [_partner_summary(row, now) for row in partners]}
         run.save(update_fields=["finished_at", "duration_ms", "finding_count", "summary"])
         message_ids = _queue_report(run) if email else []
     if message_ids:
@@ -323,6 +326,160 @@ def _count_variances(now) -> Iterator[tuple[str, list, int]]:
     )
 
 
+def _partner_snapshots(now) -> list[dict]:
+    """Each active 3PL connection with its last applied stock snapshot (or none): one query, whatever their number.
+
+    Read through the app registry (the 3PL connections belong to the order workflow, above inventory).
+    """
+    if not apps.is_installed("orders.partners"):
+        return []
+    connection_model = apps.get_model("partners", "PartnerConnection")
+    snapshot_model = apps.get_model("partners", "StockSnapshot")
+    last = snapshot_model.objects.filter(connection=OuterRef("pk")).order_by("-as_of", "-pk")
+    fields = (
+        "as_of",
+        "skus",
+        "skus_differing",
+        "units_over",
+        "units_short",
+        "value_difference",
+        "units_adjusted",
+        "skus_waiting",
+        "units_waiting",
+        "cycle_count_id",
+        "cycle_count__status",
+    )
+    rows = list(
+        connection_model.objects.filter(is_active=True)
+        .annotate(**{f"last_{name}": Subquery(last.values(name)[:1]) for name in fields})
+        .order_by("warehouse__code", "pk")
+        .values("pk", "name", "code", "created_at", "warehouse_id", "warehouse__code", *(f"last_{n}" for n in fields))
+    )
+    for row in rows:
+        row["model"] = connection_model
+        if row["last_value_difference"] is not None:  # SQLite answers the subquery's decimal without its scale
+            row["last_value_difference"] = row["last_value_difference"].quantize(Decimal("0.01"))
+    return rows
+
+
+def _snapshot_age_hours(row: dict, now) -> float | None:
+    as_of = row["last_as_of"]
+    return None if as_of is None else max((now - as_of).total_seconds() / 3600, 0.0)
+
+
+def _waiting(row: dict) -> bool:
+    """Whether the last snapshot's larger differences still wait for a manager (its count is submitted)."""
+    return bool(row["last_skus_waiting"]) and row["last_cycle_count__status"] == CycleCount.Status.SUBMITTED
+
+
+def _partner_snapshot_findings(rows: list[dict], now) -> Iterator[tuple[str, list, int]]:
+    """3PLs whose last stock snapshot is too old (or that never sent one), and last snapshots that differ from
+    our book.
+
+    Stale: older than PARTNER_SNAPSHOT_MAX_AGE_HOURS a warning, twice that an error; none ever an error once the
+    connection is older than the limit (a warning before). Variance: an error when its differences are worth
+    PARTNER_SNAPSHOT_VARIANCE_VALUE or more at cost, a warning while some wait for a manager, else info.
+    """
+    limit = settings.PARTNER_SNAPSHOT_MAX_AGE_HOURS
+    stale, variance = [], []
+    for row in rows:
+        name, code = row["name"], row["warehouse__code"]
+        subject = (row["model"], row["pk"], f"{name} ({code})")
+        age = _snapshot_age_hours(row, now)
+        if age is None:
+            connected_hours = (now - row["created_at"]).total_seconds() / 3600
+            stale.append(
+                _finding(
+                    Kind.PARTNER_SNAPSHOT_STALE,
+                    Severity.ERROR if connected_hours > limit else Severity.WARNING,
+                    f"{name} at {code} has never sent a stock snapshot "
+                    f"(connected {timezone.localtime(row['created_at']):%Y-%m-%d %H:%M}).",
+                    warehouse_id=row["warehouse_id"],
+                    subject=subject,
+                    data={"age_hours": None, "limit_hours": limit},
+                )
+            )
+        elif age > limit:
+            stale.append(
+                _finding(
+                    Kind.PARTNER_SNAPSHOT_STALE,
+                    Severity.ERROR if age > 2 * limit else Severity.WARNING,
+                    f"{name} at {code}: last stock snapshot as of "
+                    f"{timezone.localtime(row['last_as_of']):%Y-%m-%d %H:%M}, {age:.0f} hours ago "
+                    f"(limit {limit} hours).",
+                    warehouse_id=row["warehouse_id"],
+                    subject=subject,
+                    data={"age_hours": round(age, 1), "limit_hours": limit},
+                )
+            )
+        if age is None or not row["last_skus_differing"]:
+            continue
+        value = row["last_value_difference"]
+        waiting = _waiting(row)
+        if value >= settings.PARTNER_SNAPSHOT_VARIANCE_VALUE:
+            severity = Severity.ERROR
+        elif waiting:
+            severity = Severity.WARNING
+        else:
+            severity = Severity.INFO
+        message = (
+            f"{name} at {code}, snapshot as of {timezone.localtime(row['last_as_of']):%Y-%m-%d %H:%M}: "
+            f"{row['last_skus_differing']} of {_counted(row['last_skus'], 'SKU')} differed from our book, "
+            f"{_counted(row['last_units_over'], 'unit')} over and {row['last_units_short']} short, {value} at cost"
+        )
+        if waiting:
+            message += (
+                f"; {_counted(row['last_skus_waiting'], 'SKU')} ({_counted(row['last_units_waiting'], 'unit')}) "
+                "wait for a manager "
+                f"in count #{row['last_cycle_count_id']}."
+            )
+        else:
+            message += "; all adjusted."
+        variance.append(
+            _finding(
+                Kind.PARTNER_SNAPSHOT_VARIANCE,
+                severity,
+                message,
+                warehouse_id=row["warehouse_id"],
+                subject=subject,
+                data={
+                    "skus_differing": row["last_skus_differing"],
+                    "units_over": row["last_units_over"],
+                    "units_short": row["last_units_short"],
+                    "value": str(value),
+                    "units_waiting": row["last_units_waiting"] if waiting else 0,
+                    "cycle_count": row["last_cycle_count_id"] if waiting else None,
+                },
+            )
+        )
+    yield Kind.PARTNER_SNAPSHOT_STALE, stale, len(stale)
+    yield Kind.PARTNER_SNAPSHOT_VARIANCE, variance, len(variance)
+
+
+def _counted(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _partner_summary(row: dict, now) -> dict:
+    """One 3PL's line of the report (kept in the run's summary, for the email and the report page)."""
+    age = _snapshot_age_hours(row, now)
+    waiting = row["last_as_of"] is not None and _waiting(row)
+    return {
+        "name": row["name"],
+        "warehouse": row["warehouse__code"],
+        "as_of": f"{timezone.localtime(row['last_as_of']):%Y-%m-%d %H:%M}" if row["last_as_of"] else "",
+        "age_hours": round(age, 1) if age is not None else None,
+        "stale": age is None or age > settings.PARTNER_SNAPSHOT_MAX_AGE_HOURS,
+        "skus": row["last_skus"] or 0,
+        "skus_differing": row["last_skus_differing"] or 0,
+        "units_over": row["last_units_over"] or 0,
+        "units_short": row["last_units_short"] or 0,
+        "value": str(row["last_value_difference"]) if row["last_value_difference"] is not None else "0.00",
+        "skus_waiting": row["last_skus_waiting"] if waiting else 0,
+        "units_waiting": row["last_units_waiting"] if waiting else 0,
+    }
+
+
 def _values(queryset, *extra):
     fields = ("pk", "warehouse_id", "product_id", "on_hand", "allocated", "product__sku", "warehouse__code")
     return list(queryset.order_by("pk").values(*fields, *extra)[:FINDINGS_PER_KIND])
@@ -379,6 +536,8 @@ def report_context(run: InventoryCheckRun) -> dict:
                 {"kind": kind, "label": labels[kind], "count": count} for kind, count in totals.items() if count
             ],
             "url": f"{settings.OMS_BASE_URL.rstrip('/')}{url}",
+            "partners": run.summary.get("partners", []),
+            "partner_limit_hours": settings.PARTNER_SNAPSHOT_MAX_AGE_HOURS,
         }
     }
 

@@ -603,7 +603,7 @@ class InventoryAdvice:
 
 @dataclass(frozen=True)
 class ReceivedLine:
-    """A 944 W07: the units received of one SKU (VN), its UPC, lot."""
+    """A 944 W07: the units received of one SKU (VN), its UPC, lot; a return's grading in the line's N9 ZZ."""
 
     sku: str
     quantity: Decimal
@@ -611,6 +611,8 @@ class ReceivedLine:
     upc: str = ""
     lot: str = ""
     description: str = ""
+    disposition: str = ""  # N9 ZZ N902: a returned unit's grading, as agreed with the partner (restock, damaged)
+    disposition_note: str = ""  # N9 ZZ N903: why (a damaged unit's reason)
 
 
 @dataclass(frozen=True)
@@ -626,6 +628,7 @@ class StockReceipt:
     reference: str = ""  # W1704: our transfer / advance shipping notice id (the 943's depositor order number)
     reporting_code: str = "F"  # W1701
     parties: tuple[Party, ...] = ()
+    references: tuple[tuple[str, str], ...] = ()  # N9 (qualifier, value) at the header: RZ a return's RMA number
 
     @property
     def total_quantity(self) -> Decimal:
@@ -636,6 +639,7 @@ class StockReceipt:
             segment("W17", self.reporting_code, date_text(self.received_date), self.receipt_number, self.reference)
         ]
         found += _party_segments(self.parties)
+        found += [segment("N9", qualifier, value) for qualifier, value in self.references]
         for number, line in enumerate(self.lines, start=1):
             found.append(segment("LX", str(number)))
             found.append(
@@ -645,6 +649,8 @@ class StockReceipt:
             )
             if line.description:
                 found.append(segment("G69", line.description))
+            if line.disposition:
+                found.append(segment("N9", "ZZ", line.disposition, line.disposition_note))
         found.append(segment("W14", decimal_text(self.total_quantity)))
         return found
 
@@ -653,7 +659,7 @@ class StockReceipt:
         cursor = _Cursor(body)
         w17 = cursor.take("W17")
         parties = _read_parties(cursor)
-        cursor.take_all("N9")
+        references = tuple((n9.get(1), n9.get(2)) for n9 in cursor.take_all("N9"))
         cursor.take_all("G62")
         lines = []
         while cursor.peek() == "LX":
@@ -662,10 +668,17 @@ class StockReceipt:
                 w07 = cursor.take("W07")
                 ids = _product_ids(w07, 4)
                 description = " ".join(g69.get(1) for g69 in cursor.take_all("G69"))
-                cursor.take_all("N9")
+                grading = next((n9 for n9 in cursor.take_all("N9") if n9.get(1) == "ZZ"), None)
                 lines.append(
                     ReceivedLine(
-                        _sku(w07, ids, 5), read_decimal(w07, 1), w07.get(2), ids.get("UP", ""), w07.get(8), description
+                        _sku(w07, ids, 5),
+                        read_decimal(w07, 1),
+                        w07.get(2),
+                        ids.get("UP", ""),
+                        w07.get(8),
+                        description,
+                        disposition=grading.get(2) if grading else "",
+                        disposition_note=grading.get(3) if grading else "",
                     )
                 )
         w14 = cursor.take("W14")
@@ -676,6 +689,7 @@ class StockReceipt:
             reference=w17.get(4),
             reporting_code=w17.get(1),
             parties=parties,
+            references=references,
         )
         _check_total(w14, 1, read_decimal(w14, 1), receipt.total_quantity, "units received")
         return receipt

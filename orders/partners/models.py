@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -169,11 +170,18 @@ class MessageKind(models.TextChoices):
     SHIP_CONFIRMATION = "ship_confirmation", "Ship confirmation"
     STOCK_SNAPSHOT = "stock_snapshot", "Stock snapshot"
     RECEIPT = "receipt", "Receipt"
+    RETURN_RECEIPT = "return_receipt", "Return receipt"
     ACK = "ack", "Acknowledgement"
 
 
 OUTBOUND_KINDS = (MessageKind.ITEM_SYNC, MessageKind.RELEASE, MessageKind.CHANGE, MessageKind.CANCEL)
-INBOUND_KINDS = (MessageKind.SHIP_CONFIRMATION, MessageKind.STOCK_SNAPSHOT, MessageKind.RECEIPT, MessageKind.ACK)
+INBOUND_KINDS = (
+    MessageKind.SHIP_CONFIRMATION,
+    MessageKind.STOCK_SNAPSHOT,
+    MessageKind.RECEIPT,
+    MessageKind.RETURN_RECEIPT,
+    MessageKind.ACK,
+)
 
 
 class MessageStatus(models.TextChoices):
@@ -281,6 +289,48 @@ class PartnerRelease(models.Model):
 
     def __str__(self) -> str:
         return f"Release of {self.shipment.number}" if self.shipment_id else "Release"
+
+
+class StockSnapshot(models.Model):
+    """What one applied stock snapshot found against our book: the daily inventory check reads the last one.
+
+    Written by the snapshot's message when it is applied (an older one, ignored, writes none). The units and
+    value are the differences against our on hand at the snapshot's time, before anything was adjusted; those
+    waiting for a manager are in ``cycle_count`` while it is submitted.
+    """
+
+    connection = models.ForeignKey(PartnerConnection, on_delete=models.CASCADE, related_name="snapshots")
+    message = models.OneToOneField(PartnerMessage, on_delete=models.CASCADE, related_name="snapshot")
+    as_of = models.DateTimeField()
+    applied_at = models.DateTimeField(default=timezone.now)
+    skus = models.PositiveIntegerField("SKUs reported", default=0)
+    skus_differing = models.PositiveIntegerField("SKUs differing", default=0)
+    units_over = models.PositiveIntegerField(default=0, help_text="Units the 3PL counts above our book.")
+    units_short = models.PositiveIntegerField(default=0, help_text="Units the 3PL counts below our book.")
+    value_difference = models.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        default=Decimal("0.00"),
+        help_text="Each SKU's difference, either way, × its unit cost.",
+    )
+    units_adjusted = models.PositiveIntegerField(default=0, help_text="Differences adjusted at once, in units.")
+    skus_waiting = models.PositiveIntegerField("SKUs waiting for a manager", default=0)
+    units_waiting = models.PositiveIntegerField("units waiting for a manager", default=0)
+    cycle_count = models.ForeignKey(
+        "inventory.CycleCount",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The count the larger differences wait in for a manager's approval.",
+    )
+
+    class Meta:
+        ordering = ["-as_of", "-pk"]
+        indexes = [models.Index(fields=["connection", "-as_of"], name="partner_snapshot_latest_idx")]
+
+    def __str__(self) -> str:
+        return f"Snapshot as of {self.as_of:%Y-%m-%d %H:%M}"
 
 
 class ControlNumber(models.Model):

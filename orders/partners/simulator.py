@@ -4,9 +4,10 @@ It serves ``POST /messages`` on 127.0.0.1 (the connection's endpoint), checks ea
 keeps each message id once (a retry of one it has is answered 200 "duplicate"), takes releases, changes,
 cancellations and items, and answers with signed messages of its own, sent to the OMS's webhook: an
 acknowledgement ("received", then "accepted" or "rejected") for each request, a ship confirmation per
-release once ``ship_delay`` seconds have passed (with tracking numbers of its own), stock snapshots and
-receipts. ``pump`` ships what is due and delivers what it has to say; the management command
-``run_partner_simulator`` calls it every second, a test calls it when it wants the 3PL to speak.
+release once ``ship_delay`` seconds have passed (with tracking numbers of its own), stock snapshots,
+receipts and return receipts (a customer's return at its dock, graded). ``pump`` ships what is due and
+delivers what it has to say; the management command ``run_partner_simulator`` calls it every second, a test
+calls it when it wants the 3PL to speak.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class Simulator:
         self.releases: dict[str, SimulatedRelease] = {}
         self.items: dict[str, dict] = {}
         self.stock: dict[str, int] = {}
+        self.returns_received: set[str] = set()  # RMAs whose goods arrived at its dock
         self.outbox: list[dict] = []
         # how it misbehaves, set by a scenario
         self.short: dict[str, int] = {}  # sku -> units it ships short
@@ -249,6 +251,18 @@ class Simulator:
                 {"receipt": reference, "lines": [{"sku": sku, "quantity": q} for sku, q in sorted(lines.items())]},
             )
 
+    def receive_return(self, rma: str, lines: list[dict], *, receipt: str = "") -> dict:
+        """Queue a return receipt: a customer's parcel for ``rma`` arrived at the dock, each line graded
+        (``{"sku", "quantity", "disposition": "restock" or "damaged", "reason"}``; no disposition: not graded).
+        Units graded restock go back into its stock."""
+        with self.lock:
+            for line in lines:
+                if line.get("disposition") == "restock":
+                    self.stock[line["sku"]] = self.stock.get(line["sku"], 0) + line["quantity"]
+            receipt = receipt or f"RET{next(self._tracking):07d}"
+            self.returns_received.add(rma)
+            return self._queue("return_receipt", {"rma": rma, "receipt": receipt, "lines": [dict(x) for x in lines]})
+
     def say(self, kind: str, payload, message_id: str = "") -> dict:
         """Queue any message as it is (a scenario's malformed one, a replay of an id)."""
         with self.lock:
@@ -407,7 +421,8 @@ class FileDropSimulator(Simulator):
         return messages
 
     def _x12_files(self, by_kind: dict[str, list[tuple[str, dict]]]) -> list[tuple[str, bytes]]:
-        """The 3PL's 997s, 945s, 846s and 944s as X12 files, one interchange per set type."""
+        """The 3PL's 997s, 945s, 846s and 944s (receipts and return receipts) as X12 files, one interchange per set
+        type."""
         from decimal import Decimal, InvalidOperation
 
         from oms_core import x12
@@ -454,6 +469,23 @@ class FileDropSimulator(Simulator):
                         )
                         for i in p["items"]
                     ),
+                )
+            )
+        for _, p in by_kind.get("return_receipt", []):
+            documents.setdefault("944", []).append(
+                x12.StockReceipt(
+                    receipt_number=p["receipt"][:12],
+                    received_date=dt.datetime.now(dt.UTC).date(),
+                    lines=tuple(
+                        x12.ReceivedLine(
+                            sku=line["sku"],
+                            quantity=Decimal(line["quantity"]),
+                            disposition=str(line.get("disposition") or "").upper(),
+                            disposition_note=str(line.get("reason") or "")[:45],
+                        )
+                        for line in p["lines"]
+                    ),
+                    references=(("RZ", p["rma"]),),
                 )
             )
         for message_id, p in by_kind.get("receipt", []):
@@ -515,16 +547,29 @@ class FileDropSimulator(Simulator):
         return self.poll()
 
 
+# returns_due(RMAs received already) -> [(RMA number, lines of the return receipt)]: the customers' parcels at the dock
+ReturnsDue = Callable[[set], list[tuple[str, list[dict]]]]
+
+
 class Runner:
-    """A simulator at work in a thread of its own: a pump a second, a stock snapshot every ``snapshot_every``.
+    """A simulator at work in a thread of its own: a pump a second, a stock snapshot every ``snapshot_every``, and
+    a return receipt for each customer's parcel ``returns_due`` says has arrived.
 
     What ``run_partner_simulator`` and ``runembedded`` run; ``stop`` ends the loop and closes the port.
     """
 
-    def __init__(self, simulator: Simulator, *, snapshot_every: float = 300.0, report: Callable[[str], None] = print):
+    def __init__(
+        self,
+        simulator: Simulator,
+        *,
+        snapshot_every: float = 300.0,
+        report: Callable[[str], None] = print,
+        returns_due: ReturnsDue | None = None,
+    ):
         self.simulator = simulator
         self.snapshot_every = snapshot_every
         self.report = report
+        self.returns_due = returns_due
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
 
@@ -543,10 +588,17 @@ class Runner:
             shipped = self.simulator.ship_due()
             for number in shipped:
                 self.report(f"Simulated 3PL: shipped {number}.")
+            for rma, lines in self.returns_due(set(self.simulator.returns_received)) if self.returns_due else ():
+                self.simulator.receive_return(rma, lines)
+                self.report(f"Simulated 3PL: received return {rma}.")
             for status in self.simulator.pump(ship=False):
                 if status not in (200, 202):
                     self.report(f"Simulated 3PL: the OMS answered {status or 'nothing'}; trying again in a second.")
             self.stopping.wait(1.0)  # the demo's pace: one round a second, ended at once by stop()
+        if self.returns_due is not None:  # it read the OMS's returns in this thread: its connection closes with it
+            from django.db import connection
+
+            connection.close()
 
     def stop(self) -> None:
         self.stopping.set()
@@ -578,7 +630,38 @@ def runner_for(
         for sku, on_hand in connection.warehouse.stock_levels.values_list("product__sku", "on_hand")
     }
     hold_open_releases(simulator, connection)
-    return Runner(simulator, snapshot_every=snapshot_every, report=report)
+    return Runner(
+        simulator,
+        snapshot_every=snapshot_every,
+        report=report,
+        returns_due=lambda received: returns_arriving(connection, received, after=ship_delay),
+    )
+
+
+def returns_arriving(connection, received: set, *, after: float) -> list[tuple[str, list[dict]]]:
+    """The demo's stand-in for customers' parcels reaching the 3PL's dock: each return authorised to its warehouse
+    at least ``after`` seconds ago and not received yet arrives whole, every unit graded fit to restock (the 3PL's
+    item codes). A real 3PL learns of a return from the parcel itself."""
+    from django.utils import timezone
+
+    from ..returns.models import ReturnLine, ReturnStatus
+
+    lines = (
+        ReturnLine.objects.filter(
+            rma__warehouse_id=connection.warehouse_id,
+            rma__status=ReturnStatus.AUTHORISED,
+            rma__authorised_at__lte=timezone.now() - dt.timedelta(seconds=after),
+        )
+        .exclude(rma__number__in=received)
+        .order_by("rma_id", "pk")
+        .values_list("rma__number", "sku", "quantity")
+    )
+    arriving: dict[str, list[dict]] = {}
+    for number, sku, quantity in lines:
+        arriving.setdefault(number, []).append(
+            {"sku": connection.partner_sku(sku), "quantity": quantity, "disposition": "restock"}
+        )
+    return list(arriving.items())
 
 
 def hold_open_releases(simulator: Simulator, connection) -> None:

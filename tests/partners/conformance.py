@@ -29,6 +29,8 @@ from orders.partners.models import (
     ReleaseState,
 )
 from orders.partners.outbox import queue_message
+from orders.returns import services as returns
+from orders.returns.models import ReturnStatus
 from shipping.models import CarrierService, ShipmentStatus
 
 
@@ -43,6 +45,7 @@ class Peer(Protocol):
     def received(self, kind: str) -> list[dict]: ...  # payloads it took, once each, in order
     def times_seen(self, message_id: str) -> int: ...
     def snapshot(self, *, as_of: dt.datetime, stock: dict[str, int]) -> dict: ...
+    def receive_return(self, rma: str, lines: list[dict], *, receipt: str = "") -> dict: ...
     def say(self, kind: str, payload, message_id: str = "") -> dict: ...
     def down(self) -> None: ...
     def up(self) -> None: ...
@@ -328,6 +331,51 @@ def peer_down_then_up(h: Harness) -> None:
     assert order.status == OrderStatus.SHIPPED
 
 
+def return_receipt(h: Harness) -> None:
+    """A customer's return arrives at the 3PL: its return receipt receives the RMA there and restocks or writes off
+    each unit as graded, once; a receipt for an RMA the OMS does not know is an exception with nothing applied."""
+    a = h.products[0]
+    h.stock(h.sites["DAL"], a, 5)
+    order = h.routed([(a, 2)])
+    h.pump()
+    order.refresh_from_db()
+    assert order.status == OrderStatus.SHIPPED
+    rma = returns.open_return(order_id=order.pk, lines={order.lines.get().pk: 2}, reason="other", actor="test")
+    returns.authorise_return(rma_id=rma.pk, warehouse_id=h.sites["DAL"].pk, actor="test")
+    rma.refresh_from_db()
+    on_hand = _dal_on_hand(h, a)
+
+    h.peer.receive_return(
+        rma.number,
+        [
+            {"sku": "ACME-A", "quantity": 1, "disposition": "restock"},
+            {"sku": "ACME-A", "quantity": 1, "disposition": "damaged", "reason": "crushed box"},
+        ],
+    )
+    h.pump(ship=False)
+
+    message = PartnerMessage.objects.get(direction=Direction.IN, kind=MessageKind.RETURN_RECEIPT)
+    assert message.status == MessageStatus.APPLIED, message.last_error
+    assert message.payload["rma"] == rma.number
+    rma.refresh_from_db()
+    assert rma.status == ReturnStatus.INSPECTED and rma.warehouse == h.sites["DAL"]
+    line = rma.lines.get()
+    assert (line.quantity_received, line.quantity_restocked, line.quantity_written_off) == (2, 1, 1)
+    assert line.write_off_reason == "crushed box"
+    assert _dal_on_hand(h, a) == on_hand + 1
+    movements = StockMovement.objects.count()
+
+    h.peer.say(MessageKind.RETURN_RECEIPT, message.payload, message_id=message.key)  # the same message again
+    h.peer.receive_return("RMA-9999999", [{"sku": "ACME-A", "quantity": 1}])
+    h.pump(ship=False)
+
+    assert PartnerMessage.objects.filter(direction=Direction.IN, key=message.key).count() == 1
+    assert StockMovement.objects.count() == movements
+    unknown = PartnerMessage.objects.get(direction=Direction.IN, payload__rma="RMA-9999999")
+    assert unknown.kind == MessageKind.RETURN_RECEIPT and unknown.status == MessageStatus.EXCEPTION
+    assert "no return 'RMA-9999999'" in unknown.last_error
+
+
 SCENARIOS = [
     release,
     change,
@@ -337,4 +385,5 @@ SCENARIOS = [
     out_of_order_snapshot,
     poison_message,
     peer_down_then_up,
+    return_receipt,
 ]

@@ -28,8 +28,12 @@ from shipping.models import UNSHIPPED_STATUSES, Shipment, ShipmentStatus
 from ... import events
 from ...exceptions import OrderError
 from ...models import Hold, OrderLine, OrderStatus
+from ...returns.exceptions import ReturnError
+from ...returns.models import ReturnRequest
+from ...returns.services import Inspection, inspect_locked_return, receive_locked_return
+from ...returns.services._common import lock_return
 from ...services import notify, payment
-from ...services._common import lock_order, open_order_hold, open_shipment_hold, stop_partner_release
+from ...services._common import CENT, lock_order, open_order_hold, open_shipment_hold, stop_partner_release
 from ...services.shipping import ship_locked_shipment
 from ..exceptions import PartnerError, PayloadError
 from ..models import (
@@ -42,6 +46,7 @@ from ..models import (
     PartnerMessage,
     PartnerRelease,
     ReleaseState,
+    StockSnapshot,
 )
 from ..outbox import HOLD_CANCEL_KEY, PROCESS_TASK, RELEASE_TASK, enqueue
 
@@ -490,6 +495,7 @@ def apply_stock_snapshot(message: PartnerMessage):
         for level in StockLevel.objects.filter(warehouse_id=warehouse_id, product__in=products.values())
     }
     adjusted, to_count = [], {}
+    found = StockSnapshot(connection=connection, message=message, as_of=as_of, skus=len(reported))
     for partner_sku, on_hand in sorted(reported.items()):
         product = products[partner_sku]
         ours = levels[product.pk].on_hand if product.pk in levels else 0
@@ -497,6 +503,10 @@ def apply_stock_snapshot(message: PartnerMessage):
         variance = on_hand - expected
         if not variance:
             continue
+        found.skus_differing += 1
+        found.units_over += max(variance, 0)
+        found.units_short += max(-variance, 0)
+        found.value_difference += (product.unit_cost * abs(variance)).quantize(CENT)
         level = levels.get(product.pk)
         fits = variance > 0 or (level is not None and level.available >= -variance)
         if abs(variance) <= settings.PARTNER_SNAPSHOT_AUTO_UNITS and fits:
@@ -509,6 +519,7 @@ def apply_stock_snapshot(message: PartnerMessage):
                 actor=actor,
             )
             adjusted.append(f"{product.sku} {variance:+d}")
+            found.units_adjusted += abs(variance)
         else:
             to_count[product.pk] = (product.sku, max(ours + variance, 0), variance)
     said = [f"Snapshot as of {as_of:%Y-%m-%d %H:%M:%S}, {len(reported)} SKUs"]
@@ -527,6 +538,11 @@ def apply_stock_snapshot(message: PartnerMessage):
         inventory.submit_cycle_count(count_id=count.pk, actor=actor)
         waits = ", ".join(f"{sku} {variance:+d}" for sku, _, variance in to_count.values())
         said.append(f"{count} waits for a manager's approval: {waits}")
+        found.cycle_count = count
+        found.skus_waiting = len(to_count)
+        found.units_waiting = sum(abs(variance) for _, _, variance in to_count.values())
+    found.applied_at = timezone.now()
+    found.save()
     connection.last_snapshot_as_of = as_of
     connection.save(update_fields=["last_snapshot_as_of"])
     return "; ".join(said), None
@@ -575,9 +591,129 @@ def apply_receipt(message: PartnerMessage):
     return f"Receipt {reference}: {received}", None
 
 
+RESTOCK, DAMAGED = "restock", "damaged"
+DISPOSITIONS = (RESTOCK, DAMAGED)
+
+
+def apply_return_receipt(message: PartnerMessage):
+    """A customer's return arrived at the 3PL: the RMA is received there, as an associate's receive does.
+
+    Lines are matched to the return's by SKU. With a disposition on every line the 3PL graded the goods too:
+    ``restock`` units go back on sale through the ledger into the 3PL's warehouse, ``damaged`` ones come back
+    and are written off with the reason (the return is then inspected, ready for its refund). Without
+    dispositions the return is received and the returns desk inspects it. An unknown RMA, or one that is not
+    authorised (rejected, received already, not yet authorised), is an exception for ops with nothing applied;
+    the same receipt again under another message id is a duplicate and applies nothing.
+    """
+    connection = message.connection
+    payload = message.payload
+    number = _text(payload, "rma")
+    reference = _text(payload, "receipt")
+    wanted: dict[tuple[str, str], int] = defaultdict(int)  # (partner SKU, disposition) → units
+    reasons: dict[str, list[str]] = defaultdict(list)
+    graded = []
+    for index, line in enumerate(_list(payload, "lines")):
+        where = f"lines[{index}]."
+        sku = _text(line, "sku", where)
+        disposition = str(line.get("disposition") or "").strip().lower()
+        if disposition and disposition not in DISPOSITIONS:
+            raise PayloadError(f"{where}disposition: must be {' or '.join(DISPOSITIONS)}, not {disposition[:40]!r}.")
+        graded.append(bool(disposition))
+        wanted[(sku, disposition)] += _quantity(line, "quantity", where, allow_zero=False)
+        if disposition == DAMAGED and str(line.get("reason") or "").strip():
+            reasons[sku].append(str(line["reason"]).strip()[:100])
+    if any(graded) and not all(graded):
+        raise PayloadError("lines: give a disposition (restock or damaged) on every line, or on none.")
+    found = ReturnRequest.objects.filter(number=number).values_list("pk", flat=True).first()
+    if found is None:
+        raise PayloadError(
+            f"rma: no return {number!r}; {connection.name} received goods for it (receipt {reference}): "
+            "check the number with the 3PL, nothing was applied."
+        )
+    rma = lock_return(found)
+    applied = (
+        PartnerMessage.objects.filter(
+            connection=connection,
+            direction=Direction.IN,
+            kind=MessageKind.RETURN_RECEIPT,
+            status=MessageStatus.APPLIED,
+            payload__receipt=reference,
+        )
+        .exclude(pk=message.pk)
+        .order_by("pk")
+        .first()
+    )
+    if applied is not None:
+        return (
+            f"Duplicate of return receipt {reference}, applied already by message {applied.key}: nothing applied.",
+            None,
+        )
+    products = _products_by_partner_sku(connection, {sku for sku, _ in wanted})
+    lines = list(rma.lines.order_by("pk"))
+    room = {line.pk: line.quantity for line in lines}
+    received: dict[int, int] = defaultdict(int)
+    graded_units: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for (partner_sku, disposition), units in sorted(wanted.items()):
+        product = products[partner_sku]
+        mine = [line for line in lines if line.product_id == product.pk]
+        if not mine:
+            raise PayloadError(f"lines: {product.sku} is not in return {rma}; nothing was applied.")
+        for line in mine:  # the units of a SKU fill the return's lines of it, in order
+            take = min(units, room[line.pk])
+            room[line.pk] -= take
+            received[line.pk] += take
+            graded_units[line.pk][disposition] += take
+            units -= take
+        if units:
+            asked = sum(line.quantity for line in mine)
+            raise PayloadError(
+                f"lines: {connection.name} received more {product.sku} than return {rma} asks for ({asked}); "
+                "nothing was applied."
+            )
+    actor = f"3PL: {connection.name}"
+    try:
+        receive_locked_return(rma, quantities=dict(received), warehouse_id=connection.warehouse_id, actor=actor)
+        if all(graded):
+            results = {}
+            for line in lines:
+                units = graded_units.get(line.pk, {})
+                said = [
+                    text
+                    for partner_sku, texts in reasons.items()
+                    if products[partner_sku] == line.product
+                    for text in texts
+                ]
+                reason = "; ".join(said) or f"damaged, as {connection.name} graded it"
+                results[line.pk] = Inspection(
+                    restock=units.get(RESTOCK, 0), write_off=units.get(DAMAGED, 0), reason=reason
+                )
+            inspect_locked_return(rma, results=results, actor=actor)
+    except ReturnError as refusal:
+        raise PartnerError(
+            f"{connection.name}'s return receipt {reference}: {refusal} Nothing was applied; check the return "
+            "with the 3PL, then apply the message again or receive the return by hand."
+        ) from refusal
+    said = [f"Return {rma} received at {connection.warehouse.code} (receipt {reference})"]
+    by_disposition = defaultdict(list)
+    for (partner_sku, disposition), units in sorted(wanted.items()):
+        by_disposition[disposition].append(f"{products[partner_sku].sku} {units}")
+    if all(graded):
+        for disposition in DISPOSITIONS:
+            if by_disposition[disposition]:
+                done = "restocked" if disposition == RESTOCK else "written off as damaged"
+                said.append(f"{done}: {', '.join(by_disposition[disposition])}")
+    else:
+        said.append(f"{', '.join(by_disposition[''])}; waits for inspection")
+    missing = sum(room.values())
+    if missing:
+        said.append(f"{missing} unit{'' if missing == 1 else 's'} asked for did not arrive")
+    return "; ".join(said), None
+
+
 HANDLERS = {
     MessageKind.ACK: apply_ack,
     MessageKind.SHIP_CONFIRMATION: apply_ship_confirmation,
     MessageKind.STOCK_SNAPSHOT: apply_stock_snapshot,
     MessageKind.RECEIPT: apply_receipt,
+    MessageKind.RETURN_RECEIPT: apply_return_receipt,
 }

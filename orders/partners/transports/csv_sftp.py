@@ -12,6 +12,8 @@ Inbound (the partner writes; the file name's start says what it holds):
   ``message_id`` (or per release when the column is empty), packages by tracking number;
 - ``inventory*.csv`` stock snapshots: one row per SKU, grouped per ``message_id`` (or per ``as_of``);
 - ``receipts*.csv`` receipts: one row per SKU, grouped per ``message_id`` (or per ``receipt``);
+- ``returns*.csv`` return receipts (a customer's return received): one row per SKU and grading, grouped per
+  ``message_id`` (or per ``receipt``);
 - ``acks*.csv`` answers to our releases, changes and cancels: one message per row.
 
 Each inbound message's de-duplication id is its ``message_id`` when the partner fills it in, otherwise the
@@ -57,6 +59,8 @@ ITEM_COLUMNS = ("message_id", "type", "sku", "our_sku", "name", "weight_kg", "ba
 SHIPMENT_COLUMNS = ("message_id", "release", "shipped_at", "tracking_number", "carrier", "sku", "quantity")
 INVENTORY_COLUMNS = ("message_id", "as_of", "sku", "on_hand")
 RECEIPT_COLUMNS = ("message_id", "receipt", "sku", "quantity")
+RETURN_COLUMNS = ("message_id", "rma", "receipt", "sku", "quantity", "disposition", "reason")
+DISPOSITIONS = ("restock", "damaged")
 ACK_COLUMNS = ("message_id", "release", "of", "status", "reason", "partner_reference")
 
 # inbound file name start → (message type, columns, columns a row must fill)
@@ -68,6 +72,7 @@ INBOUND_FILES = {
     ),
     "inventory": (MessageKind.STOCK_SNAPSHOT, INVENTORY_COLUMNS, ("as_of", "sku", "on_hand")),
     "receipts": (MessageKind.RECEIPT, RECEIPT_COLUMNS, ("receipt", "sku", "quantity")),
+    "returns": (MessageKind.RETURN_RECEIPT, RETURN_COLUMNS, ("rma", "receipt", "sku", "quantity")),
     "acks": (MessageKind.ACK, ACK_COLUMNS, ("release", "of", "status")),
 }
 OUTBOUND_PREFIX = {
@@ -156,7 +161,8 @@ def _rows(name: str, data: bytes, columns: tuple[str, ...]) -> list[tuple[int, d
         raise FileRefused("empty: no header row")
     _, header = records[0]
     header = [cell.strip().lower() for cell in header]
-    missing = [column for column in columns if column not in header and column != "message_id"]
+    optional = ("message_id", "disposition", "reason")
+    missing = [column for column in columns if column not in header and column not in optional]
     if missing:
         raise FileRefused(f"the header lacks the column {', '.join(missing)} (expected {', '.join(columns)})")
     rows = []
@@ -257,7 +263,7 @@ def parse_inbound_csv(name: str, data: bytes) -> list[InboundRecord]:
             group_id = f"{name}#release={row['release']}"
         elif kind == MessageKind.STOCK_SNAPSHOT and row["as_of"]:
             group_id = f"{name}#as_of={row['as_of']}"
-        elif kind == MessageKind.RECEIPT and row["receipt"]:
+        elif kind in (MessageKind.RECEIPT, MessageKind.RETURN_RECEIPT) and row["receipt"]:
             group_id = f"{name}#receipt={row['receipt']}"
         else:
             group_id = f"{name}#{line}"
@@ -345,6 +351,34 @@ def _payload(kind: str, name: str, group: _Group) -> dict:
                 )
             lines.append({"sku": row["sku"], "quantity": quantity if quantity is not None else row["quantity"]})
         return {"receipt": first["receipt"], "lines": lines}
+    if kind == MessageKind.RETURN_RECEIPT:
+        lines = []
+        for index, (line, row) in enumerate(zip(group.lines, group.rows, strict=True)):
+            if row["rma"] and row["rma"] != first["rma"]:
+                refuse(line, "rma", f"{row['rma']!r} differs from {first['rma']!r} in the same return receipt")
+            quantity = _whole(row["quantity"], minimum=1) if row["quantity"] else None
+            if row["quantity"] and quantity is None:
+                refuse(
+                    line,
+                    "quantity",
+                    f"{row['quantity']!r} is not a whole number of 1 or more",
+                    f"lines[{index}].quantity",
+                )
+            found = {"sku": row["sku"], "quantity": quantity if quantity is not None else row["quantity"]}
+            disposition = row.get("disposition", "").lower()
+            if disposition and disposition not in DISPOSITIONS:
+                refuse(
+                    line,
+                    "disposition",
+                    f"{row['disposition']!r} must be {' or '.join(DISPOSITIONS)} (or empty: not graded)",
+                    f"lines[{index}].disposition",
+                )
+            if disposition:
+                found["disposition"] = disposition
+            if row.get("reason"):
+                found["reason"] = row["reason"]
+            lines.append(found)
+        return {"rma": first["rma"], "receipt": first["receipt"], "lines": lines}
     # an acknowledgement: one row
     line = group.lines[0]
     if first["of"] and first["of"] not in (MessageKind.RELEASE, MessageKind.CHANGE, MessageKind.CANCEL):
@@ -384,6 +418,14 @@ def write_inbound_csv(kind: str, messages: list[tuple[str, dict]]) -> bytes:
             for line in p.get("lines", [])
         ]
         columns = RECEIPT_COLUMNS
+    elif kind == MessageKind.RETURN_RECEIPT:
+        rows = [
+            [message_id, p.get("rma"), p.get("receipt"), line.get("sku"), line.get("quantity"),
+             line.get("disposition"), line.get("reason")]
+            for message_id, p in messages
+            for line in p.get("lines", [])
+        ]  # fmt: skip
+        columns = RETURN_COLUMNS
     else:
         rows = [
             [message_id, p.get("release"), p.get("of"), p.get("status"), p.get("reason"), p.get("partner_reference")]

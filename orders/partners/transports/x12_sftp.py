@@ -14,7 +14,8 @@ given to two messages.
 
 Inbound, from the partner's out/ folder: every X12 file is read leniently; each functional group gets its 997
 at once (into in/), and each set the 997 accepts becomes a message: 945 → ship confirmation (de-duplication
-id ``945:<W0604>``), 846 → stock snapshot (``846:<BIA03>``), 944 → receipt (``944:<W1703>``), 997 → the
+id ``945:<W0604>``), 846 → stock snapshot (``846:<BIA03>``), 944 → receipt (``944:<W1703>``), or return
+receipt when its header N9 ``RZ`` names the RMA (each line's N9 ``ZZ`` its grading), 997 → the
 "received" acknowledgement of the 940 whose group it answers. A rejected set is recorded as an exception for
 ops naming the file, the segment and the element. A 997 says a file was read, never that the partner accepts
 the order: the partner's business answer (accepted or rejected) comes in its ``acks*.csv`` file, as over CSV.
@@ -40,6 +41,8 @@ from .filedrop import FileDropTransport, FileRefused, InboundRecord, dedup_key, 
 PURPOSE = {MessageKind.RELEASE: "N", MessageKind.CHANGE: "R", MessageKind.CANCEL: "C"}
 KIND_OF_PURPOSE = {code: kind for kind, code in PURPOSE.items()}
 SET_KINDS = {"945": MessageKind.SHIP_CONFIRMATION, "846": MessageKind.STOCK_SNAPSHOT, "944": MessageKind.RECEIPT}
+# A 944's header N9 with this qualifier (returned goods authorisation number) makes it a return receipt.
+RETURN_QUALIFIER = "RZ"
 # element → the payload field it fills, for the reasons ops read
 FIELD_OF_ELEMENT = {
     "W1203": "quantity",
@@ -230,6 +233,8 @@ class X12SftpTransport(FileDropTransport):
             return self._confirmation(document, fallback, source)
         if isinstance(document, x12.InventoryAdvice):
             return self._snapshot(name, document, source)
+        if isinstance(document, x12.StockReceipt) and _rma_of(document):
+            return self._return_receipt(document, source)
         if isinstance(document, x12.StockReceipt):
             payload = {
                 "receipt": document.receipt_number,
@@ -268,6 +273,24 @@ class X12SftpTransport(FileDropTransport):
             kind=MessageKind.STOCK_SNAPSHOT,
             payload={"as_of": as_of.isoformat(), "items": items},
             error="; ".join(problems),
+            source=source,
+        )
+
+    def _return_receipt(self, receipt: x12.StockReceipt, source: dict) -> InboundRecord:
+        """A 944 with a header N9 RZ (returned goods authorisation): a customer's return received by the 3PL."""
+        lines = []
+        for line in receipt.lines:
+            found = {"sku": line.sku, "quantity": _whole(line.quantity)}
+            if line.disposition:
+                found["disposition"] = line.disposition.lower()
+            if line.disposition_note:
+                found["reason"] = line.disposition_note
+            lines.append(found)
+        payload = {"rma": _rma_of(receipt), "receipt": receipt.receipt_number, "lines": lines}
+        return InboundRecord(
+            key=dedup_key(f"944:{receipt.receipt_number}"),
+            kind=MessageKind.RETURN_RECEIPT,
+            payload=payload,
             source=source,
         )
 
@@ -323,6 +346,11 @@ def answer_file_name(interchange: x12.Interchange) -> str:
     """The file of our 997s to one inbound interchange: the same name however often the file is read."""
     sender = re.sub(r"[^A-Za-z0-9_-]+", "_", interchange.sender_id.strip()) or "partner"
     return f"997-{sender}-{interchange.control_number:09d}.x12"
+
+
+def _rma_of(receipt: x12.StockReceipt) -> str:
+    """The RMA number a 944 names in its header N9 RZ (returned goods authorisation), or "" for a stock receipt."""
+    return next((value for qualifier, value in receipt.references if qualifier == RETURN_QUALIFIER and value), "")
 
 
 def _whole(quantity: Decimal) -> int | str:

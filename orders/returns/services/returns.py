@@ -261,7 +261,14 @@ def receive_return(*, rma_id: int, quantities: dict[int, int] | None, warehouse_
     released to ship when every exchanged unit arrived; when some did not,
     it stays on hold and its timeline says which (ops release it by hand).
     """
-    rma = lock_return(rma_id)
+    return receive_locked_return(lock_return(rma_id), quantities=quantities, warehouse_id=warehouse_id, actor=actor)
+
+
+def receive_locked_return(
+    rma: ReturnRequest, *, quantities: dict[int, int] | None, warehouse_id: int | None, actor
+) -> ReturnRequest:
+    """``receive_return`` for a caller that locked the return itself (``lock_return``), inside its transaction:
+    a 3PL's return receipt, applied with its message."""
     if rma.status != ReturnStatus.AUTHORISED:
         raise ReturnError(
             f"Return {rma} is {rma.get_status_display().lower()}; only an authorised return can be received."
@@ -352,7 +359,12 @@ def inspect_return(*, rma_id: int, results: dict[int, Inspection], actor) -> Ret
     reason, so the ledger shows it came back and went out, and on hand does
     not change.
     """
-    rma = lock_return(rma_id)
+    return inspect_locked_return(lock_return(rma_id), results=results, actor=actor)
+
+
+def inspect_locked_return(rma: ReturnRequest, *, results: dict[int, Inspection], actor) -> ReturnRequest:
+    """``inspect_return`` for a caller that locked the return itself, inside its transaction: the grading a 3PL
+    sends with its return receipt."""
     if rma.status != ReturnStatus.RECEIVED:
         raise ReturnError(
             f"Return {rma} is {rma.get_status_display().lower()}; only a received return can be inspected."
