@@ -19,7 +19,7 @@ from orders import services
 from orders.exceptions import OrderError
 from orders.models import OrderDelayNotice, OrderEvent, OrderStatus
 from orders.services import delay_notices, status_links
-from shipping.models import Shipment, ShipmentStatus, TrackingEvent
+from shipping.models import Lane, Shipment, ShipmentStatus, TrackingEvent
 from tests.conftest import make_warehouse
 from tests.notifications.conftest import smtp_port, smtp_sink  # noqa: F401 - fixtures used here
 from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
@@ -243,6 +243,39 @@ def test_a_parcel_that_left_late_for_its_transit_time_is_told(sites, stock, prod
     notice = OrderDelayNotice.objects.get(order=order)
     assert (notice.cause, notice.new_estimate) == ("transit_too_long", FRI)
     assert "2 business days in transit from Wed 25 Nov" in notice.detail
+
+
+@pytest.mark.usefixtures("carriers")
+def test_a_parcel_on_a_lane_that_learned_a_longer_transit_time_is_told(sites, stock, products, order_to):
+    # given the parcel handed over Tuesday and scanned: the 2-day service's rate card brings it Thursday, as promised
+    order, shipment = shipped_order(order_to, sites, stock, products[0], promised=THU, made=at(MON, 9))
+    number = label(shipment)
+    services.ship_shipment(shipment_id=shipment.pk, actor="test", now=at(TUE, 10))
+    services.record_tracking(
+        tracking_number=number, status="in_transit", occurred_at=at(TUE, 12), actor="carrier", source="webhook"
+    )
+    assert services.sweep_delay_notices(now=at(TUE, 13)) == 0
+    # when, since it left, Edison's lane to New York by that service has learned it takes four business days
+    Lane.objects.create(
+        warehouse=sites["EWR"],
+        destination_zip3="100",
+        service=shipment.service,
+        vendor=shipment.service.vendor,
+        deliveries=25,
+        transit_median=4,
+        transit_percentile=4,
+        learned_days=4,
+    )
+
+    # then Wednesday's sweep tells the customer once: four business days from Tuesday is next Monday
+    assert services.sweep_delay_notices(now=at(WED, 10)) == 1
+    assert services.sweep_delay_notices(now=at(WED, 10, 15)) == 0
+
+    notice = OrderDelayNotice.objects.get(order=order)
+    assert (notice.cause, notice.new_estimate) == ("transit_too_long", NEXT_MON)
+    assert notice.detail == f"{shipment.number}: 4 business days in transit (learned on its lane) from Tue 24 Nov"
+    (email,) = delay_emails(order)
+    assert email.context["delay"]["new_estimate"] == NEXT_MON.isoformat()
 
 
 @pytest.mark.usefixtures("carriers")
