@@ -3,8 +3,10 @@
 import datetime as dt
 import hashlib
 import html
+import http.server
 import importlib
 import re
+import threading
 
 import pytest
 from django.apps import apps
@@ -205,6 +207,88 @@ def test_the_page_wears_the_channel_s_brand(client, order):
     assert 'href="mailto:help@acme.example' in html
     assert "To return an item, write to help@acme.example" in html
     assert reverse("order_status_brand_css") in html
+
+
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4"
+    b"\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND\xaeB`\x82"
+)
+
+
+@pytest.fixture
+def logo_host():
+    """Another site serving the store's logo at /logo.png (and an HTML page at /page), counting what it is asked."""
+    asked: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            asked.append(self.path)
+            body, kind = (PNG, "image/png") if self.path == "/logo.png" else (b"<html></html>", "text/html")
+            self.send_response(200 if self.path in ("/logo.png", "/page") else 404)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", asked
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_channel_s_logo_is_served_by_the_oms_so_the_page_asks_no_other_site(client, order, logo_host):
+    # given a channel whose logo is an image on the store's own site
+    site, asked = logo_host
+    order.channel.brand_name, order.channel.logo_url = "Acme Outdoors", f"{site}/logo.png"
+    order.channel.save()
+    notify.order_allocated(order)
+    token = token_of(customer_urls(order)[0])
+
+    response = client.get(reverse("order_status_page", args=[token]))
+
+    # then the page names no other site: its logo comes from the OMS, behind the page's own token
+    page = response.content.decode()
+    assert site not in page
+    logo_path = reverse("order_status_logo", args=[token])
+    assert f'<img class="sp-logo" src="{logo_path}" alt="Acme Outdoors"' in page
+    # and the browser is told to load images from the OMS only
+    policy = dict(part.strip().split(" ", 1) for part in response["Content-Security-Policy"].split(";"))
+    assert policy["img-src"] == "'self' data:"
+    assert policy["default-src"] == "'self'"
+    # the OMS fetches the logo once, and serves it as the image it is
+    for _ in range(2):
+        logo = client.get(logo_path)
+        assert (logo.status_code, logo["Content-Type"], logo.content) == (200, "image/png", PNG)
+    assert asked == ["/logo.png"]
+    assert logo["X-Robots-Tag"] == "noindex, nofollow"
+
+
+@pytest.mark.parametrize("where", ["/page", "/missing.png"])
+def test_a_logo_address_that_is_no_image_gets_a_plain_404(client, order, logo_host, where):
+    site, _ = logo_host
+    order.channel.logo_url = f"{site}{where}"
+    order.channel.save()
+    notify.order_allocated(order)
+    token = token_of(customer_urls(order)[0])
+
+    assert client.get(reverse("order_status_logo", args=[token])).status_code == 404
+
+
+def test_the_logo_of_a_token_that_opens_no_page_is_a_plain_404(client, order, logo_host, superuser):
+    site, asked = logo_host
+    order.channel.logo_url = f"{site}/logo.png"
+    order.channel.save()
+    notify.order_allocated(order)
+    token = token_of(customer_urls(order)[0])
+    services.revoke_status_link(order_id=order.pk, actor=superuser)
+
+    assert client.get(reverse("order_status_logo", args=[token])).status_code == 404
+    assert client.get(reverse("order_status_logo", args=["A" * 43])).status_code == 404
+    assert asked == []
 
 
 def test_the_brand_colour_is_a_stylesheet(client, settings):
