@@ -89,6 +89,7 @@ RETURN_WORDS = {
     R.REJECTED: "Not accepted: we have written to you about it.",
 }
 COLOR = re.compile(r"#[0-9a-fA-F]{3,8}")
+CHANNEL_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 RATE_WINDOW_SECONDS = WINDOW_SECONDS
 # Nothing from another site: the page's own policy, stricter than the console's (which allows https images).
 PAGE_POLICY = "; ".join(
@@ -237,8 +238,11 @@ def page_context(order: Order) -> dict:
     headline, meaning = CUSTOMER_STATUS.get(status, CUSTOMER_STATUS[S.RECEIVED])
     address = order.shipping_address
     done = status in (S.DELIVERED, S.CANCELLED)
+    own = channel_brand(order.channel)[0]
     return {
-        "brand": brand(channel_brand(order.channel)[0]),
+        "brand": brand(own),
+        # the channel's own colour in the stylesheet's address (the CSP allows no inline style); blank: the OMS's
+        "brand_color": own["color"].lstrip("#") if CHANNEL_COLOR.fullmatch(own.get("color", "")) else "",
         "order": order,
         "headline": headline,
         "meaning": meaning,
@@ -447,8 +451,11 @@ def _download_logo(address: str) -> tuple[str, bytes] | None:
 
 @require_GET
 def brand_css(request: HttpRequest) -> HttpResponse:
-    """The brand colour as a stylesheet (the CSP allows no inline style): OMS_BRAND_COLOR, a plain colour."""
-    color = settings.OMS_BRAND_COLOR if COLOR.fullmatch(settings.OMS_BRAND_COLOR) else "#0f4c5c"
+    """The brand colour as a stylesheet (the CSP allows no inline style): ``?color=rrggbb`` (the channel's), else
+    OMS_BRAND_COLOR; anything but a plain colour is ignored."""
+    asked = "#" + request.GET.get("color", "")
+    color = asked.lower() if CHANNEL_COLOR.fullmatch(asked) else settings.OMS_BRAND_COLOR
+    color = color if COLOR.fullmatch(color) else "#0f4c5c"
     response = HttpResponse(f":root {{ --brand: {color}; }}\n", content_type="text/css")
     response["Cache-Control"] = "public, max-age=3600"
     return response

@@ -57,6 +57,7 @@ def test_a_customer_follows_the_shipped_email_to_a_page_that_fits_a_phone(
     order.channel.brand_name, order.channel.support_email = "Northwind Outfitters", "help@northwind.example"
     store_site, _ = logo_host  # the store's logo is on its own site, as its emails show it
     order.channel.logo_url = f"{store_site}/logo.png"
+    order.channel.brand_color = "#7a2e0e"
     order.channel.save()
     services.allocate_order(order_id=order.pk, actor="test")
     (shipment,) = services.create_shipments(order_id=order.pk, actor="test")
@@ -99,9 +100,9 @@ def test_a_customer_follows_the_shipped_email_to_a_page_that_fits_a_phone(
     expect(shipment_card.locator(".sp-scans li")).to_have_count(2)
     expect(shipment_card.locator(".sp-scans li").first).to_contain_text("Departed the hub · Secaucus, NJ")
     expect(page.locator("body")).to_contain_text("help@northwind.example")
-    # the brand colour came from its stylesheet, not an inline style
+    # the channel's colour came from its stylesheet, not an inline style
     colour = page.evaluate("getComputedStyle(document.querySelector('.sp-brand')).backgroundColor")
-    assert colour == "rgb(15, 76, 92)"  # OMS_BRAND_COLOR #0f4c5c
+    assert colour == "rgb(122, 46, 14)"  # the channel's #7a2e0e, not OMS_BRAND_COLOR
     # nothing scrolls sideways, and nothing was asked of another site
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     assert elsewhere == []

@@ -11,6 +11,7 @@ import threading
 import pytest
 from django.apps import apps
 from django.core import mail
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
@@ -289,6 +290,46 @@ def test_the_logo_of_a_token_that_opens_no_page_is_a_plain_404(client, order, lo
     assert client.get(reverse("order_status_logo", args=[token])).status_code == 404
     assert client.get(reverse("order_status_logo", args=["A" * 43])).status_code == 404
     assert asked == []
+
+
+def test_the_page_and_the_emails_wear_the_channel_s_own_colour(client, order, settings):
+    # given a store whose colour is rust, in an OMS whose own is teal
+    settings.OMS_BRAND_COLOR = "#0f4c5c"
+    order.channel.brand_color = "#AA3300"
+    order.channel.save()
+    notify.order_allocated(order)
+
+    url = customer_urls(order)[0]
+    page = client.get(path_of(url)).content.decode()
+
+    # then the page's colour stylesheet is the store's
+    stylesheet = re.search(r'<link rel="stylesheet" href="([^"]*brand\.css[^"]*)">', page).group(1)
+    assert stylesheet == reverse("order_status_brand_css") + "?color=aa3300"
+    assert b"--brand: #aa3300;" in client.get(html.unescape(stylesheet)).content
+    # and so is the email's banner
+    (email,) = [email for email in mail.outbox if email.to == [order.customer.email]]
+    (body, _), *_ = email.alternatives
+    assert "background:#aa3300;" in body.lower() and "#0f4c5c" not in body
+
+
+def test_a_channel_without_a_colour_wears_the_oms_s_and_a_made_up_colour_is_ignored(client, order, settings):
+    settings.OMS_BRAND_COLOR = "#0f4c5c"
+    notify.order_allocated(order)
+
+    page = client.get(path_of(customer_urls(order)[0])).content.decode()
+
+    assert f'<link rel="stylesheet" href="{reverse("order_status_brand_css")}">' in page
+    for query in ("", "?color=zzz</style>", "?color=aa33"):
+        css = client.get(reverse("order_status_brand_css") + query).content
+        assert css == b":root { --brand: #0f4c5c; }\n", query
+
+
+@pytest.mark.parametrize("colour", ["red", "#ff00", "#12345g", "#1234567"])
+def test_a_channel_colour_is_six_hex_digits(order, colour):
+    order.channel.brand_color = colour
+    with pytest.raises(ValidationError) as refused:
+        order.channel.full_clean()
+    assert "A colour as #rrggbb, e.g. #0f4c5c." in refused.value.message_dict["brand_color"]
 
 
 def test_the_brand_colour_is_a_stylesheet(client, settings):
