@@ -1,13 +1,14 @@
 """The storefront's delivery date (GET /api/v1/storefront/promise): key, origins, input, rate limit, the promise."""
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
 from orders.models import Channel, Order, OrderEvent
-from orders.services.channels import revoke_publishable_key, rotate_publishable_key
+from orders.services.channels import issue_api_key, revoke_publishable_key, rotate_publishable_key
 from shipping.promise import quote_promise
 from tests.factories import ChannelFactory, OrderFactory, ProductFactory
 from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
@@ -75,6 +76,29 @@ def test_the_date_is_the_promise_services_for_the_same_zip_and_time(client, stor
     assert dt.datetime.fromisoformat(body["order_by"]) == promise.cheapest_order_by
     assert dt.datetime.fromisoformat(body["order_by"]) == timezone.make_aware(dt.datetime(2026, 11, 23, 15, 0))
     assert dt.datetime.fromisoformat(body["now"]) == now
+
+
+@pytest.mark.usefixtures("carriers", "tee")
+@pytest.mark.parametrize("target_days", [None, 2])
+def test_the_date_equals_the_channels_promise_apis_chosen_date(client, store, frozen, settings, target_days):
+    # given the clock at Monday 11:00, and a store aiming at no date, or at two business days (faster than the
+    # cheapest ground service, so the service the order would get is not the cheapest)
+    settings.SHIPPING_PROMISE_TARGET_DAYS = target_days
+    settings.SHIPPING_PROMISE_TARGET_MAX_PREMIUM = Decimal("100.00")
+    frozen()
+    _, api_key = issue_api_key(channel_id=store.pk, name="checkout", actor="test")
+
+    shown = ask(client, store, zip="10001", sku="TEE-1", qty="2").json()
+    api = client.get(
+        "/api/v1/promise",
+        {"postal_code": "10001", "sku": "TEE-1", "qty": "2"},
+        headers={"Authorization": f"Bearer {api_key}"},
+    ).json()
+
+    # then the product page's date and cut-off are the promise API's chosen ones for the same ZIP
+    assert shown["date"] == api["chosen"]["date"]
+    assert shown["order_by"] == api["chosen"]["order_by"]
+    assert (shown["date"] == api["cheapest"]["date"]) is (target_days is None)
 
 
 @pytest.mark.usefixtures("carriers", "tee")
