@@ -10,7 +10,8 @@ chunks, a fixed number of queries a chunk, and looks for what puts a promise in 
 - a label bought or a shipment handed over, and no carrier scan a business day after its pickup day
   (``no_scan``);
 - a carrier exception (``carrier_exception``; the tracking event also calls ``tell_if_late`` at once);
-- a shipment on its way whose transit days no longer fit the days left (``transit_too_long``): its lane's
+- a shipment on its way, or labelled for a pickup still to come, whose transit days no longer fit the days left
+  (``transit_too_long``): its lane's
   learned transit days (``shipping.lanes``) when the lane has learned them, else its service's for its zone;
   a lane that learned a longer time since the promise was made is how such a parcel is found.
 
@@ -158,6 +159,8 @@ def find_dangers(
                         shipment.number,
                     )
                 )
+            else:  # still to be picked up: from its pickup day, does its transit time still fit?
+                dangers += _transit_danger(order, shipment, shipment.ship_date, transit, learned)
         elif shipment.status == ShipmentStatus.EXCEPTION:
             dangers.append(
                 Danger(
@@ -170,19 +173,26 @@ def find_dangers(
                 dangers.append(
                     Danger(Cause.NO_SCAN, f"{shipment.number}: no carrier scan since {left:%a %d %b}", shipment.number)
                 )
-            days = learned.get(shipment.pk, transit.get(shipment.service_id, {}).get(shipment.zone))
-            if days is not None and order.promised_date is not None:
-                arrives = rating.add_business_days(left, days, _holidays())
-                if arrives > order.promised_date:
-                    dangers.append(
-                        Danger(
-                            Cause.TRANSIT_TOO_LONG,
-                            f"{shipment.number}: {days} business days in transit"
-                            f"{' (learned on its lane)' if shipment.pk in learned else ''} from {left:%a %d %b}",
-                            shipment.number,
-                        )
-                    )
+            dangers += _transit_danger(order, shipment, left, transit, learned)
     return dangers
+
+
+def _transit_danger(order: Order, shipment: Shipment, since: dt.date, transit: dict, learned: dict) -> list[Danger]:
+    """``transit_too_long`` when the shipment's transit days (its lane's learned ones, else its service's for its
+    zone), counted from ``since`` (the day it left, or is to be picked up), end after the promised date."""
+    days = learned.get(shipment.pk, transit.get(shipment.service_id, {}).get(shipment.zone))
+    if days is None or order.promised_date is None:
+        return []
+    if rating.add_business_days(since, days, _holidays()) <= order.promised_date:
+        return []
+    how = " (learned on its lane)" if shipment.pk in learned else ""
+    return [
+        Danger(
+            Cause.TRANSIT_TOO_LONG,
+            f"{shipment.number}: {days} business days in transit{how} from {since:%a %d %b}",
+            shipment.number,
+        )
+    ]
 
 
 def _pending_shipments(order_ids: list[int]) -> dict[int, list[Shipment]]:

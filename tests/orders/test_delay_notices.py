@@ -290,6 +290,31 @@ def test_a_parcel_on_a_lane_that_learned_a_longer_transit_time_is_told(sites, st
 
 
 @pytest.mark.usefixtures("carriers")
+def test_a_labelled_parcel_whose_lane_learned_a_longer_time_is_told_before_its_pickup(sites, stock, products, order_to):
+    # given Tuesday's pickup labelled on Monday for the 2-day service: Thursday, as promised
+    order, shipment = shipped_order(order_to, sites, stock, products[0], promised=THU, made=at(MON, 9))
+    label(shipment)
+    assert services.sweep_delay_notices(now=at(MON, 10)) == 0
+    # when Edison's lane to New York by that service learns it takes four business days
+    Lane.objects.create(
+        warehouse=sites["EWR"],
+        destination_zip3="100",
+        service=shipment.service,
+        vendor=shipment.service.vendor,
+        deliveries=25,
+        learned_days=4,
+    )
+
+    # then the customer hears on Monday, before the parcel even leaves: four business days from Tuesday
+    assert services.sweep_delay_notices(now=at(MON, 11)) == 1
+    assert services.sweep_delay_notices(now=at(MON, 11, 15)) == 0
+
+    notice = told_once_before_the_promise(order)
+    assert (notice.cause, notice.new_estimate) == ("transit_too_long", NEXT_MON)
+    assert notice.detail == f"{shipment.number}: 4 business days in transit (learned on its lane) from Tue 24 Nov"
+
+
+@pytest.mark.usefixtures("carriers")
 def test_a_carrier_exception_tells_the_customer_at_once_and_the_sweep_not_again(
     sites,
     stock,
