@@ -11,9 +11,9 @@ chunks, a fixed number of queries a chunk, and looks for what puts a promise in 
   (``no_scan``);
 - a carrier exception (``carrier_exception``; the tracking event also calls ``tell_if_late`` at once);
 - a shipment on its way, or labelled for a pickup still to come, whose transit days no longer fit the days left
-  (``transit_too_long``): its lane's
-  learned transit days (``shipping.lanes``) when the lane has learned them, else its service's for its zone;
-  a lane that learned a longer time since the promise was made is how such a parcel is found.
+  (``transit_too_long``): its lane's learned transit days (``shipping.lanes``) when the lane has learned them,
+  else its service's for its zone; a lane that learned a longer time since the promise was made is how such a
+  parcel is found.
 
 Only for an order in danger is the delivery estimated again (``shipping.promise.estimate_delivery``) from
 where its goods stand now. When that estimate is after the promised date, the customer gets one
