@@ -3,7 +3,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from orders.returns.views import public_label
-from orders.status_page import brand_css, status_page, status_return, status_return_label
+from orders.status_page import brand_css, status_logo, status_page, status_return, status_return_label
 
 from .api import api
 from .demo_store import product_page as demo_store_product_page
@@ -21,6 +21,7 @@ urlpatterns = [
     path("demo-store/", demo_store_product_page, name="demo_store"),
     # The return form on that page posts here; a return's label opens behind the same token.
     path("orders/status/<str:token>/return/", status_return, name="order_status_return"),
+    path("orders/status/<str:token>/logo", status_logo, name="order_status_logo"),
     path(
         "orders/status/<str:token>/returns/<str:number>/label.pdf",
         status_return_label,

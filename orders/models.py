@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.core.validators import MinValueValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -77,6 +77,15 @@ class Channel(models.Model):
     store_url = models.URLField("store URL", blank=True, db_default="", default="")
     logo_url = models.URLField(
         "logo URL", blank=True, db_default="", default="", help_text="An image at a public address, shown atop emails."
+    )
+    brand_color = models.CharField(
+        "brand colour",
+        max_length=7,
+        blank=True,
+        db_default="",
+        default="",
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}\Z", "A colour as #rrggbb, e.g. #0f4c5c.")],
+        help_text="The banner of the emails and of the customer's status page, as #rrggbb; blank: OMS_BRAND_COLOR.",
     )
     # The storefront snippet (the delivery date on a product page): a publishable key, public by design (it is in
     # the store's page source), read-only (it can ask the delivery promise, nothing else), answered only to pages

@@ -18,15 +18,26 @@ An unknown, tampered or revoked token gets the same plain 404 by the same
 path (one query by the token's SHA-256, live links only), for every view
 here. Requests are counted per client address in Django's cache: over
 ORDER_STATUS_PAGE_RATE_LIMIT a minute, 429.
+
+The page asks nothing of another site: its Content-Security-Policy allows
+images, styles and scripts from the OMS only, and the channel's logo (an
+image on the store's own site, as the emails show it) is fetched by the OMS
+and served behind the page's token (``status_logo``), kept in the cache.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import http.client
+import logging
 import re
+import urllib.request
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -78,7 +89,29 @@ RETURN_WORDS = {
     R.REJECTED: "Not accepted: we have written to you about it.",
 }
 COLOR = re.compile(r"#[0-9a-fA-F]{3,8}")
+CHANNEL_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 RATE_WINDOW_SECONDS = WINDOW_SECONDS
+# Nothing from another site: the page's own policy, stricter than the console's (which allows https images).
+PAGE_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'self'",
+        "object-src 'none'",
+    )
+)
+# The channel's logo, fetched by the OMS: raster images only (an SVG can carry script), small, kept a while.
+LOGO_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+LOGO_MAX_BYTES = 512 * 1024
+LOGO_TIMEOUT_SECONDS = 5
+LOGO_KEEP_SECONDS = 60 * 60
+LOGO_RETRY_SECONDS = 5 * 60
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -100,6 +133,8 @@ def _headers(response: HttpResponse) -> HttpResponse:
     # The token never leaves in a Referer to another site (the carriers'); a same-origin form post keeps its
     # Origin header, which CSRF checking reads.
     response["Referrer-Policy"] = "same-origin"
+    if response.get("Content-Type", "").startswith("text/html"):
+        response["Content-Security-Policy"] = PAGE_POLICY
     return response
 
 
@@ -203,8 +238,11 @@ def page_context(order: Order) -> dict:
     headline, meaning = CUSTOMER_STATUS.get(status, CUSTOMER_STATUS[S.RECEIVED])
     address = order.shipping_address
     done = status in (S.DELIVERED, S.CANCELLED)
+    own = channel_brand(order.channel)[0]
     return {
-        "brand": brand(channel_brand(order.channel)[0]),
+        "brand": brand(own),
+        # the channel's own colour in the stylesheet's address (the CSP allows no inline style); blank: the OMS's
+        "brand_color": own["color"].lstrip("#") if CHANNEL_COLOR.fullmatch(own.get("color", "")) else "",
         "order": order,
         "headline": headline,
         "meaning": meaning,
@@ -365,9 +403,59 @@ def status_return_label(request: HttpRequest, token: str, number: str) -> HttpRe
 
 
 @require_GET
+def status_logo(request: HttpRequest, token: str) -> HttpResponse:
+    """The logo of the order's channel (as its emails show it), served by the OMS so that the page asks no other
+    site; a plain 404 for a token that opens no page, or when the channel has no logo the OMS could fetch."""
+    if _over_limit(request):
+        return _too_many(request)
+    order = _live_order(token)
+    address = brand(channel_brand(order.channel)[0]).get("logo_url", "") if order is not None else ""
+    logo = channel_logo(address) if address else None
+    if logo is None:
+        return _not_found(request)
+    kind, body = logo
+    response = _headers(HttpResponse(body, content_type=kind))
+    response["Cache-Control"] = "private, max-age=86400"  # the browser keeps it: a reload asks nothing
+    return response
+
+
+def channel_logo(address: str) -> tuple[str, bytes] | None:
+    """The image at a channel's logo address, as (content type, bytes), or None when it is no small raster
+    image. Kept in the cache an hour (a failure five minutes), so the store's site is asked once in a while."""
+    key = "status-page-logo:" + hashlib.sha256(address.encode()).hexdigest()
+    kept = cache.get(key)
+    if kept is None:
+        kept = _download_logo(address) or ("", b"")
+        cache.set(key, kept, timeout=LOGO_KEEP_SECONDS if kept[0] else LOGO_RETRY_SECONDS)
+    return kept if kept[0] else None
+
+
+def _download_logo(address: str) -> tuple[str, bytes] | None:
+    """Fetch the logo (http or https only, a short timeout); None, with a warning in the log, when it fails."""
+    if urlsplit(address).scheme not in ("http", "https"):
+        logger.warning("Channel logo %s: not an http(s) address", address[:200])
+        return None
+    request = urllib.request.Request(address, headers={"Accept": ", ".join(sorted(LOGO_TYPES))})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=LOGO_TIMEOUT_SECONDS) as answer:  # noqa: S310
+            kind = answer.headers.get_content_type()
+            body = answer.read(LOGO_MAX_BYTES + 1)
+    except (OSError, ValueError, http.client.HTTPException) as error:
+        logger.warning("Channel logo %s could not be fetched: %s", address[:200], error)
+        return None
+    if kind not in LOGO_TYPES or len(body) > LOGO_MAX_BYTES:
+        logger.warning("Channel logo %s is no PNG, JPEG, GIF or WebP of at most 512 KB (%s)", address[:200], kind)
+        return None
+    return kind, body
+
+
+@require_GET
 def brand_css(request: HttpRequest) -> HttpResponse:
-    """The brand colour as a stylesheet (the CSP allows no inline style): OMS_BRAND_COLOR, a plain colour."""
-    color = settings.OMS_BRAND_COLOR if COLOR.fullmatch(settings.OMS_BRAND_COLOR) else "#0f4c5c"
+    """The brand colour as a stylesheet (the CSP allows no inline style): ``?color=rrggbb`` (the channel's), else
+    OMS_BRAND_COLOR; anything but a plain colour is ignored."""
+    asked = "#" + request.GET.get("color", "")
+    color = asked.lower() if CHANNEL_COLOR.fullmatch(asked) else settings.OMS_BRAND_COLOR
+    color = color if COLOR.fullmatch(color) else "#0f4c5c"
     response = HttpResponse(f":root {{ --brand: {color}; }}\n", content_type="text/css")
     response["Cache-Control"] = "public, max-age=3600"
     return response

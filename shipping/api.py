@@ -39,6 +39,9 @@ class PromiseShipmentOut(Schema):
     parcels: list[str]
     fastest: PromiseOptionOut | None
     cheapest: PromiseOptionOut | None
+    chosen: PromiseOptionOut | None = Field(
+        None, description="The service carrier choice would buy: the cheapest by the store's target, else the cheapest."
+    )
 
 
 class DateCostOut(Schema):
@@ -55,6 +58,10 @@ class PromiseOut(Schema):
     deliverable: bool
     earliest: DateCostOut
     cheapest: DateCostOut
+    chosen: DateCostOut = Field(
+        description="What the order would get (the storefront's date): the service carrier choice would buy, "
+        "the cheapest arriving by the store's target (the cheapest when there is none)."
+    )
     shipments: list[PromiseShipmentOut]
     unavailable: dict[str, int]
     routing: str
@@ -83,7 +90,12 @@ def promise(
         return Status(400, {"detail": [field_error(("query", "qty"), "More qty values than sku values.")]})
     quantities += [1] * (len(sku) - len(quantities))
     try:
-        answer = quote_promise(postal_code=postal_code, items=list(zip(sku, quantities, strict=True)), country=country)
+        answer = quote_promise(
+            postal_code=postal_code,
+            items=list(zip(sku, quantities, strict=True)),
+            country=country,
+            channel_id=getattr(request.auth, "pk", None),  # the asking channel's routing rules, as its orders get
+        )
     except PromiseError as error:
         return Status(400, {"detail": [field_error(("query", *_parameter(error.field)), error.message)]})
     return Status(200, answer.as_dict())

@@ -302,11 +302,13 @@ class ReservedPart:
 
 @dataclass(frozen=True)
 class MovingPart:
-    """Goods with a carrier: ``service_id`` carries them to ``zone``, counted from the business day ``since``."""
+    """Goods with a carrier: ``service_id`` carries them to ``zone``, counted from the business day ``since``;
+    ``days`` when their lane has learned its transit time (``shipping.lanes``), else the service's for the zone."""
 
     service_id: int
     zone: int
     since: dt.date
+    days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -335,7 +337,7 @@ def estimate_delivery(
     ``waiting`` units are routed and priced as ``quote_promise`` does (fastest service); what no warehouse has
     arrives on ``restock_date``. ``reserved`` parts are priced from their warehouse (the service their label
     was bought for, else the fastest). ``moving`` parts arrive the service's transit days for the zone after
-    ``since``. Writes nothing.
+    ``since`` (their lane's learned days when given). Writes nothing.
     """
     terms = selectors.active_service_terms() if terms is None else terms
     dates: list[dt.date] = []
@@ -380,7 +382,7 @@ def estimate_delivery(
         dates.append(chosen.eta)
     transit = {service.service_id: service.transit_days for service in terms}
     for part in moving:
-        days = transit.get(part.service_id, {}).get(part.zone)
+        days = part.days if part.days is not None else transit.get(part.service_id, {}).get(part.zone)
         if days is None:  # a service withdrawn since the parcels left still carries them
             days = (
                 TransitTime.objects.filter(service_id=part.service_id, zone=part.zone)

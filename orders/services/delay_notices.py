@@ -10,8 +10,10 @@ chunks, a fixed number of queries a chunk, and looks for what puts a promise in 
 - a label bought or a shipment handed over, and no carrier scan a business day after its pickup day
   (``no_scan``);
 - a carrier exception (``carrier_exception``; the tracking event also calls ``tell_if_late`` at once);
-- a shipment on its way whose service's transit days for its zone no longer fit the days left
-  (``transit_too_long``).
+- a shipment on its way, or labelled for a pickup still to come, whose transit days no longer fit the days left
+  (``transit_too_long``): its lane's learned transit days (``shipping.lanes``) when the lane has learned them,
+  else its service's for its zone; a lane that learned a longer time since the promise was made is how such a
+  parcel is found.
 
 Only for an order in danger is the delivery estimated again (``shipping.promise.estimate_delivery``) from
 where its goods stand now. When that estimate is after the promised date, the customer gets one
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -38,7 +41,7 @@ from django.utils import timezone
 from inventory import services as inventory
 from inventory.models import Allocation, Warehouse
 from notifications.models import Message
-from shipping import promise, rating
+from shipping import lanes, promise, rating
 from shipping.landed_cost import LandedCostRouting
 from shipping.models import Shipment, ShipmentStatus, TrackingEvent
 from shipping.selectors import active_service_terms
@@ -117,12 +120,15 @@ def find_dangers(
     serving: tuple[Warehouse, ...] = (),
     warehouses: dict[int, Warehouse],
     transit: dict[int, dict[int, int]],
+    learned: dict[int, int] | None = None,
 ) -> list[Danger]:
     """What puts this order's promise in danger now (pure: everything it reads is given).
 
     ``serving``: the warehouses routing would use for the order while it is still received. Its promise
     counted on being worked by the first of their cut-offs after it was placed, each on its warehouse's
-    clock; a shipment's days (ship-by, pickup, left) are read on its warehouse's clock too."""
+    clock; a shipment's days (ship-by, pickup, left) are read on its warehouse's clock too. ``learned``: the
+    transit days each shipment's lane has learned, by shipment id (``learned_transit``), before the rate card's."""
+    learned = learned or {}
     dangers = []
     if order.status == OrderStatus.RECEIVED and serving:
         cutoff, warehouse = min(((first_cutoff(w, order.placed_at), w) for w in serving), key=lambda pair: pair[0])
@@ -153,6 +159,8 @@ def find_dangers(
                         shipment.number,
                     )
                 )
+            else:  # still to be picked up: from its pickup day, does its transit time still fit?
+                dangers += _transit_danger(order, shipment, shipment.ship_date, transit, learned)
         elif shipment.status == ShipmentStatus.EXCEPTION:
             dangers.append(
                 Danger(
@@ -165,18 +173,26 @@ def find_dangers(
                 dangers.append(
                     Danger(Cause.NO_SCAN, f"{shipment.number}: no carrier scan since {left:%a %d %b}", shipment.number)
                 )
-            days = transit.get(shipment.service_id, {}).get(shipment.zone)
-            if days is not None and order.promised_date is not None:
-                arrives = rating.add_business_days(left, days, _holidays())
-                if arrives > order.promised_date:
-                    dangers.append(
-                        Danger(
-                            Cause.TRANSIT_TOO_LONG,
-                            f"{shipment.number}: {days} business days in transit from {left:%a %d %b}",
-                            shipment.number,
-                        )
-                    )
+            dangers += _transit_danger(order, shipment, left, transit, learned)
     return dangers
+
+
+def _transit_danger(order: Order, shipment: Shipment, since: dt.date, transit: dict, learned: dict) -> list[Danger]:
+    """``transit_too_long`` when the shipment's transit days (its lane's learned ones, else its service's for its
+    zone), counted from ``since`` (the day it left, or is to be picked up), end after the promised date."""
+    days = learned.get(shipment.pk, transit.get(shipment.service_id, {}).get(shipment.zone))
+    if days is None or order.promised_date is None:
+        return []
+    if rating.add_business_days(since, days, _holidays()) <= order.promised_date:
+        return []
+    how = " (learned on its lane)" if shipment.pk in learned else ""
+    return [
+        Danger(
+            Cause.TRANSIT_TOO_LONG,
+            f"{shipment.number}: {days} business days in transit{how} from {since:%a %d %b}",
+            shipment.number,
+        )
+    ]
 
 
 def _pending_shipments(order_ids: list[int]) -> dict[int, list[Shipment]]:
@@ -186,11 +202,44 @@ def _pending_shipments(order_ids: list[int]) -> dict[int, list[Shipment]]:
     for shipment in (
         Shipment.objects.filter(order_id__in=order_ids, status__in=PENDING_SHIPMENTS)
         .annotate(scanned=Exists(scans))
-        .only("pk", "number", "order_id", "warehouse_id", "service_id", "status", "zone", "ship_date", "shipped_at")
+        .only(
+            "pk",
+            "number",
+            "order_id",
+            "warehouse_id",
+            "service_id",
+            "status",
+            "zone",
+            "ship_date",
+            "shipped_at",
+            "ship_to",
+        )
         .order_by("pk")
     ):
         found[shipment.order_id].append(shipment)
     return found
+
+
+def learned_transit(shipments: Iterable[Shipment]) -> dict[int, int]:
+    """The transit days the lane of each shipment with a carrier service has learned (warehouse → destination
+    ZIP3 by its service), by shipment id; a shipment whose lane has not learned yet is left out. One query."""
+    shipments = list(shipments)
+    areas = {
+        shipment.pk: lanes.zip3(shipment.ship_to.get("postal_code", ""), shipment.ship_to.get("country", "US"))
+        for shipment in shipments
+        if shipment.service_id
+    }
+    if not any(areas.values()):
+        return {}
+    warehouse_of = {shipment.pk: shipment.warehouse_id for shipment in shipments}
+    service_of = {shipment.pk: shipment.service_id for shipment in shipments}
+    found = lanes.learned_days(areas=set(areas.values()), warehouse_ids=set(warehouse_of.values()))
+    learned = {}
+    for pk, area in areas.items():
+        days = found.get((warehouse_of[pk], area), {}).get(service_of[pk])
+        if days is not None:
+            learned[pk] = days
+    return learned
 
 
 # --- the new estimate, from where the goods stand now ------------------------------------------------
@@ -213,6 +262,7 @@ def estimate_now(order: Order, shipments: list[Shipment], dangers: list[Danger],
         for warehouse_id, kg in sorted(reserved_kg.items())
     ]
     troubled = {danger.shipment for danger in dangers if danger.cause in (Cause.NO_SCAN, Cause.CARRIER_EXCEPTION)}
+    learned = learned_transit(shipments)
     moving = []
     for shipment in shipments:
         if shipment.status in (ShipmentStatus.IN_TRANSIT, ShipmentStatus.EXCEPTION) and shipment.service_id:
@@ -220,7 +270,14 @@ def estimate_now(order: Order, shipments: list[Shipment], dangers: list[Danger],
             since = clock.local_now(shipment.shipped_at or now).date()
             if shipment.number in troubled or shipment.status == ShipmentStatus.EXCEPTION:
                 since = clock.local_now(now).date()  # the parcel moves again from today at best
-            moving.append(promise.MovingPart(service_id=shipment.service_id, zone=shipment.zone or 8, since=since))
+            moving.append(
+                promise.MovingPart(
+                    service_id=shipment.service_id,
+                    zone=shipment.zone or 8,
+                    since=since,
+                    days=learned.get(shipment.pk),
+                )
+            )
     address = order.shipping_address
     return promise.estimate_delivery(
         postal_code=address.postal_code,
@@ -399,6 +456,7 @@ def sweep_delay_notices(*, now: dt.datetime | None = None) -> int:
             return told
         after = chunk[-1].pk
         shipments = _pending_shipments([order.pk for order in chunk])
+        learned = learned_transit(shipment for pending in shipments.values() for shipment in pending)
         serving = serving_warehouses(chunk, warehouses, now=now)
         endangered = {}
         for order in chunk:
@@ -409,6 +467,7 @@ def sweep_delay_notices(*, now: dt.datetime | None = None) -> int:
                 serving=serving.get(order.pk, ()),
                 warehouses=warehouses,
                 transit=transit,
+                learned=learned,
             )
             if dangers:
                 endangered[order.pk] = dangers
@@ -449,6 +508,7 @@ def suppress_delay_notice(*, order_id: int, reason: str, actor, now: dt.datetime
         serving=serving_warehouses([order], warehouses, now=now).get(order.pk, ()),
         warehouses=warehouses,
         transit={terms.service_id: terms.transit_days for terms in active_service_terms()},
+        learned=learned_transit(shipments),
     )
     estimate = estimate_now(order, shipments, dangers, now=now)
     if estimate.date is not None and estimate.date <= order.promised_date:

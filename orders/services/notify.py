@@ -57,6 +57,7 @@ def channel_brand(channel: Channel) -> tuple[dict, str, str]:
         channel.support_email,
         channel.store_url,
         channel.logo_url,
+        channel.brand_color.lower(),
         settings.OMS_BRAND_NAME,
         settings.NOTIFICATIONS_FROM_EMAIL,
     )
@@ -70,6 +71,7 @@ def _brand(
     support_email: str,
     store_url: str,
     logo_url: str,
+    color: str,
     default_name: str,
     default_sender: str,
 ) -> tuple[dict, str, str]:
@@ -77,6 +79,7 @@ def _brand(
     own = {
         "name": name,
         "logo_url": logo_url,
+        "color": color,
         "website_url": store_url,
         "support_email": support_email,
         "reply_to": reply_to,

@@ -151,3 +151,16 @@ def test_a_revoked_api_key_says_when_and_by_whom_on_the_channels_page(client, ma
     page = client.get(reverse("admin:orders_channel_change", args=[webstore.pk])).content.decode()
 
     assert re.search(r"revoked \d{4}-\d{2}-\d{2} \d{2}:\d{2} by ", page)
+
+
+def test_a_manager_gives_the_channel_its_brand_colour_and_a_bad_one_is_refused_by_name(client, manager, webstore):
+    refused = change_form_post(client, webstore, brand_color="rust")
+
+    assert refused.status_code == 200
+    assert refused.context["adminform"].form.errors["brand_color"] == ["A colour as #rrggbb, e.g. #0f4c5c."]
+    assert Channel.objects.get(pk=webstore.pk).brand_color == ""
+
+    saved = change_form_post(client, webstore, brand_color="#7a2e0e")
+
+    assert saved.status_code == 302, saved.context["adminform"].form.errors
+    assert Channel.objects.get(pk=webstore.pk).brand_color == "#7a2e0e"

@@ -21,6 +21,7 @@ from notifications.services.sending import send_messages
 from orders import services
 from shipping.models import Vendor
 from tests.factories import ProductFactory
+from tests.orders.test_status_page import logo_host  # noqa: F401 - fixture used here
 from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -37,7 +38,15 @@ def artifacts(tmp_path) -> Path:
 
 @pytest.mark.usefixtures("carriers")
 def test_a_customer_follows_the_shipped_email_to_a_page_that_fits_a_phone(
-    live_server, page, sites, stock, order_to, artifacts, settings, django_capture_on_commit_callbacks
+    live_server,
+    page,
+    sites,
+    stock,
+    order_to,
+    artifacts,
+    settings,
+    django_capture_on_commit_callbacks,
+    logo_host,  # noqa: F811 - the fixture imported above
 ):
     # given an order shipped from EWR and scanned twice on the way, its emails' links pointing at this site
     settings.OMS_BASE_URL = live_server.url
@@ -46,6 +55,9 @@ def test_a_customer_follows_the_shipped_email_to_a_page_that_fits_a_phone(
     stock(sites["EWR"], shirt, 5)
     order = order_to("NYC", [(shirt, 2)], promised_date=timezone.localdate() + dt.timedelta(days=6))
     order.channel.brand_name, order.channel.support_email = "Northwind Outfitters", "help@northwind.example"
+    store_site, _ = logo_host  # the store's logo is on its own site, as its emails show it
+    order.channel.logo_url = f"{store_site}/logo.png"
+    order.channel.brand_color = "#7a2e0e"
     order.channel.save()
     services.allocate_order(order_id=order.pk, actor="test")
     (shipment,) = services.create_shipments(order_id=order.pk, actor="test")
@@ -78,16 +90,19 @@ def test_a_customer_follows_the_shipped_email_to_a_page_that_fits_a_phone(
 
     # then it shows the order, the shipment with its tracking link and scans, newest first, in the channel's brand
     expect(page.locator("h1")).to_have_text("On its way")
-    expect(page.locator(".sp-brand")).to_have_text("Northwind Outfitters")
+    logo = page.locator(".sp-brand img")
+    expect(logo).to_have_attribute("alt", "Northwind Outfitters")
+    # the OMS served the store's logo (a 1 × 1 image) from its own address
+    expect(logo).to_have_js_property("naturalWidth", 1)
     shipment_card = page.locator(".sp-shipment")
     expect(shipment_card).to_contain_text(f"{shipment.service.vendor.name} · {shipment.service.name}")
     expect(shipment_card.locator(f'a[href="https://track.example/{tracking}"]')).to_have_text(tracking)
     expect(shipment_card.locator(".sp-scans li")).to_have_count(2)
     expect(shipment_card.locator(".sp-scans li").first).to_contain_text("Departed the hub · Secaucus, NJ")
     expect(page.locator("body")).to_contain_text("help@northwind.example")
-    # the brand colour came from its stylesheet, not an inline style
+    # the channel's colour came from its stylesheet, not an inline style
     colour = page.evaluate("getComputedStyle(document.querySelector('.sp-brand')).backgroundColor")
-    assert colour == "rgb(15, 76, 92)"  # OMS_BRAND_COLOR #0f4c5c
+    assert colour == "rgb(122, 46, 14)"  # the channel's #7a2e0e, not OMS_BRAND_COLOR
     # nothing scrolls sideways, and nothing was asked of another site
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     assert elsewhere == []

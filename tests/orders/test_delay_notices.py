@@ -19,7 +19,7 @@ from orders import services
 from orders.exceptions import OrderError
 from orders.models import OrderDelayNotice, OrderEvent, OrderStatus
 from orders.services import delay_notices, status_links
-from shipping.models import Shipment, ShipmentStatus, TrackingEvent
+from shipping.models import Lane, Shipment, ShipmentStatus, TrackingEvent
 from tests.conftest import make_warehouse
 from tests.notifications.conftest import smtp_port, smtp_sink  # noqa: F401 - fixtures used here
 from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
@@ -36,6 +36,16 @@ def at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
 
 def delay_emails(order) -> list[Message]:
     return list(Message.objects.filter(order=order, event="order_delayed").order_by("pk"))
+
+
+def told_once_before_the_promise(order) -> OrderDelayNotice:
+    """The order's one delay email went out (through the outbox) before its promised date passed; its notice."""
+    (notice,) = OrderDelayNotice.objects.filter(order=order)
+    (email,) = delay_emails(order)
+    assert notice.state == "sent" and notice.message == email
+    assert notice.sent_at < at(notice.promised_date + dt.timedelta(days=1), 0)
+    assert email.context["delay"]["new_estimate"] == notice.new_estimate.isoformat()
+    return notice
 
 
 def shipped_order(order_to, sites, stock, product, *, promised: dt.date, made: dt.datetime):
@@ -157,8 +167,9 @@ def test_a_backorder_still_waiting_when_its_far_promise_comes_is_told_once(produ
     assert services.sweep_delay_notices(now=on_the_day) == 1
     assert services.sweep_delay_notices(now=on_the_day + dt.timedelta(hours=1)) == 0
 
+    notice = told_once_before_the_promise(order)
+    assert (notice.cause, notice.new_estimate) == ("backordered", promised + dt.timedelta(days=1))
     (email,) = delay_emails(order)
-    assert email.context["delay"]["new_estimate"] == (promised + dt.timedelta(days=1)).isoformat()
     assert email.context["delay"]["reason"] == "some of your items are waiting for new stock"
 
 
@@ -176,9 +187,8 @@ def test_a_label_not_bought_by_the_ship_by_day_is_told_once_and_again_for_a_late
     assert services.sweep_delay_notices(now=at(WED, 10)) == 1
     assert services.sweep_delay_notices(now=at(WED, 10, 15)) == 0
 
-    notice = OrderDelayNotice.objects.get(order=order)
+    notice = told_once_before_the_promise(order)
     assert (notice.cause, notice.new_estimate) == ("label_late", FRI)
-    assert len(delay_emails(order)) == 1
     # when Thursday morning still finds no label: Monday, a later date, told once more
     assert services.sweep_delay_notices(now=at(THU, 9)) == 1
     assert services.sweep_delay_notices(now=at(THU, 9, 15)) == 0
@@ -193,8 +203,9 @@ def test_a_label_bought_but_never_picked_up_is_told_a_business_day_after_pickup(
 
     assert services.sweep_delay_notices(now=at(TUE, 18)) == 0  # the pickup day itself
     assert services.sweep_delay_notices(now=at(WED, 10)) == 1
+    assert services.sweep_delay_notices(now=at(WED, 10, 15)) == 0
 
-    notice = OrderDelayNotice.objects.get(order=order)
+    notice = told_once_before_the_promise(order)
     assert (notice.cause, notice.new_estimate) == ("no_scan", NEXT_MON)  # the labelled 2-day service, from Thursday
 
 
@@ -208,8 +219,9 @@ def test_a_parcel_handed_over_with_no_carrier_scan_is_told(sites, stock, product
     assert services.sweep_delay_notices(now=at(TUE, 18)) == 0
     # when Wednesday comes without a scan: the parcel moves from Wednesday at best, two days: Friday
     assert services.sweep_delay_notices(now=at(WED, 10)) == 1
+    assert services.sweep_delay_notices(now=at(WED, 10, 15)) == 0
 
-    notice = OrderDelayNotice.objects.get(order=order)
+    notice = told_once_before_the_promise(order)
     assert (notice.cause, notice.new_estimate) == ("no_scan", FRI)
 
 
@@ -239,10 +251,67 @@ def test_a_parcel_that_left_late_for_its_transit_time_is_told(sites, stock, prod
     )
 
     assert services.sweep_delay_notices(now=at(WED, 13)) == 1
+    assert services.sweep_delay_notices(now=at(WED, 13, 15)) == 0
 
-    notice = OrderDelayNotice.objects.get(order=order)
+    notice = told_once_before_the_promise(order)
     assert (notice.cause, notice.new_estimate) == ("transit_too_long", FRI)
     assert "2 business days in transit from Wed 25 Nov" in notice.detail
+
+
+@pytest.mark.usefixtures("carriers")
+def test_a_parcel_on_a_lane_that_learned_a_longer_transit_time_is_told(sites, stock, products, order_to):
+    # given the parcel handed over Tuesday and scanned: the 2-day service's rate card brings it Thursday, as promised
+    order, shipment = shipped_order(order_to, sites, stock, products[0], promised=THU, made=at(MON, 9))
+    number = label(shipment)
+    services.ship_shipment(shipment_id=shipment.pk, actor="test", now=at(TUE, 10))
+    services.record_tracking(
+        tracking_number=number, status="in_transit", occurred_at=at(TUE, 12), actor="carrier", source="webhook"
+    )
+    assert services.sweep_delay_notices(now=at(TUE, 13)) == 0
+    # when, since it left, Edison's lane to New York by that service has learned it takes four business days
+    Lane.objects.create(
+        warehouse=sites["EWR"],
+        destination_zip3="100",
+        service=shipment.service,
+        vendor=shipment.service.vendor,
+        deliveries=25,
+        transit_median=4,
+        transit_percentile=4,
+        learned_days=4,
+    )
+
+    # then Wednesday's sweep tells the customer once: four business days from Tuesday is next Monday
+    assert services.sweep_delay_notices(now=at(WED, 10)) == 1
+    assert services.sweep_delay_notices(now=at(WED, 10, 15)) == 0
+
+    notice = told_once_before_the_promise(order)
+    assert (notice.cause, notice.new_estimate) == ("transit_too_long", NEXT_MON)
+    assert notice.detail == f"{shipment.number}: 4 business days in transit (learned on its lane) from Tue 24 Nov"
+
+
+@pytest.mark.usefixtures("carriers")
+def test_a_labelled_parcel_whose_lane_learned_a_longer_time_is_told_before_its_pickup(sites, stock, products, order_to):
+    # given Tuesday's pickup labelled on Monday for the 2-day service: Thursday, as promised
+    order, shipment = shipped_order(order_to, sites, stock, products[0], promised=THU, made=at(MON, 9))
+    label(shipment)
+    assert services.sweep_delay_notices(now=at(MON, 10)) == 0
+    # when Edison's lane to New York by that service learns it takes four business days
+    Lane.objects.create(
+        warehouse=sites["EWR"],
+        destination_zip3="100",
+        service=shipment.service,
+        vendor=shipment.service.vendor,
+        deliveries=25,
+        learned_days=4,
+    )
+
+    # then the customer hears on Monday, before the parcel even leaves: four business days from Tuesday
+    assert services.sweep_delay_notices(now=at(MON, 11)) == 1
+    assert services.sweep_delay_notices(now=at(MON, 11, 15)) == 0
+
+    notice = told_once_before_the_promise(order)
+    assert (notice.cause, notice.new_estimate) == ("transit_too_long", NEXT_MON)
+    assert notice.detail == f"{shipment.number}: 4 business days in transit (learned on its lane) from Tue 24 Nov"
 
 
 @pytest.mark.usefixtures("carriers")
@@ -273,7 +342,7 @@ def test_a_carrier_exception_tells_the_customer_at_once_and_the_sweep_not_again(
         )
 
     # then the customer hears at once (after ops' alert), with a date after today
-    notice = OrderDelayNotice.objects.get(order=order)
+    notice = told_once_before_the_promise(order)
     assert notice.cause == "carrier_exception" and notice.new_estimate > today
     assert "Damaged in transit" in notice.detail
     (email,) = [m for m in smtp_sink.messages if "later than planned" in m.subject]

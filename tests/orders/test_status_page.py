@@ -3,12 +3,15 @@
 import datetime as dt
 import hashlib
 import html
+import http.server
 import importlib
 import re
+import threading
 
 import pytest
 from django.apps import apps
 from django.core import mail
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
@@ -205,6 +208,128 @@ def test_the_page_wears_the_channel_s_brand(client, order):
     assert 'href="mailto:help@acme.example' in html
     assert "To return an item, write to help@acme.example" in html
     assert reverse("order_status_brand_css") in html
+
+
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4"
+    b"\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND\xaeB`\x82"
+)
+
+
+@pytest.fixture
+def logo_host():
+    """Another site serving the store's logo at /logo.png (and an HTML page at /page), counting what it is asked."""
+    asked: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            asked.append(self.path)
+            body, kind = (PNG, "image/png") if self.path == "/logo.png" else (b"<html></html>", "text/html")
+            self.send_response(200 if self.path in ("/logo.png", "/page") else 404)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", asked
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_channel_s_logo_is_served_by_the_oms_so_the_page_asks_no_other_site(client, order, logo_host):
+    # given a channel whose logo is an image on the store's own site
+    site, asked = logo_host
+    order.channel.brand_name, order.channel.logo_url = "Acme Outdoors", f"{site}/logo.png"
+    order.channel.save()
+    notify.order_allocated(order)
+    token = token_of(customer_urls(order)[0])
+
+    response = client.get(reverse("order_status_page", args=[token]))
+
+    # then the page names no other site: its logo comes from the OMS, behind the page's own token
+    page = response.content.decode()
+    assert site not in page
+    logo_path = reverse("order_status_logo", args=[token])
+    assert f'<img class="sp-logo" src="{logo_path}" alt="Acme Outdoors"' in page
+    # and the browser is told to load images from the OMS only
+    policy = dict(part.strip().split(" ", 1) for part in response["Content-Security-Policy"].split(";"))
+    assert policy["img-src"] == "'self' data:"
+    assert policy["default-src"] == "'self'"
+    # the OMS fetches the logo once, and serves it as the image it is
+    for _ in range(2):
+        logo = client.get(logo_path)
+        assert (logo.status_code, logo["Content-Type"], logo.content) == (200, "image/png", PNG)
+    assert asked == ["/logo.png"]
+    assert logo["X-Robots-Tag"] == "noindex, nofollow"
+
+
+@pytest.mark.parametrize("where", ["/page", "/missing.png"])
+def test_a_logo_address_that_is_no_image_gets_a_plain_404(client, order, logo_host, where):
+    site, _ = logo_host
+    order.channel.logo_url = f"{site}{where}"
+    order.channel.save()
+    notify.order_allocated(order)
+    token = token_of(customer_urls(order)[0])
+
+    assert client.get(reverse("order_status_logo", args=[token])).status_code == 404
+
+
+def test_the_logo_of_a_token_that_opens_no_page_is_a_plain_404(client, order, logo_host, superuser):
+    site, asked = logo_host
+    order.channel.logo_url = f"{site}/logo.png"
+    order.channel.save()
+    notify.order_allocated(order)
+    token = token_of(customer_urls(order)[0])
+    services.revoke_status_link(order_id=order.pk, actor=superuser)
+
+    assert client.get(reverse("order_status_logo", args=[token])).status_code == 404
+    assert client.get(reverse("order_status_logo", args=["A" * 43])).status_code == 404
+    assert asked == []
+
+
+def test_the_page_and_the_emails_wear_the_channel_s_own_colour(client, order, settings):
+    # given a store whose colour is rust, in an OMS whose own is teal
+    settings.OMS_BRAND_COLOR = "#0f4c5c"
+    order.channel.brand_color = "#AA3300"
+    order.channel.save()
+    notify.order_allocated(order)
+
+    url = customer_urls(order)[0]
+    page = client.get(path_of(url)).content.decode()
+
+    # then the page's colour stylesheet is the store's
+    stylesheet = re.search(r'<link rel="stylesheet" href="([^"]*brand\.css[^"]*)">', page).group(1)
+    assert stylesheet == reverse("order_status_brand_css") + "?color=aa3300"
+    assert b"--brand: #aa3300;" in client.get(html.unescape(stylesheet)).content
+    # and so is the email's banner
+    (email,) = [email for email in mail.outbox if email.to == [order.customer.email]]
+    (body, _), *_ = email.alternatives
+    assert "background:#aa3300;" in body.lower() and "#0f4c5c" not in body
+
+
+def test_a_channel_without_a_colour_wears_the_oms_s_and_a_made_up_colour_is_ignored(client, order, settings):
+    settings.OMS_BRAND_COLOR = "#0f4c5c"
+    notify.order_allocated(order)
+
+    page = client.get(path_of(customer_urls(order)[0])).content.decode()
+
+    assert f'<link rel="stylesheet" href="{reverse("order_status_brand_css")}">' in page
+    for query in ("", "?color=zzz</style>", "?color=aa33"):
+        css = client.get(reverse("order_status_brand_css") + query).content
+        assert css == b":root { --brand: #0f4c5c; }\n", query
+
+
+@pytest.mark.parametrize("colour", ["red", "#ff00", "#12345g", "#1234567"])
+def test_a_channel_colour_is_six_hex_digits(order, colour):
+    order.channel.brand_color = colour
+    with pytest.raises(ValidationError) as refused:
+        order.channel.full_clean()
+    assert "A colour as #rrggbb, e.g. #0f4c5c." in refused.value.message_dict["brand_color"]
 
 
 def test_the_brand_colour_is_a_stylesheet(client, settings):

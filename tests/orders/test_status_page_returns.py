@@ -257,6 +257,24 @@ def test_the_policy_decides_what_the_page_offers(client, shipped_order):  # noqa
     assert not ReturnRequest.objects.exists()
 
 
+def test_the_reasons_say_the_restocking_fee_the_policy_takes_before_the_customer_sends(client, shipped_order):  # noqa: F811
+    from orders.returns.models import ReasonRule, ReturnPolicy
+
+    order = shipped_order()
+    policy = ReturnPolicy.current()
+    ReasonRule.objects.filter(policy=policy, reason="no_longer_wanted").update(restocking_fee_percent=Decimal("15"))
+    ReasonRule.objects.filter(policy=policy, reason="damaged").update(
+        restocking_fee_percent=Decimal("10"), our_error=True
+    )
+
+    page = client.get(page_path(order)).content.decode()
+
+    reasons = dict(re.findall(r'<option value="(\w+)"[^>]*>([^<]+)</option>', page))
+    assert reasons["no_longer_wanted"] == "No longer wanted (15 % restocking fee)"
+    assert reasons["damaged"] == "Damaged"  # our error: never a fee
+    assert reasons["other"] == "Other"
+
+
 def test_past_the_window_the_page_says_when_it_ended(client, shipped_order):  # noqa: F811
     from orders.returns.models import ReturnPolicy
 

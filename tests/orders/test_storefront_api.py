@@ -1,15 +1,16 @@
 """The storefront's delivery date (GET /api/v1/storefront/promise): key, origins, input, rate limit, the promise."""
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from orders.models import Channel
-from orders.services.channels import revoke_publishable_key, rotate_publishable_key
+from orders.models import Channel, Order, OrderEvent
+from orders.services.channels import issue_api_key, revoke_publishable_key, rotate_publishable_key
 from shipping.promise import quote_promise
-from tests.factories import ChannelFactory, ProductFactory
+from tests.factories import ChannelFactory, OrderFactory, ProductFactory
 from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
 
 pytestmark = pytest.mark.django_db
@@ -75,6 +76,29 @@ def test_the_date_is_the_promise_services_for_the_same_zip_and_time(client, stor
     assert dt.datetime.fromisoformat(body["order_by"]) == promise.cheapest_order_by
     assert dt.datetime.fromisoformat(body["order_by"]) == timezone.make_aware(dt.datetime(2026, 11, 23, 15, 0))
     assert dt.datetime.fromisoformat(body["now"]) == now
+
+
+@pytest.mark.usefixtures("carriers", "tee")
+@pytest.mark.parametrize("target_days", [None, 2])
+def test_the_date_equals_the_channels_promise_apis_chosen_date(client, store, frozen, settings, target_days):
+    # given the clock at Monday 11:00, and a store aiming at no date, or at two business days (faster than the
+    # cheapest ground service, so the service the order would get is not the cheapest)
+    settings.SHIPPING_PROMISE_TARGET_DAYS = target_days
+    settings.SHIPPING_PROMISE_TARGET_MAX_PREMIUM = Decimal("100.00")
+    frozen()
+    _, api_key = issue_api_key(channel_id=store.pk, name="checkout", actor="test")
+
+    shown = ask(client, store, zip="10001", sku="TEE-1", qty="2").json()
+    api = client.get(
+        "/api/v1/promise",
+        {"postal_code": "10001", "sku": "TEE-1", "qty": "2"},
+        headers={"Authorization": f"Bearer {api_key}"},
+    ).json()
+
+    # then the product page's date and cut-off are the promise API's chosen ones for the same ZIP
+    assert shown["date"] == api["chosen"]["date"]
+    assert shown["order_by"] == api["chosen"]["order_by"]
+    assert (shown["date"] == api["cheapest"]["date"]) is (target_days is None)
 
 
 @pytest.mark.usefixtures("carriers", "tee")
@@ -155,6 +179,34 @@ def test_a_channels_secret_api_key_is_no_publishable_key(client, store, channel_
     response = client.get(URL, {"key": channel_key.key, "zip": "10001", "sku": "TEE-1"})
 
     assert response.status_code == 401
+
+
+@pytest.mark.usefixtures("carriers", "tee")
+def test_the_publishable_key_opens_nothing_else_of_the_api(client, store, products):
+    # given an order of the store's channel, and its page's public key presented as if it were an API key
+    order = OrderFactory(channel=store)
+    as_api_key = {"Authorization": f"Bearer {store.publishable_key}"}
+    new_order = {
+        "external_id": "pk-1",
+        "customer": {"name": "Ann Lee", "email": "ann@example.com"},
+        "shipping_address": {"name": "Ann Lee", "line1": "1 Main St", "city": "New York", "postal_code": "10001"},
+        "lines": [{"sku": products[0].sku, "quantity": 1, "unit_price": "10.00"}],
+    }
+    before = (Order.objects.count(), OrderEvent.objects.count())
+
+    answers = [
+        client.get(f"/api/v1/orders/{order.number}", headers=as_api_key),
+        client.post("/api/v1/orders", new_order, content_type="application/json", headers=as_api_key),
+        client.post(f"/api/v1/orders/{order.number}/cancel", {}, content_type="application/json", headers=as_api_key),
+        client.get(f"/api/v1/stock/{products[0].sku}", headers=as_api_key),
+        client.get("/api/v1/promise", {"postal_code": "10001", "sku": "TEE-1"}, headers=as_api_key),
+    ]
+
+    # then every one is refused as unauthorised, and nothing was written
+    assert [answer.status_code for answer in answers] == [401] * len(answers)
+    assert (Order.objects.count(), OrderEvent.objects.count()) == before
+    order.refresh_from_db()
+    assert order.status != "cancelled"
 
 
 @pytest.mark.usefixtures("carriers", "tee")

@@ -111,6 +111,20 @@ def _resolutions(policy: ReturnPolicy) -> list[tuple[str, str]]:
     return [(value, ReturnResolution(value).label) for value in allowed]
 
 
+def _reasons(policy: ReturnPolicy) -> list[tuple[str, str]]:
+    """The reasons a customer may pick, each saying the restocking fee the policy takes for it (none when the
+    return is our error), so the customer knows before sending."""
+    fees = {
+        rule.reason: rule.restocking_fee_percent
+        for rule in policy.reasons.all()
+        if rule.restocking_fee_percent > 0 and not rule.our_error
+    }
+    return [
+        (value, f"{label} ({fees[value].normalize():f} % restocking fee)" if value in fees else label)
+        for value, label in ReturnReason.choices
+    ]
+
+
 def _available(product_ids) -> dict[int, int]:
     """Units of each product on hand and not reserved, over the active warehouses."""
     rows = (
@@ -173,7 +187,7 @@ def return_options(order: Order, *, today: dt.date | None = None) -> ReturnOptio
         why_not=why_not,
         window_end=window_end,
         lines=options,
-        reasons=list(ReturnReason.choices),
+        reasons=_reasons(policy),
         resolutions=_resolutions(policy),
     )
 
