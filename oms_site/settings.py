@@ -433,6 +433,9 @@ PARTNER_MAX_ATTEMPTS = env.int("PARTNER_MAX_ATTEMPTS", default=8)
 PARTNER_RETRY_BACKOFF_SECONDS = env.int("PARTNER_RETRY_BACKOFF_SECONDS", default=30)
 # A send interrupted (a worker killed mid-call) is tried again after this lease.
 PARTNER_SEND_LEASE_SECONDS = env.int("PARTNER_SEND_LEASE_SECONDS", default=120)
+# Outbound messages of one connection sent over one sitting (one SFTP connection for a file drop), claimed
+# and recorded in one transaction each.
+PARTNER_SEND_BATCH_SIZE = env.int("PARTNER_SEND_BATCH_SIZE", default=50)
 # A signed webhook whose timestamp is further than this from the OMS's clock is refused (a replay).
 PARTNER_WEBHOOK_MAX_SKEW_SECONDS = env.int("PARTNER_WEBHOOK_MAX_SKEW_SECONDS", default=300)
 # Units a 3PL confirms short: "reroute" takes them from the 3PL and routes them again (another warehouse, or

@@ -15,17 +15,18 @@ applied twice.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
 from django.utils import timezone
 
-from oms_core.filedrop import DropLayout, FileDropError, HostKeyMismatch, PeerUnavailable, SFTPFileDrop
+from oms_core.filedrop import DropLayout, FileDrop, FileDropError, HostKeyMismatch, PeerUnavailable, SFTPFileDrop
 
 from ..models import PartnerConnection
 from . import Delivered, Envelope, PermanentFailure, TemporaryFailure, Transport
@@ -117,20 +118,32 @@ class FileDropTransport(Transport):
     def render(self, envelope: Envelope) -> tuple[str, bytes]:  # pragma: no cover - each format has its own
         raise PermanentFailure(f"{type(self).__name__} writes no files")
 
-    def send(self, envelope: Envelope) -> Delivered:
-        """Write the message's file into the partner's in/ folder (atomically); retried, it replaces the same file."""
-        name, data = self.render(envelope)
+    @contextlib.contextmanager
+    def session(self) -> Iterator[DropSession]:
+        """One SFTP connection for a batch of messages: opened at the first file, closed after the batch."""
         drop = self.open_drop()
         try:
-            path = drop.write(name, data)
-        except HostKeyMismatch as error:
-            raise TemporaryFailure(str(error)) from error  # until the pin is checked and fixed; then the retry goes
-        except PeerUnavailable as error:
-            raise TemporaryFailure(str(error)) from error
-        except FileDropError as error:  # a refused login or folder: the connection's settings must change
-            raise TemporaryFailure(str(error)) from error
+            yield DropSession(self, drop)
         finally:
             drop.close()
+
+    def send(self, envelope: Envelope) -> Delivered:
+        """Write the message's file into the partner's in/ folder (atomically) over a connection of its own."""
+        with self.session() as session:
+            return session.send(envelope)
+
+    def write(self, drop: FileDrop, envelope: Envelope) -> Delivered:
+        """Write the message's file into the partner's in/ folder (atomically); retried, it replaces the same file.
+
+        Any failure to write is one that may pass (TemporaryFailure): a server down or a connection broken
+        (``PeerUnavailable``), a host key that no longer matches the pin (until it is checked and fixed), a
+        refused login or folder (until the connection's settings change).
+        """
+        name, data = self.render(envelope)
+        try:
+            path = drop.write(name, data)
+        except FileDropError as error:
+            raise TemporaryFailure(str(error)) from error
         return Delivered(detail=f"Written to {path} ({len(data)} bytes).")
 
     # --- inbound -------------------------------------------------------------------------------------------
@@ -184,3 +197,14 @@ class FileDropTransport(Transport):
         finally:
             drop.close()
         return statuses
+
+
+class DropSession:
+    """A batch's sitting on a file drop: each ``send`` writes one file over the same connection."""
+
+    def __init__(self, transport: FileDropTransport, drop: FileDrop):
+        self.transport = transport
+        self.drop = drop
+
+    def send(self, envelope: Envelope) -> Delivered:
+        return self.transport.write(self.drop, envelope)
