@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from ..exceptions import PartnerError
@@ -30,10 +30,6 @@ from ..outbox import SEND_TASK, enqueue
 from ..transports import Envelope, PermanentFailure, TemporaryFailure, transport_for
 
 logger = logging.getLogger(__name__)
-
-# what the claim and the record change on a message (updated_at by hand: bulk_update leaves auto_now alone)
-CLAIM_FIELDS = ["status", "attempts", "claimed_until", "next_attempt_at", "last_error", "updated_at"]
-RECORD_FIELDS = ["status", "claimed_until", "next_attempt_at", "sent_at", "last_error", "outcome", "updated_at"]
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -68,7 +64,7 @@ def _claim_batch(message_ids: list[int], now: dt.datetime) -> list[PartnerMessag
             .filter(pk__in=message_ids, direction=Direction.OUT)
             .order_by("pk")
         )
-        claimed, changed = [], []
+        claimed = []
         for message in found:
             if not message.connection.is_active:
                 continue
@@ -78,20 +74,27 @@ def _claim_batch(message_ids: list[int], now: dt.datetime) -> list[PartnerMessag
             due = message.status in DUE_STATUSES and (message.next_attempt_at is None or message.next_attempt_at <= now)
             if not (due or expired_claim):
                 continue
-            message.updated_at = timezone.now()
-            changed.append(message)
             if expired_claim and message.attempts >= settings.PARTNER_MAX_ATTEMPTS:
                 # every try was cut off before its answer was recorded (a worker killed each time): ops look at it
-                message.status = MessageStatus.DEAD
-                message.claimed_until = message.next_attempt_at = None
-                message.last_error = f"Interrupted {message.attempts} times before the partner's answer was recorded."
+                PartnerMessage.objects.filter(pk=message.pk).update(
+                    status=MessageStatus.DEAD,
+                    claimed_until=None,
+                    next_attempt_at=None,
+                    last_error=f"Interrupted {message.attempts} times before the partner's answer was recorded.",
+                    updated_at=timezone.now(),
+                )
                 continue
             message.status = MessageStatus.SENDING
             message.attempts += 1
             message.claimed_until = now + dt.timedelta(seconds=settings.PARTNER_SEND_LEASE_SECONDS)
             claimed.append(message)
-        if changed:
-            PartnerMessage.objects.bulk_update(changed, CLAIM_FIELDS)
+        if claimed:  # one statement for the batch: the same claim for each, one more try each
+            PartnerMessage.objects.filter(pk__in=[message.pk for message in claimed]).update(
+                status=MessageStatus.SENDING,
+                attempts=F("attempts") + 1,
+                claimed_until=claimed[0].claimed_until,
+                updated_at=timezone.now(),
+            )
         return claimed
 
 
@@ -145,47 +148,49 @@ def _record(claimed: list[PartnerMessage], outcomes: dict) -> dict[int, str]:
     """
     now = timezone.now()
     statuses: dict[int, str] = {}
+    connection = claimed[0].connection
     with transaction.atomic(durable=True):
-        current = PartnerMessage.objects.select_for_update().in_bulk([m.pk for m in claimed if m.pk in outcomes])
-        changed, last_error = [], None
-        connection = claimed[0].connection if claimed else None
-        for mine in claimed:
-            message = current.get(mine.pk)
-            if message is None:
-                continue
-            if message.status != MessageStatus.SENDING or message.attempts != mine.attempts:
-                statuses[message.pk] = message.status  # the claim ran out and another worker took it over
+        current = {
+            pk: (status, attempts)
+            for pk, status, attempts in PartnerMessage.objects.select_for_update()
+            .filter(pk__in=[message.pk for message in claimed])
+            .values_list("pk", "status", "attempts")
+        }
+        # messages that end the same way are written by one statement (a batch delivered: usually one in all)
+        changes: dict[tuple, list[int]] = {}
+        sent, last_error = False, None
+        for message in claimed:
+            status, attempts = current.get(message.pk, ("", 0))
+            if status != MessageStatus.SENDING or attempts != message.attempts:
+                statuses[message.pk] = status  # the claim ran out and another worker took it over
                 continue
             outcome = outcomes[message.pk]
-            message.claimed_until = None
-            message.updated_at = now
+            change = {"claimed_until": None, "updated_at": now}
             if not outcome.error:
-                message.status = MessageStatus.SENT
-                message.sent_at = now
-                message.last_error = ""
-                message.outcome = outcome.detail
-                message.next_attempt_at = None
+                status = MessageStatus.SENT
+                change.update(sent_at=now, last_error="", outcome=outcome.detail, next_attempt_at=None)
+                sent = True
             else:
-                message.last_error = outcome.error
                 if outcome.permanent or message.attempts >= settings.PARTNER_MAX_ATTEMPTS:
-                    message.status = MessageStatus.DEAD
-                    message.next_attempt_at = None
+                    status, next_attempt_at = MessageStatus.DEAD, None
                 else:
-                    message.status = MessageStatus.FAILED
-                    message.next_attempt_at = now + backoff(message.attempts)
+                    status, next_attempt_at = MessageStatus.FAILED, now + backoff(message.attempts)
+                change.update(last_error=outcome.error, next_attempt_at=next_attempt_at)
                 last_error = f"{message}: {outcome.error}"
                 logger.warning(
                     "3PL %s: %s not delivered (try %s): %s", connection.code, message, message.attempts, outcome.error
                 )
-            changed.append(message)
-            statuses[message.pk] = message.status
-        if changed:
-            PartnerMessage.objects.bulk_update(changed, RECORD_FIELDS)
-            health = {}
-            if any(message.status == MessageStatus.SENT for message in changed):
-                health["last_outbound_at"] = now
-            if last_error is not None:
-                health.update(last_error=last_error[:2000], last_error_at=now)
+            change["status"] = status
+            changes.setdefault(tuple(sorted(change.items())), []).append(message.pk)
+            statuses[message.pk] = status
+        for change, pks in changes.items():
+            PartnerMessage.objects.filter(pk__in=pks).update(**dict(change))
+        health = {}
+        if sent:
+            health["last_outbound_at"] = now
+        if last_error is not None:
+            health.update(last_error=last_error[:2000], last_error_at=now)
+        if health:
             PartnerConnection.objects.filter(pk=connection.pk).update(**health)
     return statuses
 
