@@ -425,6 +425,9 @@ PARTNER_TRANSPORTS = {
 # File-drop connections: a private key file per connection code, read instead of the key kept (encrypted) on
 # the connection, e.g. PARTNER_SFTP_KEY_FILES=acme=/run/secrets/acme_sftp_key,other=/run/secrets/other_key
 PARTNER_SFTP_KEY_FILES = env.dict("PARTNER_SFTP_KEY_FILES", default={})
+# Development and the demo: a file-drop connection's folders on this machine instead of its SFTP server, per
+# connection code, e.g. PARTNER_DROP_FOLDERS=demo-3pl=/srv/drops/demo (in/, out/, processed/, failed/ inside).
+PARTNER_DROP_FOLDERS = env.dict("PARTNER_DROP_FOLDERS", default={})
 # Network timeout of one call to a partner, in seconds.
 PARTNER_TIMEOUT_SECONDS = env.float("PARTNER_TIMEOUT_SECONDS", default=10.0)
 # An outbound message is tried this many times in all, waiting base × 2^(n-1) seconds between tries,
@@ -452,6 +455,13 @@ DEMO_3PL_PORT = env.int("DEMO_3PL_PORT", default=8701)
 DEMO_3PL_SIMULATOR = env.bool("DEMO_3PL_SIMULATOR", default=DEBUG)
 DEMO_3PL_SHIP_DELAY_SECONDS = env.float("DEMO_3PL_SHIP_DELAY_SECONDS", default=20.0)
 DEMO_3PL_SNAPSHOT_SECONDS = env.float("DEMO_3PL_SNAPSHOT_SECONDS", default=300.0)
+# What the demo 3PL speaks: "rest", or a file drop, "csv_sftp" or "x12_sftp", in the folder
+# PARTNER_DROP_FOLDERS names for demo-3pl (var/demo-3pl-drop unless set), which the OMS's beat polls.
+DEMO_3PL_TRANSPORT = env.str("DEMO_3PL_TRANSPORT", default="rest")
+if DEMO_3PL_TRANSPORT not in ("rest", "csv_sftp", "x12_sftp"):
+    raise ImproperlyConfigured(f"DEMO_3PL_TRANSPORT must be rest, csv_sftp or x12_sftp, not {DEMO_3PL_TRANSPORT!r}.")
+if DEMO_3PL_TRANSPORT != "rest":
+    PARTNER_DROP_FOLDERS.setdefault("demo-3pl", str(VAR_DIR / "demo-3pl-drop"))
 
 # --- Payments and accounting (orders.payments) ----------------------------
 # Payment gateways by code (Order.payment_gateway); a real provider's adapter is added here.

@@ -26,7 +26,15 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from oms_core.filedrop import DropLayout, FileDrop, FileDropError, HostKeyMismatch, PeerUnavailable, SFTPFileDrop
+from oms_core.filedrop import (
+    DropLayout,
+    FileDrop,
+    FileDropError,
+    HostKeyMismatch,
+    LocalFileDrop,
+    PeerUnavailable,
+    SFTPFileDrop,
+)
 
 from ..models import PartnerConnection
 from . import Delivered, Envelope, PermanentFailure, TemporaryFailure, Transport
@@ -81,9 +89,20 @@ class FileDropTransport(Transport):
 
     pushes_inbound = False
 
-    def open_drop(self) -> SFTPFileDrop:
-        """The SFTP connection of the connection: host key pinned, the credential from settings or decrypted."""
+    def open_drop(self) -> FileDrop:
+        """The SFTP connection of the connection: host key pinned, the credential from settings or decrypted.
+
+        A connection that ``PARTNER_DROP_FOLDERS`` names (development, the demo) uses that local folder instead.
+        """
         connection = self.connection
+        folder = settings.PARTNER_DROP_FOLDERS.get(connection.code)
+        if folder:
+            try:
+                return LocalFileDrop(Path(folder), layout=LAYOUT)
+            except OSError as error:
+                raise TemporaryFailure(
+                    f"The drop folder {folder} of {connection.code} cannot be used: {error}"
+                ) from error
         key_file = settings.PARTNER_SFTP_KEY_FILES.get(connection.code)
         credential = {}
         if key_file:
@@ -142,7 +161,7 @@ class FileDropTransport(Transport):
         name, data = self.render(envelope)
         try:
             path = drop.write(name, data)
-        except FileDropError as error:
+        except (FileDropError, OSError) as error:  # OSError: a local drop folder (full, not writable)
             raise TemporaryFailure(str(error)) from error
         return Delivered(detail=f"Written to {path} ({len(data)} bytes).")
 
@@ -192,7 +211,7 @@ class FileDropTransport(Transport):
                 drop.archive(name)
         except (PeerUnavailable, HostKeyMismatch) as error:
             raise TemporaryFailure(str(error)) from error
-        except FileDropError as error:
+        except (FileDropError, OSError) as error:
             raise TemporaryFailure(str(error)) from error
         finally:
             drop.close()
