@@ -425,6 +425,9 @@ PARTNER_TRANSPORTS = {
 # File-drop connections: a private key file per connection code, read instead of the key kept (encrypted) on
 # the connection, e.g. PARTNER_SFTP_KEY_FILES=acme=/run/secrets/acme_sftp_key,other=/run/secrets/other_key
 PARTNER_SFTP_KEY_FILES = env.dict("PARTNER_SFTP_KEY_FILES", default={})
+# Development and the demo: a file-drop connection's folders on this machine instead of its SFTP server, per
+# connection code, e.g. PARTNER_DROP_FOLDERS=demo-3pl=/srv/drops/demo (in/, out/, processed/, failed/ inside).
+PARTNER_DROP_FOLDERS = env.dict("PARTNER_DROP_FOLDERS", default={})
 # Network timeout of one call to a partner, in seconds.
 PARTNER_TIMEOUT_SECONDS = env.float("PARTNER_TIMEOUT_SECONDS", default=10.0)
 # An outbound message is tried this many times in all, waiting base × 2^(n-1) seconds between tries,
@@ -433,6 +436,9 @@ PARTNER_MAX_ATTEMPTS = env.int("PARTNER_MAX_ATTEMPTS", default=8)
 PARTNER_RETRY_BACKOFF_SECONDS = env.int("PARTNER_RETRY_BACKOFF_SECONDS", default=30)
 # A send interrupted (a worker killed mid-call) is tried again after this lease.
 PARTNER_SEND_LEASE_SECONDS = env.int("PARTNER_SEND_LEASE_SECONDS", default=120)
+# Outbound messages of one connection sent over one sitting (one SFTP connection for a file drop), claimed
+# and recorded in one transaction each.
+PARTNER_SEND_BATCH_SIZE = env.int("PARTNER_SEND_BATCH_SIZE", default=50)
 # A signed webhook whose timestamp is further than this from the OMS's clock is refused (a replay).
 PARTNER_WEBHOOK_MAX_SKEW_SECONDS = env.int("PARTNER_WEBHOOK_MAX_SKEW_SECONDS", default=300)
 # Units a 3PL confirms short: "reroute" takes them from the 3PL and routes them again (another warehouse, or
@@ -454,6 +460,13 @@ DEMO_3PL_PORT = env.int("DEMO_3PL_PORT", default=8701)
 DEMO_3PL_SIMULATOR = env.bool("DEMO_3PL_SIMULATOR", default=DEBUG)
 DEMO_3PL_SHIP_DELAY_SECONDS = env.float("DEMO_3PL_SHIP_DELAY_SECONDS", default=20.0)
 DEMO_3PL_SNAPSHOT_SECONDS = env.float("DEMO_3PL_SNAPSHOT_SECONDS", default=300.0)
+# What the demo 3PL speaks: "rest", or a file drop, "csv_sftp" or "x12_sftp", in the folder
+# PARTNER_DROP_FOLDERS names for demo-3pl (var/demo-3pl-drop unless set), which the OMS's beat polls.
+DEMO_3PL_TRANSPORT = env.str("DEMO_3PL_TRANSPORT", default="rest")
+if DEMO_3PL_TRANSPORT not in ("rest", "csv_sftp", "x12_sftp"):
+    raise ImproperlyConfigured(f"DEMO_3PL_TRANSPORT must be rest, csv_sftp or x12_sftp, not {DEMO_3PL_TRANSPORT!r}.")
+if DEMO_3PL_TRANSPORT != "rest":
+    PARTNER_DROP_FOLDERS.setdefault("demo-3pl", str(VAR_DIR / "demo-3pl-drop"))
 
 # --- Payments and accounting (orders.payments) ----------------------------
 # Payment gateways by code (Order.payment_gateway); a real provider's adapter is added here.

@@ -733,3 +733,92 @@ def start_demo_simulator(*, base_url: str, report: Callable[[str], None] = print
         f"{settings.DEMO_3PL_SHIP_DELAY_SECONDS:g} s, posting to {runner.simulator.webhook_url}"
     )
     return runner
+
+
+# --- the 3PL over a file drop, for the command and the demo ---------------------------------------------------
+
+
+def drop_runner_for(
+    connection,
+    *,
+    folder,
+    ship_delay: float,
+    snapshot_every: float,
+    report: Callable[[str], None] = print,
+) -> Runner:
+    """A runner playing the 3PL of a file-drop ``connection`` (CSV or X12) in ``folder``, as the 3PL sees it: it
+    takes the OMS's files from ``in/``, leaves its acknowledgements, confirmations and snapshots in ``out/``
+    (each written atomically), holds the stock its warehouse holds and the releases still open. ``folder`` is
+    the one the 3PL's SFTP server serves, or the connection's ``PARTNER_DROP_FOLDERS`` folder. The OMS takes
+    the files in when its beat polls. Not started."""
+    from oms_core import x12
+
+    from .models import PartnerConnection
+
+    partner = None
+    if connection.kind == PartnerConnection.Kind.X12_SFTP:
+        partner = x12.TradingPartner(  # the 3PL's side of the envelope: its id first
+            our_id=connection.x12_their_id,
+            their_id=connection.x12_our_id,
+            our_qualifier=connection.x12_their_qualifier,
+            their_qualifier=connection.x12_our_qualifier,
+            version=connection.x12_version,
+            test=connection.x12_test,
+        )
+    simulator = FileDropSimulator(
+        root=Path(folder),
+        poll=list,  # the OMS polls on its own schedule
+        file_format="x12" if partner is not None else "csv",
+        partner=partner,
+        ship_delay=ship_delay,
+    )
+    simulator.stock = {
+        connection.partner_sku(sku): on_hand
+        for sku, on_hand in connection.warehouse.stock_levels.values_list("product__sku", "on_hand")
+    }
+    hold_open_releases(simulator, connection)
+    return Runner(simulator, snapshot_every=snapshot_every, report=report)
+
+
+def start_demo_file_drop_simulator(*, report: Callable[[str], None] = print) -> Runner | None:
+    """Start the demo 3PL over a file drop (``runembedded``) when DEMO_3PL_TRANSPORT says csv_sftp or x12_sftp.
+
+    The demo connection is first set to speak what DEMO_3PL_TRANSPORT says (REST again when it says rest; then
+    ``start_demo_simulator`` serves it). Returns the runner, or None: the setting says rest, the simulator is
+    off, or the demo connection is not there.
+    """
+    from django.conf import settings
+
+    from orders.demo_data import DEMO_3PL_CODE
+
+    from .models import PartnerConnection
+
+    if not settings.DEMO_3PL_SIMULATOR:
+        return None
+    connection = PartnerConnection.objects.select_related("warehouse").filter(code=DEMO_3PL_CODE).first()
+    if connection is None:
+        return None
+    kind = settings.DEMO_3PL_TRANSPORT
+    if connection.kind != kind:
+        changes = {"kind": kind}
+        if kind == PartnerConnection.Kind.X12_SFTP:
+            changes.update(x12_our_id=connection.x12_our_id or "NORTHWINDOMS", x12_their_id="BUCKEYE3PL")
+        PartnerConnection.objects.filter(pk=connection.pk).update(**changes)
+        connection.refresh_from_db()
+        report(f"Demo 3PL {connection.name} now speaks {connection.get_kind_display()} (DEMO_3PL_TRANSPORT).")
+    if kind == PartnerConnection.Kind.REST:
+        return None
+    folder = settings.PARTNER_DROP_FOLDERS[DEMO_3PL_CODE]
+    runner = drop_runner_for(
+        connection,
+        folder=folder,
+        ship_delay=settings.DEMO_3PL_SHIP_DELAY_SECONDS,
+        snapshot_every=settings.DEMO_3PL_SNAPSHOT_SECONDS,
+        report=report,
+    )
+    runner.start()
+    report(
+        f"Demo 3PL {connection.name} in {folder}: takes the files in in/, ships each release after "
+        f"{settings.DEMO_3PL_SHIP_DELAY_SECONDS:g} s, leaves its files in out/ for the beat's poll"
+    )
+    return runner

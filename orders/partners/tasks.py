@@ -7,8 +7,9 @@ from . import services
 
 @shared_task(acks_late=True)
 def send_partner_message(message_id: int) -> str:
-    """Send one outbound message when it is due (a message sent or not due is left)."""
-    return services.send_message(message_id=message_id)
+    """Send one outbound message when it is due (a message sent or not due is left), with the other messages of its
+    connection that are due, over one sitting with the partner."""
+    return services.send_message(message_id=message_id, with_due=True)
 
 
 @shared_task(acks_late=True)

@@ -46,10 +46,13 @@ class Command(BaseCommand):
         ]
         self.stdout.write(f"Celery worker (pid {helpers[0].pid}) and beat (pid {helpers[1].pid}) started.")
         self.stdout.write(f"The console: http://{addrport}/admin/")
-        from orders.partners.simulator import start_demo_simulator
+        from orders.partners.simulator import start_demo_file_drop_simulator, start_demo_simulator
 
-        # The demo warehouse's 3PL, in a thread of this process: it posts to the web server being started.
-        simulator = start_demo_simulator(base_url=f"http://{addrport}", report=self.stdout.write)
+        # The demo warehouse's 3PL, in a thread of this process: it posts to the web server being started, or
+        # works in its drop folder (DEMO_3PL_TRANSPORT).
+        simulator = start_demo_file_drop_simulator(report=self.stdout.write) or start_demo_simulator(
+            base_url=f"http://{addrport}", report=self.stdout.write
+        )
         try:
             call_command("runserver", addrport)
         finally:

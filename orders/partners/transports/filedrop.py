@@ -15,17 +15,26 @@ applied twice.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
 from django.utils import timezone
 
-from oms_core.filedrop import DropLayout, FileDropError, HostKeyMismatch, PeerUnavailable, SFTPFileDrop
+from oms_core.filedrop import (
+    DropLayout,
+    FileDrop,
+    FileDropError,
+    HostKeyMismatch,
+    LocalFileDrop,
+    PeerUnavailable,
+    SFTPFileDrop,
+)
 
 from ..models import PartnerConnection
 from . import Delivered, Envelope, PermanentFailure, TemporaryFailure, Transport
@@ -80,9 +89,20 @@ class FileDropTransport(Transport):
 
     pushes_inbound = False
 
-    def open_drop(self) -> SFTPFileDrop:
-        """The SFTP connection of the connection: host key pinned, the credential from settings or decrypted."""
+    def open_drop(self) -> FileDrop:
+        """The SFTP connection of the connection: host key pinned, the credential from settings or decrypted.
+
+        A connection that ``PARTNER_DROP_FOLDERS`` names (development, the demo) uses that local folder instead.
+        """
         connection = self.connection
+        folder = settings.PARTNER_DROP_FOLDERS.get(connection.code)
+        if folder:
+            try:
+                return LocalFileDrop(Path(folder), layout=LAYOUT)
+            except OSError as error:
+                raise TemporaryFailure(
+                    f"The drop folder {folder} of {connection.code} cannot be used: {error}"
+                ) from error
         key_file = settings.PARTNER_SFTP_KEY_FILES.get(connection.code)
         credential = {}
         if key_file:
@@ -117,20 +137,32 @@ class FileDropTransport(Transport):
     def render(self, envelope: Envelope) -> tuple[str, bytes]:  # pragma: no cover - each format has its own
         raise PermanentFailure(f"{type(self).__name__} writes no files")
 
-    def send(self, envelope: Envelope) -> Delivered:
-        """Write the message's file into the partner's in/ folder (atomically); retried, it replaces the same file."""
-        name, data = self.render(envelope)
+    @contextlib.contextmanager
+    def session(self) -> Iterator[DropSession]:
+        """One SFTP connection for a batch of messages: opened at the first file, closed after the batch."""
         drop = self.open_drop()
         try:
-            path = drop.write(name, data)
-        except HostKeyMismatch as error:
-            raise TemporaryFailure(str(error)) from error  # until the pin is checked and fixed; then the retry goes
-        except PeerUnavailable as error:
-            raise TemporaryFailure(str(error)) from error
-        except FileDropError as error:  # a refused login or folder: the connection's settings must change
-            raise TemporaryFailure(str(error)) from error
+            yield DropSession(self, drop)
         finally:
             drop.close()
+
+    def send(self, envelope: Envelope) -> Delivered:
+        """Write the message's file into the partner's in/ folder (atomically) over a connection of its own."""
+        with self.session() as session:
+            return session.send(envelope)
+
+    def write(self, drop: FileDrop, envelope: Envelope) -> Delivered:
+        """Write the message's file into the partner's in/ folder (atomically); retried, it replaces the same file.
+
+        Any failure to write is one that may pass (TemporaryFailure): a server down or a connection broken
+        (``PeerUnavailable``), a host key that no longer matches the pin (until it is checked and fixed), a
+        refused login or folder (until the connection's settings change).
+        """
+        name, data = self.render(envelope)
+        try:
+            path = drop.write(name, data)
+        except (FileDropError, OSError) as error:  # OSError: a local drop folder (full, not writable)
+            raise TemporaryFailure(str(error)) from error
         return Delivered(detail=f"Written to {path} ({len(data)} bytes).")
 
     # --- inbound -------------------------------------------------------------------------------------------
@@ -179,8 +211,19 @@ class FileDropTransport(Transport):
                 drop.archive(name)
         except (PeerUnavailable, HostKeyMismatch) as error:
             raise TemporaryFailure(str(error)) from error
-        except FileDropError as error:
+        except (FileDropError, OSError) as error:
             raise TemporaryFailure(str(error)) from error
         finally:
             drop.close()
         return statuses
+
+
+class DropSession:
+    """A batch's sitting on a file drop: each ``send`` writes one file over the same connection."""
+
+    def __init__(self, transport: FileDropTransport, drop: FileDrop):
+        self.transport = transport
+        self.drop = drop
+
+    def send(self, envelope: Envelope) -> Delivered:
+        return self.transport.write(self.drop, envelope)
