@@ -176,7 +176,8 @@ def _allocate_once(order_ids: list[int], *, actor, strict: bool, optimistic: boo
         orders = [order for order in orders if order.pk not in waiting]
     exchanges = _waiting_exchanges(orders)
     rules = business.rules_for_customers({order.customer_id for order in orders})  # one query for the batch
-    lines_of, requests = routing_requests(orders, rules=rules)
+    rules_of = {order.pk: rules[order.customer_id] for order in orders if order.customer_id in rules}
+    lines_of, requests = routing_requests(orders, rules_of=rules_of)
     reservation = inventory.plan_batch(requests, lock=not optimistic, landed_cost=LandedCostRouting())
     results = reservation.results
     changed_lines: list[OrderLine] = []
@@ -214,7 +215,7 @@ def _allocate_once(order_ids: list[int], *, actor, strict: bool, optimistic: boo
     bulk_set(OrderLine, changed_lines, ["quantity_allocated"])
     bulk_set(Order, moved, ["status", "held_from_status", "updated_at"])
     OrderEvent.objects.bulk_create(routed)
-    contacts = {order.pk: list(rules[order.customer_id].contacts) for order in orders if order.customer_id in rules}
+    contacts = {order_id: list(found.contacts) for order_id, found in rules_of.items()}
     notify.orders_routed(routed, lines_of=lines_of, contacts=contacts)  # in process / backordered, one insert
     for order in moved:  # its stock reserved, an exchange's replacement waits for the returned goods
         if order.pk in exchanges:
@@ -226,15 +227,15 @@ def _allocate_once(order_ids: list[int], *, actor, strict: bool, optimistic: boo
 
 
 def routing_requests(
-    orders: list[Order], *, rules: dict[int, business.BusinessRules] | None = None
+    orders: list[Order], *, rules_of: dict[int, business.BusinessRules] | None = None
 ) -> tuple[dict[int, list[OrderLine]], list[inventory.OrderRequest]]:
     """What the allocator plans for ``orders`` (their shipping address loaded): each order's lines, in one
     query, and its request of the units still unallocated, aimed at its promised date (else the default target
     from when it was placed: ``shipping.landed_cost.default_target``), within its business customer's rules
-    (``rules`` by customer id, else read in one query). Routing and the delay notices' "where would it ship
-    from" ask the same planner with the same requests."""
-    if rules is None:
-        rules = business.rules_for_customers({order.customer_id for order in orders})
+    (``rules_of`` by order id, else read by the orders' ids: one query when none has a business customer).
+    Routing and the delay notices' "where would it ship from" ask the same planner with the same requests."""
+    if rules_of is None:
+        rules_of = business.rules_for_orders([order.pk for order in orders])
     lines_of: dict[int, list[OrderLine]] = {order.pk: [] for order in orders}
     for line in OrderLine.objects.filter(order_id__in=list(lines_of)).order_by("pk"):
         lines_of[line.order_id].append(line)
@@ -252,7 +253,7 @@ def routing_requests(
                 for line in lines_of[order.pk]
                 if line.quantity_unallocated > 0
             ],
-            **_customer_rules(rules.get(order.customer_id)),
+            **_customer_rules(rules_of.get(order.pk)),
         )
         for order in orders
     ]
