@@ -329,7 +329,7 @@ def test_an_associate_sets_the_po_number_from_the_order_page_and_the_timeline_sa
 
     order.refresh_from_db()
     assert order.po_number == "PO-981"
-    assert order.events.filter(message="Customer reference (PO) set to PO-981", actor_name__contains="Omar").exists()
+    assert order.events.filter(message="Customer reference (PO) set to PO-981", actor=associate).exists()
 
 
 def test_the_channel_api_takes_the_po_number_and_answers_it(client, channel_key):
