@@ -138,8 +138,14 @@ def plan_allocation(
     excluded: list[Exclusion] | None = None,
     notes: list[str] | None = None,
     pricing: Pricing | None = None,
+    preferred: tuple[int, ...] = (),
+    preference: str = "",
 ) -> Plan:
     """Plan which warehouse ships which units. ``available`` maps (warehouse, product) to units.
+
+    ``preferred``: a customer's default warehouses (``preference`` names its rule): the plan among them alone
+    wins when it ships every unit and, priced, arrives by the target date; else every candidate is planned
+    as usual, and the reason says the defaults could not.
 
     ``held`` maps (warehouse, product) to what safety stock kept out of
     ``available`` there; ``excluded`` lists the warehouses exclusion rules
@@ -156,6 +162,15 @@ def plan_allocation(
     usable = {c.warehouse_id for c in ordered}
     held = {key: hold for key, hold in (held or {}).items() if hold.units > 0 and key[0] in usable}
     demand = _demand(needs)  # two lines of one SKU draw on the same shelf
+    if preferred:
+        chosen = _plan_preferred(needs, candidates, available, held, excluded, notes, pricing, preferred, preference)
+        if chosen is not None:
+            return chosen
+        count = len(preferred)
+        notes = [
+            *(notes or []),
+            f"default warehouse{'s' if count != 1 else ''} of {preference} could not ship it complete by its date",
+        ]
     if pricing is not None:
         landed = _plan_on_landed_cost(needs, ordered, available, demand, pricing, held, excluded or [], notes or [])
         if landed is not None:
@@ -178,6 +193,26 @@ def plan_allocation(
     plan = _assign(needs, subset, available)
     asides = [*_excluded_ahead(excluded or [], plan), *_held_from_split(plan, needs, ordered, held), *(notes or [])]
     plan.reason = _why_split(plan, needs, ordered, held) + _aside(asides)
+    return plan
+
+
+def _plan_preferred(needs, candidates, available, held, excluded, notes, pricing, preferred, preference) -> Plan | None:
+    """The plan among a customer's default warehouses alone, when it ships every unit by the date; else None."""
+    own = [c for c in candidates if c.warehouse_id in preferred]
+    if not own:
+        return None
+    plan = plan_allocation(needs, own, available, held=held, excluded=excluded, notes=notes, pricing=pricing)
+    if plan.backordered or not plan.picks:
+        return None
+    target = getattr(pricing, "target_date", None)
+    if plan.cost is not None and target is not None and plan.eta is not None and plan.eta > target:
+        return None
+    codes = " + ".join(c.code for c in plan.warehouses)
+    opening = f"reserved at {codes}: "
+    if plan.reason.startswith(opening):
+        plan.reason = f"{opening}default warehouse of {preference}; {plan.reason[len(opening) :]}"
+    else:
+        plan.reason = f"default warehouses of {preference}: {plan.reason}"
     return plan
 
 

@@ -26,6 +26,7 @@ NAV_PLACES = {
             ("returns", "OrderErrorCase"),
             ("returns", "report"),
             ("orders", "Customer"),
+            ("orders", "BusinessProfile"),
             ("inventory", "ImportJob"),
             ("orders", "CoverageRun"),
         ],

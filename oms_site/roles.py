@@ -64,6 +64,17 @@ ROLES: dict[str, list[str]] = {
         "orders.merge_customer",  # managers only: merge duplicates, export and erase personal data
         "orders.export_customer_data",
         "orders.erase_customer",
+        # business customers: managers set up each one's order process and confirm its checklist
+        "orders.view_businessprofile",
+        "orders.add_businessprofile",
+        "orders.change_businessprofile",
+        "orders.view_businesscontact",
+        "orders.add_businesscontact",
+        "orders.change_businesscontact",
+        "orders.delete_businesscontact",
+        "orders.view_setupcheck",
+        "orders.confirm_business_setup",
+        "orders.set_po_number",
         # inventory
         "inventory.view_product",
         "inventory.add_product",
@@ -229,6 +240,10 @@ ROLES: dict[str, list[str]] = {
         "orders.release_stock_hold",
         "orders.add_customernote",  # the customer record: notes and tags
         "orders.tag_customer",
+        "orders.view_businessprofile",  # a business customer's setup: read, and the PO number of its orders
+        "orders.view_businesscontact",
+        "orders.view_setupcheck",
+        "orders.set_po_number",
         # inventory
         "inventory.view_product",
         "inventory.view_warehouse",

@@ -370,6 +370,23 @@ def note_added(order: Order, *, message: str, actor) -> OrderEvent:
     return OrderEvent.record(order=order, kind=OrderEvent.Kind.NOTE, actor=actor, message=message)
 
 
+def po_number_set(order: Order, *, before: str, actor) -> OrderEvent:
+    """The customer's reference (PO number) set or changed on the order, from what to what."""
+    if not order.po_number:
+        message = f"Customer reference (PO) {before} removed"
+    elif before:
+        message = f"Customer reference (PO) changed from {before} to {order.po_number}"
+    else:
+        message = f"Customer reference (PO) set to {order.po_number}"
+    return OrderEvent.record(
+        order=order,
+        kind=OrderEvent.Kind.NOTE,
+        actor=actor,
+        message=message,
+        data={"po_number": order.po_number, "before": before},
+    )
+
+
 def promise_missed(order: Order, *, at: dt.datetime, save: bool = True) -> OrderEvent:
     """The promised delivery date passed before the order shipped (the sweep inserts many unsaved)."""
     event = OrderEvent.build(

@@ -272,6 +272,14 @@ class Order(models.Model):
     # The (channel, external_id) unique constraint serves lookups by channel.
     channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="orders", db_index=False)
     external_id = models.CharField("channel order id", max_length=100, help_text="The order's id in its sales channel.")
+    po_number = models.CharField(
+        "customer reference (PO)",
+        max_length=50,
+        blank=True,
+        db_default="",
+        default="",
+        help_text="The customer's own reference for the order, e.g. their purchase order number.",
+    )
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
     shipping_address = models.ForeignKey(Address, on_delete=models.PROTECT, related_name="+")
     billing_address = models.ForeignKey(Address, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
@@ -310,6 +318,7 @@ class Order(models.Model):
             ("import_orders", "Can import orders from CSV"),
             ("view_cockpit", "Can see the operations cockpit"),
             ("change_shipments", "Can split, merge and move shipments before their labels are bought"),
+            ("set_po_number", "Can set an order's customer reference (PO number)"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["channel", "external_id"], name="order_external_id_unique_per_channel"),
@@ -944,5 +953,7 @@ class CoverageRun(models.Model):
         return min(100, int(100 * self.progress_done / max(1, self.progress_total)))
 
 
-# The customer record's notes, tags, timeline and erasure record (a module of their own).
+# A business customer's profile, notification contacts and setup checklist, and the customer record's notes,
+# tags, timeline and erasure record (modules of their own).
+from .business_models import BusinessContact, BusinessProfile, SetupCheck  # noqa: E402, F401
 from .customer_models import CustomerErasure, CustomerEvent, CustomerNote, CustomerTag  # noqa: E402, F401

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import re
 from collections import defaultdict
@@ -17,6 +18,7 @@ from shipping.documents import (
     PackingSlipData,
     PackingSlipLine,
     PickBin,
+    PickInstruction,
     PickItem,
     PickListData,
     PickWarehouse,
@@ -25,6 +27,7 @@ from shipping.documents import (
 from shipping.models import UNSHIPPED_STATUSES, Shipment, ShipmentLine, ShipmentStatus
 from shipping.services.labels import warehouse_address
 
+from .business_models import MAX_LOGO_BYTES, BusinessProfile
 from .models import OPEN_STATUSES, Customer, Hold, Order, OrderEvent, OrderLine, OrderStatus
 from .payments.models import PaymentTransaction
 from .returns.models import OPEN_RETURN_STATUSES, ReturnRequest
@@ -346,6 +349,10 @@ def pick_list_for(order_ids: list[int], *, now: dt.datetime | None = None) -> Pi
         item[1] += allocation.quantity
         item[2].add(allocation.order.number)
     orders = len({a.order_id for a in allocations})
+    instructions = _pick_instructions({a.order for a in allocations})
+    numbers_at: dict[int, set[str]] = defaultdict(set)
+    for allocation in allocations:
+        numbers_at[allocation.warehouse_id].add(allocation.order.number)
     return PickListData(
         title=f"Pick list: {orders} order{'s' if orders != 1 else ''}",
         generated_at=timezone.localtime(now or timezone.now()),
@@ -363,10 +370,43 @@ def pick_list_for(order_ids: list[int], *, now: dt.datetime | None = None) -> Pi
                     )
                     for location, items in grouped[warehouse.pk].items()
                 ],
+                instructions=[i for i in instructions if i.order_number in numbers_at[warehouse.pk]],
             )
             for warehouse in sorted(warehouses.values(), key=lambda w: w.code)
         ],
     )
+
+
+def _pick_instructions(orders: set[Order]) -> list[PickInstruction]:
+    """The orders' business customers' packing instructions and PO numbers, by order number (one query)."""
+    profiles = {
+        profile.customer_id: profile
+        for profile in BusinessProfile.objects.filter(customer_id__in={o.customer_id for o in orders}).select_related(
+            "customer"
+        )
+    }
+    found = []
+    for order in sorted(orders, key=lambda o: o.number or ""):
+        profile = profiles.get(order.customer_id)
+        text = profile.packing_instructions if profile else ""
+        if text or order.po_number:
+            customer = profile.customer.name if profile else ""
+            found.append(PickInstruction(order.number, customer, order.po_number, text))
+    return found
+
+
+def logo_data_uri(profile: BusinessProfile) -> str:
+    """The profile's slip logo as a data: URI (the documents render offline), or "" when it has none or it is
+    gone from storage."""
+    if not profile.slip_logo:
+        return ""
+    try:
+        with profile.slip_logo.open("rb") as logo:
+            content = logo.read(MAX_LOGO_BYTES + 1)
+    except OSError:
+        return ""
+    kind = "png" if profile.slip_logo.name.lower().endswith(".png") else "jpeg"
+    return f"data:image/{kind};base64,{base64.b64encode(content).decode()}"
 
 
 def packing_slips_for(shipment_ids: list[int]) -> list[PackingSlipData]:
@@ -377,7 +417,7 @@ def packing_slips_for(shipment_ids: list[int]) -> list[PackingSlipData]:
     shipments = {
         shipment.pk: shipment
         for shipment in Shipment.objects.filter(pk__in=shipment_ids)
-        .select_related("warehouse", "service__vendor", "order")
+        .select_related("warehouse", "service__vendor", "order__customer__business_profile")
         .prefetch_related("parcels", "lines__order_line")
     }
     pairs = {(s.warehouse_id, line.product_id) for s in shipments.values() for line in s.lines.all()}
@@ -395,6 +435,7 @@ def packing_slips_for(shipment_ids: list[int]) -> list[PackingSlipData]:
         if shipment is None:
             continue
         service = shipment.service
+        profile = getattr(shipment.order.customer, "business_profile", None)
         slips.append(
             PackingSlipData(
                 order_number=shipment.order_number,
@@ -415,7 +456,11 @@ def packing_slips_for(shipment_ids: list[int]) -> list[PackingSlipData]:
                 vendor_name=service.vendor.name if service else "",
                 service_name=service.name if service else "",
                 tracking_numbers=[p.tracking_number for p in shipment.parcels.all() if p.tracking_number],
-                brand_name=settings.OMS_BRAND_NAME,
+                brand_name=(profile.slip_brand_name if profile else "") or settings.OMS_BRAND_NAME,
+                po_number=shipment.order.po_number if profile is None or profile.slip_shows_po_number else "",
+                packing_instructions=profile.packing_instructions if profile else "",
+                brand_colour=profile.slip_brand_colour if profile else "",
+                brand_logo=logo_data_uri(profile) if profile else "",
             )
         )
     return slips

@@ -280,5 +280,40 @@ def choose(options: list[Option], promised_date: dt.date | None) -> tuple[Option
     )
 
 
+@dataclass(frozen=True)
+class Preference:
+    """A customer's preferred carrier: a service, else a vendor (by code); ``rule`` names the customer's rule."""
+
+    rule: str
+    label: str  # what is preferred, as the reason names it ("Rapid Air Two day", "Rapid Air")
+    service_id: int | None = None
+    vendor_code: str = ""
+
+
+def choose_preferred(
+    options: list[Option], promised_date: dt.date | None, preference: Preference
+) -> tuple[Option, str] | None:
+    """The customer's preferred service when it arrives by the date, else the cheapest of its preferred vendor's
+    that does; with the reason in words. None when none of them can (carrier choice then goes as usual)."""
+
+    def arrives(option: Option) -> bool:
+        return promised_date is None or option.eta <= promised_date
+
+    by = f", arriving by {promised_date:%a %d %b}" if promised_date else ""
+    if preference.service_id is not None:
+        for option in options:
+            if option.service_id == preference.service_id and arrives(option):
+                return option, f"preferred service of {preference.rule}{by}: {_describe(option)}"
+    if preference.vendor_code:
+        own = [o for o in options if o.vendor_code == preference.vendor_code and arrives(o)]
+        if own:
+            best = cheapest(own)
+            return best, (
+                f"preferred vendor of {preference.rule}: cheapest of its {len(own)} service"
+                f"{'s' if len(own) != 1 else ''}{by}: {_describe(best)}"
+            )
+    return None
+
+
 def _describe(option: Option) -> str:
     return f"{option.label} at {option.price} (zone {option.zone}, arrives {option.eta:%a %d %b})"

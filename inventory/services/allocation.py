@@ -57,6 +57,11 @@ class OrderRequest:
     state: str = ""
     promised_date: dt.date | None = None  # the date promised: landed-cost routing must meet it if any plan can
     aim_date: dt.date | None = None  # nothing promised: the store's own target, worth a limited premium
+    # A business customer's own rules, named in the reason as ``customer_rule``: warehouses never shipped from,
+    # and warehouses preferred whenever they can ship the order complete by its date.
+    excluded_warehouses: tuple[int, ...] = ()
+    preferred_warehouses: tuple[int, ...] = ()
+    customer_rule: str = ""
 
 
 class LandedCost(Protocol):
@@ -282,6 +287,8 @@ def _prepare(request, warehouses, exclusions) -> _Prepared:
         if exclusion.destination_state and exclusion.destination_state.lower() != (request.state or "").lower():
             continue
         excluded.setdefault(exclusion.warehouse_id, exclusion.reason)
+    for warehouse_id in request.excluded_warehouses:
+        excluded.setdefault(warehouse_id, request.customer_rule)
     located = [
         (
             warehouse,
@@ -340,7 +347,15 @@ def _plan_one(request, lines, prepared: _Prepared, rules, levels, routed_today, 
                 held[(warehouse.pk, line.product_id)] = Hold(min(keep, free), rule.name)
     needs = [LineNeed(line.line_id, line.product_id, line.sku, line.quantity) for line in lines]
     plan = plan_allocation(
-        needs, candidates, available, held=held, excluded=prepared.excluded, notes=notes, pricing=pricing
+        needs,
+        candidates,
+        available,
+        held=held,
+        excluded=prepared.excluded,
+        notes=notes,
+        pricing=pricing,
+        preferred=request.preferred_warehouses,
+        preference=request.customer_rule,
     )
     return plan, holdback
 

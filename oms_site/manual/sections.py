@@ -536,3 +536,6 @@ for _section in (
     ),
 ):
     register_section(_section)
+
+# The business customers' pages (a part of the product that registers its own section).
+from . import business  # noqa: E402, F401

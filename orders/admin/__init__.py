@@ -1,3 +1,3 @@
 """The order app's console, by subject; importing them registers them with the console."""
 
-from . import channels, coverage, customers, delay_notices, holds, orders, shipments  # noqa: F401
+from . import business, channels, coverage, customers, delay_notices, holds, orders, shipments  # noqa: F401

@@ -27,6 +27,7 @@ from ..customer_models import CustomerErasure, CustomerTag
 from ..exceptions import CustomerRecordError
 from ..models import Address, Customer
 from ..services import customers as services
+from .business import customer_context as business_context
 from .order_list import EstimatedCountPaginator, status_badge
 
 NOTE_PERMISSION = "orders.add_customernote"
@@ -276,6 +277,7 @@ class CustomerAdmin(admin.ModelAdmin):
             for order in record.orders
         ]
         context["tags_text"] = ", ".join(tag.name for tag in record.tags)
+        context.update(business_context(request, customer))  # the business setup and its checklist
         return super().change_view(request, object_id, form_url, extra_context=context)
 
     def _customer(self, request, object_id) -> Customer:

@@ -29,6 +29,7 @@ from oms_core.console import person_name
 from shipping.models import Shipment, ShipmentLine
 
 from .. import selectors, services
+from ..business_models import BusinessProfile
 from ..exceptions import OrderError
 from ..models import PRE_SHIPMENT_STATUSES, Order, OrderDelayNotice, OrderEvent, OrderStatus, OrderStatusLink
 from ..payments.models import PaymentTransaction
@@ -40,6 +41,7 @@ from ..timeline import GROUPS, order_timeline
 from .order_list import status_badge
 
 LATEST_NOTES = 3
+PO_NUMBER_PERMISSION = "orders.set_po_number"
 
 
 class OrderNoteForm(forms.Form):
@@ -158,7 +160,17 @@ class OrderPageMixin:
             "note_url": reverse("admin:orders_order_add_note", args=[order.pk]),
             "history_url": reverse("admin:orders_order_history", args=[order.pk]),
             "delay_notices": self.delay_notice_rows(order),
+            "business": self.business_facts(order),
         }
+
+    def business_facts(self, order: Order) -> BusinessProfile | None:
+        """The business customer's setup the order is worked by (packing, carrier, warehouses), or None."""
+        return (
+            BusinessProfile.objects.filter(customer_id=order.customer_id)
+            .select_related("preferred_vendor", "preferred_service__vendor")
+            .prefetch_related("default_warehouses", "excluded_warehouses")
+            .first()
+        )
 
     def may_be_late(self, order: Order) -> bool:
         """Whether a delay email may be on its way: the order is backordered, at risk by the list's rule, or already
@@ -269,6 +281,8 @@ class OrderPageMixin:
         if self.has_change_address_permission(request) and order.status in PRE_SHIPMENT_STATUSES:
             url = reverse("admin:orders_order_change_address", args=[order.pk])
             edit.links.append(link("Change address", "change-address", url))
+        if request.user.has_perm(PO_NUMBER_PERMISSION) and order.status in PRE_SHIPMENT_STATUSES:
+            edit.links.append(link("Set the customer's PO number", "set-po-number"))
         if self.has_edit_lines_permission(request) and order.status in AMENDABLE:
             edit.links.append(link("Edit items", "edit-items"))
         if (

@@ -21,6 +21,7 @@ from shipping import documents as shipping_documents  # shipping: pick lists
 from .. import selectors, services
 from ..exceptions import EditRefused, OrderError
 from ..models import Address, HoldType, Order, OrderStatus
+from ..services import business as business_services
 from ..services.amendments import OVERRIDE_ADDRESS_PERMISSION, line_states
 from .order_list import OrderListMixin
 from .order_page import OrderPageMixin
@@ -401,6 +402,22 @@ class SuppressForm(forms.Form):
 # Suppressing a delay notice is its own permission (operations managers and associates: oms_site/roles.py).
 SUPPRESS_DELAY_PERMISSION = "orders.suppress_delay_notice"
 
+
+class PoNumberForm(forms.Form):
+    po_number = forms.CharField(
+        label="Customer reference (PO)",
+        max_length=50,
+        required=False,
+        help_text="The customer's own reference, e.g. their purchase order number: printed on the packing slip, the "
+        "pick list and the labels of shipments made from now on. Empty: none.",
+    )
+
+
+def set_po_number(order: Order, data: dict, actor) -> str:
+    order = business_services.set_po_number(order_id=order.pk, po_number=data["po_number"], actor=actor)
+    return f"{order}: PO number {order.po_number or 'removed'}."
+
+
 ORDER_ACTIONS = {
     "hold": FormAction(title="Put on hold {rows}", permission="orders.hold_order", form=HoldForm, apply=hold),
     "release": FormAction(
@@ -434,6 +451,16 @@ ORDER_ACTIONS = {
         refusal_on_form=True,
         template="admin/orders/order/edit_items.html",
         apply=edit_items,
+    ),
+    "set-po-number": FormAction(
+        title="Set the customer's PO number of {row}",
+        crumb="PO number",
+        button="Save the PO number",
+        permission="orders.set_po_number",
+        form=PoNumberForm,
+        form_kwargs=lambda orders: {"initial": {"po_number": orders[0].po_number}},
+        single=True,
+        apply=set_po_number,
     ),
     "note": FormAction(title="Add a note to {rows}", permission="orders.view_order", form=ReasonForm, apply=add_note),
     "allocate": FormAction(title="Route and allocate {rows}", permission="orders.hold_order", apply=allocate),

@@ -170,6 +170,12 @@ class OrderIn(_Strict):
     tax_total: Money = Decimal("0.00")
     discount_total: Money = Decimal("0.00")
     promised_date: dt.date | None = None
+    po_number: str = Field(
+        default="",
+        max_length=50,
+        description="The customer's own reference for the order (a business customer's purchase order number): "
+        "printed on the packing slip, the pick list and the label.",
+    )
     placed_at: dt.datetime | None = Field(
         default=None,
         description="When the channel took the order, with a time zone offset; now when left out. Refused when "
@@ -353,6 +359,7 @@ class TimelineEntryOut(TypedDict):
 class OrderOut(BaseModel):  # built from order_body()'s dict
     number: str
     external_id: str
+    po_number: str = Field(default="", description="The customer's own reference (PO number); empty when none.")
     channel: str
     status: OrderStatus
     placed_at: dt.datetime
@@ -988,6 +995,7 @@ def _order_data(payload: OrderIn) -> services.OrderData:
         tax_total=payload.tax_total,
         discount_total=payload.discount_total,
         promised_date=payload.promised_date,
+        po_number=payload.po_number,
         placed_at=payload.placed_at,
         payment=services.PaymentData(**payload.payment.model_dump()) if payload.payment else None,
     )
@@ -1026,6 +1034,7 @@ def order_body(order: Order, *, lines=None, shipments=None, events=None) -> dict
     return {
         "number": order.number,
         "external_id": order.external_id,
+        "po_number": order.po_number,
         "channel": order.channel.code,
         "status": order.status,
         "placed_at": order.placed_at,

@@ -25,6 +25,7 @@ from notifications.models import Message
 from shipping.models import Shipment, ShipmentStatus
 
 from .. import customer_events as events
+from ..business_models import BusinessContact
 from ..customer_models import CustomerErasure, CustomerNote, CustomerTag
 from ..exceptions import CustomerRecordError
 from ..models import OPEN_STATUSES, Address, Customer, Order, OrderEvent, OrderLine, OrderStatusLink
@@ -530,6 +531,9 @@ def erase_customer(*, customer_id: int, actor, reference: str = "") -> CustomerE
     customer_messages.filter(recipient__iexact=email).update(recipient=erased_email(customer.pk))
     ReturnRequest.objects.filter(order_id__in=order_ids).exclude(customer_note="").update(customer_note=ERASED)
     CustomerNote.objects.filter(customer=customer).update(body=ERASED)
+    # a business customer's notification contacts are people too: gone, with their history
+    BusinessContact.objects.filter(profile__customer=customer).delete()
+    BusinessContact.history.filter(profile__customer=customer).delete()  # the deletion's own records too
     OrderStatusLink.objects.filter(order_id__in=order_ids, revoked_at__isnull=True).update(
         revoked_at=timezone.now(), revoked_by=actor if getattr(actor, "is_authenticated", False) else None
     )

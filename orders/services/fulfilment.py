@@ -25,7 +25,7 @@ from ..models import Order, OrderEvent, OrderLine, OrderStatus
 from ..partners import outbox as partners_outbox
 from ..payments import services as payments
 from ..returns.models import ReasonRule, ReturnPolicy, ReturnRequest, ReturnStatus
-from . import notify, payment
+from . import business, notify, payment
 from ._common import lock_order, task_named
 from .shipping_facts import refresh_shipping_facts
 
@@ -175,7 +175,9 @@ def _allocate_once(order_ids: list[int], *, actor, strict: bool, optimistic: boo
             )
         orders = [order for order in orders if order.pk not in waiting]
     exchanges = _waiting_exchanges(orders)
-    lines_of, requests = routing_requests(orders)
+    rules = business.rules_for_customers({order.customer_id for order in orders})  # one query for the batch
+    rules_of = {order.pk: rules[order.customer_id] for order in orders if order.customer_id in rules}
+    lines_of, requests = routing_requests(orders, rules_of=rules_of)
     reservation = inventory.plan_batch(requests, lock=not optimistic, landed_cost=LandedCostRouting())
     results = reservation.results
     changed_lines: list[OrderLine] = []
@@ -213,7 +215,8 @@ def _allocate_once(order_ids: list[int], *, actor, strict: bool, optimistic: boo
     bulk_set(OrderLine, changed_lines, ["quantity_allocated"])
     bulk_set(Order, moved, ["status", "held_from_status", "updated_at"])
     OrderEvent.objects.bulk_create(routed)
-    notify.orders_routed(routed, lines_of=lines_of)  # in process / backordered, one insert
+    contacts = {order_id: list(found.contacts) for order_id, found in rules_of.items()}
+    notify.orders_routed(routed, lines_of=lines_of, contacts=contacts)  # in process / backordered, one insert
     for order in moved:  # its stock reserved, an exchange's replacement waits for the returned goods
         if order.pk in exchanges:
             events.held_for_return(order, rma_number=exchanges[order.pk], actor=actor)
@@ -223,11 +226,16 @@ def _allocate_once(order_ids: list[int], *, actor, strict: bool, optimistic: boo
     return orders
 
 
-def routing_requests(orders: list[Order]) -> tuple[dict[int, list[OrderLine]], list[inventory.OrderRequest]]:
+def routing_requests(
+    orders: list[Order], *, rules_of: dict[int, business.BusinessRules] | None = None
+) -> tuple[dict[int, list[OrderLine]], list[inventory.OrderRequest]]:
     """What the allocator plans for ``orders`` (their shipping address loaded): each order's lines, in one
     query, and its request of the units still unallocated, aimed at its promised date (else the default target
-    from when it was placed: ``shipping.landed_cost.default_target``). Routing and the delay notices' "where would
-    it ship from" ask the same planner with the same requests."""
+    from when it was placed: ``shipping.landed_cost.default_target``), within its business customer's rules
+    (``rules_of`` by order id, else read by the orders' ids: one query when none has a business customer).
+    Routing and the delay notices' "where would it ship from" ask the same planner with the same requests."""
+    if rules_of is None:
+        rules_of = business.rules_for_orders([order.pk for order in orders])
     lines_of: dict[int, list[OrderLine]] = {order.pk: [] for order in orders}
     for line in OrderLine.objects.filter(order_id__in=list(lines_of)).order_by("pk"):
         lines_of[line.order_id].append(line)
@@ -245,10 +253,21 @@ def routing_requests(orders: list[Order]) -> tuple[dict[int, list[OrderLine]], l
                 for line in lines_of[order.pk]
                 if line.quantity_unallocated > 0
             ],
+            **_customer_rules(rules_of.get(order.pk)),
         )
         for order in orders
     ]
     return lines_of, requests
+
+
+def _customer_rules(rules: business.BusinessRules | None) -> dict:
+    if rules is None:
+        return {}
+    return {
+        "excluded_warehouses": tuple(rules.excluded),
+        "preferred_warehouses": rules.preferred,
+        "customer_rule": rules.rule,
+    }
 
 
 def _waiting_exchanges(orders: list[Order]) -> dict[int, str]:

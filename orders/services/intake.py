@@ -88,6 +88,7 @@ class OrderData:
     placed_at: dt.datetime | None = None
     payment: PaymentData | None = None
     extra: dict = field(default_factory=dict)
+    po_number: str = ""  # the customer's own reference (a business customer's purchase order number)
 
 
 def placed_at_problem(placed_at: dt.datetime, *, now: dt.datetime | None = None) -> str | None:
@@ -147,6 +148,8 @@ def canonical_payload(data: OrderData) -> dict:
     if payload["billing_address"] is None:
         payload["billing_address"] = payload["shipping_address"]
     payload.pop("placed_at")  # when a retry is sent is not part of the order
+    if not payload["po_number"]:
+        payload.pop("po_number")  # orders sent before the field existed compare equal to their retries
     return payload
 
 
@@ -429,6 +432,7 @@ def _build_order(
         currency=data.currency.upper(),
         **totals,
         promised_date=data.promised_date,
+        po_number=data.po_number.strip(),
         payment_gateway=data.payment.gateway if data.payment else "",
         payment_token=data.payment.token if data.payment else "",
         placed_at=data.placed_at or timezone.now(),

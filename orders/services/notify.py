@@ -23,6 +23,7 @@ message is rendered (``status_links.message_context``).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
@@ -36,9 +37,10 @@ from notifications import services as notifications
 from notifications.events import CUSTOMER, EVENTS, is_wanted
 from notifications.mime import sender_header
 
+from ..business_models import CONTACT_EVENTS, ContactRole
 from ..models import Channel, Customer, Order, OrderEvent, OrderLine, OrderStatus
 from ..selectors import admin_url, order_snapshot  # what every message shows of an order
-from . import status_links
+from . import business, status_links
 
 
 # --- brands ---------------------------------------------------------------
@@ -122,8 +124,32 @@ def _to_customer(
     )
 
 
-def _queue(*outgoing: notifications.Outgoing | None) -> list[int]:
-    return notifications.queue_messages(messages=[o for o in outgoing if o is not None])
+def _queue(
+    *outgoing: notifications.Outgoing | None, contacts: dict[int, list[tuple[str, str]]] | None = None
+) -> list[int]:
+    messages = [o for o in outgoing if o is not None]
+    return notifications.queue_messages(messages=messages + _contact_copies(messages, contacts))
+
+
+def _contact_copies(
+    messages: list[notifications.Outgoing], contacts: dict[int, list[tuple[str, str]]] | None
+) -> list[notifications.Outgoing]:
+    """A copy of each customer message for the business customer's notification contacts whose role covers it.
+
+    ``contacts`` (order id -> (email, role)) when the caller has them; else one query, only when a message is
+    of an event some role covers.
+    """
+    copied = [m for m in messages if m.order_id is not None and m.event in CONTACT_EVENTS[ContactRole.ALL]]
+    if not copied:
+        return []
+    if contacts is None:
+        contacts = business.contacts_for_orders({m.order_id for m in copied})
+    copies = []
+    for message in copied:
+        for email, role in contacts.get(message.order_id, []):
+            if message.event in CONTACT_EVENTS[role] and email != message.recipient:
+                copies.append(dataclasses.replace(message, recipient=email))
+    return copies
 
 
 # --- to the customer -------------------------------------------------------
@@ -174,11 +200,18 @@ def _backorder(order: Order, lines: list[OrderLine], estimate: dt.date | None) -
     }
 
 
-def orders_routed(events: Iterable[OrderEvent], *, lines_of: dict[int, list[OrderLine]]) -> list[int]:
+def orders_routed(
+    events: Iterable[OrderEvent],
+    *,
+    lines_of: dict[int, list[OrderLine]],
+    contacts: dict[int, list[tuple[str, str]]] | None = None,
+) -> list[int]:
     """Queue 'in process' / 'backordered' for orders a routing batch moved, in one insert.
 
     ``events`` are the batch's status-change events (saved: their ids tell
-    repeats apart); ``lines_of`` the orders' lines as allocated.
+    repeats apart); ``lines_of`` the orders' lines as allocated; ``contacts``
+    the business customers' notification contacts by order id, when the batch
+    loaded them (a copy goes to each whose role covers the message).
     """
     moved = [
         event
@@ -211,7 +244,7 @@ def orders_routed(events: Iterable[OrderEvent], *, lines_of: dict[int, list[Orde
                     extra=extra,
                 )
             )
-    return _queue(*outgoing)
+    return _queue(*outgoing, contacts=contacts)
 
 
 def order_cancelled(order: Order, *, reason: str = "") -> list[int]:

@@ -27,6 +27,7 @@ from ..payments import services as payments
 from ..payments.exceptions import PaymentError
 from ..payments.models import PaymentTransaction
 from ..payments.services import Outcome, PaymentResult
+from . import business
 from ._common import enqueue, hold, lock_order
 
 SYSTEM = payments.SYSTEM
@@ -141,8 +142,11 @@ def _credit_check(order_id: int, *, rules, actor) -> bool:
             return True
         if order.events.filter(kind=OrderEvent.Kind.CREDIT_CHECK).exists():
             return True  # checked before: held, reviewed and released by ops
-        order = Order.objects.select_related("customer", "shipping_address", "billing_address").get(pk=order.pk)
-        fired = credit.evaluate(order, rules=rules)
+        order = Order.objects.select_related("customer__business_profile", "shipping_address", "billing_address").get(
+            pk=order.pk
+        )
+        # the rules, then a business customer's own credit limit (same hold type: credit rule)
+        fired = credit.evaluate(order, rules=rules) + business.credit_limit_fired(order)
         if not fired:
             if order.payment_gateway:  # without one: no entry, evaluated again if routed again while received
                 events.credit_check_passed(order, actor=actor)

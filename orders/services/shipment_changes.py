@@ -41,7 +41,7 @@ from .. import events
 from ..exceptions import ShipmentChangeRefused
 from ..models import Hold, Order, OrderDelayNotice, OrderLine, OrderStatus
 from ..partners import outbox as partners_outbox
-from . import delay_notices
+from . import business, delay_notices
 from ._common import lock_order, open_shipment_hold, require_reason
 from .shipping import guard_shipping_cost
 from .shipping_facts import refresh_shipping_facts
@@ -255,6 +255,7 @@ def _split(
             aim_date=_aim_date(order),
             currency=order.currency,
             now=now,
+            preference=business.carrier_preference(order),
         )
     except ShippingError as refusal:
         raise ShipmentChangeRefused(f"Shipment {shipment}: {refusal}") from refusal
@@ -480,7 +481,9 @@ def _repack_and_choose(order: Order, shipment: Shipment, now) -> shipping.Carrie
     shipment.save(update_fields=["promised_date"])
     try:
         shipping.repack_shipment(shipment=shipment, total_kg=total)
-        return shipping.choose_carrier(shipment=shipment, now=now, aim_date=_aim_date(order))
+        return shipping.choose_carrier(
+            shipment=shipment, now=now, aim_date=_aim_date(order), preference=business.carrier_preference(order)
+        )
     except ShippingError as refusal:
         raise ShipmentChangeRefused(f"Shipment {shipment}: {refusal}") from refusal
 

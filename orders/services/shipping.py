@@ -34,7 +34,7 @@ from .. import events
 from ..exceptions import OrderError
 from ..models import Order, OrderDelayNotice, OrderStatus
 from ..partners import outbox as partners_outbox
-from . import delay_notices, notify, payment
+from . import business, delay_notices, notify, payment
 from ._common import lock_order, refuse_if_shipment_held, require_reason
 from .fulfilment import record_shipment
 from .shipping_facts import refresh_shipping_facts
@@ -44,8 +44,9 @@ SHIPPABLE = (OrderStatus.ALLOCATED, OrderStatus.BACKORDERED, OrderStatus.PARTIAL
 
 
 def ship_to_snapshot(order: Order) -> dict:
+    """The address printed on the shipment's label, with the customer's PO number when the order has one."""
     address = order.shipping_address
-    return {
+    snapshot = {
         "name": address.name,
         "company": address.company,
         "line1": address.line1,
@@ -56,6 +57,9 @@ def ship_to_snapshot(order: Order) -> dict:
         "country": address.country,
         "phone": address.phone,
     }
+    if order.po_number:
+        snapshot["po_number"] = order.po_number
+    return snapshot
 
 
 @transaction.atomic(durable=True)
@@ -65,7 +69,8 @@ def create_shipments(
     """Make one shipment per warehouse from the order's reserved units not yet in a shipment.
 
     Each gets its parcels and the cheapest carrier service that meets the
-    promised date (else the fastest); the options and the reason go on the
+    promised date (else the fastest), or a business customer's preferred one
+    when it meets the date; the options and the reason go on the
     timeline. ``warehouse_ids``: only these warehouses' units (a 3PL's, as
     they are released). Raises OrderError when there is nothing to ship.
     """
@@ -103,6 +108,7 @@ def create_shipments(
     if not by_warehouse:
         raise OrderError(f"Order {order}: no reserved units are waiting for a shipment.")
     warehouses = Warehouse.objects.in_bulk(list(by_warehouse))
+    rules = business.rules_for_order(order)  # a business customer's preferred carrier
     created = []
     for warehouse in sorted(warehouses.values(), key=lambda w: w.code):
         try:
@@ -115,6 +121,7 @@ def create_shipments(
                 aim_date=None if order.promised_date else default_target(order.placed_at),
                 currency=order.currency,
                 now=now,
+                preference=rules.carrier if rules else None,
             )
         except ShippingError as refusal:
             raise OrderError(str(refusal)) from refusal

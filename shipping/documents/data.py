@@ -97,6 +97,11 @@ class PackingSlipData:
     tracking_numbers: list[str]
     brand_name: str
     note: str = ""
+    # A business customer's: its reference for the order, how to pack it, and its branding of the slip.
+    po_number: str = ""
+    packing_instructions: str = ""
+    brand_colour: str = ""  # #RRGGBB
+    brand_logo: str = ""  # a data: URI (documents render offline)
 
     @property
     def total_in_shipment(self) -> int:
@@ -126,10 +131,21 @@ class PickBin:
 
 
 @dataclass(frozen=True)
+class PickInstruction:
+    """A business customer's packing instructions for one order on the pick list, with its PO number."""
+
+    order_number: str
+    customer: str
+    po_number: str
+    text: str
+
+
+@dataclass(frozen=True)
 class PickWarehouse:
     code: str
     name: str
     bins: list[PickBin]
+    instructions: list[PickInstruction] = field(default_factory=list)
 
     @property
     def total_quantity(self) -> int:

@@ -72,6 +72,12 @@ def warehouse_address(warehouse) -> documents.PostalAddress:
     )
 
 
+def _reference(shipment: Shipment) -> str:
+    """The shipment's number, and the customer's PO number when its order has one (kept with the ship-to)."""
+    po_number = (shipment.ship_to or {}).get("po_number", "")
+    return f"{shipment.number} / PO {po_number}" if po_number else shipment.number
+
+
 def label_data_for(shipment: Shipment) -> list[documents.LabelData]:
     """One label per parcel, as printed; the shipment needs its service, warehouse and parcels loaded."""
     parcels = [parcel for parcel in shipment.parcels.all() if parcel.tracking_number]
@@ -96,7 +102,7 @@ def label_data_for(shipment: Shipment) -> list[documents.LabelData]:
             ship_date=shipment.ship_date or timezone.localdate(),
             dimensions_cm=parcel.dimensions,
             warehouse_code=shipment.warehouse.code,
-            reference=shipment.number,
+            reference=_reference(shipment),
         )
         for parcel in parcels
     ]

@@ -146,12 +146,14 @@ def create_shipment(
     currency: str,
     now: dt.datetime | None = None,
     aim_date: dt.date | None = None,
+    preference: rating.Preference | None = None,
 ) -> tuple[Shipment, CarrierChoice]:
     """Make a shipment of these lines from one warehouse, pack it into parcels and choose its service.
 
     ``order`` is the locked order (its pk and number are used); ``ship_to``
     is the address snapshot printed on the label. ``aim_date``: when nothing
-    was promised, the date routing aimed at (``shipping.landed_cost.default_target``).
+    was promised, the date routing aimed at (``shipping.landed_cost.default_target``); ``preference``: the
+    customer's preferred carrier (``choose_carrier``).
     """
     if not lines:
         raise ShippingError("A shipment needs at least one line.")
@@ -184,7 +186,7 @@ def create_shipment(
         Parcel(shipment=shipment, index=i, weight_kg=weight)
         for i, weight in enumerate(split_into_parcels(total, max_parcel), start=1)
     )
-    return shipment, choose_carrier(shipment=shipment, now=now, aim_date=aim_date)
+    return shipment, choose_carrier(shipment=shipment, now=now, aim_date=aim_date, preference=preference)
 
 
 def repack_shipment(*, shipment: Shipment, total_kg: Decimal) -> int:
@@ -207,15 +209,21 @@ def repack_shipment(*, shipment: Shipment, total_kg: Decimal) -> int:
 
 
 def choose_carrier(
-    *, shipment: Shipment, now: dt.datetime | None = None, aim_date: dt.date | None = None
+    *,
+    shipment: Shipment,
+    now: dt.datetime | None = None,
+    aim_date: dt.date | None = None,
+    preference: rating.Preference | None = None,
 ) -> CarrierChoice:
     """Price every service for the shipment's parcels and keep the cheapest that meets the promise.
 
     When none meets the promised date, the fastest. Without a promised date,
     the cheapest arriving by ``aim_date`` (the store's own target), unless
     that costs more than ``SHIPPING_PROMISE_TARGET_MAX_PREMIUM`` over the
-    cheapest: then the cheapest. Saves the choice, its reason and the options
-    considered on the shipment.
+    cheapest: then the cheapest. A customer's ``preference`` (its preferred
+    service, else vendor) comes first whenever it arrives by that date; the
+    reason names the customer's rule either way. Saves the choice, its reason
+    and the options considered on the shipment.
     """
     zone = zone_between(shipment.warehouse, shipment.ship_to["postal_code"], shipment.ship_to.get("country", "US"))
     weights = list(shipment.parcels.order_by("index").values_list("weight_kg", flat=True))
@@ -238,6 +246,13 @@ def choose_carrier(
             f"; arriving by the target {aim:%a %d %b} ({dearer.label}) would cost {dearer.price - option.price} "
             f"more (the limit is {settings.SHIPPING_PROMISE_TARGET_MAX_PREMIUM})"
         )
+    if preference is not None:
+        preferred = rating.choose_preferred(options, aim, preference)
+        if preferred is not None:
+            option, reason = preferred
+        else:
+            by = f" by {aim:%a %d %b}" if aim else ""
+            reason += f"; {preference.label}, preferred by {preference.rule}, cannot deliver it{by}"
     choice = CarrierChoice(option, reason, options, refusals)
     shipment.zone = zone
     shipment.options = choice.as_data()["options"]

@@ -64,6 +64,11 @@ def one_of_everything(db):
         new_estimate=order.promised_date,
         state="sent",
     )
+    # orders: a business customer's setup with a contact
+    from orders.models import BusinessProfile
+
+    business = BusinessProfile.objects.create(customer=order.customer, kind="wholesale", packing_instructions="Pallets")
+    business.contacts.create(email="shipping@example.com")
     MessageTemplate.objects.create(event="order_received", subject="Thanks for order {{ order.number }}")
     RecipientList.objects.get_or_create(event="order_on_hold")
     # shipping: a carrier with its rate card, the routed order's shipment labelled, a scan, a label batch
@@ -294,6 +299,7 @@ EXPECTED_PAGES = {
         [
             "orders_order",
             "orders_customer",
+            "orders_businessprofile",
             "orders_channel",
             "orders_channelvariant",
             "inventory_product",
@@ -309,6 +315,7 @@ EXPECTED_PAGES = {
         [
             "orders_order",
             "orders_customer",
+            "orders_businessprofile",
             "orders_channelvariant",
             "inventory_product",
             "inventory_warehouse",
@@ -339,6 +346,7 @@ EXPECTED_PAGES = {
         ],
         [
             "orders_customer",
+            "orders_businessprofile",
             "orders_channel",
             "auth_user",
             "django_celery_beat_periodictask",

@@ -138,12 +138,15 @@ def action_groups(html: str) -> dict[str, list[str]]:
             {
                 "fulfil": ["create-shipments"],
                 "hold": ["hold"],
-                "edit": ["change-address", "edit-items", "revoke-status-link"],
+                "edit": ["change-address", "set-po-number", "edit-items", "revoke-status-link"],
                 "return": ["open-order-error"],
                 "cancel": ["cancel", "cancel-items"],
             },
         ),
-        ("Operations associate", {"hold": ["hold"], "edit": ["change-address", "edit-items", "revoke-status-link"]}),
+        (
+            "Operations associate",
+            {"hold": ["hold"], "edit": ["change-address", "set-po-number", "edit-items", "revoke-status-link"]},
+        ),
         ("Returns associate", {"return": ["open-order-error"]}),
         ("Warehouse staff", {"fulfil": ["create-shipments"]}),
     ],
