@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orders", "0028_customer_record"),
+        ("orders", "0029_business_customers"),
     ]
 
     operations = [
