@@ -24,7 +24,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from .. import geo
-from ..db import bulk_set
+from ..db import bulk_insert, bulk_set
 from ..exceptions import InsufficientStock, StockChanged
 from ..models import (
     Allocation,
@@ -211,7 +211,7 @@ def reserve(reservation: Reservation) -> None:
     stock) in the meantime, StockChanged is raised and nothing of the plan
     should be kept (the caller's transaction rolls back and retries).
     """
-    Allocation.objects.bulk_create(reservation.new_allocations)
+    bulk_insert(Allocation, reservation.new_allocations)
     bulk_set(Allocation, reservation.grown, ["quantity"])
     if reservation.increments:
         _raise_allocated(reservation)
@@ -247,20 +247,22 @@ def _raise_allocated(reservation: Reservation) -> None:
         return
     # One round trip: the CTE locks the rows in key order (its sort comes before its row locks), the UPDATE
     # raises those that still have the units. A row updated by another transaction since this statement's
-    # snapshot is re-read at its newest version before the check (READ COMMITTED's re-check).
+    # snapshot is re-read at its newest version before the check (READ COMMITTED's re-check). The levels come as
+    # arrays, so the statement's text is the same for every batch (prepared once per connection).
     table = connection.ops.quote_name(StockLevel._meta.db_table)
-    wanted = ", ".join(["(%s, %s, %s)"] * len(ids))
-    params = [value for pk in ids for value in (pk, reservation.increments[pk], reservation.keep_free[pk])]
+    key_type = StockLevel._meta.pk.db_type(connection)
     sql = (
-        f"WITH wanted (id, units, keep) AS (VALUES {wanted}), "
+        f"WITH wanted (id, units, keep) AS (SELECT * FROM UNNEST(%s::{key_type}[], %s::integer[], %s::integer[])), "
         f"locked AS MATERIALIZED (SELECT level.id FROM {table} AS level WHERE level.id IN (SELECT id FROM wanted) "
         "ORDER BY level.id FOR NO KEY UPDATE OF level) "
         f"UPDATE {table} AS level SET allocated = level.allocated + wanted.units, updated_at = %s "
         "FROM wanted, locked WHERE level.id = wanted.id AND locked.id = level.id "
         "AND (%s OR level.on_hand - level.allocated - wanted.units >= wanted.keep)"
     )
+    units = [reservation.increments[pk] for pk in ids]
+    keep = [reservation.keep_free[pk] for pk in ids]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, now, reservation.locked])
+        cursor.execute(sql, [ids, units, keep, now, reservation.locked])
         raised = cursor.rowcount
     if raised != len(ids):
         raise StockChanged(f"Stock of {len(ids) - raised} level(s) changed while the batch was planned; plan again.")

@@ -14,7 +14,7 @@ from django.db.models import Exists, F, OuterRef, Q, Sum
 from django.utils import timezone
 
 from inventory import services as inventory
-from inventory.db import bulk_set
+from inventory.db import bulk_insert, bulk_set
 from inventory.exceptions import InventoryError, StockChanged
 from oms_core import wakeups
 from shipping.landed_cost import LandedCostRouting, default_target
@@ -214,7 +214,7 @@ def _allocate_once(order_ids: list[int], *, actor, strict: bool, optimistic: boo
             routed.append(events.stock_allocated(order, reason=result.reason, data=data, actor=actor, save=False))
     bulk_set(OrderLine, changed_lines, ["quantity_allocated"])
     bulk_set(Order, moved, ["status", "held_from_status", "updated_at"])
-    OrderEvent.objects.bulk_create(routed)
+    bulk_insert(OrderEvent, routed)
     contacts = {order_id: list(found.contacts) for order_id, found in rules_of.items()}
     notify.orders_routed(routed, lines_of=lines_of, contacts=contacts)  # in process / backordered, one insert
     for order in moved:  # its stock reserved, an exchange's replacement waits for the returned goods
