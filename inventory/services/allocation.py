@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Protocol
 
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -144,7 +144,14 @@ def plan_batch(
         (a.order_line_id, a.warehouse_id): a
         for a in Allocation.objects.filter(order_line_id__in=[line.line_id for _, lines in pending for line in lines])
     }
-    prepared = {request.order_id: _prepare(request, warehouses, exclusions) for request, _ in pending}
+    # orders to the same place through the same channel share their warehouses' distances and exclusions
+    places: dict[tuple, _Prepared] = {}
+    prepared = {}
+    for request, _ in pending:
+        place = _place_of(request)
+        if place not in places:
+            places[place] = _prepare(request, warehouses, exclusions)
+        prepared[request.order_id] = places[place]
     pricings = landed_cost.pricings([request for request, _ in pending], warehouses) if landed_cost else {}
     levels_query = StockLevel.objects.filter(warehouse_id__in=list(warehouses), product_id__in=product_ids)
     if lock:
@@ -277,7 +284,22 @@ class _Prepared:
     notes: list[str]
 
 
+# What of a request is its order's own: the rest (where it goes, its channel, ...) decides its candidates.
+_ORDER_OWN = frozenset({"order_id", "lines", "promised_date", "aim_date"})
+
+
+def _place_of(request: OrderRequest) -> tuple:
+    """The request without what is its order's own: two requests alike here get the same ``_prepare``."""
+    return tuple(
+        (f.name, tuple(value) if isinstance(value, list) else value)
+        for f in fields(request)
+        if f.name not in _ORDER_OWN
+        for value in [getattr(request, f.name)]
+    )
+
+
 def _prepare(request, warehouses, exclusions) -> _Prepared:
+    """An order's candidates (shared by the batch's orders to the same place: read it, do not change it)."""
     notes: list[str] = []
     destination = geo.coordinates_or_none(request.postal_code, request.country)
     if destination is None:
