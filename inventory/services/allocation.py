@@ -23,6 +23,8 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import F
 from django.utils import timezone
 
+from oms_core.sql import any_of, columns, from_row
+
 from .. import geo
 from ..db import bulk_insert, bulk_set
 from ..exceptions import InsufficientStock, StockChanged
@@ -142,7 +144,7 @@ def plan_batch(
     )
     existing = {
         (a.order_line_id, a.warehouse_id): a
-        for a in Allocation.objects.filter(order_line_id__in=[line.line_id for _, lines in pending for line in lines])
+        for a in _read_rows(Allocation, "order_line_id", [line.line_id for _, lines in pending for line in lines])
     }
     # orders to the same place through the same channel share their warehouses' distances and exclusions
     places: dict[tuple, _Prepared] = {}
@@ -153,10 +155,10 @@ def plan_batch(
             places[place] = _prepare(request, warehouses, exclusions)
         prepared[request.order_id] = places[place]
     pricings = landed_cost.pricings([request for request, _ in pending], warehouses) if landed_cost else {}
-    levels_query = StockLevel.objects.filter(warehouse_id__in=list(warehouses), product_id__in=product_ids)
-    if lock:
-        levels_query = levels_query.select_for_update(no_key=True)
-    levels = {(level.warehouse_id, level.product_id): level for level in levels_query.order_by("pk")}
+    levels = {
+        (level.warehouse_id, level.product_id): level
+        for level in _read_rows(StockLevel, "product_id", product_ids, warehouse_id=list(warehouses), lock=lock)
+    }
     grown: dict[int, Allocation] = {}
     routed_now: dict[int, int] = defaultdict(int)
     for request, lines in pending:
@@ -204,6 +206,34 @@ def plan_batch(
     reservation.capacity_warehouses = capacity_warehouses
     reservation.today = today
     return reservation
+
+
+def _read_rows(model, column: str, values, *, lock: bool = False, **also) -> list:
+    """``model``'s rows whose ``column`` is one of ``values`` (and each column of ``also`` one of its values), in
+    key order, locked (FOR NO KEY UPDATE) with ``lock``.
+
+    A hand-written read (``oms_core.sql``): the ORM built these queries anew for every batch, its cost growing
+    with the number of values, and on PostgreSQL the values go as arrays, so the statement is prepared once per
+    connection.
+    """
+    values = list(values)
+    if not values or any(not list(other) for other in also.values()):
+        return []
+    connection = connections[DEFAULT_DB_ALIAS]
+    selected, names = columns(model, "t")
+    conditions, params = [], []
+    for name, wanted in [(column, values), *also.items()]:
+        condition, condition_params = any_of(f"t.{connection.ops.quote_name(name)}", wanted)
+        conditions.append(condition)
+        params += condition_params
+    lock_clause = " FOR NO KEY UPDATE" if lock and connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {selected} FROM {connection.ops.quote_name(model._meta.db_table)} AS t "
+            f"WHERE {' AND '.join(conditions)} ORDER BY t.id{lock_clause}",
+            params,
+        )
+        return [from_row(model, names, row) for row in cursor.fetchall()]
 
 
 def reserve(reservation: Reservation) -> None:
