@@ -52,9 +52,13 @@ Targets (exit code 1 when one fails, unless ``--no-fail``)
       zero error findings from the inventory check;
     * no warning or error logged by a worker.
 
-When the ratio target fails, one worker is profiled in this process (cProfile
-over ``--profile-orders`` allocations on fresh data; top 15 by cumulative time,
-and the SQL of one allocation). ``--replay`` also has pgbench replay one
+When the ratio target fails, one worker is profiled in this process, allocating
+as the workers do (``--batch`` orders a call): ``--profile-orders`` allocations
+timed, with the CPU of this process and of its PostgreSQL backend per order,
+then as many under cProfile counting CPU time (top 15 by cumulative time, and
+the SQL of one batch). ``--profile-only`` runs that profile alone (no pgbench,
+no worker runs): the quick way to compare a change's CPU per order with the
+code before it, runs interleaved. ``--replay`` also has pgbench replay one
 allocation's statements with no Python in between (the ceiling of that
 statement shape); ``--daily-capacity N`` gives every warehouse a daily order
 capacity (the routing then locks the warehouses' daily-load rows too). Before
@@ -197,6 +201,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--profile", action="store_true", help="profile one worker even when the ratio passes")
     parser.add_argument("--no-profile", action="store_true", help="never profile")
+    parser.add_argument(
+        "--profile-only",
+        action="store_true",
+        help="only profile one worker (no pgbench, no worker runs): a change's CPU per order, before and after",
+    )
     parser.add_argument("--profile-orders", type=int, default=500, help="allocations profiled (default 500)")
     parser.add_argument("--seed", type=int, default=1, help="random seed for the orders (default 1)")
     parser.add_argument(
@@ -977,14 +986,19 @@ def inventory_check() -> dict:
 
 # --- profiling ---------------------------------------------------------------
 def profile_one_worker(args: argparse.Namespace) -> dict:
-    """One worker in this process, on fresh data: --profile-orders allocations timed (SQL, COMMIT and Python
-    apart), then --profile-orders more under cProfile."""
+    """One worker in this process, on fresh data, allocating as the workers do (``--batch`` orders a call):
+    --profile-orders allocations timed (SQL, COMMIT and Python apart; the CPU of this process and of its
+    PostgreSQL backend), then --profile-orders more under cProfile counting CPU time (not time waited)."""
     from django.db import connections
 
-    from orders.services import allocate_order
+    from inventory import geo
+    from orders.services import allocate_order, allocate_orders
 
     count = args.profile_orders
-    print(f"\nProfiling one worker: {count} allocations timed, {count} more under cProfile...", flush=True)
+    print(
+        f"\nProfiling one worker: {count} allocations timed, {count} more under cProfile (batches of {args.batch})...",
+        flush=True,
+    )
     _, order_ids, _ = fresh_data(args, 2 * count)
     timed_ids, profiled_ids = order_ids[:count], order_ids[count:]
     wait_until_quiet(args.quiet_wait)
@@ -992,6 +1006,12 @@ def profile_one_worker(args: argparse.Namespace) -> dict:
     spent = {"sql": 0.0, "statements": 0, "commit": 0.0}
     one: list[tuple[float, str]] = []
     recording = False
+
+    def allocate(chunk: list[int]) -> None:
+        if args.batch == 1:
+            allocate_order(order_id=chunk[0], actor=ACTOR)
+        else:
+            allocate_orders(order_ids=chunk, actor=ACTOR)
 
     def timer(execute, sql, params, many, context):
         started = time.perf_counter()
@@ -1013,20 +1033,28 @@ def profile_one_worker(args: argparse.Namespace) -> dict:
         finally:
             spent["commit"] += time.perf_counter() - started
 
+    geo.coordinates_or_none("10001")  # load the ZIP index before the clock starts, as a worker does
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    chunks = [timed_ids[start : start + args.batch] for start in range(0, len(timed_ids), args.batch)]
     connection._commit = timed_commit
     try:
-        started = time.perf_counter()
+        started, cpu_started, backend_started = time.perf_counter(), time.process_time(), process_cpu(backend)
         with connection.execute_wrapper(timer):
-            for n, order_id in enumerate(timed_ids):
-                recording = n == count // 2
-                allocate_order(order_id=order_id, actor=ACTOR)
+            for n, chunk in enumerate(chunks):
+                recording = n == len(chunks) // 2
+                allocate(chunk)
         wall = time.perf_counter() - started
+        cpu, backend_cpu = time.process_time() - cpu_started, process_cpu(backend) - backend_started
     finally:
         del connection._commit
-    profiler = cProfile.Profile()
-    for order_id in profiled_ids:
+    profiler = cProfile.Profile(time.process_time)
+    for start in range(0, len(profiled_ids), args.batch):
+        chunk = profiled_ids[start : start + args.batch]
         profiler.enable()
-        allocate_order(order_id=order_id, actor=ACTOR)
+        allocate(chunk)
         profiler.disable()
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
@@ -1036,8 +1064,10 @@ def profile_one_worker(args: argparse.Namespace) -> dict:
     per_order = 1000 / count
     return {
         "orders": count,
+        "batch": args.batch,
         "orders_per_second": round(count / wall, 1),
         "ms_per_order": round(wall * per_order, 3),
+        "cpu_ms_per_order": {"worker": round(cpu * per_order, 3), "backend": round(backend_cpu * per_order, 3)},
         "statements_per_order": round(spent["statements"] / count, 2),
         "sql_ms_per_order": round(spent["sql"] * per_order, 3),
         "commit_ms_per_order": round(spent["commit"] * per_order, 3),
@@ -1068,6 +1098,26 @@ def time_by_area(stats: pstats.Stats) -> dict[str, float]:
 
 
 # --- reporting ---------------------------------------------------------------
+def print_profile(profile: dict, args: argparse.Namespace) -> None:
+    print(
+        f"  one process: {profile['orders_per_second']:,.1f} orders/s = "
+        f"{profile['ms_per_order']:.2f} ms per order: "
+        f"{profile['statements_per_order']} SQL statements taking {profile['sql_ms_per_order']:.2f} ms "
+        f"(round trips included), COMMIT {profile['commit_ms_per_order']:.2f} ms, "
+        f"Python {profile['python_ms_per_order']:.2f} ms; CPU ms per order: "
+        f"worker {profile['cpu_ms_per_order']['worker']:.3f}, backend {profile['cpu_ms_per_order']['backend']:.3f}"
+    )
+    print("\nOwn time by code area (cProfile tottime):")
+    for area, pct in profile["own_time_by_area_pct"].items():
+        print(f"  {pct:5.1f} %  {area}")
+    print("\nTop 15 by cumulative time:")
+    print(profile["top15_cumulative"])
+    print(f"\nThe SQL of one allocate{'_order' if args.batch == 1 else 's batch'} (ms around cursor.execute):")
+    for statement in profile["one_allocation_sql"]:
+        sql = SELECT_LIST_RE.sub("SELECT … FROM ", statement["sql"], count=1)
+        print(f"  {statement['ms']:7.3f}  {sql[:160]}{'…' if len(sql) > 160 else ''}")
+
+
 def print_pgbench(results: list[dict]) -> None:
     print(f"\nRaw baseline: pgbench -n -T <s>, one conditional UPDATE per transaction\n  {PGBENCH_SQL}")
     header = (
@@ -1131,6 +1181,21 @@ def measure(args: argparse.Namespace, logged: CountingHandler) -> int:
     print(f"Host: {describe_host(machine)}", flush=True)
     pg_version = prepare_database(args.allow_any_database)
     print(f"Database {settings.DATABASES['default']['NAME']} (PostgreSQL {pg_version}) migrated.", flush=True)
+    if args.profile_only:
+        profile = profile_one_worker(args)
+        print_profile(profile, args)
+        results = {
+            "benchmark": "allocation (profile only)",
+            "host": machine,
+            "run_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "git": git_revision(),
+            "profile": profile,
+            "logged_problems": logged.count,
+        }
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(results, indent=2, default=str) + "\n")
+        print(f"\nResults written to {args.output}")
+        return 0 if logged.count == 0 or args.no_fail else 1
 
     # 1. The raw baseline, on the bench's stock levels before any allocation exists.
     reference = create_stock(args.stock, args.daily_capacity)
@@ -1246,22 +1311,7 @@ def measure(args: argparse.Namespace, logged: CountingHandler) -> int:
     profile = None
     if args.profile or (not args.no_profile and not targets[0]["passed"]):
         profile = profile_one_worker(args)
-        print(
-            f"  one process: {profile['orders_per_second']:,.1f} orders/s = "
-            f"{profile['ms_per_order']:.2f} ms per order: "
-            f"{profile['statements_per_order']} SQL statements taking {profile['sql_ms_per_order']:.2f} ms "
-            f"(round trips included), COMMIT {profile['commit_ms_per_order']:.2f} ms, "
-            f"Python {profile['python_ms_per_order']:.2f} ms"
-        )
-        print("\nOwn time by code area (cProfile tottime):")
-        for area, pct in profile["own_time_by_area_pct"].items():
-            print(f"  {pct:5.1f} %  {area}")
-        print("\nTop 15 by cumulative time:")
-        print(profile["top15_cumulative"])
-        print("\nThe SQL of one allocation (ms around cursor.execute):")
-        for statement in profile["one_allocation_sql"]:
-            sql = SELECT_LIST_RE.sub("SELECT … FROM ", statement["sql"], count=1)
-            print(f"  {statement['ms']:7.3f}  {sql[:160]}{'…' if len(sql) > 160 else ''}")
+        print_profile(profile, args)
 
     targets.append(
         {

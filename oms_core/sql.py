@@ -49,6 +49,18 @@ def columns(model, table_alias: str) -> tuple[str, list[str]]:
 _COLUMNS: dict[tuple[str, str, str], tuple[str, tuple[str, ...]]] = {}
 
 
+def any_of(column: str, values) -> tuple[str, list]:
+    """A hand-written ``column IN (values)`` condition and its parameters, for a non-empty list of values.
+
+    On PostgreSQL ``column = ANY(%s)`` with the list as one array: the statement's text is the same however
+    many values come, so it is prepared like any other (above). Elsewhere one placeholder a value.
+    """
+    values = list(values)
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [values]
+    return f"{column} IN ({', '.join(['%s'] * len(values))})", values
+
+
 def from_row(model, attnames: list[str], values):
     """A model instance from a hand-written SELECT's values (see ``columns``)."""
     values = list(values)

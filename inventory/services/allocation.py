@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Protocol
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import F
 from django.utils import timezone
 
+from oms_core.sql import any_of, columns, from_row
+
 from .. import geo
-from ..db import bulk_set
+from ..db import bulk_insert, bulk_set
 from ..exceptions import InsufficientStock, StockChanged
 from ..models import (
     Allocation,
@@ -142,14 +144,21 @@ def plan_batch(
     )
     existing = {
         (a.order_line_id, a.warehouse_id): a
-        for a in Allocation.objects.filter(order_line_id__in=[line.line_id for _, lines in pending for line in lines])
+        for a in _read_rows(Allocation, "order_line_id", [line.line_id for _, lines in pending for line in lines])
     }
-    prepared = {request.order_id: _prepare(request, warehouses, exclusions) for request, _ in pending}
+    # orders to the same place through the same channel share their warehouses' distances and exclusions
+    places: dict[tuple, _Prepared] = {}
+    prepared = {}
+    for request, _ in pending:
+        place = _place_of(request)
+        if place not in places:
+            places[place] = _prepare(request, warehouses, exclusions)
+        prepared[request.order_id] = places[place]
     pricings = landed_cost.pricings([request for request, _ in pending], warehouses) if landed_cost else {}
-    levels_query = StockLevel.objects.filter(warehouse_id__in=list(warehouses), product_id__in=product_ids)
-    if lock:
-        levels_query = levels_query.select_for_update(no_key=True)
-    levels = {(level.warehouse_id, level.product_id): level for level in levels_query.order_by("pk")}
+    levels = {
+        (level.warehouse_id, level.product_id): level
+        for level in _read_rows(StockLevel, "product_id", product_ids, warehouse_id=list(warehouses), lock=lock)
+    }
     grown: dict[int, Allocation] = {}
     routed_now: dict[int, int] = defaultdict(int)
     for request, lines in pending:
@@ -199,6 +208,34 @@ def plan_batch(
     return reservation
 
 
+def _read_rows(model, column: str, values, *, lock: bool = False, **also) -> list:
+    """``model``'s rows whose ``column`` is one of ``values`` (and each column of ``also`` one of its values), in
+    key order, locked (FOR NO KEY UPDATE) with ``lock``.
+
+    A hand-written read (``oms_core.sql``): the ORM built these queries anew for every batch, its cost growing
+    with the number of values, and on PostgreSQL the values go as arrays, so the statement is prepared once per
+    connection.
+    """
+    values = list(values)
+    if not values or any(not list(other) for other in also.values()):
+        return []
+    connection = connections[DEFAULT_DB_ALIAS]
+    selected, names = columns(model, "t")
+    conditions, params = [], []
+    for name, wanted in [(column, values), *also.items()]:
+        condition, condition_params = any_of(f"t.{connection.ops.quote_name(name)}", wanted)
+        conditions.append(condition)
+        params += condition_params
+    lock_clause = " FOR NO KEY UPDATE" if lock and connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {selected} FROM {connection.ops.quote_name(model._meta.db_table)} AS t "
+            f"WHERE {' AND '.join(conditions)} ORDER BY t.id{lock_clause}",
+            params,
+        )
+        return [from_row(model, names, row) for row in cursor.fetchall()]
+
+
 def reserve(reservation: Reservation) -> None:
     """Write a planned allocation: allocation rows, then stock levels, then daily loads.
 
@@ -211,7 +248,7 @@ def reserve(reservation: Reservation) -> None:
     stock) in the meantime, StockChanged is raised and nothing of the plan
     should be kept (the caller's transaction rolls back and retries).
     """
-    Allocation.objects.bulk_create(reservation.new_allocations)
+    bulk_insert(Allocation, reservation.new_allocations)
     bulk_set(Allocation, reservation.grown, ["quantity"])
     if reservation.increments:
         _raise_allocated(reservation)
@@ -247,20 +284,22 @@ def _raise_allocated(reservation: Reservation) -> None:
         return
     # One round trip: the CTE locks the rows in key order (its sort comes before its row locks), the UPDATE
     # raises those that still have the units. A row updated by another transaction since this statement's
-    # snapshot is re-read at its newest version before the check (READ COMMITTED's re-check).
+    # snapshot is re-read at its newest version before the check (READ COMMITTED's re-check). The levels come as
+    # arrays, so the statement's text is the same for every batch (prepared once per connection).
     table = connection.ops.quote_name(StockLevel._meta.db_table)
-    wanted = ", ".join(["(%s, %s, %s)"] * len(ids))
-    params = [value for pk in ids for value in (pk, reservation.increments[pk], reservation.keep_free[pk])]
+    key_type = StockLevel._meta.pk.db_type(connection)
     sql = (
-        f"WITH wanted (id, units, keep) AS (VALUES {wanted}), "
+        f"WITH wanted (id, units, keep) AS (SELECT * FROM UNNEST(%s::{key_type}[], %s::integer[], %s::integer[])), "
         f"locked AS MATERIALIZED (SELECT level.id FROM {table} AS level WHERE level.id IN (SELECT id FROM wanted) "
         "ORDER BY level.id FOR NO KEY UPDATE OF level) "
         f"UPDATE {table} AS level SET allocated = level.allocated + wanted.units, updated_at = %s "
         "FROM wanted, locked WHERE level.id = wanted.id AND locked.id = level.id "
         "AND (%s OR level.on_hand - level.allocated - wanted.units >= wanted.keep)"
     )
+    units = [reservation.increments[pk] for pk in ids]
+    keep = [reservation.keep_free[pk] for pk in ids]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, now, reservation.locked])
+        cursor.execute(sql, [ids, units, keep, now, reservation.locked])
         raised = cursor.rowcount
     if raised != len(ids):
         raise StockChanged(f"Stock of {len(ids) - raised} level(s) changed while the batch was planned; plan again.")
@@ -275,7 +314,22 @@ class _Prepared:
     notes: list[str]
 
 
+# What of a request is its order's own: the rest (where it goes, its channel, ...) decides its candidates.
+_ORDER_OWN = frozenset({"order_id", "lines", "promised_date", "aim_date"})
+
+
+def _place_of(request: OrderRequest) -> tuple:
+    """The request without what is its order's own: two requests alike here get the same ``_prepare``."""
+    return tuple(
+        (f.name, tuple(value) if isinstance(value, list) else value)
+        for f in fields(request)
+        if f.name not in _ORDER_OWN
+        for value in [getattr(request, f.name)]
+    )
+
+
 def _prepare(request, warehouses, exclusions) -> _Prepared:
+    """An order's candidates (shared by the batch's orders to the same place: read it, do not change it)."""
     notes: list[str] = []
     destination = geo.coordinates_or_none(request.postal_code, request.country)
     if destination is None:
