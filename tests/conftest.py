@@ -58,6 +58,16 @@ def empty_cache():
 
 
 @pytest.fixture(autouse=True)
+def fresh_rate_cards():
+    """Rate cards are cached per process: each test, wherever it lives, sees only the carriers it made."""
+    from shipping.selectors import clear_rate_cache
+
+    clear_rate_cache()
+    yield
+    clear_rate_cache()
+
+
+@pytest.fixture(autouse=True)
 def media_in_tmp(settings, tmp_path):
     """Labels and batch PDFs written by tests go to a temporary folder, not var/media."""
     settings.MEDIA_ROOT = str(tmp_path / "media")

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures shared with shipping tests
+from tests.shipping.conftest import carriers  # noqa: F401 - fixtures shared with shipping tests
 
 
 def order_payload(external_id: str = "WEB-1001", **overrides) -> dict:

@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 
 from orders.services.channels import issue_api_key, revoke_publishable_key, rotate_publishable_key
 from tests.factories import ChannelFactory, ProductFactory
-from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
+from tests.shipping.conftest import carriers  # noqa: F401 - fixtures used here
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PHONE = {"width": 390, "height": 844}

@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from orders import services
 from orders.models import Order, OrderLine, OrderStatus
 from tests.factories import ProductFactory, UserFactory
-from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
+from tests.shipping.conftest import carriers  # noqa: F401 - fixtures used here
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "correct-horse-battery"

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 from orders.partners.models import Direction, MessageKind, MessageStatus, PartnerMessage
 from tests.factories import UserFactory
 from tests.partners.conftest import connection, simulator  # noqa: F401 - fixtures used here
-from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
+from tests.shipping.conftest import carriers  # noqa: F401 - fixtures used here
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -25,7 +25,7 @@ from orders import services
 from orders.models import OrderStatus
 from orders.returns.models import ReturnRequest, ReturnStatus, VariantGroup
 from tests.factories import ProductFactory, UserFactory
-from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
+from tests.shipping.conftest import carriers  # noqa: F401 - fixtures used here
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PHONE = {"width": 390, "height": 844}

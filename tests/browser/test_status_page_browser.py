@@ -22,7 +22,7 @@ from orders import services
 from shipping.models import Vendor
 from tests.factories import ProductFactory
 from tests.orders.test_status_page import logo_host  # noqa: F401 - fixture used here
-from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
+from tests.shipping.conftest import carriers  # noqa: F401 - fixtures used here
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PHONE = {"width": 390, "height": 844}

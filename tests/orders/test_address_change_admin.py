@@ -12,7 +12,7 @@ from orders import services
 from orders.models import Address, Order, OrderStatus
 from shipping.models import Shipment
 from tests.factories import AddressFactory, ChannelFactory, OrderFactory, ProductFactory, UserFactory
-from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
+from tests.shipping.conftest import carriers  # noqa: F401 - fixtures used here
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from orders.partners import services as partners
 from orders.services.shipping import cancel_open_shipments
 from shipping.models import Shipment
 from tests.partners.conftest import connection  # noqa: F401 - the 3PL's connection
-from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
+from tests.shipping.conftest import carriers  # noqa: F401 - fixtures used here
 
 pytestmark = pytest.mark.django_db
 

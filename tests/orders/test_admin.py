@@ -13,7 +13,7 @@ from orders import services
 from orders.models import Order, OrderEvent, OrderStatus
 from shipping.models import Shipment
 from tests.factories import CustomerFactory, OrderFactory, UserFactory
-from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
+from tests.shipping.conftest import carriers  # noqa: F401 - fixtures used here
 
 S = OrderStatus
 pytestmark = pytest.mark.django_db

@@ -22,7 +22,7 @@ from shipping.models import Shipment
 from shipping.services.labels import label_data_for
 from tests.conftest import CUSTOMER_ZIPS
 from tests.factories import AddressFactory, ChannelFactory, CustomerFactory, OrderFactory, ProductFactory, UserFactory
-from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
+from tests.shipping.conftest import carriers  # noqa: F401 - fixtures used here
 from tests.shipping.readback import pdf_text
 
 pytestmark = pytest.mark.django_db

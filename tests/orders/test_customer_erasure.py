@@ -29,7 +29,7 @@ from orders.services import customers as services
 from shipping.models import Shipment
 from tests.api.conftest import api, goods, order_payload  # noqa: F401 - the API's fixtures
 from tests.factories import AddressFactory, OrderFactory, WarehouseFactory
-from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - the API's routing needs them
+from tests.shipping.conftest import carriers  # noqa: F401 - the API's routing needs them
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from orders.models import Customer, Order
 from orders.services import customers as services
 from tests.api.conftest import goods, order_payload  # noqa: F401 - the API's fixtures
 from tests.factories import CustomerFactory, OrderFactory, UserFactory
-from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - the API's routing needs them
+from tests.shipping.conftest import carriers  # noqa: F401 - the API's routing needs them
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

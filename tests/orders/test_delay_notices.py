@@ -22,7 +22,7 @@ from orders.services import delay_notices, status_links
 from shipping.models import Lane, Shipment, ShipmentStatus, TrackingEvent
 from tests.conftest import make_warehouse
 from tests.notifications.conftest import smtp_port, smtp_sink  # noqa: F401 - fixtures used here
-from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
+from tests.shipping.conftest import carriers  # noqa: F401 - fixtures used here
 
 pytestmark = pytest.mark.django_db
 

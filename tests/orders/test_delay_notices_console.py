@@ -15,7 +15,7 @@ from notifications.models import Message
 from orders import services
 from orders.models import OrderDelayNotice, OrderEvent
 from tests.factories import UserFactory
-from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
+from tests.shipping.conftest import carriers  # noqa: F401 - fixtures used here
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("carriers")]
 MAY_SUPPRESS = ("Operations manager", "Operations associate")

@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from orders import services
 from orders.models import OrderEvent, OrderLine, OrderStatus
-from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
+from tests.shipping.conftest import carriers  # noqa: F401 - fixtures used here
 
 pytestmark = pytest.mark.django_db
 

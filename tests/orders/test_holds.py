@@ -15,7 +15,7 @@ from orders.exceptions import HoldReleaseRefused, OrderError
 from orders.models import Hold, HoldType, OrderEvent, OrderStatus
 from shipping.models import Shipment, ShipmentStatus
 from tests.factories import OrderFactory, UserFactory
-from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
+from tests.shipping.conftest import carriers  # noqa: F401 - fixtures used here
 
 pytestmark = pytest.mark.django_db
 S = OrderStatus

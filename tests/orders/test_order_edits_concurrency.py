@@ -24,7 +24,7 @@ from orders.payments import services as payments
 from shipping.exceptions import ShippingError
 from shipping.models import Shipment
 from tests.factories import ProductFactory
-from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
+from tests.shipping.conftest import carriers  # noqa: F401 - fixtures used here
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 EXPECTED = (OrderError, InventoryError, ShippingError)  # refusals: a race lost, or an edit the order no longer takes

@@ -16,7 +16,7 @@ from orders import services
 from orders.models import OrderEvent, OrderStatus
 from orders.payments.models import PaymentTransaction
 from tests.factories import OrderFactory, UserFactory
-from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
+from tests.shipping.conftest import carriers  # noqa: F401 - fixtures used here
 
 S = OrderStatus
 pytestmark = pytest.mark.django_db

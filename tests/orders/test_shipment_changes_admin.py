@@ -10,7 +10,7 @@ from orders import services
 from orders.models import OrderEvent
 from shipping.models import Shipment, ShipmentLine, ShipmentStatus
 from tests.factories import UserFactory
-from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
+from tests.shipping.conftest import carriers  # noqa: F401 - fixtures used here
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("carriers")]
 

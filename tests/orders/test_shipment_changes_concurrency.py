@@ -12,7 +12,7 @@ from orders.exceptions import ShipmentChangeRefused
 from orders.models import OrderLine, OrderStatus
 from shipping.models import UNSHIPPED_STATUSES, Shipment, ShipmentLine, ShipmentStatus
 from tests.orders.test_amendments_concurrency import run_in_parallel
-from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
+from tests.shipping.conftest import carriers  # noqa: F401 - fixtures used here
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("carriers")]
 

@@ -12,7 +12,7 @@ from inventory.models import Allocation, StockLevel
 from orders import services
 from orders.exceptions import ShipmentChangeRefused
 from shipping.models import Shipment, ShipmentLine, ShipmentStatus
-from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
+from tests.shipping.conftest import carriers  # noqa: F401 - fixtures used here
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("carriers")]
 

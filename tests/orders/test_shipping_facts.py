@@ -19,7 +19,7 @@ from orders.cockpit import Period, kpis_for
 from orders.models import DeliveredOrdersDay, OrderShippingFacts, OrderStatus, ShippedOrdersDay
 from shipping.models import CarrierService, Shipment, ShipmentStatus
 from tests.factories import OrderFactory, ProductFactory, WarehouseFactory
-from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
+from tests.shipping.conftest import carriers  # noqa: F401 - fixtures used here
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("carriers")]
 

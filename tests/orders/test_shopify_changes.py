@@ -14,7 +14,7 @@ from orders import services
 from orders.exceptions import OrderChanged
 from orders.models import Order, OrderEvent, OrderLine, OrderStatus
 from tests.orders.test_shopify import SAMPLE, send, shopify, sign  # noqa: F401 - the channel fixture
-from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
+from tests.shipping.conftest import carriers  # noqa: F401 - fixtures used here
 
 pytestmark = pytest.mark.django_db
 

@@ -23,7 +23,7 @@ from orders.models import OrderEvent, OrderStatus, OrderStatusLink
 from orders.services import notify
 from shipping.models import Vendor
 from tests.factories import OrderFactory, UserFactory
-from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
+from tests.shipping.conftest import carriers  # noqa: F401 - fixtures used here
 
 pytestmark = pytest.mark.django_db
 TRACK = "https://track.example/{tracking_number}"

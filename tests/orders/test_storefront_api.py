@@ -11,7 +11,7 @@ from orders.models import Channel, Order, OrderEvent
 from orders.services.channels import issue_api_key, revoke_publishable_key, rotate_publishable_key
 from shipping.promise import quote_promise
 from tests.factories import ChannelFactory, OrderFactory, ProductFactory
-from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
+from tests.shipping.conftest import carriers  # noqa: F401 - fixtures used here
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/storefront/promise"

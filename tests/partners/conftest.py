@@ -10,7 +10,7 @@ from orders import services as workflow
 from orders.partners.models import PartnerConnection
 from orders.partners.simulator import Simulator
 from tests.sftp_server import running_sftp_server
-from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
+from tests.shipping.conftest import carriers  # noqa: F401 - fixtures used here
 
 SECRET = "a-shared-secret-for-tests"
 

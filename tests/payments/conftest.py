@@ -8,7 +8,7 @@ from orders import services, tasks
 from orders.models import Order
 from orders.payments.models import SandboxPayment
 from tests.factories import ProductFactory
-from tests.shipping.conftest import carriers, fresh_rate_cards  # noqa: F401 - fixtures used here
+from tests.shipping.conftest import carriers  # noqa: F401 - fixtures used here
 
 
 class Sandbox:

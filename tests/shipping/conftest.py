@@ -5,15 +5,6 @@ import pytest
 from django.utils import timezone
 
 from shipping.models import CarrierService, Rate, TransitTime, Vendor
-from shipping.selectors import clear_rate_cache
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_cards():
-    """Rate cards are cached per process; each test sees its own."""
-    clear_rate_cache()
-    yield
-    clear_rate_cache()
 
 
 @pytest.fixture
