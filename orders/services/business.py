@@ -18,7 +18,7 @@ from django.utils import timezone
 from shipping import rating
 
 from .. import events
-from ..business_models import BusinessProfile, SetupCheck, SetupStep
+from ..business_models import CONTACT_EVENTS, BusinessContact, BusinessProfile, SetupCheck, SetupStep
 from ..exceptions import OrderError
 from ..models import PRE_SHIPMENT_STATUSES, Order, OrderStatus
 from ..payments.credit import Fired
@@ -286,3 +286,14 @@ def contacts_for_orders(order_ids: Iterable[int]) -> dict[int, list[tuple[str, s
     for order_id, email, role in rows:
         found.setdefault(order_id, []).append((email, role))
     return found
+
+
+def confirmation_contacts(customer_id: int) -> list[tuple[str, str]]:
+    """The customer's notification contacts whose role covers the order confirmation, as (email, role) (one query)."""
+    return [
+        (email, role)
+        for email, role in BusinessContact.objects.filter(profile__customer_id=customer_id)
+        .order_by("email")
+        .values_list("email", "role")
+        if "order_received" in CONTACT_EVENTS[role]
+    ]

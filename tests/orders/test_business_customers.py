@@ -401,6 +401,28 @@ def test_contacts_get_copies_of_the_emails_their_role_covers(acme, sites, stock,
     assert recipients == {"orders@acme.example", "buyer@acme.example"}  # shipping notices only for the dock
 
 
+def test_a_contact_for_every_email_gets_a_copy_of_the_order_confirmation(acme, products):
+    acme.contacts.create(name="Dock", email="dock@acme.example", role="shipping")
+    acme.contacts.create(name="Buyer", email="buyer@acme.example", role="all")
+    data = services.OrderData(
+        external_id="po-7781",
+        customer=services.CustomerData(name="Acme Wholesale", email="Orders@acme.example"),
+        shipping_address=services.AddressData(
+            name="Acme", line1="1 Dock Rd", city="Newark", state="NJ", postal_code="07102"
+        ),
+        lines=[services.LineData(sku=products[0].sku, quantity=3, unit_price=products[0].price)],
+        po_number="PO-7781",
+    )
+
+    order, _ = services.place_order(channel=ChannelFactory(code="b2b"), data=data, actor=None, route=False)
+
+    confirmations = Message.objects.filter(order=order, event="order_received")
+    assert set(confirmations.values_list("recipient", flat=True)) == {"orders@acme.example", "buyer@acme.example"}
+    # the buyer's copy is the customer's own confirmation
+    own, copy = (confirmations.get(recipient=r) for r in ("orders@acme.example", "buyer@acme.example"))
+    assert (copy.subject, copy.context["order"]) == (own.subject, own.context["order"])
+
+
 # --- the setup checklist ------------------------------------------------------------------------------------
 
 
