@@ -8,6 +8,7 @@ import re
 from decimal import Decimal
 
 import pytest
+from django.core.files.base import ContentFile
 from django.urls import reverse
 from django.utils import timezone
 
@@ -21,7 +22,15 @@ from shipping.documents import render_labels_pdf, render_packing_slip_pdf, rende
 from shipping.models import Shipment
 from shipping.services.labels import label_data_for
 from tests.conftest import CUSTOMER_ZIPS
-from tests.factories import AddressFactory, ChannelFactory, CustomerFactory, OrderFactory, ProductFactory, UserFactory
+from tests.factories import (
+    AddressFactory,
+    ChannelFactory,
+    CustomerFactory,
+    OrderFactory,
+    ProductFactory,
+    UserFactory,
+    WarehouseFactory,
+)
 from tests.shipping.conftest import carriers  # noqa: F401 - fixtures used here
 from tests.shipping.readback import pdf_text
 
@@ -276,6 +285,31 @@ def test_packing_instructions_and_po_number_are_on_the_pick_list_the_packing_sli
     assert "Your PO PO-4500012345" in slip
     assert "Acme Supply Co." in slip
     assert f"Ref. {shipment.number} / PO PO-4500012345" in label
+
+
+def test_a_batch_of_slips_reads_the_customer_s_logo_once(acme, monkeypatch, settings, tmp_path):
+    # given Acme's logo in storage, and three of its shipments to print together
+    settings.MEDIA_ROOT = str(tmp_path)
+    acme.slip_logo.save("acme.png", ContentFile(b"\x89PNG\r\n\x1a\nlogo"))
+    warehouse = WarehouseFactory()
+    shipments = [
+        Shipment.objects.create(
+            number=f"SO-B-{n}", order=order, order_number=order.number, warehouse=warehouse, ship_to={}
+        )
+        for n, order in enumerate(OrderFactory.create_batch(3, customer=acme.customer, lines=0))
+    ]
+    opened = []
+    storage = type(acme.slip_logo.storage._wrapped)
+    storage_open = storage.open
+    monkeypatch.setattr(
+        storage, "open", lambda self, name, *args: opened.append(name) or storage_open(self, name, *args)
+    )
+
+    slips = selectors.packing_slips_for([s.pk for s in shipments])
+
+    # then each slip wears the logo, read from storage once for the batch
+    assert [slip.brand_logo.startswith("data:image/png;base64,") for slip in slips] == [True] * 3
+    assert len(opened) == 1
 
 
 def test_an_ordinary_customers_documents_show_no_instructions(sites, stock, products, order_for, carriers, tmp_path):  # noqa: F811
