@@ -2,6 +2,8 @@
 made it, and the printable manual gives each customer a page of its own."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from oms_site import roles as role_table
 from orders.models import BusinessProfile
@@ -96,3 +98,18 @@ def test_the_printed_manual_gives_each_business_customer_a_page(client, manager,
     bolt_pages = [n for n, page in enumerate(pages) if f"{other.customer.name} Marketplace seller" in page]
     assert len(acme_pages) == 1 and len(bolt_pages) == 1
     assert acme_pages != bolt_pages
+
+
+def test_the_page_costs_the_same_queries_for_one_business_customer_as_for_many(client, manager, acme):
+    client.force_login(manager)
+    client.get(PAGE)  # the session and the permissions are loaded once
+    with CaptureQueriesContext(connection) as one:
+        client.get(PAGE)
+    for n in range(4):
+        profile = BusinessProfile.objects.create(customer=CustomerFactory(name=f"Wholesaler {n}"), kind="b2b")
+        profile.contacts.create(email=f"buyer{n}@example.com")
+    with CaptureQueriesContext(connection) as five:
+        page = client.get(PAGE)
+
+    assert "Wholesaler 3" in text(page)
+    assert len(five.captured_queries) == len(one.captured_queries)
