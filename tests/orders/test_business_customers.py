@@ -16,8 +16,10 @@ from inventory.models import Allocation
 from notifications.models import Message
 from oms_site import roles as role_table
 from orders import selectors, services
+from orders.exceptions import CustomerRecordError
 from orders.models import BusinessProfile, Hold, HoldType, Order, OrderStatus, SetupCheck
 from orders.services import business
+from orders.services import customers as customer_services
 from shipping.documents import render_labels_pdf, render_packing_slip_pdf, render_pick_list_pdf
 from shipping.models import Shipment
 from shipping.services.labels import label_data_for
@@ -527,3 +529,19 @@ def test_a_warehouse_both_default_and_excluded_is_refused_naming_the_field(clien
     assert answer.status_code == 200
     assert "DAL: a warehouse cannot be both a default and excluded." in page_text(answer)
     assert not acme.excluded_warehouses.exists()
+
+
+def test_two_business_customers_that_are_one_can_be_merged_once_a_manager_removes_one_setup(client, manager, acme):
+    # given Acme entered twice, each set up as a business customer
+    twin = BusinessProfile.objects.create(customer=CustomerFactory(name="ACME Wholesale"), kind="wholesale")
+    with pytest.raises(CustomerRecordError, match="keep one of them first"):
+        customer_services.merge_customers(keep_id=acme.customer_id, duplicate_id=twin.customer_id, actor=manager)
+
+    # when the manager deletes the twin's setup in the console, as the refusal asks
+    client.force_login(manager)
+    delete_url = reverse("admin:orders_businessprofile_delete", args=[twin.pk])
+    assert client.post(delete_url, {"post": "yes"}).status_code == 302
+
+    # then the merge goes through, and Acme keeps its own setup
+    customer_services.merge_customers(keep_id=acme.customer_id, duplicate_id=twin.customer_id, actor=manager)
+    assert list(BusinessProfile.objects.values_list("pk", flat=True)) == [acme.pk]
