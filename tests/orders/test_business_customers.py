@@ -18,6 +18,8 @@ from oms_site import roles as role_table
 from orders import selectors, services
 from orders.exceptions import CustomerRecordError
 from orders.models import BusinessProfile, Hold, HoldType, Order, OrderStatus, SetupCheck
+from orders.payments import accounting
+from orders.payments.models import PaymentTransaction as T
 from orders.services import business
 from orders.services import customers as customer_services
 from shipping.documents import render_labels_pdf, render_packing_slip_pdf, render_pick_list_pdf
@@ -412,6 +414,35 @@ def test_an_invoice_order_that_takes_the_open_balance_over_the_credit_limit_is_h
         "Credit check: rule 'credit limit of business customer Acme Wholesale': open balance 550.00 USD with this "
         "order (50.00) is over the credit limit 500.00 USD (net 30)"
     )
+
+
+def test_goods_paid_for_then_returned_and_paid_back_give_no_extra_credit(acme, products, order_for):
+    # given Acme may owe 100.00; a 300.00 invoice order was invoiced, paid, then returned and paid back
+    acme.credit_limit = Decimal("100.00")
+    acme.save()
+    returned = order_for(acme.customer, "NYC", [(products[0], 1)], payment_gateway="manual")
+    Order.objects.filter(pk=returned.pk).update(grand_total=Decimal("300.00"), status=OrderStatus.DELIVERED)
+    returned.refresh_from_db()
+    for n, kind in enumerate((T.Kind.CAPTURE, T.Kind.SETTLE, T.Kind.REFUND)):
+        txn = T.objects.create(
+            order=returned,
+            kind=kind,
+            gateway="manual",
+            amount=Decimal("300.00"),
+            currency="USD",
+            status=T.Status.SUCCEEDED,
+            idempotency_key=f"{returned.number}:{kind}:{n}",
+        )
+        accounting.journal_transaction(txn, settles=False)
+    assert accounting.receivable_balance(returned) == 0  # nothing is owed on it
+
+    # when a 150.00 invoice order comes: Acme would owe 150.00, over its limit
+    order = order_for(acme.customer, "NYC", [(products[0], 1)], payment_gateway="manual")
+    Order.objects.filter(pk=order.pk).update(grand_total=Decimal("150.00"))
+
+    # then it is held: the refund paid back in cash is no credit on account
+    assert services.prepare_order(order_id=order.pk, actor="test") is False
+    assert "open balance 150.00 USD" in Hold.objects.get(order=order, released_at__isnull=True).reason
 
 
 def test_a_card_order_does_not_draw_on_the_credit_limit(acme, products, order_for):
