@@ -456,6 +456,7 @@ def _public_connection(address: tuple, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, s
     """``socket.create_connection``, refusing a peer that is not a public address (the OMS's own network)."""
     sock = socket.create_connection(address, timeout, source_address)
     peer = ipaddress.ip_address(sock.getpeername()[0].split("%")[0])
+    peer = getattr(peer, "ipv4_mapped", None) or peer  # ::ffff:127.0.0.1 is 127.0.0.1
     if not peer.is_global or peer.is_multicast:
         sock.close()
         raise OSError(f"{address[0]} is at {peer}, not a public address")
