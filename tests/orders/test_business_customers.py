@@ -354,6 +354,22 @@ def test_the_order_page_shows_the_packing_instructions_and_the_po_number(client,
     assert "Customer reference (PO) PO-77" in text
 
 
+def test_warehouse_staff_see_the_packing_instructions_but_not_the_customer_s_credit(
+    client, roles, acme, order_for, products
+):
+    # given Acme's credit limit and terms, which the warehouse has no business reading (its setup is not theirs)
+    acme.credit_limit, acme.payment_terms_days = Decimal("25000.00"), 30
+    acme.save()
+    order = order_for(acme.customer, "NYC", [(products[0], 1)], po_number="PO-77")
+    client.force_login(UserFactory(username="wes", role=role_table.WAREHOUSE_STAFF))
+
+    text = page_text(client.get(reverse("admin:orders_order_change", args=[order.pk])))
+
+    # then the order page shows them how to pack it, and nothing of the account's money
+    assert "Pack on one pallet, shrink-wrapped." in text
+    assert "25000" not in text and "net 30" not in text
+
+
 def test_an_associate_sets_the_po_number_from_the_order_page_and_the_timeline_says_so(
     client, associate, acme, order_for, products
 ):
