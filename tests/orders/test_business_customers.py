@@ -370,6 +370,18 @@ def test_warehouse_staff_see_the_packing_instructions_but_not_the_customer_s_cre
     assert "25000" not in text and "net 30" not in text
 
 
+def test_a_returns_associate_does_not_read_a_business_customer_s_setup_on_its_page(client, roles, acme):
+    acme.credit_limit = Decimal("25000.00")
+    acme.save()
+    client.force_login(UserFactory(username="rita", role=role_table.RETURNS_ASSOCIATE))
+
+    page = client.get(reverse("admin:orders_customer_change", args=[acme.customer_id]))
+
+    assert page.status_code == 200
+    assert "Acme Wholesale" in page.content.decode()
+    assert "25000" not in page_text(page) and 'id="business-setup"' not in page.content.decode()
+
+
 def test_an_associate_sets_the_po_number_from_the_order_page_and_the_timeline_says_so(
     client, associate, acme, order_for, products
 ):
