@@ -91,5 +91,6 @@ register_section(
         "Each business customer's own order process: warehouses, carrier, packing, documents, contacts, credit.",
         business_customers,
         set_in=("orders.BusinessProfile",),
+        permission="orders.view_businessprofile",  # credit limits and the contacts' addresses
     )
 )

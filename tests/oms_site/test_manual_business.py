@@ -113,3 +113,17 @@ def test_the_page_costs_the_same_queries_for_one_business_customer_as_for_many(c
 
     assert "Wholesaler 3" in text(page)
     assert len(five.captured_queries) == len(one.captured_queries)
+
+
+def test_readers_who_may_not_read_business_setups_do_not_get_the_page(client, roles, acme, tmp_path):
+    # given a contact's address and a credit limit on Acme's page, and a warehouse reader of the manual
+    acme.credit_limit = 25000
+    acme.save()
+    acme.contacts.create(name="Bertha", email="bertha@acme.example", role="all")
+    client.force_login(UserFactory(username="wes", role=role_table.WAREHOUSE_STAFF))
+
+    # then the page is not theirs, the contents do not list it, and their printed manual leaves it out
+    assert client.get(PAGE).status_code == 404
+    assert "Business customers" not in text(client.get("/admin/manual/"))
+    printed = pdf_text(client.get("/admin/manual/operations-manual.pdf").content, tmp_path)
+    assert "bertha@acme.example" not in printed and "Acme Wholesale" not in printed
