@@ -68,6 +68,7 @@ ROLES: dict[str, list[str]] = {
         "orders.view_businessprofile",
         "orders.add_businessprofile",
         "orders.change_businessprofile",
+        "orders.delete_businessprofile",  # a duplicate's setup, before the two customers are merged
         "orders.view_businesscontact",
         "orders.add_businesscontact",
         "orders.change_businesscontact",

@@ -320,6 +320,10 @@ CELERY_BEAT_SCHEDULE = {
 # --- Branding -------------------------------------------------------------
 OMS_BRAND_NAME = env.str("OMS_BRAND_NAME", default="Northwind OMS")
 OMS_BRAND_COLOR = env.str("OMS_BRAND_COLOR", default="#0f4c5c")
+# A channel's logo is fetched by the OMS (the status page serves it): from public addresses only, unless this is
+# on (development and tests, whose store runs on this machine). Off: loopback, private, link-local and reserved
+# addresses are refused, after any redirect, by the address actually connected to.
+OMS_LOGO_FETCH_PRIVATE = env.bool("OMS_LOGO_FETCH_PRIVATE", default=DEBUG)
 ORDER_NUMBER_PREFIX = env.str("ORDER_NUMBER_PREFIX", default="SO-")
 # Orders whose promised date falls within this many hours and that have not
 # shipped are "at risk" on the console.

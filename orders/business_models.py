@@ -144,10 +144,11 @@ class ContactRole(models.TextChoices):
     SHIPPING = "shipping", "Shipping notices (shipped, delivered, delayed)"
 
 
-# The customer's emails each role gets a copy of (the order confirmation goes to the ordering address only).
+# The customer's emails each role gets a copy of.
 CONTACT_EVENTS: dict[str, frozenset[str]] = {
     ContactRole.ALL: frozenset(
         {
+            "order_received",
             "order_allocated",
             "order_backordered",
             "order_shipped",

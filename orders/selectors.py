@@ -430,12 +430,15 @@ def packing_slips_for(shipment_ids: list[int]) -> list[PackingSlipData]:
             ).values_list("warehouse_id", "product_id", "bin_location")
         }
     slips = []
+    logos: dict[int, str] = {}  # each business customer's logo read from storage once for the batch
     for pk in shipment_ids:
         shipment = shipments.get(pk)
         if shipment is None:
             continue
         service = shipment.service
         profile = getattr(shipment.order.customer, "business_profile", None)
+        if profile is not None and profile.pk not in logos:
+            logos[profile.pk] = logo_data_uri(profile)
         slips.append(
             PackingSlipData(
                 order_number=shipment.order_number,
@@ -460,7 +463,7 @@ def packing_slips_for(shipment_ids: list[int]) -> list[PackingSlipData]:
                 po_number=shipment.order.po_number if profile is None or profile.slip_shows_po_number else "",
                 packing_instructions=profile.packing_instructions if profile else "",
                 brand_colour=profile.slip_brand_colour if profile else "",
-                brand_logo=logo_data_uri(profile) if profile else "",
+                brand_logo=logos[profile.pk] if profile else "",
             )
         )
     return slips

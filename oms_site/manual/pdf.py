@@ -15,14 +15,14 @@ from django.utils.safestring import mark_safe
 from shipping.documents.pdf import html_to_pdf
 
 from .changes import person
-from .sections import SECTIONS, build_section
+from .sections import build_section, sections_for
 
 DOCUMENT_TEMPLATE = "admin/manual/document.html"
 
 
 def render_manual_html(*, generated_by=None) -> str:
     built = []
-    for section in SECTIONS.values():
+    for section in sections_for(generated_by).values():  # the sections its reader may read
         context = {**build_section(section), "printing": True}
         # The section's own template, rendered (and escaped) as on its console page.
         built.append({**context, "html": mark_safe(render_to_string(section.template_name, context))})  # noqa: S308

@@ -35,6 +35,9 @@ class Section:
     # Where its rules are set in the console: model labels ("inventory.Warehouse"); each reader sees the lists
     # they may open.
     set_in: tuple[str, ...] = ()
+    # A section that shows what not every reader may see (a customer's credit, its people): the permission it
+    # takes; blank for every reader of the manual.
+    permission: str = ""
 
     @property
     def template_name(self) -> str:
@@ -42,6 +45,15 @@ class Section:
 
 
 SECTIONS: dict[str, Section] = {}
+
+
+def sections_for(user) -> dict[str, Section]:
+    """The sections this reader may read (all of them without a reader: the manual as a whole)."""
+    return {
+        key: section
+        for key, section in SECTIONS.items()
+        if user is None or not section.permission or user.has_perm(section.permission)
+    }
 
 
 def register_section(section: Section) -> Section:

@@ -20,7 +20,7 @@ from .diff import diff_lines
 from .forms import ProcedureForm
 from .markdown import render_markdown
 from .models import Procedure
-from .sections import SECTIONS, build_section, console_lists
+from .sections import build_section, console_lists, sections_for
 
 READ = "oms_site.view_manual"
 ADD = "oms_site.add_procedure"
@@ -40,7 +40,7 @@ def _page(request: HttpRequest, site, template: str, title: str, **context) -> T
         {
             **site.each_context(request),
             "title": title,
-            "sections": list(SECTIONS.values()),
+            "sections": list(sections_for(user).values()),
             "may_add": user.has_perm(ADD),
             "may_change": user.has_perm(CHANGE),
             **context,
@@ -51,17 +51,18 @@ def _page(request: HttpRequest, site, template: str, title: str, **context) -> T
 def manual_index(request: HttpRequest, *, site) -> TemplateResponse:
     """The contents: every section with what it covers and when it last changed, and the procedures."""
     _reader(request)
-    built = [build_section(section) for section in SECTIONS.values()]
+    built = [build_section(section) for section in sections_for(request.user).values()]
     return _page(request, site, "admin/manual/index.html", "Operations manual", built=built, now=timezone.now())
 
 
 def manual_section(request: HttpRequest, key: str, *, site) -> TemplateResponse:
     """One section, written from the configuration as it is now."""
     _reader(request)
-    section = SECTIONS.get(key)
+    readable = sections_for(request.user)
+    section = readable.get(key)
     if section is None:
         raise Http404(f"The manual has no section {key!r}.")
-    keys = list(SECTIONS)
+    keys = list(readable)
     index = keys.index(key)
     return _page(
         request,
@@ -69,8 +70,8 @@ def manual_section(request: HttpRequest, key: str, *, site) -> TemplateResponse:
         "admin/manual/section.html",
         section.title,
         current=key,
-        previous=SECTIONS[keys[index - 1]] if index else None,
-        following=SECTIONS[keys[index + 1]] if index + 1 < len(keys) else None,
+        previous=readable[keys[index - 1]] if index else None,
+        following=readable[keys[index + 1]] if index + 1 < len(keys) else None,
         set_in=console_lists(section, request.user),
         **build_section(section),
     )

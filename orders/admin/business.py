@@ -160,6 +160,8 @@ class BusinessProfileAdmin(admin.ModelAdmin):
 def customer_context(request: HttpRequest, customer: Customer) -> dict:
     """What the customer's page shows of its business setup: the setup, its checklist, and what the reader may do."""
     user = request.user
+    if not user.has_perm("orders.view_businessprofile"):
+        return {"may_see_business": False}  # the setup (credit, terms, contacts) is not every role's to read
     profile = (
         BusinessProfile.objects.filter(customer=customer)
         .select_related("preferred_vendor", "preferred_service__vendor")
@@ -168,12 +170,14 @@ def customer_context(request: HttpRequest, customer: Customer) -> dict:
     )
     if profile is None:
         return {
+            "may_see_business": True,
             "business": None,
             "may_set_up_business": user.has_perm("orders.add_businessprofile"),
             "business_add_url": reverse("admin:orders_businessprofile_add") + f"?customer={customer.pk}",
         }
     rows = services.checklist(profile)
     return {
+        "may_see_business": True,
         "business": profile,
         "business_checklist": rows,
         "business_done": sum(1 for row in rows if row.done),

@@ -161,6 +161,8 @@ class OrderPageMixin:
             "history_url": reverse("admin:orders_order_history", args=[order.pk]),
             "delay_notices": self.delay_notice_rows(order),
             "business": self.business_facts(order),
+            # where it ships from, the carrier and the account's terms are the setup's: for those who may read it
+            "may_see_business_setup": user.has_perm("orders.view_businessprofile"),
         }
 
     def business_facts(self, order: Order) -> BusinessProfile | None:

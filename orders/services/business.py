@@ -18,11 +18,12 @@ from django.utils import timezone
 from shipping import rating
 
 from .. import events
-from ..business_models import BusinessProfile, SetupCheck, SetupStep
+from ..business_models import CONTACT_EVENTS, BusinessContact, BusinessProfile, SetupCheck, SetupStep
 from ..exceptions import OrderError
 from ..models import PRE_SHIPMENT_STATUSES, Order, OrderStatus
+from ..payments import accounting
 from ..payments.credit import Fired
-from ..payments.models import PaymentTransaction
+from ..payments.models import AccountRole, JournalEntry, JournalLine, PaymentTransaction
 from ._common import lock_order
 
 ZERO = Decimal("0.00")
@@ -138,19 +139,28 @@ def set_po_number(*, order_id: int, po_number: str, actor) -> Order:
 
 def open_balance(customer_id: int, currency: str) -> Decimal:
     """What the customer owes on invoice in ``currency``: its invoice orders not cancelled, less what was received
-    (payments marked) and refunded on them."""
+    (payments marked) and what refunds took off an unpaid invoice. A refund paid back in cash after the invoice
+    was paid takes nothing off: it returned the payment, not a debt."""
     orders = Order.objects.filter(
         customer_id=customer_id, currency=currency.upper(), payment_gateway=ON_ACCOUNT_GATEWAY
     ).exclude(status=OrderStatus.CANCELLED)
     ordered = orders.aggregate(total=Sum("grand_total"))["total"] or ZERO
     T = PaymentTransaction
     paid = (
-        T.objects.filter(
-            order__in=orders, kind__in=[T.Kind.SETTLE, T.Kind.REFUND], status=T.Status.SUCCEEDED
-        ).aggregate(total=Sum("amount"))["total"]
+        T.objects.filter(order__in=orders, kind=T.Kind.SETTLE, status=T.Status.SUCCEEDED).aggregate(
+            total=Sum("amount")
+        )["total"]
         or ZERO
     )
-    return ordered - paid
+    credited = (
+        JournalLine.objects.filter(
+            entry__order__in=orders,
+            entry__kind=JournalEntry.Kind.REFUND,
+            account=accounting.account_for(AccountRole.RECEIVABLES),
+        ).aggregate(total=Sum("credit"))["total"]
+        or ZERO
+    )
+    return ordered - paid - credited
 
 
 @dataclass(frozen=True)
@@ -286,3 +296,14 @@ def contacts_for_orders(order_ids: Iterable[int]) -> dict[int, list[tuple[str, s
     for order_id, email, role in rows:
         found.setdefault(order_id, []).append((email, role))
     return found
+
+
+def confirmation_contacts(customer_id: int) -> list[tuple[str, str]]:
+    """The customer's notification contacts whose role covers the order confirmation, as (email, role) (one query)."""
+    return [
+        (email, role)
+        for email, role in BusinessContact.objects.filter(profile__customer_id=customer_id)
+        .order_by("email")
+        .values_list("email", "role")
+        if "order_received" in CONTACT_EVENTS[role]
+    ]

@@ -11,7 +11,7 @@ the journal. It is recorded once and cannot be undone: the old values are kept n
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.contrib.admin.models import LogEntry
@@ -37,7 +37,7 @@ ERASED_NAME = "Erased customer"
 MIN_TERM_LENGTH = 3  # shorter fragments (a state code, an initial) are not searched for
 
 
-def erased_email(customer_id: int) -> str:
+def erased_email(customer_id: int | str) -> str:
     """The address an erased customer's email becomes: unique, and undeliverable by design (.invalid)."""
     return f"erased-{customer_id}@erased.invalid"
 
@@ -418,10 +418,22 @@ def _rows_below(model: type[models.Model], queryset: models.QuerySet, *, depth: 
     return found
 
 
-def _terms(customer: Customer, addresses: list[Address]) -> dict:
-    """What to search for, and what each becomes: ``terms`` (the email becomes its erased form, everything else
-    "[erased]") and ``phones`` (the digits of each phone, found however they are written)."""
+def _terms(
+    customer: Customer,
+    addresses: list[Address],
+    *,
+    contacts: Iterable[tuple[str, str]] = (),
+    contact_emails: dict[str, str] | None = None,
+) -> dict:
+    """What to search for, and what each becomes: ``terms`` (the email becomes its erased form, a business
+    contact's its own in ``contact_emails``, everything else "[erased]") and ``phones`` (the digits of each
+    phone, found however they are written). ``contacts``: a business customer's notification contacts as
+    (name, email)."""
     terms: dict[str, str] = {}
+    for name, _ in contacts:
+        for value in (name, *name.split()):
+            terms[value] = ERASED
+    terms.update(contact_emails or {})
     for value in (customer.name, customer.phone, *customer.name.split()):
         terms[value] = ERASED
     for address in addresses:
@@ -510,7 +522,15 @@ def erase_customer(*, customer_id: int, actor, reference: str = "") -> CustomerE
     address_ids = {a for order in orders for a in (order.shipping_address_id, order.billing_address_id) if a}
     addresses = list(Address.objects.filter(models.Q(pk__in=address_ids) | models.Q(customer=customer)).order_by("pk"))
     email = customer.email
-    replace = _replacer(_terms(customer, addresses))
+    # a business customer's notification contacts, current and removed: their copies of the order emails too
+    contacts = set(BusinessContact.history.filter(profile__customer=customer).values_list("name", "email"))
+    contacts |= set(BusinessContact.objects.filter(profile__customer=customer).values_list("name", "email"))
+    # each its own erased address: a copy's outbox key names its recipient, unique beside the customer's own
+    contact_emails = {
+        contact_email: erased_email(f"{customer.pk}-contact-{n}")
+        for n, contact_email in enumerate(sorted({contact_email for _, contact_email in contacts}), start=1)
+    }
+    replace = _replacer(_terms(customer, addresses, contacts=contacts, contact_emails=contact_emails))
     counts: dict[str, int] = {}
 
     # The structured fields first: each becomes a placeholder, whatever it held.
@@ -529,6 +549,8 @@ def erase_customer(*, customer_id: int, actor, reference: str = "") -> CustomerE
     )
     customer_messages = Message.objects.filter(pk__in=message_ids)
     customer_messages.filter(recipient__iexact=email).update(recipient=erased_email(customer.pk))
+    for contact_email, erased in contact_emails.items():
+        customer_messages.filter(recipient__iexact=contact_email).update(recipient=erased)
     ReturnRequest.objects.filter(order_id__in=order_ids).exclude(customer_note="").update(customer_note=ERASED)
     CustomerNote.objects.filter(customer=customer).update(body=ERASED)
     # a business customer's notification contacts are people too: gone, with their history

@@ -29,9 +29,10 @@ from oms_core import wakeups
 from oms_core.sql import columns, from_row
 
 from .. import events
+from ..business_models import CONTACT_EVENTS, BusinessContact, BusinessProfile
 from ..exceptions import IntakeConflict, OrderError
 from ..models import Address, Channel, Customer, Order, OrderEvent, OrderIntake, OrderLine, normalize_email
-from . import notify
+from . import business, notify
 from ._common import ALLOCATE_TASK, CENT, task_named
 from ._statement import OneStatement, SkippedOnConflict
 from .fulfilment import wake_routing
@@ -289,11 +290,16 @@ def _place(
     return order
 
 
+# The roles of the business contacts who get a copy of the order confirmation.
+CONFIRMATION_ROLES = sorted(role for role, covered in CONTACT_EVENTS.items() if "order_received" in covered)
+
+
 @dataclass(frozen=True)
 class _Reserved:
     order_id: int
     customer: Customer | None  # the customer with this email, if there is one
     taken: bool  # an order was placed under this external id already
+    contacts: bool = False  # the customer is a business customer with a contact who gets the confirmation
 
 
 def _reserve(channel: Channel, data: OrderData) -> _Reserved:
@@ -305,6 +311,7 @@ def _reserve(channel: Channel, data: OrderData) -> _Reserved:
     """
     quote = connection.ops.quote_name
     customer_columns, names = columns(Customer, "c")
+    roles = ", ".join(["%s"] * len(CONFIRMATION_ROLES))
     if connection.vendor == "postgresql":
         new_id, id_params = "nextval(%s)", [_order_sequence()]
     else:
@@ -313,14 +320,17 @@ def _reserve(channel: Channel, data: OrderData) -> _Reserved:
         cursor.execute(
             f"SELECT {new_id}, EXISTS (SELECT 1 FROM {quote(Order._meta.db_table)} "
             f"WHERE {quote('channel_id')} = %s AND {quote('external_id')} = %s), "
+            f"EXISTS (SELECT 1 FROM {quote(BusinessContact._meta.db_table)} AS bc "
+            f"JOIN {quote(BusinessProfile._meta.db_table)} AS bp ON bp.{quote('id')} = bc.{quote('profile_id')} "
+            f"WHERE bp.{quote('customer_id')} = c.{quote('id')} AND bc.{quote('role')} IN ({roles})), "
             f"{customer_columns} "
             f"FROM (SELECT 1) AS one LEFT JOIN {quote(Customer._meta.db_table)} AS c ON c.{quote('email')} = %s",
-            [*id_params, channel.pk, data.external_id, normalize_email(data.customer.email)],
+            [*id_params, channel.pk, data.external_id, *CONFIRMATION_ROLES, normalize_email(data.customer.email)],
         )
-        order_id, taken, *customer_row = cursor.fetchone()
+        order_id, taken, contacts, *customer_row = cursor.fetchone()
     found = customer_row[0] is not None
     customer = from_row(Customer, names, customer_row) if found else None
-    return _Reserved(order_id=order_id, customer=customer, taken=bool(taken))
+    return _Reserved(order_id=order_id, customer=customer, taken=bool(taken), contacts=bool(contacts))
 
 
 @cache
@@ -384,8 +394,10 @@ def _write(
     statement.add([event])
     intake.order = order
     statement.add([intake])
-    outgoing = notify.order_received_message(order, lines=lines)  # notifications
-    messages = notifications.build_messages([outgoing] if outgoing else [])
+    # notifications: the confirmation, and a copy for each business contact whose role covers it (their
+    # addresses read only for a customer the reserving read found has such contacts)
+    contacts = business.confirmation_contacts(customer.pk) if reserved.contacts else []
+    messages = notifications.build_messages(notify.order_received_messages(order, lines=lines, contacts=contacts))
     if messages:
         statement.add(messages)
     statement.execute()

@@ -163,6 +163,17 @@ def order_received_message(order: Order, *, lines: list[OrderLine] | None = None
     return _to_customer(order, "order_received", lines=lines)
 
 
+def order_received_messages(
+    order: Order, *, lines: list[OrderLine] | None = None, contacts: list[tuple[str, str]] = ()
+) -> list[notifications.Outgoing]:
+    """The order confirmation and its copies for the business customer's ``contacts`` ((email, role), as the
+    intake read them), for the intake's one statement: no query here."""
+    outgoing = order_received_message(order, lines=lines)
+    if outgoing is None:
+        return []
+    return [outgoing, *_contact_copies([outgoing], {order.pk: list(contacts)})]
+
+
 def order_allocated(order: Order, *, occurrence: str = "") -> list[int]:
     """Queue 'in process' (everything reserved; the expected delivery date)."""
     return _queue(_to_customer(order, "order_allocated", occurrence=occurrence))

@@ -2,6 +2,8 @@
 made it, and the printable manual gives each customer a page of its own."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from oms_site import roles as role_table
 from orders.models import BusinessProfile
@@ -96,3 +98,32 @@ def test_the_printed_manual_gives_each_business_customer_a_page(client, manager,
     bolt_pages = [n for n, page in enumerate(pages) if f"{other.customer.name} Marketplace seller" in page]
     assert len(acme_pages) == 1 and len(bolt_pages) == 1
     assert acme_pages != bolt_pages
+
+
+def test_the_page_costs_the_same_queries_for_one_business_customer_as_for_many(client, manager, acme):
+    client.force_login(manager)
+    client.get(PAGE)  # the session and the permissions are loaded once
+    with CaptureQueriesContext(connection) as one:
+        client.get(PAGE)
+    for n in range(4):
+        profile = BusinessProfile.objects.create(customer=CustomerFactory(name=f"Wholesaler {n}"), kind="b2b")
+        profile.contacts.create(email=f"buyer{n}@example.com")
+    with CaptureQueriesContext(connection) as five:
+        page = client.get(PAGE)
+
+    assert "Wholesaler 3" in text(page)
+    assert len(five.captured_queries) == len(one.captured_queries)
+
+
+def test_readers_who_may_not_read_business_setups_do_not_get_the_page(client, roles, acme, tmp_path):
+    # given a contact's address and a credit limit on Acme's page, and a warehouse reader of the manual
+    acme.credit_limit = 25000
+    acme.save()
+    acme.contacts.create(name="Bertha", email="bertha@acme.example", role="all")
+    client.force_login(UserFactory(username="wes", role=role_table.WAREHOUSE_STAFF))
+
+    # then the page is not theirs, the contents do not list it, and their printed manual leaves it out
+    assert client.get(PAGE).status_code == 404
+    assert "Business customers" not in text(client.get("/admin/manual/"))
+    printed = pdf_text(client.get("/admin/manual/operations-manual.pdf").content, tmp_path)
+    assert "bertha@acme.example" not in printed and "Acme Wholesale" not in printed

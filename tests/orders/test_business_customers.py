@@ -8,6 +8,7 @@ import re
 from decimal import Decimal
 
 import pytest
+from django.core.files.base import ContentFile
 from django.urls import reverse
 from django.utils import timezone
 
@@ -15,13 +16,25 @@ from inventory.models import Allocation
 from notifications.models import Message
 from oms_site import roles as role_table
 from orders import selectors, services
+from orders.exceptions import CustomerRecordError
 from orders.models import BusinessProfile, Hold, HoldType, Order, OrderStatus, SetupCheck
+from orders.payments import accounting
+from orders.payments.models import PaymentTransaction as T
 from orders.services import business
+from orders.services import customers as customer_services
 from shipping.documents import render_labels_pdf, render_packing_slip_pdf, render_pick_list_pdf
 from shipping.models import Shipment
 from shipping.services.labels import label_data_for
 from tests.conftest import CUSTOMER_ZIPS
-from tests.factories import AddressFactory, ChannelFactory, CustomerFactory, OrderFactory, ProductFactory, UserFactory
+from tests.factories import (
+    AddressFactory,
+    ChannelFactory,
+    CustomerFactory,
+    OrderFactory,
+    ProductFactory,
+    UserFactory,
+    WarehouseFactory,
+)
 from tests.shipping.conftest import carriers  # noqa: F401 - fixtures used here
 from tests.shipping.readback import pdf_text
 
@@ -278,6 +291,31 @@ def test_packing_instructions_and_po_number_are_on_the_pick_list_the_packing_sli
     assert f"Ref. {shipment.number} / PO PO-4500012345" in label
 
 
+def test_a_batch_of_slips_reads_the_customer_s_logo_once(acme, monkeypatch, settings, tmp_path):
+    # given Acme's logo in storage, and three of its shipments to print together
+    settings.MEDIA_ROOT = str(tmp_path)
+    acme.slip_logo.save("acme.png", ContentFile(b"\x89PNG\r\n\x1a\nlogo"))
+    warehouse = WarehouseFactory()
+    shipments = [
+        Shipment.objects.create(
+            number=f"SO-B-{n}", order=order, order_number=order.number, warehouse=warehouse, ship_to={}
+        )
+        for n, order in enumerate(OrderFactory.create_batch(3, customer=acme.customer, lines=0))
+    ]
+    opened = []
+    storage = type(acme.slip_logo.storage._wrapped)
+    storage_open = storage.open
+    monkeypatch.setattr(
+        storage, "open", lambda self, name, *args: opened.append(name) or storage_open(self, name, *args)
+    )
+
+    slips = selectors.packing_slips_for([s.pk for s in shipments])
+
+    # then each slip wears the logo, read from storage once for the batch
+    assert [slip.brand_logo.startswith("data:image/png;base64,") for slip in slips] == [True] * 3
+    assert len(opened) == 1
+
+
 def test_an_ordinary_customers_documents_show_no_instructions(sites, stock, products, order_for, carriers, tmp_path):  # noqa: F811
     stock(sites["DAL"], products[0], 10)
     order = order_for(CustomerFactory(), "DFW", [(products[0], 1)])
@@ -314,6 +352,34 @@ def test_the_order_page_shows_the_packing_instructions_and_the_po_number(client,
     assert "Business customer: wholesale account" in text
     assert "Pack on one pallet, shrink-wrapped." in text
     assert "Customer reference (PO) PO-77" in text
+
+
+def test_warehouse_staff_see_the_packing_instructions_but_not_the_customer_s_credit(
+    client, roles, acme, order_for, products
+):
+    # given Acme's credit limit and terms, which the warehouse has no business reading (its setup is not theirs)
+    acme.credit_limit, acme.payment_terms_days = Decimal("25000.00"), 30
+    acme.save()
+    order = order_for(acme.customer, "NYC", [(products[0], 1)], po_number="PO-77")
+    client.force_login(UserFactory(username="wes", role=role_table.WAREHOUSE_STAFF))
+
+    text = page_text(client.get(reverse("admin:orders_order_change", args=[order.pk])))
+
+    # then the order page shows them how to pack it, and nothing of the account's money
+    assert "Pack on one pallet, shrink-wrapped." in text
+    assert "25000" not in text and "net 30" not in text
+
+
+def test_a_returns_associate_does_not_read_a_business_customer_s_setup_on_its_page(client, roles, acme):
+    acme.credit_limit = Decimal("25000.00")
+    acme.save()
+    client.force_login(UserFactory(username="rita", role=role_table.RETURNS_ASSOCIATE))
+
+    page = client.get(reverse("admin:orders_customer_change", args=[acme.customer_id]))
+
+    assert page.status_code == 200
+    assert "Acme Wholesale" in page.content.decode()
+    assert "25000" not in page_text(page) and 'id="business-setup"' not in page.content.decode()
 
 
 def test_an_associate_sets_the_po_number_from_the_order_page_and_the_timeline_says_so(
@@ -378,6 +444,35 @@ def test_an_invoice_order_that_takes_the_open_balance_over_the_credit_limit_is_h
     )
 
 
+def test_goods_paid_for_then_returned_and_paid_back_give_no_extra_credit(acme, products, order_for):
+    # given Acme may owe 100.00; a 300.00 invoice order was invoiced, paid, then returned and paid back
+    acme.credit_limit = Decimal("100.00")
+    acme.save()
+    returned = order_for(acme.customer, "NYC", [(products[0], 1)], payment_gateway="manual")
+    Order.objects.filter(pk=returned.pk).update(grand_total=Decimal("300.00"), status=OrderStatus.DELIVERED)
+    returned.refresh_from_db()
+    for n, kind in enumerate((T.Kind.CAPTURE, T.Kind.SETTLE, T.Kind.REFUND)):
+        txn = T.objects.create(
+            order=returned,
+            kind=kind,
+            gateway="manual",
+            amount=Decimal("300.00"),
+            currency="USD",
+            status=T.Status.SUCCEEDED,
+            idempotency_key=f"{returned.number}:{kind}:{n}",
+        )
+        accounting.journal_transaction(txn, settles=False)
+    assert accounting.receivable_balance(returned) == 0  # nothing is owed on it
+
+    # when a 150.00 invoice order comes: Acme would owe 150.00, over its limit
+    order = order_for(acme.customer, "NYC", [(products[0], 1)], payment_gateway="manual")
+    Order.objects.filter(pk=order.pk).update(grand_total=Decimal("150.00"))
+
+    # then it is held: the refund paid back in cash is no credit on account
+    assert services.prepare_order(order_id=order.pk, actor="test") is False
+    assert "open balance 150.00 USD" in Hold.objects.get(order=order, released_at__isnull=True).reason
+
+
 def test_a_card_order_does_not_draw_on_the_credit_limit(acme, products, order_for):
     acme.credit_limit = Decimal("0.00")
     acme.save()
@@ -399,6 +494,28 @@ def test_contacts_get_copies_of_the_emails_their_role_covers(acme, sites, stock,
 
     recipients = set(Message.objects.filter(order=order, event="order_allocated").values_list("recipient", flat=True))
     assert recipients == {"orders@acme.example", "buyer@acme.example"}  # shipping notices only for the dock
+
+
+def test_a_contact_for_every_email_gets_a_copy_of_the_order_confirmation(acme, products):
+    acme.contacts.create(name="Dock", email="dock@acme.example", role="shipping")
+    acme.contacts.create(name="Buyer", email="buyer@acme.example", role="all")
+    data = services.OrderData(
+        external_id="po-7781",
+        customer=services.CustomerData(name="Acme Wholesale", email="Orders@acme.example"),
+        shipping_address=services.AddressData(
+            name="Acme", line1="1 Dock Rd", city="Newark", state="NJ", postal_code="07102"
+        ),
+        lines=[services.LineData(sku=products[0].sku, quantity=3, unit_price=products[0].price)],
+        po_number="PO-7781",
+    )
+
+    order, _ = services.place_order(channel=ChannelFactory(code="b2b"), data=data, actor=None, route=False)
+
+    confirmations = Message.objects.filter(order=order, event="order_received")
+    assert set(confirmations.values_list("recipient", flat=True)) == {"orders@acme.example", "buyer@acme.example"}
+    # the buyer's copy is the customer's own confirmation
+    own, copy = (confirmations.get(recipient=r) for r in ("orders@acme.example", "buyer@acme.example"))
+    assert (copy.subject, copy.context["order"]) == (own.subject, own.context["order"])
 
 
 # --- the setup checklist ------------------------------------------------------------------------------------
@@ -471,3 +588,19 @@ def test_a_warehouse_both_default_and_excluded_is_refused_naming_the_field(clien
     assert answer.status_code == 200
     assert "DAL: a warehouse cannot be both a default and excluded." in page_text(answer)
     assert not acme.excluded_warehouses.exists()
+
+
+def test_two_business_customers_that_are_one_can_be_merged_once_a_manager_removes_one_setup(client, manager, acme):
+    # given Acme entered twice, each set up as a business customer
+    twin = BusinessProfile.objects.create(customer=CustomerFactory(name="ACME Wholesale"), kind="wholesale")
+    with pytest.raises(CustomerRecordError, match="keep one of them first"):
+        customer_services.merge_customers(keep_id=acme.customer_id, duplicate_id=twin.customer_id, actor=manager)
+
+    # when the manager deletes the twin's setup in the console, as the refusal asks
+    client.force_login(manager)
+    delete_url = reverse("admin:orders_businessprofile_delete", args=[twin.pk])
+    assert client.post(delete_url, {"post": "yes"}).status_code == 302
+
+    # then the merge goes through, and Acme keeps its own setup
+    customer_services.merge_customers(keep_id=acme.customer_id, duplicate_id=twin.customer_id, actor=manager)
+    assert list(BusinessProfile.objects.values_list("pk", flat=True)) == [acme.pk]

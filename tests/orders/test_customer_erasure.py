@@ -20,12 +20,13 @@ from notifications.models import Message
 from oms_site.roles import OPERATIONS_MANAGER
 from orders.customer_models import CustomerErasure, CustomerEvent
 from orders.exceptions import CustomerRecordError
-from orders.models import Customer, Order, OrderEvent, OrderIntake, OrderLine, OrderStatus
+from orders.models import BusinessProfile, Customer, Order, OrderEvent, OrderIntake, OrderLine, OrderStatus
 from orders.partners.models import PartnerConnection, PartnerMessage, PartnerRelease
 from orders.payments.accounting import post_entry
 from orders.payments.models import AccountRole, JournalEntry, JournalLine
 from orders.returns.models import OrderErrorCase, ReturnRequest
 from orders.services import customers as services
+from orders.services import notify
 from shipping.models import Shipment
 from tests.api.conftest import api, goods, order_payload  # noqa: F401 - the API's fixtures
 from tests.factories import AddressFactory, OrderFactory, WarehouseFactory
@@ -296,3 +297,19 @@ def test_erasure_waits_for_open_orders_and_returns(zoe, superuser):
     ReturnRequest.objects.filter(pk=rma.pk).update(status=ReturnRequest.Status.CLOSED)
     services.erase_customer(customer_id=zoe.pk, actor=superuser)
     assert find_personal_data(PERSONAL) == []
+
+
+def test_erasure_leaves_nothing_of_a_business_customer_s_contacts(superuser):
+    # given a business customer whose buyer got a copy of an order email, and a contact removed since
+    order = OrderFactory(status=OrderStatus.DELIVERED)
+    profile = BusinessProfile.objects.create(customer=order.customer, kind="wholesale")
+    profile.contacts.create(name="Bertha Quimby", email="bertha.quimby@acme.example", role="all")
+    gone = profile.contacts.create(name="Dagobert Ferncastle", email="dago.ferncastle@acme.example", role="all")
+    notify.order_delivered(order)
+    gone.delete()
+    assert Message.objects.filter(order=order, recipient="bertha.quimby@acme.example").exists()
+
+    services.erase_customer(customer_id=order.customer_id, actor=superuser)
+
+    # then neither contact's name nor address is left anywhere, the outbox's copy included
+    assert find_personal_data(["Bertha", "Quimby", "bertha.quimby", "Ferncastle", "dago.ferncastle"]) == []

@@ -279,6 +279,20 @@ def test_a_logo_address_that_is_no_image_gets_a_plain_404(client, order, logo_ho
     assert client.get(reverse("order_status_logo", args=[token])).status_code == 404
 
 
+def test_in_production_the_oms_fetches_no_logo_from_its_own_network(client, order, logo_host, settings):
+    # given production settings, and a logo address a manager entered that points at the OMS's own machine
+    settings.OMS_LOGO_FETCH_PRIVATE = False
+    site, asked = logo_host
+    order.channel.logo_url = f"{site}/logo.png"
+    order.channel.save()
+    notify.order_allocated(order)
+    token = token_of(customer_urls(order)[0])
+
+    # then the customer gets no image, and the server on the private address was never asked
+    assert client.get(reverse("order_status_logo", args=[token])).status_code == 404
+    assert asked == []
+
+
 def test_the_logo_of_a_token_that_opens_no_page_is_a_plain_404(client, order, logo_host, superuser):
     site, asked = logo_host
     order.channel.logo_url = f"{site}/logo.png"
