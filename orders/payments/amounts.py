@@ -65,7 +65,11 @@ def split_capture(
         shipping = min(cents(shipping_total * share), shipping_total - sum((s.shipping for s in previous), ZERO))
         tax = min(cents(tax_total * share), tax_total - sum((s.tax for s in previous), ZERO))
         discount = cents(discount_total * share)
-        amount = min(max(cents(value + shipping + tax - discount), ZERO), left)
+        # Nor may the goods' shares, each rounded to the cent, add up to more than the order's goods (after its
+        # discount): a cent taken too early would leave the last shipment short of the shipping and tax left.
+        goods_left = grand_total - shipping_total - tax_total - sum((s.goods for s in previous), ZERO)
+        goods = min(max(cents(value - discount), ZERO), max(goods_left, ZERO))
+        amount = min(goods + shipping + tax, left)
     shipping = min(max(shipping, ZERO), amount)
     tax = min(max(tax, ZERO), amount - shipping)
     return CaptureSplit(amount=amount, goods=amount - shipping - tax, shipping=shipping, tax=tax)

@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from orders.payments.amounts import CaptureSplit, split_capture
@@ -17,6 +17,14 @@ money = st.decimals(min_value=Decimal("0"), max_value=Decimal("5000"), places=2)
     shipping=money,
     tax=money,
     discount=money,
+)
+# A discount of nearly all the goods: each earlier shipment's goods, rounded to the cent, once took a cent the
+# last shipment needed for its tax.
+@example(
+    values=[Decimal("3.49"), Decimal("13.28"), Decimal("1751.26"), Decimal("1999.64"), Decimal("0.01")],
+    shipping=Decimal("0.00"),
+    tax=Decimal("0.29"),
+    discount=Decimal("3027.97"),
 )
 def test_shipment_captures_sum_to_the_grand_total(values, shipping, tax, discount):
     subtotal = sum(values, Decimal("0"))
