@@ -210,6 +210,22 @@ def _products_by_partner_sku(connection: PartnerConnection, partner_skus: set[st
     return {partner: found[sku] for partner, sku in wanted.items()}
 
 
+def _applied_before(message: PartnerMessage, connection, kind: str, reference: str) -> PartnerMessage | None:
+    """The first other message of this kind from the connection, applied already, that carried the same receipt."""
+    return (
+        PartnerMessage.objects.filter(
+            connection=connection,
+            direction=Direction.IN,
+            kind=kind,
+            status=MessageStatus.APPLIED,
+            payload__receipt=reference,
+        )
+        .exclude(pk=message.pk)
+        .order_by("pk")
+        .first()
+    )
+
+
 def _release_named(message: PartnerMessage, number: str) -> PartnerRelease:
     release = (
         PartnerRelease.objects.filter(connection=message.connection, shipment__number=number)
@@ -563,18 +579,7 @@ def apply_receipt(message: PartnerMessage):
         by_sku[_text(line, "sku", where)] += _quantity(line, "quantity", where, allow_zero=False)
     # the connection's row serialises its receipts: a second copy waits here until the first has committed
     connection = PartnerConnection.objects.select_for_update().select_related("warehouse").get(pk=message.connection_id)
-    applied = (
-        PartnerMessage.objects.filter(
-            connection=connection,
-            direction=Direction.IN,
-            kind=MessageKind.RECEIPT,
-            status=MessageStatus.APPLIED,
-            payload__receipt=reference,
-        )
-        .exclude(pk=message.pk)
-        .order_by("pk")
-        .first()
-    )
+    applied = _applied_before(message, connection, MessageKind.RECEIPT, reference)
     if applied is not None:
         return f"Duplicate of receipt {reference}, applied already by message {applied.key}: nothing applied.", None
     products = _products_by_partner_sku(connection, set(by_sku))
@@ -631,18 +636,7 @@ def apply_return_receipt(message: PartnerMessage):
             "check the number with the 3PL, nothing was applied."
         )
     rma = lock_return(found)
-    applied = (
-        PartnerMessage.objects.filter(
-            connection=connection,
-            direction=Direction.IN,
-            kind=MessageKind.RETURN_RECEIPT,
-            status=MessageStatus.APPLIED,
-            payload__receipt=reference,
-        )
-        .exclude(pk=message.pk)
-        .order_by("pk")
-        .first()
-    )
+    applied = _applied_before(message, connection, MessageKind.RETURN_RECEIPT, reference)
     if applied is not None:
         return (
             f"Duplicate of return receipt {reference}, applied already by message {applied.key}: nothing applied.",
