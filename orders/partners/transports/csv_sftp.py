@@ -292,6 +292,15 @@ def _payload(kind: str, name: str, group: _Group) -> dict:
     def refuse(line: int, column: str, problem: str, path: str = "") -> None:
         group.errors.append(f"{name} row {line}, {column}: {problem}" + (f" ({path})" if path else ""))
 
+    def line_quantity(line: int, row: dict, index: int) -> int | None:
+        """A line's quantity, a whole number of 1 or more; a row that gives something else is refused."""
+        quantity = _whole(row["quantity"], minimum=1) if row["quantity"] else None
+        if row["quantity"] and quantity is None:
+            refuse(
+                line, "quantity", f"{row['quantity']!r} is not a whole number of 1 or more", f"lines[{index}].quantity"
+            )
+        return quantity
+
     _, _, required = next(spec for spec in INBOUND_FILES.values() if spec[0] == kind)
     for line, row in zip(group.lines, group.rows, strict=True):
         for column in required:
@@ -341,14 +350,7 @@ def _payload(kind: str, name: str, group: _Group) -> dict:
     if kind == MessageKind.RECEIPT:
         lines = []
         for index, (line, row) in enumerate(zip(group.lines, group.rows, strict=True)):
-            quantity = _whole(row["quantity"], minimum=1) if row["quantity"] else None
-            if row["quantity"] and quantity is None:
-                refuse(
-                    line,
-                    "quantity",
-                    f"{row['quantity']!r} is not a whole number of 1 or more",
-                    f"lines[{index}].quantity",
-                )
+            quantity = line_quantity(line, row, index)
             lines.append({"sku": row["sku"], "quantity": quantity if quantity is not None else row["quantity"]})
         return {"receipt": first["receipt"], "lines": lines}
     if kind == MessageKind.RETURN_RECEIPT:
@@ -356,14 +358,7 @@ def _payload(kind: str, name: str, group: _Group) -> dict:
         for index, (line, row) in enumerate(zip(group.lines, group.rows, strict=True)):
             if row["rma"] and row["rma"] != first["rma"]:
                 refuse(line, "rma", f"{row['rma']!r} differs from {first['rma']!r} in the same return receipt")
-            quantity = _whole(row["quantity"], minimum=1) if row["quantity"] else None
-            if row["quantity"] and quantity is None:
-                refuse(
-                    line,
-                    "quantity",
-                    f"{row['quantity']!r} is not a whole number of 1 or more",
-                    f"lines[{index}].quantity",
-                )
+            quantity = line_quantity(line, row, index)
             found = {"sku": row["sku"], "quantity": quantity if quantity is not None else row["quantity"]}
             disposition = row.get("disposition", "").lower()
             if disposition and disposition not in DISPOSITIONS:
