@@ -30,10 +30,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import http.client
-import ipaddress
 import logging
 import re
-import socket
 import urllib.request
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -47,6 +45,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from notifications.rendering import brand
+from oms_core import public_http
 from oms_core.ratelimit import WINDOW_SECONDS, over_limit
 from shipping.models import Shipment, ShipmentStatus, TrackingEvent
 
@@ -438,7 +437,7 @@ def _download_logo(address: str) -> tuple[str, bytes] | None:
         logger.warning("Channel logo %s: not an http(s) address", address[:200])
         return None
     request = urllib.request.Request(address, headers={"Accept": ", ".join(sorted(LOGO_TYPES))})  # noqa: S310
-    opener = urllib.request.build_opener() if settings.OMS_LOGO_FETCH_PRIVATE else _public_opener()
+    opener = public_http.opener(allow_private=settings.OMS_LOGO_FETCH_PRIVATE)
     try:
         with opener.open(request, timeout=LOGO_TIMEOUT_SECONDS) as answer:
             kind = answer.headers.get_content_type()
@@ -450,54 +449,6 @@ def _download_logo(address: str) -> tuple[str, bytes] | None:
         logger.warning("Channel logo %s is no PNG, JPEG, GIF or WebP of at most 512 KB (%s)", address[:200], kind)
         return None
     return kind, body
-
-
-def _public_connection(address: tuple, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None) -> socket.socket:
-    """``socket.create_connection``, refusing a peer that is not a public address (the OMS's own network)."""
-    sock = socket.create_connection(address, timeout, source_address)
-    peer = ipaddress.ip_address(sock.getpeername()[0].split("%")[0])
-    peer = getattr(peer, "ipv4_mapped", None) or peer  # ::ffff:127.0.0.1 is 127.0.0.1
-    if not peer.is_global or peer.is_multicast:
-        sock.close()
-        raise OSError(f"{address[0]} is at {peer}, not a public address")
-    return sock
-
-
-class _PublicHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._create_connection = _public_connection
-
-
-class _PublicHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._create_connection = _public_connection
-
-
-class _PublicHTTPHandler(urllib.request.HTTPHandler):
-    def http_open(self, req):
-        return self.do_open(_PublicHTTPConnection, req)
-
-
-class _PublicHTTPSHandler(urllib.request.HTTPSHandler):
-    def https_open(self, req):
-        return self.do_open(_PublicHTTPSConnection, req, context=self._context)
-
-
-def _public_opener() -> urllib.request.OpenerDirector:
-    """http(s) only, straight to the store's site (no proxy), each connection (a redirect's too) to a public
-    address: the address a manager enters cannot make the OMS ask its own network."""
-    opener = urllib.request.OpenerDirector()
-    for handler in (
-        _PublicHTTPHandler(),
-        _PublicHTTPSHandler(),
-        urllib.request.HTTPRedirectHandler(),
-        urllib.request.HTTPDefaultErrorHandler(),
-        urllib.request.HTTPErrorProcessor(),
-    ):
-        opener.add_handler(handler)
-    return opener
 
 
 @require_GET
