@@ -68,6 +68,17 @@ def fresh_rate_cards():
 
 
 @pytest.fixture(autouse=True)
+def not_inside_a_worker():
+    """A Celery worker run inside the test process (or its pool's start-up) marks the whole process as a worker,
+    where ``result.get()`` refuses to wait; each test starts outside one, as a test process is."""
+    from celery import _state
+
+    _state._set_task_join_will_block(False)
+    yield
+    _state._set_task_join_will_block(False)
+
+
+@pytest.fixture(autouse=True)
 def media_in_tmp(settings, tmp_path):
     """Labels and batch PDFs written by tests go to a temporary folder, not var/media."""
     settings.MEDIA_ROOT = str(tmp_path / "media")
